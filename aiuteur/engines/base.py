@@ -1,0 +1,157 @@
+"""The engine Protocols: the small contracts every model backend fulfils.
+
+Engines import no Gradio and never touch the store. Long calls report progress through a
+plain callback; failures raise `EngineError` with a message a person can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypedDict, TypeVar
+
+from PIL import Image
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+ProgressFn = Callable[[float, str], None]
+"""progress(fraction 0..1, what is happening in words)."""
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+class EngineError(RuntimeError):
+    """A model call failed; the message says why in plain words (OOM, timeout, truncated…)."""
+
+
+class TruncatedError(EngineError):
+    """Generation hit its token budget before end-of-sequence: the output is incomplete."""
+
+
+class TextEngine(Protocol):
+    """Writes text; structured output is schema-constrained so it always parses."""
+
+    model_id: str
+    backend: str
+
+    def generate(
+        self,
+        messages: list[Message],
+        schema: type[M],
+        *,
+        seed: int,
+        max_tokens: int | None = None,
+        temperature: float = 0.7,
+        progress: ProgressFn | None = None,
+    ) -> M:
+        """Return an instance of `schema`; constrained decoding makes anything else impossible."""
+        ...
+
+    def stream(
+        self, messages: list[Message], *, seed: int, max_tokens: int = 512, temperature: float = 0.7
+    ) -> Iterator[str]:
+        """Yield text pieces as they are generated (free text, unconstrained)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A conditioning image with its own scale (one IP-Adapter image per asset)."""
+
+    image: Image.Image
+    scale: float = 0.7
+    key: str = ""  # content hash, used to cache the image embedding
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str
+    negative_prompt: str = ""
+    width: int = 512
+    height: int = 512
+    steps: int = 20
+    seed: int = 0
+    guidance: float = 5.0
+    init_image: Image.Image | None = None  # image-to-image when set
+    strength: float = 0.6
+    references: list[Reference] = field(default_factory=list)
+    style: Reference | None = None  # applied to style-carrying blocks only, lower scale
+    control_image: Image.Image | None = None  # ControlNet (depth/pose) when set
+    control_scale: float = 0.8
+
+
+class ImageEngine(Protocol):
+    """Makes images from text, optionally conditioned on references, a style and a control image."""
+
+    model_id: str
+    backend: str
+
+    def generate(self, request: ImageRequest, *, progress: ProgressFn | None = None) -> Image.Image:
+        """Return one image for the request."""
+        ...
+
+
+@dataclass(frozen=True)
+class Cutout:
+    rgba: Image.Image  # figure with transparent background
+    white: Image.Image  # the same composited on plain white (RGB)
+    mask: Image.Image  # L mode, 255 = figure
+
+
+class MattingEngine(Protocol):
+    """Removes the background of an image."""
+
+    model_id: str
+
+    def cutout(self, image: Image.Image) -> Cutout:
+        """Return the figure cut out of `image`."""
+        ...
+
+
+class VisionEngine(Protocol):
+    """Describes an image in words, where a vision model is available."""
+
+    model_id: str
+    available: bool
+    reason: str  # why it is (un)available, for the UI
+
+    def describe(self, image: Image.Image, *, hint: str = "") -> str:
+        """Return a description of the image as an asset description."""
+        ...
+
+
+class VideoEngine(Protocol):
+    """Renders a clip from a start frame and an end frame."""
+
+    model_id: str
+    backend: str
+
+    def render(
+        self,
+        start: Image.Image,
+        end: Image.Image | None,
+        prompt: str,
+        out_path: Path,
+        *,
+        num_frames: int,
+        fps: int,
+        seed: int,
+        progress: ProgressFn | None = None,
+    ) -> Path:
+        """Write an mp4 to `out_path` and return it."""
+        ...
+
+
+class EmbeddingEngine(Protocol):
+    """An image embedding for consistency scores (real weights on every profile)."""
+
+    model_id: str
+
+    def embed(self, image: Image.Image, mask: Image.Image | None = None) -> list[float]:
+        """Return an L2-normalised embedding of the image (inside the mask when given)."""
+        ...
