@@ -28,7 +28,9 @@ class DataHome:
 
     @property
     def models(self) -> Path:
-        return self.path / "models"
+        """Model weights: `AIUTEUR_MODELS` if set (tests share one across data folders)."""
+        override = os.environ.get("AIUTEUR_MODELS")
+        return Path(override).expanduser().resolve() if override else self.path / "models"
 
     @property
     def capsules(self) -> Path:
@@ -68,3 +70,8 @@ def resolve_data_home(env: dict[str, str] | None = None) -> DataHome:
 def data_home() -> DataHome:
     """The data folder for this process (read from the environment on each call)."""
     return resolve_data_home()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROFILES_DIR = REPO_ROOT / "models"
+PROMPTS_DIR = REPO_ROOT / "prompts"
