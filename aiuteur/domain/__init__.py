@@ -35,6 +35,7 @@ from aiuteur.domain.artifacts import (
     Treatment,
     TreatmentVariant,
     VisualStyle,
+    artifact_model,
 )
 from aiuteur.domain.base import Frozen, canonical_json, content_hash, new_id, now_iso
 from aiuteur.domain.errors import (
@@ -65,5 +66,5 @@ __all__ = [
     "Project", "ProjectParams", "ProjectSummary", "ProjectType", "Prompts", "Scene", "Script",
     "ScriptElement", "Shot", "ShotList", "ShotPrompt", "SourceRole", "SourceText", "Stage",
     "StateChange", "Status", "StoryInput", "StyleAndAssets", "Take", "Treatment", "TreatmentVariant",
-    "VisualStyle", "canonical_json", "content_hash", "new_id", "now_iso", "parse_stage",
+    "VisualStyle", "artifact_model", "canonical_json", "content_hash", "new_id", "now_iso", "parse_stage",
 ]

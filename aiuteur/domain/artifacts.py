@@ -399,3 +399,26 @@ class Clips(Frozen):
     clips: list[Clip] = Field(default_factory=list)
     scene_cut: str | None = None
     animatic: str | None = None
+
+
+# --- which model each stage saves --------------------------------------------------------------
+
+def artifact_model(stage: str) -> type[Frozen]:
+    """The pydantic model of the artifact a stage saves (by canonical stage name)."""
+    return _ARTIFACT_MODELS[stage]
+
+
+_ARTIFACT_MODELS: dict[str, type[Frozen]] = {
+    "input": StoryInput,
+    "treatment": Treatment,
+    "beats": BeatSheet,
+    "script": Script,
+    "assets": StyleAndAssets,
+    "hub": HubState,
+    "shots": ShotList,
+    "asset_states": AssetStates,
+    "prompts": Prompts,
+    "frames": Frames,
+    "confirm": CostEstimate,
+    "video": Clips,
+}

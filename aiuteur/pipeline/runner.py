@@ -1,0 +1,511 @@
+"""The one place that loads upstream artifacts, runs a stage, and saves the take and the choice.
+
+The UI, the CLI and the client API all call `Runner`; none of them touch a model or the
+database directly. A model call runs outside the project lock (minutes on a CPU must not block
+other edits); its inputs are fingerprinted when loaded, so an artifact made from inputs that
+changed meanwhile simply shows as stale.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from aiuteur.domain import (
+    STAGE_ORDER,
+    AiuteurError,
+    ArtifactRecord,
+    Branch,
+    ConflictError,
+    InputError,
+    LockError,
+    LockKey,
+    Position,
+    Project,
+    Stage,
+    Status,
+    Take,
+    artifact_model,
+    content_hash,
+    now_iso,
+)
+from aiuteur.pipeline import graph
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.store import Store, Tx
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+
+
+class NotBuiltError(AiuteurError):
+    """The stage exists in the pipeline but has no implementation in this version."""
+
+
+class EngineProvider(Protocol):
+    """What stages may ask for: engines by kind and purpose, and the call counts."""
+
+    calls: Counter[str]
+
+    def text(self, purpose: str) -> Any: ...
+    def image(self, purpose: str) -> Any: ...
+    def matting(self) -> Any: ...
+    def vision(self) -> Any: ...
+    def video(self, purpose: str) -> Any: ...
+    def embedding(self) -> Any: ...
+
+
+# Stages with an implementation: "module:function" taking a StageContext, returning StageOutcome.
+STAGE_IMPLEMENTATIONS: dict[Stage, str] = {
+    Stage.TREATMENT: "aiuteur.pipeline.treatment:run",
+    Stage.BEATS: "aiuteur.pipeline.beats:run",
+    Stage.SCRIPT: "aiuteur.pipeline.script:run",
+    Stage.ASSETS: "aiuteur.pipeline.assets:run",
+    Stage.SHOTS: "aiuteur.pipeline.shot_list:run",
+    Stage.ASSET_STATES: "aiuteur.pipeline.asset_states:run",
+    Stage.PROMPTS: "aiuteur.pipeline.prompts_stage:run",
+    Stage.FRAMES: "aiuteur.pipeline.frames:run",
+    Stage.CONFIRM: "aiuteur.pipeline.confirm:run",
+    Stage.VIDEO: "aiuteur.pipeline.video:run",
+}
+
+
+def implementation(stage: Stage) -> Callable[[StageContext], StageOutcome] | None:
+    """The stage's run function, or None when this version does not build that stage yet."""
+    target = STAGE_IMPLEMENTATIONS.get(stage)
+    if target is None:
+        return None
+    module_name, _, fn = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name:
+            return None
+        raise
+    func: Callable[[StageContext], StageOutcome] = getattr(module, fn)
+    return func
+
+
+def is_built(stage: Stage) -> bool:
+    return stage in (Stage.INPUT, Stage.HUB) or implementation(stage) is not None
+
+
+@dataclass
+class StageContext:
+    """The narrow door a stage gets: its inputs, engines, templates and a media writer."""
+
+    state: ProjectState
+    project: Project
+    scene_id: str | None
+    engines: EngineProvider
+    seed: int
+    guidance: str = ""
+    target: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressFn | None = None
+    put_media: Callable[[bytes, str], str] = lambda data, ext: ""
+    read_media: Callable[[str], bytes] = lambda key: b""
+    cancelled: Callable[[], bool] = lambda: False
+
+    def template(self, stage_role: str) -> Template:
+        return load_template(stage_role, self.project.prompt_overrides)
+
+    def report(self, fraction: float, what: str) -> None:
+        if self.progress is not None:
+            self.progress(max(0.0, min(1.0, fraction)), what)
+
+
+@dataclass
+class StageOutcome:
+    """What a stage made: takes to keep, and the artifact to save (None: keep the current one)."""
+
+    takes: list[Take] = field(default_factory=list)
+    artifact: BaseModel | None = None
+    take_id: str | None = None
+    extra: list[tuple[Stage, str | None, BaseModel]] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    stage: Stage
+    scene_id: str | None
+    takes: list[Take]
+    record: ArtifactRecord | None
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.takes)
+
+    @property
+    def errors(self) -> list[str]:
+        return [t.error for t in self.takes if not t.ok]
+
+
+@dataclass
+class ProjectView:
+    """Everything a screen needs about a project, derived in one read."""
+
+    project: Project
+    branch: Branch
+    branches: list[Branch]
+    state: ProjectState
+    statuses: dict[Stage, Status]
+
+    @property
+    def position(self) -> Position:
+        return self.branch.position
+
+    def data(self, stage: Stage, scene_id: str | None = None) -> dict[str, Any] | None:
+        return self.state.data(stage, scene_id)
+
+    def revision(self, stage: Stage, scene_id: str | None = None) -> int:
+        rec = self.state.record(stage, scene_id)
+        return rec.revision if rec else 0
+
+    def scene_statuses(self, scene_id: str) -> dict[Stage, Status]:
+        return graph.scene_statuses(self.state, scene_id)
+
+
+def failed_take(stage: Stage, scene_id: str | None, purpose: str, inputs: Any, error: BaseException | str,
+                seconds: float = 0.0, target: str = "", seed: int | None = None) -> Take:
+    """A take that says why a call failed, in words a person reads."""
+    reason = error if isinstance(error, str) else describe_error(error)
+    return Take(stage=stage, scene_id=scene_id, target=target, purpose=purpose, inputs_hash=content_hash(inputs),
+                seed=seed, ok=False, error=reason, seconds=seconds)
+
+
+def describe_error(e: BaseException) -> str:
+    """One plain sentence for an exception from a model call."""
+    name = type(e).__name__
+    if isinstance(e, MemoryError) or "OutOfMemory" in name:
+        return "The model ran out of memory; try a smaller size, fewer references, or a lighter profile."
+    if isinstance(e, TimeoutError) or "Timeout" in name:
+        return "The model took too long and was stopped; try again, or use a lighter profile."
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else name
+    return msg if isinstance(e, AiuteurError) or "Engine" in name else f"{name}: {msg}"
+
+
+class Runner:
+    """Runs stages and applies every change to a project through the store."""
+
+    def __init__(self, store: Store, engines: EngineProvider | None = None,
+                 engines_factory: Callable[[], EngineProvider] | None = None) -> None:
+        self.store = store
+        self._engines = engines
+        self._engines_factory = engines_factory
+
+    # -- engines ---------------------------------------------------------------------------------
+    @property
+    def engines(self) -> EngineProvider:
+        if self._engines is None:
+            if self._engines_factory is not None:
+                self._engines = self._engines_factory()
+            else:
+                from aiuteur.engines.registry import Engines
+
+                self._engines = Engines.from_active_profile(self.store.home)
+        return self._engines
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _state(self, tx: Tx) -> ProjectState:
+        branch = tx.branch()
+        return ProjectState.build(branch, tx.records(branch.id))
+
+    def view(self, project_id: str) -> ProjectView:
+        with self.store.read(project_id) as tx:
+            state = self._state(tx)
+            return ProjectView(tx.project, state.branch, tx.branches(), state, graph.all_statuses(state))
+
+    def open(self, project_id: str) -> Position:
+        """Where to land when the project is reopened: exactly where the user left off."""
+        with self.store.read(project_id) as tx:
+            return tx.branch().position
+
+    def takes(self, project_id: str, stage: Stage, scene_id: str | None = None, target: str | None = None) -> list[Take]:
+        with self.store.read(project_id) as tx:
+            return tx.takes(stage, scene_id, target)
+
+    # -- projects --------------------------------------------------------------------------------
+    def create_project(self, title: str, owner: str = "", folder_id: str | None = None) -> Project:
+        if not title.strip():
+            raise InputError("A project needs a title; type one in.")
+        if len(title) > 200:
+            raise InputError(f"The title is {len(title)} characters long; keep it under 200.")
+        return self.store.create_project(title, owner=owner, folder_id=folder_id)
+
+    def rename_project(self, project_id: str, title: str) -> Project:
+        if not title.strip() or len(title) > 200:
+            raise InputError("A project title must be 1 to 200 characters.")
+        with self.store.transaction(project_id) as tx:
+            project = tx.project.model_copy(update={"title": title.strip(), "updated_at": now_iso()})
+            tx.put_project(project)
+            tx.commit()
+        return project
+
+    def visit(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Position:
+        """Remember where the user is working (reopening lands here)."""
+        pos_scene = scene_id if stage.per_scene else None
+        with self.store.transaction(project_id) as tx:
+            branch = tx.branch()
+            if pos_scene is not None and pos_scene not in ProjectState.build(branch, tx.records(branch.id)).scene_ids:
+                raise InputError("That scene is not in the script of this branch.")
+            position = Position(stage=stage, scene_id=pos_scene)
+            if branch.position != position:
+                tx.put_branch(branch.model_copy(update={"position": position}))
+                tx.commit()
+        return position
+
+    # -- editing ---------------------------------------------------------------------------------
+    def save(self, project_id: str, stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None = None,
+             *, base_revision: int | None = None, source: str = "edited") -> ArtifactRecord:
+        """Save a user's edit of an artifact.
+
+        Raises:
+            LockError: the artifact is locked.
+            ConflictError: someone saved it since `base_revision`; the edit is kept on the error.
+            InputError: the data does not fit the artifact.
+        """
+        model = artifact_model(stage.value)
+        try:
+            artifact = data if isinstance(data, model) else model.model_validate(
+                data.model_dump(mode="json") if isinstance(data, BaseModel) else data)
+        except ValidationError as e:
+            raise InputError(f"{stage.title} could not be saved: {_first_error(e)}") from None
+        if stage.per_scene and scene_id is None:
+            raise InputError(f"{stage.title} is made per scene; say which scene.")
+        with self.store.transaction(project_id) as tx:
+            state = self._state(tx)
+            graph.check_can_edit(state, stage, scene_id)
+            current = state.record(stage, scene_id)
+            if base_revision is not None and current is not None and current.revision != base_revision:
+                raise ConflictError(
+                    f"{stage.title} was changed by someone else since you opened it (now revision "
+                    f"{current.revision}, yours was {base_revision}). Your version is kept so you can reapply it.",
+                    yours=artifact.model_dump(mode="json"),
+                )
+            record = ArtifactRecord(
+                branch=state.branch.id, stage=stage, scene_id=scene_id if stage.per_scene else None,
+                revision=(current.revision + 1) if current else 1,
+                data=artifact.model_dump(mode="json"),
+                take_id=current.take_id if current else None,
+                upstream=current.upstream if current else graph.fingerprints(state, stage, scene_id),
+                source=source,  # type: ignore[arg-type]
+            )
+            if current is not None and current.data == record.data:
+                return current  # nothing changed: no write
+            tx.put_record(record)
+            self._set_position(tx, state.branch, stage, scene_id)
+            tx.touch()
+            tx.commit()
+        return record
+
+    def accept_upstream(self, project_id: str, stage: Stage, scene_id: str | None = None) -> ArtifactRecord:
+        """Keep a stale artifact as it is: record the current upstream as what it was made from."""
+        with self.store.transaction(project_id) as tx:
+            state = self._state(tx)
+            graph.check_can_edit(state, stage, scene_id)
+            rec = state.record(stage, scene_id)
+            if rec is None:
+                raise InputError(f"{stage.title} has nothing saved to keep.")
+            new = rec.model_copy(update={"upstream": graph.fingerprints(state, stage, scene_id),
+                                         "revision": rec.revision + 1, "updated_at": now_iso()})
+            tx.put_record(new)
+            tx.commit()
+        return new
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, project_id: str, stage: Stage, scene_id: str | None = None, *, seed: int | None = None,
+            guidance: str = "", target: str = "", options: dict[str, Any] | None = None,
+            progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None) -> RunResult:
+        """Run one stage (for one scene) and save its takes and, when it made one, the artifact."""
+        fn = implementation(stage)
+        if fn is None:
+            raise NotBuiltError(f"The {stage.title} stage is not built in this version yet.")
+        if stage.per_scene and scene_id is None:
+            raise InputError(f"{stage.title} is made per scene; choose a scene first.")
+        # 1. Load inputs under the lock, then let go of it.
+        with self.store.read(project_id) as tx:
+            state = self._state(tx)
+            project = tx.project
+        self._check_ready(state, stage, scene_id)
+        upstream = graph.fingerprints(state, stage, scene_id)
+        ctx = StageContext(
+            state=state, project=project, scene_id=scene_id, engines=self.engines,
+            seed=seed if seed is not None else int(time.time()) % 2**31, guidance=guidance, target=target,
+            options=dict(options or {}), progress=progress, put_media=self.store.put_media,
+            read_media=lambda key: self.store.media_path(key).read_bytes(),
+            cancelled=cancelled or (lambda: False),
+        )
+        # 2. Run the stage outside the lock; a crash becomes a failed take, never a lost project.
+        t0 = time.perf_counter()
+        try:
+            outcome = fn(ctx)
+        except AiuteurError:
+            raise
+        except Exception as e:
+            log.warning("stage %s failed: %s", stage, traceback.format_exc())
+            outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, upstream, e,
+                                                      time.perf_counter() - t0, target, ctx.seed)])
+        # 3. Save takes and the chosen artifact, all or nothing.
+        with self.store.transaction(project_id) as tx:
+            now_state = self._state(tx)
+            for take in outcome.takes:
+                tx.add_take(take)
+            record = None
+            if outcome.artifact is not None:
+                if now_state.branch.is_locked(stage, scene_id):
+                    raise LockError(f"{stage.title} was locked while it ran; the new takes are kept in its history.")
+                record = self._put(tx, now_state, stage, scene_id, outcome.artifact, outcome.take_id, upstream)
+                for extra_stage, extra_scene, extra_artifact in outcome.extra:
+                    self._put(tx, now_state, extra_stage, extra_scene, extra_artifact, None,
+                              graph.fingerprints(now_state, extra_stage, extra_scene))
+            self._set_position(tx, now_state.branch, stage, scene_id)
+            tx.touch()
+            tx.commit()
+        return RunResult(stage, scene_id, outcome.takes, record)
+
+    def _put(self, tx: Tx, state: ProjectState, stage: Stage, scene_id: str | None, artifact: BaseModel,
+             take_id: str | None, upstream: dict[str, str]) -> ArtifactRecord:
+        current = state.record(stage, scene_id)
+        record = ArtifactRecord(
+            branch=state.branch.id, stage=stage, scene_id=scene_id if stage.per_scene else None,
+            revision=(current.revision + 1) if current else 1,
+            data=artifact.model_dump(mode="json"), take_id=take_id, upstream=upstream, source="generated",
+        )
+        tx.put_record(record)
+        return record
+
+    def _check_ready(self, state: ProjectState, stage: Stage, scene_id: str | None) -> None:
+        """Refuse to run a stage whose inputs are not there yet, saying what to do first."""
+        if graph.status(state, stage, scene_id) == Status.LOCKED:
+            raise LockError(f"{stage.title} is locked; unlock it to make new takes.")
+        prev = stage.previous
+        while prev is not None and graph.status(state, prev, scene_id if prev.per_scene else None) == Status.SKIPPED:
+            prev = prev.previous
+        if prev is None:
+            return
+        prev_status = graph.status(state, prev, scene_id if prev.per_scene else None)
+        if prev_status in (Status.EMPTY, Status.DRAFT):
+            raise InputError(f"{stage.title} is made from {prev.title}, which is {prev_status.value}; finish it first.")
+
+    def _set_position(self, tx: Tx, branch: Branch, stage: Stage, scene_id: str | None) -> None:
+        position = Position(stage=stage, scene_id=scene_id if stage.per_scene else None)
+        if branch.position != position:
+            tx.put_branch(tx.branch(branch.id).model_copy(update={"position": position}))
+
+    def choose(self, project_id: str, stage: Stage, take_id: str, scene_id: str | None = None) -> ArtifactRecord:
+        """Make an earlier whole-artifact take the chosen one again."""
+        with self.store.transaction(project_id) as tx:
+            state = self._state(tx)
+            graph.check_can_edit(state, stage, scene_id)
+            take = tx.get_take(take_id, stage, scene_id)
+            if not take.ok or take.output is None:
+                raise InputError(f"That take failed ({take.error}); choose another one.")
+            model = artifact_model(stage.value)
+            artifact = model.model_validate(take.output)
+            record = self._put(tx, state, stage, scene_id, artifact, take.id,
+                               graph.fingerprints(state, stage, scene_id))
+            tx.touch()
+            tx.commit()
+        return record
+
+    # -- locks and branches ------------------------------------------------------------------------
+    def lock(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Branch:
+        with self.store.transaction(project_id) as tx:
+            state = self._state(tx)
+            graph.check_can_lock(state, stage, scene_id)
+            key = LockKey(stage=stage, scene_id=scene_id if stage.per_scene else None)
+            branch = state.branch.model_copy(update={"locks": [*state.branch.locks, key]})
+            tx.put_branch(branch)
+            tx.touch()
+            tx.commit()
+        return branch
+
+    def unlock(self, project_id: str, stage: Stage, scene_id: str | None = None, mode: str | None = None,
+               branch_name: str = "") -> Branch:
+        """Unlock a stage. With locked work after it, `mode` must be "branch" or "here".
+
+        "branch" leaves the approved branch untouched and continues in a copy where the stage is
+        unlocked; "here" unlocks it and everything locked after it in this branch.
+        """
+        with self.store.transaction(project_id) as tx:
+            state = self._state(tx)
+            remove = graph.unlock_plan(state, stage, scene_id, mode)
+            if mode == "branch":
+                name = branch_name.strip() or f"{state.branch.name} · reopen {stage.title.lower()}"
+                new = Branch(name=name[:120], parent=state.branch.id, forked_at=stage.value,
+                             locks=[lk for lk in state.branch.locks if lk not in remove],
+                             position=state.branch.position)
+                tx.copy_branch_records(state.branch.id, new.id)
+                tx.put_branch(new)
+                tx.put_project(tx.project.model_copy(update={"active_branch": new.id, "updated_at": now_iso()}))
+                tx.commit()
+                return new
+            branch = state.branch.model_copy(update={"locks": [lk for lk in state.branch.locks if lk not in remove]})
+            tx.put_branch(branch)
+            tx.touch()
+            tx.commit()
+        return branch
+
+    def switch_branch(self, project_id: str, branch_id: str) -> Branch:
+        with self.store.transaction(project_id) as tx:
+            branch = tx.branch(branch_id)
+            tx.put_project(tx.project.model_copy(update={"active_branch": branch.id}))
+            tx.commit()
+        return branch
+
+    def rename_branch(self, project_id: str, branch_id: str, name: str) -> Branch:
+        if not name.strip() or len(name) > 120:
+            raise InputError("A branch name must be 1 to 120 characters.")
+        with self.store.transaction(project_id) as tx:
+            branch = tx.branch(branch_id).model_copy(update={"name": name.strip()})
+            tx.put_branch(branch)
+            tx.commit()
+        return branch
+
+    # -- headless pipeline --------------------------------------------------------------------------
+    def run_until(self, project_id: str, until: Stage, *, seed: int = 0,
+                  progress: ProgressFn | None = None) -> Iterator[tuple[Stage, str | None, str]]:
+        """Run every stage up to `until` with default choices; yields (stage, scene, what happened).
+
+        Stages already done, locked or skipped are left as they are; a stage this version does
+        not build is reported and stops the run there.
+        """
+        stages = STAGE_ORDER[1 : STAGE_ORDER.index(until) + 1]
+        for i, stage in enumerate(stages):
+            view = self.view(project_id)
+            if progress:
+                progress(i / max(1, len(stages)), f"Stage {stage.number}: {stage.title}")
+            if stage == Stage.HUB:
+                yield stage, None, "ready" if view.state.scenes else "no scenes"
+                continue
+            if not is_built(stage):
+                yield stage, None, "not built yet"
+                return
+            scene_ids: list[str | None] = list(view.state.scene_ids) if stage.per_scene else [None]
+            for sid in scene_ids:
+                st = graph.status(view.state, stage, sid)
+                if st in (Status.DONE, Status.LOCKED, Status.SKIPPED):
+                    yield stage, sid, st.value
+                    continue
+                result = self.run(project_id, stage, sid, seed=seed)
+                if not result.ok or result.record is None:
+                    why = "; ".join(result.errors) or "no result"
+                    yield stage, sid, f"failed: {why}"
+                    return
+                yield stage, sid, "made"
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "value"
+    return f"{where}: {err.get('msg', 'invalid')}"

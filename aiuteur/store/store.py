@@ -1,0 +1,474 @@
+"""TinyDB persistence: one database per project, a small index for the dashboard, media by hash.
+
+Layout under the data folder (ids are generated; no user text ever becomes a path)::
+
+    index.json                     dashboard index: project cards and folders
+    projects/<pid>/project.json    the project, its branches, project-level artifacts
+    projects/<pid>/scenes/<sid>.json   per-scene artifacts of every branch (one shard a scene)
+    projects/<pid>/takes/<bucket>.json immutable takes, one bucket per stage or scene
+    media/<aa>/<sha256>.<ext>      files, named by content hash
+
+A project is split into shards so one save rewrites a small file, whatever the project's size.
+Every change goes through a unit of work: `with store.transaction(pid) as tx: ...; tx.commit()`.
+It holds the project's lock (threads and processes), edits buffered copies, and commits every
+touched shard all or nothing; an exception or a missing commit writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from tinydb import Query, TinyDB
+
+from aiuteur.domain import (
+    ArtifactRecord,
+    Branch,
+    Folder,
+    NotFoundError,
+    Project,
+    ProjectSummary,
+    Stage,
+    Take,
+    now_iso,
+)
+from aiuteur.domain.errors import AiuteurError
+from aiuteur.settings import DataHome
+from aiuteur.store.files import (
+    AtomicJSONStorage,
+    BufferStorage,
+    Journal,
+    dumps,
+    read_json,
+    remove_stray_temps,
+)
+from aiuteur.store.migrations import migrate
+
+ID_RE = re.compile(r"^[a-z]{2}_[0-9a-f]{12}$")
+MEDIA_RE = re.compile(r"^([0-9a-f]{64})\.([a-z0-9]{1,5})$")
+MEDIA_EXTS = frozenset({"png", "jpg", "jpeg", "webp", "mp4", "wav", "mp3", "pdf", "json", "txt", "otio", "zip", "gif"})
+LOCK_TIMEOUT_S = 60.0
+
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+_held = threading.local()
+
+
+class StoreError(AiuteurError):
+    """The store could not do what was asked (busy, bad id, corrupt file)."""
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return `value` if it is one of our generated ids, else raise (it never becomes a path)."""
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise NotFoundError(f"No {what} {value!r}: ids look like 'pr_0123456789ab'.")
+    return value
+
+
+def _thread_lock(key: str) -> threading.Lock:
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(key, threading.Lock())
+
+
+@contextlib.contextmanager
+def _locked(key: str, lock_path: Path) -> Iterator[None]:
+    """Serialise across threads (a mutex) and across processes (a file lock)."""
+    held: set[str] = getattr(_held, "keys", set())
+    if key in held:
+        raise StoreError(f"{key} is already open for writing in this thread; finish that change first.")
+    tl = _thread_lock(key)
+    if not tl.acquire(timeout=LOCK_TIMEOUT_S):
+        raise StoreError("The project is busy with another change; try again in a moment.")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(lock_path), timeout=LOCK_TIMEOUT_S):
+                held.add(key)
+                _held.keys = held
+                try:
+                    yield
+                finally:
+                    held.discard(key)
+        except Timeout:
+            raise StoreError("The project is busy in another process; try again in a moment.") from None
+    finally:
+        tl.release()
+
+
+class _Shard:
+    """One TinyDB file opened over a buffer for the length of a unit of work."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        raw = read_json(path)
+        self.storage = BufferStorage(raw if isinstance(raw, dict) else None)
+        buffer = self.storage
+        self.db = TinyDB(storage=lambda: buffer)  # TinyDB builds its storage by calling this
+
+    @property
+    def dirty(self) -> bool:
+        return self.storage.dirty
+
+    def payload(self) -> bytes:
+        return dumps(self.storage.data or {})
+
+
+class Tx:
+    """A unit of work on one project. Nothing reaches disk until `commit()`."""
+
+    def __init__(self, store: Store, project_id: str, folder: Path, readonly: bool) -> None:
+        self.store = store
+        self.project_id = project_id
+        self.folder = folder
+        self.readonly = readonly
+        self._shards: dict[Path, _Shard] = {}
+        self.committed = False
+        self.summary_changed = False
+
+    # -- shards ---------------------------------------------------------------------------
+    def _shard(self, rel: str) -> _Shard:
+        path = self.folder / rel
+        if path not in self._shards:
+            self._shards[path] = _Shard(path)
+        return self._shards[path]
+
+    def _main(self) -> TinyDB:
+        return self._shard("project.json").db
+
+    def _artifact_table(self, stage: Stage, scene_id: str | None) -> TinyDB:
+        if stage.per_scene:
+            if scene_id is None:
+                raise StoreError(f"{stage.title} is made per scene; say which scene.")
+            return self._shard(f"scenes/{check_id(scene_id, 'scene')}.json").db
+        return self._main()
+
+    def _take_bucket(self, stage: Stage, scene_id: str | None) -> TinyDB:
+        if scene_id is not None:
+            return self._shard(f"takes/{check_id(scene_id, 'scene')}.json").db
+        return self._shard(f"takes/{stage.value}.json").db
+
+    # -- project and branches ---------------------------------------------------------------
+    @property
+    def project(self) -> Project:
+        docs = self._main().table("project").all()
+        if not docs:
+            raise NotFoundError(f"Project {self.project_id} has no data; it may have been deleted.")
+        return Project.model_validate(docs[0])
+
+    def put_project(self, project: Project) -> None:
+        t = self._main().table("project")
+        t.truncate()
+        t.insert(project.model_dump(mode="json"))
+        self.summary_changed = True
+
+    def touch(self) -> None:
+        """Mark the project as edited now (for the dashboard)."""
+        self.put_project(self.project.model_copy(update={"updated_at": now_iso()}))
+
+    def branches(self) -> list[Branch]:
+        return [Branch.model_validate(d) for d in self._main().table("branches").all()]
+
+    def branch(self, branch_id: str | None = None) -> Branch:
+        bid = branch_id or self.project.active_branch
+        docs = self._main().table("branches").search(Query().id == bid)
+        if not docs:
+            raise NotFoundError(f"No branch {bid!r} in this project.")
+        return Branch.model_validate(docs[0])
+
+    def put_branch(self, branch: Branch) -> None:
+        t = self._main().table("branches")
+        t.remove(Query().id == branch.id)
+        t.insert(branch.model_dump(mode="json"))
+        self.summary_changed = True
+
+    # -- artifacts ---------------------------------------------------------------------------
+    def get_record(self, stage: Stage, scene_id: str | None = None, branch: str | None = None) -> ArtifactRecord | None:
+        bid = branch or self.project.active_branch
+        q = Query()
+        sid = scene_id if stage.per_scene else None
+        docs = self._artifact_table(stage, sid).table("artifacts").search(
+            (q.branch == bid) & (q.stage == stage.value) & (q.scene_id == sid)
+        )
+        return ArtifactRecord.model_validate(docs[0]) if docs else None
+
+    def put_record(self, record: ArtifactRecord) -> None:
+        q = Query()
+        t = self._artifact_table(record.stage, record.scene_id).table("artifacts")
+        t.remove((q.branch == record.branch) & (q.stage == record.stage.value) & (q.scene_id == record.scene_id))
+        t.insert(record.model_dump(mode="json"))
+        self.summary_changed = True
+
+    def delete_record(self, stage: Stage, scene_id: str | None = None, branch: str | None = None) -> None:
+        bid = branch or self.project.active_branch
+        q = Query()
+        sid = scene_id if stage.per_scene else None
+        self._artifact_table(stage, sid).table("artifacts").remove(
+            (q.branch == bid) & (q.stage == stage.value) & (q.scene_id == sid)
+        )
+
+    def scene_shards(self) -> list[str]:
+        d = self.folder / "scenes"
+        on_disk = {p.stem for p in d.glob("*.json")} if d.exists() else set()
+        in_tx = {p.stem for p in self._shards if p.parent == d}
+        return sorted(s for s in on_disk | in_tx if ID_RE.match(s))
+
+    def records(self, branch: str | None = None) -> list[ArtifactRecord]:
+        """Every artifact of a branch: project-level and per scene."""
+        bid = branch or self.project.active_branch
+        out = [ArtifactRecord.model_validate(d) for d in self._main().table("artifacts").search(Query().branch == bid)]
+        for sid in self.scene_shards():
+            db = self._shard(f"scenes/{sid}.json").db
+            out.extend(ArtifactRecord.model_validate(d) for d in db.table("artifacts").search(Query().branch == bid))
+        return out
+
+    def copy_branch_records(self, source: str, target: str) -> int:
+        """Copy-on-branch: give `target` its own copy of every artifact of `source`."""
+        n = 0
+        for rec in self.records(source):
+            self.put_record(rec.model_copy(update={"branch": target}))
+            n += 1
+        return n
+
+    # -- takes ---------------------------------------------------------------------------------
+    def add_take(self, take: Take) -> Take:
+        bucket = self._take_bucket(take.stage, take.scene_id).table("takes")
+        if bucket.search(Query().id == take.id):
+            raise StoreError(f"Take {take.id} already exists; takes are never changed once saved.")
+        bucket.insert(take.model_dump(mode="json"))
+        return take
+
+    def get_take(self, take_id: str, stage: Stage, scene_id: str | None = None) -> Take:
+        docs = self._take_bucket(stage, scene_id).table("takes").search(Query().id == take_id)
+        if not docs:
+            raise NotFoundError(f"No take {take_id!r} for {stage.title}.")
+        return Take.model_validate(docs[0])
+
+    def takes(self, stage: Stage, scene_id: str | None = None, target: str | None = None) -> list[Take]:
+        q = Query()
+        cond = q.stage == stage.value
+        if target is not None:
+            cond = cond & (q.target == target)
+        docs = self._take_bucket(stage, scene_id).table("takes").search(cond)
+        return [Take.model_validate(d) for d in docs]
+
+    # -- finish --------------------------------------------------------------------------------
+    def commit(self) -> None:
+        if self.readonly:
+            raise StoreError("This is a read-only view of the project; open a transaction to change it.")
+        files = {p: s.payload() for p, s in self._shards.items() if s.dirty}
+        Journal(self.folder).commit(files)
+        self.committed = True
+
+
+class Store:
+    """The repository of projects under one data folder."""
+
+    def __init__(self, home: DataHome) -> None:
+        self.home = home
+        self.root = home.path
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "projects").mkdir(exist_ok=True)
+        (self.root / "media").mkdir(exist_ok=True)
+
+    # -- paths ---------------------------------------------------------------------------------
+    def project_dir(self, project_id: str) -> Path:
+        return self.root / "projects" / check_id(project_id, "project")
+
+    def exists(self, project_id: str) -> bool:
+        try:
+            return (self.project_dir(project_id) / "project.json").exists()
+        except NotFoundError:
+            return False
+
+    # -- unit of work --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self, project_id: str, *, readonly: bool = False) -> Iterator[Tx]:
+        """Open a unit of work on a project, holding its lock until the block ends."""
+        folder = self.project_dir(project_id)
+        if not (folder / "project.json").exists() and not (folder / "journal.json").exists():
+            raise NotFoundError(f"No project {project_id!r}.")
+        with _locked(f"project:{project_id}", folder / ".lock"):
+            self._recover(folder)
+            tx = Tx(self, project_id, folder, readonly)
+            yield tx
+            if tx.committed and tx.summary_changed:
+                self._update_summary(tx)
+
+    def read(self, project_id: str) -> contextlib.AbstractContextManager[Tx]:
+        """A consistent read-only view of a project."""
+        return self.transaction(project_id, readonly=True)
+
+    def _recover(self, folder: Path) -> None:
+        Journal(folder).replay()
+        remove_stray_temps(folder)
+        migrate(folder)
+
+    # -- index (dashboard) ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _index(self) -> Iterator[TinyDB]:
+        with _locked("index", self.root / ".index.lock"):
+            remove_stray_temps_root(self.root)
+            yield TinyDB(self.root / "index.json", storage=AtomicJSONStorage)
+
+    def _update_summary(self, tx: Tx) -> None:
+        from aiuteur.store.summary import summarise  # derived; kept out of the hot import path
+
+        summary = summarise(tx)
+        with self._index() as idx:
+            t = idx.table("projects")
+            old = t.get(Query().id == summary.id)
+            doc = summary.model_dump(mode="json")
+            if isinstance(old, dict):
+                doc["folder_id"] = old.get("folder_id")
+                doc["owner"] = old.get("owner", "")
+            t.upsert(doc, Query().id == summary.id)
+
+    def list_projects(self, owner: str | None = None, search: str = "") -> list[ProjectSummary]:
+        """Dashboard cards, newest first; `owner` limits to one user's projects."""
+        with self._index() as idx:
+            docs = idx.table("projects").all()
+        cards = [ProjectSummary.model_validate(d) for d in docs]
+        if owner is not None:
+            cards = [c for c in cards if c.owner == owner]
+        if search.strip():
+            needle = search.strip().casefold()
+            cards = [c for c in cards if needle in c.title.casefold()]
+        return sorted(cards, key=lambda c: c.updated_at, reverse=True)
+
+    def summary(self, project_id: str) -> ProjectSummary:
+        with self._index() as idx:
+            doc = idx.table("projects").get(Query().id == check_id(project_id, "project"))
+        if not isinstance(doc, dict):
+            raise NotFoundError(f"No project {project_id!r}.")
+        return ProjectSummary.model_validate(doc)
+
+    # -- projects ------------------------------------------------------------------------------
+    def create_project(self, title: str, owner: str = "", folder_id: str | None = None) -> Project:
+        """Create an empty project with a main branch and list it on the dashboard."""
+        branch = Branch()
+        project = Project(title=title.strip() or "Untitled", active_branch=branch.id, owner=owner)
+        folder = self.project_dir(project.id)
+        folder.mkdir(parents=True)
+        (folder / "project.json").write_bytes(b"{}")
+        with self.transaction(project.id) as tx:
+            tx.put_project(project)
+            tx.put_branch(branch)
+            tx.commit()
+        with self._index() as idx:
+            idx.table("projects").update({"owner": owner, "folder_id": folder_id}, Query().id == project.id)
+        return project
+
+    def delete_project(self, project_id: str) -> None:
+        folder = self.project_dir(project_id)
+        if not folder.exists():
+            raise NotFoundError(f"No project {project_id!r}.")
+        with _locked(f"project:{project_id}", folder / ".lock"):
+            trash = self.root / "trash" / f"{project_id}-{now_iso().replace(':', '')}"
+            trash.parent.mkdir(exist_ok=True)
+            folder.rename(trash)
+        with self._index() as idx:
+            idx.table("projects").remove(Query().id == project_id)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def duplicate_project(self, project_id: str, title: str) -> Project:
+        """A full, independent copy (same media, which is shared by hash)."""
+        src = self.project_dir(project_id)
+        with self.read(project_id) as tx:
+            original = tx.project
+            new = original.model_copy(update={"id": Project(title="x").id, "title": title.strip() or f"{original.title} (copy)",
+                                              "created_at": now_iso(), "updated_at": now_iso()})
+            dst = self.project_dir(new.id)
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock", "*.tmp", "journal.json"))
+        with self.transaction(new.id) as tx2:
+            tx2.put_project(new)
+            tx2.commit()
+        summary = self.summary(project_id)
+        with self._index() as idx:
+            idx.table("projects").update({"owner": original.owner, "folder_id": summary.folder_id}, Query().id == new.id)
+        return new
+
+    def set_project_folder(self, project_id: str, folder_id: str | None) -> None:
+        with self._index() as idx:
+            if folder_id is not None and not idx.table("folders").get(Query().id == check_id(folder_id, "folder")):
+                raise NotFoundError(f"No folder {folder_id!r}.")
+            if not idx.table("projects").update({"folder_id": folder_id}, Query().id == check_id(project_id, "project")):
+                raise NotFoundError(f"No project {project_id!r}.")
+
+    # -- folders -------------------------------------------------------------------------------
+    def folders(self, owner: str | None = None) -> list[Folder]:
+        with self._index() as idx:
+            docs = idx.table("folders").all()
+        out = [Folder.model_validate(d) for d in docs]
+        return [f for f in out if owner is None or f.owner == owner]
+
+    def create_folder(self, name: str, owner: str = "") -> Folder:
+        folder = Folder(name=name.strip(), owner=owner)
+        with self._index() as idx:
+            idx.table("folders").insert(folder.model_dump(mode="json"))
+        return folder
+
+    def rename_folder(self, folder_id: str, name: str) -> Folder:
+        folder = Folder(id=check_id(folder_id, "folder"), name=name.strip())
+        with self._index() as idx:
+            if not idx.table("folders").update({"name": folder.name}, Query().id == folder_id):
+                raise NotFoundError(f"No folder {folder_id!r}.")
+        return folder
+
+    def delete_folder(self, folder_id: str) -> None:
+        """Delete an empty folder; a folder with projects in it is refused."""
+        with self._index() as idx:
+            n = len(idx.table("projects").search(Query().folder_id == check_id(folder_id, "folder")))
+            if n:
+                raise StoreError(f"The folder still holds {n} project(s); move them out before deleting it.")
+            if not idx.table("folders").remove(Query().id == folder_id):
+                raise NotFoundError(f"No folder {folder_id!r}.")
+
+    # -- media ---------------------------------------------------------------------------------
+    def put_media(self, data: bytes, ext: str) -> str:
+        """Store bytes by content hash and return their key ``<sha256>.<ext>`` (idempotent)."""
+        ext = ext.lower().lstrip(".")
+        if ext not in MEDIA_EXTS:
+            raise StoreError(f"Files of type .{ext} are not stored; allowed: {', '.join(sorted(MEDIA_EXTS))}.")
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{digest}.{ext}"
+        path = self.media_path(key, must_exist=False)
+        if not path.exists():
+            from aiuteur.store.files import atomic_write_bytes
+
+            atomic_write_bytes(path, data)
+        return key
+
+    def media_path(self, key: str, must_exist: bool = True) -> Path:
+        """Where a media key lives; the key is checked, so it can never leave the media folder."""
+        m = MEDIA_RE.match(key or "")
+        if not m:
+            raise NotFoundError(f"No media file {key!r}.")
+        path = self.root / "media" / m.group(1)[:2] / key
+        if must_exist and not path.exists():
+            raise NotFoundError(f"The media file {key} is missing from the data folder.")
+        return path
+
+
+def remove_stray_temps_root(root: Path) -> None:
+    """Remove stray temps of the index (top level only; projects clean their own)."""
+    for p in root.glob(".index.json.*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def open_store(home: DataHome | None = None) -> Store:
+    """The store of the current data folder."""
+    from aiuteur.settings import data_home
+
+    return Store(home or data_home())
+
+
+def record_data(record: ArtifactRecord | None) -> dict[str, Any] | None:
+    return record.data if record else None
