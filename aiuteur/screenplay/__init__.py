@@ -1,0 +1,161 @@
+"""Stage 1 "skip to script" and stage 4 exports: screenplay files into the Script model and back.
+
+Import: Fountain (.fountain, .spmd, and .txt/.md written in Fountain), Final Draft (.fdx), plain
+text laid out like a screenplay, and PDF (through its text layer). Export: Fountain
+(`to_fountain`, round-trips through import) and a screenplay PDF (`to_pdf`).
+
+`import_screenplay` and `script_summary` are all a caller needs; every failure is a
+`ScreenplayError` whose message names the file, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+from typing import Any
+
+from aiuteur.domain.artifacts import Script
+from aiuteur.screenplay.errors import ScreenplayError
+from aiuteur.screenplay.fdx import parse_fdx
+from aiuteur.screenplay.fountain import parse_fountain, to_fountain
+from aiuteur.screenplay.layout import parse_layout
+from aiuteur.screenplay.pdf import pdf_text, to_pdf
+
+__all__ = [
+    "MAX_BYTES",
+    "ScreenplayError",
+    "import_screenplay",
+    "parse_fdx",
+    "parse_fountain",
+    "parse_layout",
+    "script_summary",
+    "to_fountain",
+    "to_pdf",
+]
+
+MAX_BYTES = 20 * 1024 * 1024
+FOUNTAIN_EXTENSIONS = {".fountain", ".spmd"}
+TEXT_EXTENSIONS = {".txt", ".md", ".text", ".markdown", ""}
+SUPPORTED = ".fountain, .spmd, .fdx, .txt, .md or .pdf"
+
+_INDENTED_CUE = re.compile(r"^[ \t]{10,}[A-Z][A-Z0-9 .'’\-]{1,30}(?:\s*\([^)]*\))*\s*$", re.MULTILINE)
+_FURNITURE = re.compile(r"^\s*(?:\(MORE\)|\(?CONTINUED\)?:?)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def _decode(data: bytes, filename: str) -> str:
+    """Text from bytes: UTF-8 (with or without BOM), UTF-16 with a BOM, else cp1252 or latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    sample = data[:65536]
+    if sample.count(b"\x00") > 0:
+        raise ScreenplayError(
+            f"{filename} is a binary file, not a screenplay; import a Fountain, FDX, plain-text or PDF screenplay."
+        )
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    controls = sum(1 for c in text[:65536] if ord(c) < 32 and c not in "\n\r\t\f\v")
+    if controls > max(8, len(text[:65536]) // 100):
+        raise ScreenplayError(
+            f"{filename} looks like a binary file, not text; import a Fountain, FDX, plain-text or PDF screenplay."
+        )
+    return text
+
+
+def _looks_like_layout(text: str) -> bool:
+    """True when a .txt reads as a printed screenplay (indented cues, page furniture)."""
+    return len(_INDENTED_CUE.findall(text)) >= 2 or "\f" in text or bool(_FURNITURE.search(text))
+
+
+def _parse(data: bytes, filename: str) -> Script:
+    suffix = PurePath(filename).suffix.lower()
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if data[:1024].lstrip().startswith(b"%PDF") or suffix == ".pdf":
+        if not data[:1024].lstrip().startswith(b"%PDF"):
+            raise ScreenplayError(
+                f"{filename} is named .pdf but is not a PDF file; export the screenplay to PDF again or import it as Fountain or FDX."
+            )
+        return parse_layout(pdf_text(data, filename), filename)
+    if suffix == ".fdx" or head.startswith((b"<?xml", b"<FinalDraft", b"<!DOCTYPE")):
+        return parse_fdx(data, filename)
+    if suffix not in FOUNTAIN_EXTENSIONS | TEXT_EXTENSIONS:
+        raise ScreenplayError(
+            f"{filename} has an unsupported file type {suffix!r}; import a {SUPPORTED} file."
+        )
+    text = _decode(data, filename)
+    if suffix in TEXT_EXTENSIONS and _looks_like_layout(text):
+        return parse_layout(text, filename)
+    return parse_fountain(text, filename)
+
+
+def import_screenplay(data: bytes, filename: str, *, max_bytes: int = MAX_BYTES) -> Script:
+    """Read a screenplay file into a Script, choosing the reader by extension and content.
+
+    Args:
+        data: the file's bytes.
+        filename: the name shown in messages; its extension picks the format.
+        max_bytes: larger files are refused (default 20 MB).
+
+    Raises:
+        ScreenplayError: for an empty, oversized, binary, malformed or unsupported file.
+    """
+    name = PurePath(filename).name or "the file"
+    if len(data) > max_bytes:
+        raise ScreenplayError(
+            f"{name} is {len(data) / 1_048_576:.1f} MB, over the {max_bytes / 1_048_576:.0f} MB limit for a screenplay; "
+            "import the script without embedded images or split it."
+        )
+    if not data.strip():
+        raise ScreenplayError(f"{name} is empty; choose a file that contains the screenplay.")
+    try:
+        script = _parse(data, name)
+    except ScreenplayError:
+        raise
+    except RecursionError as exc:
+        raise ScreenplayError(
+            f"{name} is nested too deeply to read; simplify the file and try again."
+        ) from exc
+    except Exception as exc:  # a bug or a library surprise must still reach the user as one clear line
+        raise ScreenplayError(
+            f"{name} could not be read ({type(exc).__name__}: {str(exc)[:100]}); check the file, or import it as Fountain."
+        ) from exc
+    if not any(scene.heading or scene.elements for scene in script.scenes):
+        raise ScreenplayError(
+            f"{name} contains no screenplay text (no scene headings, action or dialogue); check that it is the right file."
+        )
+    return script
+
+
+def script_summary(script: Script) -> dict[str, Any]:
+    """The `import-script --json` shape: title, scenes with their speakers, characters, locations."""
+    characters: dict[str, None] = {}
+    locations: dict[str, str] = {}
+    scenes = []
+    for scene in script.scenes:
+        speakers = scene.characters
+        for name in speakers:
+            characters.setdefault(name, None)
+        if scene.location:
+            locations.setdefault(" ".join(scene.location.upper().split()), scene.location)
+        scenes.append(
+            {
+                "number": scene.number,
+                "heading": scene.heading,
+                "location": scene.location,
+                "int_ext": scene.int_ext.value,
+                "time_of_day": scene.time_of_day,
+                "characters": speakers,
+            }
+        )
+    return {
+        "title": script.title,
+        "scenes": scenes,
+        "characters": list(characters),
+        "locations": list(locations.values()),
+    }
