@@ -171,7 +171,7 @@ def _walk(builder: ScriptBuilder, elements: Iterable[FountainElement], *, dual: 
                 if isinstance(lines, list):
                     _walk(builder, lines, dual=is_right)
         elif kind == ElementType.ACTION:
-            kept = [line.rstrip() for line in text.split("\n")]
+            kept = [" ".join(line.split()) for line in text.split("\n")]
             if any(kept):
                 builder.add(ElementKind.ACTION, "\n".join(kept).strip("\n"))
         elif kind == ElementType.TRANSITION:
