@@ -1,0 +1,88 @@
+"""Deliverables a filmmaker hands on: screenplay, shot lists, storyboard, cuts, timeline, bundle.
+
+`export_all` writes every deliverable that the project has material for, and says plainly which
+ones it could not write and why (nothing made yet, or not built in this version).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiuteur.domain import Script, Stage
+
+if TYPE_CHECKING:
+    from aiuteur.pipeline.runner import ProjectView, Runner
+
+Exporter = Callable[["Runner", "ProjectView", Path, str], list[Path]]
+
+
+def safe_name(title: str) -> str:
+    """A file-name-safe version of a title (ASCII letters, digits and underscores)."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", title).strip("_")
+    return name[:60] or "Project"
+
+
+def _script(view: ProjectView) -> Script | None:
+    data = view.data(Stage.SCRIPT)
+    return Script.model_validate(data) if data else None
+
+
+def export_fountain(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
+    from aiuteur.screenplay import to_fountain
+
+    script = _script(view)
+    if script is None:
+        return []
+    path = out / f"{base}_Screenplay.fountain"
+    path.write_text(to_fountain(script), encoding="utf-8")
+    return [path]
+
+
+def export_screenplay_pdf(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
+    from aiuteur.screenplay import to_pdf
+
+    script = _script(view)
+    if script is None:
+        return []
+    path = out / f"{base}_Screenplay.pdf"
+    path.write_bytes(to_pdf(script))
+    return [path]
+
+
+def export_project_bundle(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
+    from aiuteur.exports.bundle import export_bundle
+
+    return [export_bundle(runner.store, view.project.id, out / f"{base}_bundle.zip")]
+
+
+EXPORTERS: dict[str, Exporter] = {
+    "screenplay (Fountain)": export_fountain,
+    "screenplay (PDF)": export_screenplay_pdf,
+    "project bundle (zip)": export_project_bundle,
+}
+NOT_BUILT = [
+    "shot list (CSV, PDF)",
+    "storyboard (PDF)",
+    "animatic and scene cuts (mp4)",
+    "timeline (OpenTimelineIO)",
+]
+
+
+def export_all(runner: Runner, project_id: str, out_dir: Path) -> tuple[list[Path], list[str]]:
+    """Write every deliverable into `out_dir`; return (files written, what was not and why)."""
+    view = runner.view(project_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = safe_name(view.project.title)
+    written: list[Path] = []
+    missing: list[str] = []
+    for what, fn in EXPORTERS.items():
+        paths = fn(runner, view, out_dir, base)
+        if paths:
+            written.extend(paths)
+        else:
+            missing.append(f"{what}: nothing to export yet")
+    missing.extend(f"{what}: not built in this version yet" for what in NOT_BUILT)
+    return written, missing

@@ -474,11 +474,11 @@ class Runner:
 
     # -- headless pipeline --------------------------------------------------------------------------
     def run_until(self, project_id: str, until: Stage, *, seed: int = 0,
-                  progress: ProgressFn | None = None) -> Iterator[tuple[Stage, str | None, str]]:
-        """Run every stage up to `until` with default choices; yields (stage, scene, what happened).
+                  progress: ProgressFn | None = None) -> Iterator[Step]:
+        """Run every stage up to `until` with default choices, reporting each step.
 
         Stages already done, locked or skipped are left as they are; a stage this version does
-        not build is reported and stops the run there.
+        not build is reported and stops the run there, as does a failed stage.
         """
         stages = STAGE_ORDER[1 : STAGE_ORDER.index(until) + 1]
         for i, stage in enumerate(stages):
@@ -486,23 +486,37 @@ class Runner:
             if progress:
                 progress(i / max(1, len(stages)), f"Stage {stage.number}: {stage.title}")
             if stage == Stage.HUB:
-                yield stage, None, "ready" if view.state.scenes else "no scenes"
+                yield Step(stage, None, "ready" if view.state.scenes else "no scenes")
                 continue
-            if not is_built(stage):
-                yield stage, None, "not built yet"
-                return
             scene_ids: list[str | None] = list(view.state.scene_ids) if stage.per_scene else [None]
             for sid in scene_ids:
                 st = graph.status(view.state, stage, sid)
                 if st in (Status.DONE, Status.LOCKED, Status.SKIPPED):
-                    yield stage, sid, st.value
+                    yield Step(stage, sid, st.value)
                     continue
+                if not is_built(stage):
+                    yield Step(stage, None, "not built yet")
+                    return
                 result = self.run(project_id, stage, sid, seed=seed)
                 if not result.ok or result.record is None:
-                    why = "; ".join(result.errors) or "no result"
-                    yield stage, sid, f"failed: {why}"
+                    why = "; ".join(result.errors) or "the stage made nothing to save"
+                    yield Step(stage, sid, f"failed: {why}", result)
                     return
-                yield stage, sid, "made"
+                yield Step(stage, sid, "made", result)
+
+
+@dataclass
+class Step:
+    """One step of a headless run."""
+
+    stage: Stage
+    scene_id: str | None
+    what: str
+    result: RunResult | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.what.startswith("failed") or self.what == "not built yet"
 
 
 def _first_error(e: ValidationError) -> str:
