@@ -1,0 +1,444 @@
+"""Image engine on diffusers: SD1.5- and SDXL-class text-to-image and image-to-image.
+
+Keyframes are conditioned on the assets in the shot through IP-Adapter, one adapter image per
+asset, each with its own scale; an optional style image rides on the same adapter at a lower
+scale and only in the style-carrying blocks (InstantStyle); an optional ControlNet carries the
+layout of a previous frame (depth or pose). The tiny profile runs this same class on random
+weights built by `models/tiny_image.py`.
+
+How several references work (measured in tests/engines/test_image.py):
+    The IP-Adapter file is loaded once with the real `pipe.load_ip_adapter(...)`. For a request
+    with N adapter images the engine gives the UNet N adapter *slots* that share those weights:
+    the image projection and every processor's `to_k_ip`/`to_v_ip` are the same modules listed N
+    times. Each slot then has its own scale (`set_ip_adapter_scale([...])`) and its own
+    embedding (`ip_adapter_image_embeds=[...]`), exactly as if N adapters had been loaded, with
+    no extra memory. A slot at scale 0 is skipped by diffusers' processor, so a request with no
+    references costs what the plain pipeline costs.
+
+How the style image is applied:
+    The style slot gets a per-block scale dict (InstantStyle, arXiv:2404.02733): the style
+    scale on the first up block that has cross-attention, 0 everywhere else. On SDXL-class
+    UNets only that block's attention 1 is used (`{"up": {"block_0": [0, s, 0]}}`, the
+    InstantStyle recipe); on SD1.5-class UNets the whole block (`up_blocks.1` on real SD1.5).
+
+Reference embeddings are cached by `Reference.key` (or a hash of the pixels when the key is
+empty), computed through `prepare_ip_adapter_image_embeds`; a cached embedding gives the same
+image as a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiuteur.engines.base import EngineError, ImageRequest, ProgressFn, Reference
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gpu(fn: F) -> F:
+    """`spaces.GPU` where the `spaces` package is installed (a no-op off ZeroGPU)."""
+    try:
+        import spaces
+    except ImportError:  # pragma: no cover - spaces is a declared dependency
+        return fn
+    wrapped: F = spaces.GPU(fn)
+    return wrapped
+
+
+def resolve_model(value: str, models_dir: Path) -> str:
+    """A profile's model value as `from_pretrained` takes it.
+
+    An absolute path is used as is; a path relative to `models_dir` when that folder exists;
+    anything else is a Hugging Face Hub id, loaded from the local cache only.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    local = models_dir / value
+    if local.exists():
+        return str(local)
+    return value
+
+
+def pick_device(device: str) -> str:
+    """'auto' means cuda when a GPU is visible, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str, device: str) -> torch.dtype:
+    """'auto' means float16 on cuda and float32 elsewhere."""
+    import torch
+
+    if dtype == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+
+
+def image_key(image: Image.Image) -> str:
+    """A content hash of an image's pixels (mode, size and bytes)."""
+    h = hashlib.sha256(f"{image.mode}:{image.size}".encode())
+    h.update(image.tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def readable_error(exc: BaseException, what: str) -> EngineError:
+    """Turn an exception from torch/diffusers into an EngineError a person can act on."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if name == "OutOfMemoryError" or "out of memory" in text.lower():
+        return EngineError(
+            f"Out of GPU memory while {what}. Try a smaller size, fewer steps or fewer references, "
+            "or a profile with a smaller model."
+        )
+    if isinstance(exc, OSError):
+        return EngineError(f"Could not load the weights for {what}: {text}")
+    return EngineError(f"{what[0].upper()}{what[1:]} failed ({name}): {text}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+class IPAdapterOptions(BaseModel):
+    """Where the IP-Adapter weights are, in the h94/IP-Adapter layout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="Folder or hub id holding the adapter (relative to the models folder).")
+    subfolder: str = Field(default="models", description="Subfolder with the weight file.")
+    weight_name: str = Field(description="The .safetensors/.bin file name of the adapter.")
+    image_encoder_folder: str = Field(
+        default="image_encoder",
+        description="Image encoder folder, inside `subfolder` (or e.g. 'models/image_encoder').",
+    )
+
+
+class DiffusersImageOptions(BaseModel):
+    """What the image engine loads and how; built from the profile's [image] table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: Literal["sd15", "sdxl"] = Field(description="Pipeline family of the base model.")
+    model: str = Field(description="Base pipeline folder or hub id (relative to the models folder).")
+    ip_adapter: IPAdapterOptions | None = Field(default=None, description="IP-Adapter for references.")
+    controlnet: str | None = Field(default=None, description="ControlNet folder or hub id (depth/pose).")
+    device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1'…")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(default="auto")
+    cache_size: int = Field(default=128, ge=1, description="Reference embeddings kept in memory.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Stop a generation after this long.")
+
+
+_PIPELINES: dict[str, dict[str, str]] = {
+    "sd15": {
+        "text": "StableDiffusionPipeline",
+        "image": "StableDiffusionImg2ImgPipeline",
+        "control": "StableDiffusionControlNetPipeline",
+        "control+image": "StableDiffusionControlNetImg2ImgPipeline",
+    },
+    "sdxl": {
+        "text": "StableDiffusionXLPipeline",
+        "image": "StableDiffusionXLImg2ImgPipeline",
+        "control": "StableDiffusionXLControlNetPipeline",
+        "control+image": "StableDiffusionXLControlNetImg2ImgPipeline",
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+class DiffusersImage:
+    """Text/image-to-image with per-asset IP-Adapter references, a style image and ControlNet.
+
+    Components (plain attributes, loaded on first use and then reused):
+        pipe: the text-to-image pipeline; holds the IP-Adapter when one is configured.
+        controlnet: the ControlNet model, or None until a request brings a control image.
+        pipes: derived pipelines by mode ("image", "control", "control+image"), built with
+            `from_pipe` so they share the weights of `pipe`.
+        embed_cache: reference embeddings (negative + positive) by reference key.
+    """
+
+    backend = "diffusers"
+
+    def __init__(self, options: DiffusersImageOptions, models_dir: Path | None = None) -> None:
+        self.options = options
+        self.models_dir = Path(models_dir) if models_dir is not None else Path.cwd()
+        self.model_id = options.model
+        self.device = pick_device(options.device)
+        self.pipe: Any = None
+        self.controlnet: Any = None
+        self.pipes: dict[str, Any] = {}
+        self.embed_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._shared_ip: dict[str, tuple[Any, Any, int]] = {}  # processor name -> (to_k, to_v, tokens)
+        self._shared_proj: Any = None
+        self._blank: torch.Tensor | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], models_dir: Path) -> DiffusersImage:
+        """Build from a profile table such as {backend="diffusers", family="sd15", model=...}."""
+        fields = {k: v for k, v in spec.items() if k not in {"backend", "label", "note"}}
+        return cls(DiffusersImageOptions.model_validate(fields), models_dir)
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @property
+    def has_ip_adapter(self) -> bool:
+        return self.options.ip_adapter is not None
+
+    def load(self) -> Any:
+        """Load the base pipeline (and IP-Adapter) once; later calls return the same pipeline."""
+        with self._lock:
+            if self.pipe is not None:
+                return self.pipe
+            import diffusers
+
+            opts = self.options
+            dtype = pick_dtype(opts.dtype, self.device)
+            cls = getattr(diffusers, _PIPELINES[opts.family]["text"])
+            source = resolve_model(opts.model, self.models_dir)
+            try:
+                pipe = cls.from_pretrained(source, dtype=dtype, local_files_only=True)
+                if hasattr(pipe, "safety_checker") and pipe.safety_checker is not None:
+                    pipe.safety_checker = None
+                pipe.to(self.device)
+                if opts.ip_adapter is not None:
+                    ipa = opts.ip_adapter
+                    pipe.load_ip_adapter(
+                        resolve_model(ipa.path, self.models_dir),
+                        subfolder=ipa.subfolder,
+                        weight_name=ipa.weight_name,
+                        image_encoder_folder=ipa.image_encoder_folder,
+                        local_files_only=True,
+                    )
+                    if pipe.image_encoder is not None:
+                        pipe.image_encoder.to(self.device, dtype)
+            except Exception as exc:
+                raise readable_error(exc, f"the image model {opts.model!r} ({source})") from exc
+            self.pipe = pipe
+            if opts.ip_adapter is not None:
+                self._remember_shared_ip_modules()
+            log.info("loaded %s image model %s on %s", opts.family, opts.model, self.device)
+            return pipe
+
+    def _load_controlnet(self) -> Any:
+        if self.controlnet is None:
+            if not self.options.controlnet:
+                raise EngineError(
+                    "This request has a control image but the image profile names no ControlNet; "
+                    'add controlnet = "..." to the [image] table or drop the control image.'
+                )
+            from diffusers import ControlNetModel
+
+            source = resolve_model(self.options.controlnet, self.models_dir)
+            try:
+                cn = ControlNetModel.from_pretrained(
+                    source, dtype=pick_dtype(self.options.dtype, self.device), local_files_only=True
+                )
+            except Exception as exc:
+                raise readable_error(exc, f"the ControlNet {self.options.controlnet!r} ({source})") from exc
+            self.controlnet = cn.to(self.device)
+        return self.controlnet
+
+    def pipeline_for(self, mode: str) -> Any:
+        """The pipeline for a mode: 'text', 'image', 'control' or 'control+image' (from_pipe)."""
+        base = self.load()
+        if mode == "text":
+            return base
+        if mode not in self.pipes:
+            import diffusers
+
+            cls = getattr(diffusers, _PIPELINES[self.options.family][mode])
+            extra = {"controlnet": self._load_controlnet()} if mode.startswith("control") else {}
+            self.pipes[mode] = cls.from_pipe(base, **extra)
+        return self.pipes[mode]
+
+    # -- IP-Adapter slots ----------------------------------------------------------------------
+
+    def _remember_shared_ip_modules(self) -> None:
+        unet = self.pipe.unet
+        self._shared_proj = unet.encoder_hid_proj.image_projection_layers[0]
+        for name, proc in unet.attn_processors.items():
+            if hasattr(proc, "to_k_ip"):
+                self._shared_ip[name] = (proc.to_k_ip[0], proc.to_v_ip[0], proc.num_tokens[0])
+
+    def _set_slots(self, n: int) -> None:
+        """Give the UNet `n` adapter slots that all share the loaded adapter's weights."""
+        import torch.nn as nn
+
+        unet = self.pipe.unet
+        if len(unet.encoder_hid_proj.image_projection_layers) == n:
+            return
+        unet.encoder_hid_proj.image_projection_layers = nn.ModuleList([self._shared_proj] * n)
+        for name, proc in unet.attn_processors.items():
+            if name in self._shared_ip:
+                to_k, to_v, tokens = self._shared_ip[name]
+                proc.to_k_ip = nn.ModuleList([to_k] * n)
+                proc.to_v_ip = nn.ModuleList([to_v] * n)
+                proc.num_tokens = [tokens] * n
+                proc.scale = [0.0] * n
+
+    def style_scale(self, scale: float) -> dict[str, Any]:
+        """The per-block scale dict that puts `scale` on the style-carrying blocks only."""
+        unet = self.load().unet
+        up = [i for i, block in enumerate(unet.up_blocks) if hasattr(block, "attentions")]
+        if not up:
+            return {"up": {}}
+        first = up[0]
+        count = len(unet.up_blocks[first].attentions)
+        if self.options.family == "sdxl":
+            per = [0.0] * count
+            per[min(1, count - 1)] = scale
+        else:
+            per = [scale] * count
+        return {"up": {f"block_{first}": per}}
+
+    def embed_reference(self, reference: Reference) -> torch.Tensor:
+        """The reference's adapter embedding (negative and positive halves), cached by key."""
+        key = reference.key or image_key(reference.image)
+        with self._lock:
+            if key in self.embed_cache:
+                self.embed_cache.move_to_end(key)
+                return self.embed_cache[key]
+            pipe = self.load()
+            if not self.has_ip_adapter:
+                raise EngineError("This image profile has no IP-Adapter, so it cannot use reference images.")
+            self._set_slots(1)
+            (embeds,) = pipe.prepare_ip_adapter_image_embeds(
+                ip_adapter_image=[reference.image.convert("RGB")],
+                ip_adapter_image_embeds=None,
+                device=self.device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=True,
+            )
+            self.embed_cache[key] = embeds
+            while len(self.embed_cache) > self.options.cache_size:
+                self.embed_cache.popitem(last=False)
+            return embeds
+
+    def _blank_embeds(self) -> torch.Tensor:
+        """Zero embeddings for the single idle slot of a request without references."""
+        if self._blank is None:
+            import torch
+
+            probe = self.embed_reference(Reference(Image.new("RGB", (64, 64)), key="aiuteur:blank-probe"))
+            self._blank = torch.zeros_like(probe)
+        return self._blank
+
+    def _adapter_kwargs(self, request: ImageRequest, do_cfg: bool) -> dict[str, Any]:
+        """Slots, scales and embeddings for this request's references and style."""
+        if not self.has_ip_adapter:
+            if request.references or request.style is not None:
+                raise EngineError(
+                    "This image profile has no IP-Adapter, so it cannot use reference or style images; "
+                    "pick a profile with ip_adapter or generate without references."
+                )
+            return {}
+        embeds = [self.embed_reference(ref) for ref in request.references]
+        scales: list[float | dict[str, Any]] = [float(ref.scale) for ref in request.references]
+        if request.style is not None:
+            embeds.append(self.embed_reference(request.style))
+            scales.append(self.style_scale(float(request.style.scale)))
+        if not embeds:
+            embeds, scales = [self._blank_embeds()], [0.0]
+        self._set_slots(len(embeds))
+        self.pipe.set_ip_adapter_scale(scales)
+        if not do_cfg:
+            embeds = [e.chunk(2)[1] for e in embeds]
+        return {"ip_adapter_image_embeds": embeds}
+
+    # -- generation ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(request: ImageRequest) -> None:
+        for name, value in (("width", request.width), ("height", request.height)):
+            if value <= 0 or value % 8:
+                raise EngineError(f"Image {name} must be a positive multiple of 8; got {value}.")
+        if request.steps < 1:
+            raise EngineError(f"Steps must be at least 1; got {request.steps}.")
+        if request.init_image is not None and not 0.0 < request.strength <= 1.0:
+            raise EngineError(f"Image-to-image strength must be in (0, 1]; got {request.strength}.")
+
+    @gpu
+    def generate(self, request: ImageRequest, *, progress: ProgressFn | None = None) -> Image.Image:
+        """Return one image for the request (text-to-image, or image-to-image with init_image)."""
+        import torch
+
+        self._check(request)
+        mode = "control" if request.control_image is not None else ""
+        if request.init_image is not None:
+            mode = f"{mode}+image" if mode else "image"
+        mode = mode or "text"
+        size = (request.width, request.height)
+        with self._lock:
+            try:
+                pipe = self.pipeline_for(mode)
+                do_cfg = request.guidance > 1.0
+                kwargs: dict[str, Any] = {
+                    "prompt": request.prompt,
+                    "negative_prompt": request.negative_prompt or None,
+                    "num_inference_steps": request.steps,
+                    "guidance_scale": request.guidance,
+                    "generator": torch.Generator("cpu").manual_seed(request.seed),
+                    "height": request.height,
+                    "width": request.width,
+                }
+                kwargs.update(self._adapter_kwargs(request, do_cfg))
+                if request.init_image is not None:
+                    kwargs["image"] = request.init_image.convert("RGB").resize(size)
+                    kwargs["strength"] = request.strength
+                if request.control_image is not None:
+                    control = request.control_image.convert("RGB").resize(size)
+                    kwargs["control_image" if mode == "control+image" else "image"] = control
+                    kwargs["controlnet_conditioning_scale"] = request.control_scale
+                timer = _StepReporter(progress, self.options.timeout_s)
+                kwargs["callback_on_step_end"] = timer
+                image = pipe(**kwargs).images[0]
+            except EngineError:
+                raise
+            except Exception as exc:
+                raise readable_error(exc, f"making a {request.width}×{request.height} image") from exc
+            if timer.timed_out:
+                raise EngineError(
+                    f"Image generation stopped after {self.options.timeout_s:g} s (the profile's time limit); "
+                    "try fewer steps or a smaller size."
+                )
+        return image
+
+
+class _StepReporter:
+    """A diffusers step callback: reports progress and interrupts on timeout."""
+
+    def __init__(self, progress: ProgressFn | None, timeout_s: float | None) -> None:
+        self.progress = progress
+        self.deadline = time.monotonic() + timeout_s if timeout_s else None
+        self.timed_out = False
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        total = max(int(getattr(pipe, "num_timesteps", 0) or 0), step + 1)
+        if self.progress is not None:
+            self.progress((step + 1) / total, f"denoising step {step + 1} of {total}")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            pipe._interrupt = True
+        return kwargs
