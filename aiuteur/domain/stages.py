@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from aiuteur.domain.errors import InputError
+
 
 class Stage(StrEnum):
     """A stage of the pipeline, by its canonical name."""
@@ -104,9 +106,9 @@ STATUS_MEANINGS: dict[Status, str] = {
 
 
 def parse_stage(name: str) -> Stage:
-    """Return the stage named `name`, or raise ValueError listing the valid names."""
+    """Return the stage named `name`, or raise InputError listing the valid names."""
     try:
         return Stage(name.strip().lower())
     except ValueError:
         valid = ", ".join(s.value for s in STAGE_ORDER)
-        raise ValueError(f"Unknown stage {name!r}; use one of: {valid}.") from None
+        raise InputError(f"Unknown stage {name!r}; use one of: {valid}.") from None

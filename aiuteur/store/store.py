@@ -82,7 +82,7 @@ def _locked(key: str, lock_path: Path) -> Iterator[None]:
     """Serialise across threads (a mutex) and across processes (a file lock)."""
     held: set[str] = getattr(_held, "keys", set())
     if key in held:
-        raise StoreError(f"{key} is already open for writing in this thread; finish that change first.")
+        raise StoreError("This project is already open for a change in this thread; finish that change first.")
     tl = _thread_lock(key)
     if not tl.acquire(timeout=LOCK_TIMEOUT_S):
         raise StoreError("The project is busy with another change; try again in a moment.")
@@ -294,7 +294,7 @@ class Store:
         folder = self.project_dir(project_id)
         if not (folder / "project.json").exists() and not (folder / "journal.json").exists():
             raise NotFoundError(f"No project {project_id!r}.")
-        with _locked(f"project:{project_id}", folder / ".lock"):
+        with _locked(f"{self.root}:{project_id}", folder / ".lock"):
             self._recover(folder)
             tx = Tx(self, project_id, folder, readonly)
             yield tx
@@ -313,7 +313,7 @@ class Store:
     # -- index (dashboard) ---------------------------------------------------------------------
     @contextlib.contextmanager
     def _index(self) -> Iterator[TinyDB]:
-        with _locked("index", self.root / ".index.lock"):
+        with _locked(f"{self.root}:index", self.root / ".index.lock"):
             remove_stray_temps_root(self.root)
             yield TinyDB(self.root / "index.json", storage=AtomicJSONStorage)
 
@@ -369,7 +369,7 @@ class Store:
         folder = self.project_dir(project_id)
         if not folder.exists():
             raise NotFoundError(f"No project {project_id!r}.")
-        with _locked(f"project:{project_id}", folder / ".lock"):
+        with _locked(f"{self.root}:{project_id}", folder / ".lock"):
             trash = self.root / "trash" / f"{project_id}-{now_iso().replace(':', '')}"
             trash.parent.mkdir(exist_ok=True)
             folder.rename(trash)
