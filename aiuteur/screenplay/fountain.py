@@ -20,7 +20,7 @@ from fountain import ElementType, FountainElement, FountainParser
 from aiuteur.domain.artifacts import ElementKind, IntExt, Scene, Script, ScriptElement
 from aiuteur.screenplay.cues import join_cue, looks_like_cue, split_cue
 from aiuteur.screenplay.errors import ScreenplayError
-from aiuteur.screenplay.headings import parse_heading
+from aiuteur.screenplay.headings import is_heading, parse_heading
 
 _ODD_NEWLINES = re.compile(r"\r\n|\r|\u2028|\u2029|\u0085|\v")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
@@ -37,16 +37,17 @@ def normalise_text(text: str) -> str:
 
 
 def _force_mc_cues(text: str) -> str:
-    """Force "DR. McCOY" as a cue with @: the Fountain spec only knows all-upper-case cues."""
+    """Force "DR. McCOY" and "RENÉE" as cues with @: fountain-py only knows ASCII upper-case cues."""
     lines = text.split("\n")
     for i in range(1, len(lines) - 1):
         line = lines[i]
         if (
             lines[i - 1].strip() == ""
             and lines[i + 1].strip() != ""
-            and "c" in line
             and looks_like_cue(line)
-            and not looks_like_cue(line, allow_mc=False)
+            and (not looks_like_cue(line, allow_mc=False) or not line.isascii())
+            and not is_heading(line.strip())
+            and not line.lstrip().startswith(("@", "!", ".", ">", "~", "=", "#", "[[", "/*"))
         ):
             lines[i] = "@" + line.strip()
     return "\n".join(lines)

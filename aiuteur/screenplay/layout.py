@@ -46,21 +46,12 @@ def _clean_lines(text: str) -> list[str]:
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = line.replace("\u00a0", " ").expandtabs(8).rstrip()
         if "\f" in line:
-            lines.append("")
+            lines += ["", "\f"]
             line = line.replace("\f", "")
         if _PAGE_NUMBER.match(line) or _CONTINUED.match(line):
             continue
         lines.append(line)
     return lines
-
-
-def _margin(lines: list[str]) -> int:
-    """The action margin: the commonest indent of long lines (dialogue is never that wide)."""
-    indents = [len(x) - len(x.lstrip()) for x in lines if len(x.strip()) > 38 and not x.strip()[0].isdigit()]
-    if indents:
-        return Counter(indents).most_common(1)[0][0]
-    rest = [len(x) - len(x.lstrip()) for x in lines if x.strip()]
-    return min(rest) if rest else 0
 
 
 def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -87,15 +78,53 @@ def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
     return page, lines[fade:]
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _rows(lines: list[str]) -> list[_Row | None]:
+    """Rows with indents measured from the action margin of their own page.
+
+    PDF text extraction measures each page from its leftmost character, so a page of nothing
+    but dialogue starts at column 0; such a page is placed at the dialogue column seen on the
+    other pages.
+    """
+    pages: list[list[str]] = [[]]
+    for line in lines:
+        if line == "\f":
+            pages.append([])
+        else:
+            pages[-1].append(line)
+    margins: list[int | None] = []
+    for page in pages:
+        wide = [_indent(x) for x in page if len(x.strip()) > 38 and not x.strip()[0].isdigit()]
+        margins.append(Counter(wide).most_common(1)[0][0] if wide else None)
+    offsets = Counter(
+        _indent(x) - m
+        for page, m in zip(pages, margins, strict=True)
+        if m is not None
+        for x in page
+        if x.strip() and 6 <= _indent(x) - m <= 14 and not looks_like_cue(x)
+    )
+    dialogue_offset = offsets.most_common(1)[0][0] if offsets else 10
+    rows: list[_Row | None] = []
+    for page, margin in zip(pages, margins, strict=True):
+        filled = [x for x in page if x.strip()]
+        if margin is None:
+            least = min((_indent(x) for x in filled), default=0)
+            has_cue = any(looks_like_cue(x) and _indent(x) - least >= 6 for x in filled)
+            margin = least - dialogue_offset if has_cue else least
+        rows.extend(
+            _Row(indent=_indent(x) - margin, text=x.strip(), raw=x) if x.strip() else None for x in page
+        )
+    return rows
+
+
 def parse_layout(text: str, filename: str = "script.txt") -> Script:
     """Parse a plain-text (or PDF-extracted) screenplay by its layout."""
     lines = _clean_lines(text)
     title_page, lines = _split_title_page(lines)
-    margin = _margin(lines)
-    rows = [
-        _Row(indent=(len(x) - len(x.lstrip())) - margin, text=x.strip(), raw=x) if x.strip() else None
-        for x in lines
-    ]
+    rows = _rows(lines)
     indented = sum(1 for r in rows if r and r.indent >= 12 and looks_like_cue(r.text)) >= 1
     builder = ScriptBuilder()
 

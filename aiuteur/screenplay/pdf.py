@@ -207,35 +207,30 @@ def to_pdf(script: Script) -> bytes:
             continue
         gap = block.space_before if y else 0
         rows = block.rows
-        fits = y + gap + len(rows) <= _LINES_PER_PAGE
-        if not fits and block.cue and len(rows) >= 3 and y + gap + 3 <= _LINES_PER_PAGE:
-            # Break the speech: as much as fits, then (MORE), and (CONT'D) on the next page.
-            room = _LINES_PER_PAGE - y - gap - 1
-            head, rest = rows[:room], rows[room:]
-            y += gap
-            for row in head:
-                for cell in row:
-                    put(cell.x, y, cell.text)
-                y += 1
-            put(_CUE_X, y, "(MORE)")
-            new_page()
-            rows = [[_Line(_CUE_X, block.cue)], *rest]
-            gap = 0
-        elif not fits:
-            new_page()
+        if y + gap + len(rows) > _LINES_PER_PAGE and not (block.cue and y + gap + 3 <= _LINES_PER_PAGE):
+            new_page()  # keep the block together; a speech may instead break below
             gap = 0
         y += gap
         if block.scene_number:
             put(0.75, y, block.scene_number)
             put(-8.0, y, block.scene_number)
-        while rows:  # a block longer than a page runs on
-            if y >= _LINES_PER_PAGE:
-                new_page()
-            chunk, rows = rows[: _LINES_PER_PAGE - y], rows[_LINES_PER_PAGE - y :]
+        while rows:
+            room = _LINES_PER_PAGE - y
+            if len(rows) <= room:
+                chunk, rows = rows, []
+            elif block.cue:  # speech: as much as fits, "(MORE)", and "NAME (CONT'D)" overleaf
+                chunk, rest = rows[: room - 1], rows[room - 1 :]
+                rows = [[_Line(_CUE_X, block.cue)], *rest]
+            else:  # a block longer than a page runs on
+                chunk, rows = rows[:room], rows[room:]
             for row in chunk:
                 for cell in row:
                     put(cell.x, y, cell.text)
                 y += 1
+            if rows:
+                if block.cue:
+                    put(_CUE_X, y, "(MORE)")
+                new_page()
     return bytes(pdf.output())
 
 

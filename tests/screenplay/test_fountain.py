@@ -25,7 +25,12 @@ def test_headings_give_int_ext_location_time_and_forced_numbers():
         "1", "INT. LIGHTHOUSE - LAMP ROOM - NIGHT", IntExt.INT, "LIGHTHOUSE - LAMP ROOM", "NIGHT",
     )  # fmt: skip
     car = scenes[2]
-    assert (car.number, car.int_ext, car.location, car.time_of_day) == ("2A", IntExt.INT_EXT, "CAR - MOVING", "DAY")
+    assert (car.number, car.int_ext, car.location, car.time_of_day) == (
+        "2A",
+        IntExt.INT_EXT,
+        "CAR - MOVING",
+        "DAY",
+    )
     assert [s.number for s in scenes] == ["0", "1", "2A", "3", "4", "5", "6"]
     truck = scenes[4]
     assert (truck.int_ext, truck.location, truck.time_of_day) == (IntExt.INT_EXT, "TRUCK", "CONTINUOUS")
@@ -97,7 +102,10 @@ def test_sections_and_synopses():
 def test_crlf_tabs_and_odd_whitespace_are_tolerated():
     script = import_screenplay(fixture("crlf_tabs.fountain"), "crlf_tabs.fountain")
     assert script.title == "Tabs and Returns"
-    assert [s.heading for s in script.scenes] == ["INT. HOUSE - KITCHEN - NIGHT", "EXT./INT. CAR - MOVING - DAY"]
+    assert [s.heading for s in script.scenes] == [
+        "INT. HOUSE - KITCHEN - NIGHT",
+        "EXT./INT. CAR - MOVING - DAY",
+    ]
     first = script.scenes[0]
     assert first.elements[0].text == "Ada waits by the stove."
     assert speech(script) == [
@@ -116,8 +124,23 @@ def test_crlf_gives_the_same_script_as_lf():
 def test_summary_shape_for_cli():
     summary = script_summary(_features())
     assert set(summary) == {"title", "scenes", "characters", "locations"}
-    assert set(summary["scenes"][1]) == {"number", "heading", "location", "int_ext", "time_of_day", "characters"}
-    assert summary["characters"] == ["ADA", "RADIO", "MR. O'BRIEN", "BOB'S VOICE", "DR. MCCOY", "BEN", "MCCLANE"]
+    assert set(summary["scenes"][1]) == {
+        "number",
+        "heading",
+        "location",
+        "int_ext",
+        "time_of_day",
+        "characters",
+    }
+    assert summary["characters"] == [
+        "ADA",
+        "RADIO",
+        "MR. O'BRIEN",
+        "BOB'S VOICE",
+        "DR. MCCOY",
+        "BEN",
+        "MCCLANE",
+    ]
     assert summary["locations"] == ["LIGHTHOUSE - LAMP ROOM", "CAR - MOVING", "TRUCK", "BEACH", "KITCHEN"]
 
 
@@ -129,7 +152,9 @@ def test_fountain_round_trips_through_import():
 
 
 def test_writer_forces_what_would_be_misread():
-    text = to_fountain(parse_fountain("INT. A - DAY\n\n!BANG\nThe door.\n\n>NOT A TRANSITION\n\n@McCOY\nHi.\n"))
+    text = to_fountain(
+        parse_fountain("INT. A - DAY\n\n!BANG\nThe door.\n\n>NOT A TRANSITION\n\n@McCOY\nHi.\n")
+    )
     assert "!BANG" in text and "> NOT A TRANSITION" in text
     again = parse_fountain(text)
     assert [e.kind.value for e in again.scenes[0].elements] == ["action", "transition", "dialogue"]
