@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from aiuteur.engines.base import EngineError, ImageRequest, ProgressFn, Reference
 
@@ -128,6 +128,7 @@ class IPAdapterOptions(BaseModel):
     weight_name: str = Field(description="The .safetensors/.bin file name of the adapter.")
     image_encoder_folder: str = Field(
         default="image_encoder",
+        validation_alias=AliasChoices("image_encoder_folder", "image_encoder_subfolder"),
         description="Image encoder folder, inside `subfolder` (or e.g. 'models/image_encoder').",
     )
 
@@ -141,6 +142,7 @@ class DiffusersImageOptions(BaseModel):
     model: str = Field(description="Base pipeline folder or hub id (relative to the models folder).")
     ip_adapter: IPAdapterOptions | None = Field(default=None, description="IP-Adapter for references.")
     controlnet: str | None = Field(default=None, description="ControlNet folder or hub id (depth/pose).")
+    img2img: bool = Field(default=True, description="Whether image-to-image (init_image) is offered.")
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1'…")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(default="auto")
     cache_size: int = Field(default=128, ge=1, description="Reference embeddings kept in memory.")
@@ -385,6 +387,10 @@ class DiffusersImage:
         import torch
 
         self._check(request)
+        if request.init_image is not None and not self.options.img2img:
+            raise EngineError(
+                "This image profile turns image-to-image off (img2img = false); drop the init image."
+            )
         mode = "control" if request.control_image is not None else ""
         if request.init_image is not None:
             mode = f"{mode}+image" if mode else "image"
