@@ -1,0 +1,148 @@
+"""The Gradio app: a header, the dashboard and the project shell with one tab per stage.
+
+`build_app()` only builds the layout and wires events: no model loads, no store is opened
+until a request comes (the Store object is cheap). `launch_kwargs()` carries what Gradio 6
+takes on `launch()`: the leave-page guard in `head`, the stylesheet and the theme.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import Stage
+from aiuteur.pipeline.runner import EngineProvider, Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui import views
+
+log = logging.getLogger(__name__)
+
+# Stage -> module with render(env) / listen(tab, env); a missing module shows a placeholder.
+STAGE_TABS: dict[Stage, str] = {
+    Stage.INPUT: "aiuteur.ui.input_tab",
+    Stage.TREATMENT: "aiuteur.ui.treatment_tab",
+    Stage.BEATS: "aiuteur.ui.beats_tab",
+    Stage.SCRIPT: "aiuteur.ui.script_tab",
+    Stage.ASSETS: "aiuteur.ui.assets_tab",
+    Stage.HUB: "aiuteur.ui.hub_tab",
+    Stage.SHOTS: "aiuteur.ui.shots_tab",
+    Stage.ASSET_STATES: "aiuteur.ui.asset_states_tab",
+    Stage.PROMPTS: "aiuteur.ui.prompts_tab",
+    Stage.FRAMES: "aiuteur.ui.frames_tab",
+    Stage.CONFIRM: "aiuteur.ui.confirm_tab",
+    Stage.VIDEO: "aiuteur.ui.video_tab",
+}
+
+# The leave-page warning: a dirty edit or a running job asks before the page is left.
+# Verified in Chromium (research/feasibility-text-ui-store.md §3); `head` runs at parse time.
+LEAVE_GUARD_HEAD = """<script>
+window.aiuteur = window.aiuteur || {dirty: false, busy: 0};
+window.addEventListener("beforeunload", (e) => {
+  if (window.aiuteur.dirty || window.aiuteur.busy > 0) { e.preventDefault(); e.returnValue = ""; }
+});
+</script>"""
+
+
+@dataclass
+class AppContext:
+    """What every request shares: the store and, built on first use, the engines.
+
+    Lives inside one built app (never at module level), so two apps in one process do not
+    share anything.
+    """
+
+    store: Store
+    engines_factory: Callable[[], EngineProvider] | None = None
+    _engines: EngineProvider | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def engines(self) -> EngineProvider:
+        with self._lock:
+            if self._engines is None:
+                if self.engines_factory is not None:
+                    self._engines = self.engines_factory()
+                else:  # as the Runner does, but built once for every request of this app
+                    from aiuteur.engines.profiles import active_profile
+                    from aiuteur.engines.registry import Engines
+
+                    home = self.store.home
+                    self._engines = Engines(active_profile(models_dir=home.models).profile, home)
+            return self._engines
+
+    def runner_for(self, request: gr.Request | None = None) -> Runner:
+        """One Runner per request over the shared store (owner '' until hosted accounts exist)."""
+        return Runner(self.store, engines_factory=self.engines)
+
+
+def profile_line() -> tuple[str, str]:
+    """(profile name, why) of the active engine profile; says so plainly when unknown."""
+    try:
+        from aiuteur.engines.profiles import active_profile
+
+        active = active_profile()
+        return active.profile.name, active.reason
+    except Exception as e:  # the engines package is built by another engineer; never block the UI
+        log.warning("no engine profile: %s", e)
+        return "", f"no engine profile could be chosen ({e})"
+
+
+def header_text(home: DataHome) -> str:
+    name, why = profile_line()
+    return views.header_markdown(name, why, home.warning, str(home.path))
+
+
+def build_app(store: Store | None = None, *,
+              engines_factory: Callable[[], EngineProvider] | None = None) -> gr.Blocks:
+    """Build the Blocks app over `store` (default: the data folder of this process)."""
+    from aiuteur.store.store import open_store
+    from aiuteur.ui import dashboard, project
+
+    ctx = AppContext(store or open_store(), engines_factory)
+    with gr.Blocks(title="Aiuteur") as demo:
+        header = gr.Markdown(elem_id="aiu-header")
+        project_id = gr.State(None)
+        scene_id = gr.State(None)
+        with gr.Column(visible=True) as dash_col:
+            dash = dashboard.render()
+        with gr.Column(visible=False) as proj_col:
+            shell = project.render(ctx.runner_for, project_id, scene_id, STAGE_TABS)
+
+        events = dashboard.listen(dash, ctx.runner_for, project_id, scene_id)
+        project.listen(shell, ctx.runner_for)
+
+        def show_project(pid: str | None) -> dict[Any, Any]:
+            return {dash_col: gr.Column(visible=not pid), proj_col: gr.Column(visible=bool(pid))}
+
+        # Opening (or creating) a project: switch views, then land on the saved stage and scene.
+        for opened in events.opened:
+            opened.then(show_project, [project_id], {dash_col, proj_col}, api_visibility="private").then(
+                shell.load_fn, [project_id, scene_id], shell.load_outputs, api_visibility="private")
+
+        def close() -> tuple[None, None]:
+            return None, None
+
+        shell.back.click(close, None, [project_id, scene_id], api_name="close_project").then(
+            show_project, [project_id], {dash_col, proj_col}, api_visibility="private").then(
+            events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
+
+        demo.load(lambda: header_text(ctx.store.home), None, header, api_visibility="private")
+        demo.load(events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
+    return demo
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Keyword arguments for `demo.launch()` (Gradio 6 takes head/css/theme there)."""
+    return {"head": LEAVE_GUARD_HEAD, "css": views.css(), "theme": gr.themes.Soft()}
+
+
+def gpu_queue_kwargs() -> dict[str, Any]:
+    """How GPU-bound events queue: one at a time, all under the same id."""
+    from aiuteur.ui.tab_api import GPU
+
+    return {"concurrency_id": GPU, "concurrency_limit": 1}

@@ -1,0 +1,344 @@
+"""The dashboard: project cards, search, folders, and create/rename/duplicate/delete/open.
+
+Handlers are plain functions over a Runner (tested directly); `listen` wraps them for Gradio,
+shows any `AiuteurError` message as is, and refreshes the cards after every change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, InputError, Position, Project, ProjectSummary
+from aiuteur.pipeline.runner import Runner
+from aiuteur.ui import views
+
+# --- handlers (no Gradio) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the dashboard shows for one search and folder filter."""
+
+    cards: list[ProjectSummary]
+    html: str
+    projects: list[tuple[str, str]]
+    folders: list[tuple[str, str]]
+    filters: list[tuple[str, str]]
+
+
+def listing(runner: Runner, search: str = "", folder: str | None = None) -> Listing:
+    store = runner.store
+    folders = store.folders(owner="")
+    cards = views.filter_cards(store.list_projects(owner="", search=search or ""), folder)
+    return Listing(cards, views.cards_html(cards, folders, search=search or ""), views.project_choices(cards),
+                   views.folder_choices(folders), views.folder_choices(folders, with_filters=True))
+
+
+def _need(project_id: str | None) -> str:
+    if not project_id:
+        raise InputError("Choose a project in the list first.")
+    return project_id
+
+
+def create_project(runner: Runner, title: str) -> Project:
+    return runner.create_project(title or "", owner="")
+
+
+def rename_project(runner: Runner, project_id: str | None, title: str) -> Project:
+    return runner.rename_project(_need(project_id), title or "")
+
+
+def duplicate_project(runner: Runner, project_id: str | None) -> Project:
+    pid = _need(project_id)
+    with runner.store.read(pid) as tx:
+        title = tx.project.title
+    return runner.store.duplicate_project(pid, f"{title} (copy)"[:200])
+
+
+def move_project(runner: Runner, project_id: str | None, folder: str | None) -> str:
+    pid = _need(project_id)
+    target = None if folder in (None, "", views.NO_FOLDER, views.ALL_FOLDERS) else folder
+    runner.store.set_project_folder(pid, target)
+    names = {f.id: f.name for f in runner.store.folders()}
+    return f"Moved into “{names[target]}”." if target else "Moved out of its folder."
+
+
+def delete_question(runner: Runner, project_id: str | None) -> str:
+    """The confirmation text of the second, explicit delete step."""
+    pid = _need(project_id)
+    with runner.store.read(pid) as tx:
+        title = tx.project.title
+    return (f"**Delete “{title}” for good?** Every stage, take, branch and lock of it goes; this cannot "
+            "be undone. Duplicate it first if you may want it back.")
+
+
+def delete_project(runner: Runner, project_id: str | None) -> str:
+    pid = _need(project_id)
+    with runner.store.read(pid) as tx:
+        title = tx.project.title
+    runner.store.delete_project(pid)
+    return f"Deleted “{title}”."
+
+
+def _folder_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise InputError("A folder name must be 1 to 120 characters.")
+    return name
+
+
+def create_folder(runner: Runner, name: str) -> str:
+    folder = runner.store.create_folder(_folder_name(name), owner="")
+    return f"Folder “{folder.name}” created."
+
+
+def rename_folder(runner: Runner, folder_id: str | None, name: str) -> str:
+    if not folder_id or folder_id in (views.NO_FOLDER, views.ALL_FOLDERS):
+        raise InputError("Choose a folder to rename.")
+    folder = runner.store.rename_folder(folder_id, _folder_name(name))
+    return f"Folder renamed to “{folder.name}”."
+
+
+def delete_folder(runner: Runner, folder_id: str | None) -> str:
+    if not folder_id or folder_id in (views.NO_FOLDER, views.ALL_FOLDERS):
+        raise InputError("Choose a folder to delete.")
+    runner.store.delete_folder(folder_id)  # refuses a folder with projects in it, saying so
+    return "Folder deleted."
+
+
+def open_project(runner: Runner, project_id: str | None) -> tuple[str, Position, str]:
+    """Where to land: exactly the stage and scene last worked on."""
+    pid = _need(project_id)
+    position = runner.open(pid)
+    with runner.store.read(pid) as tx:
+        title = tx.project.title
+    where = views.card_label(runner.store.summary(pid))
+    return pid, position, f"Opened “{title}” at {where}."
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    search: gr.Textbox
+    folder_filter: gr.Dropdown
+    cards: gr.HTML
+    notice: gr.Markdown
+    new_title: gr.Textbox
+    create: gr.Button
+    picker: gr.Dropdown
+    open: gr.Button
+    new_name: gr.Textbox
+    rename: gr.Button
+    duplicate: gr.Button
+    move_to: gr.Dropdown
+    move: gr.Button
+    delete: gr.Button
+    confirm: gr.Column
+    confirm_text: gr.Markdown
+    confirm_delete: gr.Button
+    cancel_delete: gr.Button
+    pending_delete: gr.State
+    folder_name: gr.Textbox
+    create_folder: gr.Button
+    folder_pick: gr.Dropdown
+    folder_new_name: gr.Textbox
+    rename_folder: gr.Button
+    delete_folder: gr.Button
+
+
+@dataclass(frozen=True)
+class DashboardEvents:
+    """What the app chains onto: the events that open a project, and the card refresh."""
+
+    opened: list[Any]
+    refresh_fn: Callable[..., dict[Any, Any]]
+    refresh_inputs: list[Any]
+    refresh_outputs: set[Any]
+
+
+def render() -> Dashboard:
+    gr.Markdown("### Your projects")
+    with gr.Row():
+        search = gr.Textbox(label="Search by title", placeholder="Type part of a title", scale=3)
+        folder_filter = gr.Dropdown(label="Show", choices=[("All projects", views.ALL_FOLDERS)],
+                                    value=views.ALL_FOLDERS, scale=2)
+    cards = gr.HTML()
+    notice = gr.Markdown()
+    with gr.Row(equal_height=True):
+        new_title = gr.Textbox(label="New project title", placeholder="e.g. Persephone goes underground", scale=3)
+        create = gr.Button("Create project", variant="primary", scale=1)
+    with gr.Group():
+        with gr.Row(equal_height=True):
+            picker = gr.Dropdown(label="Project", choices=[], value=None, scale=3)
+            open_btn = gr.Button("Open", variant="primary", scale=1)
+        with gr.Row(equal_height=True):
+            new_name = gr.Textbox(label="New title", scale=2)
+            rename = gr.Button("Rename", scale=1)
+            duplicate = gr.Button("Duplicate", scale=1)
+        with gr.Row(equal_height=True):
+            move_to = gr.Dropdown(label="Folder", choices=[("(no folder)", views.NO_FOLDER)],
+                                  value=views.NO_FOLDER, scale=2)
+            move = gr.Button("Move to folder", scale=1)
+            delete = gr.Button("Delete…", variant="stop", scale=1)
+    with gr.Column(visible=False) as confirm:
+        confirm_text = gr.Markdown()
+        with gr.Row():
+            confirm_delete = gr.Button("Yes, delete it for good", variant="stop")
+            cancel_delete = gr.Button("Cancel")
+    pending_delete = gr.State(None)
+    with gr.Accordion("Folders", open=False), gr.Row(equal_height=True):
+        folder_name = gr.Textbox(label="New folder", scale=2)
+        create_folder = gr.Button("Create folder", scale=1)
+        folder_pick = gr.Dropdown(label="Folder", choices=[], value=None, scale=2)
+        folder_new_name = gr.Textbox(label="Rename to", scale=2)
+        rename_folder = gr.Button("Rename folder", scale=1)
+        delete_folder = gr.Button("Delete empty folder", scale=1)
+    return Dashboard(search, folder_filter, cards, notice, new_title, create, picker, open_btn, new_name,
+                     rename, duplicate, move_to, move, delete, confirm, confirm_text, confirm_delete,
+                     cancel_delete, pending_delete, folder_name, create_folder, folder_pick,
+                     folder_new_name, rename_folder, delete_folder)
+
+
+def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], project: gr.State,
+           scene: gr.State) -> DashboardEvents:
+    refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick}
+
+    def values(runner: Runner, search: str, folder: str | None, selected: str | None = None) -> dict[Any, Any]:
+        data = listing(runner, search, folder)
+        ids = [pid for _, pid in data.projects]
+        filter_ids = [fid for _, fid in data.filters]
+        return {
+            d.cards: data.html,
+            d.picker: gr.Dropdown(choices=data.projects, value=selected if selected in ids else None),
+            d.move_to: gr.Dropdown(choices=data.folders),
+            d.folder_filter: gr.Dropdown(choices=data.filters,
+                                         value=folder if folder in filter_ids else views.ALL_FOLDERS),
+            d.folder_pick: gr.Dropdown(choices=data.folders[1:], value=None),
+        }
+
+    def refresh(search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        return values(runner_for(request), search, folder)
+
+    def act(fn: Callable[[], str]) -> str:
+        try:
+            return fn()
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return f"⚠️ {e}"
+
+    # search and filter
+    gr.on([d.search.change, d.folder_filter.input], refresh, [d.search, d.folder_filter], refresh_outputs,
+          api_name="list_projects", show_progress="hidden")
+
+    def project_list(search: str, request: gr.Request) -> list[dict[str, Any]]:
+        """Projects as data (id, title, stage, label, folder, updated) for scripts and tests."""
+        return [{**c.model_dump(mode="json"), "label": views.card_label(c)}
+                for c in listing(runner_for(request), search).cards]
+
+    gr.api(project_list, api_name="project_list")
+
+    # create (and open) a project
+    def on_create(title: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        runner = runner_for(request)
+        try:
+            p = create_project(runner, title)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return {d.notice: f"⚠️ {e}"}
+        return {project: p.id, scene: None, d.notice: f"Created “{p.title}”.", d.new_title: "",
+                **values(runner, search, folder, p.id)}
+
+    created = d.create.click(on_create, [d.new_title, d.search, d.folder_filter],
+                             [project, scene, d.notice, d.new_title, *refresh_outputs], api_name="create_project")
+
+    # open
+    def on_open(pid: str | None, request: gr.Request) -> dict[Any, Any]:
+        try:
+            opened_id, position, message = open_project(runner_for(request), pid)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return {d.notice: f"⚠️ {e}"}
+        return {project: opened_id, scene: position.scene_id, d.notice: message}
+
+    opened = d.open.click(on_open, [d.picker], [project, scene, d.notice], api_name="open_project")
+
+    # rename, duplicate, move
+    def on_rename(pid: str | None, title: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        msg = act(lambda: f"Renamed to “{rename_project(runner_for(request), pid, title).title}”.")
+        return {d.notice: msg, d.new_name: "" if not msg.startswith("⚠️") else title,
+                **values(runner_for(request), search, folder, pid)}
+
+    d.rename.click(on_rename, [d.picker, d.new_name, d.search, d.folder_filter],
+                   [d.notice, d.new_name, *refresh_outputs], api_name="rename_project")
+
+    def on_duplicate(pid: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        msg = act(lambda: f"Duplicated as “{duplicate_project(runner_for(request), pid).title}”.")
+        return {d.notice: msg, **values(runner_for(request), search, folder, pid)}
+
+    d.duplicate.click(on_duplicate, [d.picker, d.search, d.folder_filter], [d.notice, *refresh_outputs],
+                      api_name="duplicate_project")
+
+    def on_move(pid: str | None, target: str | None, search: str, folder: str | None,
+                request: gr.Request) -> dict[Any, Any]:
+        msg = act(lambda: move_project(runner_for(request), pid, target))
+        return {d.notice: msg, **values(runner_for(request), search, folder, pid)}
+
+    d.move.click(on_move, [d.picker, d.move_to, d.search, d.folder_filter], [d.notice, *refresh_outputs],
+                 api_name="move_project")
+
+    # delete: a second, explicit confirmation step
+    def on_delete(pid: str | None, request: gr.Request) -> dict[Any, Any]:
+        try:
+            question = delete_question(runner_for(request), pid)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return {d.notice: f"⚠️ {e}", d.confirm: gr.Column(visible=False), d.pending_delete: None}
+        return {d.confirm_text: question, d.confirm: gr.Column(visible=True), d.pending_delete: pid}
+
+    d.delete.click(on_delete, [d.picker], [d.notice, d.confirm, d.confirm_text, d.pending_delete],
+                   api_name="ask_delete_project")
+
+    def on_confirm(pending: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        msg = act(lambda: delete_project(runner_for(request), pending))
+        return {d.notice: msg, d.confirm: gr.Column(visible=False), d.pending_delete: None,
+                **refresh(search, folder, request)}
+
+    d.confirm_delete.click(on_confirm, [d.pending_delete, d.search, d.folder_filter],
+                           [d.notice, d.confirm, d.pending_delete, *refresh_outputs], api_name="delete_project")
+    d.cancel_delete.click(lambda: (gr.Column(visible=False), None, "Nothing was deleted."), None,
+                          [d.confirm, d.pending_delete, d.notice], api_visibility="private")
+
+    # folders
+    def on_folder(fn: Callable[[Runner], str]) -> Callable[..., dict[Any, Any]]:
+        def handler(search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+            msg = act(lambda: fn(runner_for(request)))
+            return {d.notice: msg, **refresh(search, folder, request)}
+        return handler
+
+    def on_create_folder(name: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        out = on_folder(lambda r: create_folder(r, name))(search, folder, request)
+        return {**out, d.folder_name: "" if not str(out[d.notice]).startswith("⚠️") else name}
+
+    d.create_folder.click(on_create_folder, [d.folder_name, d.search, d.folder_filter],
+                          [d.notice, d.folder_name, *refresh_outputs], api_name="create_folder")
+
+    def on_rename_folder(fid: str | None, name: str, search: str, folder: str | None,
+                         request: gr.Request) -> dict[Any, Any]:
+        return on_folder(lambda r: rename_folder(r, fid, name))(search, folder, request)
+
+    d.rename_folder.click(on_rename_folder, [d.folder_pick, d.folder_new_name, d.search, d.folder_filter],
+                          [d.notice, *refresh_outputs], api_name="rename_folder")
+
+    def on_delete_folder(fid: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+        return on_folder(lambda r: delete_folder(r, fid))(search, folder, request)
+
+    d.delete_folder.click(on_delete_folder, [d.folder_pick, d.search, d.folder_filter],
+                          [d.notice, *refresh_outputs], api_name="delete_folder")
+
+    return DashboardEvents([created, opened], refresh, [d.search, d.folder_filter], refresh_outputs)

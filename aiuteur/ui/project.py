@@ -1,0 +1,318 @@
+"""The project shell: title, branches, scene, pipeline graphic, and one tab per stage.
+
+Every stage tab sits under a lock bar (status in words, "Lock") and, when the stage is locked,
+a lock overlay: a banner above and a hatched read-only cover over the tab's content, with
+"Unlock…". When unlocking would reopen approved work downstream, the runner's question is shown
+as is with two answers: unlock in a new branch, or unlock here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Stage, Status
+from aiuteur.pipeline.runner import ProjectView, Runner
+from aiuteur.ui import views
+from aiuteur.ui.tab_api import TabEnv, load_tab_module, not_built_text
+
+RunnerFor = Callable[[gr.Request | None], Runner]
+
+# --- handlers (no Gradio) -------------------------------------------------------------------
+
+
+def stage_status(view: ProjectView, stage: Stage, scene_id: str | None) -> Status:
+    """A stage's status for the chosen scene (per-scene stages), else for the project."""
+    if stage.per_scene and scene_id and scene_id in view.state.scene_ids:
+        return view.scene_statuses(scene_id)[stage]
+    return view.statuses[stage]
+
+
+def lock_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str | None) -> str:
+    """Lock a stage; a refusal raises LockError whose message is shown as is."""
+    runner.lock(project_id, stage, scene_id if stage.per_scene else None)
+    return f"🔒 {stage.title} is locked."
+
+
+@dataclass(frozen=True)
+class UnlockOutcome:
+    message: str
+    question: str = ""  # set when the user must choose: new branch or here
+    new_branch: str = ""
+
+
+def unlock_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str | None,
+                 mode: str | None = None) -> UnlockOutcome:
+    """Unlock; when locked work is downstream and no mode is given, return the runner's question."""
+    try:
+        branch = runner.unlock(project_id, stage, scene_id if stage.per_scene else None, mode=mode)
+    except NeedsChoiceError as e:
+        return UnlockOutcome(message="", question=str(e))
+    if mode == "branch":
+        return UnlockOutcome(f"Unlocked {stage.title} in the new branch “{branch.name}”; the approved "
+                             "version stays intact on the branch you came from.", new_branch=branch.id)
+    return UnlockOutcome(f"🔓 {stage.title} is unlocked.")
+
+
+def shell_values(view: ProjectView, scene_id: str | None) -> dict[str, Any]:
+    """Title, branch and scene choices of the shell for one view (pure)."""
+    scene_ok = scene_id if scene_id in view.state.scene_ids else None
+    return {
+        "title": f"# {view.project.title}",
+        "branches": views.branch_choices(view.branches),
+        "branch": view.branch.id,
+        "scenes": views.scene_choices(view.state.scenes),
+        "scene": scene_ok,
+        "stage": view.position.stage,
+    }
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageBar:
+    stage: Stage
+    status: gr.Markdown
+    message: gr.Markdown
+    lock: gr.Button
+    overlay: gr.Column
+    overlay_html: gr.HTML
+    unlock: gr.Button
+    choice: gr.Column
+    choice_text: gr.Markdown
+    unlock_branch: gr.Button
+    unlock_here: gr.Button
+    cancel: gr.Button
+    content: gr.Column
+    tab: gr.Tab
+
+
+@dataclass(frozen=True)
+class Shell:
+    env: TabEnv
+    reload: gr.State
+    title: gr.Markdown
+    back: gr.Button
+    new_title: gr.Textbox
+    rename: gr.Button
+    branch: gr.Dropdown
+    branch_name: gr.Textbox
+    rename_branch: gr.Button
+    scene_pick: gr.Dropdown
+    pipeline: gr.HTML
+    notice: gr.Markdown
+    tabs: gr.Tabs
+    bars: dict[Stage, StageBar]
+    tab_parts: dict[Stage, tuple[Any, Any]]  # stage -> (module, what its render returned)
+    load_fn: Callable[..., dict[Any, Any]]
+    load_outputs: set[Any]
+
+
+def _render_bar(stage: Stage) -> tuple[gr.Markdown, gr.Markdown, gr.Button, gr.Column, gr.HTML, gr.Button,
+                                       gr.Column, gr.Markdown, gr.Button, gr.Button, gr.Button]:
+    with gr.Row(equal_height=True):
+        status = gr.Markdown(views.status_text(stage, Status.EMPTY))
+        lock = gr.Button("🔒 Lock", size="sm", scale=0, min_width=90)
+    message = gr.Markdown()
+    with gr.Column(visible=False) as overlay:
+        overlay_html = gr.HTML(views.lock_overlay_html(stage))
+        unlock = gr.Button("🔓 Unlock…", size="sm")
+    with gr.Column(visible=False) as choice:
+        choice_text = gr.Markdown()
+        with gr.Row():
+            unlock_branch = gr.Button("Unlock in a new branch", variant="primary", size="sm")
+            unlock_here = gr.Button("Unlock here", size="sm")
+            cancel = gr.Button("Cancel", size="sm")
+    return status, message, lock, overlay, overlay_html, unlock, choice, choice_text, unlock_branch, unlock_here, cancel
+
+
+def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs: dict[Stage, str]) -> Shell:
+    with gr.Row(equal_height=True):
+        title = gr.Markdown("# Project")
+        back = gr.Button("← All projects", size="sm", scale=0, min_width=140)
+    with gr.Accordion("Project, branch and scene", open=False), gr.Row(equal_height=True):
+        new_title = gr.Textbox(label="Rename project", scale=2)
+        rename = gr.Button("Rename", scale=0, min_width=90)
+        branch = gr.Dropdown(label="Branch", choices=[], scale=2)
+        branch_name = gr.Textbox(label="Rename branch", scale=2)
+        rename_branch = gr.Button("Rename branch", scale=0, min_width=120)
+    scene_pick = gr.Dropdown(label="Scene (Phase B stages work on one scene)", choices=[], visible=False)
+    pipeline = gr.HTML()
+    gr.HTML(views.legend_html())
+    notice = gr.Markdown()
+    reload = gr.State("")
+
+    bars: dict[Stage, StageBar] = {}
+    outputs: list[Any] = [pipeline]
+
+    def refresh(project_id: str | None, scene_id: str | None) -> list[Any]:
+        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text, content cover."""
+        if not project_id:
+            return [""] + [gr.skip()] * (len(outputs) - 1)
+        view = runner_for(None).view(project_id)
+        sid = scene_id if scene_id in view.state.scene_ids else None
+        label = view.state.scene_label(sid) if sid else ""
+        values: list[Any] = [views.pipeline_html(
+            view.statuses, view.position.stage, scene_statuses=view.scene_statuses(sid) if sid else None,
+            scene_label=label, scene_count=len(view.state.scene_ids))]
+        for stage in bars:
+            status = stage_status(view, stage, sid)
+            locked = status == Status.LOCKED
+            where = label if stage.per_scene else ""
+            text = views.status_text(stage, status, where)
+            if stage.per_scene and not sid:
+                text += " · choose a scene above to work on it"
+            values += [text, gr.Button(visible=not locked), gr.Column(visible=locked),
+                       views.lock_overlay_html(stage, where),
+                       gr.Column(elem_classes=["aiu-content", "aiu-locked"] if locked else ["aiu-content"])]
+        return values
+
+    env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
+                 refresh_outputs=outputs, refresh=refresh)
+    tab_parts: dict[Stage, tuple[Any, Any]] = {}
+    with gr.Tabs() as tabs:
+        for stage in STAGE_ORDER:
+            with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value) as tab:
+                parts = _render_bar(stage)
+                with gr.Column(elem_classes=["aiu-content"]) as content:
+                    module = load_tab_module(stage_tabs[stage]) if stage in stage_tabs else None
+                    if module is None:
+                        gr.HTML(views.not_built_html(not_built_text(stage)))
+                    else:
+                        tab_parts[stage] = (module, module.render(env.for_stage(stage)))
+            bar = StageBar(stage, *parts, content=content, tab=tab)  # type: ignore[misc]
+            bars[stage] = bar
+            outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content])
+
+    def load(project_id: str | None, scene_id: str | None) -> dict[Any, Any]:
+        """Fill the shell for a project and land on the saved stage and scene."""
+        if not project_id:
+            return {}
+        runner = runner_for(None)
+        view = runner.view(project_id)
+        sid = scene_id if scene_id in view.state.scene_ids else view.position.scene_id
+        v = shell_values(view, sid)
+        return {
+            title: v["title"], new_title: view.project.title,
+            branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
+            scene_pick: gr.Dropdown(choices=v["scenes"], value=v["scene"], visible=bool(v["scenes"])),
+            scene: v["scene"], tabs: gr.Tabs(selected=v["stage"].value),
+            reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
+            notice: "",
+            **dict(zip(outputs, refresh(project_id, v["scene"]), strict=True)),
+        }
+
+    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, notice, *outputs}
+    return Shell(env, reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
+                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs)
+
+
+def listen(s: Shell, runner_for: RunnerFor) -> None:
+    env = s.env
+    project, scene = env.project, env.scene
+    after = {"api_visibility": "private"}
+
+    def then_load(dep: Any) -> None:
+        dep.then(s.load_fn, [project, scene], s.load_outputs, **after)
+
+    def then_refresh(dep: Any) -> None:
+        dep.then(env.refresh, [project, scene], list(env.refresh_outputs), **after)
+
+    def warn(e: AiuteurError) -> str:
+        gr.Warning(str(e))
+        return f"⚠️ {e}"
+
+    # rename project and branch, switch branch, choose scene
+    def on_rename(pid: str, title: str, request: gr.Request) -> str:
+        try:
+            return f"# {runner_for(request).rename_project(pid, title).title}"
+        except AiuteurError as e:
+            return warn(e)
+
+    s.rename.click(on_rename, [project, s.new_title], s.notice, api_name="rename_open_project").then(
+        s.load_fn, [project, scene], s.load_outputs, **after)
+
+    def on_switch(pid: str, branch_id: str, request: gr.Request) -> tuple[Any, str]:
+        try:
+            runner = runner_for(request)
+            b = runner.switch_branch(pid, branch_id)
+            return b.position.scene_id, f"Now on branch “{b.name}”."
+        except AiuteurError as e:
+            return gr.skip(), warn(e)
+
+    then_load(s.branch.input(on_switch, [project, s.branch], [scene, s.notice], api_name="switch_branch"))
+
+    def on_rename_branch(pid: str, branch_id: str, name: str, request: gr.Request) -> str:
+        try:
+            return f"Branch renamed to “{runner_for(request).rename_branch(pid, branch_id, name).name}”."
+        except AiuteurError as e:
+            return warn(e)
+
+    then_load(s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name], s.notice,
+                                    api_name="rename_branch"))
+
+    def on_scene(pid: str, scene_id: str | None, request: gr.Request) -> tuple[Any, str]:
+        try:
+            runner = runner_for(request)
+            stage = runner.open(pid).stage
+            if stage.per_scene and scene_id:
+                runner.visit(pid, stage, scene_id)
+            return scene_id, ""
+        except AiuteurError as e:
+            return gr.skip(), warn(e)
+
+    then_load(s.scene_pick.input(on_scene, [project, s.scene_pick], [scene, s.notice], api_name="choose_scene"))
+
+    for stage, bar in s.bars.items():
+        _listen_bar(s, bar, stage, runner_for, then_load, then_refresh, warn)
+
+    for stage, (module, parts) in s.tab_parts.items():
+        module.listen(parts, env.for_stage(stage))
+
+
+def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
+                then_load: Callable[[Any], None], then_refresh: Callable[[Any], None],
+                warn: Callable[[AiuteurError], str]) -> None:
+    project, scene = s.env.project, s.env.scene
+    name = stage.value
+
+    def on_visit(pid: str | None, scene_id: str | None, request: gr.Request) -> None:
+        if pid:
+            try:
+                runner_for(request).visit(pid, stage, scene_id if stage.per_scene else None)
+            except AiuteurError as e:
+                warn(e)
+
+    then_refresh(bar.tab.select(on_visit, [project, scene], None, api_name=f"visit_{name}",
+                                show_progress="hidden"))
+
+    def on_lock(pid: str, scene_id: str | None, request: gr.Request) -> str:
+        try:
+            return lock_stage(runner_for(request), pid, stage, scene_id)
+        except AiuteurError as e:
+            return warn(e)
+
+    then_load(bar.lock.click(on_lock, [project, scene], bar.message, api_name=f"lock_{name}"))
+
+    def unlocker(mode: str | None) -> Callable[..., dict[Any, Any]]:
+        def on_unlock(pid: str, scene_id: str | None, request: gr.Request) -> dict[Any, Any]:
+            try:
+                out = unlock_stage(runner_for(request), pid, stage, scene_id, mode)
+            except AiuteurError as e:
+                return {bar.message: warn(e), bar.choice: gr.Column(visible=False)}
+            if out.question:
+                return {bar.message: "", bar.choice_text: f"**{out.question}**", bar.choice: gr.Column(visible=True)}
+            return {bar.message: out.message, bar.choice: gr.Column(visible=False)}
+        return on_unlock
+
+    outs = [bar.message, bar.choice, bar.choice_text]
+    then_load(bar.unlock.click(unlocker(None), [project, scene], outs, api_name=f"unlock_{name}"))
+    then_load(bar.unlock_branch.click(unlocker("branch"), [project, scene], outs, api_name=f"unlock_{name}_branch"))
+    then_load(bar.unlock_here.click(unlocker("here"), [project, scene], outs, api_name=f"unlock_{name}_here"))
+    bar.cancel.click(lambda: (gr.Column(visible=False), "Still locked; nothing changed."), None,
+                     [bar.choice, bar.message], api_visibility="private")

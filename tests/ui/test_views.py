@@ -1,0 +1,79 @@
+"""Pure formatting: colours only from STATUS_COLOURS, a complete legend, plain card labels."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from aiuteur.domain import STAGE_ORDER, Folder, ProjectSummary, Stage, Status
+from aiuteur.domain.stages import STATUS_COLOURS, STATUS_MEANINGS
+from aiuteur.ui import views
+
+HEX = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def test_pipeline_colours_come_only_from_status_colours() -> None:
+    statuses = {s: list(Status)[i % len(Status)] for i, s in enumerate(STAGE_ORDER)}
+    html = views.pipeline_html(statuses, Stage.BEATS, scene_statuses={Stage.SHOTS: Status.DONE},
+                               scene_label="Scene 3", scene_count=4)
+    used = {c.lower() for c in HEX.findall(html)}
+    assert used, "the graphic draws with colours"
+    assert used <= {c.lower() for c in STATUS_COLOURS.values()}
+    for stage, status in statuses.items():
+        assert f'data-stage="{stage.value}" data-status="{status.value}"' in html
+
+
+def test_per_scene_stage_shows_aggregate_and_scene_status_in_words() -> None:
+    statuses = dict.fromkeys(STAGE_ORDER, Status.EMPTY) | {Stage.SHOTS: Status.DRAFT}
+    html = views.pipeline_html(statuses, None, scene_statuses={Stage.SHOTS: Status.LOCKED},
+                               scene_label="Scene 2", scene_count=3)
+    assert 'data-stage="shots" data-status="draft"' in html
+    assert "all 3 scenes · Scene 2: locked" in html
+
+
+def test_legend_names_every_status_with_its_colour_and_meaning() -> None:
+    html = views.legend_html()
+    for status in Status:
+        assert STATUS_COLOURS[status] in html
+        assert STATUS_MEANINGS[status] in html
+        assert f"<b>{status.value}</b>" in html
+
+
+def test_css_and_overlay_use_the_locked_colour() -> None:
+    locked = STATUS_COLOURS[Status.LOCKED]
+    assert locked in views.css()
+    assert {c.lower() for c in HEX.findall(views.lock_overlay_html(Stage.BEATS))} == {locked.lower()}
+
+
+def test_card_shows_scene_and_stage_in_phase_b() -> None:
+    card = ProjectSummary(id="pr_1", title="Eggs <b>", stage=Stage.FRAMES, scene_label="Scene 3 · Stage 10",
+                          updated_at="2026-01-01T10:00:00+00:00", folder_id="fd_1")
+    html = views.cards_html([card], [Folder(id="fd_1", name="Shorts")],
+                            now=datetime(2026, 1, 1, 10, 5, tzinfo=UTC))
+    assert "Scene 3 · Stage 10" in html and "5 min ago" in html and "Shorts" in html
+    assert "Eggs &lt;b&gt;" in html  # titles are escaped
+    assert views.card_label(card.model_copy(update={"scene_label": ""})) == "Stage 10 · Frames"
+
+
+def test_empty_dashboard_and_empty_search_say_so() -> None:
+    assert "Create one" in views.cards_html([], [])
+    assert "No project title contains “zz”" in views.cards_html([], [], search="zz")
+
+
+def test_folder_filter() -> None:
+    a = ProjectSummary(id="pr_a", title="A", folder_id="fd_1")
+    b = ProjectSummary(id="pr_b", title="B")
+    assert views.filter_cards([a, b], views.NO_FOLDER) == [b]
+    assert views.filter_cards([a, b], "fd_1") == [a]
+    assert views.filter_cards([a, b], views.ALL_FOLDERS) == [a, b]
+
+
+def test_header_warns_about_storage_and_noise_on_tiny() -> None:
+    text = views.header_markdown("tiny", "AIUTEUR_PROFILE=tiny is set", "No persistent storage.")
+    assert "profile: tiny** — AIUTEUR_PROFILE=tiny is set" in text
+    assert "No persistent storage." in text and "noise" in text
+    assert "noise" not in views.header_markdown("studio", "GPU found")
+
+
+def test_status_text_is_one_plain_line() -> None:
+    assert views.status_text(Stage.BEATS, Status.DONE) == "**Stage 3 · Beat sheet** — done: finished, not locked"
