@@ -271,7 +271,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from aiuteur.engines import profiles
 
     if args.action == "prepare":
-        from aiuteur.engines.registry import prepare_profile
+        from aiuteur.engines.prepare import prepare_profile
 
         def progress(fraction: float, what: str) -> None:
             _stderr(f"[{fraction:4.0%}] {what}")

