@@ -253,6 +253,40 @@ class Runner:
             tx.commit()
         return project
 
+    def set_prompt_override(self, project_id: str, stage_role: str, text: str | None) -> Project:
+        """Override a prompt template for one project (`text=None` restores the default).
+
+        Raises:
+            InputError: no such template, or the text uses a variable the default does not supply.
+        """
+        import string
+
+        default = load_template(stage_role)  # raises InputError naming an unknown template
+        if text is not None:
+            if not text.strip():
+                raise InputError(f"The custom prompt for {stage_role} is empty; write one, or reset it to the default.")
+            if len(text) > 50_000:
+                raise InputError(f"The custom prompt for {stage_role} is {len(text)} characters; keep it under 50,000.")
+            if not string.Template(text).is_valid():
+                raise InputError(f"The custom prompt for {stage_role} has a stray '$'; write '$$' for a dollar sign.")
+            unknown = Template(id=default.id, text=text).variables - default.variables
+            if unknown:
+                allowed = ", ".join(f"${v}" for v in sorted(default.variables)) or "none"
+                raise InputError(
+                    f"The custom prompt for {stage_role} uses {', '.join('$' + v for v in sorted(unknown))}, "
+                    f"which the stage does not supply; use only: {allowed}."
+                )
+        with self.store.transaction(project_id) as tx:
+            overrides = dict(tx.project.prompt_overrides)
+            if text is None:
+                overrides.pop(stage_role, None)
+            else:
+                overrides[stage_role] = text
+            project = tx.project.model_copy(update={"prompt_overrides": overrides, "updated_at": now_iso()})
+            tx.put_project(project)
+            tx.commit()
+        return project
+
     def visit(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Position:
         """Remember where the user is working (reopening lands here)."""
         pos_scene = scene_id if stage.per_scene else None

@@ -1,0 +1,226 @@
+"""Stage 3, beat sheet: the chosen treatment variant broken into ordered beats.
+
+Every beat keeps the treatment passage it came from, and that passage must be copied word for
+word: a code check finds it in the treatment prose (instructor's exact-citations idea) and
+re-asks with the complaint a bounded number of times; when the model still misquotes, the beat
+keeps the treatment sentence that best matches what it said. One beat can be rewritten with
+guidance, keeping its id and every other beat.
+
+Example:
+    take = make_beats(story, variant, engines.text("beats"), seed=7)
+    sheet = BeatSheet.model_validate(take.output)
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, Treatment, TreatmentVariant
+from aiuteur.engines.base import EngineError, TextEngine
+from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.writing import (
+    TemplateSource,
+    ask,
+    default_templates,
+    engine_failure,
+    format_rules,
+    load_story,
+    make_take,
+    messages_for,
+    params_text,
+    story_rules,
+)
+
+NO_GUIDANCE = "(none)"
+
+#: Every variable each template of this stage gets; a test checks the files use exactly these.
+VARIABLES: dict[str, frozenset[str]] = {
+    "beats/system": frozenset({"story_rules"}),
+    "beats/user": frozenset({"params", "title", "prose", "guidance", "beat_count"}),
+    "beats/beat_user": frozenset({"params", "title", "prose", "beats", "number", "current", "guidance"}),
+}
+
+
+# --- finding a passage in the treatment -----------------------------------------------------------
+
+
+def locate(passage: str, prose: str) -> str | None:
+    """The exact span of `prose` that `passage` quotes (ignoring differences in whitespace), or None."""
+    passage = passage.strip()
+    if not passage:
+        return None
+    if passage in prose:
+        return passage
+    words = passage.split()
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    m = re.search(pattern, prose)
+    return m.group(0) if m else None
+
+
+def sentences(prose: str) -> list[str]:
+    """The sentences of the prose, each an exact substring of it."""
+    return [m.group(0).strip() for m in re.finditer(r"[^.!?\n]+(?:[.!?]+[\"'”’)]*|$)", prose) if m.group(0).strip()]
+
+
+def best_sentence(prose: str, *hints: str) -> str:
+    """The sentence of `prose` sharing the most words with the hints (the first on a tie)."""
+    wanted = set(re.findall(r"\w+", " ".join(hints).lower()))
+    candidates = sentences(prose) or [prose.strip()]
+    scored = [(len(wanted & set(re.findall(r"\w+", s.lower()))), -i, s) for i, s in enumerate(candidates)]
+    return max(scored)[2]
+
+
+# --- generation schemas (bounded) ---------------------------------------------------------------
+
+
+class BeatDraft(BaseModel):
+    """One story event in order, with the treatment sentences it comes from copied exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=80, description="A short name for the beat.")
+    summary: str = Field(min_length=1, max_length=400, description="What happens, in one or two sentences.")
+    source_passage: str = Field(
+        min_length=1, max_length=600, description="The treatment sentences this beat comes from, copied exactly."
+    )
+
+    @field_validator("source_passage")
+    @classmethod
+    def _quoted_from_treatment(cls, v: str, info: ValidationInfo) -> str:
+        prose = (info.context or {}).get("prose")
+        if prose is not None and locate(v, prose) is None:
+            raise ValueError(
+                "the source passage is not copied exactly from the treatment; copy one or two of its "
+                "sentences character for character"
+            )
+        return v
+
+
+class BeatsDraft(BaseModel):
+    """The beats of the treatment, in story order, covering it from start to end."""
+
+    model_config = ConfigDict(extra="forbid")
+    beats: list[BeatDraft] = Field(min_length=2, max_length=16, description="The beats in order.")
+
+
+def beat_count(story: StoryInput | None) -> int:
+    """How many beats to ask for: about 2.5 a minute plus a frame, between 4 and 14."""
+    if story is None:
+        return 6
+    minutes = (story.params.min_minutes + story.params.max_minutes) / 2
+    return max(4, min(14, round(minutes * 2.5 + 2)))
+
+
+def _to_beat(d: BeatDraft, prose: str, beat_id: str | None = None) -> Beat:
+    passage = locate(d.source_passage, prose) or best_sentence(prose, d.source_passage, d.summary)
+    extra = {"id": beat_id} if beat_id else {}
+    return Beat(title=d.title.strip(), summary=d.summary.strip(), source_passage=passage, **extra)
+
+
+def _format_beats(beats: list[Beat]) -> str:
+    return "\n".join(f"{i}. {b.title}: {b.summary}" for i, b in enumerate(beats, start=1))
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+
+def make_beats(
+    story: StoryInput | None, variant: TreatmentVariant, text: TextEngine, *, seed: int, guidance: str = "",
+    templates: TemplateSource = default_templates, max_attempts: int = 3,
+) -> Take:
+    """Break the chosen treatment into beats; the Take's output is a `BeatSheet`."""
+    # 1. Check inputs.
+    if not variant.prose.strip():
+        raise InputError("The chosen treatment has no prose; write or choose one before making beats.")
+    # 2. Render the prompts.
+    rules = format_rules(story_rules(story))
+    values = {
+        "params": params_text(story) if story else "(not given)", "title": variant.title, "prose": variant.prose,
+        "guidance": guidance.strip() or NO_GUIDANCE, "beat_count": beat_count(story),
+    }
+    rendered = messages_for(templates, "beats", {"story_rules": rules}, values, VARIABLES)
+    inputs = {"variant": variant.model_dump(), "rules": rules, "guidance": guidance, "template": rendered.template_hash}
+    # 3. Generate; re-ask while a passage is not quoted exactly.
+    try:
+        got = ask(text, rendered.messages, BeatsDraft, seed=seed, max_attempts=max_attempts,
+                  context={"prose": variant.prose})
+    except EngineError as e:
+        return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                         error=engine_failure(e, "the beats"))
+    if got.value is None:  # pragma: no cover - ask always returns the last output
+        return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                         error="The model returned no beats.")
+    # 4. Misquoted passages fall back to the best-matching sentence; return the take.
+    sheet = BeatSheet(beats=[_to_beat(d, variant.prose) for d in got.value.beats])
+    return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                     attempts=got.attempts, seconds=got.seconds, messages=got.messages, output=sheet)
+
+
+def regenerate_beat(
+    story: StoryInput | None, variant: TreatmentVariant, sheet: BeatSheet, beat_id: str, text: TextEngine, *,
+    seed: int, guidance: str = "", templates: TemplateSource = default_templates, max_attempts: int = 3,
+) -> Take:
+    """Rewrite one beat with guidance, keeping its id and every other beat; output is the BeatSheet."""
+    index = next((i for i, b in enumerate(sheet.beats) if b.id == beat_id), None)
+    if index is None:
+        raise InputError(f"There is no beat {beat_id!r} in the beat sheet; reload the page and pick a beat again.")
+    rules = format_rules(story_rules(story))
+    current = sheet.beats[index]
+    values = {
+        "params": params_text(story) if story else "(not given)", "title": variant.title, "prose": variant.prose,
+        "beats": _format_beats(sheet.beats), "number": index + 1,
+        "current": f"{current.title}: {current.summary}\nSource passage: {current.source_passage}",
+        "guidance": guidance.strip() or NO_GUIDANCE,
+    }
+    rendered = messages_for(templates, "beats", {"story_rules": rules}, values, VARIABLES, user="beat_user")
+    target = f"beat:{beat_id}"
+    inputs = {"variant": variant.model_dump(), "beats": sheet.model_dump(mode="json"), "beat": beat_id,
+              "rules": rules, "guidance": guidance, "template": rendered.template_hash}
+    try:
+        got = ask(text, rendered.messages, BeatDraft, seed=seed, max_attempts=max_attempts,
+                  context={"prose": variant.prose})
+    except EngineError as e:
+        return make_take(Stage.BEATS, purpose="beat", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                         target=target, error=engine_failure(e, f"beat {index + 1}"))
+    if got.value is None:  # pragma: no cover
+        return make_take(Stage.BEATS, purpose="beat", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                         target=target, error="The model returned no beat.")
+    beats = list(sheet.beats)
+    beats[index] = _to_beat(got.value, variant.prose, beat_id=beat_id)
+    return make_take(Stage.BEATS, purpose="beat", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                     target=target, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
+                     output=BeatSheet(beats=beats))
+
+
+def chosen_variant(ctx: StageContext) -> TreatmentVariant:
+    """The chosen treatment variant, or InputError saying to choose one."""
+    data = ctx.state.data(Stage.TREATMENT)
+    if not data:
+        raise InputError("Write a treatment and choose one of its three versions before making beats.")
+    variant = Treatment.model_validate(data).chosen_variant
+    if variant is None:
+        raise InputError("Choose one of the three treatments before making beats.")
+    return variant
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: the whole beat sheet, or one beat (`ctx.target == "beat:<id>"`)."""
+    if ctx.state.skips_writing:
+        raise InputError("This project goes straight to the script, so it has no beat sheet; change the input mode to make one.")
+    variant = chosen_variant(ctx)
+    story = load_story(ctx.state)
+    text = ctx.engines.text("beats")
+    if ctx.target:
+        if not ctx.target.startswith("beat:"):
+            raise InputError(f"Unknown beat target {ctx.target!r}; use 'beat:<id>'.")
+        data = ctx.state.data(Stage.BEATS)
+        if not data:
+            raise InputError("Make the beat sheet before rewriting one beat.")
+        take = regenerate_beat(story, variant, BeatSheet.model_validate(data), ctx.target.removeprefix("beat:"), text,
+                               seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template)
+    else:
+        take = make_beats(story, variant, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template)
+    if not take.ok or take.output is None:
+        return StageOutcome(takes=[take])
+    return StageOutcome(takes=[take], artifact=BeatSheet.model_validate(take.output), take_id=take.id)

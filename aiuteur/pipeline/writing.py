@@ -1,0 +1,270 @@
+"""Shared by the writing stages (2 treatment, 3 beats, 4 script): story rules, the input as
+prompt text, template rendering that records what was used, and the bounded re-ask loop.
+
+Three stages use these, so they live here instead of being copied three times. No store, no
+Gradio, no globals: plain functions over domain models and a `TextEngine`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from aiuteur.domain import InputError, SourceRole, Stage, StoryInput, Take, content_hash
+from aiuteur.engines.base import EngineError, Message, TextEngine
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.prompts import Template, load_template
+
+M = TypeVar("M", bound=BaseModel)
+
+TemplateSource = Callable[[str], Template]
+"""template("treatment/system") -> Template; `StageContext.template` (it applies overrides)."""
+
+NO_RULES = "(none)"
+
+
+# --- story rules ------------------------------------------------------------------------------
+
+
+def story_rules(story: StoryInput | None) -> list[str]:
+    """The project's story rules: the rules list plus the brief's rules field, one per line."""
+    if story is None:
+        return []
+    rules = [r.strip() for r in story.story_rules if r.strip()]
+    rules += [line.strip(" -*\t") for line in story.brief.story_rules.splitlines() if line.strip(" -*\t")]
+    return list(dict.fromkeys(rules))
+
+
+def format_rules(rules: list[str]) -> str:
+    """Story rules as a bulleted block for a prompt ('(none)' when there are none)."""
+    return "\n".join(f"- {r}" for r in rules) if rules else NO_RULES
+
+
+def story_rules_text(state: ProjectState | StoryInput | None) -> str:
+    """The story rules of a project as prompt text; image prompts reuse this (DESIGN idea 9)."""
+    story = state if isinstance(state, StoryInput) or state is None else load_story(state)
+    return format_rules(story_rules(story))
+
+
+def load_story(state: ProjectState) -> StoryInput | None:
+    """The saved stage-1 input of a project, or None when there is none."""
+    data = state.data(Stage.INPUT)
+    return StoryInput.model_validate(data) if data else None
+
+
+def require_story(state: ProjectState, what: str) -> StoryInput:
+    """The saved input, or InputError in one plain sentence when there is nothing to write from."""
+    story = load_story(state)
+    if story is None or not has_material(story):
+        raise InputError(f"Add a story, an idea or a brief plot before writing {what}.")
+    return story
+
+
+def has_material(story: StoryInput) -> bool:
+    return any(s.text.strip() for s in story.sources) or bool(story.brief.plot.strip())
+
+
+# --- the input as prompt text -------------------------------------------------------------------
+
+_ROLE_LABELS = {
+    SourceRole.PRIMARY: "PRIMARY SOURCE",
+    SourceRole.CHARACTER_NOTES: "CHARACTER NOTES",
+    SourceRole.WORLD: "WORLD NOTES",
+    SourceRole.PARODY_SOURCE: "SOURCE BEING PARODIED",
+    SourceRole.CONTEXT: "CONTEXT",
+}
+
+
+def sources_text(story: StoryInput, limit: int = 24_000) -> str:
+    """Every source, primary first, each under a label naming its role (clipped to `limit` chars)."""
+    ordered = sorted(story.sources, key=lambda s: s.role != SourceRole.PRIMARY)
+    parts = []
+    for s in ordered:
+        if not s.text.strip():
+            continue
+        label = _ROLE_LABELS.get(s.role, s.role.value.upper())
+        name = f" ({s.name})" if s.name else ""
+        parts.append(f"[{label}{name}]\n{s.text.strip()}")
+    text = "\n\n".join(parts) or "(no source text)"
+    return text if len(text) <= limit else text[:limit] + "\n[… clipped]"
+
+
+def brief_text(story: StoryInput) -> str:
+    """The filled-in fields of the brief, one labelled paragraph each."""
+    b = story.brief
+    fields = [
+        ("Plot", b.plot), ("Character descriptions", b.character_descriptions), ("Vibe", b.vibe),
+        ("Dialogue rules", b.dialogue_rules), ("Dialogue examples", b.dialogue_examples),
+        ("Shot styles", b.shot_styles),
+    ]
+    lines = [f"{name}: {value.strip()}" for name, value in fields if value.strip()]
+    return "\n".join(lines) or "(no brief)"
+
+
+def params_text(story: StoryInput) -> str:
+    """Length, kind, rating, genres and tone in one short block."""
+    p = story.params
+    genres = ", ".join(p.genres) or "any"
+    return (
+        f"Length: {p.min_minutes:g} to {p.max_minutes:g} minutes of screen time\n"
+        f"Kind: {p.project_type.value.replace('_', ' ')}\n"
+        f"Content rating: {p.content_rating}\n"
+        f"Genres: {genres}\n"
+        f"Tone: {p.tone.strip() or 'the story’s own'}"
+    )
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+@dataclass
+class Rendered:
+    """The messages of one call and the templates that made them."""
+
+    messages: list[Message]
+    templates: list[Template] = field(default_factory=list)
+
+    @property
+    def template_id(self) -> str:
+        return "+".join(t.id for t in self.templates)
+
+    @property
+    def template_hash(self) -> str:
+        if len(self.templates) == 1:
+            return self.templates[0].hash
+        joined = "+".join(t.hash for t in self.templates)
+        return "sha256:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+def render(template: Template, values: Mapping[str, object], declared: Mapping[str, frozenset[str]]) -> str:
+    """Render a template with exactly the variables its stage declares for it.
+
+    A default template must use every declared variable and no other (a test checks the files
+    too); a project override may use any subset.
+    """
+    role = template.id.rsplit(".v", 1)[0]
+    expected = declared[role]
+    if set(values) != expected:
+        raise AssertionError(f"code passes {sorted(values)} to {role}, which declares {sorted(expected)}")
+    if not template.id.endswith(".override") and template.variables != expected:
+        raise InputError(
+            f"Template {template.id} uses {sorted(template.variables)} but the code supplies {sorted(expected)}."
+        )
+    return template.render(**values)
+
+
+def messages_for(
+    templates: TemplateSource, stage: str, system_values: Mapping[str, object], user_values: Mapping[str, object],
+    declared: Mapping[str, frozenset[str]], *, system: str = "system", user: str = "user",
+    extra: list[Template] | None = None,
+) -> Rendered:
+    """System and user messages from `<stage>/<system>` and `<stage>/<user>`."""
+    sys_t = templates(f"{stage}/{system}")
+    user_t = templates(f"{stage}/{user}")
+    messages: list[Message] = [
+        {"role": "system", "content": render(sys_t, system_values, declared)},
+        {"role": "user", "content": render(user_t, user_values, declared)},
+    ]
+    return Rendered(messages, [sys_t, user_t, *(extra or [])])
+
+
+def default_templates(stage_role: str) -> Template:
+    """The newest template on disk (no project overrides); the default `TemplateSource`."""
+    return load_template(stage_role)
+
+
+# --- asking with re-asks ---------------------------------------------------------------------
+
+
+@dataclass
+class Asked(Generic[M]):
+    """The result of a bounded generate-check-reask loop."""
+
+    value: M | None  # the last output (valid in shape; `error` says if it failed the checks)
+    error: str  # the last check's message, '' when the output passed
+    attempts: int
+    seconds: float
+    messages: list[Message]  # the messages of the last call (with the re-ask turns)
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None and not self.error
+
+
+def check_message(e: ValidationError | ValueError) -> str:
+    """A validator's complaint as a sentence the model can act on."""
+    if isinstance(e, ValidationError):
+        parts = []
+        for err in e.errors()[:4]:
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}" if where else msg)
+        return "; ".join(parts)
+    return str(e)
+
+
+def ask(
+    text: TextEngine, messages: list[Message], schema: type[M], *, seed: int, context: dict[str, Any] | None = None,
+    check: Callable[[M], None] | None = None, max_attempts: int = 3, temperature: float = 0.7,
+    max_tokens: int | None = None,
+) -> Asked[M]:
+    """Generate `schema`, validate it again with `context` (and `check`), re-ask with the message.
+
+    The schema's validators read `info.context` (instructor style) and stay silent without it,
+    so engines parse freely and the meaning checks run here. Each re-ask shows the model its
+    answer and the complaint, with a new seed. EngineError (and TruncatedError) propagate.
+    """
+    convo = list(messages)
+    value: M | None = None
+    error = ""
+    t0 = time.perf_counter()
+    for attempt in range(1, max_attempts + 1):
+        out = text.generate(convo, schema, seed=seed + attempt - 1, max_tokens=max_tokens, temperature=temperature)
+        value = out
+        try:
+            value = schema.model_validate(out.model_dump(mode="json"), context=context or {})
+            if check is not None:
+                check(value)
+        except (ValidationError, ValueError) as e:
+            error = check_message(e)
+            if attempt < max_attempts:
+                convo = [*messages,
+                         {"role": "assistant", "content": json.dumps(out.model_dump(mode="json"), ensure_ascii=False)},
+                         {"role": "user", "content": f"That answer was rejected: {error}\nFix exactly this and answer again."}]
+            continue
+        return Asked(value, "", attempt, time.perf_counter() - t0, convo)
+    return Asked(value, error, max_attempts, time.perf_counter() - t0, convo)
+
+
+# --- takes ------------------------------------------------------------------------------------
+
+
+def make_take(
+    stage: Stage, *, purpose: str, inputs: Any, rendered: Rendered | None, text: TextEngine | None, seed: int | None,
+    attempts: int = 1, seconds: float = 0.0, output: BaseModel | dict[str, Any] | None = None, target: str = "",
+    error: str = "", engine: str | None = None, scene_id: str | None = None, messages: list[Message] | None = None,
+) -> Take:
+    """A Take recording everything about one call (ok unless `error` says why it failed)."""
+    if isinstance(output, BaseModel):
+        output = output.model_dump(mode="json")
+    msgs = messages if messages is not None else (rendered.messages if rendered else [])
+    return Take(
+        stage=stage, scene_id=scene_id, target=target, purpose=purpose, inputs_hash=content_hash(inputs),
+        template=rendered.template_id if rendered else "", template_hash=rendered.template_hash if rendered else "",
+        engine=engine if engine is not None else str(getattr(text, "backend", "")),
+        model_id=str(getattr(text, "model_id", "")), seed=seed, attempts=attempts, seconds=round(seconds, 3),
+        ok=not error, error=error, prompt=[{"role": m["role"], "content": m["content"]} for m in msgs],
+        output=output,
+    )
+
+
+def engine_failure(e: EngineError, what: str) -> str:
+    """One sentence for a failed model call while making `what`."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"The model failed while writing {what}: {msg}"

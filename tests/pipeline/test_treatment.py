@@ -1,0 +1,139 @@
+"""Stage 2: three treatments through the runner, with a scripted model."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiuteur.domain import InputError, InputMode, SourceText, Stage, Status, StoryInput, Treatment
+from aiuteur.engines.base import EngineError, TruncatedError
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.treatment import TreatmentDraft, VariantDraft
+from tests.fakes import FakeEngines
+from tests.pipeline.writing_fixtures import IDEA, PROSE, RULES, brief_only, project_with_input, treatment_out, variant_out
+
+
+def _prompt_text(take) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(m["content"] for m in take.prompt)
+
+
+def test_treatment_makes_exactly_three_variants_and_records_the_call(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    engines.scripted.enqueue(treatment_out())
+    result = runner.run(pid, Stage.TREATMENT, seed=5)
+    assert result.ok
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert [v.prose for v in t.variants] == PROSE and t.chosen is None
+    take = result.takes[0]
+    assert take.purpose == "treatment" and take.seed == 5 and take.attempts == 1
+    assert take.template.startswith("treatment/system.v1+treatment/user.v1") and take.template_hash.startswith("sha256:")
+    assert take.engine == "scripted" and take.model_id == "scripted" and take.inputs_hash.startswith("sha256:")
+    assert result.record is not None and result.record.take_id == take.id
+    assert runner.view(pid).statuses[Stage.TREATMENT] == Status.DRAFT  # nothing chosen yet
+    text = _prompt_text(take)
+    assert all(r in text for r in RULES)
+    assert "Martha is 70" in text  # tagged context sources are used too
+
+
+def test_generation_schema_is_bounded_with_exactly_three() -> None:
+    from aiuteur.engines.schema_bounds import check_bounded
+
+    check_bounded(TreatmentDraft)
+    check_bounded(VariantDraft)
+    schema = TreatmentDraft.model_json_schema()
+    assert schema["properties"]["variants"]["minItems"] == schema["properties"]["variants"]["maxItems"] == 3
+
+
+@pytest.mark.parametrize(("story", "expect"), [
+    (IDEA, "Expand it into a complete short film"),
+    (IDEA.model_copy(update={"mode": InputMode.CONDENSE}), "Condense it into a short film"),
+    (IDEA.model_copy(update={"mode": InputMode.TRANSFORM, "transform_target": "a western"}), "Retell it as: a western"),
+    (brief_only(), "only the filmmaker's brief"),
+])
+def test_each_input_mode_has_its_own_instruction(runner: Runner, engines: FakeEngines, story: StoryInput,
+                                                 expect: str) -> None:
+    pid = project_with_input(runner, story)
+    engines.scripted.enqueue(treatment_out())
+    take = runner.run(pid, Stage.TREATMENT).takes[0]
+    assert take.ok and expect in _prompt_text(take)
+    assert "Nobody cracks." in _prompt_text(take) or story is not brief_only()
+
+
+def test_identical_variants_are_re_asked_with_the_reason(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    same = {"variants": [{"title": "A", "logline": "L.", "prose": PROSE[0]}] * 3}
+    engines.scripted.enqueue(same, treatment_out())
+    take = runner.run(pid, Stage.TREATMENT).takes[0]
+    assert take.ok and take.attempts == 2
+    reask = engines.scripted.calls[1]["messages"][-1]["content"]
+    assert "tell the same story" in reask
+
+
+def test_regenerating_one_variant_keeps_the_other_two(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    engines.scripted.enqueue(treatment_out())
+    runner.run(pid, Stage.TREATMENT)
+    before = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    runner.save(pid, Stage.TREATMENT, before.model_copy(update={"chosen": 0}))
+    engines.scripted.enqueue(variant_out())
+    result = runner.run(pid, Stage.TREATMENT, target="variant:1", guidance="make it about driftwood")
+    assert result.ok
+    take = result.takes[0]
+    assert take.target == "variant:1" and "make it about driftwood" in _prompt_text(take)
+    assert all(r in _prompt_text(take) for r in RULES)
+    after = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert after.variants[0] == before.variants[0] and after.variants[2] == before.variants[2]
+    assert after.variants[1].title == "Driftwood" and after.chosen == 0
+    assert after.variant_takes[1] == take.id
+
+
+def test_a_rewritten_variant_that_repeats_another_is_re_asked(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    engines.scripted.enqueue(treatment_out())
+    runner.run(pid, Stage.TREATMENT)
+    engines.scripted.enqueue(variant_out(PROSE[2]), variant_out())
+    take = runner.run(pid, Stage.TREATMENT, target="variant:0").takes[0]
+    assert take.ok and take.attempts == 2
+
+
+@pytest.mark.parametrize("error", [EngineError("out of memory"), TruncatedError("cut off after 10 tokens")])
+def test_engine_failure_gives_a_failed_take_and_keeps_saved_work(runner: Runner, engines: FakeEngines,
+                                                                 error: Exception) -> None:
+    pid = project_with_input(runner)
+    engines.scripted.enqueue(treatment_out())
+    runner.run(pid, Stage.TREATMENT)
+    saved = runner.view(pid).data(Stage.TREATMENT)
+    engines.scripted.enqueue(error)
+    result = runner.run(pid, Stage.TREATMENT)
+    assert not result.ok and result.record is None
+    assert str(error) in result.errors[0] and "treatments" in result.errors[0]
+    assert result.takes[0].prompt  # the failed take still says what was asked
+    assert runner.view(pid).data(Stage.TREATMENT) == saved
+    engines.scripted.enqueue(error)
+    assert not runner.run(pid, Stage.TREATMENT, target="variant:2").ok
+    assert runner.view(pid).data(Stage.TREATMENT) == saved
+
+
+def test_missing_inputs_say_what_to_add(runner: Runner) -> None:
+    pid = project_with_input(runner, StoryInput(sources=[SourceText(text="   ")]))
+    with pytest.raises(InputError, match="Add a story, an idea or a brief plot before writing a treatment."):
+        from aiuteur.pipeline.treatment import make_treatment
+        from tests.fakes import ScriptedText
+
+        make_treatment(StoryInput(), ScriptedText(), seed=0)
+    with pytest.raises(InputError):
+        runner.run(pid, Stage.TREATMENT)
+
+
+def test_transform_without_a_target_asks_for_one(runner: Runner) -> None:
+    pid = project_with_input(runner, IDEA.model_copy(update={"mode": InputMode.TRANSFORM}))
+    with pytest.raises(InputError, match="transform the story into"):
+        runner.run(pid, Stage.TREATMENT)
+
+
+def test_a_project_override_is_used_and_recorded(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    runner.set_prompt_override(pid, "treatment/system", "Write three. Rules: $story_rules")
+    engines.scripted.enqueue(treatment_out())
+    take = runner.run(pid, Stage.TREATMENT).takes[0]
+    assert take.template.startswith("treatment/system.v1.override+")
+    assert take.prompt[0]["content"].startswith("Write three. Rules: - All characters are eggs.")
