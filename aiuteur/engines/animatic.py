@@ -9,9 +9,10 @@ shot durations and has round(total × fps) frames.
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,17 +151,8 @@ def write_animatic(
     def half_fade(i: int) -> float:  # half the crossfade at the cut after shot i
         return min(crossfade_s / 2, frames[i].duration_s / 2, frames[i + 1].duration_s / 2)
 
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-        "-s", f"{size[0]}x{size[1]}", "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264",
-        "-pix_fmt", "yuv420p", "-preset", "veryfast", "-movflags", "+faststart", str(out_path),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None
-    i = 0
-    try:
+    def images() -> Iterator[Image.Image]:
+        i = 0
         for k in range(total):
             t = (k + 0.5) / fps  # the middle of the frame's time span
             while i < len(frames) - 1 and t >= bounds[i + 1]:
@@ -174,16 +166,47 @@ def write_animatic(
                 h = half_fade(i - 1)
                 if t < bounds[i] + h:
                     image = Image.blend(shot_frame(i - 1, t), image, (t - (bounds[i] - h)) / (2 * h))
-            image = burn_caption(image, frames[i].caption)
-            proc.stdin.write(image.tobytes())
+            yield burn_caption(image, frames[i].caption)
             if progress is not None and (k % fps == 0 or k == total - 1):
                 progress((k + 1) / total, f"animatic frame {k + 1} of {total}")
+
+    return encode_frames(images(), out_path, fps=fps, size=size)
+
+
+def encode_frames(
+    images: Iterable[Image.Image], out_path: Path, *, fps: int, size: tuple[int, int] | None = None
+) -> Path:
+    """Encode RGB frames to an h264/yuv420p mp4 with the bundled ffmpeg; frames are letterboxed to `size`.
+
+    Raises:
+        EngineError: no frames, or ffmpeg failing.
+    """
+    it = iter(images)
+    first = next(it, None)
+    if first is None:
+        raise EngineError(f"No frames to write to {out_path}.")
+    size = _even(size or first.size)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+        "-s", f"{size[0]}x{size[1]}", "-r", str(fps), "-i", "-", "-an", "-c:v", "libx264",
+        "-pix_fmt", "yuv420p", "-preset", "veryfast", "-movflags", "+faststart", str(out_path),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        for image in itertools.chain([first], it):
+            proc.stdin.write(_fit(image.convert("RGB"), size).tobytes())
         proc.stdin.close()
     except BrokenPipeError:
         pass
+    except BaseException:
+        proc.kill()
+        raise
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.wait() != 0:
-        raise EngineError(f"ffmpeg could not write the animatic {out_path}: {err.strip()[-300:]}")
+        raise EngineError(f"ffmpeg could not write {out_path}: {err.strip()[-300:]}")
     return out_path
 
 

@@ -202,6 +202,29 @@ class DiffusersImage:
         fields = {k: v for k, v in spec.items() if k not in {"backend", "label", "note"}}
         return cls(DiffusersImageOptions.model_validate(fields), models_dir)
 
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the loaded weights (0 before loading)."""
+        modules = [
+            c for c in (self.pipe.components.values() if self.pipe is not None else []) if c is not None
+        ]
+        modules += [self.controlnet] if self.controlnet is not None else []
+        seen: set[int] = set()
+        total = 0
+        for module in modules:
+            for p in module.parameters() if hasattr(module, "parameters") else []:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    total += p.numel() * p.element_size()
+        return total
+
+    def close(self) -> None:
+        """Drop every loaded component so the memory can be freed."""
+        with self._lock:
+            self.pipe, self.controlnet, self.pipes = None, None, {}
+            self.embed_cache.clear()
+            self._shared_ip, self._shared_proj, self._blank = {}, None, None
+
     # -- loading -------------------------------------------------------------------------------
 
     @property
@@ -224,6 +247,7 @@ class DiffusersImage:
                 if hasattr(pipe, "safety_checker") and pipe.safety_checker is not None:
                     pipe.safety_checker = None
                 pipe.to(self.device)
+                pipe.set_progress_bar_config(disable=True)  # progress goes through the callback
                 if opts.ip_adapter is not None:
                     ipa = opts.ip_adapter
                     pipe.load_ip_adapter(
@@ -273,6 +297,7 @@ class DiffusersImage:
             cls = getattr(diffusers, _PIPELINES[self.options.family][mode])
             extra = {"controlnet": self._load_controlnet()} if mode.startswith("control") else {}
             self.pipes[mode] = cls.from_pipe(base, **extra)
+            self.pipes[mode].set_progress_bar_config(disable=True)
         return self.pipes[mode]
 
     # -- IP-Adapter slots ----------------------------------------------------------------------
@@ -417,7 +442,7 @@ class DiffusersImage:
                     control = request.control_image.convert("RGB").resize(size)
                     kwargs["control_image" if mode == "control+image" else "image"] = control
                     kwargs["controlnet_conditioning_scale"] = request.control_scale
-                timer = _StepReporter(progress, self.options.timeout_s)
+                timer = StepReporter(progress, self.options.timeout_s)
                 kwargs["callback_on_step_end"] = timer
                 image = pipe(**kwargs).images[0]
             except EngineError:
@@ -432,7 +457,7 @@ class DiffusersImage:
         return image
 
 
-class _StepReporter:
+class StepReporter:
     """A diffusers step callback: reports progress and interrupts on timeout."""
 
     def __init__(self, progress: ProgressFn | None, timeout_s: float | None) -> None:
