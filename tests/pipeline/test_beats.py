@@ -96,5 +96,5 @@ def test_failures_leave_the_beat_sheet_unchanged(runner: Runner, engines: FakeEn
 
 def test_beats_need_a_chosen_treatment(runner: Runner, engines: FakeEngines) -> None:
     pid = _with_treatment(runner, engines, chosen=None)
-    with pytest.raises(InputError, match="finish it first|Choose one of the three treatments"):
+    with pytest.raises(InputError, match=r"finish it first|Choose one of the three treatments"):
         runner.run(pid, Stage.BEATS)

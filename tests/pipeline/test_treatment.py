@@ -9,7 +9,15 @@ from aiuteur.engines.base import EngineError, TruncatedError
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.treatment import TreatmentDraft, VariantDraft
 from tests.fakes import FakeEngines
-from tests.pipeline.writing_fixtures import IDEA, PROSE, RULES, brief_only, project_with_input, treatment_out, variant_out
+from tests.pipeline.writing_fixtures import (
+    IDEA,
+    PROSE,
+    RULES,
+    brief_only,
+    project_with_input,
+    treatment_out,
+    variant_out,
+)
 
 
 def _prompt_text(take) -> str:  # type: ignore[no-untyped-def]
@@ -115,7 +123,7 @@ def test_engine_failure_gives_a_failed_take_and_keeps_saved_work(runner: Runner,
 
 def test_missing_inputs_say_what_to_add(runner: Runner) -> None:
     pid = project_with_input(runner, StoryInput(sources=[SourceText(text="   ")]))
-    with pytest.raises(InputError, match="Add a story, an idea or a brief plot before writing a treatment."):
+    with pytest.raises(InputError, match=r"Add a story, an idea or a brief plot before writing a treatment\."):
         from aiuteur.pipeline.treatment import make_treatment
         from tests.fakes import ScriptedText
 

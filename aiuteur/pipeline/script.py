@@ -1,0 +1,763 @@
+"""Stage 4, master script: the screenplay every later stage reads, from the beats or the inputs.
+
+Three ways in:
+  (a) skip to script: the primary source is a screenplay, so it is imported (no model call);
+  (b) skip to stage 4: no treatment or beats; the script is written straight from the inputs;
+  (c) normal: the script is written from the beat sheet.
+
+Writing is by structure, never free-form Fountain (a 1.5B model cannot write it): first a scene
+plan (headings, a summary and a cast per scene, the characters with their looks), then one call
+per scene for typed elements (action; dialogue whose speaker must be in the scene's cast;
+transition). Code checks what the model misses (everyone named in a summary is in its cast,
+every speaker is in the cast, everyone in the cast appears, the scene opens on action) and
+re-asks with the complaint. Code renders the scenes to Fountain with the screenplay writer and
+reads them back with the same parser, so a written script is exactly what an import gives.
+Action lines are visually verbose (prompts/script/scene_system); `enrich_script` rewrites the
+action of an existing ordinary script the same way without touching a word of dialogue.
+
+Example:
+    plan_take, scene_takes, script = write_script(material, story, engines.text("script"), seed=7)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from aiuteur.domain import (
+    BeatSheet,
+    ElementKind,
+    InputError,
+    InputMode,
+    IntExt,
+    NotFoundError,
+    Scene,
+    Script,
+    ScriptElement,
+    Stage,
+    StoryInput,
+    Take,
+    content_hash,
+)
+from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
+from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.writing import (
+    Rendered,
+    TemplateSource,
+    ask,
+    brief_text,
+    default_templates,
+    engine_failure,
+    format_rules,
+    load_story,
+    make_take,
+    messages_for,
+    params_text,
+    render,
+    require_story,
+    sources_text,
+    story_rules,
+)
+
+NO_GUIDANCE = "(none)"
+TIMES_OF_DAY = ("DAY", "NIGHT", "MORNING", "AFTERNOON", "EVENING", "DAWN", "DUSK", "CONTINUOUS", "LATER")
+TRANSITIONS = ("CUT TO:", "DISSOLVE TO:", "SMASH CUT TO:", "MATCH CUT TO:", "FADE OUT.")
+
+#: Every variable each template of this stage gets; a test checks the files use exactly these.
+VARIABLES: dict[str, frozenset[str]] = {
+    "script/plan_system": frozenset({"story_rules"}),
+    "script/plan_user": frozenset({"params", "material_label", "material", "guidance", "scene_count"}),
+    "script/scene_system": frozenset({"story_rules", "style_capsule"}),
+    "script/scene_user": frozenset(
+        {"title", "outline", "characters", "previous", "guidance", "number", "heading", "summary"}
+    ),
+    "script/enrich_system": frozenset({"story_rules", "style_capsule"}),
+    "script/enrich_user": frozenset({"characters", "heading", "scene", "guidance", "count"}),
+    "script/capsule": frozenset({"name", "example_prose", "example_dialogue"}),
+    "script/no_capsule": frozenset(),
+}
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+PartialFn = Callable[[str], None]
+"""on_partial(fountain so far): lets a UI show the script growing scene by scene."""
+
+
+# --- names ----------------------------------------------------------------------------------------
+
+
+def cue(name: str) -> str:
+    """A character's cue: upper case, single spaces."""
+    return " ".join(name.upper().split())
+
+
+def _name_forms(name: str) -> list[str]:
+    """How a character may be named in prose: the full name, and the first name when distinct."""
+    forms = [name.strip()]
+    first = name.split()[0] if name.split() else ""
+    if len(name.split()) > 1 and len(first) >= 3 and first.lower() not in {"the", "mrs", "mr", "dr", "old", "young"}:
+        forms.append(first)
+    return [f for f in forms if f]
+
+
+def names_in(text: str, names: list[str]) -> list[str]:
+    """Which of `names` the text mentions (as written or in capitals, on word boundaries)."""
+    found = []
+    for name in names:
+        for form in _name_forms(name):
+            if re.search(rf"(?<!\w)(?:{re.escape(form)}|{re.escape(form.upper())})(?!\w)", text):
+                found.append(name)
+                break
+    return found
+
+
+def _same_name(a: str, b: str) -> bool:
+    return cue(a) == cue(b)
+
+
+# --- generation schemas: the scene plan (bounded) -------------------------------------------------
+
+
+class CharacterDraft(BaseModel):
+    """A person in the film and how they look on screen."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name = Field(description="The name the story uses, e.g. 'Martha'.")
+    look: str = Field(default="", max_length=300, description="Age, build, face, hair and what they wear.")
+
+
+class ScenePlanDraft(BaseModel):
+    """One scene: one place, one time, what happens, and who is there."""
+
+    model_config = ConfigDict(extra="forbid")
+    int_ext: Literal["INT", "EXT", "INT/EXT"] = Field(description="Inside (INT) or outside (EXT).")
+    location: str = Field(min_length=1, max_length=60, description="A short place name, e.g. HARBOUR WALL.")
+    time_of_day: Literal[TIMES_OF_DAY] = Field(description="The time of day.")  # type: ignore[valid-type]
+    summary: str = Field(min_length=1, max_length=400, description="What happens, in one to three sentences.")
+    cast: list[Name] = Field(default_factory=list, max_length=8, description="Everyone in the scene, by character name.")
+
+
+class ScriptPlanDraft(BaseModel):
+    """The film planned scene by scene, with its characters."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=80)
+    characters: list[CharacterDraft] = Field(default_factory=list, max_length=12)
+    scenes: list[ScenePlanDraft] = Field(min_length=1, max_length=12)
+
+    @model_validator(mode="after")
+    def _casts_are_complete(self, info: ValidationInfo) -> ScriptPlanDraft:
+        if not (info.context or {}).get("checks"):
+            return self
+        problems = plan_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems[:4]))
+        return self
+
+
+def plan_problems(plan: ScriptPlanDraft) -> list[str]:
+    """Cast checks of a plan, as sentences for the model: unknown cast, names missing from a cast."""
+    known = [c.name for c in plan.characters]
+    problems = []
+    for i, s in enumerate(plan.scenes, start=1):
+        for member in s.cast:
+            if not any(_same_name(member, k) for k in known):
+                problems.append(f"scene {i} lists {member!r} in its cast, but {member!r} is not in the character list")
+        for named in names_in(s.summary, known):
+            if not any(_same_name(named, m) for m in s.cast):
+                problems.append(f"the summary of scene {i} names {named}, who is missing from its cast; add {named}")
+    return problems
+
+
+def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
+    """Make a plan consistent without the model: unknown cast joins the characters, named people join casts."""
+    characters = list(plan.characters)
+    for s in plan.scenes:
+        for member in s.cast:
+            if not any(_same_name(member, c.name) for c in characters):
+                characters.append(CharacterDraft(name=member, look=""))
+    known = [c.name for c in characters]
+    scenes = []
+    for s in plan.scenes:
+        cast = list(s.cast)
+        for named in names_in(s.summary, known):
+            if not any(_same_name(named, m) for m in cast):
+                cast.append(named)
+        scenes.append(s.model_copy(update={"cast": cast[:8]}))
+    return plan.model_copy(update={"characters": characters[:12], "scenes": scenes})
+
+
+# --- generation schemas: one scene as typed elements (bounded) -------------------------------------
+
+
+class ActionLine(BaseModel):
+    """What we see and hear, visually verbose."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["action"]
+    text: str = Field(min_length=1, max_length=700)
+
+
+class DialogueLine(BaseModel):
+    """One speech by one character of the cast, with an optional parenthetical."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dialogue"]
+    speaker: Name = Field(description="A name from the scene's cast, in capitals.")
+    parenthetical: str = Field(default="", max_length=60, description="How it is said; may be empty.")
+    text: str = Field(min_length=1, max_length=400)
+
+
+class TransitionLine(BaseModel):
+    """A transition to the next scene, only when the cut matters."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["transition"]
+    text: Literal[TRANSITIONS]  # type: ignore[valid-type]
+
+
+class SceneDraft(BaseModel):
+    """One scene as typed screenplay elements, opening on action."""
+
+    model_config = ConfigDict(extra="forbid")
+    elements: list[ActionLine | DialogueLine | TransitionLine] = Field(min_length=1, max_length=24)
+
+    @model_validator(mode="after")
+    def _fits_the_cast(self, info: ValidationInfo) -> SceneDraft:
+        cast = (info.context or {}).get("cast")
+        if cast is None:
+            return self
+        problems = scene_problems(self, list(cast))
+        if problems:
+            raise ValueError("; ".join(problems[:4]))
+        return self
+
+
+def scene_problems(draft: SceneDraft, cast: list[str]) -> list[str]:
+    """Code checks of a written scene, as sentences for the model."""
+    problems = []
+    if not draft.elements or not isinstance(draft.elements[0], ActionLine):
+        problems.append("the scene must open with an action line that shows the place, the light and who is there")
+    cues = [cue(c) for c in cast]
+    for e in draft.elements:
+        if isinstance(e, DialogueLine) and cue(e.speaker) not in cues:
+            who = ", ".join(cues) or "nobody"
+            problems.append(f"{e.speaker} speaks but is not in this scene's cast ({who}); give the line to someone in the cast")
+        if not e.text.strip():
+            problems.append("an element is empty; every element needs text")
+    action = "\n".join(e.text for e in draft.elements if isinstance(e, ActionLine))
+    speakers = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
+    for name in cast:
+        if cue(name) not in speakers and not names_in(action, [name]):
+            problems.append(f"{cue(name)} is in this scene's cast but never appears; name them in an action line or give them a line")
+    return problems
+
+
+def scene_schema(cast: list[str]) -> type[SceneDraft]:
+    """The scene schema for one cast: the speaker is one of the cast's cues (constrained decoding
+    then cannot invent a speaker). Named by the cast's hash, so engines may cache its grammar."""
+    cues = list(dict.fromkeys(cue(c) for c in cast if c.strip()))
+    key = hashlib.sha256("|".join(cues).encode("utf-8")).hexdigest()[:10]
+    if not cues:
+        element: Any = ActionLine | TransitionLine
+    else:
+        speaker_type: Any = Literal[tuple(cues)]  # type: ignore[valid-type]
+        line = create_model(f"DialogueLine_{key}", __base__=DialogueLine, __module__=__name__,
+                            speaker=(speaker_type, Field(description="A name from the scene's cast.")))
+        element = Union[ActionLine, line, TransitionLine]  # noqa: UP007 - built at runtime
+    model: type[SceneDraft] = create_model(
+        f"SceneDraft_{key}", __base__=SceneDraft, __module__=__name__,
+        elements=(list[element], Field(min_length=1, max_length=24)),
+    )
+    return model
+
+
+# --- generation schema: enrich (bounded) ----------------------------------------------------------
+
+
+class EnrichedActions(BaseModel):
+    """The scene's action lines rewritten one for one, in order, visually verbose."""
+
+    model_config = ConfigDict(extra="forbid")
+    actions: list[Annotated[str, StringConstraints(min_length=1, max_length=1200)]] = Field(
+        min_length=1, max_length=24
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _one_for_one(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        originals = (info.context or {}).get("originals")
+        if originals is None:
+            return v
+        if len(v) != len(originals):
+            raise ValueError(f"return exactly {len(originals)} action lines, one for each [ACTION n], not {len(v)}")
+        short = [i + 1 for i, (new, old) in enumerate(zip(v, originals, strict=True)) if len(new.strip()) < len(old.strip())]
+        if short:
+            raise ValueError(f"action lines {short} are shorter than the original; add what we see, never cut")
+        return v
+
+
+# --- prompt helpers --------------------------------------------------------------------------------
+
+
+def style_capsule_text(story: StoryInput | None, templates: TemplateSource, home: Any = None) -> tuple[str, list[Any]]:
+    """The written style capsule as prompt text (script and dialogue writing only)."""
+    from aiuteur.pipeline.capsules import get_capsule
+
+    capsule = None
+    if story is not None and story.written_style_capsule:
+        try:
+            capsule = get_capsule(story.written_style_capsule, home)
+        except NotFoundError:
+            capsule = None
+    if capsule is None:
+        t = templates("script/no_capsule")
+        return render(t, {}, VARIABLES), [t]
+    t = templates("script/capsule")
+    values = {"name": capsule.name, "example_prose": capsule.example_prose.strip() or "(none)",
+              "example_dialogue": capsule.example_dialogue.strip() or "(none)"}
+    return render(t, values, VARIABLES), [t]
+
+
+def scene_count(story: StoryInput | None) -> int:
+    """How many scenes to plan: about 1.5 a minute plus one, between 2 and 10."""
+    if story is None:
+        return 4
+    minutes = (story.params.min_minutes + story.params.max_minutes) / 2
+    return max(2, min(10, round(minutes * 1.5 + 1)))
+
+
+def heading_of(s: ScenePlanDraft) -> str:
+    ie = {"INT": "INT.", "EXT": "EXT.", "INT/EXT": "INT./EXT."}[s.int_ext]
+    location = " ".join(s.location.upper().replace(" - ", " ").split()).strip(" .-") or "SOMEWHERE"
+    return f"{ie} {location} - {s.time_of_day}"
+
+
+def _outline(plan: ScriptPlanDraft) -> str:
+    return "\n".join(f"{i}. {heading_of(s)}: {s.summary}" for i, s in enumerate(plan.scenes, start=1))
+
+
+def _characters_block(cast: list[str], looks: dict[str, str]) -> str:
+    if not cast:
+        return "(nobody speaks in this scene)"
+    return "\n".join(f"- {cue(c)}: {looks.get(cue(c), '').strip() or '(look as established)'}" for c in cast)
+
+
+def _tail(scene: Scene | None, n: int = 3) -> str:
+    if scene is None:
+        return "(this is the first scene)"
+    lines = [f"{e.character}: {e.text}" if e.kind == ElementKind.DIALOGUE else e.text
+             for e in scene.elements if e.kind in (ElementKind.ACTION, ElementKind.DIALOGUE)]
+    return "\n".join(lines[-n:]) or scene.heading
+
+
+# --- plan -> scenes -> Fountain -> Script -----------------------------------------------------------
+
+
+def to_elements(draft: SceneDraft) -> list[ScriptElement]:
+    """Typed elements as screenplay elements (a parenthetical goes before its speech)."""
+    out: list[ScriptElement] = []
+    for e in draft.elements:
+        if isinstance(e, ActionLine):
+            out.append(ScriptElement(kind=ElementKind.ACTION, text=e.text.strip()))
+        elif isinstance(e, DialogueLine):
+            speaker = cue(e.speaker)
+            paren = e.parenthetical.strip().strip("()").strip()
+            if paren:
+                out.append(ScriptElement(kind=ElementKind.PARENTHETICAL, text=f"({paren})", character=speaker))
+            out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=e.text.strip(), character=speaker))
+        else:
+            out.append(ScriptElement(kind=ElementKind.TRANSITION, text=e.text))
+    return out
+
+
+def read_back(script: Script) -> Script:
+    """Render to Fountain and import it again, keeping the scene ids (so saved = imported).
+
+    Raises:
+        InputError: the Fountain did not read back as the same number of scenes.
+    """
+    from aiuteur.screenplay import parse_fountain, to_fountain
+
+    again = parse_fountain(to_fountain(script), "script.fountain")
+    if len(again.scenes) != len(script.scenes):
+        raise InputError(
+            f"The written script read back as {len(again.scenes)} scenes instead of {len(script.scenes)}; "
+            "check the scene headings in the Fountain editor."
+        )
+    scenes = [new.model_copy(update={"id": old.id}) for old, new in zip(script.scenes, again.scenes, strict=True)]
+    return again.model_copy(update={"scenes": scenes})
+
+
+def fountain_of(script: Script) -> str:
+    from aiuteur.screenplay import to_fountain
+
+    return to_fountain(script)
+
+
+@dataclass
+class Written:
+    """What a script run made: every take, and the script when all of it worked."""
+
+    takes: list[Take] = field(default_factory=list)
+    script: Script | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.script is not None and all(t.ok for t in self.takes)
+
+
+@dataclass
+class Writer:
+    """The inputs every scene call shares; built once per run."""
+
+    text: TextEngine
+    story: StoryInput | None
+    templates: TemplateSource = default_templates
+    seed: int = 0
+    guidance: str = ""
+    max_attempts: int = 3
+    capsule_home: Any = None
+
+    @property
+    def rules(self) -> str:
+        return format_rules(story_rules(self.story))
+
+    def take(self, purpose: str, inputs: Any, rendered: Rendered | None, **kw: Any) -> Take:
+        return make_take(Stage.SCRIPT, purpose=purpose, inputs=inputs, rendered=rendered, text=self.text,
+                         seed=kw.pop("seed", self.seed), **kw)
+
+    # 1. The plan.
+    def plan(self, material_label: str, material: str) -> tuple[Take, ScriptPlanDraft | None]:
+        values = {"params": params_text(self.story) if self.story else "(not given)",
+                  "material_label": material_label, "material": material,
+                  "guidance": self.guidance.strip() or NO_GUIDANCE, "scene_count": scene_count(self.story)}
+        rendered = messages_for(self.templates, "script", {"story_rules": self.rules}, values, VARIABLES,
+                                system="plan_system", user="plan_user")
+        inputs = {"material": material, "rules": self.rules, "guidance": self.guidance, "t": rendered.template_hash}
+        try:
+            got = ask(self.text, rendered.messages, ScriptPlanDraft, seed=self.seed, context={"checks": True},
+                      max_attempts=self.max_attempts)
+        except EngineError as e:
+            return self.take("script_plan", inputs, rendered, error=engine_failure(e, "the scene plan")), None
+        assert got.value is not None
+        plan = repair_plan(got.value)  # what re-asking could not fix, code fixes
+        return self.take("script_plan", inputs, rendered, attempts=got.attempts, seconds=got.seconds,
+                         messages=got.messages, output=plan), plan
+
+    # 2. One scene.
+    def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
+              looks: dict[str, str], previous: Scene | None, target: str, seed: int,
+              guidance: str | None = None) -> tuple[Take, SceneDraft | None]:
+        capsule, used = style_capsule_text(self.story, self.templates, self.capsule_home)
+        values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
+                  "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
+                  "number": number, "heading": heading, "summary": summary}
+        rendered = messages_for(self.templates, "script", {"story_rules": self.rules, "style_capsule": capsule},
+                                values, VARIABLES, system="scene_system", user="scene_user", extra=used)
+        inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}
+        try:
+            got = ask(self.text, rendered.messages, scene_schema(cast), seed=seed, context={"cast": cast},
+                      max_attempts=self.max_attempts)
+        except EngineError as e:
+            return self.take("script_scene", inputs, rendered, target=target, seed=seed,
+                             error=engine_failure(e, f"scene {number}")), None
+        assert got.value is not None  # after the last attempt the scene is kept as written: it is valid Fountain
+        return self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
+                         seconds=got.seconds, messages=got.messages, output=got.value), got.value
+
+
+def write_script(
+    writer: Writer, material_label: str, material: str, *, progress: ProgressFn | None = None,
+    on_partial: PartialFn | None = None,
+) -> Written:
+    """Plan the film, write each scene, and read the result back as an import would."""
+    out = Written()
+    report = progress or (lambda f, s: None)
+    # 1. The scene plan.
+    report(0.02, "Planning the scenes")
+    plan_take, plan = writer.plan(material_label, material)
+    out.takes.append(plan_take)
+    if plan is None:
+        return out
+    looks = {cue(c.name): c.look for c in plan.characters}
+    outline = _outline(plan)
+    n = len(plan.scenes)
+    report(1 / (n + 2), f"Planned {n} scenes")
+    # 2. One call per scene; each finished scene is reported so the UI can show it growing.
+    scenes: list[Scene] = []
+    for i, planned in enumerate(plan.scenes, start=1):
+        scene = Scene(number=str(i), heading=heading_of(planned), int_ext=IntExt(planned.int_ext),
+                      location=planned.location.upper(), time_of_day=planned.time_of_day, synopsis=planned.summary)
+        take, draft = writer.scene(title=plan.title, outline=outline, number=str(i), heading=scene.heading,
+                                   summary=planned.summary, cast=list(planned.cast), looks=looks,
+                                   previous=scenes[-1] if scenes else None, target=f"scene:{scene.id}",
+                                   seed=writer.seed + 101 * i, guidance=writer.guidance)
+        out.takes.append(take)
+        if draft is None:
+            return out
+        scenes.append(scene.model_copy(update={"elements": to_elements(draft)}))
+        report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
+        if on_partial is not None:
+            on_partial(fountain_of(Script(title=plan.title, scenes=scenes)))
+    # 3. Render to Fountain and read it back with the importer's parser.
+    try:
+        out.script = read_back(Script(title=plan.title, scenes=scenes))
+    except InputError as e:
+        out.takes.append(writer.take("script", {"plan": plan_take.id}, None, error=str(e)))
+        return out
+    report(1.0, f"Script written: {n} scenes")
+    return out
+
+
+def _looks_from_script(script: Script, names: list[str]) -> dict[str, str]:
+    """A look for each character: the first action line of the script that names them."""
+    looks: dict[str, str] = {}
+    for scene in script.scenes:
+        for e in scene.elements:
+            if e.kind != ElementKind.ACTION:
+                continue
+            for name in names_in(e.text, names):
+                looks.setdefault(cue(name), e.text[:300])
+    return looks
+
+
+def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance: str = "") -> Written:
+    """Rewrite one scene with guidance; every other scene, and every scene id, stays."""
+    index = next((i for i, s in enumerate(script.scenes) if s.id == scene_id), None)
+    if index is None:
+        raise InputError("That scene is not in the script any more; reload the script and pick a scene again.")
+    old = script.scenes[index]
+    everyone = list(dict.fromkeys(c for s in script.scenes for c in s.characters))
+    scene_text = " ".join([old.synopsis, *(e.text for e in old.elements if e.kind == ElementKind.ACTION)])
+    cast = list(dict.fromkeys([*old.characters, *(cue(n) for n in names_in(scene_text, everyone))]))
+    summary = old.synopsis or " ".join(e.text for e in old.elements if e.kind == ElementKind.ACTION)[:400] or old.heading
+    outline = "\n".join(f"{s.number}. {s.heading}: {s.synopsis or ''}".rstrip(": ") for s in script.scenes)
+    take, draft = writer.scene(title=script.title or "Untitled", outline=outline, number=old.number,
+                               heading=old.heading or "SCENE", summary=summary, cast=cast,
+                               looks=_looks_from_script(script, everyone),
+                               previous=script.scenes[index - 1] if index > 0 else None,
+                               target=f"scene:{scene_id}", seed=writer.seed, guidance=guidance)
+    out = Written(takes=[take])
+    if draft is None:
+        return out
+    elements = to_elements(draft)
+    if old.synopsis:  # keep the summary line an import of this script had
+        elements = [ScriptElement(kind=ElementKind.SYNOPSIS, text=old.synopsis), *elements]
+    scenes = list(script.scenes)
+    scenes[index] = old.model_copy(update={"elements": elements})
+    try:
+        out.script = read_back(script.model_copy(update={"scenes": scenes}))
+    except InputError as e:
+        out.takes.append(writer.take("script", {"scene": scene_id}, None, error=str(e)))
+    return out
+
+
+# --- enrich ------------------------------------------------------------------------------------------
+
+
+def _speech(script: Script) -> list[list[tuple[str, str | None, str | None, str]]]:
+    """Everything but action, per scene: what enrich must never change."""
+    return [[(e.kind.value, e.character, e.extension, e.text) for e in s.elements if e.kind != ElementKind.ACTION]
+            for s in script.scenes]
+
+
+def _numbered(scene: Scene) -> str:
+    lines, n = [], 0
+    for e in scene.elements:
+        if e.kind == ElementKind.ACTION:
+            n += 1
+            lines.append(f"[ACTION {n}] {e.text}")
+        elif e.kind == ElementKind.DIALOGUE:
+            lines.append(f"    {e.character}: {e.text}")
+        elif e.kind == ElementKind.PARENTHETICAL:
+            lines.append(f"    {e.text}")
+        elif e.text:
+            lines.append(e.text)
+    return "\n".join(lines)
+
+
+def enrich_script(
+    script: Script, text: TextEngine, *, seed: int, story: StoryInput | None = None,
+    templates: TemplateSource = default_templates, guidance: str = "", scene_ids: list[str] | None = None,
+    max_attempts: int = 3, progress: ProgressFn | None = None, capsule_home: Any = None,
+) -> Written:
+    """Make an ordinary script visually verbose: rewrite ACTION elements only, one for one.
+
+    Dialogue, speakers, parentheticals and their order are never changed (checked in code); an
+    action line the model failed to rewrite keeps its original text.
+    """
+    rules = format_rules(story_rules(story))
+    capsule, used = style_capsule_text(story, templates, capsule_home)
+    everyone = list(dict.fromkeys(c for s in script.scenes for c in s.characters))
+    looks = _looks_from_script(script, everyone)
+    wanted = [s for s in script.scenes if (scene_ids is None or s.id in scene_ids)]
+    out = Written()
+    scenes = list(script.scenes)
+    for k, scene in enumerate(wanted, start=1):
+        originals = [e.text for e in scene.elements if e.kind == ElementKind.ACTION]
+        if not originals:
+            continue
+        values = {"characters": _characters_block(scene.characters, looks), "heading": scene.heading or "(no heading)",
+                  "scene": _numbered(scene), "guidance": guidance.strip() or NO_GUIDANCE, "count": len(originals)}
+        rendered = messages_for(templates, "script", {"story_rules": rules, "style_capsule": capsule}, values,
+                                VARIABLES, system="enrich_system", user="enrich_user", extra=used)
+        inputs = {"scene": scene.model_dump(mode="json"), "rules": rules, "guidance": guidance,
+                  "t": rendered.template_hash}
+        target = f"scene:{scene.id}"
+        try:
+            got = ask(text, rendered.messages, EnrichedActions, seed=seed + k, context={"originals": originals},
+                      max_attempts=max_attempts)
+        except EngineError as e:
+            out.takes.append(make_take(Stage.SCRIPT, purpose="enrich", inputs=inputs, rendered=rendered, text=text,
+                                       seed=seed + k, target=target, error=engine_failure(e, f"scene {scene.number}")))
+            return out
+        assert got.value is not None
+        new = list(got.value.actions)
+        rewritten = [n if i < len(new) and len(n.strip()) >= len(o.strip()) else o
+                     for i, (o, n) in enumerate(zip(originals, new + originals[len(new):], strict=True))]
+        it = iter(rewritten)
+        elements = [e.model_copy(update={"text": next(it).strip()}) if e.kind == ElementKind.ACTION else e
+                    for e in scene.elements]
+        index = scenes.index(scene)
+        scenes[index] = scene.model_copy(update={"elements": elements})
+        out.takes.append(make_take(Stage.SCRIPT, purpose="enrich", inputs=inputs, rendered=rendered, text=text,
+                                   seed=seed + k, target=target, attempts=got.attempts, seconds=got.seconds,
+                                   messages=got.messages, output=got.value))
+        if progress:
+            progress(k / len(wanted), f"Scene {scene.number} enriched")
+    enriched = script.model_copy(update={"scenes": scenes})
+    try:
+        again = read_back(enriched)
+        enriched = again if _speech(again) == _speech(script) else enriched
+    except InputError:
+        pass  # keep the elements as rewritten; dialogue is untouched either way
+    if _speech(enriched) != _speech(script):  # pragma: no cover - a bug, never the model's doing
+        out.takes.append(make_take(Stage.SCRIPT, purpose="enrich", inputs={}, rendered=None, text=text, seed=seed,
+                                   error="Enriching changed a line of dialogue, so nothing was saved."))
+        return out
+    out.script = enriched
+    return out
+
+
+# --- skip to script: import ------------------------------------------------------------------------
+
+_EXTENSIONS = {"fountain": ".fountain", "fdx": ".fdx", "pdf": ".txt", "txt": ".txt", "md": ".md", "typed": ".txt"}
+
+
+def is_screenplay_input(story: StoryInput) -> bool:
+    """True when the input's primary source is a finished screenplay to import, not to rewrite."""
+    primary = story.primary
+    if primary is None or not primary.text.strip():
+        return False
+    if story.mode == InputMode.SKIP_TO_SCRIPT or story.brief.has_script:
+        return True
+    return story.skips_writing and primary.format in ("fountain", "fdx") and story.brief.has_script is not False
+
+
+def import_script(story: StoryInput) -> Take:
+    """The primary source read by the screenplay importer (no model call); output is the Script.
+
+    Raises:
+        InputError: there is no primary source, or it does not read as a screenplay (one sentence).
+    """
+    from aiuteur.screenplay import import_screenplay
+
+    primary = story.primary
+    if primary is None or not primary.text.strip():
+        raise InputError("Add the screenplay as the primary source before importing it as the script.")
+    stem = re.sub(r"\.[A-Za-z0-9]{1,8}$", "", primary.name or "script") or "script"
+    script = import_screenplay(primary.text.encode("utf-8"), stem + _EXTENSIONS.get(primary.format, ".txt"))
+    return Take(stage=Stage.SCRIPT, purpose="import_script", inputs_hash=content_hash(primary.model_dump(mode="json")),
+                engine="import", model_id="aiuteur.screenplay", output=script.model_dump(mode="json"))
+
+
+# --- the stage ---------------------------------------------------------------------------------------
+
+
+def _material(ctx: StageContext, story: StoryInput) -> tuple[str, str]:
+    """What the plan is written from: the beat sheet, or (skip to stage 4) the inputs themselves."""
+    if ctx.state.skips_writing:
+        return "THE MATERIAL (write the script straight from it)", f"{sources_text(story)}\n\nBRIEF\n{brief_text(story)}"
+    data = ctx.state.data(Stage.BEATS)
+    if not data or not data.get("beats"):
+        raise InputError("Make the beat sheet before writing the script.")
+    sheet = BeatSheet.model_validate(data)
+    beats = "\n".join(f"{i}. {b.title}: {b.summary}" for i, b in enumerate(sheet.beats, start=1))
+    return "THE BEAT SHEET (every beat must happen, in this order)", f"{beats}\n\nBRIEF\n{brief_text(story)}"
+
+
+def _summary_take(writer: Writer, written: Written, target: str = "") -> Take:
+    """The take the saved script points at: its output is the whole Script (so it can be chosen again)."""
+    assert written.script is not None
+    made = [t for t in written.takes if t.ok]
+    return writer.take("script", {"takes": [t.id for t in made]}, None, target=target,
+                       attempts=sum(t.attempts for t in made), seconds=sum(t.seconds for t in made),
+                       output=written.script)
+
+
+def _outcome(writer: Writer, written: Written, target: str = "") -> StageOutcome:
+    if not written.ok:
+        return StageOutcome(takes=written.takes)
+    final = _summary_take(writer, written, target)
+    assert written.script is not None
+    return StageOutcome(takes=[*written.takes, final], artifact=written.script, take_id=final.id)
+
+
+def saved_script(ctx: StageContext) -> Script:
+    data = ctx.state.data(Stage.SCRIPT)
+    if not data or not data.get("scenes"):
+        raise InputError("Write or import the script first.")
+    return Script.model_validate(data)
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: import, write, rewrite one scene (`scene:<id>`), or enrich (option)."""
+    story = require_story(ctx.state, "the script")
+    on_partial = ctx.options.get("on_partial")
+    writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
+                    guidance=ctx.guidance)
+    scene_id = ctx.target.removeprefix("scene:") if ctx.target.startswith("scene:") else None
+    if ctx.target and scene_id is None:
+        raise InputError(f"Unknown script target {ctx.target!r}; use 'scene:<id>'.")
+    # 1. Enrich an existing (ordinary) script: action lines only.
+    if ctx.options.get("enrich"):
+        script = saved_script(ctx)
+        written = enrich_script(script, writer.text, seed=ctx.seed, story=story, templates=ctx.template,
+                                guidance=ctx.guidance, scene_ids=[scene_id] if scene_id else None,
+                                progress=ctx.progress)
+        return _outcome(writer, written, ctx.target)
+    # 2. Rewrite one scene, keeping the others and every scene id.
+    if scene_id is not None:
+        written = regenerate_scene(writer, saved_script(ctx), scene_id, guidance=ctx.guidance)
+        return _outcome(writer, written, ctx.target)
+    # 3. Skip to script: import the screenplay, no model call.
+    if is_screenplay_input(story):
+        take = import_script(story)
+        assert take.output is not None
+        ctx.report(1.0, "Screenplay imported")
+        return StageOutcome(takes=[take], artifact=Script.model_validate(take.output), take_id=take.id)
+    # 4. Write it: plan, then scene by scene, from the beats or straight from the inputs.
+    label, material = _material(ctx, story)
+    written = write_script(writer, label, material, progress=ctx.report,
+                           on_partial=on_partial if callable(on_partial) else None)
+    return _outcome(writer, written)
+
+
+__all__ = [
+    "EnrichedActions", "SceneDraft", "ScriptPlanDraft", "Writer", "enrich_script", "import_script",
+    "is_screenplay_input", "load_story", "read_back", "regenerate_scene", "scene_schema", "write_script",
+]

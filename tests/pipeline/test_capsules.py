@@ -1,0 +1,31 @@
+"""Written style capsules: a shared library of JSON files with generated ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiuteur.domain import InputError, NotFoundError
+from aiuteur.pipeline import capsules
+from aiuteur.settings import DataHome
+
+
+def test_capsules_are_created_listed_updated_and_deleted(home: DataHome) -> None:
+    a = capsules.create_capsule("Noir", example_prose="Rain fell like a debt.", home=home)
+    b = capsules.create_capsule("../../etc/passwd", example_dialogue="Hi.", home=home)
+    assert (home.capsules / "written" / f"{b.id}.json").is_file()  # the name never becomes a path
+    assert [c.name for c in capsules.list_capsules(home)] == ["../../etc/passwd", "Noir"]
+    updated = capsules.update_capsule(a.id, example_dialogue="You owe me, kid.", home=home)
+    assert updated.example_prose == "Rain fell like a debt." and updated.example_dialogue == "You owe me, kid."
+    assert capsules.get_capsule(a.id, home) == updated
+    capsules.delete_capsule(a.id, home)
+    with pytest.raises(NotFoundError):
+        capsules.get_capsule(a.id, home)
+
+
+def test_bad_capsules_are_refused_in_plain_words(home: DataHome) -> None:
+    with pytest.raises(InputError, match="needs a name"):
+        capsules.create_capsule("  ", example_prose="x", home=home)
+    with pytest.raises(InputError, match="example prose or example dialogue"):
+        capsules.create_capsule("Empty", home=home)
+    with pytest.raises(NotFoundError):
+        capsules.get_capsule("../secrets", home)

@@ -1,0 +1,329 @@
+"""Stage 4: the master script by structure (plan, scenes, elements), import, rewrite one, enrich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aiuteur.domain import (
+    BeatSheet,
+    ElementKind,
+    InputError,
+    InputMode,
+    Script,
+    SourceText,
+    Stage,
+    Status,
+    StoryInput,
+    Take,
+    Treatment,
+)
+from aiuteur.engines.base import TruncatedError
+from aiuteur.engines.schema_bounds import check_bounded
+from aiuteur.pipeline.capsules import create_capsule
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.script import (
+    EnrichedActions,
+    ScriptPlanDraft,
+    enrich_script,
+    read_back,
+    scene_schema,
+)
+from aiuteur.screenplay import parse_fountain, to_fountain
+from tests.fakes import FakeEngines, ScriptedText
+from tests.pipeline.writing_fixtures import (
+    IDEA,
+    RULES,
+    beats_out,
+    brief_only,
+    plan_out,
+    project_with_input,
+    scene_out,
+    treatment_out,
+)
+
+SHORT = """Title: Lamp
+
+INT. LAMP ROOM - NIGHT
+
+Martha enters.
+
+MARTHA
+(out of breath)
+Hold the light, Leo.
+
+LEO
+I can't see!
+
+Leo drops the lantern.
+
+EXT. BEACH - DAWN
+
+Ships.
+
+LEO
+They're home.
+"""
+
+
+def _through_beats(runner: Runner, engines: FakeEngines, story: StoryInput = IDEA) -> str:
+    pid = project_with_input(runner, story)
+    engines.scripted.enqueue(treatment_out())
+    runner.run(pid, Stage.TREATMENT)
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    runner.save(pid, Stage.TREATMENT, t.model_copy(update={"chosen": 0}))
+    engines.scripted.enqueue(beats_out())
+    runner.run(pid, Stage.BEATS)
+    return pid
+
+
+def _enqueue_script(engines: FakeEngines, n: int = 2) -> None:
+    engines.scripted.enqueue(plan_out(n), *[scene_out(i) for i in range(1, n + 1)])
+
+
+def _prompted(takes: list[Take]) -> list[Take]:
+    return [t for t in takes if t.prompt]
+
+
+def test_generation_schemas_are_bounded() -> None:
+    for schema in (ScriptPlanDraft, EnrichedActions, scene_schema(["Martha", "Leo"]), scene_schema([])):
+        check_bounded(schema)
+
+
+@pytest.mark.parametrize("mode", [InputMode.EXPAND, InputMode.CONDENSE, InputMode.TRANSFORM])
+def test_each_writing_mode_runs_end_to_end_to_a_saved_script(runner: Runner, engines: FakeEngines,
+                                                             mode: InputMode) -> None:
+    story = IDEA.model_copy(update={"mode": mode, "transform_target": "a silent film"})
+    pid = _through_beats(runner, engines, story)
+    _enqueue_script(engines)
+    seen: list[tuple[float, str]] = []
+    partial: list[str] = []
+    result = runner.run(pid, Stage.SCRIPT, seed=11, progress=lambda f, s: seen.append((f, s)),
+                        options={"on_partial": partial.append})
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    assert [s.heading for s in script.scenes] == ["EXT. HARBOUR WALL - NIGHT", "INT. LAMP ROOM - NIGHT"]
+    assert script.title == "The Lamp" and script.scenes[0].characters == ["MARTHA", "LEO"]
+    assert any(e.kind == ElementKind.PARENTHETICAL and e.text == "(shouting)" for e in script.scenes[0].elements)
+    # Saved is exactly what importing the rendered Fountain gives (ids aside).
+    again = parse_fountain(to_fountain(script))
+    assert [s.model_dump(exclude={"id"}) for s in again.scenes] == [s.model_dump(exclude={"id"}) for s in script.scenes]
+    # Takes: the plan, one per scene, and the whole script the record points at.
+    purposes = [t.purpose for t in result.takes]
+    assert purposes == ["script_plan", "script_scene", "script_scene", "script"]
+    assert result.record is not None and result.record.take_id == result.takes[-1].id
+    assert result.takes[1].target == f"scene:{script.scenes[0].id}"
+    assert result.takes[0].template.startswith("script/plan_system.v1+script/plan_user.v1")
+    assert result.takes[1].template.startswith("script/scene_system.v1+script/scene_user.v1")
+    # Progress grows scene by scene, and the partial script grows with it.
+    assert [s for _, s in seen if s.startswith("Scene ")] == [
+        "Scene 1 of 2 written: EXT. HARBOUR WALL - NIGHT", "Scene 2 of 2 written: INT. LAMP ROOM - NIGHT"]
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+    assert len(partial) == 2 and "LAMP ROOM" not in partial[0] and "LAMP ROOM" in partial[1]
+    assert runner.view(pid).statuses[Stage.SCRIPT] == Status.DONE
+
+
+def test_the_scene_prompt_is_visually_verbose_and_carries_rules_and_looks(runner: Runner,
+                                                                           engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    _enqueue_script(engines)
+    result = runner.run(pid, Stage.SCRIPT)
+    scene_prompt = "\n".join(m["content"] for m in result.takes[1].prompt)
+    assert "VISUALLY VERBOSE" in scene_prompt and "what they wear" in scene_prompt
+    assert "A 70-year-old egg in a yellow oilskin coat." in scene_prompt
+    for take in _prompted(result.takes):
+        text = "\n".join(m["content"] for m in take.prompt)
+        assert all(r in text for r in RULES), take.purpose
+
+
+def test_skip_to_stage4_writes_from_the_inputs(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner, IDEA.model_copy(update={"mode": InputMode.SKIP_TO_STAGE4}))
+    assert runner.view(pid).statuses[Stage.TREATMENT] == Status.SKIPPED
+    _enqueue_script(engines)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok
+    assert "relight the lamp during a storm" in result.takes[0].prompt[1]["content"]
+    v = runner.view(pid)
+    assert v.statuses[Stage.SCRIPT] == Status.DONE
+    assert v.statuses[Stage.TREATMENT] == v.statuses[Stage.BEATS] == Status.SKIPPED
+
+
+def test_a_brief_only_project_writes_from_the_brief(runner: Runner, engines: FakeEngines) -> None:
+    story = brief_only().model_copy(update={"mode": InputMode.SKIP_TO_STAGE4})
+    pid = project_with_input(runner, story)
+    _enqueue_script(engines, 1)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok and "Two eggs relight a lighthouse." in result.takes[0].prompt[1]["content"]
+    assert "Nobody cracks." in result.takes[0].prompt[0]["content"]
+
+
+@pytest.mark.parametrize(("fmt", "mode", "has_script"), [
+    ("fountain", InputMode.SKIP_TO_SCRIPT, None),
+    ("typed", InputMode.SKIP_TO_SCRIPT, None),
+    ("fountain", InputMode.SKIP_TO_STAGE4, None),
+    ("txt", InputMode.SKIP_TO_STAGE4, True),
+])
+def test_skip_to_script_imports_the_screenplay_without_a_model(runner: Runner, engines: FakeEngines, fmt: str,
+                                                               mode: InputMode, has_script: bool | None) -> None:
+    story = StoryInput(mode=mode, sources=[SourceText(name="lamp.fountain", format=fmt, text=SHORT)])  # type: ignore[arg-type]
+    story = story.model_copy(update={"brief": story.brief.model_copy(update={"has_script": has_script})})
+    pid = project_with_input(runner, story)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok and engines.calls == {}
+    assert result.takes[0].engine == "import" and result.takes[0].purpose == "import_script"
+    v = runner.view(pid)
+    script = Script.model_validate(v.data(Stage.SCRIPT))
+    assert [s.heading for s in script.scenes] == ["INT. LAMP ROOM - NIGHT", "EXT. BEACH - DAWN"]
+    assert v.statuses[Stage.TREATMENT] == v.statuses[Stage.BEATS] == Status.SKIPPED
+    assert v.statuses[Stage.SCRIPT] == Status.DONE
+
+
+def test_a_broken_screenplay_is_one_plain_sentence(runner: Runner) -> None:
+    story = StoryInput(mode=InputMode.SKIP_TO_SCRIPT, sources=[SourceText(name="x.fdx", format="fdx", text="<FinalDraft")])
+    pid = project_with_input(runner, story)
+    with pytest.raises(InputError) as err:
+        runner.run(pid, Stage.SCRIPT)
+    assert "\n" not in str(err.value)
+
+
+def test_a_name_in_a_summary_missing_from_the_cast_is_re_asked(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    bad = plan_out(2)
+    bad["scenes"][1]["cast"] = ["Martha"]  # "... while Leo holds the lantern."
+    engines.scripted.enqueue(bad, plan_out(2), scene_out(1), scene_out(2))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok and result.takes[0].attempts == 2
+    reask = engines.scripted.calls[-3]["messages"][-1]["content"]
+    assert "names Leo, who is missing from its cast" in reask
+
+
+def test_code_repairs_the_cast_when_re_asking_runs_out(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    bad = plan_out(2)
+    bad["scenes"][1]["cast"] = ["Martha"]
+    engines.scripted.enqueue(bad, bad, bad, scene_out(1), scene_out(2))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok and result.takes[0].attempts == 3
+    assert result.takes[0].output is not None and result.takes[0].output["scenes"][1]["cast"] == ["Martha", "Leo"]
+
+
+def test_a_speaker_outside_the_cast_and_an_absent_cast_member_are_re_asked(runner: Runner,
+                                                                           engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    wrong = scene_out(1, speakers=("MARTHA",))
+    wrong["elements"][0]["text"] = "Rain lashes the harbour wall under a green sky."  # Leo never appears
+    engines.scripted.enqueue(plan_out(1), wrong, scene_out(1))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok and result.takes[1].attempts == 2
+    assert "LEO is in this scene's cast but never appears" in engines.scripted.calls[-1]["messages"][-1]["content"]
+    # The schema itself only allows cast speakers (constrained decoding cannot invent one).
+    with pytest.raises(ValueError):
+        scene_schema(["Martha"]).model_validate(scene_out(1, speakers=("NOBODY",)))
+
+
+def test_a_failed_scene_gives_failed_takes_and_keeps_the_saved_script(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    _enqueue_script(engines)
+    runner.run(pid, Stage.SCRIPT)
+    saved = runner.view(pid).data(Stage.SCRIPT)
+    engines.scripted.enqueue(plan_out(2), scene_out(1), TruncatedError("cut off after 900 tokens"))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert not result.ok and result.record is None
+    assert "scene 2" in result.errors[0] and "cut off" in result.errors[0]
+    assert runner.view(pid).data(Stage.SCRIPT) == saved
+
+
+def test_regenerating_one_scene_keeps_the_rest_and_every_id(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    _enqueue_script(engines)
+    runner.run(pid, Stage.SCRIPT)
+    before = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    target = before.scenes[1]
+    new = scene_out(9)
+    engines.scripted.enqueue(new)
+    result = runner.run(pid, Stage.SCRIPT, target=f"scene:{target.id}", guidance="Leo is braver")
+    assert result.ok, result.errors
+    assert [t.purpose for t in result.takes] == ["script_scene", "script"]
+    assert "Leo is braver" in result.takes[0].prompt[1]["content"]
+    assert all(r in result.takes[0].prompt[0]["content"] for r in RULES)
+    after = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    assert [s.id for s in after.scenes] == [s.id for s in before.scenes]
+    assert after.scenes[0] == before.scenes[0]
+    assert "scene 9" in after.scenes[1].elements[1].text and after.scenes[1].heading == target.heading
+    assert after.scenes[1].synopsis == target.synopsis
+
+
+def test_a_written_style_capsule_shapes_scenes_but_not_treatments(runner: Runner, engines: FakeEngines) -> None:
+    cap = create_capsule("Noir", example_prose="Rain fell like a debt.", example_dialogue="You owe me, kid.")
+    story = IDEA.model_copy(update={"written_style_capsule": cap.id})
+    pid = _through_beats(runner, engines, story)
+    treatment_prompt = "\n".join(m["content"] for m in runner.takes(pid, Stage.TREATMENT)[0].prompt)
+    assert "Rain fell like a debt." not in treatment_prompt
+    _enqueue_script(engines, 1)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert "Rain fell like a debt." not in result.takes[0].prompt[0]["content"]  # the plan is structure
+    assert "Rain fell like a debt." in result.takes[1].prompt[0]["content"]
+    assert "script/capsule.v1" in result.takes[1].template
+
+
+def _imported(runner: Runner) -> str:
+    story = StoryInput(mode=InputMode.SKIP_TO_SCRIPT, sources=[SourceText(format="fountain", text=SHORT)],
+                       story_rules=RULES)
+    pid = project_with_input(runner, story)
+    runner.run(pid, Stage.SCRIPT)
+    return pid
+
+
+def _speech(script: Script) -> list[Any]:
+    return [[(e.kind, e.character, e.extension, e.text) for e in s.elements if e.kind != ElementKind.ACTION]
+            for s in script.scenes]
+
+
+def test_enrich_rewrites_action_only_and_keeps_dialogue_verbatim(runner: Runner, engines: FakeEngines) -> None:
+    pid = _imported(runner)
+    before = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    engines.scripted.enqueue(
+        {"actions": ["Martha, a stout egg of seventy in a yellow oilskin, staggers into the lamp room; "
+                     "rain streams down the brass and the great lens throws green light.",
+                     "Leo, a small egg in a red jumper, drops the lantern; it shatters and the flame dies."]},
+        {"actions": ["Grey dawn over a wide wet beach: three fishing ships with patched sails glide in."]},
+    )
+    result = runner.run(pid, Stage.SCRIPT, options={"enrich": True})
+    assert result.ok, result.errors
+    assert [t.purpose for t in result.takes] == ["enrich", "enrich", "script"]
+    after = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    assert _speech(after) == _speech(before)
+    assert [s.id for s in after.scenes] == [s.id for s in before.scenes]
+    actions = [e.text for s in after.scenes for e in s.elements if e.kind == ElementKind.ACTION]
+    assert actions[0].startswith("Martha, a stout egg") and actions[2].startswith("Grey dawn")
+    for take in _prompted(result.takes):
+        assert all(r in take.prompt[0]["content"] for r in RULES)
+        assert "[ACTION 1]" in take.prompt[1]["content"]
+
+
+def test_enrich_re_asks_for_the_right_count_and_never_shortens(engines: FakeEngines) -> None:
+    script = parse_fountain(SHORT)
+    text = ScriptedText()
+    text.enqueue({"actions": ["Only one."]}, {"actions": ["Only one, and a much longer line than before.", "Short."]},
+                 {"actions": ["Two lines again, still short.", "x"]},
+                 {"actions": ["A wide grey dawn beach with ships."]})
+    written = enrich_script(script, text, seed=0)
+    assert written.ok and written.takes[0].attempts == 3
+    assert "exactly 2 action lines" in text.calls[1]["messages"][-1]["content"]
+    assert written.script is not None and _speech(written.script) == _speech(script)
+    actions = [e.text for e in written.script.scenes[0].elements if e.kind == ElementKind.ACTION]
+    assert actions == ["Two lines again, still short.", "Leo drops the lantern."]  # the short one kept its original
+
+
+def test_read_back_keeps_scene_ids(engines: FakeEngines) -> None:
+    script = parse_fountain(SHORT)
+    again = read_back(script)
+    assert [s.id for s in again.scenes] == [s.id for s in script.scenes]
+
+
+def test_script_needs_beats_in_the_normal_mode(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    with pytest.raises(InputError):
+        runner.run(pid, Stage.SCRIPT)
+    _ = BeatSheet
