@@ -1,0 +1,123 @@
+"""A real headless Chromium: dashboard, opening a project, throttled autosave, lock overlay, leave guard.
+
+Screenshots go to $AIUTEUR_SCREENSHOTS when set (docs/screenshots), else to the test's temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aiuteur.domain import Stage
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import build_app, launch_kwargs
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium installed (apt-get install chromium)")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def app_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Store]]:
+    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AIUTEUR_PROFILE", "tiny")
+    store = Store(DataHome(tmp_path / "home", "test"))
+    demo = build_app(store)
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                            quiet=True, ssr_mode=False, **launch_kwargs())
+    try:
+        yield url, store
+    finally:
+        demo.close()
+
+
+def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store], tmp_path: Path) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    url, store = app_url
+    shots = Path(os.environ.get("AIUTEUR_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    runner = Runner(store)
+    for title in ("Persephone goes underground", "Hamlet Huevo"):
+        runner.create_project(title)
+    folder = store.create_folder("Mythology shorts")
+    store.set_project_folder(store.list_projects()[-1].id, folder.id)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.get_by_text("Hamlet Huevo").first.wait_for()
+        page.get_by_label("New project title").fill("Eggs at dawn")
+        page.get_by_role("button", name="Create project").click()
+        page.get_by_text("Created “Eggs at dawn”.").wait_for()
+        page.get_by_role("button", name="← All projects").click()
+        page.get_by_text("Eggs at dawn").first.wait_for()
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+
+        # open it again from the picker: it lands on Stage 1, where it was left
+        pid = next(c.id for c in store.list_projects() if c.title == "Eggs at dawn")
+        page.get_by_label("Project", exact=True).click()
+        page.get_by_role("option", name="Eggs at dawn — Stage 1 · Input").click()
+        page.get_by_role("button", name="Open", exact=True).click()
+        box = page.get_by_label("Your story, idea or screenplay")
+        box.wait_for()
+
+        # a burst of typing: few writes, the last text saved
+        text = "A thief plans one last job, but the vault is full of eggs."
+        box.click()
+        box.press_sequentially(text, delay=25)
+        assert page.evaluate("window.aiuteur.dirty") is True
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            data = runner.view(pid).data(Stage.INPUT)
+            if data and data["sources"] and data["sources"][0]["text"] == text:
+                break
+            time.sleep(0.2)
+        revision = runner.view(pid).revision(Stage.INPUT)
+        assert data is not None and data["sources"][0]["text"] == text
+        assert 1 <= revision <= 3, f"{len(text)} keystrokes gave {revision} saves"
+        page.wait_for_function("window.aiuteur.dirty === false", timeout=5000)
+
+        # lock: the overlay covers the tab, and a refusal elsewhere is shown in words
+        page.get_by_role("button", name="🔒 Lock").first.click()
+        page.get_by_text("is locked — approved and read-only").first.wait_for()
+        assert page.locator(".aiu-locked").first.is_visible()
+        page.screenshot(path=str(shots / "project_locked_input.png"), full_page=True)
+        page.get_by_role("tab", name="3. Beat sheet").click()
+        page.get_by_text("Stage 3 — Beat sheet is not built in this version yet.").wait_for()
+        assert runner.open(pid).stage == Stage.BEATS
+        page.get_by_role("tab", name="1. Input").click()
+        page.get_by_role("button", name="🔓 Unlock…").first.click()
+        page.get_by_text("🔓 Input is unlocked.").wait_for()
+        page.locator(".aiu-locked").first.wait_for(state="detached")
+        page.get_by_text("done: finished, not locked").first.wait_for()
+        page.screenshot(path=str(shots / "project_input.png"), full_page=False)
+
+        # the leave guard: unsaved typing asks before leaving
+        box.click()
+        box.press_sequentially(" More.", delay=10)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+        page.evaluate("window.aiuteur.saveTimer && clearTimeout(window.aiuteur.saveTimer)")
+        with pytest.raises(PlaywrightError, match="ERR_ABORTED"):  # dismissing the dialog keeps the page
+            page.goto("about:blank")
+        assert dialogs == ["beforeunload"]
+        browser.close()
