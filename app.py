@@ -18,7 +18,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = open_store(data_home())
     demo = build_app(store)
-    demo.queue(default_concurrency_limit=1)
+    demo.queue()  # default concurrency; GPU events queue one at a time under concurrency_id="gpu"
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
