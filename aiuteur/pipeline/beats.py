@@ -28,6 +28,7 @@ from aiuteur.pipeline.writing import (
     format_rules,
     load_story,
     make_take,
+    max_attempts_option,
     messages_for,
     params_text,
     story_rules,
@@ -211,6 +212,7 @@ def run(ctx: StageContext) -> StageOutcome:
     variant = chosen_variant(ctx)
     story = load_story(ctx.state)
     text = ctx.engines.text("beats")
+    attempts = max_attempts_option(ctx.options)
     if ctx.target:
         if not ctx.target.startswith("beat:"):
             raise InputError(f"Unknown beat target {ctx.target!r}; use 'beat:<id>'.")
@@ -218,9 +220,10 @@ def run(ctx: StageContext) -> StageOutcome:
         if not data:
             raise InputError("Make the beat sheet before rewriting one beat.")
         take = regenerate_beat(story, variant, BeatSheet.model_validate(data), ctx.target.removeprefix("beat:"), text,
-                               seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template)
+                               seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template, max_attempts=attempts)
     else:
-        take = make_beats(story, variant, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template)
+        take = make_beats(story, variant, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template,
+                          max_attempts=attempts)
     if not take.ok or take.output is None:
         return StageOutcome(takes=[take])
     return StageOutcome(takes=[take], artifact=BeatSheet.model_validate(take.output), take_id=take.id)

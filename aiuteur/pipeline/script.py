@@ -65,6 +65,7 @@ from aiuteur.pipeline.writing import (
     format_rules,
     load_story,
     make_take,
+    max_attempts_option,
     messages_for,
     params_text,
     render,
@@ -729,7 +730,7 @@ def run(ctx: StageContext) -> StageOutcome:
     story = require_story(ctx.state, "the script")
     on_partial = ctx.options.get("on_partial")
     writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
-                    guidance=ctx.guidance)
+                    guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options))
     scene_id = ctx.target.removeprefix("scene:") if ctx.target.startswith("scene:") else None
     if ctx.target and scene_id is None:
         raise InputError(f"Unknown script target {ctx.target!r}; use 'scene:<id>'.")
@@ -738,7 +739,7 @@ def run(ctx: StageContext) -> StageOutcome:
         script = saved_script(ctx)
         written = enrich_script(script, writer.text, seed=ctx.seed, story=story, templates=ctx.template,
                                 guidance=ctx.guidance, scene_ids=[scene_id] if scene_id else None,
-                                progress=ctx.progress)
+                                progress=ctx.progress, max_attempts=writer.max_attempts)
         return _outcome(writer, written, ctx.target)
     # 2. Rewrite one scene, keeping the others and every scene id.
     if scene_id is not None:

@@ -31,6 +31,7 @@ from aiuteur.pipeline.writing import (
     has_material,
     load_story,
     make_take,
+    max_attempts_option,
     messages_for,
     params_text,
     render,
@@ -235,6 +236,7 @@ def run(ctx: StageContext) -> StageOutcome:
         raise InputError("This project goes straight to the script, so it has no treatment; change the input mode to write one.")
     story = require_story(ctx.state, "a treatment")
     index = parse_variant_target(ctx.target)
+    attempts = max_attempts_option(ctx.options)
     text = ctx.engines.text("treatment")
     # 2. Regenerate one variant, keeping the other two.
     if index is not None:
@@ -243,12 +245,13 @@ def run(ctx: StageContext) -> StageOutcome:
             raise InputError("Write the three treatments before rewriting one of them.")
         current = Treatment.model_validate(data)
         take = regenerate_variant(story, current, index, text, seed=ctx.seed, guidance=ctx.guidance,
-                                  templates=ctx.template)
+                                  templates=ctx.template, max_attempts=attempts)
         if not take.ok or take.output is None:
             return StageOutcome(takes=[take])
         return StageOutcome(takes=[take], artifact=Treatment.model_validate(take.output), take_id=take.id)
     # 3. Regenerate all three; the choice is the filmmaker's.
-    take = make_treatment(story, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template)
+    take = make_treatment(story, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template,
+                          max_attempts=attempts)
     if not take.ok or take.output is None:
         return StageOutcome(takes=[take])
     return StageOutcome(takes=[take], artifact=Treatment.model_validate(take.output), take_id=take.id)
