@@ -18,7 +18,7 @@ from aiuteur.domain import BeatSheet, ElementKind, Script, Stage, Treatment
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import PROFILES_DIR, DataHome
 from aiuteur.store import Store
-from tests.pipeline.writing_fixtures import IDEA, RULES, project_with_input
+from tests.pipeline.writing_fixtures import RULES, project_with_input
 
 pytestmark = pytest.mark.slow
 
