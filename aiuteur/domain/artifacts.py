@@ -118,6 +118,10 @@ class StoryInput(Frozen):
 # --- Stage 2: treatment ----------------------------------------------------------------------
 
 
+def _three_nones() -> list[str | None]:
+    return [None, None, None]
+
+
 class TreatmentVariant(Frozen):
     title: str
     logline: str
@@ -129,7 +133,7 @@ class Treatment(Frozen):
 
     variants: list[TreatmentVariant] = Field(min_length=3, max_length=3)
     chosen: int | None = Field(default=None, ge=0, le=2)
-    variant_takes: list[str | None] = Field(default_factory=lambda: [None, None, None])
+    variant_takes: list[str | None] = Field(default_factory=lambda: _three_nones())
 
     @property
     def chosen_variant(self) -> TreatmentVariant | None:
@@ -236,6 +240,7 @@ class StateChange(Frozen):
 
     scene_id: str
     description: str
+    shot_id: str | None = Field(default=None, description="Within a scene: the shot where the change happens.")
 
 
 class Asset(Frozen):
@@ -253,6 +258,10 @@ class Asset(Frozen):
     removed: bool = False
     user_edited: bool = False
     origin: Literal["extracted", "user", "scene"] = "extracted"
+    offered: bool = Field(
+        default=False,
+        description="Found by a re-extraction after the user reviewed the list: offered, not forced, until kept or removed.",
+    )
 
 
 class AssetRegistry(Frozen):
@@ -299,6 +308,9 @@ class HubState(Frozen):
     """Stage 6: per-scene production choices."""
 
     deferred: list[str] = Field(default_factory=list, description="Ids of scenes put off for later.")
+    scene_positions: dict[str, str] = Field(
+        default_factory=dict, description="Scene id -> the per-scene stage where the user left that scene."
+    )
 
 
 # --- Stage 7: shot list ----------------------------------------------------------------------
@@ -315,6 +327,11 @@ class Shot(Frozen):
     assets: list[str] = Field(default_factory=list, description="Ids of assets in frame.")
     dialogue: list[int] = Field(default_factory=list, description="Indexes of the scene's dialogue elements.")
     duration_s: float = Field(default=4.0, gt=0, le=8)
+    units: list[int] = Field(
+        default_factory=list,
+        description="Indexes of the scene's units (action sentences and dialogue lines) this shot covers, in order.",
+    )
+    unregistered: list[str] = Field(default_factory=list, description="Names in frame not in the asset registry.")
 
 
 class ShotList(Frozen):
@@ -334,11 +351,14 @@ class AssetState(Frozen):
     chosen_take: str | None = None
     changes: list[StateChange] = Field(default_factory=list, description="Changes within the scene, by shot.")
     audit: list[str] = Field(default_factory=list, description="Each modification, in words.")
+    image: str | None = Field(default=None, description="Content hash of the chosen scene-instance image.")
+    pinned: bool = Field(default=False, description="True when the user chose the reference (else the default).")
 
 
 class AssetStates(Frozen):
     states: list[AssetState] = Field(default_factory=list)
     suggested: list[str] = Field(default_factory=list, description="Names seen in the shots but not registered.")
+    dismissed: list[str] = Field(default_factory=list, description="Suggested names the user dismissed.")
 
 
 # --- Stage 9: prompts ------------------------------------------------------------------------
@@ -352,6 +372,8 @@ class ShotPrompt(Frozen):
     video_prompt: str = ""
     references: list[str] = Field(default_factory=list, description="Content hashes of attached references.")
     edited: bool = False
+    asset_refs: dict[str, str] = Field(default_factory=dict, description="Asset id -> its attached reference.")
+    missing: list[str] = Field(default_factory=list, description="Ids of assets in frame that have no image yet.")
 
 
 class Prompts(Frozen):
