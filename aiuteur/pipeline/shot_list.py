@@ -1,0 +1,665 @@
+"""Stage 7, shot list: split one approved scene into shots of at most 8 s, never rewriting it.
+
+The scene is cut by code into *units*: action sentences (long ones split at commas, then into
+word runs) and whole dialogue lines (a parenthetical travels with its line). The model only
+groups consecutive units into shots and picks the camera (size, angle, movement, lens) and who
+is in frame, by unit number, under a bounded schema. Every word of action and dialogue in a
+shot is copied from the scene by code, so the shot list cannot rewrite the script; code checks
+that every unit is in exactly one shot, in order, and that no shot runs past 8 s, and re-asks
+with the complaint. When attempts run out a deterministic split is used: it never fails.
+
+Edits keep the same guarantee: split and merge only move unit boundaries, and `check_shots`
+refuses a shot list whose dialogue is not every line of the scene, in order, exactly once.
+
+Example:
+    take = make_shot_list(scene, assets, engines.text("shot_list"), seed=7)
+    shots = ShotList.model_validate(take.output)
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
+
+from aiuteur.domain import (
+    Asset,
+    AssetCategory,
+    ElementKind,
+    InputError,
+    Scene,
+    Script,
+    Shot,
+    ShotList,
+    Stage,
+    StyleAndAssets,
+    Take,
+)
+from aiuteur.engines.base import EngineError, TextEngine
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.writing import (
+    TemplateSource,
+    ask,
+    default_templates,
+    engine_failure,
+    format_rules,
+    load_story,
+    make_take,
+    messages_for,
+    story_rules,
+)
+
+MAX_SHOT_S = 8.0
+MIN_SHOT_S = 1.5
+DIALOGUE_WPS = 2.5  # spoken words per second
+ACTION_WPS = 3.0  # words of action per second of screen time
+MAX_UNITS = 200
+NO_GUIDANCE = "(none)"
+
+SIZES = ("extreme wide", "wide", "full", "medium wide", "medium", "medium close-up", "close-up",
+         "extreme close-up", "over the shoulder", "two shot", "insert")
+ANGLES = ("eye level", "high angle", "low angle", "bird's eye", "dutch angle", "worm's eye", "point of view")
+MOVEMENTS = ("static", "pan", "tilt", "dolly in", "dolly out", "tracking", "crane", "handheld", "zoom in",
+             "zoom out", "arc")
+LENSES = ("14mm", "18mm", "24mm", "35mm", "50mm", "85mm", "135mm")
+
+#: Every variable each template of this stage gets; a test checks the files use exactly these.
+VARIABLES: dict[str, frozenset[str]] = {
+    "shot_list/system": frozenset({"story_rules", "max_seconds"}),
+    "shot_list/user": frozenset({"heading", "units", "assets", "unit_count", "guidance"}),
+    "shot_list/shot_user": frozenset({"heading", "shot", "before", "after", "assets", "guidance"}),
+}
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+# --- units: the scene cut into pieces a shot can hold ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of the scene, copied word for word: an action sentence or one dialogue line."""
+
+    index: int  # position in the scene's unit list
+    kind: Literal["action", "dialogue"]
+    element: int  # index into scene.elements
+    text: str
+    character: str | None = None
+    parenthetical: str = ""
+    dialogue_index: int | None = None  # index into scene.dialogue
+    seconds: float = 1.0
+
+    def label(self) -> str:
+        if self.kind == "dialogue":
+            paren = f" {self.parenthetical}" if self.parenthetical else ""
+            return f"{self.character}{paren}: {self.text}"
+        return self.text
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def dialogue_seconds(text: str) -> float:
+    """Screen time of a spoken line: about 2.5 words a second, plus a breath."""
+    return round(words(text) / DIALOGUE_WPS + 0.5, 2)
+
+
+def action_seconds(text: str) -> float:
+    """Screen time of an action sentence, by its length (at least a second)."""
+    return round(max(1.0, words(text) / ACTION_WPS), 2)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)")
+
+
+def _pieces(text: str) -> list[str]:
+    """An action paragraph in sentences; a sentence too long for one shot at commas, then by words.
+
+    Joining the pieces with single spaces gives the paragraph back (whitespace is collapsed by
+    the importer), so nothing is lost or added.
+    """
+    out: list[str] = []
+    for sentence in (s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()):
+        if action_seconds(sentence) <= MAX_SHOT_S - 0.5:
+            out.append(sentence)
+            continue
+        clauses = [c.strip() for c in re.split(r"(?<=[,;:—])\s+", sentence) if c.strip()]
+        for clause in clauses:
+            if action_seconds(clause) <= MAX_SHOT_S - 0.5:
+                out.append(clause)
+            else:
+                w = clause.split()
+                step = int((MAX_SHOT_S - 1) * ACTION_WPS)
+                out.extend(" ".join(w[i:i + step]) for i in range(0, len(w), step))
+    return out
+
+
+ACTION_KINDS = (ElementKind.ACTION, ElementKind.CENTERED, ElementKind.LYRIC)
+
+
+def scene_units(scene: Scene) -> list[Unit]:
+    """The scene as units, in order: what shots are made of. Deterministic for a scene."""
+    units: list[Unit] = []
+    paren = ""
+    d_index = -1
+    for i, e in enumerate(scene.elements):
+        if e.kind == ElementKind.DIALOGUE:
+            d_index += 1
+            units.append(Unit(len(units), "dialogue", i, e.text, e.character, paren, d_index,
+                              dialogue_seconds(e.text)))
+            paren = ""
+        elif e.kind == ElementKind.PARENTHETICAL:
+            paren = e.text.strip()
+        elif e.kind in ACTION_KINDS and e.text.strip():
+            for piece in _pieces(e.text):
+                units.append(Unit(len(units), "action", i, piece, seconds=action_seconds(piece)))
+    return units
+
+
+# --- generation schemas (bounded) ---------------------------------------------------------------------
+
+
+class ShotDraft(BaseModel):
+    """One camera setup: which numbered units of the scene it shows, and how the camera sees them."""
+
+    model_config = ConfigDict(extra="forbid")
+    units: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field(
+        min_length=1, max_length=10, description="Numbers of consecutive units of the scene this shot shows.")
+    size: Literal[SIZES] = Field(description="Shot size.")  # type: ignore[valid-type]
+    angle: Literal[ANGLES] = Field(description="Camera angle.")  # type: ignore[valid-type]
+    movement: Literal[MOVEMENTS] = Field(description="Camera movement.")  # type: ignore[valid-type]
+    lens: Literal[LENSES] = Field(description="Lens focal length.")  # type: ignore[valid-type]
+    in_frame: list[Name] = Field(default_factory=list, max_length=6,
+                                 description="Names of the characters, places and props we see.")
+
+
+class ShotListDraft(BaseModel):
+    """The scene as shots: every unit in exactly one shot, in order, no shot longer than the limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    shots: list[ShotDraft] = Field(min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _covers_the_scene(self, info: ValidationInfo) -> ShotListDraft:
+        seconds = (info.context or {}).get("unit_seconds")
+        if seconds is None:
+            return self
+        problems = grouping_problems([s.units for s in self.shots], list(seconds))
+        if problems:
+            raise ValueError("; ".join(problems[:4]))
+        return self
+
+
+class CameraDraft(BaseModel):
+    """New camera choices for one shot; what it shows stays the same."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: Literal[SIZES]  # type: ignore[valid-type]
+    angle: Literal[ANGLES]  # type: ignore[valid-type]
+    movement: Literal[MOVEMENTS]  # type: ignore[valid-type]
+    lens: Literal[LENSES]  # type: ignore[valid-type]
+    in_frame: list[Name] = Field(default_factory=list, max_length=6)
+
+
+def grouping_problems(groups: list[list[int]], unit_seconds: list[float]) -> list[str]:
+    """Why a grouping (1-based unit numbers per shot) is not a clean cut of the scene, for the model."""
+    n = len(unit_seconds)
+    flat = [u for g in groups for u in g]
+    problems: list[str] = []
+    out_of_range = sorted({u for u in flat if not 1 <= u <= n})
+    if out_of_range:
+        problems.append(f"units {out_of_range} do not exist; the scene has units 1 to {n}")
+    seen: dict[int, int] = {}
+    for k, g in enumerate(groups, start=1):
+        for u in g:
+            if u in seen and seen[u] != k:
+                problems.append(f"unit {u} is in shot {seen[u]} and shot {k}; put each unit in exactly one shot")
+            seen.setdefault(u, k)
+    missing = [u for u in range(1, n + 1) if u not in seen]
+    if missing:
+        problems.append(f"units {missing} are in no shot; every unit must be in a shot")
+    if not problems and flat != list(range(1, n + 1)):
+        problems.append("the shots must take the units in order (1, 2, 3 …), each shot a run of consecutive units")
+    for k, g in enumerate(groups, start=1):
+        valid = [u for u in g if 1 <= u <= n]
+        total = sum(unit_seconds[u - 1] for u in valid)
+        if len(valid) > 1 and total > MAX_SHOT_S:
+            problems.append(f"shot {k} runs about {total:.0f} s; shots are at most {MAX_SHOT_S:.0f} s, so split it")
+    return problems
+
+
+# --- from groups to shots -----------------------------------------------------------------------------
+
+
+def shot_letters(k: int) -> str:
+    """0 -> 'A', 25 -> 'Z', 26 -> 'AA' …"""
+    letters = ""
+    k += 1
+    while k:
+        k, r = divmod(k - 1, 26)
+        letters = string.ascii_uppercase[r] + letters
+    return letters
+
+
+def renumber(shots: list[Shot], scene_number: str) -> list[Shot]:
+    """Number shots '3A', '3B' … in their order."""
+    return [s.model_copy(update={"number": f"{scene_number}{shot_letters(k)}"}) for k, s in enumerate(shots)]
+
+
+def _forms(asset: Asset) -> list[str]:
+    names = [asset.name, *asset.aliases]
+    forms: list[str] = []
+    for n in names:
+        n = n.strip()
+        if not n:
+            continue
+        forms.append(n)
+        parts = n.split()
+        if asset.category == AssetCategory.CHARACTER and len(parts) > 1 and len(parts[0]) >= 3:
+            forms.append(parts[0])
+    return forms
+
+
+def mentions(text: str, asset: Asset) -> bool:
+    """True when the text names the asset (any alias, any case, on word boundaries)."""
+    return any(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", text, re.IGNORECASE) for f in _forms(asset))
+
+
+def find_asset(name: str, assets: list[Asset]) -> Asset | None:
+    key = " ".join(name.lower().split())
+    for a in assets:
+        if key in (" ".join(f.lower().split()) for f in _forms(a)):
+            return a
+    return None
+
+
+def scene_assets(bundle: StyleAndAssets | None, scene_id: str) -> list[Asset]:
+    """Registry assets that appear in the scene (not removed), in registry order."""
+    if bundle is None:
+        return []
+    return [a for a in bundle.registry.assets if scene_id in a.scenes and not a.removed]
+
+
+def in_frame(units: list[Unit], assets: list[Asset], named: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """Asset ids in frame (the scene's places always; speakers; anyone or anything the units name or
+    the model listed) and the listed names that are not in the registry."""
+    text = " ".join(u.text for u in units)
+    speakers = {(u.character or "").upper() for u in units if u.kind == "dialogue"}
+    ids: list[str] = []
+    for a in assets:
+        if a.category == AssetCategory.LOCATION or mentions(text, a) or \
+                any(f.upper() in speakers for f in _forms(a)):
+            ids.append(a.id)
+    unknown: list[str] = []
+    for name in named:
+        hit = find_asset(name, assets)
+        if hit is not None:
+            if hit.id not in ids:
+                ids.append(hit.id)
+        elif name.strip() and name.strip() not in unknown:
+            unknown.append(name.strip())
+    order = {a.id: i for i, a in enumerate(assets)}
+    return sorted(ids, key=order.__getitem__), unknown
+
+
+def _action_of(units: list[Unit]) -> str:
+    return " ".join(u.text for u in units if u.kind == "action")
+
+
+def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle: str, movement: str, lens: str,
+                    named: Sequence[str] = (), shot_id: str | None = None) -> Shot:
+    """A shot holding `units`: action and dialogue copied by code, duration estimated from them."""
+    ids, unknown = in_frame(units, assets, named)
+    seconds = sum(u.seconds for u in units)
+    fields = dict(
+        number="?", size=size, angle=angle, movement=movement, lens=lens, action=_action_of(units), assets=ids,
+        dialogue=[u.dialogue_index for u in units if u.dialogue_index is not None],
+        duration_s=round(min(MAX_SHOT_S, max(MIN_SHOT_S, seconds)), 1), units=[u.index for u in units],
+        unregistered=unknown,
+    )
+    return Shot(id=shot_id, **fields) if shot_id else Shot(**fields)  # type: ignore[arg-type]
+
+
+def from_draft(draft: ShotListDraft, scene: Scene, assets: list[Asset]) -> ShotList:
+    units = scene_units(scene)
+    shots = [shot_from_units([units[u - 1] for u in d.units], assets, size=d.size, angle=d.angle,
+                             movement=d.movement, lens=d.lens, named=list(d.in_frame)) for d in draft.shots]
+    return ShotList(shots=renumber(shots, scene.number))
+
+
+def fallback_groups(units: list[Unit]) -> list[list[Unit]]:
+    """Greedy cut that never fails: a new shot when the next unit would pass 6 s (8 s at most),
+    when action turns to speech or back, or when the speaker changes."""
+    groups: list[list[Unit]] = []
+    current: list[Unit] = []
+    for u in units:
+        if current:
+            total = sum(x.seconds for x in current)
+            last = current[-1]
+            turn = last.kind != u.kind or (u.kind == "dialogue" and last.character != u.character)
+            if total + u.seconds > 6.0 or turn:
+                groups.append(current)
+                current = []
+        current.append(u)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def fallback_shot_list(scene: Scene, assets: list[Asset]) -> ShotList:
+    """The deterministic shot list: wide to open, medium for action, close-ups for speech."""
+    units = scene_units(scene)
+    if not units:
+        shots = [Shot(number="?", size="wide", angle="eye level", movement="static", lens="24mm", action="",
+                      assets=[a.id for a in assets if a.category == AssetCategory.LOCATION], duration_s=3.0)]
+        return ShotList(shots=renumber(shots, scene.number))
+    shots = []
+    for k, group in enumerate(fallback_groups(units)):
+        speech = group[0].kind == "dialogue"
+        size = "wide" if k == 0 else ("medium close-up" if speech else "medium")
+        lens = "24mm" if k == 0 else ("85mm" if speech else "35mm")
+        shots.append(shot_from_units(group, assets, size=size, angle="eye level", movement="static", lens=lens))
+    return ShotList(shots=renumber(shots, scene.number))
+
+
+# --- checks on any shot list (generated or edited) --------------------------------------------------
+
+
+def shot_lines(shot: Shot, scene: Scene) -> list[str]:
+    """The shot's dialogue as 'SPEAKER: line', copied from the scene."""
+    lines = scene.dialogue
+    return [f"{lines[i].character}: {lines[i].text}" for i in shot.dialogue if 0 <= i < len(lines)]
+
+
+def check_shots(shots: ShotList, scene: Scene) -> None:
+    """Raise InputError unless every dialogue line of the scene is in exactly one shot, in order.
+
+    The line text itself is always the scene's (shots hold indexes), so this is the whole of
+    "never rewrites the script" for dialogue.
+    """
+    n = len(scene.dialogue)
+    got = [i for s in shots.shots for i in s.dialogue]
+    if got == list(range(n)):
+        return
+    bad = sorted({i for i in got if not 0 <= i < n})
+    if bad:
+        raise InputError(f"Scene {scene.number} has {n} lines of dialogue; a shot points at line(s) "
+                         f"{[b + 1 for b in bad]}, which do not exist. Regenerate the shot list.")
+    dup = sorted({i + 1 for i in got if got.count(i) > 1})
+    if dup:
+        raise InputError(f"Line(s) {dup} of scene {scene.number} are in more than one shot; each line "
+                         "belongs to exactly one shot.")
+    missing = sorted(i + 1 for i in set(range(n)) - set(got))
+    if missing:
+        raise InputError(f"Line(s) {missing} of scene {scene.number} are in no shot; the shot list must "
+                         "keep every line of the script.")
+    raise InputError(f"The shots of scene {scene.number} put its dialogue out of order; keep the script's order.")
+
+
+# --- edits: add, delete, reorder, split, merge, update ------------------------------------------
+
+
+def _index(shots: ShotList, shot_id: str) -> int:
+    for i, s in enumerate(shots.shots):
+        if s.id == shot_id:
+            return i
+    raise InputError("That shot is no longer in the shot list; reload it and try again.")
+
+
+def _finish(shots: list[Shot], scene: Scene) -> ShotList:
+    out = ShotList(shots=renumber(shots, scene.number))
+    check_shots(out, scene)
+    return out
+
+
+def add_shot(shots: ShotList, scene: Scene, after_id: str | None = None, *, action: str = "",
+             duration_s: float = 3.0) -> ShotList:
+    """Insert a new shot (no script lines of its own) after `after_id`, or at the end."""
+    at = _index(shots, after_id) + 1 if after_id else len(shots.shots)
+    new = Shot(number="?", action=action.strip(), duration_s=min(MAX_SHOT_S, max(0.5, duration_s)))
+    return _finish([*shots.shots[:at], new, *shots.shots[at:]], scene)
+
+
+def delete_shot(shots: ShotList, scene: Scene, shot_id: str) -> ShotList:
+    """Delete a shot that holds no dialogue (merge it into a neighbour to keep its lines)."""
+    i = _index(shots, shot_id)
+    shot = shots.shots[i]
+    if shot.dialogue:
+        raise InputError(f"Shot {shot.number} holds dialogue from the script; merge it into the shot before "
+                         "or after instead of deleting it, so no line is lost.")
+    return _finish([s for s in shots.shots if s.id != shot_id], scene)
+
+
+def move_shot(shots: ShotList, scene: Scene, shot_id: str, delta: int) -> ShotList:
+    """Move a shot earlier (delta < 0) or later; shots carrying dialogue may not pass each other."""
+    i = _index(shots, shot_id)
+    j = max(0, min(len(shots.shots) - 1, i + delta))
+    order = list(shots.shots)
+    order.insert(j, order.pop(i))
+    try:
+        return _finish(order, scene)
+    except InputError:
+        raise InputError(f"Moving shot {shots.shots[i].number} there would put the dialogue out of the "
+                         "script's order; move a shot without dialogue, or split first.") from None
+
+
+def split_shot(shots: ShotList, scene: Scene, shot_id: str, at: int | None = None) -> ShotList:
+    """Split a shot in two between its units (`at` units in the first; default: the middle).
+
+    No story content is added: the two shots hold exactly the units the one held.
+    """
+    i = _index(shots, shot_id)
+    shot = shots.shots[i]
+    units = scene_units(scene)
+    mine = [units[u] for u in shot.units if 0 <= u < len(units)]
+    if len(mine) < 2:
+        raise InputError(f"Shot {shot.number} holds a single line or sentence of the script; it cannot be split.")
+    k = len(mine) // 2 if at is None else at
+    if not 1 <= k < len(mine):
+        raise InputError(f"Split shot {shot.number} after unit 1 to {len(mine) - 1}; it has {len(mine)} units.")
+    assets = shot.assets
+    common = {"size": shot.size, "angle": shot.angle, "movement": shot.movement, "lens": shot.lens}
+    first, second = mine[:k], mine[k:]
+    a = _rebuilt(shot, first, assets, common)
+    b = _rebuilt(Shot(number="?"), second, assets, common)
+    return _finish([*shots.shots[:i], a, b, *shots.shots[i + 1:]], scene)
+
+
+def _rebuilt(base: Shot, units: list[Unit], assets: list[str], common: dict[str, str]) -> Shot:
+    seconds = sum(u.seconds for u in units)
+    return base.model_copy(update={
+        **common, "units": [u.index for u in units], "action": _action_of(units), "assets": list(assets),
+        "dialogue": [u.dialogue_index for u in units if u.dialogue_index is not None],
+        "duration_s": round(min(MAX_SHOT_S, max(MIN_SHOT_S, seconds)), 1),
+    })
+
+
+def merge_shots(shots: ShotList, scene: Scene, shot_id: str) -> ShotList:
+    """Merge a shot with the one after it; the result may not run past 8 s. Adds nothing."""
+    i = _index(shots, shot_id)
+    if i + 1 >= len(shots.shots):
+        raise InputError(f"Shot {shots.shots[i].number} is the last shot; merge the shot before it instead.")
+    a, b = shots.shots[i], shots.shots[i + 1]
+    total = a.duration_s + b.duration_s
+    if total > MAX_SHOT_S:
+        raise InputError(f"Shots {a.number} and {b.number} together run {total:.1f} s; a shot is at most "
+                         f"{MAX_SHOT_S:.0f} s, so they stay apart.")
+    action = " ".join(x for x in (a.action, b.action) if x)
+    merged = a.model_copy(update={
+        "units": [*a.units, *b.units], "dialogue": [*a.dialogue, *b.dialogue], "action": action,
+        "assets": list(dict.fromkeys([*a.assets, *b.assets])), "duration_s": round(total, 1),
+        "unregistered": list(dict.fromkeys([*a.unregistered, *b.unregistered])),
+    })
+    return _finish([*shots.shots[:i], merged, *shots.shots[i + 2:]], scene)
+
+
+EDITABLE = ("size", "angle", "movement", "lens", "action", "duration_s", "assets")
+
+
+def update_shot(shots: ShotList, scene: Scene, shot_id: str, **changes: object) -> ShotList:
+    """Change a shot's camera, action, duration or assets in frame (never its script lines)."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InputError(f"Only {', '.join(EDITABLE)} of a shot can be edited, not {', '.join(sorted(unknown))}.")
+    i = _index(shots, shot_id)
+    try:
+        new = Shot.model_validate({**shots.shots[i].model_dump(), **changes})
+    except ValueError as e:
+        raise InputError(f"Shot {shots.shots[i].number} could not be changed: {str(e).splitlines()[-1]}") from None
+    return _finish([*shots.shots[:i], new, *shots.shots[i + 1:]], scene)
+
+
+# --- the stage ---------------------------------------------------------------------------------------
+
+
+def _assets_block(assets: list[Asset]) -> str:
+    if not assets:
+        return "(no registered assets for this scene)"
+    return "\n".join(f"- {a.name} ({a.category.value})" for a in assets)
+
+
+def _units_block(units: list[Unit]) -> str:
+    return "\n".join(f"[{u.index + 1}] {'LINE' if u.kind == 'dialogue' else 'ACTION'} ({u.seconds:g} s) {u.label()}"
+                     for u in units) or "(the scene is empty)"
+
+
+def make_shot_list(scene: Scene, assets: list[Asset], text: TextEngine, *, seed: int, rules: Sequence[str] = (),
+                   guidance: str = "", templates: TemplateSource = default_templates,
+                   max_attempts: int = 3) -> Take:
+    """Group the scene's units into shots and choose the camera; the Take's output is a ShotList.
+
+    The output never fails to be valid: after `max_attempts` rejected answers (or a model
+    error) the deterministic split is used, and the take's purpose says so.
+    """
+    # 1. Check inputs and cut the scene into units.
+    units = scene_units(scene)
+    if len(units) > MAX_UNITS:
+        raise InputError(f"Scene {scene.number} is {len(units)} sentences and lines long; split it into "
+                         f"scenes of at most {MAX_UNITS} in the script.")
+    # 2. Render the prompts.
+    rendered = messages_for(
+        templates, "shot_list", {"story_rules": format_rules(list(rules)), "max_seconds": f"{MAX_SHOT_S:g}"},
+        {"heading": scene.heading or f"Scene {scene.number}", "units": _units_block(units),
+         "assets": _assets_block(assets), "unit_count": len(units), "guidance": guidance.strip() or NO_GUIDANCE},
+        VARIABLES)
+    inputs = {"scene": scene.model_dump(mode="json"), "assets": [a.id for a in assets], "rules": list(rules),
+              "guidance": guidance, "t": rendered.template_hash}
+    if not units:
+        return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs=inputs, rendered=None, text=None,
+                         seed=seed, engine="code", scene_id=scene.id, output=fallback_shot_list(scene, assets))
+    # 3. Generate with the bounded schema; re-ask with the coverage/length complaint.
+    try:
+        got = ask(text, rendered.messages, ShotListDraft, seed=seed, max_attempts=max_attempts,
+                  context={"unit_seconds": [u.seconds for u in units]}, temperature=0.4)
+    except EngineError as e:
+        why = engine_failure(e, f"the shot list of scene {scene.number}")
+        return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": why}, rendered=rendered,
+                         text=text, seed=seed, scene_id=scene.id, output=fallback_shot_list(scene, assets))
+    # 4. Use the model's grouping when it passed, else the deterministic split.
+    if got.ok and got.value is not None:
+        shots = from_draft(got.value, scene, assets)
+        check_shots(shots, scene)
+        return make_take(Stage.SHOTS, purpose="shot_list", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                         scene_id=scene.id, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
+                         output=shots)
+    return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": got.error},
+                     rendered=rendered, text=text, seed=seed, scene_id=scene.id, attempts=got.attempts,
+                     seconds=got.seconds, messages=got.messages, output=fallback_shot_list(scene, assets))
+
+
+def regenerate_shot(scene: Scene, shots: ShotList, shot_id: str, assets: list[Asset], text: TextEngine, *,
+                    seed: int, rules: Sequence[str] = (), guidance: str = "",
+                    templates: TemplateSource = default_templates, max_attempts: int = 3) -> Take:
+    """New camera choices and assets in frame for one shot, with guidance; its script lines stay.
+
+    The take's output is the whole ShotList with that one shot changed.
+    """
+    i = _index(shots, shot_id)
+    shot = shots.shots[i]
+    units = scene_units(scene)
+    mine = [units[u] for u in shot.units if 0 <= u < len(units)]
+
+    def describe(s: Shot | None) -> str:
+        if s is None:
+            return "(none)"
+        return f"{s.number}: {s.size}, {s.angle}, {s.movement}, {s.lens} — {s.action or ''} {' '.join(shot_lines(s, scene))}"
+
+    rendered = messages_for(
+        templates, "shot_list", {"story_rules": format_rules(list(rules)), "max_seconds": f"{MAX_SHOT_S:g}"},
+        {"heading": scene.heading or f"Scene {scene.number}", "shot": describe(shot) + "\n" + _units_block(mine),
+         "before": describe(shots.shots[i - 1] if i > 0 else None),
+         "after": describe(shots.shots[i + 1] if i + 1 < len(shots.shots) else None),
+         "assets": _assets_block(assets), "guidance": guidance.strip() or NO_GUIDANCE},
+        VARIABLES, user="shot_user")
+    target = f"shot:{shot_id}"
+    inputs = {"scene": scene.model_dump(mode="json"), "shot": shot.model_dump(mode="json"), "guidance": guidance,
+              "t": rendered.template_hash}
+    try:
+        got = ask(text, rendered.messages, CameraDraft, seed=seed, max_attempts=max_attempts)
+    except EngineError as e:
+        return make_take(Stage.SHOTS, purpose="shot", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                         scene_id=scene.id, target=target, error=engine_failure(e, f"shot {shot.number}"))
+    assert got.value is not None
+    c = got.value
+    ids, unknown = in_frame(mine, assets, list(c.in_frame))
+    if not mine:  # a shot the user added: keep its assets, add the named ones
+        ids = list(dict.fromkeys([*shot.assets, *ids]))
+    new = shot.model_copy(update={"size": c.size, "angle": c.angle, "movement": c.movement, "lens": c.lens,
+                                  "assets": ids, "unregistered": unknown})
+    updated = ShotList(shots=[*shots.shots[:i], new, *shots.shots[i + 1:]])
+    return make_take(Stage.SHOTS, purpose="shot", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                     scene_id=scene.id, target=target, attempts=got.attempts, seconds=got.seconds,
+                     messages=got.messages, output=updated)
+
+
+def load_scene(state: ProjectState, scene_id: str) -> Scene:
+    """The approved scene from the saved script, or InputError in one sentence."""
+    data = state.data(Stage.SCRIPT)
+    if not data or not data.get("scenes"):
+        raise InputError("Write or import the script before making a shot list.")
+    try:
+        return Script.model_validate(data).scene(scene_id)
+    except KeyError:
+        raise InputError("That scene is no longer in the script; choose another scene.") from None
+
+
+def load_bundle(state: ProjectState) -> StyleAndAssets | None:
+    """The saved stage-5 style and registry, or None before stage 5."""
+    data = state.data(Stage.ASSETS)
+    return StyleAndAssets.model_validate(data) if data else None
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: the whole shot list, or one shot again (`ctx.target == "shot:<id>"`)."""
+    assert ctx.scene_id is not None
+    scene = load_scene(ctx.state, ctx.scene_id)
+    assets = scene_assets(load_bundle(ctx.state), scene.id)
+    rules = story_rules(load_story(ctx.state))
+    text = ctx.engines.text("shot_list")
+    if ctx.target:
+        if not ctx.target.startswith("shot:"):
+            raise InputError(f"Unknown shot list target {ctx.target!r}; use 'shot:<id>'.")
+        data = ctx.state.data(Stage.SHOTS, scene.id)
+        if not data:
+            raise InputError("Make the shot list before regenerating one of its shots.")
+        take = regenerate_shot(scene, ShotList.model_validate(data), ctx.target.removeprefix("shot:"), assets, text,
+                               seed=ctx.seed, rules=rules, guidance=ctx.guidance, templates=ctx.template)
+    else:
+        take = make_shot_list(scene, assets, text, seed=ctx.seed, rules=rules, guidance=ctx.guidance,
+                              templates=ctx.template)
+    if not take.ok or take.output is None:
+        return StageOutcome(takes=[take])
+    return StageOutcome(takes=[take], artifact=ShotList.model_validate(take.output), take_id=take.id)
+
+
+__all__ = [
+    "CameraDraft", "ShotDraft", "ShotListDraft", "Unit", "add_shot", "check_shots", "delete_shot",
+    "fallback_shot_list", "make_shot_list", "merge_shots", "move_shot", "regenerate_shot", "renumber", "run",
+    "scene_assets", "scene_units", "shot_lines", "split_shot", "update_shot",
+]
