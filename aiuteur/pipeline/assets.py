@@ -1,0 +1,865 @@
+"""Stage 5, style and assets: ONE extraction of characters, locations and props from the master
+script, and master references of each on a clean background.
+
+Extraction (DESIGN idea 4) runs in two passes:
+  1. deterministic, no model: locations from scene headings, characters from character cues,
+     aliases merged ("HAMLET", "Hamlet (V.O.)", "Prince Hamlet", "HAMLET'S VOICE" → Hamlet);
+  2. one schema-constrained model call per chunk of scenes (purpose "extract_assets") adding
+     props, non-speaking characters, descriptions, per-scene appearances and state changes.
+
+It is incremental. A chunk is a short run of consecutive scenes whose boundaries depend only on
+the scene ids (content-defined chunking: inserting a scene disturbs one chunk, not all that
+follow); `registry.chunk_hashes` remembers the hash of each chunk's text. A run re-extracts only
+the chunks whose text changed; nothing changed means no model call at all. Merging keeps the
+user's decisions: a removed asset stays removed (it is matched by name and alias, never
+re-added), an edited description is never overwritten, and an asset first found after the user
+reviewed the list is *offered*: added with `offered=True, pregenerate=False`, shown as new until
+the user keeps or removes it.
+
+Master references (DESIGN idea 6): the prompt is built by code from `prompts/assets/ref_<category>`
+(characters as a front/side/back sheet on white, locations as empty plates with no people,
+props as product shots), with the style words and story rules; the image engine makes it
+(purpose "master_reference"), the matting engine removes the background (not for locations: a
+plate is all background), and both the RGBA cut-out and the white version are stored as PNG.
+Every take stays in the asset's history; the first becomes the master until the user chooses.
+
+Targets of `run` (through `Runner.run(..., target=...)`):
+    ""                  extract, then one master reference per kept asset that has none
+                        (options {"references": False} extracts only)
+    "extract"           extract only
+    "references"        one master reference per kept asset that has none
+    "reference:<id>"    one more master reference take for an asset
+    "upload:<id>"       an uploaded image becomes a reference (options image=bytes, matte=bool)
+    "describe:<id>"     the vision engine proposes a description (options image=bytes or image_key)
+
+Edits (checklist, remove, merge, split, add, choose a reference, style) are pure functions in
+`aiuteur.pipeline.assets_ops`, saved with `Runner.save`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import string
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
+
+from aiuteur.domain import (
+    Asset,
+    AssetCategory,
+    AssetRegistry,
+    ElementKind,
+    InputError,
+    Scene,
+    Script,
+    Stage,
+    StateChange,
+    StyleAndAssets,
+    Take,
+    VisualStyle,
+    content_hash,
+)
+from aiuteur.engines.base import Cutout, EngineError, ImageRequest, Reference
+from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.visual_style import style_words
+from aiuteur.pipeline.writing import (
+    TemplateSource,
+    ask,
+    default_templates,
+    format_rules,
+    load_story,
+    make_take,
+    messages_for,
+    render,
+    story_rules,
+)
+
+#: Every variable each template of this stage gets; a test checks the files use exactly these.
+VARIABLES: dict[str, frozenset[str]] = {
+    "assets/extract_system": frozenset({"story_rules"}),
+    "assets/extract_user": frozenset({"known", "labels", "scenes"}),
+    "assets/ref_character": frozenset({"name", "description", "style", "rules"}),
+    "assets/ref_location": frozenset({"name", "description", "style", "rules"}),
+    "assets/ref_prop": frozenset({"name", "description", "style", "rules"}),
+}
+
+CHUNK_MOD = 3  # a chunk ends after a scene whose id hashes to 0 mod this …
+MAX_CHUNK_SCENES = 5  # … or when it holds this many scenes
+MAX_SCENE_CHARS = 2500  # scene text shown to the model (the hash covers all of it)
+MAX_KNOWN = 60
+REFERENCE_SIZE: dict[AssetCategory, tuple[int, int]] = {
+    AssetCategory.CHARACTER: (768, 512),  # three views side by side
+    AssetCategory.LOCATION: (768, 512),
+    AssetCategory.PROP: (512, 512),
+}
+NEGATIVE: dict[AssetCategory, str] = {
+    AssetCategory.CHARACTER: "background scenery, other people, crowd, furniture, text, watermark, cropped, blurry",
+    AssetCategory.LOCATION: "people, person, figure, character, crowd, animal, text, watermark, blurry",
+    AssetCategory.PROP: "hands, people, background scenery, clutter, text, watermark, cropped, blurry",
+}
+
+# --- names and aliases ------------------------------------------------------------------------------
+
+_TITLES = frozenset({
+    "PRINCE", "PRINCESS", "KING", "QUEEN", "LORD", "LADY", "SIR", "DAME", "DR", "DOCTOR", "MR", "MRS", "MS",
+    "MISS", "CAPTAIN", "CAPT", "COUNT", "COUNTESS", "DUKE", "DUCHESS", "PROFESSOR", "PROF", "SENOR", "SENORA",
+    "MADAME", "MONSIEUR", "AGENT", "OFFICER", "DETECTIVE", "SERGEANT", "SGT", "GENERAL", "COLONEL", "SAINT",
+})
+_ARTICLES = ("THE ", "A ", "AN ")
+_PARENS = re.compile(r"\([^()]*\)")
+_VOICE = re.compile(r"(?:['’]S)?\s+VOICE$|^VOICE\s+OF\s+")
+_NON_WORD = re.compile(r"[^\w'’ ]+")
+
+
+def norm(name: str) -> str:
+    """A name as a key: upper case, parentheticals ("(V.O.)") dropped, single spaces."""
+    text = _PARENS.sub(" ", name.replace("\u00a0", " ")).upper()
+    return " ".join(_NON_WORD.sub(" ", text).split()).strip(" '’")
+
+
+def canonical(name: str, category: AssetCategory) -> str:
+    """The key aliases share: voices and titles of characters, and leading articles, dropped.
+
+    >>> canonical("Prince Hamlet", AssetCategory.CHARACTER), canonical("HAMLET'S VOICE", AssetCategory.CHARACTER)
+    ('HAMLET', 'HAMLET')
+    """
+    key = norm(name)
+    for article in _ARTICLES:
+        if key.startswith(article) and len(key) > len(article):
+            key = key[len(article):]
+    if category == AssetCategory.CHARACTER:
+        key = _VOICE.sub("", key).strip() or key
+        words = key.split()
+        while len(words) > 1 and words[0].rstrip(".") in _TITLES:
+            words = words[1:]
+        key = " ".join(words)
+    return key
+
+
+def display_name(surface: str) -> str:
+    """A cue as a person writes the name: 'HAMLET' -> 'Hamlet'; mixed case is kept as typed."""
+    text = " ".join(_PARENS.sub(" ", surface).split())
+    return string.capwords(text.lower()) if text.isupper() else text
+
+
+# --- scenes and chunks ------------------------------------------------------------------------------
+
+
+def scene_text(scene: Scene) -> str:
+    """A scene as plain screenplay lines: heading, action, 'NAME: line', (parentheticals)."""
+    lines = [scene.heading]
+    for e in scene.elements:
+        if e.kind == ElementKind.DIALOGUE:
+            lines.append(f"{e.character or '?'}: {e.text}")
+        elif e.kind == ElementKind.PARENTHETICAL:
+            lines.append(f"({e.text.strip('()')})")
+        elif e.kind in (ElementKind.ACTION, ElementKind.TRANSITION, ElementKind.CENTERED, ElementKind.LYRIC):
+            lines.append(e.text)
+    return "\n".join(line for line in lines if line.strip())
+
+
+def scene_labels(script: Script) -> dict[str, str]:
+    """Scene id -> the label the model sees: the scene number, or its position when numbers repeat."""
+    numbers = [s.number.strip() for s in script.scenes]
+    unique = len(set(numbers)) == len(numbers) and all(numbers)
+    return {s.id: (s.number.strip() if unique else str(i)) for i, s in enumerate(script.scenes, start=1)}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A short run of consecutive scenes extracted by one model call."""
+
+    key: str
+    scenes: list[Scene]
+    hash: str
+
+    @property
+    def scene_ids(self) -> list[str]:
+        return [s.id for s in self.scenes]
+
+
+def _ends_chunk(scene_id: str) -> bool:
+    return int(hashlib.sha256(scene_id.encode("utf-8")).hexdigest()[:8], 16) % CHUNK_MOD == 0
+
+
+def chunks(script: Script) -> list[Chunk]:
+    """The script cut into chunks whose boundaries depend only on scene ids, each with its hash."""
+    groups: list[list[Scene]] = []
+    current: list[Scene] = []
+    for scene in script.scenes:
+        current.append(scene)
+        if _ends_chunk(scene.id) or len(current) >= MAX_CHUNK_SCENES:
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    out = []
+    for group in groups:
+        key = "chunk:" + hashlib.sha256("|".join(s.id for s in group).encode("utf-8")).hexdigest()[:12]
+        text_hash = content_hash([[s.id, s.number, scene_text(s)] for s in group])
+        out.append(Chunk(key, group, text_hash))
+    return out
+
+
+def changed_chunks(script: Script, registry: AssetRegistry) -> list[Chunk]:
+    """The chunks whose text is new or changed since the registry was extracted."""
+    return [c for c in chunks(script) if registry.chunk_hashes.get(c.key) != c.hash]
+
+
+# --- the deterministic pass --------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One asset found in some scenes: its names as written (with the scenes of each) and more."""
+
+    category: AssetCategory
+    surfaces: dict[str, list[str]] = field(default_factory=dict)  # name as written -> scene ids
+    description: str = ""
+    changes: list[StateChange] = field(default_factory=list)
+    key: str = ""  # the shared key of a character group ("HAMLET"), when the deterministic pass made it
+
+    @property
+    def name(self) -> str:
+        """A character group's key as a name; else the most used name whose key is canonical."""
+        if self.key:
+            exact = [s for s in self.surfaces if norm(s) == self.key and not s.isupper()]
+            return exact[0] if exact else display_name(self.key)
+        keys = {s: canonical(s, self.category) for s in self.surfaces}
+        plain = [s for s in self.surfaces if norm(s) == keys[s]] or sorted(self.surfaces, key=len)
+        return display_name(max(plain, key=lambda s: (len(self.surfaces[s]), -len(s))))
+
+    @property
+    def scenes(self) -> list[str]:
+        return list(dict.fromkeys(sid for ids in self.surfaces.values() for sid in ids))
+
+
+def deterministic(scenes: Iterable[Scene]) -> list[Candidate]:
+    """Characters from cues and locations from headings, aliases merged. No model."""
+    characters: dict[str, Candidate] = {}
+    locations: dict[str, Candidate] = {}
+    for scene in scenes:
+        if scene.location.strip():
+            key = canonical(scene.location, AssetCategory.LOCATION)
+            cand = locations.setdefault(key, Candidate(AssetCategory.LOCATION))
+            cand.surfaces.setdefault(scene.location.strip(), []).append(scene.id)
+        for cue in scene.characters:
+            key = canonical(cue, AssetCategory.CHARACTER)
+            if not key:
+                continue
+            cand = characters.setdefault(key, Candidate(AssetCategory.CHARACTER, key=key))
+            ids = cand.surfaces.setdefault(cue, [])
+            if scene.id not in ids:
+                ids.append(scene.id)
+    _merge_first_or_last_names(characters)
+    for cand in locations.values():
+        for ids in cand.surfaces.values():
+            ids[:] = list(dict.fromkeys(ids))
+    return [*characters.values(), *locations.values()]
+
+
+def _merge_first_or_last_names(characters: dict[str, Candidate]) -> None:
+    """'JOHN' joins 'JOHN SMITH' when exactly one multi-word name starts or ends with it."""
+    for key in [k for k in characters if " " not in k]:
+        matches = [k for k in characters if " " in k and key in (k.split()[0], k.split()[-1])]
+        if len(matches) == 1:
+            target = characters[matches[0]]
+            for surface, ids in characters.pop(key).surfaces.items():
+                target.surfaces.setdefault(surface, []).extend(i for i in ids if i not in target.surfaces.get(surface, []))
+
+
+# --- the model pass: bounded schema -----------------------------------------------------------------
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=8)]
+AssetName = Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+
+class FoundAsset(BaseModel):
+    """A character, location or prop seen in these scenes, with how it looks."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: AssetName = Field(description="The name people use, e.g. 'Persephone', 'the silver key'.")
+    category: Literal["character", "location", "prop"]
+    description: str = Field(default="", max_length=400, description="What it looks like on screen; visual only.")
+    scenes: list[Label] = Field(default_factory=list, max_length=12, description="Labels of the scenes it is in.")
+
+
+class FoundChange(BaseModel):
+    """From scene `scene` on, asset `asset` looks different."""
+
+    model_config = ConfigDict(extra="forbid")
+    asset: AssetName = Field(description="The asset's name exactly as listed.")
+    scene: Label = Field(description="Label of the scene where the change is first seen.")
+    description: str = Field(min_length=1, max_length=300, description="How it looks from then on.")
+
+
+class ChunkExtraction(BaseModel):
+    """The assets of a few scenes of a screenplay, and how they change."""
+
+    model_config = ConfigDict(extra="forbid")
+    assets: list[FoundAsset] = Field(default_factory=list, max_length=40)
+    changes: list[FoundChange] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _labels_and_names_exist(self, info: ValidationInfo) -> ChunkExtraction:
+        ctx = info.context or {}
+        if "labels" not in ctx:
+            return self  # engines parse without context; the meaning checks run in `ask`
+        problems = extraction_problems(self, set(ctx["labels"]), set(ctx.get("names", ())))
+        if problems:
+            raise ValueError("; ".join(problems[:4]))
+        return self
+
+
+def extraction_problems(x: ChunkExtraction, labels: set[str], names: set[str]) -> list[str]:
+    """What does not fit the chunk: unknown scene labels, changes to assets nobody listed."""
+    problems = []
+    allowed = ", ".join(sorted(labels))
+    listed = names | {canonical(a.name, AssetCategory(a.category)) for a in x.assets} | {norm(a.name) for a in x.assets}
+    for a in x.assets:
+        bad = [s for s in a.scenes if s.strip() not in labels]
+        if bad:
+            problems.append(f"asset {a.name!r} names scene(s) {', '.join(bad)}; use only the labels {allowed}")
+    for c in x.changes:
+        if c.scene.strip() not in labels:
+            problems.append(f"the change to {c.asset!r} is in scene {c.scene!r}; use one of the labels {allowed}")
+        if norm(c.asset) not in listed and canonical(c.asset, AssetCategory.CHARACTER) not in listed:
+            problems.append(f"the change names {c.asset!r}, which is not in the assets list; list it or name it as listed")
+    return problems
+
+
+def repair_extraction(x: ChunkExtraction, labels: set[str], names: set[str]) -> ChunkExtraction:
+    """Drop what still does not fit after the last re-ask (bad labels, changes to unknown assets)."""
+    assets = [a.model_copy(update={"scenes": [s for s in a.scenes if s.strip() in labels]}) for a in x.assets]
+    listed = names | {norm(a.name) for a in assets} | {canonical(a.name, AssetCategory(a.category)) for a in assets}
+    changes = [c for c in x.changes if c.scene.strip() in labels
+               and (norm(c.asset) in listed or canonical(c.asset, AssetCategory.CHARACTER) in listed)]
+    return ChunkExtraction(assets=assets, changes=changes)
+
+
+def _mentions(text: str, name: str) -> bool:
+    words = norm(name)
+    return bool(words) and re.search(rf"\b{re.escape(words)}\b", norm(text)) is not None
+
+
+def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, str],
+                          known: dict[str, AssetCategory]) -> list[Candidate]:
+    """Model findings as candidates with scene ids (a finding without scenes: where it is mentioned)."""
+    by_label = {labels[s.id]: s.id for s in chunk.scenes}
+    out: dict[tuple[AssetCategory, str], Candidate] = {}
+    for a in x.assets:
+        cat = AssetCategory(a.category)
+        ids = [by_label[s.strip()] for s in a.scenes if s.strip() in by_label]
+        if not ids:
+            ids = [s.id for s in chunk.scenes if _mentions(scene_text(s), a.name)] or [chunk.scenes[0].id]
+        cand = out.setdefault((cat, canonical(a.name, cat)), Candidate(cat))
+        surface = cand.surfaces.setdefault(a.name.strip(), [])
+        surface.extend(i for i in ids if i not in surface)
+        cand.description = cand.description or a.description.strip()
+    for c in x.changes:
+        sid = by_label.get(c.scene.strip())
+        if sid is None:
+            continue
+        target = next((cand for (cat, key), cand in out.items()
+                       if key in (canonical(c.asset, cat), norm(c.asset))), None)
+        if target is None:  # a change to a known asset the model did not list again
+            known_cat = known.get(canonical(c.asset, AssetCategory.CHARACTER)) or known.get(norm(c.asset))
+            if known_cat is None:
+                continue
+            target = out.setdefault((known_cat, canonical(c.asset, known_cat)),
+                                    Candidate(known_cat, {c.asset.strip(): [sid]}))
+        target.changes.append(StateChange(scene_id=sid, description=c.description.strip()))
+    return list(out.values())
+
+
+# --- merging into the registry ---------------------------------------------------------------------
+
+
+class _Index:
+    """Find the registered asset a name belongs to: exact name or alias first, then the shared key."""
+
+    def __init__(self, assets: list[Asset]) -> None:
+        self.exact: dict[tuple[AssetCategory, str], str] = {}
+        self.keyed: dict[tuple[AssetCategory, str], str] = {}
+        for a in assets:  # an asset's own name claims its key before anyone's alias does
+            self.keyed.setdefault((a.category, canonical(a.name, a.category)), a.id)
+        for a in assets:
+            self.add(a)
+
+    def add(self, a: Asset) -> None:
+        for n in [a.name, *a.aliases]:
+            self.exact.setdefault((a.category, norm(n)), a.id)
+            self.keyed.setdefault((a.category, canonical(n, a.category)), a.id)
+
+    def find(self, surface: str, category: AssetCategory) -> str | None:
+        return self.exact.get((category, norm(surface))) or self.keyed.get((category, canonical(surface, category)))
+
+
+def merge_candidates(assets: list[Asset], found: list[Candidate], *, offer: bool) -> list[Asset]:
+    """Fold candidates into the assets; new ones are offered (not forced) when `offer`.
+
+    Every name a candidate was seen under goes to the asset that already owns that name or alias,
+    so an alias the user split off stays split. Removed assets still collect their scenes but
+    stay removed; user-edited descriptions are never overwritten.
+    """
+    by_id = {a.id: a for a in assets}
+    order = [a.id for a in assets]
+    index = _Index(assets)
+    for cand in found:
+        owners = {s: index.find(s, cand.category) for s in cand.surfaces}
+        home = next((aid for aid in owners.values() if aid), None)
+        if home is None:
+            first = next(iter(cand.surfaces))
+            new = Asset(name=cand.name or display_name(first), category=cand.category,
+                        pregenerate=not offer, offered=offer)
+            by_id[new.id] = new
+            order.append(new.id)
+            home = new.id
+        for surface, ids in cand.surfaces.items():
+            aid = owners[surface] or home
+            a = by_id[aid]
+            aliases = list(a.aliases)
+            if norm(surface) != norm(a.name) and norm(surface) not in {norm(x) for x in aliases}:
+                aliases.append(surface)
+            scenes = list(dict.fromkeys([*a.scenes, *ids]))
+            by_id[aid] = a.model_copy(update={"aliases": aliases, "scenes": scenes})
+            index.add(by_id[aid])
+        a = by_id[home]
+        update: dict[str, Any] = {}
+        if cand.description and not a.description.strip() and not a.user_edited:
+            update["description"] = cand.description
+        if cand.changes:
+            seen = {(c.scene_id, c.description) for c in a.state_changes}
+            update["state_changes"] = [*a.state_changes, *(c for c in cand.changes
+                                                           if (c.scene_id, c.description) not in seen)]
+        if update:
+            by_id[home] = a.model_copy(update=update)
+    return [by_id[i] for i in order]
+
+
+def forget_scenes(assets: list[Asset], scene_ids: set[str]) -> list[Asset]:
+    """Drop appearances and state changes in `scene_ids` (about to be re-extracted, or gone)."""
+    out = []
+    for a in assets:
+        scenes = [s for s in a.scenes if s not in scene_ids]
+        changes = [c for c in a.state_changes if c.scene_id not in scene_ids]
+        out.append(a if (len(scenes), len(changes)) == (len(a.scenes), len(a.state_changes))
+                   else a.model_copy(update={"scenes": scenes, "state_changes": changes}))
+    return out
+
+
+def order_by_script(assets: list[Asset], script: Script) -> list[Asset]:
+    """Scenes and state changes of each asset in script order."""
+    pos = {s.id: i for i, s in enumerate(script.scenes)}
+    return [a.model_copy(update={
+        "scenes": sorted(a.scenes, key=lambda s: pos.get(s, 1 << 30)),
+        "state_changes": sorted(a.state_changes, key=lambda c: pos.get(c.scene_id, 1 << 30)),
+    }) for a in assets]
+
+
+# --- extraction ------------------------------------------------------------------------------------
+
+
+def _known_text(assets: list[Asset], det: list[Candidate]) -> str:
+    names = [f"{a.name} ({a.category.value})" for a in assets if not a.removed]
+    names += [f"{c.name} ({c.category.value})" for c in det]
+    names = list(dict.fromkeys(names))[:MAX_KNOWN]
+    return "\n".join(f"- {n}" for n in names) or "(none yet)"
+
+
+def _chunk_text(chunk: Chunk, labels: dict[str, str]) -> str:
+    parts = []
+    for s in chunk.scenes:
+        text = scene_text(s)
+        if len(text) > MAX_SCENE_CHARS:
+            text = text[:MAX_SCENE_CHARS] + " […]"
+        parts.append(f"[{labels[s.id]}]\n{text}")
+    return "\n\n".join(parts)
+
+
+@dataclass
+class Extracted:
+    """The registry after an extraction, and one take per model call."""
+
+    registry: AssetRegistry
+    takes: list[Take]
+    calls: int
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.takes)
+
+
+def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, seed: int, rules: list[str],
+                   templates: TemplateSource = default_templates, max_attempts: int = 2,
+                   report: Any = None, cancelled: Any = None) -> Extracted:
+    """Extract the registry from the script, re-extracting only the chunks whose text changed.
+
+    `engines.text("extract_assets")` is asked for only when a chunk changed. A chunk whose call
+    fails keeps no hash, so the next run tries it again; the deterministic pass still applies.
+    """
+    # 1. What changed: chunks with new text, and scenes no longer in the script.
+    all_chunks = chunks(script)
+    todo = [c for c in all_chunks if registry.chunk_hashes.get(c.key) != c.hash]
+    if not todo and set(registry.chunk_hashes) == {c.key for c in all_chunks}:
+        return Extracted(registry, [], 0)
+    offer = bool(registry.chunk_hashes)  # the user has seen the list: new finds are offered
+    current_ids = {s.id for s in script.scenes}
+    gone = {sid for a in registry.assets for sid in [*a.scenes, *(c.scene_id for c in a.state_changes)]
+            if sid not in current_ids}
+    redo = {sid for c in todo for sid in c.scene_ids}
+    assets = forget_scenes(list(registry.assets), gone | redo)
+    # 2. The deterministic pass over the changed scenes.
+    det = deterministic(s for c in todo for s in c.scenes)
+    assets = merge_candidates(assets, det, offer=offer)
+    # 3. One model call per changed chunk.
+    labels = scene_labels(script)
+    rules_text = format_rules(rules)
+    hashes = {c.key: c.hash for c in all_chunks if c not in todo}
+    takes: list[Take] = []
+    text: Any = None
+    for n, chunk in enumerate(todo):
+        if cancelled is not None and cancelled():
+            break
+        if report is not None:
+            report(n / len(todo), f"Reading scenes {labels[chunk.scenes[0].id]}–{labels[chunk.scenes[-1].id]}")
+        chunk_labels = {labels[s.id] for s in chunk.scenes}
+        known = {canonical(a.name, a.category): a.category for a in assets}
+        known |= {norm(alias): a.category for a in assets for alias in a.aliases}
+        rendered = messages_for(
+            templates, "assets", {"story_rules": rules_text},
+            {"known": _known_text(assets, []), "labels": ", ".join(labels[s.id] for s in chunk.scenes),
+             "scenes": _chunk_text(chunk, labels)}, VARIABLES, system="extract_system", user="extract_user")
+        inputs = {"chunk": chunk.hash, "template": rendered.template_hash, "rules": rules}
+        ctx = {"labels": chunk_labels, "names": set(known)}
+        try:
+            text = text or engines.text("extract_assets")
+            got = ask(text, rendered.messages, ChunkExtraction, seed=seed + n, context=ctx,
+                      max_attempts=max_attempts, temperature=0.2)
+        except EngineError as e:
+            takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
+                                   seed=seed + n, target=chunk.key,
+                                   error=f"Reading scenes {', '.join(sorted(chunk_labels))} for assets failed: {e}"))
+            continue
+        if got.value is None:
+            takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
+                                   seed=seed + n, target=chunk.key, attempts=got.attempts,
+                                   error="The model gave no answer for these scenes."))
+            continue
+        value = got.value if got.ok else repair_extraction(got.value, chunk_labels, set(known))
+        found = candidates_from_model(value, chunk, labels, known)
+        assets = merge_candidates(assets, found, offer=offer)
+        hashes[chunk.key] = chunk.hash
+        takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
+                               seed=seed + n, target=chunk.key, attempts=got.attempts, seconds=got.seconds,
+                               messages=got.messages, output=value))
+    assets = order_by_script(assets, script)
+    return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
+
+
+# --- master references -------------------------------------------------------------------------------
+
+
+def reference_prompt(asset: Asset, style: VisualStyle, rules: list[str],
+                     templates: TemplateSource = default_templates, guidance: str = "") -> tuple[str, str, str]:
+    """The (prompt, negative prompt, template id) of a master reference, built by code."""
+    t = templates(f"assets/ref_{asset.category.value}")
+    words = style_words(style)
+    description = asset.description.strip().rstrip(".") or f"a {asset.category.value} of the film"
+    if guidance.strip():
+        description += f", {guidance.strip().rstrip('.')}"
+    values = {"name": asset.name, "description": description,
+              "style": f"Style: {words}." if words else "",
+              "rules": f"Story rules: {'; '.join(r.rstrip('.') for r in rules)}." if rules else ""}
+    prompt = " ".join(render(t, values, VARIABLES).split())
+    return prompt, NEGATIVE[asset.category], t.id
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def plate(image: Image.Image) -> Cutout:
+    """A location plate: nothing is cut out (the plate is all background)."""
+    rgb = image.convert("RGB")
+    rgba = rgb.copy()
+    rgba.putalpha(255)
+    return Cutout(rgba=rgba, white=rgb, mask=Image.new("L", rgb.size, 255))
+
+
+def _style_reference(style: VisualStyle, read_media: Any) -> Reference | None:
+    for key in style.images:
+        try:
+            return Reference(Image.open(io.BytesIO(read_media(key))).convert("RGB"), scale=style.influence, key=key)
+        except Exception:
+            continue
+    return None
+
+
+def _reference_take(asset: Asset, *, purpose: str, prompt: list[dict[str, str]], inputs: Any, seed: int | None,
+                    engine: str, model_id: str, template: str, seconds: float, cut: Cutout | None,
+                    put_media: Any, error: str = "") -> Take:
+    media: list[str] = []
+    output = None
+    if cut is not None:
+        rgba = put_media(png_bytes(cut.rgba), "png")
+        white = put_media(png_bytes(cut.white.convert("RGB")), "png")
+        media = [rgba, white]
+        output = {"asset_id": asset.id, "rgba": rgba, "white": white}
+    return Take(stage=Stage.ASSETS, target=f"reference:{asset.id}", purpose=purpose, inputs_hash=content_hash(inputs),
+                template=template, engine=engine, model_id=model_id, seed=seed, seconds=round(seconds, 3),
+                ok=not error, error=error, prompt=prompt, output=output, media=media)
+
+
+def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: Any, *, seed: int,
+                   put_media: Any, read_media: Any = None, templates: TemplateSource = default_templates,
+                   guidance: str = "", options: dict[str, Any] | None = None) -> Take:
+    """Generate one master reference of `asset` on a clean background; never raises EngineError.
+
+    The take's output is {"asset_id", "rgba", "white"} (media keys of the two PNGs).
+    """
+    opts = options or {}
+    prompt, negative, template = reference_prompt(asset, style, rules, templates, guidance)
+    width, height = REFERENCE_SIZE[asset.category]
+    request = ImageRequest(prompt=prompt, negative_prompt=negative, width=int(opts.get("width", width)),
+                           height=int(opts.get("height", height)), steps=int(opts.get("steps", 20)), seed=seed,
+                           style=_style_reference(style, read_media) if read_media else None)
+    inputs = {"prompt": prompt, "negative": negative, "seed": seed, "size": [request.width, request.height],
+              "steps": request.steps, "style_images": list(style.images), "influence": style.influence}
+    messages = [{"role": "prompt", "content": prompt}, {"role": "negative", "content": negative}]
+    image_engine: Any = None
+    t0 = time.perf_counter()
+    try:
+        image_engine = engines.image("master_reference")
+        image = image_engine.generate(request)
+        cut = plate(image) if asset.category == AssetCategory.LOCATION else engines.matting().cutout(image)
+    except EngineError as e:
+        return _reference_take(asset, purpose="master_reference", prompt=messages, inputs=inputs, seed=seed,
+                               engine=str(getattr(image_engine, "backend", "")),
+                               model_id=str(getattr(image_engine, "model_id", "")), template=template,
+                               seconds=time.perf_counter() - t0, cut=None, put_media=put_media,
+                               error=f"The master reference of {asset.name} could not be made: {e}")
+    return _reference_take(asset, purpose="master_reference", prompt=messages, inputs=inputs, seed=seed,
+                           engine=str(getattr(image_engine, "backend", "")),
+                           model_id=str(getattr(image_engine, "model_id", "")), template=template,
+                           seconds=time.perf_counter() - t0, cut=cut, put_media=put_media)
+
+
+def upload_reference(asset: Asset, data: bytes, engines: Any, *, put_media: Any, matte: bool | None = None) -> Take:
+    """An uploaded image as a reference take (background removed unless `matte` is False or a location)."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as e:
+        raise InputError(f"The uploaded file is not an image ({type(e).__name__}); upload a PNG, JPEG or WebP.") from e
+    do_matte = (asset.category != AssetCategory.LOCATION) if matte is None else matte
+    inputs = {"upload": content_hash(hashlib.sha256(data).hexdigest()), "matte": do_matte}
+    t0 = time.perf_counter()
+    try:
+        cut = engines.matting().cutout(image) if do_matte else plate(image)
+    except EngineError as e:
+        return _reference_take(asset, purpose="upload_reference", prompt=[], inputs=inputs, seed=None, engine="user",
+                               model_id="", template="", seconds=time.perf_counter() - t0, cut=None,
+                               put_media=put_media, error=f"The background of the upload could not be removed: {e}")
+    return _reference_take(asset, purpose="upload_reference", prompt=[], inputs=inputs, seed=None, engine="user",
+                           model_id="", template="", seconds=time.perf_counter() - t0, cut=cut, put_media=put_media)
+
+
+def with_reference(sa: StyleAndAssets, take: Take, *, choose: bool | None = None) -> StyleAndAssets:
+    """Record a reference take in its asset's history; choose it when asked, or when none is chosen."""
+    if not take.ok or not take.output:
+        return sa
+    asset_id = str(take.output["asset_id"])
+    assets = []
+    for a in sa.registry.assets:
+        if a.id == asset_id:
+            update: dict[str, Any] = {"history": [*a.history, take.id]}
+            if choose or (choose is None and a.master_ref is None):
+                update |= {"master_ref": take.output["rgba"], "master_ref_white": take.output["white"]}
+            a = a.model_copy(update=update)
+        assets.append(a)
+    return sa.model_copy(update={"registry": sa.registry.model_copy(update={"assets": assets})})
+
+
+def to_pregenerate(registry: AssetRegistry) -> list[Asset]:
+    """Assets the checklist keeps that have no master reference yet."""
+    return [a for a in registry.assets if a.pregenerate and not a.removed and not a.offered and a.master_ref is None]
+
+
+# --- adaptive description ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A description proposed from an image, or the user's own words when no vision model is available."""
+
+    text: str
+    from_vision: bool
+    note: str
+
+
+def propose_description(asset: Asset, image: Image.Image, vision: Any, *, words: str = "") -> Proposal:
+    """Ask the vision engine to describe `image` as `asset`; without one, say so and keep the user's words."""
+    if not getattr(vision, "available", False):
+        reason = str(getattr(vision, "reason", "")) or "No vision model is available on this profile."
+        fallback = words.strip() or asset.description
+        return Proposal(fallback, False, f"{reason} Your own words are used instead.")
+    hint = f"The {asset.category.value} '{asset.name}'. {asset.description}".strip()
+    text = str(vision.describe(image, hint=hint)).strip()
+    return Proposal(text, True, f"Described by {getattr(vision, 'model_id', 'the vision model')}.")
+
+
+# --- the stage -----------------------------------------------------------------------------------------
+
+
+def saved(ctx: StageContext) -> StyleAndAssets:
+    data = ctx.state.data(Stage.ASSETS)
+    return StyleAndAssets.model_validate(data) if data else StyleAndAssets()
+
+
+def _script(ctx: StageContext) -> Script:
+    data = ctx.state.data(Stage.SCRIPT)
+    if not data or not data.get("scenes"):
+        raise InputError("Write or import the master script before extracting assets.")
+    return Script.model_validate(data)
+
+
+def _asset(sa: StyleAndAssets, asset_id: str) -> Asset:
+    try:
+        return sa.registry.get(asset_id)
+    except KeyError:
+        raise InputError(f"There is no asset {asset_id!r} in the registry; extract the assets or pick one from the list.") from None
+
+
+def _summary(sa: StyleAndAssets, takes: list[Take]) -> Take:
+    """The take the saved artifact points at; its output is the whole StyleAndAssets."""
+    return Take(stage=Stage.ASSETS, purpose="assets", engine="code",
+                inputs_hash=content_hash({"takes": [t.id for t in takes]}), output=sa.model_dump(mode="json"),
+                seconds=round(sum(t.seconds for t in takes), 3))
+
+
+def _references(ctx: StageContext, sa: StyleAndAssets, assets: list[Asset], rules: list[str],
+                takes: list[Take]) -> StyleAndAssets:
+    for n, asset in enumerate(assets):
+        if ctx.cancelled():
+            break
+        ctx.report(n / max(1, len(assets)), f"Master reference of {asset.name}")
+        take = make_reference(asset, sa.style, rules, ctx.engines, seed=ctx.seed + n, put_media=ctx.put_media,
+                              read_media=ctx.read_media, templates=ctx.template, guidance=ctx.guidance,
+                              options=ctx.options)
+        takes.append(take)
+        if not take.ok:
+            break  # a failure is usually the model itself (memory, weights): leave the rest for later
+        sa = with_reference(sa, take)
+    return sa
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point; see the module docstring for the targets."""
+    story = load_story(ctx.state)
+    rules = story_rules(story)
+    current = saved(ctx)
+    target = ctx.target.strip()
+    kind, _, asset_id = target.partition(":")
+    takes: list[Take] = []
+    # 1. Extraction (incremental), then references for the assets the checklist keeps.
+    if kind in ("", "extract"):
+        script = _script(ctx)
+        got = extract_assets(script, current.registry, ctx.engines, seed=ctx.seed, rules=rules,
+                             templates=ctx.template, report=ctx.report, cancelled=ctx.cancelled)
+        takes += got.takes
+        sa = current.model_copy(update={"registry": got.registry})
+        if kind == "" and ctx.options.get("references", True):
+            sa = _references(ctx, sa, to_pregenerate(sa.registry), rules, takes)
+    # 2. References only: every kept asset without one, or one more take for one asset.
+    elif kind == "references":
+        if not current.registry.assets:
+            raise InputError("Extract the assets before making master references.")
+        sa = _references(ctx, current, to_pregenerate(current.registry), rules, takes)
+    elif kind == "reference":
+        asset = _asset(current, asset_id)
+        take = make_reference(asset, current.style, rules, ctx.engines, seed=ctx.seed, put_media=ctx.put_media,
+                              read_media=ctx.read_media, templates=ctx.template, guidance=ctx.guidance,
+                              options=ctx.options)
+        takes.append(take)
+        sa = with_reference(current, take)
+    elif kind == "upload":
+        asset = _asset(current, asset_id)
+        data = ctx.options.get("image")
+        if not isinstance(data, bytes | bytearray) or not data:
+            raise InputError("Choose an image to upload as the reference.")
+        take = upload_reference(asset, bytes(data), ctx.engines, put_media=ctx.put_media,
+                                matte=ctx.options.get("matte"))
+        takes.append(take)
+        sa = with_reference(current, take, choose=True)
+    # 3. Adaptive description: a proposal only; the user replaces or merges (assets_ops).
+    elif kind == "describe":
+        asset = _asset(current, asset_id)
+        data = ctx.options.get("image")
+        if not data and ctx.options.get("image_key"):
+            data = ctx.read_media(str(ctx.options["image_key"]))
+        if not data:
+            raise InputError("Upload an image of the asset to describe it from.")
+        try:
+            image = Image.open(io.BytesIO(bytes(data))).convert("RGB")
+        except Exception as e:
+            raise InputError(f"The uploaded file is not an image ({type(e).__name__}); upload a PNG, JPEG or WebP.") from e
+        vision = ctx.engines.vision()
+        t0 = time.perf_counter()
+        inputs = {"image": hashlib.sha256(bytes(data)).hexdigest(), "asset": asset.id, "words": ctx.guidance}
+        try:
+            proposal = propose_description(asset, image, vision, words=ctx.guidance)
+        except EngineError as e:
+            return StageOutcome(takes=[Take(stage=Stage.ASSETS, target=target, purpose="describe_asset",
+                                            inputs_hash=content_hash(inputs), ok=False, engine="vision",
+                                            error=f"The image could not be described: {e}")])
+        take = Take(stage=Stage.ASSETS, target=target, purpose="describe_asset", inputs_hash=content_hash(inputs),
+                    engine="vision" if proposal.from_vision else "user",
+                    model_id=str(getattr(vision, "model_id", "")), seconds=round(time.perf_counter() - t0, 3),
+                    output={"asset_id": asset.id, "proposal": proposal.text, "from_vision": proposal.from_vision,
+                            "note": proposal.note})
+        return StageOutcome(takes=[take])
+    else:
+        raise InputError(
+            f"Unknown assets target {target!r}; use '', 'extract', 'references', 'reference:<id>', "
+            "'upload:<id>' or 'describe:<id>'."
+        )
+    final = _summary(sa, takes)
+    return StageOutcome(takes=[*takes, final], artifact=sa, take_id=final.id)
+
+
+__all__ = [
+    "VARIABLES",
+    "Candidate",
+    "Chunk",
+    "ChunkExtraction",
+    "Extracted",
+    "FoundAsset",
+    "FoundChange",
+    "Proposal",
+    "canonical",
+    "changed_chunks",
+    "chunks",
+    "deterministic",
+    "display_name",
+    "extract_assets",
+    "make_reference",
+    "merge_candidates",
+    "norm",
+    "propose_description",
+    "reference_prompt",
+    "run",
+    "scene_labels",
+    "scene_text",
+    "to_pregenerate",
+    "upload_reference",
+    "with_reference",
+]

@@ -1,0 +1,217 @@
+"""Stage 5, visual style: a capsule from the shared library, or a structured written description.
+
+A visual capsule is a named set of style words (medium, look, palette, lighting, era,
+references) and style images, shared by every project of the data folder. It lives as one JSON
+file under `<data home>/capsules/visual/<id>.json`, written atomically; the id is generated
+(`vc_<12 hex>`), so user text never becomes a path; its images are media keys of the store.
+
+A project's `VisualStyle` is self-contained: choosing a capsule copies its words and images in
+(keeping `capsule_id` to say where they came from), so a branch or a bundle never depends on the
+library. A scene may switch style (live action → 3D animation): `scene_overrides` maps the scene
+to a capsule, and `style_for_scene` resolves it. Visual style shapes images only, with an
+influence below the asset references by default (DESIGN ideas 6 and 9).
+
+Example:
+    cap = create_capsule("Noir", medium="35mm film", palette="black and white", images=[key])
+    style = style_from_capsule(cap)                      # what the project saves
+    words = style_words(style)                           # "35mm film, black and white"
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from aiuteur.domain import Frozen, InputError, NotFoundError, VisualStyle, new_id, now_iso
+from aiuteur.settings import DataHome, data_home
+from aiuteur.store.files import atomic_write_bytes
+
+_ID_RE = re.compile(r"^vc_[0-9a-f]{12}$")
+MAX_WORDS = 400
+MAX_IMAGES = 8
+DEFAULT_INFLUENCE = 0.3  # below the 0.7 of asset references: references dominate style
+STYLE_FIELDS = ("medium", "look", "palette", "lighting", "era", "references")
+
+
+class VisualCapsule(Frozen):
+    """A named visual style: words for each part of the look, style images and an influence."""
+
+    id: str = Field(default_factory=lambda: new_id("vc"))
+    name: str = Field(min_length=1, max_length=120)
+    medium: str = Field(default="", max_length=MAX_WORDS, description="e.g. '2D cel animation', '35mm film'.")
+    look: str = Field(default="", max_length=MAX_WORDS, description="Shapes, textures, line, camera feel.")
+    palette: str = Field(default="", max_length=MAX_WORDS)
+    lighting: str = Field(default="", max_length=MAX_WORDS)
+    era: str = Field(default="", max_length=MAX_WORDS)
+    references: str = Field(default="", max_length=MAX_WORDS, description="Works or artists it resembles.")
+    images: list[str] = Field(default_factory=list, max_length=MAX_IMAGES, description="Media keys.")
+    influence: float = Field(default=DEFAULT_INFLUENCE, ge=0.0, le=1.0)
+    created_at: str = Field(default_factory=now_iso)
+    updated_at: str = Field(default_factory=now_iso)
+
+
+# --- the library ----------------------------------------------------------------------------------
+
+
+def _folder(home: DataHome | None) -> Path:
+    return (home or data_home()).capsules / "visual"
+
+
+def _path(capsule_id: str, home: DataHome | None) -> Path:
+    if not _ID_RE.match(capsule_id or ""):
+        raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.")
+    return _folder(home) / f"{capsule_id}.json"
+
+
+def _check(name: str, words: dict[str, str], images: list[str]) -> None:
+    if not name.strip():
+        raise InputError("A visual style capsule needs a name; type one in.")
+    if len(name) > 120:
+        raise InputError(f"The capsule name is {len(name)} characters long; keep it under 120.")
+    for label, text in words.items():
+        if len(text) > MAX_WORDS:
+            raise InputError(f"The {label} is {len(text)} characters long; keep it under {MAX_WORDS}.")
+    if len(images) > MAX_IMAGES:
+        raise InputError(f"A capsule holds at most {MAX_IMAGES} style images; it has {len(images)}.")
+    if not (any(t.strip() for t in words.values()) or images):
+        raise InputError("A visual style capsule needs some words (medium, look, palette…) or a style image.")
+
+
+def _write(capsule: VisualCapsule, home: DataHome | None) -> None:
+    path = _path(capsule.id, home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(capsule.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def list_capsules(home: DataHome | None = None) -> list[VisualCapsule]:
+    """Every visual capsule, by name (files that do not read as a capsule are skipped)."""
+    folder = _folder(home)
+    out: list[VisualCapsule] = []
+    if folder.is_dir():
+        for p in folder.glob("vc_*.json"):
+            try:
+                out.append(VisualCapsule.model_validate_json(p.read_bytes()))
+            except (OSError, ValidationError):
+                continue
+    return sorted(out, key=lambda c: (c.name.lower(), c.created_at))
+
+
+def get_capsule(capsule_id: str, home: DataHome | None = None) -> VisualCapsule:
+    """One capsule by id. Raises NotFoundError when there is none."""
+    path = _path(capsule_id, home)
+    try:
+        return VisualCapsule.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.") from None
+
+
+def create_capsule(name: str, *, medium: str = "", look: str = "", palette: str = "", lighting: str = "",
+                   era: str = "", references: str = "", images: list[str] | None = None,
+                   influence: float = DEFAULT_INFLUENCE, home: DataHome | None = None) -> VisualCapsule:
+    """Save a new capsule and return it (with its generated id)."""
+    words = {"medium": medium, "look": look, "palette": palette, "lighting": lighting, "era": era,
+             "references": references}
+    imgs = list(dict.fromkeys(images or []))
+    _check(name, words, imgs)
+    if not 0.0 <= influence <= 1.0:
+        raise InputError(f"The style influence is {influence}; choose a value from 0 to 1.")
+    capsule = VisualCapsule(name=name.strip(), images=imgs, influence=influence,
+                            **{k: v.strip() for k, v in words.items()})
+    _write(capsule, home)
+    return capsule
+
+
+def capsule_from_style(name: str, style: VisualStyle, home: DataHome | None = None) -> VisualCapsule:
+    """Save a project's written style (words, images, influence) as a new capsule for other projects."""
+    return create_capsule(name, medium=style.medium, look=style.look, palette=style.palette,
+                          lighting=style.lighting, era=style.era, references=style.references,
+                          images=list(style.images), influence=style.influence, home=home)
+
+
+def delete_capsule(capsule_id: str, home: DataHome | None = None) -> None:
+    """Remove a capsule. Projects that chose it keep their copy of its words and images."""
+    path = _path(capsule_id, home)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.") from None
+
+
+# --- a project's style ----------------------------------------------------------------------------
+
+
+def style_from_capsule(capsule: VisualCapsule, base: VisualStyle | None = None) -> VisualStyle:
+    """The project style when `capsule` is chosen: its words, images and influence copied in.
+
+    Per-scene overrides of `base` are kept.
+    """
+    overrides = dict(base.scene_overrides) if base else {}
+    return VisualStyle(capsule_id=capsule.id, medium=capsule.medium, look=capsule.look, palette=capsule.palette,
+                       lighting=capsule.lighting, era=capsule.era, references=capsule.references,
+                       images=list(capsule.images), influence=capsule.influence, scene_overrides=overrides)
+
+
+def written_style(base: VisualStyle, *, medium: str = "", look: str = "", palette: str = "", lighting: str = "",
+                  era: str = "", references: str = "", images: list[str] | None = None,
+                  influence: float | None = None) -> VisualStyle:
+    """The project style from the structured form (no capsule); overrides of `base` are kept.
+
+    Raises:
+        InputError: a field is too long, there are too many images, or the influence is out of 0..1.
+    """
+    words = {"medium": medium, "look": look, "palette": palette, "lighting": lighting, "era": era,
+             "references": references}
+    for label, text in words.items():
+        if len(text) > MAX_WORDS:
+            raise InputError(f"The {label} is {len(text)} characters long; keep it under {MAX_WORDS}.")
+    imgs = list(dict.fromkeys(base.images if images is None else images))
+    if len(imgs) > MAX_IMAGES:
+        raise InputError(f"A style holds at most {MAX_IMAGES} images; remove {len(imgs) - MAX_IMAGES}.")
+    value = base.influence if influence is None else float(influence)
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"The style influence is {value}; choose a value from 0 to 1.")
+    return VisualStyle(capsule_id=None, images=imgs, influence=value, scene_overrides=dict(base.scene_overrides),
+                       **{k: v.strip() for k, v in words.items()})
+
+
+def set_scene_override(style: VisualStyle, scene_id: str, capsule_id: str | None) -> VisualStyle:
+    """Switch one scene to another capsule (None: back to the film's style)."""
+    overrides = dict(style.scene_overrides)
+    if capsule_id:
+        if not _ID_RE.match(capsule_id):
+            raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.")
+        overrides[scene_id] = capsule_id
+    else:
+        overrides.pop(scene_id, None)
+    return style.model_copy(update={"scene_overrides": overrides})
+
+
+def style_for_scene(style: VisualStyle, scene_id: str | None, home: DataHome | None = None) -> VisualStyle:
+    """The style that applies in a scene: its override capsule when it has one, else the film's.
+
+    A capsule deleted from the library since falls back to the film's style.
+    """
+    cap_id = style.scene_overrides.get(scene_id or "")
+    if not cap_id:
+        return style
+    try:
+        return style_from_capsule(get_capsule(cap_id, home), style)
+    except NotFoundError:
+        return style
+
+
+def style_words(style: VisualStyle) -> str:
+    """The style as prompt words: 'medium, look, palette, lighting, era, in the manner of …'."""
+    parts = [getattr(style, f).strip() for f in STYLE_FIELDS[:-1] if getattr(style, f).strip()]
+    if style.references.strip():
+        parts.append(f"in the manner of {style.references.strip()}")
+    return ", ".join(parts)
+
+
+__all__ = [
+    "DEFAULT_INFLUENCE", "VisualCapsule", "capsule_from_style", "create_capsule", "delete_capsule", "get_capsule",
+    "list_capsules", "set_scene_override", "style_for_scene", "style_from_capsule", "style_words", "written_style",
+]
