@@ -1,0 +1,308 @@
+"""Stage 4 tab, master script: a rendered screenplay beside a Fountain editor that updates it.
+
+The script is written automatically the first time the tab is opened when it never was, and it
+grows on screen scene by scene. One scene can be rewritten with guidance; "Enrich" makes an
+ordinary script visually verbose (action only); Fountain and PDF export. Formatting is pure.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, ElementKind, Scene, Script, Stage, Status
+from aiuteur.pipeline.runner import Runner, RunResult
+from aiuteur.ui.tab_api import GPU, TabEnv
+
+CSS_CLASS = "aiu-screenplay"
+STYLE = f"""<style>
+.{CSS_CLASS} {{ font-family: 'Courier Prime', 'Courier New', monospace; font-size: 14px; line-height: 1.35;
+  max-width: 42em; margin: 0 auto; padding: 1em; background: #fff; color: #111; }}
+.{CSS_CLASS} .h {{ font-weight: bold; text-transform: uppercase; margin: 1.4em 0 .6em; }}
+.{CSS_CLASS} .a {{ margin: .6em 0; white-space: pre-wrap; }}
+.{CSS_CLASS} .c {{ margin: .8em 0 0 16em; text-transform: uppercase; }}
+.{CSS_CLASS} .p {{ margin: 0 0 0 12em; }}
+.{CSS_CLASS} .d {{ margin: 0 8em 0 8em; white-space: pre-wrap; }}
+.{CSS_CLASS} .t {{ text-align: right; text-transform: uppercase; margin: .6em 0; }}
+.{CSS_CLASS} .m {{ text-align: center; margin: .6em 0; }}
+.{CSS_CLASS} .s {{ color: #777; font-style: italic; margin: .3em 0; }}
+.{CSS_CLASS} .title {{ text-align: center; font-weight: bold; text-transform: uppercase; margin: 1em 0 2em; }}
+</style>"""
+
+
+# --- pure formatting ----------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> str:
+    return escape(text).replace("\n", "<br>")
+
+
+def scene_html(scene: Scene) -> str:
+    parts = [f'<div class="h">{escape(scene.heading)}</div>'] if scene.heading else []
+    speaker: tuple[str | None, str | None] | None = None
+    for e in scene.elements:
+        if e.kind in (ElementKind.DIALOGUE, ElementKind.PARENTHETICAL):
+            if speaker != (e.character, e.extension) or (e.kind == ElementKind.DIALOGUE and parts[-1:] and \
+                    parts[-1].startswith('<div class="d">')):
+                ext = f" ({escape(e.extension)})" if e.extension else ""
+                parts.append(f'<div class="c">{escape(e.character or "")}{ext}</div>')
+                speaker = (e.character, e.extension)
+            cls = "d" if e.kind == ElementKind.DIALOGUE else "p"
+            parts.append(f'<div class="{cls}">{_lines(e.text)}</div>')
+            continue
+        speaker = None
+        if e.kind == ElementKind.ACTION:
+            parts.append(f'<div class="a">{_lines(e.text)}</div>')
+        elif e.kind == ElementKind.TRANSITION:
+            parts.append(f'<div class="t">{escape(e.text)}</div>')
+        elif e.kind in (ElementKind.CENTERED, ElementKind.LYRIC):
+            parts.append(f'<div class="m">{_lines(e.text)}</div>')
+        elif e.kind in (ElementKind.SYNOPSIS, ElementKind.SECTION):
+            parts.append(f'<div class="s">{escape(e.text)}</div>')
+    return "\n".join(parts)
+
+
+def script_html(script: Script | None) -> str:
+    """The screenplay as HTML: heading, action, centred cue, parenthetical, dialogue."""
+    if script is None or not script.scenes:
+        return f'{STYLE}<div class="{CSS_CLASS}"><em>No script yet.</em></div>'
+    title = f'<div class="title">{escape(script.title)}</div>' if script.title else ""
+    return f'{STYLE}<div class="{CSS_CLASS}">{title}{"".join(scene_html(s) for s in script.scenes)}</div>'
+
+
+def parse_editor(text: str) -> Script:
+    from aiuteur.screenplay import parse_fountain
+
+    return parse_fountain(text, "editor.fountain")
+
+
+def preview(text: str) -> str:
+    """The rendered screenplay of the editor's Fountain, or the parser's one-line complaint."""
+    if not text.strip():
+        return script_html(None)
+    try:
+        return script_html(parse_editor(text))
+    except AiuteurError as e:
+        return f'{STYLE}<div class="{CSS_CLASS}"><strong>⚠️ {escape(str(e))}</strong></div>'
+
+
+def scene_choices(script: Script | None) -> list[tuple[str, str]]:
+    if script is None:
+        return []
+    return [(f"{s.number}. {s.heading or '(no heading)'}", s.id) for s in script.scenes]
+
+
+def result_text(result: RunResult) -> str:
+    return "✅ Done." if result.ok else "⚠️ " + " ".join(result.errors)
+
+
+def safe_stem(title: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:60] or "script"
+
+
+def run_streaming(runner: Runner, project_id: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    """Run the script stage in a thread, yielding ("progress", text), ("partial", fountain) and
+    finally ("done", RunResult) or ("error", AiuteurError)."""
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def work() -> None:
+        try:
+            result = runner.run(project_id, Stage.SCRIPT, progress=lambda f, s: events.put(("progress", (f, s))),
+                                options={**kwargs.pop("options", {}),
+                                         "on_partial": lambda text: events.put(("partial", text))}, **kwargs)
+            events.put(("done", result))
+        except AiuteurError as e:
+            events.put(("error", e))
+        except Exception as e:  # never a traceback in the UI
+            events.put(("error", AiuteurError(f"The script could not be written ({type(e).__name__}).")))
+
+    threading.Thread(target=work, name="aiuteur-script", daemon=True).start()
+    while True:
+        kind, value = events.get()
+        yield kind, value
+        if kind in ("done", "error"):
+            return
+
+
+# --- components ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScriptTab:
+    guidance: gr.Textbox
+    generate: gr.Button
+    preview: gr.HTML
+    editor: gr.Code | gr.Textbox
+    save: gr.Button
+    scene: gr.Dropdown
+    scene_guidance: gr.Textbox
+    regenerate: gr.Button
+    enrich: gr.Button
+    export_fountain: gr.Button
+    export_pdf: gr.Button
+    file: gr.File
+    status: gr.Markdown
+    rev: gr.State
+    page: gr.Tab | None  # the surrounding tab, to write the script on the first visit
+
+
+def _surrounding_tab() -> gr.Tab | None:
+    block = gr.context.Context.block
+    while block is not None and not isinstance(block, gr.Tab):
+        block = getattr(block, "parent", None)
+    return block
+
+
+def render(env: TabEnv) -> ScriptTab:
+    with gr.Row():
+        guidance = gr.Textbox(label="Guidance for the whole script (optional)", scale=4)
+        generate = gr.Button("Write the script", variant="primary", scale=1)
+    status = gr.Markdown()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            view = gr.HTML(script_html(None), label="Screenplay")
+        with gr.Column(scale=1):
+            editor = gr.Textbox(label="Fountain", lines=30, max_lines=60, buttons=["copy"])
+            save = gr.Button("Save edits")
+    with gr.Row():
+        scene = gr.Dropdown(label="Scene", choices=[], scale=2)
+        scene_guidance = gr.Textbox(label="Guidance for this scene", scale=3)
+        regenerate = gr.Button("Rewrite this scene", scale=1)
+    with gr.Row():
+        enrich = gr.Button("Enrich: make the action visually verbose (dialogue untouched)")
+        export_fountain = gr.Button("Export Fountain")
+        export_pdf = gr.Button("Export PDF")
+    file = gr.File(label="Download", interactive=False)
+    return ScriptTab(guidance, generate, view, editor, save, scene, scene_guidance, regenerate, enrich,
+                     export_fountain, export_pdf, file, status, gr.State(0), _surrounding_tab())
+
+
+def _load(runner: Runner, pid: str) -> tuple[Script | None, int, Status]:
+    view = runner.view(pid)
+    data = view.data(Stage.SCRIPT)
+    return (Script.model_validate(data) if data else None), view.revision(Stage.SCRIPT), view.statuses[Stage.SCRIPT]
+
+
+def listen(tab: ScriptTab, env: TabEnv) -> None:
+    from aiuteur.screenplay import to_fountain, to_pdf
+
+    shown = [tab.preview, tab.editor, tab.scene, tab.rev, tab.status]
+    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
+
+    def fill(runner: Runner, pid: str, status: str = "") -> list[Any]:
+        script, rev, _ = _load(runner, pid)
+        return [script_html(script), to_fountain(script) if script else "",
+                gr.Dropdown(choices=scene_choices(script), value=None), rev, status]
+
+    def on_load(pid: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
+
+    env.reload.change(on_load, [env.project], shown, api_visibility="private")
+
+    def write(pid: str | None, request: gr.Request, *, only_if_empty: bool = False, **kwargs: Any
+              ) -> Iterator[list[Any]]:
+        if not pid:
+            yield [gr.skip()] * 4 + ["Open a project first."]
+            return
+        runner = env.runner_for(request)
+        if only_if_empty:
+            script, _, status = _load(runner, pid)
+            if script is not None or status == Status.SKIPPED:
+                return
+        lines: list[str] = []
+        for kind, value in run_streaming(runner, pid, **kwargs):
+            if kind == "progress":
+                lines.append(f"{int(value[0] * 100)}% · {value[1]}")
+                yield [gr.skip()] * 4 + ["\n\n".join(lines[-3:])]
+            elif kind == "partial":
+                yield [preview(value), value, gr.skip(), gr.skip(), "\n\n".join(lines[-3:])]
+            elif kind == "error":
+                if not only_if_empty:
+                    gr.Warning(str(value))
+                yield fill(runner, pid, "" if only_if_empty else f"⚠️ {value}")
+            else:
+                yield fill(runner, pid, result_text(value))
+
+    def on_generate(pid: str | None, guidance: str, request: gr.Request) -> Iterator[list[Any]]:
+        yield from write(pid, request, guidance=guidance)
+
+    tab.generate.click(on_generate, [env.project, tab.guidance], shown, api_name="script",
+                       concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+    def on_first_visit(pid: str | None, request: gr.Request) -> Iterator[list[Any]]:
+        yield from write(pid, request, only_if_empty=True)
+
+    if tab.page is not None:
+        tab.page.select(on_first_visit, [env.project], shown, api_name="script_first_visit",
+                        concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+    def on_regenerate(pid: str | None, scene_id: str | None, guidance: str, request: gr.Request
+                      ) -> Iterator[list[Any]]:
+        if not scene_id:
+            yield [gr.skip()] * 4 + ["Pick a scene to rewrite."]
+            return
+        yield from write(pid, request, guidance=guidance, target=f"scene:{scene_id}")
+
+    tab.regenerate.click(on_regenerate, [env.project, tab.scene, tab.scene_guidance], shown,
+                         api_name="script_regenerate_scene", concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+    def on_enrich(pid: str | None, scene_id: str | None, guidance: str, request: gr.Request) -> Iterator[list[Any]]:
+        yield from write(pid, request, guidance=guidance, target=f"scene:{scene_id}" if scene_id else "",
+                         options={"enrich": True})
+
+    tab.enrich.click(on_enrich, [env.project, tab.scene, tab.scene_guidance], shown, api_name="script_enrich",
+                     concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+    tab.editor.change(preview, [tab.editor], [tab.preview], api_name="script_preview", show_progress="hidden",
+                      trigger_mode="always_last")
+
+    def on_save(pid: str | None, rev: int, text: str, request: gr.Request) -> list[Any]:
+        from aiuteur.pipeline.scene_ids import keep_scene_ids
+
+        if not pid:
+            return [gr.skip()] * 4 + ["Open a project first."]
+        runner = env.runner_for(request)
+        try:
+            old, _, _ = _load(runner, pid)
+            runner.save(pid, Stage.SCRIPT, keep_scene_ids(old, parse_editor(text)), base_revision=rev)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [gr.skip()] * 4 + [f"⚠️ {e}"]
+        return fill(runner, pid, "Saved.")
+
+    tab.save.click(on_save, [env.project, tab.rev, tab.editor], shown, api_name="script_save").then(**then)
+
+    def export(pid: str | None, request: gr.Request, pdf: bool) -> str | None:
+        if not pid:
+            gr.Warning("Open a project first.")
+            return None
+        script, _, _ = _load(env.runner_for(request), pid)
+        if script is None:
+            gr.Warning("There is no script to export yet.")
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="aiuteur-export-"))
+        path = folder / f"{safe_stem(script.title)}.{'pdf' if pdf else 'fountain'}"
+        if pdf:
+            path.write_bytes(to_pdf(script))
+        else:
+            path.write_text(to_fountain(script), encoding="utf-8")
+        return str(path)
+
+    def on_fountain(pid: str | None, request: gr.Request) -> str | None:
+        return export(pid, request, False)
+
+    def on_pdf(pid: str | None, request: gr.Request) -> str | None:
+        return export(pid, request, True)
+
+    tab.export_fountain.click(on_fountain, [env.project], [tab.file], api_name="script_export_fountain")
+    tab.export_pdf.click(on_pdf, [env.project], [tab.file], api_name="script_export_pdf")

@@ -1,0 +1,176 @@
+"""Stage 2 tab, treatment: the three variants side by side; choose, edit, regenerate all or one.
+
+Each variant has its own guidance box beside its "Regenerate this" button; "Regenerate all" has
+one too. Handlers are thin: they call the runner and format through the pure functions below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, Stage, Treatment, TreatmentVariant
+from aiuteur.pipeline.runner import Runner, RunResult
+from aiuteur.ui.tab_api import GPU, TabEnv
+
+N = 3
+
+
+# --- pure formatting -------------------------------------------------------------------------------
+
+
+def variant_values(treatment: Treatment | None) -> list[str]:
+    """title, logline, prose for each of the three variants (empty strings when none yet)."""
+    out: list[str] = []
+    for i in range(N):
+        v = treatment.variants[i] if treatment else None
+        out += [v.title, v.logline, v.prose] if v else ["", "", ""]
+    return out
+
+
+def chosen_text(treatment: Treatment | None) -> str:
+    if treatment is None:
+        return "No treatments yet: press **Write three treatments**."
+    if treatment.chosen is None:
+        return "Choose the treatment the beats will be made from."
+    return f"✅ Treatment {treatment.chosen + 1} is chosen: *{treatment.variants[treatment.chosen].title}*."
+
+
+def edited(saved: Treatment, values: list[str], chosen: int | None) -> Treatment:
+    """The saved treatment with the edited texts (and the choice) applied."""
+    variants = [TreatmentVariant(title=values[3 * i].strip() or f"Treatment {i + 1}", logline=values[3 * i + 1],
+                                 prose=values[3 * i + 2]) for i in range(N)]
+    return saved.model_copy(update={"variants": variants, "chosen": chosen})
+
+
+def result_text(result: RunResult) -> str:
+    return "✅ Written." if result.ok else "⚠️ " + " ".join(result.errors)
+
+
+def load(runner: Runner, project_id: str) -> tuple[Treatment | None, int]:
+    view = runner.view(project_id)
+    data = view.data(Stage.TREATMENT)
+    return (Treatment.model_validate(data) if data else None), view.revision(Stage.TREATMENT)
+
+
+# --- components ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantColumn:
+    title: gr.Textbox
+    logline: gr.Textbox
+    prose: gr.Textbox
+    choose: gr.Button
+    guidance: gr.Textbox
+    regenerate: gr.Button
+
+
+@dataclass(frozen=True)
+class TreatmentTab:
+    chosen: gr.Markdown
+    guidance: gr.Textbox
+    generate: gr.Button
+    save: gr.Button
+    status: gr.Markdown
+    rev: gr.State
+    columns: list[VariantColumn]
+
+    @property
+    def fields(self) -> list[gr.Textbox]:
+        return [f for c in self.columns for f in (c.title, c.logline, c.prose)]
+
+
+def render(env: TabEnv) -> TreatmentTab:
+    chosen = gr.Markdown(chosen_text(None))
+    with gr.Row():
+        guidance = gr.Textbox(label="Guidance for all three (optional)", scale=4,
+                              placeholder="e.g. darker ending, more humour, keep the grandmother alive")
+        generate = gr.Button("Write three treatments", variant="primary", scale=1)
+    columns = []
+    with gr.Row(equal_height=False):
+        for i in range(N):
+            with gr.Column():
+                title = gr.Textbox(label=f"Treatment {i + 1}: title", max_lines=1)
+                logline = gr.Textbox(label="Logline", lines=2)
+                prose = gr.Textbox(label="Prose", lines=16)
+                choose = gr.Button(f"Choose treatment {i + 1}")
+                with gr.Row():
+                    g = gr.Textbox(label="Guidance for this one", scale=3, placeholder="what to change")
+                    regen = gr.Button("Regenerate this", scale=1)
+                columns.append(VariantColumn(title, logline, prose, choose, g, regen))
+    save = gr.Button("Save edits")
+    status = gr.Markdown()
+    return TreatmentTab(chosen, guidance, generate, save, status, gr.State(0), columns)
+
+
+def listen(tab: TreatmentTab, env: TabEnv) -> None:
+    shown = [*tab.fields, tab.chosen, tab.rev]
+
+    def fill(runner: Runner, pid: str) -> list[Any]:
+        t, rev = load(runner, pid)
+        return [*variant_values(t), chosen_text(t), rev]
+
+    def on_load(pid: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
+
+    env.reload.change(on_load, [env.project], shown, api_visibility="private")
+
+    def run(pid: str | None, request: gr.Request, *, guidance: str, target: str = "") -> list[Any]:
+        if not pid:
+            return [gr.skip()] * len(shown) + ["Open a project first."]
+        runner = env.runner_for(request)
+        try:
+            result = runner.run(pid, Stage.TREATMENT, guidance=guidance, target=target)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [*fill(runner, pid), f"⚠️ {e}"]
+        return [*fill(runner, pid), result_text(result)]
+
+    def on_generate(pid: str | None, guidance: str, request: gr.Request) -> list[Any]:
+        return run(pid, request, guidance=guidance)
+
+    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
+    tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="treatment",
+                       concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+    form: set[gr.blocks.Block] = {env.project, tab.rev, *tab.fields}
+    for i, col in enumerate(tab.columns):
+        def on_regenerate(pid: str | None, guidance: str, request: gr.Request, i: int = i) -> list[Any]:
+            return run(pid, request, guidance=guidance, target=f"variant:{i}")
+
+        col.regenerate.click(on_regenerate, [env.project, col.guidance], [*shown, tab.status],
+                             api_name=f"treatment_variant_{i + 1}", concurrency_id=GPU,
+                             concurrency_limit=1).then(**then)
+
+        def on_choose(values: dict[Any, Any], request: gr.Request, i: int = i) -> list[Any]:
+            return save(values, request, i)
+
+        col.choose.click(on_choose, form, [*shown, tab.status],
+                         api_name=f"treatment_choose_{i + 1}").then(**then)
+
+    def save(values: dict[Any, Any], request: gr.Request, chosen: int | str | None = "keep") -> list[Any]:
+        pid, rev = values[env.project], values[tab.rev]
+        if not pid:
+            return [gr.skip()] * len(shown) + ["Open a project first."]
+        runner = env.runner_for(request)
+        saved, _ = load(runner, pid)
+        if saved is None:
+            return [gr.skip()] * len(shown) + ["Write the treatments first."]
+        texts = [values[f] for f in tab.fields]
+        choice = saved.chosen if chosen == "keep" else chosen
+        try:
+            runner.save(pid, Stage.TREATMENT, edited(saved, texts, choice if isinstance(choice, int) else None),
+                        base_revision=rev)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [gr.skip()] * len(shown) + [f"⚠️ {e}"]
+        return [*fill(runner, pid), "Saved."]
+
+    def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
+        return save(values, request)
+
+    tab.save.click(on_save, form, [*shown, tab.status], api_name="treatment_save").then(**then)
