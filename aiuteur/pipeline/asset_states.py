@@ -1,0 +1,586 @@
+"""Stage 8, scene asset states: how each asset looks in this scene, and the image to carry it.
+
+For every asset of the scene (registry assets listed in the scene, and any a shot puts in
+frame): a visual state description inferred by the text model from the scene, its shot list
+and the registry's state changes (what they wear and hold, their condition; for a place the
+time of day and its dressing), pre-filled from those state changes so a failed call still
+leaves something sensible. A change inside the scene is recorded at its shot.
+
+Continuity (DESIGN idea 5): the reference of an asset in scene N defaults to the latest chosen
+scene-instance image of that asset in a scene before N, else the master reference. The
+*rearview mirror* lists, per asset, the master and every earlier scene's chosen image and
+modifications; any of them can become this scene's reference. "Use master as is" skips
+generation. Scene-instance images are generated from the reference and the description with
+the reference dominant over the style (reference scale above style scale; the reference is also
+the img2img start). Several takes form a carousel; one is chosen. Every modification is written
+to the audit trail in words. No asset needs an image for the scene to be done.
+
+Suggested assets (names a shot puts in frame, or speakers, that the registry does not have) are
+stored and shown until accepted (a real registry asset) or dismissed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
+
+from aiuteur.domain import (
+    Asset,
+    AssetCategory,
+    AssetState,
+    AssetStates,
+    InputError,
+    Scene,
+    ShotList,
+    Stage,
+    StateChange,
+    StyleAndAssets,
+    Take,
+    VisualStyle,
+    content_hash,
+)
+from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.shot_list import find_asset, load_bundle, load_scene, scene_assets, shot_lines
+from aiuteur.pipeline.writing import (
+    TemplateSource,
+    ask,
+    default_templates,
+    engine_failure,
+    format_rules,
+    load_story,
+    make_take,
+    messages_for,
+    story_rules,
+)
+
+#: IP-Adapter scale of an asset's reference; the style image always gets less (DESIGN idea 6).
+REFERENCE_SCALE = 0.8
+STYLE_CAP = 0.45
+IMG2IMG_STRENGTH = 0.55
+NO_GUIDANCE = "(none)"
+
+VARIABLES: dict[str, frozenset[str]] = {
+    "asset_states/system": frozenset({"story_rules"}),
+    "asset_states/user": frozenset({"heading", "scene", "shots", "assets", "guidance"}),
+}
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+# --- generation schema (bounded) -----------------------------------------------------------------
+
+
+class ChangeDraft(BaseModel):
+    """A change of look inside the scene, at the shot where it happens."""
+
+    model_config = ConfigDict(extra="forbid")
+    shot: str = Field(min_length=1, max_length=8, description="The shot number, e.g. '3C'.")
+    description: str = Field(min_length=1, max_length=200, description="How the asset looks from that shot on.")
+
+
+class StateDraft(BaseModel):
+    """How one asset looks in this scene."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: int = Field(ge=1, le=24, description="The asset's number in the list.")
+    description: Text = Field(description="What it looks like in this scene: clothes, what it holds, condition; "
+                                          "for a place, the time of day, light and dressing.")
+    changes: list[ChangeDraft] = Field(default_factory=list, max_length=3)
+
+
+class AssetStatesDraft(BaseModel):
+    """One visual state per listed asset."""
+
+    model_config = ConfigDict(extra="forbid")
+    states: list[StateDraft] = Field(min_length=1, max_length=24)
+
+    @model_validator(mode="after")
+    def _one_per_asset(self, info: ValidationInfo) -> AssetStatesDraft:
+        ctx = info.context or {}
+        if "masters" not in ctx:
+            return self
+        problems = draft_problems(self, list(ctx["masters"]), set(ctx["shots"]))
+        if problems:
+            raise ValueError("; ".join(problems[:4]))
+        return self
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def draft_problems(draft: AssetStatesDraft, masters: list[str], shot_numbers: set[str]) -> list[str]:
+    """Code checks, as sentences for the model: one state per asset, not the master copied."""
+    n = len(masters)
+    problems = []
+    numbers = [s.number for s in draft.states]
+    missing = [k for k in range(1, n + 1) if k not in numbers]
+    extra = sorted({k for k in numbers if not 1 <= k <= n})
+    dup = sorted({k for k in numbers if numbers.count(k) > 1})
+    if missing:
+        problems.append(f"assets {missing} have no state; give one state for each of the {n} assets")
+    if extra:
+        problems.append(f"there are no assets {extra}; number them 1 to {n}")
+    if dup:
+        problems.append(f"assets {dup} have more than one state; give exactly one each")
+    for s in draft.states:
+        if 1 <= s.number <= n and masters[s.number - 1] and _norm(s.description) == _norm(masters[s.number - 1]):
+            problems.append(f"the state of asset {s.number} copies its master description; describe how it looks "
+                            "in this scene")
+        for c in s.changes:
+            if c.shot.strip().upper() not in shot_numbers:
+                problems.append(f"asset {s.number} changes at shot {c.shot!r}, which is not a shot of this scene")
+    return problems
+
+
+# --- continuity: references, the rearview mirror, pre-fills --------------------------------------------
+
+
+def saved_states(state: ProjectState, scene_id: str) -> AssetStates | None:
+    data = state.data(Stage.ASSET_STATES, scene_id)
+    return AssetStates.model_validate(data) if data else None
+
+
+def state_of(states: AssetStates | None, asset_id: str) -> AssetState | None:
+    if states is None:
+        return None
+    return next((s for s in states.states if s.asset_id == asset_id), None)
+
+
+def master_key(asset: Asset) -> str | None:
+    """The master reference used for conditioning: the plain-white version when there is one."""
+    return asset.master_ref_white or asset.master_ref
+
+
+def earlier_scenes(state: ProjectState, scene_id: str) -> list[str]:
+    ids = state.scene_ids
+    return ids[: ids.index(scene_id)] if scene_id in ids else []
+
+
+def default_reference(state: ProjectState, scene_id: str, asset: Asset) -> tuple[str | None, str]:
+    """(media key, where from): the latest chosen scene-instance image of the asset in an earlier
+    scene ('scene:<id>'), else its master reference ('master'); (None, 'master') when neither exists."""
+    for sid in reversed(earlier_scenes(state, scene_id)):
+        st = state_of(saved_states(state, sid), asset.id)
+        if st is not None and st.image and not st.use_master:
+            return st.image, f"scene:{sid}"
+    return master_key(asset), "master"
+
+
+def current_reference(state: ProjectState, scene_id: str, asset: Asset, st: AssetState | None) -> tuple[str | None, str]:
+    """This scene's reference: the one the user pinned, else the default (always up to date)."""
+    if st is not None and st.use_master:
+        return master_key(asset), "master"
+    if st is not None and st.pinned:
+        return st.reference, st.reference_from
+    return default_reference(state, scene_id, asset)
+
+
+def scene_image(state: ProjectState, scene_id: str, asset: Asset, st: AssetState | None) -> tuple[str | None, str]:
+    """The image that stands for the asset in this scene (for frames): the chosen scene-instance
+    image, else the master when 'use master as is', else the reference. (key, where from)."""
+    if st is not None and st.image and not st.use_master:
+        return st.image, "generated"
+    return current_reference(state, scene_id, asset, st)
+
+
+@dataclass(frozen=True)
+class MirrorItem:
+    """One image in an asset's rearview mirror."""
+
+    source: str  # 'master' or 'scene:<id>'
+    label: str  # 'Master reference', 'Scene 3'
+    image: str | None
+    description: str
+    modifications: list[str]
+
+
+def rearview(state: ProjectState, scene_id: str, asset: Asset) -> list[MirrorItem]:
+    """The asset's master reference, then each earlier scene's chosen image and modifications, oldest first."""
+    items = [MirrorItem("master", "Master reference", master_key(asset), asset.description, [])]
+    for sid in earlier_scenes(state, scene_id):
+        st = state_of(saved_states(state, sid), asset.id)
+        if st is None:
+            continue
+        image = st.image if (st.image and not st.use_master) else None
+        items.append(MirrorItem(f"scene:{sid}", state.scene_label(sid), image, st.description, list(st.audit)))
+    return items
+
+
+def source_label(state: ProjectState, source: str) -> str:
+    """'master' -> 'the master reference'; 'scene:<id>' -> "Scene 2's image"."""
+    if source.startswith("scene:"):
+        return f"{state.scene_label(source.removeprefix('scene:'))}'s image"
+    if source == "generated":
+        return "this scene's chosen image"
+    return "the master reference"
+
+
+def prefill(state: ProjectState, scene_id: str, asset: Asset) -> str:
+    """The registry's latest state change at or before this scene, else the master description."""
+    order = {sid: i for i, sid in enumerate(state.scene_ids)}
+    here = order.get(scene_id, len(order))
+    changes = [c for c in asset.state_changes if c.shot_id is None and order.get(c.scene_id, here + 1) <= here]
+    changes.sort(key=lambda c: order[c.scene_id])
+    return changes[-1].description if changes else asset.description
+
+
+def assets_in_scene(bundle: StyleAndAssets | None, scene_id: str, shots: ShotList | None) -> list[Asset]:
+    """Registry assets listed in the scene, then any other a shot puts in frame."""
+    found = scene_assets(bundle, scene_id)
+    if bundle is not None and shots is not None:
+        have = {a.id for a in found}
+        for shot in shots.shots:
+            for aid in shot.assets:
+                if aid not in have:
+                    try:
+                        a = bundle.registry.get(aid)
+                    except KeyError:
+                        continue
+                    if not a.removed:
+                        found.append(a)
+                        have.add(aid)
+    return found
+
+
+def suggestions(scene: Scene, shots: ShotList | None, bundle: StyleAndAssets | None,
+                dismissed: Sequence[str] = ()) -> list[str]:
+    """Names the shots put in frame (and speakers) that the registry does not have, minus dismissed."""
+    registry = [a for a in bundle.registry.assets if not a.removed] if bundle else []
+    names: list[str] = []
+    for shot in shots.shots if shots else []:
+        names.extend(shot.unregistered)
+    names.extend(c.title() for c in scene.characters)
+    out: list[str] = []
+    gone = {_norm(d) for d in dismissed}
+    for n in names:
+        if not n.strip() or _norm(n) in gone or find_asset(n, registry) is not None:
+            continue
+        if _norm(n) not in {_norm(o) for o in out}:
+            out.append(n.strip())
+    return out
+
+
+# --- edits (pure; the UI saves the result with Runner.save) ---------------------------------------------
+
+
+def _replace(states: AssetStates, asset_id: str, **update: Any) -> AssetStates:
+    st = state_of(states, asset_id)
+    if st is None:
+        raise InputError("That asset has no state in this scene; infer the asset states first.")
+    audit = update.pop("audit_add", None)
+    if audit:
+        update["audit"] = [*st.audit, audit]
+    new = st.model_copy(update=update)
+    return states.model_copy(update={"states": [new if s.asset_id == asset_id else s for s in states.states]})
+
+
+def _quote(text: str, n: int = 80) -> str:
+    t = " ".join(text.split())
+    return f"'{t if len(t) <= n else t[: n - 1] + '…'}'"
+
+
+def set_description(states: AssetStates, asset_id: str, description: str, scene_label: str) -> AssetStates:
+    """The user's own description of the asset in this scene."""
+    description = description.strip()
+    if len(description) > 2000:
+        raise InputError(f"The description is {len(description)} characters; keep it under 2,000.")
+    st = state_of(states, asset_id)
+    if st is not None and st.description == description:
+        return states
+    return _replace(states, asset_id, description=description,
+                    audit_add=f"{scene_label}: description changed to {_quote(description)}")
+
+
+def set_reference(states: AssetStates, asset_id: str, image: str | None, source: str, scene_label: str,
+                  source_words: str) -> AssetStates:
+    """Pin this scene's reference to an image from the rearview mirror (master or an earlier scene)."""
+    if not image:
+        raise InputError(f"{source_words.capitalize()} has no image yet; pick one that has.")
+    return _replace(states, asset_id, reference=image, reference_from=source, pinned=True, use_master=False,
+                    audit_add=f"{scene_label}: reference set to {source_words}")
+
+
+def use_master(states: AssetStates, asset_id: str, on: bool, scene_label: str) -> AssetStates:
+    """'Use master as is': the master reference stands for the asset in this scene, no generation."""
+    st = state_of(states, asset_id)
+    if st is not None and st.use_master == on:
+        return states
+    words = "uses the master reference as is" if on else "no longer uses the master as is"
+    return _replace(states, asset_id, use_master=on, audit_add=f"{scene_label}: {words}")
+
+
+def choose_instance(states: AssetStates, asset_id: str, take: Take, scene_label: str) -> AssetStates:
+    """Make one take of the carousel this scene's image."""
+    st = state_of(states, asset_id)
+    if st is None or take.id not in st.instance_takes:
+        raise InputError("That image is not a take of this asset in this scene; reload and choose again.")
+    if not take.ok or not take.media:
+        raise InputError(f"That take failed ({take.error or 'no image'}); choose another one.")
+    n = st.instance_takes.index(take.id) + 1
+    return _replace(states, asset_id, chosen_take=take.id, image=take.media[0], use_master=False,
+                    audit_add=f"{scene_label}: chose scene-instance image {n} of {len(st.instance_takes)}")
+
+
+def dismiss_suggestion(states: AssetStates, name: str) -> AssetStates:
+    if name not in states.suggested:
+        raise InputError(f"{name!r} is not a suggestion of this scene any more.")
+    return states.model_copy(update={"suggested": [s for s in states.suggested if s != name],
+                                     "dismissed": [*states.dismissed, name]})
+
+
+def add_asset(bundle: StyleAndAssets, states: AssetStates, state: ProjectState, scene_id: str, name: str,
+              category: AssetCategory, description: str = "") -> tuple[StyleAndAssets, AssetStates, Asset]:
+    """A real registry asset made from this scene (origin 'scene'), with its state here.
+
+    Returns the new StyleAndAssets, the AssetStates with the asset's state (and without the
+    suggestion of that name) and the asset.
+    """
+    name = " ".join(name.split())
+    if not name or len(name) > 80:
+        raise InputError("A new asset needs a name of 1 to 80 characters.")
+    live = [a for a in bundle.registry.assets if not a.removed]
+    if find_asset(name, live) is not None:
+        raise InputError(f"{name} is already in the asset registry; pick it instead of adding it again.")
+    asset = Asset(name=name, category=category, description=description.strip(), scenes=[scene_id], origin="scene")
+    registry = bundle.registry.model_copy(update={"assets": [*bundle.registry.assets, asset]})
+    label = state.scene_label(scene_id)
+    st = AssetState(asset_id=asset.id, description=description.strip(), reference=None, reference_from="master",
+                    audit=[f"{label}: {name} added to the asset registry from this scene"])
+    new_states = states.model_copy(update={
+        "states": [*states.states, st], "suggested": [s for s in states.suggested if _norm(s) != _norm(name)]})
+    return bundle.model_copy(update={"registry": registry}), new_states, asset
+
+
+# --- stage: infer the states --------------------------------------------------------------------------
+
+
+def _scene_text(scene: Scene) -> str:
+    lines = []
+    for e in scene.elements:
+        if e.kind.value == "dialogue":
+            lines.append(f"{e.character}: {e.text}")
+        elif e.text.strip() and e.kind.value in ("action", "parenthetical", "centered", "lyric"):
+            lines.append(e.text)
+    return "\n".join(lines) or "(no text)"
+
+
+def _shots_text(shots: ShotList | None, scene: Scene, names: dict[str, str]) -> str:
+    if not shots or not shots.shots:
+        return "(no shot list yet)"
+    out = []
+    for s in shots.shots:
+        who = ", ".join(names.get(a, a) for a in s.assets) or "nobody named"
+        out.append(f"{s.number} ({s.size}, {s.duration_s:g} s) in frame: {who}. {s.action} {' '.join(shot_lines(s, scene))}".strip())
+    return "\n".join(out)
+
+
+def _assets_text(assets: list[Asset], prefills: list[str], state: ProjectState) -> str:
+    out = []
+    for k, (a, pre) in enumerate(zip(assets, prefills, strict=True), start=1):
+        changes = "; ".join(f"{state.scene_label(c.scene_id)}: {c.description}" for c in a.state_changes) or "none"
+        out.append(f"{k}. {a.name} ({a.category.value}). Master: {a.description or '(no description)'}\n"
+                   f"   Registry state changes: {changes}\n   Last known look: {pre or '(unknown)'}")
+    return "\n".join(out)
+
+
+def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, assets: list[Asset], bundle: StyleAndAssets | None,
+                text: TextEngine, *, seed: int, rules: Sequence[str] = (), guidance: str = "",
+                templates: TemplateSource = default_templates, max_attempts: int = 3) -> tuple[Take, AssetStates]:
+    """Infer each asset's state in the scene and merge with what the user already chose.
+
+    Returns the take and the new AssetStates. A failed or rejected model answer falls back to
+    the pre-fills (the registry's state changes): the take's purpose says so.
+    """
+    prior = saved_states(state, scene.id)
+    prefills = [prefill(state, scene.id, a) for a in assets]
+    label = state.scene_label(scene.id)
+    rendered = messages_for(
+        templates, "asset_states", {"story_rules": format_rules(list(rules))},
+        {"heading": scene.heading or label, "scene": _scene_text(scene),
+         "shots": _shots_text(shots, scene, {a.id: a.name for a in assets}),
+         "assets": _assets_text(assets, prefills, state), "guidance": guidance.strip() or NO_GUIDANCE},
+        VARIABLES)
+    inputs = {"scene": scene.model_dump(mode="json"), "shots": shots.model_dump(mode="json") if shots else None,
+              "assets": [a.model_dump(mode="json") for a in assets], "rules": list(rules), "guidance": guidance,
+              "t": rendered.template_hash}
+    shot_ids = {s.number.upper(): s.id for s in (shots.shots if shots else [])}
+    descriptions = list(prefills)
+    changes: list[list[StateChange]] = [[] for _ in assets]
+    purpose, error, got = "asset_states", "", None
+    if assets:
+        try:
+            got = ask(text, rendered.messages, AssetStatesDraft, seed=seed, max_attempts=max_attempts,
+                      context={"masters": [a.description for a in assets], "shots": list(shot_ids)})
+        except EngineError as e:
+            error = engine_failure(e, f"the asset states of {label}")
+        if got is not None and got.ok and got.value is not None:
+            for s in got.value.states:
+                descriptions[s.number - 1] = s.description.strip()
+                changes[s.number - 1] = [StateChange(scene_id=scene.id, shot_id=shot_ids[c.shot.strip().upper()],
+                                                     description=c.description.strip()) for c in s.changes]
+        else:
+            purpose, error = "asset_states_fallback", error or (got.error if got else "")
+    new_states = []
+    for a, desc, ch in zip(assets, descriptions, changes, strict=True):
+        old = state_of(prior, a.id)
+        ref, src = current_reference(state, scene.id, a, old)
+        if old is None:
+            audit = [f"{label}: state described as {_quote(desc)}; reference is {source_label(state, src)}"]
+            new_states.append(AssetState(asset_id=a.id, description=desc, reference=ref, reference_from=src,
+                                         changes=ch, audit=audit))
+            continue
+        audit = list(old.audit)
+        if desc != old.description:
+            audit.append(f"{label}: description inferred again as {_quote(desc)}")
+        new_states.append(old.model_copy(update={"description": desc, "changes": ch, "reference": ref,
+                                                 "reference_from": src, "audit": audit}))
+    dismissed = list(prior.dismissed) if prior else []
+    out = AssetStates(states=new_states, suggested=suggestions(scene, shots, bundle, dismissed), dismissed=dismissed)
+    take = make_take(Stage.ASSET_STATES, purpose=purpose, inputs={**inputs, "why": error} if error else inputs,
+                     rendered=rendered if assets else None, text=text if assets else None, seed=seed,
+                     scene_id=scene.id, attempts=got.attempts if got else 1, seconds=got.seconds if got else 0.0,
+                     messages=got.messages if got else None, output=out, engine=None if assets else "code")
+    return take, out
+
+
+# --- stage: scene-instance images ------------------------------------------------------------------------
+
+
+def instance_prompt(asset: Asset, description: str, rules: Sequence[str], style: VisualStyle | None) -> tuple[str, str]:
+    """(prompt, negative prompt) for a scene-instance image: the asset alone, as described here."""
+    look = ", ".join(x for x in ((style.medium, style.look, style.palette, style.lighting, style.era) if style else ())
+                     if x.strip())
+    rules_text = " ".join(r.rstrip(".") + "." for r in rules)
+    if asset.category == AssetCategory.LOCATION:
+        body = f"{asset.name}, an empty establishing view of the place: {description}"
+        negative = "people, text, watermark, blurry"
+    else:
+        body = f"{asset.name}, alone, full view on a plain white background: {description}"
+        negative = "background scenery, other people, text, watermark, blurry, cropped"
+    parts = [body, f"Style: {look}." if look else "", rules_text]
+    return " ".join(p for p in parts if p).strip(), negative
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _open(ctx: StageContext, key: str | None) -> Image.Image | None:
+    if not key:
+        return None
+    data = ctx.read_media(key)
+    if not data:
+        return None
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def style_scale(style: VisualStyle | None) -> float:
+    """The style image's scale: the style's influence, always below the reference's."""
+    return min(style.influence if style else 0.0, STYLE_CAP, REFERENCE_SCALE - 0.2)
+
+
+def generate_instances(ctx: StageContext, scene: Scene, states: AssetStates, asset: Asset,
+                       bundle: StyleAndAssets | None, rules: Sequence[str], count: int = 1) -> tuple[list[Take], AssetStates]:
+    """`count` scene-instance takes of one asset; the first becomes the choice when none was made."""
+    st = state_of(states, asset.id)
+    if st is None:
+        raise InputError(f"{asset.name} has no state in this scene yet; infer the asset states first.")
+    label = ctx.state.scene_label(scene.id)
+    ref_key, ref_from = current_reference(ctx.state, scene.id, asset, st)
+    ref = _open(ctx, ref_key)
+    style = bundle.style if bundle else None
+    style_img = _open(ctx, style.images[0]) if style and style.images else None
+    prompt, negative = instance_prompt(asset, st.description or asset.description, rules, style)
+    engine = ctx.engines.image("scene_instance")
+    takes: list[Take] = []
+    target = f"instance:{asset.id}"
+    for k in range(max(1, min(count, 8))):
+        seed = ctx.seed + k
+        req = ImageRequest(
+            prompt=prompt, negative_prompt=negative, seed=seed,
+            references=[Reference(ref, REFERENCE_SCALE, ref_key or "")] if ref is not None else [],
+            style=Reference(style_img, style_scale(style), style.images[0]) if style_img is not None and style else None,
+            init_image=ref, strength=IMG2IMG_STRENGTH,
+        )
+        inputs = {"prompt": prompt, "reference": ref_key, "style": style.images[0] if style_img is not None and style else None,
+                  "seed": seed}
+        t0 = time.perf_counter()
+        try:
+            image = engine.generate(req)
+        except EngineError as e:
+            takes.append(Take(stage=Stage.ASSET_STATES, scene_id=scene.id, target=target, purpose="scene_instance",
+                              inputs_hash=content_hash(inputs), seed=seed, ok=False,
+                              error=f"The image model failed on {asset.name}: {e}", seconds=time.perf_counter() - t0))
+            break
+        key = ctx.put_media(_png(image), "png")
+        takes.append(Take(
+            stage=Stage.ASSET_STATES, scene_id=scene.id, target=target, purpose="scene_instance",
+            inputs_hash=content_hash(inputs), engine=str(getattr(engine, "backend", "")),
+            model_id=str(getattr(engine, "model_id", "")), seed=seed, seconds=round(time.perf_counter() - t0, 3),
+            prompt=[{"role": "user", "content": prompt}], media=[key],
+            output={"image": key, "reference": ref_key, "reference_from": ref_from,
+                    "reference_scale": REFERENCE_SCALE, "style_scale": style_scale(style) if style_img else 0.0},
+        ))
+    made = [t for t in takes if t.ok]
+    if not made:
+        return takes, states
+    chosen, image = st.chosen_take, st.image
+    if chosen is None or st.use_master:
+        chosen, image = made[0].id, made[0].media[0]
+    words = f"{len(made)} scene-instance image{'s' if len(made) > 1 else ''} generated from {source_label(ctx.state, ref_from)}"
+    new = _replace(states, asset.id, instance_takes=[*st.instance_takes, *(t.id for t in made)], chosen_take=chosen,
+                   image=image, use_master=False, audit_add=f"{label}: {words}")
+    return takes, new
+
+
+# --- the stage ------------------------------------------------------------------------------------------
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: infer the states (no target), or scene-instance takes (`instance:<asset id>`).
+
+    Options: `takes` (1-8) how many images to make for an instance target.
+    """
+    assert ctx.scene_id is not None
+    scene = load_scene(ctx.state, ctx.scene_id)
+    bundle = load_bundle(ctx.state)
+    shots_data = ctx.state.data(Stage.SHOTS, scene.id)
+    shots = ShotList.model_validate(shots_data) if shots_data else None
+    rules = story_rules(load_story(ctx.state))
+    assets = assets_in_scene(bundle, scene.id, shots)
+    if ctx.target.startswith("instance:"):
+        asset_id = ctx.target.removeprefix("instance:")
+        asset = next((a for a in assets if a.id == asset_id), None)
+        if asset is None:
+            raise InputError("That asset is not in this scene; choose one of the scene's assets.")
+        states = saved_states(ctx.state, scene.id)
+        if states is None:
+            raise InputError("Infer the asset states of this scene before making scene-instance images.")
+        takes, new = generate_instances(ctx, scene, states, asset, bundle, rules, int(ctx.options.get("takes", 1)))
+        if not any(t.ok for t in takes):
+            return StageOutcome(takes=takes)
+        return StageOutcome(takes=takes, artifact=new)
+    if ctx.target:
+        raise InputError(f"Unknown scene-assets target {ctx.target!r}; use 'instance:<asset id>'.")
+    take, states = make_states(ctx.state, scene, shots, assets, bundle, ctx.engines.text("asset_states"),
+                               seed=ctx.seed, rules=rules, guidance=ctx.guidance, templates=ctx.template)
+    return StageOutcome(takes=[take], artifact=states, take_id=take.id)
+
+
+__all__ = [
+    "AssetStatesDraft", "MirrorItem", "add_asset", "assets_in_scene", "choose_instance", "current_reference",
+    "default_reference", "dismiss_suggestion", "generate_instances", "instance_prompt", "make_states", "prefill",
+    "rearview", "run", "scene_image", "set_description", "set_reference", "suggestions", "use_master",
+]

@@ -1,0 +1,273 @@
+"""Stage 8: per-scene asset states with continuity (the rearview mirror), takes and suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aiuteur.domain import (
+    AssetCategory,
+    AssetStates,
+    InputError,
+    Script,
+    ShotList,
+    Stage,
+    Status,
+    StyleAndAssets,
+    Take,
+)
+from aiuteur.engines.base import EngineError
+from aiuteur.engines.schema_bounds import check_bounded
+from aiuteur.pipeline import graph
+from aiuteur.pipeline.asset_states import (
+    REFERENCE_SCALE,
+    VARIABLES,
+    AssetStatesDraft,
+    add_asset,
+    assets_in_scene,
+    choose_instance,
+    current_reference,
+    dismiss_suggestion,
+    prefill,
+    rearview,
+    scene_image,
+    set_description,
+    set_reference,
+    state_of,
+    use_master,
+)
+from aiuteur.pipeline.prompts import load_template
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.shot_list import scene_units
+from tests.fakes import FakeEngines
+from tests.pipeline.phase_b_fixtures import FakeImage, project_with_script, registry_for, states_out
+
+CAM = {"size": "medium", "angle": "eye level", "movement": "static", "lens": "35mm"}
+
+
+@pytest.fixture
+def image() -> FakeImage:
+    return FakeImage()
+
+
+@pytest.fixture
+def engines(image: FakeImage) -> FakeEngines:
+    return FakeEngines(image=image)
+
+
+def make_shots(runner: Runner, engines: FakeEngines, pid: str, script: Script, k: int,
+               in_frame: list[str] | None = None) -> ShotList:
+    scene = script.scenes[k]
+    n = len(scene_units(scene))
+    engines.scripted.enqueue({"shots": [{"units": [u], **CAM, "in_frame": in_frame or []} for u in range(1, n + 1)]})
+    runner.run(pid, Stage.SHOTS, scene.id)
+    return ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, scene.id))
+
+
+def n_assets(runner: Runner, pid: str, script: Script, k: int) -> list[str]:
+    view = runner.view(pid)
+    bundle = StyleAndAssets.model_validate(view.data(Stage.ASSETS))
+    shots = ShotList.model_validate(view.data(Stage.SHOTS, script.scenes[k].id))
+    return [a.id for a in assets_in_scene(bundle, script.scenes[k].id, shots)]
+
+
+def states(runner: Runner, pid: str, scene_id: str) -> AssetStates:
+    return AssetStates.model_validate(runner.view(pid).data(Stage.ASSET_STATES, scene_id))
+
+
+def infer(runner: Runner, engines: FakeEngines, pid: str, script: Script, k: int, **kw: Any) -> AssetStates:
+    ids = n_assets(runner, pid, script, k)
+    engines.scripted.enqueue(states_out(len(ids), **kw))
+    result = runner.run(pid, Stage.ASSET_STATES, script.scenes[k].id)
+    assert result.ok, result.errors
+    return states(runner, pid, script.scenes[k].id)
+
+
+def instance_takes(runner: Runner, pid: str, scene_id: str, asset_id: str) -> list[Take]:
+    return runner.takes(pid, Stage.ASSET_STATES, scene_id, f"instance:{asset_id}")
+
+
+def test_schema_is_bounded_and_templates_match() -> None:
+    check_bounded(AssetStatesDraft)
+    for role, names in VARIABLES.items():
+        assert load_template(role).variables == set(names), role
+
+
+def test_four_scene_costume_change_carries_into_scene_four(runner: Runner, engines: FakeEngines,
+                                                           image: FakeImage) -> None:
+    """The tiny-profile scenario: Persephone changes costume in scene 3; scene 4 starts from it."""
+    pid, script = project_with_script(runner)
+    bundle = registry_for(runner, pid, script)
+    s1, s2, s3, s4 = (sc.id for sc in script.scenes)
+    for k in range(4):
+        make_shots(runner, engines, pid, script, k)
+    persephone = bundle.registry.get("as_persephone")
+
+    # scene 1: the states are inferred (not the master copied), the reference is the master
+    st1 = infer(runner, engines, pid, script, 0, description="Green tunic, daisies, basket of berries")
+    p1 = state_of(st1, "as_persephone")
+    assert p1 is not None and p1.reference == persephone.master_ref_white and p1.reference_from == "master"
+    assert "Scene 1: state described as" in p1.audit[0]
+    prompt = engines.scripted.calls[-1]["messages"]
+    assert "In a black gown" in prompt[1]["content"] and "All characters are eggs." in prompt[0]["content"]
+
+    # scene 3: she changes into black (shot 3E: puts on the crown); two takes, the second chosen
+    ids3 = n_assets(runner, pid, script, 2)
+    at = ids3.index("as_persephone") + 1
+    infer(runner, engines, pid, script, 2, description="In a black gown",
+          changes=[{"shot": "3E", "description": "In a black gown with the iron crown"}], at=at)
+    shots3 = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, s3))
+    p3 = state_of(states(runner, pid, s3), "as_persephone")
+    assert p3 is not None and p3.changes[0].shot_id == shots3.shots[4].id
+    result = runner.run(pid, Stage.ASSET_STATES, s3, target="instance:as_persephone", seed=5,
+                        options={"takes": 2})
+    assert result.ok and len(result.takes) == 2
+    req = image.requests[-1]
+    assert req.references[0].key == persephone.master_ref_white
+    assert req.references[0].scale == REFERENCE_SCALE and req.style is not None
+    assert req.references[0].scale > req.style.scale  # the reference dominates the style
+    assert req.init_image is not None and "In a black gown" in req.prompt and "eggs" in req.prompt
+    takes = instance_takes(runner, pid, s3, "as_persephone")
+    assert len(takes) == 2 and all(t.media for t in takes)
+    p3 = state_of(states(runner, pid, s3), "as_persephone")
+    assert p3 is not None and p3.chosen_take == takes[0].id  # the first take is chosen when none was
+    label = "Scene 3"
+    chosen = choose_instance(states(runner, pid, s3), "as_persephone", takes[1], label)
+    runner.save(pid, Stage.ASSET_STATES, chosen, s3)
+    p3 = state_of(states(runner, pid, s3), "as_persephone")
+    assert p3 is not None and p3.image == takes[1].media[0]
+    assert p3.audit[-1] == "Scene 3: chose scene-instance image 2 of 2"
+
+    # scene 4: the default reference is scene 3's chosen image, and the mirror lists it
+    st4 = infer(runner, engines, pid, script, 3)
+    p4 = state_of(st4, "as_persephone")
+    assert p4 is not None and p4.reference == takes[1].media[0] and p4.reference_from == f"scene:{s3}"
+    assert "reference is Scene 3's image" in p4.audit[0]
+    state = runner.view(pid).state
+    mirror = rearview(state, s4, persephone)
+    assert [m.label for m in mirror] == ["Master reference", "Scene 1", "Scene 3"]  # scene 2 has no states yet
+    assert mirror[-1].image == takes[1].media[0] and mirror[-1].source == f"scene:{s3}"
+    assert any("chose scene-instance image 2 of 2" in m for m in mirror[-1].modifications)
+    # the crown, a prop of scenes 3-4 without an instance image, still defaults to its master
+    crown = bundle.registry.get("as_crown")
+    assert current_reference(state, s4, crown, state_of(st4, "as_crown")) == (crown.master_ref_white, "master")
+    # proceeding needs no image for every asset
+    assert graph.status(state, Stage.ASSET_STATES, s4) == Status.DONE
+    assert s1 and s2
+
+
+def test_default_reference_follows_a_new_choice_upstream_until_pinned(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    bundle = registry_for(runner, pid, script)
+    s2, s3 = script.scenes[1].id, script.scenes[2].id
+    for k in (1, 2):
+        make_shots(runner, engines, pid, script, k)
+    infer(runner, engines, pid, script, 1)
+    st3 = infer(runner, engines, pid, script, 2)
+    hades = bundle.registry.get("as_hades")
+    runner.run(pid, Stage.ASSET_STATES, s2, target="instance:as_hades", seed=1)
+    state = runner.view(pid).state
+    img2 = state_of(AssetStates.model_validate(state.data(Stage.ASSET_STATES, s2)), "as_hades")
+    assert img2 is not None and img2.image
+    # scene 3 was inferred before scene 2 had an image: its default follows without a re-run
+    assert current_reference(state, s3, hades, state_of(st3, "as_hades")) == (img2.image, f"scene:{s2}")
+    # pinning the master from the mirror keeps it, and says so in words
+    mirror = rearview(state, s3, hades)
+    pinned = set_reference(st3, "as_hades", mirror[0].image, mirror[0].source, "Scene 3", "the master reference")
+    h = state_of(pinned, "as_hades")
+    assert h is not None and h.pinned and h.audit[-1] == "Scene 3: reference set to the master reference"
+    assert current_reference(state, s3, hades, h) == (hades.master_ref_white, "master")
+    again = set_reference(st3, "as_hades", img2.image, f"scene:{s2}", "Scene 3", "Scene 2's image")
+    assert state_of(again, "as_hades").audit[-1] == "Scene 3: reference set to Scene 2's image"  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="no image"):
+        set_reference(st3, "as_hades", None, "scene:x", "Scene 3", "Scene 1's image")
+
+
+def test_use_master_as_is_skips_generation_and_the_mirror(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    bundle = registry_for(runner, pid, script)
+    s1 = script.scenes[0].id
+    make_shots(runner, engines, pid, script, 0)
+    make_shots(runner, engines, pid, script, 1)
+    st1 = infer(runner, engines, pid, script, 0)
+    runner.run(pid, Stage.ASSET_STATES, s1, target="instance:as_persephone")
+    st1 = states(runner, pid, s1)
+    on = use_master(st1, "as_persephone", True, "Scene 1")
+    runner.save(pid, Stage.ASSET_STATES, on, s1)
+    state = runner.view(pid).state
+    p = bundle.registry.get("as_persephone")
+    assert scene_image(state, s1, p, state_of(on, "as_persephone")) == (p.master_ref_white, "master")
+    assert state_of(on, "as_persephone").audit[-1] == "Scene 1: uses the master reference as is"  # type: ignore[union-attr]
+    # a scene that used the master as is passes no instance image on
+    st2 = infer(runner, engines, pid, script, 1)
+    assert state_of(st2, "as_persephone").reference_from == "master"  # type: ignore[union-attr]
+
+
+def test_a_failed_model_call_falls_back_to_the_registry_state_changes(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    bundle = registry_for(runner, pid, script)
+    make_shots(runner, engines, pid, script, 2)
+    engines.scripted.enqueue(EngineError("timed out"))
+    result = runner.run(pid, Stage.ASSET_STATES, script.scenes[2].id)
+    assert result.ok and result.takes[0].purpose == "asset_states_fallback"
+    st = states(runner, pid, script.scenes[2].id)
+    p = state_of(st, "as_persephone")
+    assert p is not None and p.description == "In a black gown, her daisies gone."
+    state = runner.view(pid).state
+    assert prefill(state, script.scenes[0].id, bundle.registry.get("as_persephone")).startswith("A young woman")
+
+
+def test_copying_the_master_description_is_reasked(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    bundle = registry_for(runner, pid, script)
+    make_shots(runner, engines, pid, script, 0)
+    ids = n_assets(runner, pid, script, 0)
+    copied = {"states": [{"number": k + 1, "description": bundle.registry.get(a).description, "changes": []}
+                         for k, a in enumerate(ids)]}
+    engines.scripted.enqueue(copied, states_out(len(ids)))
+    result = runner.run(pid, Stage.ASSET_STATES, script.scenes[0].id)
+    assert result.takes[0].attempts == 2 and result.takes[0].purpose == "asset_states"
+    assert "copies its master description" in engines.scripted.calls[-1]["messages"][-1]["content"]
+
+
+def test_edits_write_the_audit_trail_in_words(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    registry_for(runner, pid, script)
+    make_shots(runner, engines, pid, script, 2)
+    st = infer(runner, engines, pid, script, 2)
+    new = set_description(st, "as_persephone", "in black", "Scene 3")
+    assert state_of(new, "as_persephone").audit[-1] == "Scene 3: description changed to 'in black'"  # type: ignore[union-attr]
+    assert set_description(new, "as_persephone", "in black", "Scene 3") == new
+    with pytest.raises(InputError):
+        choose_instance(new, "as_persephone", Take(stage=Stage.ASSET_STATES, purpose="x", inputs_hash="h"), "Scene 3")
+
+
+def test_suggested_assets_are_kept_until_accepted_or_dismissed(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    registry_for(runner, pid, script)
+    s2 = script.scenes[1].id
+    make_shots(runner, engines, pid, script, 1, in_frame=["Hades", "black chariot", "Cerberus"])
+    st = infer(runner, engines, pid, script, 1)
+    assert st.suggested == ["black chariot", "Cerberus"]
+    # dismissed stays dismissed when the states are inferred again
+    st = dismiss_suggestion(st, "Cerberus")
+    runner.save(pid, Stage.ASSET_STATES, st, s2)
+    st = infer(runner, engines, pid, script, 1)
+    assert st.suggested == ["black chariot"] and st.dismissed == ["Cerberus"]
+    # accepting creates a real registry asset of this scene, with its state here
+    view = runner.view(pid)
+    bundle = StyleAndAssets.model_validate(view.data(Stage.ASSETS))
+    new_bundle, new_states, asset = add_asset(bundle, st, view.state, s2, "black chariot", AssetCategory.PROP,
+                                              "A chariot of black iron.")
+    runner.save(pid, Stage.ASSETS, new_bundle)
+    runner.save(pid, Stage.ASSET_STATES, new_states, s2)
+    runner.accept_upstream(pid, Stage.ASSET_STATES, s2)
+    view = runner.view(pid)
+    saved = StyleAndAssets.model_validate(view.data(Stage.ASSETS)).registry.get(asset.id)
+    assert saved.origin == "scene" and saved.scenes == [s2]
+    st = states(runner, pid, s2)
+    assert st.suggested == [] and state_of(st, asset.id) is not None
+    assert graph.status(view.state, Stage.ASSET_STATES, s2) == Status.DONE
+    with pytest.raises(InputError, match="already in the asset registry"):
+        add_asset(new_bundle, st, view.state, s2, "Black Chariot", AssetCategory.PROP)
