@@ -72,8 +72,43 @@ def measure(scenes: int, shots: int, takes: int, saves: int) -> dict[str, float]
             "view_ms": view_ms, "mb": size / 1e6}
 
 
+def cold_start(runs: int = 3) -> list[float]:
+    """Seconds from starting `python app.py` to the first page served, with a fresh data folder."""
+    import os
+    import socket
+    import subprocess
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[1]
+    out: list[float] = []
+    for _ in range(runs):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, AIUTEUR_HOME=d, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+                       GRADIO_ANALYTICS_ENABLED="False")
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, str(root / "app.py")], env=env, cwd=root,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                while time.perf_counter() - t0 < 120:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                            if r.status == 200 and r.read():
+                                break
+                    except OSError:
+                        time.sleep(0.1)
+                out.append(time.perf_counter() - t0)
+            finally:
+                proc.terminate()
+                proc.wait(20)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--cold-start", action="store_true", help="also time `python app.py` to the first page")
     ap.add_argument("--scenes", type=int, default=100)
     ap.add_argument("--shots", type=int, default=8)
     ap.add_argument("--takes", type=int, default=5)
@@ -85,6 +120,9 @@ def main() -> None:
         r = measure(n, a.shots, a.takes, a.saves)
         print(f"| {n} × {a.shots} × {a.takes} | {r['mb']:.1f} MB | {r['p50']:.2f} ms | {r['p95']:.2f} ms | "
               f"{r['max']:.2f} ms | {r['view_ms']:.0f} ms |")
+    if a.cold_start:
+        runs = cold_start()
+        print(f"\ncold start, python app.py to first page: {', '.join(f'{t:.1f} s' for t in runs)}")
 
 
 if __name__ == "__main__":

@@ -27,15 +27,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_temp(path: Path, data: bytes) -> Path:
-    """Write `data` to a durable temp file beside `path` and return the temp path."""
+def write_temp(path: Path, data: bytes, durable: bool = True) -> Path:
+    """Write `data` to a (durable) temp file beside `path` and return the temp path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -43,16 +44,21 @@ def write_temp(path: Path, data: bytes) -> Path:
     return Path(tmp)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically and durably."""
-    tmp = write_temp(path, data)
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically (never torn) and, unless told otherwise, durably.
+
+    `durable=False` skips the fsyncs: for derived data (the dashboard index) that is rebuilt from
+    the projects if a power cut loses it.
+    """
+    tmp = write_temp(path, data, durable)
     try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def dumps(data: Any) -> bytes:
@@ -87,8 +93,9 @@ def remove_stray_temps(folder: Path) -> int:
 class AtomicJSONStorage(Storage):
     """TinyDB storage that writes atomically (temp file, fsync, rename, dir fsync)."""
 
-    def __init__(self, path: str | os.PathLike[str], create_dirs: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], create_dirs: bool = True, durable: bool = True) -> None:
         self.path = Path(path)
+        self.durable = durable
         if create_dirs:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -97,7 +104,7 @@ class AtomicJSONStorage(Storage):
         return data if isinstance(data, dict) else None
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        atomic_write_bytes(self.path, dumps(data))
+        atomic_write_bytes(self.path, dumps(data), self.durable)
 
     def close(self) -> None:
         pass
@@ -169,6 +176,6 @@ class Journal:
                 dirs.add(target.parent)
         for d in dirs:
             fsync_dir(d)
+        # no fsync after the unlink: if a crash undoes it, the replay runs again and finds no temps
         self.path.unlink()
-        fsync_dir(self.folder)
         return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
 import shutil
 import threading
@@ -51,6 +52,8 @@ from aiuteur.store.files import (
     remove_stray_temps,
 )
 from aiuteur.store.migrations import migrate
+
+log = logging.getLogger(__name__)
 
 ID_RE = re.compile(r"^[a-z]{2}_[0-9a-f]{12}$")
 MEDIA_RE = re.compile(r"^([0-9a-f]{64})\.([a-z0-9]{1,5})$")
@@ -326,7 +329,26 @@ class Store:
     def _index(self) -> Iterator[TinyDB]:
         with _locked(f"{self.root}:index", self.root / ".index.lock"):
             remove_stray_temps_root(self.root)
-            yield TinyDB(self.root / "index.json", storage=AtomicJSONStorage)
+            path = self.root / "index.json"
+            try:
+                read_json(path)
+            except ValueError:
+                self._rebuild_index(path)
+            # the index is derived data (rebuilt from the projects), so it is written without fsync
+            yield TinyDB(path, storage=AtomicJSONStorage, durable=False)
+
+    def _rebuild_index(self, path: Path) -> None:
+        """Recreate the dashboard index from the project folders (folders and their names are lost)."""
+        from aiuteur.store.summary import summarise
+
+        log.warning("The dashboard index %s was unreadable; rebuilding it from the projects.", path)
+        path.unlink(missing_ok=True)
+        cards = []
+        for folder in sorted((self.root / "projects").glob("*")):
+            if ID_RE.match(folder.name) and (folder / "project.json").exists():
+                with self.read(folder.name) as tx:
+                    cards.append(summarise(tx).model_dump(mode="json"))
+        TinyDB(path, storage=AtomicJSONStorage).table("projects").insert_multiple(cards)
 
     def _update_summary(self, tx: Tx) -> None:
         from aiuteur.store.summary import summarise  # derived; kept out of the hot import path

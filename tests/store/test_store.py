@@ -173,3 +173,9 @@ def test_two_processes_saving_at_once_lose_nothing(store: Store) -> None:
         assert pr.exitcode == 0
     with store.read(p.id) as tx:
         assert tx.get_record(Stage.INPUT).data == {"a": 30, "b": 30, "total": 60}
+
+
+def test_an_unreadable_dashboard_index_is_rebuilt_from_the_projects(store: Store) -> None:
+    p = store.create_project("Survivor")
+    (store.root / "index.json").write_text('{"projects": {"1": {"id": ')  # torn by a power cut
+    assert [c.id for c in store.list_projects()] == [p.id]
