@@ -247,7 +247,7 @@ class Engines:
     def __init__(self, profile: Profile, home: DataHome, *, cache: EngineCache | None = None) -> None:
         self.profile = profile
         self.home = home
-        self.cache = cache or CACHE
+        self.cache = cache if cache is not None else CACHE
         self.calls: Counter[str] = Counter()
 
     @property

@@ -280,10 +280,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def _default_threads(n_params: int) -> int:
-    if n_params < SMALL_MODEL_PARAMS:
-        return 1
-    return max(1, os.cpu_count() or 1)
+def _default_threads(n_params: int) -> int | None:
+    """1 for tiny models; None (torch's own default) for real ones."""
+    return 1 if n_params < SMALL_MODEL_PARAMS else None
 
 
 @contextmanager

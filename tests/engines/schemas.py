@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -26,7 +26,7 @@ class Treatment(Strict):
     variants: list[Variant] = Field(min_length=3, max_length=3)
 
 
-class ShotSize(str, Enum):
+class ShotSize(StrEnum):
     wide = "wide"
     medium = "medium"
     close = "close"

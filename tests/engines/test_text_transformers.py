@@ -50,7 +50,7 @@ def test_budget_cut_is_reported_as_truncated(tiny_text: TransformersText) -> Non
 
 
 def test_unbounded_schema_is_refused_before_generating(tiny_text: TransformersText) -> None:
-    with pytest.raises(UnboundedSchemaError, match="FreeString.title"):
+    with pytest.raises(UnboundedSchemaError, match=r"FreeString\.title"):
         tiny_text.generate(PROMPT, s.FreeString, seed=0)
 
 
