@@ -26,7 +26,7 @@ from aiuteur.domain import (
     StyleAndAssets,
     VisualStyle,
 )
-from aiuteur.engines.base import ImageRequest
+from aiuteur.engines.base import Cutout, EngineError, ImageRequest
 from aiuteur.pipeline.runner import Runner
 from aiuteur.screenplay import import_screenplay
 
@@ -95,6 +95,32 @@ class FakeImage:
         self.requests.append(request)
         s = request.seed
         return Image.new("RGB", (32, 32), (s * 37 % 256, s * 91 % 256, s * 13 % 256))
+
+
+class FakeMatting:
+    """Cuts nothing out: the whole image is the figure."""
+
+    model_id = "fake-matting"
+
+    def cutout(self, image: Image.Image) -> Cutout:
+        rgb = image.convert("RGB")
+        mask = Image.new("L", rgb.size, 255)
+        rgba = rgb.copy()
+        rgba.putalpha(mask)
+        return Cutout(rgba=rgba, white=rgb, mask=mask)
+
+
+class DownText:
+    """A text engine that is never available: every stage must fall back or fail in words."""
+
+    model_id = "down"
+    backend = "down"
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise EngineError("no text model in this test")
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise EngineError("no text model in this test")
 
 
 def project_with_script(runner: Runner, text: str = FOUR, name: str = "seeds.fountain") -> tuple[str, Script]:

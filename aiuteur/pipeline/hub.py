@@ -1,0 +1,134 @@
+"""Stage 6, script hub: the scenes to produce, where each stands, and opening one to work on.
+
+Nothing here is stored as a status: each scene's statuses come from the stage graph, and "where
+it stands" is the first per-scene stage that is not finished (or, once the filmmaker has worked
+on the scene, the stage where they left it). Deferring a scene and remembering where a scene
+was left are the only things saved, in the HubState artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiuteur.domain import STAGE_ORDER, AssetCategory, HubState, InputError, Position, Stage, Status
+from aiuteur.pipeline import graph
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.runner import Runner
+
+PER_SCENE = [s for s in STAGE_ORDER if s.per_scene]
+
+
+@dataclass(frozen=True)
+class SceneRow:
+    """One scene of the hub, derived."""
+
+    scene_id: str
+    number: str
+    heading: str
+    statuses: dict[Stage, Status]
+    stands_at: Stage
+    locations: list[str]
+    characters: list[str]
+    deferred: bool
+    shots: int
+
+    @property
+    def where(self) -> str:
+        """'Stage 8 · Scene assets', or 'Deferred'."""
+        if self.deferred:
+            return "Deferred"
+        return f"Stage {self.stands_at.number} · {self.stands_at.title}"
+
+    @property
+    def status(self) -> Status:
+        """The scene's status: the status of the stage it stands at (skipped when deferred)."""
+        return Status.SKIPPED if self.deferred else self.statuses[self.stands_at]
+
+
+def hub_state(state: ProjectState) -> HubState:
+    data = state.data(Stage.HUB)
+    return HubState.model_validate(data) if data else HubState()
+
+
+def remembered_stage(state: ProjectState, scene_id: str) -> Stage | None:
+    """Where the filmmaker left the scene, when they have worked on it."""
+    name = hub_state(state).scene_positions.get(scene_id)
+    try:
+        return Stage(name) if name else None
+    except ValueError:
+        return None
+
+
+def stands_at(state: ProjectState, scene_id: str) -> Stage:
+    """The stage to open a scene on: where it was left, else the first unfinished per-scene stage."""
+    return remembered_stage(state, scene_id) or graph.scene_stage(state, scene_id)
+
+
+def scene_rows(state: ProjectState) -> list[SceneRow]:
+    """Every scene of the script with its derived statuses, registry places and people."""
+    assets = [a for a in state.registry_assets() if not a.get("removed")]
+    deferred = state.deferred
+    rows = []
+    for scene in state.scenes:
+        sid = scene["id"]
+        mine = [a for a in assets if sid in a.get("scenes", [])]
+        places = [a["name"] for a in mine if a.get("category") == AssetCategory.LOCATION.value]
+        people = [a["name"] for a in mine if a.get("category") == AssetCategory.CHARACTER.value]
+        if not people:  # before stage 5: the speakers of the scene
+            people = list(dict.fromkeys(e.get("character") for e in scene.get("elements", [])
+                                        if e.get("kind") == "dialogue" and e.get("character")))
+        if not places and scene.get("location"):
+            places = [str(scene["location"]).title()]
+        shots = len((state.data(Stage.SHOTS, sid) or {}).get("shots", []))
+        rows.append(SceneRow(sid, str(scene.get("number", "")), str(scene.get("heading", "")),
+                             graph.scene_statuses(state, sid), stands_at(state, sid), places, people,
+                             sid in deferred, shots))
+    return rows
+
+
+def set_deferred(runner: Runner, project_id: str, scene_id: str, deferred: bool) -> HubState:
+    """Defer a scene (its per-scene stages show as skipped) or take it up again. Position stays."""
+    view = runner.view(project_id)
+    if scene_id not in view.state.scene_ids:
+        raise InputError("That scene is not in the script of this branch.")
+    hub = hub_state(view.state)
+    ids = [s for s in hub.deferred if s != scene_id] + ([scene_id] if deferred else [])
+    new = hub.model_copy(update={"deferred": ids})
+    if new != hub:
+        runner.save(project_id, Stage.HUB, new, base_revision=view.revision(Stage.HUB) or None)
+        runner.visit(project_id, view.position.stage, view.position.scene_id)
+    return new
+
+
+def note_position(runner: Runner, project_id: str, stage: Stage, scene_id: str | None) -> None:
+    """Remember that the filmmaker is working on `stage` of `scene_id` (per-scene stages only).
+
+    Per-scene tabs call this when they act, so reopening the scene from the hub lands there.
+    """
+    if not stage.per_scene or not scene_id:
+        return
+    view = runner.view(project_id)
+    hub = hub_state(view.state)
+    if hub.scene_positions.get(scene_id) == stage.value or scene_id not in view.state.scene_ids:
+        return
+    new = hub.model_copy(update={"scene_positions": {**hub.scene_positions, scene_id: stage.value}})
+    runner.save(project_id, Stage.HUB, new)
+    runner.visit(project_id, stage, scene_id)  # a save moves the position to the hub; put it back
+
+
+def open_scene(runner: Runner, project_id: str, scene_id: str) -> Position:
+    """Open a scene to produce it: land on the stage where it was left (else where it stands).
+
+    The current position, when it is a per-scene stage of another scene, is remembered first.
+    """
+    view = runner.view(project_id)
+    if scene_id not in view.state.scene_ids:
+        raise InputError("That scene is not in the script of this branch.")
+    pos = view.position
+    if pos.scene_id and pos.stage.per_scene and pos.scene_id != scene_id:
+        note_position(runner, project_id, pos.stage, pos.scene_id)
+    stage = stands_at(runner.view(project_id).state, scene_id)
+    return runner.visit(project_id, stage, scene_id)
+
+
+__all__ = ["SceneRow", "hub_state", "note_position", "open_scene", "scene_rows", "set_deferred", "stands_at"]

@@ -1,0 +1,59 @@
+"""Stage 6: the scene list with derived statuses, defer, and opening a scene where it was left."""
+
+from __future__ import annotations
+
+from aiuteur.domain import Stage, Status
+from aiuteur.pipeline import graph
+from aiuteur.pipeline.hub import hub_state, note_position, open_scene, scene_rows, set_deferred
+from aiuteur.pipeline.runner import Runner
+from tests.fakes import FakeEngines
+from tests.pipeline.phase_b_fixtures import project_with_script, registry_for
+
+CAM = {"size": "medium", "angle": "eye level", "movement": "static", "lens": "35mm"}
+
+
+def test_rows_show_status_places_people_and_where_each_scene_stands(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    rows = scene_rows(runner.view(pid).state)
+    assert [r.number for r in rows] == ["1", "2", "3", "4"]
+    assert rows[0].characters == ["PERSEPHONE", "DEMETER"] and rows[0].locations == ["Meadow"]  # before stage 5
+    registry_for(runner, pid, script)
+    engines.scripted.enqueue({"shots": [{"units": [1], **CAM, "in_frame": []}, {"units": [2, 3], **CAM, "in_frame": []}]})
+    runner.run(pid, Stage.SHOTS, script.scenes[0].id)
+    rows = scene_rows(runner.view(pid).state)
+    first = rows[0]
+    assert first.characters == ["Persephone", "Demeter"] and first.locations == ["Meadow"]
+    assert first.shots == 2 and first.stands_at == Stage.ASSET_STATES and first.where == "Stage 8 · Scene assets"
+    assert first.statuses[Stage.SHOTS] == Status.DONE and first.status == Status.EMPTY
+    assert rows[1].where == "Stage 7 · Shot list"
+
+
+def test_defer_marks_the_scene_skipped_and_back(runner: Runner) -> None:
+    pid, script = project_with_script(runner)
+    sid = script.scenes[1].id
+    set_deferred(runner, pid, sid, True)
+    state = runner.view(pid).state
+    assert graph.status(state, Stage.SHOTS, sid) == Status.SKIPPED
+    row = scene_rows(state)[1]
+    assert row.deferred and row.where == "Deferred" and row.status == Status.SKIPPED
+    set_deferred(runner, pid, sid, False)
+    assert hub_state(runner.view(pid).state).deferred == []
+
+
+def test_opening_a_scene_lands_where_it_was_left(runner: Runner, engines: FakeEngines) -> None:
+    pid, script = project_with_script(runner)
+    s1, s2 = script.scenes[0].id, script.scenes[1].id
+    # never worked on: land on the first unfinished per-scene stage
+    pos = open_scene(runner, pid, s1)
+    assert (pos.stage, pos.scene_id) == (Stage.SHOTS, s1)
+    # working on scene 1's prompts, then opening scene 2 remembers scene 1's place
+    runner.visit(pid, Stage.PROMPTS, s1)
+    assert open_scene(runner, pid, s2).stage == Stage.SHOTS
+    assert hub_state(runner.view(pid).state).scene_positions == {s1: Stage.PROMPTS.value}
+    runner.visit(pid, Stage.HUB)
+    pos = open_scene(runner, pid, s1)
+    assert (pos.stage, pos.scene_id) == (Stage.PROMPTS, s1)
+    # a per-scene tab noting its stage keeps the branch position there (the save does not move it)
+    note_position(runner, pid, Stage.ASSET_STATES, s2)
+    assert runner.open(pid).stage == Stage.ASSET_STATES and runner.open(pid).scene_id == s2
+    assert open_scene(runner, pid, s2).stage == Stage.ASSET_STATES
