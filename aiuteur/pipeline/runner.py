@@ -395,7 +395,8 @@ class Runner:
         except AiuteurError:
             raise
         except Exception as e:
-            log.warning("stage %s failed: %s", stage, traceback.format_exc())
+            log.warning("%s failed: %s", stage.title, describe_error(e))
+            log.debug("%s", traceback.format_exc())
             outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, upstream, e,
                                                       time.perf_counter() - t0, target, ctx.seed)])
         # 3. Save takes and the chosen artifact, all or nothing.
