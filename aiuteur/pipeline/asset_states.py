@@ -49,7 +49,14 @@ from aiuteur.domain import (
 from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import StageContext, StageOutcome
-from aiuteur.pipeline.shot_list import find_asset, load_bundle, load_scene, scene_assets, shot_lines
+from aiuteur.pipeline.shot_list import (
+    find_asset,
+    load_bundle,
+    load_scene,
+    scene_assets,
+    shot_lines,
+    text_engine,
+)
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,
@@ -574,7 +581,7 @@ def run(ctx: StageContext) -> StageOutcome:
         return StageOutcome(takes=takes, artifact=new)
     if ctx.target:
         raise InputError(f"Unknown scene-assets target {ctx.target!r}; use 'instance:<asset id>'.")
-    take, states = make_states(ctx.state, scene, shots, assets, bundle, ctx.engines.text("asset_states"),
+    take, states = make_states(ctx.state, scene, shots, assets, bundle, text_engine(ctx, "asset_states"),
                                seed=ctx.seed, rules=rules, guidance=ctx.guidance, templates=ctx.template)
     return StageOutcome(takes=[take], artifact=states, take_id=take.id)
 

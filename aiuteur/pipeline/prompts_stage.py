@@ -155,7 +155,7 @@ def edit_prompt(prompts: Prompts, shot_id: str, *, start: str | None = None, end
         update["video_prompt"] = video.strip()
     if no_end:
         update |= {"end_prompt": None, "end_reason": "The filmmaker chose no end frame."}
-    elif end is not None:
+    elif end is not None and (end.strip() or p.end_prompt is not None):
         update |= {"end_prompt": end.strip() or None,
                    "end_reason": "" if end.strip() else "The filmmaker chose no end frame."}
     new = p.model_copy(update=update)

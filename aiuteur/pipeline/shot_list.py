@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -39,7 +39,7 @@ from aiuteur.domain import (
     StyleAndAssets,
     Take,
 )
-from aiuteur.engines.base import EngineError, TextEngine
+from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
@@ -618,6 +618,33 @@ def regenerate_shot(scene: Scene, shots: ShotList, shot_id: str, assets: list[As
                      messages=got.messages, output=updated)
 
 
+class Unavailable:
+    """Stands in for a text model that could not be loaded: every call raises its EngineError, so
+    the stages that have a code fallback (shot list, asset states) still make their artifact."""
+
+    backend = "unavailable"
+
+    def __init__(self, why: str, model_id: str = "") -> None:
+        self.why, self.model_id = why, model_id
+
+    def generate(self, messages: list[Message], schema: type[M], *, seed: int, max_tokens: int | None = None,
+                 temperature: float = 0.7, progress: ProgressFn | None = None) -> M:
+        raise EngineError(self.why)
+
+    def stream(self, messages: list[Message], *, seed: int, max_tokens: int = 512,
+               temperature: float = 0.7) -> Iterator[str]:
+        raise EngineError(self.why)
+
+
+def text_engine(ctx: StageContext, purpose: str) -> TextEngine:
+    """The text engine for `purpose`, or an `Unavailable` one saying why it could not be loaded."""
+    try:
+        engine: TextEngine = ctx.engines.text(purpose)
+    except EngineError as e:
+        return Unavailable(str(e))
+    return engine
+
+
 def load_scene(state: ProjectState, scene_id: str) -> Scene:
     """The approved scene from the saved script, or InputError in one sentence."""
     data = state.data(Stage.SCRIPT)
@@ -641,7 +668,7 @@ def run(ctx: StageContext) -> StageOutcome:
     scene = load_scene(ctx.state, ctx.scene_id)
     assets = scene_assets(load_bundle(ctx.state), scene.id)
     rules = story_rules(load_story(ctx.state))
-    text = ctx.engines.text("shot_list")
+    text = text_engine(ctx, "shot_list")
     if ctx.target:
         if not ctx.target.startswith("shot:"):
             raise InputError(f"Unknown shot list target {ctx.target!r}; use 'shot:<id>'.")

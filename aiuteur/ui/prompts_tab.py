@@ -1,0 +1,182 @@
+"""Stage 9, prompts: per shot the start-frame, end-frame and video prompts, built by code, with the
+reference images attached. Edits are kept (and shown as edited) until the shot is rebuilt; when
+the shot list, the asset states, the style or the story rules change, the stage shows as stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, InputError, Prompts, ShotList, ShotPrompt, Stage, StyleAndAssets
+from aiuteur.pipeline.hub import note_position
+from aiuteur.pipeline.prompts_stage import edit_prompt
+from aiuteur.pipeline.runner import Runner
+from aiuteur.ui.tab_api import TabEnv
+
+# --- pure formatting ---------------------------------------------------------------------------------
+
+
+def shot_choices(shots: ShotList | None, prompts: Prompts | None) -> list[tuple[str, str]]:
+    edited = {p.shot_id for p in (prompts.prompts if prompts else []) if p.edited}
+    return [(f"{s.number}" + (" (edited)" if s.id in edited else ""), s.id) for s in (shots.shots if shots else [])]
+
+
+def overview_markdown(shots: ShotList | None, prompts: Prompts | None, names: dict[str, str]) -> str:
+    if not prompts or not shots:
+        return "_No prompts yet: build them from the shot list and the asset states._"
+    number = {s.id: s.number for s in shots.shots}
+    lines = []
+    for p in prompts.prompts:
+        refs = len(p.references)
+        missing = ", ".join(names.get(a, a) for a in p.missing)
+        end = "end frame" if p.end_prompt else "no end frame"
+        lines.append(f"- **{number.get(p.shot_id, '?')}** · {refs} reference{'s' if refs != 1 else ''} · {end}"
+                     + (" · edited" if p.edited else "") + (f" · no image yet for {missing}" if missing else ""))
+    return "\n".join(lines)
+
+
+def reference_gallery(p: ShotPrompt | None, names: dict[str, str], path: Any) -> list[tuple[str, str]]:
+    if p is None:
+        return []
+    return [(str(path(key)), names.get(aid, aid)) for aid, key in p.asset_refs.items()]
+
+
+# --- layout and events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptsTab:
+    build: gr.Button
+    overview: gr.Markdown
+    shot: gr.Dropdown
+    start: gr.Textbox
+    end: gr.Textbox
+    end_reason: gr.Markdown
+    no_end: gr.Checkbox
+    video: gr.Textbox
+    references: gr.Gallery
+    save: gr.Button
+    rebuild: gr.Button
+    status: gr.Markdown
+    rev: gr.State
+    page: gr.Tab | None
+
+
+def _surrounding_tab() -> gr.Tab | None:
+    block = gr.context.Context.block
+    while block is not None and not isinstance(block, gr.Tab):
+        block = getattr(block, "parent", None)
+    return block
+
+
+def render(env: TabEnv) -> PromptsTab:
+    build = gr.Button("Build the prompts (no model: from the shots, asset states, style and story rules)",
+                      variant="primary")
+    overview = gr.Markdown()
+    shot = gr.Dropdown(label="Shot", choices=[])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            start = gr.Textbox(label="Start-frame prompt", lines=4)
+            end = gr.Textbox(label="End-frame prompt (empty: no end frame)", lines=4)
+            end_reason = gr.Markdown()
+            no_end = gr.Checkbox(label="No end frame for this shot")
+            video = gr.Textbox(label="Video (motion) prompt", lines=3)
+        with gr.Column(scale=2):
+            references = gr.Gallery(label="References attached (one per asset in frame)", columns=3, height=260)
+    with gr.Row():
+        save = gr.Button("Save edits")
+        rebuild = gr.Button("Rebuild this shot's prompts (drops the edit)")
+    status = gr.Markdown()
+    return PromptsTab(build, overview, shot, start, end, end_reason, no_end, video, references, save, rebuild, status,
+                      gr.State(0), _surrounding_tab())
+
+
+def _load(runner: Runner, pid: str, sid: str) -> tuple[ShotList | None, Prompts | None, int, dict[str, str]]:
+    view = runner.view(pid)
+    shots = ShotList.model_validate(view.data(Stage.SHOTS, sid)) if view.data(Stage.SHOTS, sid) else None
+    prompts = Prompts.model_validate(view.data(Stage.PROMPTS, sid)) if view.data(Stage.PROMPTS, sid) else None
+    bundle = StyleAndAssets.model_validate(view.data(Stage.ASSETS)) if view.data(Stage.ASSETS) else None
+    names = {a.id: a.name for a in (bundle.registry.assets if bundle else [])}
+    return shots, prompts, view.revision(Stage.PROMPTS, sid), names
+
+
+def listen(tab: PromptsTab, env: TabEnv) -> None:
+    shown = [tab.overview, tab.shot, tab.start, tab.end, tab.end_reason, tab.no_end, tab.video, tab.references,
+             tab.rev, tab.status]
+    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
+
+    def fill(runner: Runner, pid: str | None, sid: str | None, shot_id: str | None, status: str = "") -> list[Any]:
+        if not pid or not sid:
+            return ["", gr.Dropdown(choices=[], value=None), "", "", "", False, "", [], 0,
+                    status or "Choose a scene to build its prompts."]
+        shots, prompts, rev, names = _load(runner, pid, sid)
+        by_shot = {p.shot_id: p for p in (prompts.prompts if prompts else [])}
+        ids = [s.id for s in (shots.shots if shots else [])]
+        sid_shot = shot_id if shot_id in ids else (ids[0] if ids else None)
+        p = by_shot.get(sid_shot or "")
+        return [overview_markdown(shots, prompts, names),
+                gr.Dropdown(choices=shot_choices(shots, prompts), value=sid_shot),
+                p.start_prompt if p else "", (p.end_prompt or "") if p else "",
+                f"_{p.end_reason}_" if p and p.end_reason else "", bool(p and p.end_prompt is None),
+                p.video_prompt if p else "", reference_gallery(p, names, runner.store.media_path), rev, status]
+
+    def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, None)
+
+    def on_pick(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, shot)
+
+    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    tab.shot.input(on_pick, [env.project, env.scene, tab.shot], shown, api_name="prompts_pick")
+    if tab.page is not None:
+        def on_visit(pid: str | None, sid: str | None, request: gr.Request) -> None:
+            if pid and sid:
+                note_position(env.runner_for(request), pid, Stage.PROMPTS, sid)
+
+        tab.page.select(on_visit, [env.project, env.scene], None, api_name="prompts_visit", show_progress="hidden")
+
+    def run(pid: str | None, sid: str | None, shot: str | None, target: str, request: gr.Request) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid:
+            return fill(runner, pid, sid, shot)
+        try:
+            result = runner.run(pid, Stage.PROMPTS, sid, target=target)
+            note_position(runner, pid, Stage.PROMPTS, sid)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return fill(runner, pid, sid, shot, f"⚠️ {e}")
+        return fill(runner, pid, sid, shot, "✅ Built." if result.ok else "⚠️ " + " ".join(result.errors))
+
+    def on_build(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        return run(pid, sid, shot, "", request)
+
+    def on_rebuild(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        return run(pid, sid, shot, f"shot:{shot}" if shot else "", request)
+
+    tab.build.click(on_build, [env.project, env.scene, tab.shot], shown, api_name="prompts").then(**then)
+    tab.rebuild.click(on_rebuild, [env.project, env.scene, tab.shot], shown,
+                      api_name="prompts_rebuild_one").then(**then)
+
+    def on_save(pid: str | None, sid: str | None, shot: str | None, rev: int, start: str, end: str, no_end: bool,
+                video: str, request: gr.Request) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid:
+            return fill(runner, pid, sid, shot)
+        try:
+            _, prompts, _, _ = _load(runner, pid, sid)
+            if prompts is None or not shot:
+                raise InputError("Build the prompts and choose a shot first.")
+            new = edit_prompt(prompts, shot, start=start, end=end, video=video, no_end=no_end)
+            runner.save(pid, Stage.PROMPTS, new, sid, base_revision=rev or None)
+            note_position(runner, pid, Stage.PROMPTS, sid)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
+        return fill(runner, pid, sid, shot, "Saved: this shot's prompts are kept when the stage is built again.")
+
+    tab.save.click(on_save, [env.project, env.scene, tab.shot, tab.rev, tab.start, tab.end, tab.no_end, tab.video],
+                   shown, api_name="prompts_save").then(**then)
