@@ -136,20 +136,19 @@ def bench_transformers_ratio(models_dir: Path, runs: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     grammar = engine._grammar(Treatment)
     compile_s = time.perf_counter() - t0
-    lengths, constrained_s = [], []
-    for seed in range(runs):
+    lengths, constrained_s, free_s = [], [], []
+    for seed in range(runs):  # interleaved, so both see the same load on a shared machine
         proc = LLGuidanceProcessor(engine.ll_tokenizer, grammar, engine.vocab_size)
         t0 = time.perf_counter()
         ids = engine._generate_ids(enc, 400, seed, 1.0, [proc])
         constrained_s.append(time.perf_counter() - t0)
-        lengths.append(len(ids))
-    free_s = []
-    for seed, n in enumerate(lengths):
+        n = len(ids)
+        lengths.append(n)
         with _threads(engine.threads), torch.inference_mode():
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             engine.model.generate(
-                **enc, max_new_tokens=n, min_new_tokens=n, do_sample=True, top_k=0, pad_token_id=0
+                **enc, max_new_tokens=n, min_new_tokens=n, do_sample=True, temperature=1.0, pad_token_id=0
             )
             free_s.append(time.perf_counter() - t0)
     c_tps = sum(lengths) / sum(constrained_s)
@@ -162,6 +161,9 @@ def bench_transformers_ratio(models_dir: Path, runs: int) -> dict[str, Any]:
         "constrained_tok_s": round(c_tps, 1),
         "unconstrained_tok_s": round(f_tps, 1),
         "ratio": round(c_tps / f_tps, 3),
+        "median_ratio": round(
+            statistics.median(f / c for c, f in zip(constrained_s, free_s, strict=True)), 3
+        ),
         "overhead_ms_per_token": round(1000 / c_tps - 1000 / f_tps, 3),
         "grammar_compile_s": round(compile_s, 3),
         "load_s": round(load_s, 2),
@@ -182,14 +184,13 @@ def bench_llamacpp_ratio(engine: Any, runs: int) -> dict[str, Any]:
     engine._chat(
         msgs, seed=0, max_tokens=1, temperature=0.7, grammar=None, stream=False
     )  # warm the prompt cache
-    lengths, constrained_s = [], []
-    for seed in range(runs):
+    lengths, constrained_s, free_tokens, free_s = [], [], [], []
+    for seed in range(runs):  # interleaved, so both see the same load on a shared machine
         t0 = time.perf_counter()
         r = engine._chat(msgs, seed=seed, max_tokens=900, temperature=0.7, grammar=grammar, stream=False)
         constrained_s.append(time.perf_counter() - t0)
-        lengths.append(r["usage"]["completion_tokens"])
-    free_tokens, free_s = [], []
-    for seed, n in enumerate(lengths):
+        n = r["usage"]["completion_tokens"]
+        lengths.append(n)
         t0 = time.perf_counter()
         r = engine._chat(msgs, seed=seed, max_tokens=n, temperature=0.7, grammar=None, stream=False)
         free_s.append(time.perf_counter() - t0)
@@ -327,7 +328,12 @@ def main() -> int:
         "offline": [],
         "skipped": [],
     }
-    results["ratio"].append(bench_transformers_ratio(models_dir, args.runs))
+
+    def record(section: str, row: dict[str, Any]) -> None:
+        results[section].append(row)
+        print(f"{section}: {json.dumps(row)}", flush=True)  # partial results survive a crash
+
+    record("ratio", bench_transformers_ratio(models_dir, args.runs))
     results["loads"] = bench_loads(models_dir)
 
     if not args.skip_offline:
@@ -345,15 +351,15 @@ def main() -> int:
             t0 = time.perf_counter()
             engine = _llama_engine(models_dir)
             results["offline_load_s"] = round(time.perf_counter() - t0, 2)
-            results["ratio"].append(bench_llamacpp_ratio(engine, max(2, args.runs // 3)))
-            results["offline"].append(bench_offline_task(engine, "beats", BeatSheet, 900))
+            record("ratio", bench_llamacpp_ratio(engine, max(2, args.runs // 3)))
+            record("offline", bench_offline_task(engine, "beats", BeatSheet, 900))
             if not args.skip_script:
-                results["offline"].append(bench_offline_task(engine, "script", Script, 2400))
+                record("offline", bench_offline_task(engine, "script", Script, 2400))
             if args.transformers_gguf:
                 if importlib.util.find_spec("gguf") is None:
                     results["skipped"].append("transformers on the GGUF: the `gguf` package is not installed")
                 else:
-                    results["offline"].append(bench_transformers_gguf(models_dir, gguf))
+                    record("offline", bench_transformers_gguf(models_dir, gguf))
             else:
                 results["skipped"].append("transformers on the GGUF: not requested (--transformers-gguf)")
     results["skipped"].append("openai backend: needs a real server; its constraint runs server-side")

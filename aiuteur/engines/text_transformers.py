@@ -206,8 +206,8 @@ class TransformersText:
 
         sample = temperature > 0
         options: dict[str, Any] = {"do_sample": sample}
-        if sample:
-            options.update(temperature=temperature, top_k=0, top_p=1.0)
+        if sample:  # top_k/top_p stay as the model's generation_config recommends
+            options.update(temperature=temperature)
         else:
             options.update(temperature=None, top_k=None, top_p=None)
         with (

@@ -179,3 +179,18 @@ def test_offline_model_extracts_the_characters_of_a_scene() -> None:
     cast = engine.generate(messages, Cast, seed=0, temperature=0.0)
     names = {c.name.upper() for c in cast.characters}
     assert names == {"MARTHA", "LEO", "DANIEL REYES"}
+
+
+@needs_llama
+def test_regex_escapes_that_gbnf_rejects_are_dropped() -> None:
+    from aiuteur.engines.text_llamacpp import compact_gbnf
+
+    schema = {
+        "type": "object",
+        "properties": {"heading": {"type": "string", "pattern": r"^(INT|EXT)\. [A-Z\.]{1,5}$"}},
+        "required": ["heading"],
+        "additionalProperties": False,
+    }
+    gbnf = compact_gbnf(schema)
+    assert r"\." not in gbnf  # llama.cpp aborts the process on unknown escapes
+    assert r'"\"heading\""' in gbnf  # the escapes it knows are kept
