@@ -398,7 +398,14 @@ class _Index:
             self.keyed.setdefault((a.category, canonical(n, a.category)), a.id)
 
     def find(self, surface: str, category: AssetCategory) -> str | None:
-        return self.exact.get((category, norm(surface))) or self.keyed.get((category, canonical(surface, category)))
+        found = self.exact.get((category, norm(surface))) or self.keyed.get((category, canonical(surface, category)))
+        key = canonical(surface, category)
+        if found is None and category == AssetCategory.CHARACTER and key and " " not in key:
+            # 'JOHN' belongs to the one registered 'John Smith' (as in the deterministic pass)
+            owners = {aid for (cat, k), aid in self.keyed.items()
+                      if cat == category and " " in k and key in (k.split()[0], k.split()[-1])}
+            found = owners.pop() if len(owners) == 1 else None
+        return found
 
 
 def merge_candidates(assets: list[Asset], found: list[Candidate], *, offer: bool) -> list[Asset]:

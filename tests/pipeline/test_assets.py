@@ -404,3 +404,25 @@ def test_scripts_with_repeated_numbers_are_labelled_by_position() -> None:
 def test_style_and_assets_round_trips() -> None:
     sa = StyleAndAssets()
     assert StyleAndAssets.model_validate(sa.model_dump(mode="json")) == sa
+
+
+def test_a_first_name_in_an_edited_scene_joins_the_registered_full_name(runner: Runner, engines: FakeEngines) -> None:
+    from aiuteur.domain import ElementKind, ScriptElement
+
+    script = spring_script()
+    pid = project_with_script(runner, script)
+    runner.run(pid, Stage.ASSETS, target="extract")
+    sa = saved_assets(runner, pid)
+    renamed = ops.edit_asset(sa, by_name(sa, "Leo").id, name="Leo Marsh")
+    leo = by_name(renamed, "Leo Marsh").model_copy(update={"aliases": []})  # no alias "Leo" to match exactly
+    runner.save(pid, Stage.ASSETS, renamed.model_copy(update={"registry": renamed.registry.model_copy(
+        update={"assets": [leo if a.id == leo.id else a for a in renamed.registry.assets]})}))
+    last = script.scenes[3]
+    line = ScriptElement(kind=ElementKind.DIALOGUE, character="LEO", text="Again.")
+    edited = script.model_copy(update={"scenes": [*script.scenes[:3], last.model_copy(
+        update={"elements": [*last.elements, line]})]})
+    runner.save(pid, Stage.SCRIPT, edited)
+    runner.run(pid, Stage.ASSETS, target="extract")
+    after = saved_assets(runner, pid)
+    assert [a.name for a in after.registry.assets if "Leo" in a.name and a.category == "character"] == ["Leo Marsh"]
+    assert not any(a.offered for a in after.registry.assets)
