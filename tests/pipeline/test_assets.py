@@ -108,10 +108,10 @@ def test_extraction_end_to_end_with_a_state_change_and_references(runner: Runner
     assert all(a.master_ref and a.master_ref_white and len(a.history) == 1 for a in sa.registry.assets)
     # story rules and the sheet layout reach the image prompt
     prompts = [r.prompt for r in engines._image.requests]
-    sheet = next(p for p in prompts if p.startswith("character reference sheet of Persephone"))
+    sheet = next(p for p in prompts if p.startswith("character reference sheet") and "Persephone" in p)
     assert "front view, side view, back view" in sheet and "All characters are eggs" in sheet
-    assert any(p.startswith("empty establishing plate of Meadow") and "No people" in p for p in prompts)
-    assert any(p.startswith("product shot of silver key") for p in prompts)
+    assert any(p.startswith("empty establishing plate, no people") and "Meadow" in p for p in prompts)
+    assert any(p.startswith("product shot of one object alone on a plain white background: silver key") for p in prompts)
     takes = runner.takes(pid, Stage.ASSETS)
     assert {t.purpose for t in takes} == {"extract_assets", "master_reference", "assets"}
 
