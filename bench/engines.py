@@ -178,27 +178,26 @@ def _llama_engine(models_dir: Path) -> Any:
 
 
 def bench_llamacpp_ratio(engine: Any, runs: int) -> dict[str, Any]:
-    """Offline GGUF: grammar-constrained beat sheets vs free text of the same length."""
-    grammar = engine._grammar(BeatSheet)
+    """Offline GGUF: constrained beat sheets vs free text of the same length (engine.constraint)."""
     msgs = PROMPTS["beats"]
-    engine._chat(
-        msgs, seed=0, max_tokens=1, temperature=0.7, grammar=None, stream=False
-    )  # warm the prompt cache
+    engine._chat(msgs, seed=0, max_tokens=1, temperature=0.7, stream=False)  # warm the prompt cache
+    engine.constraint_options(BeatSheet)  # compile (and cache) the grammar outside the timing
     lengths, constrained_s, free_tokens, free_s = [], [], [], []
     for seed in range(runs):  # interleaved, so both see the same load on a shared machine
+        constraint = engine.constraint_options(BeatSheet)
         t0 = time.perf_counter()
-        r = engine._chat(msgs, seed=seed, max_tokens=900, temperature=0.7, grammar=grammar, stream=False)
+        r = engine._chat(msgs, seed=seed, max_tokens=900, temperature=0.7, stream=False, **constraint)
         constrained_s.append(time.perf_counter() - t0)
         n = r["usage"]["completion_tokens"]
         lengths.append(n)
         t0 = time.perf_counter()
-        r = engine._chat(msgs, seed=seed, max_tokens=n, temperature=0.7, grammar=None, stream=False)
+        r = engine._chat(msgs, seed=seed, max_tokens=n, temperature=0.7, stream=False)
         free_s.append(time.perf_counter() - t0)
         free_tokens.append(r["usage"]["completion_tokens"])
     c_tps = sum(lengths) / sum(constrained_s)
     f_tps = sum(free_tokens) / sum(free_s)
     return {
-        "backend": "llama.cpp + GBNF",
+        "backend": f"llama.cpp + {engine.constraint}",
         "model": engine.model_id,
         "runs": runs,
         "mean_tokens": statistics.mean(lengths),
@@ -214,22 +213,15 @@ def bench_llamacpp_ratio(engine: Any, runs: int) -> dict[str, Any]:
 
 def bench_offline_task(engine: Any, name: str, schema: type[BaseModel], max_tokens: int) -> dict[str, Any]:
     msgs = PROMPTS[name]
+    constraint = engine.constraint_options(schema)
     t0 = time.perf_counter()
-    r = engine._chat(
-        msgs,
-        seed=0,
-        max_tokens=max_tokens,
-        temperature=0.7,
-        grammar=engine._grammar(schema),
-        stream=False,
-        repeat_penalty=1.15,
-    )
+    r = engine._chat(msgs, seed=0, max_tokens=max_tokens, temperature=0.7, stream=False, **constraint)
     seconds = time.perf_counter() - t0
     choice = r["choices"][0]
     text = choice["message"]["content"] or ""
     usage = r["usage"]
     row: dict[str, Any] = {
-        "backend": "llama.cpp",
+        "backend": f"llama.cpp + {engine.constraint}",
         "task": name,
         "prompt_tokens": usage["prompt_tokens"],
         "tokens": usage["completion_tokens"],
@@ -314,6 +306,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="seeds per ratio measurement")
     ap.add_argument("--skip-offline", action="store_true", help="tiny model only")
     ap.add_argument("--skip-script", action="store_true", help="offline: beat sheet only")
+    ap.add_argument("--skip-tasks", action="store_true", help="offline: ratios only")
+    ap.add_argument("--llama-constraint", choices=["gbnf", "llguidance"], default="gbnf")
     ap.add_argument(
         "--transformers-gguf", action="store_true", help="also run the GGUF in transformers (slow)"
     )
@@ -351,9 +345,13 @@ def main() -> int:
             t0 = time.perf_counter()
             engine = _llama_engine(models_dir)
             results["offline_load_s"] = round(time.perf_counter() - t0, 2)
-            record("ratio", bench_llamacpp_ratio(engine, max(2, args.runs // 3)))
-            record("offline", bench_offline_task(engine, "beats", BeatSheet, 900))
-            if not args.skip_script:
+            for constraint in ("gbnf", "llguidance"):
+                engine.constraint = constraint
+                record("ratio", bench_llamacpp_ratio(engine, max(2, args.runs // 3)))
+            engine.constraint = args.llama_constraint
+            if not args.skip_tasks:
+                record("offline", bench_offline_task(engine, "beats", BeatSheet, 900))
+            if not args.skip_script and not args.skip_tasks:
                 record("offline", bench_offline_task(engine, "script", Script, 2400))
             if args.transformers_gguf:
                 if importlib.util.find_spec("gguf") is None:

@@ -50,7 +50,7 @@ needs_llama = pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is 
 @needs_llama
 def test_generate_sends_a_compact_grammar_and_parses() -> None:
     stub = StubLlama('{"name":"A\x01","done":true}')
-    engine = LlamaCppText(stub, model_id="stub")
+    engine = LlamaCppText(stub, model_id="stub", constraint="gbnf")
     out = engine.generate(PROMPT, s.Beat, seed=4, temperature=0.1)
     assert out.name == "A\x01"  # raw control characters are tolerated (strict=False)
     call = stub.calls[-1]
@@ -63,7 +63,7 @@ def test_generate_sends_a_compact_grammar_and_parses() -> None:
 
 @needs_llama
 def test_length_finish_is_truncation() -> None:
-    engine = LlamaCppText(StubLlama('{"beats":[', "length"), model_id="stub")
+    engine = LlamaCppText(StubLlama('{"beats":[', "length"), model_id="stub", constraint="gbnf")
     with pytest.raises(TruncatedError):
         engine.generate(PROMPT, s.BeatSheet, seed=0)
 
