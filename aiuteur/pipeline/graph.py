@@ -113,15 +113,19 @@ def _upstream(state: ProjectState, stage: Stage, scene_id: SceneId) -> dict[str,
         return {"scene": state.scene(scene_id)}
     if stage == Stage.ASSET_STATES:
         in_scene = [a for a in state.registry_assets() if scene_id in a.get("scenes", [])]
-        return {"scene": state.scene(scene_id), "shots": state.data(Stage.SHOTS, scene_id), "assets": in_scene}
+        return {"scene": state.scene(scene_id), "shots": state.data(Stage.SHOTS, scene_id), "assets": in_scene,
+                "earlier": _earlier_images(state, scene_id, in_scene)}
     if stage == Stage.PROMPTS:
         inp = state.data(Stage.INPUT) or {}
         style = (state.data(Stage.ASSETS) or {}).get("style")
+        in_scene = [a for a in state.registry_assets() if scene_id in a.get("scenes", [])]
         return {
             "shots": state.data(Stage.SHOTS, scene_id),
             "asset_states": state.data(Stage.ASSET_STATES, scene_id),
             "style": style,
             "rules": inp.get("story_rules", []),
+            "references": [(a.get("id"), a.get("master_ref"), a.get("master_ref_white")) for a in in_scene],
+            "earlier": _earlier_images(state, scene_id, in_scene),
         }
     if stage == Stage.FRAMES:
         return {"prompts": state.data(Stage.PROMPTS, scene_id)}
@@ -130,6 +134,24 @@ def _upstream(state: ProjectState, stage: Stage, scene_id: SceneId) -> dict[str,
     if stage == Stage.VIDEO:
         return {"frames": state.data(Stage.FRAMES, scene_id), "confirm": state.data(Stage.CONFIRM, scene_id)}
     raise AssertionError(stage)
+
+
+def _earlier_images(state: ProjectState, scene_id: str, assets: list[dict[str, Any]]) -> list[Any]:
+    """Continuity input: the chosen images of this scene's assets in every earlier scene.
+
+    A scene's default reference is the latest of these, so choosing a new image in scene 3 makes
+    scene 4's asset states and prompts stale.
+    """
+    ids = {a.get("id") for a in assets}
+    out: list[Any] = []
+    for sid in state.scene_ids:
+        if sid == scene_id:
+            break
+        data = state.data(Stage.ASSET_STATES, sid) or {}
+        for st in data.get("states", []):
+            if st.get("asset_id") in ids:
+                out.append((sid, st.get("asset_id"), st.get("image"), st.get("use_master", False)))
+    return out
 
 
 def fingerprints(state: ProjectState, stage: Stage, scene_id: SceneId = None) -> dict[str, str]:

@@ -324,7 +324,7 @@ class Runner:
             upstream = current.upstream if current else {}
             if current is None or branch.is_locked(stage, scene_id):
                 # the full upstream is read only when needed: a plain re-save touches one shard
-                state = self._state(tx, [scene_id] if stage.per_scene and scene_id else [])
+                state = self._state(tx)
                 if stage.per_scene and scene_id not in state.scene_ids:
                     raise InputError(f"No scene {scene_id!r} in the master script of this branch.")
                 graph.check_can_edit(state, stage, scene_id)

@@ -268,6 +268,19 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
 
     then_load(s.scene_pick.input(on_scene, [project, s.scene_pick], [scene, s.notice], api_name="choose_scene"))
 
+    def on_scene_changed(pid: str | None, scene_id: str | None, request: gr.Request) -> tuple[Any, Any]:
+        """Whoever changed the scene (the hub's "open", a tab), the picker and the tab follow."""
+        if not pid:
+            return gr.skip(), gr.skip()
+        try:
+            stage = runner_for(request).open(pid).stage
+        except AiuteurError:
+            return gr.Dropdown(value=scene_id), gr.skip()
+        return gr.Dropdown(value=scene_id), gr.Tabs(selected=stage.value)
+
+    scene.change(on_scene_changed, [project, scene], [s.scene_pick, s.tabs], api_visibility="private",
+                 show_progress="hidden")
+
     for stage, bar in s.bars.items():
         _listen_bar(s, bar, stage, runner_for, then_load, then_refresh, warn)
 
