@@ -8,6 +8,7 @@ changed meanwhile simply shows as stale.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import time
@@ -15,6 +16,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -25,11 +27,14 @@ from aiuteur.domain import (
     ArtifactRecord,
     Branch,
     ConflictError,
+    Folder,
     InputError,
     LockError,
     LockKey,
+    NotFoundError,
     Position,
     Project,
+    ProjectSummary,
     Stage,
     Status,
     Take,
@@ -198,8 +203,11 @@ class Runner:
     """Runs stages and applies every change to a project through the store."""
 
     def __init__(self, store: Store, engines: EngineProvider | None = None,
-                 engines_factory: Callable[[], EngineProvider] | None = None) -> None:
+                 engines_factory: Callable[[], EngineProvider] | None = None, *, owner: str = "") -> None:
+        """`owner` is the signed-in user on a shared instance ('' when single-user): a runner only
+        ever sees that user's projects, folders and media."""
         self.store = store
+        self.owner = owner
         self._engines = engines
         self._engines_factory = engines_factory
 
@@ -216,6 +224,79 @@ class Runner:
                 self._engines = Engines(active_profile(models_dir=self.store.home.models).profile, self.store.home)
         return self._engines
 
+    # -- access: every project operation goes through these, so users stay apart ----------------
+    @contextlib.contextmanager
+    def _tx(self, project_id: str, *, readonly: bool = False) -> Iterator[Tx]:
+        with self.store.transaction(project_id, readonly=readonly) as tx:
+            if tx.project.owner != self.owner:
+                raise NotFoundError(f"No project {project_id!r}.")  # never reveal someone else's
+            yield tx
+
+    def _read(self, project_id: str) -> contextlib.AbstractContextManager[Tx]:
+        return self._tx(project_id, readonly=True)
+
+    def owns(self, project_id: str) -> bool:
+        try:
+            with self._read(project_id):
+                return True
+        except NotFoundError:
+            return False
+
+    # -- the dashboard ----------------------------------------------------------------------------
+    def list_projects(self, search: str = "") -> list[ProjectSummary]:
+        return self.store.list_projects(owner=self.owner, search=search)
+
+    def summary(self, project_id: str) -> ProjectSummary:
+        self._check_owned(project_id)
+        return self.store.summary(project_id)
+
+    def duplicate_project(self, project_id: str, title: str) -> Project:
+        self._check_owned(project_id)
+        return self.store.duplicate_project(project_id, title)
+
+    def delete_project(self, project_id: str) -> None:
+        self._check_owned(project_id)
+        self.store.delete_project(project_id)
+
+    def move_project(self, project_id: str, folder_id: str | None) -> None:
+        self._check_owned(project_id)
+        if folder_id is not None:
+            self._check_folder(folder_id)
+        self.store.set_project_folder(project_id, folder_id)
+
+    def folders(self) -> list[Folder]:
+        return self.store.folders(owner=self.owner)
+
+    def create_folder(self, name: str) -> Folder:
+        if not name.strip() or len(name) > 120:
+            raise InputError("A folder name must be 1 to 120 characters.")
+        return self.store.create_folder(name, owner=self.owner)
+
+    def rename_folder(self, folder_id: str, name: str) -> Folder:
+        if not name.strip() or len(name) > 120:
+            raise InputError("A folder name must be 1 to 120 characters.")
+        self._check_folder(folder_id)
+        return self.store.rename_folder(folder_id, name)
+
+    def delete_folder(self, folder_id: str) -> None:
+        self._check_folder(folder_id)
+        self.store.delete_folder(folder_id)
+
+    def media_path(self, key: str) -> Path:
+        """A media file of one of this user's projects (checked when the instance is shared)."""
+        path = self.store.media_path(key)
+        if self.owner and not any(self.store.project_uses_media(c.id, key) for c in self.list_projects()):
+            raise NotFoundError(f"No media file {key!r}.")
+        return path
+
+    def _check_owned(self, project_id: str) -> None:
+        if not self.owns(project_id):
+            raise NotFoundError(f"No project {project_id!r}.")
+
+    def _check_folder(self, folder_id: str) -> None:
+        if folder_id not in {f.id for f in self.folders()}:
+            raise NotFoundError(f"No folder {folder_id!r}.")
+
     # -- reading ---------------------------------------------------------------------------------
     def _state(self, tx: Tx, scenes: list[str] | None = None) -> ProjectState:
         """The branch's saved state; `scenes` limits the per-scene shards read (a save touches one)."""
@@ -223,31 +304,33 @@ class Runner:
         return ProjectState.build(branch, tx.records(branch.id, scenes))
 
     def view(self, project_id: str) -> ProjectView:
-        with self.store.read(project_id) as tx:
+        with self._read(project_id) as tx:
             state = self._state(tx)
             return ProjectView(tx.project, state.branch, tx.branches(), state, graph.all_statuses(state))
 
     def open(self, project_id: str) -> Position:
         """Where to land when the project is reopened: exactly where the user left off."""
-        with self.store.read(project_id) as tx:
+        with self._read(project_id) as tx:
             return tx.branch().position
 
     def takes(self, project_id: str, stage: Stage, scene_id: str | None = None, target: str | None = None) -> list[Take]:
-        with self.store.read(project_id) as tx:
+        with self._read(project_id) as tx:
             return tx.takes(stage, scene_id, target)
 
     # -- projects --------------------------------------------------------------------------------
-    def create_project(self, title: str, owner: str = "", folder_id: str | None = None) -> Project:
+    def create_project(self, title: str, folder_id: str | None = None) -> Project:
         if not title.strip():
             raise InputError("A project needs a title; type one in.")
         if len(title) > 200:
             raise InputError(f"The title is {len(title)} characters long; keep it under 200.")
-        return self.store.create_project(title, owner=owner, folder_id=folder_id)
+        if folder_id is not None:
+            self._check_folder(folder_id)
+        return self.store.create_project(title, owner=self.owner, folder_id=folder_id)
 
     def rename_project(self, project_id: str, title: str) -> Project:
         if not title.strip() or len(title) > 200:
             raise InputError("A project title must be 1 to 200 characters.")
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             project = tx.project.model_copy(update={"title": title.strip(), "updated_at": now_iso()})
             tx.put_project(project)
             tx.commit()
@@ -276,7 +359,7 @@ class Runner:
                     f"The custom prompt for {stage_role} uses {', '.join('$' + v for v in sorted(unknown))}, "
                     f"which the stage does not supply; use only: {allowed}."
                 )
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             overrides = dict(tx.project.prompt_overrides)
             if text is None:
                 overrides.pop(stage_role, None)
@@ -290,7 +373,7 @@ class Runner:
     def visit(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Position:
         """Remember where the user is working (reopening lands here)."""
         pos_scene = scene_id if stage.per_scene else None
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             branch = tx.branch()
             if pos_scene is not None and pos_scene not in ProjectState.build(branch, tx.records(branch.id)).scene_ids:
                 raise InputError("That scene is not in the script of this branch.")
@@ -318,7 +401,7 @@ class Runner:
             raise InputError(f"{stage.title} could not be saved: {_first_error(e)}") from None
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; say which scene.")
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             branch = tx.branch()
             current = tx.get_record(stage, scene_id, branch.id)
             upstream = current.upstream if current else {}
@@ -353,7 +436,7 @@ class Runner:
 
     def accept_upstream(self, project_id: str, stage: Stage, scene_id: str | None = None) -> ArtifactRecord:
         """Keep a stale artifact as it is: record the current upstream as what it was made from."""
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             state = self._state(tx)
             graph.check_can_edit(state, stage, scene_id)
             rec = state.record(stage, scene_id)
@@ -376,7 +459,7 @@ class Runner:
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; choose a scene first.")
         # 1. Load inputs under the lock, then let go of it.
-        with self.store.read(project_id) as tx:
+        with self._read(project_id) as tx:
             state = self._state(tx)
             project = tx.project
         self._check_ready(state, stage, scene_id)
@@ -400,7 +483,7 @@ class Runner:
             outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, upstream, e,
                                                       time.perf_counter() - t0, target, ctx.seed)])
         # 3. Save takes and the chosen artifact, all or nothing.
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             now_state = self._state(tx)
             for take in outcome.takes:
                 tx.add_take(take)
@@ -448,7 +531,7 @@ class Runner:
 
     def choose(self, project_id: str, stage: Stage, take_id: str, scene_id: str | None = None) -> ArtifactRecord:
         """Make an earlier whole-artifact take the chosen one again."""
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             state = self._state(tx)
             graph.check_can_edit(state, stage, scene_id)
             take = tx.get_take(take_id, stage, scene_id)
@@ -464,7 +547,7 @@ class Runner:
 
     # -- locks and branches ------------------------------------------------------------------------
     def lock(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Branch:
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             state = self._state(tx)
             graph.check_can_lock(state, stage, scene_id)
             key = LockKey(stage=stage, scene_id=scene_id if stage.per_scene else None)
@@ -481,7 +564,7 @@ class Runner:
         "branch" leaves the approved branch untouched and continues in a copy where the stage is
         unlocked; "here" unlocks it and everything locked after it in this branch.
         """
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             state = self._state(tx)
             remove = graph.unlock_plan(state, stage, scene_id, mode)
             if mode == "branch":
@@ -501,7 +584,7 @@ class Runner:
         return branch
 
     def switch_branch(self, project_id: str, branch_id: str) -> Branch:
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             branch = tx.branch(branch_id)
             tx.put_project(tx.project.model_copy(update={"active_branch": branch.id}))
             tx.commit()
@@ -510,7 +593,7 @@ class Runner:
     def rename_branch(self, project_id: str, branch_id: str, name: str) -> Branch:
         if not name.strip() or len(name) > 120:
             raise InputError("A branch name must be 1 to 120 characters.")
-        with self.store.transaction(project_id) as tx:
+        with self._tx(project_id) as tx:
             branch = tx.branch(branch_id).model_copy(update={"name": name.strip()})
             tx.put_branch(branch)
             tx.commit()

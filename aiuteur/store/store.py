@@ -464,6 +464,12 @@ class Store:
             if not idx.table("folders").remove(Query().id == folder_id):
                 raise NotFoundError(f"No folder {folder_id!r}.")
 
+    def project_uses_media(self, project_id: str, key: str) -> bool:
+        """True when any database file of the project mentions the media key."""
+        folder = self.project_dir(project_id)
+        needle = key.encode()
+        return any(needle in p.read_bytes() for p in folder.rglob("*.json") if not p.name.startswith("."))
+
     # -- media ---------------------------------------------------------------------------------
     def put_media(self, data: bytes, ext: str) -> str:
         """Store bytes by content hash and return their key ``<sha256>.<ext>`` (idempotent)."""

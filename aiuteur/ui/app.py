@@ -20,6 +20,7 @@ from aiuteur.pipeline.runner import EngineProvider, Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui import views
+from aiuteur.ui.auth import auth_from_env, user_of
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ class AppContext:
             return self._engines
 
     def runner_for(self, request: gr.Request | None = None) -> Runner:
-        """One Runner per request over the shared store (owner '' until hosted accounts exist)."""
-        return Runner(self.store, engines_factory=self.engines)
+        """One Runner per request over the shared store, seeing only the asking user's projects."""
+        return Runner(self.store, engines_factory=self.engines, owner=user_of(request))
 
 
 def profile_line() -> tuple[str, str]:
@@ -138,7 +139,12 @@ def build_app(store: Store | None = None, *,
 
 def launch_kwargs() -> dict[str, Any]:
     """Keyword arguments for `demo.launch()` (Gradio 6 takes head/css/theme there)."""
-    return {"head": LEAVE_GUARD_HEAD, "css": views.css(), "theme": gr.themes.Soft()}
+    kwargs: dict[str, Any] = {"head": LEAVE_GUARD_HEAD, "css": views.css(), "theme": gr.themes.Soft()}
+    auth = auth_from_env()
+    if auth:
+        kwargs["auth"] = auth
+        kwargs["auth_message"] = "This Aiuteur is shared: sign in to see your projects."
+    return kwargs
 
 
 def gpu_queue_kwargs() -> dict[str, Any]:

@@ -31,9 +31,8 @@ class Listing:
 
 
 def listing(runner: Runner, search: str = "", folder: str | None = None) -> Listing:
-    store = runner.store
-    folders = store.folders(owner="")
-    cards = views.filter_cards(store.list_projects(owner="", search=search or ""), folder)
+    folders = runner.folders()
+    cards = views.filter_cards(runner.list_projects(search=search or ""), folder)
     return Listing(cards, views.cards_html(cards, folders, search=search or ""), views.project_choices(cards),
                    views.folder_choices(folders), views.folder_choices(folders, with_filters=True))
 
@@ -45,7 +44,7 @@ def _need(project_id: str | None) -> str:
 
 
 def create_project(runner: Runner, title: str) -> Project:
-    return runner.create_project(title or "", owner="")
+    return runner.create_project(title or "")
 
 
 def rename_project(runner: Runner, project_id: str | None, title: str) -> Project:
@@ -54,33 +53,30 @@ def rename_project(runner: Runner, project_id: str | None, title: str) -> Projec
 
 def duplicate_project(runner: Runner, project_id: str | None) -> Project:
     pid = _need(project_id)
-    with runner.store.read(pid) as tx:
-        title = tx.project.title
-    return runner.store.duplicate_project(pid, f"{title} (copy)"[:200])
+    title = runner.summary(pid).title
+    return runner.duplicate_project(pid, f"{title} (copy)"[:200])
 
 
 def move_project(runner: Runner, project_id: str | None, folder: str | None) -> str:
     pid = _need(project_id)
     target = None if folder in (None, "", views.NO_FOLDER, views.ALL_FOLDERS) else folder
-    runner.store.set_project_folder(pid, target)
-    names = {f.id: f.name for f in runner.store.folders()}
+    runner.move_project(pid, target)
+    names = {f.id: f.name for f in runner.folders()}
     return f"Moved into “{names[target]}”." if target else "Moved out of its folder."
 
 
 def delete_question(runner: Runner, project_id: str | None) -> str:
     """The confirmation text of the second, explicit delete step."""
     pid = _need(project_id)
-    with runner.store.read(pid) as tx:
-        title = tx.project.title
+    title = runner.summary(pid).title
     return (f"**Delete “{title}” for good?** Every stage, take, branch and lock of it goes; this cannot "
             "be undone. Duplicate it first if you may want it back.")
 
 
 def delete_project(runner: Runner, project_id: str | None) -> str:
     pid = _need(project_id)
-    with runner.store.read(pid) as tx:
-        title = tx.project.title
-    runner.store.delete_project(pid)
+    title = runner.summary(pid).title
+    runner.delete_project(pid)
     return f"Deleted “{title}”."
 
 
@@ -92,21 +88,21 @@ def _folder_name(name: str) -> str:
 
 
 def create_folder(runner: Runner, name: str) -> str:
-    folder = runner.store.create_folder(_folder_name(name), owner="")
+    folder = runner.create_folder(_folder_name(name))
     return f"Folder “{folder.name}” created."
 
 
 def rename_folder(runner: Runner, folder_id: str | None, name: str) -> str:
     if not folder_id or folder_id in (views.NO_FOLDER, views.ALL_FOLDERS):
         raise InputError("Choose a folder to rename.")
-    folder = runner.store.rename_folder(folder_id, _folder_name(name))
+    folder = runner.rename_folder(folder_id, _folder_name(name))
     return f"Folder renamed to “{folder.name}”."
 
 
 def delete_folder(runner: Runner, folder_id: str | None) -> str:
     if not folder_id or folder_id in (views.NO_FOLDER, views.ALL_FOLDERS):
         raise InputError("Choose a folder to delete.")
-    runner.store.delete_folder(folder_id)  # refuses a folder with projects in it, saying so
+    runner.delete_folder(folder_id)  # refuses a folder with projects in it, saying so
     return "Folder deleted."
 
 
@@ -114,9 +110,9 @@ def open_project(runner: Runner, project_id: str | None) -> tuple[str, Position,
     """Where to land: exactly the stage and scene last worked on."""
     pid = _need(project_id)
     position = runner.open(pid)
-    with runner.store.read(pid) as tx:
-        title = tx.project.title
-    where = views.card_label(runner.store.summary(pid))
+    summary = runner.summary(pid)
+    title = summary.title
+    where = views.card_label(summary)
     return pid, position, f"Opened “{title}” at {where}."
 
 
