@@ -46,6 +46,7 @@ from aiuteur.pipeline import graph
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
 from aiuteur.store import Store, Tx
+from aiuteur.store.store import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,20 @@ class Runner:
         if self.owner and not any(self.store.project_uses_media(c.id, key) for c in self.list_projects()):
             raise NotFoundError(f"No media file {key!r}.")
         return path
+
+    def backups(self, project_id: str) -> list[Snapshot]:
+        """The project's rolling snapshots, newest first."""
+        self._check_owned(project_id)
+        return self.store.snapshots(project_id)
+
+    def backup_now(self, project_id: str) -> Snapshot:
+        self._check_owned(project_id)
+        return self.store.snapshot(project_id, "made by hand")
+
+    def restore_backup(self, project_id: str, snapshot_id: str) -> Snapshot:
+        """Put the project back as it was; the state before is kept as a snapshot too."""
+        self._check_owned(project_id)
+        return self.store.restore(project_id, snapshot_id)
 
     def _check_owned(self, project_id: str) -> None:
         if not self.owns(project_id):

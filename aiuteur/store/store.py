@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +41,10 @@ from aiuteur.domain import (
     ProjectSummary,
     Stage,
     Take,
+    new_id,
     now_iso,
 )
+from aiuteur.domain.base import Frozen
 from aiuteur.domain.errors import AiuteurError
 from aiuteur.settings import DataHome
 from aiuteur.store.files import (
@@ -63,6 +67,24 @@ LOCK_TIMEOUT_S = 60.0
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 _held = threading.local()
+
+
+def backup_keep() -> int:
+    """How many rolling snapshots to keep per project (AIUTEUR_BACKUPS, default 10)."""
+    return max(1, int(os.environ.get("AIUTEUR_BACKUPS", "10")))
+
+
+def backup_interval_s() -> float:
+    """Seconds between automatic snapshots (AIUTEUR_BACKUP_MINUTES, default 10; negative: off)."""
+    return float(os.environ.get("AIUTEUR_BACKUP_MINUTES", "10")) * 60
+
+
+class Snapshot(Frozen):
+    """One backup of a project's database (media is content-addressed and never deleted)."""
+
+    id: str
+    created_at: str
+    reason: str = ""
 
 
 class StoreError(AiuteurError):
@@ -312,6 +334,8 @@ class Store:
             self._recover(folder)
             tx = Tx(self, project_id, folder, readonly)
             yield tx
+            if tx.committed:
+                self._maybe_snapshot(project_id, folder)
             if tx.committed and tx.summary_changed:
                 self._update_summary(tx)
 
@@ -323,6 +347,90 @@ class Store:
         Journal(folder).replay()
         remove_stray_temps(folder)
         migrate(folder)
+
+    # -- backups -------------------------------------------------------------------------------
+    def _backup_dir(self, project_id: str) -> Path:
+        return self.root / "backups" / check_id(project_id, "project")
+
+    def _db_files(self, folder: Path) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for p in [folder / "project.json", *sorted(folder.glob("stages/*.json")), *sorted(folder.glob("scenes/*.json")),
+                  *sorted(folder.glob("takes/*.json"))]:
+            if p.exists() and not p.name.startswith("."):
+                out[p.relative_to(folder).as_posix()] = p.read_bytes()
+        return out
+
+    def _snapshot_locked(self, project_id: str, folder: Path, reason: str) -> Snapshot:
+        snap = Snapshot(id=new_id("bk"), created_at=datetime.now(UTC).isoformat(timespec="microseconds"), reason=reason)
+        target = self._backup_dir(project_id) / snap.id
+        files = self._db_files(folder)
+        for rel, data in files.items():
+            from aiuteur.store.files import write_temp
+
+            dest = target / rel
+            os.replace(write_temp(dest, data), dest)
+        from aiuteur.store.files import atomic_write_bytes
+
+        atomic_write_bytes(target / "snapshot.json", dumps(snap.model_dump(mode="json")))  # complete marker
+        keep = backup_keep()
+        for old in self._snapshot_list(project_id)[keep:]:
+            shutil.rmtree(self._backup_dir(project_id) / old.id, ignore_errors=True)
+        return snap
+
+    def _snapshot_list(self, project_id: str) -> list[Snapshot]:
+        d = self._backup_dir(project_id)
+        out = []
+        for meta in d.glob("*/snapshot.json") if d.exists() else []:
+            raw = read_json(meta)
+            if isinstance(raw, dict):
+                out.append(Snapshot.model_validate(raw))
+        return sorted(out, key=lambda b: b.created_at, reverse=True)
+
+    def _maybe_snapshot(self, project_id: str, folder: Path) -> None:
+        """Rolling automatic snapshots: at most one every AIUTEUR_BACKUP_MINUTES (default 10)."""
+        interval = backup_interval_s()
+        if interval < 0:
+            return
+        latest = next(iter(self._snapshot_list(project_id)), None)
+        if latest is not None and (datetime.now(UTC) - datetime.fromisoformat(latest.created_at)).total_seconds() < interval:
+            return
+        try:
+            self._snapshot_locked(project_id, folder, "automatic")
+        except OSError as e:  # a backup that fails must never fail the save
+            log.warning("Automatic backup of %s failed: %s", project_id, e)
+
+    def snapshot(self, project_id: str, reason: str = "manual") -> Snapshot:
+        folder = self.project_dir(project_id)
+        with _locked(f"{self.root}:{project_id}", folder / ".lock"):
+            self._recover(folder)
+            return self._snapshot_locked(project_id, folder, reason[:200])
+
+    def snapshots(self, project_id: str) -> list[Snapshot]:
+        """The project's snapshots, newest first."""
+        return self._snapshot_list(project_id)
+
+    def restore(self, project_id: str, snapshot_id: str) -> Snapshot:
+        """Put the project back as it was in a snapshot; the current state is snapshotted first."""
+        snap = next((b for b in self._snapshot_list(project_id) if b.id == check_id(snapshot_id, "backup")), None)
+        if snap is None:
+            raise NotFoundError(f"No backup {snapshot_id!r} for this project.")
+        folder = self.project_dir(project_id)
+        source = self._backup_dir(project_id) / snap.id
+        with _locked(f"{self.root}:{project_id}", folder / ".lock"):
+            self._recover(folder)
+            wanted = {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*.json")
+                      if p.name != "snapshot.json"}
+            if "project.json" not in wanted:
+                raise StoreError(f"The backup of {snap.created_at[:16]} is incomplete; choose another one.")
+            self._snapshot_locked(project_id, folder, f"before restoring the backup of {snap.created_at[:16]}")
+            files = {folder / rel: data for rel, data in wanted.items()}
+            for rel in self._db_files(folder):
+                if rel not in wanted:
+                    files[folder / rel] = b"{}"  # made after the snapshot: emptied in the same commit
+            Journal(folder).commit(files)
+        with self.read(project_id) as tx:
+            self._update_summary(tx)
+        return snap
 
     # -- index (dashboard) ---------------------------------------------------------------------
     @contextlib.contextmanager

@@ -179,3 +179,31 @@ def test_an_unreadable_dashboard_index_is_rebuilt_from_the_projects(store: Store
     p = store.create_project("Survivor")
     (store.root / "index.json").write_text('{"projects": {"1": {"id": ')  # torn by a power cut
     assert [c.id for c in store.list_projects()] == [p.id]
+
+
+def test_rolling_snapshots_and_restore(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIUTEUR_BACKUP_MINUTES", "0")  # a snapshot after every commit
+    monkeypatch.setenv("AIUTEUR_BACKUPS", "3")
+    p = store.create_project("A")
+    for i in range(5):
+        with store.transaction(p.id) as tx:
+            _put(tx, Stage.INPUT, {"v": i})
+            tx.commit()
+    snaps = store.snapshots(p.id)
+    assert len(snaps) == 3  # only the last N are kept
+    with store.transaction(p.id) as tx:  # a scene appears after the snapshots
+        _put(tx, Stage.SHOTS, {"n": 1}, "sc_0123456789ab")
+        tx.commit()
+    target = store.snapshots(p.id)[-1]  # kept: v=3, v=4, v=4 + the scene
+    store.restore(p.id, target.id)
+    with store.read(p.id) as tx:
+        assert tx.get_record(Stage.INPUT).data == {"v": 3}
+        assert tx.get_record(Stage.SHOTS, "sc_0123456789ab") is None
+    # the state before the restore was kept too
+    assert any("before restoring" in s.reason for s in store.snapshots(p.id))
+
+
+def test_restore_refuses_an_unknown_backup(store: Store) -> None:
+    p = store.create_project("A")
+    with pytest.raises(NotFoundError):
+        store.restore(p.id, "bk_0123456789ab")
