@@ -17,7 +17,7 @@ import gradio as gr
 
 from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Stage, Status
 from aiuteur.pipeline.runner import ProjectView, Runner
-from aiuteur.ui import views
+from aiuteur.ui import backups, views
 from aiuteur.ui.tab_api import TabEnv, load_tab_module, not_built_text
 
 RunnerFor = Callable[[gr.Request | None], Runner]
@@ -111,6 +111,7 @@ class Shell:
     tab_parts: dict[Stage, tuple[Any, Any]]  # stage -> (module, what its render returned)
     load_fn: Callable[..., dict[Any, Any]]
     load_outputs: set[Any]
+    backups: backups.BackupsPanel | None = None
 
 
 def _render_bar(stage: Stage) -> tuple[gr.Markdown, gr.Markdown, gr.Button, gr.Column, gr.HTML, gr.Button,
@@ -141,6 +142,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         branch = gr.Dropdown(label="Branch", choices=[], scale=2)
         branch_name = gr.Textbox(label="Rename branch", scale=2)
         rename_branch = gr.Button("Rename branch", scale=0, min_width=120)
+    backups_panel = backups.render()
     scene_pick = gr.Dropdown(label="Scene (Phase B stages work on one scene)", choices=[], visible=False)
     pipeline = gr.HTML()
     gr.HTML(views.legend_html())
@@ -209,7 +211,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
     load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, notice, *outputs}
     return Shell(env, reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
-                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs)
+                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, backups_panel)
 
 
 def listen(s: Shell, runner_for: RunnerFor) -> None:
@@ -280,6 +282,9 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
 
     scene.change(on_scene_changed, [project, scene], [s.scene_pick, s.tabs], api_visibility="private",
                  show_progress="hidden")
+
+    if s.backups is not None:
+        backups.listen(s.backups, env, then_load)
 
     for stage, bar in s.bars.items():
         _listen_bar(s, bar, stage, runner_for, then_load, then_refresh, warn)
