@@ -729,11 +729,17 @@ def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: import, write, rewrite one scene (`scene:<id>`), or enrich (option)."""
     story = require_story(ctx.state, "the script")
     on_partial = ctx.options.get("on_partial")
-    writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
-                    guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options))
     scene_id = ctx.target.removeprefix("scene:") if ctx.target.startswith("scene:") else None
     if ctx.target and scene_id is None:
         raise InputError(f"Unknown script target {ctx.target!r}; use 'scene:<id>'.")
+    # Skip to script: import the screenplay, no model call (and no model loaded).
+    if is_screenplay_input(story) and scene_id is None and not ctx.options.get("enrich"):
+        take = import_script(story)
+        assert take.output is not None
+        ctx.report(1.0, "Screenplay imported")
+        return StageOutcome(takes=[take], artifact=Script.model_validate(take.output), take_id=take.id)
+    writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
+                    guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options))
     # 1. Enrich an existing (ordinary) script: action lines only.
     if ctx.options.get("enrich"):
         script = saved_script(ctx)
@@ -745,13 +751,7 @@ def run(ctx: StageContext) -> StageOutcome:
     if scene_id is not None:
         written = regenerate_scene(writer, saved_script(ctx), scene_id, guidance=ctx.guidance)
         return _outcome(writer, written, ctx.target)
-    # 3. Skip to script: import the screenplay, no model call.
-    if is_screenplay_input(story):
-        take = import_script(story)
-        assert take.output is not None
-        ctx.report(1.0, "Screenplay imported")
-        return StageOutcome(takes=[take], artifact=Script.model_validate(take.output), take_id=take.id)
-    # 4. Write it: plan, then scene by scene, from the beats or straight from the inputs.
+    # 3. Write it: plan, then scene by scene, from the beats or straight from the inputs.
     label, material = _material(ctx, story)
     written = write_script(writer, label, material, progress=ctx.report,
                            on_partial=on_partial if callable(on_partial) else None)
