@@ -17,7 +17,7 @@ from aiuteur.settings import PROFILES_DIR, data_home
 PREPARABLE = ("matting", "tiny", "offline")
 
 
-def _load_builder(name: str) -> object:
+def load_builder(name: str) -> object:
     path = PROFILES_DIR / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"aiuteur_models_{name}", path)
     if spec is None or spec.loader is None:
@@ -38,9 +38,9 @@ def prepare_profile(name: str, progress: ProgressFn | None = None, models_dir: P
 
         yield f"matting weights: {prepare_matting(models)}"
     if name == "tiny":
-        text = _load_builder("tiny_text")
+        text = load_builder("tiny_text")
         yield f"tiny text model: {text.build(models)}"  # type: ignore[attr-defined]
-        image = _load_builder("tiny_image")
+        image = load_builder("tiny_image")
         image.build_all(models)  # type: ignore[attr-defined]
         yield f"tiny image, IP-Adapter, ControlNet and video models: {models / 'tiny'}"
     if name == "offline":

@@ -192,25 +192,55 @@ def readable_engine_error(e: BaseException, doing: str) -> EngineError:
     return EngineError(f"{doing[:1].upper()}{doing[1:]} failed: {name}: {e}")
 
 
+# -- tiny models build themselves -----------------------------------------------------------------
+
+_TINY_BUILDERS: dict[str, tuple[str, str]] = {
+    "text": ("tiny_text", "build"),
+    "image": ("tiny_image", "build_images"),
+    "video": ("tiny_image", "build_video"),
+}
+
+
+def ensure_tiny(kind: str, models_dir: Path) -> None:
+    """Build the tiny random-weight model of `kind` if it is missing (seconds; idempotent)."""
+    target = _TINY_BUILDERS.get(kind)
+    if target is None:
+        return
+    from filelock import FileLock
+
+    from aiuteur.engines.prepare import load_builder
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(models_dir / ".tiny-build.lock"), timeout=600):
+        module = load_builder(target[0])
+        getattr(module, target[1])(models_dir)
+
+
 # -- counting proxies ----------------------------------------------------------------------------
 
 
 class CountedEngine:
     """Wraps an engine: each model call adds 1 to `calls[purpose]`; errors become `EngineError`."""
 
-    def __init__(self, engine: Any, purpose: str, calls: Counter[str], kind: str) -> None:
+    def __init__(self, engine: Any, purpose: str, calls: Counter[str], kind: str,
+                 loader: Callable[[], Any] | None = None) -> None:
         self._engine = engine
+        self._loader = loader
         self._purpose = purpose
         self._calls = calls
         self._kind = kind
 
     @property
     def engine(self) -> Any:
-        """The wrapped engine (for code that needs its components)."""
+        """The wrapped engine (for code that needs its components); loaded on first use."""
+        if self._engine is None and self._loader is not None:
+            self._engine = self._loader()
         return self._engine
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._engine, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self.engine, name)
         if name not in COUNTED_METHODS or not callable(value):
             return value
         doing = f"{self._kind} for {self._purpose}" if self._purpose else self._kind
@@ -255,10 +285,19 @@ class Engines:
         return self.home.models
 
     def get(self, kind: str, purpose: str = "") -> CountedEngine:
-        """The engine of `kind` ("text", "image", …) wrapped to count calls under `purpose`."""
+        """The engine of `kind` ("text", "image", …) wrapped to count calls under `purpose`.
+
+        Nothing loads until the engine is first used, so a stage that turns out not to need a
+        model (importing a screenplay, say) never loads one.
+        """
         spec = self.profile.spec(kind)
-        engine = self.cache.get(kind, spec, self.models_dir)
-        return CountedEngine(engine, purpose or kind, self.calls, kind)
+
+        def load() -> Any:
+            if self.profile.name == "tiny":
+                ensure_tiny(kind, self.models_dir)
+            return self.cache.get(kind, spec, self.models_dir)
+
+        return CountedEngine(None, purpose or kind, self.calls, kind, loader=load)
 
     def text(self, purpose: str = "text") -> Any:
         """The text engine (a `TextEngine`)."""

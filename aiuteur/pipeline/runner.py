@@ -45,6 +45,7 @@ from aiuteur.domain import (
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.pipeline.text_in import clean_data, clean_text
 from aiuteur.store import Store, Tx
 from aiuteur.store.store import Snapshot
 
@@ -252,6 +253,7 @@ class Runner:
         return self.store.summary(project_id)
 
     def duplicate_project(self, project_id: str, title: str) -> Project:
+        title = clean_text(title, "The title", max_chars=200, single_line=True)
         self._check_owned(project_id)
         return self.store.duplicate_project(project_id, title)
 
@@ -269,11 +271,13 @@ class Runner:
         return self.store.folders(owner=self.owner)
 
     def create_folder(self, name: str) -> Folder:
+        name = clean_text(name, "The name", max_chars=120, single_line=True)
         if not name.strip() or len(name) > 120:
             raise InputError("A folder name must be 1 to 120 characters.")
         return self.store.create_folder(name, owner=self.owner)
 
     def rename_folder(self, folder_id: str, name: str) -> Folder:
+        name = clean_text(name, "The name", max_chars=120, single_line=True)
         if not name.strip() or len(name) > 120:
             raise InputError("A folder name must be 1 to 120 characters.")
         self._check_folder(folder_id)
@@ -334,6 +338,7 @@ class Runner:
 
     # -- projects --------------------------------------------------------------------------------
     def create_project(self, title: str, folder_id: str | None = None) -> Project:
+        title = clean_text(title, "The title", max_chars=200, single_line=True)
         if not title.strip():
             raise InputError("A project needs a title; type one in.")
         if len(title) > 200:
@@ -343,6 +348,7 @@ class Runner:
         return self.store.create_project(title, owner=self.owner, folder_id=folder_id)
 
     def rename_project(self, project_id: str, title: str) -> Project:
+        title = clean_text(title, "The title", max_chars=200, single_line=True)
         if not title.strip() or len(title) > 200:
             raise InputError("A project title must be 1 to 200 characters.")
         with self._tx(project_id) as tx:
@@ -409,9 +415,9 @@ class Runner:
             InputError: the data does not fit the artifact.
         """
         model = artifact_model(stage.value)
+        raw = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
         try:
-            artifact = data if isinstance(data, model) else model.model_validate(
-                data.model_dump(mode="json") if isinstance(data, BaseModel) else data)
+            artifact = model.model_validate(clean_data(raw, stage.title))
         except ValidationError as e:
             raise InputError(f"{stage.title} could not be saved: {_first_error(e)}") from None
         if stage.per_scene and scene_id is None:
@@ -606,6 +612,7 @@ class Runner:
         return branch
 
     def rename_branch(self, project_id: str, branch_id: str, name: str) -> Branch:
+        name = clean_text(name, "The name", max_chars=120, single_line=True)
         if not name.strip() or len(name) > 120:
             raise InputError("A branch name must be 1 to 120 characters.")
         with self._tx(project_id) as tx:
@@ -639,12 +646,35 @@ class Runner:
                 if not is_built(stage):
                     yield Step(stage, None, "not built yet")
                     return
-                result = self.run(project_id, stage, sid, seed=seed)
-                if not result.ok or result.record is None:
+                try:
+                    result = self.run(project_id, stage, sid, seed=seed)
+                except AiuteurError as e:
+                    yield Step(stage, sid, f"failed: {e}")
+                    return
+                if result.record is None:
                     why = "; ".join(result.errors) or "the stage made nothing to save"
                     yield Step(stage, sid, f"failed: {why}", result)
                     return
-                yield Step(stage, sid, "made", result)
+                record = self._apply_default_choice(project_id, stage, sid, result.record)
+                yield Step(stage, sid, "made" if result.ok else f"made, with failed takes: {'; '.join(result.errors)}",
+                           RunResult(stage, sid, result.takes, record))
+
+    def _apply_default_choice(self, project_id: str, stage: Stage, scene_id: str | None,
+                              record: ArtifactRecord) -> ArtifactRecord:
+        """Headless runs take the default where a person would choose (first treatment; confirm)."""
+        chooser = DEFAULT_CHOICES.get(stage)
+        if chooser is None:
+            return record
+        data = chooser(dict(record.data))
+        if data == record.data:
+            return record
+        return self.save(project_id, stage, data, scene_id, source="generated")
+
+
+DEFAULT_CHOICES: dict[Stage, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    Stage.TREATMENT: lambda d: {**d, "chosen": 0 if d.get("chosen") is None else d["chosen"]},
+    Stage.CONFIRM: lambda d: {**d, "confirmed": True},  # asking to run until video is the consent
+}
 
 
 @dataclass
@@ -658,7 +688,7 @@ class Step:
 
     @property
     def failed(self) -> bool:
-        return self.what.startswith("failed") or self.what == "not built yet"
+        return self.what.startswith("failed:") or self.what == "not built yet"
 
 
 def _first_error(e: ValidationError) -> str:
