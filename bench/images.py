@@ -11,7 +11,7 @@ a models folder and then times, with the same seed, size and steps:
 and reports medians and the ratios engine2/plain (target <= 1.1) and engine2/diffusers2.
 
     python bench/images.py                                   # CPU: tiny dims, 128², 4 steps
-    python bench/images.py --device cuda --dims full --size 1024 --steps 30   # the SDXL-size case
+    python bench/images.py --device cuda      # the SDXL-size case: full dims, 1024², 30 steps
 
 Results are appended to docs/benchmarks.md under an "Engines: image" heading (--no-write to skip).
 """
@@ -297,9 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--dims", choices=sorted(DIMS), default="tiny")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument(
+        "--dims", choices=sorted(DIMS), default=None, help="default: full on cuda, tiny on cpu"
+    )
+    parser.add_argument("--size", type=int, default=None, help="default: 1024 on cuda, 128 on cpu")
+    parser.add_argument("--steps", type=int, default=None, help="default: 30 on cuda, 4 on cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--models-dir", default=None, help="reuse built weights here (default: a temp folder)"
@@ -307,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not append to docs/benchmarks.md")
     parser.add_argument("--docs", default=str(REPO / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)
+    gpu = args.device.startswith("cuda")
+    args.dims = args.dims or ("full" if gpu else "tiny")
+    args.size = args.size or (1024 if gpu else 128)
+    args.steps = args.steps or (30 if gpu else 4)
     result = run(args)
     print(json.dumps(result, indent=2))
     text = markdown(result)
