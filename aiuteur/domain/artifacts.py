@@ -332,6 +332,11 @@ class Shot(Frozen):
         description="Indexes of the scene's units (action sentences and dialogue lines) this shot covers, in order.",
     )
     unregistered: list[str] = Field(default_factory=list, description="Names in frame not in the asset registry.")
+    continues: bool | None = Field(
+        default=None,
+        description="Whether this shot continues the previous shot's action (its start frame is made from the "
+        "previous end frame); None: decided from locations, assets and time words.",
+    )
 
 
 class ShotList(Frozen):
@@ -390,10 +395,19 @@ class Frame(Frozen):
     chosen_take: str | None = None
     image: str | None = Field(default=None, description="Content hash of the chosen image.")
     consistency: float | None = None
+    asset_scores: dict[str, float] = Field(
+        default_factory=dict, description="Asset id -> consistency of the chosen image with its reference."
+    )
+    conditioned_on: str | None = Field(
+        default=None, description="Content hash of the frame the chosen image was made from (continuity)."
+    )
 
 
 class Frames(Frozen):
     frames: list[Frame] = Field(default_factory=list)
+
+    def get(self, shot_id: str, which: str) -> Frame | None:
+        return next((f for f in self.frames if f.shot_id == shot_id and f.which == which), None)
 
 
 # --- Stage 11: confirm -----------------------------------------------------------------------
@@ -405,6 +419,16 @@ class CostEstimate(Frozen):
     rate_per_hour: float = 0.0
     assumptions: list[str] = Field(default_factory=list)
     confirmed: bool = False
+    currency: str = Field(default="USD", max_length=8)
+    model_id: str = Field(default="", description="The video model the estimate is for.")
+    animatic_only: bool = Field(default=False, description="The profile has no video model: only the animatic.")
+    measured: dict[str, bool] = Field(
+        default_factory=dict, description="Shot id -> True when its estimate comes from timings on this machine."
+    )
+
+    @property
+    def total_cost(self) -> float:
+        return self.total_seconds / 3600.0 * self.rate_per_hour
 
 
 # --- Stage 12: video -------------------------------------------------------------------------
@@ -415,12 +439,18 @@ class Clip(Frozen):
     takes: list[str] = Field(default_factory=list)
     chosen_take: str | None = None
     video: str | None = None
+    num_frames: int = Field(default=0, ge=0, description="Frames of the chosen clip.")
+    render_seconds: float = Field(default=0.0, ge=0, description="How long the chosen clip took to render.")
+    model_id: str = Field(default="", description="The video model that rendered the chosen clip.")
+    machine: str = Field(default="", description="Where it was rendered (host and device), for estimates.")
 
 
 class Clips(Frozen):
     clips: list[Clip] = Field(default_factory=list)
     scene_cut: str | None = None
     animatic: str | None = None
+    fps: int = Field(default=24, ge=1, description="Frames per second of the clips and the cut.")
+    note: str = Field(default="", description="What this profile could make, in words (e.g. animatic only).")
 
 
 # --- which model each stage saves --------------------------------------------------------------

@@ -58,17 +58,31 @@ def export_project_bundle(runner: Runner, view: ProjectView, out: Path, base: st
     return [export_bundle(runner.store, view.project.id, out / f"{base}_bundle.zip")]
 
 
+def _lazy(module: str, name: str) -> Exporter:
+    """An exporter imported on first use (fpdf2, opentimelineio and ffmpeg load only when exporting)."""
+    def run(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
+        import importlib
+
+        fn: Exporter = getattr(importlib.import_module(f"aiuteur.exports.{module}"), name)
+        return fn(runner, view, out, base)
+
+    run.__name__ = name
+    return run
+
+
 EXPORTERS: dict[str, Exporter] = {
     "screenplay (Fountain)": export_fountain,
     "screenplay (PDF)": export_screenplay_pdf,
+    "shot list (CSV)": _lazy("shotlist", "export_shot_list_csv"),
+    "shot list (PDF)": _lazy("shotlist", "export_shot_list_pdf"),
+    "storyboard (PDF)": _lazy("storyboard", "export_storyboard"),
+    "animatics (mp4)": _lazy("cuts", "export_animatics"),
+    "scene cuts (mp4)": _lazy("cuts", "export_scene_cuts"),
+    "clips (mp4)": _lazy("cuts", "export_clips"),
+    "timeline (OpenTimelineIO)": _lazy("timeline", "export_timeline"),
     "project bundle (zip)": export_project_bundle,
 }
-NOT_BUILT = [
-    "shot list (CSV, PDF)",
-    "storyboard (PDF)",
-    "animatic and scene cuts (mp4)",
-    "timeline (OpenTimelineIO)",
-]
+NOT_BUILT: list[str] = []
 
 
 def export_all(runner: Runner, project_id: str, out_dir: Path) -> tuple[list[Path], list[str]]:

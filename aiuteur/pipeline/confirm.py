@@ -1,0 +1,169 @@
+"""Stage 11, confirm: what the video pass of a scene will cost before anything is rendered.
+
+Per shot and in total: the estimated GPU seconds of the active profile's video model, and the
+money at a rate per GPU hour. The estimate uses timings measured on this machine (every chosen
+clip records its frame count, render time, model and machine) scaled by each shot's frame count;
+without any, a table of rough figures per model. Every assumption is listed in words.
+
+The filmmaker confirms (`confirm_estimate`, saved with Runner.save); stage 12 renders nothing
+before. A headless run (no `confirm` option) confirms by itself only when the video pass costs no
+GPU time (animatic-only profiles) or when the estimate is within `AIUTEUR_AUTO_CONFIRM_GPU_S`
+(default 60 s, so tests and tiny models pass and a real studio pass always waits for a person).
+
+Options: `confirm` (bool), `rate_per_hour` (else `AIUTEUR_GPU_RATE`, else 2.50), `currency`,
+`fps`, `timings` (extra measurements: [{"model_id", "frames", "seconds"}]).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.video import clip_fps, clip_frames, engine_backend, this_machine, video_engine
+from aiuteur.pipeline.writing import make_take
+
+DEFAULT_RATE = 2.50  # per GPU hour: a typical on-demand price of one 80 GB data-centre GPU
+DEFAULT_AUTO_CONFIRM_S = 60.0
+
+#: Rough seconds of GPU time per output frame when nothing was measured here, by model id part.
+FALLBACK_SECONDS_PER_FRAME: list[tuple[str, float, str]] = [
+    ("flf2v-14b", 11.0, "Wan2.1 FLF2V 14B at 1280×720, 50 steps: about 15 min for 81 frames on one 80 GB GPU"),
+    ("wan2.1", 11.0, "a Wan2.1 14B-class model at 720p: about 15 min for 81 frames on one 80 GB GPU"),
+    ("wan2.2", 8.0, "a Wan2.2-class model at 720p: about 11 min for 81 frames on one 80 GB GPU"),
+    ("ltx", 0.3, "LTX-Video at 768×512: about 40 s for 121 frames on one 80 GB GPU"),
+    ("tiny/", 0.02, "a tiny random-weight test model: a few hundredths of a second per frame"),
+]
+UNKNOWN_SECONDS_PER_FRAME = 11.0
+
+
+def _number(options: Mapping[str, Any], name: str, env: str, default: float) -> float:
+    raw: Any = options.get(name)
+    if raw is None:
+        raw = os.environ.get(env, "").strip() or default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} ({env}) must be a number, not {raw!r}.") from None
+    if value < 0:
+        raise InputError(f"{name} ({env}) cannot be negative; got {value:g}.")
+    return value
+
+
+def measured_seconds_per_frame(state: ProjectState, model_id: str, machine: str,
+                               extra: Sequence[Mapping[str, Any]] = ()) -> tuple[float | None, int]:
+    """Seconds per frame of `model_id` from the clips rendered on `machine` (every scene), and how many."""
+    seconds, frames, count = 0.0, 0, 0
+    for sid in state.scene_ids:
+        data = state.data(Stage.VIDEO, sid)
+        for clip in (Clips.model_validate(data).clips if data else []):
+            if clip.video and clip.model_id == model_id and clip.machine == machine and clip.num_frames > 0:
+                seconds, frames, count = seconds + clip.render_seconds, frames + clip.num_frames, count + 1
+    for t in extra:
+        if str(t.get("model_id", "")) == model_id and int(t.get("frames", 0)) > 0:
+            seconds, frames, count = seconds + float(t.get("seconds", 0.0)), frames + int(t["frames"]), count + 1
+    return (seconds / frames if frames and seconds > 0 else None), count
+
+
+def fallback_seconds_per_frame(model_id: str) -> tuple[float, str]:
+    low = model_id.lower()
+    for part, value, words in FALLBACK_SECONDS_PER_FRAME:
+        if part in low:
+            return value, words
+    return UNKNOWN_SECONDS_PER_FRAME, "an unknown model, assumed as slow as a 14B video model"
+
+
+def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *, fps: int, rate: float,
+             currency: str = "USD", machine: str = "", timings: Sequence[Mapping[str, Any]] = ()) -> CostEstimate:
+    """The cost estimate of one scene's video pass (pure: from saved artifacts and measured timings)."""
+    shots = ShotList.model_validate(state.data(Stage.SHOTS, scene_id) or {}).shots
+    frames_data = state.data(Stage.FRAMES, scene_id)
+    frames = Frames.model_validate(frames_data) if frames_data else Frames()
+    shots = [s for s in shots if frames.get(s.id, "start") is not None] or shots
+    if backend == "animatic":
+        return CostEstimate(
+            per_shot_seconds={s.id: 0.0 for s in shots}, total_seconds=0.0, rate_per_hour=rate, currency=currency,
+            model_id="animatic", animatic_only=True, measured={s.id: False for s in shots},
+            assumptions=["This profile has no video model: stage 12 makes the animatic from the keyframes on the "
+                         "CPU, which needs no GPU time and costs nothing.",
+                         f"Rate: {rate:.2f} {currency} per GPU hour (not used)."],
+        )
+    per_frame, samples = measured_seconds_per_frame(state, model_id, machine, timings)
+    measured = per_frame is not None
+    words = ""
+    if per_frame is None:
+        per_frame, words = fallback_seconds_per_frame(model_id)
+    per_shot = {s.id: round(clip_frames(s, fps) * per_frame, 2) for s in shots}
+    total = round(sum(per_shot.values()), 2)
+    n_frames = sum(clip_frames(s, fps) for s in shots)
+    assumptions = [
+        f"Video model: {model_id} ({backend}), {len(shots)} clip{'s' if len(shots) != 1 else ''} of "
+        f"{n_frames} frames in all at {fps} fps (each shot's duration × fps).",
+        (f"Timing measured on this machine: {per_frame:.3g} s per frame, from {samples} clip"
+         f"{'s' if samples != 1 else ''} rendered earlier with the same model." if measured else
+         f"Nothing rendered with this model on this machine yet, so a rough figure is used: {per_frame:g} s per "
+         f"frame ({words}). It will be replaced by measured timings after the first clips."),
+        "Time grows in proportion to the number of frames; loading the model (once per session) is not counted.",
+        f"Money: {rate:.2f} {currency} per GPU hour"
+        + (" (set by you)." if rate != DEFAULT_RATE else " (the default; change it, or set AIUTEUR_GPU_RATE)."),
+        "Re-rendering a shot later costs that shot's estimate again.",
+    ]
+    return CostEstimate(per_shot_seconds=per_shot, total_seconds=total, rate_per_hour=rate, currency=currency,
+                        model_id=model_id, animatic_only=False, measured={s.id: measured for s in shots},
+                        assumptions=assumptions)
+
+
+def confirm_estimate(estimate: CostEstimate, rate_per_hour: float | None = None) -> CostEstimate:
+    """The filmmaker's go-ahead (optionally at a new rate); save it with Runner.save."""
+    update: dict[str, Any] = {"confirmed": True}
+    if rate_per_hour is not None:
+        if rate_per_hour < 0:
+            raise InputError(f"The rate cannot be negative; got {rate_per_hour:g}.")
+        update["rate_per_hour"] = float(rate_per_hour)
+    return estimate.model_copy(update=update)
+
+
+def _auto_confirm(est: CostEstimate, options: Mapping[str, Any]) -> tuple[bool, str]:
+    if "confirm" in options:
+        return bool(options["confirm"]), ""
+    if est.animatic_only:
+        return True, "Confirmed by itself: the animatic needs no GPU time."
+    budget = _number({}, "auto-confirm budget", "AIUTEUR_AUTO_CONFIRM_GPU_S", DEFAULT_AUTO_CONFIRM_S)
+    if est.total_seconds <= budget:
+        return True, (f"Confirmed by itself in a headless run: the estimate is within "
+                      f"AIUTEUR_AUTO_CONFIRM_GPU_S = {budget:g} s of GPU time.")
+    return False, (f"Waiting for your confirmation: the estimate is above AIUTEUR_AUTO_CONFIRM_GPU_S = "
+                   f"{budget:g} s, so a headless run does not confirm it by itself.")
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: estimate the scene's video pass (and confirm it when asked to)."""
+    assert ctx.scene_id is not None
+    label = ctx.state.scene_label(ctx.scene_id)
+    frames = ctx.state.data(Stage.FRAMES, ctx.scene_id)
+    if not frames or not frames.get("frames"):
+        raise InputError(f"Make the keyframes of {label} in stage 10 before estimating its video.")
+    engine = video_engine(ctx)
+    backend = engine_backend(engine)
+    rate = _number(ctx.options, "rate_per_hour", "AIUTEUR_GPU_RATE", DEFAULT_RATE)
+    currency = str(ctx.options.get("currency", os.environ.get("AIUTEUR_GPU_CURRENCY", "USD")))[:8] or "USD"
+    timings = ctx.options.get("timings", [])
+    if not isinstance(timings, list):
+        raise InputError("timings must be a list of {model_id, frames, seconds}.")
+    est = estimate(ctx.state, ctx.scene_id, str(getattr(engine, "model_id", "animatic")) if engine else "animatic",
+                   backend, fps=clip_fps(backend, ctx.options), rate=rate, currency=currency, machine=this_machine(),
+                   timings=timings)
+    confirmed, why = _auto_confirm(est, ctx.options)
+    est = est.model_copy(update={"confirmed": confirmed,
+                                 "assumptions": [*est.assumptions, why] if why else est.assumptions})
+    take = make_take(Stage.CONFIRM, purpose="estimate", inputs={"frames": frames, "model": est.model_id,
+                                                                 "rate": rate, "timings": timings},
+                     rendered=None, text=None, seed=None, engine="code", scene_id=ctx.scene_id, output=est)
+    return StageOutcome(takes=[take], artifact=est, take_id=take.id)
+
+
+__all__ = ["DEFAULT_RATE", "confirm_estimate", "estimate", "fallback_seconds_per_frame",
+           "measured_seconds_per_frame", "run"]

@@ -1,0 +1,448 @@
+"""Stage 10, frames: a start and (where the shot has one) an end keyframe per shot, from the
+stage-9 prompts and the references attached to them.
+
+Each keyframe is conditioned on one IP-Adapter reference per asset in frame, at a scale above
+the style image's (references dominate style, DESIGN idea 6; the style scale follows the
+stage-5 influence). Continuity inside a scene: when a shot continues the previous shot's action
+(same place, someone or something in common, no jump in time; or the shot's explicit
+`continues` flag), its start frame is made image-to-image from the previous shot's last chosen
+frame; an end frame is made image-to-image from its own shot's start frame.
+
+Every generation is a take in the frame's carousel (target `frame:<shot id>:start|end`). A new
+image becomes the frame's choice; with best-of-N (`options["best_of"]`) the most consistent of
+the N becomes the choice. A failed generation is a take that says why; earlier takes and choices
+are left as they were. Each image gets a consistency score (`aiuteur.pipeline.consistency`).
+
+Targets: '' every frame of the scene; `shot:<id>` one shot's frames; `frame:<id>:start|end` one
+frame. Options: `best_of` (1-8), `width`/`height` or `size` (long side), `steps`,
+`reference_scale`, `continuity_strength`, `score` (False skips the consistency score).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from aiuteur.domain import (
+    AiuteurError,
+    Asset,
+    AssetCategory,
+    Frame,
+    Frames,
+    InputError,
+    Prompts,
+    Shot,
+    ShotList,
+    ShotPrompt,
+    Stage,
+    Take,
+    VisualStyle,
+    content_hash,
+)
+from aiuteur.engines.base import ImageRequest, Reference
+from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
+from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.shot_list import load_bundle, load_scene
+from aiuteur.pipeline.writing import load_story
+
+log = logging.getLogger(__name__)
+
+#: IP-Adapter scale of a character's or prop's reference, and of a place's; the style gets less.
+REFERENCE_SCALE = 0.8
+PLACE_SCALE = 0.6
+STYLE_CAP = 0.45
+#: img2img strength from the previous shot's last frame (1.0 would ignore it entirely).
+CONTINUITY_STRENGTH = 0.75
+#: img2img strength of an end frame from its own start frame.
+END_STRENGTH = 0.7
+DEFAULT_SIDE = 768
+DEFAULT_STEPS = 25
+MAX_BEST_OF = 8
+NEGATIVE = "text, watermark, blurry, deformed, extra limbs"
+
+_TIME_JUMP = re.compile(
+    r"\b(later|meanwhile|next (morning|day|night|week)|the following|afterwards|years? ago|"
+    r"flash(back|forward)|that night|by nightfall|at dawn|dissolve)\b",
+    re.IGNORECASE,
+)
+
+_ASPECTS: dict[str, float] = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0, "2.39:1": 2.39}
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def frame_size(aspect: str, side: int = DEFAULT_SIDE) -> tuple[int, int]:
+    """(width, height) of a keyframe: the long side `side`, both multiples of 8."""
+    ratio = _ASPECTS.get(aspect, 16 / 9)
+    w, h = (side, side / ratio) if ratio >= 1 else (side * ratio, side)
+    return max(8, int(w) // 8 * 8), max(8, int(h) // 8 * 8)
+
+
+def _places(shot: Shot, extra: list[str], assets: Mapping[str, Asset]) -> set[str]:
+    return {a for a in [*shot.assets, *extra] if a in assets and assets[a].category == AssetCategory.LOCATION}
+
+
+def _figures(shot: Shot, extra: list[str], assets: Mapping[str, Asset]) -> set[str]:
+    return {a for a in [*shot.assets, *extra] if a in assets and assets[a].category != AssetCategory.LOCATION}
+
+
+def continues(previous: Shot | None, shot: Shot, assets: Mapping[str, Asset],
+              prompts: Mapping[str, ShotPrompt] | None = None) -> bool:
+    """Whether `shot` continues the action of `previous`: its explicit flag, else decided by code.
+
+    By code: same place (or no place named in one of them), at least one character or prop in
+    common, and no words of a jump in time ("later", "meanwhile", "the next morning"…).
+    """
+    if previous is None:
+        return False
+    if shot.continues is not None:
+        return shot.continues
+    extra_prev = list((prompts or {}).get(previous.id, ShotPrompt(shot_id="", start_prompt="")).asset_refs)
+    extra_here = list((prompts or {}).get(shot.id, ShotPrompt(shot_id="", start_prompt="")).asset_refs)
+    p_prev, p_here = _places(previous, extra_prev, assets), _places(shot, extra_here, assets)
+    if p_prev and p_here and not p_prev & p_here:
+        return False
+    if not _figures(previous, extra_prev, assets) & _figures(shot, extra_here, assets):
+        return False
+    return not _TIME_JUMP.search(shot.action)
+
+
+def style_scale(style: VisualStyle | None, reference_scale: float = REFERENCE_SCALE) -> float:
+    """The style image's scale: the style's influence, capped, and always below the references'."""
+    if style is None:
+        return 0.0
+    return max(0.0, min(style.influence, STYLE_CAP, reference_scale - 0.2))
+
+
+def frames_for(prompts: Prompts, previous: Frames | None) -> Frames:
+    """The scene's frame slots in shot order (start, then end where the shot has an end prompt),
+    keeping every earlier take and choice."""
+    old = previous or Frames()
+    out: list[Frame] = []
+    for p in prompts.prompts:
+        out.append(old.get(p.shot_id, "start") or Frame(shot_id=p.shot_id, which="start"))
+        if p.end_prompt:
+            out.append(old.get(p.shot_id, "end") or Frame(shot_id=p.shot_id, which="end"))
+    return Frames(frames=out)
+
+
+def _replace_frame(frames: Frames, new: Frame) -> Frames:
+    return Frames(frames=[new if (f.shot_id, f.which) == (new.shot_id, new.which) else f for f in frames.frames])
+
+
+def choose_frame(frames: Frames, shot_id: str, which: str, take: Take) -> Frames:
+    """Make one take of a frame's carousel its chosen image (a user edit; save it with Runner.save)."""
+    frame = frames.get(shot_id, which)
+    if frame is None or take.id not in frame.takes:
+        raise InputError("That image is not a take of this frame; reload and choose again.")
+    if not take.ok or not take.media:
+        raise InputError(f"That take failed ({take.error or 'no image'}); choose another one.")
+    return _replace_frame(frames, _chosen(frame, take))
+
+
+def _chosen(frame: Frame, take: Take) -> Frame:
+    out = take.output or {}
+    return frame.model_copy(update={
+        "chosen_take": take.id, "image": take.media[0], "consistency": out.get("consistency"),
+        "asset_scores": dict(out.get("asset_scores") or {}), "conditioned_on": out.get("conditioned_on"),
+    })
+
+
+def parse_target(target: str, prompts: Prompts) -> list[tuple[str, str]]:
+    """The (shot id, 'start'|'end') frames a target names, in shot order.
+
+    Raises:
+        InputError: an unknown target, shot or frame.
+    """
+    slots: list[tuple[str, str]] = [(f.shot_id, f.which) for f in frames_for(prompts, None).frames]
+    if not target:
+        return slots
+    if target.startswith("shot:"):
+        shot_id = target.removeprefix("shot:")
+        picked = [s for s in slots if s[0] == shot_id]
+        if not picked:
+            raise InputError("That shot has no prompts in this scene; rebuild the prompts first.")
+        return picked
+    if target.startswith("frame:"):
+        shot_id, _, which = target.removeprefix("frame:").rpartition(":")
+        if (shot_id, which) not in slots:
+            if (shot_id, "start") in slots and which == "end":
+                raise InputError("That shot has no end frame (its prompt has none); add an end prompt in stage 9.")
+            raise InputError(f"Unknown frame {target!r}; use 'frame:<shot id>:start' or ':end'.")
+        return [(shot_id, which)]
+    raise InputError(f"Unknown frames target {target!r}; use 'shot:<id>' or 'frame:<id>:start|end'.")
+
+
+# --- generation -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Setup:
+    """What every keyframe of one run shares."""
+
+    ctx: StageContext
+    engine: Any
+    embedding: Any
+    matting: Any
+    assets: dict[str, Asset]
+    style: VisualStyle | None
+    style_image: Image.Image | None
+    style_key: str
+    size: tuple[int, int]
+    steps: int
+    reference_scale: float
+    continuity_strength: float
+    score: bool
+    images: dict[str, Image.Image]
+    score_cache: dict[str, Any]
+
+    def image(self, key: str | None) -> Image.Image | None:
+        if not key:
+            return None
+        if key not in self.images:
+            data = self.ctx.read_media(key)
+            if not data:
+                return None
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                self.images[key] = im.copy()
+        return self.images[key]
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
+    return image.convert("RGB")
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _optional(get: Any, method: str) -> Any:
+    """An engine from the provider, or None when this profile (or test) has none."""
+    try:
+        engine = get()
+    except Exception as e:  # an engine that cannot load only costs the score, never the frame
+        log.info("no %s engine: %s", method, e)
+        return None
+    return engine if callable(getattr(engine, method, None)) else None
+
+
+def _score(setup: _Setup, image: Image.Image, prompt: ShotPrompt) -> tuple[KeyframeScore | None, str]:
+    if not setup.score or setup.embedding is None:
+        return None, "no embedding engine" if setup.embedding is None else "scoring off"
+    refs = []
+    for asset_id, key in prompt.asset_refs.items():
+        asset = setup.assets.get(asset_id)
+        if asset is not None and asset.master_ref and key == asset.master_ref_white:
+            key = asset.master_ref  # the cut-out: its alpha is the figure's mask
+        ref = setup.image(key)
+        if ref is None:
+            continue
+        refs.append(AssetReference(asset_id, ref, asset is not None and asset.category == AssetCategory.LOCATION, key))
+    try:
+        return score_keyframe(image, refs, embedding=setup.embedding, matting=setup.matting,
+                              cache=setup.score_cache), ""
+    except Exception as e:
+        log.warning("consistency score failed: %s", describe_error(e))
+        return None, f"the consistency score failed: {describe_error(e)}"
+
+
+def _references(setup: _Setup, prompt: ShotPrompt) -> list[Reference]:
+    out = []
+    for asset_id, key in prompt.asset_refs.items():
+        image = setup.image(key)
+        if image is None:
+            continue
+        asset = setup.assets.get(asset_id)
+        place = asset is not None and asset.category == AssetCategory.LOCATION
+        scale = min(setup.reference_scale, PLACE_SCALE) if place else setup.reference_scale
+        out.append(Reference(_on_white(image), scale, key))
+    return out
+
+
+def generate_frame(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *, seed: int,
+                   init_key: str | None, strength: float) -> Take:
+    """One keyframe take (failed takes say why); the image is stored by content hash."""
+    ctx = setup.ctx
+    text = prompt.start_prompt if which == "start" else (prompt.end_prompt or prompt.start_prompt)
+    references = _references(setup, prompt)
+    s_scale = style_scale(setup.style, min((r.scale for r in references), default=setup.reference_scale))
+    style = Reference(setup.style_image, s_scale, setup.style_key) if setup.style_image is not None and s_scale > 0 else None
+    init = setup.image(init_key)
+    w, h = setup.size
+    request = ImageRequest(
+        prompt=text, negative_prompt=NEGATIVE, width=w, height=h, steps=setup.steps, seed=seed,
+        init_image=_on_white(init).resize((w, h)) if init is not None else None, strength=strength,
+        references=references, style=style,
+    )
+    inputs = {"prompt": text, "references": prompt.asset_refs, "style": setup.style_key if style else None,
+              "style_scale": s_scale, "init": init_key, "strength": strength if init is not None else None,
+              "size": [w, h], "steps": setup.steps, "seed": seed}
+    target = f"frame:{shot.id}:{which}"
+    t0 = time.perf_counter()
+    try:
+        image = setup.engine.generate(request)
+    except AiuteurError:
+        raise
+    except Exception as e:
+        return Take(stage=Stage.FRAMES, scene_id=ctx.scene_id, target=target, purpose="keyframe",
+                    inputs_hash=content_hash(inputs), engine=str(getattr(setup.engine, "backend", "")),
+                    model_id=str(getattr(setup.engine, "model_id", "")), seed=seed, ok=False,
+                    error=f"The image model failed on shot {shot.number} ({which} frame): {describe_error(e)}",
+                    seconds=round(time.perf_counter() - t0, 3), prompt=[{"role": "user", "content": text}])
+    seconds = time.perf_counter() - t0
+    key = ctx.put_media(_png(image), "png")
+    setup.images[key] = image
+    scored, why = _score(setup, image, prompt)
+    output: dict[str, Any] = {
+        "image": key, "which": which, "conditioned_on": init_key if init is not None else None,
+        "references": prompt.asset_refs, "reference_scales": {r.key: r.scale for r in references},
+        "style_scale": s_scale if style else 0.0,
+        "consistency": round(scored.score, 4) if scored and scored.score is not None else None,
+        "asset_scores": scored.asset_scores() if scored else {}, "low": bool(scored and scored.low),
+    }
+    if why:
+        output["score_note"] = why
+    return Take(stage=Stage.FRAMES, scene_id=ctx.scene_id, target=target, purpose="keyframe",
+                inputs_hash=content_hash(inputs), engine=str(getattr(setup.engine, "backend", "")),
+                model_id=str(getattr(setup.engine, "model_id", "")), seed=seed, seconds=round(seconds, 3),
+                prompt=[{"role": "user", "content": text}], output=output, media=[key])
+
+
+def _best(takes: list[Take]) -> Take:
+    """The most consistent of several takes (the first when none could be scored)."""
+    def key(t: Take) -> float:
+        c = (t.output or {}).get("consistency")
+        return float(c) if c is not None else -1.0
+    return max(takes, key=key)
+
+
+def _int_option(options: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise InputError(f"{name} must be a whole number from {lo} to {hi}, not {value!r}.")
+    return int(value)
+
+
+def _float_option(options: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {value!r}.")
+    return float(value)
+
+
+def _size(ctx: StageContext) -> tuple[int, int]:
+    o = ctx.options
+    if "width" in o or "height" in o:
+        w = _int_option(o, "width", DEFAULT_SIDE, 16, 4096)
+        h = _int_option(o, "height", DEFAULT_SIDE, 16, 4096)
+        return w // 8 * 8, h // 8 * 8
+    story = load_story(ctx.state)
+    aspect = story.params.aspect_ratio if story else "16:9"
+    return frame_size(aspect, _int_option(o, "size", DEFAULT_SIDE, 64, 4096))
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: keyframes for the scene, one shot, or one frame (see the module docstring)."""
+    # 1. Check inputs.
+    assert ctx.scene_id is not None
+    scene = load_scene(ctx.state, ctx.scene_id)
+    label = ctx.state.scene_label(scene.id)
+    prompts_data = ctx.state.data(Stage.PROMPTS, scene.id)
+    if not prompts_data or not prompts_data.get("prompts"):
+        raise InputError(f"Build the prompts of {label} before making its keyframes.")
+    prompts = Prompts.model_validate(prompts_data)
+    shots = ShotList.model_validate(ctx.state.data(Stage.SHOTS, scene.id) or {})
+    shot_by_id = {s.id: s for s in shots.shots}
+    missing = [p.shot_id for p in prompts.prompts if p.shot_id not in shot_by_id]
+    if missing:
+        raise InputError(f"The prompts of {label} name shots no longer in its shot list; rebuild the prompts.")
+    prompt_by_id = {p.shot_id: p for p in prompts.prompts}
+    wanted = parse_target(ctx.target, prompts)
+    best_of = _int_option(ctx.options, "best_of", 1, 1, MAX_BEST_OF)
+    previous_data = ctx.state.data(Stage.FRAMES, scene.id)
+    frames = frames_for(prompts, Frames.model_validate(previous_data) if previous_data else None)
+
+    # 2. Engines and what every frame shares.
+    bundle = load_bundle(ctx.state)
+    style = bundle.style if bundle else None
+    setup = _Setup(
+        ctx=ctx, engine=ctx.engines.image("keyframe"),
+        embedding=_optional(ctx.engines.embedding, "embed") if ctx.options.get("score", True) else None,
+        matting=_optional(ctx.engines.matting, "cutout") if ctx.options.get("score", True) else None,
+        assets={a.id: a for a in (bundle.registry.assets if bundle else [])}, style=style, style_image=None,
+        style_key="", size=_size(ctx), steps=_int_option(ctx.options, "steps", DEFAULT_STEPS, 1, 150),
+        reference_scale=_float_option(ctx.options, "reference_scale", REFERENCE_SCALE, 0.0, 1.5),
+        continuity_strength=_float_option(ctx.options, "continuity_strength", CONTINUITY_STRENGTH, 0.05, 1.0),
+        score=bool(ctx.options.get("score", True)), images={}, score_cache={},
+    )
+    if style and style.images:
+        setup.style_key = style.images[0]
+        setup.style_image = setup.image(style.images[0])
+        if setup.style_image is not None:
+            setup.style_image = _on_white(setup.style_image)
+
+    # 3. Generate frame by frame, in shot order, so continuity can use the frames just made.
+    order = [s for s in shots.shots if s.id in prompt_by_id]
+    index = {s.id: i for i, s in enumerate(order)}
+    takes: list[Take] = []
+    changed = False
+    for n, (shot_id, which) in enumerate(wanted):
+        if ctx.cancelled():
+            break
+        shot, prompt = shot_by_id[shot_id], prompt_by_id[shot_id]
+        ctx.report(n / len(wanted), f"Shot {shot.number}: {which} frame")
+        init_key, strength = None, setup.continuity_strength
+        if which == "end":
+            start = frames.get(shot_id, "start")
+            init_key, strength = (start.image if start else None), END_STRENGTH
+        else:
+            i = index[shot_id]
+            prev = order[i - 1] if i > 0 else None
+            if prev is not None and continues(prev, shot, setup.assets, prompt_by_id):
+                last = frames.get(prev.id, "end") or frames.get(prev.id, "start")
+                if last is not None and last.image is None:
+                    last = frames.get(prev.id, "start")
+                init_key = last.image if last else None
+        base = ctx.seed + 1000 * index[shot_id] + (500 if which == "end" else 0)
+        made: list[Take] = []
+        failed = False
+        for k in range(best_of):
+            take = generate_frame(setup, shot, prompt, which, seed=base + k, init_key=init_key, strength=strength)
+            takes.append(take)
+            if not take.ok:
+                failed = True
+                break
+            made.append(take)
+        if made:
+            frame = frames.get(shot_id, which)
+            assert frame is not None
+            frame = frame.model_copy(update={"takes": [*frame.takes, *(t.id for t in made)]})
+            frames = _replace_frame(frames, _chosen(frame, _best(made)))
+            changed = True
+        if failed:
+            break  # the engine is failing: later frames would fail too (or lose their continuity)
+    ctx.report(1.0, "keyframes done")
+    # 4. A failed generation leaves the saved frames as they were.
+    return StageOutcome(takes=takes, artifact=frames if changed else None)
+
+
+__all__ = [
+    "CONTINUITY_STRENGTH", "END_STRENGTH", "PLACE_SCALE", "REFERENCE_SCALE", "choose_frame", "continues",
+    "frame_size", "frames_for", "generate_frame", "parse_target", "run", "style_scale",
+]

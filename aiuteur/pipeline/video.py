@@ -1,0 +1,342 @@
+"""Stage 12, video: one clip per shot from its chosen start and end keyframes, joined into the
+scene cut, and the animatic, which is always made.
+
+Nothing is rendered before the stage-11 estimate is confirmed. On a profile whose video engine
+is the animatic only, the stage says so plainly and makes the animatic (keyframes held for the
+shots' durations, crossfades, the dialogue as captions). Every clip is a take in its shot's
+carousel (target `clip:<shot id>`); a failed render says why and leaves the earlier clips as
+they were. The chosen clip records its frame count, render time, model and machine, so the next
+estimate uses timings measured here.
+
+Targets: '' every clip, the scene cut and the animatic; `clip:<shot id>` re-render one shot and
+join the cut again; `animatic` the animatic only. Options: `fps`, `animatic_fps`,
+`crossfade_s`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import platform
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from aiuteur.domain import (
+    AiuteurError,
+    Clip,
+    Clips,
+    CostEstimate,
+    Frames,
+    InputError,
+    Prompts,
+    Scene,
+    Shot,
+    ShotList,
+    Stage,
+    Take,
+    content_hash,
+)
+from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
+from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.shot_list import load_scene, shot_lines
+
+log = logging.getLogger(__name__)
+
+#: Frames per second each video backend is trained for; anything else uses DEFAULT_FPS.
+BACKEND_FPS: dict[str, int] = {"diffusers-wan": 16, "diffusers-ltx": 24}
+DEFAULT_FPS = 24
+#: Backends whose pipeline needs an end frame too (Wan first/last-frame): a shot without one holds its start.
+NEEDS_END = frozenset({"diffusers-wan"})
+ANIMATIC_FPS = 24
+CROSSFADE_S = 0.5
+ANIMATIC_ONLY = (
+    "This profile has no video model, so no clips are rendered: the animatic (keyframes held for "
+    "each shot's length, with crossfades and the dialogue as captions) is the cut. Clips need a GPU "
+    "profile with a start+end-frame video model (studio)."
+)
+
+
+# --- shared with stage 11 -----------------------------------------------------------------------------
+
+
+def video_engine(ctx: StageContext) -> Any:
+    """The profile's video engine, or None when the profile has none (animatic only)."""
+    try:
+        engine = ctx.engines.video("video")
+    except Exception as e:
+        log.info("no video engine: %s", e)
+        return None
+    backend = getattr(engine, "backend", None)
+    if backend is None or backend == "animatic" or not callable(getattr(engine, "render", None)):
+        return None
+    return engine
+
+
+def engine_backend(engine: Any) -> str:
+    return str(getattr(engine, "backend", "animatic")) if engine is not None else "animatic"
+
+
+def clip_fps(backend: str, options: Mapping[str, Any]) -> int:
+    """Frames per second of the clips: `options["fps"]`, else what the backend is made for."""
+    value = options.get("fps", BACKEND_FPS.get(backend, DEFAULT_FPS))
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
+        raise InputError(f"fps must be a whole number from 1 to 60, not {value!r}.")
+    return value
+
+
+def clip_frames(shot: Shot, fps: int) -> int:
+    """Frames of a shot's clip: its duration at `fps` (at least 2)."""
+    return max(2, round(shot.duration_s * fps))
+
+
+def this_machine() -> str:
+    """Where clips are rendered: the host name and the device, so timings from elsewhere are not mixed in."""
+    device = "cpu"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            device = torch.cuda.get_device_name(0)
+    except Exception:
+        pass
+    return f"{platform.node()}|{device}"
+
+
+def load_confirm(ctx: StageContext, scene_id: str) -> CostEstimate | None:
+    data = ctx.state.data(Stage.CONFIRM, scene_id)
+    return CostEstimate.model_validate(data) if data else None
+
+
+# --- pieces --------------------------------------------------------------------------------------------
+
+
+def _image(ctx: StageContext, key: str | None) -> Image.Image | None:
+    if not key:
+        return None
+    data = ctx.read_media(key)
+    if not data:
+        return None
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
+def caption(shot: Shot, scene: Scene) -> str:
+    """The shot's dialogue as captions ('SPEAKER: line', one per line)."""
+    return "\n".join(shot_lines(shot, scene))
+
+
+def make_animatic(ctx: StageContext, scene: Scene, shots: list[Shot], frames: Frames, out: Path) -> Path:
+    """Write the scene's animatic from the chosen keyframes."""
+    items = []
+    for shot in shots:
+        start = frames.get(shot.id, "start")
+        image = _image(ctx, start.image if start else None)
+        if image is None:
+            raise InputError(f"Shot {shot.number} has no chosen start frame; choose one in stage 10.")
+        end = frames.get(shot.id, "end")
+        items.append(AnimaticShot(start=image, duration_s=shot.duration_s,
+                                  end=_image(ctx, end.image if end else None), caption=caption(shot, scene)))
+    fps = ctx.options.get("animatic_fps", ANIMATIC_FPS)
+    fade = ctx.options.get("crossfade_s", CROSSFADE_S)
+    if isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= 60:
+        raise InputError(f"animatic_fps must be a whole number from 1 to 60, not {fps!r}.")
+    if isinstance(fade, bool) or not isinstance(fade, int | float) or not 0 <= fade <= 4:
+        raise InputError(f"crossfade_s must be a number of seconds from 0 to 4, not {fade!r}.")
+    return write_animatic(items, out, fps=fps, crossfade_s=float(fade),
+                          progress=lambda f, what: ctx.report(0.9 + 0.05 * f, what))
+
+
+def _take(ctx: StageContext, target: str, purpose: str, inputs: Any, *, engine: str, model_id: str = "",
+          seed: int | None = None, seconds: float = 0.0, media: list[str] | None = None,
+          output: dict[str, Any] | None = None, error: str = "", prompt: str = "") -> Take:
+    return Take(stage=Stage.VIDEO, scene_id=ctx.scene_id, target=target, purpose=purpose,
+                inputs_hash=content_hash(inputs), engine=engine, model_id=model_id, seed=seed,
+                seconds=round(seconds, 3), ok=not error, error=error, media=media or [], output=output,
+                prompt=[{"role": "user", "content": prompt}] if prompt else [])
+
+
+def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: Frames, video_prompt: str,
+                fps: int, tmp: Path) -> Take:
+    """One clip take of a shot from its chosen start (and end) frame."""
+    start_f, end_f = frames.get(shot.id, "start"), frames.get(shot.id, "end")
+    start = _image(ctx, start_f.image if start_f else None)
+    end = _image(ctx, end_f.image if end_f else None)
+    if end is None and engine_backend(engine) in NEEDS_END:
+        end = start  # a shot without an end frame holds its start frame (FLF2V needs both images)
+    n = clip_frames(shot, fps)
+    seed = ctx.seed + index
+    inputs = {"start": start_f.image if start_f else None, "end": end_f.image if end_f else None,
+              "prompt": video_prompt, "frames": n, "fps": fps, "seed": seed, "model": getattr(engine, "model_id", "")}
+    target, model_id = f"clip:{shot.id}", str(getattr(engine, "model_id", ""))
+    if start is None:
+        return _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
+                     error=f"Shot {shot.number} has no chosen start frame; choose one in stage 10.")
+    out = tmp / f"clip_{shot.id}.mp4"
+    t0 = time.perf_counter()
+    try:
+        engine.render(start, end, video_prompt, out, num_frames=n, fps=fps, seed=seed,
+                      progress=lambda f, what: ctx.report(min(0.9, (index + f) / max(1, index + 1)), what))
+    except AiuteurError:
+        raise
+    except Exception as e:
+        return _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
+                     seconds=time.perf_counter() - t0, prompt=video_prompt,
+                     error=f"The video model failed on shot {shot.number}: {describe_error(e)}")
+    seconds = time.perf_counter() - t0
+    key = ctx.put_media(out.read_bytes(), "mp4")
+    return _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
+                 seconds=seconds, media=[key], prompt=video_prompt,
+                 output={"video": key, "num_frames": n, "fps": fps, "machine": this_machine()})
+
+
+def join_cut(ctx: StageContext, clips: Clips, order: list[str], fps: int, tmp: Path) -> tuple[Take, str | None]:
+    """Join every shot's chosen clip, in shot order, into the scene cut."""
+    by_shot = {c.shot_id: c for c in clips.clips}
+    keys = [by_shot[s].video if s in by_shot else None for s in order]
+    inputs = {"clips": keys, "fps": fps}
+    if not all(keys):
+        return _take(ctx, "scene_cut", "scene_cut", inputs, engine="ffmpeg",
+                     error="Not every shot has a clip yet, so the scene cut was not joined."), None
+    paths = []
+    for n, key in enumerate(keys):
+        path = tmp / f"part_{n:03d}.mp4"
+        path.write_bytes(ctx.read_media(key or ""))
+        paths.append(path)
+    t0 = time.perf_counter()
+    try:
+        concat_clips(paths, tmp / "scene_cut.mp4", fps=fps)
+    except Exception as e:
+        return _take(ctx, "scene_cut", "scene_cut", inputs, engine="ffmpeg", seconds=time.perf_counter() - t0,
+                     error=f"Joining the clips failed: {describe_error(e)}"), None
+    key = ctx.put_media((tmp / "scene_cut.mp4").read_bytes(), "mp4")
+    return _take(ctx, "scene_cut", "scene_cut", inputs, engine="ffmpeg", seconds=time.perf_counter() - t0,
+                 media=[key], output={"video": key}), key
+
+
+# --- the stage -----------------------------------------------------------------------------------------
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    """Runner entry point: clips, scene cut and animatic (see the module docstring)."""
+    # 1. Check inputs: nothing is rendered before the estimate is confirmed.
+    assert ctx.scene_id is not None
+    scene = load_scene(ctx.state, ctx.scene_id)
+    label = ctx.state.scene_label(scene.id)
+    estimate = load_confirm(ctx, scene.id)
+    if estimate is None or not estimate.confirmed:
+        raise InputError(f"Confirm the cost estimate of {label} in stage 11 first; nothing was rendered.")
+    frames_data = ctx.state.data(Stage.FRAMES, scene.id)
+    if not frames_data:
+        raise InputError(f"Make the keyframes of {label} in stage 10 first.")
+    frames = Frames.model_validate(frames_data)
+    shots_all = ShotList.model_validate(ctx.state.data(Stage.SHOTS, scene.id) or {}).shots
+    prompts = Prompts.model_validate(ctx.state.data(Stage.PROMPTS, scene.id) or {})
+    video_prompt = {p.shot_id: p.video_prompt or p.start_prompt for p in prompts.prompts}
+    shots = [s for s in shots_all if frames.get(s.id, "start") is not None]
+    if not shots:
+        raise InputError(f"{label} has no keyframes yet; make them in stage 10.")
+    previous_data = ctx.state.data(Stage.VIDEO, scene.id)
+    previous = Clips.model_validate(previous_data) if previous_data else Clips()
+
+    engine = video_engine(ctx)
+    backend = engine_backend(engine)
+    fps = clip_fps(backend, ctx.options)
+    target = ctx.target
+    if target and target != "animatic" and not target.startswith("clip:"):
+        raise InputError(f"Unknown video target {target!r}; use 'clip:<shot id>' or 'animatic'.")
+    wanted = [s for s in shots if not target or target == f"clip:{s.id}"] if target != "animatic" else []
+    if target.startswith("clip:") and not wanted:
+        raise InputError("That shot has no keyframes in this scene; make its frames in stage 10 first.")
+    if target.startswith("clip:") and engine is None:
+        raise InputError(ANIMATIC_ONLY)
+
+    old = {c.shot_id: c for c in previous.clips}
+    clips = Clips(clips=[old.get(s.id) or Clip(shot_id=s.id) for s in shots], scene_cut=previous.scene_cut,
+                  animatic=previous.animatic, fps=fps if engine is not None else previous.fps,
+                  note="" if engine is not None else ANIMATIC_ONLY)
+    takes: list[Take] = []
+    with tempfile.TemporaryDirectory(prefix="aiuteur-video-") as tmp_name:
+        tmp = Path(tmp_name)
+        # 2. Clips, shot by shot.
+        rendered = False
+        if engine is not None:
+            for i, shot in enumerate(wanted):
+                if ctx.cancelled():
+                    break
+                ctx.report(i / max(1, len(wanted)) * 0.85, f"Shot {shot.number}: rendering its clip")
+                take = render_clip(ctx, engine, shot, shots.index(shot), frames, video_prompt.get(shot.id, ""),
+                                   fps, tmp)
+                takes.append(take)
+                if not take.ok:
+                    break  # a failing engine would fail the rest too; earlier clips stay
+                out = take.output or {}
+                clip = next(c for c in clips.clips if c.shot_id == shot.id)
+                new = clip.model_copy(update={
+                    "takes": [*clip.takes, take.id], "chosen_take": take.id, "video": take.media[0],
+                    "num_frames": int(out.get("num_frames", 0)), "render_seconds": take.seconds,
+                    "model_id": take.model_id, "machine": str(out.get("machine", "")),
+                })
+                clips = clips.model_copy(update={"clips": [new if c.shot_id == shot.id else c for c in clips.clips]})
+                rendered = True
+            # 3. The scene cut, joined again whenever a clip changed.
+            if rendered and all(c.video for c in clips.clips):
+                ctx.report(0.88, "joining the scene cut")
+                take, key = join_cut(ctx, clips, [s.id for s in shots], fps, tmp)
+                takes.append(take)
+                if key:
+                    clips = clips.model_copy(update={"scene_cut": key})
+        # 4. The animatic: always on a full run, on request, and whenever there is none yet.
+        if not target or target == "animatic" or clips.animatic is None:
+            t0 = time.perf_counter()
+            inputs = {"frames": [(s.id, s.duration_s) for s in shots], "chosen": [f.image for f in frames.frames]}
+            try:
+                path = make_animatic(ctx, scene, shots, frames, tmp / "animatic.mp4")
+            except AiuteurError:
+                raise
+            except Exception as e:
+                takes.append(_take(ctx, "animatic", "animatic", inputs, engine="ffmpeg",
+                                   seconds=time.perf_counter() - t0,
+                                   error=f"The animatic could not be written: {describe_error(e)}"))
+            else:
+                key = ctx.put_media(path.read_bytes(), "mp4")
+                takes.append(_take(ctx, "animatic", "animatic", inputs, engine="ffmpeg",
+                                   seconds=time.perf_counter() - t0, media=[key], output={"video": key}))
+                clips = clips.model_copy(update={"animatic": key})
+    ctx.report(1.0, "video done")
+    changed = clips != previous
+    return StageOutcome(takes=takes, artifact=clips if changed else None)
+
+
+def choose_clip(clips: Clips, shot_id: str, take: Take) -> Clips:
+    """Make an earlier take of a shot's clip the chosen one (then join the cut again with `clip:` … or
+    run the stage with target 'animatic'); a user edit saved with Runner.save."""
+    clip = next((c for c in clips.clips if c.shot_id == shot_id), None)
+    if clip is None or take.id not in clip.takes:
+        raise InputError("That clip is not a take of this shot; reload and choose again.")
+    if not take.ok or not take.media:
+        raise InputError(f"That take failed ({take.error or 'no video'}); choose another one.")
+    out = take.output or {}
+    new = clip.model_copy(update={"chosen_take": take.id, "video": take.media[0],
+                                  "num_frames": int(out.get("num_frames", 0)), "render_seconds": take.seconds,
+                                  "model_id": take.model_id, "machine": str(out.get("machine", ""))})
+    return clips.model_copy(update={"clips": [new if c.shot_id == shot_id else c for c in clips.clips]})
+
+
+def shot_markers(shots: list[Shot]) -> list[tuple[float, str]]:
+    """(start second, shot number) of every shot in the cut."""
+    t, out = 0.0, []
+    for s in shots:
+        out.append((round(t, 3), s.number))
+        t += s.duration_s
+    return out
+
+
+__all__ = [
+    "ANIMATIC_ONLY", "BACKEND_FPS", "caption", "choose_clip", "clip_fps", "clip_frames", "make_animatic",
+    "render_clip", "run", "shot_markers", "this_machine", "video_engine",
+]
