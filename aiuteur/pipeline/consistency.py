@@ -142,7 +142,8 @@ def figure_mask(image: Image.Image, matting: Matter | None) -> Image.Image | Non
     """The figure's mask: the alpha channel of an RGBA cut-out, else the matting engine's, else None."""
     if image.mode == "RGBA":
         alpha = image.getchannel("A")
-        lo, hi = alpha.getextrema()  # type: ignore[misc]
+        extrema: Any = alpha.getextrema()
+        lo, hi = int(extrema[0]), int(extrema[1])
         if lo < 250:  # a real cut-out, not an opaque RGBA
             return alpha if hi > 0 else None
     if matting is None:

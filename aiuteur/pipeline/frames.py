@@ -98,8 +98,9 @@ def continues(previous: Shot | None, shot: Shot, assets: Mapping[str, Asset],
               prompts: Mapping[str, ShotPrompt] | None = None) -> bool:
     """Whether `shot` continues the action of `previous`: its explicit flag, else decided by code.
 
-    By code: same place (or no place named in one of them), at least one character or prop in
-    common, and no words of a jump in time ("later", "meanwhile", "the next morning"…).
+    By code: the same place (or no place named in one of them), a character or prop in common
+    (or nobody in one of them: an insert of the place), something in common at all, and no words
+    of a jump in time ("later", "meanwhile", "the next morning"…).
     """
     if previous is None:
         return False
@@ -110,8 +111,11 @@ def continues(previous: Shot | None, shot: Shot, assets: Mapping[str, Asset],
     p_prev, p_here = _places(previous, extra_prev, assets), _places(shot, extra_here, assets)
     if p_prev and p_here and not p_prev & p_here:
         return False
-    if not _figures(previous, extra_prev, assets) & _figures(shot, extra_here, assets):
-        return False
+    f_prev, f_here = _figures(previous, extra_prev, assets), _figures(shot, extra_here, assets)
+    if f_prev and f_here and not f_prev & f_here:
+        return False  # other people, other action
+    if not (p_prev | f_prev) & (p_here | f_here):
+        return False  # nothing in common at all
     return not _TIME_JUMP.search(shot.action)
 
 

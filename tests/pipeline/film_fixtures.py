@@ -46,22 +46,14 @@ TWO = """Title: The Lamp Keeper
 
 INT. LIGHTHOUSE - NIGHT
 
-Martha, an old keeper in a blue wool coat, polishes the great lamp. Leo, a boy in a red scarf, holds the ladder.
+Martha, an old keeper in a blue wool coat, polishes the great lamp while Leo, a boy in a red scarf, holds the ladder.
 
 MARTHA
 Hold it steady, Leo.
 
-LEO
-I am holding it!
-
-Martha climbs down and hands Leo the rag.
-
 EXT. HARBOR - DAY
 
 Leo, in his red scarf, waits on the pier with a lantern. Martha walks up behind him.
-
-MARTHA
-The boats are late.
 
 LEO
 They always come back.
