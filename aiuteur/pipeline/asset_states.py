@@ -48,7 +48,8 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.images_in import load_image
+from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import (
     find_asset,
     load_bundle,
@@ -490,7 +491,7 @@ def _open(ctx: StageContext, key: str | None) -> Image.Image | None:
     data = ctx.read_media(key)
     if not data:
         return None
-    return Image.open(io.BytesIO(data)).convert("RGB")
+    return load_image(data).convert("RGB")
 
 
 def style_scale(style: VisualStyle | None) -> float:

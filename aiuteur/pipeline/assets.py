@@ -66,7 +66,8 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.base import Cutout, EngineError, ImageRequest, Reference
-from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.images_in import load_image
+from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -618,7 +619,7 @@ def plate(image: Image.Image) -> Cutout:
 def _style_reference(style: VisualStyle, read_media: Any) -> Reference | None:
     for key in style.images:
         try:
-            return Reference(Image.open(io.BytesIO(read_media(key))).convert("RGB"), scale=style.influence, key=key)
+            return Reference(load_image(read_media(key)).convert("RGB"), scale=style.influence, key=key)
         except Exception:
             continue
     return None
@@ -675,11 +676,7 @@ def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: 
 
 def upload_reference(asset: Asset, data: bytes, engines: Any, *, put_media: Any, matte: bool | None = None) -> Take:
     """An uploaded image as a reference take (background removed unless `matte` is False or a location)."""
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except Exception as e:
-        raise InputError(f"The uploaded file is not an image ({type(e).__name__}); upload a PNG, JPEG or WebP.") from e
+    image = load_image(data, name="The uploaded file")
     do_matte = (asset.category != AssetCategory.LOCATION) if matte is None else matte
     inputs = {"upload": content_hash(hashlib.sha256(data).hexdigest()), "matte": do_matte}
     t0 = time.perf_counter()
@@ -828,10 +825,7 @@ def run(ctx: StageContext) -> StageOutcome:
             data = ctx.read_media(str(ctx.options["image_key"]))
         if not data:
             raise InputError("Upload an image of the asset to describe it from.")
-        try:
-            image = Image.open(io.BytesIO(bytes(data))).convert("RGB")
-        except Exception as e:
-            raise InputError(f"The uploaded file is not an image ({type(e).__name__}); upload a PNG, JPEG or WebP.") from e
+        image = load_image(bytes(data), name="The uploaded file").convert("RGB")
         vision = ctx.engines.vision()
         t0 = time.perf_counter()
         inputs = {"image": hashlib.sha256(bytes(data)).hexdigest(), "asset": asset.id, "words": ctx.guidance}

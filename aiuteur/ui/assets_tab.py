@@ -29,6 +29,7 @@ from aiuteur.domain import (
 )
 from aiuteur.pipeline import assets_ops as ops
 from aiuteur.pipeline import visual_style as vs
+from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv
 
@@ -154,6 +155,7 @@ def _read(path: str | None, what: str) -> bytes:
     data = Path(path).read_bytes()
     if len(data) > 20 * 1024 * 1024:
         raise InputError(f"The image is {len(data) / 1_048_576:.1f} MB; use one under 20 MB.")
+    load_image(data, name=Path(path).name)  # refuse bombs, corrupt files and non-images before storing
     return data
 
 
