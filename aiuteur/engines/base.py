@@ -6,6 +6,7 @@ plain callback; failures raise `EngineError` with a message a person can read.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,24 @@ class Message(TypedDict):
 
 class EngineError(RuntimeError):
     """A model call failed; the message says why in plain words (OOM, timeout, truncated…)."""
+
+
+def call_timeout_s(default: float | None) -> float | None:
+    """The longest one model call may take: AIUTEUR_CALL_TIMEOUT_S when set, else `default`.
+
+    Raises:
+        EngineError: the variable is set but is not a positive number of seconds.
+    """
+    raw = os.environ.get("AIUTEUR_CALL_TIMEOUT_S", "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise EngineError(f"AIUTEUR_CALL_TIMEOUT_S is {raw!r}; set it to a number of seconds above 0, e.g. 300.")
+    return value
 
 
 class TruncatedError(EngineError):

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from PIL import Image
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from aiuteur.engines.base import EngineError, ImageRequest, ProgressFn, Reference
+from aiuteur.engines.base import EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
 
 if TYPE_CHECKING:
     import torch
@@ -200,6 +200,7 @@ class DiffusersImage:
     def from_spec(cls, spec: dict[str, Any], models_dir: Path) -> DiffusersImage:
         """Build from a profile table such as {backend="diffusers", family="sd15", model=...}."""
         fields = {k: v for k, v in spec.items() if k not in {"backend", "label", "note"}}
+        fields["timeout_s"] = call_timeout_s(fields.get("timeout_s"))
         return cls(DiffusersImageOptions.model_validate(fields), models_dir)
 
     @property

@@ -12,7 +12,7 @@ Profile table:
     base_url = "http://127.0.0.1:8000/v1"
     model = "Qwen/Qwen2.5-7B-Instruct"
     api_key_env = "AIUTEUR_OPENAI_API_KEY"   # optional; the key itself never sits in a file
-    timeout_s = 600                          # optional
+    timeout_s = 600                          # optional; AIUTEUR_CALL_TIMEOUT_S overrides it
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError
+from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, call_timeout_s
 from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, schema_name, token_budget
 
 M = TypeVar("M", bound=BaseModel)
@@ -68,7 +68,7 @@ class OpenAIText:
             str(spec["base_url"]),
             str(spec["model"]),
             api_key=os.environ.get(key_env, "") if key_env else "",
-            timeout_s=float(spec.get("timeout_s", 600.0)),
+            timeout_s=call_timeout_s(float(spec.get("timeout_s", 600.0))) or 600.0,
         )
 
     def close(self) -> None:

@@ -527,10 +527,10 @@ def generate_instances(ctx: StageContext, scene: Scene, states: AssetStates, ass
         t0 = time.perf_counter()
         try:
             image = engine.generate(req)
-        except EngineError as e:
+        except Exception as e:  # EngineError, or a raw OOM from an unwrapped engine: keep the made ones
             takes.append(Take(stage=Stage.ASSET_STATES, scene_id=scene.id, target=target, purpose="scene_instance",
                               inputs_hash=content_hash(inputs), seed=seed, ok=False,
-                              error=f"The image model failed on {asset.name}: {e}", seconds=time.perf_counter() - t0))
+                              error=f"The image model failed on {asset.name}: {describe_error(e)}", seconds=time.perf_counter() - t0))
             break
         key = ctx.put_media(_png(image), "png")
         takes.append(Take(

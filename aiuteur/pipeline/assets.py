@@ -662,12 +662,12 @@ def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: 
                    "influence": style.influence}
         image = image_engine.generate(request)
         cut = plate(image) if asset.category == AssetCategory.LOCATION else engines.matting().cutout(image)
-    except EngineError as e:
+    except Exception as e:  # EngineError from the registry, or a raw OOM from an unwrapped engine
         return _reference_take(asset, purpose="master_reference", prompt=messages, inputs=inputs, seed=seed,
                                engine=str(getattr(image_engine, "backend", "")),
                                model_id=str(getattr(image_engine, "model_id", "")), template=template,
                                seconds=time.perf_counter() - t0, cut=None, put_media=put_media,
-                               error=f"The master reference of {asset.name} could not be made: {e}")
+                               error=f"The master reference of {asset.name} could not be made: {describe_error(e)}")
     return _reference_take(asset, purpose="master_reference", prompt=messages, inputs=inputs, seed=seed,
                            engine=str(getattr(image_engine, "backend", "")),
                            model_id=str(getattr(image_engine, "model_id", "")), template=template,
