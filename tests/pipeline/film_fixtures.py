@@ -175,7 +175,9 @@ class FakeVideo:
         if self.fail:
             raise EngineError(self.fail)
         last = (end or start).convert("RGB").resize(start.size)
-        frames = [Image.blend(start.convert("RGB"), last, k / max(1, num_frames - 1)) for k in range(num_frames)]
+        tint = Image.new("RGB", start.size, (seed * 53 % 256, seed * 29 % 256, seed * 71 % 256))
+        first = Image.blend(start.convert("RGB"), tint, 0.25)  # the seed shows, as with a real model
+        frames = [Image.blend(first, last, k / max(1, num_frames - 1)) for k in range(num_frames)]
         return encode_frames(frames, out_path, fps=fps)
 
 
