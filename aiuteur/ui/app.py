@@ -102,7 +102,7 @@ def build_app(store: Store | None = None, *,
               engines_factory: Callable[[], EngineProvider] | None = None) -> gr.Blocks:
     """Build the Blocks app over `store` (default: the data folder of this process)."""
     from aiuteur.store.store import open_store
-    from aiuteur.ui import dashboard, project
+    from aiuteur.ui import api, dashboard, project
 
     ctx = AppContext(store or open_store(), engines_factory)
     with gr.Blocks(title="Aiuteur") as demo:
@@ -132,6 +132,7 @@ def build_app(store: Store | None = None, *,
             show_project, [project_id], {dash_col, proj_col}, api_visibility="private").then(
             events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
 
+        api.register(ctx)  # the stable client API (aiuteur/ui/api.py)
         demo.load(lambda: header_text(ctx.store.home), None, header, api_visibility="private")
         demo.load(events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
     return demo

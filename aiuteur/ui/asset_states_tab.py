@@ -289,7 +289,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
             return fill(env.runner_for(request), pid, sid, aid, "Choose an asset first.")
         return run(pid, sid, aid, request, target=f"instance:{aid}", options={"takes": int(n or 1)})
 
-    tab.infer.click(on_infer, [env.project, env.scene, tab.asset, tab.guidance], shown, api_name="asset_states",
+    tab.infer.click(on_infer, [env.project, env.scene, tab.asset, tab.guidance], shown, api_name="asset_states_infer",
                     concurrency_id=GPU, concurrency_limit=1).then(**then)
     tab.generate.click(on_generate, [env.project, env.scene, tab.asset, tab.count], shown,
                        api_name="asset_states_generate_instance", concurrency_id=GPU, concurrency_limit=1).then(**then)

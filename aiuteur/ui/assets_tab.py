@@ -410,7 +410,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         return guarded(pid, None, request, work)
 
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
-    tab.extract.click(on_extract, [env.project], outputs, api_name="extract_assets", **gpu).then(**then)
+    tab.extract.click(on_extract, [env.project], outputs, api_name="assets_extract", **gpu).then(**then)
 
     def on_references(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:

@@ -154,7 +154,7 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     def on_generate(pid: str | None, guidance: str, request: gr.Request) -> list[Any]:
         return run(pid, request, guidance)
 
-    tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="beats",
+    tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="beats_generate",
                        concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     def on_regenerate(pid: str | None, table: Any, number: Any, guidance: str, request: gr.Request) -> list[Any]:

@@ -251,7 +251,7 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
                 **values(runner, search, folder, p.id)}
 
     created = d.create.click(on_create, [d.new_title, d.search, d.folder_filter],
-                             [project, scene, d.notice, d.new_title, *refresh_outputs], api_name="create_project")
+                             [project, scene, d.notice, d.new_title, *refresh_outputs], api_name="dashboard_create_project")
 
     # open
     def on_open(pid: str | None, request: gr.Request) -> dict[Any, Any]:

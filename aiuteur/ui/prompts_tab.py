@@ -157,7 +157,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
     def on_rebuild(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
         return run(pid, sid, shot, f"shot:{shot}" if shot else "", request)
 
-    tab.build.click(on_build, [env.project, env.scene, tab.shot], shown, api_name="prompts").then(**then)
+    tab.build.click(on_build, [env.project, env.scene, tab.shot], shown, api_name="prompts_build").then(**then)
     tab.rebuild.click(on_rebuild, [env.project, env.scene, tab.shot], shown,
                       api_name="prompts_rebuild_one").then(**then)
 

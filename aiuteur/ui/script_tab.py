@@ -236,7 +236,7 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
     def on_generate(pid: str | None, guidance: str, request: gr.Request) -> Iterator[list[Any]]:
         yield from write(pid, request, guidance=guidance)
 
-    tab.generate.click(on_generate, [env.project, tab.guidance], shown, api_name="script",
+    tab.generate.click(on_generate, [env.project, tab.guidance], shown, api_name="script_generate",
                        concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     def on_first_visit(pid: str | None, request: gr.Request) -> Iterator[list[Any]]:

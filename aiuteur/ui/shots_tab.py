@@ -179,7 +179,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
     def on_generate(pid: str | None, sid: str | None, guidance: str, request: gr.Request) -> list[Any]:
         return run(pid, sid, request, guidance)
 
-    tab.generate.click(on_generate, [env.project, env.scene, tab.guidance], shown, api_name="shot_list", concurrency_id=GPU, concurrency_limit=1).then(**then)
+    tab.generate.click(on_generate, [env.project, env.scene, tab.guidance], shown, api_name="shot_list_generate", concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     def on_regenerate(pid: str | None, sid: str | None, number: str, guidance: str, request: gr.Request) -> list[Any]:
         runner = env.runner_for(request)

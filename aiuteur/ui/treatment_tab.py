@@ -134,7 +134,7 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
 
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
-    tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="treatment",
+    tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="treatment_generate",
                        concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     form: set[gr.blocks.Block] = {env.project, tab.rev, *tab.fields}

@@ -52,7 +52,8 @@ def form_kwargs(client: Client, api_name: str, **by_label: Any) -> dict[str, Any
 def test_endpoints_are_named_without_slashes(served: tuple[Client, Store]) -> None:
     client, _ = served
     names = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for name in ("/create_project", "/list_projects", "/project_list", "/open_project", "/save_input",
+    for name in ("/dashboard_create_project", "/create_project", "/list_projects", "/project_list",
+                 "/open_project", "/save_input",
                  "/save_story_input", "/lock_input", "/unlock_input", "/visit_beats", "/switch_branch"):
         assert name in names
     assert not [n for n in names if n.startswith("//")]
@@ -60,7 +61,7 @@ def test_endpoints_are_named_without_slashes(served: tuple[Client, Store]) -> No
 
 def test_create_save_lock_and_reopen(served: tuple[Client, Store]) -> None:
     client, store = served
-    created = client.predict("Eggs at dawn", "", "__all__", api_name="/create_project")
+    created = client.predict("Eggs at dawn", "", "__all__", api_name="/dashboard_create_project")
     assert "Created “Eggs at dawn”." in created
     listed = client.predict("", api_name="/project_list")
     pid = next(p["id"] for p in listed if p["title"] == "Eggs at dawn")

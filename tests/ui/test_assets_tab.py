@@ -15,7 +15,7 @@ from aiuteur.ui.app import build_app
 from tests.fakes import FakeEngines
 from tests.pipeline.assets_fixtures import spring_script
 
-MODEL_EVENTS = {"extract_assets", "master_references", "master_reference", "upload_reference", "describe_asset"}
+MODEL_EVENTS = {"assets_extract", "master_references", "master_reference", "upload_reference", "describe_asset"}
 EDIT_EVENTS = {"save_checklist", "save_asset", "choose_reference", "replace_description", "merge_description",
                "remove_asset", "restore_asset", "keep_asset", "add_asset", "merge_assets", "split_alias",
                "save_style", "save_visual_capsule", "scene_style", "show_asset"}

@@ -72,14 +72,14 @@ def test_every_phase_b_event_has_an_api_name(tmp_path: Path) -> None:
 
     demo = build_app(Store(DataHome(tmp_path / "home", "test")))
     names = {str(getattr(f, "api_name", "")) for f in demo.fns.values()}
-    for name in ("hub", "hub_open_scene", "hub_defer", "hub_undefer", "shot_list", "shot_list_regenerate_one",
+    for name in ("hub", "hub_open_scene", "hub_defer", "hub_undefer", "shot_list_generate", "shot_list_regenerate_one",
                  "shot_list_split", "shot_list_merge", "shot_list_add", "shot_list_delete", "shot_list_move_up",
-                 "shot_list_save", "asset_states", "asset_states_generate_instance", "asset_states_choose_take",
+                 "shot_list_save", "asset_states_infer", "asset_states_generate_instance", "asset_states_choose_take",
                  "asset_states_use_master", "asset_states_use_mirror", "asset_states_accept_suggestion",
-                 "asset_states_dismiss_suggestion", "asset_states_add_asset", "prompts", "prompts_save",
+                 "asset_states_dismiss_suggestion", "asset_states_add_asset", "prompts_build", "prompts_save",
                  "prompts_rebuild_one"):
         assert name in names, name
     assert not [n for n in names if n.startswith("/")]
-    gpu = [f for f in demo.fns.values() if getattr(f, "api_name", "") in ("shot_list", "asset_states",
+    gpu = [f for f in demo.fns.values() if getattr(f, "api_name", "") in ("shot_list_generate", "asset_states_infer",
                                                                            "asset_states_generate_instance")]
     assert gpu and all(f.concurrency_id == "gpu" for f in gpu)

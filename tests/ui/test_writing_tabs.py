@@ -62,21 +62,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
 def test_treatment_beats_and_script_through_their_api_names(served: tuple[Client, Store, FakeEngines]) -> None:
     client, store, engines = served
     runner = Runner(store, engines=engines)
-    client.predict("Lamp", "", "__all__", api_name="/create_project")  # creates and opens it in this session
+    client.predict("Lamp", "", "__all__", api_name="/dashboard_create_project")  # creates and opens it here
     pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "Lamp")
     runner.save(pid, Stage.INPUT, IDEA)
 
     engines.scripted.enqueue(treatment_out())
-    client.predict("", api_name="/treatment")
+    client.predict("", api_name="/treatment_generate")
     t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
     runner.save(pid, Stage.TREATMENT, t.model_copy(update={"chosen": 0}))
 
     engines.scripted.enqueue(beats_out())
-    client.predict("", api_name="/beats")
+    client.predict("", api_name="/beats_generate")
     assert runner.view(pid).data(Stage.BEATS)
 
     engines.scripted.enqueue(plan_out(2), scene_out(1), scene_out(2))
-    out = client.predict("", api_name="/script")
+    out = client.predict("", api_name="/script_generate")
     assert "HARBOUR WALL" in str(out)
     script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
     assert len(script.scenes) == 2

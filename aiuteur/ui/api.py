@@ -1,0 +1,441 @@
+"""The client API: stable, stateless endpoints for `gradio_client`, one per stage action.
+
+Every endpoint takes the project id explicitly (nothing is kept between calls) and acts as the
+user of the request (`ctx.runner_for(request)`), so users of a shared instance stay apart.
+Endpoints are events of a hidden trigger (not `gr.api`): that way they take and return files
+like the UI does, report progress through `gr.Progress`, and model-running ones queue on the
+one GPU concurrency group. An `AiuteurError` reaches the client as `gr.Error` with its message.
+
+    from gradio_client import Client, handle_file
+    c = Client("http://127.0.0.1:7860")
+    pid = c.predict("Eggs at dawn", api_name="/create_project")
+    c.predict(pid, handle_file("film.fountain"), api_name="/import_script")
+    c.predict(pid, "video", 0, api_name="/run_until")
+    animatics = c.predict(pid, "", 0, api_name="/video")      # local paths, downloaded
+
+The functions below the layout take a Runner and plain values (no Gradio), so they are tested
+directly; `register` only wires them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import gradio as gr
+
+from aiuteur.domain import (
+    STAGE_ORDER,
+    AiuteurError,
+    Brief,
+    InputError,
+    InputMode,
+    SourceRole,
+    SourceText,
+    Stage,
+    StoryInput,
+    parse_stage,
+)
+from aiuteur.pipeline import graph
+from aiuteur.pipeline.runner import ProgressFn, Runner, RunResult
+from aiuteur.ui.tab_api import GPU
+
+if TYPE_CHECKING:
+    from aiuteur.ui.app import AppContext
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+SCREENPLAY_EXTS = {".fountain", ".spmd", ".fdx", ".pdf"}
+CONDENSE_WORDS = 1500  # as the CLI: longer stories are condensed rather than expanded
+
+#: Every endpoint, in the order the README lists them.
+ENDPOINTS = ("create_project", "import_script", "set_story", "treatment", "beats", "script", "extract_assets",
+             "shot_list", "asset_states", "prompts", "frames", "confirm", "video", "animatics", "export",
+             "status", "run_until")
+
+
+# --- pure helpers (a Runner and plain values; no Gradio) -----------------------------------------
+
+
+def read_file(path: str | Path) -> tuple[bytes, str]:
+    """The bytes and name of an uploaded file, refusing empty or over-large ones in one line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("No file was uploaded; give a screenplay file (.fountain, .fdx, .pdf or .txt).")
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError(f"{p.name} is empty; give a file with a screenplay in it.")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{p.name} is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    return p.read_bytes(), p.name
+
+
+def screenplay_input(data: bytes, name: str) -> tuple[StoryInput, str, dict[str, Any]]:
+    """A skip-to-script StoryInput from a screenplay file, its title and the import summary.
+
+    # Copied from aiuteur.cli._story_input (the --script branch), plus the summary.
+    """
+    from aiuteur.screenplay import import_screenplay, script_summary, to_fountain
+
+    script = import_screenplay(data, name)
+    ext = Path(name).suffix.lower().lstrip(".")
+    fmt = ext if ext in ("fountain", "fdx", "pdf", "txt", "md") else "fountain"
+    src = SourceText(name=name, role=SourceRole.PRIMARY, format=fmt, text=to_fountain(script))  # type: ignore[arg-type]
+    title = script.title or Path(name).stem
+    story = StoryInput(mode=InputMode.SKIP_TO_SCRIPT, sources=[src], brief=Brief(has_script=True))
+    return story, title, script_summary(script)
+
+
+def story_input(text: str, mode: str = "") -> StoryInput:
+    """A StoryInput from typed text; `mode` '' picks expand or condense by length, as the CLI does."""
+    if not text.strip():
+        raise InputError("The story is empty; type an idea, a story or a screenplay.")
+    if not mode:
+        mode = InputMode.CONDENSE.value if len(text.split()) > CONDENSE_WORDS else InputMode.EXPAND.value
+    try:
+        chosen = InputMode(mode.strip().lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in InputMode)
+        raise InputError(f"Unknown mode {mode!r}; use one of: {allowed} (or '' to choose by length).") from None
+    if chosen == InputMode.SKIP_TO_SCRIPT:
+        story, _, _ = screenplay_input(text.encode("utf-8"), "story.fountain")
+        return story
+    src = SourceText(name="story.md", role=SourceRole.PRIMARY, format="md", text=text)
+    return StoryInput(mode=chosen, sources=[src], brief=Brief(has_script=chosen == InputMode.SKIP_TO_STAGE4))
+
+
+def import_script(runner: Runner, project_id: str, path: str | Path, *,
+                  progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Save a screenplay as the project's input (skip to script) and run the script stage.
+
+    An empty `project_id` creates a project titled after the screenplay.
+    """
+    data, name = read_file(path)
+    story, title, summary = screenplay_input(data, name)
+    pid = project_id.strip() or runner.create_project(title[:200]).id
+    runner.save(pid, Stage.INPUT, story)
+    result = runner.run(pid, Stage.SCRIPT, progress=progress)
+    _raise_if_nothing_made(result)
+    return {"project": pid, **summary, "stages": _stage_statuses(runner, pid)}
+
+
+def set_story(runner: Runner, project_id: str, text: str, mode: str = "") -> dict[str, Any]:
+    """Save typed text as the project's input, keeping its other settings (brief, parameters)."""
+    story = story_input(text, mode)
+    saved = runner.view(project_id).data(Stage.INPUT)
+    if saved:
+        old = StoryInput.model_validate(saved)
+        others = [s for s in old.sources if s.role != SourceRole.PRIMARY]
+        story = old.model_copy(update={"mode": story.mode, "sources": [*story.sources, *others],
+                                       "brief": story.brief if story.skips_writing else old.brief})
+    record = runner.save(project_id, Stage.INPUT, story)
+    return {"project": project_id, "mode": story.mode.value, "revision": record.revision,
+            "stages": _stage_statuses(runner, project_id)}
+
+
+def run_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str = "", *, seed: int | None = 0,
+              guidance: str = "", options: dict[str, Any] | None = None,
+              progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run one stage: a project stage, or a per-scene stage for one scene ('' for every scene).
+
+    Returns {"project", "stage", "ok", "errors", ...}: for a project stage also "status",
+    "revision" and "data" (the saved artifact); for a per-scene stage "scenes", a list of those
+    per scene. Raises InputError when a stage made nothing at all (the reason in words).
+    """
+    if not stage.per_scene:
+        result = runner.run(project_id, stage, seed=seed, guidance=guidance, options=options, progress=progress)
+        _raise_if_nothing_made(result)
+        return {"project": project_id, "stage": stage.value, **_result_json(runner, project_id, result)}
+    scene_ids = _scenes(runner, project_id, scene_id)
+    rows = []
+    for i, sid in enumerate(scene_ids):
+        part = _part(progress, i, len(scene_ids), runner.view(project_id).state.scene_label(sid))
+        result = runner.run(project_id, stage, sid, seed=seed, guidance=guidance, options=options, progress=part)
+        _raise_if_nothing_made(result)
+        rows.append({"scene": sid, **_result_json(runner, project_id, result)})
+    return {"project": project_id, "stage": stage.value, "ok": all(r["ok"] for r in rows),
+            "errors": [e for r in rows for e in r["errors"]], "scenes": rows}
+
+
+def animatics(runner: Runner, project_id: str, scene_id: str = "") -> list[Path]:
+    """The animatic file of each scene asked for ('' every scene), in script order."""
+    view = runner.view(project_id)
+    paths = []
+    for sid in _scenes(runner, project_id, scene_id):
+        clips = view.data(Stage.VIDEO, sid) or {}
+        key = clips.get("animatic")
+        if not key:
+            raise InputError(f"{view.state.scene_label(sid)} has no animatic yet; run the video stage for it.")
+        paths.append(runner.media_path(key))
+    return paths
+
+
+def export_zip(runner: Runner, project_id: str, out_dir: Path) -> tuple[Path, list[str]]:
+    """Every deliverable of the project in one zip; also what could not be exported and why."""
+    from aiuteur.exports import export_all, safe_name
+
+    title = runner.view(project_id).project.title
+    files_dir = out_dir / "files"
+    written, missing = export_all(runner, project_id, files_dir)
+    archive = out_dir / f"{safe_name(title)}_deliverables.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in written:
+            z.write(path, path.relative_to(files_dir).as_posix())
+        if missing:
+            z.writestr("NOT_EXPORTED.txt", "".join(f"{m}\n" for m in missing))
+    return archive, missing
+
+
+def status(runner: Runner, project_id: str) -> dict[str, Any]:
+    """{stages: {name: status}, scenes: [{id, number, heading, label, stages}], position, branch}."""
+    view = runner.view(project_id)
+    scenes = []
+    for s in view.state.scenes:
+        per_scene = view.scene_statuses(s["id"])
+        scenes.append({"id": s["id"], "number": s.get("number"), "heading": s.get("heading", ""),
+                       "label": view.state.scene_label(s["id"]),
+                       "stages": {st.value: per_scene[st].value for st in STAGE_ORDER if st.per_scene}})
+    return {
+        "project": project_id,
+        "title": view.project.title,
+        "branch": {"id": view.branch.id, "name": view.branch.name},
+        "stages": {st.value: view.statuses[st].value for st in STAGE_ORDER},
+        "scenes": scenes,
+        "position": {"stage": view.position.stage.value, "scene": view.position.scene_id},
+    }
+
+
+def run_until(runner: Runner, project_id: str, until: str, *, seed: int = 0,
+              progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run every stage up to `until` with default choices; the same JSON as `aiuteur run --json`."""
+    stage = parse_stage(until)
+    steps = list(runner.run_until(project_id, stage, seed=seed, progress=progress))
+    failed = [s for s in steps if s.failed]
+    state = runner.view(project_id).state
+    assets: Counter[str] = Counter()
+    for a in state.registry_assets():
+        if not a.get("removed"):
+            assets[a.get("category", "other")] += 1
+    shots = sum(len((state.data(Stage.SHOTS, sid) or {}).get("shots", [])) for sid in state.scene_ids)
+    frames = sum(sum(1 for f in (state.data(Stage.FRAMES, sid) or {}).get("frames", []) if f.get("image"))
+                 for sid in state.scene_ids)
+    outputs: list[str] = []
+    for s in steps:
+        for t in s.result.takes if s.result else []:
+            for key in t.media:
+                path = str(runner.store.media_path(key, must_exist=False))
+                if path not in outputs:
+                    outputs.append(path)
+    result: dict[str, Any] = {
+        "project": project_id,
+        "stages": {st.value: graph.status(state, st).value for st in STAGE_ORDER},
+        "scenes": len(state.scene_ids),
+        "assets": dict(assets),
+        "shots": shots,
+        "frames": frames,
+        "model_calls": dict(runner.engines.calls),
+        "outputs": outputs,
+    }
+    if failed:
+        result["stopped"] = {"stage": failed[0].stage.value, "why": failed[0].what}
+    return result
+
+
+def _scenes(runner: Runner, project_id: str, scene_id: str) -> list[str]:
+    ids = runner.view(project_id).state.scene_ids
+    if not ids:
+        raise InputError("The master script has no scenes yet; write or import the script first.")
+    if scene_id:
+        if scene_id not in ids:
+            raise InputError(f"No scene {scene_id!r} in the master script of this branch; "
+                             f"scenes are: {', '.join(ids)}.")
+        return [scene_id]
+    return ids
+
+
+def _stage_statuses(runner: Runner, project_id: str) -> dict[str, str]:
+    return {st.value: s.value for st, s in runner.view(project_id).statuses.items()}
+
+
+def _result_json(runner: Runner, project_id: str, result: RunResult) -> dict[str, Any]:
+    view = runner.view(project_id)
+    sid = result.scene_id
+    st = view.scene_statuses(sid)[result.stage] if sid else view.statuses[result.stage]
+    return {"ok": result.ok, "errors": result.errors, "status": st.value,
+            "revision": result.record.revision if result.record else view.revision(result.stage, sid),
+            "data": view.data(result.stage, sid)}
+
+
+def _raise_if_nothing_made(result: RunResult) -> None:
+    if result.record is None and not result.ok:
+        where = f" ({result.scene_id})" if result.scene_id else ""
+        raise InputError(f"{result.stage.title}{where} failed: {'; '.join(result.errors)}")
+
+
+def _part(progress: ProgressFn | None, i: int, n: int, label: str) -> ProgressFn | None:
+    """Progress of scene i of n, as a share of the whole run."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda f, what: report((i + f) / n, f"{label}: {what}")
+
+
+# --- Gradio wiring ---------------------------------------------------------------------------------
+
+
+def _errors_in_words(fn: Callable[P, R]) -> Callable[P, R]:
+    """An AiuteurError becomes gr.Error with its message; anything else one plain line (logged)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except AiuteurError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:
+            log.warning("client API %s failed", fn.__name__, exc_info=True)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise gr.Error(f"{type(e).__name__}: {first}" if first else type(e).__name__,
+                           print_exception=False) from None
+
+    return wrapper
+
+
+def _progress_fn(progress: gr.Progress) -> ProgressFn:
+    return lambda fraction, what: progress(fraction, desc=what)
+
+
+def _seed(seed: float | None) -> int | None:
+    return None if seed is None else int(seed)
+
+
+def register(ctx: AppContext) -> None:
+    """Add the client API to the Blocks being built: hidden inputs, a hidden trigger, one event each."""
+    with gr.Column(visible=False, elem_id="aiu-client-api"):
+        project_id = gr.Textbox(label="project_id")
+        title = gr.Textbox(label="title")
+        file = gr.File(label="file", type="filepath")
+        text = gr.Textbox(label="text")
+        mode = gr.Textbox(label="mode")
+        scene_id = gr.Textbox(label="scene_id")
+        seed = gr.Number(label="seed", value=0, precision=0)
+        guidance = gr.Textbox(label="guidance")
+        stage = gr.Textbox(label="stage")
+        out_text = gr.Textbox(label="id")
+        out_json = gr.JSON(label="result")
+        out_file = gr.File(label="file")
+        out_files = gr.File(label="files", file_count="multiple")
+        trigger = gr.Button("client API")
+    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
+    runner_for = ctx.runner_for
+    tracker = gr.Progress()  # the default Gradio swaps for each event's own progress tracker
+
+    def on(fn: Callable[..., Any], inputs: list[Any], output: Any, name: str, *, model: bool = False) -> None:
+        trigger.click(_errors_in_words(fn), inputs, output, api_name=name, show_progress="hidden",
+                      **(gpu if model else {}))
+
+    # 1. Projects and input (no model)
+    def create_project(title: str, request: gr.Request) -> str:
+        """Create a project; returns its id."""
+        return runner_for(request).create_project(title).id
+
+    def import_script_(project_id: str, file: str | None, request: gr.Request,
+                       progress: gr.Progress = tracker) -> dict[str, Any]:
+        """Import a screenplay (skip to script) into the project ('' creates one); returns its summary."""
+        return import_script(runner_for(request), project_id, file or "", progress=_progress_fn(progress))
+
+    def set_story_(project_id: str, text: str, mode: str, request: gr.Request) -> dict[str, Any]:
+        """Save the story text with a mode (expand, condense, transform, skip_to_script, skip_to_stage4)."""
+        return set_story(runner_for(request), project_id, text, mode)
+
+    on(create_project, [title], out_text, "create_project")
+    on(import_script_, [project_id, file], out_json, "import_script")
+    on(set_story_, [project_id, text, mode], out_json, "set_story")
+
+    # 2. Phase A stages (project level, models)
+    def project_stage(st: Stage) -> Callable[..., dict[str, Any]]:
+        def run(project_id: str, seed: float | None, guidance: str, request: gr.Request,
+                progress: gr.Progress = tracker) -> dict[str, Any]:
+            return run_stage(runner_for(request), project_id, st, seed=_seed(seed), guidance=guidance or "",
+                             progress=_progress_fn(progress))
+        run.__name__ = st.value
+        return run
+
+    for st, name in ((Stage.TREATMENT, "treatment"), (Stage.BEATS, "beats"), (Stage.SCRIPT, "script")):
+        on(project_stage(st), [project_id, seed, guidance], out_json, name, model=True)
+
+    def extract_assets(project_id: str, seed: float | None, request: gr.Request,
+                       progress: gr.Progress = tracker) -> dict[str, Any]:
+        return run_stage(runner_for(request), project_id, Stage.ASSETS, seed=_seed(seed),
+                         progress=_progress_fn(progress))
+
+    on(extract_assets, [project_id, seed], out_json, "extract_assets", model=True)
+
+    # 3. Phase B stages (per scene; '' runs every scene in order)
+    def scene_stage(st: Stage, options: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
+        def run(project_id: str, scene_id: str, seed: float | None, request: gr.Request,
+                progress: gr.Progress = tracker) -> dict[str, Any]:
+            return run_stage(runner_for(request), project_id, st, scene_id or "", seed=_seed(seed),
+                             options=options, progress=_progress_fn(progress))
+        run.__name__ = st.value
+        return run
+
+    for st, name in ((Stage.SHOTS, "shot_list"), (Stage.ASSET_STATES, "asset_states"),
+                     (Stage.PROMPTS, "prompts"), (Stage.FRAMES, "frames")):
+        on(scene_stage(st), [project_id, scene_id, seed], out_json, name, model=True)
+
+    def confirm(project_id: str, scene_id: str, request: gr.Request) -> dict[str, Any]:
+        """Confirm the video pass of a scene ('' every scene) after its cost estimate."""
+        return run_stage(runner_for(request), project_id, Stage.CONFIRM, scene_id or "", options={"confirm": True})
+
+    on(confirm, [project_id, scene_id], out_json, "confirm")
+
+    def video(project_id: str, scene_id: str, seed: float | None, request: gr.Request,
+              progress: gr.Progress = tracker) -> list[str]:
+        """Render a scene ('' every scene) and return its animatic file(s), in script order."""
+        runner = runner_for(request)
+        run_stage(runner, project_id, Stage.VIDEO, scene_id or "", seed=_seed(seed), progress=_progress_fn(progress))
+        return [str(p) for p in animatics(runner, project_id, scene_id or "")]
+
+    on(video, [project_id, scene_id, seed], out_files, "video", model=True)
+
+    def animatics_(project_id: str, scene_id: str, request: gr.Request) -> list[str]:
+        """The animatic file(s) already made for a scene ('' every scene), without rendering."""
+        return [str(p) for p in animatics(runner_for(request), project_id, scene_id or "")]
+
+    on(animatics_, [project_id, scene_id], out_files, "animatics")
+
+    # 4. Export, status, headless run
+    def export(project_id: str, request: gr.Request) -> str:
+        """Every deliverable in one zip (a NOT_EXPORTED.txt inside lists what could not be made)."""
+        path, _ = export_zip(runner_for(request), project_id, Path(tempfile.mkdtemp(prefix="aiuteur-api-")))
+        return str(path)
+
+    def status_(project_id: str, request: gr.Request) -> dict[str, Any]:
+        return status(runner_for(request), project_id)
+
+    def run_until_(project_id: str, stage: str, seed: float | None, request: gr.Request,
+                   progress: gr.Progress = tracker) -> dict[str, Any]:
+        return run_until(runner_for(request), project_id, stage, seed=_seed(seed) or 0,
+                         progress=_progress_fn(progress))
+
+    on(export, [project_id], out_file, "export")
+    on(status_, [project_id], out_json, "status")
+    on(run_until_, [project_id, stage, seed], out_json, "run_until", model=True)
+
+
+def iter_endpoints() -> Iterator[str]:
+    """The endpoint names as a client passes them ("/create_project", ...)."""
+    return (f"/{name}" for name in ENDPOINTS)

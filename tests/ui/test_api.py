@@ -1,0 +1,146 @@
+"""The client API (aiuteur/ui/api.py) through gradio_client: names, files, errors in words, users apart."""
+
+from __future__ import annotations
+
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from aiuteur.domain import Stage
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui import api
+from aiuteur.ui.app import build_app, launch_kwargs
+from tests.fakes import FakeEngines
+
+SCREENPLAY = """Title: The Egg Thief
+
+INT. KITCHEN - NIGHT
+
+A small kitchen lit by one yellow bulb. MARA (30s, red raincoat) opens the fridge.
+
+MARA
+Just one egg. Nobody will notice.
+
+EXT. GARDEN - DAWN
+
+Mara buries the egg under the apple tree.
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Store]]:
+    home = tmp_path_factory.mktemp("home")
+    store = Store(DataHome(home, "test"))
+    demo = build_app(store, engines_factory=FakeEngines)
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                            quiet=True, ssr_mode=False, **launch_kwargs())
+    try:
+        yield Client(url, verbose=False), store
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def fountain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("files") / "egg_thief.fountain"
+    path.write_text(SCREENPLAY, encoding="utf-8")
+    return path
+
+
+def test_every_endpoint_is_listed_without_a_leading_slash(served: tuple[Client, Store]) -> None:
+    client, _ = served
+    names = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    missing = [n for n in api.iter_endpoints() if n not in names]
+    assert not missing
+    assert not [n for n in names if n.startswith("//")]
+    params = [p["parameter_name"] for p in names["/shot_list"]["parameters"]]
+    assert params == ["project_id", "scene_id", "seed"]
+
+
+def test_model_endpoints_share_the_gpu_queue(store: Store) -> None:
+    demo = build_app(store, engines_factory=FakeEngines)
+    fns = {f.api_name: f for f in demo.fns.values() if f.api_name}
+    for name in ("treatment", "beats", "script", "extract_assets", "shot_list", "asset_states", "prompts",
+                 "frames", "video", "run_until"):
+        assert fns[name].concurrency_id == "gpu", name
+    for name in ("create_project", "status", "export", "set_story", "animatics"):
+        assert fns[name].concurrency_id != "gpu", name
+
+
+def test_import_script_status_and_export(served: tuple[Client, Store], fountain: Path) -> None:
+    client, store = served
+    pid = client.predict("Eggs", api_name="/create_project")
+    assert isinstance(pid, str) and pid.startswith("pr_")
+    summary = client.predict(pid, handle_file(str(fountain)), api_name="/import_script")
+    assert summary["project"] == pid
+    assert [s["heading"] for s in summary["scenes"]] == ["INT. KITCHEN - NIGHT", "EXT. GARDEN - DAWN"]
+    assert summary["stages"]["script"] == "done" and summary["stages"]["treatment"] == "skipped"
+
+    status = client.predict(pid, api_name="/status")
+    assert status["stages"]["script"] == "done"
+    assert len(status["scenes"]) == 2 and status["scenes"][0]["stages"]["shots"] == "empty"
+    assert status["position"]["stage"] == "script"
+
+    archive = client.predict(pid, api_name="/export")
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+    assert any(n.endswith("_Screenplay.fountain") for n in names)
+    assert "NOT_EXPORTED.txt" in names
+
+
+def test_import_script_without_a_project_creates_one(served: tuple[Client, Store], fountain: Path) -> None:
+    client, store = served
+    summary = client.predict("", handle_file(str(fountain)), api_name="/import_script")
+    assert Runner(store).view(summary["project"]).project.title == "The Egg Thief"
+
+
+def test_errors_reach_the_client_as_one_plain_line(served: tuple[Client, Store]) -> None:
+    client, _ = served
+    with pytest.raises(AppError, match=r"^No project 'pr_nope'[^\n]*$"):
+        client.predict("pr_nope", api_name="/status")
+    pid = client.predict("Empty", api_name="/create_project")
+    with pytest.raises(AppError, match="has no scenes yet"):
+        client.predict(pid, "", 0, api_name="/shot_list")
+    with pytest.raises(AppError, match="Unknown mode 'poem'"):
+        client.predict(pid, "An egg.", "poem", api_name="/set_story")
+    with pytest.raises(AppError, match="needs a title"):
+        client.predict("  ", api_name="/create_project")
+
+
+def test_set_story_saves_the_text_and_mode(served: tuple[Client, Store]) -> None:
+    client, store = served
+    pid = client.predict("Idea", api_name="/create_project")
+    out = client.predict(pid, "A thief plans one last job.", "", api_name="/set_story")
+    assert out["mode"] == "expand" and out["stages"]["input"] == "done"
+    data = Runner(store).view(pid).data(Stage.INPUT)
+    assert data is not None and data["sources"][0]["text"] == "A thief plans one last job."
+
+
+def test_users_stay_apart(store: Store, fountain: Path) -> None:
+    alice, bob = Runner(store, owner="user:alice"), Runner(store, owner="user:bob")
+    pid = api.import_script(alice, "", fountain)["project"]
+    assert api.status(alice, pid)["stages"]["script"] == "done"
+    with pytest.raises(Exception, match="No project"):
+        api.status(bob, pid)
+
+
+def test_run_until_gives_the_cli_json(store: Store, fountain: Path) -> None:
+    runner = Runner(store, engines=FakeEngines())
+    pid = api.import_script(runner, "", fountain)["project"]
+    out = api.run_until(runner, pid, "script")
+    assert out["project"] == pid and out["scenes"] == 2 and out["stages"]["script"] == "done"
+    assert set(out) >= {"stages", "scenes", "assets", "shots", "frames", "model_calls", "outputs"}
