@@ -284,6 +284,8 @@ def generate_frame(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *,
     """One keyframe take (failed takes say why); the image is stored by content hash."""
     ctx = setup.ctx
     text = prompt.start_prompt if which == "start" else (prompt.end_prompt or prompt.start_prompt)
+    if ctx.guidance.strip():  # the filmmaker's words for this attempt come first (CLIP keeps 77 tokens)
+        text = f"{ctx.guidance.strip().rstrip('.')}. {text}"
     references = _references(setup, prompt)
     s_scale = style_scale(setup.style, min((r.scale for r in references), default=setup.reference_scale))
     style = Reference(setup.style_image, s_scale, setup.style_key) if setup.style_image is not None and s_scale > 0 else None

@@ -1,0 +1,216 @@
+"""Stage 10, frames: every shot's start and end keyframes with consistency badges (low scores
+flagged), a takes carousel per frame, choose, and regenerate one frame or one shot with guidance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, Frame, Frames, InputError, ShotList, Stage, Take
+from aiuteur.pipeline.consistency import LOW_SCORE
+from aiuteur.pipeline.frames import choose_frame
+from aiuteur.pipeline.runner import Runner
+from aiuteur.ui.tab_api import GPU, TabEnv
+
+# --- pure formatting ---------------------------------------------------------------------------------
+
+
+def badge(score: float | None) -> str:
+    """'0.91' for a good score, '⚠ 0.42 low' below the threshold, '–' when unscored."""
+    if score is None:
+        return "–"
+    return f"⚠ {score:.2f} low" if score < LOW_SCORE else f"{score:.2f}"
+
+
+def overview_markdown(shots: ShotList | None, frames: Frames | None, names: dict[str, str]) -> str:
+    if not frames or not frames.frames:
+        return "_No keyframes yet: make them from the stage-9 prompts._"
+    number = {s.id: s.number for s in (shots.shots if shots else [])}
+    lines = []
+    for f in frames.frames:
+        weakest = min(f.asset_scores, key=lambda a: f.asset_scores[a]) if f.asset_scores else None
+        low = f" (weakest: {names.get(weakest, weakest)})" if weakest and f.consistency is not None \
+            and f.consistency < LOW_SCORE else ""
+        state = "chosen" if f.image else "no image yet"
+        lines.append(f"- **{number.get(f.shot_id, '?')} {f.which}** · {len(f.takes)} take"
+                     f"{'s' if len(f.takes) != 1 else ''} · {state} · consistency {badge(f.consistency)}{low}")
+    flagged = sum(1 for f in frames.frames if f.consistency is not None and f.consistency < LOW_SCORE)
+    head = (f"⚠ {flagged} frame{'s' if flagged != 1 else ''} below {LOW_SCORE:.2f}: an asset may not look like "
+            "its reference." if flagged else "")
+    return "\n".join([head, *lines]).strip()
+
+
+def frame_choices(shots: ShotList | None, frames: Frames | None) -> list[tuple[str, str]]:
+    number = {s.id: s.number for s in (shots.shots if shots else [])}
+    return [(f"{number.get(f.shot_id, '?')} {f.which} · {badge(f.consistency)}", f"{f.shot_id}:{f.which}")
+            for f in (frames.frames if frames else [])]
+
+
+def take_caption(take: Take, frame: Frame, k: int) -> str:
+    if not take.ok:
+        return f"take {k}: failed"
+    score = (take.output or {}).get("consistency")
+    return f"{'✓ ' if take.id == frame.chosen_take else ''}take {k} · {badge(score)}"
+
+
+def failures_markdown(takes: list[Take]) -> str:
+    failed = [t for t in takes if not t.ok]
+    return "\n".join(f"- ⚠️ {t.error}" for t in failed[-3:])
+
+
+# --- layout and events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FramesTab:
+    best_of: gr.Slider
+    generate: gr.Button
+    status: gr.Markdown
+    overview: gr.Markdown
+    board: gr.Gallery
+    frame: gr.Dropdown
+    guidance: gr.Textbox
+    regenerate_frame: gr.Button
+    regenerate_shot: gr.Button
+    takes: gr.Gallery
+    choose: gr.Button
+    failures: gr.Markdown
+    rev: gr.State
+    take_pick: gr.State
+
+
+def render(env: TabEnv) -> FramesTab:
+    with gr.Row():
+        best_of = gr.Slider(1, 4, value=1, step=1, label="Takes per frame (best-of-N: the most consistent is chosen)")
+        generate = gr.Button("Make every keyframe of the scene", variant="primary")
+    status = gr.Markdown()
+    overview = gr.Markdown()
+    board = gr.Gallery(label="Chosen keyframes (start and end per shot)", columns=6, height=260, allow_preview=True)
+    frame = gr.Dropdown(label="Frame", choices=[])
+    guidance = gr.Textbox(label="Guidance for the next take (optional, e.g. 'her coat is blue')")
+    with gr.Row():
+        regenerate_frame = gr.Button("Regenerate this frame")
+        regenerate_shot = gr.Button("Regenerate this shot (start and end)")
+    takes = gr.Gallery(label="Takes of this frame (click one, then choose it)", columns=6, height=200)
+    choose = gr.Button("Choose the selected take", size="sm")
+    failures = gr.Markdown()
+    return FramesTab(best_of, generate, status, overview, board, frame, guidance, regenerate_frame, regenerate_shot,
+                     takes, choose, failures, gr.State(0), gr.State(None))
+
+
+def _load(runner: Runner, pid: str, sid: str) -> tuple[ShotList | None, Frames | None, int, dict[str, str]]:
+    view = runner.view(pid)
+    shots = ShotList.model_validate(view.data(Stage.SHOTS, sid)) if view.data(Stage.SHOTS, sid) else None
+    frames = Frames.model_validate(view.data(Stage.FRAMES, sid)) if view.data(Stage.FRAMES, sid) else None
+    names = {a["id"]: a["name"] for a in view.state.registry_assets()}
+    return shots, frames, view.revision(Stage.FRAMES, sid), names
+
+
+def _split(value: str | None) -> tuple[str, str]:
+    if not value or ":" not in value:
+        raise InputError("Choose a frame first.")
+    shot_id, _, which = value.rpartition(":")
+    return shot_id, which
+
+
+def listen(tab: FramesTab, env: TabEnv) -> None:
+    shown = [tab.overview, tab.board, tab.frame, tab.takes, tab.failures, tab.rev, tab.status]
+    then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
+
+    def fill(runner: Runner, pid: str | None, sid: str | None, pick: str | None, status: str = "") -> list[Any]:
+        if not pid or not sid:
+            return ["", [], gr.Dropdown(choices=[], value=None), [], "", 0, status or "Choose a scene first."]
+        shots, frames, rev, names = _load(runner, pid, sid)
+        choices = frame_choices(shots, frames)
+        values = [v for _, v in choices]
+        pick = pick if pick in values else (values[0] if values else None)
+        number = {s.id: s.number for s in (shots.shots if shots else [])}
+        path = runner.store.media_path
+        board = [(str(path(f.image)), f"{number.get(f.shot_id, '?')} {f.which} · {badge(f.consistency)}")
+                 for f in (frames.frames if frames else []) if f.image]
+        carousel: list[tuple[str, str]] = []
+        failures = ""
+        if pick and frames:
+            shot_id, which = _split(pick)
+            frame = frames.get(shot_id, which)
+            takes = runner.takes(pid, Stage.FRAMES, sid, f"frame:{shot_id}:{which}")
+            if frame is not None:
+                carousel = [(str(path(t.media[0])), take_caption(t, frame, k))
+                            for k, t in enumerate(takes, start=1) if t.ok and t.media]
+            failures = failures_markdown(takes)
+        return [overview_markdown(shots, frames, names), board, gr.Dropdown(choices=choices, value=pick), carousel,
+                failures, rev, status]
+
+    def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, None)
+
+    def on_pick(pid: str | None, sid: str | None, pick: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, pick)
+
+    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    tab.frame.input(on_pick, [env.project, env.scene, tab.frame], shown, api_name="frames_pick")
+
+    def run(pid: str | None, sid: str | None, pick: str | None, target: str, best_of: float, guidance: str,
+            request: gr.Request) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid:
+            return fill(runner, pid, sid, pick)
+        try:
+            result = runner.run(pid, Stage.FRAMES, sid, target=target, guidance=guidance or "",
+                                options={"best_of": int(best_of or 1)})
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return fill(runner, pid, sid, pick, f"⚠️ {e}")
+        made = sum(1 for t in result.takes if t.ok)
+        words = f"✅ {made} image{'s' if made != 1 else ''} made." if result.ok else "⚠️ " + " ".join(result.errors)
+        return fill(runner, pid, sid, pick, words)
+
+    def on_generate(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
+                    request: gr.Request) -> list[Any]:
+        return run(pid, sid, pick, "", best_of, guidance, request)
+
+    def on_frame(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
+                 request: gr.Request) -> list[Any]:
+        if not pick:
+            return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
+        return run(pid, sid, pick, f"frame:{pick}", best_of, guidance, request)
+
+    def on_shot(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
+                request: gr.Request) -> list[Any]:
+        if not pick:
+            return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
+        return run(pid, sid, pick, f"shot:{_split(pick)[0]}", best_of, guidance, request)
+
+    ins = [env.project, env.scene, tab.frame, tab.best_of, tab.guidance]
+    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
+    tab.generate.click(on_generate, ins, shown, api_name="frames", **gpu).then(**then)
+    tab.regenerate_frame.click(on_frame, ins, shown, api_name="frames_regenerate_frame", **gpu).then(**then)
+    tab.regenerate_shot.click(on_shot, ins, shown, api_name="frames_regenerate_shot", **gpu).then(**then)
+
+    def on_choose(pid: str | None, sid: str | None, pick: str | None, rev: int, index: Any,
+                  request: gr.Request) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid:
+            return fill(runner, pid, sid, pick)
+        try:
+            shot_id, which = _split(pick)
+            _, frames, _, _ = _load(runner, pid, sid)
+            takes = [t for t in runner.takes(pid, Stage.FRAMES, sid, f"frame:{shot_id}:{which}") if t.ok and t.media]
+            if frames is None or index is None or not 0 <= int(index) < len(takes):
+                raise InputError("Click a take first.")
+            runner.save(pid, Stage.FRAMES, choose_frame(frames, shot_id, which, takes[int(index)]), sid,
+                        base_revision=rev or None)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return fill(runner, pid, sid, pick, f"⚠️ {e}")
+        return fill(runner, pid, sid, pick, "Chosen.")
+
+    def picked(evt: gr.SelectData) -> Any:
+        return evt.index
+
+    tab.takes.select(picked, None, tab.take_pick, api_visibility="private")
+    tab.choose.click(on_choose, [env.project, env.scene, tab.frame, tab.rev, tab.take_pick], shown,
+                     api_name="frames_choose").then(**then)

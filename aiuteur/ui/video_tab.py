@@ -1,0 +1,165 @@
+"""Stage 12, video: per-shot clips, the scene cut and the animatic with their shot markers,
+re-render one shot (the cut is joined again), and every deliverable to download."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, Clips, ShotList, Stage
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.video import shot_markers
+from aiuteur.ui.tab_api import GPU, TabEnv
+
+# --- pure formatting ---------------------------------------------------------------------------------
+
+
+def timecode(seconds: float, fps: int = 24) -> str:
+    """'00:00:04:12' (hours, minutes, seconds, frames)."""
+    frames = round(seconds * fps)
+    f, s = frames % fps, frames // fps
+    return f"{s // 3600:02d}:{(s // 60) % 60:02d}:{s % 60:02d}:{f:02d}"
+
+
+def markers_markdown(shots: ShotList | None, fps: int = 24) -> str:
+    if not shots or not shots.shots:
+        return ""
+    return "\n".join(f"- `{timecode(t, fps)}` Shot {n}" for t, n in shot_markers(shots.shots))
+
+
+def clips_markdown(clips: Clips | None, shots: ShotList | None) -> str:
+    if clips is None:
+        return "_Nothing rendered yet: confirm the estimate in stage 11, then render._"
+    number = {s.id: s.number for s in (shots.shots if shots else [])}
+    lines = [f"ℹ️ {clips.note}"] if clips.note else []
+    for c in clips.clips:
+        state = (f"v{c.takes.index(c.chosen_take) + 1:02d} · {c.num_frames} frames · rendered in "
+                 f"{c.render_seconds:.1f} s" if c.video and c.chosen_take in c.takes else "no clip")
+        lines.append(f"- **{number.get(c.shot_id, '?')}** · {state}")
+    return "\n".join(lines)
+
+
+# --- layout and events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoTab:
+    render: gr.Button
+    animatic_button: gr.Button
+    status: gr.Markdown
+    scene_cut: gr.Video
+    animatic: gr.Video
+    markers: gr.Markdown
+    clips: gr.Markdown
+    shot: gr.Dropdown
+    clip: gr.Video
+    rerender: gr.Button
+    export: gr.Button
+    files: gr.File
+
+
+def render(env: TabEnv) -> VideoTab:
+    with gr.Row():
+        render_all = gr.Button("Render the clips, the scene cut and the animatic", variant="primary")
+        animatic_button = gr.Button("Make the animatic only (no GPU)")
+    status = gr.Markdown()
+    with gr.Row(equal_height=False):
+        scene_cut = gr.Video(label="Scene cut", interactive=False)
+        animatic = gr.Video(label="Animatic (keyframes, crossfades, dialogue captions)", interactive=False)
+    with gr.Row(equal_height=False):
+        markers = gr.Markdown(label="Shot markers")
+        clips = gr.Markdown()
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            shot = gr.Dropdown(label="Shot", choices=[])
+            rerender = gr.Button("Re-render this shot and join the cut again")
+        clip = gr.Video(label="This shot's clip", interactive=False)
+    export = gr.Button("Export every deliverable")
+    files = gr.File(label="Deliverables", file_count="multiple", interactive=False)
+    return VideoTab(render_all, animatic_button, status, scene_cut, animatic, markers, clips, shot, clip, rerender,
+                    export, files)
+
+
+def _load(runner: Runner, pid: str, sid: str) -> tuple[Clips | None, ShotList | None]:
+    view = runner.view(pid)
+    data, shots = view.data(Stage.VIDEO, sid), view.data(Stage.SHOTS, sid)
+    return (Clips.model_validate(data) if data else None, ShotList.model_validate(shots) if shots else None)
+
+
+def listen(tab: VideoTab, env: TabEnv) -> None:
+    shown = [tab.scene_cut, tab.animatic, tab.markers, tab.clips, tab.shot, tab.clip, tab.status]
+    then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
+
+    def fill(runner: Runner, pid: str | None, sid: str | None, shot_id: str | None, status: str = "") -> list[Any]:
+        if not pid or not sid:
+            return [None, None, "", "", gr.Dropdown(choices=[], value=None), None, status or "Choose a scene first."]
+        clips, shots = _load(runner, pid, sid)
+        path = runner.store.media_path
+        choices = [(s.number, s.id) for s in (shots.shots if shots else [])]
+        ids = [v for _, v in choices]
+        shot_id = shot_id if shot_id in ids else (ids[0] if ids else None)
+        clip = next((c for c in (clips.clips if clips else []) if c.shot_id == shot_id), None)
+        return [str(path(clips.scene_cut)) if clips and clips.scene_cut else None,
+                str(path(clips.animatic)) if clips and clips.animatic else None,
+                markers_markdown(shots, clips.fps if clips else 24), clips_markdown(clips, shots),
+                gr.Dropdown(choices=choices, value=shot_id), str(path(clip.video)) if clip and clip.video else None,
+                status]
+
+    def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, None)
+
+    def on_pick(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, shot)
+
+    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    tab.shot.input(on_pick, [env.project, env.scene, tab.shot], shown, api_name="video_pick")
+
+    def run(pid: str | None, sid: str | None, shot: str | None, target: str, request: gr.Request) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid:
+            return fill(runner, pid, sid, shot)
+        try:
+            result = runner.run(pid, Stage.VIDEO, sid, target=target)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return fill(runner, pid, sid, shot, f"⚠️ {e}")
+        return fill(runner, pid, sid, shot, "✅ Done." if result.ok else "⚠️ " + " ".join(result.errors))
+
+    def on_render(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        return run(pid, sid, shot, "", request)
+
+    def on_animatic(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        return run(pid, sid, shot, "animatic", request)
+
+    def on_rerender(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+        if not shot:
+            return fill(env.runner_for(request), pid, sid, shot, "Choose a shot first.")
+        return run(pid, sid, shot, f"clip:{shot}", request)
+
+    ins = [env.project, env.scene, tab.shot]
+    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
+    tab.render.click(on_render, ins, shown, api_name="video", **gpu).then(**then)
+    tab.animatic_button.click(on_animatic, ins, shown, api_name="video_animatic", **gpu).then(**then)
+    tab.rerender.click(on_rerender, ins, shown, api_name="video_rerender_shot", **gpu).then(**then)
+
+    def on_export(pid: str | None, request: gr.Request) -> tuple[list[str], str]:
+        from aiuteur.exports import export_all
+
+        if not pid:
+            return [], "Open a project first."
+        runner = env.runner_for(request)
+        try:
+            out = Path(tempfile.mkdtemp(prefix="aiuteur-export-"))
+            written, missing = export_all(runner, pid, out)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [], f"⚠️ {e}"
+        words = f"✅ {len(written)} files." + ("".join(f"\n- not exported: {m}" for m in missing) if missing else "")
+        return [str(p) for p in written], words
+
+    tab.export.click(on_export, [env.project], [tab.files, tab.status], api_name="export")
