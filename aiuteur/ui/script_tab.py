@@ -39,6 +39,11 @@ STYLE = f"""<style>
 </style>"""
 
 
+# The leave-page guard (aiuteur.ui.app.LEAVE_GUARD_HEAD): unsaved editor text asks before leaving.
+DIRTY = "window.aiuteur && (window.aiuteur.dirty = true);"
+CLEAN = "window.aiuteur && (window.aiuteur.dirty = false);"
+
+
 # --- pure formatting ----------------------------------------------------------------------------------
 
 
@@ -105,6 +110,37 @@ def result_text(result: RunResult) -> str:
     return "✅ Done." if result.ok else "⚠️ " + " ".join(result.errors)
 
 
+def selected_span(text: str, index: Any, value: str) -> tuple[int, int] | None:
+    """The (start, end) in `text` of a browser selection: Gradio gives the browser's offsets, which
+    count UTF-16 units (an emoji counts two); fall back to the nearest occurrence of the value."""
+    if not isinstance(index, (list, tuple)) or len(index) != 2 or not value:
+        return None
+    start, end = int(index[0]), int(index[1])
+    if text[start:end] == value:
+        return start, end
+    units = 0
+    for i, ch in enumerate(text):  # UTF-16 offsets -> Python indexes
+        if units == start:
+            if text[i:i + len(value)] == value:
+                return i, i + len(value)
+            break
+        units += 2 if ord(ch) > 0xFFFF else 1
+    found = [i for i in range(len(text)) if text.startswith(value, i)]
+    if not found:
+        return None
+    best = min(found, key=lambda i: abs(i - start))
+    return best, best + len(value)
+
+
+def passage_note(text: str, span: tuple[int, int] | None) -> str:
+    if not span:
+        return "Highlight a passage in the Fountain editor to rewrite only that passage."
+    start, end = span
+    words = " ".join(text[start:end].split())
+    short = words if len(words) <= 90 else words[:60] + " … " + words[-25:]
+    return f"Highlighted ({end - start} characters): “{escape(short)}”"
+
+
 def safe_stem(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:60] or "script"
 
@@ -153,6 +189,10 @@ class ScriptTab:
     status: gr.Markdown
     rev: gr.State
     page: gr.Tab | None  # the surrounding tab, to write the script on the first visit
+    span: gr.State | None = None  # (start, end) of the passage highlighted in the editor
+    passage_note: gr.Markdown | None = None
+    passage_instruction: gr.Textbox | None = None
+    passage_rewrite: gr.Button | None = None
 
 
 def _surrounding_tab() -> gr.Tab | None:
@@ -173,6 +213,11 @@ def render(env: TabEnv) -> ScriptTab:
         with gr.Column(scale=1):
             editor = gr.Textbox(label="Fountain", lines=30, max_lines=60, buttons=["copy"])
             save = gr.Button("Save edits")
+            note = gr.Markdown(passage_note("", None), elem_classes=["aiu-passage-note"])
+            with gr.Row(equal_height=True):
+                instruction = gr.Textbox(label="Instruction for the highlighted passage",
+                                         placeholder="e.g. make Mara hesitate before she answers", scale=3)
+                rewrite = gr.Button("Rewrite the highlighted passage", scale=1)
     with gr.Row():
         scene = gr.Dropdown(label="Scene", choices=[], scale=2)
         scene_guidance = gr.Textbox(label="Guidance for this scene", scale=3)
@@ -183,7 +228,8 @@ def render(env: TabEnv) -> ScriptTab:
         export_pdf = gr.Button("Export PDF")
     file = gr.File(label="Download", interactive=False)
     return ScriptTab(guidance, generate, view, editor, save, scene, scene_guidance, regenerate, enrich,
-                     export_fountain, export_pdf, file, status, gr.State(0), _surrounding_tab())
+                     export_fountain, export_pdf, file, status, gr.State(0), _surrounding_tab(),
+                     gr.State(None), note, instruction, rewrite)
 
 
 def _load(runner: Runner, pid: str) -> tuple[Script | None, int, Status]:
@@ -265,6 +311,9 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
 
     tab.editor.change(preview, [tab.editor], [tab.preview], api_name="script_preview", show_progress="hidden",
                       trigger_mode="always_last")
+    if tab.span is not None and tab.passage_note is not None and tab.passage_rewrite is not None \
+            and tab.passage_instruction is not None:
+        _listen_passage(tab, env, tab.span, tab.passage_note, tab.passage_instruction, tab.passage_rewrite)
 
     def on_save(pid: str | None, rev: int, text: str, request: gr.Request) -> list[Any]:
         from aiuteur.pipeline.scene_ids import keep_scene_ids
@@ -280,7 +329,8 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
             return [gr.skip()] * 4 + [f"⚠️ {e}"]
         return fill(runner, pid, "Saved.")
 
-    tab.save.click(on_save, [env.project, tab.rev, tab.editor], shown, api_name="script_save").then(**then)
+    tab.save.click(on_save, [env.project, tab.rev, tab.editor], shown, api_name="script_save").then(**then).then(
+        None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
 
     def export(pid: str | None, request: gr.Request, pdf: bool) -> str | None:
         if not pid:
@@ -306,3 +356,43 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
 
     tab.export_fountain.click(on_fountain, [env.project], [tab.file], api_name="script_export_fountain")
     tab.export_pdf.click(on_pdf, [env.project], [tab.file], api_name="script_export_pdf")
+
+
+def _listen_passage(tab: ScriptTab, env: TabEnv, span: gr.State, note: gr.Markdown, instruction: gr.Textbox,
+                    rewrite: gr.Button) -> None:
+    """Highlight a passage in the editor, give an instruction: only that passage is rewritten."""
+    from aiuteur.pipeline.passage import rewrite_in_project
+
+    def on_select(text: str, evt: gr.SelectData) -> tuple[Any, str]:
+        picked = selected_span(text or "", evt.index, str(evt.value or ""))
+        return picked, passage_note(text or "", picked)
+
+    if not isinstance(tab.editor, gr.Textbox):  # a code editor gives no selection event
+        return
+    tab.editor.select(on_select, [tab.editor], [span, note], api_visibility="private", show_progress="hidden")
+    # typing moves the text under a remembered selection: forget it
+    tab.editor.input(lambda: (None, passage_note("", None)), None, [span, note], api_visibility="private",
+                     show_progress="hidden", js=f"() => {{ {DIRTY} }}")
+
+    tracker = gr.Progress()  # Gradio swaps in each event's own tracker
+
+    def on_rewrite(pid: str | None, text: str, picked: Any, how: str, request: gr.Request,
+                   progress: gr.Progress = tracker) -> list[Any]:
+        if not pid:
+            return [gr.skip(), gr.skip(), gr.skip(), "Open a project first."]
+        if not picked:
+            return [gr.skip(), gr.skip(), gr.skip(), passage_note("", None)]
+        progress(0.1, desc="Rewriting the highlighted passage")
+        try:
+            out = rewrite_in_project(env.runner_for(request), pid, Stage.SCRIPT, text or "", int(picked[0]),
+                                     int(picked[1]), how or "")
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e}"]
+        return [out.text, preview(out.text), (out.start, out.end),
+                f"Rewrote the highlighted passage ({out.end - out.start} characters now); the rest is unchanged. "
+                "Read it, then **Save edits**."]
+
+    rewrite.click(on_rewrite, [env.project, tab.editor, span, instruction], [tab.editor, tab.preview, span, note],
+                  api_name="script_rewrite_passage", concurrency_id=GPU, concurrency_limit=1).then(
+        None, None, None, js=f"() => {{ {DIRTY} }}")
