@@ -117,7 +117,7 @@ def main() -> None:
         rows.append((name, got.score or 0.0, weakest.shape, weakest.colour, got.low, statistics.median(times)))
     lines = [f"### {dt.date.today().isoformat()} · matting {args.matting} · CPU, 1 thread · median of "
              f"{args.repeats}", "",
-             "| case | score | shape (embedding) | colour | flagged (< %.2f) | time per keyframe |" % LOW_SCORE,
+             f"| case | score | shape (embedding) | colour | flagged (< {LOW_SCORE:.2f}) | time per keyframe |",
              "|---|---|---|---|---|---|"]
     for name, score, shape, colour, low, seconds in rows:
         lines.append(f"| {name} | {score:.3f} | {shape:.3f} | {colour:.3f} | {'yes' if low else 'no'} | "
