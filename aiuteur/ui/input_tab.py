@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from aiuteur.domain import (
     AiuteurError,
+    ConflictError,
     InputError,
     InputMode,
     ProjectType,
@@ -396,7 +397,7 @@ def listen(tab: InputTab, env: TabEnv) -> None:
 
     def on_load(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         if not pid:
-            return {}
+            return {tab.status: ""}
         si, revision, locked = saved_input(env.runner_for(request), pid)
         return {**fill(si, revision, locked), tab.status: "🔒 Locked: read-only." if locked else ""}
 
@@ -437,6 +438,8 @@ def listen(tab: InputTab, env: TabEnv) -> None:
         """Save a StoryInput (JSON) for a project; returns its revision, or the error shown to users."""
         try:
             rec = env.runner_for(request).save(project_id, Stage.INPUT, story_input, base_revision=base_revision)
+        except ConflictError as e:  # the caller's version comes back with the error, to reapply
+            return {"ok": False, "error": str(e), "yours": e.yours}
         except AiuteurError as e:
             return {"ok": False, "error": str(e)}
         return {"ok": True, "revision": rec.revision}
@@ -447,7 +450,7 @@ def listen(tab: InputTab, env: TabEnv) -> None:
     def on_upload(pid: str | None, path: str | None, role: str, mode: str, revision: int,
                   request: gr.Request) -> dict[Any, Any]:
         if not pid or not path:
-            return {}
+            return {tab.status: "Open a project first.", tab.upload: None}  # an empty dict is not a valid update
         try:
             name = Path(path).name
             if role == "brief":
@@ -476,7 +479,7 @@ def listen(tab: InputTab, env: TabEnv) -> None:
 
     def on_add(pid: str | None, name: str, role: str, text: str, revision: int, request: gr.Request) -> dict[Any, Any]:
         if not pid:
-            return {}
+            return {tab.status: "Open a project first."}
         try:
             if not (text or "").strip():
                 raise InputError("Type or paste some context before adding it.")

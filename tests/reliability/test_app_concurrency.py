@@ -73,8 +73,7 @@ class Worker:
     """One client session doing its share of mixed operations; it knows what the store must hold after."""
 
     def __init__(self, n: int, url: str, store: Store, shared: str, ops: int) -> None:
-        self.n, self.store, self.shared, self.ops = n, store, shared, ops
-        self.client = Client(url, verbose=False)
+        self.n, self.url, self.store, self.shared, self.ops = n, url, store, shared, ops
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.retries = 0
@@ -83,6 +82,9 @@ class Worker:
         self.last_rules: list[str] = []
         self.form_text: dict[str, str] = {}  # session project -> the last text saved through the form
         self.created: list[str] = []
+
+    def connect(self) -> None:
+        self.client = Client(self.url, verbose=False)
         self.form = form(self.client)
         self.main_text = next(k for k, v in form(self.client, **{MAIN_TEXT: "?!"}).items() if v == "?!")
 
@@ -177,6 +179,8 @@ def test_eight_clients_doing_500_mixed_operations_lose_nothing(served: tuple[str
     runner.save(shared, Stage.INPUT, {"mode": "expand"})
     workers = [Worker(n, url, store, shared, OPERATIONS // CLIENTS + (1 if n < OPERATIONS % CLIENTS else 0))
                for n in range(CLIENTS)]
+    for w in workers:  # one session each, connected one after another (not timed)
+        w.connect()
     threads = [threading.Thread(target=w.run) for w in workers]
     t0 = time.perf_counter()
     for t in threads:

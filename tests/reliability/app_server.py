@@ -1,0 +1,55 @@
+"""Serve the real app on 127.0.0.1 for reliability tests (tiny profile, a temp data folder)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gradio_client import Client
+
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import build_app, launch_kwargs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, Store]]:
+    """The app as `python app.py` serves it (queue, allowed_paths=[media], launch_kwargs), at a URL."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIUTEUR_HOME", str(home))
+    mp.setenv("AIUTEUR_PROFILE", "tiny")
+    for k, v in (env or {}).items():
+        mp.setenv(k, v)
+    store = Store(DataHome(home, "test"))
+    demo = build_app(store)
+    demo.queue()  # as app.py does
+    try:
+        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                quiet=True, ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
+        yield url, store
+    finally:
+        demo.close()
+        mp.undo()
+
+
+def form(client: Client, **by_label: Any) -> dict[str, Any]:
+    """Keyword arguments for /save_input: the defaults, then values by label."""
+    params = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/save_input"]["parameters"]
+    out = {p["parameter_name"]: (p["parameter_default"] if p["parameter_has_default"] else "") for p in params}
+    for p in params:
+        if p["label"] in by_label:
+            out[p["parameter_name"]] = by_label[p["label"]]
+    return out
+
+
+MAIN_TEXT = "Your story, idea or screenplay"
