@@ -34,6 +34,7 @@ class WrittenCapsule(Frozen):
     example_dialogue: str = Field(default="", max_length=MAX_EXAMPLE)
     created_at: str = Field(default_factory=now_iso)
     updated_at: str = Field(default_factory=now_iso)
+    owner: str = Field(default="", description="The user whose library holds it ('' when single-user).")
 
 
 def _folder(home: DataHome | None) -> Path:
@@ -64,8 +65,8 @@ def _write(capsule: WrittenCapsule, home: DataHome | None) -> None:
     atomic_write_bytes(path, json.dumps(capsule.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8"))
 
 
-def list_capsules(home: DataHome | None = None) -> list[WrittenCapsule]:
-    """Every written capsule, by name (files that do not read as a capsule are skipped)."""
+def list_capsules(home: DataHome | None = None, owner: str | None = None) -> list[WrittenCapsule]:
+    """Every written capsule (of `owner`, when given), by name; unreadable files are skipped."""
     folder = _folder(home)
     out: list[WrittenCapsule] = []
     if folder.is_dir():
@@ -74,6 +75,8 @@ def list_capsules(home: DataHome | None = None) -> list[WrittenCapsule]:
                 out.append(WrittenCapsule.model_validate_json(p.read_bytes()))
             except (OSError, ValidationError):
                 continue
+    if owner is not None:
+        out = [c for c in out if c.owner == owner]
     return sorted(out, key=lambda c: (c.name.lower(), c.created_at))
 
 
@@ -87,10 +90,11 @@ def get_capsule(capsule_id: str, home: DataHome | None = None) -> WrittenCapsule
 
 
 def create_capsule(name: str, example_prose: str = "", example_dialogue: str = "",
-                   home: DataHome | None = None) -> WrittenCapsule:
+                   home: DataHome | None = None, owner: str = "") -> WrittenCapsule:
     """Save a new capsule and return it (with its generated id)."""
     _check(name, example_prose, example_dialogue)
-    capsule = WrittenCapsule(name=name.strip(), example_prose=example_prose, example_dialogue=example_dialogue)
+    capsule = WrittenCapsule(name=name.strip(), example_prose=example_prose, example_dialogue=example_dialogue,
+                             owner=owner)
     _write(capsule, home)
     return capsule
 

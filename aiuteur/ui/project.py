@@ -17,7 +17,7 @@ import gradio as gr
 
 from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Stage, Status
 from aiuteur.pipeline.runner import ProjectView, Runner
-from aiuteur.ui import backups, views
+from aiuteur.ui import backups, views, writing_style
 from aiuteur.ui.tab_api import TabEnv, load_tab_module, not_built_text
 
 RunnerFor = Callable[[gr.Request | None], Runner]
@@ -112,6 +112,7 @@ class Shell:
     load_fn: Callable[..., dict[Any, Any]]
     load_outputs: set[Any]
     backups: backups.BackupsPanel | None = None
+    writing: writing_style.WritingPanel | None = None
 
 
 def _render_bar(stage: Stage) -> tuple[gr.Markdown, gr.Markdown, gr.Button, gr.Column, gr.HTML, gr.Button,
@@ -143,6 +144,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         branch_name = gr.Textbox(label="Rename branch", scale=2)
         rename_branch = gr.Button("Rename branch", scale=0, min_width=120)
     backups_panel = backups.render()
+    writing_panel = writing_style.render()
     scene_pick = gr.Dropdown(label="Scene (Phase B stages work on one scene)", choices=[], visible=False)
     pipeline = gr.HTML()
     gr.HTML(views.legend_html())
@@ -211,7 +213,8 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
     load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, notice, *outputs}
     return Shell(env, reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
-                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, backups_panel)
+                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, backups_panel,
+                 writing_panel)
 
 
 def listen(s: Shell, runner_for: RunnerFor) -> None:
@@ -285,6 +288,8 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
 
     if s.backups is not None:
         backups.listen(s.backups, env, then_load)
+    if s.writing is not None:
+        writing_style.listen(s.writing, env)
 
     for stage, bar in s.bars.items():
         _listen_bar(s, bar, stage, runner_for, then_load, then_refresh, warn)

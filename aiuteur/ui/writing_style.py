@@ -1,0 +1,229 @@
+"""Project shell panel: the written style capsule (the project's writing voice) and custom prompts.
+
+Written style capsules (example prose and dialogue) shape script and dialogue writing only; the
+library is shared by the user's projects. Custom prompts: any template in `prompts/` can be seen,
+overridden for this project, and reset; every take records which text made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from aiuteur.domain import AiuteurError, InputError, Stage, StoryInput
+from aiuteur.pipeline import capsules, custom_prompts
+from aiuteur.pipeline.runner import Runner
+from aiuteur.ui.tab_api import TabEnv
+
+NO_CAPSULE = "__none__"
+
+
+@dataclass(frozen=True)
+class WritingPanel:
+    capsule: gr.Dropdown
+    use_capsule: gr.Button
+    cap_name: gr.Textbox
+    cap_prose: gr.Textbox
+    cap_dialogue: gr.Textbox
+    cap_create: gr.Button
+    cap_update: gr.Button
+    cap_delete: gr.Button
+    template: gr.Dropdown
+    template_text: gr.Textbox
+    template_vars: gr.Markdown
+    save_override: gr.Button
+    reset_override: gr.Button
+    message: gr.Markdown
+
+
+# --- pure helpers (tested without a browser) ------------------------------------------------
+
+
+def capsule_choices(runner: Runner) -> list[tuple[str, str]]:
+    return [("No capsule (the model's own voice)", NO_CAPSULE)] + [
+        (c.name, c.id) for c in capsules.list_capsules(runner.store.home, owner=runner.owner)]
+
+
+def project_capsule(runner: Runner, project_id: str) -> str:
+    data = runner.view(project_id).data(Stage.INPUT) or {}
+    return data.get("written_style_capsule") or NO_CAPSULE
+
+
+def use_capsule(runner: Runner, project_id: str, capsule_id: str | None) -> str:
+    """Make a capsule (or none) this project's writing voice; saved in the input stage."""
+    view = runner.view(project_id)
+    story = StoryInput.model_validate(view.data(Stage.INPUT) or {})
+    chosen = None if capsule_id in (None, "", NO_CAPSULE) else capsule_id
+    if chosen is not None:
+        cap = capsules.get_capsule(chosen, runner.store.home)
+        if cap.owner != runner.owner:
+            raise InputError("That capsule is not in your library.")
+    runner.save(project_id, Stage.INPUT, story.model_copy(update={"written_style_capsule": chosen}),
+                base_revision=view.revision(Stage.INPUT) or None)
+    return "The script will be written without a capsule." if chosen is None else \
+        f"Scenes and dialogue will be written in the voice of “{capsules.get_capsule(chosen, runner.store.home).name}”."
+
+
+def template_choices(runner: Runner, project_id: str) -> list[tuple[str, str]]:
+    return [(f"{p.stage_role}{' • overridden' if p.overridden else ''}", p.stage_role)
+            for p in custom_prompts.list_prompts(runner, project_id)]
+
+
+def template_view(runner: Runner, project_id: str, stage_role: str) -> tuple[str, str]:
+    """(text this project uses, a line on the variables an override may use)."""
+    info = next((p for p in custom_prompts.list_prompts(runner, project_id) if p.stage_role == stage_role), None)
+    if info is None:
+        raise InputError(f"No prompt template {stage_role!r}.")
+    names = ", ".join(f"`${v}`" for v in info.variables) or "none"
+    state = "**overridden for this project**" if info.overridden else f"default `{info.default_id}`"
+    return custom_prompts.view(runner, project_id, stage_role), f"{state} · variables it may use: {names}"
+
+
+# --- layout and events ----------------------------------------------------------------------
+
+
+def render() -> WritingPanel:
+    with gr.Accordion("Writing voice and custom prompts", open=False):
+        gr.Markdown("A **written style capsule** (example prose and dialogue) shapes how scenes and dialogue "
+                    "are written — never treatments or images. Your capsules are shared by your projects.")
+        with gr.Row(equal_height=True):
+            capsule = gr.Dropdown(label="Writing voice of this project", choices=[], scale=3)
+            use = gr.Button("Use for this project", size="sm", scale=0, min_width=160)
+        with gr.Accordion("Create or edit a capsule", open=False):
+            cap_name = gr.Textbox(label="Name", max_length=120)
+            cap_prose = gr.Textbox(label="Example prose", lines=4, max_length=20_000)
+            cap_dialogue = gr.Textbox(label="Example dialogue", lines=4, max_length=20_000)
+            with gr.Row():
+                cap_create = gr.Button("Save as a new capsule", size="sm")
+                cap_update = gr.Button("Update the chosen capsule", size="sm")
+                cap_delete = gr.Button("Delete the chosen capsule", size="sm", variant="stop")
+        gr.Markdown("**Custom prompts**: see and change the instructions the models get at each stage, for "
+                    "this project only. Takes record which text made them.")
+        template = gr.Dropdown(label="Template", choices=[])
+        template_vars = gr.Markdown()
+        template_text = gr.Textbox(label="Text used by this project", lines=10)
+        with gr.Row():
+            save_override = gr.Button("Save for this project", size="sm")
+            reset_override = gr.Button("Reset to default", size="sm")
+        message = gr.Markdown()
+    return WritingPanel(capsule, use, cap_name, cap_prose, cap_dialogue, cap_create, cap_update, cap_delete,
+                        template, template_text, template_vars, save_override, reset_override, message)
+
+
+def listen(p: WritingPanel, env: TabEnv) -> None:
+    def fail(e: AiuteurError) -> str:
+        return f"⚠️ {e}"
+
+    def on_load(pid: str | None, request: gr.Request) -> tuple[Any, Any]:
+        if not pid:
+            return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None)
+        runner = env.runner_for(request)
+        return (gr.Dropdown(choices=capsule_choices(runner), value=project_capsule(runner, pid)),
+                gr.Dropdown(choices=template_choices(runner, pid), value=None))
+
+    env.reload.change(on_load, [env.project], [p.capsule, p.template], api_visibility="private",
+                      show_progress="hidden")
+
+    def on_use(pid: str, capsule_id: str | None, request: gr.Request) -> str:
+        try:
+            return use_capsule(env.runner_for(request), pid, capsule_id)
+        except AiuteurError as e:
+            return fail(e)
+
+    p.use_capsule.click(on_use, [env.project, p.capsule], p.message, api_name="use_written_capsule")
+
+    def on_pick_capsule(capsule_id: str | None, request: gr.Request) -> tuple[Any, Any, Any]:
+        if capsule_id in (None, "", NO_CAPSULE):
+            return "", "", ""
+        try:
+            cap = capsules.get_capsule(str(capsule_id), env.runner_for(request).store.home)
+        except AiuteurError:
+            return "", "", ""
+        return cap.name, cap.example_prose, cap.example_dialogue
+
+    p.capsule.input(on_pick_capsule, [p.capsule], [p.cap_name, p.cap_prose, p.cap_dialogue],
+                    api_visibility="private")
+
+    def on_create(name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str]:
+        runner = env.runner_for(request)
+        try:
+            cap = capsules.create_capsule(name or "", prose or "", dialogue or "", runner.store.home,
+                                          owner=runner.owner)
+        except AiuteurError as e:
+            return gr.skip(), fail(e)
+        return gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” saved."
+
+    p.cap_create.click(on_create, [p.cap_name, p.cap_prose, p.cap_dialogue], [p.capsule, p.message],
+                       api_name="create_written_capsule")
+
+    def _mine(runner: Runner, capsule_id: str | None) -> str:
+        if capsule_id in (None, "", NO_CAPSULE):
+            raise InputError("Choose a capsule in the list first.")
+        cap = capsules.get_capsule(str(capsule_id), runner.store.home)
+        if cap.owner != runner.owner:
+            raise InputError("That capsule is not in your library.")
+        return cap.id
+
+    def on_update(capsule_id: str | None, name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str]:
+        runner = env.runner_for(request)
+        try:
+            cap = capsules.update_capsule(_mine(runner, capsule_id), name=name, example_prose=prose,
+                                          example_dialogue=dialogue, home=runner.store.home)
+        except AiuteurError as e:
+            return gr.skip(), fail(e)
+        return gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” updated."
+
+    p.cap_update.click(on_update, [p.capsule, p.cap_name, p.cap_prose, p.cap_dialogue], [p.capsule, p.message],
+                       api_name="update_written_capsule")
+
+    def on_delete(capsule_id: str | None, request: gr.Request) -> tuple[Any, str]:
+        runner = env.runner_for(request)
+        try:
+            capsules.delete_capsule(_mine(runner, capsule_id), runner.store.home)
+        except AiuteurError as e:
+            return gr.skip(), fail(e)
+        return gr.Dropdown(choices=capsule_choices(runner), value=NO_CAPSULE), "Capsule deleted."
+
+    p.cap_delete.click(on_delete, [p.capsule], [p.capsule, p.message], api_name="delete_written_capsule")
+
+    def on_template(pid: str, stage_role: str | None, request: gr.Request) -> tuple[str, str]:
+        if not stage_role:
+            return "", ""
+        try:
+            return template_view(env.runner_for(request), pid, stage_role)
+        except AiuteurError as e:
+            return "", fail(e)
+
+    p.template.input(on_template, [env.project, p.template], [p.template_text, p.template_vars],
+                     api_name="view_prompt_template")
+
+    def on_override(pid: str, stage_role: str | None, text: str, request: gr.Request) -> tuple[Any, str]:
+        runner = env.runner_for(request)
+        try:
+            if not stage_role:
+                raise InputError("Choose a template first.")
+            custom_prompts.override(runner, pid, stage_role, text or "")
+        except AiuteurError as e:
+            return gr.skip(), fail(e)
+        return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role),
+                f"This project now uses your text for {stage_role}.")
+
+    p.save_override.click(on_override, [env.project, p.template, p.template_text], [p.template, p.message],
+                          api_name="override_prompt")
+
+    def on_reset(pid: str, stage_role: str | None, request: gr.Request) -> tuple[Any, Any, str]:
+        runner = env.runner_for(request)
+        try:
+            if not stage_role:
+                raise InputError("Choose a template first.")
+            custom_prompts.reset(runner, pid, stage_role)
+            text, _ = template_view(runner, pid, stage_role)
+        except AiuteurError as e:
+            return gr.skip(), gr.skip(), fail(e)
+        return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role), text,
+                f"{stage_role} is back to its default.")
+
+    p.reset_override.click(on_reset, [env.project, p.template], [p.template, p.template_text, p.message],
+                           api_name="reset_prompt")
