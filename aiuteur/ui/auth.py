@@ -52,8 +52,8 @@ def user_of(request: Any) -> str:
         session = request.session  # set by Gradio's OAuth middleware on Spaces
     except (AttributeError, AssertionError, KeyError):
         session = None
-    info = session.get("oauth_info") if isinstance(session, dict) or hasattr(session, "get") else None
-    if info:
+    info = session.get("oauth_info") if session is not None and hasattr(session, "get") else None
+    if isinstance(info, dict):
         name = (info.get("userinfo") or {}).get("preferred_username")
         if name:
             return f"hf:{name}"
