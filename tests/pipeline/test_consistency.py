@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,13 @@ class BackgroundMatting:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> EfficientNetEmbedding:
-    return EfficientNetEmbedding()
+def embedder() -> Iterator[EfficientNetEmbedding]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on shared CI cores two threads mostly wait on each other (3-4 s vs 0.06 s)
+    yield EfficientNetEmbedding()
+    torch.set_num_threads(threads)
 
 
 def unrelated() -> Image.Image:
