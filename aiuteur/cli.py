@@ -101,7 +101,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
         report["torch"] = torch.__version__
         report["device"] = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    except Exception as e:  # noqa: BLE001 - doctor reports, never fails
+    except Exception as e:  # doctor reports, never fails
         report["torch"] = f"not importable ({e})"
     try:
         from aiuteur.engines.profiles import active_profile, profile_report
@@ -196,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             _stderr(f"[{fraction:4.0%}] {what}")
 
-    steps = list(runner.run_until(pid, until, seed=args.seed, progress=progress))
+    steps = list(runner.run_until(pid, until, seed=args.seed, confirm=True if args.confirm else None,
+                                  progress=progress))
     failed = [s for s in steps if s.failed]
     for s in steps:
         if not args.quiet:
@@ -315,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--project", metavar="ID", help="resume this project (with --script: replace its master script)")
     s.add_argument("--until", required=True, metavar="STAGE", help=f"last stage to run: {stages}")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--confirm", action="store_true",
+                   help="confirm the video pass's GPU cost (otherwise only cheap passes, under "
+                        "AIUTEUR_AUTO_CONFIRM_GPU_S, run without asking)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_run)
@@ -347,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _stderr("interrupted")
         return 130
-    except Exception as e:  # noqa: BLE001 - one line for the user, the traceback only on request
+    except Exception as e:  # one line for the user, the traceback only on request
         if os.environ.get("AIUTEUR_DEBUG"):
             raise
         _stderr(f"error: {type(e).__name__}: {e} (set AIUTEUR_DEBUG=1 for details)")

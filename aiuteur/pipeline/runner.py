@@ -622,7 +622,7 @@ class Runner:
         return branch
 
     # -- headless pipeline --------------------------------------------------------------------------
-    def run_until(self, project_id: str, until: Stage, *, seed: int = 0,
+    def run_until(self, project_id: str, until: Stage, *, seed: int = 0, confirm: bool | None = None,
                   progress: ProgressFn | None = None) -> Iterator[Step]:
         """Run every stage up to `until` with default choices, reporting each step.
 
@@ -646,8 +646,9 @@ class Runner:
                 if not is_built(stage):
                     yield Step(stage, None, "not built yet")
                     return
+                options = {"confirm": confirm} if stage == Stage.CONFIRM and confirm is not None else None
                 try:
-                    result = self.run(project_id, stage, sid, seed=seed)
+                    result = self.run(project_id, stage, sid, seed=seed, options=options)
                 except AiuteurError as e:
                     yield Step(stage, sid, f"failed: {e}")
                     return
@@ -656,6 +657,11 @@ class Runner:
                     yield Step(stage, sid, f"failed: {why}", result)
                     return
                 record = self._apply_default_choice(project_id, stage, sid, result.record)
+                if stage == Stage.CONFIRM and not record.data.get("confirmed"):
+                    why = "; ".join(record.data.get("assumptions", [])[-1:]) or "the cost estimate needs your confirmation"
+                    yield Step(stage, sid, f"failed: not confirmed: {why} Confirm it in the app, or run with --confirm.",
+                               RunResult(stage, sid, result.takes, record))
+                    return
                 yield Step(stage, sid, "made" if result.ok else f"made, with failed takes: {'; '.join(result.errors)}",
                            RunResult(stage, sid, result.takes, record))
 
@@ -673,7 +679,6 @@ class Runner:
 
 DEFAULT_CHOICES: dict[Stage, Callable[[dict[str, Any]], dict[str, Any]]] = {
     Stage.TREATMENT: lambda d: {**d, "chosen": 0 if d.get("chosen") is None else d["chosen"]},
-    Stage.CONFIRM: lambda d: {**d, "confirmed": True},  # asking to run until video is the consent
 }
 
 
