@@ -141,4 +141,4 @@ def listen(tab: ConfirmTab, env: TabEnv) -> None:
         return fill(runner, pid, sid, "✅ Confirmed: the video can be rendered in stage 12.")
 
     tab.confirm.click(on_confirm, [env.project, env.scene, tab.rate, tab.rev], shown,
-                      api_name="confirm").then(**then)
+                      api_name="confirm_scene").then(**then)

@@ -186,7 +186,7 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
 
     ins = [env.project, env.scene, tab.frame, tab.best_of, tab.guidance]
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
-    tab.generate.click(on_generate, ins, shown, api_name="frames", **gpu).then(**then)
+    tab.generate.click(on_generate, ins, shown, api_name="frames_generate", **gpu).then(**then)
     tab.regenerate_frame.click(on_frame, ins, shown, api_name="frames_regenerate_frame", **gpu).then(**then)
     tab.regenerate_shot.click(on_shot, ins, shown, api_name="frames_regenerate_shot", **gpu).then(**then)
 

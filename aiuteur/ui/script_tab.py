@@ -211,7 +211,7 @@ def render(env: TabEnv) -> ScriptTab:
         with gr.Column(scale=1):
             view = gr.HTML(script_html(None), label="Screenplay")
         with gr.Column(scale=1):
-            editor = gr.Textbox(label="Fountain", lines=30, max_lines=60, buttons=["copy"])
+            editor = gr.Textbox(label="Fountain", lines=30, max_lines=60, buttons=["copy"], elem_id="aiu-script-editor")
             save = gr.Button("Save edits")
             note = gr.Markdown(passage_note("", None), elem_classes=["aiu-passage-note"])
             with gr.Row(equal_height=True):

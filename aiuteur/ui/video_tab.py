@@ -143,7 +143,7 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
 
     ins = [env.project, env.scene, tab.shot]
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
-    tab.render.click(on_render, ins, shown, api_name="video", **gpu).then(**then)
+    tab.render.click(on_render, ins, shown, api_name="video_render", **gpu).then(**then)
     tab.animatic_button.click(on_animatic, ins, shown, api_name="video_animatic", **gpu).then(**then)
     tab.rerender.click(on_rerender, ins, shown, api_name="video_rerender_shot", **gpu).then(**then)
 
@@ -162,4 +162,4 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
         words = f"✅ {len(written)} files." + ("".join(f"\n- not exported: {m}" for m in missing) if missing else "")
         return [str(p) for p in written], words
 
-    tab.export.click(on_export, [env.project], [tab.files, tab.status], api_name="export")
+    tab.export.click(on_export, [env.project], [tab.files, tab.status], api_name="video_export")

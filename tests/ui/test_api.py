@@ -82,7 +82,7 @@ def test_model_endpoints_share_the_gpu_queue(store: Store) -> None:
 
 
 def test_import_script_status_and_export(served: tuple[Client, Store], fountain: Path) -> None:
-    client, store = served
+    client, _ = served
     pid = client.predict("Eggs", api_name="/create_project")
     assert isinstance(pid, str) and pid.startswith("pr_")
     summary = client.predict(pid, handle_file(str(fountain)), api_name="/import_script")

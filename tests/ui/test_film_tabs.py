@@ -45,11 +45,11 @@ def test_every_film_event_has_an_api_name_and_model_events_share_the_gpu_queue(t
 
     demo = build_app(Store(DataHome(tmp_path / "home", "test")))
     fns = {str(getattr(f, "api_name", "")): f for f in demo.fns.values()}
-    for name in ("frames", "frames_regenerate_frame", "frames_regenerate_shot", "frames_choose", "frames_pick",
-                 "confirm_estimate", "confirm", "video", "video_animatic", "video_rerender_shot", "video_pick",
-                 "export"):
+    for name in ("frames_generate", "frames_regenerate_frame", "frames_regenerate_shot", "frames_choose",
+                 "frames_pick", "confirm_estimate", "confirm_scene", "video_render", "video_animatic",
+                 "video_rerender_shot", "video_pick", "video_export"):
         assert name in fns, name
-    for name in ("frames", "frames_regenerate_frame", "frames_regenerate_shot", "video", "video_animatic",
-                 "video_rerender_shot"):
+    for name in ("frames_generate", "frames_regenerate_frame", "frames_regenerate_shot", "video_render",
+                 "video_animatic", "video_rerender_shot"):
         assert fns[name].concurrency_id == "gpu", name
     assert not [n for n in fns if n.startswith("/")]
