@@ -352,7 +352,15 @@ def _float_option(options: Mapping[str, Any], name: str, default: float, lo: flo
     return float(value)
 
 
-def _size(ctx: StageContext) -> tuple[int, int]:
+TINY_SIDE, TINY_STEPS = 128, 2
+
+
+def is_test_model(engine: Any) -> bool:
+    """The tiny profile's random-weight models draw noise at any size: keep them small and quick."""
+    return str(getattr(engine, "model_id", "")).startswith("tiny/")
+
+
+def _size(ctx: StageContext, default_side: int = DEFAULT_SIDE) -> tuple[int, int]:
     o = ctx.options
     if "width" in o or "height" in o:
         w = _int_option(o, "width", DEFAULT_SIDE, 16, 4096)
@@ -360,7 +368,7 @@ def _size(ctx: StageContext) -> tuple[int, int]:
         return w // 8 * 8, h // 8 * 8
     story = load_story(ctx.state)
     aspect = story.params.aspect_ratio if story else "16:9"
-    return frame_size(aspect, _int_option(o, "size", DEFAULT_SIDE, 64, 4096))
+    return frame_size(aspect, _int_option(o, "size", default_side, 64, 4096))
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -387,12 +395,15 @@ def run(ctx: StageContext) -> StageOutcome:
     # 2. Engines and what every frame shares.
     bundle = load_bundle(ctx.state)
     style = bundle.style if bundle else None
+    engine = ctx.engines.image("keyframe")
+    tiny = is_test_model(engine)
     setup = _Setup(
-        ctx=ctx, engine=ctx.engines.image("keyframe"),
+        ctx=ctx, engine=engine,
         embedding=_optional(ctx.engines.embedding, "embed") if ctx.options.get("score", True) else None,
         matting=_optional(ctx.engines.matting, "cutout") if ctx.options.get("score", True) else None,
         assets={a.id: a for a in (bundle.registry.assets if bundle else [])}, style=style, style_image=None,
-        style_key="", size=_size(ctx), steps=_int_option(ctx.options, "steps", DEFAULT_STEPS, 1, 150),
+        style_key="", size=_size(ctx, TINY_SIDE if tiny else DEFAULT_SIDE),
+        steps=_int_option(ctx.options, "steps", TINY_STEPS if tiny else DEFAULT_STEPS, 1, 150),
         reference_scale=_float_option(ctx.options, "reference_scale", REFERENCE_SCALE, 0.0, 1.5),
         continuity_strength=_float_option(ctx.options, "continuity_strength", CONTINUITY_STRENGTH, 0.05, 1.0),
         score=bool(ctx.options.get("score", True)), images={}, score_cache={},

@@ -699,4 +699,5 @@ class Step:
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "value"
+    where = " ".join(where.split())[:80] or repr(where)[:80]  # one line, whatever the key was
     return f"{where}: {err.get('msg', 'invalid')}"

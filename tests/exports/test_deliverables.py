@@ -144,12 +144,12 @@ def test_cli_run_until_video_works_headless_on_a_real_screenplay(home: DataHome,
     engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
                           video=FakeVideo())
     monkeypatch.setattr(cli, "_runner", lambda: Runner(open_store(), engines=engines))
-    args = ["run", "--script", str(FIXTURE_SCREENPLAY), "--until", "video", "--json", "--quiet"]
+    args = ["run", "--script", str(FIXTURE_SCREENPLAY), "--until", "video", "--confirm", "--json", "--quiet"]
     rc = cli.main(args)
     out = json.loads(capsys.readouterr().out)
     if rc != 0:  # stage 5 reported its failed model calls; its artifact is saved, so resume
         assert out["stopped"]["stage"] == "assets", out
-        rc = cli.main(["run", "--project", out["project"], "--until", "video", "--json", "--quiet"])
+        rc = cli.main(["run", "--project", out["project"], "--until", "video", "--confirm", "--json", "--quiet"])
         out = json.loads(capsys.readouterr().out)
     assert rc == 0 and "stopped" not in out, out
     assert out["stages"]["frames"] == out["stages"]["confirm"] == out["stages"]["video"] == "done"
