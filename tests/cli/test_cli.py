@@ -101,3 +101,15 @@ def test_export_all_writes_the_bundle_and_lists_what_is_missing(script_file: Pat
     cap = capsys.readouterr()
     assert any(line.endswith("_bundle.zip") for line in cap.out.splitlines())
     assert "not built in this version yet" not in cap.err and "nothing to export yet" in cap.err
+
+
+def test_run_prints_nothing_but_its_json_on_stdout(script_file: Path, home: object) -> None:
+    """Libraries that print (efficientnet's loader) must not break `--json` for scripts."""
+    import os
+
+    env = dict(os.environ, AIUTEUR_HOME=str(home.path))  # type: ignore[attr-defined]
+    r = subprocess.run([sys.executable, "-c", "from aiuteur.engines.embedding import EfficientNetEmbedding as E;"
+                        "from pathlib import Path; E.from_spec({}, Path('.')).load()"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
