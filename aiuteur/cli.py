@@ -20,11 +20,7 @@ from aiuteur import __version__
 from aiuteur.domain import (
     STAGE_ORDER,
     AiuteurError,
-    Brief,
     InputError,
-    InputMode,
-    SourceRole,
-    SourceText,
     Stage,
     StoryInput,
     parse_stage,
@@ -33,7 +29,6 @@ from aiuteur.domain import (
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SCREENPLAY_EXTS = {".fountain", ".spmd", ".fdx", ".pdf"}
 STORY_EXTS = {".txt", ".md", ".markdown", ".text"}
-CONDENSE_WORDS = 1500  # longer stories are condensed rather than expanded
 
 log = logging.getLogger("aiuteur")
 
@@ -140,28 +135,20 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def _story_input(args: argparse.Namespace) -> tuple[StoryInput, str]:
+    from aiuteur.pipeline.inputs import screenplay_input, story_input
+
     if args.script:
         data, name = _read_file(args.script)
-        from aiuteur.screenplay import import_screenplay, to_fountain
-
-        script = import_screenplay(data, name)
-        ext = Path(name).suffix.lower().lstrip(".")
-        fmt = ext if ext in ("fountain", "fdx", "pdf", "txt", "md") else "fountain"
-        src = SourceText(name=name, role=SourceRole.PRIMARY, format=fmt, text=to_fountain(script))  # type: ignore[arg-type]
-        title = script.title or Path(name).stem
-        return StoryInput(mode=InputMode.SKIP_TO_SCRIPT, sources=[src], brief=Brief(has_script=True)), title
+        story, title, _ = screenplay_input(data, name)
+        return story, title
     data, name = _read_file(args.story)
-    ext = Path(name).suffix.lower()
-    if ext in SCREENPLAY_EXTS:
+    if Path(name).suffix.lower() in SCREENPLAY_EXTS:
         raise InputError(f"{name} looks like a screenplay; pass it with --script instead of --story.")
     text = _decode_story(data, name)
     if not text.strip():
         raise InputError(f"{name} has no text in it.")
-    mode = InputMode.CONDENSE if len(text.split()) > CONDENSE_WORDS else InputMode.EXPAND
-    src = SourceText(name=name, role=SourceRole.PRIMARY, format="md" if ext in (".md", ".markdown") else "txt",
-                     text=text)
     title = next((ln.strip("# ").strip() for ln in text.splitlines() if ln.strip()), Path(name).stem)[:80]
-    return StoryInput(mode=mode, sources=[src]), title
+    return story_input(text, name=name), title
 
 
 def cmd_run(args: argparse.Namespace) -> int:

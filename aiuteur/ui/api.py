@@ -33,16 +33,14 @@ import gradio as gr
 from aiuteur.domain import (
     STAGE_ORDER,
     AiuteurError,
-    Brief,
     InputError,
-    InputMode,
     SourceRole,
-    SourceText,
     Stage,
     StoryInput,
     parse_stage,
 )
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.inputs import screenplay_input, story_input
 from aiuteur.pipeline.runner import ProgressFn, Runner, RunResult
 from aiuteur.ui.tab_api import GPU
 
@@ -56,7 +54,6 @@ R = TypeVar("R")
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SCREENPLAY_EXTS = {".fountain", ".spmd", ".fdx", ".pdf"}
-CONDENSE_WORDS = 1500  # as the CLI: longer stories are condensed rather than expanded
 
 #: Every endpoint, in the order the README lists them.
 ENDPOINTS = ("create_project", "import_script", "set_story", "treatment", "beats", "script", "extract_assets",
@@ -78,40 +75,6 @@ def read_file(path: str | Path) -> tuple[bytes, str]:
     if size > MAX_FILE_BYTES:
         raise InputError(f"{p.name} is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
     return p.read_bytes(), p.name
-
-
-def screenplay_input(data: bytes, name: str) -> tuple[StoryInput, str, dict[str, Any]]:
-    """A skip-to-script StoryInput from a screenplay file, its title and the import summary.
-
-    # Copied from aiuteur.cli._story_input (the --script branch), plus the summary.
-    """
-    from aiuteur.screenplay import import_screenplay, script_summary, to_fountain
-
-    script = import_screenplay(data, name)
-    ext = Path(name).suffix.lower().lstrip(".")
-    fmt = ext if ext in ("fountain", "fdx", "pdf", "txt", "md") else "fountain"
-    src = SourceText(name=name, role=SourceRole.PRIMARY, format=fmt, text=to_fountain(script))  # type: ignore[arg-type]
-    title = script.title or Path(name).stem
-    story = StoryInput(mode=InputMode.SKIP_TO_SCRIPT, sources=[src], brief=Brief(has_script=True))
-    return story, title, script_summary(script)
-
-
-def story_input(text: str, mode: str = "") -> StoryInput:
-    """A StoryInput from typed text; `mode` '' picks expand or condense by length, as the CLI does."""
-    if not text.strip():
-        raise InputError("The story is empty; type an idea, a story or a screenplay.")
-    if not mode:
-        mode = InputMode.CONDENSE.value if len(text.split()) > CONDENSE_WORDS else InputMode.EXPAND.value
-    try:
-        chosen = InputMode(mode.strip().lower())
-    except ValueError:
-        allowed = ", ".join(m.value for m in InputMode)
-        raise InputError(f"Unknown mode {mode!r}; use one of: {allowed} (or '' to choose by length).") from None
-    if chosen == InputMode.SKIP_TO_SCRIPT:
-        story, _, _ = screenplay_input(text.encode("utf-8"), "story.fountain")
-        return story
-    src = SourceText(name="story.md", role=SourceRole.PRIMARY, format="md", text=text)
-    return StoryInput(mode=chosen, sources=[src], brief=Brief(has_script=chosen == InputMode.SKIP_TO_STAGE4))
 
 
 def import_script(runner: Runner, project_id: str, path: str | Path, *,
