@@ -98,6 +98,23 @@ def header_text(home: DataHome) -> str:
     return views.header_markdown(name, why, home.warning, str(home.path))
 
 
+def gpu_events(demo: gr.Blocks) -> list[dict[str, Any]]:
+    """Every event queued on the GPU (model work), as Gradio's `cancels=` wants them."""
+    from aiuteur.ui.tab_api import GPU
+
+    return [fn.get_config() for fn in demo.fns.values() if getattr(fn, "concurrency_id", None) == GPU]
+
+
+def wire_stop(demo: gr.Blocks, stop: gr.Button) -> None:
+    """One Stop button cancels whatever model job this browser session is running or waiting for.
+
+    Nothing half-made is saved: a stage saves its takes only when it finishes."""
+    events = gpu_events(demo)
+    if events:
+        stop.click(None, None, None, cancels=events, api_visibility="private",
+                   js="() => { window.aiuteur && (window.aiuteur.busy = 0); }")
+
+
 def build_app(store: Store | None = None, *,
               engines_factory: Callable[[], EngineProvider] | None = None) -> gr.Blocks:
     """Build the Blocks app over `store` (default: the data folder of this process)."""
@@ -107,6 +124,7 @@ def build_app(store: Store | None = None, *,
     ctx = AppContext(store or open_store(), engines_factory)
     with gr.Blocks(title="Aiuteur") as demo:
         header = gr.Markdown(elem_id="aiu-header")
+        stop = gr.Button("■ Stop the running model job", size="sm", variant="stop", scale=0, min_width=240)
         project_id = gr.State(None)
         scene_id = gr.State(None)
         with gr.Column(visible=True) as dash_col:
@@ -133,6 +151,7 @@ def build_app(store: Store | None = None, *,
             events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
 
         api.register(ctx)  # the stable client API (aiuteur/ui/api.py)
+        wire_stop(demo, stop)
         demo.load(lambda: header_text(ctx.store.home), None, header, api_visibility="private")
         demo.load(events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
     return demo

@@ -77,3 +77,17 @@ def test_header_warns_about_storage_and_noise_on_tiny() -> None:
 
 def test_status_text_is_one_plain_line() -> None:
     assert views.status_text(Stage.BEATS, Status.DONE) == "**Stage 3 · Beat sheet** — done: finished, not locked"
+
+
+def test_the_stop_button_cancels_every_model_job(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Long model work can be cancelled: one Stop button is wired to every GPU-queued event."""
+    from aiuteur.settings import DataHome
+    from aiuteur.store import Store
+    from aiuteur.ui.app import build_app, gpu_events
+
+    demo = build_app(Store(DataHome(tmp_path / "home", "t")))
+    gpu = gpu_events(demo)
+    assert len(gpu) >= 10  # every stage's generate buttons and the client API's model endpoints
+    config = demo.get_config_file()
+    stops = [d for d in config["dependencies"] if d.get("cancels")]
+    assert stops and set(stops[0]["cancels"]) >= {i for i, fn in demo.fns.items() if fn.get_config() in gpu}
