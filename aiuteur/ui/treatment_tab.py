@@ -66,6 +66,10 @@ class VariantColumn:
     choose: gr.Button
     guidance: gr.Textbox
     regenerate: gr.Button
+    span: gr.State | None = None  # (start, end) of the passage highlighted in the prose
+    passage_note: gr.Markdown | None = None
+    passage_instruction: gr.Textbox | None = None
+    passage_rewrite: gr.Button | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,13 @@ def render(env: TabEnv) -> TreatmentTab:
                 with gr.Row():
                     g = gr.Textbox(label="Guidance for this one", scale=3, placeholder="what to change")
                     regen = gr.Button("Regenerate this", scale=1)
-                columns.append(VariantColumn(title, logline, prose, choose, g, regen))
+                note = gr.Markdown("Highlight a passage of the prose to rewrite only that passage.")
+                with gr.Row():
+                    how = gr.Textbox(label="Instruction for the highlighted passage", scale=3,
+                                     placeholder="e.g. make this darker")
+                    rewrite = gr.Button("Rewrite it", scale=1)
+                columns.append(VariantColumn(title, logline, prose, choose, g, regen, gr.State(None), note, how,
+                                             rewrite))
     save = gr.Button("Save edits")
     status = gr.Markdown()
     return TreatmentTab(chosen, guidance, generate, save, status, gr.State(0), columns)
@@ -108,6 +118,7 @@ def render(env: TabEnv) -> TreatmentTab:
 
 def listen(tab: TreatmentTab, env: TabEnv) -> None:
     shown = [*tab.fields, tab.chosen, tab.rev]
+    _listen_passages(tab, env)
 
     def fill(runner: Runner, pid: str) -> list[Any]:
         t, rev = load(runner, pid)
@@ -174,3 +185,42 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
         return save(values, request)
 
     tab.save.click(on_save, form, [*shown, tab.status], api_name="treatment_save").then(**then)
+
+
+def _listen_passages(tab: TreatmentTab, env: TabEnv) -> None:
+    """Highlight a passage of one treatment's prose and give an instruction: only it is rewritten."""
+    from aiuteur.pipeline.passage import rewrite_in_project
+    from aiuteur.ui.script_tab import passage_note, selected_span
+
+    for col in tab.columns:
+        if col.span is None or col.passage_note is None or col.passage_instruction is None \
+                or col.passage_rewrite is None:
+            continue
+
+        def on_select(text: str, evt: gr.SelectData) -> tuple[Any, str]:
+            picked = selected_span(text or "", evt.index, str(evt.value or ""))
+            return picked, passage_note(text or "", picked)
+
+        col.prose.select(on_select, [col.prose], [col.span, col.passage_note], api_visibility="private",
+                         show_progress="hidden")
+        col.prose.input(lambda: (None, passage_note("", None)), None, [col.span, col.passage_note],
+                        api_visibility="private", show_progress="hidden")
+
+        def on_rewrite(pid: str | None, text: str, picked: Any, how: str, request: gr.Request) -> list[Any]:
+            if not pid:
+                return [gr.skip(), gr.skip(), "Open a project first."]
+            if not picked:
+                return [gr.skip(), gr.skip(), passage_note("", None)]
+            try:
+                out = rewrite_in_project(env.runner_for(request), pid, Stage.TREATMENT, text or "",
+                                         int(picked[0]), int(picked[1]), how or "")
+            except AiuteurError as e:
+                gr.Warning(str(e))
+                return [gr.skip(), gr.skip(), f"⚠️ {e}"]
+            return [out.text, (out.start, out.end),
+                    "Rewrote the highlighted passage; the rest is unchanged. Read it, then **Save edits**."]
+
+        col.passage_rewrite.click(on_rewrite, [env.project, col.prose, col.span, col.passage_instruction],
+                                  [col.prose, col.span, col.passage_note], api_visibility="private",
+                                  concurrency_id=GPU, concurrency_limit=1)
+
