@@ -106,7 +106,7 @@ def render(env: TabEnv) -> TreatmentTab:
                     regen = gr.Button("Regenerate this", scale=1)
                 note = gr.Markdown("Highlight a passage of the prose to rewrite only that passage.")
                 with gr.Row():
-                    how = gr.Textbox(label="Instruction for the highlighted passage", scale=3,
+                    how = gr.Textbox(label="Instruction for the highlighted prose", scale=3,
                                      placeholder="e.g. make this darker")
                     rewrite = gr.Button("Rewrite it", scale=1)
                 columns.append(VariantColumn(title, logline, prose, choose, g, regen, gr.State(None), note, how,
