@@ -30,6 +30,7 @@ from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CATEGORIES = [("Character", AssetCategory.CHARACTER.value), ("Location", AssetCategory.LOCATION.value),
               ("Prop", AssetCategory.PROP.value)]
@@ -163,12 +164,6 @@ class AssetStatesTab:
     take_pick: gr.State
     page: gr.Tab | None
 
-
-def _surrounding_tab() -> gr.Tab | None:
-    block = gr.context.Context.block
-    while block is not None and not isinstance(block, gr.Tab):
-        block = getattr(block, "parent", None)
-    return block
 
 
 def render(env: TabEnv) -> AssetStatesTab:

@@ -15,6 +15,7 @@ from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import TabEnv
+from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 # --- pure formatting ---------------------------------------------------------------------------------
 
@@ -64,12 +65,6 @@ class PromptsTab:
     rev: gr.State
     page: gr.Tab | None
 
-
-def _surrounding_tab() -> gr.Tab | None:
-    block = gr.context.Context.block
-    while block is not None and not isinstance(block, gr.Tab):
-        block = getattr(block, "parent", None)
-    return block
 
 
 def render(env: TabEnv) -> PromptsTab:

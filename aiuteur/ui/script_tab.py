@@ -22,6 +22,7 @@ import gradio as gr
 from aiuteur.domain import AiuteurError, ElementKind, Scene, Script, Stage, Status
 from aiuteur.pipeline.runner import Runner, RunResult
 from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CSS_CLASS = "aiu-screenplay"
 STYLE = f"""<style>
@@ -194,12 +195,6 @@ class ScriptTab:
     passage_instruction: gr.Textbox | None = None
     passage_rewrite: gr.Button | None = None
 
-
-def _surrounding_tab() -> gr.Tab | None:
-    block = gr.context.Context.block
-    while block is not None and not isinstance(block, gr.Tab):
-        block = getattr(block, "parent", None)
-    return block
 
 
 def render(env: TabEnv) -> ScriptTab:

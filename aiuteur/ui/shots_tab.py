@@ -19,6 +19,7 @@ from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 HEADERS = ["Shot", "Size", "Angle", "Movement", "Lens", "Seconds", "Action", "Dialogue (from the script)", "In frame"]
 
@@ -104,12 +105,6 @@ class ShotsTab:
     rev: gr.State
     page: gr.Tab | None
 
-
-def _surrounding_tab() -> gr.Tab | None:
-    block = gr.context.Context.block
-    while block is not None and not isinstance(block, gr.Tab):
-        block = getattr(block, "parent", None)
-    return block
 
 
 def render(env: TabEnv) -> ShotsTab:

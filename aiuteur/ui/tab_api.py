@@ -116,3 +116,11 @@ def load_tab_module(module_name: str) -> ModuleType | None:
 def not_built_text(stage: Stage) -> str:
     """The plain placeholder line for a stage tab this version does not have."""
     return f"Stage {stage.number} — {stage.title} is not built in this version yet."
+
+
+def surrounding_tab() -> gr.Tab | None:
+    """The gr.Tab being rendered right now (a tab module uses it to act when it is selected)."""
+    block = gr.context.Context.block
+    while block is not None and not isinstance(block, gr.Tab):
+        block = getattr(block, "parent", None)
+    return block
