@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiuteur.domain import ArtifactRecord, Scene, Script, ScriptElement, Stage, Take  # noqa: E402
-from aiuteur.domain.artifacts import ElementKind  # noqa: E402
-from aiuteur.pipeline.runner import Runner  # noqa: E402
-from aiuteur.settings import DataHome  # noqa: E402
-from aiuteur.store import Store  # noqa: E402
+from aiuteur.domain import ArtifactRecord, Scene, Script, ScriptElement, Stage, Take
+from aiuteur.domain.artifacts import ElementKind
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
 
 
 def build_project(store: Store, scenes: int, shots: int, takes: int) -> tuple[str, list[str]]:

@@ -126,7 +126,7 @@ def test_unknown_backend_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(
         EngineError, match=r"No text engine called 'vllm-native'.*llama.cpp.*openai.*transformers"
     ):
-        Engines(profile, home(tmp_path), cache=EngineCache()).text().engine  # loads on first use
+        _ = Engines(profile, home(tmp_path), cache=EngineCache()).text().engine  # loads on first use
 
 
 def test_memory_budget_unloads_the_least_recently_used(

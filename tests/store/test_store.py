@@ -137,7 +137,7 @@ def test_duplicate_and_delete(store: Store) -> None:
 
 
 def _thread_writer(store: Store, pid: str, n: int, key: str) -> None:
-    for i in range(n):
+    for _i in range(n):
         with store.transaction(pid) as tx:
             rec = tx.get_record(Stage.INPUT)
             data = dict(rec.data) if rec else {}
