@@ -4,7 +4,9 @@ Import: Fountain (.fountain, .spmd, and .txt/.md written in Fountain), Final Dra
 text laid out like a screenplay, and PDF (through its text layer). Export: Fountain
 (`to_fountain`, round-trips through import) and a screenplay PDF (`to_pdf`).
 
-`import_screenplay` and `script_summary` are all a caller needs; every failure is a
+`parse_heading` is the one scene-heading reader (location, time of day, notes, INT/EXT, number)
+for any code that needs the place of a scene. `import_screenplay` and `script_summary` are all
+an importing caller needs; every failure is a
 `ScreenplayError` whose message names the file, the problem and the fix.
 """
 
@@ -18,15 +20,19 @@ from aiuteur.domain.artifacts import Script
 from aiuteur.screenplay.errors import ScreenplayError
 from aiuteur.screenplay.fdx import parse_fdx
 from aiuteur.screenplay.fountain import parse_fountain, to_fountain
+from aiuteur.screenplay.headings import Heading, is_heading, parse_heading
 from aiuteur.screenplay.layout import parse_layout
 from aiuteur.screenplay.pdf import pdf_text, to_pdf
 
 __all__ = [
     "MAX_BYTES",
+    "Heading",
     "ScreenplayError",
     "import_screenplay",
+    "is_heading",
     "parse_fdx",
     "parse_fountain",
+    "parse_heading",
     "parse_layout",
     "script_summary",
     "to_fountain",
