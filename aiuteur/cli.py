@@ -272,6 +272,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from aiuteur.evals.harness import EvalConfig, parse_pins, read_json, run_eval
+    from aiuteur.evals.report import compare, markdown, write_markdown
+
+    if args.compare:
+        a, b = (read_json(Path(p)) for p in args.compare)
+        print(compare(a, b))
+        return 0
+    if args.report:
+        doc = read_json(Path(args.report))
+    else:
+        config = EvalConfig(
+            profile=args.profile or os.environ.get("AIUTEUR_PROFILE", "") or "offline",
+            stories=[s for v in args.stories for s in v.split(",") if s.strip()],
+            prompt_versions=parse_pins(args.prompt_version),
+            label=args.label, seed=args.seed, out=Path(args.out) if args.out else None,
+        )
+        doc = run_eval(config, say=(lambda line: None) if args.quiet else _stderr)
+    if args.markdown:
+        write_markdown(doc, Path(args.markdown))
+    print(json.dumps(doc.get("summary", {})) if args.json else markdown(doc))
+    if not args.report:
+        _stderr(f"results: {doc['run'].get('out')}")
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -319,6 +345,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("project", metavar="ID")
     s.add_argument("--all", metavar="DIR", help="write every deliverable into DIR")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("eval", help="run the eval corpus through stages 2-9 and measure the artifacts",
+                       description="Run corpus stories (evals/corpus) through stages 2-9 on a profile and measure "
+                                   "them; results go to evals/runs/*.json and, with --markdown, a table in a file. "
+                                   "AIUTEUR_OPENAI_BASE_URL sends the text to an OpenAI-compatible server.")
+    s.add_argument("--profile", help="model profile (default: AIUTEUR_PROFILE, else offline)")
+    s.add_argument("--stories", action="append", default=[], metavar="SLUG[,SLUG]",
+                   help="corpus stories to run (default: all)")
+    s.add_argument("--prompt-version", action="append", default=[], metavar="STAGE[/ROLE]=vN",
+                   help="pin prompt versions, e.g. script=v1 or treatment/system=v2 (repeatable)")
+    s.add_argument("--label", default="", help="name of this run in the table (default: the profile)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", metavar="FILE", help="result JSON (default: evals/runs/<run id>.json)")
+    s.add_argument("--markdown", metavar="FILE", help="write the run's table into FILE (e.g. docs/evals.md)")
+    s.add_argument("--report", metavar="RESULT.json", help="no run: print (and --markdown) an earlier result")
+    s.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="no run: two results side by side")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON instead of markdown")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("models", help="list model profiles and what of each is present; prepare weights")
     s.add_argument("action", nargs="?", choices=["list", "prepare"], default="list")

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError
 from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
 
@@ -195,6 +196,8 @@ class LlamaCppText:
             stream=False,
             **self.constraint_options(schema),
         )
+        counts = result.get("usage") or {}
+        usage.record(counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0))
         choice = result["choices"][0]
         text = choice["message"].get("content") or ""
         if progress:
@@ -211,10 +214,15 @@ class LlamaCppText:
     ) -> Iterator[str]:
         """Yield text pieces as they are generated (free text, unconstrained)."""
         chunks = self._chat(messages, seed=seed, max_tokens=max_tokens, temperature=temperature, stream=True)
-        for chunk in chunks:
-            piece = chunk["choices"][0].get("delta", {}).get("content")
-            if piece:
-                yield piece
+        pieces = 0
+        try:
+            for chunk in chunks:
+                piece = chunk["choices"][0].get("delta", {}).get("content")
+                if piece:
+                    pieces += 1  # llama.cpp streams one token per chunk
+                    yield piece
+        finally:
+            usage.record(0, pieces)  # the prompt's length is not reported when streaming
 
     def constraint_options(self, schema: type[BaseModel]) -> dict[str, Any]:
         """create_chat_completion options that constrain the output to `schema`."""

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, call_timeout_s
 from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, schema_name, token_budget
 
@@ -106,6 +107,9 @@ class OpenAIText:
         if progress:
             progress(0.0, f"asking {self.model_id} at {self.base_url} for {schema.__name__}")
         data = self._post(body)
+        counts = data.get("usage")
+        if isinstance(counts, dict):
+            usage.record(int(counts.get("prompt_tokens") or 0), int(counts.get("completion_tokens") or 0))
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""

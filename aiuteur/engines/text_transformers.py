@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError
 from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
 
@@ -127,6 +128,7 @@ class TransformersText:
         if progress:
             progress(0.0, f"writing {schema.__name__} with {self.model_id}")
         new = self._generate_ids(enc, budget, seed, temperature, [processor])
+        usage.record(int(enc["input_ids"].shape[1]), len(new))
         if progress:
             progress(1.0, f"{len(new)} tokens")
         text = self.tokenizer.decode(new, skip_special_tokens=True)
@@ -162,9 +164,14 @@ class TransformersText:
 
         worker = threading.Thread(target=work, name="aiuteur-text-stream", daemon=True)
         worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
+        pieces = 0
+        try:
+            for piece in streamer:
+                if piece:
+                    pieces += 1  # a decoded piece is about one token
+                    yield piece
+        finally:
+            usage.record(int(enc["input_ids"].shape[1]), pieces)
         worker.join()
         if failure:
             raise failure[0]

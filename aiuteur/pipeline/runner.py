@@ -623,11 +623,13 @@ class Runner:
 
     # -- headless pipeline --------------------------------------------------------------------------
     def run_until(self, project_id: str, until: Stage, *, seed: int = 0, confirm: bool | None = None,
-                  progress: ProgressFn | None = None) -> Iterator[Step]:
+                  progress: ProgressFn | None = None,
+                  stage_options: dict[Stage, dict[str, Any]] | None = None) -> Iterator[Step]:
         """Run every stage up to `until` with default choices, reporting each step.
 
         Stages already done, locked or skipped are left as they are; a stage this version does
-        not build is reported and stops the run there, as does a failed stage.
+        not build is reported and stops the run there, as does a failed stage. `stage_options`
+        passes options to a stage's runs (the evals run stage 5 with `{"references": False}`).
         """
         stages = STAGE_ORDER[1 : STAGE_ORDER.index(until) + 1]
         for i, stage in enumerate(stages):
@@ -646,7 +648,9 @@ class Runner:
                 if not is_built(stage):
                     yield Step(stage, None, "not built yet")
                     return
-                options = {"confirm": confirm} if stage == Stage.CONFIRM and confirm is not None else None
+                options = dict((stage_options or {}).get(stage) or {})
+                if stage == Stage.CONFIRM and confirm is not None:
+                    options["confirm"] = confirm
                 try:
                     result = self.run(project_id, stage, sid, seed=seed, options=options)
                 except AiuteurError as e:

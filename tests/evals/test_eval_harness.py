@@ -1,0 +1,165 @@
+"""`python -m aiuteur eval` end to end: the tiny profile (junk, recorded not crashed) and the real offline model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aiuteur.cli import main
+from aiuteur.engines import usage
+from aiuteur.evals.harness import EVAL_STAGES, EvalConfig, read_json, run_eval
+from aiuteur.evals.report import compare, markdown, write_markdown
+from aiuteur.settings import PROFILES_DIR
+
+STORY = "tuba-audition"
+
+
+@pytest.fixture(scope="module")
+def tiny_models(request: pytest.FixtureRequest) -> Iterator[Path]:
+    # Copied from tests.pipeline.test_writing_tiny (models_dir): one shared build per session.
+    path = Path(request.config.cache.mkdir("aiuteur-models"))
+    before = os.environ.get("AIUTEUR_MODELS")
+    os.environ["AIUTEUR_MODELS"] = str(path)
+    spec = importlib.util.spec_from_file_location("aiuteur_models_tiny_text", PROFILES_DIR / "tiny_text.py")
+    assert spec is not None and spec.loader is not None
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    builder.build(path)
+    yield path
+    if before is None:
+        os.environ.pop("AIUTEUR_MODELS", None)
+    else:
+        os.environ["AIUTEUR_MODELS"] = before
+
+
+@pytest.mark.slow
+def test_eval_command_runs_a_story_on_the_tiny_profile_and_records_what_happened(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("llguidance", reason="llguidance is not installed")
+    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
+    out, md = tmp_path / "run.json", tmp_path / "evals.md"
+    md.write_text("# Evals\n\nHand-written notes stay.\n", encoding="utf-8")
+    rc = main(["eval", "--profile", "tiny", "--stories", STORY, "--label", "tiny smoke",
+               "--prompt-version", "script=v1", "--out", str(out), "--markdown", str(md), "--quiet"])
+    assert rc == 0
+    doc = read_json(out)
+    assert doc["run"]["profile"] == "tiny" and doc["run"]["prompt_versions"] == {"script": "v1"}
+    [row] = doc["stories"]
+    assert "crashed" not in row, row.get("crashed")
+    # Random weights write junk: whatever happened, every stage that ran is on record with its cost.
+    assert row["stages"], "no stage was recorded"
+    first = row["stages"]["treatment"]
+    assert first["calls"] >= 1 and first["completion_tokens"] > 0 and first["seconds"] > 0
+    assert all(t.endswith(".v1") for t in row["stages"].get("script", {}).get("templates", []))
+    for name, rec in row["stages"].items():
+        assert rec["ok"] or rec["status"].startswith("failed"), (name, rec)
+    if not row["complete"]:
+        assert row["failed_stage"] and row["failed_why"]
+    m = row["metrics"]
+    assert m["characters"]["labelled"] == 4 and m["looks"]["labelled"] == 1 and m["places"]["labelled"] == 4
+    assert set(doc["summary"]["stages"]) == {s.value for s in EVAL_STAGES}
+    text = md.read_text(encoding="utf-8")
+    assert text.startswith("# Evals\n\nHand-written notes stay.") and f"| {STORY} |" in text
+    assert "<!-- eval:tiny smoke begin -->" in text
+    printed = capsys.readouterr().out
+    assert f"| {STORY} |" in printed
+    # The table is rebuilt from the JSON alone, and the section is replaced, not repeated.
+    assert main(["eval", "--report", str(out), "--markdown", str(md)]) == 0
+    assert md.read_text(encoding="utf-8").count("<!-- eval:tiny smoke begin -->") == 1
+
+
+def _doc(label: str, reached: str, chars: int) -> dict[str, Any]:
+    stage = {"ok": True, "status": "made", "seconds": 1.0, "calls": 1, "prompt_tokens": 10, "completion_tokens": 5,
+             "runs": 1, "failed_takes": 0, "templates": [], "errors": []}
+    row = {"slug": STORY, "reached": reached, "complete": reached == "prompts", "seconds": 60,
+           "stages": {s.value: stage for s in EVAL_STAGES},
+           "metrics": {"characters": {"extracted": chars, "labelled": 4}}}
+    return {"schema": "aiuteur-eval/1", "stories": [row],
+            "run": {"id": label, "label": label, "profile": "offline", "prompt_versions": {}},
+            "summary": {"stories": 1, "characters": [chars, 4], "stages": {}}}
+
+
+def test_compare_puts_two_runs_side_by_side_and_marks_what_changed(tmp_path: Path) -> None:
+    a, b = _doc("v1", "prompts", 2), _doc("v2", "prompts", 4)
+    table = compare(a, b)
+    assert "| characters | 2/4 | 4/4 |" in table
+    assert "| chars | 2/4 | 4/4 ← |" in table and "| reached | prompts | prompts |" in table
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a)), pb.write_text(json.dumps(b))
+    assert main(["eval", "--compare", str(pa), str(pb)]) == 0
+    md = tmp_path / "evals.md"
+    write_markdown(a, md)
+    write_markdown(b, md)
+    assert "### v1" in md.read_text() and "### v2" in md.read_text() and "chars" in markdown(a)
+
+
+def test_a_result_file_that_is_not_one_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    assert main(["eval", "--report", str(bad)]) == 2
+    assert "not an eval result" in capsys.readouterr().err
+
+
+def test_the_openai_engine_reports_the_servers_token_usage() -> None:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from aiuteur.engines.text_openai import OpenAIText
+
+    class Name(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str = Field(max_length=20)
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"choices": [{"message": {"content": '{"name": "Ines"}'}, "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 42, "completion_tokens": 7}})
+
+    engine = OpenAIText("http://server/v1", "m", transport=httpx.MockTransport(reply))
+    with usage.measure() as used:
+        assert engine.generate([{"role": "user", "content": "x"}], Name, seed=0, max_tokens=20).name == "Ines"
+    assert (used.prompt, used.completion, used.calls) == (42, 7, 1)
+
+
+# -- the real offline model ---------------------------------------------------------------------------
+
+
+def _offline_models() -> tuple[Path | None, str]:
+    from aiuteur.engines.offline_llm import PartsSpec, is_assembled
+    from aiuteur.engines.profiles import load_profile
+    from aiuteur.settings import resolve_data_home
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None, "llama-cpp-python is not installed (pip install llama-cpp-python==0.3.36)"
+    text = load_profile("offline").spec("text")
+    parts = PartsSpec.from_table(text["assemble"])
+    env = {k: v for k, v in os.environ.items() if k != "AIUTEUR_MODELS"}
+    for where in (os.environ.get("AIUTEUR_REAL_MODELS"), str(resolve_data_home(env).models)):
+        if where and is_assembled(Path(where) / text["gguf"], parts):
+            return Path(where), ""
+    return None, "the offline GGUF is not assembled (python -m aiuteur models prepare offline)"
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_offline_model_takes_a_corpus_story_to_stage_9_with_the_structure_intact(tmp_path: Path) -> None:
+    where, why = _offline_models()
+    if where is None:
+        pytest.skip(why)
+    doc = run_eval(EvalConfig(profile="offline", stories=[STORY], models=where, out=tmp_path / "real.json",
+                              scratch=tmp_path / "scratch"))
+    [row] = doc["stories"]
+    m = row["metrics"]
+    assert "crashed" not in row, row.get("crashed")
+    assert row["complete"], f"stopped at {row.get('failed_stage')}: {row.get('failed_why')}"
+    assert m["treatments"]["count"] == 3
+    assert m["characters"]["missing"] == [], m["characters"]
+    assert m["dialogue_altered"]["altered"] == 0, m["dialogue_altered"]["evidence"]
+    assert m["non_things"]["assets"] == 0, m["non_things"]["evidence"]
+    assert m["leaks"]["leaks"] == 0, m["leaks"]["evidence"]
