@@ -379,6 +379,9 @@ class ShotPrompt(Frozen):
     edited: bool = False
     asset_refs: dict[str, str] = Field(default_factory=dict, description="Asset id -> its attached reference.")
     missing: list[str] = Field(default_factory=list, description="Ids of assets in frame that have no image yet.")
+    warnings: list[str] = Field(
+        default_factory=list, description="What was shortened or left out to fit the image model's prompt length."
+    )
 
 
 class Prompts(Frozen):

@@ -43,7 +43,7 @@ import io
 import re
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -68,6 +68,15 @@ from aiuteur.domain import (
 from aiuteur.engines.base import Cutout, EngineError, ImageRequest, Reference
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.screen_words import (
+    LOOK_CHANGE,
+    handled,
+    head_noun,
+    is_scenery,
+    names_in,
+    not_a_thing,
+    sentences,
+)
 from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -80,6 +89,7 @@ from aiuteur.pipeline.writing import (
     render,
     story_rules,
 )
+from aiuteur.screenplay.headings import place_name
 
 #: Every variable each template of this stage gets; a test checks the files use exactly these.
 VARIABLES: dict[str, frozenset[str]] = {
@@ -225,6 +235,7 @@ class Candidate:
     description: str = ""
     changes: list[StateChange] = field(default_factory=list)
     key: str = ""  # the shared key of a character group ("HAMLET"), when the deterministic pass made it
+    unsure: bool = False  # a model finding the scenes never name: offered, never forced
 
     @property
     def name(self) -> str:
@@ -241,15 +252,22 @@ class Candidate:
         return list(dict.fromkeys(sid for ids in self.surfaces.values() for sid in ids))
 
 
+def scene_place(scene: Scene) -> str:
+    """The place of a scene as its heading names it, time of day, notes and INT./EXT. removed
+    (the screenplay package's parser); '' when the heading names no place ("INT. - DUSK")."""
+    return place_name(scene.location) or place_name(scene.heading)
+
+
 def deterministic(scenes: Iterable[Scene]) -> list[Candidate]:
     """Characters from cues and locations from headings, aliases merged. No model."""
     characters: dict[str, Candidate] = {}
     locations: dict[str, Candidate] = {}
     for scene in scenes:
-        if scene.location.strip():
-            key = canonical(scene.location, AssetCategory.LOCATION)
+        place = scene_place(scene)
+        if place:
+            key = canonical(place, AssetCategory.LOCATION)
             cand = locations.setdefault(key, Candidate(AssetCategory.LOCATION))
-            cand.surfaces.setdefault(scene.location.strip(), []).append(scene.id)
+            cand.surfaces.setdefault(place, []).append(scene.id)
         for cue in scene.characters:
             key = canonical(cue, AssetCategory.CHARACTER)
             if not key:
@@ -350,7 +368,7 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, str],
-                          known: dict[str, AssetCategory]) -> list[Candidate]:
+                          known: dict[str, AssetCategory], unsure: Set[str] = frozenset()) -> list[Candidate]:
     """Model findings as candidates with scene ids (a finding without scenes: where it is mentioned)."""
     by_label = {labels[s.id]: s.id for s in chunk.scenes}
     out: dict[tuple[AssetCategory, str], Candidate] = {}
@@ -363,6 +381,7 @@ def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, st
         surface = cand.surfaces.setdefault(a.name.strip(), [])
         surface.extend(i for i in ids if i not in surface)
         cand.description = cand.description or a.description.strip()
+        cand.unsure = cand.unsure or a.name.strip() in unsure
     for c in x.changes:
         sid = by_label.get(c.scene.strip())
         if sid is None:
@@ -377,6 +396,152 @@ def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, st
                                     Candidate(known_cat, {c.asset.strip(): [sid]}))
         target.changes.append(StateChange(scene_id=sid, description=c.description.strip()))
     return list(out.values())
+
+
+# --- what may be an asset -------------------------------------------------------------------------
+
+
+def _dialogue_text(scenes: Iterable[Scene]) -> str:
+    return "\n".join(e.text for s in scenes for e in s.elements if e.kind == ElementKind.DIALOGUE)
+
+
+def _action_sentences(scenes: Iterable[Scene]) -> list[str]:
+    return [x for s in scenes for e in s.elements
+            if e.kind in (ElementKind.ACTION, ElementKind.CENTERED, ElementKind.LYRIC) for x in sentences(e.text)]
+
+
+def _place_match(name: str, places: dict[str, str]) -> str | None:
+    """The heading place (as written) a found location names, or None: by key, else the one place
+    whose key holds the name's words (or the other way round)."""
+    key = canonical(place_name(name) or name, AssetCategory.LOCATION)
+    if not key:
+        return None
+    if key in places:
+        return places[key]
+    hits = {surface for k, surface in places.items()
+            if re.search(rf"\b{re.escape(key)}\b", k) or re.search(rf"\b{re.escape(k)}\b", key)}
+    return hits.pop() if len(hits) == 1 else None
+
+
+def screen_findings(x: ChunkExtraction, chunk: Chunk, places: dict[str, str],
+                    script_texts: Sequence[str] = ()) -> Screened:
+    """Keep only what can be an asset, and say what was left out and why.
+
+    Never an asset: a time of day, a heading or a fragment of one, a transition, a camera
+    direction. Locations are the places of scene headings (`places`: key -> place as written): a
+    found location is renamed to the heading's place it names, else left out. Props are objects
+    the scenes name; scenery (walls, furniture, light, weather) only when a character handles it,
+    a line mentions it, or it is in more than one scene. Characters are people the scenes name.
+    """
+    text = "\n".join(scene_text(s) for s in chunk.scenes)
+    said = _dialogue_text(chunk.scenes)
+    action = _action_sentences(chunk.scenes)
+    changed = {norm(c.asset) for c in x.changes}
+    kept: list[FoundAsset] = []
+    dropped: list[str] = []
+    notes: list[str] = []
+    unsure: list[str] = []
+    renamed: dict[str, str] = {}
+    for a in x.assets:
+        name = a.name.strip()
+        why = not_a_thing(name)
+        if not why and a.category == "location":
+            place = _place_match(name, places)
+            if place is None:
+                why = "it is not the place of a scene heading"
+            else:
+                renamed[norm(name)] = place
+                a = a.model_copy(update={"name": place})
+        elif not why:
+            forms = [name, _ARTICLE_RE.sub("", name)]
+            if a.category == "character":
+                forms += [w for w in name.split() if len(w) >= 3 and w[0].isupper()]
+            else:
+                forms.append(head_noun(name))
+            if not names_in(text, forms) and not (a.category == "character" and _described_in(a.description, text)):
+                unsure.append(name)  # offered to the filmmaker, not forced: it may be a guess
+                notes.append(f"{name} ({a.category}): offered, not added: the scenes never name it")
+            if a.category == "prop" and is_scenery(name) and not (
+                    any(handled(sentence, [name]) for sentence in action) or names_in(said, forms)
+                    or norm(name) in changed or sum(names_in(t, forms) for t in script_texts) > 1):
+                why = "it is scenery, part of the place (no one handles it)"
+        if why:
+            dropped.append(f"{name} ({a.category}): {why}")
+        else:
+            kept.append(a)
+    gone = {norm(d.split(" (")[0]) for d in dropped}
+    changes = [c.model_copy(update={"asset": renamed.get(norm(c.asset), c.asset)})
+               for c in x.changes if norm(c.asset) not in gone]
+    return Screened(ChunkExtraction(assets=kept, changes=changes), dropped, notes, unsure)
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A chunk's findings after `screen_findings`: what is kept, what was left out and why, and the
+    names kept only as offers (the scenes never name them)."""
+
+    value: ChunkExtraction
+    dropped: list[str]
+    notes: list[str]
+    unsure: list[str]
+
+
+_STOP = frozenset(["a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "with", "his", "her", "their", "its", "who", "is", "are", "was", "were", "very"])
+
+
+def _described_in(description: str, text: str) -> bool:
+    """True when at least two words of a description are in the text (an unnamed character the
+    model names, as "a three-headed dog" named Cerberus)."""
+    words = {w for w in re.findall(r"[\w'’-]{3,}", description.lower()) if w not in _STOP}
+    return len([w for w in words if names_in(text, [w])]) >= 2
+
+
+_ARTICLE_RE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+_PRONOUN = re.compile(r"^(?:he|she|they|his|her|their|its)\b", re.IGNORECASE)
+
+
+def _forms_of(asset: Asset) -> list[str]:
+    forms = [asset.name, *asset.aliases]
+    for n in list(forms):
+        words = _PARENS.sub(" ", n).split()
+        if len(words) > 1:
+            forms += [w for w in (words[0], words[-1]) if len(w) >= 3]
+    return [f for f in dict.fromkeys(forms) if f.strip()]
+
+
+def look_changes(scene: Scene, characters: list[Asset]) -> list[tuple[str, str]]:
+    """(asset id, sentence) for each action sentence that says a character's look changes
+    ("She pulls on her grandmother's coat", "arrives dressed all in black"); a sentence that names
+    nobody belongs to the one character named in the sentence before it."""
+    out: list[tuple[str, str]] = []
+    last: list[str] = []
+    for e in scene.elements:
+        if e.kind != ElementKind.ACTION:
+            continue
+        for sentence in sentences(e.text):
+            named = [a.id for a in characters if names_in(sentence, _forms_of(a))]
+            who = named or (last if len(last) == 1 and _PRONOUN.match(sentence) else [])
+            if named:
+                last = named
+            if who and LOOK_CHANGE.search(sentence):
+                out.extend((aid, sentence[:300]) for aid in who[:1])
+    return out
+
+
+def add_look_changes(assets: list[Asset], scenes: Iterable[Scene]) -> list[Asset]:
+    """Each look change the script states, as a state change of that character in that scene, where
+    the model recorded none for it there (the model's own words win)."""
+    by_id = {a.id: a for a in assets}
+    for scene in scenes:
+        cast = [a for a in by_id.values() if a.category == AssetCategory.CHARACTER and not a.removed
+                and scene.id in a.scenes]
+        for aid, sentence in look_changes(scene, cast):
+            a = by_id[aid]
+            if any(c.scene_id == scene.id for c in a.state_changes):
+                continue
+            by_id[aid] = a.model_copy(update={"state_changes": [
+                *a.state_changes, StateChange(scene_id=scene.id, description=sentence)]})
+    return [by_id[a.id] for a in assets]
 
 
 # --- merging into the registry ---------------------------------------------------------------------
@@ -424,8 +589,9 @@ def merge_candidates(assets: list[Asset], found: list[Candidate], *, offer: bool
         home = next((aid for aid in owners.values() if aid), None)
         if home is None:
             first = next(iter(cand.surfaces))
+            offered = offer or cand.unsure
             new = Asset(name=cand.name or display_name(first), category=cand.category,
-                        pregenerate=not offer, offered=offer)
+                        pregenerate=not offered, offered=offered)
             by_id[new.id] = new
             order.append(new.id)
             home = new.id
@@ -528,6 +694,8 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, see
     assets = merge_candidates(assets, det, offer=offer)
     # 3. One model call per changed chunk.
     labels = scene_labels(script)
+    places = {canonical(p, AssetCategory.LOCATION): p for p in (scene_place(s) for s in script.scenes) if p}
+    script_texts = [scene_text(s) for s in script.scenes]
     rules_text = format_rules(rules)
     hashes = {c.key: c.hash for c in all_chunks if c not in todo}
     takes: list[Take] = []
@@ -561,12 +729,17 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, see
                                    error="The model gave no answer for these scenes."))
             continue
         value = got.value if got.ok else repair_extraction(got.value, chunk_labels, set(known))
-        found = candidates_from_model(value, chunk, labels, known)
+        screened = screen_findings(value, chunk, places, script_texts)
+        value = screened.value
+        found = candidates_from_model(value, chunk, labels, known, unsure=set(screened.unsure))
         assets = merge_candidates(assets, found, offer=offer)
         hashes[chunk.key] = chunk.hash
         takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
                                seed=seed + n, target=chunk.key, attempts=got.attempts, seconds=got.seconds,
-                               messages=got.messages, output=value))
+                               messages=got.messages, output={**value.model_dump(mode="json"), "dropped": screened.dropped,
+                                                       "offered": screened.notes}))
+    # 4. Look changes the script states and the model missed (also when a model call failed).
+    assets = add_look_changes(assets, [s for c in todo for s in c.scenes])
     assets = order_by_script(assets, script)
     return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
 
@@ -859,12 +1032,14 @@ __all__ = [
     "FoundAsset",
     "FoundChange",
     "Proposal",
+    "add_look_changes",
     "canonical",
     "changed_chunks",
     "chunks",
     "deterministic",
     "display_name",
     "extract_assets",
+    "look_changes",
     "make_reference",
     "merge_candidates",
     "norm",
@@ -872,7 +1047,9 @@ __all__ = [
     "reference_prompt",
     "run",
     "scene_labels",
+    "scene_place",
     "scene_text",
+    "screen_findings",
     "to_pregenerate",
     "upload_reference",
     "with_reference",

@@ -31,6 +31,7 @@ from aiuteur.domain import (
     AssetCategory,
     ElementKind,
     InputError,
+    IntExt,
     Scene,
     Script,
     Shot,
@@ -40,8 +41,18 @@ from aiuteur.domain import (
     Take,
 )
 from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
+from aiuteur.pipeline.assets import canonical, scene_place
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.screen_words import (
+    CROWD,
+    LOOMING,
+    LOWLY,
+    MOVEMENT,
+    REACTION,
+    handled,
+    is_heading_fragment,
+)
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,
@@ -116,27 +127,72 @@ def action_seconds(text: str) -> float:
 
 
 _SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)")
+_OPEN, _CLOSE = "([{“", ")]}”"
+_BREAK_BEFORE = re.compile(r"^(?:and|but|as|while|then|when|until|before|after|so|or|because|where|who|which)$",
+                           re.IGNORECASE)
+_LEADING_FRAGMENT = re.compile(r"^(?P<head>[^a-z]{2,}?):\s+(?=\S)")
+
+
+def _depths(words: list[str]) -> list[int]:
+    """Bracket and quote depth after each word (0: the word ends outside any parenthesis or quote)."""
+    out, depth, quoted = [], 0, False
+    for w in words:
+        for ch in w:
+            if ch in _OPEN:
+                depth += 1
+            elif ch in _CLOSE:
+                depth = max(0, depth - 1)
+            elif ch == '"':
+                quoted = not quoted
+        out.append(depth + (1 if quoted else 0))
+    return out
+
+
+def _fits(words: list[str]) -> bool:
+    return action_seconds(" ".join(words)) <= MAX_SHOT_S - 0.5
+
+
+def _cut_words(words: list[str]) -> list[list[str]]:
+    """Cut a run of words too long for one shot, never inside a parenthesis or a quote: at a clause
+    end (",", ";", ":", "—") first, then before a joining word ("and", "while" …), then anywhere
+    outside brackets; a bracket too long for a shot is cut only where nothing else is possible."""
+    if _fits(words) or len(words) < 2:
+        return [words]
+    depth = _depths(words)
+    n = len(words)
+    limit = int((MAX_SHOT_S - 1) * ACTION_WPS)
+
+    def best(cands: list[int]) -> int | None:
+        ok = [i for i in cands if 1 <= i < n and i <= limit]
+        return max(ok) if ok else (min((i for i in cands if 1 <= i < n), default=None))
+
+    clause = [i + 1 for i in range(n - 1) if depth[i] == 0 and words[i][-1] in ",;:—–"]
+    joiner = [i for i in range(1, n) if depth[i - 1] == 0 and _BREAK_BEFORE.match(words[i].strip(",;:"))]
+    outside = [i for i in range(1, n) if depth[i - 1] == 0]
+    for cands in (clause, joiner, outside, list(range(1, n))):
+        at = best(cands)
+        if at is not None:
+            return [*_cut_words(words[:at]), *_cut_words(words[at:])]
+    return [words]
 
 
 def _pieces(text: str) -> list[str]:
-    """An action paragraph in sentences; a sentence too long for one shot at commas, then by words.
+    """An action paragraph in sentences; a sentence too long for one shot at clause ends outside
+    brackets and quotes, then before joining words (see `_cut_words`). Headings, transitions,
+    camera directions and empty fragments written into the action ("INT.", "BEDROOM - DUSK:",
+    "CUT TO:") are not pieces: they are never a shot's action.
 
-    Joining the pieces with single spaces gives the paragraph back (whitespace is collapsed by
-    the importer), so nothing is lost or added.
+    Joining the pieces with single spaces gives the paragraph back without those fragments
+    (whitespace is collapsed by the importer), so nothing else is lost or added.
     """
     out: list[str] = []
     for sentence in (s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()):
-        if action_seconds(sentence) <= MAX_SHOT_S - 0.5:
-            out.append(sentence)
+        lead = _LEADING_FRAGMENT.match(sentence)
+        if lead and is_heading_fragment(lead.group("head")):
+            sentence = sentence[lead.end():].strip()  # "BEDROOM - DUSK: Marisol sits." -> "Marisol sits."
+        if not sentence or is_heading_fragment(sentence):
             continue
-        clauses = [c.strip() for c in re.split(r"(?<=[,;:—])\s+", sentence) if c.strip()]
-        for clause in clauses:
-            if action_seconds(clause) <= MAX_SHOT_S - 0.5:
-                out.append(clause)
-            else:
-                w = clause.split()
-                step = int((MAX_SHOT_S - 1) * ACTION_WPS)
-                out.extend(" ".join(w[i:i + step]) for i in range(0, len(w), step))
+        out.extend(" ".join(w) for w in _cut_words(sentence.split()) if w)
     return out
 
 
@@ -286,21 +342,47 @@ def scene_assets(bundle: StyleAndAssets | None, scene_id: str) -> list[Asset]:
     return [a for a in bundle.registry.assets if scene_id in a.scenes and not a.removed]
 
 
-def in_frame(units: list[Unit], assets: list[Asset], named: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """Asset ids in frame (the scene's places always; speakers; anyone or anything the units name or
-    the model listed) and the listed names that are not in the registry."""
+_PRONOUN = re.compile(r"\b(?:he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
+
+
+def scene_place_ids(scene: Scene, assets: list[Asset]) -> list[str]:
+    """The location assets of the scene's own heading place (all the scene's locations when none matches)."""
+    places = [a for a in assets if a.category == AssetCategory.LOCATION]
+    key = canonical(scene_place(scene), AssetCategory.LOCATION)
+    own = [a.id for a in places if key and key in {canonical(n, AssetCategory.LOCATION) for n in [a.name, *a.aliases]}]
+    return own or [a.id for a in places]
+
+
+def in_frame(units: list[Unit], assets: list[Asset], named: Sequence[str] = (), *,
+             places: Sequence[str] | None = None, before: Sequence[str] = (),
+             trust_named: bool = True) -> tuple[list[str], list[str]]:
+    """Asset ids in frame and the listed names that are not in the registry.
+
+    In frame: the scene's own place (`places`; every location when None) and any other place the
+    units name; the speakers of its lines; anyone or anything the units name; when the action
+    says only "she" or "they", the characters of the shot before (`before`); and what the model
+    listed (`named`) when `trust_named` (its lists told shots apart). Listed names not in the
+    registry are returned either way (they become suggestions at stage 8).
+    """
     text = " ".join(u.text for u in units)
+    action = " ".join(u.text for u in units if u.kind == "action")
     speakers = {(u.character or "").upper() for u in units if u.kind == "dialogue"}
     ids: list[str] = []
     for a in assets:
-        if a.category == AssetCategory.LOCATION or mentions(text, a) or \
-                any(f.upper() in speakers for f in _forms(a)):
+        if a.category == AssetCategory.LOCATION:
+            if places is None or a.id in places or mentions(text, a):
+                ids.append(a.id)
+        elif mentions(text, a) or any(f.upper() in speakers for f in _forms(a)):
             ids.append(a.id)
+    by_id = {a.id: a for a in assets}
+    people = [i for i in ids if by_id[i].category == AssetCategory.CHARACTER]
+    if not people and _PRONOUN.search(action):
+        ids += [i for i in before if i in by_id and by_id[i].category == AssetCategory.CHARACTER and i not in ids]
     unknown: list[str] = []
     for name in named:
         hit = find_asset(name, assets)
         if hit is not None:
-            if hit.id not in ids:
+            if hit.id not in ids and trust_named:
                 ids.append(hit.id)
         elif name.strip() and name.strip() not in unknown:
             unknown.append(name.strip())
@@ -312,10 +394,97 @@ def _action_of(units: list[Unit]) -> str:
     return " ".join(u.text for u in units if u.kind == "action")
 
 
+# --- the camera, chosen from the content -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Camera:
+    size: str
+    angle: str
+    movement: str
+    lens: str
+
+
+_NEIGHBOUR = {"medium": "medium wide", "medium wide": "medium", "close-up": "medium close-up",
+              "medium close-up": "close-up", "wide": "full", "full": "wide", "over the shoulder": "medium close-up",
+              "insert": "close-up", "two shot": "medium", "extreme wide": "wide", "extreme close-up": "close-up"}
+
+
+def choose_camera(units: list[Unit], assets: list[Asset], *, first: bool, exchange: bool, exterior: bool,
+                  previous: Camera | None = None) -> Camera:
+    """A camera for a shot from what it shows: a wide establishing shot for a new place; over the
+    shoulder for a line in an exchange and a close-up for a short one; a close-up for a reaction;
+    an insert or close-up for an object handled; wide and high for a crowd; a tracking full shot
+    for movement; low for a looming figure, high for a small one; medium otherwise. A shot is never
+    framed exactly as the one before it."""
+    action = _action_of(units)
+    lines = [u for u in units if u.kind == "dialogue"]
+    here = {a.id: a for a in assets}
+    people = [a for a in here.values() if a.category == AssetCategory.CHARACTER]
+    props = [a for a in here.values() if a.category == AssetCategory.PROP]
+    angle = "low angle" if LOOMING.search(action) else ("high angle" if LOWLY.search(action) else "eye level")
+    if first:
+        cam = Camera("extreme wide", "high angle", "pan", "18mm") if exterior else Camera("wide", "eye level", "static", "24mm")
+    elif lines and not action:
+        words_spoken = sum(len(u.text.split()) for u in lines)
+        if words_spoken <= 4 or (lines[0].parenthetical and len(lines) == 1 and words_spoken <= 8):
+            cam = Camera("close-up", "eye level", "static", "85mm")
+        elif exchange:
+            cam = Camera("over the shoulder", "eye level", "static", "50mm")
+        else:
+            long_line = sum(u.seconds for u in lines) > 5
+            cam = Camera("medium close-up", "eye level", "dolly in" if long_line else "static", "85mm")
+    elif CROWD.search(action) or len(people) >= 3:
+        cam = Camera("wide", "high angle", "static", "24mm")
+    elif props and any(handled(sentence, _forms(p)) for p in props for sentence in [action]):
+        cam = Camera("insert" if not people else "close-up", "high angle" if not people else angle, "static", "50mm")
+    elif REACTION.search(action) and len(people) <= 1 and len(action.split()) <= 14:
+        cam = Camera("close-up", angle, "static", "85mm")
+    elif MOVEMENT.search(action):
+        cam = Camera("full", angle, "tracking", "35mm")
+    elif len(people) == 2:
+        cam = Camera("two shot", angle, "static", "35mm")
+    else:
+        cam = Camera("medium", angle, "static", "50mm")
+    if previous is not None and (cam.size, cam.angle) == (previous.size, previous.angle):
+        cam = Camera(_NEIGHBOUR.get(cam.size, "medium"), cam.angle, cam.movement, cam.lens)
+    return cam
+
+
+def choose_cameras(groups: list[list[Unit]], scene: Scene, assets: list[Asset]) -> list[Camera]:
+    """`choose_camera` for each shot of a scene, in order."""
+    speakers = {u.character for g in groups for u in g if u.kind == "dialogue"}
+    exterior = scene.int_ext == IntExt.EXT or scene.heading.strip().upper().startswith(("EXT", "EST"))
+    places = scene_place_ids(scene, assets)
+    out: list[Camera] = []
+    before: list[str] = []
+    for k, g in enumerate(groups):
+        ids, _ = in_frame(g, assets, places=places, before=before)
+        here = [a for a in assets if a.id in ids]
+        cam = choose_camera(g, here, first=k == 0, exchange=len(speakers) >= 2, exterior=exterior,
+                            previous=out[-1] if out else None)
+        out.append(cam)
+        before = ids
+    return out
+
+
+def usable_cameras(draft: ShotListDraft) -> bool:
+    """False when the model framed every shot of a scene of two or more shots the same way."""
+    framing = {(d.size, d.angle, d.movement) for d in draft.shots}
+    return len(draft.shots) < 2 or len(framing) > 1
+
+
+def usable_in_frame(draft: ShotListDraft) -> bool:
+    """False when the model listed the same names for every shot of a scene of two or more shots."""
+    lists = {tuple(sorted(n.strip().lower() for n in d.in_frame)) for d in draft.shots}
+    return len(draft.shots) < 2 or len(lists) > 1
+
+
 def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle: str, movement: str, lens: str,
-                    named: Sequence[str] = (), shot_id: str | None = None) -> Shot:
+                    named: Sequence[str] = (), shot_id: str | None = None, places: Sequence[str] | None = None,
+                    before: Sequence[str] = (), trust_named: bool = True) -> Shot:
     """A shot holding `units`: action and dialogue copied by code, duration estimated from them."""
-    ids, unknown = in_frame(units, assets, named)
+    ids, unknown = in_frame(units, assets, named, places=places, before=before, trust_named=trust_named)
     seconds = sum(u.seconds for u in units)
     fields = dict(
         number="?", size=size, angle=angle, movement=movement, lens=lens, action=_action_of(units), assets=ids,
@@ -326,11 +495,35 @@ def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle:
     return Shot(id=shot_id, **fields) if shot_id else Shot(**fields)  # type: ignore[arg-type]
 
 
-def from_draft(draft: ShotListDraft, scene: Scene, assets: list[Asset]) -> ShotList:
-    units = scene_units(scene)
-    shots = [shot_from_units([units[u - 1] for u in d.units], assets, size=d.size, angle=d.angle,
-                             movement=d.movement, lens=d.lens, named=list(d.in_frame)) for d in draft.shots]
+def shots_from_groups(groups: list[list[Unit]], scene: Scene, assets: list[Asset],
+                      cameras: Sequence[Camera | None], named: Sequence[Sequence[str]] = (),
+                      trust_named: bool = True) -> ShotList:
+    """Shots from groups of units with their cameras (None: chosen by code)."""
+    chosen = choose_cameras(groups, scene, assets)
+    places = scene_place_ids(scene, assets)
+    shots: list[Shot] = []
+    before: list[str] = []
+    for k, g in enumerate(groups):
+        cam = cameras[k] if k < len(cameras) and cameras[k] is not None else chosen[k]
+        assert cam is not None
+        shot = shot_from_units(g, assets, size=cam.size, angle=cam.angle, movement=cam.movement, lens=cam.lens,
+                               named=named[k] if k < len(named) else (), places=places, before=before,
+                               trust_named=trust_named)
+        shots.append(shot)
+        before = shot.assets
     return ShotList(shots=renumber(shots, scene.number))
+
+
+def from_draft(draft: ShotListDraft, scene: Scene, assets: list[Asset], *, guided: bool = False) -> ShotList:
+    """The model's grouping as shots. Its camera is kept when it tells shots apart (or the filmmaker
+    guided it), else chosen by code from the content; its in-frame names are kept when they differ
+    from shot to shot, else what each shot names or implies decides."""
+    units = scene_units(scene)
+    groups = [[units[u - 1] for u in d.units] for d in draft.shots]
+    keep_camera = guided or usable_cameras(draft)
+    cameras = [Camera(d.size, d.angle, d.movement, d.lens) if keep_camera else None for d in draft.shots]
+    return shots_from_groups(groups, scene, assets, cameras, [list(d.in_frame) for d in draft.shots],
+                             trust_named=usable_in_frame(draft))
 
 
 def fallback_groups(units: list[Unit]) -> list[list[Unit]]:
@@ -353,19 +546,14 @@ def fallback_groups(units: list[Unit]) -> list[list[Unit]]:
 
 
 def fallback_shot_list(scene: Scene, assets: list[Asset]) -> ShotList:
-    """The deterministic shot list: wide to open, medium for action, close-ups for speech."""
+    """The deterministic shot list: the greedy cut, each shot's camera chosen from its content."""
     units = scene_units(scene)
     if not units:
         shots = [Shot(number="?", size="wide", angle="eye level", movement="static", lens="24mm", action="",
-                      assets=[a.id for a in assets if a.category == AssetCategory.LOCATION], duration_s=3.0)]
+                      assets=scene_place_ids(scene, assets), duration_s=3.0)]
         return ShotList(shots=renumber(shots, scene.number))
-    shots = []
-    for k, group in enumerate(fallback_groups(units)):
-        speech = group[0].kind == "dialogue"
-        size = "wide" if k == 0 else ("medium close-up" if speech else "medium")
-        lens = "24mm" if k == 0 else ("85mm" if speech else "35mm")
-        shots.append(shot_from_units(group, assets, size=size, angle="eye level", movement="static", lens=lens))
-    return ShotList(shots=renumber(shots, scene.number))
+    groups = fallback_groups(units)
+    return shots_from_groups(groups, scene, assets, [None] * len(groups))
 
 
 # --- checks on any shot list (generated or edited) --------------------------------------------------
@@ -563,7 +751,7 @@ def make_shot_list(scene: Scene, assets: list[Asset], text: TextEngine, *, seed:
                          text=text, seed=seed, scene_id=scene.id, output=fallback_shot_list(scene, assets))
     # 4. Use the model's grouping when it passed, else the deterministic split.
     if got.ok and got.value is not None:
-        shots = from_draft(got.value, scene, assets)
+        shots = from_draft(got.value, scene, assets, guided=bool(guidance.strip()))
         check_shots(shots, scene)
         return make_take(Stage.SHOTS, purpose="shot_list", inputs=inputs, rendered=rendered, text=text, seed=seed,
                          scene_id=scene.id, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
@@ -607,7 +795,7 @@ def regenerate_shot(scene: Scene, shots: ShotList, shot_id: str, assets: list[As
                          scene_id=scene.id, target=target, error=engine_failure(e, f"shot {shot.number}"))
     assert got.value is not None
     c = got.value
-    ids, unknown = in_frame(mine, assets, list(c.in_frame))
+    ids, unknown = in_frame(mine, assets, list(c.in_frame), places=scene_place_ids(scene, assets))
     if not mine:  # a shot the user added: keep its assets, add the named ones
         ids = list(dict.fromkeys([*shot.assets, *ids]))
     new = shot.model_copy(update={"size": c.size, "angle": c.angle, "movement": c.movement, "lens": c.lens,

@@ -1,0 +1,194 @@
+"""Words of the screen, read by code: what is not a thing (times of day, headings, transitions,
+camera directions, scenery), what a character does to an object (handles it), what a sentence says
+about a look changing, and what an action line shows (a reaction, a movement, a crowd).
+
+Stage 5 uses these to keep only real assets and to find look changes the model missed; stage 7 to
+drop headings and transitions from shots and to choose a camera from the content; stage 8 to make
+a look change land in its scene. Plain English word lists and regular expressions: no model, so the
+same input always gives the same answer, and a test can state the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from aiuteur.screenplay.headings import is_heading, is_time_of_day
+
+# --- not things ---------------------------------------------------------------------------------------
+
+TRANSITIONS = re.compile(
+    r"^(?:(?:SMASH|MATCH|JUMP|HARD|QUICK|STRAIGHT)\s+)?CUT(?:\s+(?:TO|BACK\s+TO))?\b|^FADE\s*(?:IN|OUT|TO)\b"
+    r"|^DISSOLVE(?:\s+TO)?\b|^WIPE(?:\s+TO)?\b|^IRIS\s+(?:IN|OUT)\b|^BACK\s+TO(?:\s+(?:SCENE|PRESENT))?\b"
+    r"|^INTERCUT\b|^(?:THE\s+)?END(?:\s+CREDITS)?$|^TITLE(?:\s+CARD)?\s*:|^SUPER(?:IMPOSE)?\s*:|^CONTINUED\b"
+    r"|^TIME\s+CUT\b|^FLASH\s*(?:BACK|FORWARD)\b|^END\s+(?:OF\s+)?FLASH\s*BACK\b|\bTO\s*:$",
+    re.IGNORECASE,
+)
+CAMERA_DIRECTIONS = re.compile(
+    r"^(?:(?:EXTREME\s+|MEDIUM\s+|EXTREME\s+)?CLOSE[\s-]*(?:UP|ON|SHOT)|ANGLE\s+ON|REVERSE\s+(?:ANGLE|SHOT)|POV|P\.O\.V\."
+    r"|INSERT|(?:EXTREME\s+)?WIDE(?:\s+SHOT)?|ESTABLISHING(?:\s+SHOT)?|(?:SLOW\s+)?(?:PAN|TILT|DOLLY|ZOOM|PUSH)"
+    r"(?:\s+(?:IN|OUT|UP|DOWN|LEFT|RIGHT|TO|ON))?|TRACKING(?:\s+SHOT)?|CRANE(?:\s+SHOT)?|OVER\s+THE\s+SHOULDER|OTS"
+    r"|ECU|MCU|TWO[\s-]SHOT|AERIAL(?:\s+SHOT)?|SLOW\s+MOTION|FREEZE\s+FRAME|SPLIT\s+SCREEN|V\.?O\.?|O\.?S\.?"
+    r"|O\.?C\.?|OFF[\s-]SCREEN|VOICE[\s-]OVER|MONTAGE|SERIES\s+OF\s+SHOTS|ON\s+SCREEN|CAMERA|THE\s+CAMERA|SHOT"
+    r"|(?:THE\s+)?SCENE|SEQUENCE)\b[\s.:,!-]*$",
+    re.IGNORECASE,
+)
+NOT_VISUAL = re.compile(r"^(?:the\s+)?(?:beat|pause|silence|music|sound|sounds|noise|sfx|vfx|score|soundtrack|"
+                        r"dialogue|narration|narrator's voice|act(?:\s+\w+)?|prologue|epilogue|story|plot|title)$",
+                        re.IGNORECASE)
+_UPPER_FRAGMENT = re.compile(r"^[^a-z]*[A-Z][^a-z]*$")
+
+#: Set dressing, architecture, surfaces, light and weather: part of a place, not a prop (unless handled).
+SCENERY = frozenset(["wallpaper", "wall", "walls", "floor", "floors", "floorboard", "floorboards", "ceiling", "ceilings", "roof", "window", "windows", "windowsill", "sill", "door", "doors", "doorway", "doorframe", "frame", "hallway", "corridor", "stair", "stairs", "staircase", "steps", "step", "banister", "railing", "curtain", "curtains", "drape", "drapes", "blind", "blinds", "carpet", "carpets", "rug", "rugs", "tile", "tiles", "plaster", "paint", "paintwork", "beam", "beams", "rafter", "rafters", "pillar", "pillars", "column", "columns", "arch", "archway", "fireplace", "hearth", "mantel", "mantelpiece", "chimney", "skirting", "panelling", "paneling", "moulding", "molding", "cornice", "shutter", "shutters", "porch", "balcony", "terrace", "furniture", "bed", "beds", "sofa", "couch", "armchair", "chair", "chairs", "table", "tables", "desk", "desks", "shelf", "shelves", "shelving", "bookcase", "bookshelf", "cupboard", "cupboards", "cabinet", "cabinets", "wardrobe", "dresser", "drawer", "drawers", "counter", "countertop", "bench", "benches", "stool", "stools", "lamp", "lamps", "lampshade", "chandelier", "light", "lights", "lighting", "sunlight", "moonlight", "daylight", "lamplight", "candlelight", "shadow", "shadows", "darkness", "gloom", "dust", "dirt", "grime", "cobweb", "cobwebs", "stain", "stains", "mould", "mold", "damp", "crack", "cracks", "smoke", "fog", "mist", "haze", "rain", "snow", "wind", "sky", "clouds", "cloud", "sun", "moon", "stars", "weather", "air", "grass", "trees", "tree", "bushes", "bush", "leaves", "foliage", "hedge", "hedges", "flowers", "weeds", "ground", "earth", "mud", "puddle", "puddles", "street", "road", "pavement", "sidewalk", "alley", "wallpapers", "decor", "decoration", "decorations", "ornaments", "clutter", "junk", "debris", "rubble", "litter", "trash", "garbage", "view", "scenery", "background", "atmosphere", "silence", "noise", "sound", "sounds", "music"])
+
+#: Verbs by which a character handles an object (the object then matters to the shot and the story).
+HANDLING = re.compile(
+    r"\b(?:pick(?:s|ed|ing)?\s+up|hold(?:s|ing)?|held|grab(?:s|bed|bing)?|grip(?:s|ped|ping)?|clutch(?:es|ed|ing)?"
+    r"|carr(?:y|ies|ied|ying)|hand(?:s|ed|ing)?\s+(?:\w+\s+)?(?:over|the|a|an|her|his|their)?|give(?:s|n)?|gave"
+    r"|giving|take(?:s|n)?|took|taking|pass(?:es|ed|ing)?|offer(?:s|ed|ing)?|open(?:s|ed|ing)?|close(?:s|d)?"
+    r"|clos(?:ing)|read(?:s|ing)?|write(?:s)?|wrote|writing|sign(?:s|ed|ing)?|throw(?:s|n|ing)?|threw"
+    r"|toss(?:es|ed|ing)?|drop(?:s|ped|ping)?|pocket(?:s|ed|ing)?|wield(?:s|ed|ing)?|brandish(?:es|ed|ing)?"
+    r"|swing(?:s|ing)?|swung|lift(?:s|ed|ing)?|rais(?:e|es|ed|ing)|raise|point(?:s|ed|ing)?|aim(?:s|ed|ing)?"
+    r"|fire(?:s|d)?|firing|load(?:s|ed|ing)?|pour(?:s|ed|ing)?|drink(?:s|ing)?|drank|eat(?:s|ing)?|ate|light(?:s|ed)?"
+    r"|lit|lighting|strike(?:s)?|struck|unlock(?:s|ed|ing)?|lock(?:s|ed|ing)?|turn(?:s|ed|ing)?|twist(?:s|ed|ing)?"
+    r"|press(?:es|ed|ing)?|push(?:es|ed|ing)?|pull(?:s|ed|ing)?|tug(?:s|ged|ging)?|drag(?:s|ged|ging)?"
+    r"|set(?:s|ting)?\s+down|put(?:s|ting)?|place(?:s|d)?|placing|lay(?:s|ing)?|laid|slide(?:s)?|slid|hide(?:s)?"
+    r"|hid|hiding|wrap(?:s|ped|ping)?|unwrap(?:s|ped|ping)?|fold(?:s|ed|ing)?|unfold(?:s|ed|ing)?|tear(?:s|ing)?"
+    r"|tore|rip(?:s|ped|ping)?|crumple(?:s|d)?|crush(?:es|ed|ing)?|break(?:s|ing)?|broke|smash(?:es|ed|ing)?"
+    r"|shatter(?:s|ed|ing)?|fix(?:es|ed|ing)?|repair(?:s|ed|ing)?|polish(?:es|ed|ing)?|clean(?:s|ed|ing)?"
+    r"|wipe(?:s|d)?|wiping|tune(?:s|d)?|play(?:s|ed|ing)?|dial(?:s|led|ing)?|tap(?:s|ped|ping)?|type(?:s|d)?"
+    r"|typing|use(?:s|d)?|using|wear(?:s|ing)?|wore|don(?:s|ned|ning)?|fasten(?:s|ed|ing)?|button(?:s|ed|ing)?"
+    r"|tie(?:s|d)?|tying|untie(?:s|d)?|shake(?:s|n)?|shook|wave(?:s|d)?|waving|clasp(?:s|ed|ing)?"
+    r"|cradle(?:s|d)?|cradling|hug(?:s|ged|ging)?|kiss(?:es|ed|ing)?|touch(?:es|ed|ing)?|stroke(?:s|d)?"
+    r"|fill(?:s|ed|ing)?|empt(?:y|ies|ied|ying)|stuff(?:s|ed|ing)?|pack(?:s|ed|ing)?|unpack(?:s|ed|ing)?"
+    r"|reach(?:es|ed|ing)?\s+for|fumble(?:s|d)?\s+(?:with|for)|snatch(?:es|ed|ing)?|steal(?:s|ing)?|stole"
+    r"|find(?:s|ing)?|found|examine(?:s|d)?|examining|inspect(?:s|ed|ing)?|study|studies|studied|show(?:s|ed|n)?"
+    r"|present(?:s|ed|ing)?|raise(?:s|d)?|shove(?:s|d)?|stab(?:s|bed|bing)?|cut(?:s|ting)?|slice(?:s|d)?)\b",
+    re.IGNORECASE,
+)
+
+#: A sentence that says a character's look changes (costume, hair, injury, disguise, transformation).
+LOOK_CHANGE = re.compile(
+    r"\b(?:(?:put|puts|putting|pull|pulls|pulled|slip|slips|slipped|throw|throws|threw|shrug|shrugs|shrugged)"
+    r"\s+(?:on|into)\b|(?:change|changes|changed|changing)\s+(?:into|clothes|outfits?|costumes?)"
+    r"|(?:dress|dresses|dressed|dressing)\s+(?:in|as|up)\b|don|dons|donned|donning|now\s+(?:wears|wearing|in|dressed)"
+    r"|disguis(?:e|es|ed|ing)|costume|wig|(?:takes|took|take|pulls|pulled|strips|stripped|peels|peeled)\s+off"
+    r"|removes\s+(?:her|his|their|the)\s+(?:\w+\s+)?(?:coat|jacket|hat|mask|glasses|wig|dress|shirt|uniform|boots|shoes|armou?r|veil|cloak)"
+    r"|(?:cuts|cut|chops|chopped|shaves|shaved|dyes|dyed|bleaches|bleached)\s+(?:off\s+)?(?:her|his|their)?\s*(?:hair|beard|head)"
+    r"|hair\s+(?:turns|turned|goes|went|falls|fell|is\s+now)|(?:turns|turned|transforms?|transformed|stiffens?|stiffened"
+    r"|changes?|changed|morphs?|morphed)\s+into|transform(?:s|ed|ing)?\b|(?:soaked|drenched|bloodied|bandaged|bruised"
+    r"|scarred|wounded|covered\s+in|splattered|smeared|muddy|mud-caked)|(?:arrives|arrived|enters|entered|emerges"
+    r"|emerged|returns|returned|reappears|reappeared|steps\s+out|comes\s+back)\s+(?:\w+\s+)?(?:in|wearing|dressed)\b"
+    r"|(?:wears|wearing)\s+(?:a|an|the|her|his|their)\s+(?:new|borrowed|stolen)|crown(?:s|ed)\b|unmask(?:s|ed)?"
+    r"|(?:swaps?|swapped|trades?|traded)\s+(?:her|his|their))",
+    re.IGNORECASE,
+)
+
+REACTION = re.compile(
+    r"\b(?:stare|stares|staring|freeze|freezes|froze|gasp|gasps|flinch|flinches|wince|winces|smile|smiles|grin"
+    r"|grins|frown|frowns|blink|blinks|nod|nods|laugh|laughs|cry|cries|weep|weeps|sob|sobs|tear|tears\s+up"
+    r"|blush|blushes|swallow|swallows|sigh|sighs|glare|glares|glance|glances|look|looks|watch|watches|stiffen"
+    r"|stiffens|eyes\s+(?:widen|narrow|fill)|jaw\s+drops|face\s+falls|realis|realiz|recognis|recogniz|shock"
+    r"|stunned|startled|horrified|terrified|relieved|trembl|shiver|shudder)\w*",
+    re.IGNORECASE,
+)
+MOVEMENT = re.compile(
+    r"\b(?:walk|walks|walking|run|runs|running|ran|rush|rushes|race|races|sprint|sprints|hurr(?:y|ies)|chase"
+    r"|chases|follow|follows|enter|enters|exit|exits|leave|leaves|cross|crosses|climb|climbs|descend|descends"
+    r"|drive|drives|ride|rides|fly|flies|swim|swims|stride|strides|march|marches|stumble|stumbles|wander"
+    r"|wanders|pace|paces|dash|dashes|flee|flees|approach|approaches|advance|advances|step|steps|jump|jumps"
+    r"|leap|leaps|fall|falls|dance|dances|spin|spins|circle|circles|head|heads)\b",
+    re.IGNORECASE,
+)
+CROWD = re.compile(
+    r"\b(?:crowd|crowds|everyone|everybody|people|guests|dancers|shoppers|passengers|audience|villagers"
+    r"|soldiers|students|customers|onlookers|mob|throng|dozens|hundreds|families|the\s+whole\s+\w+|all\s+of\s+them)\b",
+    re.IGNORECASE,
+)
+LOOMING = re.compile(r"\b(?:tower|towers|loom|looms|looming|threaten|threatens|menac|tower\w*over|stands\s+over"
+                     r"|rises|rose|raises\s+(?:a|the|his|her)\s+(?:gun|knife|sword|fist|axe|weapon))\w*", re.IGNORECASE)
+LOWLY = re.compile(r"\b(?:kneel|kneels|knelt|collapse|collapses|cower|cowers|crumple|crumples|slump|slumps|falls"
+                   r"|lies\s+(?:on|in)|curls\s+up|crouch|crouches|small|alone)\b", re.IGNORECASE)
+
+_ARTICLE = re.compile(r"^(?:the|a|an|some|his|her|their|its|my|our|your)\s+", re.IGNORECASE)
+
+
+def head_noun(name: str) -> str:
+    """The last word of a name, lower case, without a plural 's' kept apart ('the silver keys' -> 'keys')."""
+    words = re.findall(r"[\w'’-]+", name.lower())
+    return words[-1] if words else ""
+
+
+def not_a_thing(name: str) -> str:
+    """Why `name` can never be an asset ('' when it can): a time of day, a scene heading or a fragment
+    of one, a transition, a camera direction, or no letters at all. One short phrase, for the take."""
+    text = " ".join(name.split()).strip(" .:;,-")
+    if not re.search(r"[^\W\d_]", text):
+        return "it has no letters"
+    if is_time_of_day(text):
+        return "it is a time of day"
+    if is_heading(text) or re.match(r"^(?:INT|EXT|I/E|INT\./EXT)\b\.?", text, re.IGNORECASE):
+        return "it is a scene heading"
+    if TRANSITIONS.search(text):
+        return "it is a transition"
+    if CAMERA_DIRECTIONS.match(text):
+        return "it is a camera direction"
+    if NOT_VISUAL.match(text):
+        return "it is not something the camera sees"
+    return ""
+
+
+def is_scenery(name: str) -> bool:
+    """True when the thing is set dressing, architecture, a surface, light or weather (part of a place)."""
+    return head_noun(_ARTICLE.sub("", name.strip())) in SCENERY
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of an action paragraph (keeps each one's words as written)."""
+    return [s.strip() for s in re.split(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)", text.strip()) if s.strip()]
+
+
+def _word_pattern(words: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w'’]){re.escape(words)}(?:e?s)?(?![\w'’])", re.IGNORECASE)
+
+
+def names_in(sentence: str, forms: Iterable[str]) -> bool:
+    """True if any of `forms` (names, aliases) is in `sentence` as whole words (a plural 's' allowed)."""
+    return any(f.strip() and _word_pattern(f.strip()).search(sentence) for f in forms)
+
+
+def handled(sentence: str, forms: Iterable[str]) -> bool:
+    """True if the sentence names the object (any form, or its last word) after a handling verb."""
+    for form in forms:
+        form = _ARTICLE.sub("", form.strip())
+        for f in dict.fromkeys([form, head_noun(form)]):
+            if not f:
+                continue
+            m = _word_pattern(f).search(sentence)
+            if m and HANDLING.search(sentence[: m.start()]):
+                return True
+    return False
+
+
+def is_heading_fragment(text: str) -> bool:
+    """True for a piece of action that is a heading, part of one, a transition or a camera direction,
+    written in capitals ("INT.", "MARISOL'S BEDROOM - DUSK:", "CUT TO:", "CLOSE ON"); never ordinary prose."""
+    t = " ".join(text.split()).strip()
+    if not t or not re.search(r"[^\W\d_]", t):
+        return True
+    if not _UPPER_FRAGMENT.match(t):
+        return False
+    bare = t.strip(" .:;,-–—")
+    if is_heading(t) or re.fullmatch(r"(?:INT|EXT|EST|I/E|INT\./EXT|EXT\./INT)\.?", bare):
+        return True
+    if is_time_of_day(bare) or TRANSITIONS.search(bare) or CAMERA_DIRECTIONS.match(bare):
+        return True
+    parts = [p for p in re.split(r"\s+[-–—]{1,2}\s+|\s*--\s*", bare) if p.strip()]
+    return len(parts) >= 2 and is_time_of_day(parts[-1])  # "MARISOL'S BEDROOM - DUSK"
+
+
+__all__ = [
+    "CAMERA_DIRECTIONS", "CROWD", "HANDLING", "LOOK_CHANGE", "LOOMING", "LOWLY", "MOVEMENT", "REACTION", "SCENERY",
+    "TRANSITIONS", "handled", "head_noun", "is_heading_fragment", "is_scenery", "names_in", "not_a_thing",
+    "sentences",
+]
