@@ -89,7 +89,7 @@ from aiuteur.pipeline.writing import (
     render,
     story_rules,
 )
-from aiuteur.screenplay.headings import place_name
+from aiuteur.screenplay.headings import place_of
 
 #: Every variable each template of this stage gets; a test checks the files use exactly these.
 VARIABLES: dict[str, frozenset[str]] = {
@@ -255,7 +255,7 @@ class Candidate:
 def scene_place(scene: Scene) -> str:
     """The place of a scene as its heading names it, time of day, notes and INT./EXT. removed
     (the screenplay package's parser); '' when the heading names no place ("INT. - DUSK")."""
-    return place_name(scene.location) or place_name(scene.heading)
+    return place_of(scene.location) or place_of(scene.heading)
 
 
 def deterministic(scenes: Iterable[Scene]) -> list[Candidate]:
@@ -413,7 +413,7 @@ def _action_sentences(scenes: Iterable[Scene]) -> list[str]:
 def _place_match(name: str, places: dict[str, str]) -> str | None:
     """The heading place (as written) a found location names, or None: by key, else the one place
     whose key holds the name's words (or the other way round)."""
-    key = canonical(place_name(name) or name, AssetCategory.LOCATION)
+    key = canonical(place_of(name) or name, AssetCategory.LOCATION)
     if not key:
         return None
     if key in places:

@@ -35,12 +35,11 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.clip_tokens import CLIP_CONTEXT, clip_tokens
 from aiuteur.pipeline.asset_states import assets_in_scene, saved_states, scene_image, state_of
-from aiuteur.pipeline.assets import display_name
+from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import StageContext, StageOutcome
 from aiuteur.pipeline.shot_list import load_bundle, load_scene, shot_lines
 from aiuteur.pipeline.writing import load_story, make_take, story_rules
-from aiuteur.screenplay.headings import parse_heading, place_name
 
 STATIC = ("static",)
 NO_CHANGE = "Static shot and nothing changes in it: the start frame holds for the whole shot."
@@ -264,7 +263,7 @@ def build_prompt(shot: Shot, scene: Scene, assets: dict[str, Asset], states: Ass
 
     def setting(at_end: bool) -> str:
         where = "; ".join(f"{a.name} ({short_look(look(a, at_end))})" if look(a, at_end).strip() else a.name
-                          for a in place) or place_name(scene.location) or place_name(parse_heading(scene.heading).location)
+                          for a in place) or scene_place(scene)
         when = scene.time_of_day.strip().lower()
         return ", ".join(x for x in (where, when) if x)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from aiuteur.domain.artifacts import IntExt
 
-__all__ = ["Heading", "is_heading", "parse_heading", "strip_numbers"]
+__all__ = ["Heading", "is_heading", "is_time_of_day", "parse_heading", "place_of", "strip_numbers"]
 
 # INT./EXT., EXT/INT, I/E, INT-EXT, INT, EXT, EST, INTERIOR … and their common translations, each
 # followed by ".", " " or the end of the line.
@@ -148,7 +148,7 @@ def _prefix_kind(prefix: str) -> IntExt:
 
 
 def _is_time(part: str) -> bool:
-    words = re.sub(r"[.,:;!?]", " ", part.upper()).replace("-", " ").split()
+    words = re.sub(r"[.,:;!?/&+]", " ", part.upper()).replace("-", " ").split()
     has_time_word = False
     for word in words:
         if word.isdigit() or re.fullmatch(r"\d{1,4}(?:ST|ND|RD|TH|S|'S)?", word):
@@ -238,3 +238,26 @@ def parse_heading(line: str) -> Heading:
         number=number,
         notes=tuple(notes),
     )
+
+
+def is_time_of_day(text: str) -> bool:
+    """True if `text` names only a time of day or a continuity note ("DUSK", "Moments later",
+    "later that night"), never a place that starts with one ("NIGHT MARKET", "DAY ROOM")."""
+    rest = _trim(_take_notes(_SPACES.sub(" ", text.replace("\u00a0", " ")).strip())[0])
+    return bool(rest) and _is_time(rest)
+
+
+def place_of(text: str) -> str:
+    """The place named by a heading or by a heading's location part ("MARISOL'S BEDROOM - DUSK:",
+    "INT. KITCHEN (1985)", "DUSK"), read by `parse_heading`: prefix, time of day, notes and numbers
+    off; '' when no place is left.
+
+    >>> place_of("MARISOL'S BEDROOM - DUSK:"), place_of("INT. KITCHEN - NIGHT (1985)"), place_of("DUSK")
+    ("MARISOL'S BEDROOM", 'KITCHEN', '')
+    """
+    line = _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
+    if not line:
+        return ""
+    heading = parse_heading(line if _PREFIX.match(strip_numbers(line)[0]) else f"INT. {line}")
+    location = heading.location
+    return "" if not location or is_time_of_day(location) or _NON_PLACE.fullmatch(location) else location
