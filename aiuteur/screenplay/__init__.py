@@ -2,7 +2,8 @@
 
 Import: Fountain (.fountain, .spmd, and .txt/.md written in Fountain), Final Draft (.fdx), plain
 text laid out like a screenplay, and PDF (through its text layer). Export: Fountain
-(`to_fountain`, round-trips through import) and a screenplay PDF (`to_pdf`).
+(`to_fountain`) and Final Draft (`to_fdx`), both round-tripping through import, and a screenplay
+PDF in industry layout (`to_pdf`).
 
 `parse_heading` is the one scene-heading reader (location, time of day, notes, INT/EXT, number)
 for any code that needs the place of a scene. `import_screenplay` and `script_summary` are all
@@ -17,15 +18,19 @@ from pathlib import PurePath
 from typing import Any
 
 from aiuteur.domain.artifacts import Script
+from aiuteur.screenplay.builder import paused_gc
 from aiuteur.screenplay.errors import ScreenplayError
-from aiuteur.screenplay.fdx import parse_fdx
+from aiuteur.screenplay.fdx import parse_fdx, to_fdx
 from aiuteur.screenplay.fountain import parse_fountain, to_fountain
 from aiuteur.screenplay.headings import Heading, is_heading, parse_heading
 from aiuteur.screenplay.layout import parse_layout
+from aiuteur.screenplay.limits import MAX_BYTES, MAX_PDF_PAGES, MAX_SCENES
 from aiuteur.screenplay.pdf import pdf_text, to_pdf
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_PDF_PAGES",
+    "MAX_SCENES",
     "Heading",
     "ScreenplayError",
     "import_screenplay",
@@ -35,11 +40,11 @@ __all__ = [
     "parse_heading",
     "parse_layout",
     "script_summary",
+    "to_fdx",
     "to_fountain",
     "to_pdf",
 ]
 
-MAX_BYTES = 20 * 1024 * 1024
 FOUNTAIN_EXTENSIONS = {".fountain", ".spmd"}
 TEXT_EXTENSIONS = {".txt", ".md", ".text", ".markdown", ""}
 SUPPORTED = ".fountain, .spmd, .fdx, .txt, .md or .pdf"
@@ -79,7 +84,7 @@ def _looks_like_layout(text: str) -> bool:
     return len(_INDENTED_CUE.findall(text)) >= 2 or "\f" in text or bool(_FURNITURE.search(text))
 
 
-def _parse(data: bytes, filename: str) -> Script:
+def _parse(data: bytes, filename: str, max_scenes: int, max_pdf_pages: int) -> Script:
     suffix = PurePath(filename).suffix.lower()
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if data[:1024].lstrip().startswith(b"%PDF") or suffix == ".pdf":
@@ -87,26 +92,37 @@ def _parse(data: bytes, filename: str) -> Script:
             raise ScreenplayError(
                 f"{filename} is named .pdf but is not a PDF file; export the screenplay to PDF again or import it as Fountain or FDX."
             )
-        return parse_layout(pdf_text(data, filename), filename)
+        return parse_layout(pdf_text(data, filename, max_pages=max_pdf_pages), filename, max_scenes=max_scenes)
     if suffix == ".fdx" or head.startswith((b"<?xml", b"<FinalDraft", b"<!DOCTYPE")):
-        return parse_fdx(data, filename)
+        return parse_fdx(data, filename, max_scenes=max_scenes)
     if suffix not in FOUNTAIN_EXTENSIONS | TEXT_EXTENSIONS:
         raise ScreenplayError(
             f"{filename} has an unsupported file type {suffix!r}; import a {SUPPORTED} file."
         )
     text = _decode(data, filename)
     if suffix in TEXT_EXTENSIONS and _looks_like_layout(text):
-        return parse_layout(text, filename)
-    return parse_fountain(text, filename)
+        return parse_layout(text, filename, max_scenes=max_scenes)
+    return parse_fountain(text, filename, max_scenes=max_scenes)
 
 
-def import_screenplay(data: bytes, filename: str, *, max_bytes: int = MAX_BYTES) -> Script:
+def import_screenplay(
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_scenes: int = MAX_SCENES,
+    max_pdf_pages: int = MAX_PDF_PAGES,
+) -> Script:
     """Read a screenplay file into a Script, choosing the reader by extension and content.
 
     Args:
         data: the file's bytes.
         filename: the name shown in messages; its extension picks the format.
         max_bytes: larger files are refused (default 20 MB).
+        max_scenes: a screenplay with more scene headings is refused (default 2,000).
+        max_pdf_pages: a PDF with more pages is refused before its text is read (default 1,000).
+
+    Time and memory grow linearly with the file's size.
 
     Raises:
         ScreenplayError: for an empty, oversized, binary, malformed or unsupported file.
@@ -120,7 +136,8 @@ def import_screenplay(data: bytes, filename: str, *, max_bytes: int = MAX_BYTES)
     if not data.strip():
         raise ScreenplayError(f"{name} is empty; choose a file that contains the screenplay.")
     try:
-        script = _parse(data, name)
+        with paused_gc():
+            script = _parse(data, name, max_scenes, max_pdf_pages)
     except ScreenplayError:
         raise
     except RecursionError as exc:

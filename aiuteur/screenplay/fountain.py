@@ -5,9 +5,9 @@ whitespace before parsing, "DR. McCOY" style cues (a Mc/Mac prefix is forced wit
 cue extensions (split and normalised by `cues`), scene heading parts (`headings`), dialogue
 lines merged per speech, notes and boneyard dropped, and scene numbering.
 
-Content before the first scene heading: sections, synopses, transitions and page breaks join
-the first scene; anything filmable (action, dialogue …) becomes a prologue scene with an empty
-heading and number "0", so a cold open is never lost.
+Content before the first scene heading is placed by `builder.ScriptBuilder` (title page lines,
+a `COLD OPEN` scene numbered "0", or `FADE IN:` and sections that open the first scene); the
+writer puts it back where it was.
 """
 
 from __future__ import annotations
@@ -17,10 +17,18 @@ from collections.abc import Iterable
 
 from fountain import ElementType, FountainElement, FountainParser
 
-from aiuteur.domain.artifacts import ElementKind, IntExt, Scene, Script, ScriptElement
-from aiuteur.screenplay.cues import join_cue, looks_like_cue, split_cue
+from aiuteur.domain.artifacts import ElementKind, IntExt, Script, ScriptElement
+from aiuteur.screenplay.builder import (
+    OPENING_KINDS,
+    PROLOGUE_NUMBER,
+    ScriptBuilder,
+    is_prologue,
+    opening_elements,
+)
+from aiuteur.screenplay.cues import join_cue, looks_like_cue
 from aiuteur.screenplay.errors import ScreenplayError
-from aiuteur.screenplay.headings import is_heading, parse_heading
+from aiuteur.screenplay.headings import is_heading
+from aiuteur.screenplay.limits import MAX_SCENES
 
 _ODD_NEWLINES = re.compile(r"\r\n|\r|\u2028|\u2029|\u0085|\v")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
@@ -57,95 +65,6 @@ def _strip_emphasis(text: str) -> str:
     return _EMPHASIS.sub(r"\2", text).strip()
 
 
-class ScriptBuilder:
-    """Collects elements into scenes in reading order; shared by every importer."""
-
-    def __init__(self) -> None:
-        self.scenes: list[tuple[Scene, list[ScriptElement]]] = []
-        self.pending: list[ScriptElement] = []  # before the first heading
-        self.speaker: tuple[str, str | None, bool] | None = None
-        self.fresh_cue = False  # no dialogue yet under the current cue
-        self.lyric_line = -2  # source line of the last lyric, to join consecutive lyric lines
-
-    @property
-    def elements(self) -> list[ScriptElement]:
-        return self.scenes[-1][1] if self.scenes else self.pending
-
-    def heading(self, text: str, forced_number: str | None) -> None:
-        parts = parse_heading(text)
-        index = len([s for s, _ in self.scenes if s.heading or s.number != "0"]) + 1
-        scene = Scene(
-            number=forced_number or parts.number or str(index),
-            heading=parts.text,
-            int_ext=parts.int_ext,
-            location=parts.location,
-            time_of_day=parts.time_of_day,
-        )
-        elements: list[ScriptElement] = []
-        if not self.scenes and self.pending:
-            filmable = {
-                ElementKind.SECTION,
-                ElementKind.SYNOPSIS,
-                ElementKind.TRANSITION,
-                ElementKind.PAGE_BREAK,
-            }
-            if any(e.kind not in filmable for e in self.pending):
-                self.scenes.append((Scene(number="0", heading=""), self.pending))
-            else:
-                elements = self.pending
-            self.pending = []
-        self.scenes.append((scene, elements))
-        self.speaker = None
-
-    def add(self, kind: ElementKind, text: str, **speaker: object) -> None:
-        if kind not in (ElementKind.DIALOGUE, ElementKind.PARENTHETICAL):
-            self.speaker = None
-        self.elements.append(ScriptElement(kind=kind, text=text, **speaker))  # type: ignore[arg-type]
-
-    def cue(self, raw: str, dual: bool) -> None:
-        name, extension = split_cue(raw)
-        self.speaker = (name, extension, dual)
-        self.fresh_cue = True
-
-    def continue_speech(self) -> None:
-        """The next dialogue continues the last speech (a "(MORE)" / "(CONT'D)" page break)."""
-        self.fresh_cue = False
-
-    def speech(self, kind: ElementKind, text: str, joiner: str = "\n") -> None:
-        if self.speaker is None:  # dialogue without a cue: keep the words as action
-            self.add(ElementKind.ACTION, text)
-            return
-        name, extension, dual = self.speaker
-        last = self.elements[-1] if self.elements else None
-        merge = not self.fresh_cue
-        self.fresh_cue = False
-        if (
-            merge
-            and kind == ElementKind.DIALOGUE
-            and last is not None
-            and last.kind == ElementKind.DIALOGUE
-            and last.character == name
-            and last.dual == dual
-        ):
-            self.elements[-1] = last.model_copy(update={"text": f"{last.text}{joiner}{text}"})
-            return
-        self.elements.append(
-            ScriptElement(kind=kind, text=text, character=name, extension=extension, dual=dual)
-        )
-
-    def script(self, title_page: dict[str, str]) -> Script:
-        if not self.scenes and self.pending:
-            self.scenes.append((Scene(number="0", heading=""), self.pending))
-        scenes = []
-        for scene, elements in self.scenes:
-            cleaned = [e.model_copy(update={"text": e.text.strip("\n")}) for e in elements]
-            synopsis = next((e.text for e in cleaned[:1] if e.kind == ElementKind.SYNOPSIS), "")
-            scenes.append(scene.model_copy(update={"elements": cleaned, "synopsis": synopsis}))
-        return Script(
-            title=title_page.get("title", "").split("\n")[0].strip(), title_page=title_page, scenes=scenes
-        )
-
-
 def _cue_text(element: FountainElement) -> str:
     extension = element.metadata.get("extension")
     return f"{element.text} ({extension})" if extension else element.text
@@ -180,16 +99,7 @@ def _walk(builder: ScriptBuilder, elements: Iterable[FountainElement], *, dual: 
         elif kind == ElementType.CENTERED:
             builder.add(ElementKind.CENTERED, text.strip())
         elif kind == ElementType.LYRICS:
-            last = builder.elements[-1] if builder.elements else None
-            if (
-                last is not None
-                and last.kind == ElementKind.LYRIC
-                and element.line_number == builder.lyric_line + 1
-            ):
-                builder.elements[-1] = last.model_copy(update={"text": f"{last.text}\n{text.strip()}"})
-            else:
-                builder.add(ElementKind.LYRIC, text.strip())
-            builder.lyric_line = element.line_number
+            builder.lyric(text.strip(), element.line_number)
         elif kind == ElementType.SECTION:
             builder.add(ElementKind.SECTION, text.strip())
         elif kind == ElementType.SYNOPSIS:
@@ -199,12 +109,33 @@ def _walk(builder: ScriptBuilder, elements: Iterable[FountainElement], *, dual: 
         # NOTE, BONEYARD and TITLE_PAGE are not part of the film.
 
 
-def parse_fountain(text: str, filename: str = "script.fountain") -> Script:
-    """Parse Fountain text into a Script.
+_HEADING_LINE = re.compile(
+    r"^[ \t]*(?:\.(?=[^.\s])|(?:\d{1,4}[A-Z]{0,3}\s+)?(?:INT|EXT|EST|I/E|INT\./EXT|EXT\./INT)[ ./])",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def count_headings(text: str, stop_after: int) -> int:
+    """Lines that start like a scene heading, counted up to `stop_after` + 1 (a cheap pre-check)."""
+    n = 0
+    for _ in _HEADING_LINE.finditer(text):
+        n += 1
+        if n > stop_after:
+            break
+    return n
+
+
+def parse_fountain(text: str, filename: str = "script.fountain", *, max_scenes: int = MAX_SCENES) -> Script:
+    """Parse Fountain text into a Script, in time linear in its length.
 
     Raises:
-        ScreenplayError: if the parser fails on the text.
+        ScreenplayError: if the text has more than `max_scenes` scenes or the parser fails on it.
     """
+    if count_headings(text, max_scenes) > max_scenes:  # refuse before the slow work
+        raise ScreenplayError(
+            f"{filename} has more than {max_scenes:,} scenes, the limit for one screenplay; "
+            "split it into parts and import each as its own project."
+        )
     source = _force_mc_cues(normalise_text(text))
     try:
         document = FountainParser().parse(source)
@@ -217,7 +148,7 @@ def parse_fountain(text: str, filename: str = "script.fountain") -> Script:
             f"{filename} could not be read as Fountain ({type(exc).__name__}: {exc}); check the file's syntax."
         ) from exc
     title_page = {str(k).strip().lower(): _strip_emphasis(str(v)) for k, v in document.metadata.items() if v}
-    builder = ScriptBuilder()
+    builder = ScriptBuilder(filename, max_scenes=max_scenes)
     _walk(builder, document.elements)
     return builder.script(title_page)
 
@@ -289,6 +220,16 @@ def _speech_lines(element: ScriptElement) -> list[str]:
     return [_escape(line) if line.strip() else "  " for line in element.text.split("\n")]
 
 
+def implied_heading(script: Script, index: int) -> bool:
+    """True when scene `index` is the text before the first heading, written without a heading."""
+    if index != 0 or not script.scenes:
+        return False
+    scene = script.scenes[0]
+    legacy = not scene.heading and scene.number == PROLOGUE_NUMBER
+    filmable = any(e.kind not in OPENING_KINDS for e in scene.elements)
+    return (is_prologue(scene) or legacy) and filmable
+
+
 def to_fountain(script: Script) -> str:
     """Write a Script as Fountain text that imports back to the same script (ids aside)."""
     blocks: list[str] = []
@@ -305,21 +246,26 @@ def to_fountain(script: Script) -> str:
                 lines.append(f"{_title_key(key)}:")
                 lines.extend(f"    {v}" for v in values)
         blocks.append("\n".join(lines))
-    for index, scene in enumerate(
-        script.scenes, start=1 if not script.scenes or script.scenes[0].heading else 0
-    ):
-        if scene.heading or scene.number != "0":
+    numbered = 0
+    openers = opening_elements(script)
+    for index, scene in enumerate(script.scenes):
+        elements = scene.elements
+        if index == 0:  # "FADE IN:", sections … stand before the first heading, as written
+            blocks.extend(_element_lines(e) for e in elements[:openers])
+            elements = elements[openers:]
+        if not implied_heading(script, index):
+            numbered += 1
             heading = scene.heading or f"{scene.int_ext.value} {scene.location}".strip() or "SCENE"
             if not _STANDARD_HEADING.match(heading) or scene.int_ext == IntExt.NONE:
                 heading = "." + heading
-            if scene.number != str(index):
+            if scene.number != str(numbered):
                 heading += f" #{scene.number}#"
             blocks.append(heading)
-            if scene.synopsis and not any(e.kind == ElementKind.SYNOPSIS for e in scene.elements[:1]):
+            if scene.synopsis and not any(e.kind == ElementKind.SYNOPSIS for e in elements[:1]):
                 blocks.append(f"= {scene.synopsis}")
         block: list[str] = []
         speaker: tuple[str | None, str | None, bool] | None = None
-        for element in scene.elements:
+        for element in elements:
             if element.kind in (ElementKind.DIALOGUE, ElementKind.PARENTHETICAL):
                 if speaker != (element.character, element.extension, element.dual) or (
                     block

@@ -15,9 +15,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from aiuteur.domain.artifacts import ElementKind, Script
+from aiuteur.screenplay.builder import ScriptBuilder
 from aiuteur.screenplay.cues import CONTD, looks_like_cue, split_cue
-from aiuteur.screenplay.fountain import ScriptBuilder
 from aiuteur.screenplay.headings import is_heading, strip_numbers
+from aiuteur.screenplay.limits import MAX_SCENES
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?[-–]?\s*\d{1,4}\s*[-–]?\.?\s*(?:of\s+\d+)?\s*$", re.IGNORECASE)
 _CONTINUED = re.compile(
@@ -120,13 +121,13 @@ def _rows(lines: list[str]) -> list[_Row | None]:
     return rows
 
 
-def parse_layout(text: str, filename: str = "script.txt") -> Script:
+def parse_layout(text: str, filename: str = "script.txt", *, max_scenes: int = MAX_SCENES) -> Script:
     """Parse a plain-text (or PDF-extracted) screenplay by its layout."""
     lines = _clean_lines(text)
     title_page, lines = _split_title_page(lines)
     rows = _rows(lines)
     indented = sum(1 for r in rows if r and r.indent >= 12 and looks_like_cue(r.text)) >= 1
-    builder = ScriptBuilder()
+    builder = ScriptBuilder(filename, max_scenes=max_scenes)
 
     action: list[str] = []
     speech: list[str] = []  # lines of the current dialogue or parenthetical

@@ -15,8 +15,11 @@ import textwrap
 from dataclasses import dataclass, field
 
 from aiuteur.domain.artifacts import ElementKind, Script, ScriptElement
+from aiuteur.screenplay.builder import opening_elements
 from aiuteur.screenplay.cues import CONTD, join_cue
 from aiuteur.screenplay.errors import ScreenplayError
+from aiuteur.screenplay.fountain import implied_heading
+from aiuteur.screenplay.limits import MAX_PDF_PAGES
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +85,14 @@ def _speech_rows(
 
 def _blocks(script: Script) -> list[_Block]:
     blocks: list[_Block] = []
-    for scene in script.scenes:
-        if scene.heading:
+    openers = opening_elements(script)
+    for index, scene in enumerate(script.scenes):
+        elements = scene.elements
+        i = 0
+        if index == 0:  # "FADE IN:" and sections stand before the first heading, as written
+            blocks.extend(_plain_blocks(elements[:openers]))
+            i = openers
+        if scene.heading and not implied_heading(script, index):
             blocks.append(
                 _Block(
                     rows=[[_Line(_ACTION_X, line)] for line in _wrap(scene.heading.upper(), _ACTION_W)],
@@ -91,8 +100,6 @@ def _blocks(script: Script) -> list[_Block]:
                     scene_number=scene.number,
                 )
             )
-        elements = scene.elements
-        i = 0
         while i < len(elements):
             e = elements[i]
             if e.kind in (ElementKind.DIALOGUE, ElementKind.PARENTHETICAL):
@@ -129,16 +136,24 @@ def _blocks(script: Script) -> list[_Block]:
                 blocks.append(_Block(rows=rows, cue=join_cue(e.character or "", CONTD)))
                 i = j
                 continue
-            if e.kind == ElementKind.PAGE_BREAK:
-                blocks.append(_Block(rows=[], space_before=-1))
-            elif e.kind == ElementKind.TRANSITION:
-                blocks.append(_Block(rows=[[_Line(-_RIGHT_EDGE, e.text.upper())]]))
-            elif e.kind == ElementKind.CENTERED:
-                blocks.append(_Block(rows=[[_Line(0, line)] for line in _wrap(e.text, _ACTION_W)]))
-            elif e.kind == ElementKind.LYRIC or e.kind == ElementKind.ACTION:
-                blocks.append(_Block(rows=[[_Line(_ACTION_X, line)] for line in _wrap(e.text, _ACTION_W)]))
-            # sections and synopses organise the writer's work; they are not printed
+            blocks.extend(_plain_blocks([e]))
             i += 1
+    return blocks
+
+
+def _plain_blocks(elements: list[ScriptElement]) -> list[_Block]:
+    """Blocks for elements other than speech; sections and synopses are not printed."""
+    blocks = []
+    for e in elements:
+        if e.kind == ElementKind.PAGE_BREAK:
+            blocks.append(_Block(rows=[], space_before=-1))
+        elif e.kind == ElementKind.TRANSITION:
+            x = _ACTION_X if e.text.strip().upper().startswith("FADE IN") else -_RIGHT_EDGE
+            blocks.append(_Block(rows=[[_Line(x, e.text.upper())]]))
+        elif e.kind == ElementKind.CENTERED:
+            blocks.append(_Block(rows=[[_Line(0, line)] for line in _wrap(e.text, _ACTION_W)]))
+        elif e.kind == ElementKind.LYRIC or e.kind == ElementKind.ACTION:
+            blocks.append(_Block(rows=[[_Line(_ACTION_X, line)] for line in _wrap(e.text, _ACTION_W)]))
     return blocks
 
 
@@ -237,7 +252,7 @@ def to_pdf(script: Script) -> bytes:
 # --- import ----------------------------------------------------------------------------------
 
 
-def pdf_text(data: bytes, filename: str = "script.pdf") -> str:
+def pdf_text(data: bytes, filename: str = "script.pdf", *, max_pages: int = MAX_PDF_PAGES) -> str:
     """The text of every page in layout mode (indentation kept), pages separated by form feeds.
 
     Raises:
@@ -252,8 +267,19 @@ def pdf_text(data: bytes, filename: str = "script.pdf") -> str:
             raise ScreenplayError(
                 f"{filename} is password-protected; save an unprotected copy of the PDF and import that."
             )
-        pages = []
+        count = len(reader.pages)
+        if count > max_pages:
+            raise ScreenplayError(
+                f"{filename} has {count:,} pages, over the {max_pages:,}-page limit for a screenplay PDF; "
+                "split it into parts and import each as its own project."
+            )
+        pages: list[str] = []
         for page in reader.pages:
+            if len(pages) >= max_pages:  # the page count in the file can lie
+                raise ScreenplayError(
+                    f"{filename} has more than {max_pages:,} pages, the limit for a screenplay PDF; "
+                    "split it into parts and import each as its own project."
+                )
             pages.append(page.extract_text(extraction_mode="layout") or "")
     except ScreenplayError:
         raise

@@ -109,7 +109,8 @@ def test_pdf_export_reads_back_through_pdf_import():
     want, got = script_summary(original), script_summary(again)
     assert got["title"] == "THE LAST LIGHTHOUSE"
     assert got["characters"] == want["characters"]
-    assert [s["heading"] for s in got["scenes"] if s["heading"]][:3] == [
+    assert got["scenes"][0]["heading"] == "COLD OPEN"  # the text before the first heading
+    assert [s["heading"] for s in got["scenes"][1:]][:3] == [
         "INT. LIGHTHOUSE - LAMP ROOM - NIGHT", "EXT./INT. CAR - MOVING - DAY", "FLASHBACK",
     ]  # fmt: skip
     assert [s["number"] for s in got["scenes"]][:4] == ["0", "1", "2A", "3"]

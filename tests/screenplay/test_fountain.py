@@ -43,7 +43,7 @@ def test_forced_heading_has_no_location():
 
 def test_cold_open_before_first_heading_is_kept_in_scene_zero():
     prologue = _features().scenes[0]
-    assert prologue.heading == "" and prologue.number == "0"
+    assert prologue.heading == "COLD OPEN" and prologue.number == "0" and prologue.location == ""
     assert [e.kind for e in prologue.elements] == [
         ElementKind.SECTION, ElementKind.SYNOPSIS, ElementKind.TRANSITION, ElementKind.ACTION,
     ]  # fmt: skip
