@@ -267,6 +267,7 @@ def measure(story: CorpusStory, a: dict[str, Any], examples: set[str]) -> dict[s
         "places": metrics.places(labels, script),
         "non_things": metrics.non_things(assets, shots),
         "shots": metrics.shot_variety(shots, assets),
+        "frame_prompts": metrics.prompt_action(a.get("prompts") or {}, shots),
         "leaks": metrics.prompt_leaks(text, script, assets, examples),
     }
 
@@ -327,6 +328,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "places_as_scene": [total("places.as_scene"), total("places.labelled")],
         "places_covered": [total("places.covered"), total("places.labelled")],
         "non_things": total("non_things.assets") + total("non_things.shot_actions"),
+        "action_cut": [total("frame_prompts.action_cut"), total("frame_prompts.prompts")],
         "treatment_max_copied": max([(m.get("treatments") or {}).get("max_copied", 0) for m in ms] or [0]),
         "leaks": total("leaks.leaks"),
         "stages": stage_rows,

@@ -438,7 +438,37 @@ def beat_spread(treatment: Data | None, beats: Data | None) -> Data:
             "thirds_covered": len(thirds)}
 
 
-# -- 10. examples from prompts leaking into the film ------------------------------------------------------------
+# -- 10. frame prompts: is the shot's action inside what the image model reads? -------------------------------
+
+CLIP_LIMIT = 77  # tokens, start and end markers included: the text encoder of SD-family models reads no more
+_CLIP_PIECE = re.compile(r"[A-Za-z]+|\d|[^\sA-Za-z\d]")
+
+
+def clip_tokens(text: str) -> int:
+    """An estimate of CLIP tokens: one per word, digit and punctuation mark (CLIP's BPE keeps common
+    English words whole and splits punctuation off); rare long words cost more, so this is a floor."""
+    return len(_CLIP_PIECE.findall(text))
+
+
+def prompt_action(prompts_by_scene: dict[str, Data | None], shots_by_scene: dict[str, Data | None]) -> Data:
+    """Start-frame prompts whose shot action starts past the 77-token window (so the frame never sees it)."""
+    n, cut, lengths = 0, [], []
+    for sid, prompts in prompts_by_scene.items():
+        actions = {str(sh.get("id")): str(sh.get("action") or "") for sh in (shots_by_scene.get(sid) or {}).get("shots") or []}
+        for p in (prompts or {}).get("prompts") or []:
+            text = str(p.get("start_prompt") or "")
+            action = actions.get(str(p.get("shot_id")), "")
+            n += 1
+            lengths.append(clip_tokens(text))
+            head = " ".join(action.split()[:4])
+            at = text.find(head) if head else -1
+            if head and (at < 0 or clip_tokens(text[:at]) + clip_tokens(head) > CLIP_LIMIT - 2):
+                cut.append(f"{p.get('shot_id')}: {head!r} at token {clip_tokens(text[:at]) if at >= 0 else 'absent'}")
+    return {"prompts": n, "action_cut": len(cut), "max_tokens": max(lengths, default=0),
+            "mean_tokens": round(sum(lengths) / len(lengths), 1) if lengths else 0.0, "evidence": cut[:5]}
+
+
+# -- 11. examples from prompts leaking into the film ------------------------------------------------------------
 
 SCREENPLAY_WORDS = _vocab("int ext day night dusk dawn morning evening continuous later the of a an and")
 

@@ -27,7 +27,9 @@ STORY_COLUMNS: list[tuple[str, str]] = [
     ("looks", "look changes caught/labelled"), ("places", "places as scene (+named)/labelled"),
     ("visual", "visual verbosity (0-4)"), ("loops", "texts looping / repeated lines"),
     ("copied", "verbatim sentences: treatment max · beats · script"), ("non-things", "time/heading/transition as asset or shot"),
-    ("shots", "shots: sizes·angles, top size share"), ("leaks", "prompt-example words in names"),
+    ("shots", "shots: sizes·angles, top size share"),
+    ("cut", "start-frame prompts whose action starts past CLIP's 77 tokens / prompts (max est. tokens)"),
+    ("leaks", "prompt-example words in names"),
 ]
 
 
@@ -59,6 +61,7 @@ def story_cells(row: dict[str, Any]) -> list[str]:
         f"{_get(m, 'treatments.max_copied', 0)}·{_get(m, 'copied.beats.copied', 0)}·{_get(m, 'copied.script.copied', 0)}",
         str(_get(m, "non_things.assets", 0) + _get(m, "non_things.shot_actions", 0)),
         f"{_get(m, 'shots.sizes', 0)}·{_get(m, 'shots.angles', 0)}, {_get(m, 'shots.top_size_share', 0):.2f}",
+        f"{_get(m, 'frame_prompts.action_cut', 0)}/{_get(m, 'frame_prompts.prompts', 0)} ({_get(m, 'frame_prompts.max_tokens', 0)})",
         str(_get(m, "leaks.leaks", 0)),
     ]
 
@@ -92,7 +95,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{_frac(summary.get('characters'))}; speakers {_frac(summary.get('speakers'))}; dialogue altered "
             f"{summary.get('dialogue_altered', 0)}; look changes {_frac(summary.get('looks'))}; places as scenes "
             f"{_frac(summary.get('places_as_scene'))} (covered {_frac(summary.get('places_covered'))}); "
-            f"non-things {summary.get('non_things', 0)}; most verbatim sentences in one treatment "
+            f"non-things {summary.get('non_things', 0)}; frame prompts with the action cut "
+            f"{_frac(summary.get('action_cut'))}; most verbatim sentences in one treatment "
             f"{summary.get('treatment_max_copied', 0)}; prompt-example leaks {summary.get('leaks', 0)}.", ""]
     misses = evidence(rows)
     if misses:
@@ -118,7 +122,7 @@ def evidence(rows: list[dict[str, Any]]) -> list[str]:
                 bits.append(f"look change of {ch['character']} missed ({ch.get('why')})")
         if _get(m, "places.missing"):
             bits.append("places missing: " + ", ".join(m["places"]["missing"]))
-        for key in ("non_things", "leaks", "dialogue_altered"):
+        for key in ("non_things", "leaks", "dialogue_altered", "frame_prompts"):
             if _get(m, f"{key}.evidence"):
                 bits.append(f"{key}: " + "; ".join(m[key]["evidence"][:4]))
         if bits:
@@ -153,7 +157,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
     sa, sb = a.get("summary", {}), b.get("summary", {})
     out = [f"| summary | {la} | {lb} |", "|---|---|---|"]
     for key in ("stories", "complete", "three_treatments", "characters", "speakers", "dialogue_altered", "looks",
-                "places_as_scene", "places_covered", "non_things", "treatment_max_copied", "leaks"):
+                "places_as_scene", "places_covered", "non_things", "action_cut", "treatment_max_copied", "leaks"):
         va, vb = sa.get(key), sb.get(key)
         out.append(f"| {key} | {_frac(va) if isinstance(va, list) else va} | {_frac(vb) if isinstance(vb, list) else vb} |")
     for st in EVAL_STAGES:

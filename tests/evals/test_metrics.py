@@ -220,3 +220,16 @@ def test_metrics_survive_missing_artifacts() -> None:
     assert metrics.look_changes(LABELS, None, None, {})["caught"] == 0
     assert metrics.treatments(STORY, None)["count"] == 0
     assert metrics.shot_variety({}, None)["shots"] == 0
+
+
+def test_frame_prompts_whose_action_falls_past_clips_window_are_counted() -> None:
+    shots = {"s1": {"shots": [{"id": "h1", "action": "Nell pockets the key."}, {"id": "h2", "action": "Omar kneads dough."}]}}
+    setting = "warm bakery, flour dust, copper pans, wooden shelves, morning light, " * 8  # ~104 tokens
+    prompts = {"s1": {"prompts": [
+        {"shot_id": "h1", "start_prompt": "Nell pockets the key. " + setting},
+        {"shot_id": "h2", "start_prompt": setting + "Omar kneads dough."},
+    ]}}
+    got = metrics.prompt_action(prompts, shots)
+    assert (got["prompts"], got["action_cut"]) == (2, 1) and "h2" in got["evidence"][0]
+    assert got["max_tokens"] > metrics.CLIP_LIMIT
+    assert metrics.clip_tokens("INT. BAKERY - DAY") == 5
