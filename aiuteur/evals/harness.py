@@ -279,14 +279,22 @@ _EG = re.compile(r"e\.g\.[^)\n]*")
 
 
 def example_vocabulary(prompts: Path = PROMPTS_DIR, code: Path = REPO_ROOT / "aiuteur") -> set[str]:
-    """Proper-noun words of the prompt files and of the 'e.g.' examples in the code's schemas."""
+    """Proper-noun words of the prompt files and of the 'e.g.' examples in the code's schemas.
+
+    A word also written in lower case there ('scene', 'story') is instruction, not example, and left out.
+    """
     found: set[str] = set()
-    for p in prompts.glob("*/*.md"):
-        found |= {w.lower() for w in _CAPITALISED.findall(p.read_text(encoding="utf-8"))}
+    plain: set[str] = set()
+    texts = [p.read_text(encoding="utf-8") for p in prompts.glob("*/*.md")]
+    for text in texts:
+        found |= {w.lower() for w in _CAPITALISED.findall(text)}
     for p in [*code.glob("pipeline/*.py"), *code.glob("domain/*.py")]:
         for seg in _EG.findall(p.read_text(encoding="utf-8")):
+            texts.append(seg)
             found |= {w.lower() for w in re.findall(r"[A-Za-z]{3,}", seg) if w[0].isupper()}
-    return found - metrics.SCREENPLAY_WORDS - {"json", "action", "line", "cont", "the"}
+    for text in texts:
+        plain |= set(re.findall(r"\b[a-z]{3,}\b", text))
+    return found - plain - metrics.SCREENPLAY_WORDS
 
 
 # -- the summary across stories ---------------------------------------------------------------------------
