@@ -20,6 +20,19 @@ Layout written by `build_all`:
     tiny/controlnet-sdxl/         ControlNetModel for tiny/sdxl
     tiny/ltx/                     LTXConditionPipeline (start + end frame conditions)
     tiny/wan/                     WanImageToVideoPipeline, first/last-frame (FLF2V) shaped
+
+The multi-reference image families and the newer video families (issue 17) are built one by one,
+on demand, by `build_family(models_dir, name)` (`FAMILY_BUILDERS`); `build_all` builds them too:
+
+    tiny/qwen-image-edit/         QwenImageEditPlusPipeline (Qwen2.5-VL text encoder, several input images)
+    tiny/flux2-klein/             Flux2KleinPipeline (Qwen3 text encoder, several reference images)
+    tiny/ltx2/                    LTX2ConditionPipeline (Gemma 3 text encoder, start + end conditions, audio)
+    tiny/wan22-i2v/               WanImageToVideoPipeline shaped like Wan2.2 I2V-A14B (two experts, boundary)
+    tiny/wan22-ti2v/              WanImageToVideoPipeline shaped like Wan2.2 TI2V-5B (ignores last_image)
+
+Each is the real architecture with its widths, depths and vocabularies scaled down (the real
+configs' values are listed beside each builder); the code path that loads and runs them is the
+one real weights take.
 """
 
 from __future__ import annotations
@@ -452,6 +465,326 @@ def build_wan(models_dir: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# Multi-reference image families and keyframe video families (issue 17)
+
+_QWEN_SPECIALS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+    "<|image_pad|>", "<|video_pad|>",
+]  # fmt: skip
+_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _byte_level_tokenizer(cls: Any, specials: list[str], **kwargs: Any) -> Any:
+    """A byte-level BPE tokenizer (256 byte symbols, no merges, the given special tokens) as `cls`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    return cls(tokenizer_object=tok, **kwargs)
+
+
+def build_qwen_image_edit(models_dir: Path) -> Path:
+    """tiny/qwen-image-edit: QwenImageEditPlusPipeline (Qwen-Image-Edit-2509/2511 shape).
+
+    Real: transformer 60 layers × 24 heads × 128, joint_attention_dim 3584; VAE z_dim 16, 8× down;
+    text encoder Qwen2.5-VL-7B (3584 wide, 28 layers, 32-layer vision tower). Tiny: 2 layers × 3
+    heads × 16, a 4-channel VAE that goes 16× down (the pipeline VAE-encodes every reference at
+    about 1024², which a tiny 8× VAE would attend over 16k positions), a 16-wide Qwen2.5-VL with
+    a byte-level tokenizer.
+    """
+
+    def build(out: Path) -> None:
+        from diffusers import (
+            AutoencoderKLQwenImage,
+            FlowMatchEulerDiscreteScheduler,
+            QwenImageEditPlusPipeline,
+            QwenImageTransformer2DModel,
+        )
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        _seed()
+        tok = _byte_level_tokenizer(Qwen2Tokenizer, _QWEN_SPECIALS, eos_token="<|im_end|>",
+                                    pad_token="<|endoftext|>")
+        ids = {t: tok.convert_tokens_to_ids(t) for t in _QWEN_SPECIALS}
+        from aiuteur.engines.image_edit import still_image_processor_class
+
+        processor = still_image_processor_class()(
+            image_processor=Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=112 * 112), tokenizer=tok
+        )
+        config = Qwen2_5_VLConfig(
+            text_config={
+                "hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "num_key_value_heads": 2, "vocab_size": len(tok), "rope_theta": 1000000.0,
+                "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+                "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+            },
+            vision_config={"depth": 2, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "out_hidden_size": 16},
+            hidden_size=16, vocab_size=len(tok), bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"], vision_start_token_id=ids["<|vision_start|>"],
+            vision_end_token_id=ids["<|vision_end|>"], vision_token_id=ids["<|vision_pad|>"],
+            image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        )  # fmt: skip
+        text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
+        transformer = QwenImageTransformer2DModel(
+            patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
+            num_attention_heads=3, joint_attention_dim=16, guidance_embeds=False, axes_dims_rope=(8, 4, 4),
+        )  # fmt: skip
+        z = 4
+        vae = AutoencoderKLQwenImage(
+            base_dim=2, z_dim=z, dim_mult=[1, 1, 1, 1, 1], num_res_blocks=1,
+            temperal_downsample=[False, True, True, True], latents_mean=[0.0] * z, latents_std=[1.0] * z,
+        )  # fmt: skip
+        pipe = QwenImageEditPlusPipeline(
+            scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tok,
+            processor=processor, transformer=transformer,
+        )  # fmt: skip
+        pipe.save_pretrained(str(out))
+        # Record the processor as the real weights do; the engine loads it for still images.
+        index = json.loads((out / "model_index.json").read_text())
+        index["processor"] = ["transformers", "Qwen2VLProcessor"]
+        (out / "model_index.json").write_text(json.dumps(index, indent=2))
+
+    return _build_once(models_dir / "tiny" / "qwen-image-edit", build)
+
+
+def build_flux2_klein(models_dir: Path) -> Path:
+    """tiny/flux2-klein: Flux2KleinPipeline (FLUX.2 klein 4B shape).
+
+    Real: transformer 5 double + 20 single blocks, 24 heads × 128, joint_attention_dim 7680 (three
+    hidden layers of Qwen3-4B, 2560 wide, 36 layers); VAE with 32 latent channels. Tiny: 1 + 1
+    blocks, 2 heads × 16; a Qwen3 8 wide but 28 layers deep, so the pipeline's default hidden
+    layers (9, 18, 27) exist as in the real model; a 4-channel VAE 4× down.
+    """
+
+    def build(out: Path) -> None:
+        from diffusers import (
+            AutoencoderKLFlux2,
+            FlowMatchEulerDiscreteScheduler,
+            Flux2KleinPipeline,
+            Flux2Transformer2DModel,
+        )
+        from transformers import Qwen2TokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+        _seed()
+        tok = _byte_level_tokenizer(Qwen2TokenizerFast, _QWEN_SPECIALS, eos_token="<|im_end|>",
+                                    pad_token="<|endoftext|>")
+        tok.chat_template = _CHAT_TEMPLATE
+        text_encoder = Qwen3ForCausalLM(Qwen3Config(
+            hidden_size=8, intermediate_size=16, num_hidden_layers=28, num_attention_heads=2,
+            num_key_value_heads=2, head_dim=4, vocab_size=len(tok), max_position_embeddings=1024,
+        )).eval()  # fmt: skip
+        transformer = Flux2Transformer2DModel(
+            patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
+            num_attention_heads=2, joint_attention_dim=24, timestep_guidance_channels=256,
+            axes_dims_rope=[4, 4, 4, 4], guidance_embeds=False,
+        )  # fmt: skip
+        vae = AutoencoderKLFlux2(
+            sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+            up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(4, 4, 4), layers_per_block=1,
+            latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
+        )  # fmt: skip
+        pipe = Flux2KleinPipeline(
+            scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tok,
+            transformer=transformer, is_distilled=True,
+        )  # fmt: skip
+        pipe.save_pretrained(str(out))
+
+    return _build_once(models_dir / "tiny" / "flux2-klein", build)
+
+
+def _gemma_tokenizer() -> Any:
+    """A Gemma tokenizer over the special tokens and printable ASCII (transformers 5 constructor)."""
+    from transformers import GemmaTokenizer
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_image>", "<end_of_image>",
+                "<image_soft_token>", "<start_of_turn>", "<end_of_turn>"]  # fmt: skip
+    vocab = {t: i for i, t in enumerate(specials)}
+    for c in ["\u2581", *(string.ascii_letters + string.digits + string.punctuation)]:
+        vocab.setdefault(c, len(vocab))
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    return GemmaTokenizer(vocab=vocab, merges=[])
+
+
+def build_ltx2(models_dir: Path) -> Path:
+    """tiny/ltx2: LTX2ConditionPipeline (LTX-2: video + audio, keyframe conditions at any index).
+
+    Real: transformer 48 layers, 32 heads × 128 video and 32 × 64 audio, captions from Gemma 3
+    12B (3840 wide, 48 layers, all hidden states into the text connectors); video VAE 32× down in
+    space, 8× in time. Tiny: 2 layers × 2 heads × 8; a Gemma 3 32 wide and 2 layers deep with a
+    1-layer SigLIP tower (the text connectors are 4 heads × 8 = its width); a 1-level video VAE; a small audio VAE and vocoder.
+    """
+
+    def build(out: Path) -> None:
+        from diffusers import (
+            AutoencoderKLLTX2Audio,
+            AutoencoderKLLTX2Video,
+            FlowMatchEulerDiscreteScheduler,
+            LTX2ConditionPipeline,
+            LTX2VideoTransformer3DModel,
+        )
+        from diffusers.pipelines.ltx2 import LTX2TextConnectors
+        from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+        from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+        _seed()
+        tok = _gemma_tokenizer()
+        ids = {t: tok.convert_tokens_to_ids(t) for t in ("<start_of_image>", "<end_of_image>", "<image_soft_token>")}
+        text_encoder = Gemma3ForConditionalGeneration(Gemma3Config(
+            text_config={
+                "hidden_size": 32, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 1, "head_dim": 8, "vocab_size": len(tok), "sliding_window": 64,
+                "max_position_embeddings": 2048,
+            },
+            vision_config={"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 1,
+                           "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+            mm_tokens_per_image=4, boi_token_index=ids["<start_of_image>"], eoi_token_index=ids["<end_of_image>"],
+            image_token_index=ids["<image_soft_token>"],
+        )).eval()  # fmt: skip
+        hidden = text_encoder.config.text_config.hidden_size
+        layers = text_encoder.config.text_config.num_hidden_layers
+        transformer = LTX2VideoTransformer3DModel(
+            in_channels=4, out_channels=4, patch_size=1, patch_size_t=1, num_attention_heads=2,
+            attention_head_dim=8, cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4,
+            audio_num_attention_heads=2, audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2,
+            qk_norm="rms_norm_across_heads", caption_channels=hidden, rope_double_precision=False,
+            rope_type="split",
+        )  # fmt: skip
+        connectors = LTX2TextConnectors(
+            caption_channels=hidden, text_proj_in_factor=layers + 1, video_connector_num_attention_heads=4,
+            video_connector_attention_head_dim=8, video_connector_num_layers=1,
+            video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=4,
+            audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
+            audio_connector_num_learnable_registers=None, connector_rope_base_seq_len=32, rope_theta=10000.0,
+            rope_double_precision=False, causal_temporal_positioning=False, rope_type="split",
+        )  # fmt: skip
+        vae = AutoencoderKLLTX2Video(
+            in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,),
+            decoder_block_out_channels=(8,), layers_per_block=(1,), decoder_layers_per_block=(1, 1),
+            spatio_temporal_scaling=(True,), decoder_spatio_temporal_scaling=(True,),
+            decoder_inject_noise=(False, False), downsample_type=("spatial",), upsample_residual=(False,),
+            upsample_factor=(1,), timestep_conditioning=False, patch_size=1, patch_size_t=1,
+            encoder_causal=True, decoder_causal=False,
+        )  # fmt: skip
+        audio_vae = AutoencoderKLLTX2Audio(
+            base_channels=4, output_channels=2, ch_mult=(1,), num_res_blocks=1, attn_resolutions=None,
+            in_channels=2, resolution=32, latent_channels=2, norm_type="pixel", causality_axis="height",
+            dropout=0.0, mid_block_add_attention=False, sample_rate=16000, mel_hop_length=160, is_causal=True,
+            mel_bins=8,
+        )  # fmt: skip
+        vocoder = LTX2Vocoder(
+            in_channels=audio_vae.config.output_channels * audio_vae.config.mel_bins, hidden_channels=32,
+            out_channels=2, upsample_kernel_sizes=[4, 4], upsample_factors=[2, 2], resnet_kernel_sizes=[3],
+            resnet_dilations=[[1, 3, 5]], leaky_relu_negative_slope=0.1, output_sampling_rate=16000,
+        )  # fmt: skip
+        pipe = LTX2ConditionPipeline(
+            scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, audio_vae=audio_vae, text_encoder=text_encoder,
+            tokenizer=tok, connectors=connectors, transformer=transformer, vocoder=vocoder,
+        )  # fmt: skip
+        pipe.save_pretrained(str(out))
+
+    return _build_once(models_dir / "tiny" / "ltx2", build)
+
+
+def _wan_transformer(in_channels: int, out_channels: int) -> Any:
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=in_channels,
+        out_channels=out_channels, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )  # fmt: skip
+
+
+def _umt5() -> Any:
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    return UMT5EncoderModel(UMT5Config(
+        vocab_size=1000, d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1,
+    )).eval()  # fmt: skip
+
+
+def build_wan22_i2v(models_dir: Path) -> Path:
+    """tiny/wan22-i2v: WanImageToVideoPipeline shaped like Wan2.2 I2V-A14B (first and last frame).
+
+    Real: two 14B experts (40 layers, 40 heads × 128, in_channels 36), high-noise `transformer`
+    above `boundary_ratio` 0.9 and low-noise `transformer_2` below; umT5-XXL text encoder; no CLIP
+    image encoder; Wan2.1 VAE (z 16). Tiny: two 2-layer experts 2 heads × 12, a 2-layer umT5.
+    """
+
+    def build(out: Path) -> None:
+        from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
+
+        _seed()
+        tok = _t5_tokenizer(out / "_tok")
+        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                               temperal_downsample=[False, True, True])  # fmt: skip
+        pipe = WanImageToVideoPipeline(
+            tokenizer=tok, text_encoder=_umt5(), vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+            image_processor=None, image_encoder=None, transformer=_wan_transformer(36, 16),
+            transformer_2=_wan_transformer(36, 16), boundary_ratio=0.9,
+        )  # fmt: skip
+        pipe.save_pretrained(str(out))
+        shutil.rmtree(out / "_tok")
+
+    return _build_once(models_dir / "tiny" / "wan22-i2v", build)
+
+
+def build_wan22_ti2v(models_dir: Path) -> Path:
+    """tiny/wan22-ti2v: WanImageToVideoPipeline shaped like Wan2.2 TI2V-5B (`expand_timesteps`).
+
+    That pipeline form takes the first frame only and silently ignores `last_image`; the video
+    engine refuses it for start+end shots. Real: 30 layers, 24 heads × 128, Wan2.2 VAE (z 48,
+    16× down). Tiny: 2 layers, 2 heads × 12, a z-48 VAE 16× down.
+    """
+
+    def build(out: Path) -> None:
+        from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
+
+        _seed()
+        tok = _t5_tokenizer(out / "_tok")
+        vae = AutoencoderKLWan(
+            base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+            latents_mean=[0.0] * 48, latents_std=[1.0] * 48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+            scale_factor_spatial=16, scale_factor_temporal=4, temperal_downsample=[False, True, True],
+        )  # fmt: skip
+        pipe = WanImageToVideoPipeline(
+            tokenizer=tok, text_encoder=_umt5(), vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
+            image_processor=None, image_encoder=None, transformer=_wan_transformer(48, 48), transformer_2=None,
+            boundary_ratio=None, expand_timesteps=True,
+        )  # fmt: skip
+        pipe.save_pretrained(str(out))
+        shutil.rmtree(out / "_tok")
+
+    return _build_once(models_dir / "tiny" / "wan22-ti2v", build)
+
+
+#: Tiny model folder name -> its builder (built on demand, one at a time).
+FAMILY_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "qwen-image-edit": build_qwen_image_edit,
+    "flux2-klein": build_flux2_klein,
+    "ltx2": build_ltx2,
+    "wan22-i2v": build_wan22_i2v,
+    "wan22-ti2v": build_wan22_ti2v,
+}
+
+
+def build_family(models_dir: Path, name: str) -> Path:
+    """Build `tiny/<name>` of one of FAMILY_BUILDERS (idempotent)."""
+    if name not in FAMILY_BUILDERS:
+        raise KeyError(f"no tiny builder for {name!r}; known: {', '.join(FAMILY_BUILDERS)}")
+    return FAMILY_BUILDERS[name](Path(models_dir))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def build_images(models_dir: Path) -> None:
@@ -474,6 +807,8 @@ def build_all(models_dir: Path) -> None:
     models_dir = Path(models_dir)
     build_images(models_dir)
     build_video(models_dir)
+    for name in FAMILY_BUILDERS:
+        build_family(models_dir, name)
 
 
 if __name__ == "__main__":

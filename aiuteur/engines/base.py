@@ -80,11 +80,27 @@ class TextEngine(Protocol):
 
 @dataclass(frozen=True)
 class Reference:
-    """A conditioning image with its own scale (one IP-Adapter image per asset)."""
+    """A conditioning image of one asset: an IP-Adapter image (SD families) or an input image
+    (multi-reference edit families), with what the engine needs to place and rank it."""
 
     image: Image.Image
     scale: float = 0.7
     key: str = ""  # content hash, used to cache the image embedding
+    name: str = ""  # who or what it shows, as the prompt names it ("Mara", "the lighthouse")
+    kind: str = ""  # "character", "location", "prop" (or "" when unknown)
+    importance: float = 1.0  # higher is kept first when a model takes fewer references than given
+    region: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) in 0..1 of the frame
+
+
+#: Key of `Image.info` where an image engine leaves notes a person should read with the take
+#: (references left out, a prompt encoded in chunks or shortened, with the words dropped).
+NOTES_KEY = "aiuteur_notes"
+
+
+def engine_notes(image: Image.Image) -> list[str]:
+    """The notes an image engine attached to `image` (empty when none)."""
+    notes = image.info.get(NOTES_KEY)
+    return [str(n) for n in notes] if isinstance(notes, list) else []
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,8 @@ class VideoEngine(Protocol):
 
     model_id: str
     backend: str
+    family: str  # "ltx", "ltx2", "wan2.1-flf2v", "wan2.2-i2v", "wan2.2-ti2v"…
+    supports_end_frame: bool  # False: the model ignores an end frame, so start+end shots are refused
 
     def render(
         self,

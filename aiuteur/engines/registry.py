@@ -42,12 +42,14 @@ FACTORIES: dict[tuple[str, str], str] = {
     ("text", "llama.cpp"): "aiuteur.engines.text_llamacpp:LlamaCppText",
     ("text", "openai"): "aiuteur.engines.text_openai:OpenAIText",
     ("image", "diffusers"): "aiuteur.engines.image_diffusers:DiffusersImage",
+    ("image", "diffusers-edit"): "aiuteur.engines.image_edit:DiffusersEditImage",
     ("matting", "rembg"): "aiuteur.engines.matting_rembg:RembgMatting",
     ("vision", "none"): "aiuteur.engines.vision:NoVision",
     ("vision", "transformers"): "aiuteur.engines.vision:TransformersVision",
     ("video", "animatic"): "aiuteur.engines.video:AnimaticOnly",
     ("video", "diffusers-ltx"): "aiuteur.engines.video:DiffusersVideo",
     ("video", "diffusers-wan"): "aiuteur.engines.video:DiffusersVideo",
+    ("video", "diffusers-ltx2"): "aiuteur.engines.video:DiffusersVideo",
     ("embedding", "efficientnet-lite0"): "aiuteur.engines.embedding:EfficientNetEmbedding",
 }
 
@@ -201,8 +203,12 @@ _TINY_BUILDERS: dict[str, tuple[str, str]] = {
 }
 
 
-def ensure_tiny(kind: str, models_dir: Path) -> None:
-    """Build the tiny random-weight model of `kind` if it is missing (seconds; idempotent)."""
+def ensure_tiny(kind: str, models_dir: Path, spec: dict[str, Any] | None = None) -> None:
+    """Build the tiny random-weight model of `kind` if it is missing (seconds; idempotent).
+
+    A spec naming one of the per-family tiny models (`tiny/qwen-image-edit`, `tiny/ltx2`…)
+    builds just that one; otherwise the kind's default set is built.
+    """
     target = _TINY_BUILDERS.get(kind)
     if target is None:
         return
@@ -211,8 +217,14 @@ def ensure_tiny(kind: str, models_dir: Path) -> None:
     from aiuteur.engines.prepare import load_builder
 
     models_dir.mkdir(parents=True, exist_ok=True)
+    model = str((spec or {}).get("model", ""))
     with FileLock(str(models_dir / ".tiny-build.lock"), timeout=600):
         module = load_builder(target[0])
+        families = getattr(module, "FAMILY_BUILDERS", {})
+        name = model.removeprefix("tiny/")
+        if model.startswith("tiny/") and name in families:
+            module.build_family(models_dir, name)  # type: ignore[attr-defined]
+            return
         getattr(module, target[1])(models_dir)
 
 
@@ -293,8 +305,8 @@ class Engines:
         spec = self.profile.spec(kind)
 
         def load() -> Any:
-            if self.profile.name == "tiny":
-                ensure_tiny(kind, self.models_dir)
+            if self.profile.name == "tiny" or str(spec.get("model", "")).startswith("tiny/"):
+                ensure_tiny(kind, self.models_dir, spec)
             return self.cache.get(kind, spec, self.models_dir)
 
         return CountedEngine(None, purpose or kind, self.calls, kind, loader=load)
