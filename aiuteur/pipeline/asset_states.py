@@ -234,12 +234,78 @@ def source_label(state: ProjectState, source: str) -> str:
 
 
 def prefill(state: ProjectState, scene_id: str, asset: Asset) -> str:
-    """The registry's latest state change at or before this scene, else the master description."""
+    """The asset's last known look at this scene: the latest of the registry's state changes at or
+    before it and the changes recorded inside earlier scenes (stage 8, by shot); else the master
+    description. So a change seen in one scene carries into every scene after it."""
     order = {sid: i for i, sid in enumerate(state.scene_ids)}
     here = order.get(scene_id, len(order))
-    changes = [c for c in asset.state_changes if c.shot_id is None and order.get(c.scene_id, here + 1) <= here]
-    changes.sort(key=lambda c: order[c.scene_id])
-    return changes[-1].description if changes else asset.description
+    found: list[tuple[tuple[int, int], str]] = [
+        ((order[c.scene_id], 0), c.description) for c in asset.state_changes
+        if c.shot_id is None and c.scene_id in order and order[c.scene_id] <= here]
+    for sid in earlier_scenes(state, scene_id):
+        st = state_of(saved_states(state, sid), asset.id)
+        if st is not None and st.changes:
+            found.append(((order.get(sid, -1), 1), st.changes[-1].description))
+    return max(found)[1] if found else asset.description
+
+
+def look_before(state: ProjectState, scene_id: str, asset: Asset) -> str:
+    """The asset's look as the scene opens when it changes inside it: the last known look before it."""
+    ids = earlier_scenes(state, scene_id)
+    return prefill(state, ids[-1], asset) if ids else asset.description
+
+
+_STOP = frozenset(["with", "from", "that", "this", "into", "over", "then", "they", "their", "them", "have", "were",
+                   "when", "while", "what", "which", "there", "here", "now", "her", "his", "she", "him"])
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[\w'’-]{4,}", text.lower()) if w not in _STOP}
+
+
+def carries(text: str, change: str) -> bool:
+    """True when `text` already says the change (half its content words or more are in it)."""
+    words = _content_words(change)
+    return bool(words) and len(words & _content_words(text)) * 2 >= len(words)
+
+
+def shot_of(sentence: str, shots: ShotList | None) -> int | None:
+    """The index of the shot whose action holds the sentence (by its first words), or None."""
+    head = " ".join(_norm(sentence).split()[:6])
+    if not head or shots is None:
+        return None
+    for k, s in enumerate(shots.shots):
+        if head in _norm(s.action):
+            return k
+    return None
+
+
+def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None, assets: list[Asset],
+                      descriptions: list[str], changes: list[list[StateChange]]) -> None:
+    """Make each look change the registry records in this scene land in the scene's states (in
+    place): at the shot whose action states it (the look before it holds until then), else in the
+    scene's description. A state that already says it is left as it is. An asset with no change in
+    this scene keeps the changed look it had before (the model's description is added to it)."""
+    for i, a in enumerate(assets):
+        here = [c for c in a.state_changes if c.scene_id == scene.id and c.shot_id is None]
+        if not here:
+            before = prefill(state, scene.id, a)
+            if before.strip() and before != a.description and not carries(descriptions[i], before):
+                rest = descriptions[i].strip()
+                descriptions[i] = f"{before.strip().rstrip('.')}." + (f" {rest}" if rest and rest != before else "")
+            continue
+        for ch in here:
+            if any(carries(c.description, ch.description) for c in changes[i]):
+                continue
+            at = shot_of(ch.description, shots)
+            if at is not None and at > 0 and shots is not None:
+                changes[i].append(StateChange(scene_id=scene.id, shot_id=shots.shots[at].id,
+                                              description=ch.description))
+                if carries(descriptions[i], ch.description):  # the look before the change holds until then
+                    descriptions[i] = look_before(state, scene.id, a)
+            elif not carries(descriptions[i], ch.description):
+                rest = descriptions[i].strip()
+                descriptions[i] = f"{ch.description.strip().rstrip('.')}." + (f" {rest}" if rest else "")
 
 
 def assets_in_scene(bundle: StyleAndAssets | None, scene_id: str, shots: ShotList | None) -> list[Asset]:
@@ -438,6 +504,7 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
                                                      description=c.description.strip()) for c in s.changes]
         else:
             purpose, error = "asset_states_fallback", error or (got.error if got else "")
+    land_look_changes(state, scene, shots, assets, descriptions, changes)
     new_states = []
     for a, desc, ch in zip(assets, descriptions, changes, strict=True):
         old = state_of(prior, a.id)

@@ -130,6 +130,9 @@ _SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)")
 _OPEN, _CLOSE = "([{“", ")]}”"
 _BREAK_BEFORE = re.compile(r"^(?:and|but|as|while|then|when|until|before|after|so|or|because|where|who|which)$",
                            re.IGNORECASE)
+_PHRASE_START = re.compile(r"^(?:from|behind|with|without|into|onto|across|through|toward|towards|under|over|past"
+                           r"|along|beside|between|among|around|against|inside|outside|beneath|above|below)$",
+                           re.IGNORECASE)
 _LEADING_FRAGMENT = re.compile(r"^(?P<head>[^a-z]{2,}?):\s+(?=\S)")
 
 
@@ -154,8 +157,8 @@ def _fits(words: list[str]) -> bool:
 
 def _cut_words(words: list[str]) -> list[list[str]]:
     """Cut a run of words too long for one shot, never inside a parenthesis or a quote: at a clause
-    end (",", ";", ":", "—") first, then before a joining word ("and", "while" …), then anywhere
-    outside brackets; a bracket too long for a shot is cut only where nothing else is possible."""
+    end (",", ";", ":", "—") first, then before a joining word ("and", "while" …), then before a
+    preposition ("from", "behind" …), then anywhere outside brackets; a bracket too long for a shot is cut only where nothing else is possible."""
     if _fits(words) or len(words) < 2:
         return [words]
     depth = _depths(words)
@@ -168,8 +171,9 @@ def _cut_words(words: list[str]) -> list[list[str]]:
 
     clause = [i + 1 for i in range(n - 1) if depth[i] == 0 and words[i][-1] in ",;:—–"]
     joiner = [i for i in range(1, n) if depth[i - 1] == 0 and _BREAK_BEFORE.match(words[i].strip(",;:"))]
+    phrase = [i for i in range(1, n) if depth[i - 1] == 0 and _PHRASE_START.match(words[i])]
     outside = [i for i in range(1, n) if depth[i - 1] == 0]
-    for cands in (clause, joiner, outside, list(range(1, n))):
+    for cands in (clause, joiner, phrase, outside, list(range(1, n))):
         at = best(cands)
         if at is not None:
             return [*_cut_words(words[:at]), *_cut_words(words[at:])]
@@ -405,6 +409,7 @@ class Camera:
     lens: str
 
 
+ESTABLISHING = frozenset({"extreme wide", "wide", "full", "medium wide"})
 _NEIGHBOUR = {"medium": "medium wide", "medium wide": "medium", "close-up": "medium close-up",
               "medium close-up": "close-up", "wide": "full", "full": "wide", "over the shoulder": "medium close-up",
               "insert": "close-up", "two shot": "medium", "extreme wide": "wide", "extreme close-up": "close-up"}
@@ -516,12 +521,16 @@ def shots_from_groups(groups: list[list[Unit]], scene: Scene, assets: list[Asset
 
 def from_draft(draft: ShotListDraft, scene: Scene, assets: list[Asset], *, guided: bool = False) -> ShotList:
     """The model's grouping as shots. Its camera is kept when it tells shots apart (or the filmmaker
-    guided it), else chosen by code from the content; its in-frame names are kept when they differ
+    guided it), else chosen by code from the content, and the first shot always establishes the
+    place unless the filmmaker guided otherwise; its in-frame names are kept when they differ
     from shot to shot, else what each shot names or implies decides."""
     units = scene_units(scene)
     groups = [[units[u - 1] for u in d.units] for d in draft.shots]
     keep_camera = guided or usable_cameras(draft)
-    cameras = [Camera(d.size, d.angle, d.movement, d.lens) if keep_camera else None for d in draft.shots]
+    cameras: list[Camera | None] = [Camera(d.size, d.angle, d.movement, d.lens) if keep_camera else None
+                                    for d in draft.shots]
+    if not guided and cameras and cameras[0] is not None and cameras[0].size not in ESTABLISHING:
+        cameras[0] = None  # a scene opens on its place: the code's establishing shot
     return shots_from_groups(groups, scene, assets, cameras, [list(d.in_frame) for d in draft.shots],
                              trust_named=usable_in_frame(draft))
 

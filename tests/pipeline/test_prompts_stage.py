@@ -85,7 +85,8 @@ def test_prompts_carry_shot_states_style_and_rules(runner: Runner, engines: Fake
     prompts = Prompts.model_validate(state.data(Stage.PROMPTS, scene.id)).prompts
     first, moving, speech, last = prompts[0], prompts[1], prompts[3], prompts[4]
     # the shot's action first, then its camera (issue 13: the action was last and cut from every frame)
-    assert first.start_prompt.startswith("Persephone enters in a black gown, her daisies gone. medium shot, eye level")
+    assert first.start_prompt.startswith("Persephone enters in a black gown, her daisies gone.")
+    assert "shot, eye level" in first.start_prompt.split(".")[1]
     assert "Underworld Hall (Seen in this scene" in first.start_prompt
     assert "Persephone enters in a black gown" in first.start_prompt
     assert "stop-motion, handmade clay" in first.start_prompt and "All characters are eggs." in first.start_prompt
