@@ -5,7 +5,9 @@ the default: free whitespace and raw control characters removed; it checks the g
 the whole 151k vocabulary each token, ~60 ms/token on this CPU) or by llguidance as a logits
 processor (`constraint = "llguidance"`: the transformers engine's library, ~1.5x faster per token,
 but on the real-model extraction test its greedy output differed from the grammar's and was
-worse — unexplained yet, so it is opt-in). Either way the schema must be bounded and
+worse — unexplained yet, so it is opt-in). The GBNF is llama-cpp-python's converter with length
+bounds written as `x{m,n}` (`repetition`), never as the nested optionals it writes by default,
+which llama.cpp rejects. Either way the schema must be bounded and
 `finish_reason == "length"` raises `TruncatedError`. The chat template comes from the GGUF. `llama-cpp-python` is optional
 (it compiles from source, about 10 minutes): it is imported only when this engine is built.
 
@@ -56,11 +58,58 @@ def import_llama_cpp() -> Any:
     return llama_cpp
 
 
-def compact_gbnf(schema: dict[str, Any]) -> str:
-    """llama.cpp's GBNF for `schema` with no optional whitespace and no raw control characters."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+#: llama.cpp's grammar parser turns a repetition bound above this into "no bound at all"
+#: (`MAX_REPETITION_THRESHOLD` in llama-grammar.cpp), so longer bounds are cut to it.
+LLAMA_MAX_REPETITION = 2000
 
-    gbnf = str(json_schema_to_gbnf(json.dumps(schema)))
+_CONVERTER_LOCK = threading.Lock()
+_SIMPLE_ITEM = re.compile(r'^(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\])$')
+
+
+def repetition(
+    item: str, min_items: int, max_items: int | None, separator_rule: str | None = None,
+    item_rule_is_literal: bool = False,
+) -> str:
+    """GBNF for `item` repeated min..max times, as llama.cpp's own (C++) converter writes it.
+
+    llama-cpp-python's Python converter spells `{0,n}` as n nested optionals
+    (`(c (c (c …)?)?)?`): a `maxLength` of 300 nests 300 deep and llama.cpp rejects the grammar.
+    `x{m,n}` is what its grammar parser expands itself, one rule per optional step. A bound
+    above `LLAMA_MAX_REPETITION` is cut to it: the grammar is then tighter than the schema, so
+    the schema's token budget stays an upper bound.
+    """
+    del item_rule_is_literal  # the old converter's hint; a literal is one item either way
+    if max_items is not None and max_items > LLAMA_MAX_REPETITION:
+        max_items = LLAMA_MAX_REPETITION
+        min_items = min(min_items, max_items)
+    if max_items == 0:
+        return ""
+    if separator_rule:
+        rest = repetition(f"({separator_rule} {item})", max(min_items - 1, 0), None if max_items is None else max_items - 1)
+        result = f"{item} {rest}".rstrip()
+        return f"({result})?" if min_items == 0 else result
+    one = item if _SIMPLE_ITEM.match(item.strip()) else f"({item})"
+    if min_items == 0 and max_items == 1:
+        return f"{one}?"
+    if max_items is None:
+        return f"{one}*" if min_items == 0 else (f"{one}+" if min_items == 1 else f"{one}{{{min_items},}}")
+    if min_items == max_items:
+        return one if min_items == 1 else f"{one}{{{min_items}}}"
+    return f"{one}{{{min_items},{max_items}}}"
+
+
+def compact_gbnf(schema: dict[str, Any]) -> str:
+    """llama.cpp's GBNF for `schema`: bounds as `{m,n}`, no optional whitespace, no raw control characters."""
+    from unittest import mock
+
+    from llama_cpp import llama_grammar
+
+    # The converter calls the module's _build_repetition by name; swap in llama.cpp's own form.
+    with _CONVERTER_LOCK, mock.patch.object(llama_grammar, "_build_repetition", repetition):
+        gbnf = str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))
+    digits = getattr(llama_grammar, "_up_to_15_digits", "")  # the integer rule, built at import
+    if digits:
+        gbnf = gbnf.replace(digits, repetition("[0-9]", 0, 15))
     gbnf = re.sub(r"(?m)^space ::= .*$", 'space ::= ""', gbnf)
     # JSON forbids raw U+0000-U+001F inside strings; llama.cpp's char class lets them through.
     gbnf = gbnf.replace(r'[^"\\]', r'[^"\\\x7F\x00-\x1F]')

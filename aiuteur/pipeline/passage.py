@@ -47,7 +47,9 @@ class RewrittenPassage(BaseModel):
     """The new passage that replaces the highlighted one."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, description="The rewritten passage only: nothing from before or after it.")
+    # Bounded like every generation schema (schema_bounds), within llama.cpp's repetition limit.
+    text: str = Field(min_length=1, max_length=2000,
+                      description="The rewritten passage only: nothing from before or after it.")
 
 
 @dataclass(frozen=True)
