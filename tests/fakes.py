@@ -9,6 +9,10 @@ from typing import Any
 from pydantic import BaseModel
 
 
+class Several(list[Any]):
+    """The outputs of several consecutive calls, enqueued as one (see `ScriptedText.enqueue`)."""
+
+
 class ScriptedText:
     """A text engine whose outputs you enqueue; it records every call."""
 
@@ -20,7 +24,9 @@ class ScriptedText:
         self.calls: list[dict[str, Any]] = []
 
     def enqueue(self, *outputs: Any) -> None:
-        self.queue.extend(outputs)
+        """Queue outputs in order; a `Several` stands for several calls' outputs (e.g. one per treatment)."""
+        for out in outputs:
+            self.queue.extend(out if isinstance(out, Several) else [out])
 
     def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
                  max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None) -> BaseModel:

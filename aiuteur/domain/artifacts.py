@@ -126,6 +126,8 @@ class TreatmentVariant(Frozen):
     title: str
     logline: str
     prose: str
+    angle: str = Field(default="", description="The angle this telling was asked for, e.g. 'point of view'.")
+    weak: str = Field(default="", description="Why this variant was kept although it failed a check; '' when it passed.")
 
 
 class Treatment(Frozen):

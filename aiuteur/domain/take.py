@@ -34,6 +34,10 @@ class Take(Frozen):
     seconds: float = 0.0
     ok: bool = True
     error: str = Field(default="", description="Why the call failed, in words a person reads.")
+    note: str = Field(
+        default="",
+        description="What the stage kept although a check did not pass (e.g. a weak variant), in words a person reads.",
+    )
     prompt: list[dict[str, str]] = Field(default_factory=list, description="Messages sent to the model.")
     output: dict[str, Any] | None = None
     media: list[str] = Field(default_factory=list, description="Content hashes of files this take produced.")

@@ -1,10 +1,14 @@
 """Stage 3, beat sheet: the chosen treatment variant broken into ordered beats.
 
-Every beat keeps the treatment passage it came from, and that passage must be copied word for
-word: a code check finds it in the treatment prose (instructor's exact-citations idea) and
-re-asks with the complaint a bounded number of times; when the model still misquotes, the beat
-keeps the treatment sentence that best matches what it said. One beat can be rewritten with
-guidance, keeping its id and every other beat.
+Beats cover the whole treatment by construction: code splits the prose into as many
+consecutive parts as there are beats (whole sentences, about the same length each), the
+model writes one beat (a title and a summary) for each numbered part, and each beat's source
+passage is its part, word for word. A weak model can no longer put every beat in the opening
+paragraph, and it spends no tokens copying passages. The generation schema has exactly one
+beat per part, so constrained decoding returns the right count. One beat can be rewritten with
+guidance, keeping its id and every other beat; that rewrite quotes its passage itself, checked
+in code (instructor's exact-citations idea) and re-asked a bounded number of times; when the
+model still misquotes, the beat keeps the treatment sentence that best matches what it said.
 
 Example:
     take = make_beats(story, variant, engines.text("beats"), seed=7)
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, TextEngine
@@ -39,7 +43,7 @@ NO_GUIDANCE = "(none)"
 #: Every variable each template of this stage gets; a test checks the files use exactly these.
 VARIABLES: dict[str, frozenset[str]] = {
     "beats/system": frozenset({"story_rules"}),
-    "beats/user": frozenset({"params", "title", "prose", "guidance", "beat_count"}),
+    "beats/user": frozenset({"params", "title", "parts", "guidance", "beat_count"}),
     "beats/beat_user": frozenset({"params", "title", "prose", "beats", "number", "current", "guidance"}),
 }
 
@@ -105,6 +109,62 @@ class BeatsDraft(BaseModel):
     beats: list[BeatDraft] = Field(min_length=2, max_length=16, description="The beats in order.")
 
 
+class PartBeat(BaseModel):
+    """The beat of one numbered part of the treatment: what happens in it."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=80, description="A short name for the beat.")
+    summary: str = Field(min_length=1, max_length=400, description="What happens in this part, in one or two sentences.")
+
+
+class PartBeatsDraft(BaseModel):
+    """One beat per part of the treatment, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    beats: list[PartBeat] = Field(min_length=1, max_length=16)
+
+
+def beats_schema(parts: int) -> type[PartBeatsDraft]:
+    """The beat sheet schema for `parts` parts: exactly one beat each (1 to 16)."""
+    n = max(1, min(16, parts))
+    model: type[PartBeatsDraft] = create_model(
+        f"PartBeatsDraft_{n}", __base__=PartBeatsDraft, __module__=__name__,
+        beats=(list[PartBeat], Field(min_length=n, max_length=n, description=f"Exactly {n} beats, one per part.")),
+    )
+    return model
+
+
+def split_parts(prose: str, n: int) -> list[str]:
+    """The prose as `n` consecutive parts of whole sentences, each about as long as the others,
+    each an exact span of the prose (fewer parts when there are fewer sentences)."""
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[^.!?\n]+(?:[.!?]+[\"'”’)]*|$)", prose)
+             if m.group(0).strip()]
+    if not spans:
+        return [prose.strip()] if prose.strip() else []
+    n = max(1, min(n, len(spans)))
+    lengths = [len(prose[a:b].split()) for a, b in spans]
+    total = sum(lengths)
+    parts: list[str] = []
+    start, done, i = 0, 0, 0
+    for k in range(1, n + 1):
+        if k == n:
+            end = len(spans)
+        else:
+            target = total * k / n
+            end = i + 1
+            # take sentences while this part is short of its share, leaving one per remaining part
+            while end < len(spans) - (n - k) and done + sum(lengths[i:end]) + lengths[end] / 2 < target:
+                end += 1
+        parts.append(prose[spans[start][0]:spans[end - 1][1]].strip())
+        done += sum(lengths[i:end])
+        start = i = end
+    return parts
+
+
+def _numbered_parts(parts: list[str]) -> str:
+    return "\n\n".join(f"PART {i}\n{p}" for i, p in enumerate(parts, start=1))
+
+
 def beat_count(story: StoryInput | None) -> int:
     """How many beats to ask for: about 2.5 a minute plus a frame, between 4 and 14."""
     if story is None:
@@ -130,30 +190,31 @@ def make_beats(
     story: StoryInput | None, variant: TreatmentVariant, text: TextEngine, *, seed: int, guidance: str = "",
     templates: TemplateSource = default_templates, max_attempts: int = 3,
 ) -> Take:
-    """Break the chosen treatment into beats; the Take's output is a `BeatSheet`."""
-    # 1. Check inputs.
+    """Break the chosen treatment into beats, one per part of it; the Take's output is a `BeatSheet`."""
+    # 1. Check inputs; split the prose into one part per beat.
     if not variant.prose.strip():
         raise InputError("The chosen treatment has no prose; write or choose one before making beats.")
+    parts = split_parts(variant.prose, beat_count(story))
     # 2. Render the prompts.
     rules = format_rules(story_rules(story))
     values = {
-        "params": params_text(story) if story else "(not given)", "title": variant.title, "prose": variant.prose,
-        "guidance": guidance.strip() or NO_GUIDANCE, "beat_count": beat_count(story),
+        "params": params_text(story) if story else "(not given)", "title": variant.title,
+        "parts": _numbered_parts(parts), "guidance": guidance.strip() or NO_GUIDANCE, "beat_count": len(parts),
     }
     rendered = messages_for(templates, "beats", {"story_rules": rules}, values, VARIABLES)
     inputs = {"variant": variant.model_dump(), "rules": rules, "guidance": guidance, "template": rendered.template_hash}
-    # 3. Generate; re-ask while a passage is not quoted exactly.
+    # 3. Generate exactly one beat per part (the schema fixes the count).
     try:
-        got = ask(text, rendered.messages, BeatsDraft, seed=seed, max_attempts=max_attempts,
-                  context={"prose": variant.prose})
+        got = ask(text, rendered.messages, beats_schema(len(parts)), seed=seed, max_attempts=max_attempts)
     except EngineError as e:
         return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                          error=engine_failure(e, "the beats"))
     if got.value is None:  # pragma: no cover - ask always returns the last output
         return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                          error="The model returned no beats.")
-    # 4. Misquoted passages fall back to the best-matching sentence; return the take.
-    sheet = BeatSheet(beats=[_to_beat(d, variant.prose) for d in got.value.beats])
+    # 4. Each beat's passage is its part; return the take.
+    sheet = BeatSheet(beats=[Beat(title=d.title.strip(), summary=d.summary.strip(), source_passage=part)
+                             for d, part in zip(got.value.beats, parts, strict=False)])
     return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                      attempts=got.attempts, seconds=got.seconds, messages=got.messages, output=sheet)
 

@@ -156,6 +156,11 @@ class RunResult:
     def errors(self) -> list[str]:
         return [t.error for t in self.takes if not t.ok]
 
+    @property
+    def notes(self) -> list[str]:
+        """What the stage kept although a check did not pass (weak but usable), one sentence each."""
+        return [t.note for t in self.takes if t.note]
+
 
 @dataclass
 class ProjectView:
@@ -666,7 +671,8 @@ class Runner:
                     yield Step(stage, sid, f"failed: not confirmed: {why} Confirm it in the app, or run with --confirm.",
                                RunResult(stage, sid, result.takes, record))
                     return
-                yield Step(stage, sid, "made" if result.ok else f"made, with failed takes: {'; '.join(result.errors)}",
+                made = "made" + "".join(f" ({n})" for n in result.notes)
+                yield Step(stage, sid, made if result.ok else f"{made}, with failed takes: {'; '.join(result.errors)}",
                            RunResult(stage, sid, result.takes, record))
 
     def _apply_default_choice(self, project_id: str, stage: Stage, scene_id: str | None,

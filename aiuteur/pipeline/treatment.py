@@ -1,10 +1,15 @@
 """Stage 2, treatment: three different prose tellings of the film, from the stage-1 input.
 
-Always exactly three valid variants: the generation schema is bounded (every string has a
-maximum length, the list has exactly three items, no extra keys), so even a weak model under
-constrained decoding returns three; a code check that they differ re-asks. One variant can be
-rewritten with the filmmaker's guidance while the other two stay. Written style capsules do not
-apply here (they shape script and dialogue writing only); story rules do, in every prompt.
+Variety by construction: code picks three angles a story editor would ask for (the story's own
+structure; one character's point of view; its mood and atmosphere; a late start when the story
+names nobody), and each treatment is its own model call with its angle in the prompt, so they
+differ because they were asked to. Each answer is checked in code: too close to a treatment
+already written, or copying more than one sentence of the story word for word, and that one
+treatment is re-asked alone with the complaint. When its tries run out the stage keeps the
+last answer, marks it weak (`TreatmentVariant.weak`, shown in the app) and says so in the
+take's note: a usable draft is never thrown away. One variant can be rewritten with the
+filmmaker's guidance while the other two stay. Written style capsules do not apply here (they
+shape script and dialogue writing only); story rules do, in every prompt.
 
 Example:
     take = make_treatment(story, engines.text("treatment"), seed=7)
@@ -14,14 +19,19 @@ Example:
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from aiuteur.domain import InputError, InputMode, Stage, StoryInput, Take, Treatment, TreatmentVariant
-from aiuteur.engines.base import EngineError, TextEngine
+from aiuteur.engines.base import EngineError, Message, TextEngine
 from aiuteur.pipeline.prompts import Template
 from aiuteur.pipeline.runner import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
+    Asked,
+    Rendered,
     TemplateSource,
     ask,
     brief_text,
@@ -40,21 +50,38 @@ from aiuteur.pipeline.writing import (
     story_rules,
 )
 
-MAX_PROSE = 2400
+#: llama.cpp's grammar caps a repetition at 2000 characters (text_llamacpp.LLAMA_MAX_REPETITION).
+MAX_PROSE = 2000
 NO_GUIDANCE = "(none)"
+NO_OTHERS = "(none yet: this is the first treatment)"
+#: Word-trigram overlap above which two tellings are "the same story in the same words".
+TOO_CLOSE = 0.5
+#: A copied sentence is at least this many words long (short ones repeat by chance).
+COPY_MIN_WORDS = 6
+#: How many sentences may be copied word for word from the story.
+MAX_COPIED = 1
 
 #: Every variable each template of this stage gets; a test checks the files use exactly these.
 VARIABLES: dict[str, frozenset[str]] = {
     "treatment/system": frozenset({"story_rules"}),
-    "treatment/user": frozenset({"mode_instruction", "params", "sources", "brief", "guidance"}),
+    "treatment/user": frozenset({"mode_instruction", "params", "sources", "brief", "guidance", "angle", "number",
+                                 "others"}),
     "treatment/variant_user": frozenset(
-        {"mode_instruction", "params", "sources", "brief", "number", "current", "others", "guidance"}
+        {"mode_instruction", "params", "sources", "brief", "number", "current", "others", "guidance", "angle"}
     ),
     "treatment/mode_expand": frozenset(),
     "treatment/mode_condense": frozenset(),
     "treatment/mode_transform": frozenset({"target"}),
     "treatment/mode_brief": frozenset(),
+    "treatment/angle_structure": frozenset(),
+    "treatment/angle_viewpoint": frozenset({"character"}),
+    "treatment/angle_tone": frozenset(),
+    "treatment/angle_late_start": frozenset(),
 }
+
+#: The angle names a person reads (in the app and in the saved treatment).
+ANGLE_LABELS = {"structure": "structure", "viewpoint": "point of view", "tone": "tone and atmosphere",
+                "late_start": "a late start"}
 
 
 # --- generation schemas (bounded) ---------------------------------------------------------------
@@ -70,15 +97,25 @@ class VariantDraft(BaseModel):
 
     @field_validator("prose")
     @classmethod
-    def _differs_from_others(cls, v: str, info: ValidationInfo) -> str:
-        others = (info.context or {}).get("others") or []
-        if any(_same(v, o) for o in others):
-            raise ValueError("this treatment repeats one of the other two; tell the story differently")
+    def _differs_and_retells(cls, v: str, info: ValidationInfo) -> str:
+        ctx = info.context or {}
+        for n, other in enumerate(ctx.get("others") or [], start=1):
+            if too_close(v, other):
+                raise ValueError(
+                    f"this treatment is too close to treatment {ctx.get('numbers', {}).get(n, n)}: they tell the "
+                    "same story in nearly the same words; tell it from your own angle, in new words"
+                )
+        copied = copied_sentences(v, str(ctx.get("story") or ""))
+        if len(copied) > MAX_COPIED:
+            raise ValueError(
+                f"this treatment copies {len(copied)} sentences word for word from the story "
+                f"(for example: \"{copied[0][:120]}\"); retell the events in your own words"
+            )
         return v
 
 
 class TreatmentDraft(BaseModel):
-    """Exactly three treatments that tell the film in three clearly different ways."""
+    """Three treatments in one answer: kept for projects and tools that still send it."""
 
     model_config = ConfigDict(extra="forbid")
     variants: list[VariantDraft] = Field(min_length=3, max_length=3, description="Exactly three treatments.")
@@ -87,24 +124,112 @@ class TreatmentDraft(BaseModel):
     @classmethod
     def _three_different(cls, v: list[VariantDraft], info: ValidationInfo) -> list[VariantDraft]:
         if not (info.context or {}).get("checks"):
-            return v  # engines parse without context; the meaning checks run in `ask`
+            return v
         for i in range(len(v)):
             for j in range(i):
-                if _same(v[i].prose, v[j].prose):
+                if too_close(v[i].prose, v[j].prose):
                     raise ValueError(f"treatments {j + 1} and {i + 1} tell the same story; make each one different")
         return v
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
+# --- the checks -----------------------------------------------------------------------------------
 
 
-def _same(a: str, b: str) -> bool:
-    return _norm(a) == _norm(b)
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
 
 
-def _variant(d: VariantDraft) -> TreatmentVariant:
-    return TreatmentVariant(title=d.title.strip(), logline=d.logline.strip(), prose=d.prose.strip())
+def _trigrams(text: str) -> set[tuple[str, ...]]:
+    w = _words(text)
+    return {tuple(w[i:i + 3]) for i in range(len(w) - 2)} or {tuple(w)}
+
+
+def overlap(a: str, b: str) -> float:
+    """Share of the shorter text's word trigrams that the other has too (1.0: one contains the other)."""
+    ta, tb = _trigrams(a), _trigrams(b)
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
+def too_close(a: str, b: str) -> bool:
+    """Two tellings are too close when most of the shorter one's word runs are in the other."""
+    return overlap(a, b) >= TOO_CLOSE
+
+
+def copied_sentences(prose: str, story: str) -> list[str]:
+    """The sentences of `prose` (of at least COPY_MIN_WORDS words) found word for word in `story`."""
+    if not story.strip():
+        return []
+    haystack = " " + " ".join(_words(story)) + " "
+    out = []
+    for sentence in re.findall(r"[^.!?\n]+[.!?]*", prose):
+        words = _words(sentence)
+        if len(words) >= COPY_MIN_WORDS and f" {' '.join(words)} " in haystack:
+            out.append(sentence.strip())
+    return out
+
+
+# --- angles, chosen by code -----------------------------------------------------------------------
+
+_NOT_NAMES = frozenset(
+    ["The", "A", "An", "And", "But", "Or", "So", "Then", "When", "While", "As", "At", "In", "On", "Of", "To", "For", "From", "With", "By", "It", "Its", "He", "She", "They", "We", "You", "I", "His", "Her", "Their", "Our", "My", "Your", "This", "That", "These", "Those", "There", "Here", "What", "Who", "Why", "How", "Where", "Yes", "No", "Not", "Now", "Mr", "Mrs", "Ms", "Dr", "Sir", "Madam", "Miss", "Lord", "Lady", "God", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "INT", "EXT", "Int", "Ext", "Day", "Night", "Morning", "Evening", "Dusk", "Dawn", "Later"]
+)
+
+
+def named_characters(text: str) -> list[str]:
+    """Names the text uses for people, most mentioned first: capitalised words seen mid-sentence
+    at least twice (a heuristic; it only steers which point of view a treatment takes)."""
+    mid: Counter[str] = Counter()
+    every: Counter[str] = Counter()
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
+        words = re.findall(r"[A-Za-z][A-Za-z'’-]*", sentence)
+        for i, w in enumerate(words):
+            w = re.sub(r"['’]s$", "", w)
+            if w[:1].isupper() and not w.isupper() and w not in _NOT_NAMES and len(w) > 1:
+                every[w] += 1
+                if i > 0:
+                    mid[w] += 1
+    return [w for w, n in sorted(every.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2 and mid[w]]
+
+
+@dataclass(frozen=True)
+class Angle:
+    """One of the three angles: its template and its values."""
+
+    name: str
+    values: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        who = self.values.get("character")
+        return f"{ANGLE_LABELS[self.name]}: {who}" if who else ANGLE_LABELS[self.name]
+
+
+def pick_angles(story: StoryInput) -> list[Angle]:
+    """Three angles a story editor would ask for: the story's own structure, the point of view of
+    its second most named character (the first when only one is named; a late start when none
+    is), and its tone and atmosphere."""
+    text = "\n".join(s.text for s in story.sources) + "\n" + story.brief.plot + "\n" + story.brief.character_descriptions
+    names = named_characters(text)
+    if names:
+        second = Angle("viewpoint", {"character": names[1] if len(names) > 1 else names[0]})
+    else:
+        second = Angle("late_start", {})
+    return [Angle("structure", {}), second, Angle("tone", {})]
+
+
+def angle_of(variant: TreatmentVariant, index: int, story: StoryInput) -> Angle:
+    """The angle a saved variant was written from (its recorded label), else the one code picks."""
+    picked = pick_angles(story)[index]
+    if variant.angle:
+        for a in (picked, *pick_angles(story)):
+            if a.label == variant.angle:
+                return a
+    return picked
+
+
+def _variant(d: VariantDraft, angle: str = "", weak: str = "") -> TreatmentVariant:
+    return TreatmentVariant(title=d.title.strip(), logline=d.logline.strip(), prose=d.prose.strip(), angle=angle,
+                            weak=weak)
 
 
 # --- prompts --------------------------------------------------------------------------------------
@@ -136,8 +261,56 @@ def _common(story: StoryInput, templates: TemplateSource, guidance: str) -> tupl
     return values, used
 
 
+def _angle_text(angle: Angle, templates: TemplateSource) -> tuple[str, Template]:
+    t = templates(f"treatment/angle_{angle.name}")
+    return render(t, angle.values, VARIABLES), t
+
+
 def _format_variant(v: TreatmentVariant, n: int) -> str:
     return f"Treatment {n}: {v.title}\nLogline: {v.logline}\n{v.prose}"
+
+
+def _brief_variant(v: TreatmentVariant, n: int) -> str:
+    """Title and logline only: enough to steer away from, and short on a small context."""
+    return f"Treatment {n}: {v.title}. {v.logline}"
+
+
+def _story_text(story: StoryInput) -> str:
+    return "\n".join(s.text for s in story.sources if s.text.strip())
+
+
+# --- asking one variant -----------------------------------------------------------------------------
+
+
+@dataclass
+class _One:
+    """One variant's result: the draft (None only when every call failed), its check, its calls."""
+
+    draft: VariantDraft | None
+    weak: str
+    attempts: int
+    seconds: float
+    messages: list[Message]
+    error: str = ""
+
+
+def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attempts: int, others: list[str],
+             story: str, numbers: dict[int, int], what: str) -> _One:
+    """Ask for one variant with its checks; a failed call (truncated, timed out) is tried again
+    with another seed while tries remain. The last usable answer is kept even when it fails a check."""
+    context = {"others": others, "story": story, "numbers": numbers}
+    t0 = time.perf_counter()
+    tries, error = 0, ""
+    while tries < max_attempts:
+        try:
+            got: Asked[VariantDraft] = ask(text, messages, VariantDraft, seed=seed + 7 * tries,
+                                           max_attempts=max_attempts - tries, context=context)
+        except EngineError as e:
+            tries += 1
+            error = engine_failure(e, what)
+            continue
+        return _One(got.value, got.error, tries + got.attempts, time.perf_counter() - t0, got.messages)
+    return _One(None, "", tries, time.perf_counter() - t0, messages, error=error)
 
 
 # --- the stage ------------------------------------------------------------------------------------
@@ -147,7 +320,7 @@ def make_treatment(
     story: StoryInput, text: TextEngine, *, seed: int, guidance: str = "", templates: TemplateSource = default_templates,
     max_attempts: int = 3,
 ) -> Take:
-    """Write three treatments; the Take's output is a `Treatment` (nothing chosen yet).
+    """Write three treatments, one call per angle; the Take's output is a `Treatment` (nothing chosen yet).
 
     Raises:
         InputError: there is no story, idea or brief plot to write from.
@@ -155,26 +328,42 @@ def make_treatment(
     # 1. Check inputs.
     if not has_material(story):
         raise InputError("Add a story, an idea or a brief plot before writing a treatment.")
-    # 2. Render the prompts.
     values, used = _common(story, templates, guidance)
-    rendered = messages_for(templates, "treatment", {"story_rules": format_rules(story_rules(story))}, values,
-                            VARIABLES, extra=used)
-    inputs = {"story": story.model_dump(mode="json"), "guidance": guidance, "template": rendered.template_hash}
-    # 3. Generate with the bounded schema; re-ask when the three are not different.
-    try:
-        got = ask(text, rendered.messages, TreatmentDraft, seed=seed, max_attempts=max_attempts,
-                  context={"checks": True})
-    except EngineError as e:
-        return make_take(Stage.TREATMENT, purpose="treatment", inputs=inputs, rendered=rendered, text=text,
-                         seed=seed, error=engine_failure(e, "the treatments"))
-    # 4. Return the take (failed when the checks never passed).
-    if not got.ok or got.value is None:
-        return make_take(Stage.TREATMENT, purpose="treatment", inputs=inputs, rendered=rendered, text=text, seed=seed,
-                         attempts=got.attempts, seconds=got.seconds, messages=got.messages,
-                         error=f"The three treatments were not usable after {got.attempts} tries: {got.error}")
-    treatment = Treatment(variants=[_variant(d) for d in got.value.variants])
-    return make_take(Stage.TREATMENT, purpose="treatment", inputs=inputs, rendered=rendered, text=text, seed=seed,
-                     attempts=got.attempts, seconds=got.seconds, messages=got.messages, output=treatment)
+    rules = format_rules(story_rules(story))
+    source = _story_text(story)
+    angles = pick_angles(story)
+    inputs = {"story": story.model_dump(mode="json"), "guidance": guidance,
+              "angles": [a.label for a in angles]}
+    variants: list[TreatmentVariant] = []
+    sent: list[Message] = []
+    used_all: list[Template] = []
+    attempts, seconds, notes = 1, 0.0, []
+    # 2. One call per angle, each checked against the treatments before it and the story.
+    for i, angle in enumerate(angles):
+        angle_text, angle_t = _angle_text(angle, templates)
+        others = "\n".join(_brief_variant(v, n) for n, v in enumerate(variants, start=1)) or NO_OTHERS
+        rendered = messages_for(templates, "treatment", {"story_rules": rules},
+                                {**values, "angle": angle_text, "number": i + 1, "others": others}, VARIABLES,
+                                extra=[*used, angle_t])
+        used_all += [t for t in rendered.templates if t not in used_all]
+        one = _ask_one(text, rendered.messages, seed=seed + 1000 * i, max_attempts=max_attempts,
+                       others=[v.prose for v in variants], story=source,
+                       numbers={n: n for n in range(1, len(variants) + 1)}, what=f"treatment {i + 1}")
+        sent += one.messages
+        attempts, seconds = max(attempts, one.attempts), seconds + one.seconds
+        if one.draft is None:
+            return make_take(Stage.TREATMENT, purpose="treatment", inputs=inputs, rendered=Rendered(sent, used_all),
+                             text=text, seed=seed, attempts=attempts, seconds=seconds,
+                             error=f"{one.error} (after {one.attempts} tries; treatments before it were not kept "
+                                   "because a treatment needs all three)")
+        if one.weak:
+            notes.append(f"Treatment {i + 1} is weak, kept after every try: {one.weak}.")
+        variants.append(_variant(one.draft, angle.label, one.weak))
+    # 3. Return the take; weak variants are kept, marked, and named in the note.
+    note = " ".join(notes)
+    return make_take(Stage.TREATMENT, purpose="treatment", inputs=inputs, rendered=Rendered(sent, used_all), text=text,
+                     seed=seed, attempts=attempts, seconds=seconds, output=Treatment(variants=variants),
+                     messages=sent).model_copy(update={"note": note})
 
 
 def regenerate_variant(
@@ -187,32 +376,33 @@ def regenerate_variant(
     if not has_material(story):
         raise InputError("Add a story, an idea or a brief plot before writing a treatment.")
     values, used = _common(story, templates, guidance)
+    angle = angle_of(current.variants[index], index, story)
+    angle_text, angle_t = _angle_text(angle, templates)
     others = [v for i, v in enumerate(current.variants) if i != index]
+    numbers = [i + 1 for i in range(3) if i != index]
     values |= {
-        "number": index + 1,
+        "number": index + 1, "angle": angle_text,
         "current": _format_variant(current.variants[index], index + 1),
         "others": "\n\n".join(_format_variant(v, i + 1) for i, v in enumerate(current.variants) if i != index),
     }
     rendered = messages_for(templates, "treatment", {"story_rules": format_rules(story_rules(story))}, values,
-                            VARIABLES, user="variant_user", extra=used)
+                            VARIABLES, user="variant_user", extra=[*used, angle_t])
     target = f"variant:{index}"
     inputs = {"story": story.model_dump(mode="json"), "others": [o.model_dump() for o in others],
               "guidance": guidance, "index": index, "template": rendered.template_hash}
-    try:
-        got = ask(text, rendered.messages, VariantDraft, seed=seed, max_attempts=max_attempts,
-                  context={"others": [o.prose for o in others]})
-    except EngineError as e:
+    one = _ask_one(text, rendered.messages, seed=seed, max_attempts=max_attempts, others=[o.prose for o in others],
+                   story=_story_text(story), numbers=dict(enumerate(numbers, start=1)), what=f"treatment {index + 1}")
+    if one.draft is None:
         return make_take(Stage.TREATMENT, purpose="treatment_variant", inputs=inputs, rendered=rendered, text=text,
-                         seed=seed, target=target, error=engine_failure(e, f"treatment {index + 1}"))
-    if not got.ok or got.value is None:
-        return make_take(Stage.TREATMENT, purpose="treatment_variant", inputs=inputs, rendered=rendered, text=text,
-                         seed=seed, target=target, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
-                         error=f"Treatment {index + 1} was not usable after {got.attempts} tries: {got.error}")
+                         seed=seed, target=target, attempts=one.attempts, seconds=one.seconds,
+                         error=one.error or f"Treatment {index + 1} could not be written.")
     variants = list(current.variants)
-    variants[index] = _variant(got.value)
+    variants[index] = _variant(one.draft, angle.label, one.weak)
     take = make_take(Stage.TREATMENT, purpose="treatment_variant", inputs=inputs, rendered=rendered, text=text,
-                     seed=seed, target=target, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
+                     seed=seed, target=target, attempts=one.attempts, seconds=one.seconds, messages=one.messages,
                      output=None)
+    if one.weak:
+        take = take.model_copy(update={"note": f"Treatment {index + 1} is weak, kept after every try: {one.weak}."})
     takes = list(current.variant_takes) + [None] * (3 - len(current.variant_takes))
     takes[index] = take.id
     updated = current.model_copy(update={"variants": variants, "variant_takes": takes[:3]})

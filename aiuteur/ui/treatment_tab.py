@@ -34,19 +34,31 @@ def chosen_text(treatment: Treatment | None) -> str:
     if treatment is None:
         return "No treatments yet: press **Write three treatments**."
     if treatment.chosen is None:
-        return "Choose the treatment the beats will be made from."
-    return f"✅ Treatment {treatment.chosen + 1} is chosen: *{treatment.variants[treatment.chosen].title}*."
+        head = "Choose the treatment the beats will be made from."
+    else:
+        head = f"✅ Treatment {treatment.chosen + 1} is chosen: *{treatment.variants[treatment.chosen].title}*."
+    angles = [f"{i + 1}: {v.angle}" for i, v in enumerate(treatment.variants) if v.angle]
+    lines = [head, *(["Angles — " + "; ".join(angles) + "."] if angles else [])]
+    lines += [f"⚠️ Treatment {i + 1} is weak (kept after every try; rewrite it or edit it): {v.weak}"
+              for i, v in enumerate(treatment.variants) if v.weak]
+    return "\n\n".join(lines)
 
 
 def edited(saved: Treatment, values: list[str], chosen: int | None) -> Treatment:
-    """The saved treatment with the edited texts (and the choice) applied."""
-    variants = [TreatmentVariant(title=values[3 * i].strip() or f"Treatment {i + 1}", logline=values[3 * i + 1],
-                                 prose=values[3 * i + 2]) for i in range(N)]
+    """The saved treatment with the edited texts (and the choice) applied; a weak mark stays
+    until the filmmaker changes that variant's prose."""
+    variants = []
+    for i in range(N):
+        old = saved.variants[i]
+        prose = values[3 * i + 2]
+        variants.append(TreatmentVariant(title=values[3 * i].strip() or f"Treatment {i + 1}", logline=values[3 * i + 1],
+                                         prose=prose, angle=old.angle, weak=old.weak if prose == old.prose else ""))
     return saved.model_copy(update={"variants": variants, "chosen": chosen})
 
 
 def result_text(result: RunResult) -> str:
-    return "✅ Written." if result.ok else "⚠️ " + " ".join(result.errors)
+    notes = "".join(f" ⚠️ {n}" for n in result.notes)
+    return ("✅ Written." + notes) if result.ok else "⚠️ " + " ".join(result.errors)
 
 
 def load(runner: Runner, project_id: str) -> tuple[Treatment | None, int]:

@@ -30,6 +30,7 @@ HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
 #: The one call that passes a schema through unresolved: `ask` itself, calling the engine.
 PASS_THROUGH = {("aiuteur.pipeline.writing", "schema")}
 SAMPLE_CASTS: list[list[str]] = [[], ["ANNA"], ["ANNA KOVAC", "BO", "THE DRIVER"]]
+SAMPLE_COUNTS: list[int] = [1, 6, 16]
 
 
 def _schema_arg(node: ast.Call) -> ast.expr | None:
@@ -62,10 +63,12 @@ def stage_schemas() -> dict[str, type[BaseModel]]:
                 if not callable(factory):
                     unresolved.append(f"{where} calls {arg.func.id!r}")
                     continue
-                for cast in SAMPLE_CASTS:
-                    made = factory(cast)
+                first = next(iter(inspect.signature(factory).parameters.values()))
+                samples: list[Any] = SAMPLE_COUNTS if first.annotation in (int, "int") else SAMPLE_CASTS
+                for sample in samples:
+                    made = factory(sample)
                     assert isinstance(made, type) and issubclass(made, BaseModel), where
-                    found[f"{arg.func.id}({cast})"] = made
+                    found[f"{arg.func.id}({sample})"] = made
             else:
                 unresolved.append(f"{where} sends {ast.unparse(arg)!r}")
     assert not unresolved, f"schemas this test cannot resolve (teach it, never skip them): {unresolved}"
@@ -77,10 +80,10 @@ SCHEMAS = stage_schemas()
 
 def test_the_walk_finds_every_writing_stage() -> None:
     names = set(SCHEMAS)
-    for expected in ("VariantDraft", "BeatsDraft", "BeatDraft", "ScriptPlanDraft", "EnrichedActions",
+    for expected in ("VariantDraft", "BeatDraft", "ScriptPlanDraft", "EnrichedActions",
                      "ShotListDraft", "AssetStatesDraft", "ChunkExtraction", "RewrittenPassage"):
         assert expected in names, f"{expected} is sent by a stage but the walk missed it"
-    assert any(n.startswith("scene_schema(") for n in names)
+    assert any(n.startswith("scene_schema(") for n in names) and any(n.startswith("beats_schema(") for n in names)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))

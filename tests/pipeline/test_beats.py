@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from aiuteur.domain import BeatSheet, InputError, Stage, Treatment
+from aiuteur.domain import BeatSheet, InputError, Stage, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError
-from aiuteur.pipeline.beats import best_sentence, locate
+from aiuteur.pipeline.beats import beat_count, best_sentence, locate, sentences
 from aiuteur.pipeline.runner import Runner
 from tests.fakes import FakeEngines
-from tests.pipeline.writing_fixtures import PROSE, RULES, beats_out, project_with_input, treatment_out
+from tests.pipeline.writing_fixtures import (
+    IDEA,
+    PROSE,
+    RULES,
+    STORY,
+    beat_out,
+    beats_out,
+    project_with_input,
+    treatment_out,
+)
 
 
 def _with_treatment(runner: Runner, engines: FakeEngines, chosen: int | None = 0) -> str:
@@ -21,38 +30,60 @@ def _with_treatment(runner: Runner, engines: FakeEngines, chosen: int | None = 0
     return pid
 
 
+def _with_beats(runner: Runner, engines: FakeEngines) -> str:
+    pid = _with_treatment(runner, engines)
+    engines.scripted.enqueue(beats_out())
+    runner.run(pid, Stage.BEATS)
+    return pid
+
+
 def test_beats_come_from_the_chosen_variant_with_exact_passages(runner: Runner, engines: FakeEngines) -> None:
     pid = _with_treatment(runner, engines, chosen=0)
     engines.scripted.enqueue(beats_out())
     result = runner.run(pid, Stage.BEATS, seed=3)
     assert result.ok
     take = result.takes[0]
-    assert take.purpose == "beats" and take.template.startswith("beats/system.v1+beats/user.v1")
+    assert take.purpose == "beats" and take.template.startswith("beats/system.v2+beats/user.v2")
     prompt = "\n".join(m["content"] for m in take.prompt)
-    assert PROSE[0] in prompt and PROSE[1] not in prompt
+    assert all(sentence in prompt for sentence in sentences(PROSE[0])) and PROSE[1] not in prompt
     assert all(r in prompt for r in RULES)
     sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
     assert len(sheet.beats) == 3 and all(b.source_passage in PROSE[0] for b in sheet.beats)
 
 
-def test_a_misquoted_passage_is_re_asked_with_the_validator_message(runner: Runner, engines: FakeEngines) -> None:
-    pid = _with_treatment(runner, engines)
-    bad = beats_out()
-    bad["beats"][1]["source_passage"] = "Leo follows her, carrying a lantern."
-    engines.scripted.enqueue(bad, beats_out())
+def test_beats_cover_the_whole_treatment_part_by_part(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    long = Treatment(variants=[TreatmentVariant(title="Ferry", logline="L.", prose=STORY)] * 3, chosen=0)
+    runner.save(pid, Stage.TREATMENT, long)
+    n = beat_count(IDEA)
+    engines.scripted.enqueue({"beats": [{"title": f"B{i}", "summary": f"S{i}."} for i in range(n)]})
     take = runner.run(pid, Stage.BEATS).takes[0]
+    call = engines.scripted.calls[-1]
+    assert call["schema"].model_json_schema()["properties"]["beats"]["minItems"] == n  # the count is in the grammar
+    assert f"PART {n}" in call["messages"][-1]["content"]
+    sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
+    assert take.ok and len(sheet.beats) == n
+    assert " ".join(b.source_passage for b in sheet.beats).split() == STORY.split()  # every part, in order, once
+    assert sheet.beats[-1].source_passage.endswith("Tomas says the lamp saved him.")
+
+
+def test_a_misquoted_passage_is_re_asked_with_the_validator_message(runner: Runner, engines: FakeEngines) -> None:
+    pid = _with_beats(runner, engines)
+    target = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS)).beats[1]
+    engines.scripted.enqueue(beat_out("Leo follows her, carrying a lantern."), beat_out("Leo follows her with the lantern."))
+    take = runner.run(pid, Stage.BEATS, target=f"beat:{target.id}").takes[0]
     assert take.ok and take.attempts == 2
     reask = engines.scripted.calls[-1]["messages"][-1]["content"]
-    assert "beats.1.source_passage" in reask and "copied exactly" in reask
+    assert "source_passage" in reask and "copied exactly" in reask
 
 
 def test_after_the_last_attempt_a_misquote_falls_back_to_the_best_sentence(runner: Runner,
                                                                              engines: FakeEngines) -> None:
-    pid = _with_treatment(runner, engines)
-    bad = beats_out()
-    bad["beats"][1]["source_passage"] = "Leo follows her, carrying a lantern."
+    pid = _with_beats(runner, engines)
+    target = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS)).beats[1]
+    bad = beat_out("Leo follows her, carrying a lantern.")
     engines.scripted.enqueue(bad, bad, bad)
-    take = runner.run(pid, Stage.BEATS).takes[0]
+    take = runner.run(pid, Stage.BEATS, target=f"beat:{target.id}").takes[0]
     assert take.ok and take.attempts == 3
     sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
     assert sheet.beats[1].source_passage == "Leo follows her with the lantern."

@@ -7,12 +7,19 @@ import pytest
 from aiuteur.domain import InputError, InputMode, SourceText, Stage, Status, StoryInput, Treatment
 from aiuteur.engines.base import EngineError, TruncatedError
 from aiuteur.pipeline.runner import Runner
-from aiuteur.pipeline.treatment import TreatmentDraft, VariantDraft
+from aiuteur.pipeline.treatment import (
+    TreatmentDraft,
+    VariantDraft,
+    copied_sentences,
+    named_characters,
+    too_close,
+)
 from tests.fakes import FakeEngines
 from tests.pipeline.writing_fixtures import (
     IDEA,
     PROSE,
     RULES,
+    STORY,
     brief_only,
     project_with_input,
     treatment_out,
@@ -33,7 +40,7 @@ def test_treatment_makes_exactly_three_variants_and_records_the_call(runner: Run
     assert [v.prose for v in t.variants] == PROSE and t.chosen is None
     take = result.takes[0]
     assert take.purpose == "treatment" and take.seed == 5 and take.attempts == 1
-    assert take.template.startswith("treatment/system.v1+treatment/user.v1") and take.template_hash.startswith("sha256:")
+    assert take.template.startswith("treatment/system.v2+treatment/user.v2") and take.template_hash.startswith("sha256:")
     assert take.engine == "scripted" and take.model_id == "scripted" and take.inputs_hash.startswith("sha256:")
     assert result.record is not None and result.record.take_id == take.id
     assert runner.view(pid).statuses[Stage.TREATMENT] == Status.DRAFT  # nothing chosen yet
@@ -68,12 +75,61 @@ def test_each_input_mode_has_its_own_instruction(runner: Runner, engines: FakeEn
 
 def test_identical_variants_are_re_asked_with_the_reason(runner: Runner, engines: FakeEngines) -> None:
     pid = project_with_input(runner)
-    same = {"variants": [{"title": "A", "logline": "L.", "prose": PROSE[0]}] * 3}
-    engines.scripted.enqueue(same, treatment_out())
+    first = {"title": "A", "logline": "L.", "prose": PROSE[0]}
+    engines.scripted.enqueue(first, first, *treatment_out()[1:])
+    take = runner.run(pid, Stage.TREATMENT).takes[0]
+    assert take.ok and take.attempts == 2 and not take.note
+    assert len(engines.scripted.calls) == 4  # only the repeated treatment was asked again
+    reask = engines.scripted.calls[2]["messages"][-1]["content"]
+    assert "tell the same story" in reask and "treatment 1" in reask
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert [v.prose for v in t.variants] == PROSE and not any(v.weak for v in t.variants)
+
+
+def test_each_treatment_is_its_own_call_from_its_own_angle(runner: Runner, engines: FakeEngines) -> None:
+    story = IDEA.model_copy(update={"sources": [SourceText(text=STORY)]})
+    pid = project_with_input(runner, story)
+    engines.scripted.enqueue(treatment_out())
+    runner.run(pid, Stage.TREATMENT)
+    calls = engines.scripted.calls
+    assert len(calls) == 3 and all(c["schema"] is VariantDraft for c in calls)
+    asked = [c["messages"][-1]["content"] for c in calls]
+    assert "Structure." in asked[0] and "through the eyes of Ines" in asked[1] and "Tone and atmosphere." in asked[2]
+    assert len({a.split("THE ANGLE OF TREATMENT")[1] for a in asked}) == 3
+    assert "Title 0" in asked[2] and "Title 1" in asked[2]  # later calls see the treatments before them
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert [v.angle for v in t.variants] == ["structure", "point of view: Ines", "tone and atmosphere"]
+
+
+def test_a_treatment_copying_the_story_is_re_asked_then_kept_and_marked(runner: Runner, engines: FakeEngines) -> None:
+    story = IDEA.model_copy(update={"sources": [SourceText(text=STORY)]})
+    pid = project_with_input(runner, story)
+    copied = {"title": "Copy", "logline": "Ines waits.", "prose": STORY}
+    engines.scripted.enqueue(treatment_out()[0], copied, copied, copied, treatment_out()[2])
+    result = runner.run(pid, Stage.TREATMENT)
+    assert result.ok and result.record is not None  # the stage never ends with nothing
+    take = result.takes[0]
+    assert "word for word" in engines.scripted.calls[2]["messages"][-1]["content"]
+    assert "Treatment 2 is weak" in take.note and "word for word" in take.note
+    assert "Treatment 2 is weak" in result.notes[0]
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert t.variants[1].prose == STORY and "word for word" in t.variants[1].weak
+    assert not t.variants[0].weak and not t.variants[2].weak
+
+
+def test_a_failed_call_is_tried_again_for_that_treatment_only(runner: Runner, engines: FakeEngines) -> None:
+    pid = project_with_input(runner)
+    out = treatment_out()
+    engines.scripted.enqueue(out[0], TruncatedError("cut off"), out[1], out[2])
     take = runner.run(pid, Stage.TREATMENT).takes[0]
     assert take.ok and take.attempts == 2
-    reask = engines.scripted.calls[1]["messages"][-1]["content"]
-    assert "tell the same story" in reask
+
+
+def test_story_checks_find_copies_and_near_repeats() -> None:
+    assert copied_sentences("Tomas rows out. " + STORY.split(". ")[0] + ".", STORY)
+    assert not copied_sentences("Ines waits at the pier while the rain comes down hard.", STORY)
+    assert too_close(PROSE[0], PROSE[0] + " The end.") and not too_close(PROSE[0], PROSE[1])
+    assert named_characters(STORY)[:2] == ["Tomas", "Ines"]  # most named first
 
 
 def test_regenerating_one_variant_keeps_the_other_two(runner: Runner, engines: FakeEngines) -> None:
@@ -110,13 +166,13 @@ def test_engine_failure_gives_a_failed_take_and_keeps_saved_work(runner: Runner,
     engines.scripted.enqueue(treatment_out())
     runner.run(pid, Stage.TREATMENT)
     saved = runner.view(pid).data(Stage.TREATMENT)
-    engines.scripted.enqueue(error)
+    engines.scripted.enqueue(error, error, error)  # a failed call is tried again, up to max_attempts
     result = runner.run(pid, Stage.TREATMENT)
     assert not result.ok and result.record is None
     assert str(error) in result.errors[0] and "treatments" in result.errors[0]
     assert result.takes[0].prompt  # the failed take still says what was asked
     assert runner.view(pid).data(Stage.TREATMENT) == saved
-    engines.scripted.enqueue(error)
+    engines.scripted.enqueue(error, error, error)
     assert not runner.run(pid, Stage.TREATMENT, target="variant:2").ok
     assert runner.view(pid).data(Stage.TREATMENT) == saved
 
@@ -143,5 +199,5 @@ def test_a_project_override_is_used_and_recorded(runner: Runner, engines: FakeEn
     runner.set_prompt_override(pid, "treatment/system", "Write three. Rules: $story_rules")
     engines.scripted.enqueue(treatment_out())
     take = runner.run(pid, Stage.TREATMENT).takes[0]
-    assert take.template.startswith("treatment/system.v1.override+")
+    assert take.template.startswith("treatment/system.v2.override+")
     assert take.prompt[0]["content"].startswith("Write three. Rules: - All characters are eggs.")

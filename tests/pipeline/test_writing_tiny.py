@@ -91,5 +91,5 @@ def test_tiny_profile_writes_a_valid_treatment_beats_and_script(models_dir: Path
         assert take.engine == "transformers" and take.model_id
         if take.prompt:
             assert all(r in take.prompt[0]["content"] for r in RULES)
-    assert engines.calls["treatment"] == 1 and engines.calls["beats"] == 1
+    assert engines.calls["treatment"] == 3 and engines.calls["beats"] == 1  # one call per treatment angle
     assert engines.calls["script"] == 1 + len(script.scenes)

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiuteur.domain import Brief, InputMode, SourceRole, SourceText, Stage, StoryInput
 from aiuteur.pipeline.runner import Runner
+from tests.fakes import Several
 
 RULES = ["All characters are eggs.", "The story is set in 1600s Europe."]
 
@@ -18,6 +19,13 @@ IDEA = StoryInput(
     story_rules=RULES,
 )
 
+STORY = (
+    "Ines keeps the ferry office at the end of the pier. Every night she waits for Tomas to bring the boat in. "
+    "Tonight the storm breaks the radio and Ines cannot reach him. She lights the old signal lamp on the roof. "
+    "Out on the water Tomas sees the light and turns the boat toward it. At dawn Ines and Tomas drink coffee "
+    "on the wet pier. Tomas says the lamp saved him."
+)
+
 PROSE = [
     "Martha climbs the tower in the storm. Leo follows her with the lantern. Together they relight the lamp.",
     "Leo wakes to a dark tower. He finds Martha asleep at the desk. He relights the lamp alone and she smiles.",
@@ -25,9 +33,9 @@ PROSE = [
 ]
 
 
-def treatment_out(prefix: str = "") -> dict[str, Any]:
-    return {"variants": [{"title": f"{prefix}Title {i}", "logline": f"Logline {i}.", "prose": p}
-                         for i, p in enumerate(PROSE)]}
+def treatment_out(prefix: str = "") -> Several:
+    """The three treatment calls' answers (one call per angle)."""
+    return Several({"title": f"{prefix}Title {i}", "logline": f"Logline {i}.", "prose": p} for i, p in enumerate(PROSE))
 
 
 def variant_out(prose: str = "Martha and Leo build a new lamp from driftwood. The ships come home.") -> dict[str, Any]:
@@ -35,9 +43,14 @@ def variant_out(prose: str = "Martha and Leo build a new lamp from driftwood. Th
 
 
 def beats_out(prose: str = PROSE[0]) -> dict[str, Any]:
+    """One beat per part of the prose (its sentences, when there are few), as the beats call answers."""
     s = [x.strip() + "." for x in prose.split(".") if x.strip()]
-    return {"beats": [{"title": f"Beat {i}", "summary": f"Summary {i}.", "source_passage": p}
-                      for i, p in enumerate(s)]}
+    return {"beats": [{"title": f"Beat {i}", "summary": f"Summary {i}."} for i, _ in enumerate(s)]}
+
+
+def beat_out(passage: str) -> dict[str, Any]:
+    """One rewritten beat, quoting its passage (the single-beat rewrite)."""
+    return {"title": "The lantern", "summary": "Leo lifts the lantern high.", "source_passage": passage}
 
 
 def plan_out(n: int = 2) -> dict[str, Any]:

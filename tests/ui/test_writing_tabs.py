@@ -84,3 +84,18 @@ def test_treatment_beats_and_script_through_their_api_names(served: tuple[Client
     assert 'class="c">MARTHA' in client.predict(FOUNTAIN, api_name="/script_preview")
     exported = client.predict(api_name="/script_export_fountain")
     assert str(exported).endswith(".fountain")
+
+
+def test_a_weak_treatment_is_kept_and_marked_in_the_app(served: tuple[Client, Store, FakeEngines]) -> None:
+    client, store, engines = served
+    runner = Runner(store, engines=engines)
+    client.predict("Weak", "", "__all__", api_name="/dashboard_create_project")
+    pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "Weak")
+    runner.save(pid, Stage.INPUT, IDEA)
+    first, _, third = treatment_out()
+    engines.scripted.enqueue(first, first, first, first, third)  # treatment 2 repeats 1 on every try
+    out = [str(x) for x in client.predict("", api_name="/treatment_generate")]
+    assert any("Treatment 2 is weak" in x for x in out)  # the tab's banner
+    assert any(x.startswith("✅ Written. ⚠️ Treatment 2 is weak") for x in out)  # the status line
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert t.variants[1].weak and not t.variants[0].weak and len(t.variants) == 3
