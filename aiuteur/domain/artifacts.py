@@ -150,6 +150,7 @@ class Beat(Frozen):
     title: str
     summary: str
     source_passage: str = Field(default="", description="The treatment passage this beat came from.")
+    place: str = Field(default="", description="Where the beat happens, as the beat writer named it; '' when unknown.")
 
 
 class BeatSheet(Frozen):

@@ -115,6 +115,7 @@ class PartBeat(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=80, description="A short name for the beat.")
     summary: str = Field(min_length=1, max_length=400, description="What happens in this part, in one or two sentences.")
+    place: str = Field(min_length=1, max_length=60, description="Where this part happens: a short place name.")
 
 
 class PartBeatsDraft(BaseModel):
@@ -213,7 +214,8 @@ def make_beats(
         return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                          error="The model returned no beats.")
     # 4. Each beat's passage is its part; return the take.
-    sheet = BeatSheet(beats=[Beat(title=d.title.strip(), summary=d.summary.strip(), source_passage=part)
+    sheet = BeatSheet(beats=[Beat(title=d.title.strip(), summary=d.summary.strip(), source_passage=part,
+                                  place=" ".join(d.place.split()))
                              for d, part in zip(got.value.beats, parts, strict=False)])
     return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                      attempts=got.attempts, seconds=got.seconds, messages=got.messages, output=sheet)

@@ -136,8 +136,8 @@ class CharacterDraft(BaseModel):
     """A person in the film and how they look on screen."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Name = Field(description="The name the story uses, e.g. 'Martha'.")
-    look: str = Field(default="", max_length=300, description="Age, build, face, hair and what they wear.")
+    name: Name = Field(description="The character's name exactly as the story writes it.")
+    look: str = Field(max_length=300, description="Age, build, face, hair and what they wear.")
 
 
 class ScenePlanDraft(BaseModel):
@@ -145,10 +145,10 @@ class ScenePlanDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     int_ext: Literal["INT", "EXT", "INT/EXT"] = Field(description="Inside (INT) or outside (EXT).")
-    location: str = Field(min_length=1, max_length=60, description="A short place name, e.g. HARBOUR WALL.")
+    location: str = Field(min_length=1, max_length=60, description="The place of this scene, as a short name from the story.")
     time_of_day: Literal[TIMES_OF_DAY] = Field(description="The time of day.")  # type: ignore[valid-type]
     summary: str = Field(min_length=1, max_length=400, description="What happens, in one to three sentences.")
-    cast: list[Name] = Field(default_factory=list, max_length=8, description="Everyone in the scene, by character name.")
+    cast: list[Name] = Field(max_length=8, description="Everyone in the scene, by character name.")
 
 
 class ScriptPlanDraft(BaseModel):
@@ -156,7 +156,8 @@ class ScriptPlanDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=80)
-    characters: list[CharacterDraft] = Field(default_factory=list, max_length=12)
+    # Required (no default), so the grammar asks for the characters before the scenes.
+    characters: list[CharacterDraft] = Field(max_length=12)
     scenes: list[ScenePlanDraft] = Field(min_length=1, max_length=12)
 
     @model_validator(mode="after")
@@ -201,6 +202,97 @@ def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
     return plan.model_copy(update={"characters": characters[:12], "scenes": scenes})
 
 
+_PLACE_FILLER = frozenset({"THE", "A", "AN", "OF", "AT", "IN", "ON", "TO", "BY", "NEAR", "INSIDE", "OUTSIDE", "INT",
+                           "EXT", "ROOM", "HOUSE", "AREA", "PLACE", "STREET", "ROAD", "SIDE", "FRONT", "BACK"})
+
+
+def _place_words(place: str) -> set[str]:
+    words = re.findall(r"[A-Z0-9]+", re.sub(r"['’]S\b", "", place.upper()))
+    return {w for w in words if len(w) >= 3 and w not in _PLACE_FILLER} or set(words)
+
+
+def same_place(a: str, b: str) -> bool:
+    """True when two place names share a significant word ('the old pier' ~ 'PIER - END')."""
+    return bool(_place_words(a) & _place_words(b))
+
+
+@dataclass(frozen=True)
+class BeatPlace:
+    """A beat the plan must place in a scene: its number, where it happens, what happens."""
+
+    number: int
+    place: str
+    summary: str
+
+
+def missing_places(plan: ScriptPlanDraft, beats: list[BeatPlace]) -> list[BeatPlace]:
+    """The first beat at each place of the beat sheet that no planned scene is set in."""
+    missing: list[BeatPlace] = []
+    for b in beats:
+        if not b.place.strip() or any(same_place(b.place, s.location) for s in plan.scenes):
+            continue
+        if not any(same_place(b.place, m.place) for m in missing):
+            missing.append(b)
+    return missing
+
+
+def add_missing_places(plan: ScriptPlanDraft, beats: list[BeatPlace]) -> tuple[ScriptPlanDraft, list[str]]:
+    """Add a scene for every beat place the plan left out, where its beat falls in the story
+    (after the scene of the beat before it), written from the beat; returns what was added."""
+    missing = missing_places(plan, beats)
+    if not missing:
+        return plan, []
+    scenes = list(plan.scenes)
+    known = [c.name for c in plan.characters]
+    added: list[str] = []
+    for b in missing:
+        before = [x for x in beats if x.number < b.number and x.place.strip()]
+        at = 0
+        for prev in reversed(before):
+            hits = [i for i, sc in enumerate(scenes) if same_place(prev.place, sc.location)]
+            if hits:
+                at = hits[0] + 1
+                break
+        if len(scenes) >= 12:
+            break
+        location = " ".join(re.sub(r"^(?:the|a|an)\s+", "", b.place.strip(), flags=re.I).upper().split())[:60]
+        time = scenes[at - 1].time_of_day if at > 0 else scenes[0].time_of_day
+        scenes.insert(at, ScenePlanDraft(int_ext="INT" if _looks_inside(b.place) else "EXT", location=location,
+                                         time_of_day=time, summary=b.summary[:400], cast=names_in(b.summary, known)[:8]))
+        added.append(f"scene {at + 1} at {location} (beat {b.number})")
+    return plan.model_copy(update={"scenes": scenes}), added
+
+
+_INSIDE = ("ROOM", "KITCHEN", "OFFICE", "HALL", "BEDROOM", "SHOP", "STORE", "BAR", "CAFE", "HOUSE", "FLAT",
+           "APARTMENT", "CAR", "CABIN", "CHURCH", "STATION", "LIBRARY", "CLASSROOM", "LOBBY", "CORRIDOR", "ATTIC")
+
+
+def _looks_inside(place: str) -> bool:
+    return any(w in _INSIDE for w in re.findall(r"[A-Z]+", place.upper()))
+
+
+# --- who speaks in the story ---------------------------------------------------------------------
+
+
+_QUOTED = re.compile(r"[\"“”]([^\"“”]{2,})[\"“”]")
+
+
+def story_speakers(text: str, names: list[str]) -> list[str]:
+    """The characters the story gives spoken lines: named in a sentence (or the one before) that
+    quotes speech. A heuristic for the scene checks: it errs toward asking for dialogue."""
+    sentences = re.split(r"(?<=[.!?”\"])\s+|\n+", text)
+    speakers: list[str] = []
+    for i, sentence in enumerate(sentences):
+        if not _QUOTED.search(sentence) and not ("“" in sentence or sentence.count('"') >= 2):
+            continue
+        around = " ".join(sentences[max(0, i - 1):i + 1])
+        outside = _QUOTED.sub(" ", around)  # a name said inside the quote is addressed, not speaking
+        for name in names_in(outside, names):
+            if name not in speakers:
+                speakers.append(name)
+    return speakers
+
+
 # --- generation schemas: one scene as typed elements (bounded) -------------------------------------
 
 
@@ -241,14 +333,15 @@ class SceneDraft(BaseModel):
         cast = (info.context or {}).get("cast")
         if cast is None:
             return self
-        problems = scene_problems(self, list(cast))
+        problems = scene_problems(self, list(cast), list((info.context or {}).get("speakers") or []))
         if problems:
             raise ValueError("; ".join(problems[:4]))
         return self
 
 
-def scene_problems(draft: SceneDraft, cast: list[str]) -> list[str]:
-    """Code checks of a written scene, as sentences for the model."""
+def scene_problems(draft: SceneDraft, cast: list[str], talk_in_story: list[str] | None = None) -> list[str]:
+    """Code checks of a written scene, as sentences for the model (`speakers`: the cast members
+    who speak in the story; the scene gives at least one of them a line)."""
     problems = []
     if not draft.elements or not isinstance(draft.elements[0], ActionLine):
         problems.append("the scene must open with an action line that shows the place, the light and who is there")
@@ -264,6 +357,10 @@ def scene_problems(draft: SceneDraft, cast: list[str]) -> list[str]:
     for name in cast:
         if cue(name) not in speakers and not names_in(action, [name]):
             problems.append(f"{cue(name)} is in this scene's cast but never appears; name them in an action line or give them a line")
+    talkers = [cue(n) for n in talk_in_story or [] if cue(n) in cues]
+    if talkers and not speakers:
+        problems.append(f"nobody speaks, but {', '.join(talkers)} speak in the story; give them dialogue lines in "
+                        "this scene, in their own voices")
     return problems
 
 
@@ -368,12 +465,34 @@ def _tail(scene: Scene | None, n: int = 3) -> str:
 # --- plan -> scenes -> Fountain -> Script -----------------------------------------------------------
 
 
-def to_elements(draft: SceneDraft) -> list[ScriptElement]:
-    """Typed elements as screenplay elements (a parenthetical goes before its speech)."""
+_HEADING_PREFIX = r"^\s*(?:INT\.?\s*/\s*EXT\.?|INT\.?|EXT\.?|I/E\.?)\s+"
+#: A heading written into an action line: INT./EXT., the place in capitals, the time of day.
+_HEADING_WITH_TIME = re.compile(
+    _HEADING_PREFIX + r"[^a-z\n]{0,80}?\b(?:" + "|".join(TIMES_OF_DAY) + r")\b[\s:.\-–—]*"
+)
+#: The same without a time of day: the capitals end at a colon or a dash.
+_HEADING_NO_TIME = re.compile(_HEADING_PREFIX + r"[^a-z\n]{1,80}?(?::|\s[-–—])[\s\-–—]*")
+
+
+def strip_heading(text: str, heading: str = "") -> str:
+    """An action line without a scene heading at its start (`INT. ROOM - DUSK: She waits.` ->
+    `She waits.`): the heading is the scene's, never part of what we see."""
+    t = text.strip()
+    if heading and t.upper().startswith(heading.upper()):
+        return t[len(heading):].lstrip(" :.-–—").strip()
+    m = _HEADING_WITH_TIME.match(t) or _HEADING_NO_TIME.match(t)
+    return t[m.end():].strip() if m else t
+
+
+def to_elements(draft: SceneDraft, heading: str = "") -> list[ScriptElement]:
+    """Typed elements as screenplay elements (a parenthetical goes before its speech; a heading
+    written into an action line is removed, and an action line that was only a heading goes)."""
     out: list[ScriptElement] = []
     for e in draft.elements:
         if isinstance(e, ActionLine):
-            out.append(ScriptElement(kind=ElementKind.ACTION, text=e.text.strip()))
+            text = strip_heading(e.text, heading)
+            if text:
+                out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine):
             speaker = cue(e.speaker)
             paren = e.parenthetical.strip().strip("()").strip()
@@ -432,10 +551,17 @@ class Writer:
     guidance: str = ""
     max_attempts: int = 3
     capsule_home: Any = None
+    beat_places: list[BeatPlace] = field(default_factory=list)  # where each beat happens (normal path)
 
     @property
     def rules(self) -> str:
         return format_rules(story_rules(self.story))
+
+    def speakers(self, names: list[str]) -> list[str]:
+        """Which of `names` speak in the story's own text (quoted speech near their name)."""
+        if self.story is None:
+            return []
+        return story_speakers("\n".join(src.text for src in self.story.sources), names)
 
     def take(self, purpose: str, inputs: Any, rendered: Rendered | None, **kw: Any) -> Take:
         return make_take(Stage.SCRIPT, purpose=purpose, inputs=inputs, rendered=rendered, text=self.text,
@@ -456,13 +582,18 @@ class Writer:
             return self.take("script_plan", inputs, rendered, error=engine_failure(e, "the scene plan")), None
         assert got.value is not None
         plan = repair_plan(got.value)  # what re-asking could not fix, code fixes
-        return self.take("script_plan", inputs, rendered, attempts=got.attempts, seconds=got.seconds,
-                         messages=got.messages, output=plan), plan
+        plan, added = add_missing_places(plan, self.beat_places)  # every place of the beats gets a scene
+        plan = repair_plan(plan)
+        note = (f"The plan left out places where beats happen, so code added {', '.join(added)}."
+                if added else "")
+        take = self.take("script_plan", inputs, rendered, attempts=got.attempts, seconds=got.seconds,
+                         messages=got.messages, output=plan)
+        return take.model_copy(update={"note": note}), plan
 
     # 2. One scene.
     def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
               looks: dict[str, str], previous: Scene | None, target: str, seed: int,
-              guidance: str | None = None) -> tuple[Take, SceneDraft | None]:
+              guidance: str | None = None, talk_in_story: list[str] | None = None) -> tuple[Take, SceneDraft | None]:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsule_home)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
@@ -471,14 +602,17 @@ class Writer:
                                 values, VARIABLES, system="scene_system", user="scene_user", extra=used)
         inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}
         try:
-            got = ask(self.text, rendered.messages, scene_schema(cast), seed=seed, context={"cast": cast},
-                      max_attempts=self.max_attempts)
+            got = ask(self.text, rendered.messages, scene_schema(cast), seed=seed,
+                      context={"cast": cast, "speakers": talk_in_story or []}, max_attempts=self.max_attempts)
         except EngineError as e:
             return self.take("script_scene", inputs, rendered, target=target, seed=seed,
                              error=engine_failure(e, f"scene {number}")), None
         assert got.value is not None  # after the last attempt the scene is kept as written: it is valid Fountain
-        return self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
-                         seconds=got.seconds, messages=got.messages, output=got.value), got.value
+        take = self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
+                         seconds=got.seconds, messages=got.messages, output=got.value)
+        if got.error:
+            take = take.model_copy(update={"note": f"Scene {number} is kept as written after every try, but {got.error}."})
+        return take, got.value
 
 
 def write_script(
@@ -495,6 +629,7 @@ def write_script(
     if plan is None:
         return out
     looks = {cue(c.name): c.look for c in plan.characters}
+    talkers = writer.speakers([c.name for c in plan.characters])
     outline = _outline(plan)
     n = len(plan.scenes)
     report(1 / (n + 2), f"Planned {n} scenes")
@@ -506,11 +641,12 @@ def write_script(
         take, draft = writer.scene(title=plan.title, outline=outline, number=str(i), heading=scene.heading,
                                    summary=planned.summary, cast=list(planned.cast), looks=looks,
                                    previous=scenes[-1] if scenes else None, target=f"scene:{scene.id}",
-                                   seed=writer.seed + 101 * i, guidance=writer.guidance)
+                                   seed=writer.seed + 101 * i, guidance=writer.guidance,
+                                   talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)])
         out.takes.append(take)
         if draft is None:
             return out
-        scenes.append(scene.model_copy(update={"elements": to_elements(draft)}))
+        scenes.append(scene.model_copy(update={"elements": to_elements(draft, scene.heading)}))
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
         if on_partial is not None:
             on_partial(fountain_of(Script(title=plan.title, scenes=scenes)))
@@ -555,7 +691,7 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
     out = Written(takes=[take])
     if draft is None:
         return out
-    elements = to_elements(draft)
+    elements = to_elements(draft, old.heading or "")
     if old.synopsis:  # keep the summary line an import of this script had
         elements = [ScriptElement(kind=ElementKind.SYNOPSIS, text=old.synopsis), *elements]
     scenes = list(script.scenes)
@@ -701,13 +837,23 @@ def _material(ctx: StageContext, story: StoryInput) -> tuple[str, str]:
     return "THE BEAT SHEET (every beat must happen, in this order)", f"{beats}\n\nBRIEF\n{brief_text(story)}"
 
 
+def _beat_places(ctx: StageContext) -> list[BeatPlace]:
+    """Where each beat of the saved beat sheet happens (none when the script is written straight
+    from the inputs, or the beats name no places)."""
+    data = ctx.state.data(Stage.BEATS)
+    if ctx.state.skips_writing or not data or not data.get("beats"):
+        return []
+    sheet = BeatSheet.model_validate(data)
+    return [BeatPlace(i, b.place, b.summary) for i, b in enumerate(sheet.beats, start=1) if b.place.strip()]
+
+
 def _summary_take(writer: Writer, written: Written, target: str = "") -> Take:
     """The take the saved script points at: its output is the whole Script (so it can be chosen again)."""
     assert written.script is not None
     made = [t for t in written.takes if t.ok]
     return writer.take("script", {"takes": [t.id for t in made]}, None, target=target,
                        attempts=sum(t.attempts for t in made), seconds=sum(t.seconds for t in made),
-                       output=written.script)
+                       output=written.script)  # the notes stay on the plan and scene takes
 
 
 def _outcome(writer: Writer, written: Written, target: str = "") -> StageOutcome:
@@ -739,7 +885,8 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.report(1.0, "Screenplay imported")
         return StageOutcome(takes=[take], artifact=Script.model_validate(take.output), take_id=take.id)
     writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
-                    guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options))
+                    guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options),
+                    beat_places=_beat_places(ctx))
     # 1. Enrich an existing (ordinary) script: action lines only.
     if ctx.options.get("enrich"):
         script = saved_script(ctx)

@@ -56,7 +56,7 @@ def test_beats_cover_the_whole_treatment_part_by_part(runner: Runner, engines: F
     long = Treatment(variants=[TreatmentVariant(title="Ferry", logline="L.", prose=STORY)] * 3, chosen=0)
     runner.save(pid, Stage.TREATMENT, long)
     n = beat_count(IDEA)
-    engines.scripted.enqueue({"beats": [{"title": f"B{i}", "summary": f"S{i}."} for i in range(n)]})
+    engines.scripted.enqueue({"beats": [{"title": f"B{i}", "summary": f"S{i}.", "place": f"Place {i}"} for i in range(n)]})
     take = runner.run(pid, Stage.BEATS).takes[0]
     call = engines.scripted.calls[-1]
     assert call["schema"].model_json_schema()["properties"]["beats"]["minItems"] == n  # the count is in the grammar
@@ -65,6 +65,7 @@ def test_beats_cover_the_whole_treatment_part_by_part(runner: Runner, engines: F
     assert take.ok and len(sheet.beats) == n
     assert " ".join(b.source_passage for b in sheet.beats).split() == STORY.split()  # every part, in order, once
     assert sheet.beats[-1].source_passage.endswith("Tomas says the lamp saved him.")
+    assert [b.place for b in sheet.beats] == [f"Place {i}" for i in range(n)]
 
 
 def test_a_misquoted_passage_is_re_asked_with_the_validator_message(runner: Runner, engines: FakeEngines) -> None:

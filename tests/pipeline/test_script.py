@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -29,6 +30,9 @@ from aiuteur.pipeline.script import (
     enrich_script,
     read_back,
     scene_schema,
+    story_speakers,
+    strip_heading,
+    to_elements,
 )
 from aiuteur.screenplay import parse_fountain, to_fountain
 from tests.fakes import FakeEngines, ScriptedText
@@ -114,8 +118,8 @@ def test_each_writing_mode_runs_end_to_end_to_a_saved_script(runner: Runner, eng
     assert purposes == ["script_plan", "script_scene", "script_scene", "script"]
     assert result.record is not None and result.record.take_id == result.takes[-1].id
     assert result.takes[1].target == f"scene:{script.scenes[0].id}"
-    assert result.takes[0].template.startswith("script/plan_system.v1+script/plan_user.v1")
-    assert result.takes[1].template.startswith("script/scene_system.v1+script/scene_user.v1")
+    assert result.takes[0].template.startswith("script/plan_system.v2+script/plan_user.v2")
+    assert result.takes[1].template.startswith("script/scene_system.v2+script/scene_user.v2")
     # Progress grows scene by scene, and the partial script grows with it.
     assert [s for _, s in seen if s.startswith("Scene ")] == [
         "Scene 1 of 2 written: EXT. HARBOUR WALL - NIGHT", "Scene 2 of 2 written: INT. LAMP ROOM - NIGHT"]
@@ -327,3 +331,79 @@ def test_script_needs_beats_in_the_normal_mode(runner: Runner, engines: FakeEngi
     with pytest.raises(InputError):
         runner.run(pid, Stage.SCRIPT)
     _ = BeatSheet
+
+
+# --- issue 13: headings, places, dialogue, copyable examples ------------------------------------------
+
+
+def test_an_action_line_never_starts_with_its_own_heading() -> None:
+    heading = "INT. MARISOL'S BEDROOM - DUSK"
+    assert strip_heading("INT. MARISOL'S BEDROOM - DUSK: Marisol is packing.", heading) == "Marisol is packing."
+    assert strip_heading("EXT. OLD PIER - NIGHT - Rain falls on the boards.") == "Rain falls on the boards."
+    assert strip_heading("Interior light spills out. EXT. is not a heading here.") == (
+        "Interior light spills out. EXT. is not a heading here.")
+    draft = scene_schema(["Ana"]).model_validate({"elements": [
+        {"kind": "action", "text": heading + ":"},
+        {"kind": "action", "text": heading + " - Ana, 30, in a grey coat, waits by the window."},
+        {"kind": "dialogue", "speaker": "ANA", "parenthetical": "", "text": "Late again."}]})
+    actions = [e.text for e in to_elements(draft, heading) if e.kind == ElementKind.ACTION]
+    assert actions == ["Ana, 30, in a grey coat, waits by the window."]  # the heading-only line is gone
+
+
+def test_every_place_of_the_beats_gets_a_scene(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
+    places = ["the harbour wall", "the lamp room", "the beach at dawn"]
+    runner.save(pid, Stage.BEATS, sheet.model_copy(update={"beats": [
+        b.model_copy(update={"place": p, "summary": f"Leo is at {p}."}) for b, p in zip(sheet.beats, places, strict=True)]}))
+    engines.scripted.enqueue(plan_out(1), scene_out(1), scene_out(2, speakers=("LEO",)), scene_out(3, speakers=("LEO",)))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    assert [s.location for s in script.scenes] == ["HARBOUR WALL", "LAMP ROOM", "BEACH AT DAWN"]
+    assert script.scenes[1].heading.startswith("INT.") and script.scenes[1].characters == ["LEO"]
+    assert "code added scene 2 at LAMP ROOM (beat 2)" in result.takes[0].note and result.notes
+
+
+def test_a_silent_scene_is_re_asked_when_its_cast_speaks_in_the_story(runner: Runner, engines: FakeEngines) -> None:
+    story = IDEA.model_copy(update={"sources": [SourceText(text='Martha shouts, "Hold the light!" Leo holds it.')]})
+    pid = _through_beats(runner, engines, story)
+    silent = {"elements": [{"kind": "action", "text": "Martha, in a yellow oilskin, and Leo climb the wet steps."}]}
+    engines.scripted.enqueue(plan_out(1), silent, silent, silent)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok  # kept as written after every try, and marked
+    reask = engines.scripted.calls[-1]["messages"][-1]["content"]
+    assert "nobody speaks, but MARTHA speak in the story" in reask
+    assert "Scene 1 is kept as written after every try" in result.takes[1].note
+    assert story_speakers('Martha shouts, "Hold the light, Leo!" Leo nods.', ["Martha", "Leo"]) == ["Martha"]
+
+
+def test_no_copyable_examples_in_writing_prompts_or_schema_descriptions() -> None:
+    """An example in a prompt or a field description ends up in films (issue 13: a mall story got
+    scenes at HARBOUR WALL and a character called Martha); formats are described, not shown."""
+    from aiuteur.pipeline import beats, treatment
+    from aiuteur.pipeline.prompts import all_templates, load_template
+
+    for role in all_templates():
+        if role.split("/")[0] in ("treatment", "beats", "script") and role != "script/capsule":
+            text = load_template(role).text
+            assert not re.search(r"\be\.g\.|for example|such as [A-Z]", text), role
+            assert not re.search(r"\((?:[A-Z][A-Z'’]+ ?){2,}", text), f"{role} shows a heading to copy"
+    models = [treatment.VariantDraft, beats.beats_schema(3), beats.BeatDraft, ScriptPlanDraft, scene_schema(["A"]),
+              EnrichedActions]
+    for model in models:
+        for path, description in _descriptions(model.model_json_schema()):
+            assert not re.search(r"\be\.g\.|for example|'[A-Z][a-z]+'", description), f"{model.__name__}.{path}"
+
+
+def _descriptions(node: Any, path: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("description"), str):
+            out.append((path, node["description"]))
+        for key, value in node.items():
+            out += _descriptions(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _descriptions(value, f"{path}[{i}]")
+    return out

@@ -45,7 +45,8 @@ def variant_out(prose: str = "Martha and Leo build a new lamp from driftwood. Th
 def beats_out(prose: str = PROSE[0]) -> dict[str, Any]:
     """One beat per part of the prose (its sentences, when there are few), as the beats call answers."""
     s = [x.strip() + "." for x in prose.split(".") if x.strip()]
-    return {"beats": [{"title": f"Beat {i}", "summary": f"Summary {i}."} for i, _ in enumerate(s)]}
+    return {"beats": [{"title": f"Beat {i}", "summary": f"Summary {i}.", "place": "the harbour wall"}
+                      for i, _ in enumerate(s)]}
 
 
 def beat_out(passage: str) -> dict[str, Any]:
