@@ -3,7 +3,7 @@
 The count is the real CLIP BPE (OpenAI's vocabulary, through the `instant-clip-tokenizer` wheel)
 when it is installed; where it is not (a Python it has no wheel for), a bound that is never lower
 than the real count: every BPE token covers at least one byte of a character other than an
-ASCII space, tab or line break, so the number of those bytes (plus the start and end tokens) is at least the number of tokens. The bound
+ASCII space, tab or line break (lower-cased, as CLIP reads it), so the number of those bytes (plus the start and end tokens) is at least the number of tokens. The bound
 is loose (about four times the real count on English), so prompts there come out shorter, never cut.
 
 Both counts include the start-of-text and end-of-text tokens, as the 77 does.
@@ -34,7 +34,7 @@ def exact_available() -> bool:
 
 def bound_clip_tokens(text: str) -> int:
     """An upper bound of the CLIP token count of `text` that needs no vocabulary."""
-    return sum(len(ch.encode("utf-8")) for ch in text if ch not in _SPACES) + 2
+    return sum(max(len(ch.encode("utf-8")), len(ch.lower().encode("utf-8"))) for ch in text if ch not in _SPACES) + 2
 
 
 def clip_tokens(text: str) -> int:

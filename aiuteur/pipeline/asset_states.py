@@ -91,7 +91,7 @@ class ChangeDraft(BaseModel):
     """A change of look inside the scene, at the shot where it happens."""
 
     model_config = ConfigDict(extra="forbid")
-    shot: str = Field(min_length=1, max_length=8, description="The shot number, e.g. '3C'.")
+    shot: str = Field(min_length=1, max_length=8, description="The number of the shot, exactly as the shot list writes it.")
     description: str = Field(min_length=1, max_length=200, description="How the asset looks from that shot on.")
 
 

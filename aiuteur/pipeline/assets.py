@@ -303,7 +303,7 @@ class FoundAsset(BaseModel):
     """A character, location or prop seen in these scenes, with how it looks."""
 
     model_config = ConfigDict(extra="forbid")
-    name: AssetName = Field(description="The name people use, e.g. 'Persephone', 'the silver key'.")
+    name: AssetName = Field(description="The name the scenes use for it, as short as they write it.")
     category: Literal["character", "location", "prop"]
     description: str = Field(default="", max_length=400, description="What it looks like on screen; visual only.")
     scenes: list[Label] = Field(default_factory=list, max_length=12, description="Labels of the scenes it is in.")
@@ -424,7 +424,7 @@ def _place_match(name: str, places: dict[str, str]) -> str | None:
 
 
 def screen_findings(x: ChunkExtraction, chunk: Chunk, places: dict[str, str],
-                    script_texts: Sequence[str] = ()) -> Screened:
+                    script_texts: Sequence[str] = (), labels: dict[str, str] | None = None) -> Screened:
     """Keep only what can be an asset, and say what was left out and why.
 
     Never an asset: a time of day, a heading or a fragment of one, a transition, a camera
@@ -432,6 +432,8 @@ def screen_findings(x: ChunkExtraction, chunk: Chunk, places: dict[str, str],
     found location is renamed to the heading's place it names, else left out. Props are objects
     the scenes name; scenery (walls, furniture, light, weather) only when a character handles it,
     a line mentions it, or it is in more than one scene. Characters are people the scenes name.
+    A location's scenes are the scenes of this chunk whose heading names it (`labels`: scene id ->
+    label), whatever the model said.
     """
     text = "\n".join(scene_text(s) for s in chunk.scenes)
     said = _dialogue_text(chunk.scenes)
@@ -451,7 +453,12 @@ def screen_findings(x: ChunkExtraction, chunk: Chunk, places: dict[str, str],
                 why = "it is not the place of a scene heading"
             else:
                 renamed[norm(name)] = place
-                a = a.model_copy(update={"name": place})
+                key = canonical(place, AssetCategory.LOCATION)
+                own = [labels[s.id] for s in chunk.scenes
+                       if labels and s.id in labels and canonical(scene_place(s), AssetCategory.LOCATION) == key]
+                if not own:
+                    why = "its scenes are not in this part of the script"  # described where its headings are
+                a = a.model_copy(update={"name": place, "scenes": own})
         elif not why:
             forms = [name, _ARTICLE_RE.sub("", name)]
             if a.category == "character":
@@ -729,7 +736,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, see
                                    error="The model gave no answer for these scenes."))
             continue
         value = got.value if got.ok else repair_extraction(got.value, chunk_labels, set(known))
-        screened = screen_findings(value, chunk, places, script_texts)
+        screened = screen_findings(value, chunk, places, script_texts, labels)
         value = screened.value
         found = candidates_from_model(value, chunk, labels, known, unsure=set(screened.unsure))
         assets = merge_candidates(assets, found, offer=offer)

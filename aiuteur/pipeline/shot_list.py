@@ -386,7 +386,9 @@ def in_frame(units: list[Unit], assets: list[Asset], named: Sequence[str] = (), 
     for name in named:
         hit = find_asset(name, assets)
         if hit is not None:
-            if hit.id not in ids and trust_named:
+            other_place = hit.category == AssetCategory.LOCATION and places is not None and hit.id not in places
+            unseen_prop = hit.category == AssetCategory.PROP  # a prop is in frame when the shot names it
+            if hit.id not in ids and trust_named and not other_place and not unseen_prop:
                 ids.append(hit.id)
         elif name.strip() and name.strip() not in unknown:
             unknown.append(name.strip())
@@ -479,10 +481,16 @@ def usable_cameras(draft: ShotListDraft) -> bool:
     return len(draft.shots) < 2 or len(framing) > 1
 
 
-def usable_in_frame(draft: ShotListDraft) -> bool:
-    """False when the model listed the same names for every shot of a scene of two or more shots."""
+def usable_in_frame(draft: ShotListDraft, assets: Sequence[Asset] = ()) -> bool:
+    """False when the model listed the same names for every shot of a scene of two or more shots,
+    or put every character and prop of the scene (two or more) in its one shot."""
     lists = {tuple(sorted(n.strip().lower() for n in d.in_frame)) for d in draft.shots}
-    return len(draft.shots) < 2 or len(lists) > 1
+    if len(draft.shots) >= 2:
+        return len(lists) > 1
+    listed = {a.id for n in draft.shots[0].in_frame if (a := find_asset(n, list(assets))) is not None} \
+        if draft.shots else set()
+    things = {a.id for a in assets if a.category != AssetCategory.LOCATION}
+    return len(things) < 2 or not things <= listed
 
 
 def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle: str, movement: str, lens: str,
@@ -532,7 +540,7 @@ def from_draft(draft: ShotListDraft, scene: Scene, assets: list[Asset], *, guide
     if not guided and cameras and cameras[0] is not None and cameras[0].size not in ESTABLISHING:
         cameras[0] = None  # a scene opens on its place: the code's establishing shot
     return shots_from_groups(groups, scene, assets, cameras, [list(d.in_frame) for d in draft.shots],
-                             trust_named=usable_in_frame(draft))
+                             trust_named=usable_in_frame(draft, assets))
 
 
 def fallback_groups(units: list[Unit]) -> list[list[Unit]]:
