@@ -328,6 +328,8 @@ def edit_prompt(prompts: Prompts, shot_id: str, *, start: str | None = None, end
     if p is None:
         raise InputError("That shot has no prompts yet; build the prompts first.")
     update: dict[str, object] = {"edited": True}
+    if start is not None or end is not None or no_end:
+        update["warnings"] = []  # the notes were about the built prompt, which the filmmaker replaced
     if start is not None:
         if not start.strip():
             raise InputError("The start-frame prompt is empty; every shot needs one.")

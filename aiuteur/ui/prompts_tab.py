@@ -36,6 +36,7 @@ def overview_markdown(shots: ShotList | None, prompts: Prompts | None, names: di
         end = "end frame" if p.end_prompt else "no end frame"
         lines.append(f"- **{number.get(p.shot_id, '?')}** · {refs} reference{'s' if refs != 1 else ''} · {end}"
                      + (" · edited" if p.edited else "") + (f" · no image yet for {missing}" if missing else ""))
+        lines.extend(f"  - {w}" for w in p.warnings)  # what was left out to fit the image model's prompt length
     return "\n".join(lines)
 
 

@@ -385,6 +385,14 @@ def test_frame_prompts_open_with_the_action_and_fit_77_clip_tokens(runner: Runne
             for w in p.warnings:
                 assert "left out" in w or "shortened" in w
     assert warned, "a scene with rules, looks, setting and style must have had to leave something out"
+    # the prompts tab lists each note under its shot
+    from aiuteur.ui import prompts_tab
+
+    sc = next(s for s in script.scenes if any(p.warnings for p in Prompts.model_validate(
+        state.data(Stage.PROMPTS, s.id)).prompts))
+    prompts = Prompts.model_validate(state.data(Stage.PROMPTS, sc.id))
+    overview = prompts_tab.overview_markdown(ShotList.model_validate(state.data(Stage.SHOTS, sc.id)), prompts, {})
+    assert all(f"  - {w}" in overview for p in prompts.prompts for w in p.warnings)
 
 
 def test_multi_reference_families_get_a_longer_budget() -> None:
