@@ -99,11 +99,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except Exception as e:  # doctor reports, never fails
         report["torch"] = f"not importable ({e})"
     try:
-        from aiuteur.engines.profiles import active_profile, profile_report
+        from aiuteur.engines.profiles import active_profile, families_line, profile_report
 
         profile, why = active_profile()
         report["profile"] = getattr(profile, "name", str(profile))
         report["profile_why"] = why
+        report["families"] = families_line(profile)
         report["profiles"] = profile_report()
     except ImportError as e:
         report["profile"] = f"unknown (engine profiles not available: {e})"

@@ -21,6 +21,20 @@ How the style image is applied:
     UNets only that block's attention 1 is used (`{"up": {"block_0": [0, s, 0]}}`, the
     InstantStyle recipe); on SD1.5-class UNets the whole block (`up_blocks.1` on real SD1.5).
 
+How several characters stay apart:
+    When references carry a region (two or more characters in frame; the frames stage derives
+    the regions from the shot's layout), each one's slot gets a mask of its region
+    (`cross_attention_kwargs={"ip_adapter_masks": [...]}`, preprocessed by diffusers'
+    `IPAdapterMaskProcessor`), so a face pulls only on its own part of the frame; props, places
+    and the style have no mask.
+
+How long prompts are read (CLIP keeps 77 tokens):
+    A prompt longer than one CLIP window is encoded in windows of 75 tokens (each with its own
+    start and end token) whose embeddings are joined, up to `max_prompt_chunks` windows; the
+    negative prompt is encoded to the same length. Past that limit the prompt is cut at a word
+    boundary and the image carries a note naming the words left out (`base.NOTES_KEY`): nothing
+    is dropped silently.
+
 Reference embeddings are cached by `Reference.key` (or a hash of the pixels when the key is
 empty), computed through `prepare_ip_adapter_image_embeds`; a cached embedding gives the same
 image as a fresh one.
@@ -40,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from PIL import Image
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from aiuteur.engines.base import EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
+from aiuteur.engines.base import NOTES_KEY, EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
 
 if TYPE_CHECKING:
     import torch
@@ -146,6 +160,9 @@ class DiffusersImageOptions(BaseModel):
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1'…")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(default="auto")
     cache_size: int = Field(default=128, ge=1, description="Reference embeddings kept in memory.")
+    max_prompt_chunks: int = Field(
+        default=3, ge=1, le=8, description="CLIP windows of 75 tokens a long prompt may span."
+    )
     timeout_s: float | None = Field(default=None, gt=0, description="Stop a generation after this long.")
 
 
@@ -393,7 +410,110 @@ class DiffusersImage:
         self.pipe.set_ip_adapter_scale(scales)
         if not do_cfg:
             embeds = [e.chunk(2)[1] for e in embeds]
-        return {"ip_adapter_image_embeds": embeds}
+        out: dict[str, Any] = {"ip_adapter_image_embeds": embeds}
+        if any(ref.region is not None for ref in request.references):
+            masks = [self._region_mask(ref.region, request.width, request.height) for ref in request.references]
+            masks += [None] * (len(embeds) - len(masks))  # the style slot applies everywhere
+            out["cross_attention_kwargs"] = {"ip_adapter_masks": masks}
+        return out
+
+    @staticmethod
+    def _region_mask(region: tuple[float, float, float, float] | None, width: int, height: int) -> Any:
+        """A [1, 1, H, W] mask of a reference's region (None: the whole frame)."""
+        if region is None:
+            return None
+        from diffusers.image_processor import IPAdapterMaskProcessor
+        from PIL import ImageDraw
+
+        x0, y0, x1, y1 = region
+        mask = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(mask).rectangle(
+            (round(x0 * width), round(y0 * height), round(x1 * width) - 1, round(y1 * height) - 1), fill=255
+        )
+        return IPAdapterMaskProcessor().preprocess([mask], height=height, width=width)
+
+    # -- long prompts ----------------------------------------------------------------------------
+
+    def _encoders(self, pipe: Any) -> list[tuple[Any, Any]]:
+        pairs = [(pipe.tokenizer, pipe.text_encoder)]
+        if getattr(pipe, "text_encoder_2", None) is not None:
+            pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
+        return pairs
+
+    def budget_prompt(self, prompt: str) -> tuple[str, list[str], int]:
+        """(the prompt as encoded, words left out, CLIP windows used) under `max_prompt_chunks`."""
+        tokenizer = self.load().tokenizer
+        window = tokenizer.model_max_length - 2
+        limit = window * self.options.max_prompt_chunks
+        ids = tokenizer(prompt, add_special_tokens=False, truncation=False)["input_ids"]
+        if len(ids) <= limit:
+            return prompt, [], max(1, -(-len(ids) // window))
+        words = prompt.split()
+        kept: list[str] = []
+        for word in words:  # the longest prefix of whole words that fits
+            trial = " ".join([*kept, word])
+            if len(tokenizer(trial, add_special_tokens=False, truncation=False)["input_ids"]) > limit:
+                break
+            kept.append(word)
+        return " ".join(kept), words[len(kept):], self.options.max_prompt_chunks
+
+    def _encode_windows(self, text: str, windows: int, pipe: Any) -> tuple[Any, Any]:
+        """Embeddings of `text` over `windows` CLIP windows (joined), and SDXL's pooled embedding."""
+        import torch
+
+        parts: list[Any] = []
+        pooled = None
+        for n, (tokenizer, encoder) in enumerate(self._encoders(pipe)):
+            size = tokenizer.model_max_length
+            ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            chunks = []
+            for w in range(windows):
+                piece = ids[w * (size - 2):(w + 1) * (size - 2)]
+                row = [tokenizer.bos_token_id, *piece, tokenizer.eos_token_id]
+                chunks.append(row + [pad] * (size - len(row)))
+            batch = torch.tensor(chunks, device=self.device)
+            with torch.no_grad():
+                out = encoder(batch, output_hidden_states=True)
+            if self.options.family == "sdxl":
+                hidden = out.hidden_states[-2]
+                if n == len(self._encoders(pipe)) - 1:
+                    pooled = out[0][:1]  # the projected pooled embedding of the first window
+            else:
+                hidden = out[0]
+            parts.append(hidden.reshape(1, -1, hidden.shape[-1]))  # windows joined along the sequence
+        return torch.cat(parts, dim=-1).to(encoder.dtype), pooled
+
+    def prompt_kwargs(self, pipe: Any, request: ImageRequest, do_cfg: bool) -> tuple[dict[str, Any], list[str]]:
+        """The pipeline's prompt arguments (embeddings when the prompt spans CLIP windows) and notes."""
+        text, dropped, windows = self.budget_prompt(request.prompt)
+        notes: list[str] = []
+        if dropped:
+            notes.append(
+                f"The image model reads {windows * (pipe.tokenizer.model_max_length - 2)} CLIP tokens; the end of "
+                f"the prompt was left out: \"{' '.join(dropped)}\"."
+            )
+        if windows <= 1:
+            return {"prompt": text, "negative_prompt": request.negative_prompt or None}, notes
+        notes.append(f"The prompt was encoded in {windows} CLIP windows of 75 tokens, so nothing past the "
+                     "first 77 tokens was cut.")
+        embeds, pooled = self._encode_windows(text, windows, pipe)
+        kwargs: dict[str, Any] = {"prompt_embeds": embeds}
+        if pooled is not None:
+            kwargs["pooled_prompt_embeds"] = pooled
+        if do_cfg:
+            import torch
+
+            negative = request.negative_prompt or ""
+            if not negative and self.options.family == "sdxl" and pipe.config.get("force_zeros_for_empty_prompt"):
+                neg, neg_pooled = torch.zeros_like(embeds), (torch.zeros_like(pooled) if pooled is not None else None)
+            else:
+                neg_text, _, _ = self.budget_prompt(negative)
+                neg, neg_pooled = self._encode_windows(neg_text, windows, pipe)
+            kwargs["negative_prompt_embeds"] = neg
+            if neg_pooled is not None:
+                kwargs["negative_pooled_prompt_embeds"] = neg_pooled
+        return kwargs, notes
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -426,9 +546,9 @@ class DiffusersImage:
             try:
                 pipe = self.pipeline_for(mode)
                 do_cfg = request.guidance > 1.0
+                prompt_args, notes = self.prompt_kwargs(pipe, request, do_cfg)
                 kwargs: dict[str, Any] = {
-                    "prompt": request.prompt,
-                    "negative_prompt": request.negative_prompt or None,
+                    **prompt_args,
                     "num_inference_steps": request.steps,
                     "guidance_scale": request.guidance,
                     "generator": torch.Generator("cpu").manual_seed(request.seed),
@@ -455,6 +575,9 @@ class DiffusersImage:
                     f"Image generation stopped after {self.options.timeout_s:g} s (the profile's time limit); "
                     "try fewer steps or a smaller size."
                 )
+        for note in notes:
+            log.log(logging.WARNING if "left out" in note else logging.INFO, "%s", note)
+        image.info[NOTES_KEY] = notes
         return image
 
 

@@ -1,12 +1,13 @@
 """Model profiles: which weights each engine loads, and which profile this machine runs.
 
-A profile is a TOML file in `models/` (studio, lite, offline, tiny) with `name`, `description`,
+A profile is a TOML file in `models/` (studio, lite, sdxl, offline, tiny) with `name`, `description`,
 `needs_gpu` and one table per engine kind ([text], [image], [matting], [vision], [video],
 [embedding]), each naming its `backend` and that backend's keys. `active_profile()` picks one:
-`AIUTEUR_PROFILE` wins; else studio, then lite, when a GPU is present and their weights are on
+`AIUTEUR_PROFILE` wins; else studio, then lite, then sdxl, when a GPU is present and their weights are on
 disk (a folder in the models folder or the Hugging Face cache, checked without network); else
 offline when its LLM is installed; else tiny. It always says why in one line, for the UI and
-`doctor`. `profile_report()` lists every profile and what of it is present.
+`doctor`. `profile_report()` lists every profile and what of it is present; `families_line()` says
+which image and video families a profile runs and what that means for references and end frames.
 
 Setting `AIUTEUR_OPENAI_BASE_URL` (and `AIUTEUR_OPENAI_MODEL`) sends the text engine of any
 profile to an OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama).
@@ -25,7 +26,8 @@ from typing import Any, NamedTuple
 from aiuteur.engines.base import EngineError
 from aiuteur.settings import PROFILES_DIR, data_home
 
-PROFILE_ORDER = ("studio", "lite", "offline", "tiny")
+PROFILE_ORDER = ("studio", "lite", "sdxl", "offline", "tiny")
+GPU_PROFILES = ("studio", "lite", "sdxl")
 ENGINE_KINDS = ("text", "image", "matting", "vision", "video", "embedding")
 
 
@@ -155,6 +157,17 @@ def check_table(kind: str, table: Mapping[str, Any], models_dir: Path) -> list[W
                 present = _hub_cached(path, name)
                 detail = "in the Hugging Face cache" if present else "not in the Hugging Face cache"
             checks.append(WeightCheck(kind, f"{path}:{name}", present, detail))
+        lora = table.get("lora")
+        if isinstance(lora, Mapping) and lora.get("path"):
+            path = str(lora["path"])
+            for name in {str(lora.get("weight_name") or ""), str(lora.get("weight_name_2") or "")} - {""}:
+                if (models_dir / path).exists() or Path(path).expanduser().is_absolute():
+                    folder = Path(path).expanduser() if Path(path).is_absolute() else models_dir / path
+                    present, detail = (folder / name).is_file(), f"folder {folder}"
+                else:
+                    present = _hub_cached(path, name)
+                    detail = "in the Hugging Face cache" if present else "not in the Hugging Face cache"
+                checks.append(WeightCheck(kind, f"{path}:{name}", present, detail))
         controlnet = table.get("controlnet")
         if controlnet:
             present, detail = _model_present(str(controlnet), models_dir, "config.json")
@@ -266,7 +279,7 @@ def _choose(env: Mapping[str, str], where: Path, gpu: bool | None, directory: Pa
     has_gpu = gpu_available() if gpu is None else gpu
     gpu_notes: list[str] = []
     if has_gpu:
-        for name in ("studio", "lite"):
+        for name in GPU_PROFILES:
             if name not in profiles:
                 continue
             missing = missing_weights(profiles[name], where)
@@ -310,6 +323,37 @@ def _apply_text_override(chosen: ActiveProfile, env: Mapping[str, str]) -> Activ
     )
 
 
+_IMAGE_WORDS = {
+    "qwen-image-edit": "Qwen-Image-Edit, multi-reference: each asset's reference is an input image and the "
+    "prompt says which picture is whom",
+    "flux2-klein": "FLUX.2 klein, multi-reference: each asset's reference is an input image and the prompt "
+    "says which image is whom",
+    "sdxl": "SDXL + IP-Adapter: one adapter image per asset, masked to each character's region",
+    "sd15": "SD1.5 + IP-Adapter: one adapter image per asset, masked to each character's region",
+}
+_VIDEO_WORDS = {
+    "diffusers-ltx2": "LTX-2: start and end keyframes as conditions, optional sound",
+    "diffusers-ltx": "LTX-Video: start and end keyframes as conditions",
+    "diffusers-wan": "Wan image-to-video with start and end keyframes (family read from the model)",
+    "animatic": "animatic only (keyframes held for each shot's length)",
+}
+
+
+def families_line(profile: Profile) -> str:
+    """One line: which image and video families the profile runs and what that means."""
+    image = profile.tables.get("image", {})
+    video = profile.tables.get("video", {})
+    fam = str(image.get("family", ""))
+    image_words = _IMAGE_WORDS.get(fam, fam or str(image.get("backend", "none")))
+    if str(image.get("model", "")).startswith("tiny/"):
+        image_words += " (tiny random weights: noise)"
+    backend = str(video.get("backend", "animatic"))
+    video_words = _VIDEO_WORDS.get(backend, backend)
+    if video.get("lora"):
+        video_words += f", {video.get('steps', '')}-step distill".replace(", -step", ", few-step")
+    return f"images: {image_words}; video: {video_words}"
+
+
 def profile_report(models_dir: Path | None = None, env: Mapping[str, str] | None = None) -> list[str]:
     """A readable listing (one line per item) of every profile and which of its weights are present."""
     where = Path(models_dir) if models_dir is not None else data_home().models
@@ -324,6 +368,7 @@ def profile_report(models_dir: Path | None = None, env: Mapping[str, str] | None
         lines.append("")
         gpu = " [needs a GPU]" if profile.needs_gpu else ""
         lines.append(f"{profile.name}{gpu}: {profile.description}")
+        lines.append(f"  {families_line(profile)}")
         for c in check_profile(profile, where):
             lines.append(f"  {mark[c.present]} {c.kind:<9} {c.what}  ({c.detail})")
     return lines

@@ -84,10 +84,10 @@ class AppContext:
 def profile_line() -> tuple[str, str]:
     """(profile name, why) of the active engine profile; says so plainly when unknown."""
     try:
-        from aiuteur.engines.profiles import active_profile
+        from aiuteur.engines.profiles import active_profile, families_line
 
         active = active_profile()
-        return active.profile.name, active.reason
+        return active.profile.name, f"{active.reason}; {families_line(active.profile)}"
     except Exception as e:  # the engines package is built by another engineer; never block the UI
         log.warning("no engine profile: %s", e)
         return "", f"no engine profile could be chosen ({e})"

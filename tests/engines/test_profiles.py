@@ -36,7 +36,7 @@ def make_parts(root: Path, name: str, chunks: list[bytes]) -> str:
 
 def test_every_profile_file_loads_with_all_engine_tables() -> None:
     found = load_profiles()
-    assert list(found)[:4] == ["studio", "lite", "offline", "tiny"]
+    assert list(found)[:5] == ["studio", "lite", "sdxl", "offline", "tiny"]
     for profile in found.values():
         assert set(profiles.ENGINE_KINDS) <= set(profile.tables), profile.name
         assert profile.description
@@ -51,7 +51,7 @@ def test_env_override_wins(tmp_path: Path) -> None:
 
 
 def test_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(EngineError, match=r"no model profile 'huge'.*lite.*offline.*studio.*tiny"):
+    with pytest.raises(EngineError, match=r"no model profile 'huge'.*lite.*offline.*sdxl.*studio.*tiny"):
         active_profile({"AIUTEUR_PROFILE": "huge"}, models_dir=tmp_path)
 
 
@@ -82,7 +82,11 @@ def test_gpu_with_studio_weights_picks_studio(tmp_path: Path, profile_dir: Path)
     studio = load_profile("studio", profile_dir)
     for check in profiles.check_profile(studio, tmp_path):
         if check.present is False:
-            (tmp_path / check.what.split(":")[0]).mkdir(parents=True, exist_ok=True)
+            folder, _, file = check.what.partition(":")
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+            if file:  # an adapter or LoRA file inside the folder
+                (tmp_path / folder / file).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / folder / file).touch()
     chosen, why = active_profile({}, models_dir=tmp_path, gpu=True, directory=profile_dir)
     assert chosen.name == "studio"
     assert why == "a GPU is available and the studio weights are present"
@@ -91,7 +95,8 @@ def test_gpu_with_studio_weights_picks_studio(tmp_path: Path, profile_dir: Path)
 def test_gpu_without_weights_says_what_is_missing(tmp_path: Path, profile_dir: Path) -> None:
     chosen, why = active_profile({}, models_dir=tmp_path, gpu=True, directory=profile_dir)
     assert chosen.name == "tiny"
-    assert "a GPU is available but studio lacks Qwen/Qwen2.5-7B-Instruct" in why
+    assert "a GPU is available but studio lacks Qwen/Qwen3.5-9B" in why
+    assert "lite lacks Qwen/Qwen3.5-4B" in why and "sdxl lacks" in why
 
 
 def test_openai_server_overrides_the_text_engine(tmp_path: Path) -> None:
@@ -112,7 +117,7 @@ def test_openai_server_overrides_the_text_engine(tmp_path: Path) -> None:
 
 
 def test_weights_in_the_hub_cache_count_as_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiles, "_hub_cached", lambda repo, filename: repo == "Qwen/Qwen2.5-3B-Instruct")
+    monkeypatch.setattr(profiles, "_hub_cached", lambda repo, filename: repo == "Qwen/Qwen3.5-4B")
     [check] = profiles.check_table("text", load_profile("lite").spec("text"), tmp_path)
     assert check.present is True and check.detail == "in the Hugging Face cache"
 
@@ -122,6 +127,17 @@ def test_report_lists_every_profile_and_each_weight(tmp_path: Path) -> None:
     text = "\n".join(lines)
     assert lines[0] == f"models folder: {tmp_path}"
     assert "active profile: tiny (AIUTEUR_PROFILE=tiny is set)" in text
-    for name in ("studio", "lite", "offline", "tiny"):
+    for name in ("studio", "lite", "sdxl", "offline", "tiny"):
         assert any(line.startswith(f"{name}") for line in lines), name
-    assert "Qwen/Qwen2.5-7B-Instruct" in text and "tiny/text" in text
+    assert "Qwen/Qwen3.5-9B" in text and "tiny/text" in text
+    assert "images: Qwen-Image-Edit, multi-reference" in text
+    assert "video: Wan image-to-video with start and end keyframes (family read from the model), 4-step distill" in text
+    assert "lightx2v/Wan2.2-Distill-Loras:wan2.2_i2v_A14b_low_noise" in text  # the distill LoRAs are checked too
+
+
+def test_families_line_says_which_family_runs_for_every_profile() -> None:
+    lines = {name: profiles.families_line(p) for name, p in load_profiles().items()}
+    assert lines["lite"].startswith("images: FLUX.2 klein, multi-reference")
+    assert "video: animatic only" in lines["lite"]
+    assert lines["sdxl"].startswith("images: SDXL + IP-Adapter") and "masked" in lines["sdxl"]
+    assert "(tiny random weights: noise)" in lines["tiny"]
