@@ -27,6 +27,7 @@ from aiuteur.domain import (
     VisualStyle,
 )
 from aiuteur.pipeline.assets import canonical, norm, scene_text
+from aiuteur.pipeline.screen_words import not_a_thing
 
 MAX_NAME = 80
 MAX_DESCRIPTION = 2000
@@ -59,6 +60,9 @@ def _check_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
         raise InputError("An asset needs a name; type one in.")
+    why = not_a_thing(name)
+    if why:
+        raise InputError(f"{name!r} cannot be an asset: {why}. Name a character, a place or an object.")
     if len(name) > MAX_NAME:
         raise InputError(f"The name is {len(name)} characters long; keep it under {MAX_NAME}.")
     return name

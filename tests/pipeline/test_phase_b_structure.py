@@ -225,6 +225,18 @@ def test_time_words_and_heading_places_share_the_screenplay_parser() -> None:
     assert place_of("INT. TOMAS'S SHOP (FLASHBACK) - DAY") == "TOMAS'S SHOP"
 
 
+def test_a_time_of_day_or_heading_added_by_hand_is_refused_in_one_sentence() -> None:
+    from aiuteur.domain import InputError
+    from aiuteur.pipeline.assets_ops import add_asset, edit_asset
+
+    sa = add_asset(StyleAndAssets(), "Night market", "location")
+    for name in ("Dusk", "INT. KITCHEN - NIGHT", "CUT TO:", "Close-up"):
+        with pytest.raises(InputError, match="cannot be an asset"):
+            add_asset(sa, name, "location")
+    with pytest.raises(InputError, match="time of day"):
+        edit_asset(sa, sa.registry.assets[0].id, name="Moments later")
+
+
 # --- stage 7 ------------------------------------------------------------------------------------------
 
 
