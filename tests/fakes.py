@@ -51,7 +51,7 @@ class _Counted:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name in ("generate", "stream", "render", "describe", "cutout"):
+        if name in ("generate", "stream", "render", "describe", "cutout", "speak"):
             def counted(*a: Any, **k: Any) -> Any:
                 self._counter[self._purpose] += 1
                 return attr(*a, **k)
@@ -63,8 +63,9 @@ class FakeEngines:
     """An engine set over test doubles, counting calls per purpose like the real one."""
 
     def __init__(self, text: Any = None, image: Any = None, matting: Any = None, vision: Any = None,
-                 video: Any = None, embedding: Any = None) -> None:
+                 video: Any = None, embedding: Any = None, voice: Any = None) -> None:
         self._text = text or ScriptedText()
+        self._voice = voice
         self._image, self._matting, self._vision = image, matting, vision
         self._video, self._embedding = video, embedding
         self.calls: Counter[str] = Counter()
@@ -90,3 +91,11 @@ class FakeEngines:
 
     def embedding(self) -> Any:
         return self._embedding
+
+    def voice(self, purpose: str = "voice") -> Any:
+        """The given voice engine, else the tiny profile's deterministic tone voice."""
+        if self._voice is None:
+            from aiuteur.engines.voice import ToneVoice
+
+            self._voice = ToneVoice()
+        return _Counted(self._voice, self.calls, purpose)

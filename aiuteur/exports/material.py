@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aiuteur.domain import Clip, Clips, Frames, Scene, Script, Shot, ShotList, Stage
+from aiuteur.domain import Clip, Clips, Frames, LineAudio, Scene, Script, Shot, ShotList, Stage
 
 if TYPE_CHECKING:
     from aiuteur.pipeline.runner import ProjectView
@@ -27,6 +27,7 @@ class SceneMaterial:
     shots: list[Shot]
     frames: Frames
     clips: Clips
+    lines: list[LineAudio] = field(default_factory=list)  # spoken in stage 7, re-spoken in stage 12 on top
 
     def clip(self, shot_id: str) -> Clip | None:
         return next((c for c in self.clips.clips if c.shot_id == shot_id), None)
@@ -65,11 +66,17 @@ def scenes(view: ProjectView) -> Iterator[SceneMaterial]:
         shots = view.data(Stage.SHOTS, scene.id)
         frames = view.data(Stage.FRAMES, scene.id)
         clips = view.data(Stage.VIDEO, scene.id)
+        shot_list = ShotList.model_validate(shots) if shots else ShotList()
+        made = Clips.model_validate(clips) if clips else Clips()
+        newer = {ln.key: ln for ln in made.lines}
+        # Copied from aiuteur.pipeline.soundtrack.scene_lines
+        lines = [newer[ln.key] if ln.key in newer and newer[ln.key].text == ln.text else ln for ln in shot_list.lines]
         yield SceneMaterial(
             scene=scene,
-            shots=ShotList.model_validate(shots).shots if shots else [],
+            shots=shot_list.shots,
             frames=Frames.model_validate(frames) if frames else Frames(),
-            clips=Clips.model_validate(clips) if clips else Clips(),
+            clips=made,
+            lines=lines,
         )
 
 

@@ -3,7 +3,8 @@ otio's adapters).
 
 One video track, scene after scene: a scene with a clip for every shot contributes its clips
 (`Project_Sc01_Shot1A_v01.mp4`), one per shot; a scene with only an animatic contributes the
-animatic. Every shot gets a marker named after it. Media are `ExternalReference`s to the
+animatic. Under it a "Dialogue" audio track holds one clip per spoken line
+(`Project_Sc01_Line03_MARA.wav`) where it is heard in the cut (see exports/subtitles.py). Every shot gets a marker named after it. Media are `ExternalReference`s to the
 exported files by name, relative to the `.otio` (keep them in one folder); a referenced file
 that is not in the folder yet is copied there.
 """
@@ -91,7 +92,57 @@ def build_timeline(runner: Runner, view: ProjectView, out: Path, base: str) -> A
         return None
     timeline = otio.schema.Timeline(name=view.project.title, metadata={"aiuteur": {"project": view.project.id}})
     timeline.tracks.append(track)
+    dialogue = _dialogue_track(otio, runner, view, out, base)
+    if dialogue is not None:
+        timeline.tracks.append(dialogue)
     return timeline
+
+
+AUDIO_RATE = 48000.0
+
+
+def _dialogue_track(otio: Any, runner: Runner, view: ProjectView, out: Path, base: str) -> Any:
+    """An audio track with one clip per spoken line (its wav beside the .otio), at its place in the cut."""
+    from aiuteur.exports.subtitles import film_sound, line_name
+
+    track = otio.schema.Track(name="Dialogue", kind=otio.schema.TrackKind.Audio)
+    placed: list[tuple[float, float, Any]] = []  # (start, end, clip) in film seconds
+    offset = 0.0
+    for s in film_sound(runner, view):
+        for line, start, shot in s.lines:
+            if not line.audio:
+                continue
+            name = line_name(base, s.material, line)
+            path = out / name
+            if not path.is_file():
+                shutil.copyfile(runner.media_path(line.audio), path)
+            n = round(line.seconds * AUDIO_RATE)
+            meta = {"scene": s.material.scene.number, "shot": shot.number, "line": line.dialogue + 1,
+                    "part": line.part + 1, "parts": line.parts, "character": line.character, "text": line.text,
+                    "take": line.take, "lip_sync": line.lip_sync}
+            clip = otio.schema.Clip(
+                name=f"{line.character}: {line.text[:40]}",
+                media_reference=otio.schema.ExternalReference(target_url=name,
+                                                              available_range=_range(otio, 0, n, AUDIO_RATE)),
+                source_range=_range(otio, 0, n, AUDIO_RATE), metadata={"aiuteur": meta})
+            placed.append((offset + start, offset + start + line.seconds, clip))
+        offset += s.seconds
+    if not placed:
+        return None
+    cursor = 0
+    for k, (start, _end, clip) in enumerate(placed):
+        at = round(start * AUDIO_RATE)
+        if at > cursor:
+            track.append(otio.schema.Gap(source_range=_range(otio, 0, at - cursor, AUDIO_RATE)))
+            cursor = at
+        nxt = round(placed[k + 1][0] * AUDIO_RATE) if k + 1 < len(placed) else None
+        length = round(clip.source_range.duration.value)
+        if nxt is not None and cursor + length > nxt:  # a line running into the next one's start is trimmed
+            length = max(1, nxt - cursor)
+            clip.source_range = _range(otio, 0, length, AUDIO_RATE)
+        track.append(clip)
+        cursor += length
+    return track
 
 
 def export_timeline(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:

@@ -31,6 +31,8 @@ Targets of `run` (through `Runner.run(..., target=...)`):
     "reference:<id>"    one more master reference take for an asset
     "upload:<id>"       an uploaded image becomes a reference (options image=bytes, matte=bool)
     "describe:<id>"     the vision engine proposes a description (options image=bytes or image_key)
+    "voice:<id>"        store a character's voice (options voice, pitch, rate)
+    "voice_preview:<id>"  speak a line of theirs (or options text) in a voice: a take with a wav
 
 Edits (checklist, remove, merge, split, add, choose a reference, style) are pure functions in
 `aiuteur.pipeline.assets_ops`, saved with `Runner.save`.
@@ -929,6 +931,16 @@ def _script(ctx: StageContext) -> Script:
     return Script.model_validate(data)
 
 
+def _voiced(ctx: StageContext, registry: AssetRegistry, script: Script) -> AssetRegistry:
+    """The registry with a default voice stored on each speaking character that has none."""
+    from aiuteur.pipeline.voices import load_voice, with_default_voices
+
+    chosen = load_voice(ctx.engines)
+    if chosen.engine is None:
+        return registry
+    return with_default_voices(registry, script, chosen.engine.voices())
+
+
 def _asset(sa: StyleAndAssets, asset_id: str) -> Asset:
     try:
         return sa.registry.get(asset_id)
@@ -973,7 +985,7 @@ def run(ctx: StageContext) -> StageOutcome:
         got = extract_assets(script, current.registry, ctx.engines, seed=ctx.seed, rules=rules,
                              templates=ctx.template, report=ctx.report, cancelled=ctx.cancelled)
         takes += got.takes
-        sa = current.model_copy(update={"registry": got.registry})
+        sa = current.model_copy(update={"registry": _voiced(ctx, got.registry, script)})
         if kind == "" and ctx.options.get("references", True):
             sa = _references(ctx, sa, to_pregenerate(sa.registry), rules, takes)
     # 2. References only: every kept asset without one, or one more take for one asset.
@@ -1021,10 +1033,15 @@ def run(ctx: StageContext) -> StageOutcome:
                     output={"asset_id": asset.id, "proposal": proposal.text, "from_vision": proposal.from_vision,
                             "note": proposal.note})
         return StageOutcome(takes=[take])
+    # 4. Voices: a character's voice (options voice, pitch, rate), or a spoken preview of it.
+    elif kind in ("voice", "voice_preview"):
+        from aiuteur.pipeline import voices
+
+        return voices.run_voice_target(ctx, current, kind, asset_id)
     else:
         raise InputError(
             f"Unknown assets target {target!r}; use '', 'extract', 'references', 'reference:<id>', "
-            "'upload:<id>' or 'describe:<id>'."
+            "'upload:<id>', 'describe:<id>', 'voice:<id>' or 'voice_preview:<id>'."
         )
     final = _summary(sa, takes)
     return StageOutcome(takes=[*takes, final], artifact=sa, take_id=final.id)

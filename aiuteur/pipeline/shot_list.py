@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from aiuteur.domain import (
     Asset,
     AssetCategory,
+    AssetRegistry,
     ElementKind,
     InputError,
     IntExt,
@@ -41,6 +42,7 @@ from aiuteur.domain import (
     Take,
 )
 from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
+from aiuteur.pipeline import timing
 from aiuteur.pipeline.assets import canonical, scene_place
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import StageContext, StageOutcome
@@ -104,11 +106,15 @@ class Unit:
     parenthetical: str = ""
     dialogue_index: int | None = None  # index into scene.dialogue
     seconds: float = 1.0
+    part: int = 0  # a long line split across shots: which part (see pipeline/timing.py)
+    parts: int = 1
+    extension: str | None = None  # V.O., O.S. …
 
     def label(self) -> str:
         if self.kind == "dialogue":
             paren = f" {self.parenthetical}" if self.parenthetical else ""
-            return f"{self.character}{paren}: {self.text}"
+            part = f" [part {self.part + 1} of {self.parts}]" if self.parts > 1 else ""
+            return f"{self.character}{paren}{part}: {self.text}"
         return self.text
 
 
@@ -211,8 +217,10 @@ def scene_units(scene: Scene) -> list[Unit]:
     for i, e in enumerate(scene.elements):
         if e.kind == ElementKind.DIALOGUE:
             d_index += 1
-            units.append(Unit(len(units), "dialogue", i, e.text, e.character, paren, d_index,
-                              dialogue_seconds(e.text)))
+            parts = timing.split_line(e.text)  # a line too long for one shot, at sentences and phrases
+            for k, piece in enumerate(parts):
+                units.append(Unit(len(units), "dialogue", i, piece, e.character, paren, d_index,
+                                  dialogue_seconds(piece), part=k, parts=len(parts), extension=e.extension))
             paren = ""
         elif e.kind == ElementKind.PARENTHETICAL:
             paren = e.text.strip()
@@ -501,7 +509,7 @@ def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle:
     seconds = sum(u.seconds for u in units)
     fields = dict(
         number="?", size=size, angle=angle, movement=movement, lens=lens, action=_action_of(units), assets=ids,
-        dialogue=[u.dialogue_index for u in units if u.dialogue_index is not None],
+        dialogue=list(dict.fromkeys(u.dialogue_index for u in units if u.dialogue_index is not None)),
         duration_s=round(min(MAX_SHOT_S, max(MIN_SHOT_S, seconds)), 1), units=[u.index for u in units],
         unregistered=unknown,
     )
@@ -577,8 +585,12 @@ def fallback_shot_list(scene: Scene, assets: list[Asset]) -> ShotList:
 
 
 def shot_lines(shot: Shot, scene: Scene) -> list[str]:
-    """The shot's dialogue as 'SPEAKER: line', copied from the scene."""
+    """The shot's dialogue as 'SPEAKER: line', copied from the scene (only its part of a split line)."""
     lines = scene.dialogue
+    units = scene_units(scene) if shot.units else []
+    mine = [units[i] for i in shot.units if 0 <= i < len(units) and units[i].kind == "dialogue"]
+    if mine:
+        return [f"{u.character}: {u.text}" for u in mine]
     return [f"{lines[i].character}: {lines[i].text}" for i in shot.dialogue if 0 <= i < len(lines)]
 
 
@@ -589,7 +601,11 @@ def check_shots(shots: ShotList, scene: Scene) -> None:
     "never rewrites the script" for dialogue.
     """
     n = len(scene.dialogue)
-    got = [i for s in shots.shots for i in s.dialogue]
+    got: list[int] = []
+    for s in shots.shots:
+        for k, i in enumerate(s.dialogue):
+            if not (k == 0 and got and got[-1] == i):  # a long line split across consecutive shots
+                got.append(i)
     if got == list(range(n)):
         return
     bad = sorted({i for i in got if not 0 <= i < n})
@@ -617,8 +633,14 @@ def _index(shots: ShotList, shot_id: str) -> int:
     raise InputError("That shot is no longer in the shot list; reload it and try again.")
 
 
-def _finish(shots: list[Shot], scene: Scene) -> ShotList:
+def _finish(shots: list[Shot], scene: Scene, base: ShotList | None = None) -> ShotList:
+    """The edited shots renumbered and checked; the spoken lines kept, and no shot shorter than its lines."""
     out = ShotList(shots=renumber(shots, scene.number))
+    if base is not None and base.lines:
+        units = scene_units(scene)
+        fitted = [timing.fit_duration(s, units, base.lines) for s in out.shots]
+        out = base.model_copy(update={"shots": [f if f.duration_s > s.duration_s else s
+                                                for f, s in zip(fitted, out.shots, strict=True)]})
     check_shots(out, scene)
     return out
 
@@ -628,7 +650,7 @@ def add_shot(shots: ShotList, scene: Scene, after_id: str | None = None, *, acti
     """Insert a new shot (no script lines of its own) after `after_id`, or at the end."""
     at = _index(shots, after_id) + 1 if after_id else len(shots.shots)
     new = Shot(number="?", action=action.strip(), duration_s=min(MAX_SHOT_S, max(0.5, duration_s)))
-    return _finish([*shots.shots[:at], new, *shots.shots[at:]], scene)
+    return _finish([*shots.shots[:at], new, *shots.shots[at:]], scene, shots)
 
 
 def delete_shot(shots: ShotList, scene: Scene, shot_id: str) -> ShotList:
@@ -638,7 +660,7 @@ def delete_shot(shots: ShotList, scene: Scene, shot_id: str) -> ShotList:
     if shot.dialogue:
         raise InputError(f"Shot {shot.number} holds dialogue from the script; merge it into the shot before "
                          "or after instead of deleting it, so no line is lost.")
-    return _finish([s for s in shots.shots if s.id != shot_id], scene)
+    return _finish([s for s in shots.shots if s.id != shot_id], scene, shots)
 
 
 def move_shot(shots: ShotList, scene: Scene, shot_id: str, delta: int) -> ShotList:
@@ -648,7 +670,7 @@ def move_shot(shots: ShotList, scene: Scene, shot_id: str, delta: int) -> ShotLi
     order = list(shots.shots)
     order.insert(j, order.pop(i))
     try:
-        return _finish(order, scene)
+        return _finish(order, scene, shots)
     except InputError:
         raise InputError(f"Moving shot {shots.shots[i].number} there would put the dialogue out of the "
                          "script's order; move a shot without dialogue, or split first.") from None
@@ -673,14 +695,14 @@ def split_shot(shots: ShotList, scene: Scene, shot_id: str, at: int | None = Non
     first, second = mine[:k], mine[k:]
     a = _rebuilt(shot, first, assets, common)
     b = _rebuilt(Shot(number="?"), second, assets, common)
-    return _finish([*shots.shots[:i], a, b, *shots.shots[i + 1:]], scene)
+    return _finish([*shots.shots[:i], a, b, *shots.shots[i + 1:]], scene, shots)
 
 
 def _rebuilt(base: Shot, units: list[Unit], assets: list[str], common: dict[str, str]) -> Shot:
     seconds = sum(u.seconds for u in units)
     return base.model_copy(update={
         **common, "units": [u.index for u in units], "action": _action_of(units), "assets": list(assets),
-        "dialogue": [u.dialogue_index for u in units if u.dialogue_index is not None],
+        "dialogue": list(dict.fromkeys(u.dialogue_index for u in units if u.dialogue_index is not None)),
         "duration_s": round(min(MAX_SHOT_S, max(MIN_SHOT_S, seconds)), 1),
     })
 
@@ -697,11 +719,11 @@ def merge_shots(shots: ShotList, scene: Scene, shot_id: str) -> ShotList:
                          f"{MAX_SHOT_S:.0f} s, so they stay apart.")
     action = " ".join(x for x in (a.action, b.action) if x)
     merged = a.model_copy(update={
-        "units": [*a.units, *b.units], "dialogue": [*a.dialogue, *b.dialogue], "action": action,
+        "units": [*a.units, *b.units], "dialogue": list(dict.fromkeys([*a.dialogue, *b.dialogue])), "action": action,
         "assets": list(dict.fromkeys([*a.assets, *b.assets])), "duration_s": round(total, 1),
         "unregistered": list(dict.fromkeys([*a.unregistered, *b.unregistered])),
     })
-    return _finish([*shots.shots[:i], merged, *shots.shots[i + 2:]], scene)
+    return _finish([*shots.shots[:i], merged, *shots.shots[i + 2:]], scene, shots)
 
 
 EDITABLE = ("size", "angle", "movement", "lens", "action", "duration_s", "assets")
@@ -717,7 +739,7 @@ def update_shot(shots: ShotList, scene: Scene, shot_id: str, **changes: object) 
         new = Shot.model_validate({**shots.shots[i].model_dump(), **changes})
     except ValueError as e:
         raise InputError(f"Shot {shots.shots[i].number} could not be changed: {str(e).splitlines()[-1]}") from None
-    return _finish([*shots.shots[:i], new, *shots.shots[i + 1:]], scene)
+    return _finish([*shots.shots[:i], new, *shots.shots[i + 1:]], scene, shots)
 
 
 # --- the stage ---------------------------------------------------------------------------------------
@@ -887,7 +909,24 @@ def run(ctx: StageContext) -> StageOutcome:
                               templates=ctx.template)
     if not take.ok or take.output is None:
         return StageOutcome(takes=[take])
-    return StageOutcome(takes=[take], artifact=ShotList.model_validate(take.output), take_id=take.id)
+    # Speak every line in its character's voice and time the shots by them (pipeline/timing.py).
+    from aiuteur.pipeline.voices import time_shots
+
+    data = ctx.state.data(Stage.SHOTS, scene.id)
+    previous = ShotList.model_validate(data) if data else None
+    shots = ShotList.model_validate(take.output)
+    if ctx.target and previous is not None:  # one shot's camera again: its lines and timing stay
+        shots = shots.model_copy(update={"lines": previous.lines, "voice_model": previous.voice_model})
+    timed = time_shots(shots, scene, Script.model_validate(ctx.state.data(Stage.SCRIPT)), _registry(ctx.state),
+                       ctx.engines, seed=ctx.seed, put_media=ctx.put_media, previous=previous,
+                       report=lambda f, what: ctx.report(0.9 + 0.1 * f, what))
+    take = take.model_copy(update={"output": timed.shots.model_dump(mode="json")})
+    return StageOutcome(takes=[take, *timed.takes], artifact=timed.shots, take_id=take.id)
+
+
+def _registry(state: ProjectState) -> AssetRegistry | None:
+    bundle = load_bundle(state)
+    return bundle.registry if bundle is not None else None
 
 
 __all__ = [

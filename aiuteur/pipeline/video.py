@@ -8,9 +8,13 @@ carousel (target `clip:<shot id>`); a failed render says why and leaves the earl
 they were. The chosen clip records its frame count, render time, model and machine, so the next
 estimate uses timings measured here.
 
+Both carry the dialogue: every line spoken in stage 7, at its shot's start, mixed onto one track
+(pipeline/soundtrack.py); a video model's own sound stays under it.
+
 Targets: '' every clip, the scene cut and the animatic; `clip:<shot id>` re-render one shot and
-join the cut again; `animatic` the animatic only. Options: `fps`, `animatic_fps`,
-`crossfade_s`.
+join the cut again; `animatic` the animatic only; `line:<line>.<part>` speak one line again and
+re-mix the sound of the animatic and the cut (no frame is re-encoded). Options: `fps`,
+`animatic_fps`, `crossfade_s`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
+from aiuteur.pipeline import soundtrack
 from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import load_scene, shot_lines
 
@@ -234,7 +239,8 @@ def run(ctx: StageContext) -> StageOutcome:
     if not frames_data:
         raise InputError(f"Make the keyframes of {label} in stage 10 first.")
     frames = Frames.model_validate(frames_data)
-    shots_all = ShotList.model_validate(ctx.state.data(Stage.SHOTS, scene.id) or {}).shots
+    shot_list = ShotList.model_validate(ctx.state.data(Stage.SHOTS, scene.id) or {})
+    shots_all = shot_list.shots
     prompts = Prompts.model_validate(ctx.state.data(Stage.PROMPTS, scene.id) or {})
     video_prompt = {p.shot_id: p.video_prompt or p.start_prompt for p in prompts.prompts}
     shots = [s for s in shots_all if frames.get(s.id, "start") is not None]
@@ -247,8 +253,10 @@ def run(ctx: StageContext) -> StageOutcome:
     backend = engine_backend(engine)
     fps = clip_fps(backend, ctx.options)
     target = ctx.target
+    if target.startswith("line:"):
+        return _respeak(ctx, scene, shot_list, shots, previous, target.removeprefix("line:"))
     if target and target != "animatic" and not target.startswith("clip:"):
-        raise InputError(f"Unknown video target {target!r}; use 'clip:<shot id>' or 'animatic'.")
+        raise InputError(f"Unknown video target {target!r}; use 'clip:<shot id>', 'animatic' or 'line:<n>.<part>'.")
     wanted = [s for s in shots if not target or target == f"clip:{s.id}"] if target != "animatic" else []
     if target.startswith("clip:") and not wanted:
         raise InputError("That shot has no keyframes in this scene; make its frames in stage 10 first.")
@@ -258,6 +266,8 @@ def run(ctx: StageContext) -> StageOutcome:
     old = {c.shot_id: c for c in previous.clips}
     clips = Clips(clips=[old.get(s.id) or Clip(shot_id=s.id) for s in shots], scene_cut=previous.scene_cut,
                   animatic=previous.animatic, fps=fps if engine is not None else previous.fps,
+                  lines=previous.lines, soundtrack=previous.soundtrack, cut_soundtrack=previous.cut_soundtrack,
+                  animatic_picture=previous.animatic_picture, cut_picture=previous.cut_picture,
                   note="" if engine is not None else ANIMATIC_ONLY)
     takes: list[Take] = []
     with tempfile.TemporaryDirectory(prefix="aiuteur-video-") as tmp_name:
@@ -289,7 +299,8 @@ def run(ctx: StageContext) -> StageOutcome:
                 take, key = join_cut(ctx, clips, [s.id for s in shots], fps, tmp)
                 takes.append(take)
                 if key:
-                    clips = clips.model_copy(update={"scene_cut": key})
+                    clips = _cut_sound(ctx, scene, shots, shot_list, clips.model_copy(update={"scene_cut": key}),
+                                       key, fps, tmp)
         # 4. The animatic: always on a full run, on request, and whenever there is none yet.
         if not target or target == "animatic" or clips.animatic is None:
             t0 = time.perf_counter()
@@ -303,13 +314,57 @@ def run(ctx: StageContext) -> StageOutcome:
                                    seconds=time.perf_counter() - t0,
                                    error=f"The animatic could not be written: {describe_error(e)}"))
             else:
-                key = ctx.put_media(path.read_bytes(), "mp4")
+                picture = ctx.put_media(path.read_bytes(), "mp4")
+                clips = _animatic_sound(ctx, scene, shots, shot_list, clips, picture, tmp)
+                key = clips.animatic or picture
                 takes.append(_take(ctx, "animatic", "animatic", inputs, engine="ffmpeg",
-                                   seconds=time.perf_counter() - t0, media=[key], output={"video": key}))
-                clips = clips.model_copy(update={"animatic": key})
+                                   seconds=time.perf_counter() - t0, media=[key],
+                                   output={"video": key, "soundtrack": clips.soundtrack}))
     ctx.report(1.0, "video done")
     changed = clips != previous
     return StageOutcome(takes=takes, artifact=clips if changed else None)
+
+
+def _animatic_sound(ctx: StageContext, scene: Scene, shots: list[Shot], shot_list: ShotList, clips: Clips,
+                    picture: str, tmp: Path) -> Clips:
+    """The animatic with the dialogue mixed in (each line at its shot's start)."""
+    lines = soundtrack.scene_lines(shot_list, clips)
+    key, sound, note = soundtrack.add_sound(ctx, scene, shots, lines, picture, soundtrack.animatic_starts(shots),
+                                           tmp, "animatic")
+    update: dict[str, Any] = {"animatic": key, "animatic_picture": picture, "soundtrack": sound}
+    if note:
+        update["note"] = " ".join(x for x in (clips.note, note) if x)
+    return clips.model_copy(update=update)
+
+
+def _cut_sound(ctx: StageContext, scene: Scene, shots: list[Shot], shot_list: ShotList, clips: Clips,
+               picture: str, fps: int, tmp: Path) -> Clips:
+    """The scene cut with the dialogue mixed in (over the clips' own sound, if they have any)."""
+    by_shot = {c.shot_id: c for c in clips.clips}
+    counts = [by_shot[s.id].num_frames or clip_frames(s, fps) if s.id in by_shot else clip_frames(s, fps)
+              for s in shots]
+    lines = soundtrack.scene_lines(shot_list, clips)
+    key, sound, note = soundtrack.add_sound(ctx, scene, shots, lines, picture, soundtrack.cut_starts(counts, fps),
+                                           tmp, "scene_cut")
+    update: dict[str, Any] = {"scene_cut": key, "cut_picture": picture, "cut_soundtrack": sound}
+    if note:
+        update["note"] = " ".join(x for x in (clips.note, note) if x)
+    return clips.model_copy(update=update)
+
+
+def _respeak(ctx: StageContext, scene: Scene, shot_list: ShotList, shots: list[Shot], previous: Clips,
+             key: str) -> StageOutcome:
+    """Speak one line again and re-mix only the sound of the animatic and the cut."""
+    take, clips = soundtrack.respeak(ctx, scene, shot_list, previous, key)
+    if not take.ok:
+        return StageOutcome(takes=[take])
+    with tempfile.TemporaryDirectory(prefix="aiuteur-sound-") as tmp_name:
+        tmp = Path(tmp_name)
+        if clips.animatic_picture:
+            clips = _animatic_sound(ctx, scene, shots, shot_list, clips, clips.animatic_picture, tmp)
+        if clips.cut_picture:
+            clips = _cut_sound(ctx, scene, shots, shot_list, clips, clips.cut_picture, clips.fps, tmp)
+    return StageOutcome(takes=[take], artifact=clips)
 
 
 def choose_clip(clips: Clips, shot_id: str, take: Take) -> Clips:

@@ -45,7 +45,16 @@ def draft(*groups: list[int], **cam: Any) -> dict[str, Any]:
 
 
 def lines_of(shots: ShotList, scene: Scene) -> list[str]:
-    return [ln for s in shots.shots for ln in shot_lines(s, scene)]
+    """Each line as the shots say it; a long line split across shots is its parts joined by spaces."""
+    units = scene_units(scene)
+    joined: dict[int, list[str]] = {}
+    for s in shots.shots:
+        mine = [units[i] for i in s.units if units[i].kind == "dialogue"]
+        assert shot_lines(s, scene) == [f"{u.character}: {u.text}" for u in mine]
+        for u in mine:
+            assert u.dialogue_index is not None
+            joined.setdefault(u.dialogue_index, []).append(u.text)
+    return [f"{scene.dialogue[i].character}: {' '.join(parts)}" for i, parts in joined.items()]
 
 
 def scene_lines(scene: Scene) -> list[str]:
