@@ -376,6 +376,7 @@ class LineAudio(Frozen):
     lip_sync: bool = Field(default=True, description="False for V.O. and O.S.: the speaker's lips are not seen.")
     delivery: str = Field(default="", description="The parenthetical it was spoken with, e.g. '(whispering)'.")
     note: str = Field(default="", description="Anything to know, in words (silent beat, sped up to fit…).")
+    took_s: float = Field(default=0.0, ge=0, description="How long speaking it took here (for estimates).")
 
     @property
     def key(self) -> str:

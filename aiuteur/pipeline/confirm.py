@@ -10,6 +10,8 @@ before. A headless run (no `confirm` option) confirms by itself only when the vi
 GPU time (animatic-only profiles) or when the estimate is within `AIUTEUR_AUTO_CONFIRM_GPU_S`
 (default 60 s, so tests and tiny models pass and a real studio pass always waits for a person).
 
+The estimate also says how long the scene's sound takes (`voice_seconds`: lines not yet spoken,
+at the speed measured here, and the mixing), CPU time that is not in the GPU cost.
 Options: `confirm` (bool), `rate_per_hour` (else `AIUTEUR_GPU_RATE`, else 2.50), `currency`,
 `fps`, `timings` (extra measurements: [{"model_id", "frames", "seconds"}]).
 """
@@ -116,6 +118,37 @@ def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *,
                         assumptions=assumptions)
 
 
+#: Seconds of work per second of speech when nothing was spoken on this machine yet (Piper on one busy core).
+FALLBACK_VOICE_RTF = 0.5
+MIX_SECONDS_PER_VIDEO = 1.0  # mixing the lines and muxing them into one video (no frame is re-encoded)
+
+
+def voice_time(state: ProjectState, scene_id: str) -> tuple[float, str]:
+    """Seconds the scene's sound adds to stage 12, and how that was worked out, in words.
+
+    Lines spoken in stage 7 cost nothing more; lines not spoken yet are costed at the speed
+    measured on this machine (seconds of work per second of speech), else a rough figure.
+    """
+    data = state.data(Stage.SHOTS, scene_id)
+    lines = ShotList.model_validate(data).lines if data else []
+    if not lines:
+        return 0.0, "Sound: no spoken lines in this scene's shot list, so the videos stay silent."
+    measured = [(ln.took_s, ln.seconds) for ln in lines if ln.took_s > 0 and ln.seconds > 0]
+    rtf = sum(t for t, _ in measured) / sum(s for _, s in measured) if measured else FALLBACK_VOICE_RTF
+    todo = [ln for ln in lines if ln.audio is None and "no words" not in ln.note]
+    speak = sum(ln.seconds for ln in todo) * rtf
+    total = round(speak + 2 * MIX_SECONDS_PER_VIDEO, 2)
+    spoken = sum(ln.seconds for ln in lines if ln.audio)
+    words = (f"Sound: {len(lines) - len(todo)} of {len(lines)} line parts already spoken in stage 7 "
+             f"({spoken:.1f} s of speech)")
+    if todo:
+        how = "as measured on this machine" if measured else "a rough figure for Piper on one CPU core"
+        words += f"; {len(todo)} still to speak, about {speak:.1f} s at {rtf:.2f} s per second of speech ({how})"
+    words += (f"; mixing them onto the animatic and the cut about {2 * MIX_SECONDS_PER_VIDEO:g} s. "
+              f"Voice time in all: about {total:g} s (CPU; not in the GPU cost).")
+    return total, words
+
+
 def confirm_estimate(estimate: CostEstimate, rate_per_hour: float | None = None) -> CostEstimate:
     """The filmmaker's go-ahead (optionally at a new rate); save it with Runner.save."""
     update: dict[str, Any] = {"confirmed": True}
@@ -156,6 +189,8 @@ def run(ctx: StageContext) -> StageOutcome:
     est = estimate(ctx.state, ctx.scene_id, str(getattr(engine, "model_id", "animatic")) if engine else "animatic",
                    backend, fps=clip_fps(backend, ctx.options), rate=rate, currency=currency, machine=this_machine(),
                    timings=timings)
+    voice_s, voice_words = voice_time(ctx.state, ctx.scene_id)
+    est = est.model_copy(update={"voice_seconds": voice_s, "assumptions": [*est.assumptions, voice_words]})
     confirmed, why = _auto_confirm(est, ctx.options)
     est = est.model_copy(update={"confirmed": confirmed,
                                  "assumptions": [*est.assumptions, why] if why else est.assumptions})
@@ -166,4 +201,4 @@ def run(ctx: StageContext) -> StageOutcome:
 
 
 __all__ = ["DEFAULT_RATE", "confirm_estimate", "estimate", "fallback_seconds_per_frame",
-           "measured_seconds_per_frame", "run"]
+           "measured_seconds_per_frame", "run", "voice_time"]

@@ -317,7 +317,8 @@ def speak_line(req: LineRequest, choice: VoiceChoice, engine: Any, *, seed: int,
                 engine=str(getattr(engine, "backend", "voice")), model_id=model_id, seed=seed,
                 seconds=round(time.perf_counter() - t0, 3), media=[key],
                 output={"audio": key, "seconds": seconds, "text": req.text, "voice": choice.voice, "note": note})
-    return take, base.model_copy(update={"audio": key, "seconds": seconds, "take": take.id, "note": note})
+    return take, base.model_copy(update={"audio": key, "seconds": seconds, "take": take.id, "note": note,
+                                         "took_s": take.seconds})
 
 
 # --- stage 7: speak the scene's lines and time its shots ---------------------------------------------------
@@ -470,7 +471,9 @@ def run_voice_target(ctx: Any, current: Any, kind: str, asset_id: str) -> Any:
     take, _ = speak_line(req, choice, chosen.engine, seed=ctx.seed, stage=Stage.ASSETS, scene_id="",
                          put_media=ctx.put_media)
     take = take.model_copy(update={"target": f"voice_preview:{asset_id}", "scene_id": None,
-                                   "purpose": "voice_preview"})
+                                   "purpose": "voice_preview",
+                                   "output": {**(take.output or {}), "voices": names, "voice": voice, "pitch": pitch,
+                                              "rate": rate, "text": text}})
     return StageOutcome(takes=[take])
 
 

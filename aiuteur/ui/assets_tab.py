@@ -31,6 +31,7 @@ from aiuteur.pipeline import assets_ops as ops
 from aiuteur.pipeline import visual_style as vs
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
+from aiuteur.ui import voice_panel
 from aiuteur.ui.tab_api import GPU, TabEnv
 
 CATEGORY_LABELS = {AssetCategory.CHARACTER: "Characters", AssetCategory.LOCATION: "Locations",
@@ -217,6 +218,7 @@ class AssetsTab:
     scene_capsule: gr.Dropdown
     scene_style: gr.Button
     overrides: gr.Markdown
+    voice: voice_panel.VoicePanel
 
 
 def render(env: TabEnv) -> AssetsTab:
@@ -241,6 +243,7 @@ def render(env: TabEnv) -> AssetsTab:
             category = gr.Dropdown(label="Category", choices=categories)
         description = gr.Textbox(label="Description (how it looks)", lines=3)
         save_asset = gr.Button("Save name and description", size="sm")
+        voice = voice_panel.render()
         appears = gr.Markdown()
         with gr.Row():
             master = gr.Image(label="Master reference (background removed)", interactive=False, height=240)
@@ -304,7 +307,7 @@ def render(env: TabEnv) -> AssetsTab:
                      take, choose, upload, matte, use_upload, words, describe, proposal, note, replace, merge_text,
                      remove, restore, keep, add_name, add_category, add_description, add, merge_other, merge, alias,
                      split, capsule, style_fields, style_images, style_upload, influence, save_style, capsule_name,
-                     save_capsule, scene, scene_capsule, scene_style, overrides)
+                     save_capsule, scene, scene_capsule, scene_style, overrides, voice)
 
 
 # --- events -------------------------------------------------------------------------------------------
@@ -399,6 +402,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         return show(runner, pid, sa, script, asset_id)
 
     tab.asset.input(on_pick, [env.project, tab.asset], detail, api_name="show_asset")
+    voice_panel.listen(tab.voice, tab.asset, env)
 
     # model work, on the GPU queue
     def on_extract(pid: str | None, request: gr.Request) -> dict[Any, Any]:

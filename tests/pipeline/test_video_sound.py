@@ -147,3 +147,12 @@ def test_srt_and_the_timelines_dialogue_track_match_the_cut(runner: Runner, engi
         at = audio[0].range_of_child(clip).start_time.to_seconds()
         assert abs(at - start) < 0.002 and (tmp_path / clip.media_reference.target_url).is_file()
         assert clip.metadata["aiuteur"]["text"] == line.text
+
+
+def test_the_estimate_includes_voice_time(runner: Runner, engines: FakeEngines) -> None:
+    from aiuteur.domain import CostEstimate
+
+    pid, _, sid = made(runner)
+    est = CostEstimate.model_validate(runner.view(pid).data(Stage.CONFIRM, sid))
+    sound = [a for a in est.assumptions if a.startswith("Sound:")]
+    assert est.voice_seconds > 0 and sound and "already spoken in stage 7" in sound[0]
