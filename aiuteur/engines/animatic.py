@@ -228,6 +228,9 @@ def concat_clips(paths: Sequence[Path], out_path: Path, *, fps: int | None = Non
     reader.close()
     w, h = _even(tuple(meta["size"]))  # type: ignore[arg-type]
     rate = fps or round(float(meta.get("fps") or 24))
+    from aiuteur.engines.soundtrack import has_audio
+
+    sound = all(has_audio(Path(p)) for p in paths)  # clips from a video model with audio keep it
     inputs: list[str] = []
     chains = []
     for n, p in enumerate(paths):
@@ -236,12 +239,16 @@ def concat_clips(paths: Sequence[Path], out_path: Path, *, fps: int | None = Non
             f"[{n}:v]scale={w}:{h}:force_original_aspect_ratio=decrease,"
             f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={rate},format=yuv420p[v{n}]"
         )
-    graph = ";".join(chains) + ";" + "".join(f"[v{n}]" for n in range(len(paths)))
-    graph += f"concat=n={len(paths)}:v=1:a=0[out]"
+        if sound:
+            chains.append(f"[{n}:a]aresample=48000,aformat=channel_layouts=stereo[a{n}]")
+    pads = "".join(f"[v{n}][a{n}]" if sound else f"[v{n}]" for n in range(len(paths)))
+    graph = ";".join(chains) + ";" + pads
+    graph += f"concat=n={len(paths)}:v=1:a={int(sound)}[out]" + ("[aout]" if sound else "")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         ffmpeg_exe(), "-y", "-loglevel", "error", *inputs, "-filter_complex", graph, "-map", "[out]",
+        *(["-map", "[aout]", "-c:a", "aac"] if sound else []),
         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-movflags", "+faststart",
         str(out_path),
     ]  # fmt: skip

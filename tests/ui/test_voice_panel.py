@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
+import httpx
+import pytest
 from gradio_client import Client
 
-from aiuteur.domain import Asset, AssetCategory, AssetRegistry, Stage, StyleAndAssets
+from aiuteur.domain import Asset, AssetCategory, AssetRegistry, InputMode, Stage, StoryInput, StyleAndAssets
 from aiuteur.engines.voice import read_wav
 from aiuteur.pipeline.runner import Runner
+from aiuteur.screenplay import import_screenplay
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.fakes import FakeEngines
-from tests.pipeline.phase_b_fixtures import project_with_script
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMara stands at the sink.\n\nMARA\nWhere were you?\n\nJOE\nOut.\n"
 
@@ -25,24 +28,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_play_and_save_a_characters_voice(tmp_path: Path) -> None:
+def patient_url_ok(url: str) -> bool:
+    """Gradio's start-up check, with the patience a busy shared machine needs (it gives up after 3 s)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.head(url, timeout=30).status_code < 400:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradio.networking
+
+    monkeypatch.setattr(gradio.networking, "url_ok", patient_url_ok)
     store = Store(DataHome(tmp_path, "test"))
-    pid, _ = project_with_script(Runner(store, engines=FakeEngines()), SCRIPT, "k.fountain")
-    Runner(store, engines=FakeEngines()).save(pid, Stage.ASSETS, StyleAndAssets(registry=AssetRegistry(assets=[
-        Asset(id="as_mara", name="Mara", category=AssetCategory.CHARACTER),
-        Asset(id="as_joe", name="Joe", category=AssetCategory.CHARACTER)])))
     demo = build_app(store, engines_factory=FakeEngines)
     demo.queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                             ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
     try:
         client = Client(url, verbose=False)
-        voice, audio, said = client.predict(pid, "as_mara", "tone-b", 2.0, 1.1, api_name="/voice_preview")
+        client.predict("Kitchen", "", "__all__", api_name="/dashboard_create_project")
+        pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "Kitchen")
+        runner = Runner(store, engines=FakeEngines())
+        runner.save(pid, Stage.INPUT, StoryInput(mode=InputMode.SKIP_TO_SCRIPT))
+        runner.save(pid, Stage.SCRIPT, import_screenplay(SCRIPT.encode(), "k.fountain"))
+        runner.save(pid, Stage.ASSETS, StyleAndAssets(registry=AssetRegistry(assets=[
+            Asset(id="as_mara", name="Mara", category=AssetCategory.CHARACTER),
+            Asset(id="as_joe", name="Joe", category=AssetCategory.CHARACTER)])))
+        client.predict(pid, api_name="/open_project")
+        client.predict("Sink", "prop", "A steel sink.", api_name="/add_asset")  # fills the tab's asset list
+        _, audio, said = client.predict("as_mara", "tone-b", 2.0, 1.1, api_name="/voice_preview")
         assert "Where were you?" in said and "tone-b" in said
         assert read_wav(Path(audio).read_bytes()).seconds > 0.5
-        said = client.predict(pid, "as_mara", "tone-b", 2.0, 1.1, api_name="/voice_save")
+        said = client.predict("as_mara", "tone-b", 2.0, 1.1, api_name="/voice_save")
         assert said.startswith("✅")
-        said = client.predict(pid, "as_mara", "nobody", 0, 1.0, api_name="/voice_save")
+        said = client.predict("as_mara", "nobody", 0, 1.0, api_name="/voice_save")
         assert "no voice called 'nobody'" in said
     finally:
         demo.close()
