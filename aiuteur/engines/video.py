@@ -73,14 +73,16 @@ FAMILIES: dict[str, tuple[str, bool]] = {
     "wan2.2-ti2v": ("Wan2.2 TI2V-5B", False),
 }
 
-#: Rough GPU seconds per output frame at 1280×720 on one H100/H200-class GPU, when neither this
-#: process nor the profile has a measured figure (see docs/benchmarks.md for where they come from).
-FALLBACK_SECONDS_PER_FRAME: dict[str, float] = {
-    "ltx2": 0.5,
-    "ltx-video": 0.3,
-    "wan2.1-flf2v": 11.0,
-    "wan2.2-i2v": 8.0,
-    "wan2.2-ti2v": 3.0,
+#: Rough GPU seconds per output frame and denoising step at 1280×720 on one H100/H200-class GPU
+#: with classifier-free guidance (half without), used when neither this process nor the profile has
+#: a measured figure. Not measured here (no GPU was lent): from published reports, see
+#: docs/benchmarks.md; `bench/gpu.py` measures the real ones.
+FALLBACK_SECONDS_PER_FRAME_STEP: dict[str, float] = {
+    "ltx2": 0.03,  # LTX-2 19B, 30 steps: ~0.9 s per frame
+    "ltx-video": 0.01,  # LTX-Video 13B: ~0.3 s per frame at 30 steps
+    "wan2.1-flf2v": 0.22,  # Wan2.1 FLF2V-14B, 50 steps: ~11 s per frame (~15 min per 81 frames)
+    "wan2.2-i2v": 0.2,  # Wan2.2 I2V-A14B, 40 steps: ~8 s per frame
+    "wan2.2-ti2v": 0.06,  # Wan2.2 TI2V-5B, 50 steps: ~3 s per frame
 }
 #: Pixels the per-frame figures are for (1280×720).
 TIMING_PIXELS = 1280 * 720
@@ -249,7 +251,14 @@ class DiffusersVideo:
             return self.options.seconds_per_frame * scale, "the profile's measured figure"
         if self.model_id.startswith("tiny/"):
             return 0.02, "a tiny random-weight test model"
-        return FALLBACK_SECONDS_PER_FRAME[self.family] * scale, f"a rough figure for {self.family_label}"
+        passes = 1.0 if self.options.guidance > 1.0 else 0.5
+        per_frame = FALLBACK_SECONDS_PER_FRAME_STEP[self.family] * self.options.steps * passes * scale
+        return per_frame, (f"a rough figure for {self.family_label} at {self.options.steps} steps"
+                           f"{'' if passes == 1.0 else ' without guidance'}, not measured here")
+
+    def default_clip_size(self) -> tuple[int, int]:
+        """(width, height) of a 16:9 clip within max_side, as `clip_size` makes it."""
+        return self.clip_size(Image.new("RGB", (1280, 720)))
 
     def plan_clip(self, num_frames: int, width: int = 1280, height: int = 720, *,
                   seconds_per_frame: float | None = None, limit_s: float | None = None,

@@ -3,7 +3,11 @@
 Per shot and in total: the estimated GPU seconds of the active profile's video model, and the
 money at a rate per GPU hour. The estimate uses timings measured on this machine (every chosen
 clip records its frame count, render time, model and machine) scaled by each shot's frame count;
-without any, a table of rough figures per model. Every assumption is listed in words.
+without any, the video engine's own figure for its family and steps (or a table of rough
+figures per model). Every assumption is listed in words, and so is how each clip fits the host's
+per-call GPU limit (a ZeroGPU Space stops a call after its duration): a clip too long for one call
+is said to be split into several, or refused, and a model that ignores end frames is said to be
+refused for the shots that have one, before anything is rendered.
 
 The filmmaker confirms (`confirm_estimate`, saved with Runner.save); stage 12 renders nothing
 before. A headless run (no `confirm` option) confirms by itself only when the video pass costs no
@@ -25,7 +29,15 @@ from typing import Any
 from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import StageContext, StageOutcome
-from aiuteur.pipeline.video import clip_fps, clip_frames, engine_backend, this_machine, video_engine
+from aiuteur.pipeline.video import (
+    clip_fps,
+    clip_frames,
+    clip_plans,
+    end_frame_refusal,
+    engine_backend,
+    this_machine,
+    video_engine,
+)
 from aiuteur.pipeline.writing import make_take
 
 DEFAULT_RATE = 2.50  # per GPU hour: a typical on-demand price of one 80 GB data-centre GPU
@@ -34,6 +46,7 @@ DEFAULT_AUTO_CONFIRM_S = 60.0
 #: Rough seconds of GPU time per output frame when nothing was measured here, by model id part.
 FALLBACK_SECONDS_PER_FRAME: list[tuple[str, float, str]] = [
     ("flf2v-14b", 11.0, "Wan2.1 FLF2V 14B at 1280×720, 50 steps: about 15 min for 81 frames on one 80 GB GPU"),
+    ("ltx-2", 0.9, "LTX-2 at 1280×720, 30 steps: about 2 min for 121 frames on one 80 GB GPU"),
     ("wan2.1", 11.0, "a Wan2.1 14B-class model at 720p: about 15 min for 81 frames on one 80 GB GPU"),
     ("wan2.2", 8.0, "a Wan2.2-class model at 720p: about 11 min for 81 frames on one 80 GB GPU"),
     ("ltx", 0.3, "LTX-Video at 768×512: about 40 s for 121 frames on one 80 GB GPU"),
@@ -79,7 +92,8 @@ def fallback_seconds_per_frame(model_id: str) -> tuple[float, str]:
 
 
 def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *, fps: int, rate: float,
-             currency: str = "USD", machine: str = "", timings: Sequence[Mapping[str, Any]] = ()) -> CostEstimate:
+             currency: str = "USD", machine: str = "", timings: Sequence[Mapping[str, Any]] = (),
+             engine: Any = None) -> CostEstimate:
     """The cost estimate of one scene's video pass (pure: from saved artifacts and measured timings)."""
     shots = ShotList.model_validate(state.data(Stage.SHOTS, scene_id) or {}).shots
     frames_data = state.data(Stage.FRAMES, scene_id)
@@ -96,6 +110,10 @@ def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *,
     per_frame, samples = measured_seconds_per_frame(state, model_id, machine, timings)
     measured = per_frame is not None
     words = ""
+    own = getattr(engine, "seconds_per_frame", None)
+    size = getattr(engine, "default_clip_size", None)
+    if per_frame is None and callable(own) and callable(size):
+        per_frame, words = own(*size())
     if per_frame is None:
         per_frame, words = fallback_seconds_per_frame(model_id)
     per_shot = {s.id: round(clip_frames(s, fps) * per_frame, 2) for s in shots}
@@ -112,6 +130,7 @@ def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *,
         f"Money: {rate:.2f} {currency} per GPU hour"
         + (" (set by you)." if rate != DEFAULT_RATE else " (the default; change it, or set AIUTEUR_GPU_RATE)."),
         "Re-rendering a shot later costs that shot's estimate again.",
+        *fit_assumptions(engine, shots, frames, fps, per_frame),
     ]
     return CostEstimate(per_shot_seconds=per_shot, total_seconds=total, rate_per_hour=rate, currency=currency,
                         model_id=model_id, animatic_only=False, measured={s.id: measured for s in shots},
@@ -147,6 +166,32 @@ def voice_time(state: ProjectState, scene_id: str) -> tuple[float, str]:
     words += (f"; mixing them onto the animatic and the cut about {2 * MIX_SECONDS_PER_VIDEO:g} s. "
               f"Voice time in all: about {total:g} s (CPU; not in the GPU cost).")
     return total, words
+
+
+def fit_assumptions(engine: Any, shots: list[Any], frames: Frames, fps: int, per_frame: float) -> list[str]:
+    """What the per-call GPU limit and the model's end-frame support mean for this scene, in words."""
+    out: list[str] = []
+    refusal = end_frame_refusal(engine, shots, frames)
+    if refusal:
+        out.append(refusal.replace(" Nothing was rendered.", " Stage 12 will refuse to render them."))
+    plans = clip_plans(engine, shots, frames, fps, seconds_per_frame=per_frame)
+    if not plans:
+        return out
+    limit = next(iter(plans.values())).limit_s
+    if limit is None:
+        out.append("This host sets no time limit on one GPU call, so every clip is rendered in one call.")
+        return out
+    split = [(s, plans[s.id]) for s in shots if plans[s.id].split]
+    refused = [(s, plans[s.id]) for s in shots if plans[s.id].refused and "ignores the end frame" not in plans[s.id].refused]
+    fits = len(shots) - len(split) - len(refused)
+    out.append(f"One GPU call may last {limit:.0f} s here (ZeroGPU); {fits} of {len(shots)} clips fit in one call.")
+    for s, p in split:
+        out.append(f"Shot {s.number}: about {p.seconds:.0f} s of GPU, so it will be rendered in {len(p.segments)} "
+                   f"calls of {', '.join(map(str, p.segments))} frames, each starting on the last frame of the one "
+                   "before (only the last ends on the end keyframe).")
+    for s, p in refused:
+        out.append(f"Shot {s.number}: refused before it starts. {p.refused}")
+    return out
 
 
 def confirm_estimate(estimate: CostEstimate, rate_per_hour: float | None = None) -> CostEstimate:
@@ -188,7 +233,7 @@ def run(ctx: StageContext) -> StageOutcome:
         raise InputError("timings must be a list of {model_id, frames, seconds}.")
     est = estimate(ctx.state, ctx.scene_id, str(getattr(engine, "model_id", "animatic")) if engine else "animatic",
                    backend, fps=clip_fps(backend, ctx.options), rate=rate, currency=currency, machine=this_machine(),
-                   timings=timings)
+                   timings=timings, engine=engine)
     voice_s, voice_words = voice_time(ctx.state, ctx.scene_id)
     est = est.model_copy(update={"voice_seconds": voice_s, "assumptions": [*est.assumptions, voice_words]})
     confirmed, why = _auto_confirm(est, ctx.options)
@@ -200,5 +245,5 @@ def run(ctx: StageContext) -> StageOutcome:
     return StageOutcome(takes=[take], artifact=est, take_id=take.id)
 
 
-__all__ = ["DEFAULT_RATE", "confirm_estimate", "estimate", "fallback_seconds_per_frame",
+__all__ = ["DEFAULT_RATE", "confirm_estimate", "estimate", "fallback_seconds_per_frame", "fit_assumptions",
            "measured_seconds_per_frame", "run", "voice_time"]

@@ -53,9 +53,10 @@ from aiuteur.pipeline.shot_list import load_scene, shot_lines
 log = logging.getLogger(__name__)
 
 #: Frames per second each video backend is trained for; anything else uses DEFAULT_FPS.
-BACKEND_FPS: dict[str, int] = {"diffusers-wan": 16, "diffusers-ltx": 24}
+BACKEND_FPS: dict[str, int] = {"diffusers-wan": 16, "diffusers-ltx": 24, "diffusers-ltx2": 24}
 DEFAULT_FPS = 24
-#: Backends whose pipeline needs an end frame too (Wan first/last-frame): a shot without one holds its start.
+#: Backends whose pipeline needs an end frame too (Wan first/last-frame), for engines that do not say
+#: (`needs_end_frame`): a shot without one holds its start.
 NEEDS_END = frozenset({"diffusers-wan"})
 ANIMATIC_FPS = 24
 CROSSFADE_S = 0.5
@@ -110,6 +111,47 @@ def this_machine() -> str:
     except Exception:
         pass
     return f"{platform.node()}|{device}"
+
+
+def end_frame_refusal(engine: Any, shots: list[Shot], frames: Frames) -> str:
+    """Why the shots with an end frame cannot be rendered by this engine ('' when they can)."""
+    refusal = getattr(engine, "refusal", None)
+    if engine is None or not callable(refusal):
+        return ""
+    why = str(refusal(True))
+    with_end = [s.number for s in shots if (f := frames.get(s.id, "end")) is not None and f.image]
+    if not why or not with_end:
+        return ""
+    which = f"Shot {with_end[0]} has" if len(with_end) == 1 else f"Shots {', '.join(with_end)} have"
+    return f"{which} an end frame. {why} Nothing was rendered."
+
+
+def clip_plans(engine: Any, shots: list[Shot], frames: Frames, fps: int,
+               seconds_per_frame: float | None = None) -> dict[str, Any]:
+    """Each shot's `ClipPlan` (GPU calls, or why it is refused) where the engine plans clips, else {}."""
+    plan = getattr(engine, "plan_clip", None)
+    size = getattr(engine, "default_clip_size", None)
+    if engine is None or not callable(plan) or not callable(size):
+        return {}
+    w, h = size()
+    out = {}
+    for s in shots:
+        end = frames.get(s.id, "end")
+        out[s.id] = plan(clip_frames(s, fps), w, h, seconds_per_frame=seconds_per_frame,
+                         has_end=end is not None and end.image is not None)
+    return out
+
+
+def too_long_refusal(engine: Any, shots: list[Shot], frames: Frames, fps: int) -> str:
+    """Why some clips cannot be rendered within one GPU call here, even split ('' when all can)."""
+    plans = clip_plans(engine, shots, frames, fps)
+    bad = [(s, plans[s.id]) for s in shots if s.id in plans and plans[s.id].refused
+           and "ignores the end frame" not in plans[s.id].refused]
+    if not bad:
+        return ""
+    shot, first = bad[0]
+    more = f" (and shots {', '.join(s.number for s, _ in bad[1:])})" if len(bad) > 1 else ""
+    return f"Shot {shot.number}{more}: {first.refused} Nothing was rendered."
 
 
 def load_confirm(ctx: StageContext, scene_id: str) -> CostEstimate | None:
@@ -171,7 +213,7 @@ def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: 
     start_f, end_f = frames.get(shot.id, "start"), frames.get(shot.id, "end")
     start = _image(ctx, start_f.image if start_f else None)
     end = _image(ctx, end_f.image if end_f else None)
-    if end is None and engine_backend(engine) in NEEDS_END:
+    if end is None and getattr(engine, "needs_end_frame", engine_backend(engine) in NEEDS_END):
         end = start  # a shot without an end frame holds its start frame (FLF2V needs both images)
     n = clip_frames(shot, fps)
     seed = ctx.seed + index
@@ -194,9 +236,16 @@ def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: 
                      error=f"The video model failed on shot {shot.number}: {describe_error(e)}")
     seconds = time.perf_counter() - t0
     key = ctx.put_media(out.read_bytes(), "mp4")
+    output: dict[str, Any] = {"video": key, "num_frames": n, "fps": fps, "machine": this_machine()}
+    plan = getattr(engine, "plan_clip", None)
+    if callable(plan) and start is not None:
+        made = plan(n, *engine.clip_size(start), has_end=end is not None)
+        output["gpu_calls"] = len(made.segments)
+        if len(made.segments) > 1:
+            output["note"] = (f"Rendered in {len(made.segments)} GPU calls of {', '.join(map(str, made.segments))} "
+                              f"frames: one call may last {made.limit_s:.0f} s here.")
     return _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
-                 seconds=seconds, media=[key], prompt=video_prompt,
-                 output={"video": key, "num_frames": n, "fps": fps, "machine": this_machine()})
+                 seconds=seconds, media=[key], prompt=video_prompt, output=output)
 
 
 def join_cut(ctx: StageContext, clips: Clips, order: list[str], fps: int, tmp: Path) -> tuple[Take, str | None]:
@@ -262,6 +311,9 @@ def run(ctx: StageContext) -> StageOutcome:
         raise InputError("That shot has no keyframes in this scene; make its frames in stage 10 first.")
     if target.startswith("clip:") and engine is None:
         raise InputError(ANIMATIC_ONLY)
+    refused = end_frame_refusal(engine, wanted, frames) or too_long_refusal(engine, wanted, frames, fps)
+    if refused:  # an end frame the model would ignore, or a clip past the per-call GPU limit
+        raise InputError(refused)
 
     old = {c.shot_id: c for c in previous.clips}
     clips = Clips(clips=[old.get(s.id) or Clip(shot_id=s.id) for s in shots], scene_cut=previous.scene_cut,
@@ -392,6 +444,19 @@ def shot_markers(shots: list[Shot]) -> list[tuple[float, str]]:
 
 
 __all__ = [
-    "ANIMATIC_ONLY", "BACKEND_FPS", "caption", "choose_clip", "clip_fps", "clip_frames", "make_animatic",
-    "render_clip", "run", "shot_markers", "this_machine", "video_engine",
+    "ANIMATIC_ONLY",
+    "BACKEND_FPS",
+    "caption",
+    "choose_clip",
+    "clip_fps",
+    "clip_frames",
+    "clip_plans",
+    "end_frame_refusal",
+    "make_animatic",
+    "render_clip",
+    "run",
+    "shot_markers",
+    "this_machine",
+    "too_long_refusal",
+    "video_engine",
 ]
