@@ -388,6 +388,7 @@ class ShotList(Frozen):
     shots: list[Shot] = Field(default_factory=list)
     lines: list[LineAudio] = Field(default_factory=list, description="Every spoken line part, measured in stage 7.")
     voice_model: str = Field(default="", description="The voice engine that measured the lines.")
+    voice_note: str = Field(default="", description="What happened with the voices, in words (fallback, failure…).")
 
 
 # --- Stage 8: scene asset states -------------------------------------------------------------

@@ -365,20 +365,26 @@ def scene_place_ids(scene: Scene, assets: list[Asset]) -> list[str]:
     return own or [a.id for a in places]
 
 
+def off_screen(extension: str | None) -> bool:
+    """A cue heard but not seen: V.O. (voice-over), O.S. / O.C. (off screen)."""
+    ext = (extension or "").upper().replace(" ", "")
+    return any(mark in ext for mark in ("V.O", "O.S", "O.C", "VOICEOVER", "OFF"))
+
+
 def in_frame(units: list[Unit], assets: list[Asset], named: Sequence[str] = (), *,
              places: Sequence[str] | None = None, before: Sequence[str] = (),
              trust_named: bool = True) -> tuple[list[str], list[str]]:
     """Asset ids in frame and the listed names that are not in the registry.
 
     In frame: the scene's own place (`places`; every location when None) and any other place the
-    units name; the speakers of its lines; anyone or anything the units name; when the action
-    says only "she" or "they", the characters of the shot before (`before`); and what the model
+    units name; the speakers of its lines (not a V.O. or O.S. voice); anyone or anything the units
+    name; when the action says only "she" or "they", the characters of the shot before (`before`); and what the model
     listed (`named`) when `trust_named` (its lists told shots apart). Listed names not in the
     registry are returned either way (they become suggestions at stage 8).
     """
     text = " ".join(u.text for u in units)
     action = " ".join(u.text for u in units if u.kind == "action")
-    speakers = {(u.character or "").upper() for u in units if u.kind == "dialogue"}
+    speakers = {(u.character or "").upper() for u in units if u.kind == "dialogue" and not off_screen(u.extension)}
     ids: list[str] = []
     for a in assets:
         if a.category == AssetCategory.LOCATION:
@@ -592,6 +598,25 @@ def shot_lines(shot: Shot, scene: Scene) -> list[str]:
     if mine:
         return [f"{u.character}: {u.text}" for u in mine]
     return [f"{lines[i].character}: {lines[i].text}" for i in shot.dialogue if 0 <= i < len(lines)]
+
+
+def joined_lines(shots: ShotList, scene: Scene) -> list[str]:
+    """Every line the shots carry as 'SPEAKER: line', the parts of a line split across shots joined
+    with spaces (equal to the script's line when nothing was rewritten)."""
+    units = scene_units(scene)
+    out: list[str] = []
+    last: int | None = None
+    for s in shots.shots:
+        for i in s.units:
+            u = units[i] if 0 <= i < len(units) else None
+            if u is None or u.kind != "dialogue":
+                continue
+            if u.dialogue_index == last and u.part > 0 and out:
+                out[-1] += " " + u.text
+            else:
+                out.append(f"{u.character}: {u.text}")
+            last = u.dialogue_index
+    return out
 
 
 def check_shots(shots: ShotList, scene: Scene) -> None:

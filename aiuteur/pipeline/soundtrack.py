@@ -115,6 +115,10 @@ def add_sound(ctx: Any, scene: Scene, shots: Sequence[Shot], lines: Sequence[Lin
     """
     times = line_times(scene, shots, lines, starts)
     if not any(line.audio for line, _, _ in times):
+        spoken = {u for s in shots for u in s.dialogue}
+        if spoken and not lines:
+            return picture_key, None, ("The shot list was made before lines were spoken, so the video is silent; "
+                                       "make the shot list again in stage 7 to hear the dialogue.")
         return picture_key, None, ""
     video = tmp / f"{name}_picture.mp4"
     video.write_bytes(ctx.read_media(picture_key))

@@ -384,7 +384,7 @@ def _animatic_sound(ctx: StageContext, scene: Scene, shots: list[Shot], shot_lis
     key, sound, note = soundtrack.add_sound(ctx, scene, shots, lines, picture, soundtrack.animatic_starts(shots),
                                            tmp, "animatic")
     update: dict[str, Any] = {"animatic": key, "animatic_picture": picture, "soundtrack": sound}
-    if note:
+    if note and note not in clips.note:
         update["note"] = " ".join(x for x in (clips.note, note) if x)
     return clips.model_copy(update=update)
 
@@ -399,7 +399,7 @@ def _cut_sound(ctx: StageContext, scene: Scene, shots: list[Shot], shot_list: Sh
     key, sound, note = soundtrack.add_sound(ctx, scene, shots, lines, picture, soundtrack.cut_starts(counts, fps),
                                            tmp, "scene_cut")
     update: dict[str, Any] = {"scene_cut": key, "cut_picture": picture, "cut_soundtrack": sound}
-    if note:
+    if note and note not in clips.note:
         update["note"] = " ".join(x for x in (clips.note, note) if x)
     return clips.model_copy(update=update)
 

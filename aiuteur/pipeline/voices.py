@@ -405,7 +405,8 @@ def time_shots(shots: Any, scene: Any, script: Script, registry: AssetRegistry |
         shot, points = cut
         out = split_shot(out, scene, shot.id, at=points[0])
     fitted = [timing.fit_duration(s, units, lines) for s in out.shots]
-    return TimedShots(out.model_copy(update={"shots": fitted}), takes, notes)
+    return TimedShots(out.model_copy(update={"shots": fitted, "voice_note": " ".join(dict.fromkeys(notes))}),
+                      takes, notes)
 
 
 def _kept(prev: LineAudio | None, req: LineRequest) -> LineAudio:

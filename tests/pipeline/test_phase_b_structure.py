@@ -48,6 +48,7 @@ from aiuteur.pipeline.shot_list import (
     ShotListDraft,
     _depths,
     fallback_shot_list,
+    joined_lines,
     make_shot_list,
     scene_units,
     shot_lines,
@@ -249,8 +250,7 @@ def test_no_heading_transition_or_fragment_is_ever_a_shot(name: str) -> None:
                 assert max(_depths(unit.text.split()) or [0]) == 0 or not unit.text.endswith(","), unit.text
                 assert _depths(unit.text.split())[-1] == 0, f"cut inside brackets or quotes: {unit.text!r}"
         shots = fallback_shot_list(scene, [])
-        assert [ln for s in shots.shots for ln in shot_lines(s, scene)] == [
-            f"{e.character}: {e.text}" for e in scene.dialogue]
+        assert joined_lines(shots, scene) == [f"{e.character}: {e.text}" for e in scene.dialogue]
         assert not any(re.match(r"^(?:INT|EXT)\.?\s", s.action) for s in shots.shots)
 
 
@@ -314,8 +314,7 @@ def test_cameras_vary_and_each_shot_lists_only_what_it_shows(runner: Runner) -> 
     # dialogue never altered
     for sc in script.scenes:
         shots = ShotList.model_validate(state.data(Stage.SHOTS, sc.id))
-        assert [ln for s in shots.shots for ln in shot_lines(s, sc)] == [f"{e.character}: {e.text}"
-                                                                       for e in sc.dialogue]
+        assert joined_lines(shots, sc) == [f"{e.character}: {e.text}" for e in sc.dialogue]
 
 
 def by_id_cat(bundle: StyleAndAssets, name: str) -> AssetCategory | None:
@@ -446,8 +445,7 @@ def test_random_screenplays_keep_every_rule() -> None:
         text = CarelessText()
         take = make_shot_list(scene, [], text, seed=rng.randrange(1000))
         shots = ShotList.model_validate(take.output)
-        assert [ln for s in shots.shots for ln in shot_lines(s, scene)] == [f"{e.character}: {e.text}"
-                                                                          for e in scene.dialogue]
+        assert joined_lines(shots, scene) == [f"{e.character}: {e.text}" for e in scene.dialogue]
         for s in shots.shots:
             assert not s.action or not is_heading_fragment(s.action)
         if len(shots.shots) >= 3:

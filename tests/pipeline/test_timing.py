@@ -11,7 +11,7 @@ from aiuteur.domain import Asset, AssetCategory, AssetRegistry, ShotList, Stage,
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.voice import ToneVoice, read_wav
 from aiuteur.pipeline.runner import Runner
-from aiuteur.pipeline.shot_list import check_shots, scene_units
+from aiuteur.pipeline.shot_list import check_shots, in_frame, scene_units
 from aiuteur.pipeline.timing import MAX_SHOT_S, PAD_S, estimate_seconds, shot_timing, split_line
 from aiuteur.pipeline.voices import assign_voices, cast_voices, delivery, with_default_voices
 from aiuteur.screenplay import import_screenplay
@@ -115,6 +115,7 @@ def test_a_voice_that_fails_keeps_the_earlier_audio(runner: Runner, engines: Fak
     failed = [t for t in result.takes if not t.ok]
     assert failed and "corrupt" in failed[0].error
     again = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, script.scenes[0].id))
+    assert "corrupt" in again.voice_note and "keep their earlier audio" in again.voice_note
     assert again.lines[0] == first.lines[0]  # Mara's line keeps its audio
     assert again.lines[1].audio is None and "timed from its words" in again.lines[1].note
 
@@ -144,9 +145,13 @@ def test_parentheticals_and_extensions_are_honoured(runner: Runner, engines: Fak
     assert delivery("(whispering)", None).volume < delivery("", None).volume < delivery("(shouting)", None).volume
     assert delivery("", "V.O.").lip_sync is False and delivery("", "O.S.").muffled
     text = screenplay("MARA (V.O.)\nI knew then.", "JOE\n(beat)\nI knew then.")
-    _, _, shots = run_shots(runner, engines, text)
+    _, script, shots = run_shots(runner, engines, text)
     mara, joe = shots.lines
     assert not mara.lip_sync and joe.lip_sync and joe.delivery == "(beat)"
+    units = [u for u in scene_units(script.scenes[0]) if u.kind == "dialogue"]
+    cast = [Asset(id="as_m", name="Mara", category=AssetCategory.CHARACTER),
+            Asset(id="as_j", name="Joe", category=AssetCategory.CHARACTER)]
+    assert in_frame(units[:1], cast)[0] == [] and in_frame(units[1:], cast)[0] == ["as_j"]  # a V.O. is not seen
     assert joe.seconds == pytest.approx(mara.seconds + 0.5, abs=0.3)  # the beat is a pause before the line
 
 
