@@ -71,12 +71,12 @@ from aiuteur.engines.base import Cutout, EngineError, ImageRequest, Reference
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.screen_words import (
-    LOOK_CHANGE,
     handled,
     head_noun,
     is_scenery,
     names_in,
     not_a_thing,
+    says_look_change,
     sentences,
 )
 from aiuteur.pipeline.visual_style import style_words
@@ -532,7 +532,10 @@ def look_changes(scene: Scene, characters: list[Asset]) -> list[tuple[str, str]]
             who = named or (last if len(last) == 1 and _PRONOUN.match(sentence) else [])
             if named:
                 last = named
-            if who and LOOK_CHANGE.search(sentence):
+            first_word = sentence.split()[0] if sentence.split() else ""
+            subject_first = bool(_PRONOUN.match(sentence)) or any(
+                sentence.lower().startswith(f.lower()) for a in characters if a.id in who[:1] for f in _forms_of(a))
+            if who and first_word and says_look_change(sentence, subject_first):
                 out.extend((aid, sentence[:300]) for aid in who[:1])
     return out
 

@@ -70,7 +70,7 @@ HANDLING = re.compile(
 #: A sentence that says a character's look changes (costume, hair, injury, disguise, transformation).
 LOOK_CHANGE = re.compile(
     r"\b(?:(?:put|puts|putting|pull|pulls|pulled|slip|slips|slipped|throw|throws|threw|shrug|shrugs|shrugged)"
-    r"\s+(?:on|into)\b|(?:change|changes|changed|changing)\s+(?:into|clothes|outfits?|costumes?)"
+    r"\s+(?:(?:it|them)\s+)?(?:on|into)\b|(?:change|changes|changed|changing)\s+(?:into|clothes|outfits?|costumes?)"
     r"|(?:dress|dresses|dressed|dressing)\s+(?:in|as|up)\b|don|dons|donned|donning|now\s+(?:wears|wearing|in|dressed)"
     r"|disguis(?:e|es|ed|ing)|costume|wig|(?:takes|took|take|pulls|pulled|strips|stripped|peels|peeled)\s+off"
     r"|removes\s+(?:her|his|their|the)\s+(?:\w+\s+)?(?:coat|jacket|hat|mask|glasses|wig|dress|shirt|uniform|boots|shoes|armou?r|veil|cloak)"
@@ -83,6 +83,20 @@ LOOK_CHANGE = re.compile(
     r"|(?:swaps?|swapped|trades?|traded)\s+(?:her|his|their))",
     re.IGNORECASE,
 )
+
+CONDITION = re.compile(r"^(?:soaked|drenched|bloodied|bandaged|bruised|scarred|wounded|covered\s+in|splattered"
+                       r"|smeared|muddy|mud-caked)$", re.IGNORECASE)
+
+
+def says_look_change(sentence: str, subject_first: bool) -> bool:
+    """True if the sentence says a look changes; a bare condition ("soaked", "covered in") counts
+    only close after the character who opens the sentence ("Bo, soaked to the skin, …"), never for
+    a thing further on ("Iris sits at a table covered in maps")."""
+    found = list(LOOK_CHANGE.finditer(sentence))
+    if any(not CONDITION.match(m.group(0)) for m in found):
+        return True
+    return subject_first and any(len(sentence[: m.start()].split()) <= 3 for m in found)
+
 
 REACTION = re.compile(
     r"\b(?:stare|stares|staring|freeze|freezes|froze|gasp|gasps|flinch|flinches|wince|winces|smile|smiles|grin"
@@ -188,7 +202,22 @@ def is_heading_fragment(text: str) -> bool:
 
 
 __all__ = [
-    "CAMERA_DIRECTIONS", "CROWD", "HANDLING", "LOOK_CHANGE", "LOOMING", "LOWLY", "MOVEMENT", "REACTION", "SCENERY",
-    "TRANSITIONS", "handled", "head_noun", "is_heading_fragment", "is_scenery", "names_in", "not_a_thing",
+    "CAMERA_DIRECTIONS",
+    "CROWD",
+    "HANDLING",
+    "LOOK_CHANGE",
+    "LOOMING",
+    "LOWLY",
+    "MOVEMENT",
+    "REACTION",
+    "SCENERY",
+    "TRANSITIONS",
+    "handled",
+    "head_noun",
+    "is_heading_fragment",
+    "is_scenery",
+    "names_in",
+    "not_a_thing",
+    "says_look_change",
     "sentences",
 ]

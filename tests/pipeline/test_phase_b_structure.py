@@ -238,6 +238,21 @@ def test_a_time_of_day_or_heading_added_by_hand_is_refused_in_one_sentence() -> 
         edit_asset(sa, sa.registry.assets[0].id, name="Moments later")
 
 
+def test_look_changes_are_read_from_the_sentence_that_states_them() -> None:
+    from aiuteur.domain import Asset
+    from aiuteur.pipeline.assets import look_changes
+
+    text = ("INT. HALL - NIGHT\n\nBo waits. Iris sits at a table covered in maps. She takes the iron crown "
+            "from the shelf and puts it on.\n\nBo puts the cup on the table. Bo, soaked to the skin, shivers.\n")
+    scene = import_screenplay(text.encode(), "l.fountain").scenes[0]
+    iris = Asset(id="as_iris", name="Iris", category=AssetCategory.CHARACTER, scenes=[scene.id])
+    bo = Asset(id="as_bo", name="Bo", category=AssetCategory.CHARACTER, scenes=[scene.id])
+    found = look_changes(scene, [iris, bo])
+    # "She" is the one character named in the sentence before; a table covered in maps is not a look
+    assert found == [("as_iris", "She takes the iron crown from the shelf and puts it on."),
+                     ("as_bo", "Bo, soaked to the skin, shivers.")]
+
+
 # --- stage 7 ------------------------------------------------------------------------------------------
 
 
