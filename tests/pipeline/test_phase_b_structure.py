@@ -48,7 +48,6 @@ from aiuteur.pipeline.shot_list import (
     ShotListDraft,
     _depths,
     fallback_shot_list,
-    joined_lines,
     make_shot_list,
     scene_units,
     shot_lines,
@@ -57,6 +56,7 @@ from aiuteur.screenplay import import_screenplay
 from aiuteur.screenplay.headings import is_time_of_day, place_of
 from tests.fakes import FakeEngines, ScriptedText
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting, project_with_script
+from tests.pipeline.test_shot_list import assert_never_rewrites
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "screenplays"
 
@@ -265,7 +265,7 @@ def test_no_heading_transition_or_fragment_is_ever_a_shot(name: str) -> None:
                 assert max(_depths(unit.text.split()) or [0]) == 0 or not unit.text.endswith(","), unit.text
                 assert _depths(unit.text.split())[-1] == 0, f"cut inside brackets or quotes: {unit.text!r}"
         shots = fallback_shot_list(scene, [])
-        assert joined_lines(shots, scene) == [f"{e.character}: {e.text}" for e in scene.dialogue]
+        assert_never_rewrites(shots, scene)
         assert not any(re.match(r"^(?:INT|EXT)\.?\s", s.action) for s in shots.shots)
 
 
@@ -328,8 +328,7 @@ def test_cameras_vary_and_each_shot_lists_only_what_it_shows(runner: Runner) -> 
     assert len(framings) >= 4
     # dialogue never altered
     for sc in script.scenes:
-        shots = ShotList.model_validate(state.data(Stage.SHOTS, sc.id))
-        assert joined_lines(shots, sc) == [f"{e.character}: {e.text}" for e in sc.dialogue]
+        assert_never_rewrites(ShotList.model_validate(state.data(Stage.SHOTS, sc.id)), sc)
 
 
 def by_id_cat(bundle: StyleAndAssets, name: str) -> AssetCategory | None:
@@ -460,7 +459,7 @@ def test_random_screenplays_keep_every_rule() -> None:
         text = CarelessText()
         take = make_shot_list(scene, [], text, seed=rng.randrange(1000))
         shots = ShotList.model_validate(take.output)
-        assert joined_lines(shots, scene) == [f"{e.character}: {e.text}" for e in scene.dialogue]
+        assert_never_rewrites(shots, scene)
         for s in shots.shots:
             assert not s.action or not is_heading_fragment(s.action)
         if len(shots.shots) >= 3:
