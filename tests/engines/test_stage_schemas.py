@@ -78,6 +78,22 @@ def stage_schemas() -> dict[str, type[BaseModel]]:
 SCHEMAS = stage_schemas()
 
 
+def _bounds(node: Any) -> list[int]:
+    if isinstance(node, dict):
+        own = [int(node[k]) for k in ("maxLength", "maxItems") if k in node]
+        return own + [b for v in node.values() for b in _bounds(v)]
+    if isinstance(node, list):
+        return [b for v in node for b in _bounds(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_every_bound_fits_llama_cpp_repetition_limit(name: str) -> None:
+    """llama.cpp turns a repetition above 2000 into no bound; our grammar would then be tighter
+    than the schema. Keeping every bound within it keeps grammar, schema and budget the same."""
+    assert max(_bounds(json_schema_of(SCHEMAS[name])), default=0) <= 2000
+
+
 def test_the_walk_finds_every_writing_stage() -> None:
     names = set(SCHEMAS)
     for expected in ("VariantDraft", "BeatDraft", "ScriptPlanDraft", "EnrichedActions",
