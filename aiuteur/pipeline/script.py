@@ -280,7 +280,8 @@ _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,})[\"“”]")
 def story_speakers(text: str, names: list[str]) -> list[str]:
     """The characters the story gives spoken lines: named in a sentence (or the one before) that
     quotes speech. A heuristic for the scene checks: it errs toward asking for dialogue."""
-    sentences = re.split(r"(?<=[.!?”\"])\s+|\n+", text)
+    paragraphs = re.split(r"\n\s*\n", text)  # wrapped lines join; a blank line ends a paragraph
+    sentences = [x for p in paragraphs for x in re.split(r"(?<=[.!?”\"])\s+", " ".join(p.split()))]
     speakers: list[str] = []
     for i, sentence in enumerate(sentences):
         if not _QUOTED.search(sentence) and not ("“" in sentence or sentence.count('"') >= 2):
