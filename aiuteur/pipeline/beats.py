@@ -27,6 +27,7 @@ from aiuteur.pipeline.runner import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,
+    ask_retrying,
     default_templates,
     engine_failure,
     format_rules,
@@ -206,7 +207,7 @@ def make_beats(
     inputs = {"variant": variant.model_dump(), "rules": rules, "guidance": guidance, "template": rendered.template_hash}
     # 3. Generate exactly one beat per part (the schema fixes the count).
     try:
-        got = ask(text, rendered.messages, beats_schema(len(parts)), seed=seed, max_attempts=max_attempts)
+        got = ask_retrying(text, rendered.messages, beats_schema(len(parts)), seed=seed, max_attempts=max_attempts)
     except EngineError as e:
         return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                          error=engine_failure(e, "the beats"))

@@ -59,6 +59,7 @@ from aiuteur.pipeline.writing import (
     Rendered,
     TemplateSource,
     ask,
+    ask_retrying,
     brief_text,
     default_templates,
     engine_failure,
@@ -577,8 +578,8 @@ class Writer:
                                 system="plan_system", user="plan_user")
         inputs = {"material": material, "rules": self.rules, "guidance": self.guidance, "t": rendered.template_hash}
         try:
-            got = ask(self.text, rendered.messages, ScriptPlanDraft, seed=self.seed, context={"checks": True},
-                      max_attempts=self.max_attempts)
+            got = ask_retrying(self.text, rendered.messages, ScriptPlanDraft, seed=self.seed,
+                               context={"checks": True}, max_attempts=self.max_attempts)
         except EngineError as e:
             return self.take("script_plan", inputs, rendered, error=engine_failure(e, "the scene plan")), None
         assert got.value is not None
@@ -603,8 +604,8 @@ class Writer:
                                 values, VARIABLES, system="scene_system", user="scene_user", extra=used)
         inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}
         try:
-            got = ask(self.text, rendered.messages, scene_schema(cast), seed=seed,
-                      context={"cast": cast, "speakers": talk_in_story or []}, max_attempts=self.max_attempts)
+            got = ask_retrying(self.text, rendered.messages, scene_schema(cast), seed=seed,
+                               context={"cast": cast, "speakers": talk_in_story or []}, max_attempts=self.max_attempts)
         except EngineError as e:
             return self.take("script_scene", inputs, rendered, target=target, seed=seed,
                              error=engine_failure(e, f"scene {number}")), None

@@ -46,6 +46,7 @@ from aiuteur.pipeline.writing import (
     params_text,
     render,
     require_story,
+    retryable,
     sources_text,
     story_rules,
 )
@@ -296,8 +297,8 @@ class _One:
 
 def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attempts: int, others: list[str],
              story: str, numbers: dict[int, int], what: str) -> _One:
-    """Ask for one variant with its checks; a failed call (truncated, timed out) is tried again
-    with another seed while tries remain. The last usable answer is kept even when it fails a check."""
+    """Ask for one variant with its checks; a call whose output was cut off or unparsable is tried
+    again with another seed while tries remain. The last usable answer is kept even when it fails a check."""
     context = {"others": others, "story": story, "numbers": numbers}
     t0 = time.perf_counter()
     tries, error = 0, ""
@@ -308,6 +309,8 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
         except EngineError as e:
             tries += 1
             error = engine_failure(e, what)
+            if not retryable(e):
+                break
             continue
         return _One(got.value, got.error, tries + got.attempts, time.perf_counter() - t0, got.messages)
     return _One(None, "", tries, time.perf_counter() - t0, messages, error=error)

@@ -17,7 +17,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from aiuteur.domain import InputError, SourceRole, Stage, StoryInput, Take, content_hash
-from aiuteur.engines.base import EngineError, Message, TextEngine
+from aiuteur.engines.base import EngineError, Message, TextEngine, TruncatedError
+from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
 
@@ -241,6 +242,31 @@ def ask(
             continue
         return Asked(value, "", attempt, time.perf_counter() - t0, convo)
     return Asked(value, error, max_attempts, time.perf_counter() - t0, convo)
+
+
+def retryable(e: EngineError) -> bool:
+    """A failure of the model's output (cut off at its budget, unparsable), which another seed may
+    avoid; out of memory, timeouts and a server that is down are not retried."""
+    return isinstance(e, TruncatedError | InvalidOutputError)
+
+
+def ask_retrying(
+    text: TextEngine, messages: list[Message], schema: type[M], *, seed: int, max_attempts: int = 3,
+    **options: Any,
+) -> Asked[M]:
+    """`ask`, where a call whose output was cut off or unparsable is tried again with another
+    seed, within the same `max_attempts`. The last such error propagates when none is left."""
+    tries = 0
+    while True:
+        try:
+            got = ask(text, messages, schema, seed=seed + 7 * tries, max_attempts=max_attempts - tries, **options)
+        except EngineError as e:
+            tries += 1
+            if not retryable(e) or tries >= max_attempts:
+                raise
+            continue
+        got.attempts += tries
+        return got
 
 
 # --- takes ------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ def test_a_failed_scene_gives_failed_takes_and_keeps_the_saved_script(runner: Ru
     _enqueue_script(engines)
     runner.run(pid, Stage.SCRIPT)
     saved = runner.view(pid).data(Stage.SCRIPT)
-    engines.scripted.enqueue(plan_out(2), scene_out(1), TruncatedError("cut off after 900 tokens"))
+    engines.scripted.enqueue(plan_out(2), scene_out(1), *[TruncatedError("cut off after 900 tokens")] * 3)
     result = runner.run(pid, Stage.SCRIPT)
     assert not result.ok and result.record is None
     assert "scene 2" in result.errors[0] and "cut off" in result.errors[0]
@@ -407,3 +407,12 @@ def _descriptions(node: Any, path: str = "") -> list[tuple[str, str]]:
         for i, value in enumerate(node):
             out += _descriptions(value, f"{path}[{i}]")
     return out
+
+
+def test_a_cut_off_scene_is_tried_again_and_the_script_is_kept(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    engines.scripted.enqueue(plan_out(2), scene_out(1), TruncatedError("cut off after 900 tokens"), scene_out(2))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok and result.takes[2].attempts == 2
+    assert engines.scripted.calls[-1]["seed"] != engines.scripted.calls[-2]["seed"]  # another seed
+    assert len(Script.model_validate(runner.view(pid).data(Stage.SCRIPT)).scenes) == 2
