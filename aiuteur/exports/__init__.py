@@ -81,6 +81,7 @@ EXPORTERS: dict[str, Exporter] = {
     "clips (mp4)": _lazy("cuts", "export_clips"),
     "subtitles (SRT)": _lazy("subtitles", "export_subtitles"),
     "timeline (OpenTimelineIO)": _lazy("timeline", "export_timeline"),
+    "cut for editors (FCP7 XML, CMX 3600 EDL)": _lazy("editors", "export_editor_cuts"),
     "project bundle (zip)": export_project_bundle,
 }
 NOT_BUILT: list[str] = []

@@ -56,7 +56,7 @@ def film(tiny_image_models: Path, tiny_video_models: Path, u2netp: Path,  # noqa
     runner = Runner(Store(home), engines=TinyFilm(home))
     pid, script = film_project(runner)
     for sc in script.scenes:
-        for stage, options in ((Stage.FRAMES, {}), (Stage.CONFIRM, {"fps": 2}), (Stage.VIDEO, {"fps": 2, "animatic_fps": 4})):
+        for stage, options in ((Stage.FRAMES, {}), (Stage.CONFIRM, {"fps": 2, "confirm": True}), (Stage.VIDEO, {"fps": 2, "animatic_fps": 4})):
             result = runner.run(pid, stage, sc.id, seed=2, options=options)
             assert result.ok, (stage, result.errors)
     torch.set_num_threads(threads)
@@ -99,7 +99,7 @@ def test_export_all_writes_every_deliverable_and_the_timeline_reads_back(film: t
              for s in ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, sid)).shots]
     assert len(rows) == len(shots) + 1 and rows[0][:3] == ["Scene", "Shot", "Size"]
     board = " ".join(page.extract_text() for page in PdfReader(tmp_path / "The_Lamp_Keeper_Storyboard.pdf").pages)
-    assert all(f"Shot {s.number}" in board for s in shots) and "Hold it steady, Leo." in board
+    assert all(f"SHOT {s.number}" in board for s in shots) and "Hold it steady, Leo." in board
     timeline = otio.adapters.read_from_file(str(tmp_path / "The_Lamp_Keeper_Timeline.otio"))
     track = timeline.tracks[0]
     assert len(track) == len(shots) == len(clips)
@@ -107,6 +107,16 @@ def test_export_all_writes_every_deliverable_and_the_timeline_reads_back(film: t
     assert [m.name for c in track for m in c.markers] == [f"Shot {s.number}" for s in shots]
     assert all((tmp_path / c.media_reference.target_url).is_file() for c in track)
     assert timeline.duration().value == sum(max(2, round(s.duration_s * 2)) for s in shots)
+    # The same cut for editors, read back with OpenTimelineIO's FCP7 XML and CMX 3600 adapters.
+    want = [(c.name, c.media_reference.target_url, c.source_range.duration.value * 12) for c in track]  # 2 fps -> 24
+    xml = otio.adapters.read_from_file(str(tmp_path / "The_Lamp_Keeper_Timeline.xml"), "fcp_xml")
+    video = next(t for t in xml.tracks if t.kind == otio.schema.TrackKind.Video)
+    got = [(c.name, c.media_reference.target_url.split("/")[-1], c.source_range.duration.value)
+           for c in video if isinstance(c, otio.schema.Clip)]
+    assert got == want
+    assert [m.name for c in video for m in c.markers] == [f"Shot {s.number}" for s in shots]
+    edl = otio.adapters.read_from_file(str(tmp_path / "The_Lamp_Keeper_Timeline.edl"), "cmx_3600", rate=24)
+    assert [(c.name, c.source_range.duration.value) for c in edl.tracks[0]] == [(n, d) for n, _, d in want]
 
 
 def _everything(store: Store, pid: str) -> dict[str, Any]:
