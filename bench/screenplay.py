@@ -14,10 +14,13 @@ scenes" column as the ratio that matters. Results go in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,20 +62,29 @@ def fountain(scenes: int) -> bytes:
 
 
 def measure(data: bytes, name: str, repeat: int, **caps: int) -> tuple[float, float, int]:
-    """(median CPU seconds over `repeat` runs, peak MiB traced in one more run, scenes)."""
+    """(median CPU seconds over `repeat` runs, peak RSS MiB of the process, scenes), each size in
+    a fresh Python process so that peaks do not carry over from one size to the next."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(path), "--repeat", str(repeat), "--caps", json.dumps(caps)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    seconds, peak, scenes = json.loads(out)
+    return seconds, peak, scenes
+
+
+def _one(path: Path, repeat: int, caps: dict[str, int]) -> None:
+    data = path.read_bytes()
     times = []
     scenes = 0
     for _ in range(repeat):
         t = time.process_time()
-        script = import_screenplay(data, name, **caps)
+        scenes = len(import_screenplay(data, path.name, **caps).scenes)
         times.append(time.process_time() - t)
-        scenes = len(script.scenes)
-    del script
-    tracemalloc.start()
-    import_screenplay(data, name, **caps)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return statistics.median(times), peak / 1_048_576, scenes
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps([statistics.median(times), peak, scenes]))
 
 
 def refusal(data: bytes, name: str) -> tuple[float, str]:
@@ -109,10 +121,15 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, nargs="+", default=[200, 2000, 8000, 32000])
     parser.add_argument("--pdf-pages", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--caps", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        _one(args.one, args.repeat, json.loads(args.caps))
+        return
     unlimited = {"max_bytes": 1 << 31, "max_scenes": 10**7, "max_pdf_pages": 10**7}
 
-    print("| input | size | scenes | CPU s (median) | per 1k scenes | peak MiB |")
+    print("| input | size | scenes | CPU s (median) | per 1k scenes | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for n in args.scenes:
         data = fountain(n)

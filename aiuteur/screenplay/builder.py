@@ -79,16 +79,34 @@ def is_prologue(scene: Scene) -> bool:
     return scene.number == PROLOGUE_NUMBER and scene.heading == PROLOGUE_HEADING and scene.int_ext.value == ""
 
 
+def opening_count(kinds: list[ElementKind]) -> int:
+    """How many of a first scene's leading elements stood before its heading.
+
+    The run of non-filmed kinds at the start; when it holds a transition ("FADE IN:") or a page
+    break, everything up to the last of them; otherwise the sections, each with the synopsis
+    right after it. A synopsis after "FADE IN:" is the scene's own, written under its heading.
+    """
+    run: list[ElementKind] = []
+    for kind in kinds:
+        if kind not in OPENING_KINDS:
+            break
+        run.append(kind)
+    marks = [i for i, kind in enumerate(run) if kind in (ElementKind.TRANSITION, ElementKind.PAGE_BREAK)]
+    if marks:
+        return marks[-1] + 1
+    n = 0
+    while n < len(run) and run[n] == ElementKind.SECTION:
+        n += 1
+        if n < len(run) and run[n] == ElementKind.SYNOPSIS:
+            n += 1
+    return n
+
+
 def opening_elements(script: Script) -> int:
     """How many of the first scene's elements stand before its heading (`FADE IN:`, sections …)."""
     if not script.scenes:
         return 0
-    n = 0
-    for element in script.scenes[0].elements:
-        if element.kind not in OPENING_KINDS or (element.kind == ElementKind.SYNOPSIS and n == 0):
-            break
-        n += 1
-    return n
+    return opening_count([e.kind for e in script.scenes[0].elements])
 
 
 @dataclass
@@ -269,6 +287,7 @@ class ScriptBuilder:
         scenes = []
         for draft in self.scenes:
             elements = [d.element() for d in draft.elements]
-            synopsis = next((e.text for e in elements[:1] if e.kind == ElementKind.SYNOPSIS), "")
+            first = opening_count([e.kind for e in elements]) if draft is self.scenes[0] else 0
+            synopsis = next((e.text for e in elements[first : first + 1] if e.kind == ElementKind.SYNOPSIS), "")
             scenes.append(draft.scene.model_copy(update={"elements": elements, "synopsis": synopsis}))
         return Script(title=page.get("title", "").split("\n")[0].strip(), title_page=page, scenes=scenes)

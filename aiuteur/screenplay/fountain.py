@@ -44,11 +44,36 @@ def normalise_text(text: str) -> str:
     return "".join(c for c in text if c == "\n" or c >= " " or c == "\t")
 
 
+# Headings fountain-py recognises by itself; others that `is_heading` accepts (INTERIOR,
+# INNEN., AUSSEN., ИНТ. …) are forced with "." so non-English scripts get their scenes.
+# fountain-py takes a forced heading only when an ASCII letter or digit follows the dot
+# (`^\.(?!\.)(?=[A-Za-z0-9])`), so ".ÉCOLE" or ".ИНТ." would be action: such lines are given this
+# prefix, which `_walk` takes off again.
+_FORCED = "AiuteurForced:"
+_FOUNTAIN_PY_HEADING = re.compile(r"^\s*(?:INT|EXT|EST|INT\.?/EXT|I/E)[. ]", re.IGNORECASE)
+
+
 def _force_mc_cues(text: str) -> str:
-    """Force "DR. McCOY" and "RENÉE" as cues with @: fountain-py only knows ASCII upper-case cues."""
+    """Force "DR. McCOY" and "RENÉE" as cues with @ (fountain-py only knows ASCII upper-case cues),
+    and headings fountain-py does not know ("INNEN. KÜCHE - TAG") with "."."""
     lines = text.split("\n")
-    for i in range(1, len(lines) - 1):
+    for i in range(0, len(lines)):
         line = lines[i]
+        blank_before = i == 0 or lines[i - 1].strip() == ""
+        stripped = line.strip()
+        if (
+            blank_before
+            and is_heading(stripped)
+            and not _FOUNTAIN_PY_HEADING.match(line)
+            and not stripped.startswith(("@", "!", ".", ">", "~", "=", "#", "[[", "/*"))
+        ):
+            lines[i] = f".{_FORCED}{stripped}"
+            continue
+        if blank_before and len(stripped) > 1 and stripped[0] == "." and not stripped[1].isascii() and stripped[1].isalnum():
+            lines[i] = f".{_FORCED}{stripped[1:]}"  # ".ÉCOLE - JOUR": see _FORCED
+            continue
+        if i == 0 or i == len(lines) - 1:
+            continue
         if (
             lines[i - 1].strip() == ""
             and lines[i + 1].strip() != ""
@@ -75,7 +100,7 @@ def _walk(builder: ScriptBuilder, elements: Iterable[FountainElement], *, dual: 
         kind, text, meta = element.type, element.text, element.metadata
         if kind == ElementType.SCENE_HEADING:
             number = meta.get("scene_number")
-            builder.heading(text, str(number) if number else None)
+            builder.heading(text.removeprefix(_FORCED), str(number) if number else None)
         elif kind == ElementType.CHARACTER:
             builder.cue(_cue_text(element), dual)
         elif kind == ElementType.DIALOGUE:

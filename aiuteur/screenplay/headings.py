@@ -28,7 +28,7 @@ _PREFIX = re.compile(
     r"(?:\.|(?=\s)|$)\s*",
     re.IGNORECASE,
 )
-_NUMBER = r"[A-Z]?\d{1,4}[A-Z]{0,3}(?:[.\-]\d{1,3}[A-Z]?)?"
+_NUMBER = r"[A-Z]?\d{1,4}[A-Z]{0,3}(?:[.\-][A-Z0-9]{1,3})?"
 _LEADING_NUMBER = re.compile(rf"^\s*(?P<n>{_NUMBER})[.)]?\s+(?=\S)", re.IGNORECASE)
 _TRAILING_NUMBER = re.compile(rf"\s+(?P<n>{_NUMBER})\.?\s*$", re.IGNORECASE)
 _FOUNTAIN_NUMBER = re.compile(r"\s*#(?P<n>[\w.\-]+)#\s*$")

@@ -31,7 +31,7 @@ _TRANSITION = re.compile(
     r"JUMP CUT:?|MATCH CUT:?|BACK TO:?|THE END\.?|END\.?|INTERCUT:?|DISSOLVE:?|IRIS OUT\.?)$"
 )
 _CREDIT = re.compile(r"^(?:written\s+by|screenplay\s+by|teleplay\s+by|story\s+by|by)\b", re.IGNORECASE)
-_NUMBERED = re.compile(r"^(?P<n>[A-Z]?\d{1,4}[A-Z]{0,3})\s{2,}(?P<h>[^a-z]+?)\s{2,}(?P=n)$")
+_NUMBERED = re.compile(r"^(?P<n>[A-Z]?\d{1,4}[A-Z]{0,3}(?:[.\-][A-Z0-9]{1,3})?)\s{2,}(?P<h>[^a-z]+?)\s{2,}(?P=n)$")
 _GAP = re.compile(r"\S+(?: \S+)*")
 
 
@@ -55,28 +55,68 @@ def _clean_lines(text: str) -> list[str]:
     return lines
 
 
-def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
-    """A title page is what comes before the first heading, when it holds a "written by" line."""
-    first = next((i for i, x in enumerate(lines) if is_heading(x.strip())), len(lines))
-    head = [x.strip() for x in lines[:first]]
-    credit = next((i for i, x in enumerate(head) if _CREDIT.match(x) and len(x) < 40), None)
-    if credit is None or credit > 20:
-        return {}, lines
-    before = [x for x in head[:credit] if x]
-    after = [x for x in head[credit + 1 :] if x]
-    if not before:
-        return {}, lines
+_CONTACT = re.compile(
+    r"@|\d|\bdraft\b|\bbased on\b|copyright|©|\(c\)|\brevis|\bagent\b|\bmanager\b|\bwga\b|\bregistered\b"
+    r"|\bstreet\b|\bavenue\b|\bphone\b|\btel\b|\bemail\b|\bwww\.|https?://",
+    re.IGNORECASE,
+)
+
+
+def _title_fields(head: list[str]) -> dict[str, str]:
+    """Title, credit, author and notes from the lines of a title page."""
+    lines = [x for x in head if x]
+    if not lines:
+        return {}
+    credit = next((i for i, x in enumerate(lines) if _CREDIT.match(x) and len(x) < 40), None)
+    if credit is None:
+        return {"title": lines[0], **({"notes": "\n".join(lines[1:])} if len(lines) > 1 else {})}
+    before = lines[:credit] or [""]
     page = {
         "title": " ".join(before[-2:])
         if len(before) > 1 and before[-1].isupper() and before[-2].isupper()
         else before[-1]
     }
-    page["credit"] = head[credit]
+    page["credit"] = lines[credit]
+    after = lines[credit + 1 :]
     if after:
         page["author"] = after[0]
-    # Keep a cold open that follows a "FADE IN:" on the same page.
-    fade = next((i for i in range(credit, first) if lines[i].strip().upper().startswith("FADE IN")), first)
-    return page, lines[fade:]
+    if len(after) > 1:
+        page["notes"] = "\n".join(after[1:])
+    return page
+
+
+def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The title page and the script after it.
+
+    A first page (up to a form feed) with no scene heading, no speech and little text is the
+    title page. Without page breaks, a title page is the block before the first heading that
+    holds a "written by" line: its title above, the author below, then contact lines; what
+    follows (a cold open) is script and is kept.
+    """
+    first = next((i for i, x in enumerate(lines) if is_heading(x.strip())), len(lines))
+    feed = next((i for i, x in enumerate(lines[:first]) if x == "\f"), None)
+    if feed is not None:
+        head = [x.strip() for x in lines[:feed]]
+        filled = [x for x in head if x]
+        speech = any(  # a cue with its line right under it (title page lines stand apart)
+            looks_like_cue(a) and b and not looks_like_cue(b) for a, b in zip(head, head[1:], strict=False)
+        ) and not any(_CREDIT.match(x) for x in filled)
+        if filled and len(filled) <= 25 and not speech and all(len(x) <= 70 for x in filled):
+            return _title_fields(head), lines[feed + 1 :]
+    head = [x.strip() for x in lines[:first]]
+    credit = next((i for i, x in enumerate(head) if _CREDIT.match(x) and len(x) < 40), None)
+    if credit is None or credit > 20 or not any(head[:credit]):
+        return {}, lines
+    end = credit + 1
+    authors = 0
+    while end < first:
+        text = head[end]
+        if text and (_TRANSITION.match(text) or len(text) > 60 or (authors and not _CONTACT.search(text))):
+            break
+        if text:
+            authors += 1
+        end += 1
+    return _title_fields(head[:end]), lines[end:]
 
 
 def _indent(line: str) -> int:
