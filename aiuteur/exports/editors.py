@@ -153,9 +153,15 @@ def edls(timeline: Any) -> tuple[str, str | None]:
 
 def export_editor_cuts(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
     """`<base>_Timeline.xml` (FCP7 XML) and `<base>_Timeline.edl` (+ `_Dialogue.edl`) beside the media."""
+    import opentimelineio as otio
+
     from aiuteur.exports.timeline import build_timeline
 
-    timeline = build_timeline(runner, view, out, base)
+    written_otio = out / f"{base}_Timeline.otio"
+    if written_otio.is_file():  # export_all wrote the timeline just before: the same object, read back
+        timeline = otio.adapters.read_from_file(str(written_otio))
+    else:
+        timeline = build_timeline(runner, view, out, base)
     if timeline is None:
         return []
     xml_path = out / f"{base}_Timeline.xml"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 from aiuteur.domain.artifacts import ElementKind, Script
 from aiuteur.screenplay.builder import ScriptBuilder
@@ -99,7 +100,7 @@ def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
         head = [x.strip() for x in lines[:feed]]
         filled = [x for x in head if x]
         speech = any(  # a cue with its line right under it (title page lines stand apart)
-            looks_like_cue(a) and b and not looks_like_cue(b) for a, b in zip(head, head[1:], strict=False)
+            looks_like_cue(a) and b and not looks_like_cue(b) for a, b in pairwise(head)
         ) and not any(_CREDIT.match(x) for x in filled)
         if filled and len(filled) <= 25 and not speech and all(len(x) <= 70 for x in filled):
             return _title_fields(head), lines[feed + 1 :]
