@@ -52,6 +52,17 @@ def export_screenplay_pdf(runner: Runner, view: ProjectView, out: Path, base: st
     return [path]
 
 
+def export_fdx(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
+    from aiuteur.screenplay import to_fdx
+
+    script = _script(view)
+    if script is None:
+        return []
+    path = out / f"{base}_Screenplay.fdx"
+    path.write_bytes(to_fdx(script))
+    return [path]
+
+
 def export_project_bundle(runner: Runner, view: ProjectView, out: Path, base: str) -> list[Path]:
     from aiuteur.exports.bundle import export_bundle
 
@@ -73,6 +84,7 @@ def _lazy(module: str, name: str) -> Exporter:
 EXPORTERS: dict[str, Exporter] = {
     "screenplay (Fountain)": export_fountain,
     "screenplay (PDF)": export_screenplay_pdf,
+    "screenplay (Final Draft)": export_fdx,
     "shot list (CSV)": _lazy("shotlist", "export_shot_list_csv"),
     "shot list (PDF)": _lazy("shotlist", "export_shot_list_pdf"),
     "storyboard (PDF)": _lazy("storyboard", "export_storyboard"),

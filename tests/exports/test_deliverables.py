@@ -89,7 +89,7 @@ def test_export_all_writes_every_deliverable_and_the_timeline_reads_back(film: t
     written, missing = export_all(runner, pid, tmp_path)
     assert missing == []
     names = sorted(p.name for p in written)
-    for suffix in ("_Screenplay.fountain", "_Screenplay.pdf", "_ShotList.csv", "_ShotList.pdf", "_Storyboard.pdf",
+    for suffix in ("_Screenplay.fountain", "_Screenplay.pdf", "_Screenplay.fdx", "_Timeline.xml", "_Timeline.edl", "_ShotList.csv", "_ShotList.pdf", "_Storyboard.pdf",
                    "_Sc01_Animatic.mp4", "_Sc02_Scene.mp4", "_Timeline.otio", "_bundle.zip"):
         assert f"The_Lamp_Keeper{suffix}" in names, suffix
     clips = [n for n in names if re.search(r"_Sc\d+_Shot", n)]
