@@ -73,7 +73,7 @@ def load_profile(name: str, directory: Path = PROFILES_DIR) -> Profile:
         data = tomllib.load(f)
     tables = {k: dict(v) for k, v in data.items() if isinstance(v, dict)}
     for kind, table in tables.items():
-        if "backend" not in table:
+        if kind in ENGINE_KINDS and "backend" not in table:
             raise EngineError(f"Profile '{name}': the [{kind}] table has no 'backend' key ({path}).")
     return Profile(
         name=str(data.get("name", name)),

@@ -22,6 +22,7 @@ import importlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -309,6 +310,12 @@ class Engines:
         spec = self.profile.spec(kind)
 
         def load() -> Any:
+            if self.profile.tables.get("cluster") or os.environ.get("AIUTEUR_RAY_ADDRESS"):
+                from aiuteur.engines.cluster import remote_engine  # Ray is imported only with a cluster
+
+                remote = remote_engine(self.profile, kind, self.models_dir)
+                if remote is not None:
+                    return remote
             if self.profile.name == "tiny" or str(spec.get("model", "")).startswith("tiny/"):
                 ensure_tiny(kind, self.models_dir, spec)
             return self.cache.get(kind, spec, self.models_dir)
@@ -346,6 +353,19 @@ class Engines:
             return CountedEngine(None, purpose, self.calls, "voice",
                                  loader=lambda: self.cache.get("voice", spec, self.models_dir))
         return self.get("voice", purpose)
+
+    def parallelism(self, kind: str) -> int:
+        """How many items of `kind` may run at once: the cluster's replicas, else 1 (in-process)."""
+        engine = self.get(kind).engine
+        return max(1, int(getattr(engine, "parallelism", 1) or 1))
+
+    def cancel_all(self) -> int:
+        """Cancel the cluster requests still queued or running (Stop); returns how many."""
+        if "aiuteur.engines.cluster" not in sys.modules:
+            return 0
+        from aiuteur.engines.cluster import _REMOTES
+
+        return sum(remote.cancel_all() for remote in list(_REMOTES.values()))
 
     def model_calls(self) -> dict[str, int]:
         """Calls per purpose, for the CLI's `model_calls`."""

@@ -50,6 +50,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.base import ImageRequest, Reference, engine_notes
+from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
 from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import load_bundle, load_scene
@@ -313,9 +314,34 @@ def _references(setup: _Setup, prompt: ShotPrompt, shot: Shot | None = None) -> 
     return out
 
 
-def generate_frame(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *, seed: int,
-                   init_key: str | None, strength: float) -> Take:
-    """One keyframe take (failed takes say why); the image is stored by content hash."""
+@dataclass
+class _FrameJob:
+    """One keyframe to make: the request for the image model and what its take records."""
+
+    shot: Shot
+    prompt: ShotPrompt
+    which: str
+    seed: int
+    text: str
+    request: ImageRequest
+    references: list[Reference]
+    style_scale: float
+    init_key: str | None
+    inputs: dict[str, Any]
+
+
+@dataclass
+class _Batch:
+    """What the frames of one run have made so far (read and written in the stage's thread)."""
+
+    frames: Frames
+    changed: bool = False
+    done: int = 0
+
+
+def frame_job(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *, seed: int,
+              init_key: str | None, strength: float) -> _FrameJob:
+    """Everything one keyframe needs, read in the stage's thread (continuity reads earlier frames)."""
     ctx = setup.ctx
     text = prompt.start_prompt if which == "start" else (prompt.end_prompt or prompt.start_prompt)
     if ctx.guidance.strip():  # the filmmaker's words for this attempt come first (CLIP keeps 77 tokens)
@@ -333,40 +359,59 @@ def generate_frame(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *,
     inputs = {"prompt": text, "references": prompt.asset_refs, "style": setup.style_key if style else None,
               "style_scale": s_scale, "init": init_key, "strength": strength if init is not None else None,
               "size": [w, h], "steps": setup.steps, "seed": seed}
-    target = f"frame:{shot.id}:{which}"
+    return _FrameJob(shot, prompt, which, seed, text, request, references, s_scale if style else 0.0,
+                     init_key if init is not None else None, inputs)
+
+
+def call_image(engine: Any, request: ImageRequest) -> tuple[Image.Image | BaseException, float]:
+    """The model call alone (safe to run in a worker thread): the image, or the error, and its seconds."""
     t0 = time.perf_counter()
     try:
-        image = setup.engine.generate(request)
+        return engine.generate(request), time.perf_counter() - t0
     except AiuteurError:
         raise
     except Exception as e:
-        return Take(stage=Stage.FRAMES, scene_id=ctx.scene_id, target=target, purpose="keyframe",
-                    inputs_hash=content_hash(inputs), engine=str(getattr(setup.engine, "backend", "")),
-                    model_id=str(getattr(setup.engine, "model_id", "")), seed=seed, ok=False,
-                    error=f"The image model failed on shot {shot.number} ({which} frame): {describe_error(e)}",
-                    seconds=round(time.perf_counter() - t0, 3), prompt=[{"role": "user", "content": text}])
-    seconds = time.perf_counter() - t0
-    key = ctx.put_media(_png(image), "png")
-    setup.images[key] = image
-    scored, why = _score(setup, image, prompt)
+        return e, time.perf_counter() - t0
+
+
+def frame_take(setup: _Setup, job: _FrameJob, result: Image.Image | BaseException, seconds: float) -> Take:
+    """The take of one keyframe (failed takes say why); the image is stored by content hash."""
+    ctx, shot, which = setup.ctx, job.shot, job.which
+    target = f"frame:{shot.id}:{which}"
+    common: dict[str, Any] = {
+        "stage": Stage.FRAMES, "scene_id": ctx.scene_id, "target": target, "purpose": "keyframe",
+        "inputs_hash": content_hash(job.inputs), "engine": str(getattr(setup.engine, "backend", "")),
+        "model_id": str(getattr(setup.engine, "model_id", "")), "seed": job.seed,
+        "seconds": round(seconds, 3), "prompt": [{"role": "user", "content": job.text}],
+    }
+    if isinstance(result, BaseException):
+        return Take(**common, ok=False,
+                    error=f"The image model failed on shot {shot.number} ({which} frame): {describe_error(result)}")
+    key = ctx.put_media(_png(result), "png")
+    setup.images[key] = result
+    scored, why = _score(setup, result, job.prompt)
     output: dict[str, Any] = {
-        "image": key, "which": which, "conditioned_on": init_key if init is not None else None,
-        "references": prompt.asset_refs, "reference_scales": {r.key: r.scale for r in references},
-        "style_scale": s_scale if style else 0.0,
+        "image": key, "which": which, "conditioned_on": job.init_key,
+        "references": job.prompt.asset_refs, "reference_scales": {r.key: r.scale for r in job.references},
+        "style_scale": job.style_scale,
         "consistency": round(scored.score, 4) if scored and scored.score is not None else None,
         "asset_scores": scored.asset_scores() if scored else {}, "low": bool(scored and scored.low),
     }
-    notes = engine_notes(image)
+    notes = engine_notes(result)
     if notes:  # references the model could not take, a prompt encoded in chunks or shortened
         output["engine_notes"] = notes
-    if image.info.get("aiuteur_inputs"):
-        output["inputs"] = list(image.info["aiuteur_inputs"])
+    if result.info.get("aiuteur_inputs"):
+        output["inputs"] = list(result.info["aiuteur_inputs"])
     if why:
         output["score_note"] = why
-    return Take(stage=Stage.FRAMES, scene_id=ctx.scene_id, target=target, purpose="keyframe",
-                inputs_hash=content_hash(inputs), engine=str(getattr(setup.engine, "backend", "")),
-                model_id=str(getattr(setup.engine, "model_id", "")), seed=seed, seconds=round(seconds, 3),
-                prompt=[{"role": "user", "content": text}], output=output, media=[key])
+    return Take(**common, output=output, media=[key])
+
+
+def generate_frame(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *, seed: int,
+                   init_key: str | None, strength: float) -> Take:
+    """One keyframe take, start to finish, in this thread."""
+    job = frame_job(setup, shot, prompt, which, seed=seed, init_key=init_key, strength=strength)
+    return frame_take(setup, job, *call_image(setup.engine, job.request))
 
 
 def _best(takes: list[Take]) -> Take:
@@ -453,46 +498,74 @@ def run(ctx: StageContext) -> StageOutcome:
         if setup.style_image is not None:
             setup.style_image = _on_white(setup.style_image)
 
-    # 3. Generate frame by frame, in shot order, so continuity can use the frames just made.
+    # 3. Generate the frames in shot order; with several cluster replicas, frames that do not
+    #    continue from one another run at once (an end frame waits for its start, a continuing
+    #    start for the previous shot's last frame), and every take is saved from this thread.
     order = [s for s in shots.shots if s.id in prompt_by_id]
     index = {s.id: i for i, s in enumerate(order)}
-    takes: list[Take] = []
-    changed = False
-    for n, (shot_id, which) in enumerate(wanted):
-        if ctx.cancelled():
-            break
+    slots = set(wanted)
+    after: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for shot_id, which in wanted:
+        i = index[shot_id]
+        prev = order[i - 1] if i > 0 else None
+        if which == "end":
+            after[(shot_id, which)] = {(shot_id, "start")}
+        elif prev is not None and continues(prev, shot_by_id[shot_id], setup.assets, prompt_by_id):
+            after[(shot_id, which)] = {(prev.id, "end"), (prev.id, "start")} & slots
+    made_by: dict[tuple[str, str], list[Take]] = {}
+    state = _Batch(frames)
+
+    def prepare(slot: tuple[str, str]) -> Any:
+        shot_id, which = slot
         shot, prompt = shot_by_id[shot_id], prompt_by_id[shot_id]
-        ctx.report(n / len(wanted), f"Shot {shot.number}: {which} frame")
+        current = state.frames
         init_key, strength = None, setup.continuity_strength
         if which == "end":
-            start = frames.get(shot_id, "start")
+            start = current.get(shot_id, "start")
             init_key, strength = (start.image if start else None), END_STRENGTH
         else:
             i = index[shot_id]
             prev = order[i - 1] if i > 0 else None
             if prev is not None and continues(prev, shot, setup.assets, prompt_by_id):
-                last = frames.get(prev.id, "end") or frames.get(prev.id, "start")
+                last = current.get(prev.id, "end") or current.get(prev.id, "start")
                 if last is not None and last.image is None:
-                    last = frames.get(prev.id, "start")
+                    last = current.get(prev.id, "start")
                 init_key = last.image if last else None
         base = ctx.seed + 1000 * index[shot_id] + (500 if which == "end" else 0)
-        made: list[Take] = []
-        failed = False
-        for k in range(best_of):
-            take = generate_frame(setup, shot, prompt, which, seed=base + k, init_key=init_key, strength=strength)
-            takes.append(take)
-            if not take.ok:
-                failed = True
-                break
-            made.append(take)
-        if made:
-            frame = frames.get(shot_id, which)
+        jobs = [frame_job(setup, shot, prompt, which, seed=base + k, init_key=init_key, strength=strength)
+                for k in range(best_of)]
+
+        def work() -> list[tuple[_FrameJob, Image.Image | BaseException, float]]:
+            results = []
+            for job in jobs:  # best-of-N: stop at the first failure
+                image, seconds = call_image(setup.engine, job.request)
+                results.append((job, image, seconds))
+                if isinstance(image, BaseException):
+                    break
+            return results
+
+        return work
+
+    def finish(slot: tuple[str, str], results: list[tuple[_FrameJob, Any, float]]) -> bool:
+        made_by[slot] = [frame_take(setup, job, image, seconds) for job, image, seconds in results]
+        ok = [t for t in made_by[slot] if t.ok]
+        if ok:
+            frame = state.frames.get(*slot)
             assert frame is not None
-            frame = frame.model_copy(update={"takes": [*frame.takes, *(t.id for t in made)]})
-            frames = _replace_frame(frames, _chosen(frame, _best(made)))
-            changed = True
-        if failed:
-            break  # the engine is failing: later frames would fail too (or lose their continuity)
+            frame = frame.model_copy(update={"takes": [*frame.takes, *(t.id for t in ok)]})
+            state.frames = _replace_frame(state.frames, _chosen(frame, _best(ok)))
+            state.changed = True
+        state.done += 1
+        ctx.report(state.done / len(wanted),
+                   f"keyframe {state.done} of {len(wanted)} (shot {shot_by_id[slot[0]].number}, {slot[1]} frame)")
+        # the engine is failing: later frames would fail too (or lose their continuity)
+        return len(ok) == len(made_by[slot])
+
+    ctx.report(0.0, f"keyframe 0 of {len(wanted)}")
+    run_items(wanted, prepare, finish, workers=parallelism(ctx, "image"), after=after,
+              cancelled=ctx.cancelled, on_cancel=lambda: cancel_queued(ctx))
+    frames, changed = state.frames, state.changed
+    takes = [t for slot in wanted for t in made_by.get(slot, [])]  # script order, whatever finished first
     ctx.report(1.0, "keyframes done")
     # 4. A failed generation leaves the saved frames as they were.
     return StageOutcome(takes=takes, artifact=frames if changed else None)

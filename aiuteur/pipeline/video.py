@@ -47,6 +47,7 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
 from aiuteur.pipeline import soundtrack
+from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
 from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import load_scene, shot_lines
 
@@ -208,8 +209,12 @@ def _take(ctx: StageContext, target: str, purpose: str, inputs: Any, *, engine: 
 
 
 def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: Frames, video_prompt: str,
-                fps: int, tmp: Path) -> Take:
-    """One clip take of a shot from its chosen start (and end) frame."""
+                fps: int, tmp: Path, *, store: bool = True) -> Take:
+    """One clip take of a shot from its chosen start (and end) frame.
+
+    With `store=False` (a worker thread) the clip stays in `tmp` and `stored_clip` saves it later
+    from the stage's thread.
+    """
     start_f, end_f = frames.get(shot.id, "start"), frames.get(shot.id, "end")
     start = _image(ctx, start_f.image if start_f else None)
     end = _image(ctx, end_f.image if end_f else None)
@@ -235,8 +240,7 @@ def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: 
                      seconds=time.perf_counter() - t0, prompt=video_prompt,
                      error=f"The video model failed on shot {shot.number}: {describe_error(e)}")
     seconds = time.perf_counter() - t0
-    key = ctx.put_media(out.read_bytes(), "mp4")
-    output: dict[str, Any] = {"video": key, "num_frames": n, "fps": fps, "machine": this_machine()}
+    output: dict[str, Any] = {"video": str(out), "num_frames": n, "fps": fps, "machine": this_machine()}
     plan = getattr(engine, "plan_clip", None)
     if callable(plan) and start is not None:
         made = plan(n, *engine.clip_size(start), has_end=end is not None)
@@ -244,8 +248,17 @@ def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: 
         if len(made.segments) > 1:
             output["note"] = (f"Rendered in {len(made.segments)} GPU calls of {', '.join(map(str, made.segments))} "
                               f"frames: one call may last {made.limit_s:.0f} s here.")
-    return _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
-                 seconds=seconds, media=[key], prompt=video_prompt, output=output)
+    take = _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
+                 seconds=seconds, media=[str(out)], prompt=video_prompt, output=output)
+    return stored_clip(ctx, take) if store else take
+
+
+def stored_clip(ctx: StageContext, take: Take) -> Take:
+    """The clip take with its file moved into the store (media by content hash)."""
+    if not take.ok or not take.media or not Path(take.media[0]).is_file():
+        return take
+    key = ctx.put_media(Path(take.media[0]).read_bytes(), "mp4")
+    return take.model_copy(update={"media": [key], "output": {**(take.output or {}), "video": key}})
 
 
 def join_cut(ctx: StageContext, clips: Clips, order: list[str], fps: int, tmp: Path) -> tuple[Take, str | None]:
@@ -327,15 +340,32 @@ def run(ctx: StageContext) -> StageOutcome:
         # 2. Clips, shot by shot.
         rendered = False
         if engine is not None:
-            for i, shot in enumerate(wanted):
-                if ctx.cancelled():
-                    break
-                ctx.report(i / max(1, len(wanted)) * 0.85, f"Shot {shot.number}: rendering its clip")
-                take = render_clip(ctx, engine, shot, shots.index(shot), frames, video_prompt.get(shot.id, ""),
-                                   fps, tmp)
+            made: dict[str, Take] = {}
+
+            by_id = {s.id: s for s in wanted}
+
+            def prepare(shot_id: str) -> Any:
+                shot = by_id[shot_id]
+                i = shots.index(shot)
+                return lambda: render_clip(ctx, engine, shot, i, frames, video_prompt.get(shot.id, ""), fps, tmp,
+                                           store=False)
+
+            def finish(shot_id: str, take: Take) -> bool:
+                made[shot_id] = take = stored_clip(ctx, take)
+                ctx.report(len(made) / len(wanted) * 0.85,
+                           f"clip {len(made)} of {len(wanted)} (shot {by_id[shot_id].number})")
+                return take.ok  # a failing engine would fail the rest too; earlier clips stay
+
+            ctx.report(0.0, f"clip 0 of {len(wanted)}")
+            run_items(list(by_id), prepare, finish, workers=parallelism(ctx, "video"), cancelled=ctx.cancelled,
+                      on_cancel=lambda: cancel_queued(ctx))
+            for shot in wanted:  # script order, whatever finished first
+                take = made.get(shot.id)
+                if take is None:
+                    continue
                 takes.append(take)
                 if not take.ok:
-                    break  # a failing engine would fail the rest too; earlier clips stay
+                    continue
                 out = take.output or {}
                 clip = next(c for c in clips.clips if c.shot_id == shot.id)
                 new = clip.model_copy(update={

@@ -1,0 +1,97 @@
+"""Run a stage's independent items together, each as soon as what it depends on is done.
+
+Keyframes and clips are items: on one machine they run one after another, in order, in the
+calling thread (exactly as before); with several cluster replicas up to `workers` run at once.
+The calling thread prepares each item (reading what earlier items made) and receives each result
+as it finishes, so every store write stays in one thread and the outcome does not depend on the
+order in which the cluster finished.
+
+    def prepare(item) -> Callable[[], R]:  # in this thread: read state, return the model call
+    def finish(item, result) -> bool:      # in this thread: save; False stops new submissions
+    run_items(items, prepare, finish, workers=2, after={end: {start}}, cancelled=ctx.cancelled)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+
+
+def run_items(
+    items: Sequence[K],
+    prepare: Callable[[K], Callable[[], R]],
+    finish: Callable[[K, R], bool],
+    *,
+    workers: int = 1,
+    after: Mapping[K, set[K]] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    on_cancel: Callable[[], object] | None = None,
+) -> list[K]:
+    """Run every item; returns the items that finished, in the order they finished.
+
+    `after[item]` names items of this batch that must finish first (others are ignored). An item
+    is submitted in list order among those ready. When `finish` returns False or `cancelled()`
+    becomes true, nothing new is submitted; items already running finish and are handed to
+    `finish` (their work is kept), and `on_cancel` is called once on cancellation (to cancel
+    queued cluster requests).
+    """
+    wanted = set(items)
+    deps = {k: {d for d in (after or {}).get(k, set()) if d in wanted and d != k} for k in items}
+    done: list[K] = []
+    if workers <= 1:
+        for item in items:
+            if cancelled():
+                break
+            if not finish(item, prepare(item)()):
+                done.append(item)
+                break
+            done.append(item)
+        return done
+
+    finished: set[K] = set()
+    pending = list(items)
+    running: dict[Future[R], K] = {}
+    stop = False
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aiuteur-batch") as pool:
+        while pending or running:
+            if not stop and cancelled():
+                stop = True
+                if on_cancel is not None:
+                    on_cancel()
+            if not stop:
+                for item in [k for k in pending if deps[k] <= finished]:
+                    if len(running) >= workers:
+                        break
+                    pending.remove(item)
+                    running[pool.submit(prepare(item))] = item
+            if not running:
+                break  # stopped, or what is left waits on an item that never finished
+            ready, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in ready:
+                item = running.pop(future)
+                result = future.result()
+                finished.add(item)
+                done.append(item)
+                if not finish(item, result):
+                    stop = True
+    return done
+
+
+def parallelism(ctx: Any, kind: str) -> int:
+    """How many items of `kind` the stage may run at once (the cluster's replicas; 1 in-process)."""
+    count = getattr(ctx.engines, "parallelism", None)
+    return max(1, int(count(kind))) if callable(count) else 1
+
+
+def cancel_queued(ctx: Any) -> None:
+    """Cancel the stage's cluster requests still queued or running (Stop)."""
+    cancel = getattr(ctx.engines, "cancel_all", None)
+    if callable(cancel):
+        cancel()
+
+
+__all__ = ["cancel_queued", "parallelism", "run_items"]
