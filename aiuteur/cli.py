@@ -106,6 +106,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         report["profile_why"] = why
         report["families"] = families_line(profile)
         report["profiles"] = profile_report()
+        if os.environ.get("AIUTEUR_RAY_ADDRESS") or getattr(profile, "tables", {}).get("cluster"):
+            from aiuteur.engines.cluster import settings_for
+
+            settings = settings_for(profile)
+            report["cluster"] = (f"{settings.address}: {', '.join(settings.kinds)} on the cluster"
+                                 if settings else "in-process")
     except ImportError as e:
         report["profile"] = f"unknown (engine profiles not available: {e})"
     if args.json:
@@ -118,6 +124,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     print(f"  {line}")
             else:
                 print(f"{k}: {v}")
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """Deploy the profile's heavy engines as Ray Serve replicas on a running cluster."""
+    from aiuteur.engines.cluster import deploy_all
+    from aiuteur.engines.profiles import load_profile
+    from aiuteur.settings import data_home
+
+    if args.address:
+        os.environ["AIUTEUR_RAY_ADDRESS"] = args.address
+    if args.replicas:
+        os.environ["AIUTEUR_RAY_REPLICAS"] = str(args.replicas)
+    profile = load_profile(args.profile)
+    names = deploy_all(profile, data_home().models, report=lambda line: print(line, flush=True))
+    print(f"deployed {len(names)} application(s): {', '.join(names)}")
     return 0
 
 
@@ -365,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the summary as JSON instead of markdown")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("workers", help="deploy the profile's image, matting and video engines on a Ray cluster")
+    s.add_argument("--profile", default=os.environ.get("AIUTEUR_PROFILE", "studio"))
+    s.add_argument("--address", default="", help="the cluster (default: AIUTEUR_RAY_ADDRESS or the profile's "
+                                                 "[cluster] address; 'auto' joins the local one)")
+    s.add_argument("--replicas", type=int, default=0, help="replicas per engine (default: the profile's)")
+    s.set_defaults(func=cmd_workers)
 
     s = sub.add_parser("models", help="list model profiles and what of each is present; prepare weights")
     s.add_argument("action", nargs="?", choices=["list", "prepare"], default="list")

@@ -11,6 +11,8 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # The offline voice (Piper, GPL-3.0, optional for users; ~70 MB, seconds to install) so its real test runs here.
 .venv/bin/python -m pip install --quiet -r requirements-voice.txt \
   || echo "note: the offline voice (piper-tts) could not be installed; its real test will skip" >&2
+# Ray for the cluster tests (a real local head node is started by tests/cluster).
+.venv/bin/python -m pip install --quiet -r requirements-cluster.txt
 
 # A real browser for the UI tests: Debian's chromium (never `playwright install`).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,0 +1,224 @@
+"""A real local Ray cluster (head only, CPU, on 127.0.0.1) running the tiny profile's engines as
+Ray Serve replicas: the same takes as in-process, a replica killed mid-batch loses nothing, and a
+cluster that cannot be reached falls back to this machine in one line.
+
+Skipped with a reason where Ray (`requirements-cluster.txt`) is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ray.serve", reason="Ray is an optional extra: pip install -r requirements-cluster.txt")
+
+from aiuteur.domain import Frames, Stage
+from aiuteur.engines import cluster
+from aiuteur.engines.profiles import Profile, load_profile
+from aiuteur.engines.registry import CountedEngine, EngineCache, Engines
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from tests.pipeline.film_fixtures import film_project
+from tests.pipeline.phase_b_fixtures import DownText
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).with_name("ray"))
+START_TRIES = 3  # `ray start` can time out on a loaded machine; it is simply tried again
+OPTIONS = {"score": False}
+# Ray turns 127.0.0.1 into the machine's network address unless told it is a one-machine cluster:
+# this keeps every connection of the test cluster on the loopback interface.
+LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+os.environ[LOOPBACK] = "0"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ray_env(models: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "AIUTEUR_MODELS": str(models), "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_agent_register_timeout_ms": "600000",
+        LOOPBACK: "0",
+    })
+    return env
+
+
+@pytest.fixture(scope="module")
+def ray_address(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[str]:
+    """`ray start --head` on loopback (fixed ports, small object store), stopped afterwards."""
+    temp = Path(f"/tmp/ray-aiuteur-{os.getpid()}")
+    port = _free_port()
+    cmd = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+           "--object-store-memory=80000000", "--include-dashboard=false", "--disable-usage-stats",
+           f"--temp-dir={temp}"]
+    env = _ray_env(tiny_models)
+    last = ""
+    for _ in range(START_TRIES):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode == 0:
+            break
+        last = (done.stdout + done.stderr)[-600:]
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=300)
+        time.sleep(5)
+    else:
+        pytest.fail(f"ray start failed {START_TRIES} times: {last}")
+    address = f"127.0.0.1:{port}"
+    os.environ["RAY_ADDRESS"] = address
+    try:
+        yield address
+    finally:
+        import ray
+
+        cluster.forget()
+        if ray.is_initialized():
+            ray.shutdown()
+        os.environ.pop("RAY_ADDRESS", None)
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=300)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny models built once, shared by the replicas and the in-process run."""
+    models = Path(os.environ.get("AIUTEUR_MODELS") or tmp_path_factory.mktemp("models"))
+    from aiuteur.engines.registry import ensure_tiny
+
+    for kind in ("image", "video"):
+        ensure_tiny(kind, models)
+    return models
+
+
+class FilmEngines(Engines):
+    """The tiny profile's real engines (text down, so stages 7-9 take their fallbacks)."""
+
+    def __init__(self, profile: Profile, home: DataHome) -> None:
+        super().__init__(profile, home, cache=EngineCache())
+        self.down = DownText()
+
+    def text(self, purpose: str = "text") -> Any:
+        return CountedEngine(self.down, purpose, self.calls, "text")
+
+
+def _profile(address: str | None, replicas: int = 2) -> Profile:
+    base = load_profile("tiny")
+    if address is None:
+        return base
+    table = {"address": address, "kinds": ["image", "video"], "replicas": replicas, "cpus_per_replica": 0.5,
+             "item_timeout_s": 600, "connect_timeout_s": 300}
+    return replace(base, tables={**base.tables, "cluster": table})
+
+
+def _runner(tmp: Path, models: Path, address: str | None) -> tuple[Runner, FilmEngines]:
+    home = DataHome(tmp, "test")  # models: AIUTEUR_MODELS, set by each test
+    engines = FilmEngines(_profile(address), home)
+    return Runner(Store(home), engines=engines), engines
+
+
+def _frame_images(runner: Runner, pid: str, sid: str) -> dict[tuple[str, str], str | None]:
+    frames = Frames.model_validate(runner.view(pid).data(Stage.FRAMES, sid))
+    return {(f.shot_id, f.which): f.image for f in frames.frames}
+
+
+def test_a_scene_on_two_replicas_makes_the_same_takes_as_in_process(
+        tmp_path: Path, tiny_models: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the replicas run one thread each; so does this run, for identical sums
+    try:
+        local, _ = _runner(tmp_path / "local", tiny_models, None)
+        pid_l, script_l = film_project(local)
+        sid_l = script_l.scenes[0].id
+        assert local.run(pid_l, Stage.FRAMES, sid_l, seed=3, options=OPTIONS).ok
+    finally:
+        torch.set_num_threads(threads)
+
+    remote, engines = _runner(tmp_path / "remote", tiny_models, ray_address)
+    pid_r, script_r = film_project(remote)
+    sid_r = script_r.scenes[0].id
+    reports: list[str] = []
+    result = remote.run(pid_r, Stage.FRAMES, sid_r, seed=3, options=OPTIONS,
+                        progress=lambda f, what: reports.append(what))
+    assert result.ok, result.errors
+    image = engines.get("image").engine
+    assert isinstance(image, cluster.RemoteEngine) and image.parallelism == 2
+    a, b = _frame_images(local, pid_l, sid_l), _frame_images(remote, pid_r, sid_r)
+    assert list(a) == list(b) and all(b.values())
+    assert a == b, "same seeds, same images (content hashes) on the cluster as in-process"
+    assert any(r.startswith(f"keyframe {len(b)} of {len(b)}") for r in reports), reports
+    takes = [t for t in remote.takes(pid_r, Stage.FRAMES, sid_r)]
+    assert [t.target for t in takes] == [f"frame:{s}:{w}" for s, w in b]  # script order
+
+
+def test_a_replica_killed_mid_batch_loses_no_finished_take(
+        tmp_path: Path, tiny_models: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
+    runner, engines = _runner(tmp_path, tiny_models, ray_address)
+    pid, script = film_project(runner)
+    sid = script.scenes[1].id
+    image = engines.get("image").engine
+    assert isinstance(image, cluster.RemoteEngine)
+    pids = set()
+    deadline = time.monotonic() + 300
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids.add(int(image._handle.describe.remote().result(timeout_s=300)["pid"]))
+    assert len(pids) == 2, "two replicas answer"
+    victim = sorted(pids)[0]
+    killed = threading.Event()
+
+    def progress(fraction: float, what: str) -> None:
+        if what.startswith("keyframe 1 of") and not killed.is_set():
+            os.kill(victim, signal.SIGKILL)
+            killed.set()
+
+    result = runner.run(pid, Stage.FRAMES, sid, seed=5, options={**OPTIONS, "size": 256}, progress=progress)
+    assert killed.is_set()
+    takes = runner.takes(pid, Stage.FRAMES, sid)
+    frames = _frame_images(runner, pid, sid)
+    assert len(frames) >= 3
+    # every frame of the batch was either made (on the surviving replica) or failed with a reason
+    made = {t.target for t in takes if t.ok}
+    failed = [t for t in takes if not t.ok]
+    assert all(t.error for t in failed)
+    assert len(made) + len(failed) == len(frames), (result.errors, [t.error for t in failed])
+    assert {f"frame:{s}:{w}" for (s, w), key in frames.items() if key} == made
+
+
+def test_an_unreachable_cluster_falls_back_to_this_machine_in_one_line(
+        tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("this process is already connected to a cluster")
+    monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
+    cluster.forget()
+    profile = _profile(f"127.0.0.1:{_free_port()}")
+    profile = replace(profile, tables={**profile.tables, "cluster": {**profile.tables["cluster"],
+                                                                     "connect_timeout_s": 60}})
+    engines = FilmEngines(profile, DataHome(tmp_path, "test"))
+    engine = engines.get("image").engine
+    assert not isinstance(engine, cluster.RemoteEngine)
+    assert cluster.status_line().startswith("Cluster unavailable (")
+    assert "running image on this machine instead" in cluster.status_line()
+    assert "\n" not in cluster.status_line()
+    cluster.forget()
