@@ -15,6 +15,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -645,6 +646,7 @@ class Runner:
                 yield Step(stage, None, "ready" if view.state.scenes else "no scenes")
                 continue
             scene_ids: list[str | None] = list(view.state.scene_ids) if stage.per_scene else [None]
+            ahead = self._scenes_at_once(project_id, stage, scene_ids, view.state, seed, stage_options)
             for sid in scene_ids:
                 st = graph.status(view.state, stage, sid)
                 if st in (Status.DONE, Status.LOCKED, Status.SKIPPED):
@@ -657,7 +659,8 @@ class Runner:
                 if stage == Stage.CONFIRM and confirm is not None:
                     options["confirm"] = confirm
                 try:
-                    result = self.run(project_id, stage, sid, seed=seed, options=options)
+                    result = ahead[sid].result() if sid in ahead else self.run(project_id, stage, sid, seed=seed,
+                                                                                options=options)
                 except AiuteurError as e:
                     yield Step(stage, sid, f"failed: {e}")
                     return
@@ -675,6 +678,26 @@ class Runner:
                 yield Step(stage, sid, made if result.ok else f"{made}, with failed takes: {'; '.join(result.errors)}",
                            RunResult(stage, sid, result.takes, record))
 
+    def _scenes_at_once(self, project_id: str, stage: Stage, scene_ids: list[str | None], state: ProjectState,
+                        seed: int, stage_options: dict[Stage, dict[str, Any]] | None) -> dict[str | None, Any]:
+        """With cluster replicas, the keyframes and clips of several scenes start together.
+
+        Returns a future per scene still to run (empty in-process: scenes then run one by one).
+        Scenes are independent at these stages, and each scene's run saves its own takes.
+        """
+        kind = PARALLEL_SCENE_STAGES.get(stage)
+        count = getattr(self.engines, "parallelism", None)
+        workers = int(count(kind)) if kind and callable(count) else 1
+        todo = [sid for sid in scene_ids
+                if graph.status(state, stage, sid) not in (Status.DONE, Status.LOCKED, Status.SKIPPED)]
+        if workers <= 1 or len(todo) <= 1:
+            return {}
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="aiuteur-scenes")
+        options = dict((stage_options or {}).get(stage) or {})
+        ahead = {sid: pool.submit(self.run, project_id, stage, sid, seed=seed, options=dict(options)) for sid in todo}
+        pool.shutdown(wait=False)
+        return ahead
+
     def _apply_default_choice(self, project_id: str, stage: Stage, scene_id: str | None,
                               record: ArtifactRecord) -> ArtifactRecord:
         """Headless runs take the default where a person would choose (first treatment; confirm)."""
@@ -686,6 +709,9 @@ class Runner:
             return record
         return self.save(project_id, stage, data, scene_id, source="generated")
 
+
+#: Per-scene stages whose scenes may run at once on a cluster, with the engine kind that decides how many.
+PARALLEL_SCENE_STAGES: dict[Stage, str] = {Stage.FRAMES: "image", Stage.VIDEO: "video"}
 
 DEFAULT_CHOICES: dict[Stage, Callable[[dict[str, Any]], dict[str, Any]]] = {
     Stage.TREATMENT: lambda d: {**d, "chosen": 0 if d.get("chosen") is None else d["chosen"]},
