@@ -4,6 +4,9 @@ For self-hosted boxes and for scaling text generation beyond one machine. Struct
 asks the server for `response_format={"type": "json_schema", "json_schema": {..., "strict":
 true}}` with the same bounded schema the in-process engines use, so the server's own
 constrained decoder keeps the output valid; `finish_reason == "length"` raises `TruncatedError`.
+llama-cpp-python's server speaks another dialect (`{"type": "json_object", "schema": ...}`): set
+`response_format = "json_object"`, or let the engine switch by itself when a server refuses
+`json_schema` (measured against the real server in `tests/engines/test_text_openai_real_server.py`).
 Network failures and timeouts become `EngineError` with the address in the message.
 
 Profile table:
@@ -13,6 +16,7 @@ Profile table:
     model = "Qwen/Qwen2.5-7B-Instruct"
     api_key_env = "AIUTEUR_OPENAI_API_KEY"   # optional; the key itself never sits in a file
     timeout_s = 600                          # optional; AIUTEUR_CALL_TIMEOUT_S overrides it
+    response_format = "json_schema"          # or "json_object"; AIUTEUR_OPENAI_RESPONSE_FORMAT overrides
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class OpenAIText:
         api_key: str = "",
         timeout_s: float = 600.0,
         transport: httpx.BaseTransport | None = None,
+        response_format: str = "json_schema",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model_id = model
@@ -57,6 +62,7 @@ class OpenAIText:
             transport=transport,
         )
         self.memory_bytes = 0
+        self.response_format = response_format
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], models_dir: Path) -> OpenAIText:
@@ -70,6 +76,7 @@ class OpenAIText:
             str(spec["model"]),
             api_key=os.environ.get(key_env, "") if key_env else "",
             timeout_s=call_timeout_s(float(spec.get("timeout_s", 600.0))) or 600.0,
+            response_format=_format_of(spec),
         )
 
     def close(self) -> None:
@@ -95,18 +102,18 @@ class OpenAIText:
             "max_tokens": budget,
             "temperature": temperature,
             "seed": seed,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": schema_name(schema),
-                    "schema": json_schema_of(schema),
-                    "strict": True,
-                },
-            },
+            "response_format": self._response_format(schema),
         }
         if progress:
             progress(0.0, f"asking {self.model_id} at {self.base_url} for {schema.__name__}")
-        data = self._post(body)
+        try:
+            data = self._post(body)
+        except EngineError as e:
+            if self.response_format != "json_schema" or not _refuses_json_schema(str(e)):
+                raise
+            # llama-cpp-python's server takes the schema as {"type": "json_object", "schema": ...}
+            self.response_format = "json_object"
+            data = self._post({**body, "response_format": self._response_format(schema)})
         counts = data.get("usage")
         if isinstance(counts, dict):
             usage.record(int(counts.get("prompt_tokens") or 0), int(counts.get("completion_tokens") or 0))
@@ -161,6 +168,13 @@ class OpenAIText:
         except httpx.HTTPError as e:
             raise EngineError(f"Could not talk to the text server at {self.base_url}: {e}") from e
 
+    def _response_format(self, schema: type[BaseModel]) -> dict[str, Any]:
+        """The schema the server constrains decoding to, in the dialect it speaks."""
+        if self.response_format == "json_object":
+            return {"type": "json_object", "schema": json_schema_of(schema)}
+        return {"type": "json_schema",
+                "json_schema": {"name": schema_name(schema), "schema": json_schema_of(schema), "strict": True}}
+
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self.client.post("/chat/completions", json=body)
@@ -190,3 +204,17 @@ class OpenAIText:
         raise EngineError(
             f"The text server at {self.base_url} refused the request: HTTP {response.status_code}{hint}: {detail}"
         )
+
+
+def _format_of(spec: dict[str, Any]) -> str:
+    value = str(os.environ.get("AIUTEUR_OPENAI_RESPONSE_FORMAT", "") or spec.get("response_format", "json_schema"))
+    if value not in ("json_schema", "json_object"):
+        raise EngineError(f"response_format is {value!r}; use 'json_schema' (OpenAI, vLLM, SGLang, TGI, Ollama) or "
+                          "'json_object' (llama-cpp-python's server).")
+    return value
+
+
+def _refuses_json_schema(message: str) -> bool:
+    """The server's refusal says it does not know the json_schema response format."""
+    lowered = message.lower()
+    return "response_format" in lowered and "json_schema" in lowered and ("json_object" in lowered or "type" in lowered)

@@ -40,6 +40,12 @@ class FakeServer:
                     self.send_response(404)
                     self.end_headers()
                     return
+                if fake.reply.get("json_object_only") and body.get("response_format", {}).get("type") == "json_schema":
+                    self.send_response(500)  # what llama-cpp-python's server answers
+                    self.end_headers()
+                    self.wfile.write(b'{"error": {"message": "(\'body\', \'response_format\', \'type\') '
+                                     b'Input should be \'text\' or \'json_object\', input: json_schema"}}')
+                    return
                 if fake.reply.get("status"):
                     self.send_response(fake.reply["status"])
                     self.end_headers()
@@ -117,6 +123,15 @@ def test_structured_request_carries_model_messages_and_json_schema(
     assert fmt["json_schema"]["schema"] == s.Treatment.model_json_schema()
     assert body["max_tokens"] > 0
     assert server.headers[-1]["Authorization"] == "Bearer sk-test"
+
+
+def test_a_server_that_speaks_json_object_gets_the_schema_its_way(server: FakeServer, engine: OpenAIText) -> None:
+    server.reply = {**server.reply, "json_object_only": True}
+    assert engine.generate(PROMPT, s.Treatment, seed=1) == s.Treatment.model_validate(ANSWER)
+    assert [b["response_format"]["type"] for b in server.requests] == ["json_schema", "json_object"]
+    assert server.requests[-1]["response_format"]["schema"] == s.Treatment.model_json_schema()
+    engine.generate(PROMPT, s.Treatment, seed=2)  # remembered: no second refusal
+    assert server.requests[-1]["response_format"]["type"] == "json_object" and len(server.requests) == 3
 
 
 def test_length_finish_is_truncation(server: FakeServer, engine: OpenAIText) -> None:
