@@ -55,6 +55,7 @@ from PIL import Image
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from aiuteur.engines.base import NOTES_KEY, EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
+from aiuteur.engines.zerogpu import TIMINGS, duration_for, gpu_entry, image_seconds
 
 if TYPE_CHECKING:
     import torch
@@ -164,6 +165,9 @@ class DiffusersImageOptions(BaseModel):
         default=3, ge=1, le=8, description="CLIP windows of 75 tokens a long prompt may span."
     )
     timeout_s: float | None = Field(default=None, gt=0, description="Stop a generation after this long.")
+    seconds_per_image: float | None = Field(
+        default=None, gt=0, description="Measured GPU seconds per 1024² keyframe (bench/gpu.py): the ZeroGPU duration."
+    )
 
 
 _PIPELINES: dict[str, dict[str, str]] = {
@@ -527,7 +531,13 @@ class DiffusersImage:
         if request.init_image is not None and not 0.0 < request.strength <= 1.0:
             raise EngineError(f"Image-to-image strength must be in (0, 1]; got {request.strength}.")
 
-    @gpu
+    def gpu_seconds(self, request: ImageRequest, *args: Any, **kwargs: Any) -> int:
+        """The ZeroGPU duration of one keyframe: measured here, else the profile's figure, else a rough one."""
+        load = 60.0 if self.pipe is None else 0.0
+        return duration_for(load + image_seconds(self.model_id, self.options.family, request.width, request.height,
+                                                 request.steps, self.options.seconds_per_image))
+
+    @gpu_entry(lambda self, *a, **k: self.gpu_seconds(*a, **k))
     def generate(self, request: ImageRequest, *, progress: ProgressFn | None = None) -> Image.Image:
         """Return one image for the request (text-to-image, or image-to-image with init_image)."""
         import torch
@@ -565,7 +575,10 @@ class DiffusersImage:
                     kwargs["controlnet_conditioning_scale"] = request.control_scale
                 timer = StepReporter(progress, self.options.timeout_s)
                 kwargs["callback_on_step_end"] = timer
+                t0 = time.perf_counter()
                 image = pipe(**kwargs).images[0]
+                TIMINGS.add(f"image:{self.model_id}", (request.width * request.height) / (1024 * 1024),
+                            time.perf_counter() - t0)
             except EngineError:
                 raise
             except Exception as exc:

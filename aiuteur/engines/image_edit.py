@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,12 +42,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiuteur.engines.base import NOTES_KEY, EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
 from aiuteur.engines.image_diffusers import (
     StepReporter,
-    gpu,
     pick_device,
     pick_dtype,
     readable_error,
     resolve_model,
 )
+from aiuteur.engines.zerogpu import TIMINGS, duration_for, gpu_entry, image_seconds
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class EditImageOptions(BaseModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(default="auto")
     offload: bool = Field(default=False, description="Model CPU offload for large models on smaller GPUs.")
     timeout_s: float | None = Field(default=None, gt=0, description="Stop a generation after this long.")
+    seconds_per_image: float | None = Field(
+        default=None, gt=0, description="Measured GPU seconds per 1024² keyframe (bench/gpu.py): the ZeroGPU duration."
+    )
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,13 @@ class DiffusersEditImage:
                 "input image instead. Drop the control image or use an SD-family profile (sdxl)."
             )
 
-    @gpu
+    def gpu_seconds(self, request: ImageRequest, *args: Any, **kwargs: Any) -> int:
+        """The ZeroGPU duration of one keyframe: measured here, else the profile's figure, else a rough one."""
+        load = 60.0 if self.pipe is None else 0.0
+        return duration_for(load + image_seconds(self.model_id, self.family, request.width, request.height,
+                                                 request.steps, self.options.seconds_per_image))
+
+    @gpu_entry(lambda self, *a, **k: self.gpu_seconds(*a, **k))
     def generate(self, request: ImageRequest, *, progress: ProgressFn | None = None) -> Image.Image:
         """Return one image for the request; its `info[NOTES_KEY]` says what was left out, if anything."""
         import torch
@@ -269,7 +279,9 @@ class DiffusersEditImage:
                     kwargs.update(true_cfg_scale=guidance, negative_prompt=request.negative_prompt or " ")
                 else:
                     kwargs.update(guidance_scale=guidance)
+                t0 = time.perf_counter()
                 image: Image.Image = pipe(**kwargs).images[0]
+                TIMINGS.add(f"image:{self.model_id}", (w * h) / (1024 * 1024), time.perf_counter() - t0)
             except EngineError:
                 raise
             except Exception as exc:

@@ -79,6 +79,31 @@ class Timings:
 
 TIMINGS = Timings()
 
+#: Rough GPU seconds per keyframe at 1024² on one H100/H200-class GPU, per family at the steps the
+#: profiles use, when nothing was measured (not measured here: no GPU was lent; see docs/benchmarks.md).
+FALLBACK_SECONDS_PER_IMAGE: dict[str, float] = {
+    "qwen-image-edit": 30.0,  # 20B MMDiT, 40 steps with true CFG
+    "flux2-klein": 3.0,  # 4B, 4 steps
+    "sdxl": 6.0,  # 30 steps + IP-Adapter
+    "sd15": 3.0,
+}
+
+
+def image_seconds(model_id: str, family: str, width: int, height: int, steps: int,
+                  profile_figure: float | None = None) -> float:
+    """Estimated GPU seconds of one keyframe: measured here, else the profile's figure, else the table.
+
+    Figures are per image at 1024² and the profile's steps; they scale with pixels.
+    """
+    measured = TIMINGS.per_unit(f"image:{model_id}")
+    scale = (width * height) / (1024 * 1024)
+    if measured is not None:
+        return measured * scale
+    if model_id.startswith("tiny/"):
+        return 1.0
+    base = profile_figure if profile_figure is not None else FALLBACK_SECONDS_PER_IMAGE.get(family, 30.0)
+    return base * scale
+
 
 def gpu_entry(duration: Callable[..., float]) -> Callable[[F], F]:
     """Mark a GPU entry point: `spaces.GPU(duration=...)` where `spaces` is installed, else unchanged.

@@ -216,3 +216,27 @@ def test_a_split_clip_renders_in_segments_that_join_into_the_requested_frames(
     out = video.render(_img(RED), _img(BLUE), "a walk", tmp_path / "c.mp4", num_frames=20, fps=8, seed=0)
     assert probe(out)[0] == 20
     assert ends == [None] * (len(plan.segments) - 1) + ["blue"]  # only the last segment ends on the end frame
+
+
+def test_each_gpu_entry_point_asks_zerogpu_for_its_estimated_duration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(zerogpu.TIMINGS, "_sums", {})
+    monkeypatch.delenv("AIUTEUR_GPU_CALL_LIMIT_S", raising=False)
+    big = ImageRequest(prompt="x", width=1024, height=1024, steps=40)
+    qwen = DiffusersEditImage.from_spec({"backend": "diffusers-edit", "family": "qwen-image-edit",
+                                         "model": "Qwen/Qwen-Image-Edit-2511"}, tmp_path)
+    assert qwen.gpu_seconds(big) == int((60 + 30) * zerogpu.MARGIN)  # loading + the rough figure
+    measured = DiffusersEditImage.from_spec({"backend": "diffusers-edit", "family": "qwen-image-edit",
+                                             "model": "Qwen/Qwen-Image-Edit-2511", "seconds_per_image": 5.0}, tmp_path)
+    assert measured.gpu_seconds(big) == int(65 * zerogpu.MARGIN)  # the profile's measured figure
+    zerogpu.TIMINGS.add("image:Qwen/Qwen-Image-Edit-2511", 1.0, 2.0)
+    assert measured.gpu_seconds(big) == int(62 * zerogpu.MARGIN)  # what this process measured wins
+    monkeypatch.setenv("AIUTEUR_GPU_CALL_LIMIT_S", "50")
+    assert qwen.gpu_seconds(big) == 50  # never more than one call may last
+    video = DiffusersVideo.from_spec({"backend": "diffusers-ltx2", "model": "Lightricks/LTX-2.5-Diffusers",
+                                      "steps": 8, "guidance": 1.0, "seconds_per_frame": 0.1}, tmp_path)
+    assert video._segment_seconds(_img(RED), None, "x", 121, 24, 0, (1280, 720), None) == 50
+    monkeypatch.delenv("AIUTEUR_GPU_CALL_LIMIT_S")
+    assert video._segment_seconds(_img(RED), None, "x", 121, 24, 0, (1280, 720), None) == int(
+        (8 + 60 + 121 * 0.1) * zerogpu.MARGIN)
