@@ -311,6 +311,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             stories=[s for v in args.stories for s in v.split(",") if s.strip()],
             prompt_versions=parse_pins(args.prompt_version),
             label=args.label, seed=args.seed, out=Path(args.out) if args.out else None,
+            until=parse_stage(args.until), attempts=args.attempts,
         )
         doc = run_eval(config, say=(lambda line: None) if args.quiet else _stderr)
     if args.markdown:
@@ -379,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt-version", action="append", default=[], metavar="STAGE[/ROLE]=vN",
                    help="pin prompt versions, e.g. script=v1 or treatment/system=v2 (repeatable)")
     s.add_argument("--label", default="", help="name of this run in the table (default: the profile)")
+    s.add_argument("--until", default="prompts", metavar="STAGE", help="last stage to run (default: prompts)")
+    s.add_argument("--attempts", type=int, choices=range(1, 6), metavar="N",
+                   help="max attempts of the stages that re-ask the model, 1-5 (default: each stage's own)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", metavar="FILE", help="result JSON (default: evals/runs/<run id>.json)")
     s.add_argument("--markdown", metavar="FILE", help="write the run's table into FILE (e.g. docs/evals.md)")

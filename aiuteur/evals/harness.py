@@ -42,7 +42,7 @@ from aiuteur.settings import PROMPTS_DIR, REPO_ROOT, DataHome, data_home
 log = logging.getLogger(__name__)
 
 #: Stages 2-9 (the hub, stage 6, makes nothing to measure): the text stages and the prompts built from them.
-EVAL_STAGES = [s for s in STAGE_ORDER[STAGE_ORDER.index(Stage.TREATMENT) : STAGE_ORDER.index(Stage.PROMPTS) + 1]
+EVAL_STAGES: list[Stage] = [s for s in STAGE_ORDER[STAGE_ORDER.index(Stage.TREATMENT) : STAGE_ORDER.index(Stage.PROMPTS) + 1]
                if s != Stage.HUB]
 SCHEMA = "aiuteur-eval/1"
 
@@ -59,6 +59,8 @@ class EvalConfig:
     corpus: Path = CORPUS_DIR
     scratch: Path | None = None  # data folder for the eval projects (default: a temporary one)
     models: Path | None = None  # models folder (default: the data folder's, or AIUTEUR_MODELS)
+    until: Stage = Stage.PROMPTS  # last stage to run (an earlier one for a quick look at the writing stages)
+    attempts: int | None = None  # max_attempts of the stages that re-ask (default: each stage's own)
     out: Path | None = None  # JSON written after each story (default: evals/runs/<run id>.json)
 
 
@@ -108,7 +110,8 @@ def _run(config: EvalConfig, stories: list[CorpusStory], say: Say) -> dict[str, 
             "git": git_commit(),
             "prompt_versions": {k: f"v{v}" for k, v in sorted(config.prompt_versions.items())},
             "seed": config.seed,
-            "stages": [s.value for s in EVAL_STAGES],
+            "stages": [s.value for s in stages_until(config.until)],
+            "attempts": config.attempts,
             "note": "stage 5 runs without master reference images",
         },
         "stories": [],
@@ -123,7 +126,8 @@ def _run(config: EvalConfig, stories: list[CorpusStory], say: Say) -> dict[str, 
             say(f"[{i}/{len(stories)}] {story.slug} ({story.words} words) on {chosen.profile.name}")
             t0 = time.perf_counter()
             try:
-                row = run_story(runner, story, seed=config.seed, examples=examples, say=say)
+                row = run_story(runner, story, seed=config.seed, examples=examples, say=say, until=config.until,
+                                attempts=config.attempts)
             except Exception as e:  # one story's crash must not lose the others
                 log.debug("%s", traceback.format_exc())
                 row = {"slug": story.slug, "title": story.labels.title, "genre": story.labels.genre,
@@ -145,9 +149,23 @@ def _run(config: EvalConfig, stories: list[CorpusStory], say: Say) -> dict[str, 
     return doc
 
 
-def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str], say: Say) -> dict[str, Any]:
-    """One story through stages 2-9: per-stage records, the artifacts, and the metrics on them."""
+def stages_until(until: Stage) -> list[Stage]:
+    """The eval stages up to `until` (a stage outside 2-9 is an InputError)."""
+    if until not in EVAL_STAGES:
+        raise InputError(f"The evals run stages 2-9; {until.value!r} is not one of {', '.join(s.value for s in EVAL_STAGES)}.")
+    return EVAL_STAGES[: EVAL_STAGES.index(until) + 1]
+
+
+def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str], say: Say,
+              until: Stage = Stage.PROMPTS, attempts: int | None = None) -> dict[str, Any]:
+    """One story through stages 2-9 (or to `until`): per-stage records, the artifacts, and the metrics on them."""
     from aiuteur.pipeline.inputs import story_input
+
+    wanted = stages_until(until)
+    options: dict[Stage, dict[str, Any]] = {Stage.ASSETS: {"references": False}}
+    if attempts is not None:
+        for st in (Stage.TREATMENT, Stage.BEATS, Stage.SCRIPT):
+            options.setdefault(st, {})["max_attempts"] = attempts
 
     pid = runner.create_project(story.labels.title).id
     runner.save(pid, Stage.INPUT, story_input(story.text, name=f"{story.slug}.md"))
@@ -155,7 +173,7 @@ def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str],
     failed: tuple[str, str] | None = None
     engines = runner.engines
     for step, seconds, calls, used in timed_steps(
-        runner.run_until(pid, Stage.PROMPTS, seed=seed, stage_options={Stage.ASSETS: {"references": False}}),
+        runner.run_until(pid, until, seed=seed, stage_options=options),
         engines,
     ):
         if step.stage == Stage.HUB:
@@ -183,14 +201,14 @@ def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str],
         say(f"    {step.stage.value}{where}: {step.what[:160]} ({seconds:.0f} s, {calls} calls, "
             f"{used.prompt}+{used.completion} tokens)")
     artifacts = collect_artifacts(runner, pid)
-    reached = [s.value for s in EVAL_STAGES if stages.get(s.value, {}).get("ok") and s.value in stages]
+    reached: list[str] = [str(s.value) for s in wanted if stages.get(s.value, {}).get("ok") and s.value in stages]
     row: dict[str, Any] = {
         "slug": story.slug,
         "title": story.labels.title,
         "genre": story.labels.genre,
         "words": story.words,
         "reached": _last_in_order(reached),
-        "complete": all(stages.get(s.value, {}).get("ok") for s in EVAL_STAGES),
+        "complete": all(stages.get(s.value, {}).get("ok") for s in wanted),
         "stages": stages,
         "metrics": measure(story, artifacts, examples),
         "artifacts": artifacts,
