@@ -31,6 +31,7 @@ from aiuteur.screenplay.errors import ScreenplayError
 from aiuteur.screenplay.headings import is_heading
 from aiuteur.screenplay.limits import MAX_SCENES
 
+_BONEYARD = re.compile(r"/\*.*?\*/", re.DOTALL)
 _ODD_NEWLINES = re.compile(r"\r\n|\r|\u2028|\u2029|\u0085|\v")
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 _EMPHASIS = re.compile(r"(\*{1,3}|_)(?=\S)(.+?)(?<=\S)\1")
@@ -218,7 +219,9 @@ def parse_fountain(text: str, filename: str = "script.fountain", *, max_scenes: 
             f"{filename} has more than {max_scenes:,} scenes, the limit for one screenplay; "
             "split it into parts and import each as its own project."
         )
-    source = _force_mc_cues(normalise_text(text))
+    # The boneyard (/* */) is taken out before our pre-pass, so that nothing inside it is forced
+    # as a heading or a cue; fountain-py would drop it anyway.
+    source = _force_mc_cues(_BONEYARD.sub("", normalise_text(text)))
     try:
         document = _LinearFountainParser().parse(source)
     except (RecursionError, MemoryError) as exc:  # pragma: no cover - defensive
