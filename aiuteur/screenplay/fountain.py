@@ -294,7 +294,8 @@ def _element_lines(element: ScriptElement) -> str:
 def _cue_line(element: ScriptElement) -> str:
     name = element.character or "UNKNOWN"
     cue = join_cue(name, element.extension)
-    forced = not _CUE_OK.match(name) or not looks_like_cue(cue, allow_mc=False)
+    shouted = element.kind == ElementKind.DIALOGUE and element.text.split("\n")[0].isupper()
+    forced = not _CUE_OK.match(name) or not looks_like_cue(cue, allow_mc=False) or shouted  # "ADA\nOPENS" is action
     return ("@" if forced else "") + cue + (" ^" if element.dual else "")
 
 
