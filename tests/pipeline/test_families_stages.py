@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from aiuteur.domain import CostEstimate, Frames, InputError, Prompts, Stage
+from aiuteur.engines import zerogpu
 from aiuteur.engines.base import ImageRequest
 from aiuteur.engines.image_edit import DiffusersEditImage
 from aiuteur.engines.video import DiffusersVideo
@@ -110,6 +111,7 @@ def test_clips_past_the_per_call_limit_are_split_or_refused_in_the_estimate_and_
     runner: Runner, engines: FakeEngines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid, sid = _frames(runner, engines, edit=False)
+    monkeypatch.setattr(zerogpu.TIMINGS, "_sums", {})  # plan from the profile's figure, not earlier tests' renders
     monkeypatch.setenv("AIUTEUR_GPU_CALL_LIMIT_S", "120")
     assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
     words = " ".join(CostEstimate.model_validate(runner.view(pid).data(Stage.CONFIRM, sid)).assumptions)
