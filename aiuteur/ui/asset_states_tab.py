@@ -322,6 +322,10 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
 
     def do_master(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, on: bool) -> AssetStates:
         assert got.states is not None
+        asset = next((a for a in got.assets if a.id == need(aid)), None)
+        if on and asset is not None and not asset.master_ref:
+            raise InputError(f"{asset.name} has no master reference to use as is: make one in stage 5, "
+                             "or generate a scene image here.")
         return st8.use_master(got.states, need(aid), bool(on), label(got, sid))
 
     def do_mirror(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, pick: Any) -> AssetStates:

@@ -32,11 +32,13 @@ from aiuteur.pipeline import visual_style as vs
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import voice_panel
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes
 
 CATEGORY_LABELS = {AssetCategory.CHARACTER: "Characters", AssetCategory.LOCATION: "Locations",
                    AssetCategory.PROP: "Props"}
 WRITTEN = ""  # the capsule dropdown's "no capsule: the written description" choice
+# Save buttons whose forms the leave guard watches (typed, unsaved fields ask before leaving).
+SAVE_CHECKLIST, SAVE_ASSET, SAVE_STYLE = "aiu-save-checklist", "aiu-save-asset", "aiu-save-style"
 
 # --- pure formatting -------------------------------------------------------------------------------
 
@@ -230,19 +232,20 @@ def render(env: TabEnv) -> AssetsTab:
         extract = gr.Button("Extract assets from the script", variant="primary")
         references = gr.Button("Make master references for the ticked assets")
     gr.Markdown("**Checklist** — untick what you don't need pre-generated (it is described from text later).")
-    with gr.Row():
+    with gr.Row(elem_classes=form_classes(SAVE_CHECKLIST)):
         checklist = {c: gr.CheckboxGroup(label=CATEGORY_LABELS[c], choices=[]) for c in AssetCategory}
     offered = gr.Markdown()
-    save_checklist = gr.Button("Save checklist", size="sm")
+    save_checklist = gr.Button("Save checklist", size="sm", elem_id=SAVE_CHECKLIST)
     with gr.Accordion("All assets", open=False):
         table = gr.Dataframe(headers=["Name", "Category", "Aliases", "Scenes", "Status"], interactive=False,
                              wrap=True)
         asset = gr.Dropdown(label="Asset", choices=[])
-        with gr.Row():
-            name = gr.Textbox(label="Name", max_lines=1)
-            category = gr.Dropdown(label="Category", choices=categories)
-        description = gr.Textbox(label="Description (how it looks)", lines=3)
-        save_asset = gr.Button("Save name and description", size="sm")
+        with gr.Column(elem_classes=form_classes(SAVE_ASSET)):
+            with gr.Row():
+                name = gr.Textbox(label="Name", max_lines=1)
+                category = gr.Dropdown(label="Category", choices=categories)
+            description = gr.Textbox(label="Description (how it looks)", lines=3)
+        save_asset = gr.Button("Save name and description", size="sm", elem_id=SAVE_ASSET)
         voice = voice_panel.render()
         appears = gr.Markdown()
         with gr.Row():
@@ -283,17 +286,18 @@ def render(env: TabEnv) -> AssetsTab:
                 alias = gr.Dropdown(label="Split this alias off as its own asset", choices=[])
                 split = gr.Button("Split", size="sm")
     with gr.Accordion("Visual style", open=True):
-        capsule = gr.Dropdown(label="Style capsule (shared by all projects)", choices=capsule_choices([]))
-        with gr.Row():
-            style_fields = {f: gr.Textbox(label=f.capitalize(), max_lines=2) for f in vs.STYLE_FIELDS[:3]}
-        with gr.Row():
-            style_fields |= {f: gr.Textbox(label=f.capitalize(), max_lines=2) for f in vs.STYLE_FIELDS[3:]}
-        with gr.Row():
-            style_images = gr.Gallery(label="Style images", columns=6, height=140)
-            style_upload = gr.File(label="Add style images", file_count="multiple", file_types=["image"])
-        influence = gr.Slider(0.0, 1.0, value=vs.DEFAULT_INFLUENCE, step=0.05,
-                              label="Style influence (asset references stay stronger at 0.7)")
-        save_style = gr.Button("Save style")
+        with gr.Column(elem_classes=form_classes(SAVE_STYLE)):  # typing here is unsaved until "Save style"
+            capsule = gr.Dropdown(label="Style capsule (shared by all projects)", choices=capsule_choices([]))
+            with gr.Row():
+                style_fields = {f: gr.Textbox(label=f.capitalize(), max_lines=2) for f in vs.STYLE_FIELDS[:3]}
+            with gr.Row():
+                style_fields |= {f: gr.Textbox(label=f.capitalize(), max_lines=2) for f in vs.STYLE_FIELDS[3:]}
+            with gr.Row():
+                style_images = gr.Gallery(label="Style images", columns=6, height=140)
+                style_upload = gr.File(label="Add style images", file_count="multiple", file_types=["image"])
+            influence = gr.Slider(0.0, 1.0, value=vs.DEFAULT_INFLUENCE, step=0.05,
+                                  label="Style influence (asset references stay stronger at 0.7)")
+        save_style = gr.Button("Save style", elem_id=SAVE_STYLE)
         with gr.Row():
             capsule_name = gr.Textbox(label="Save this style as a capsule named", max_lines=1)
             save_capsule = gr.Button("Save as capsule", size="sm")
@@ -390,18 +394,25 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
 
     # loading
     def on_load(pid: str | None, request: gr.Request) -> dict[Any, Any]:
-        return fill(env.runner_for(request), pid, None) if pid else {}
+        if not pid:
+            return {c: gr.skip() for c in outputs}
+        return fill(env.runner_for(request), pid, None) | {c: "" for c in (tab.ref_guidance, tab.words, tab.proposal,
+                                                                           tab.note)}
 
-    env.reload.change(on_load, [env.project], outputs, api_visibility="private")
+    env.reload.change(on_load, [env.project], [*outputs, tab.ref_guidance, tab.words, tab.proposal, tab.note],
+                      api_visibility="private")
+
+    # what belongs to one asset only: another asset starts with these empty (nothing stale)
+    per_asset = {tab.ref_guidance: "", tab.words: "", tab.proposal: "", tab.note: "", tab.status: ""}
 
     def on_pick(pid: str | None, asset_id: str | None, request: gr.Request) -> dict[Any, Any]:
         if not pid:
-            return {}
+            return {c: gr.skip() for c in [*detail, *per_asset]}
         runner = env.runner_for(request)
         sa, _, script = load(runner, pid)
-        return show(runner, pid, sa, script, asset_id)
+        return show(runner, pid, sa, script, asset_id) | per_asset
 
-    tab.asset.input(on_pick, [env.project, tab.asset], detail, api_name="show_asset")
+    tab.asset.input(on_pick, [env.project, tab.asset], [*detail, *per_asset], api_name="show_asset")
     voice_panel.listen(tab.voice, tab.asset, env)
 
     # model work, on the GPU queue
@@ -468,14 +479,15 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
                        api_name="describe_asset", **gpu)
 
     # edits: pure functions, saved
-    def on_save_checklist(pid: str | None, rev: int, *ticked: list[str] | None, request: gr.Request
-                          ) -> dict[Any, Any]:
-        kept = {i for group in ticked for i in (group or [])}
+    def on_save_checklist(form: dict[Any, Any], request: gr.Request) -> dict[Any, Any]:
+        """The checklist's boxes come as one form (a set of inputs), so `request` is filled by Gradio."""
+        pid, rev = form[env.project], form[tab.rev]
+        kept = {i for box in tab.checklist.values() for i in (form[box] or [])}
         return guarded(pid, None, request, edit(pid or "", rev, lambda sa, sc: (
             ops.apply_checklist(sa, kept), None, "Checklist saved.")))
 
-    tab.save_checklist.click(on_save_checklist, [env.project, tab.rev, *tab.checklist.values()], outputs,
-                             api_name="save_checklist").then(**then)
+    tab.save_checklist.click(on_save_checklist, {env.project, tab.rev, *tab.checklist.values()}, outputs,
+                             api_name="save_checklist").success(None, js=clean_js(SAVE_CHECKLIST)).then(**then)
 
     def on_save_asset(pid: str | None, rev: int, asset_id: str | None, name: str, category: str | None,
                       description: str, request: gr.Request) -> dict[Any, Any]:
@@ -484,7 +496,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             asset_id, "Saved.")))
 
     tab.save_asset.click(on_save_asset, [env.project, tab.rev, tab.asset, tab.name, tab.category, tab.description],
-                         outputs, api_name="save_asset").then(**then)
+                         outputs, api_name="save_asset").success(None, js=clean_js(SAVE_ASSET)).then(**then)
 
     def on_choose(pid: str | None, rev: int, asset_id: str | None, take_id: str | None,
                   request: gr.Request) -> dict[Any, Any]:
@@ -568,7 +580,8 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         return guarded(pid, None, request, edit(pid or "", rev, change))
 
     style_inputs = [env.project, tab.rev, tab.capsule, *tab.style_fields.values(), tab.influence, tab.style_upload]
-    tab.save_style.click(on_save_style, style_inputs, outputs, api_name="save_style").then(**then)
+    tab.save_style.click(on_save_style, style_inputs, outputs, api_name="save_style").success(
+        None, js=clean_js(SAVE_STYLE)).then(**then)
 
     def on_save_capsule(pid: str | None, name: str, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:

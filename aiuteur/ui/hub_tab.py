@@ -115,7 +115,8 @@ def listen(tab: HubTab, env: TabEnv) -> None:
     tab.defer.click(deferrer(True), [env.project, tab.scene], shown, api_name="hub_defer").then(**then)
     tab.undefer.click(deferrer(False), [env.project, tab.scene], shown, api_name="hub_undefer").then(**then)
 
-    outputs: list[Any] = [env.scene, env.reload, tab.status]
+    scene_token = env.scene_reload if env.scene_reload is not None else env.reload  # stages 6-12 reload
+    outputs: list[Any] = [env.scene, scene_token, tab.status]
     if tab.tabs is not None:
         outputs.append(tab.tabs)
 

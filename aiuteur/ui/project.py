@@ -96,6 +96,7 @@ class StageBar:
 class Shell:
     env: TabEnv
     reload: gr.State
+    scene_reload: gr.State
     title: gr.Markdown
     back: gr.Button
     new_title: gr.Textbox
@@ -149,7 +150,8 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     pipeline = gr.HTML()
     gr.HTML(views.legend_html())
     notice = gr.Markdown()
-    reload = gr.State("")
+    reload = gr.State("")  # project or branch changed: every tab reloads
+    scene_reload = gr.State("")  # ... or the scene changed: the per-scene tabs (6-12) reload
 
     bars: dict[Stage, StageBar] = {}
     outputs: list[Any] = [pipeline]
@@ -161,9 +163,12 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         view = runner_for(None).view(project_id)
         sid = scene_id if scene_id in view.state.scene_ids else None
         label = view.state.scene_label(sid) if sid else ""
+        by_scene = {x: view.scene_statuses(x) for x in view.state.scene_ids}
+        finished = (Status.DONE, Status.LOCKED)
+        done = {st: sum(1 for ss in by_scene.values() if ss[st] in finished) for st in STAGE_ORDER if st.per_scene}
         values: list[Any] = [views.pipeline_html(
-            view.statuses, view.position.stage, scene_statuses=view.scene_statuses(sid) if sid else None,
-            scene_label=label, scene_count=len(view.state.scene_ids))]
+            view.statuses, view.position.stage, scene_statuses=by_scene.get(sid) if sid else None,
+            scene_label=label, scene_count=len(view.state.scene_ids), scenes_done=done)]
         for stage in bars:
             status = stage_status(view, stage, sid)
             locked = status == Status.LOCKED
@@ -177,7 +182,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         return values
 
     env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
-                 refresh_outputs=outputs, refresh=refresh)
+                 refresh_outputs=outputs, refresh=refresh, scene_reload=scene_reload)
     tab_parts: dict[Stage, tuple[Any, Any]] = {}
     with gr.Tabs() as tabs:
         for stage in STAGE_ORDER:
@@ -195,8 +200,8 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
     def load(project_id: str | None, scene_id: str | None) -> dict[Any, Any]:
         """Fill the shell for a project and land on the saved stage and scene."""
-        if not project_id:
-            return {}
+        if not project_id:  # closed meanwhile: nothing to fill (an empty dict is not "no change")
+            return {c: gr.skip() for c in load_outputs}
         runner = runner_for(None)
         view = runner.view(project_id)
         sid = scene_id if scene_id in view.state.scene_ids else view.position.scene_id
@@ -206,13 +211,14 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
             branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
             scene_pick: gr.Dropdown(choices=v["scenes"], value=v["scene"], visible=bool(v["scenes"])),
             scene: v["scene"], tabs: gr.Tabs(selected=v["stage"].value),
-            reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
+            reload: f"{project_id}:{view.branch.id}:{time.monotonic_ns()}",
+            scene_reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
             notice: "",
             **dict(zip(outputs, refresh(project_id, v["scene"]), strict=True)),
         }
 
-    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, notice, *outputs}
-    return Shell(env, reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
+    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, *outputs}
+    return Shell(env, reload, scene_reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
                  pipeline, notice, tabs, bars, tab_parts, load, load_outputs, backups_panel,
                  writing_panel)
 
@@ -224,9 +230,6 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
 
     def then_load(dep: Any) -> None:
         dep.then(s.load_fn, [project, scene], s.load_outputs, **after)
-
-    def then_refresh(dep: Any) -> None:
-        dep.then(env.refresh, [project, scene], list(env.refresh_outputs), **after)
 
     def warn(e: AiuteurError) -> str:
         gr.Warning(str(e))
@@ -261,17 +264,20 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
     then_load(s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name], s.notice,
                                     api_name="rename_branch"))
 
-    def on_scene(pid: str, scene_id: str | None, request: gr.Request) -> tuple[Any, str]:
+    def on_scene(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
+        """Another scene: stages 6-12 reload (the scene token) and the statuses follow, in one event."""
         try:
             runner = runner_for(request)
             stage = runner.open(pid).stage
             if stage.per_scene and scene_id:
                 runner.visit(pid, stage, scene_id)
-            return scene_id, ""
         except AiuteurError as e:
-            return gr.skip(), warn(e)
+            return [gr.skip(), gr.skip(), warn(e), *[gr.skip()] * len(env.refresh_outputs)]
+        token = f"{pid}:scene:{scene_id}:{time.monotonic_ns()}"
+        return [scene_id, token, "", *env.refresh(pid, scene_id)]
 
-    then_load(s.scene_pick.input(on_scene, [project, s.scene_pick], [scene, s.notice], api_name="choose_scene"))
+    s.scene_pick.input(on_scene, [project, s.scene_pick], [scene, s.scene_reload, s.notice, *env.refresh_outputs],
+                       api_name="choose_scene")
 
     def on_scene_changed(pid: str | None, scene_id: str | None, request: gr.Request) -> tuple[Any, Any]:
         """Whoever changed the scene (the hub's "open", a tab), the picker and the tab follow."""
@@ -292,50 +298,59 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
         writing_style.listen(s.writing, env)
 
     for stage, bar in s.bars.items():
-        _listen_bar(s, bar, stage, runner_for, then_load, then_refresh, warn)
+        _listen_bar(s, bar, stage, runner_for, then_load, warn)
 
     for stage, (module, parts) in s.tab_parts.items():
         module.listen(parts, env.for_stage(stage))
 
 
 def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
-                then_load: Callable[[Any], None], then_refresh: Callable[[Any], None],
+                then_load: Callable[[Any], None],
                 warn: Callable[[AiuteurError], str]) -> None:
     project, scene = s.env.project, s.env.scene
     name = stage.value
 
-    def on_visit(pid: str | None, scene_id: str | None, request: gr.Request) -> None:
+    refresh_outputs = list(s.env.refresh_outputs)
+
+    # Visiting, locking and unlocking here change statuses only: one event answers with the
+    # message and the refreshed pipeline graphic, lock bars and overlays (no full reload chain).
+    def on_visit(pid: str | None, scene_id: str | None, request: gr.Request) -> list[Any]:
         if pid:
             try:
                 runner_for(request).visit(pid, stage, scene_id if stage.per_scene else None)
             except AiuteurError as e:
                 warn(e)
+        return s.env.refresh(pid, scene_id)
 
-    then_refresh(bar.tab.select(on_visit, [project, scene], None, api_name=f"visit_{name}",
-                                show_progress="hidden"))
+    bar.tab.select(on_visit, [project, scene], refresh_outputs, api_name=f"visit_{name}", show_progress="hidden")
 
-    def on_lock(pid: str, scene_id: str | None, request: gr.Request) -> str:
+    def on_lock(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
         try:
-            return lock_stage(runner_for(request), pid, stage, scene_id)
+            said = lock_stage(runner_for(request), pid, stage, scene_id)
         except AiuteurError as e:
-            return warn(e)
+            said = warn(e)
+        return [said, *s.env.refresh(pid, scene_id)]
 
-    then_load(bar.lock.click(on_lock, [project, scene], bar.message, api_name=f"lock_{name}"))
+    bar.lock.click(on_lock, [project, scene], [bar.message, *refresh_outputs], api_name=f"lock_{name}")
 
-    def unlocker(mode: str | None) -> Callable[..., dict[Any, Any]]:
-        def on_unlock(pid: str, scene_id: str | None, request: gr.Request) -> dict[Any, Any]:
+    def unlocker(mode: str | None) -> Callable[..., list[Any]]:
+        def on_unlock(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
             try:
                 out = unlock_stage(runner_for(request), pid, stage, scene_id, mode)
             except AiuteurError as e:
-                return {bar.message: warn(e), bar.choice: gr.Column(visible=False)}
-            if out.question:
-                return {bar.message: "", bar.choice_text: f"**{out.question}**", bar.choice: gr.Column(visible=True)}
-            return {bar.message: out.message, bar.choice: gr.Column(visible=False)}
+                shown = [warn(e), gr.Column(visible=False), gr.skip()]
+            else:
+                if out.question:
+                    shown = ["", gr.Column(visible=True), f"**{out.question}**"]
+                else:
+                    shown = [out.message, gr.Column(visible=False), gr.skip()]
+            return [*shown, *s.env.refresh(pid, scene_id)]
         return on_unlock
 
-    outs = [bar.message, bar.choice, bar.choice_text]
-    then_load(bar.unlock.click(unlocker(None), [project, scene], outs, api_name=f"unlock_{name}"))
+    outs = [bar.message, bar.choice, bar.choice_text, *refresh_outputs]
+    bar.unlock.click(unlocker(None), [project, scene], outs, api_name=f"unlock_{name}")
+    # a new branch: the branch picker, the position and every tab follow (the full load)
     then_load(bar.unlock_branch.click(unlocker("branch"), [project, scene], outs, api_name=f"unlock_{name}_branch"))
-    then_load(bar.unlock_here.click(unlocker("here"), [project, scene], outs, api_name=f"unlock_{name}_here"))
+    bar.unlock_here.click(unlocker("here"), [project, scene], outs, api_name=f"unlock_{name}_here")
     bar.cancel.click(lambda: (gr.Column(visible=False), "Still locked; nothing changed."), None,
                      [bar.choice, bar.message], api_visibility="private")

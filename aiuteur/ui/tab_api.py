@@ -69,6 +69,9 @@ class TabEnv:
             (pipeline graphic, lock bars and overlays). Chain it after any action:
             `.then(env.refresh, [env.project, env.scene], env.refresh_outputs)`.
         stage: the stage of the tab being built (set per tab by the shell).
+        scene_reload: a token the shell changes when the project, branch *or scene* changes. A
+            per-scene tab gets it as its `reload` (`for_stage`), so switching scenes reloads
+            stages 6-12 only; whoever switches the scene (the hub's "open") writes this one.
     """
 
     runner_for: Callable[[gr.Request | None], Runner]
@@ -79,11 +82,13 @@ class TabEnv:
     refresh_outputs: Sequence[Any]
     refresh: Callable[[str | None, str | None], list[Any]]
     stage: Stage = Stage.INPUT
+    scene_reload: gr.State | None = None
 
     def for_stage(self, stage: Stage) -> TabEnv:
-        """The same environment, naming the tab's stage."""
-        return TabEnv(self.runner_for, self.project, self.scene, self.reload, self.pipeline,
-                      self.refresh_outputs, self.refresh, stage)
+        """The same environment, naming the tab's stage (a per-scene tab reloads with the scene)."""
+        reload = self.scene_reload if stage.per_scene and self.scene_reload is not None else self.reload
+        return TabEnv(self.runner_for, self.project, self.scene, reload, self.pipeline,
+                      self.refresh_outputs, self.refresh, stage, self.scene_reload)
 
 
 class TabModule(Protocol):
@@ -124,3 +129,13 @@ def surrounding_tab() -> gr.Tab | None:
     while block is not None and not isinstance(block, gr.Tab):
         block = getattr(block, "parent", None)
     return block
+
+
+def form_classes(save_id: str) -> list[str]:
+    """elem_classes for a block whose fields `save_id`'s button saves (the leave guard watches it)."""
+    return ["aiu-form", f"aiu-saves-{save_id}"]
+
+
+def clean_js(save_id: str) -> str:
+    """JavaScript for `.success(None, js=...)` after a save: the form holds nothing unsaved now."""
+    return f"() => {{ window.aiuteur && window.aiuteur.clean('{save_id}'); }}"

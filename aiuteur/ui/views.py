@@ -22,17 +22,17 @@ NO_FOLDER = "__none__"
 
 
 def header_markdown(profile: str, reason: str, storage_warning: str = "", data_path: str = "") -> str:
-    """The app header: name, active profile and why, data-folder warning, noise banner."""
-    lines = [f"## {APP_NAME} — from a written story to a short film, stage by reviewed stage",
-             f"**profile: {profile}** — {reason}" if profile else f"**profile: unknown** — {reason}"]
-    if data_path:
-        lines.append(f"Data folder: `{data_path}`")
-    if storage_warning:
-        lines.append(f"> ⚠️ **{storage_warning}**")
+    """The app header in one line: name and active profile; why and where in its tooltip.
+
+    A storage warning (work would be lost) gets its own line; on the test profile a short note
+    says its output is noise.
+    """
+    details = reason + (f" · Data folder: {data_path}" if data_path else "")
+    line = (f"**{APP_NAME}** · profile: **{profile or 'unknown'}** "
+            f'<span class="aiu-why" title="{escape(details, quote=True)}">ⓘ</span>')
     if profile == "tiny":
-        lines.append("> ⚠️ **Test profile: images, video and text come from random-weight test models; "
-                     "what they make is noise, not a film.**")
-    return "\n\n".join(lines)
+        line += " · ⚠️ test models: what they make is noise, not a film"
+    return line + (f"\n\n> ⚠️ **{storage_warning}**" if storage_warning else "")
 
 
 # --- dashboard ------------------------------------------------------------------------------
@@ -140,11 +140,12 @@ def _chip(stage: Stage, status: Status, current: bool, detail: str = "") -> str:
 
 def pipeline_html(statuses: Mapping[Stage, Status], current: Stage | None = None, *,
                   scene_statuses: Mapping[Stage, Status] | None = None, scene_label: str = "",
-                  scene_count: int = 0) -> str:
-    """The pipeline graphic: Phase A chips, then Phase B chips with the aggregate over scenes.
+                  scene_count: int = 0, scenes_done: Mapping[Stage, int] | None = None) -> str:
+    """The pipeline graphic: Phase A chips, then Phase B chips.
 
-    A per-scene stage shows its aggregate status; when a scene is chosen its own status for
-    that scene is added in words, never as a second colour.
+    A per-scene stage's chip shows the chosen scene's own status (the same as the lock bar
+    beneath it, so the two never disagree), or the film's aggregate when no scene is chosen; how
+    many scenes are finished is said in words ("1 of 2 scenes done"), never as a second colour.
     """
     parts = ['<div class="aiu-pipeline">']
     for phase, stages in (("Phase A · the whole story", [s for s in STAGE_ORDER if not s.per_scene]),
@@ -152,14 +153,26 @@ def pipeline_html(statuses: Mapping[Stage, Status], current: Stage | None = None
         parts.append(f'<div class="aiu-phase"><div class="aiu-phase-name">{phase}</div><div class="aiu-chips">')
         for stage in stages:
             detail = ""
+            status = statuses.get(stage, Status.EMPTY)
             if stage.per_scene:
-                detail = f"all {scene_count} scenes" if scene_count else "no scenes yet"
+                if not scene_count:
+                    detail = "no scenes yet"
+                elif scenes_done is not None:
+                    detail = f"{scenes_done.get(stage, 0)} of {scene_count} {plural(scene_count, 'scene')} done"
+                else:
+                    detail = f"{scene_count} {plural(scene_count, 'scene')}"
                 if scene_statuses and stage in scene_statuses and scene_label:
-                    detail += f" · {scene_label}: {scene_statuses[stage].value}"
-            parts.append(_chip(stage, statuses.get(stage, Status.EMPTY), stage == current, detail))
+                    status = scene_statuses[stage]
+                    detail = f"{scene_label} · {detail}"
+            parts.append(_chip(stage, status, stage == current, detail))
         parts.append("</div></div>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def plural(n: int, word: str) -> str:
+    """'scene' or 'scenes' for n (never "all 1 scenes")."""
+    return word if n == 1 else f"{word}s"
 
 
 def legend_html() -> str:

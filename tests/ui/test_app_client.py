@@ -69,14 +69,15 @@ def test_create_save_lock_and_reopen(served: tuple[Client, Store]) -> None:
     assert any("Eggs at dawn" in str(v) and "Stage 1 · Input" in str(v) for v in cards)
 
     # the open project is this session's; locking before anything is made is refused in words
-    assert client.predict(api_name="/lock_input") == "⚠️ Can't lock Input: nothing has been made yet."
+    # lock answers in one event: its message first, then the refreshed status graphic and bars
+    assert client.predict(api_name="/lock_input")[0] == "⚠️ Can't lock Input: nothing has been made yet."
     saved = client.predict(**form_kwargs(client, "/save_input", **{"Your story, idea or screenplay":
                                                                    "A thief plans one last job."}),
                            api_name="/save_input")
     assert "Saved (revision 1)." in saved
     story = StoryInput.model_validate(store.summary(pid) and _data(store, pid))
     assert story.primary is not None and story.primary.text == "A thief plans one last job."
-    assert client.predict(api_name="/lock_input") == "🔒 Input is locked."
+    assert client.predict(api_name="/lock_input")[0] == "🔒 Input is locked."
     locked = client.predict(**form_kwargs(client, "/save_input", **{"Your story, idea or screenplay": "x"}),
                             api_name="/save_input")
     assert "locked and read-only" in str(locked)

@@ -14,8 +14,7 @@ HEX = re.compile(r"#[0-9a-fA-F]{6}")
 
 def test_pipeline_colours_come_only_from_status_colours() -> None:
     statuses = {s: list(Status)[i % len(Status)] for i, s in enumerate(STAGE_ORDER)}
-    html = views.pipeline_html(statuses, Stage.BEATS, scene_statuses={Stage.SHOTS: Status.DONE},
-                               scene_label="Scene 3", scene_count=4)
+    html = views.pipeline_html(statuses, Stage.BEATS, scene_count=4)
     used = {c.lower() for c in HEX.findall(html)}
     assert used, "the graphic draws with colours"
     assert used <= {c.lower() for c in STATUS_COLOURS.values()}
@@ -23,12 +22,16 @@ def test_pipeline_colours_come_only_from_status_colours() -> None:
         assert f'data-stage="{stage.value}" data-status="{status.value}"' in html
 
 
-def test_per_scene_stage_shows_aggregate_and_scene_status_in_words() -> None:
+def test_per_scene_chip_agrees_with_the_scene_bar_and_counts_finished_scenes_in_words() -> None:
     statuses = dict.fromkeys(STAGE_ORDER, Status.EMPTY) | {Stage.SHOTS: Status.DRAFT}
+    done = {Stage.SHOTS: 1}
     html = views.pipeline_html(statuses, None, scene_statuses={Stage.SHOTS: Status.LOCKED},
-                               scene_label="Scene 2", scene_count=3)
-    assert 'data-stage="shots" data-status="draft"' in html
-    assert "all 3 scenes · Scene 2: locked" in html
+                               scene_label="Scene 2", scene_count=3, scenes_done=done)
+    assert 'data-stage="shots" data-status="locked"' in html  # the chosen scene's own status, as its bar
+    assert "Scene 2 · 1 of 3 scenes done" in html
+    film = views.pipeline_html(statuses, None, scene_count=3, scenes_done=done)
+    assert 'data-stage="shots" data-status="draft"' in film and "1 of 3 scenes done" in film
+    assert "1 scenes" not in views.pipeline_html(statuses, None, scene_count=1, scenes_done=done)
 
 
 def test_legend_names_every_status_with_its_colour_and_meaning() -> None:
@@ -69,8 +72,9 @@ def test_folder_filter() -> None:
 
 
 def test_header_warns_about_storage_and_noise_on_tiny() -> None:
-    text = views.header_markdown("tiny", "AIUTEUR_PROFILE=tiny is set", "No persistent storage.")
-    assert "profile: tiny** — AIUTEUR_PROFILE=tiny is set" in text
+    text = views.header_markdown("tiny", "AIUTEUR_PROFILE=tiny is set", "No persistent storage.", "/data")
+    assert text.splitlines()[0].startswith("**Aiuteur** · profile: **tiny**")  # one line; why in its tooltip
+    assert 'title="AIUTEUR_PROFILE=tiny is set · Data folder: /data"' in text
     assert "No persistent storage." in text and "noise" in text
     assert "noise" not in views.header_markdown("studio", "GPU found")
 

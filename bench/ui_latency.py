@@ -1,0 +1,172 @@
+"""UI latency in a real browser: click to settled screen for everyday edits, launch to first page.
+
+    python bench/ui_latency.py [--rounds 5] [--json out.json]
+
+Serves the app in this process over a two-scene film (test-double engines: no edit here runs a
+model), drives headless Chromium (/usr/bin/chromium) and times, per action, from the click to the
+settled screen: no server event running or started for 0.5 s (every event function is wrapped to
+record when it starts and ends) and no Gradio spinner left in the page. The settled time is the
+end of the last event the click caused (or the spinner's end, if later). Launch to first page is
+from `build_app` to the header showing the profile. Results go in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("AIUTEUR_PROFILE", "tiny")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CHROMIUM = "/usr/bin/chromium"
+PENDING_JS = "document.querySelectorAll('.pending, .progress-text, .eta-bar').length"
+
+
+class Activity:
+    """When server events start and end (wall clock), to know when a click's work is over."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.last = 0.0
+        self.events = 0
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                self.running += 1
+                self.events += 1
+                self.last = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    self.last = time.time()
+        return timed
+
+
+def instrument(demo: Any, activity: Activity) -> None:
+    for block_fn in demo.fns.values():
+        fn = block_fn.fn
+        if fn is None or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
+            continue
+        block_fn.fn = activity.wrap(fn)
+
+
+def settled(page: Any, activity: Activity, clicked: float, limit_s: float = 120.0) -> float:
+    """Seconds from the click to the settled screen: the end of the last event or spinner it caused."""
+    spinner_gone = clicked
+    while time.time() < clicked + limit_s:
+        now = time.time()
+        if page.evaluate(PENDING_JS):
+            spinner_gone = now
+            time.sleep(0.05)
+            continue
+        with activity.lock:
+            busy, last = activity.running > 0, activity.last
+        if not busy and now - max(last, clicked) >= 0.5 and now - spinner_gone >= 0.5:
+            return max(last if last > clicked else clicked, spinner_gone) - clicked
+        time.sleep(0.05)
+    raise TimeoutError("the screen did not settle")
+
+
+def p95(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.settings import DataHome
+    from aiuteur.store import Store
+    from aiuteur.ui.app import build_app, launch_kwargs
+    from tests.browser.serving import serve
+    from tests.fakes import FakeEngines
+    from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
+    from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+
+    home = Path(tempfile.mkdtemp(prefix="aiuteur-ui-bench-"))
+    os.environ["AIUTEUR_HOME"] = str(home)
+    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
+                          video=FakeVideo())
+    store = Store(DataHome(home, "bench"))
+    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    film_project(runner)
+
+    activity = Activity()
+    times: dict[str, list[float]] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        started = time.time()
+        demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+        instrument(demo, activity)
+        with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(url)
+            page.locator("#aiu-header").get_by_text("tiny").first.wait_for()
+            times["launch → first page"] = [time.time() - started]
+            settled(page, activity, time.time())
+
+            def timed(name: str, act: Callable[[], None]) -> None:
+                clicked = time.time()
+                act()
+                times.setdefault(name, []).append(settled(page, activity, clicked))
+
+            def open_project() -> None:
+                page.get_by_label("Project", exact=True).click()
+                page.get_by_role("option", name="The Lamp Keeper").click()
+                settled(page, activity, time.time())
+                timed("open a project", lambda: page.get_by_role("button", name="Open", exact=True).click())
+
+            scenes = page.get_by_label("Scene (Phase B stages work on one scene)")
+            input_panel = page.get_by_role("tabpanel").filter(has=page.get_by_text("Your story, idea or screenplay"))
+            for _ in range(args.rounds):
+                open_project()
+                timed("switch stage", lambda: page.get_by_role("tab", name="3. Beat sheet").click())
+                timed("switch stage", lambda: page.get_by_role("tab", name="1. Input").click())
+                timed("lock", lambda: input_panel.get_by_role("button", name="🔒 Lock").click())
+                timed("unlock", lambda: input_panel.get_by_role("button", name="🔓 Unlock…").click())
+                timed("switch stage", lambda: page.get_by_role("tab", name="7. Shot list").click())
+                for name in ("Scene 2", "Scene 1"):
+                    scenes.click()
+                    timed("switch scene", lambda name=name: page.get_by_role("option").filter(  # type: ignore[misc]
+                        has_text=name).first.click())
+                timed("close the project", lambda: page.get_by_role("button", name="← All projects").click())
+            browser.close()
+
+    edits = [x for k, v in times.items() if k != "launch → first page" for x in v]
+    report = {k: {"n": len(v), "median_s": round(statistics.median(v), 2), "p95_s": round(p95(v), 2)}
+              for k, v in times.items()}
+    report["all edits"] = {"n": len(edits), "median_s": round(statistics.median(edits), 2),
+                           "p95_s": round(p95(edits), 2)}
+    report["server events per round"] = {"n": activity.events // max(1, args.rounds)}
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
