@@ -67,7 +67,7 @@ def instrument(demo: Any, activity: Activity) -> None:
         block_fn.fn = activity.wrap(fn)
 
 
-def settled(page: Any, activity: Activity, clicked: float, limit_s: float = 120.0) -> float:
+def settled(page: Any, activity: Activity, clicked: float, limit_s: float = 300.0) -> float:
     """Seconds from the click to the settled screen: the end of the last event or spinner it caused."""
     spinner_gone = clicked
     while time.time() < clicked + limit_s:
@@ -81,7 +81,7 @@ def settled(page: Any, activity: Activity, clicked: float, limit_s: float = 120.
         if not busy and now - max(last, clicked) >= 0.5 and now - spinner_gone >= 0.5:
             return max(last if last > clicked else clicked, spinner_gone) - clicked
         time.sleep(0.05)
-    raise TimeoutError("the screen did not settle")
+    return limit_s  # never settled within the limit: counted as the limit (a lower bound)
 
 
 def p95(xs: list[float]) -> float:

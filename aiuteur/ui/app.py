@@ -158,12 +158,12 @@ def build_app(store: Store | None = None, *,
     ctx = AppContext(store or open_store(), engines_factory)
     with gr.Blocks(title="Aiuteur") as demo:
         header = gr.Markdown(elem_id="aiu-header")
-        stop = gr.Button("■ Stop the running model job", size="sm", variant="stop", scale=0, min_width=240)
         project_id = gr.State(None)
         scene_id = gr.State(None)
         with gr.Column(visible=True) as dash_col:
             dash = dashboard.render()
-        with gr.Column(visible=False) as proj_col:
+        with gr.Column(visible=False) as proj_col:  # Stop sits where model work runs, not on the dashboard
+            stop = gr.Button("■ Stop the running model job", size="sm", variant="stop", scale=0, min_width=240)
             shell = project.render(ctx.runner_for, project_id, scene_id, STAGE_TABS)
 
         events = dashboard.listen(dash, ctx.runner_for, project_id, scene_id)

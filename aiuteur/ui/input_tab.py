@@ -308,6 +308,7 @@ class InputTab:
     remove: gr.Button
     template: gr.Button
     template_file: gr.File
+    upload_box: gr.Accordion | None = None
 
 
 def render(env: TabEnv) -> InputTab:
@@ -334,7 +335,7 @@ def render(env: TabEnv) -> InputTab:
         status = gr.Markdown("")
         save = gr.Button("Save now", size="sm", scale=0, min_width=110, elem_id=SAVE_ELEM_ID)
     rev = gr.State(0)
-    with gr.Accordion("Upload a file or add context", open=False):
+    with gr.Accordion("Upload a file or add context", open=False) as upload_box:
         with gr.Row():
             upload = gr.File(label="Upload .txt, .md, .fountain, .fdx or .pdf (up to 20 MB)",
                              file_types=UPLOAD_TYPES, type="filepath", scale=2)
@@ -368,7 +369,7 @@ def render(env: TabEnv) -> InputTab:
         label="Story rules: one per line, applied to every text and image prompt",
         lines=3, placeholder="All characters are eggs.\nThe story is set in 1600s Europe.")
     return InputTab(f, status, save, rev, upload, upload_role, sources, extra_name, extra_role, extra_text,
-                    add_extra, remove_pick, remove, template, template_file)
+                    add_extra, remove_pick, remove, template, template_file, upload_box)
 
 
 TEXT_FIELDS = {"tone", "transform_target", "primary", "plot", "dialogue_rules", "dialogue_examples",
@@ -429,8 +430,16 @@ def listen(tab: InputTab, env: TabEnv) -> None:
         else:  # a discrete choice: save at once
             comp.input(None, None, None, js=CHOICE_JS).then(None, None, None, js=FLUSH_JS)
 
-    tab.fields["mode"].change(lambda m: gr.update(visible=m == InputMode.TRANSFORM.value),
-                              tab.fields["mode"], tab.fields["transform_target"], api_visibility="private")
+    def on_mode(mode: str) -> list[Any]:
+        """Transform asks for its target; skip-to-script opens the upload (a finished screenplay is a file)."""
+        out: list[Any] = [gr.update(visible=mode == InputMode.TRANSFORM.value)]
+        if tab.upload_box is not None:
+            out.append(gr.Accordion(open=True) if mode == InputMode.SKIP_TO_SCRIPT.value else gr.skip())
+        return out
+
+    tab.fields["mode"].change(on_mode, tab.fields["mode"],
+                              [tab.fields["transform_target"], *([tab.upload_box] if tab.upload_box else [])],
+                              api_visibility="private")
 
     # JSON endpoint for scripts: save a whole StoryInput by project id
     def save_story_input(project_id: str, story_input: dict[str, Any], base_revision: int | None = None,

@@ -184,7 +184,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
                  refresh_outputs=outputs, refresh=refresh, scene_reload=scene_reload)
     tab_parts: dict[Stage, tuple[Any, Any]] = {}
-    with gr.Tabs() as tabs:
+    with gr.Tabs(overflow_behavior="wrap") as tabs:  # all twelve stages one click away at any width
         for stage in STAGE_ORDER:
             with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value) as tab:
                 parts = _render_bar(stage)

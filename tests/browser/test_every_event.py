@@ -150,14 +150,16 @@ def test_status_graphic_agrees_with_the_bars_and_the_data(served: tuple[str, Run
     url, runner, pid, sid, files = served
     page = Page(url)
     page.fill = filler(page, runner, pid, sid, files)
-    page.fire(page.dep_named("open_project")["id"])
+    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
+        page.fire(dep["id"])
+    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
     view = runner.view(pid)
     other = next(x for x in view.state.scene_ids if x != sid)
     pipeline = page.by_id[page.dep_named("lock_input")["id"]]["outputs"][1]  # message, then the graphic
     picker = page.dep_named("choose_scene")
     for scene_id in (sid, other):
         page.values[picker["inputs"][1]] = scene_id
-        page.fire(picker["id"])
+        assert all(o.success for o in page.fire(picker["id"]))
         html = str(page.values[pipeline])
         chips = dict(re.findall(r'data-stage="([a-z_]+)" data-status="([a-z]+)"', html))
         truth = runner.view(pid).scene_statuses(scene_id)

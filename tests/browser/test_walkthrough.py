@@ -128,7 +128,7 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
 
         # 2. Import the screenplay: skip to script, upload the file; it is saved as the input.
         page.get_by_text("Skip to script (import a finished screenplay)").click()
-        page.get_by_text("Upload a file or add context").click()
+        page.get_by_text("Upload .txt, .md, .fountain, .fdx or .pdf").wait_for()  # skip-to-script opens the upload
         page.locator("input[type=file]").first.set_input_files(str(fountain))
         page.get_by_text("Loaded egg_thief.fountain").wait_for()
 
