@@ -8,7 +8,6 @@ docs/screenshots/stage-NN-<name>.png. Engines are test doubles: nothing loads a 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.serving import serve
 from tests.fakes import FakeEngines
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,12 +52,6 @@ SCROLL_TO_TABS = """() => { const bar = document.querySelector('[role=tablist]')
   if (bar) window.scrollTo(0, bar.getBoundingClientRect().top + window.scrollY - 8); }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Store, FakeEngines]]:
     monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
@@ -65,13 +59,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     store = Store(DataHome(tmp_path / "home", "test"))
     engines = FakeEngines()
     demo = build_app(store, engines_factory=lambda: engines)
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, ssr_mode=False, **launch_kwargs())
-    try:
+    with serve(demo, **launch_kwargs()) as url:  # patient launch: a loaded machine must not fail it
         yield url, store, engines
-    finally:
-        demo.close()
 
 
 def open_tab(page: object, stage: Stage) -> None:
@@ -109,14 +98,14 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         """The stage's tab from its tab bar down, once nothing is loading."""
         page.evaluate(SCROLL_TO_TABS)  # type: ignore[attr-defined]
         page.wait_for_function("document.querySelectorAll('.pending, .progress-text').length === 0",  # type: ignore[attr-defined]
-                               timeout=10_000)
+                               timeout=60_000)
         page.wait_for_timeout(300)  # type: ignore[attr-defined]
         page.screenshot(path=str(SHOTS / f"stage-{stage.number:02d}-{stage.value}.png"))  # type: ignore[attr-defined]
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(120_000)  # generous: the walk must hold on a loaded machine
         page.goto(url)
         page.locator("#aiu-header").get_by_text("tiny").first.wait_for()  # loaded: the header names the profile
 
@@ -138,7 +127,7 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
                         and "KITCHEN" in data["sources"][0]["text"])
 
         wait_until(input_saved)
-        page.wait_for_function("window.aiuteur.dirty === false", timeout=5000)
+        page.wait_for_function("window.aiuteur.dirty === false", timeout=60_000)
         shot(page, Stage.INPUT)
         page.get_by_role("button", name="🔒 Lock").first.click()
         page.get_by_text("🔒 Input is locked.").wait_for()
@@ -168,7 +157,7 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         assert page.evaluate("window.aiuteur.dirty") is True
         page.get_by_role("button", name="Save edits").click()
         page.get_by_text("Saved.").first.wait_for()
-        page.wait_for_function("window.aiuteur.dirty === false", timeout=5000)
+        page.wait_for_function("window.aiuteur.dirty === false", timeout=60_000)
         shot(page, Stage.SCRIPT)
 
         # 5. Lock the script (treatment and beats are skipped on purpose, so input is the one before).

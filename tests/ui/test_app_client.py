@@ -13,6 +13,7 @@ from aiuteur.domain import Stage, StoryInput
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.serving import serve
 
 
 def free_port() -> int:
@@ -29,13 +30,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     mp.setenv("AIUTEUR_PROFILE", "tiny")
     store = Store(DataHome(home, "test"))
     demo = build_app(store)
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
     try:
-        yield Client(url, verbose=False), store
+        with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:  # patient launch
+            yield Client(url, verbose=False), store
     finally:
-        demo.close()
         mp.undo()
 
 

@@ -19,6 +19,7 @@ from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.serving import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser,
@@ -37,13 +38,8 @@ def app_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     monkeypatch.setenv("AIUTEUR_PROFILE", "tiny")
     store = Store(DataHome(tmp_path / "home", "test"))
     demo = build_app(store)
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, ssr_mode=False, **launch_kwargs())
-    try:
+    with serve(demo, **launch_kwargs()) as url:  # patient launch: a loaded machine must not fail it
         yield url, store
-    finally:
-        demo.close()
 
 
 def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store], tmp_path: Path) -> None:
