@@ -59,11 +59,12 @@ def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store],
         browser = pw.chromium.launch(executable_path=CHROMIUM,
                                      args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)  # generous: conditions, not short fixed limits, on a loaded machine
         page.goto(url)
         page.get_by_text("Hamlet Huevo").first.wait_for()
         page.get_by_label("New project title").fill("Eggs at dawn")
         page.get_by_role("button", name="Create project").click()
-        page.get_by_text("Created “Eggs at dawn”.").wait_for()
+        page.get_by_role("heading", name="Eggs at dawn").wait_for()  # created and opened (the notice hides)
         page.get_by_role("button", name="← All projects").click()
         page.get_by_text("Eggs at dawn").first.wait_for()
         page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
