@@ -71,10 +71,9 @@ def _runner() -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiuteur.ui.app import build_app, launch_kwargs
+    from aiuteur.ui.app import launch_app
 
-    app = build_app()
-    app.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    launch_app(host=args.host, port=args.port)  # the same app, media and sign-in as `python app.py`
     return 0
 
 
@@ -191,16 +190,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             new = import_screenplay(data, name)
             old = view.data(Stage.SCRIPT)
             merged = keep_scene_ids(Script.model_validate(old) if old else None, new)
-            runner.save(pid, Stage.SCRIPT, merged, source="edited")
+            # from the revision read above: a save by the app in between is refused, not overwritten
+            runner.save(pid, Stage.SCRIPT, merged, source="edited", base_revision=view.revision(Stage.SCRIPT))
         elif args.story:
             story, _ = _story_input(args)
-            runner.save(pid, Stage.INPUT, story)
+            runner.save(pid, Stage.INPUT, story, base_revision=view.revision(Stage.INPUT))
     else:
         if not (args.story or args.script):
             raise InputError("Give --story FILE or --script FILE (or --project ID to resume).")
         story, title = _story_input(args)
         pid = runner.create_project(title).id
-        runner.save(pid, Stage.INPUT, story)
+        runner.save(pid, Stage.INPUT, story, base_revision=0)
 
     def progress(fraction: float, what: str) -> None:
         if not args.quiet:

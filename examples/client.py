@@ -41,7 +41,7 @@ def drive(url: str, *, story: Path | None, script: Path | None, out: Path, seed:
         text = story.read_text(encoding="utf-8")
         title = next((ln.strip("# ").strip() for ln in text.splitlines() if ln.strip()), story.stem)[:80]
         pid = str(client.predict(title, api_name="/create_project"))
-        client.predict(pid, text, "", api_name="/set_story")
+        client.predict(pid, text, "", 0, api_name="/set_story")  # 0: the input revision it replaces (none yet)
         say(f"created {pid}")
     # 2. Every stage with default choices, up to the video (stage 12), which makes the animatic.
     result = client.predict(pid, LAST_STAGE, seed, api_name="/run_until")

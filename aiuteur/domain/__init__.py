@@ -42,6 +42,8 @@ from aiuteur.domain.artifacts import (
 from aiuteur.domain.base import Frozen, canonical_json, content_hash, new_id, now_iso
 from aiuteur.domain.errors import (
     AiuteurError,
+    BusyError,
+    CancelledJob,
     ConflictError,
     InputError,
     LockError,
@@ -62,7 +64,8 @@ from aiuteur.domain.take import Take
 
 __all__ = [
     "STAGE_ORDER", "AiuteurError", "ArtifactRecord", "Asset", "AssetCategory", "AssetRegistry",
-    "AssetState", "AssetStates", "Beat", "BeatSheet", "Branch", "Brief", "Clip", "Clips",
+    "AssetState", "AssetStates", "Beat", "BeatSheet", "Branch", "Brief", "BusyError",
+    "CancelledJob", "Clip", "Clips",
     "ConflictError", "CostEstimate", "ElementKind", "Folder", "Frame", "Frames", "Frozen", "HubState",
     "InputError", "InputMode", "IntExt", "LineAudio", "LockError", "LockKey", "NeedsChoiceError", "NotFoundError", "Position",
     "Project", "ProjectParams", "ProjectSummary", "ProjectType", "Prompts", "Scene", "Script",

@@ -36,3 +36,11 @@ class NotFoundError(AiuteurError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we don't want that
         return str(self.args[0]) if self.args else "not found"
+
+
+class CancelledJob(AiuteurError):
+    """A model job stopped before it ran or finished: its caller left or pressed Stop. Nothing was saved."""
+
+
+class BusyError(AiuteurError):
+    """The shared model is busy with enough of this user's jobs already; try again when one ends."""

@@ -44,7 +44,7 @@ def export_bundle(store: Store, project_id: str, out_path: Path) -> Path:
         title = tx.project.title
     media: set[str] = set()
     for data in files.values():
-        media.update(m for m in _MEDIA_IN_TEXT.findall(data.decode("utf-8")) if MEDIA_RE.match(m))
+        media.update(m for m in _MEDIA_IN_TEXT.findall(data.decode("utf-8")) if MEDIA_RE.fullmatch(m))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -89,7 +89,7 @@ def import_bundle(store: Store, bundle: Path, owner: str = "") -> Project:
                 raise InputError(f"{bundle.name}: {name} is too large.")
             if _DB_MEMBER.match(name):
                 db[name[3:]] = z.read(info)
-            elif name.startswith("media/") and MEDIA_RE.match(name[6:]):
+            elif name.startswith("media/") and MEDIA_RE.fullmatch(name[6:]):
                 media[name[6:]] = z.read(info)
             else:
                 raise InputError(f"{bundle.name} contains an unexpected file {name!r}; refusing to import it.")
@@ -104,7 +104,7 @@ def import_bundle(store: Store, bundle: Path, owner: str = "") -> Project:
     old = next(iter(project_doc.values()), None)
     if not old:
         raise InputError(f"{bundle.name}: the project record is missing.")
-    pid = old["id"] if ID_RE.match(old.get("id", "")) and not store.exists(old["id"]) else new_id("pr")
+    pid = old["id"] if ID_RE.fullmatch(old.get("id", "")) and not store.exists(old["id"]) else new_id("pr")
     for key, data in media.items():
         store.put_media(data, key.split(".")[1])
     folder = store.project_dir(pid)

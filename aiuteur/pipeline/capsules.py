@@ -42,7 +42,7 @@ def _folder(home: DataHome | None) -> Path:
 
 
 def _path(capsule_id: str, home: DataHome | None) -> Path:
-    if not _ID_RE.match(capsule_id or ""):
+    if not _ID_RE.fullmatch(capsule_id or ""):
         raise NotFoundError(f"There is no written style capsule {capsule_id!r}; pick one from the list.")
     return _folder(home) / f"{capsule_id}.json"
 

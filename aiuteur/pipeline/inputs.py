@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiuteur.domain import Brief, InputError, InputMode, SourceRole, SourceText, StoryInput
+from aiuteur.pipeline.text_in import clean_text
 
 CONDENSE_WORDS = 1500  # longer stories are condensed rather than expanded
 
@@ -29,6 +30,7 @@ def screenplay_input(data: bytes, name: str) -> tuple[StoryInput, str, dict[str,
 
 def story_input(text: str, mode: str = "", *, name: str = "story.md") -> StoryInput:
     """A StoryInput from typed text; `mode` '' picks expand or condense by length, as the CLI does."""
+    text = clean_text(text, "The story")  # one sentence for a lone surrogate or an over-long text
     if not text.strip():
         raise InputError("The story is empty; type an idea, a story or a screenplay.")
     if not mode:
@@ -37,7 +39,8 @@ def story_input(text: str, mode: str = "", *, name: str = "story.md") -> StoryIn
         chosen = InputMode(mode.strip().lower())
     except ValueError:
         allowed = ", ".join(m.value for m in InputMode)
-        raise InputError(f"Unknown mode {mode!r}; use one of: {allowed} (or '' to choose by length).") from None
+        shown = mode if len(mode) <= 40 else mode[:40] + "…"
+        raise InputError(f"Unknown mode {shown!r}; use one of: {allowed} (or '' to choose by length).") from None
     if chosen == InputMode.SKIP_TO_SCRIPT:
         story, _, _ = screenplay_input(text.encode("utf-8"), "story.fountain")
         return story

@@ -46,6 +46,7 @@ from aiuteur.domain import (
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.pipeline.slot import ModelSlot
 from aiuteur.pipeline.text_in import clean_data, clean_text
 from aiuteur.store import Store, Tx
 from aiuteur.store.store import Snapshot
@@ -207,15 +208,23 @@ def describe_error(e: BaseException) -> str:
     return msg if isinstance(e, AiuteurError) or "Engine" in name else f"{name}: {msg}"
 
 
+MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript
+
+
 class Runner:
     """Runs stages and applies every change to a project through the store."""
 
     def __init__(self, store: Store, engines: EngineProvider | None = None,
-                 engines_factory: Callable[[], EngineProvider] | None = None, *, owner: str = "") -> None:
+                 engines_factory: Callable[[], EngineProvider] | None = None, *, owner: str = "",
+                 slot: ModelSlot | None = None, cancelled: Callable[[], bool] | None = None) -> None:
         """`owner` is the signed-in user on a shared instance ('' when single-user): a runner only
-        ever sees that user's projects, folders and media."""
+        ever sees that user's projects, folders and media. `slot` (the web app's) makes model jobs
+        of all users take turns; `cancelled` says the caller has left, so waiting and running
+        jobs stop."""
         self.store = store
         self.owner = owner
+        self.slot = slot
+        self.cancelled: Callable[[], bool] = cancelled or (lambda: False)
         self._engines = engines
         self._engines_factory = engines_factory
 
@@ -415,6 +424,9 @@ class Runner:
              *, base_revision: int | None = None, source: str = "edited") -> ArtifactRecord:
         """Save a user's edit of an artifact.
 
+        `base_revision` is the revision the user's edit was made from (0: nothing was saved yet);
+        None saves whatever is there (only for code that has just read it under the same lock).
+
         Raises:
             LockError: the artifact is locked.
             ConflictError: someone saved it since `base_revision`; the edit is kept on the error.
@@ -439,10 +451,11 @@ class Runner:
                     raise InputError(f"No scene {scene_id!r} in the master script of this branch.")
                 graph.check_can_edit(state, stage, scene_id)
                 upstream = graph.fingerprints(state, stage, scene_id)
-            if base_revision is not None and current is not None and current.revision != base_revision:
+            now = current.revision if current is not None else 0  # 0: nothing saved yet
+            if base_revision is not None and now != base_revision:
                 raise ConflictError(
                     f"{stage.title} was changed by someone else since you opened it (now revision "
-                    f"{current.revision}, yours was {base_revision}). Your version is kept so you can reapply it.",
+                    f"{now}, yours was {base_revision}). Your version is kept so you can reapply it.",
                     yours=artifact.model_dump(mode="json"),
                 )
             record = ArtifactRecord(
@@ -485,6 +498,16 @@ class Runner:
             raise NotBuiltError(f"The {stage.title} stage is not built in this version yet.")
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; choose a scene first.")
+        guidance = clean_text(guidance or "", "The instruction", max_chars=MAX_GUIDANCE_CHARS)
+        check = cancelled or self.cancelled
+        if self.slot is None:
+            return self._run(project_id, stage, fn, scene_id, seed, guidance, target, options, progress, check)
+        with self.slot.hold(self.owner, check):  # one job at a time; users take turns
+            return self._run(project_id, stage, fn, scene_id, seed, guidance, target, options, progress, check)
+
+    def _run(self, project_id: str, stage: Stage, fn: Callable[[StageContext], StageOutcome], scene_id: str | None,
+             seed: int | None, guidance: str, target: str, options: dict[str, Any] | None,
+             progress: ProgressFn | None, cancelled: Callable[[], bool]) -> RunResult:
         # 1. Load inputs under the lock, then let go of it.
         with self._read(project_id) as tx:
             state = self._state(tx)
@@ -496,7 +519,7 @@ class Runner:
             seed=seed if seed is not None else int(time.time()) % 2**31, guidance=guidance, target=target,
             options=dict(options or {}), progress=progress, put_media=self.store.put_media,
             read_media=lambda key: self.store.media_path(key).read_bytes(),
-            cancelled=cancelled or (lambda: False),
+            cancelled=cancelled,
         )
         # 2. Run the stage outside the lock; a crash becomes a failed take, never a lost project.
         t0 = time.perf_counter()

@@ -61,7 +61,7 @@ def _folder(home: DataHome | None) -> Path:
 
 
 def _path(capsule_id: str, home: DataHome | None) -> Path:
-    if not _ID_RE.match(capsule_id or ""):
+    if not _ID_RE.fullmatch(capsule_id or ""):
         raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.")
     return _folder(home) / f"{capsule_id}.json"
 
@@ -181,7 +181,7 @@ def set_scene_override(style: VisualStyle, scene_id: str, capsule_id: str | None
     """Switch one scene to another capsule (None: back to the film's style)."""
     overrides = dict(style.scene_overrides)
     if capsule_id:
-        if not _ID_RE.match(capsule_id):
+        if not _ID_RE.fullmatch(capsule_id):
             raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.")
         overrides[scene_id] = capsule_id
     else:

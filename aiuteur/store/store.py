@@ -93,9 +93,26 @@ class StoreError(AiuteurError):
 
 def check_id(value: str, what: str = "id") -> str:
     """Return `value` if it is one of our generated ids, else raise (it never becomes a path)."""
-    if not isinstance(value, str) or not ID_RE.match(value):
-        raise NotFoundError(f"No {what} {value!r}: ids look like 'pr_0123456789ab'.")
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
+        raise NotFoundError(f"No {what} {shown!r}: ids look like 'pr_0123456789ab'.")
     return value
+
+
+def _index_ok(data: Any, projects: Path | None) -> bool:
+    """Whether the dashboard index can be trusted: well-formed, and not empty while projects exist."""
+    if data is not None and not isinstance(data, dict):
+        return False
+    table = (data or {}).get("projects", {})
+    if not isinstance(table, dict):
+        return False
+    for doc in table.values():
+        if not (isinstance(doc, dict) and isinstance(doc.get("id"), str) and ID_RE.fullmatch(doc["id"])
+                and isinstance(doc.get("title"), str) and isinstance(doc.get("updated_at"), str)):
+            return False
+    if not table and projects is not None and projects.is_dir():
+        return not any(ID_RE.fullmatch(p.name) and (p / "project.json").exists() for p in projects.iterdir())
+    return True
 
 
 def _thread_lock(key: str) -> threading.Lock:
@@ -248,7 +265,7 @@ class Tx:
         d = self.folder / "scenes"
         on_disk = {p.stem for p in d.glob("*.json")} if d.exists() else set()
         in_tx = {p.stem for p in self._shards if p.parent == d}
-        return sorted(s for s in on_disk | in_tx if ID_RE.match(s))
+        return sorted(s for s in on_disk | in_tx if ID_RE.fullmatch(s))
 
     def records(self, branch: str | None = None, scenes: list[str] | None = None) -> list[ArtifactRecord]:
         """Every artifact of a branch: project-level and per scene (only `scenes` when given)."""
@@ -434,13 +451,16 @@ class Store:
 
     # -- index (dashboard) ---------------------------------------------------------------------
     @contextlib.contextmanager
-    def _index(self) -> Iterator[TinyDB]:
+    def _index(self, *, fill_if_empty: bool = False) -> Iterator[TinyDB]:
+        """The dashboard index, rebuilt first when garbled (or, for a reader, empty while projects exist)."""
         with _locked(f"{self.root}:index", self.root / ".index.lock"):
             remove_stray_temps_root(self.root)
             path = self.root / "index.json"
             try:
-                read_json(path)
+                ok = _index_ok(read_json(path), self.root / "projects" if fill_if_empty else None)
             except ValueError:
+                ok = False
+            if not ok:
                 self._rebuild_index(path)
             # the index is derived data (rebuilt from the projects), so it is written without fsync
             yield TinyDB(path, storage=AtomicJSONStorage, durable=False)
@@ -449,11 +469,11 @@ class Store:
         """Recreate the dashboard index from the project folders (folders and their names are lost)."""
         from aiuteur.store.summary import summarise
 
-        log.warning("The dashboard index %s was unreadable; rebuilding it from the projects.", path)
+        log.warning("The dashboard index %s was unreadable or empty; rebuilding it from the projects.", path)
         path.unlink(missing_ok=True)
         cards = []
         for folder in sorted((self.root / "projects").glob("*")):
-            if ID_RE.match(folder.name) and (folder / "project.json").exists():
+            if ID_RE.fullmatch(folder.name) and (folder / "project.json").exists():
                 with self.read(folder.name) as tx:
                     cards.append(summarise(tx).model_dump(mode="json"))
         TinyDB(path, storage=AtomicJSONStorage).table("projects").insert_multiple(cards)
@@ -474,7 +494,7 @@ class Store:
 
     def list_projects(self, owner: str | None = None, search: str = "") -> list[ProjectSummary]:
         """Dashboard cards, newest first; `owner` limits to one user's projects."""
-        with self._index() as idx:
+        with self._index(fill_if_empty=True) as idx:
             docs = idx.table("projects").all()
         cards = [ProjectSummary.model_validate(d) for d in docs]
         if owner is not None:
@@ -595,7 +615,7 @@ class Store:
 
     def media_path(self, key: str, must_exist: bool = True) -> Path:
         """Where a media key lives; the key is checked, so it can never leave the media folder."""
-        m = MEDIA_RE.match(key or "")
+        m = MEDIA_RE.fullmatch(key or "")
         if not m:
             raise NotFoundError(f"No media file {key!r}.")
         path = self.root / "media" / m.group(1)[:2] / key

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import tempfile
 import zipfile
 from collections import Counter
@@ -33,6 +34,7 @@ import gradio as gr
 from aiuteur.domain import (
     STAGE_ORDER,
     AiuteurError,
+    ConflictError,
     InputError,
     SourceRole,
     Stage,
@@ -92,16 +94,34 @@ def import_script(runner: Runner, project_id: str, path: str | Path, *,
     return {"project": pid, **summary, "stages": _stage_statuses(runner, pid)}
 
 
-def set_story(runner: Runner, project_id: str, text: str, mode: str = "") -> dict[str, Any]:
-    """Save typed text as the project's input, keeping its other settings (brief, parameters)."""
+def set_story(runner: Runner, project_id: str, text: str, mode: str = "", revision: int | None = None) -> dict[str, Any]:
+    """Save typed text as the project's input, keeping its other settings (brief, parameters).
+
+    `revision` is the input's revision the caller last read (0 for a project with no input yet;
+    `/status` and every `/set_story` answer give it). If someone saved since, nothing is saved and
+    the refusal says so; the caller still has its text to reapply.
+    """
+    if revision is None or revision < 0:
+        raise InputError("Say which revision of the input your text replaces: 0 for a new project, else the "
+                         "revision /status or your last /set_story gave.")
     story = story_input(text, mode)
-    saved = runner.view(project_id).data(Stage.INPUT)
+    view = runner.view(project_id)
+    saved = view.data(Stage.INPUT)
+    if view.revision(Stage.INPUT) != revision:  # checked here too, so the merge below uses what was read
+        raise ConflictError(f"The story was changed by someone else since you read it (now revision "
+                            f"{view.revision(Stage.INPUT)}, yours was {revision}); nothing was saved. "
+                            "Read it again with /status and reapply your text.", yours=text)
     if saved:
         old = StoryInput.model_validate(saved)
         others = [s for s in old.sources if s.role != SourceRole.PRIMARY]
         story = old.model_copy(update={"mode": story.mode, "sources": [*story.sources, *others],
                                        "brief": story.brief if story.skips_writing else old.brief})
-    record = runner.save(project_id, Stage.INPUT, story)
+    try:
+        record = runner.save(project_id, Stage.INPUT, story, base_revision=revision)
+    except ConflictError as e:
+        raise ConflictError(f"The story was changed by someone else while you saved (yours was revision "
+                            f"{revision}); nothing was saved. Read it again with /status and reapply your text.",
+                            yours=text) from e
     return {"project": project_id, "mode": story.mode.value, "revision": record.revision,
             "stages": _stage_statuses(runner, project_id)}
 
@@ -173,6 +193,7 @@ def status(runner: Runner, project_id: str) -> dict[str, Any]:
         "title": view.project.title,
         "branch": {"id": view.branch.id, "name": view.branch.name},
         "stages": {st.value: view.statuses[st].value for st in STAGE_ORDER},
+        "revisions": {st.value: view.revision(st) for st in STAGE_ORDER if not st.per_scene},
         "scenes": scenes,
         "position": {"stage": view.position.stage.value, "scene": view.position.scene_id},
     }
@@ -266,14 +287,28 @@ def _errors_in_words(fn: Callable[P, R]) -> Callable[P, R]:
         except gr.Error:
             raise
         except AiuteurError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            raise gr.Error(_one_line(str(e)), print_exception=False) from None
         except Exception as e:
             log.warning("client API %s failed", fn.__name__, exc_info=True)
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise gr.Error(f"{type(e).__name__}: {first}" if first else type(e).__name__,
+            raise gr.Error(_one_line(f"{type(e).__name__}: {first}" if first else type(e).__name__),
                            print_exception=False) from None
 
     return wrapper
+
+
+def _one_line(message: str, limit: int = 600) -> str:
+    """A refusal as one line of reasonable length (a hostile value quoted in it is cut)."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _short(value: str | None, what: str, limit: int = 200) -> str:
+    """An id-like field (project, scene, mode, stage) checked for length before anything uses it."""
+    value = value or ""
+    if len(value) > limit:
+        raise InputError(f"The {what} is {len(value):,} characters long; it is at most {limit}.")
+    return value
 
 
 def _progress_fn(progress: gr.Progress) -> ProgressFn:
@@ -294,6 +329,7 @@ def register(ctx: AppContext) -> None:
         mode = gr.Textbox(label="mode")
         scene_id = gr.Textbox(label="scene_id")
         seed = gr.Number(label="seed", value=0, precision=0)
+        revision = gr.Number(label="revision", value=None, precision=0)
         guidance = gr.Textbox(label="guidance")
         stage = gr.Textbox(label="stage")
         out_text = gr.Textbox(label="id")
@@ -319,13 +355,16 @@ def register(ctx: AppContext) -> None:
         """Import a screenplay (skip to script) into the project ('' creates one); returns its summary."""
         return import_script(runner_for(request), project_id, file or "", progress=_progress_fn(progress))
 
-    def set_story_(project_id: str, text: str, mode: str, request: gr.Request) -> dict[str, Any]:
-        """Save the story text with a mode (expand, condense, transform, skip_to_script, skip_to_stage4)."""
-        return set_story(runner_for(request), project_id, text, mode)
+    def set_story_(project_id: str, text: str, mode: str, revision: float | None,
+                   request: gr.Request) -> dict[str, Any]:
+        """Save the story text with a mode (expand, condense, transform, skip_to_script, skip_to_stage4),
+        replacing the input revision you read (0 for a new project)."""
+        return set_story(runner_for(request), _short(project_id, "project id"), text, _short(mode, "mode"),
+                         None if revision is None else int(revision))
 
     on(create_project, [title], out_text, "create_project")
     on(import_script_, [project_id, file], out_json, "import_script")
-    on(set_story_, [project_id, text, mode], out_json, "set_story")
+    on(set_story_, [project_id, text, mode, revision], out_json, "set_story")
 
     # 2. Phase A stages (project level, models)
     def project_stage(st: Stage) -> Callable[..., dict[str, Any]]:
@@ -382,9 +421,16 @@ def register(ctx: AppContext) -> None:
 
     # 4. Export, status, headless run
     def export(project_id: str, request: gr.Request) -> str:
-        """Every deliverable in one zip (a NOT_EXPORTED.txt inside lists what could not be made)."""
-        path, _ = export_zip(runner_for(request), project_id, Path(tempfile.mkdtemp(prefix="aiuteur-api-")))
-        return str(path)
+        """Every deliverable in one zip (a NOT_EXPORTED.txt inside lists what could not be made).
+
+        The zip is served only to its owner; the working folder is removed even when refused."""
+        runner = runner_for(request)
+        work = Path(tempfile.mkdtemp(prefix="aiuteur-api-"))
+        try:
+            path, _ = export_zip(runner, _short(project_id, "project id"), work)
+            return ctx.files.hand_out(path, runner.owner, out_file.GRADIO_CACHE)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def status_(project_id: str, request: gr.Request) -> dict[str, Any]:
         return status(runner_for(request), project_id)

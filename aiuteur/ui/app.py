@@ -1,13 +1,16 @@
 """The Gradio app: a header, the dashboard and the project shell with one tab per stage.
 
 `build_app()` only builds the layout and wires events: no model loads, no store is opened
-until a request comes (the Store object is cheap). `launch_kwargs()` carries what Gradio 6
-takes on `launch()`: the leave-page guard in `head`, the stylesheet and the theme.
+until a request comes (the Store object is cheap). `launch_app()` is the one way the app is
+served (`python app.py`, `python -m aiuteur serve`, the tests): queue, media folder, upload size
+limit, identity and private-file middleware, and `launch_kwargs()` (the leave-page guard in
+`head`, the stylesheet, the theme, `AIUTEUR_AUTH` passwords).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +20,12 @@ import gradio as gr
 
 from aiuteur.domain import Stage
 from aiuteur.pipeline.runner import EngineProvider, Runner
+from aiuteur.pipeline.slot import ModelSlot
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui import views
-from aiuteur.ui.auth import auth_from_env, user_of
+from aiuteur.ui.auth import GuestIdentity, auth_from_env, instance_secret, oauth_enabled, user_of
+from aiuteur.ui.private_files import FileGate, FileOwners
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +99,9 @@ class AppContext:
 
     store: Store
     engines_factory: Callable[[], EngineProvider] | None = None
+    slot: ModelSlot = field(default_factory=ModelSlot)
+    files: FileOwners = field(default_factory=FileOwners)
+    secret: bytes | None = None  # signs guest identities on a Space with sign-in
     _engines: EngineProvider | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -110,9 +118,39 @@ class AppContext:
                     self._engines = Engines(active_profile(models_dir=home.models).profile, home)
             return self._engines
 
+    def owner(self, request: gr.Request | None) -> str:
+        return user_of(request, self.secret)
+
     def runner_for(self, request: gr.Request | None = None) -> Runner:
-        """One Runner per request over the shared store, seeing only the asking user's projects."""
-        return Runner(self.store, engines_factory=self.engines, owner=user_of(request))
+        """One Runner per request over the shared store, seeing only the asking user's projects.
+
+        Its model jobs take turns with other users' on the app's one model slot, and stop when
+        the request's caller has gone (closed the page, disconnected, pressed Stop)."""
+        return Runner(self.store, engines_factory=self.engines, owner=self.owner(request),
+                      slot=self.slot, cancelled=caller_gone())
+
+
+def caller_gone() -> Callable[[], bool]:
+    """A check that the queued Gradio event running this code has lost its caller.
+
+    Gradio marks an event not alive when its client's stream closes, and drops it from the active
+    jobs when it is cancelled (Stop). Outside a queued event (a test calling a handler) it is
+    always False."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return lambda: False
+    mine = [e for job in queue.active_jobs if job for e in job if e._id == event_id]
+    if not mine:
+        return lambda: False
+    event = mine[0]
+
+    def gone() -> bool:
+        return not event.alive or not any(job and event in job for job in queue.active_jobs)
+
+    return gone
 
 
 def profile_line() -> tuple[str, str]:
@@ -155,9 +193,13 @@ def build_app(store: Store | None = None, *,
     from aiuteur.store.store import open_store
     from aiuteur.ui import api, dashboard, project
 
-    ctx = AppContext(store or open_store(), engines_factory)
+    store = store or open_store()
+    ctx = AppContext(store, engines_factory, secret=instance_secret(store.home.path) if oauth_enabled() else None)
     with gr.Blocks(title="Aiuteur") as demo:
         header = gr.Markdown(elem_id="aiu-header")
+        if oauth_enabled():
+            # Gradio installs /login/huggingface, /login/callback and /logout when the app has one
+            gr.LoginButton(size="sm", scale=0, min_width=240)
         project_id = gr.State(None)
         scene_id = gr.State(None)
         with gr.Column(visible=True) as dash_col:
@@ -188,7 +230,36 @@ def build_app(store: Store | None = None, *,
         wire_stop(demo, stop)
         demo.load(lambda: header_text(ctx.store.home), None, header, api_visibility="private")
         demo.load(events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
+    share_the_model_slot(demo)
+    setattr(demo, "aiuteur_context", ctx)  # noqa: B010  (launch_app reads it)
     return demo
+
+
+def context_of(demo: gr.Blocks) -> AppContext:
+    ctx = getattr(demo, "aiuteur_context", None)
+    if not isinstance(ctx, AppContext):
+        raise TypeError("this Blocks was not made by aiuteur.ui.app.build_app")
+    return ctx
+
+
+def gpu_waiters() -> int:
+    """How many model events run at once (`AIUTEUR_GPU_WAITERS`, default 8); they take turns on the slot."""
+    raw = os.environ.get("AIUTEUR_GPU_WAITERS", "8")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"AIUTEUR_GPU_WAITERS is {raw!r}; give a whole number of at least 1.")
+    return n
+
+
+def share_the_model_slot(demo: gr.Blocks) -> None:
+    """Let several model events run at once under the "gpu" id: the ModelSlot, not Gradio's FIFO
+    queue, then decides whose job runs next, so users interleave job by job."""
+    for fn in demo.fns.values():
+        if getattr(fn, "concurrency_id", None) == "gpu":
+            fn.concurrency_limit = gpu_waiters()
 
 
 def launch_kwargs() -> dict[str, Any]:
@@ -199,6 +270,51 @@ def launch_kwargs() -> dict[str, Any]:
         kwargs["auth"] = auth
         kwargs["auth_message"] = "This Aiuteur is shared: sign in to see your projects."
     return kwargs
+
+
+def max_upload_mb() -> int:
+    """The largest upload Gradio accepts (`AIUTEUR_MAX_UPLOAD_MB`, default 25): refused while it streams."""
+    raw = os.environ.get("AIUTEUR_MAX_UPLOAD_MB", "25")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"AIUTEUR_MAX_UPLOAD_MB is {raw!r}; give a whole number of megabytes, at least 1.")
+    return n
+
+
+def launch_app(store: Store | None = None, *, host: str | None = None, port: int | None = None,
+               engines_factory: Callable[[], EngineProvider] | None = None,
+               **launch_extra: Any) -> tuple[gr.Blocks, str]:
+    """Build and serve the app the one way every entry point does; returns (app, local URL).
+
+    `python app.py` and `python -m aiuteur serve` both call this, so they serve the same routes,
+    the media folder, the same upload limit and the same sign-in. Host and port default to
+    GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 0.0.0.0:7860, as app.py always did).
+    """
+    from starlette.middleware import Middleware
+
+    from aiuteur.settings import data_home
+    from aiuteur.store.store import open_store
+
+    store = store or open_store(data_home())
+    demo = build_app(store, engines_factory=engines_factory)
+    ctx = context_of(demo)
+    limit = max_upload_mb()
+    middleware = [Middleware(FileGate, owners=ctx.files, secret=ctx.secret, max_upload_mb=limit)]
+    if oauth_enabled() and ctx.secret is not None:  # outermost of ours: the gate then sees the cookie
+        middleware.insert(0, Middleware(GuestIdentity, secret=ctx.secret, secure=True))
+    demo.queue()  # Gradio's defaults; model events share the "gpu" id and the ModelSlot
+    _, url, _ = demo.launch(
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        allowed_paths=[str(store.home.media)],
+        max_file_size=f"{limit}mb",
+        app_kwargs={"middleware": middleware},
+        **{**launch_kwargs(), **launch_extra},
+    )
+    return demo, url
 
 
 def gpu_queue_kwargs() -> dict[str, Any]:

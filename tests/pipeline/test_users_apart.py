@@ -9,7 +9,7 @@ import pytest
 from aiuteur.domain import ArtifactRecord, InputError, NotFoundError, Stage, StoryInput
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
-from aiuteur.ui.auth import auth_from_env, user_of
+from aiuteur.ui.auth import GUEST_COOKIE, auth_from_env, sign_guest, user_of, verify_guest
 
 
 def test_a_user_never_sees_or_touches_another_users_project(store: Store) -> None:
@@ -67,7 +67,21 @@ def test_user_identity_from_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     assert user_of(oauth) == "hf:bob"
     monkeypatch.setenv("SPACE_ID", "someone/aiuteur")
     monkeypatch.setenv("OAUTH_CLIENT_ID", "x")
-    assert user_of(SimpleNamespace(username=None, session_hash="s9")) == "guest:s9"
+    secret = b"k" * 32
+    cookie = sign_guest(secret, "0123456789abcdef01234567")
+    guest = SimpleNamespace(username=None, session_hash="s9", cookies={GUEST_COOKIE: cookie})
+    assert user_of(guest, secret) == "guest:0123456789abcdef01234567"
+    # the page's session_hash is the client's choice: never an identity; a forged cookie neither
+    with pytest.raises(InputError, match="could not tell who you are"):
+        user_of(SimpleNamespace(username=None, session_hash="s9"), secret)
+    forged = SimpleNamespace(username=None, session_hash="s9", cookies={GUEST_COOKIE: sign_guest(b"x" * 32, "0" * 24)})
+    with pytest.raises(InputError):
+        user_of(forged, secret)
+    assert verify_guest(secret, cookie + "\n") is None
+    assert user_of(oauth, secret) == "hf:bob"
+    expired = SimpleNamespace(username=None, session={"oauth_info": {"expires_at": 1, "userinfo": {
+        "preferred_username": "bob"}}}, cookies={GUEST_COOKIE: cookie})
+    assert user_of(expired, secret) == "guest:0123456789abcdef01234567"
 
 
 def test_password_setting_is_parsed_or_refused_plainly() -> None:

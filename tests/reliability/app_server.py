@@ -13,7 +13,7 @@ from gradio_client import Client
 
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
-from aiuteur.ui.app import build_app, launch_kwargs
+from aiuteur.ui.app import launch_app
 
 
 def free_port() -> int:
@@ -24,21 +24,21 @@ def free_port() -> int:
 
 @contextmanager
 def serve(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, Store]]:
-    """The app as `python app.py` serves it (queue, allowed_paths=[media], launch_kwargs), at a URL."""
+    """The app as `python app.py` and `aiuteur serve` serve it (`launch_app`), at a URL."""
     mp = pytest.MonkeyPatch()
     mp.setenv("AIUTEUR_HOME", str(home))
     mp.setenv("AIUTEUR_PROFILE", "tiny")
     for k, v in (env or {}).items():
         mp.setenv(k, v)
     store = Store(DataHome(home, "test"))
-    demo = build_app(store)
-    demo.queue()  # as app.py does
+    demo = None
     try:
-        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                quiet=True, ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
+        demo, url = launch_app(store, host="127.0.0.1", port=free_port(), prevent_thread_lock=True,
+                               quiet=True, ssr_mode=False)
         yield url, store
     finally:
-        demo.close()
+        if demo is not None:
+            demo.close()
         mp.undo()
 
 

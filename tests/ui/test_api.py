@@ -116,7 +116,7 @@ def test_errors_reach_the_client_as_one_plain_line(served: tuple[Client, Store])
     with pytest.raises(AppError, match="has no scenes yet"):
         client.predict(pid, "", 0, api_name="/shot_list")
     with pytest.raises(AppError, match="Unknown mode 'poem'"):
-        client.predict(pid, "An egg.", "poem", api_name="/set_story")
+        client.predict(pid, "An egg.", "poem", 0, api_name="/set_story")
     with pytest.raises(AppError, match="needs a title"):
         client.predict("  ", api_name="/create_project")
 
@@ -124,10 +124,19 @@ def test_errors_reach_the_client_as_one_plain_line(served: tuple[Client, Store])
 def test_set_story_saves_the_text_and_mode(served: tuple[Client, Store]) -> None:
     client, store = served
     pid = client.predict("Idea", api_name="/create_project")
-    out = client.predict(pid, "A thief plans one last job.", "", api_name="/set_story")
-    assert out["mode"] == "expand" and out["stages"]["input"] == "done"
+    out = client.predict(pid, "A thief plans one last job.", "", 0, api_name="/set_story")
+    assert out["mode"] == "expand" and out["stages"]["input"] == "done" and out["revision"] == 1
     data = Runner(store).view(pid).data(Stage.INPUT)
     assert data is not None and data["sources"][0]["text"] == "A thief plans one last job."
+    # a save from a stale revision (or none) is refused in one sentence; the saved text stays
+    with pytest.raises(AppError, match=r"^The story was changed by someone else since you read it \(now revision 1, "
+                                       r"yours was 0\); nothing was saved\.[^\n]*$"):
+        client.predict(pid, "A different story.", "", 0, api_name="/set_story")
+    with pytest.raises(AppError, match="Say which revision"):
+        client.predict(pid, "A different story.", "", None, api_name="/set_story")
+    assert client.predict(pid, api_name="/status")["revisions"]["input"] == 1
+    assert Runner(store).view(pid).data(Stage.INPUT) == data
+    assert client.predict(pid, "A different story.", "", 1, api_name="/set_story")["revision"] == 2
 
 
 def test_users_stay_apart(store: Store, fountain: Path) -> None:
