@@ -101,9 +101,8 @@ def test_one_shared_user_cannot_queue_more_than_two_jobs() -> None:
     for t in waiting:
         t.start()
     wait_for(lambda: slot.waiting == 2)
-    with pytest.raises(BusyError, match="already have 2 model jobs waiting"):
-        with slot.hold("a"):
-            pass
+    with pytest.raises(BusyError, match="already have 2 model jobs waiting"), slot.hold("a"):
+        pass
     release.set()
     for t in waiting:
         t.join(10)
