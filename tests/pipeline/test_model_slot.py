@@ -76,9 +76,8 @@ def test_a_waiting_job_whose_caller_left_gives_up_its_place() -> None:
     assert "cancelled" in str(errors[0]) and slot.waiting == 0
     release.set()
     t1.join(10)
-    with pytest.raises(CancelledJob):  # gone before it started: never waits
-        with slot.hold("c", cancelled=lambda: True):
-            pass
+    with pytest.raises(CancelledJob), slot.hold("c", cancelled=lambda: True):  # gone before it started
+        pass
 
 
 def test_one_shared_user_cannot_queue_more_than_two_jobs() -> None:
