@@ -58,7 +58,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 SCREENPLAY_EXTS = {".fountain", ".spmd", ".fdx", ".pdf"}
 
 #: Every endpoint, in the order the README lists them.
-ENDPOINTS = ("create_project", "import_script", "set_story", "treatment", "beats", "script", "extract_assets",
+ENDPOINTS = ("create_project", "import_script", "story", "set_story", "treatment", "beats", "script", "extract_assets",
              "shot_list", "asset_states", "prompts", "frames", "confirm", "video", "animatics", "export",
              "status", "run_until")
 
@@ -124,6 +124,16 @@ def set_story(runner: Runner, project_id: str, text: str, mode: str = "", revisi
                             yours=text) from e
     return {"project": project_id, "mode": story.mode.value, "revision": record.revision,
             "stages": _stage_statuses(runner, project_id)}
+
+
+def get_story(runner: Runner, project_id: str) -> dict[str, Any]:
+    """The input's main text, its mode and revision: what a `/set_story` edit starts from."""
+    view = runner.view(project_id)
+    saved = view.data(Stage.INPUT)
+    story = StoryInput.model_validate(saved) if saved else None
+    text = next((s.text for s in story.sources if s.role == SourceRole.PRIMARY), "") if story else ""
+    return {"project": project_id, "revision": view.revision(Stage.INPUT), "text": text,
+            "mode": story.mode.value if story else ""}
 
 
 def run_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str = "", *, seed: int | None = 0,
@@ -362,7 +372,12 @@ def register(ctx: AppContext) -> None:
         return set_story(runner_for(request), _short(project_id, "project id"), text, _short(mode, "mode"),
                          None if revision is None else int(revision))
 
+    def story_(project_id: str, request: gr.Request) -> dict[str, Any]:
+        """The story text, mode and input revision (give that revision back to /set_story)."""
+        return get_story(runner_for(request), _short(project_id, "project id"))
+
     on(create_project, [title], out_text, "create_project")
+    on(story_, [project_id], out_json, "story")
     on(import_script_, [project_id, file], out_json, "import_script")
     on(set_story_, [project_id, text, mode, revision], out_json, "set_story")
 

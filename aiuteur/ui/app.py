@@ -24,7 +24,14 @@ from aiuteur.pipeline.slot import ModelSlot
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui import views
-from aiuteur.ui.auth import GuestIdentity, auth_from_env, instance_secret, oauth_enabled, user_of
+from aiuteur.ui.auth import (
+    GuestIdentity,
+    auth_from_env,
+    instance_secret,
+    oauth_enabled,
+    sign_in_available,
+    user_of,
+)
 from aiuteur.ui.private_files import FileGate, FileOwners
 
 log = logging.getLogger(__name__)
@@ -197,9 +204,12 @@ def build_app(store: Store | None = None, *,
     ctx = AppContext(store, engines_factory, secret=instance_secret(store.home.path) if oauth_enabled() else None)
     with gr.Blocks(title="Aiuteur") as demo:
         header = gr.Markdown(elem_id="aiu-header")
-        if oauth_enabled():
+        if sign_in_available():
             # Gradio installs /login/huggingface, /login/callback and /logout when the app has one
             gr.LoginButton(size="sm", scale=0, min_width=240)
+        elif oauth_enabled():
+            log.warning("SPACE_ID and OAUTH_CLIENT_ID are set but this is not a Space (SYSTEM=spaces) and no "
+                        "Hugging Face login is present: no sign-in button; visitors work as signed guests.")
         project_id = gr.State(None)
         scene_id = gr.State(None)
         with gr.Column(visible=True) as dash_col:

@@ -155,10 +155,11 @@ def load(runner: Runner, pid: str) -> tuple[StyleAndAssets, int, Script | None]:
 def _read(path: str | None, what: str) -> bytes:
     if not path:
         raise InputError(f"Choose an image first ({what}).")
+    size = Path(path).stat().st_size
+    if size > 20 * 1024 * 1024:
+        raise InputError(f"The image is {size / 1_048_576:.1f} MB; use one under 20 MB.")
     data = Path(path).read_bytes()
-    if len(data) > 20 * 1024 * 1024:
-        raise InputError(f"The image is {len(data) / 1_048_576:.1f} MB; use one under 20 MB.")
-    load_image(data, name=Path(path).name)  # refuse bombs, corrupt files and non-images before storing
+    load_image(data, name=Path(path).name)  # size from the header first: bombs, corrupt files, non-images
     return data
 
 
@@ -188,7 +189,7 @@ class AssetsTab:
     gallery: gr.Gallery
     take: gr.Dropdown
     choose: gr.Button
-    upload: gr.Image
+    upload: gr.File
     matte: gr.Checkbox
     use_upload: gr.Button
     words: gr.Textbox
@@ -258,7 +259,8 @@ def render(env: TabEnv) -> AssetsTab:
             ref_guidance = gr.Textbox(label="Extra words for this reference (optional)", max_lines=2)
             generate = gr.Button("Generate a master reference")
         with gr.Row():
-            upload = gr.Image(label="Upload an image of the asset", type="filepath", height=200)
+            # a file, not gr.Image: gr.Image decodes the upload before any check; `_read` reads the header first
+            upload = gr.File(label="Upload an image of the asset", file_types=["image"], type="filepath", height=200)
             with gr.Column():
                 matte = gr.Checkbox(label="Remove its background", value=True)
                 use_upload = gr.Button("Use the upload as master reference", size="sm")
@@ -450,10 +452,11 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     def on_use_upload(pid: str | None, asset_id: str | None, path: str | None, matte: bool,
                       request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
+            image = _read(path, "upload one")  # the upload is checked first, from its header
             if not asset_id:
                 raise InputError("Choose an asset first.")
             result = runner.run(pid or "", Stage.ASSETS, target=f"upload:{asset_id}",
-                                options={"image": _read(path, "upload one"), "matte": matte})
+                                options={"image": image, "matte": matte})
             return asset_id, ran(result, "The upload is now the master reference.")
         return guarded(pid, asset_id, request, work)
 
@@ -462,12 +465,16 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
 
     def on_describe(pid: str | None, asset_id: str | None, path: str | None, words: str,
                     request: gr.Request) -> dict[Any, Any]:
+        try:
+            image = _read(path, "upload one")  # the upload is checked first, from its header
+        except AiuteurError as e:
+            return {tab.note: f"⚠️ {e}"}
         if not pid or not asset_id:
             return {tab.note: "Open a project and choose an asset first."}
         runner = env.runner_for(request)
         try:
             result = runner.run(pid, Stage.ASSETS, target=f"describe:{asset_id}", guidance=words,
-                                options={"image": _read(path, "upload one")})
+                                options={"image": image})
         except AiuteurError as e:
             return {tab.note: f"⚠️ {e}"}
         take = result.takes[0]

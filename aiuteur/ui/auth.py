@@ -65,6 +65,24 @@ def oauth_enabled(env: dict[str, str] | None = None) -> bool:
     return bool(e.get("SPACE_ID") and e.get("OAUTH_CLIENT_ID"))
 
 
+def sign_in_available(env: dict[str, str] | None = None) -> bool:
+    """Whether Gradio can serve Hugging Face sign-in here: on a real Space (`SYSTEM=spaces`), or
+    elsewhere when this machine is logged in to the Hub (Gradio then mocks the sign-in with that
+    account, its documented local-debug mode). Without either, Gradio's mocked routes would fail
+    at start, so the app serves guests only and says so."""
+    e = env if env is not None else os.environ
+    if not oauth_enabled(e):
+        return False
+    if e.get("SYSTEM") == "spaces":
+        return True
+    try:
+        from huggingface_hub import get_token
+
+        return get_token() is not None
+    except Exception:
+        return False
+
+
 def shared(env: dict[str, str] | None = None) -> bool:
     """Whether several people use this instance (sign-in or passwords), so owners matter."""
     return oauth_enabled(env) or auth_from_env(env) is not None

@@ -34,7 +34,7 @@ def serve(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, 
     demo = None
     try:
         demo, url = launch_app(store, host="127.0.0.1", port=free_port(), prevent_thread_lock=True,
-                               quiet=True, ssr_mode=False)
+                               quiet=True, ssr_mode=False, _frontend=False)  # no HEAD / check: slow when busy
         yield url, store
     finally:
         if demo is not None:
