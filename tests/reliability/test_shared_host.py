@@ -479,3 +479,16 @@ def test_eight_clients_by_200_mixed_operations_lose_no_acknowledged_write(space:
     print(f"\nrace: 8 clients x 200 ops in {wall:.0f} s; {len(acked)} acknowledged appends, "
           f"{counts['conflicts']} conflicts retried, 0 lost")
 
+
+
+def test_app_py_and_serve_share_one_launch_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python app.py` and `python -m aiuteur serve` both serve through `launch_app` (media, limits, sign-in)."""
+    import app as app_py
+    from aiuteur import cli
+    from aiuteur.ui import app as ui_app
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(ui_app, "launch_app", lambda *a, **k: calls.append(k) or (None, ""))
+    assert cli.main(["serve", "--host", "127.0.0.1", "--port", "7999"]) == 0
+    app_py.main()
+    assert calls == [{"host": "127.0.0.1", "port": 7999}, {}]
