@@ -315,7 +315,9 @@ def launch_app(store: Store | None = None, *, host: str | None = None, port: int
     middleware = [Middleware(FileGate, owners=ctx.files, secret=ctx.secret, max_upload_mb=limit)]
     if oauth_enabled() and ctx.secret is not None:  # outermost of ours: the gate then sees the cookie
         middleware.insert(0, Middleware(GuestIdentity, secret=ctx.secret, secure=True))
-    demo.queue()  # Gradio's defaults; model events share the "gpu" id and the ModelSlot
+    # Other events run 4 at a time each (the store is thread- and process-safe); model events share
+    # the "gpu" id and take turns on the ModelSlot.
+    demo.queue(default_concurrency_limit=4)
     _, url, _ = demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
