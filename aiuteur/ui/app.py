@@ -109,6 +109,8 @@ class AppContext:
     slot: ModelSlot = field(default_factory=ModelSlot)
     files: FileOwners = field(default_factory=FileOwners)
     secret: bytes | None = None  # signs guest identities on a Space with sign-in
+    signin: bool = False  # HF sign-in (a Space with hf_oauth), decided when the app is built
+    passwords: bool = False  # AIUTEUR_AUTH, decided when the app is built
     _engines: EngineProvider | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -126,7 +128,7 @@ class AppContext:
             return self._engines
 
     def owner(self, request: gr.Request | None) -> str:
-        return user_of(request, self.secret)
+        return user_of(request, self.secret, signin=self.signin, passwords=self.passwords)
 
     def runner_for(self, request: gr.Request | None = None) -> Runner:
         """One Runner per request over the shared store, seeing only the asking user's projects.
@@ -201,7 +203,8 @@ def build_app(store: Store | None = None, *,
     from aiuteur.ui import api, dashboard, project
 
     store = store or open_store()
-    ctx = AppContext(store, engines_factory, secret=instance_secret(store.home.path) if oauth_enabled() else None)
+    ctx = AppContext(store, engines_factory, secret=instance_secret(store.home.path) if oauth_enabled() else None,
+                     signin=oauth_enabled(), passwords=auth_from_env() is not None)
     with gr.Blocks(title="Aiuteur") as demo:
         header = gr.Markdown(elem_id="aiu-header")
         if sign_in_available():

@@ -230,7 +230,8 @@ def _request_session(request: Any) -> Any:
     return None
 
 
-def user_of(request: Any, secret: bytes | None = None) -> str:
+def user_of(request: Any, secret: bytes | None = None, *, signin: bool | None = None,
+            passwords: bool | None = None) -> str:
     """The owner id for a request ('' when the instance is single-user).
 
     Raises:
@@ -244,13 +245,13 @@ def user_of(request: Any, secret: bytes | None = None) -> str:
     name = _hf_name(_request_session(request))  # only Gradio's signed OAuth session holds one
     if name:
         return f"hf:{name}"
-    if oauth_enabled():
+    if oauth_enabled() if signin is None else signin:
         guest = verify_guest(secret, _request_cookies(request).get(GUEST_COOKIE)) if secret else None
         if guest:
             return f"guest:{guest}"
         raise InputError("This shared Aiuteur could not tell who you are: sign in with Hugging Face, "
                          "or allow cookies for this site and reload the page.")
-    if auth_from_env():
+    if auth_from_env() is not None if passwords is None else passwords:
         raise InputError("This Aiuteur is shared: sign in to see your projects.")
     return ""
 

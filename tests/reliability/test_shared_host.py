@@ -189,9 +189,9 @@ def one_sentence(message: str) -> bool:
 
 
 def test_sign_in_routes_exist_and_redirect_to_hugging_face(space: Space) -> None:
-    cfg = httpx.get(f"{space.url}config").json()
+    cfg = httpx.get(f"{space.url}config", timeout=120).json()
     assert any(c.get("props", {}).get("value") == "Sign in with Hugging Face" for c in cfg["components"])
-    r = httpx.get(f"{space.url}login/huggingface", follow_redirects=False)
+    r = httpx.get(f"{space.url}login/huggingface", follow_redirects=False, timeout=120)
     assert r.status_code in (302, 307), r.text
     assert "/oauth/authorize" in r.headers["location"] and "client_id=aiuteur-test" in r.headers["location"]
 
@@ -214,7 +214,8 @@ def test_guests_get_a_signed_cookie_that_survives_a_reload_and_cannot_be_borrowe
             intruder.predict(pid, api_name="/status")
         with pytest.raises(AppError, match=r"^No project"):
             intruder.predict(pid, "Overwritten.", "", 0, api_name="/set_story")
-    raw = httpx.post(f"{space.url}gradio_api/call/status", json={"data": [pid], "session_hash": first.session_hash})
+    raw = httpx.post(f"{space.url}gradio_api/call/status", json={"data": [pid], "session_hash": first.session_hash},
+                     timeout=120)
     stream = httpx.get(f"{space.url}gradio_api/call/status/{raw.json()['event_id']}", timeout=60).text
     assert "event: error" in stream and "No project" in stream
     assert files_under(space.store.root) == before
@@ -242,7 +243,7 @@ def test_signed_in_users_own_their_projects_and_private_files(space: Space, tmp_
     script = fountain(tmp_path, 2)
     # her upload, as the browser sends it: the server's path comes back
     up = httpx.post(f"{space.url}gradio_api/upload", files={"files": (script.name, script.read_bytes())},
-                    cookies=alice_c)
+                    cookies=alice_c, timeout=120)
     uploaded = up.json()[0]
     fd = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": script.name}
     ok, summary = call(space, "import_script", ["", fd], alice_c)
@@ -263,15 +264,15 @@ def test_signed_in_users_own_their_projects_and_private_files(space: Space, tmp_
 
     # her export zip and her uploaded screenplay, by URL: hers only
     for url in (export_url, f"{space.url}gradio_api/file={uploaded}"):
-        as_alice = httpx.get(url, cookies=alice_c)
-        as_bob = httpx.get(url, cookies=bob_c)
-        anonymous = httpx.get(url)
+        as_alice = httpx.get(url, cookies=alice_c, timeout=120)
+        as_bob = httpx.get(url, cookies=bob_c, timeout=120)
+        anonymous = httpx.get(url, timeout=120)
         assert as_alice.status_code == 200 and len(as_alice.content) > 0, url
         assert (as_bob.status_code, as_bob.text) == (404, "File not found."), url
         assert anonymous.status_code == 404
     # naming her uploaded file as his own input: refused before any handler reads it
     before = files_under(space.store.root)
-    r = httpx.post(f"{space.url}gradio_api/call/import_script", json={"data": ["", fd]}, cookies=bob_c)
+    r = httpx.post(f"{space.url}gradio_api/call/import_script", json={"data": ["", fd]}, cookies=bob_c, timeout=120)
     assert (r.status_code, r.text) == (403, "That file belongs to another user; upload your own copy.")
     assert files_under(space.store.root) == before
 
@@ -373,7 +374,7 @@ def test_a_garbled_or_empty_dashboard_index_is_rebuilt_from_the_projects(space: 
 
 
 def _fn_index(url: str, api_name: str) -> int:
-    cfg = httpx.get(f"{url}config").json()
+    cfg = httpx.get(f"{url}config", timeout=120).json()
     return next(d["id"] for d in cfg["dependencies"] if d.get("api_name") == api_name)
 
 
@@ -384,14 +385,14 @@ def _shots_made(store: Store, pid: str) -> int:
 
 def test_a_greedy_client_takes_turns_and_its_disconnect_cancels_the_rest(space: Space, tmp_path: Path) -> None:
     # the greedy guest: raw HTTP, its own signed cookie from the app, one call for every scene of 40
-    cookie = httpx.get(f"{space.url}config").cookies[GUEST_COOKIE]
+    cookie = httpx.get(f"{space.url}config", timeout=120).cookies[GUEST_COOKIE]
     from aiuteur.ui.auth import verify_guest
 
     owner = f"guest:{verify_guest(space.store.home.path.joinpath('instance.secret').read_bytes(), cookie)}"
     greedy_pid = ready_for_shots(space, owner, fountain(tmp_path, SCENES, "greedy.fountain"))
     polite_pid = ready_for_shots(space, "hf:polly", fountain(tmp_path, 1, "polite.fountain"))
     session = "greedy" + str(random.Random(7).randrange(10**9))
-    join = httpx.post(f"{space.url}gradio_api/queue/join", cookies={GUEST_COOKIE: cookie},
+    join = httpx.post(f"{space.url}gradio_api/queue/join", cookies={GUEST_COOKIE: cookie}, timeout=120,
                       json={"data": [greedy_pid, "", 0], "fn_index": _fn_index(space.url, "shot_list"),
                             "session_hash": session, "event_data": None, "trigger_id": None})
     assert join.status_code == 200, join.text

@@ -47,7 +47,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     demo = build_app(store, engines_factory=FakeEngines)
     demo.queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, ssr_mode=False, **launch_kwargs())
+                            quiet=True, ssr_mode=False, _frontend=False, **launch_kwargs())
     try:
         yield Client(url, verbose=False), store
     finally:
