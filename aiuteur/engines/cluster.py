@@ -298,7 +298,7 @@ def deploy(profile: Profile, kind: str, models_dir: Path, settings: ClusterSetti
         }
     else:
         deployment_options["num_replicas"] = settings.replica_count()
-    deployment = serve.deployment(EngineReplica, **deployment_options)
+    deployment = serve.deployment(**deployment_options)(EngineReplica)
     app = deployment.bind(kind, profile.spec(kind), str(models_dir), profile.name == "tiny")
     return serve.run(app, name=app_name(profile, kind), route_prefix=None)
 

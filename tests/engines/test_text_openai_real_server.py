@@ -1,5 +1,6 @@
 """The OpenAI-compatible text engine against a real server: llama-cpp-python's own server with the
-offline GGUF, started on 127.0.0.1 by the test.
+offline GGUF, started on 127.0.0.1 by the test (through `aiuteur.engines.llama_server`, which keeps
+llama.cpp's weight repacking off on AMX CPUs, where it crashes).
 
 Schema-bound generation through `response_format`, streaming, and a server that goes away in the
 middle of a call. Skipped with a reason where llama-cpp-python's server extra or the offline
@@ -57,7 +58,7 @@ def _start(gguf: Path) -> tuple[subprocess.Popen[bytes], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", ALIAS,
+        [sys.executable, "-m", "aiuteur.engines.llama_server", "--model", str(gguf), "--model_alias", ALIAS,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--verbose", "False"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
