@@ -71,7 +71,7 @@ def sign_in_available(env: dict[str, str] | None = None) -> bool:
     account, its documented local-debug mode). Without either, Gradio's mocked routes would fail
     at start, so the app serves guests only and says so."""
     e = env if env is not None else os.environ
-    if not oauth_enabled(e):
+    if not oauth_enabled(env):
         return False
     if e.get("SYSTEM") == "spaces":
         return True
