@@ -125,7 +125,7 @@ FADE OUT.
 """
 
 SCREENPLAYS = {"disguise.fountain": DISGUISE, "odd.fountain": ODD,
-               **{p.name: p.read_bytes().decode("utf-8", "replace") for p in sorted(FIXTURES.iterdir())}}
+               **{p.name: p.read_bytes().decode("utf-8", "replace") for p in sorted(FIXTURES.iterdir()) if p.is_file()}}
 
 
 def _script(name: str) -> Script:
