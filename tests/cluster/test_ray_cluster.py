@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("ray.serve", reason="Ray is an optional extra: pip install -r requirements-cluster.txt")
-
 from aiuteur.domain import Frames, Stage
 from aiuteur.engines import cluster
 from aiuteur.engines.profiles import Profile, load_profile
@@ -34,15 +32,20 @@ from aiuteur.store import Store
 from tests.pipeline.film_fixtures import film_project
 from tests.pipeline.phase_b_fixtures import DownText
 
+# Ray turns 127.0.0.1 into the machine's network address unless told it is a one-machine cluster:
+# this keeps every connection of the test cluster (head, replicas and this driver) on the loopback
+# interface. It must be set before Ray is first imported: Ray reads it once, at import.
+LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+os.environ[LOOPBACK] = "0"
+
+pytest.importorskip("ray.serve", reason="Ray is an optional extra: pip install -r requirements-cluster.txt")
+
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 START_TRIES = 3  # `ray start` can time out on a loaded machine; it is simply tried again
 OPTIONS = {"score": False}
-# Ray turns 127.0.0.1 into the machine's network address unless told it is a one-machine cluster:
-# this keeps every connection of the test cluster on the loopback interface.
-LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-os.environ[LOOPBACK] = "0"
 
 
 def _free_port() -> int:
