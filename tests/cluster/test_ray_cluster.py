@@ -208,21 +208,30 @@ def test_a_replica_killed_mid_batch_loses_no_finished_take(
     assert {f"frame:{s}:{w}" for (s, w), key in frames.items() if key} == made
 
 
-def test_an_unreachable_cluster_falls_back_to_this_machine_in_one_line(
-        tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ray
+FALLBACK = """
+import json, sys
+from dataclasses import replace
+from aiuteur.engines import cluster
+from aiuteur.engines.profiles import load_profile
+from aiuteur.engines.registry import EngineCache, Engines
+from aiuteur.settings import DataHome
+base = load_profile("tiny")
+table = {"address": sys.argv[1], "kinds": ["image"], "connect_timeout_s": 20}
+engines = Engines(replace(base, tables={**base.tables, "cluster": table}), DataHome(sys.argv[2], "test"),
+                  cache=EngineCache())
+engine = engines.get("image").engine
+print(json.dumps({"remote": isinstance(engine, cluster.RemoteEngine), "line": cluster.status_line()}))
+"""
 
-    if ray.is_initialized():
-        pytest.skip("this process is already connected to a cluster")
-    monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
-    cluster.forget()
-    profile = _profile(f"127.0.0.1:{_free_port()}")
-    profile = replace(profile, tables={**profile.tables, "cluster": {**profile.tables["cluster"],
-                                                                     "connect_timeout_s": 60}})
-    engines = FilmEngines(profile, DataHome(tmp_path, "test"))
-    engine = engines.get("image").engine
-    assert not isinstance(engine, cluster.RemoteEngine)
-    assert cluster.status_line().startswith("Cluster unavailable (")
-    assert "running image on this machine instead" in cluster.status_line()
-    assert "\n" not in cluster.status_line()
-    cluster.forget()
+
+def test_an_unreachable_cluster_falls_back_to_this_machine_in_one_line(tmp_path: Path, tiny_models: Path) -> None:
+    """In a fresh process (this one may already be connected): no cluster answers at the address."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", FALLBACK, f"127.0.0.1:{_free_port()}", str(tmp_path)],
+                          env=_ray_env(tiny_models), capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-800:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["remote"] is False
+    assert out["line"].startswith("Cluster unavailable (") and "\n" not in out["line"]
+    assert out["line"].endswith("running image on this machine instead.")
