@@ -1,4 +1,5 @@
-"""The model slot: one model job at a time, and users take turns when several wait.
+"""The model slot: one model job at a time (or one per cluster replica), and users take turns when
+several wait.
 
 A job is one stage for one scene, or one project-level stage (`Runner.run`). A request for every
 scene is as many jobs; between two of them the slot goes to whoever else is waiting, so no user
@@ -32,10 +33,12 @@ class _Waiter:
 class ModelSlot:
     """A fair, cancellable lock around model work (see the module docstring)."""
 
-    def __init__(self, per_owner: int = 2) -> None:
+    def __init__(self, per_owner: int = 2, capacity: int = 1) -> None:
+        """`capacity` jobs may hold the slot at once: 1 on one machine, the replica count on a cluster."""
         self.per_owner = per_owner
+        self.capacity = max(1, capacity)
         self._cond = threading.Condition()
-        self._holder: int | None = None  # thread id
+        self._holders: set[int] = set()  # thread ids
         self._waiting: list[_Waiter] = []
         self._tickets = itertools.count()
         self._turns = itertools.count(1)
@@ -56,7 +59,7 @@ class ModelSlot:
             BusyError: this owner (on a shared instance) already has `per_owner` jobs waiting.
         """
         me = threading.get_ident()
-        if self._holder == me:  # a job inside a job (re-entrant): already holding
+        if me in self._holders:  # a job inside a job (re-entrant): already holding
             yield
             return
         if cancelled():
@@ -68,7 +71,7 @@ class ModelSlot:
             waiter = _Waiter(self._last_served.get(owner, 0), next(self._tickets), owner)
             self._waiting.append(waiter)
             try:
-                while self._holder is not None or min(self._waiting) is not waiter:
+                while len(self._holders) >= self.capacity or min(self._waiting) is not waiter:
                     self._cond.wait(POLL_S)
                     if cancelled():
                         raise CancelledJob("The model job was cancelled while it waited (its caller left or "
@@ -76,12 +79,12 @@ class ModelSlot:
             finally:
                 self._waiting.remove(waiter)
                 self._cond.notify_all()
-            self._holder = me
+            self._holders.add(me)
             self._last_served[owner] = next(self._turns)
             self.jobs_run += 1
         try:
             yield
         finally:
             with self._cond:
-                self._holder = None
+                self._holders.discard(me)
                 self._cond.notify_all()

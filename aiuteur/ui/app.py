@@ -96,6 +96,22 @@ LEAVE_GUARD_HEAD = """<script>
 
 
 
+def model_jobs_at_once() -> int:
+    """Model jobs that may run at once: 1 on one machine; with a Ray cluster, its replicas per kind."""
+    from aiuteur.engines.profiles import active_profile
+
+    try:
+        profile = active_profile().profile
+    except Exception:  # no profile can be chosen: the first model job will say why
+        return 1
+    if not (os.environ.get("AIUTEUR_RAY_ADDRESS") or profile.tables.get("cluster")):
+        return 1
+    from aiuteur.engines.cluster import settings_for
+
+    settings = settings_for(profile)
+    return (settings.max_replicas or settings.replica_count()) if settings else 1
+
+
 @dataclass
 class AppContext:
     """What every request shares: the store and, built on first use, the engines.
@@ -106,7 +122,7 @@ class AppContext:
 
     store: Store
     engines_factory: Callable[[], EngineProvider] | None = None
-    slot: ModelSlot = field(default_factory=ModelSlot)
+    slot: ModelSlot = field(default_factory=lambda: ModelSlot(capacity=model_jobs_at_once()))
     files: FileOwners = field(default_factory=FileOwners)
     secret: bytes | None = None  # signs guest identities on a Space with sign-in
     signin: bool = False  # HF sign-in (a Space with hf_oauth), decided when the app is built

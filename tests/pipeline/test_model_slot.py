@@ -107,3 +107,29 @@ def test_one_shared_user_cannot_queue_more_than_two_jobs() -> None:
         t.join(10)
     assert slot.jobs_run == 3
 
+
+
+def test_a_cluster_slot_lets_one_job_per_replica_run_at_once() -> None:
+    import threading
+    import time
+
+    from aiuteur.pipeline.slot import ModelSlot
+
+    slot = ModelSlot(capacity=2)
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def job() -> None:
+        with slot.hold("alice"):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.2)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=job) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert most[0] == 2 and slot.jobs_run == 4
