@@ -170,3 +170,36 @@ def test_a_headless_run_starts_the_scenes_keyframes_together(home: Any, monkeypa
     assert [s.scene_id for s in frames] == [sc.id for sc in script.scenes]  # reported in script order
     assert all(s.what == "made" for s in frames), [s.what for s in frames]
     assert engines._image.overlap.most == 2, "the two scenes' keyframes ran at once"
+
+
+NO_RAY = """
+import sys
+from pathlib import Path
+from aiuteur.engines.profiles import load_profile
+from aiuteur.engines.registry import EngineCache, Engines
+from aiuteur.settings import DataHome
+
+class Built(EngineCache):
+    def get(self, kind, spec, models_dir):
+        return object()
+
+engines = Engines(load_profile("tiny"), DataHome(Path(sys.argv[1]), "test"), cache=Built())
+for kind in ("image", "matting", "video"):
+    engines.get(kind).engine
+assert engines.parallelism("image") == 1
+print("ray" in sys.modules)
+"""
+
+
+def test_without_a_cluster_address_ray_is_never_imported(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "AIUTEUR_RAY_ADDRESS"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", NO_RAY, str(tmp_path)], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-600:]
+    assert done.stdout.strip() == "False"
