@@ -136,6 +136,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
         os.environ["AIUTEUR_RAY_ADDRESS"] = args.address
     if args.replicas:
         os.environ["AIUTEUR_RAY_REPLICAS"] = str(args.replicas)
+    if args.cpus:
+        os.environ["AIUTEUR_RAY_CPUS_PER_REPLICA"] = str(args.cpus)
     profile = load_profile(args.profile)
     names = deploy_all(profile, data_home().models, report=lambda line: print(line, flush=True))
     print(f"deployed {len(names)} application(s): {', '.join(names)}")
@@ -397,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default="", help="the cluster (default: AIUTEUR_RAY_ADDRESS or the profile's "
                                                  "[cluster] address; 'auto' joins the local one)")
     s.add_argument("--replicas", type=int, default=0, help="replicas per engine (default: the profile's)")
+    s.add_argument("--cpus", type=float, default=0.0, help="CPUs each replica reserves (default: the profile's, else 1)")
     s.set_defaults(func=cmd_workers)
 
     s = sub.add_parser("models", help="list model profiles and what of each is present; prepare weights")

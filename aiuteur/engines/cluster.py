@@ -81,7 +81,7 @@ def settings_for(profile: Profile) -> ClusterSettings | None:
         timeout = float(os.environ.get("AIUTEUR_RAY_ITEM_TIMEOUT_S", "") or table.get("item_timeout_s", 900))
         connect = float(table.get("connect_timeout_s", 60))
         gpus = float(table.get("gpus_per_replica", 1.0 if profile.needs_gpu else 0.0))
-        cpus = float(table.get("cpus_per_replica", 1.0))
+        cpus = float(os.environ.get("AIUTEUR_RAY_CPUS_PER_REPLICA", "") or table.get("cpus_per_replica", 1.0))
     except (TypeError, ValueError) as e:
         raise EngineError(f"Profile '{profile.name}': a [cluster] number cannot be read ({e}).") from e
     if replicas is not None and replicas < 1:

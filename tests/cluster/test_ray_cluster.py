@@ -235,3 +235,17 @@ def test_an_unreachable_cluster_falls_back_to_this_machine_in_one_line(tmp_path:
     assert out["remote"] is False
     assert out["line"].startswith("Cluster unavailable (") and "\n" not in out["line"]
     assert out["line"].endswith("running image on this machine instead.")
+
+
+def test_the_workers_command_deploys_the_profiles_engines(ray_address: str, tiny_models: Path) -> None:
+    """`python -m aiuteur workers` on the running cluster: every heavy kind answers with its model."""
+    env = {**_ray_env(tiny_models), "AIUTEUR_PROFILE": "tiny"}
+    done = subprocess.run([sys.executable, "-m", "aiuteur", "workers", "--profile", "tiny", "--address", ray_address,
+                           "--replicas", "1", "--cpus", "0.25"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-800:]
+    lines = done.stdout.strip().splitlines()
+    assert any(line.startswith("image: diffusers tiny/") for line in lines), lines
+    assert any(line.startswith("matting: ") for line in lines), lines
+    assert any(line.startswith("video: ") for line in lines), lines
+    assert lines[-1].startswith("deployed 3 application(s): aiuteur-tiny-image-")
