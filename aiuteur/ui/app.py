@@ -98,8 +98,11 @@ LEAVE_GUARD_HEAD = """<script>
 
 def model_jobs_at_once() -> int:
     """Model jobs that may run at once: 1 on one machine; with a Ray cluster, its replicas per kind."""
-    from aiuteur.engines.profiles import active_profile
+    from aiuteur.engines.profiles import PROFILES_DIR, active_profile
 
+    if not os.environ.get("AIUTEUR_RAY_ADDRESS") and not any(
+            "[cluster]" in p.read_text(encoding="utf-8") for p in PROFILES_DIR.glob("*.toml")):
+        return 1  # no cluster anywhere: skip choosing the profile here (it probes the machine)
     try:
         profile = active_profile().profile
     except Exception:  # no profile can be chosen: the first model job will say why
