@@ -144,7 +144,7 @@ def test_a_model_error_falls_back_and_never_fails(runner: Runner, engines: FakeE
     assert_never_rewrites(ShotList.model_validate(result.record.data if result.record else {}), script.scenes[0])
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()))
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir() if p.is_file()))
 def test_dialogue_is_verbatim_on_real_screenplays(name: str) -> None:
     script = import_screenplay((FIXTURES / name).read_bytes(), name)
     for scene in script.scenes:
