@@ -452,7 +452,9 @@ class Runner:
                 graph.check_can_edit(state, stage, scene_id)
                 upstream = graph.fingerprints(state, stage, scene_id)
             now = current.revision if current is not None else 0  # 0: nothing saved yet
-            if base_revision is not None and now != base_revision:
+            # nothing saved here yet (now 0): nobody's work can be lost, whatever revision the editor
+            # last saw (a form still holding another project's revision after a project was created)
+            if base_revision is not None and now != base_revision and now != 0:
                 raise ConflictError(
                     f"{stage.title} was changed by someone else since you opened it (now revision "
                     f"{now}, yours was {base_revision}). Your version is kept so you can reapply it.",
