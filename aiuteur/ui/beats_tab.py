@@ -15,7 +15,7 @@ from aiuteur.domain import AiuteurError, Beat, BeatSheet, InputError, Stage
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv
 
-HEADERS = ["#", "Title", "Summary", "Source passage (from the treatment)", "id"]
+HEADERS = ["#", "Title", "Summary", "Place", "Source passage (from the treatment)", "id"]
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ def rows(sheet: BeatSheet | None) -> list[list[Any]]:
     """Table rows for a beat sheet."""
     if sheet is None:
         return []
-    return [[i, b.title, b.summary, b.source_passage, b.id] for i, b in enumerate(sheet.beats, start=1)]
+    return [[i, b.title, b.summary, b.place, b.source_passage, b.id] for i, b in enumerate(sheet.beats, start=1)]
 
 
 def sheet_from_rows(table: Any) -> BeatSheet:
@@ -33,13 +33,13 @@ def sheet_from_rows(table: Any) -> BeatSheet:
     values = table.values.tolist() if hasattr(table, "values") else list(table or [])
     beats = []
     for row in values:
-        row = [("" if c is None else str(c)) for c in [*row, "", "", "", "", ""][:5]]
-        _, title, summary, passage, beat_id = row
+        row = [("" if c is None else str(c)) for c in [*row, "", "", "", "", "", ""][:6]]
+        _, title, summary, place, passage, beat_id = row
         if not (title.strip() or summary.strip()):
             continue
         extra = {"id": beat_id.strip()} if beat_id.strip() else {}
-        beats.append(Beat(title=title.strip() or "Untitled beat", summary=summary.strip(), source_passage=passage,
-                          **extra))
+        beats.append(Beat(title=title.strip() or "Untitled beat", summary=summary.strip(), place=place.strip(),
+                          source_passage=passage, **extra))
     return BeatSheet(beats=beats)
 
 
@@ -103,7 +103,7 @@ def render(env: TabEnv) -> BeatsTab:
     with gr.Row():
         guidance = gr.Textbox(label="Guidance for the whole beat sheet (optional)", scale=4)
         generate = gr.Button("Make the beat sheet", variant="primary", scale=1)
-    table = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str", "str", "str"], interactive=True,
+    table = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str", "str", "str", "str"], interactive=True,
                          wrap=True, column_widths=["4%", "16%", "35%", "35%", "10%"], label="Beats, in order")
     save = gr.Button("Save edits")
     with gr.Row():
