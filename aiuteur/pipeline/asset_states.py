@@ -49,7 +49,6 @@ from aiuteur.domain import (
 from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
-from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import (
     find_asset,
     load_bundle,
@@ -58,6 +57,7 @@ from aiuteur.pipeline.shot_list import (
     shot_lines,
     text_engine,
 )
+from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,

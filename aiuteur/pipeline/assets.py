@@ -69,7 +69,6 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.base import Cutout, EngineError, ImageRequest, Reference
 from aiuteur.pipeline.images_in import load_image
-from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.screen_words import (
     handled,
     head_noun,
@@ -79,6 +78,7 @@ from aiuteur.pipeline.screen_words import (
     says_look_change,
     sentences,
 )
+from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import (
     TemplateSource,

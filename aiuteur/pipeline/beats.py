@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model,
 
 from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, TextEngine
-from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.video import (
     clip_fps,
     clip_frames,

@@ -52,8 +52,8 @@ from aiuteur.domain import (
 from aiuteur.engines.base import ImageRequest, Reference, engine_notes
 from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
-from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import load_bundle, load_scene
+from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.writing import load_story
 
 log = logging.getLogger(__name__)

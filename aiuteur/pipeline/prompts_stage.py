@@ -37,8 +37,8 @@ from aiuteur.engines.clip_tokens import CLIP_CONTEXT, clip_tokens
 from aiuteur.pipeline.asset_states import assets_in_scene, saved_states, scene_image, state_of
 from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.runner import StageContext, StageOutcome
 from aiuteur.pipeline.shot_list import load_bundle, load_scene, shot_lines
+from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import load_story, make_take, story_rules
 
 STATIC = ("static",)

@@ -9,16 +9,14 @@ changed meanwhile simply shows as stale.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,107 +38,52 @@ from aiuteur.domain import (
     Status,
     Take,
     artifact_model,
-    content_hash,
     now_iso,
 )
-from aiuteur.pipeline import graph
+from aiuteur.pipeline import (
+    asset_states,
+    assets,
+    beats,
+    confirm,
+    frames,
+    graph,
+    prompts_stage,
+    script,
+    shot_list,
+    treatment,
+    video,
+)
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
 from aiuteur.pipeline.slot import ModelSlot
+from aiuteur.pipeline.stage import (
+    EngineProvider,
+    ProgressFn,
+    StageContext,
+    StageFn,
+    StageOutcome,
+    describe_error,
+    failed_take,
+)
 from aiuteur.pipeline.text_in import clean_data, clean_text
 from aiuteur.store import Store, Tx
 from aiuteur.store.store import Snapshot
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[float, str], None]
-
-
-class NotBuiltError(AiuteurError):
-    """The stage exists in the pipeline but has no implementation in this version."""
-
-
-class EngineProvider(Protocol):
-    """What stages may ask for: engines by kind and purpose, and the call counts."""
-
-    calls: Counter[str]
-
-    def text(self, purpose: str) -> Any: ...
-    def image(self, purpose: str) -> Any: ...
-    def matting(self) -> Any: ...
-    def vision(self) -> Any: ...
-    def video(self, purpose: str) -> Any: ...
-    def embedding(self) -> Any: ...
-
-
-# Stages with an implementation: "module:function" taking a StageContext, returning StageOutcome.
-STAGE_IMPLEMENTATIONS: dict[Stage, str] = {
-    Stage.TREATMENT: "aiuteur.pipeline.treatment:run",
-    Stage.BEATS: "aiuteur.pipeline.beats:run",
-    Stage.SCRIPT: "aiuteur.pipeline.script:run",
-    Stage.ASSETS: "aiuteur.pipeline.assets:run",
-    Stage.SHOTS: "aiuteur.pipeline.shot_list:run",
-    Stage.ASSET_STATES: "aiuteur.pipeline.asset_states:run",
-    Stage.PROMPTS: "aiuteur.pipeline.prompts_stage:run",
-    Stage.FRAMES: "aiuteur.pipeline.frames:run",
-    Stage.CONFIRM: "aiuteur.pipeline.confirm:run",
-    Stage.VIDEO: "aiuteur.pipeline.video:run",
+#: Every stage with an implementation, and its entry point (INPUT and HUB are edited, never run).
+STAGES: dict[Stage, StageFn] = {
+    Stage.TREATMENT: treatment.run,
+    Stage.BEATS: beats.run,
+    Stage.SCRIPT: script.run,
+    Stage.ASSETS: assets.run,
+    Stage.SHOTS: shot_list.run,
+    Stage.ASSET_STATES: asset_states.run,
+    Stage.PROMPTS: prompts_stage.run,
+    Stage.FRAMES: frames.run,
+    Stage.CONFIRM: confirm.run,
+    Stage.VIDEO: video.run,
 }
-
-
-def implementation(stage: Stage) -> Callable[[StageContext], StageOutcome] | None:
-    """The stage's run function, or None when this version does not build that stage yet."""
-    target = STAGE_IMPLEMENTATIONS.get(stage)
-    if target is None:
-        return None
-    module_name, _, fn = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name == module_name:
-            return None
-        raise
-    func: Callable[[StageContext], StageOutcome] = getattr(module, fn)
-    return func
-
-
-def is_built(stage: Stage) -> bool:
-    return stage in (Stage.INPUT, Stage.HUB) or implementation(stage) is not None
-
-
-@dataclass
-class StageContext:
-    """The narrow door a stage gets: its inputs, engines, templates and a media writer."""
-
-    state: ProjectState
-    project: Project
-    scene_id: str | None
-    engines: EngineProvider
-    seed: int
-    guidance: str = ""
-    target: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-    progress: ProgressFn | None = None
-    put_media: Callable[[bytes, str], str] = lambda data, ext: ""
-    read_media: Callable[[str], bytes] = lambda key: b""
-    cancelled: Callable[[], bool] = lambda: False
-
-    def template(self, stage_role: str) -> Template:
-        return load_template(stage_role, self.project.prompt_overrides)
-
-    def report(self, fraction: float, what: str) -> None:
-        if self.progress is not None:
-            self.progress(max(0.0, min(1.0, fraction)), what)
-
-
-@dataclass
-class StageOutcome:
-    """What a stage made: takes to keep, and the artifact to save (None: keep the current one)."""
-
-    takes: list[Take] = field(default_factory=list)
-    artifact: BaseModel | None = None
-    take_id: str | None = None
-    extra: list[tuple[Stage, str | None, BaseModel]] = field(default_factory=list)
 
 
 @dataclass
@@ -187,25 +130,6 @@ class ProjectView:
 
     def scene_statuses(self, scene_id: str) -> dict[Stage, Status]:
         return graph.scene_statuses(self.state, scene_id)
-
-
-def failed_take(stage: Stage, scene_id: str | None, purpose: str, inputs: Any, error: BaseException | str,
-                seconds: float = 0.0, target: str = "", seed: int | None = None) -> Take:
-    """A take that says why a call failed, in words a person reads."""
-    reason = error if isinstance(error, str) else describe_error(error)
-    return Take(stage=stage, scene_id=scene_id, target=target, purpose=purpose, inputs_hash=content_hash(inputs),
-                seed=seed, ok=False, error=reason, seconds=seconds)
-
-
-def describe_error(e: BaseException) -> str:
-    """One plain sentence for an exception from a model call."""
-    name = type(e).__name__
-    if isinstance(e, MemoryError) or "OutOfMemory" in name:
-        return "The model ran out of memory; try a smaller size, fewer references, or a lighter profile."
-    if isinstance(e, TimeoutError) or "Timeout" in name:
-        return "The model took too long and was stopped; try again, or use a lighter profile."
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else name
-    return msg if isinstance(e, AiuteurError) or "Engine" in name else f"{name}: {msg}"
 
 
 MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript
@@ -495,9 +419,9 @@ class Runner:
             guidance: str = "", target: str = "", options: dict[str, Any] | None = None,
             progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None) -> RunResult:
         """Run one stage (for one scene) and save its takes and, when it made one, the artifact."""
-        fn = implementation(stage)
+        fn = STAGES.get(stage)
         if fn is None:
-            raise NotBuiltError(f"The {stage.title} stage is not built in this version yet.")
+            raise InputError(f"{stage.title} is edited by hand, not run; there is nothing to generate.")
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; choose a scene first.")
         guidance = clean_text(guidance or "", "The instruction", max_chars=MAX_GUIDANCE_CHARS)
@@ -507,7 +431,7 @@ class Runner:
         with self.slot.hold(self.owner, check):  # one job at a time; users take turns
             return self._run(project_id, stage, fn, scene_id, seed, guidance, target, options, progress, check)
 
-    def _run(self, project_id: str, stage: Stage, fn: Callable[[StageContext], StageOutcome], scene_id: str | None,
+    def _run(self, project_id: str, stage: Stage, fn: StageFn, scene_id: str | None,
              seed: int | None, guidance: str, target: str, options: dict[str, Any] | None,
              progress: ProgressFn | None, cancelled: Callable[[], bool]) -> RunResult:
         # 1. Load inputs under the lock, then let go of it.
@@ -677,9 +601,6 @@ class Runner:
                 if st in (Status.DONE, Status.LOCKED, Status.SKIPPED):
                     yield Step(stage, sid, st.value)
                     continue
-                if not is_built(stage):
-                    yield Step(stage, None, "not built yet")
-                    return
                 options = dict((stage_options or {}).get(stage) or {})
                 if stage == Stage.CONFIRM and confirm is not None:
                     options["confirm"] = confirm
@@ -754,7 +675,7 @@ class Step:
 
     @property
     def failed(self) -> bool:
-        return self.what.startswith("failed:") or self.what == "not built yet"
+        return self.what.startswith("failed:")
 
 
 def _first_error(e: ValidationError) -> str:

@@ -54,7 +54,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
-from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     Rendered,
     TemplateSource,

@@ -45,7 +45,6 @@ from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
 from aiuteur.pipeline import timing
 from aiuteur.pipeline.assets import canonical, scene_place
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.runner import StageContext, StageOutcome
 from aiuteur.pipeline.screen_words import (
     CROWD,
     LOOMING,
@@ -55,6 +54,7 @@ from aiuteur.pipeline.screen_words import (
     handled,
     is_heading_fragment,
 )
+from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from aiuteur.domain import InputError, InputMode, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, Message, TextEngine
 from aiuteur.pipeline.prompts import Template
-from aiuteur.pipeline.runner import StageContext, StageOutcome
+from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     Asked,
     Rendered,

@@ -48,8 +48,8 @@ from aiuteur.domain import (
 from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
 from aiuteur.pipeline import soundtrack
 from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
-from aiuteur.pipeline.runner import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.shot_list import load_scene, shot_lines
+from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 
 log = logging.getLogger(__name__)
 

@@ -434,7 +434,7 @@ def first_line(script: Script, asset: Asset) -> str:
 def run_voice_target(ctx: Any, current: Any, kind: str, asset_id: str) -> Any:
     """Stage 5 targets `voice:<id>` (store options voice/pitch/rate) and `voice_preview:<id>` (a wav take)."""
     from aiuteur.domain import InputError, StyleAndAssets
-    from aiuteur.pipeline.runner import StageOutcome
+    from aiuteur.pipeline.stage import StageOutcome
 
     bundle: StyleAndAssets = current
     chosen = load_voice(ctx.engines)

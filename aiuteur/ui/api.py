@@ -43,7 +43,8 @@ from aiuteur.domain import (
 )
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.inputs import screenplay_input, story_input
-from aiuteur.pipeline.runner import ProgressFn, Runner, RunResult
+from aiuteur.pipeline.runner import Runner, RunResult
+from aiuteur.pipeline.stage import ProgressFn
 from aiuteur.ui.tab_api import GPU
 
 if TYPE_CHECKING:

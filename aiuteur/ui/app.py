@@ -19,8 +19,9 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import Stage
-from aiuteur.pipeline.runner import EngineProvider, Runner
+from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.slot import ModelSlot
+from aiuteur.pipeline.stage import EngineProvider
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui import views

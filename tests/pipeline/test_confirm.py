@@ -72,7 +72,7 @@ def test_nothing_is_rendered_before_the_estimate_is_confirmed(runner: Runner, en
         runner.run(pid, Stage.VIDEO, sid)
     # even called directly, the stage refuses before touching the engine
     from aiuteur.pipeline import video
-    from aiuteur.pipeline.runner import StageContext
+    from aiuteur.pipeline.stage import StageContext
 
     view = runner.view(pid)
     ctx = StageContext(state=view.state, project=view.project, scene_id=sid, engines=engines, seed=0)

@@ -11,7 +11,7 @@ from aiuteur.domain import AssetStates, InputError, Prompts, ShotList, Stage, St
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.asset_states import assets_in_scene, scene_image, set_description, state_of
 from aiuteur.pipeline.prompts_stage import NO_CHANGE, edit_prompt
-from aiuteur.pipeline.runner import Runner, is_built
+from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import scene_units
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import (
@@ -152,7 +152,6 @@ def test_run_until_prompts_headless_from_a_saved_script_and_registry(runner: Run
         assert graph.status(state, Stage.PROMPTS, sc.id) == Status.DONE
 
 
-@pytest.mark.skipif(not is_built(Stage.ASSETS), reason="stage 5 is not built in this version yet")
 def test_cli_run_until_prompts_works_headless(tmp_path: Path, home: object, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`python -m aiuteur run --script FILE --until prompts --json`, with no text model at all: stage 5

@@ -1,0 +1,110 @@
+"""The contract between the runner and the stages: what a stage gets, and what it gives back.
+
+A stage is a function `run(ctx: StageContext) -> StageOutcome`. It reads its inputs from the
+context, calls engines through `ctx.engines`, and returns the takes it made and the artifact to
+save; it never opens the store and never imports the runner. The runner (`runner.py`) owns the
+other side: it loads the inputs under the project lock, calls the stage outside it, and saves
+what came back in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from aiuteur.domain import AiuteurError, Project, Stage, Take, content_hash
+from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.prompts import Template, load_template
+
+ProgressFn = Callable[[float, str], None]
+
+
+class EngineProvider(Protocol):
+    """What stages may ask for: engines by kind and purpose, and the call counts."""
+
+    calls: Counter[str]
+
+    def text(self, purpose: str) -> Any: ...
+    def image(self, purpose: str) -> Any: ...
+    def matting(self) -> Any: ...
+    def vision(self) -> Any: ...
+    def video(self, purpose: str) -> Any: ...
+    def embedding(self) -> Any: ...
+
+
+def _no_media(data: bytes, ext: str) -> str:
+    return ""
+
+
+def _no_read(key: str) -> bytes:
+    return b""
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class StageContext:
+    """The narrow door a stage gets: its inputs, engines, templates and a media writer."""
+
+    state: ProjectState
+    project: Project
+    scene_id: str | None
+    engines: EngineProvider
+    seed: int
+    guidance: str = ""
+    target: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressFn | None = None
+    put_media: Callable[[bytes, str], str] = _no_media
+    read_media: Callable[[str], bytes] = _no_read
+    cancelled: Callable[[], bool] = _never
+
+    def template(self, stage_role: str) -> Template:
+        return load_template(stage_role, self.project.prompt_overrides)
+
+    def report(self, fraction: float, what: str) -> None:
+        if self.progress is not None:
+            self.progress(max(0.0, min(1.0, fraction)), what)
+
+
+@dataclass
+class StageOutcome:
+    """What a stage made: takes to keep, and the artifact to save (None: keep the current one).
+
+    `extra` saves further artifacts in the same transaction (stage, scene, artifact), as when a
+    voice chosen in stage 5 is written into the asset registry.
+    """
+
+    takes: list[Take] = field(default_factory=list)
+    artifact: BaseModel | None = None
+    take_id: str | None = None
+    extra: list[tuple[Stage, str | None, BaseModel]] = field(default_factory=list)
+
+
+#: A stage's entry point, as the runner calls it.
+StageFn = Callable[[StageContext], StageOutcome]
+
+
+def describe_error(e: BaseException) -> str:
+    """One plain sentence for an exception from a model call."""
+    name = type(e).__name__
+    if isinstance(e, MemoryError) or "OutOfMemory" in name:
+        return "The model ran out of memory; try a smaller size, fewer references, or a lighter profile."
+    if isinstance(e, TimeoutError) or "Timeout" in name:
+        return "The model took too long and was stopped; try again, or use a lighter profile."
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else name
+    return msg if isinstance(e, AiuteurError) or "Engine" in name else f"{name}: {msg}"
+
+
+def failed_take(stage: Stage, scene_id: str | None, purpose: str, inputs: Any, error: BaseException | str,
+                seconds: float = 0.0, target: str = "", seed: int | None = None) -> Take:
+    """A take that says why a call failed, in words a person reads."""
+    reason = error if isinstance(error, str) else describe_error(error)
+    return Take(stage=stage, scene_id=scene_id, target=target, purpose=purpose, inputs_hash=content_hash(inputs),
+                seed=seed, ok=False, error=reason, seconds=seconds)
