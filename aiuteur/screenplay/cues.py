@@ -80,3 +80,22 @@ def looks_like_cue(line: str, *, allow_mc: bool = True) -> bool:
         bare = re.sub(r"\bMa?c(?=[A-Z])", "MC", bare)
     letters = [c for c in bare if c.isalpha()]
     return bool(letters) and all(c.isupper() for c in letters) and bool(name)
+
+
+_SENTENCE_END = tuple(".,;:!?…。、，！？：；")
+
+
+def looks_like_caseless_cue(line: str) -> bool:
+    """True if `line` could be a cue in a script with no letter case (Chinese, Japanese, Korean,
+    Arabic, Hebrew, Thai …): a short name, optionally with extensions, of letters that are neither
+    upper nor lower case. Only position can confirm it (a line at cue indentation in a printed
+    script, or Fountain's "@"), since case cannot."""
+    text = line.strip().rstrip("^").rstrip()
+    bare = _PAREN.sub("", text).strip()
+    while _PAREN.search(bare) and not bare.startswith("("):
+        bare = _PAREN.sub("", bare).strip()
+    if not bare or len(bare) > 20 or bare.endswith(_SENTENCE_END):
+        return False
+    letters = [c for c in bare if c.isalpha()]
+    return bool(letters) and not any(c.isupper() or c.islower() for c in letters) and all(
+        c.isalpha() or c in " ·・'’-" for c in bare)

@@ -16,6 +16,7 @@ in the file. `to_fdx` and `parse_fdx` round-trip every scene, cue and line.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from defusedxml import DefusedXmlException
@@ -104,7 +105,10 @@ def parse_fdx(data: bytes, filename: str = "script.fdx", *, max_scenes: int = MA
             f"{filename} has no <Content> section; export it again from Final Draft as .fdx."
         )
 
-    title_page = _title_page([_text(p) for p in root.iterfind("./TitlePage/Content/Paragraph")])
+    title_paragraphs = list(root.iterfind("./TitlePage/Content/Paragraph"))
+    title_page = _title_page([_text(p) for p in title_paragraphs if p.get("Alignment", "Center") == "Center"])
+    title_page.update(_title_notes([_text(p) for p in title_paragraphs if p.get("Alignment", "Center") != "Center"],
+                                   title_page.pop("notes", "")))
 
     builder = ScriptBuilder(filename, max_scenes=max_scenes)
     for paragraph, dual in _paragraphs(content):
@@ -158,6 +162,25 @@ def _title_page(lines: list[str]) -> dict[str, str]:
     if rest:
         page["notes"] = "\n".join(rest)
     return page
+
+
+_TITLE_KEYS = ("draft date", "contact", "copyright", "revision", "notes")
+_LABEL = re.compile(rf"^(?P<key>{'|'.join(_TITLE_KEYS)})\s*:\s*(?P<value>.*)$", re.IGNORECASE)
+
+
+def _title_notes(lines: list[str], notes: str) -> dict[str, str]:
+    """The left-aligned block of a title page (draft date, contact, notes). A line "Draft date: …"
+    starts that field and the lines after it continue it; unlabelled lines are notes. A date
+    typed alone is never mistaken for the author, who is in the centred block."""
+    page: dict[str, list[str]] = {"notes": [notes] if notes else []}
+    key = "notes"
+    for line in (x for x in lines if x):
+        match = _LABEL.match(line)
+        if match:
+            key = match.group("key").lower()
+            line = match.group("value")
+        page.setdefault(key, []).append(line)
+    return {k: "\n".join(v) for k, v in page.items() if v}
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -323,9 +346,10 @@ def to_fdx(script: Script) -> bytes:
         for key, value in page.items():
             if key in ("title", "credit", "author", "authors", "source"):
                 continue
-            for line in value.split("\n"):
-                if line.strip():
-                    _paragraph(title_content, "General", line, Alignment="Left")
+            lines = [line for line in value.split("\n") if line.strip()]
+            for n, line in enumerate(lines):  # "Draft date: …" so the field is read back as such
+                label = f"{key[0].upper()}{key[1:]}: " if n == 0 and key != "notes" else ""
+                _paragraph(title_content, "General", label + line, Alignment="Left")
     _element_settings(root)
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)

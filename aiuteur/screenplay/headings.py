@@ -7,8 +7,8 @@ Stage 5 builds one location asset per distinct `location`, so anything that is n
 must come off it here, whatever order the writer put them in.
 
 Headings are read in English and in the common forms of French, Spanish, Italian, Portuguese,
-German, Dutch, Scandinavian and Russian scripts (`INT. CUISINE - JOUR`, `AUSSEN. STRASSE - NACHT`,
-`ИНТ. КУХНЯ - ДЕНЬ`).
+German, Dutch, Scandinavian, Russian and Greek scripts (`INT. CUISINE - JOUR`, `AUSSEN. STRASSE - NACHT`,
+`ИНТ. КУХНЯ - ДЕНЬ`, `ΕΣΩΤ. ΦΑΡΟΣ - ΝΥΧΤΑ`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["Heading", "is_heading", "is_time_of_day", "parse_heading", "place_of
 # followed by ".", " " or the end of the line.
 _PREFIX = re.compile(
     r"^(?P<p>INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|INT\.?\s*-\s*EXT|EXT\.?\s*-\s*INT|I\s*/\s*E|E\s*/\s*I"
-    r"|INTERIOR|EXTERIOR|INT|EXT|EST|INNEN|AUSSEN|AUẞEN|AUßEN|INNE|UTE|BINNEN|BUITEN|ИНТ|НАТ|ЭКСТ)"
+    r"|INTERIOR|EXTERIOR|INT|EXT|EST|INNEN|AUSSEN|AUẞEN|AUßEN|INNE|UTE|BINNEN|BUITEN|ИНТ|НАТ|ЭКСТ|ΕΣΩΤ|ΕΞΩΤ)"
     r"(?:\.|(?=\s)|$)\s*",
     re.IGNORECASE,
 )
@@ -62,7 +62,9 @@ _EXTRA_TIME_WORDS = (
     "AMANECER", "ATARDECER", "MÁS", "MAS", "CONTINUO", "GIORNO", "NOTTE", "SERA", "MATTINA", "POMERIGGIO",
     "ALBA", "TRAMONTO", "DOPO", "NOITE", "MANHÃ", "TAG", "NACHT", "MORGEN", "ABEND", "MITTAG", "NACHMITTAG",
     "DÄMMERUNG", "SPÄTER", "DAG", "AVOND", "OCHTEND", "MIDDAG", "LATER", "NAT", "MORGON", "KVÄLL", "KVELD",
-    "ДЕНЬ", "НОЧЬ", "УТРО", "ВЕЧЕР", "ПОЗЖЕ",
+    "ДЕНЬ", "НОЧЬ", "УТРО", "ВЕЧЕР", "ПОЗЖЕ", "ΜΕΡΑ", "ΜΈΡΑ", "ΝΥΧΤΑ", "ΝΎΧΤΑ", "ΠΡΩΙ", "ΠΡΩΊ", "ΒΡΑΔΥ",
+    "ΒΡΆΔΥ", "ΑΠΟΓΕΥΜΑ", "ΑΠΌΓΕΥΜΑ", "ΣΟΥΡΟΥΠΟ", "ΣΟΎΡΟΥΠΟ", "ΞΗΜΕΡΩΜΑ", "ΑΡΓΟΤΕΡΑ", "ΑΡΓΌΤΕΡΑ", "ΣΥΝΕΧΕΙΑ",
+    "ΣΥΝΈΧΕΙΑ",
 )  # fmt: skip
 _TIME_VOCABULARY = frozenset([*" ".join(TIME_WORDS).replace("-", " ").split(), *_EXTRA_TIME_WORDS])
 _NON_PLACE = re.compile(
@@ -90,6 +92,8 @@ _INT_EXT = {
     "BUITEN": IntExt.EXT,
     "НАТ": IntExt.EXT,
     "ЭКСТ": IntExt.EXT,
+    "ΕΣΩΤ": IntExt.INT,
+    "ΕΞΩΤ": IntExt.EXT,
 }
 
 

@@ -17,7 +17,7 @@ from itertools import pairwise
 
 from aiuteur.domain.artifacts import ElementKind, Script
 from aiuteur.screenplay.builder import ScriptBuilder
-from aiuteur.screenplay.cues import CONTD, looks_like_cue, split_cue
+from aiuteur.screenplay.cues import CONTD, looks_like_caseless_cue, looks_like_cue, split_cue
 from aiuteur.screenplay.headings import is_heading, strip_numbers
 from aiuteur.screenplay.limits import MAX_SCENES
 
@@ -34,6 +34,9 @@ _TRANSITION = re.compile(
 _CREDIT = re.compile(r"^(?:written\s+by|screenplay\s+by|teleplay\s+by|story\s+by|by)\b", re.IGNORECASE)
 _NUMBERED = re.compile(r"^(?P<n>[A-Z]?\d{1,4}[A-Z]{0,3}(?:[.\-][A-Z0-9]{1,3})?)\s{2,}(?P<h>[^a-z]+?)\s{2,}(?P=n)$")
 _GAP = re.compile(r"\S+(?: \S+)*")
+# A name without letter case (CJK, Hangul …) is a cue only where cues are printed (2.2 in from the
+# action margin in standard layout; dialogue sits at 1 in): position is all that marks it.
+_CASELESS_CUE_INDENT = 18
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ def parse_layout(text: str, filename: str = "script.txt", *, max_scenes: int = M
     lines = _clean_lines(text)
     title_page, lines = _split_title_page(lines)
     rows = _rows(lines)
-    indented = sum(1 for r in rows if r and r.indent >= 12 and looks_like_cue(r.text)) >= 1
+    indented = any(r and ((r.indent >= 12 and looks_like_cue(r.text))
+                          or (r.indent >= _CASELESS_CUE_INDENT and looks_like_caseless_cue(r.text))) for r in rows)
     builder = ScriptBuilder(filename, max_scenes=max_scenes)
 
     action: list[str] = []
@@ -266,7 +270,8 @@ def parse_layout(text: str, filename: str = "script.txt", *, max_scenes: int = M
             column = min(column, pair[1].start() - 8)
             dual = (max(column, pair[0].end() + 2), [(pair[0].group(), []), (pair[1].group(), [])])
             continue
-        is_cue = looks_like_cue(line) and next_row is not None
+        is_cue = (looks_like_cue(line) or (indented and row.indent >= _CASELESS_CUE_INDENT
+                                            and looks_like_caseless_cue(line))) and next_row is not None
         if is_cue and indented and next_row is not None:
             is_cue = row.indent >= 12 and next_row.indent < row.indent
         elif is_cue:

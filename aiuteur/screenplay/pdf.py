@@ -15,6 +15,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from aiuteur.domain.artifacts import ElementKind, Script, ScriptElement
+from aiuteur.screenplay import fonts
 from aiuteur.screenplay.builder import opening_elements
 from aiuteur.screenplay.cues import CONTD, join_cue
 from aiuteur.screenplay.errors import ScreenplayError
@@ -38,15 +39,6 @@ _DIALOGUE_X, _DIALOGUE_W = 2.5, 35
 _RIGHT_EDGE = 7.5
 _CHAR_IN = 0.1  # Courier 12 pt: 0.1 in per character
 
-_LATIN1_FIX = str.maketrans(
-    {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "--", "…": "...", "\u00a0": " "}
-)
-
-
-def _latin1(text: str) -> str:
-    return text.translate(_LATIN1_FIX).encode("latin-1", "replace").decode("latin-1")
-
-
 @dataclass
 class _Line:
     x: float  # inches from the left edge; negative means right-aligned at -x
@@ -66,7 +58,47 @@ class _Block:
 def _wrap(text: str, width: int) -> list[str]:
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        lines.extend(textwrap.wrap(paragraph, width, break_long_words=True) or [""])
+        if fonts.width(paragraph) == len(paragraph):
+            lines.extend(textwrap.wrap(paragraph, width, break_long_words=True) or [""])
+        else:
+            lines.extend(_wrap_wide(paragraph, width) or [""])
+    return lines
+
+
+def _wrap_wide(paragraph: str, width: int) -> list[str]:
+    """Wrap by grid columns when full-width (CJK) characters take two: a line may break between
+    any two of them, as CJK text has no spaces, and at spaces as usual."""
+    tokens: list[str] = []
+    word = ""
+    for ch in paragraph:
+        if ch == " " or fonts.columns(ch) == 2:
+            if word:
+                tokens.append(word)
+            tokens.append(ch)
+            word = ""
+        else:
+            word += ch
+    if word:
+        tokens.append(word)
+    lines: list[str] = []
+    line = ""
+    for token in tokens:
+        if token == " " and not line:
+            continue
+        if fonts.width(line + token) <= width:
+            line += token
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+        line = "" if token == " " else token
+        while fonts.width(line) > width:  # a word longer than the line
+            cut = 0
+            while fonts.width(line[: cut + 1]) <= width:
+                cut += 1
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip():
+        lines.append(line.rstrip())
     return lines
 
 
@@ -159,23 +191,63 @@ def _plain_blocks(elements: list[ScriptElement]) -> list[_Block]:
 
 def to_pdf(script: Script) -> bytes:
     """Render the script as a screenplay PDF in industry layout; returns the PDF bytes."""
+    return render_pdf(script)[0]
+
+
+def render_pdf(script: Script) -> tuple[bytes, list[str]]:
+    """The screenplay PDF and the characters its fonts could not draw (see `fonts`), in order
+    of first use; `fonts.missing_sentence` words them for the user."""
     from fpdf import FPDF
 
+    found = fonts.faces()
     pdf = FPDF(orientation="portrait", unit="pt", format="letter")
     pdf.set_auto_page_break(False)
-    pdf.set_title(_latin1(script.title or "Screenplay"))
+    pdf.set_title(script.title or "Screenplay" if found else fonts.latin1(script.title or "Screenplay"))
     pdf.set_creator("Aiuteur")
-    pdf.set_font("Courier", size=12)
+    added: set[str] = set()
+    missed: dict[str, None] = {}
+    col = _CHAR_IN * _PT_PER_IN
+
+    def use(face: fonts.Face | None) -> None:
+        if face is None:  # no embedded fonts on this machine
+            pdf.set_font("Courier", size=12)
+            return
+        if face.name not in added:
+            pdf.add_font(face.name, "", str(face.path), collection_font_number=0)
+            added.add(face.name)
+        pdf.set_font(face.name, size=12)
+
+    def draw(left: float, baseline: float, text: str) -> None:
+        """Each run of characters in the first font that has them, on the 10-per-inch grid."""
+        for ch in fonts.missing(text, found):
+            missed.setdefault(ch, None)
+        if not found:
+            use(None)
+            pdf.text(left, baseline, fonts.latin1(text))
+            return
+        start, run, run_face = 0, "", None
+        for ch in text + "\0":
+            face = None if ch == "\0" else fonts.face_for(ch, found) or found[0]
+            if run and (face is not run_face or ch == "\0"):
+                use(run_face)
+                wide = fonts.width(run) == 2 * len(run)
+                pdf.set_char_spacing(2 * col - pdf.get_string_width(run[0]) if wide else 0)
+                pdf.text(left + start * col, baseline, run)
+                start += fonts.width(run)
+                run = ""
+            run_face = face
+            run += ch
+        pdf.set_char_spacing(0)
 
     def put(x: float, y_line: int, text: str) -> None:
-        text = _latin1(text)
+        size = fonts.width(text) * col
         if x < 0:
-            left = (-x - len(text) * _CHAR_IN) * _PT_PER_IN
+            left = -x * _PT_PER_IN - size
         elif x == 0:
-            left = (_PAGE_W - pdf.get_string_width(text)) / 2
+            left = (_PAGE_W - size) / 2
         else:
             left = x * _PT_PER_IN
-        pdf.text(left, _TOP + y_line * _LINE + 9, text)
+        draw(left, _TOP + y_line * _LINE + 9, text)
 
     # 1. Title page.
     page = dict(script.title_page)
@@ -208,11 +280,8 @@ def to_pdf(script: Script) -> bytes:
         number += 1
         y = 0
         if number > 1:
-            pdf.text(
-                _RIGHT_EDGE * _PT_PER_IN - pdf.get_string_width(f"{number}."),
-                0.5 * _PT_PER_IN + 9,
-                f"{number}.",
-            )
+            text = f"{number}."
+            draw(_RIGHT_EDGE * _PT_PER_IN - len(text) * col, 0.5 * _PT_PER_IN + 9, text)
 
     new_page()
     for block in _blocks(script):
@@ -246,7 +315,7 @@ def to_pdf(script: Script) -> bytes:
                 if block.cue:
                     put(_CUE_X, y, "(MORE)")
                 new_page()
-    return bytes(pdf.output())
+    return bytes(pdf.output()), list(missed)
 
 
 # --- import ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The screenplay PDF against the layout rules: US Letter, 12-pt Courier at 6 lines an inch,
+"""The screenplay PDF against the layout rules: US Letter, 12-pt Courier (Courier Prime, embedded) at 6 lines an inch,
 action at 1.5 in (60 characters wide), cues at 3.7 in, parentheticals at 3.1 in, dialogue at
 2.5 in (35 characters wide), transitions ending at 7.5 in, page numbers "2." top right from page
 two, 1-in top and bottom margins, and "(MORE)" / "NAME (CONT'D)" when a speech crosses pages."""
@@ -11,7 +11,8 @@ from collections import defaultdict
 
 from pypdf import PdfReader
 
-from aiuteur.screenplay import parse_fountain, to_pdf
+from aiuteur.screenplay import fonts, import_screenplay, parse_fountain, to_pdf
+from aiuteur.screenplay.pdf import render_pdf
 
 PT = 72.0  # points per inch
 
@@ -59,7 +60,7 @@ def test_every_element_sits_at_its_standard_position_in_12pt_courier():
     assert all((float(p.mediabox.width), float(p.mediabox.height)) == (612, 792) for p in reader.pages)  # US Letter
     pages = _runs(pdf)
     script = [r for page in pages[1:] for r in page]  # page 0 is the title page
-    assert {(font, size) for _, _, _, font, size in script} == {("/Courier", 12)}
+    assert {(font.split("+")[-1], size) for _, _, _, font, size in script} == {("CourierPrimeLight", 12)}
     x: dict[str, set[float]] = defaultdict(set)
     for text, left, _, _, _ in script:
         kind = ("heading" if text.startswith(("INT.", "EXT.")) else "cue" if text in ("ADA", "BEN", "BEN (CONT'D)")
@@ -99,3 +100,30 @@ def test_margins_line_spacing_page_numbers_and_more_contd():
             assert texts[-1] == "(MORE)"
         if number > 1:
             assert "ANNA (CONT'D)" in texts[:3]
+
+
+def test_every_script_prints_on_the_ten_per_inch_grid_whatever_its_alphabet():
+    """Greek and Cyrillic keep one column a character, CJK takes two (so a line of Japanese
+    dialogue wraps at 17 characters, not 35), each run drawn in the first font that has it."""
+    script = parse_fountain("INT. ΦΑΡΟΣ - NIGHT\n\nЖ" + "x" * 9 + "λ\n\nYUKI\n" + "東京" * 20 + "\n")
+    pdf, missing = render_pdf(script)
+    assert missing == []
+    runs = _runs(pdf)[0]
+    heading, action = ([(round(x, 2), text, font.split("+")[-1]) for text, x, y, font, _ in runs
+                        if abs(y - (1 + line / 6 + 0.125)) < 0.01] for line in (0, 2))
+    assert heading[2:] == [(1.5, "INT.", "CourierPrimeLight"), (2.0, "ΦΑΡΟΣ", "LiberationMono"),
+                           (2.5, "- NIGHT", "CourierPrimeLight")]
+    assert action == [(1.5, "Ж", "LiberationMono"), (1.6, "xxxxxxxxx", "CourierPrimeLight"),
+                      (2.5, "λ", "LiberationMono")]
+    japanese = [(text, x) for text, x, _, font, _ in runs if "WenQuanYi" in font]
+    assert japanese and all(abs(x - 2.5) < 0.01 for _, x in japanese)
+    assert max(fonts.width(t) for t, _ in japanese) <= 35 and sum(len(t) for t, _ in japanese) == 40
+
+
+def test_a_character_no_font_has_is_reported_not_printed_as_a_question_mark():
+    script = parse_fountain("INT. HALL - DAY\n\nThe rune ᚠ and the sign 𓀀 glow.\n")
+    pdf, missing = render_pdf(script)
+    assert missing == ["ᚠ", "𓀀"]
+    sentence = fonts.missing_sentence(missing)
+    assert "2 characters" in sentence and "ᚠ 𓀀" in sentence and "empty boxes" in sentence
+    assert "?" not in import_screenplay(pdf, "again.pdf").scenes[0].elements[0].text
