@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -280,6 +281,7 @@ class LlamaCppText:
             budget = min(budget, max_tokens)
         if progress:
             progress(0.0, f"writing {schema.__name__} with {self.model_id}")
+        t0 = time.perf_counter()
         result = self._chat(
             messages,
             seed=seed,
@@ -292,6 +294,8 @@ class LlamaCppText:
         usage.record(counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0))
         choice = result["choices"][0]
         text = choice["message"].get("content") or ""
+        log.info("%s: %s+%s tokens (budget %s) in %.1f s, %s", schema.__name__, counts.get("prompt_tokens", "?"),
+                 counts.get("completion_tokens", "?"), budget, time.perf_counter() - t0, choice.get("finish_reason"))
         if progress:
             progress(1.0, f"{result.get('usage', {}).get('completion_tokens', '?')} tokens")
         if choice.get("finish_reason") == "length":

@@ -646,7 +646,7 @@ class Runner:
 
     def _apply_default_choice(self, project_id: str, stage: Stage, scene_id: str | None,
                               record: ArtifactRecord) -> ArtifactRecord:
-        """Headless runs take the default where a person would choose (first treatment; confirm)."""
+        """Headless runs take the default where a person would choose (first strong treatment; confirm)."""
         chooser = DEFAULT_CHOICES.get(stage)
         if chooser is None:
             return record
@@ -659,8 +659,17 @@ class Runner:
 #: Per-scene stages whose scenes may run at once on a cluster, with the engine kind that decides how many.
 PARALLEL_SCENE_STAGES: dict[Stage, str] = {Stage.FRAMES: "image", Stage.VIDEO: "video"}
 
+def _default_treatment(d: dict[str, Any]) -> dict[str, Any]:
+    """The first treatment not marked weak (the first when all are), unless one is chosen."""
+    if d.get("chosen") is not None:
+        return d
+    variants = d.get("variants") or []
+    strong = [i for i, v in enumerate(variants) if isinstance(v, dict) and not v.get("weak")]
+    return {**d, "chosen": strong[0] if strong else 0}
+
+
 DEFAULT_CHOICES: dict[Stage, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    Stage.TREATMENT: lambda d: {**d, "chosen": 0 if d.get("chosen") is None else d["chosen"]},
+    Stage.TREATMENT: _default_treatment,
 }
 
 

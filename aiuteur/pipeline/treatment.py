@@ -35,6 +35,7 @@ from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,
     brief_text,
+    cut_loops,
     default_templates,
     engine_failure,
     format_rules,
@@ -100,6 +101,11 @@ class VariantDraft(BaseModel):
     @classmethod
     def _differs_and_retells(cls, v: str, info: ValidationInfo) -> str:
         ctx = info.context or {}
+        if not ctx:
+            return v
+        if len(cut_loops(v)) < 0.8 * len(v.strip()):
+            raise ValueError("this treatment says the same sentences again and again; tell the story once, from "
+                             "its start to its ending, and stop")
         for n, other in enumerate(ctx.get("others") or [], start=1):
             if too_close(v, other):
                 raise ValueError(
@@ -229,8 +235,9 @@ def angle_of(variant: TreatmentVariant, index: int, story: StoryInput) -> Angle:
 
 
 def _variant(d: VariantDraft, angle: str = "", weak: str = "") -> TreatmentVariant:
-    return TreatmentVariant(title=d.title.strip(), logline=d.logline.strip(), prose=d.prose.strip(), angle=angle,
-                            weak=weak)
+    """The saved variant: the model's loops cut from its prose (`cut_loops`)."""
+    return TreatmentVariant(title=d.title.strip(), logline=d.logline.strip(), prose=cut_loops(d.prose) or d.prose.strip(),
+                            angle=angle, weak=weak)
 
 
 # --- prompts --------------------------------------------------------------------------------------

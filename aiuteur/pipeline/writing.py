@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 TemplateSource = Callable[[str], Template]
 """template("treatment/system") -> Template; `StageContext.template` (it applies overrides)."""
@@ -235,6 +238,7 @@ def ask(
                 check(value)
         except (ValidationError, ValueError) as e:
             error = check_message(e)
+            log.info("%s rejected (try %d of %d): %s", schema.__name__, attempt, max_attempts, error[:300])
             if attempt < max_attempts:
                 convo = [*messages,
                          {"role": "assistant", "content": json.dumps(out.model_dump(mode="json"), ensure_ascii=False)},
@@ -303,3 +307,44 @@ def max_attempts_option(options: Mapping[str, Any], default: int = 3) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
         raise InputError(f"max_attempts must be a whole number from 1 to 5, not {value!r}.")
     return value
+
+
+# --- loops ------------------------------------------------------------------------------------
+
+_SENTENCE_SPAN = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'”’)]*|$)")
+#: A sentence this long (in words) said twice is the model going round in circles, not style.
+LOOP_MIN_WORDS = 5
+
+
+def cut_loops(text: str) -> str:
+    """`text` without the model's loops: a sentence (of LOOP_MIN_WORDS words or more) said again
+    word for word is dropped each time after the first (with the short repeats that follow it),
+    and an unfinished last sentence (the
+    output reached its length bound mid-sentence) goes when a finished one comes before it.
+
+    A small model that starts to repeat itself fills every character its schema allows; what it
+    wrote before the loop is its answer.
+    """
+    seen: set[str] = set()
+    looping = False  # the sentence before was a repeat: a short one after it repeats too
+    kept: list[tuple[str, str]] = []  # (the space before it, the sentence)
+    end = 0
+    for m in _SENTENCE_SPAN.finditer(text):
+        gap, end = text[end:m.start()], m.end()
+        body = m.group(0)
+        if not body.strip():
+            continue
+        gap += body[: len(body) - len(body.lstrip())]
+        key = " ".join(re.findall(r"\w+", body.lower()))
+        if key in seen and (len(key.split()) >= LOOP_MIN_WORDS or looping):
+            looping = True
+            continue
+        seen.add(key)
+        looping = False
+        kept.append(("\n\n" if gap.count("\n") > 1 else "\n" if "\n" in gap else " ", body.strip()))
+    if not kept:
+        return text.strip()
+    finished = [bool(re.search(r"[.!?][\"'”’)]*$", b)) for _, b in kept]
+    if len(kept) > 1 and not finished[-1] and any(finished[:-1]):
+        kept.pop()
+    return "".join(gap + body for gap, body in kept).strip()

@@ -202,3 +202,27 @@ def test_a_project_override_is_used_and_recorded(runner: Runner, engines: FakeEn
     take = runner.run(pid, Stage.TREATMENT).takes[0]
     assert take.template.startswith("treatment/system.v2.override+")
     assert take.prompt[0]["content"].startswith("Write three. Rules: - All characters are eggs.")
+
+
+def test_a_looping_treatment_is_re_asked_and_its_loop_never_saved() -> None:
+    from aiuteur.pipeline.treatment import _variant
+    from aiuteur.pipeline.writing import cut_loops
+
+    loop = "The town is small and grey all year. Ines finds the tuba. " * 4 + "The town is small and gr"
+    assert cut_loops(loop) == "The town is small and grey all year. Ines finds the tuba."
+    assert cut_loops("One.\n\nTwo is here. Three") == "One.\n\nTwo is here."  # paragraphs stay; the cut end goes
+    assert cut_loops("Go. Go. Go.") == "Go. Go. Go."  # short sentences may repeat
+    with pytest.raises(ValueError, match="again and again"):
+        VariantDraft.model_validate({"title": "T", "logline": "L", "prose": loop}, context={"story": "x"})
+    saved = _variant(VariantDraft(title="T", logline="L", prose=loop))
+    assert saved.prose == "The town is small and grey all year. Ines finds the tuba."
+
+
+def test_a_headless_run_chooses_the_first_treatment_not_marked_weak() -> None:
+    from aiuteur.pipeline.runner import DEFAULT_CHOICES
+
+    choose = DEFAULT_CHOICES[Stage.TREATMENT]
+    v = {"title": "T", "logline": "L", "prose": "P"}
+    assert choose({"variants": [{**v, "weak": "loops"}, v, v]})["chosen"] == 1
+    assert choose({"variants": [{**v, "weak": "x"}] * 3})["chosen"] == 0
+    assert choose({"variants": [v, v, v], "chosen": 2})["chosen"] == 2
