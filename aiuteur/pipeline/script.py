@@ -85,7 +85,7 @@ VARIABLES: dict[str, frozenset[str]] = {
     "script/plan_user": frozenset({"params", "material_label", "material", "guidance", "scene_count"}),
     "script/scene_system": frozenset({"story_rules", "style_capsule"}),
     "script/scene_user": frozenset(
-        {"title", "outline", "characters", "previous", "guidance", "number", "heading", "summary"}
+        {"title", "outline", "characters", "previous", "guidance", "number", "heading", "summary", "passage"}
     ),
     "script/enrich_system": frozenset({"story_rules", "style_capsule"}),
     "script/enrich_user": frozenset({"characters", "heading", "scene", "guidance", "count"}),
@@ -293,6 +293,46 @@ def story_speakers(text: str, names: list[str]) -> list[str]:
             if name not in speakers:
                 speakers.append(name)
     return speakers
+
+
+_STOP = frozenset(re.findall(r"\S+", """the a an and but or of to in on at by for from with into onto over under as is
+are was were be been has had have his her their its they them she he him it this that these those then than when
+while who whom what which there here not no yes all any each one two out up down off so if do does did just very
+still only your you our we me my i said says say"""))
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z][a-z'’]+", text.lower()) if len(w) >= 3 and w not in _STOP}
+
+
+def story_passage(story_text: str, *about: str, max_words: int = 160) -> str:
+    """The paragraphs of the story a scene comes from: those sharing the most content words with
+    `about` (the scene's summary, place and cast), in story order, up to `max_words` words.
+
+    The scene writer sees the story's own lines and looks there (its beats are a summary of a
+    retelling), so the people who speak in the story speak in the scene, in their own words.
+    """
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", story_text) if p.strip()]
+    paragraphs = [p for p in paragraphs if not p.startswith("#")]
+    wanted = _content_words(" ".join(about))
+    if not paragraphs or not wanted:
+        return "(none)"
+    scored = sorted(((len(wanted & _content_words(p)), -i) for i, p in enumerate(paragraphs)), reverse=True)
+    chosen: list[int] = []
+    words = 0
+    for score, neg in scored:
+        n = len(paragraphs[-neg].split())
+        if score < 2 or (chosen and words + n > max_words):
+            break
+        chosen.append(-neg)
+        words += n
+        # a line of speech is usually answered in the next paragraph: keep the exchange together
+        nxt = -neg + 1
+        if nxt < len(paragraphs) and nxt not in chosen and '"' in paragraphs[nxt] + paragraphs[-neg] \
+                and words + len(paragraphs[nxt].split()) <= max_words:
+            chosen.append(nxt)
+            words += len(paragraphs[nxt].split())
+    return "\n".join(paragraphs[i] for i in sorted(set(chosen))) or "(none)"
 
 
 # --- generation schemas: one scene as typed elements (bounded) -------------------------------------
@@ -559,6 +599,12 @@ class Writer:
     def rules(self) -> str:
         return format_rules(story_rules(self.story))
 
+    @property
+    def story_text(self) -> str:
+        """The primary source's text (the story itself), '' when the input has none."""
+        primary = self.story.primary if self.story is not None else None
+        return primary.text if primary is not None else ""
+
     def speakers(self, names: list[str]) -> list[str]:
         """Which of `names` speak in the story's own text (quoted speech near their name)."""
         if self.story is None:
@@ -599,7 +645,8 @@ class Writer:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsule_home)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
-                  "number": number, "heading": heading, "summary": summary}
+                  "number": number, "heading": heading, "summary": summary,
+                  "passage": story_passage(self.story_text, summary, heading, " ".join(cast))}
         rendered = messages_for(self.templates, "script", {"story_rules": self.rules, "style_capsule": capsule},
                                 values, VARIABLES, system="scene_system", user="scene_user", extra=used)
         inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}
@@ -836,7 +883,12 @@ def _material(ctx: StageContext, story: StoryInput) -> tuple[str, str]:
         raise InputError("Make the beat sheet before writing the script.")
     sheet = BeatSheet.model_validate(data)
     beats = "\n".join(f"{i}. {b.title}: {b.summary}" for i, b in enumerate(sheet.beats, start=1))
-    return "THE BEAT SHEET (every beat must happen, in this order)", f"{beats}\n\nBRIEF\n{brief_text(story)}"
+    material = f"{beats}\n\nBRIEF\n{brief_text(story)}"
+    if story.primary is not None and story.primary.text.strip():
+        # The beats summarise a retelling; the story keeps every name, place and look exactly.
+        material += ("\n\nTHE STORY THE BEATS COME FROM (for the exact names of the people and places, how "
+                     f"they look and the places where things happen)\n{sources_text(story, limit=8000)}")
+    return "THE BEAT SHEET (every beat must happen, in this order)", material
 
 
 def _beat_places(ctx: StageContext) -> list[BeatPlace]:

@@ -119,7 +119,7 @@ def test_each_writing_mode_runs_end_to_end_to_a_saved_script(runner: Runner, eng
     assert result.record is not None and result.record.take_id == result.takes[-1].id
     assert result.takes[1].target == f"scene:{script.scenes[0].id}"
     assert result.takes[0].template.startswith("script/plan_system.v2+script/plan_user.v2")
-    assert result.takes[1].template.startswith("script/scene_system.v2+script/scene_user.v2")
+    assert result.takes[1].template.startswith("script/scene_system.v2+script/scene_user.v3")
     # Progress grows scene by scene, and the partial script grows with it.
     assert [s for _, s in seen if s.startswith("Scene ")] == [
         "Scene 1 of 2 written: EXT. HARBOUR WALL - NIGHT", "Scene 2 of 2 written: INT. LAMP ROOM - NIGHT"]
