@@ -14,7 +14,7 @@ import pytest
 
 from aiuteur.cli import main
 from aiuteur.engines import usage
-from aiuteur.evals.harness import EVAL_STAGES, EvalConfig, read_json, run_eval
+from aiuteur.evals.harness import EVAL_STAGES, read_json
 from aiuteur.evals.report import compare, markdown, write_markdown
 from aiuteur.settings import PROFILES_DIR
 
@@ -133,42 +133,5 @@ def test_the_openai_engine_reports_the_servers_token_usage() -> None:
     assert (used.prompt, used.completion, used.calls) == (42, 7, 1)
 
 
-# -- the real offline model ---------------------------------------------------------------------------
-
-
-def _offline_models() -> tuple[Path | None, str]:
-    from aiuteur.engines.offline_llm import PartsSpec, is_assembled
-    from aiuteur.engines.profiles import load_profile
-    from aiuteur.settings import resolve_data_home
-
-    if importlib.util.find_spec("llama_cpp") is None:
-        return None, "llama-cpp-python is not installed (pip install llama-cpp-python==0.3.36)"
-    text = load_profile("offline").spec("text")
-    parts = PartsSpec.from_table(text["assemble"])
-    env = {k: v for k, v in os.environ.items() if k != "AIUTEUR_MODELS"}
-    for where in (os.environ.get("AIUTEUR_REAL_MODELS"), str(resolve_data_home(env).models)):
-        if where and is_assembled(Path(where) / text["gguf"], parts):
-            return Path(where), ""
-    return None, "the offline GGUF is not assembled (python -m aiuteur models prepare offline)"
-
-
-@pytest.mark.real
-@pytest.mark.slow
-def test_offline_model_takes_a_corpus_story_to_stage_9_with_the_structure_intact(tmp_path: Path) -> None:
-    where, why = _offline_models()
-    if where is None:
-        pytest.skip(why)
-    if os.environ.get("AIUTEUR_REAL_EVAL") != "1":
-        pytest.skip("a whole story through stages 2-9 on the offline model takes 10-30 min of CPU; "
-                    "set AIUTEUR_REAL_EVAL=1 to run it")
-    doc = run_eval(EvalConfig(profile="offline", stories=[STORY], models=where, out=tmp_path / "real.json",
-                              scratch=tmp_path / "scratch"))
-    [row] = doc["stories"]
-    m = row["metrics"]
-    assert "crashed" not in row, row.get("crashed")
-    assert row["complete"], f"stopped at {row.get('failed_stage')}: {row.get('failed_why')}"
-    assert m["treatments"]["count"] == 3
-    assert m["characters"]["missing"] == [], m["characters"]
-    assert m["dialogue_altered"]["altered"] == 0, m["dialogue_altered"]["evidence"]
-    assert m["non_things"]["assets"] == 0, m["non_things"]["evidence"]
-    assert m["leaks"]["leaks"] == 0, m["leaks"]["evidence"]
+# The real offline model takes a corpus story through stages 2-9 in tests/pipeline/test_writing_real.py
+# (AIUTEUR_REAL_EVAL=1): the same harness, asserting the structural numbers.

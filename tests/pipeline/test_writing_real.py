@@ -1,76 +1,70 @@
-"""Stages 2-4 on the real offline model (Qwen2.5-Coder-1.5B through llama.cpp), where installed.
+"""One corpus story through stages 2-9 on the real offline model (Qwen2.5-Coder-1.5B through llama.cpp).
 
-A short story nobody tuned the prompts to goes treatment -> beats -> script through the runner
-with the offline profile's engines. The assertions are structural (issue 13), never about prose:
-three treatments from three angles, none lost; beats that cover the whole treatment; a script
-with a scene for each place of the beats, dialogue for people who speak in the story, and no
-action line that begins with a heading.
+The story (`evals/corpus/tuba-audition` unless AIUTEUR_REAL_EVAL_STORY names another) was written
+for the repository, never tuned to. It runs headless through the eval harness, the same
+`Runner.run_until` path as `python -m aiuteur run`, with the offline profile's engines, and the
+assertions are the issue-13 structural numbers, never prose: every stage valid, three treatments
+from three angles, beats that cover the whole chosen treatment, a scene for each place of the
+beats, no action line that begins with a heading, every labelled character extracted, every
+labelled speaker speaking, no dialogue line altered by the shot lists, no time of day, heading or
+transition as an asset or a shot's action, and no word of a prompt's examples in a name.
+
+It costs 20-60 min of CPU on a shared 2-core machine, so it runs only with AIUTEUR_REAL_EVAL=1
+(and is skipped, with the reason, where llama-cpp-python or the GGUF is missing).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from aiuteur.domain import BeatSheet, ElementKind, InputMode, Script, SourceText, Stage, StoryInput, Treatment
-from aiuteur.pipeline.runner import Runner
+from aiuteur.evals.harness import EvalConfig, run_eval
 from aiuteur.pipeline.script import same_place
-from aiuteur.pipeline.treatment import copied_sentences
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.slow]
 
-STORY = (
-    "Rosa Mendez runs a tiny laundromat on a rainy street corner. At closing time a soaked boy, "
-    'Felix, hides behind the dryers. "I lost my dog," he says. Rosa gives him a towel and a torch. '
-    "Together they search the flooded alley behind the shop, where trash cans float and a neon "
-    'sign buzzes pink. Under the fire escape they find the dog, shivering. "Her name is Biscuit," '
-    "Felix says. Back in the warm laundromat, Rosa dries the dog in a basket of clean sheets while "
-    "Felix laughs for the first time."
-)
+STORY = os.environ.get("AIUTEUR_REAL_EVAL_STORY", "tuba-audition")
 
 
-def test_the_offline_model_writes_treatments_beats_and_a_script(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_offline_model_takes_a_corpus_story_to_stage_9_with_the_structure_intact(tmp_path: Path) -> None:
     from tests.engines.test_text_llamacpp import _offline_models_dir
 
     where, why = _offline_models_dir()
     if where is None:
         pytest.skip(why)
-    from aiuteur.engines import registry
-    from aiuteur.engines.profiles import load_profile
+    if os.environ.get("AIUTEUR_REAL_EVAL") != "1":
+        pytest.skip("a whole story through stages 2-9 on the offline model takes 20-60 min of CPU; "
+                    "set AIUTEUR_REAL_EVAL=1 to run it")
+    doc = run_eval(EvalConfig(profile="offline", stories=[STORY], models=where, out=tmp_path / "real.json",
+                              scratch=tmp_path / "scratch", label="real test"))
+    [row] = doc["stories"]
+    assert "crashed" not in row, row.get("crashed")
+    assert row["complete"], f"stopped at {row.get('failed_stage')}: {row.get('failed_why')}"
+    m, a = row["metrics"], row["artifacts"]
 
-    monkeypatch.setenv("AIUTEUR_MODELS", str(where))
-    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
-    home = DataHome(tmp_path / "home", "test")
-    runner = Runner(Store(home), engines=registry.Engines(load_profile("offline"), home))
-    pid = runner.create_project("Laundromat").id
-    runner.save(pid, Stage.INPUT, StoryInput(mode=InputMode.EXPAND, sources=[SourceText(text=STORY)]))
-
-    treatment = runner.run(pid, Stage.TREATMENT, seed=1)
-    assert treatment.ok and treatment.record is not None, treatment.errors  # never nothing
-    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
-    assert len(t.variants) == 3 and len({v.angle for v in t.variants}) == 3
-    for v in t.variants:  # a variant that copies the story is either fixed or marked, never silent
-        assert len(copied_sentences(v.prose, STORY)) <= 1 or v.weak
-    runner.save(pid, Stage.TREATMENT, t.model_copy(update={"chosen": 0}))
-
-    beats = runner.run(pid, Stage.BEATS, seed=2)
-    assert beats.ok, beats.errors
-    sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
-    prose = t.variants[0].prose
-    assert " ".join(b.source_passage for b in sheet.beats).split() == prose.split()  # the whole treatment
-    assert all(b.place for b in sheet.beats)
-
-    script_run = runner.run(pid, Stage.SCRIPT, seed=3)
-    assert script_run.ok, script_run.errors
-    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
-    for b in sheet.beats:
-        assert any(same_place(b.place, s.location) for s in script.scenes), f"no scene at {b.place}"
-    actions = [e.text for s in script.scenes for e in s.elements if e.kind == ElementKind.ACTION]
-    assert actions and not [a for a in actions if re.match(r"\s*(INT|EXT)[./ ]", a)]
-    dialogue = [e for s in script.scenes for e in s.elements if e.kind == ElementKind.DIALOGUE]
-    assert dialogue or any("speak" in n for n in script_run.notes)  # spoken, or marked as missing
+    # Stage 2: three treatments, one per angle; one copying the story is re-asked or marked weak.
+    variants = a["treatment"]["variants"]
+    assert m["treatments"]["count"] == 3 and len({v["angle"] for v in variants}) == 3
+    # Stage 3: the beats' passages are the chosen treatment, all of it, in order.
+    prose = variants[a["treatment"]["chosen"]]["prose"]
+    beats = a["beats"]["beats"]
+    assert " ".join(b["source_passage"] for b in beats).split() == prose.split()
+    # Stage 4: a scene at every place of the beats; no action line is a heading.
+    scenes = a["script"]["scenes"]
+    for b in beats:
+        if b.get("place"):
+            assert any(same_place(b["place"], s.get("location") or s.get("heading") or "") for s in scenes), b["place"]
+    actions = [e["text"] for s in scenes for e in s["elements"] if e["kind"] == "action"]
+    assert actions and not [t for t in actions if re.match(r"\s*(INT|EXT)[./ ]", t)]
+    # Stages 4-5: every labelled character is extracted, every labelled speaker speaks.
+    assert m["characters"]["missing"] == [], m["characters"]
+    assert m["speakers"]["missing"] == [], m["speakers"]
+    # Stage 7: the shot lists carry every dialogue line exactly once, unchanged.
+    assert m["dialogue_altered"]["altered"] == 0, m["dialogue_altered"]["evidence"]
+    # Stages 5 and 7: nothing that is not a thing became an asset or a shot's action.
+    assert m["non_things"]["assets"] == 0 and m["non_things"]["shot_actions"] == 0, m["non_things"]["evidence"]
+    # No example word of a prompt or schema leaked into a heading, cue or asset name.
+    assert m["leaks"]["leaks"] == 0, m["leaks"]["evidence"]
