@@ -660,12 +660,14 @@ class Runner:
 PARALLEL_SCENE_STAGES: dict[Stage, str] = {Stage.FRAMES: "image", Stage.VIDEO: "video"}
 
 def _default_treatment(d: dict[str, Any]) -> dict[str, Any]:
-    """The first treatment not marked weak (the first when all are), unless one is chosen."""
+    """The first treatment not marked weak (the longest when all are), unless one is chosen."""
     if d.get("chosen") is not None:
         return d
-    variants = d.get("variants") or []
-    strong = [i for i, v in enumerate(variants) if isinstance(v, dict) and not v.get("weak")]
-    return {**d, "chosen": strong[0] if strong else 0}
+    variants = [v if isinstance(v, dict) else {} for v in d.get("variants") or []]
+    strong = [i for i, v in enumerate(variants) if not v.get("weak")]
+    if strong or not variants:
+        return {**d, "chosen": strong[0] if strong else 0}
+    return {**d, "chosen": max(range(len(variants)), key=lambda i: (len(str(variants[i].get("prose") or "")), -i))}
 
 
 DEFAULT_CHOICES: dict[Stage, Callable[[dict[str, Any]], dict[str, Any]]] = {

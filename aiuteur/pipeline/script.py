@@ -685,6 +685,9 @@ def write_script(
     # 2. One call per scene; each finished scene is reported so the UI can show it growing.
     scenes: list[Scene] = []
     for i, planned in enumerate(plan.scenes, start=1):
+        if not planned.cast:  # nobody planned here: the people of the story's passage for it are
+            passage = story_passage(writer.story_text, planned.summary, heading_of(planned))
+            planned = planned.model_copy(update={"cast": names_in(passage, [c.name for c in plan.characters])[:4]})
         scene = Scene(number=str(i), heading=heading_of(planned), int_ext=IntExt(planned.int_ext),
                       location=planned.location.upper(), time_of_day=planned.time_of_day, synopsis=planned.summary)
         take, draft = writer.scene(title=plan.title, outline=outline, number=str(i), heading=scene.heading,

@@ -62,6 +62,8 @@ TOO_CLOSE = 0.5
 COPY_MIN_WORDS = 6
 #: How many sentences may be copied word for word from the story.
 MAX_COPIED = 1
+#: A treatment shorter than this (in words) is a note or a fragment, not a telling of the film.
+MIN_PROSE_WORDS = 60
 
 #: Every variable each template of this stage gets; a test checks the files use exactly these.
 VARIABLES: dict[str, frozenset[str]] = {
@@ -103,6 +105,10 @@ class VariantDraft(BaseModel):
         ctx = info.context or {}
         if not ctx:
             return v
+        n_words, floor = len(_words(v)), min_prose_words(str(ctx.get("story") or ""))
+        if n_words < floor:
+            raise ValueError(f"this treatment is {n_words} words long; tell the whole film, its people and places, "
+                             f"from its start to its ending, in at least {floor + 40} words")
         if len(cut_loops(v)) < 0.8 * len(v.strip()):
             raise ValueError("this treatment says the same sentences again and again; tell the story once, from "
                              "its start to its ending, and stop")
@@ -140,6 +146,12 @@ class TreatmentDraft(BaseModel):
 
 
 # --- the checks -----------------------------------------------------------------------------------
+
+
+def min_prose_words(story: str) -> int:
+    """The fewest words a treatment of `story` may have: a quarter of the story, at most
+    MIN_PROSE_WORDS (an idea of a few lines may be told briefly; a note is never a treatment)."""
+    return min(MIN_PROSE_WORDS, max(10, len(_words(story)) // 4))
 
 
 def _words(text: str) -> list[str]:
@@ -308,19 +320,46 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
     again with another seed while tries remain. The last usable answer is kept even when it fails a check."""
     context = {"others": others, "story": story, "numbers": numbers}
     t0 = time.perf_counter()
-    tries, error = 0, ""
+    tries, error, complaint = 0, "", ""
+    best: VariantDraft | None = None
+    best_messages, best_error = messages, ""
     while tries < max_attempts:
+        # A try is a fresh answer with the complaint as a note, never the rejected answer shown
+        # back: a small model shown its answer copies it again (or writes about being rejected).
+        sent = _with_note(messages, complaint)
         try:
-            got: Asked[VariantDraft] = ask(text, messages, VariantDraft, seed=seed + 7 * tries,
-                                           max_attempts=max_attempts - tries, context=context)
+            got: Asked[VariantDraft] = ask(text, sent, VariantDraft, seed=seed + 7 * tries, max_attempts=1,
+                                           context=context)
         except EngineError as e:
             tries += 1
             error = engine_failure(e, what)
             if not retryable(e):
                 break
             continue
-        return _One(got.value, got.error, tries + got.attempts, time.perf_counter() - t0, got.messages)
+        tries += 1
+        if got.value is not None and not got.error:
+            return _One(got.value, "", tries, time.perf_counter() - t0, got.messages)
+        if got.value is not None and (best is None or _better(got.value, best)):
+            best, best_messages, best_error = got.value, got.messages, got.error
+        complaint = error = got.error
+    if best is not None:
+        return _One(best, best_error, tries, time.perf_counter() - t0, best_messages)
     return _One(None, "", tries, time.perf_counter() - t0, messages, error=error)
+
+
+def _with_note(messages: list[Message], complaint: str) -> list[Message]:
+    """The messages with the last try's complaint added to the request (none on the first try)."""
+    if not complaint:
+        return messages
+    last = messages[-1]
+    note = (f"\n\nAn earlier answer was turned down because {complaint}. Write a new treatment that avoids "
+            "this: the film itself, never a note about it.")
+    return [*messages[:-1], {"role": last["role"], "content": last["content"] + note}]
+
+
+def _better(a: VariantDraft, b: VariantDraft) -> bool:
+    """Which of two answers that failed a check to keep: the one with more of its own words."""
+    return len(set(_words(cut_loops(a.prose)))) > len(set(_words(cut_loops(b.prose))))
 
 
 # --- the stage ------------------------------------------------------------------------------------

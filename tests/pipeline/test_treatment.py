@@ -226,3 +226,20 @@ def test_a_headless_run_chooses_the_first_treatment_not_marked_weak() -> None:
     assert choose({"variants": [{**v, "weak": "loops"}, v, v]})["chosen"] == 1
     assert choose({"variants": [{**v, "weak": "x"}] * 3})["chosen"] == 0
     assert choose({"variants": [v, v, v], "chosen": 2})["chosen"] == 2
+
+
+def test_a_re_ask_is_a_fresh_answer_with_a_note_and_the_best_answer_is_kept(runner: Runner,
+                                                                            engines: FakeEngines) -> None:
+    story = IDEA.model_copy(update={"sources": [SourceText(text=STORY)]})
+    pid = project_with_input(runner, story)
+    stub = {"title": "None", "logline": "Rejected.", "prose": "No suitable treatment was written."}
+    copied = {"title": "Copy", "logline": "Ines waits.", "prose": STORY}
+    engines.scripted.enqueue(treatment_out()[0], stub, copied, stub, treatment_out()[2])
+    result = runner.run(pid, Stage.TREATMENT)
+    assert result.ok
+    retry = engines.scripted.calls[2]["messages"]
+    # the rejected answer is never shown back; the complaint is a note on the same request
+    assert [m["role"] for m in retry] == ["system", "user"] and "words long" in retry[-1]["content"]
+    assert "earlier answer was turned down" in retry[-1]["content"]
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert t.variants[1].prose == STORY and "word for word" in t.variants[1].weak  # more of the film than the stub

@@ -10,7 +10,8 @@ labelled speaker speaking, no dialogue line altered by the shot lists, no time o
 transition as an asset or a shot's action, and no word of a prompt's examples in a name.
 
 It costs 20-60 min of CPU on a shared 2-core machine, so it runs only with AIUTEUR_REAL_EVAL=1
-(and is skipped, with the reason, where llama-cpp-python or the GGUF is missing).
+(and is skipped, with the reason, where llama-cpp-python or the GGUF is missing);
+AIUTEUR_REAL_EVAL_OUT keeps its result JSON (`python -m aiuteur eval --report FILE` prints it).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def test_the_offline_model_takes_a_corpus_story_to_stage_9_with_the_structure_in
     if os.environ.get("AIUTEUR_REAL_EVAL") != "1":
         pytest.skip("a whole story through stages 2-9 on the offline model takes 20-60 min of CPU; "
                     "set AIUTEUR_REAL_EVAL=1 to run it")
-    doc = run_eval(EvalConfig(profile="offline", stories=[STORY], models=where, out=tmp_path / "real.json",
+    out = Path(os.environ.get("AIUTEUR_REAL_EVAL_OUT") or tmp_path / "real.json")  # keep it for docs/evals.md
+    doc = run_eval(EvalConfig(profile="offline", stories=[STORY], models=where, out=out,
                               scratch=tmp_path / "scratch", label="real test"))
     [row] = doc["stories"]
     assert "crashed" not in row, row.get("crashed")
