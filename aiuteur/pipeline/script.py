@@ -106,21 +106,40 @@ def cue(name: str) -> str:
     return " ".join(name.upper().split())
 
 
-def _name_forms(name: str) -> list[str]:
-    """How a character may be named in prose: the full name, and the first name when distinct."""
-    forms = [name.strip()]
-    first = name.split()[0] if name.split() else ""
-    if len(name.split()) > 1 and len(first) >= 3 and first.lower() not in {"the", "mrs", "mr", "dr", "old", "young"}:
-        forms.append(first)
-    return [f for f in forms if f]
+#: Words before a name that are not the name: titles, ranks and articles.
+_TITLES = frozenset({"the", "mr", "mrs", "ms", "miss", "dr", "sir", "lady", "lord", "old", "young", "maestra", "maestro",
+                     "madam", "madame", "mister", "officer", "captain", "master", "mistress", "aunt", "uncle", "nana",
+                     "father", "mother", "brother", "sister", "saint", "professor", "doctor", "detective", "inspector"})
+
+
+def _name_words(name: str) -> list[str]:
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", name) if w.lower() not in _TITLES and len(w) >= 3]
+
+
+def _name_forms(name: str, others: list[str] | None = None) -> list[str]:
+    """How a character may be named in prose: the full name, and each word of it that is not a
+    title ('Maestra Solveig Brandt' -> 'Solveig', 'Brandt') and no other name of `others` shares
+    (two Abernathys are never told apart by 'Abernathy')."""
+    taken = {w.lower() for o in others or [] if cue(o) != cue(name) for w in _name_words(o)}
+    forms = [" ".join(name.split())]
+    if len(name.split()) > 1:
+        forms += [w for w in _name_words(name) if w.lower() not in taken]
+    return list(dict.fromkeys(f for f in forms if f))
+
+
+def _titled(name: str) -> str:
+    """'MR. FENWICK HOYLE' -> 'Mr. Fenwick Hoyle' (a cue as prose writes it)."""
+    return " ".join(w[:1].upper() + w[1:].lower() for w in name.split())
 
 
 def names_in(text: str, names: list[str]) -> list[str]:
-    """Which of `names` the text mentions (as written or in capitals, on word boundaries)."""
+    """Which of `names` the text mentions (as written or in capitals, on word boundaries), by
+    full name or by a word of it no other of `names` shares."""
     found = []
     for name in names:
-        for form in _name_forms(name):
-            if re.search(rf"(?<!\w)(?:{re.escape(form)}|{re.escape(form.upper())})(?!\w)", text):
+        for form in _name_forms(name, names):
+            spellings = "|".join(re.escape(f) for f in dict.fromkeys((form, form.upper(), _titled(form))))
+            if re.search(rf"(?<!\w)(?:{spellings})(?!\w)", text):
                 found.append(name)
                 break
     return found
@@ -396,8 +415,9 @@ def scene_problems(draft: SceneDraft, cast: list[str], talk_in_story: list[str] 
             problems.append("an element is empty; every element needs text")
     action = "\n".join(e.text for e in draft.elements if isinstance(e, ActionLine))
     speakers = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
+    seen = names_in(action, cast)
     for name in cast:
-        if cue(name) not in speakers and not names_in(action, [name]):
+        if cue(name) not in speakers and name not in seen:
             problems.append(f"{cue(name)} is in this scene's cast but never appears; name them in an action line or give them a line")
     talkers = [cue(n) for n in talk_in_story or [] if cue(n) in cues]
     if talkers and not speakers:
