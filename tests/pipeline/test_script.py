@@ -416,3 +416,25 @@ def test_a_cut_off_scene_is_tried_again_and_the_script_is_kept(runner: Runner, e
     assert result.ok and result.takes[2].attempts == 2
     assert engines.scripted.calls[-1]["seed"] != engines.scripted.calls[-2]["seed"]  # another seed
     assert len(Script.model_validate(runner.view(pid).data(Stage.SCRIPT)).scenes) == 2
+
+
+def test_people_are_found_by_a_word_of_their_name_that_no_one_else_shares() -> None:
+    from aiuteur.pipeline.script import SceneDraft, names_in, scene_problems
+
+    cast = ["MAESTRA SOLVEIG BRANDT", "DOV ABERNATHY", "INES ABERNATHY", "MR. FENWICK HOYLE"]
+    assert names_in("Brandt looks up. Dov waits by Mr. Hoyle.", cast) == [
+        "MAESTRA SOLVEIG BRANDT", "DOV ABERNATHY", "MR. FENWICK HOYLE"]
+    assert names_in("Abernathy waits.", cast) == []  # two Abernathys: the surname names neither
+    assert names_in("the rose is red", ["ROSE MILLER"]) == []  # a lower-case word is not a name
+    draft = SceneDraft.model_validate({"elements": [{"kind": "action", "text": "Solveig Brandt taps her stand."}]})
+    assert scene_problems(draft, ["MAESTRA SOLVEIG BRANDT"]) == []
+
+
+def test_story_passage_finds_the_paragraphs_and_the_spoken_lines_of_a_scene() -> None:
+    from aiuteur.pipeline.script import story_passage
+
+    story = ("Dov left his suit on the bus.\n\nIn the gents Dov puts on the tiny tuxedo; a button flies off.\n\n"
+             '"Don\'t breathe," said Ines through the door.\n\nOn the stage, Brandt looks up from her clipboard.')
+    passage = story_passage(story, "Dov changes into the tuxedo in the gents", "INT. GENTS - NIGHT")
+    assert "tiny tuxedo" in passage and "Don't breathe" in passage and "clipboard" not in passage
+    assert story_passage("", "anything") == "(none)"
