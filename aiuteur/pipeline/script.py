@@ -204,8 +204,25 @@ def plan_problems(plan: ScriptPlanDraft) -> list[str]:
     return problems
 
 
+_POSSESSIVE = re.compile(r"\w['’]s\s+\w", re.IGNORECASE)
+
+
+def is_thing_name(name: str) -> bool:
+    """True for a 'character' that is somebody's thing ("DOV'S SUIT", "Martha's kitchen"): a
+    possessive phrase names an object or a place, never a person."""
+    return bool(_POSSESSIVE.search(name))
+
+
 def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
-    """Make a plan consistent without the model: unknown cast joins the characters, named people join casts."""
+    """Make a plan consistent without the model: things listed as characters go, unknown cast
+    joins the characters, named people join casts."""
+    things = {cue(c.name) for c in plan.characters if is_thing_name(c.name)}
+    things |= {cue(m) for s in plan.scenes for m in s.cast if is_thing_name(m)}
+    if things:
+        plan = plan.model_copy(update={
+            "characters": [c for c in plan.characters if cue(c.name) not in things],
+            "scenes": [s.model_copy(update={"cast": [m for m in s.cast if cue(m) not in things]}) for s in plan.scenes],
+        })
     characters = list(plan.characters)
     for s in plan.scenes:
         for member in s.cast:

@@ -438,3 +438,14 @@ def test_story_passage_finds_the_paragraphs_and_the_spoken_lines_of_a_scene() ->
     passage = story_passage(story, "Dov changes into the tuxedo in the gents", "INT. GENTS - NIGHT")
     assert "tiny tuxedo" in passage and "Don't breathe" in passage and "clipboard" not in passage
     assert story_passage("", "anything") == "(none)"
+
+
+def test_a_thing_the_plan_lists_as_a_character_leaves_the_characters_and_casts() -> None:
+    from aiuteur.pipeline.script import repair_plan
+
+    plan = ScriptPlanDraft.model_validate({
+        "title": "T", "characters": [{"name": "DOV", "look": "tall"}, {"name": "DOV'S SUIT", "look": "grey"}],
+        "scenes": [{"int_ext": "EXT", "location": "BUS STOP", "time_of_day": "DAY", "summary": "Dov waits.",
+                    "cast": ["DOV", "DOV'S SUIT", "Martha’s kitchen"]}]})
+    fixed = repair_plan(plan)
+    assert [c.name for c in fixed.characters] == ["DOV"] and fixed.scenes[0].cast == ["DOV"]
