@@ -186,6 +186,7 @@ class ScriptTab:
     enrich: gr.Button
     export_fountain: gr.Button
     export_pdf: gr.Button
+    export_fdx: gr.Button
     file: gr.File
     status: gr.Markdown
     rev: gr.State
@@ -221,9 +222,10 @@ def render(env: TabEnv) -> ScriptTab:
         enrich = gr.Button("Enrich: make the action visually verbose (dialogue untouched)")
         export_fountain = gr.Button("Export Fountain")
         export_pdf = gr.Button("Export PDF")
+        export_fdx = gr.Button("Export Final Draft (.fdx)")
     file = gr.File(label="Download", interactive=False)
     return ScriptTab(guidance, generate, view, editor, save, scene, scene_guidance, regenerate, enrich,
-                     export_fountain, export_pdf, file, status, gr.State(0), _surrounding_tab(),
+                     export_fountain, export_pdf, export_fdx, file, status, gr.State(0), _surrounding_tab(),
                      gr.State(None), note, instruction, rewrite)
 
 
@@ -234,7 +236,7 @@ def _load(runner: Runner, pid: str) -> tuple[Script | None, int, Status]:
 
 
 def listen(tab: ScriptTab, env: TabEnv) -> None:
-    from aiuteur.screenplay import to_fountain, to_pdf
+    from aiuteur.screenplay import to_fountain
 
     shown = [tab.preview, tab.editor, tab.scene, tab.rev, tab.status]
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
@@ -327,30 +329,46 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
     tab.save.click(on_save, [env.project, tab.rev, tab.editor], shown, api_name="script_save").then(**then).then(
         None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
 
-    def export(pid: str | None, request: gr.Request, pdf: bool) -> str | None:
+    def export(pid: str | None, request: gr.Request, kind: str) -> tuple[str | None, str]:
+        """The script as a file to download, and a status line (what a PDF could not print)."""
+        from aiuteur.screenplay import fonts, to_fdx
+        from aiuteur.screenplay.pdf import render_pdf
+
         if not pid:
             gr.Warning("Open a project first.")
-            return None
+            return None, "Open a project first."
         script, _, _ = _load(env.runner_for(request), pid)
         if script is None:
             gr.Warning("There is no script to export yet.")
-            return None
+            return None, "There is no script to export yet."
         folder = Path(tempfile.mkdtemp(prefix="aiuteur-export-"))
-        path = folder / f"{safe_stem(script.title)}.{'pdf' if pdf else 'fountain'}"
-        if pdf:
-            path.write_bytes(to_pdf(script))
+        path = folder / f"{safe_stem(script.title)}.{kind}"
+        note = ""
+        if kind == "pdf":
+            data, missing = render_pdf(script)
+            path.write_bytes(data)
+            note = fonts.missing_sentence(missing)
+            if note:
+                gr.Warning(note)
+        elif kind == "fdx":
+            path.write_bytes(to_fdx(script))
         else:
             path.write_text(to_fountain(script), encoding="utf-8")
-        return str(path)
+        return str(path), f"⚠️ {note}" if note else f"Exported {path.name}."
 
-    def on_fountain(pid: str | None, request: gr.Request) -> str | None:
-        return export(pid, request, False)
+    def on_fountain(pid: str | None, request: gr.Request) -> tuple[str | None, str]:
+        return export(pid, request, "fountain")
 
-    def on_pdf(pid: str | None, request: gr.Request) -> str | None:
-        return export(pid, request, True)
+    def on_pdf(pid: str | None, request: gr.Request) -> tuple[str | None, str]:
+        return export(pid, request, "pdf")
 
-    tab.export_fountain.click(on_fountain, [env.project], [tab.file], api_name="script_export_fountain")
-    tab.export_pdf.click(on_pdf, [env.project], [tab.file], api_name="script_export_pdf")
+    def on_fdx(pid: str | None, request: gr.Request) -> tuple[str | None, str]:
+        return export(pid, request, "fdx")
+
+    files = [tab.file, tab.status]
+    tab.export_fountain.click(on_fountain, [env.project], files, api_name="script_export_fountain")
+    tab.export_pdf.click(on_pdf, [env.project], files, api_name="script_export_pdf")
+    tab.export_fdx.click(on_fdx, [env.project], files, api_name="script_export_fdx")
 
 
 def _listen_passage(tab: ScriptTab, env: TabEnv, span: gr.State, note: gr.Markdown, instruction: gr.Textbox,

@@ -60,6 +60,7 @@ class VideoTab:
     rerender: gr.Button
     export: gr.Button
     files: gr.File
+    export_cut: gr.Button | None = None
 
 
 def render(env: TabEnv) -> VideoTab:
@@ -78,10 +79,12 @@ def render(env: TabEnv) -> VideoTab:
             shot = gr.Dropdown(label="Shot", choices=[])
             rerender = gr.Button("Re-render this shot and join the cut again")
         clip = gr.Video(label="This shot's clip", interactive=False)
-    export = gr.Button("Export every deliverable")
+    with gr.Row():
+        export = gr.Button("Export every deliverable")
+        export_cut = gr.Button("Export the cut for editors (.otio, FCP7 XML, CMX 3600 EDL, media)")
     files = gr.File(label="Deliverables", file_count="multiple", interactive=False)
     return VideoTab(render_all, animatic_button, status, scene_cut, animatic, markers, clips, shot, clip, rerender,
-                    export, files)
+                    export, files, export_cut)
 
 
 def _load(runner: Runner, pid: str, sid: str) -> tuple[Clips | None, ShotList | None]:
@@ -163,3 +166,30 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
         return [str(p) for p in written], words
 
     tab.export.click(on_export, [env.project], [tab.files, tab.status], api_name="video_export")
+
+    def on_export_cut(pid: str | None, request: gr.Request) -> tuple[list[str], str]:
+        """The film's cut as the editors' files, with the clips and stills they reference beside them."""
+        from aiuteur.exports import safe_name
+        from aiuteur.exports.editors import export_editor_cuts
+        from aiuteur.exports.timeline import export_timeline
+
+        if not pid:
+            return [], "Open a project first."
+        runner = env.runner_for(request)
+        try:
+            view = runner.view(pid)
+            out = Path(tempfile.mkdtemp(prefix="aiuteur-cut-"))
+            base = safe_name(view.project.title)
+            cut = export_timeline(runner, view, out, base) + export_editor_cuts(runner, view, out, base)
+        except AiuteurError as e:
+            gr.Warning(str(e))
+            return [], f"⚠️ {e}"
+        if not cut:
+            return [], "There is no cut yet: render the clips or make the animatic first."
+        media = sorted(p for p in out.iterdir() if p not in cut)
+        return [str(p) for p in [*cut, *media]], (
+            f"✅ The cut for editors: {', '.join(p.name for p in cut)}, and {len(media)} media files they "
+            "reference by name. Keep them in one folder; in the editor, relink offline media to it.")
+
+    if tab.export_cut is not None:
+        tab.export_cut.click(on_export_cut, [env.project], [tab.files, tab.status], api_name="video_export_cut")
