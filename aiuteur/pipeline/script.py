@@ -341,6 +341,30 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z][a-z'’]+", text.lower()) if len(w) >= 3 and w not in _STOP}
 
 
+def story_lines(passage: str, cast: list[str]) -> list[tuple[str, str]]:
+    """(speaker, words) for each quoted line of `passage` that a cast member says: the one named
+    outside the quotes in its paragraph, else in the paragraph before (the speaker of an answer)."""
+    paragraphs = [p for p in passage.split("\n") if p.strip()]
+    lines: list[tuple[str, str]] = []
+    before: list[str] = []
+    for p in paragraphs:
+        quotes = [q.strip() for q in _QUOTED.findall(p) if q.strip()]
+        here = names_in(_QUOTED.sub(" ", p), cast)
+        who = here or before
+        if quotes and len(who) == 1:
+            lines += [(who[0], q[:-1] + "." if q.endswith(",") else q) for q in quotes]
+        before = here or before
+    return lines
+
+
+def _with_story_lines(draft: SceneDraft, lines: list[tuple[str, str]]) -> SceneDraft:
+    """The scene with the story's own lines added as dialogue, before a closing transition."""
+    elements = list(draft.elements)
+    at = len(elements) - 1 if elements and isinstance(elements[-1], TransitionLine) else len(elements)
+    added = [DialogueLine(kind="dialogue", speaker=cue(who), text=words[:400]) for who, words in lines]
+    return SceneDraft.model_construct(elements=[*elements[:at], *added, *elements[at:]][:24])
+
+
 def story_passage(story_text: str, *about: str, max_words: int = 160) -> str:
     """The paragraphs of the story a scene comes from: those sharing the most content words with
     `about` (the scene's summary, place and cast), in story order, up to `max_words` words.
@@ -702,15 +726,22 @@ class Writer:
             return self.take("script_scene", inputs, rendered, target=target, seed=seed,
                              error=engine_failure(e, f"scene {number}")), None
         assert got.value is not None  # after the last attempt the scene is kept as written: it is valid Fountain
+        draft, notes = got.value, [f"Scene {number} is kept as written after every try, but {got.error}."] if got.error else []
+        said = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
+        if talk_in_story and not said:  # the model would not let them talk: the story's own lines do
+            lines = [(w, t) for w, t in story_lines(values["passage"], cast) if any(_same_name(w, x) for x in talk_in_story)]
+            if lines:
+                draft = _with_story_lines(draft, lines)
+                notes.append(f"Nobody spoke in scene {number} as written, so the story's own lines were added "
+                             f"({', '.join(dict.fromkeys(cue(w) for w, _ in lines))}).")
         take = self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
-                         seconds=got.seconds, messages=got.messages, output=got.value)
-        notes = [f"Scene {number} is kept as written after every try, but {got.error}."] if got.error else []
-        absent = absent_cast(got.value, cast)
+                         seconds=got.seconds, messages=got.messages, output=draft)
+        absent = absent_cast(draft, cast)
         if absent:
             notes.append(f"Scene {number} leaves out {', '.join(absent)}, planned to be in it.")
         if notes:
             take = take.model_copy(update={"note": " ".join(notes)})
-        return take, got.value
+        return take, draft
 
 
 def write_script(

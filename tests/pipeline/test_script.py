@@ -448,3 +448,25 @@ def test_a_thing_the_plan_lists_as_a_character_leaves_the_characters_and_casts()
                     "cast": ["DOV", "DOV'S SUIT", "Martha’s kitchen"]}]})
     fixed = repair_plan(plan)
     assert [c.name for c in fixed.characters] == ["DOV"] and fixed.scenes[0].cast == ["DOV"]
+
+
+def test_when_the_model_keeps_everyone_silent_the_storys_own_lines_are_spoken() -> None:
+    from aiuteur.domain import SourceText, StoryInput
+    from aiuteur.pipeline.script import Writer, story_lines
+
+    story = StoryInput(sources=[SourceText(text=(
+        "Martha climbs the lighthouse stairs with Leo behind her.\n\n"
+        '"Hold the lantern higher," Martha says at the lamp room door.\n\n"I am holding it," said Leo.'))])
+    silent = {"elements": [{"kind": "action", "text": "Martha and Leo climb to the lamp room in the storm."}]}
+    text = ScriptedText()
+    text.enqueue(silent, silent, silent)
+    writer = Writer(text=text, story=story, max_attempts=3)
+    take, draft = writer.scene(title="T", outline="1. Lamp room", number="1", heading="INT. LAMP ROOM - NIGHT",
+                               summary="Martha and Leo reach the lamp room", cast=["Martha", "Leo"], looks={},
+                               previous=None, target="scene:x", seed=0, talk_in_story=["Martha", "Leo"])
+    assert len(text.calls) == 3 and "nobody speaks" in text.calls[-1]["messages"][-1]["content"]
+    assert draft is not None
+    said = [(e.speaker, e.text) for e in draft.elements if e.kind == "dialogue"]
+    assert said == [("MARTHA", "Hold the lantern higher."), ("LEO", "I am holding it.")]
+    assert "the story's own lines were added (MARTHA, LEO)" in take.note
+    assert story_lines('"Run," she said.', ["Martha", "Leo"]) == []  # nobody named: no guess
