@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiuteur.domain import Stage, StyleAndAssets
-from aiuteur.exports.material import SceneMaterial, latin1, scenes
+from aiuteur.exports.material import SceneMaterial, scenes
 from aiuteur.pipeline.shot_list import shot_lines
+from aiuteur.screenplay.fonts import sans_font
 
 if TYPE_CHECKING:
     from aiuteur.pipeline.runner import ProjectView, Runner
@@ -50,18 +51,19 @@ def shot_list_pdf(title: str, rows: list[list[str]]) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(orientation="L", unit="mm", format="A4")
-    pdf.set_title(latin1(title))
+    family, drawable = sans_font(pdf, title + "".join("".join(row) for row in rows))
+    pdf.set_title(drawable(title))
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(0, 9, latin1(f"{title} - shot list"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=7.5)
+    pdf.set_font(family, "B", 14)
+    pdf.cell(0, 9, drawable(f"{title} - shot list"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, size=7.5)
     widths = (12, 12, 20, 20, 20, 14, 14, 74, 52, 39)
     with pdf.table(col_widths=widths, text_align="LEFT", line_height=3.6, first_row_as_headings=True) as table:
         for row in [COLUMNS, *rows]:
             r = table.row()
             for cell in row:
-                r.cell(latin1(cell))
+                r.cell(drawable(cell))
     return bytes(pdf.output())
 
 

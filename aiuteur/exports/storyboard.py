@@ -13,11 +13,13 @@ yet shows an empty frame that says so, so the board always reads in full.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiuteur.exports.material import SceneMaterial, latin1, scenes
 from aiuteur.pipeline.shot_list import shot_lines
+from aiuteur.screenplay.fonts import sans_font
 
 if TYPE_CHECKING:
     from aiuteur.pipeline.runner import ProjectView, Runner
@@ -58,14 +60,15 @@ def _fit(pdf: Any, text: str, width: float, lines: int) -> list[str]:
     return out
 
 
-def _panel(pdf: Any, m: SceneMaterial, shot: Any, x: float, y: float, media_path: Any) -> None:
+def _panel(pdf: Any, m: SceneMaterial, shot: Any, x: float, y: float, media_path: Any,
+           family: str = "Helvetica", drawable: Callable[[str], str] = latin1) -> None:
     start, end = m.frames.get(shot.id, "start"), m.frames.get(shot.id, "end")
     # 1. The bar: shot number left, duration right.
     pdf.set_fill_color(235, 235, 235)
     pdf.rect(x, y, PANEL_W, BAR_H, style="DF")
-    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_font(family, "B", 9)
     pdf.set_xy(x + 1.5, y + 0.8)
-    pdf.cell(PANEL_W / 2, 4.4, latin1(f"SHOT {shot.number}"))
+    pdf.cell(PANEL_W / 2, 4.4, drawable(f"SHOT {shot.number}"))
     pdf.set_xy(x + PANEL_W / 2, y + 0.8)
     pdf.cell(PANEL_W / 2 - 1.5, 4.4, f"{shot.duration_s:g} s", align="R")
     # 2. The frame(s).
@@ -80,7 +83,7 @@ def _panel(pdf: Any, m: SceneMaterial, shot: Any, x: float, y: float, media_path
         else:
             pdf.image(str(media_path(start.image)), x=x, y=top, w=PANEL_W, h=IMAGE_H, keep_aspect_ratio=True)
     else:
-        pdf.set_font("Helvetica", "I", 8)
+        pdf.set_font(family, "I", 8)
         pdf.set_xy(x, top + IMAGE_H / 2 - 2)
         pdf.cell(PANEL_W, 4, "no frame yet", align="C")
     # 3. Size and camera, action, dialogue.
@@ -88,16 +91,16 @@ def _panel(pdf: Any, m: SceneMaterial, shot: Any, x: float, y: float, media_path
     pdf.rect(x, text_top, PANEL_W, TEXT_H)
     width = PANEL_W - 3
     rows: list[tuple[str, str]] = [
-        ("B", latin1(f"{shot.size}  |  {shot.angle}, {shot.lens}, {shot.movement}")),
+        ("B", drawable(f"{shot.size}  |  {shot.angle}, {shot.lens}, {shot.movement}")),
     ]
-    pdf.set_font("Helvetica", size=7.5)
+    pdf.set_font(family, size=7.5)
     room = int(TEXT_H // LINE_H) - 1
-    action = _fit(pdf, latin1(f"Action: {shot.action.strip()}"), width, max(1, room // 2)) if shot.action.strip() else []
+    action = _fit(pdf, drawable(f"Action: {shot.action.strip()}"), width, max(1, room // 2)) if shot.action.strip() else []
     spoken = shot_lines(shot, m.scene)
-    dialogue = _fit(pdf, latin1("Dialogue: " + " / ".join(spoken)), width, room - len(action)) if spoken else []
+    dialogue = _fit(pdf, drawable("Dialogue: " + " / ".join(spoken)), width, room - len(action)) if spoken else []
     rows += [("", line) for line in action] + [("I", line) for line in dialogue]
     for n, (style, line) in enumerate(rows[: room + 1]):
-        pdf.set_font("Helvetica", style, 7.5)
+        pdf.set_font(family, style, 7.5)
         pdf.set_xy(x + 1.5, text_top + 0.8 + n * LINE_H)
         pdf.cell(width, LINE_H, line)
 
@@ -107,7 +110,9 @@ def storyboard_pdf(title: str, material: list[SceneMaterial], media_path: object
     from fpdf import FPDF
 
     pdf = FPDF(orientation="L", unit="mm", format="A4")
-    pdf.set_title(latin1(title))
+    family, drawable = sans_font(pdf, title + "".join(
+        m.scene.model_dump_json() + "".join(s.model_dump_json() for s in m.shots) for m in material))
+    pdf.set_title(drawable(title))
     pdf.set_auto_page_break(auto=False)
     pdf.set_draw_color(90, 90, 90)
     pdf.set_line_width(0.3)
@@ -118,15 +123,15 @@ def storyboard_pdf(title: str, material: list[SceneMaterial], media_path: object
             k = i % (COLS * ROWS)
             if k == 0:
                 pdf.add_page()
-                pdf.set_font("Helvetica", "B", 12)
+                pdf.set_font(family, "B", 12)
                 pdf.set_xy(LEFT, 7)
-                pdf.cell(0, 7, latin1(f"{title}  -  Scene {m.scene.number}: {m.scene.heading}"))
-                pdf.set_font("Helvetica", size=8)
+                pdf.cell(0, 7, drawable(f"{title}  -  Scene {m.scene.number}: {m.scene.heading}"))
+                pdf.set_font(family, size=8)
                 pdf.set_xy(LEFT, 7)
                 pdf.cell(297 - 2 * LEFT, 7, f"page {pdf.page}", align="R")
             x = LEFT + (k % COLS) * (PANEL_W + GAP)
             y = TOP + (k // COLS) * (PANEL_H + GAP)
-            _panel(pdf, m, shot, x, y, media_path)
+            _panel(pdf, m, shot, x, y, media_path, family, drawable)
     if pdf.page == 0:
         return b""
     return bytes(pdf.output())

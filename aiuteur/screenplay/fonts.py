@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 # (name used in the PDF, file names searched for, in order of preference)
 FACES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -135,3 +137,28 @@ def missing_sentence(chars: list[str], what: str = "The screenplay PDF") -> str:
     return (f"{what} uses the built-in Courier because the screenplay fonts are not installed "
             f"(Debian: fonts-courier-prime fonts-liberation2 fonts-wqy-microhei), so {len(chars)} "
             f"character{'s' if len(chars) != 1 else ''} ({shown}) print as '?'.")
+
+
+SANS_STYLES = (("", "LiberationSans-Regular.ttf"), ("B", "LiberationSans-Bold.ttf"), ("I", "LiberationSans-Italic.ttf"))
+
+
+def sans_font(pdf: Any, text: str = "") -> tuple[str, Callable[[str], str]]:
+    """Set up an fpdf2 document for the proportional text of the shot list and storyboard: Liberation
+    Sans (regular, bold, italic; Latin, Greek, Cyrillic) with the CJK face as fallback, when installed
+    (the 5 MB CJK face only when `text`, all the document will print, has a character that needs it).
+    Returns the family name to pass to `set_font` and the function that makes text drawable: the
+    identity with these fonts, `latin1` with the built-in Helvetica they fall back to."""
+    dirs = tuple(_dirs())
+    files = [(style, _find((name,), dirs)) for style, name in SANS_STYLES]
+    if any(path is None for _, path in files):
+        return "Helvetica", latin1
+    for style, path in files:
+        pdf.add_font("AiuteurSans", style, str(path))
+    found = faces()
+    cjk = next((f for f in found if f.name == "WenQuanYiMicroHei"), None)
+    latin = next((f for f in found if f.name == "LiberationMono"), None)  # Liberation Sans's coverage
+    needed = {ord(c) for c in text} - (latin.chars if latin else frozenset())
+    if cjk is not None and needed & cjk.chars:
+        pdf.add_font("AiuteurCJK", "", str(cjk.path), collection_font_number=0)
+        pdf.set_fallback_fonts(["AiuteurCJK"], exact_match=False)
+    return "AiuteurSans", str

@@ -64,3 +64,23 @@ def test_no_frames_no_board(tmp_path: Path) -> None:
     material, files = _material(tmp_path, 2, without_frame=0)
     bare = SceneMaterial(scene=material.scene, shots=material.shots, frames=Frames(), clips=Clips())
     assert storyboard_pdf("T", [bare], lambda key: files[key]) == b""
+
+
+def test_the_board_and_the_shot_list_print_any_alphabet_in_embedded_fonts(tmp_path: Path) -> None:
+    """Greek, Cyrillic and CJK in the action and heading print as written (Liberation Sans with the
+    CJK font as fallback), not as '?' as in the built-in Helvetica."""
+    from aiuteur.exports.shotlist import COLUMNS, shot_list_pdf
+
+    material, files = _material(tmp_path, 1)
+    shot = material.shots[0].model_copy(update={"action": "Η Ελένη ανάβει τη λάμπα. Анна ждёт. 雨が降る。"})
+    scene = material.scene.model_copy(update={"heading": "ΕΣΩΤ. ΦΑΡΟΣ - ΝΥΧΤΑ"})
+    material = SceneMaterial(scene=scene, shots=[shot], frames=material.frames, clips=material.clips)
+    board = PdfReader(io.BytesIO(storyboard_pdf("Φάρος", [material], lambda key: files[key]))).pages[0]
+    text = board.extract_text()
+    assert "Scene 3: ΕΣΩΤ. ΦΑΡΟΣ - ΝΥΧΤΑ" in text and "Ελένη" in text and "Анна" in text and "雨が降る" in text
+    assert "?" not in text
+    fonts = {str(f["/BaseFont"]).split("+")[-1] for f in board["/Resources"]["/Font"].values()}
+    assert {"LiberationSans", "WenQuanYiMicroHei"} <= fonts
+    row = ["1", "1A", "wide", "low", "50mm", "2.5", "", "Анна ждёт. 雨が降る。", "", ""][: len(COLUMNS)]
+    listed = PdfReader(io.BytesIO(shot_list_pdf("Φάρος", [row]))).pages[0].extract_text()
+    assert "Φάρος - shot list" in listed and "Анна ждёт." in listed and "雨が降る" in listed
