@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,11 +165,13 @@ def _offline_models_dir() -> tuple[Path | None, str]:
 
 
 @pytest.mark.real
-def test_offline_model_extracts_the_characters_of_a_scene() -> None:
+@pytest.mark.parametrize("constraint", ["llguidance", "gbnf"])
+def test_offline_model_extracts_the_characters_of_a_scene(constraint: str) -> None:
     where, why = _offline_models_dir()
     if where is None:
         pytest.skip(why)
-    engine = LlamaCppText.from_spec(load_profile("offline").spec("text"), where)
+    spec = {**load_profile("offline").spec("text"), "constraint": constraint}
+    engine = LlamaCppText.from_spec(spec, where)
     messages: list[Message] = [
         {"role": "system", "content": "You extract the characters of a screenplay scene as JSON."},
         {
@@ -177,8 +180,12 @@ def test_offline_model_extracts_the_characters_of_a_scene() -> None:
         },
     ]
     cast = engine.generate(messages, Cast, seed=0, temperature=0.0)
-    names = {c.name.upper() for c in cast.characters}
-    assert names == {"MARTHA", "LEO", "DANIEL REYES"}
+    names = sorted(c.name.upper() for c in cast.characters)
+    # Everyone, once; a name may carry the scene's title for them ('OLD KEEPER MARTHA' under
+    # llguidance, whose canonical tokens change the greedy choices: docs/constrained-decoding.md).
+    assert len(names) == 3, names
+    for who in ("MARTHA", "LEO", "DANIEL REYES"):
+        assert sum(1 for n in names if re.search(rf"(?:^|\s){who}$", n)) == 1, (who, names)
 
 
 @needs_llama
