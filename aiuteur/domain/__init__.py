@@ -1,6 +1,7 @@
 """Pure domain models of Aiuteur: pydantic only, no I/O."""
 
 from aiuteur.domain.artifacts import (
+    FRAME_POSITIONS,
     Asset,
     AssetCategory,
     AssetRegistry,
@@ -14,6 +15,7 @@ from aiuteur.domain.artifacts import (
     CostEstimate,
     ElementKind,
     Frame,
+    FramePosition,
     Frames,
     HubState,
     InputMode,
@@ -63,10 +65,10 @@ from aiuteur.domain.stages import STAGE_ORDER, Stage, Status, parse_stage
 from aiuteur.domain.take import Take
 
 __all__ = [
-    "STAGE_ORDER", "AiuteurError", "ArtifactRecord", "Asset", "AssetCategory", "AssetRegistry",
+    "FRAME_POSITIONS", "STAGE_ORDER", "AiuteurError", "ArtifactRecord", "Asset", "AssetCategory", "AssetRegistry",
     "AssetState", "AssetStates", "Beat", "BeatSheet", "Branch", "Brief", "BusyError",
     "CancelledJob", "Clip", "Clips",
-    "ConflictError", "CostEstimate", "ElementKind", "Folder", "Frame", "Frames", "Frozen", "HubState",
+    "ConflictError", "CostEstimate", "ElementKind", "Folder", "Frame", "FramePosition", "Frames", "Frozen", "HubState",
     "InputError", "InputMode", "IntExt", "LineAudio", "LockError", "LockKey", "NeedsChoiceError", "NotFoundError", "Position",
     "Project", "ProjectParams", "ProjectSummary", "ProjectType", "Prompts", "Scene", "Script",
     "ScriptElement", "Shot", "ShotList", "ShotPrompt", "SourceRole", "SourceText", "Stage",

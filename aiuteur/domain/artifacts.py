@@ -333,6 +333,11 @@ class HubState(Frozen):
 # --- Stage 7: shot list ----------------------------------------------------------------------
 
 
+#: Where a character or prop sits across the frame, as the camera sees it, left to right.
+FRAME_POSITIONS: tuple[str, ...] = ("left", "centre-left", "centre", "centre-right", "right")
+FramePosition = Literal["left", "centre-left", "centre", "centre-right", "right"]
+
+
 class Shot(Frozen):
     id: str = Field(default_factory=lambda: new_id("sh"))
     number: str = Field(description="e.g. '3A'")
@@ -349,6 +354,12 @@ class Shot(Frozen):
         description="Indexes of the scene's units (action sentences and dialogue lines) this shot covers, in order.",
     )
     unregistered: list[str] = Field(default_factory=list, description="Names in frame not in the asset registry.")
+    layout: dict[str, FramePosition] = Field(
+        default_factory=dict,
+        description="Where each in-frame character (or prop) sits across the frame, as the camera sees it: asset id "
+        "-> left, centre-left, centre, centre-right or right. Places fill the frame and have none; an in-frame "
+        "character without one is placed from the action (aiuteur.pipeline.layout).",
+    )
     continues: bool | None = Field(
         default=None,
         description="Whether this shot continues the previous shot's action (its start frame is made from the "

@@ -90,6 +90,7 @@ class Reference:
     kind: str = ""  # "character", "location", "prop" (or "" when unknown)
     importance: float = 1.0  # higher is kept first when a model takes fewer references than given
     region: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) in 0..1 of the frame
+    position: str = ""  # where it stands in the shot's layout ("left", "centre-right"…), "" when it has none
 
 
 #: Key of `Image.info` where an image engine leaves notes a person should read with the take

@@ -55,6 +55,16 @@ from PIL import Image
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from aiuteur.engines.base import NOTES_KEY, EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
+from aiuteur.engines.pipes import (  # noqa: F401  (re-exported: vision and older callers import them here)
+    StepReporter,
+    load_pipeline,
+    pick_device,
+    pick_dtype,
+    readable_error,
+    resolve_model,
+    run_pipeline,
+    weight_bytes,
+)
 from aiuteur.engines.zerogpu import TIMINGS, duration_for, gpu_entry, image_seconds
 
 if TYPE_CHECKING:
@@ -75,58 +85,11 @@ def gpu(fn: F) -> F:
     return wrapped
 
 
-def resolve_model(value: str, models_dir: Path) -> str:
-    """A profile's model value as `from_pretrained` takes it.
-
-    An absolute path is used as is; a path relative to `models_dir` when that folder exists;
-    anything else is a Hugging Face Hub id, loaded from the local cache only.
-    """
-    path = Path(value).expanduser()
-    if path.is_absolute():
-        return str(path)
-    local = models_dir / value
-    if local.exists():
-        return str(local)
-    return value
-
-
-def pick_device(device: str) -> str:
-    """'auto' means cuda when a GPU is visible, else cpu."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def pick_dtype(dtype: str, device: str) -> torch.dtype:
-    """'auto' means float16 on cuda and float32 elsewhere."""
-    import torch
-
-    if dtype == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
-
-
 def image_key(image: Image.Image) -> str:
     """A content hash of an image's pixels (mode, size and bytes)."""
     h = hashlib.sha256(f"{image.mode}:{image.size}".encode())
     h.update(image.tobytes())
     return "sha256:" + h.hexdigest()
-
-
-def readable_error(exc: BaseException, what: str) -> EngineError:
-    """Turn an exception from torch/diffusers into an EngineError a person can act on."""
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
-    if name == "OutOfMemoryError" or "out of memory" in text.lower():
-        return EngineError(
-            f"Out of GPU memory while {what}. Try a smaller size, fewer steps or fewer references, "
-            "or a profile with a smaller model."
-        )
-    if isinstance(exc, OSError):
-        return EngineError(f"Could not load the weights for {what}: {text}")
-    return EngineError(f"{what[0].upper()}{what[1:]} failed ({name}): {text}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,18 +190,8 @@ class DiffusersImage:
     @property
     def memory_bytes(self) -> int:
         """Bytes held by the loaded weights (0 before loading)."""
-        modules = [
-            c for c in (self.pipe.components.values() if self.pipe is not None else []) if c is not None
-        ]
-        modules += [self.controlnet] if self.controlnet is not None else []
-        seen: set[int] = set()
-        total = 0
-        for module in modules:
-            for p in module.parameters() if hasattr(module, "parameters") else []:
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    total += p.numel() * p.element_size()
-        return total
+        modules = [c for c in (self.pipe.components.values() if self.pipe is not None else []) if c is not None]
+        return weight_bytes([*modules, *([self.controlnet] if self.controlnet is not None else [])])
 
     def close(self) -> None:
         """Drop every loaded component so the memory can be freed."""
@@ -258,18 +211,13 @@ class DiffusersImage:
         with self._lock:
             if self.pipe is not None:
                 return self.pipe
-            import diffusers
-
             opts = self.options
             dtype = pick_dtype(opts.dtype, self.device)
-            cls = getattr(diffusers, _PIPELINES[opts.family]["text"])
             source = resolve_model(opts.model, self.models_dir)
-            try:
-                pipe = cls.from_pretrained(source, dtype=dtype, local_files_only=True)
-                if hasattr(pipe, "safety_checker") and pipe.safety_checker is not None:
+
+            def prepare(pipe: Any) -> None:
+                if getattr(pipe, "safety_checker", None) is not None:
                     pipe.safety_checker = None
-                pipe.to(self.device)
-                pipe.set_progress_bar_config(disable=True)  # progress goes through the callback
                 if opts.ip_adapter is not None:
                     ipa = opts.ip_adapter
                     pipe.load_ip_adapter(
@@ -279,10 +227,11 @@ class DiffusersImage:
                         image_encoder_folder=ipa.image_encoder_folder,
                         local_files_only=True,
                     )
-                    if pipe.image_encoder is not None:
-                        pipe.image_encoder.to(self.device, dtype)
-            except Exception as exc:
-                raise readable_error(exc, f"the image model {opts.model!r} ({source})") from exc
+
+            pipe = load_pipeline(_PIPELINES[opts.family]["text"], source, what=f"the image model {opts.model!r} ({source})",
+                                 device=self.device, dtype=dtype, prepare=prepare)
+            if opts.ip_adapter is not None and pipe.image_encoder is not None:
+                pipe.image_encoder.to(self.device, dtype)
             self.pipe = pipe
             if opts.ip_adapter is not None:
                 self._remember_shared_ip_modules()
@@ -573,40 +522,17 @@ class DiffusersImage:
                     control = request.control_image.convert("RGB").resize(size)
                     kwargs["control_image" if mode == "control+image" else "image"] = control
                     kwargs["controlnet_conditioning_scale"] = request.control_scale
-                timer = StepReporter(progress, self.options.timeout_s)
-                kwargs["callback_on_step_end"] = timer
-                t0 = time.perf_counter()
-                image = pipe(**kwargs).images[0]
-                TIMINGS.add(f"image:{self.model_id}", (request.width * request.height) / (1024 * 1024),
-                            time.perf_counter() - t0)
             except EngineError:
                 raise
             except Exception as exc:
                 raise readable_error(exc, f"making a {request.width}×{request.height} image") from exc
-            if timer.timed_out:
-                raise EngineError(
-                    f"Image generation stopped after {self.options.timeout_s:g} s (the profile's time limit); "
-                    "try fewer steps or a smaller size."
-                )
+            t0 = time.perf_counter()
+            image = run_pipeline(pipe, kwargs, progress=progress, timeout_s=self.options.timeout_s,
+                                 what=f"making a {request.width}×{request.height} image",
+                                 stopped="Image generation").images[0]
+            TIMINGS.add(f"image:{self.model_id}", (request.width * request.height) / (1024 * 1024),
+                        time.perf_counter() - t0)
         for note in notes:
             log.log(logging.WARNING if "left out" in note else logging.INFO, "%s", note)
         image.info[NOTES_KEY] = notes
         return image
-
-
-class StepReporter:
-    """A diffusers step callback: reports progress and interrupts on timeout."""
-
-    def __init__(self, progress: ProgressFn | None, timeout_s: float | None) -> None:
-        self.progress = progress
-        self.deadline = time.monotonic() + timeout_s if timeout_s else None
-        self.timed_out = False
-
-    def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        total = max(int(getattr(pipe, "num_timesteps", 0) or 0), step + 1)
-        if self.progress is not None:
-            self.progress((step + 1) / total, f"denoising step {step + 1} of {total}")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self.timed_out = True
-            pipe._interrupt = True
-        return kwargs

@@ -5,10 +5,14 @@ an input image rather than an adapter embedding. The engine orders the inputs an
 model in words which image is whom:
 
     Picture 1 is the previous frame of this shot: keep its composition, camera and light.
-    Picture 2 shows Mara (character): keep her face, hair, build and clothes exactly.
-    Picture 3 shows the lighthouse (location).
-    Picture 4 is a style reference only: match its colours and rendering, not its content.
+    Picture 2 shows Mara (character), on the left of the frame: keep the face, hair, build and clothes exactly.
+    Picture 3 shows Joe (character), on the right of the frame: keep the face, hair, build and clothes exactly.
+    Picture 4 shows the lighthouse (location): keep its look exactly.
+    Picture 5 is a style reference only: match its colours and rendering, not its content.
     <the stage-9 prompt>
+
+Where each character stands comes from the shot's layout (`Reference.position`, set by the frames
+stage from `aiuteur.pipeline.layout`).
 
 Order: the image-to-image source (previous frame, or the shot's start frame for an end frame)
 first, then the references most important first (characters, then props, then places, as the
@@ -40,12 +44,14 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiuteur.engines.base import NOTES_KEY, EngineError, ImageRequest, ProgressFn, Reference, call_timeout_s
-from aiuteur.engines.image_diffusers import (
-    StepReporter,
+from aiuteur.engines.pipes import (
+    load_pipeline,
     pick_device,
     pick_dtype,
     readable_error,
     resolve_model,
+    run_pipeline,
+    weight_bytes,
 )
 from aiuteur.engines.zerogpu import TIMINGS, duration_for, gpu_entry, image_seconds
 
@@ -102,6 +108,15 @@ def _asset_words(ref: Reference) -> str:
     return f"{name} ({ref.kind})" if ref.kind else name
 
 
+def _where(position: str) -> str:
+    """Where a reference's asset stands in the shot ("on the left of the frame")."""
+    if position == "centre":
+        return "in the centre of the frame"
+    if position in ("left", "right"):
+        return f"on the {position} of the frame"
+    return f"{position} of the frame"
+
+
 def plan_inputs(request: ImageRequest, family: str, limit: int) -> tuple[list[InputImage], list[str]]:
     """The input images in the order the model gets them, and notes on what was left out.
 
@@ -129,7 +144,8 @@ def plan_inputs(request: ImageRequest, family: str, limit: int) -> tuple[list[In
                                  "composition, camera and light."))
     for ref in kept:
         keep = "keep the face, hair, build and clothes exactly" if ref.kind == "character" else "keep its look exactly"
-        inputs.append(InputImage(ref.image, "reference", f"{{w}} {{n}} shows {_asset_words(ref)}: {keep}."))
+        where = f", {_where(ref.position)}" if ref.position else ""
+        inputs.append(InputImage(ref.image, "reference", f"{{w}} {{n}} shows {_asset_words(ref)}{where}: {keep}."))
     if style is not None:
         inputs.append(InputImage(style.image, "style", "{w} {n} is a style reference only: match its colours and "
                                  "rendering, not its content."))
@@ -185,14 +201,7 @@ class DiffusersEditImage:
     @property
     def memory_bytes(self) -> int:
         """Bytes held by the loaded weights (0 before loading)."""
-        if self.pipe is None:
-            return 0
-        return sum(
-            p.numel() * p.element_size()
-            for c in self.pipe.components.values()
-            if hasattr(c, "parameters")
-            for p in c.parameters()
-        )
+        return weight_bytes(self.pipe.components.values()) if self.pipe is not None else 0
 
     def close(self) -> None:
         """Drop the pipeline so its memory can be freed."""
@@ -204,28 +213,19 @@ class DiffusersEditImage:
         with self._lock:
             if self.pipe is not None:
                 return self.pipe
-            import diffusers
-
             opts = self.options
             source = resolve_model(opts.model, self.models_dir)
-            dtype = pick_dtype(opts.dtype, self.device)
+            what = f"the image model {opts.model!r} ({source})"
             extra: dict[str, Any] = {}
-            try:
-                if opts.family == "qwen-image-edit":
+            if opts.family == "qwen-image-edit":
+                try:
                     extra["processor"] = _still_image_processor(source)
-                pipe = getattr(diffusers, _PIPELINES[opts.family]).from_pretrained(
-                    source, dtype=dtype, local_files_only=True, **extra
-                )
-                if opts.offload and self.device.startswith("cuda"):
-                    pipe.enable_model_cpu_offload()
-                else:
-                    pipe.to(self.device)
-            except Exception as exc:
-                raise readable_error(exc, f"the image model {opts.model!r} ({source})") from exc
-            pipe.set_progress_bar_config(disable=True)  # progress goes through the callback
-            self.pipe = pipe
+                except Exception as exc:
+                    raise readable_error(exc, what) from exc
+            self.pipe = load_pipeline(_PIPELINES[opts.family], source, what=what, device=self.device,
+                                      dtype=pick_dtype(opts.dtype, self.device), offload=opts.offload, **extra)
             log.info("loaded %s image model %s on %s", opts.family, opts.model, self.device)
-            return pipe
+            return self.pipe
 
     def plan(self, request: ImageRequest) -> tuple[list[InputImage], list[str], str]:
         """(input images in order, notes, the prompt the model reads) for a request."""
@@ -263,34 +263,24 @@ class DiffusersEditImage:
         steps = opts.steps or request.steps
         guidance = request.guidance if opts.guidance is None else opts.guidance
         with self._lock:
-            try:
-                pipe = self.load()
-                reporter = StepReporter(progress, opts.timeout_s)
-                kwargs: dict[str, Any] = {
-                    "image": [_at_least(i.image, _MIN_INPUT_SIDE[self.family]) for i in inputs] or None,
-                    "prompt": prompt,
-                    "height": h,
-                    "width": w,
-                    "num_inference_steps": steps,
-                    "generator": torch.Generator("cpu").manual_seed(request.seed),
-                    "callback_on_step_end": reporter,
-                }
-                if self.family == "qwen-image-edit":
-                    kwargs.update(true_cfg_scale=guidance, negative_prompt=request.negative_prompt or " ")
-                else:
-                    kwargs.update(guidance_scale=guidance)
-                t0 = time.perf_counter()
-                image: Image.Image = pipe(**kwargs).images[0]
-                TIMINGS.add(f"image:{self.model_id}", (w * h) / (1024 * 1024), time.perf_counter() - t0)
-            except EngineError:
-                raise
-            except Exception as exc:
-                raise readable_error(exc, f"making a {request.width}×{request.height} image") from exc
-        if reporter.timed_out:
-            raise EngineError(
-                f"Image generation stopped after {opts.timeout_s:g} s (the profile's time limit); "
-                "try fewer steps or a smaller size."
-            )
+            pipe = self.load()
+            kwargs: dict[str, Any] = {
+                "image": [_at_least(i.image, _MIN_INPUT_SIDE[self.family]) for i in inputs] or None,
+                "prompt": prompt,
+                "height": h,
+                "width": w,
+                "num_inference_steps": steps,
+                "generator": torch.Generator("cpu").manual_seed(request.seed),
+            }
+            if self.family == "qwen-image-edit":
+                kwargs.update(true_cfg_scale=guidance, negative_prompt=request.negative_prompt or " ")
+            else:
+                kwargs.update(guidance_scale=guidance)
+            t0 = time.perf_counter()
+            image: Image.Image = run_pipeline(pipe, kwargs, progress=progress, timeout_s=opts.timeout_s,
+                                              what=f"making a {request.width}×{request.height} image",
+                                              stopped="Image generation").images[0]
+            TIMINGS.add(f"image:{self.model_id}", (w * h) / (1024 * 1024), time.perf_counter() - t0)
         if image.size != (request.width, request.height):
             image = image.resize((request.width, request.height), Image.Resampling.LANCZOS)
         image.info[NOTES_KEY] = notes

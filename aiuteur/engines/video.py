@@ -46,12 +46,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiuteur.engines.animatic import encode_frames
 from aiuteur.engines.base import EngineError, ProgressFn
-from aiuteur.engines.image_diffusers import (
-    StepReporter,
+from aiuteur.engines.pipes import (
+    load_pipeline,
     pick_device,
     pick_dtype,
-    readable_error,
     resolve_model,
+    run_pipeline,
+    weight_bytes,
 )
 from aiuteur.engines.zerogpu import TIMINGS, call_limit_s, duration_for, gpu_entry
 
@@ -300,14 +301,7 @@ class DiffusersVideo:
     @property
     def memory_bytes(self) -> int:
         """Bytes held by the loaded weights (0 before loading)."""
-        if self.pipe is None:
-            return 0
-        return sum(
-            p.numel() * p.element_size()
-            for c in self.pipe.components.values()
-            if hasattr(c, "parameters")
-            for p in c.parameters()
-        )
+        return weight_bytes(self.pipe.components.values()) if self.pipe is not None else 0
 
     def close(self) -> None:
         """Drop the pipeline so its memory can be freed."""
@@ -317,25 +311,15 @@ class DiffusersVideo:
         """Load the pipeline (and its LoRA) once; later calls return the same one."""
         with self._lock:
             if self.pipe is None:
-                import diffusers
-
-                cls_name, _ = _KINDS[self.options.backend]
-                source = self.source
-                dtype = pick_dtype(self.options.dtype, self.device)
-                try:
-                    pipe = getattr(diffusers, cls_name).from_pretrained(
-                        source, dtype=dtype, local_files_only=True
-                    )
-                    if self.options.lora is not None:
-                        self._load_lora(pipe, self.options.lora)
-                    if self.options.offload and self.device.startswith("cuda"):
-                        pipe.enable_model_cpu_offload()
-                    else:
-                        pipe.to(self.device)
-                except Exception as exc:
-                    raise readable_error(exc, f"the video model {self.options.model!r} ({source})") from exc
-                pipe.set_progress_bar_config(disable=True)  # progress goes through the callback
-                self.pipe = pipe
+                opts, source = self.options, self.source
+                lora = opts.lora
+                self.pipe = load_pipeline(
+                    _KINDS[opts.backend][0], source, what=f"the video model {opts.model!r} ({source})",
+                    device=self.device, dtype=pick_dtype(opts.dtype, self.device), offload=opts.offload,
+                    prepare=(lambda pipe: self._load_lora(pipe, lora)) if lora is not None else None,
+                )
+                self._family = None  # read again from the loaded config
+                log.info("loaded %s video model %s on %s", self.family, opts.model, self.device)
                 self._family = None  # read again from the loaded config
                 log.info("loaded %s video model %s on %s", self.family, self.options.model, self.device)
             return self.pipe
@@ -430,7 +414,6 @@ class DiffusersVideo:
         t0 = time.perf_counter()
         with self._lock:
             pipe = self.load()
-            reporter = StepReporter(progress, opts.timeout_s)
             kwargs: dict[str, Any] = {
                 "prompt": prompt,
                 "negative_prompt": opts.negative_prompt,
@@ -441,15 +424,10 @@ class DiffusersVideo:
                 "guidance_scale": opts.guidance,
                 "generator": torch.Generator("cpu").manual_seed(seed),
                 "output_type": "pil",
-                "callback_on_step_end": reporter,
             }
             kwargs.update(self._conditioning(start, end, frames_needed, fps))
-            try:
-                output = pipe(**kwargs)
-            except Exception as exc:
-                raise readable_error(exc, f"rendering a {count}-frame {w}×{h} clip") from exc
-        if reporter.timed_out:
-            raise EngineError(f"Video rendering stopped after {opts.timeout_s:g} s (the profile's time limit).")
+            output = run_pipeline(pipe, kwargs, progress=progress, timeout_s=opts.timeout_s,
+                                  what=f"rendering a {count}-frame {w}×{h} clip", stopped="Video rendering")
         TIMINGS.add(f"video:{self.model_id}:{w}x{h}", frames_needed, time.perf_counter() - t0)
         return list(output.frames[0])[:count], getattr(output, "audio", None)
 

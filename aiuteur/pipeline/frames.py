@@ -4,9 +4,11 @@ stage-9 prompts and the references attached to them.
 Each keyframe is conditioned on every in-frame asset's reference, above the style image
 (references dominate style, DESIGN idea 6; the style scale follows the stage-5 influence): on SD
 families one IP-Adapter image per asset, each character's masked to its region of the frame when
-two or more share it (`layout_regions`); on multi-reference edit families (Qwen-Image-Edit,
-FLUX.2 klein) one input image per asset, characters first, with the engine saying which image is
-whom and naming any it left out (recorded with the take as `engine_notes`). Continuity inside a scene: when a shot continues the previous shot's action
+two or more share it (the regions of the shot's layout: `aiuteur.pipeline.layout`); on
+multi-reference edit families (Qwen-Image-Edit, FLUX.2 klein) one input image per asset,
+characters first, with the engine saying which image is whom and where they stand ("Mara
+(character), on the left of the frame") and naming any it left out (recorded with the take as
+`engine_notes`). Continuity inside a scene: when a shot continues the previous shot's action
 (same place, someone or something in common, no jump in time; or the shot's explicit
 `continues` flag), its start frame is made image-to-image from the previous shot's last chosen
 frame; an end frame is made image-to-image from its own shot's start frame.
@@ -52,6 +54,7 @@ from aiuteur.domain import (
 from aiuteur.engines.base import ImageRequest, Reference, engine_notes
 from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
+from aiuteur.pipeline.layout import effective_layout, regions
 from aiuteur.pipeline.shot_list import load_bundle, load_scene
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.writing import load_story
@@ -272,31 +275,14 @@ def _score(setup: _Setup, image: Image.Image, prompt: ShotPrompt) -> tuple[Keyfr
 
 #: Which references a model that takes few images keeps first: characters, then props, then places.
 _IMPORTANCE = {AssetCategory.CHARACTER: 3.0, AssetCategory.PROP: 2.0, AssetCategory.LOCATION: 1.0}
-#: How far each character's region reaches into its neighbours' (fractions of the frame width).
-REGION_OVERLAP = 0.08
-
-
-def layout_regions(characters: list[str]) -> dict[str, tuple[float, float, float, float]]:
-    """Each character's region of the frame (x0, y0, x1, y1 in 0..1), when two or more share it.
-
-    The shot list has no blocking, so the layout is the one the prompt implies: characters left to
-    right in the order the shot names them, each in an equal full-height band that overlaps its
-    neighbours a little. One character (or none) gets no region: its reference applies everywhere.
-    """
-    n = len(characters)
-    if n < 2:
-        return {}
-    return {a: (max(0.0, i / n - REGION_OVERLAP), 0.0, min(1.0, (i + 1) / n + REGION_OVERLAP), 1.0)
-            for i, a in enumerate(characters)}
-
-
 def _references(setup: _Setup, prompt: ShotPrompt, shot: Shot | None = None) -> list[Reference]:
     """One reference per in-frame asset with an image: scale, name, kind, importance and region."""
     order = list(shot.assets) if shot is not None else []
     ids = [a for a in prompt.asset_refs if setup.image(prompt.asset_refs[a]) is not None]
     ids.sort(key=lambda a: order.index(a) if a in order else len(order))
     characters = [a for a in ids if (x := setup.assets.get(a)) is not None and x.category == AssetCategory.CHARACTER]
-    regions = layout_regions(characters)
+    positions = effective_layout(shot, setup.assets) if shot is not None else {}
+    boxes = regions(positions, characters)
     out = []
     for rank, asset_id in enumerate(ids):
         key = prompt.asset_refs[asset_id]
@@ -309,7 +295,7 @@ def _references(setup: _Setup, prompt: ShotPrompt, shot: Shot | None = None) -> 
             _on_white(image), scale, key, name=asset.name if asset else "",
             kind=asset.category.value if asset else "",
             importance=(_IMPORTANCE.get(asset.category, 1.0) if asset else 1.0) - rank / 100,
-            region=regions.get(asset_id),
+            region=boxes.get(asset_id), position=positions.get(asset_id, "") if not place else "",
         ))
     return out
 
@@ -573,5 +559,5 @@ def run(ctx: StageContext) -> StageOutcome:
 
 __all__ = [
     "CONTINUITY_STRENGTH", "END_STRENGTH", "PLACE_SCALE", "REFERENCE_SCALE", "choose_frame", "continues",
-    "frame_size", "frames_for", "generate_frame", "layout_regions", "parse_target", "run", "style_scale",
+    "frame_size", "frames_for", "generate_frame", "parse_target", "run", "style_scale",
 ]

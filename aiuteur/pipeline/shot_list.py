@@ -45,6 +45,7 @@ from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
 from aiuteur.pipeline import timing
 from aiuteur.pipeline.assets import canonical, scene_place
 from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.layout import default_layout
 from aiuteur.pipeline.screen_words import (
     CROWD,
     LOOMING,
@@ -513,11 +514,13 @@ def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle:
     """A shot holding `units`: action and dialogue copied by code, duration estimated from them."""
     ids, unknown = in_frame(units, assets, named, places=places, before=before, trust_named=trust_named)
     seconds = sum(u.seconds for u in units)
+    by_id = {a.id: a for a in assets}
+    characters = [by_id[i] for i in ids if by_id[i].category == AssetCategory.CHARACTER]
     fields = dict(
         number="?", size=size, angle=angle, movement=movement, lens=lens, action=_action_of(units), assets=ids,
         dialogue=list(dict.fromkeys(u.dialogue_index for u in units if u.dialogue_index is not None)),
         duration_s=round(min(MAX_SHOT_S, max(MIN_SHOT_S, seconds)), 1), units=[u.index for u in units],
-        unregistered=unknown,
+        unregistered=unknown, layout=default_layout(_action_of(units), characters),
     )
     return Shot(id=shot_id, **fields) if shot_id else Shot(**fields)  # type: ignore[arg-type]
 
@@ -719,7 +722,7 @@ def split_shot(shots: ShotList, scene: Scene, shot_id: str, at: int | None = Non
     common = {"size": shot.size, "angle": shot.angle, "movement": shot.movement, "lens": shot.lens}
     first, second = mine[:k], mine[k:]
     a = _rebuilt(shot, first, assets, common)
-    b = _rebuilt(Shot(number="?"), second, assets, common)
+    b = _rebuilt(Shot(number="?", layout=shot.layout), second, assets, common)  # the same blocking both sides
     return _finish([*shots.shots[:i], a, b, *shots.shots[i + 1:]], scene, shots)
 
 
@@ -747,23 +750,31 @@ def merge_shots(shots: ShotList, scene: Scene, shot_id: str) -> ShotList:
         "units": [*a.units, *b.units], "dialogue": list(dict.fromkeys([*a.dialogue, *b.dialogue])), "action": action,
         "assets": list(dict.fromkeys([*a.assets, *b.assets])), "duration_s": round(total, 1),
         "unregistered": list(dict.fromkeys([*a.unregistered, *b.unregistered])),
+        "layout": {**b.layout, **a.layout},  # the first shot's blocking wins where both place someone
     })
     return _finish([*shots.shots[:i], merged, *shots.shots[i + 2:]], scene, shots)
 
 
-EDITABLE = ("size", "angle", "movement", "lens", "action", "duration_s", "assets")
+EDITABLE = ("size", "angle", "movement", "lens", "action", "duration_s", "assets", "layout")
 
 
 def update_shot(shots: ShotList, scene: Scene, shot_id: str, **changes: object) -> ShotList:
-    """Change a shot's camera, action, duration or assets in frame (never its script lines)."""
+    """Change a shot's camera, action, duration, assets in frame or layout (never its script lines).
+
+    A new `layout` replaces the old one (an empty one: every character placed from the action
+    again); otherwise the positions of assets that stay in frame are kept, and an asset taken out
+    of frame loses its position.
+    """
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InputError(f"Only {', '.join(EDITABLE)} of a shot can be edited, not {', '.join(sorted(unknown))}.")
     i = _index(shots, shot_id)
+    old = shots.shots[i]
     try:
-        new = Shot.model_validate({**shots.shots[i].model_dump(), **changes})
+        new = Shot.model_validate({**old.model_dump(), **changes})
     except ValueError as e:
-        raise InputError(f"Shot {shots.shots[i].number} could not be changed: {str(e).splitlines()[-1]}") from None
+        raise InputError(f"Shot {old.number} could not be changed: {str(e).splitlines()[-1]}") from None
+    new = new.model_copy(update={"layout": {k: v for k, v in new.layout.items() if k in new.assets}})
     return _finish([*shots.shots[:i], new, *shots.shots[i + 1:]], scene, shots)
 
 
@@ -862,8 +873,12 @@ def regenerate_shot(scene: Scene, shots: ShotList, shot_id: str, assets: list[As
     ids, unknown = in_frame(mine, assets, list(c.in_frame), places=scene_place_ids(scene, assets))
     if not mine:  # a shot the user added: keep its assets, add the named ones
         ids = list(dict.fromkeys([*shot.assets, *ids]))
+    kept = {k: v for k, v in shot.layout.items() if k in ids}  # who stays in frame keeps their place
+    by_id = {a.id: a for a in assets}
+    newcomers = [by_id[i] for i in ids if i in by_id and by_id[i].category == AssetCategory.CHARACTER]
     new = shot.model_copy(update={"size": c.size, "angle": c.angle, "movement": c.movement, "lens": c.lens,
-                                  "assets": ids, "unregistered": unknown})
+                                  "assets": ids, "unregistered": unknown,
+                                  "layout": {**kept, **default_layout(shot.action, newcomers, kept)}})
     updated = ShotList(shots=[*shots.shots[:i], new, *shots.shots[i + 1:]])
     return make_take(Stage.SHOTS, purpose="shot", inputs=inputs, rendered=rendered, text=text, seed=seed,
                      scene_id=scene.id, target=target, attempts=got.attempts, seconds=got.seconds,

@@ -1,6 +1,7 @@
 """Stage 7, shot list: an editable table of the scene's shots; the script's lines are read-only.
 
-Camera, action, seconds and who is in frame can be edited in the table; shots can be added,
+Camera, action, seconds and where each character stands (the layout the keyframes use) can be
+edited in the table; shots can be added,
 deleted, moved, split and merged (which only move unit boundaries), and one shot can be shot
 again with guidance. Every change goes through `aiuteur.pipeline.shot_list`, which refuses any
 shot list that loses, repeats or reorders a line of dialogue.
@@ -8,31 +9,36 @@ shot list that loses, repeats or reorders a line of dialogue.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, InputError, Scene, ShotList, Stage, StyleAndAssets
+from aiuteur.domain import AiuteurError, Asset, InputError, Scene, ShotList, Stage, StyleAndAssets
 from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.hub import note_position
+from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
-HEADERS = ["Shot", "Size", "Angle", "Movement", "Lens", "Seconds", "Action", "Dialogue (from the script)", "In frame"]
+HEADERS = ["Shot", "Size", "Angle", "Movement", "Lens", "Seconds", "Action", "Dialogue (from the script)", "In frame",
+           "Where they stand (left … right)"]
 
 # --- pure helpers -------------------------------------------------------------------------------------
 
 
-def rows(shots: ShotList | None, scene: Scene | None, names: dict[str, str]) -> list[list[Any]]:
-    """The table rows: dialogue resolved from the scene, assets by name."""
+def rows(shots: ShotList | None, scene: Scene | None, names: dict[str, str],
+         assets: Sequence[Asset] = ()) -> list[list[Any]]:
+    """The table rows: dialogue resolved from the scene, assets by name, where each one stands."""
     if shots is None or scene is None:
         return []
+    by_id = {a.id: a for a in assets}
     return [[s.number, s.size, s.angle, s.movement, s.lens, s.duration_s, s.action,
              "\n".join(sl.shot_lines(s, scene)),
-             ", ".join([names.get(a, a) for a in s.assets] + [f"{n} (not registered)" for n in s.unregistered])]
+             ", ".join([names.get(a, a) for a in s.assets] + [f"{n} (not registered)" for n in s.unregistered]),
+             format_layout(effective_layout(s, by_id), s.assets, names)]
             for s in shots.shots]
 
 
@@ -46,8 +52,13 @@ def _records(table: Any) -> list[list[Any]]:
     return [list(r) for r in table]
 
 
-def apply_table(shots: ShotList, scene: Scene, table: Any) -> ShotList:
-    """The shot list with the table's edits of camera, seconds and action (rows matched by number)."""
+def apply_table(shots: ShotList, scene: Scene, table: Any, assets: Sequence[Asset] = ()) -> ShotList:
+    """The shot list with the table's edits of camera, seconds, action and layout (rows matched by number).
+
+    The layout column is saved as the shot's own positions when it differs from what the shot
+    would show without an edit (so the positions the action implied stay implied until changed).
+    """
+    by_id = {a.id: a for a in assets}
     by_number = {s.number: s for s in shots.shots}
     out = shots
     for r in _records(table):
@@ -61,6 +72,10 @@ def apply_table(shots: ShotList, scene: Scene, table: Any) -> ShotList:
         changes = {"size": str(r[1]).strip() or shot.size, "angle": str(r[2]).strip() or shot.angle,
                    "movement": str(r[3]).strip() or shot.movement, "lens": str(r[4]).strip() or shot.lens,
                    "duration_s": seconds, "action": str(r[6] or "").strip()}
+        if len(r) > 9 and assets:
+            layout = parse_layout(str(r[9] or ""), shot, assets)
+            if layout != effective_layout(shot, by_id):
+                changes["layout"] = layout
         if any(getattr(shot, k) != v for k, v in changes.items()):
             out = sl.update_shot(out, scene, shot.id, **changes)
     return out
@@ -74,13 +89,23 @@ def shot_id(shots: ShotList, number: str) -> str:
     raise InputError(f"There is no shot {number or '(none)'} in this scene; type a number from the first column.")
 
 
-def load(runner: Runner, pid: str, scene_id: str) -> tuple[Scene, ShotList | None, int, dict[str, str]]:
+@dataclass(frozen=True)
+class Loaded:
+    scene: Scene
+    shots: ShotList | None
+    rev: int
+    names: dict[str, str]
+    assets: list[Asset]
+
+
+def load(runner: Runner, pid: str, scene_id: str) -> Loaded:
     view = runner.view(pid)
     scene = sl.load_scene(view.state, scene_id)
     data = view.data(Stage.SHOTS, scene_id)
     bundle = StyleAndAssets.model_validate(view.data(Stage.ASSETS)) if view.data(Stage.ASSETS) else None
-    names = {a.id: a.name for a in (bundle.registry.assets if bundle else [])}
-    return scene, ShotList.model_validate(data) if data else None, view.revision(Stage.SHOTS, scene_id), names
+    assets = list(bundle.registry.assets if bundle else [])
+    return Loaded(scene, ShotList.model_validate(data) if data else None, view.revision(Stage.SHOTS, scene_id),
+                  {a.id: a.name for a in assets}, assets)
 
 
 # --- layout and events -------------------------------------------------------------------------------
@@ -111,9 +136,12 @@ def render(env: TabEnv) -> ShotsTab:
     with gr.Row():
         guidance = gr.Textbox(label="Guidance for the shot list (optional)", scale=4)
         generate = gr.Button("Make the shot list", variant="primary", scale=1)
-    table = gr.Dataframe(headers=HEADERS, datatype=["str", "str", "str", "str", "str", "number", "str", "str", "str"],
-                         interactive=True, wrap=True, label="Shots (at most 8 s each; dialogue is the script's own)",
-                         column_widths=["5%", "9%", "9%", "9%", "6%", "6%", "26%", "18%", "12%"])
+    table = gr.Dataframe(headers=HEADERS, datatype=["str", "str", "str", "str", "str", "number", "str", "str", "str",
+                                                    "str"],
+                         interactive=True, wrap=True,
+                         label="Shots (at most 8 s each; dialogue is the script's own; where they stand: "
+                               "'Mara: left; Joe: right', also centre-left, centre, centre-right)",
+                         column_widths=["5%", "8%", "8%", "8%", "5%", "5%", "24%", "15%", "11%", "11%"])
     save = gr.Button("Save edits")
     with gr.Row():
         number = gr.Textbox(label="Shot", placeholder="3B", scale=1, max_lines=1)
@@ -140,10 +168,10 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
         if not pid or not scene_id:
             return [[], 0, status or "Choose a scene (in the hub or above) to make its shot list."]
         try:
-            scene, shots, rev, names = load(runner, pid, scene_id)
+            got = load(runner, pid, scene_id)
         except AiuteurError as e:
             return [[], 0, f"⚠️ {e}"]
-        return [rows(shots, scene, names), rev, status]
+        return [rows(got.shots, got.scene, got.names, got.assets), got.rev, status]
 
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid)
@@ -179,7 +207,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
     def on_regenerate(pid: str | None, sid: str | None, number: str, guidance: str, request: gr.Request) -> list[Any]:
         runner = env.runner_for(request)
         try:
-            _, shots, _, _ = load(runner, pid or "", sid or "")
+            shots = load(runner, pid or "", sid or "").shots
             if shots is None:
                 raise InputError("Make the shot list first.")
             target = f"shot:{shot_id(shots, number)}"
@@ -197,10 +225,10 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
             if not pid or not sid:
                 return fill(runner, pid, sid)
             try:
-                scene, shots, _, _ = load(runner, pid, sid)
-                if shots is None:
+                got = load(runner, pid, sid)
+                if got.shots is None:
                     raise InputError("Make the shot list first.")
-                new = change(apply_table(shots, scene, table), scene, table, number)
+                new = change(apply_table(got.shots, got.scene, table, got.assets), got.scene, table, number)
                 runner.save(pid, Stage.SHOTS, new, sid, base_revision=rev or None)
                 note_position(runner, pid, Stage.SHOTS, sid)
             except AiuteurError as e:

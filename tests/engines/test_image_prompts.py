@@ -12,7 +12,7 @@ from PIL import Image
 
 from aiuteur.engines.base import ImageRequest, Reference, engine_notes
 from aiuteur.engines.image_diffusers import DiffusersImage
-from aiuteur.pipeline.frames import layout_regions
+from aiuteur.pipeline.layout import regions as layout_regions
 from tests.engines._image_fixtures import image_models_dir, tiny_image_builder, tiny_image_models  # noqa: F401
 
 RED = Image.new("RGB", (64, 64), (200, 30, 30))
@@ -67,9 +67,9 @@ def test_past_the_window_limit_the_left_out_words_are_named(tiny_image_models: P
 
 
 def test_two_characters_references_are_masked_to_their_regions(sd15: DiffusersImage) -> None:
-    regions = layout_regions(["mara", "tom"])
+    regions = layout_regions({"mara": "left", "tom": "right"}, ["mara", "tom"])
     assert regions["mara"][0] == 0.0 and regions["tom"][2] == 1.0 and regions["mara"][2] < regions["tom"][2]
-    assert layout_regions(["mara"]) == {}
+    assert layout_regions({"mara": "left"}, ["mara"]) == {}
     refs = [Reference(RED, 0.9, "mara", name="Mara", kind="character", region=regions["mara"]),
             Reference(BLUE, 0.9, "tom", name="Tom", kind="character", region=regions["tom"])]
     pipe = sd15.load()
