@@ -110,6 +110,11 @@ def save_registry(runner: Runner, pid: str, script: Script) -> StyleAndAssets:
 def film_project(runner: Runner, text: str = TWO, title: str = "The Lamp Keeper") -> tuple[str, Script]:
     """A skip-to-script project taken through stages 5-9 (real stages 7-9 on their fallbacks)."""
     pid = runner.create_project(title).id
+    return pid, film_stages(runner, pid, text)
+
+
+def film_stages(runner: Runner, pid: str, text: str = TWO) -> Script:
+    """Stages 1-9 of `film_project` on an existing project (one made through the app, say)."""
     story = StoryInput(mode=InputMode.SKIP_TO_SCRIPT, brief=Brief(has_script=True),
                        params=ProjectParams(aspect_ratio="16:9"),
                        sources=[SourceText(name="lamp.fountain", role=SourceRole.PRIMARY, format="fountain", text=text)])
@@ -121,7 +126,7 @@ def film_project(runner: Runner, text: str = TWO, title: str = "The Lamp Keeper"
         for stage in (Stage.SHOTS, Stage.ASSET_STATES, Stage.PROMPTS):
             result = runner.run(pid, stage, sc.id, seed=0)
             assert result.record is not None, (stage, result.errors)
-    return pid, script
+    return script
 
 
 # --- quick doubles -----------------------------------------------------------------------------------
