@@ -334,11 +334,13 @@ def _apply_text_override(chosen: ActiveProfile, env: Mapping[str, str]) -> Activ
 
 _IMAGE_WORDS = {
     "qwen-image-edit": "Qwen-Image-Edit, multi-reference: each asset's reference is an input image and the "
-    "prompt says which picture is whom",
+    "prompt says which picture is whom and where they stand",
     "flux2-klein": "FLUX.2 klein, multi-reference: each asset's reference is an input image and the prompt "
-    "says which image is whom",
-    "sdxl": "SDXL + IP-Adapter: one adapter image per asset, masked to each character's region",
-    "sd15": "SD1.5 + IP-Adapter: one adapter image per asset, masked to each character's region",
+    "says which image is whom and where they stand",
+    "sdxl": "SDXL + IP-Adapter: one adapter image per asset, each character's masked to where the shot's "
+    "layout puts them",
+    "sd15": "SD1.5 + IP-Adapter: one adapter image per asset, each character's masked to where the shot's "
+    "layout puts them",
 }
 _VIDEO_WORDS = {
     "diffusers-ltx2": "LTX-2: start and end keyframes as conditions, optional sound",
