@@ -324,7 +324,10 @@ class ChunkExtraction(BaseModel):
     """The assets of a few scenes of a screenplay, and how they change."""
 
     model_config = ConfigDict(extra="forbid")
-    assets: list[FoundAsset] = Field(default_factory=list, max_length=40)
+    # Required (no default): with `assets` optional the offline model answered `{}` or an empty
+    # list for every chunk of tuba-audition (2-10 tokens, docs/evals.md), so stage 5 had only what
+    # code finds; replayed with the key required, the first chunk gave 7 assets (one replay).
+    assets: list[FoundAsset] = Field(max_length=40)
     changes: list[FoundChange] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
