@@ -113,4 +113,14 @@ def export_all(runner: Runner, project_id: str, out_dir: Path) -> tuple[list[Pat
         else:
             missing.append(f"{what}: nothing to export yet")
     missing.extend(f"{what}: not built in this version yet" for what in NOT_BUILT)
+    script = _script(view)
+    if script is not None and any(p.name.endswith("_Screenplay.pdf") for p in written):
+        from aiuteur.screenplay import fonts
+        from aiuteur.screenplay.pdf import printed_text
+
+        chars = fonts.missing(printed_text(script))
+        if chars:
+            shown = " ".join(chars[:12]) + (f" and {len(chars) - 12} more" if len(chars) > 12 else "")
+            missing.append(f"screenplay (PDF): {len(chars)} character{'s' if len(chars) != 1 else ''} ({shown}) "
+                           "that its fonts have no glyph for; they print as empty boxes")
     return written, missing

@@ -189,6 +189,13 @@ def _plain_blocks(elements: list[ScriptElement]) -> list[_Block]:
     return blocks
 
 
+def printed_text(script: Script) -> str:
+    """Every character the screenplay PDF prints (title page and script pages), to check its fonts
+    without rendering it."""
+    rows = "\n".join(cell.text for block in _blocks(script) for row in block.rows for cell in row)
+    return "\n".join([script.title or "", *script.title_page.values(), rows])
+
+
 def to_pdf(script: Script) -> bytes:
     """Render the script as a screenplay PDF in industry layout; returns the PDF bytes."""
     return render_pdf(script)[0]

@@ -127,3 +127,12 @@ def test_a_character_no_font_has_is_reported_not_printed_as_a_question_mark():
     sentence = fonts.missing_sentence(missing)
     assert "2 characters" in sentence and "ᚠ 𓀀" in sentence and "empty boxes" in sentence
     assert "?" not in import_screenplay(pdf, "again.pdf").scenes[0].elements[0].text
+
+
+def test_the_characters_a_pdf_cannot_print_are_known_without_rendering_it():
+    from aiuteur.screenplay.pdf import printed_text
+
+    for text in ("INT. HALL - DAY\n\nThe rune ᚠ and the sign 𓀀 glow.\n\nANA\nΓειά σου 𓀀.\n",
+                 "Title: ᚠ Saga\n\nINT. HALL - DAY\n\n= A synopsis with ᛟ is not printed.\n\nAda waits.\n"):
+        script = parse_fountain(text)
+        assert fonts.missing(printed_text(script)) == render_pdf(script)[1]
