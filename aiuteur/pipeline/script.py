@@ -56,11 +56,13 @@ from aiuteur.domain import (
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
+    LOOP_MIN_WORDS,
     Rendered,
     TemplateSource,
     ask,
     ask_retrying,
     brief_text,
+    cut_loops,
     default_templates,
     engine_failure,
     format_rules,
@@ -595,14 +597,36 @@ def strip_heading(text: str, heading: str = "") -> str:
     return t[m.end():].strip() if m else t
 
 
-def to_elements(draft: SceneDraft, heading: str = "") -> list[ScriptElement]:
+_SPEECH_IN_ACTION = re.compile(
+    r"^(?P<who>[^\"“”.!?]{2,60}?)\s+(?:says|said|asks|asked|shouts|shouted|replies|replied|whispers|whispered|calls|"
+    r"called|answers|answered|tells \w+|mutters|muttered)(?:\s+\w+ly)?[,:]?\s*[\"“](?P<words>[^\"“”]{2,400})[\"”]\.?\s*$",
+    re.IGNORECASE)
+
+
+def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = None) -> list[ScriptElement]:
     """Typed elements as screenplay elements (a parenthetical goes before its speech; a heading
-    written into an action line is removed, and an action line that was only a heading goes)."""
+    written into an action line is removed, and an action line that was only a heading goes).
+
+    What a small model does wrong, code puts right: an action line said again word for word
+    (the model looping through its elements) and the loops inside one line go; an action line
+    that is only a cast member saying something in quotes (`BRANDT says, "Buy a suit."`) is
+    that person's line of dialogue.
+    """
     out: list[ScriptElement] = []
+    seen: set[str] = set()
     for e in draft.elements:
         if isinstance(e, ActionLine):
-            text = strip_heading(e.text, heading)
-            if text:
+            text = cut_loops(strip_heading(e.text, heading), drop_unfinished=False)
+            key = " ".join(re.findall(r"\w+", text.lower()))
+            if not text or (len(key.split()) >= LOOP_MIN_WORDS and key in seen):
+                continue
+            seen.add(key)
+            spoken = _SPEECH_IN_ACTION.match(text)
+            who = names_in(spoken.group("who"), cast) if spoken and cast else []
+            if spoken and len(who) == 1:
+                out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=spoken.group("words").strip(),
+                                         character=cue(who[0])))
+            else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine):
             speaker = cue(e.speaker)
@@ -778,7 +802,7 @@ def write_script(
         out.takes.append(take)
         if draft is None:
             return out
-        scenes.append(scene.model_copy(update={"elements": to_elements(draft, scene.heading)}))
+        scenes.append(scene.model_copy(update={"elements": to_elements(draft, scene.heading, list(planned.cast))}))
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
         if on_partial is not None:
             on_partial(fountain_of(Script(title=plan.title, scenes=scenes)))
@@ -823,7 +847,7 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
     out = Written(takes=[take])
     if draft is None:
         return out
-    elements = to_elements(draft, old.heading or "")
+    elements = to_elements(draft, old.heading or "", cast)
     if old.synopsis:  # keep the summary line an import of this script had
         elements = [ScriptElement(kind=ElementKind.SYNOPSIS, text=old.synopsis), *elements]
     scenes = list(script.scenes)

@@ -316,11 +316,12 @@ _SENTENCE_SPAN = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'”’)]*|$)")
 LOOP_MIN_WORDS = 5
 
 
-def cut_loops(text: str) -> str:
+def cut_loops(text: str, *, drop_unfinished: bool = True) -> str:
     """`text` without the model's loops: a sentence (of LOOP_MIN_WORDS words or more) said again
     word for word is dropped each time after the first (with the short repeats that follow it),
     and an unfinished last sentence (the
-    output reached its length bound mid-sentence) goes when a finished one comes before it.
+    output reached its length bound mid-sentence) goes when a finished one comes before it
+    (unless `drop_unfinished` is False: an action line may end on a parenthesis).
 
     A small model that starts to repeat itself fills every character its schema allows; what it
     wrote before the loop is its answer.
@@ -345,6 +346,6 @@ def cut_loops(text: str) -> str:
     if not kept:
         return text.strip()
     finished = [bool(re.search(r"[.!?][\"'”’)]*$", b)) for _, b in kept]
-    if len(kept) > 1 and not finished[-1] and any(finished[:-1]):
+    if drop_unfinished and len(kept) > 1 and not finished[-1] and any(finished[:-1]):
         kept.pop()
     return "".join(gap + body for gap, body in kept).strip()

@@ -470,3 +470,20 @@ def test_when_the_model_keeps_everyone_silent_the_storys_own_lines_are_spoken() 
     assert said == [("MARTHA", "Hold the lantern higher."), ("LEO", "I am holding it.")]
     assert "the story's own lines were added (MARTHA, LEO)" in take.note
     assert story_lines('"Run," she said.', ["Martha", "Leo"]) == []  # nobody named: no guess
+
+
+def test_repeated_action_goes_and_speech_written_as_action_becomes_dialogue() -> None:
+    from aiuteur.pipeline.script import SceneDraft
+
+    line = "The conductor, Maestra Solveig Brandt, looks up from her clipboard at the tall man."
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": line}, *[{"kind": "action", "text": line}] * 5,
+        {"kind": "action", "text": 'MAESTRA SOLVEIG BRANDT says, "Thursday rehearsals, and buy a suit."'},
+        {"kind": "action", "text": 'Somebody says, "Hello there."'},  # nobody of the cast: stays action
+    ]})
+    out = to_elements(draft, "INT. STAGE - NIGHT", ["MAESTRA SOLVEIG BRANDT", "DOV ABERNATHY"])
+    assert [(e.kind.value, e.character, e.text) for e in out] == [
+        ("action", None, line),
+        ("dialogue", "MAESTRA SOLVEIG BRANDT", "Thursday rehearsals, and buy a suit."),
+        ("action", None, 'Somebody says, "Hello there."'),
+    ]
