@@ -215,9 +215,19 @@ def is_thing_name(name: str) -> bool:
     return bool(_POSSESSIVE.search(name))
 
 
+def place_name(location: str) -> str:
+    """The name in a planned location, without the description a small model writes after it
+    ('CORWEN MUSIC HALL, FOGGY CORWEN MUSIC HALL, SURROUNDED BY A:' -> 'CORWEN MUSIC HALL')."""
+    first = re.split(r"[,;:(]|\s[-–—]\s", location, maxsplit=1)[0]
+    name = " ".join(first.split()).strip(" .-–—")
+    return name or " ".join(location.split()).strip(" .,:;-") or location
+
+
 def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
-    """Make a plan consistent without the model: things listed as characters go, unknown cast
-    joins the characters, named people join casts."""
+    """Make a plan consistent without the model: locations are names, things listed as characters
+    go, unknown cast joins the characters, named people join casts."""
+    plan = plan.model_copy(update={"scenes": [s.model_copy(update={"location": place_name(s.location)})
+                                              for s in plan.scenes]})
     things = {cue(c.name) for c in plan.characters if is_thing_name(c.name)}
     things |= {cue(m) for s in plan.scenes for m in s.cast if is_thing_name(m)}
     if things:

@@ -487,3 +487,12 @@ def test_repeated_action_goes_and_speech_written_as_action_becomes_dialogue() ->
         ("dialogue", "MAESTRA SOLVEIG BRANDT", "Thursday rehearsals, and buy a suit."),
         ("action", None, 'Somebody says, "Hello there."'),
     ]
+
+
+def test_a_planned_location_is_its_name_without_the_description_after_it() -> None:
+    from aiuteur.pipeline.script import place_name
+
+    assert place_name("CORWEN MUSIC HALL, FOGGY CORWEN MUSIC HALL, SURROUNDED BY A:") == "CORWEN MUSIC HALL"
+    assert place_name("Harbour wall - end") == "Harbour wall"
+    assert place_name("THE GENTS (MEN'S ROOM)") == "THE GENTS"
+    assert place_name("Lamp room") == "Lamp room"
