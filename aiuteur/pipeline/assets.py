@@ -324,9 +324,8 @@ class ChunkExtraction(BaseModel):
     """The assets of a few scenes of a screenplay, and how they change."""
 
     model_config = ConfigDict(extra="forbid")
-    # Required (no default): with `assets` optional the offline model answered `{}` or an empty
-    # list for every chunk of tuba-audition (2-10 tokens, docs/evals.md), so stage 5 had only what
-    # code finds; replayed with the key required, the first chunk gave 7 assets (one replay).
+    # Required (no default): the offline model answered `{}` (2 tokens) for a chunk of
+    # tuba-audition when `assets` could be left out (docs/evals.md).
     assets: list[FoundAsset] = Field(max_length=40)
     changes: list[FoundChange] = Field(default_factory=list, max_length=20)
 
@@ -732,7 +731,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, see
         try:
             text = text or engines.text("extract_assets")
             got = ask(text, rendered.messages, ChunkExtraction, seed=seed + n, context=ctx,
-                      max_attempts=max_attempts, temperature=0.2)
+                      max_attempts=max_attempts, temperature=0.2, keep=lambda x: len(x.assets) + len(x.changes))
         except EngineError as e:
             takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
                                    seed=seed + n, target=chunk.key,

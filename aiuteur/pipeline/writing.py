@@ -217,17 +217,22 @@ def check_message(e: ValidationError | ValueError) -> str:
 def ask(
     text: TextEngine, messages: list[Message], schema: type[M], *, seed: int, context: dict[str, Any] | None = None,
     check: Callable[[M], None] | None = None, max_attempts: int = 3, temperature: float = 0.7,
-    max_tokens: int | None = None,
+    max_tokens: int | None = None, keep: Callable[[M], float] | None = None,
 ) -> Asked[M]:
     """Generate `schema`, validate it again with `context` (and `check`), re-ask with the message.
 
     The schema's validators read `info.context` (instructor style) and stay silent without it,
     so engines parse freely and the meaning checks run here. Each re-ask shows the model its
-    answer and the complaint, with a new seed. EngineError (and TruncatedError) propagate.
+    answer and the complaint, with a new seed. When every try fails, the last answer is returned,
+    or with `keep` the one it scores highest; with `keep`, a passing answer that scores lower than
+    a failing one before it loses to it (a re-asked small model often passes by answering with
+    less), and the failing one comes back with its complaint for the caller to repair.
+    EngineError (and TruncatedError) propagate.
     """
     convo = list(messages)
     value: M | None = None
     error = ""
+    best: tuple[float, M, str] | None = None
     t0 = time.perf_counter()
     for attempt in range(1, max_attempts + 1):
         out = text.generate(convo, schema, seed=seed + attempt - 1, max_tokens=max_tokens, temperature=temperature)
@@ -239,12 +244,20 @@ def ask(
         except (ValidationError, ValueError) as e:
             error = check_message(e)
             log.info("%s rejected (try %d of %d): %s", schema.__name__, attempt, max_attempts, error[:300])
+            if keep is not None and (best is None or keep(out) > best[0]):
+                best = (keep(out), out, error)
             if attempt < max_attempts:
                 convo = [*messages,
                          {"role": "assistant", "content": json.dumps(out.model_dump(mode="json"), ensure_ascii=False)},
                          {"role": "user", "content": f"That answer was rejected: {error}\nFix exactly this and answer again."}]
             continue
+        if best is not None and keep is not None and best[0] > keep(value):
+            # the re-asked model passed by answering with less: the fuller answer comes back with
+            # its complaint, for the caller to repair
+            return Asked(best[1], best[2], attempt, time.perf_counter() - t0, convo)
         return Asked(value, "", attempt, time.perf_counter() - t0, convo)
+    if best is not None:  # the failing answer with the most in it, not merely the last
+        value, error = best[1], best[2]
     return Asked(value, error, max_attempts, time.perf_counter() - t0, convo)
 
 

@@ -426,3 +426,22 @@ def test_a_first_name_in_an_edited_scene_joins_the_registered_full_name(runner: 
     after = saved_assets(runner, pid)
     assert [a.name for a in after.registry.assets if "Leo" in a.name and a.category == "character"] == ["Leo Marsh"]
     assert not any(a.offered for a in after.registry.assets)
+
+
+def test_when_every_try_fails_the_answer_with_the_most_in_it_is_kept() -> None:
+    from aiuteur.pipeline.assets import ChunkExtraction
+    from aiuteur.pipeline.writing import ask
+    from tests.fakes import ScriptedText
+
+    rich = {"assets": [{"name": "tuba", "category": "prop", "scenes": ["9"]},
+                       {"name": "Dov", "category": "character", "scenes": ["9"]}], "changes": []}
+    text = ScriptedText()
+    text.enqueue(rich, {"assets": []})  # the re-asked model passes by answering nothing
+    ctx = {"labels": {"1"}, "names": set()}
+    got = ask(text, [{"role": "user", "content": "x"}], ChunkExtraction, seed=0, context=ctx, max_attempts=2,
+              keep=lambda x: len(x.assets) + len(x.changes))
+    assert got.value is not None and [a.name for a in got.value.assets] == ["tuba", "Dov"]
+    assert "use only the labels" in got.error  # for the caller to repair (repair_extraction)
+    text.enqueue(rich, {"assets": []})
+    last = ask(text, [{"role": "user", "content": "x"}], ChunkExtraction, seed=0, context=ctx, max_attempts=2)
+    assert last.value is not None and last.value.assets == []  # without `keep`: the last answer, as before
