@@ -12,7 +12,8 @@ Both carry the dialogue: every line spoken in stage 7, at its shot's start, mixe
 (pipeline/soundtrack.py); a video model's own sound stays under it.
 
 Targets: '' every clip, the scene cut and the animatic; `clip:<shot id>` re-render one shot and
-join the cut again; `animatic` the animatic only; `line:<line>.<part>` speak one line again and
+join the cut again; `cut` join the cut again from the chosen clips (after choosing an earlier take;
+no frame is rendered); `animatic` the animatic only; `line:<line>.<part>` speak one line again and
 re-mix the sound of the animatic and the cut (no frame is re-encoded). Options: `fps`,
 `animatic_fps`, `crossfade_s`.
 """
@@ -317,12 +318,13 @@ def run(ctx: StageContext) -> StageOutcome:
     target = ctx.target
     if target.startswith("line:"):
         return _respeak(ctx, scene, shot_list, shots, previous, target.removeprefix("line:"))
-    if target and target != "animatic" and not target.startswith("clip:"):
-        raise InputError(f"Unknown video target {target!r}; use 'clip:<shot id>', 'animatic' or 'line:<n>.<part>'.")
-    wanted = [s for s in shots if not target or target == f"clip:{s.id}"] if target != "animatic" else []
+    if target and target not in ("animatic", "cut") and not target.startswith("clip:"):
+        raise InputError(f"Unknown video target {target!r}; use 'clip:<shot id>', 'cut', 'animatic' or "
+                         "'line:<n>.<part>'.")
+    wanted = [s for s in shots if not target or target == f"clip:{s.id}"] if target not in ("animatic", "cut") else []
     if target.startswith("clip:") and not wanted:
         raise InputError("That shot has no keyframes in this scene; make its frames in stage 10 first.")
-    if target.startswith("clip:") and engine is None:
+    if (target.startswith("clip:") or target == "cut") and engine is None:
         raise InputError(ANIMATIC_ONLY)
     refused = end_frame_refusal(engine, wanted, frames) or too_long_refusal(engine, wanted, frames, fps)
     if refused:  # an end frame the model would ignore, or a clip past the per-call GPU limit
@@ -356,7 +358,8 @@ def run(ctx: StageContext) -> StageOutcome:
                            f"clip {len(made)} of {len(wanted)} (shot {by_id[shot_id].number})")
                 return take.ok  # a failing engine would fail the rest too; earlier clips stay
 
-            ctx.report(0.0, f"clip 0 of {len(wanted)}")
+            if wanted:
+                ctx.report(0.0, f"clip 0 of {len(wanted)}")
             run_items(list(by_id), prepare, finish, workers=parallelism(ctx, "video"), cancelled=ctx.cancelled,
                       on_cancel=lambda: cancel_queued(ctx))
             for shot in wanted:  # script order, whatever finished first
@@ -376,7 +379,7 @@ def run(ctx: StageContext) -> StageOutcome:
                 clips = clips.model_copy(update={"clips": [new if c.shot_id == shot.id else c for c in clips.clips]})
                 rendered = True
             # 3. The scene cut, joined again whenever a clip changed.
-            if rendered and all(c.video for c in clips.clips):
+            if (rendered or target == "cut") and all(c.video for c in clips.clips):
                 ctx.report(0.88, "joining the scene cut")
                 take, key = join_cut(ctx, clips, [s.id for s in shots], fps, tmp)
                 takes.append(take)

@@ -29,6 +29,8 @@ from aiuteur.pipeline import asset_states as st8
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
+from aiuteur.ui import take_picker
+from aiuteur.ui.progress import progress_fn
 from aiuteur.ui.tab_api import GPU, TabEnv
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
@@ -148,8 +150,7 @@ class AssetStatesTab:
     use_mirror: gr.Button
     count: gr.Slider
     generate: gr.Button
-    takes: gr.Gallery
-    choose: gr.Button
+    picker: take_picker.TakePicker
     audit: gr.Markdown
     suggested: gr.Dropdown
     suggested_category: gr.Radio
@@ -161,7 +162,6 @@ class AssetStatesTab:
     add: gr.Button
     rev: gr.State
     mirror_pick: gr.State
-    take_pick: gr.State
     page: gr.Tab | None
 
 
@@ -189,8 +189,7 @@ def render(env: TabEnv) -> AssetStatesTab:
     with gr.Row():
         count = gr.Slider(1, 4, value=1, step=1, label="Takes to make", scale=1)
         generate = gr.Button("Generate scene-instance image", scale=2)
-    takes = gr.Gallery(label="Takes (click one, then choose it)", columns=6, height=200, allow_preview=True)
-    choose = gr.Button("Choose the selected take", size="sm")
+    picker = take_picker.render("Scene-instance takes")
     with gr.Accordion("Audit trail", open=False):
         audit = gr.Markdown()
     with gr.Accordion("Suggested and new assets", open=True):
@@ -205,33 +204,32 @@ def render(env: TabEnv) -> AssetStatesTab:
             new_description = gr.Textbox(label="Description", scale=3)
             add = gr.Button("Add new asset", scale=1)
     return AssetStatesTab(guidance, infer, status, asset, description, save_description, changes, reference,
-                          reference_text, use_master, mirror, mirror_notes, use_mirror, count, generate, takes, choose,
-                          audit, suggested, suggested_category, accept, dismiss, new_name, new_category,
-                          new_description, add, gr.State(0), gr.State(None), gr.State(None), _surrounding_tab())
+                          reference_text, use_master, mirror, mirror_notes, use_mirror, count, generate, picker, audit, suggested, suggested_category, accept, dismiss, new_name, new_category,
+                          new_description, add, gr.State(0), gr.State(None), _surrounding_tab())
 
 
 def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     shown = [tab.asset, tab.description, tab.changes, tab.reference, tab.reference_text, tab.use_master, tab.mirror,
-             tab.mirror_notes, tab.takes, tab.audit, tab.suggested, tab.rev, tab.status]
+             tab.mirror_notes, tab.audit, tab.suggested, tab.rev, tab.status, *take_picker.outputs(tab.picker)]
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, asset_id: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
-            return [gr.Dropdown(choices=[], value=None), "", "", None, "", False, [], "", [], "",
-                    gr.Dropdown(choices=[]), 0, status or "Choose a scene to work on its assets."]
+            return [gr.Dropdown(choices=[], value=None), "", "", None, "", False, [], "", "",
+                    gr.Dropdown(choices=[]), 0, status or "Choose a scene to work on its assets.", *take_picker.empty()]
         try:
             got = load(runner, pid, sid)
         except AiuteurError as e:
-            return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
+            return [gr.skip()] * 11 + [f"⚠️ {e}"] + [gr.skip()] * take_picker.SIZE
         ids = [a.id for a in got.assets]
         aid = asset_id if asset_id in ids else (ids[0] if ids else None)
         suggested = gr.Dropdown(choices=list(got.states.suggested) if got.states else [], value=None)
         if aid is None:
             msg = status or ("This scene has no registered assets." if got.states else
                              "Describe the assets of this scene to start (no image is required to move on).")
-            return [gr.Dropdown(choices=[], value=None), "", "", None, "", False, [], "", [], "", suggested,
-                    got.revision, msg]
+            return [gr.Dropdown(choices=[], value=None), "", "", None, "", False, [], "", "", suggested,
+                    got.revision, msg, *take_picker.empty()]
         asset = next(a for a in got.assets if a.id == aid)
         st = st8.state_of(got.states, aid)
         path = runner.store.media_path
@@ -239,13 +237,14 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
         shots_data = got.state.data(Stage.SHOTS, sid) or {"shots": []}
         numbers = {s["id"]: s["number"] for s in shots_data.get("shots", [])}
         mirror = [(str(path(m.image)), m.label) for m in mirror_items(got.state, sid, asset) if m.image]
-        takes = [(str(path(t.media[0])), ("✓ chosen" if st and t.id == st.chosen_take else f"take {k}"))
-                 for k, t in enumerate(instance_takes(runner, pid, sid, aid, st), start=1)]
+        takes = [take_picker.Shown(t.id, str(path(t.media[0])), f"take {k}")
+                 for k, t in enumerate(instance_takes(runner, pid, sid, aid, st), start=1) if t.media]
         return [gr.Dropdown(choices=asset_choices(got.assets), value=aid), st.description if st else "",
                 changes_markdown(st, numbers), str(path(ref_key)) if ref_key else None,
                 reference_words(got.state, sid, asset, st), bool(st and st.use_master), mirror,
-                mirror_text(got.state, sid, asset), takes, audit_markdown(st), suggested, got.revision,
-                status or ("" if got.states else "Not described yet: press “Describe the assets in this scene”.")]
+                mirror_text(got.state, sid, asset), audit_markdown(st), suggested, got.revision,
+                status or ("" if got.states else "Not described yet: press “Describe the assets in this scene”."),
+                *take_picker.show(takes, st.chosen_take if st and not st.use_master else None, asset.name)]
 
     def reloaded(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
@@ -262,12 +261,15 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="asset_states_visit", show_progress="hidden")
 
-    def run(pid: str | None, sid: str | None, aid: str | None, request: gr.Request, **kw: Any) -> list[Any]:
+    tracker = gr.Progress()  # Gradio swaps in each event's own tracker
+
+    def run(pid: str | None, sid: str | None, aid: str | None, request: gr.Request, progress: gr.Progress,
+            **kw: Any) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, aid)
         try:
-            result = runner.run(pid, Stage.ASSET_STATES, sid, **kw)
+            result = runner.run(pid, Stage.ASSET_STATES, sid, progress=progress_fn(progress), **kw)
             note_position(runner, pid, Stage.ASSET_STATES, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
@@ -276,13 +278,15 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
         msg = "✅ Done." if not fallback else "✅ Filled from the registry (the model's answer was not usable); edit freely."
         return fill(runner, pid, sid, aid, msg if result.ok else "⚠️ " + " ".join(result.errors))
 
-    def on_infer(pid: str | None, sid: str | None, aid: str | None, guidance: str, request: gr.Request) -> list[Any]:
-        return run(pid, sid, aid, request, guidance=guidance)
+    def on_infer(pid: str | None, sid: str | None, aid: str | None, guidance: str, request: gr.Request,
+                 progress: gr.Progress = tracker) -> list[Any]:
+        return run(pid, sid, aid, request, progress, guidance=guidance)
 
-    def on_generate(pid: str | None, sid: str | None, aid: str | None, n: float, request: gr.Request) -> list[Any]:
+    def on_generate(pid: str | None, sid: str | None, aid: str | None, n: float, request: gr.Request,
+                    progress: gr.Progress = tracker) -> list[Any]:
         if not aid:
             return fill(env.runner_for(request), pid, sid, aid, "Choose an asset first.")
-        return run(pid, sid, aid, request, target=f"instance:{aid}", options={"takes": int(n or 1)})
+        return run(pid, sid, aid, request, progress, target=f"instance:{aid}", options={"takes": int(n or 1)})
 
     tab.infer.click(on_infer, [env.project, env.scene, tab.asset, tab.guidance], shown, api_name="asset_states_infer",
                     concurrency_id=GPU, concurrency_limit=1).then(**then)
@@ -338,12 +342,13 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
         return st8.set_reference(got.states, need(aid), m.image, m.source, label(got, sid),
                                  st8.source_label(got.state, m.source))
 
-    def do_choose(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, pick: Any) -> AssetStates:
+    def do_choose(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, take_id: Any) -> AssetStates:
         assert got.states is not None
         takes = instance_takes(runner, pid, sid, need(aid), st8.state_of(got.states, need(aid)))
-        if pick is None or not 0 <= int(pick) < len(takes):
-            raise InputError("Click a take first.")
-        return st8.choose_instance(got.states, need(aid), takes[int(pick)], label(got, sid))
+        take = next((t for t in takes if t.id == take_id), None)
+        if take is None:
+            raise InputError("That take is no longer a take of this asset here; click one of the takes on screen.")
+        return st8.choose_instance(got.states, need(aid), take, label(got, sid))
 
     ins = [env.project, env.scene, tab.asset, tab.rev]
     tab.save_description.click(edit(do_description, "Saved."), [*ins, tab.description], shown,
@@ -352,14 +357,34 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                          api_name="asset_states_use_master").then(**then)
     tab.use_mirror.click(edit(do_mirror, "Reference set."), [*ins, tab.mirror_pick], shown,
                          api_name="asset_states_use_mirror").then(**then)
-    tab.choose.click(edit(do_choose, "Chosen."), [*ins, tab.take_pick], shown,
-                     api_name="asset_states_choose_take").then(**then)
+
+    def chosen_of(request: gr.Request, pid: str | None, sid: str | None, aid: str | None) -> str | None:
+        if not pid or not sid or not aid:
+            return None
+        st = st8.state_of(load(env.runner_for(request), pid, sid).states, aid)
+        return st.chosen_take if st is not None and not st.use_master else None
+
+    def choose(request: gr.Request, pid: str | None, sid: str | None, aid: str | None, rev: int,
+               take_id: str | None) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid or take_id is None:
+            return fill(runner, pid, sid, aid)
+        got = load(runner, pid, sid)
+        if got.states is None:
+            raise InputError("Describe the assets of this scene first.")
+        save_states(runner, pid, sid, do_choose(runner, got, pid, sid, aid, take_id), rev)
+        return fill(runner, pid, sid, aid, "Chosen.")
+
+    def fail(request: gr.Request, pid: str | None, sid: str | None, aid: str | None, message: str) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, aid, message)
+
+    take_picker.listen(tab.picker, ins, shown, chosen_of=chosen_of, choose=choose, fail=fail,
+                       api_name="asset_states_choose_take", then=then)
 
     def picked(evt: gr.SelectData) -> Any:
         return evt.index
 
     tab.mirror.select(picked, None, tab.mirror_pick, api_visibility="private")
-    tab.takes.select(picked, None, tab.take_pick, api_visibility="private")
 
     def do_dismiss(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, name: str) -> AssetStates:
         assert got.states is not None

@@ -31,7 +31,7 @@ from aiuteur.pipeline import assets_ops as ops
 from aiuteur.pipeline import visual_style as vs
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui import voice_panel
+from aiuteur.ui import take_picker, voice_panel
 from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes
 
 CATEGORY_LABELS = {AssetCategory.CHARACTER: "Characters", AssetCategory.LOCATION: "Locations",
@@ -116,6 +116,11 @@ def summary_markdown(sa: StyleAndAssets) -> str:
             "described from text in later stages.")
 
 
+def reference_takes(runner: Runner, pid: str, asset_id: str) -> list[Take]:
+    """An asset's reference takes with an image (made or uploaded), oldest first."""
+    return [t for t in runner.takes(pid, Stage.ASSETS, target=f"reference:{asset_id}") if t.ok and t.output]
+
+
 def take_choices(takes: list[Take]) -> list[tuple[str, str]]:
     ok = [t for t in takes if t.ok and t.output]
     return [(f"Take {i} · {t.purpose.replace('_', ' ')} · {t.created_at[:16].replace('T', ' ')}", t.id)
@@ -186,9 +191,7 @@ class AssetsTab:
     master: gr.Image
     ref_guidance: gr.Textbox
     generate: gr.Button
-    gallery: gr.Gallery
-    take: gr.Dropdown
-    choose: gr.Button
+    picker: take_picker.TakePicker
     upload: gr.File
     matte: gr.Checkbox
     use_upload: gr.Button
@@ -251,10 +254,8 @@ def render(env: TabEnv) -> AssetsTab:
         appears = gr.Markdown()
         with gr.Row():
             master = gr.Image(label="Master reference (background removed)", interactive=False, height=240)
-            gallery = gr.Gallery(label="Every take (history)", columns=4, height=240)
-        with gr.Row():
-            take = gr.Dropdown(label="Take", choices=[])
-            choose = gr.Button("Use this take as the master reference", size="sm")
+            with gr.Column():
+                picker = take_picker.render("Every take (history)", columns=4, height=240)
         with gr.Row():
             ref_guidance = gr.Textbox(label="Extra words for this reference (optional)", max_lines=2)
             generate = gr.Button("Generate a master reference")
@@ -309,8 +310,8 @@ def render(env: TabEnv) -> AssetsTab:
             scene_style = gr.Button("Set the scene's style", size="sm")
         overrides = gr.Markdown()
     return AssetsTab(status, rev, summary, extract, references, checklist, offered, save_checklist, table, asset,
-                     name, category, description, save_asset, appears, master, ref_guidance, generate, gallery,
-                     take, choose, upload, matte, use_upload, words, describe, proposal, note, replace, merge_text,
+                     name, category, description, save_asset, appears, master, ref_guidance, generate, picker,
+                     upload, matte, use_upload, words, describe, proposal, note, replace, merge_text,
                      remove, restore, keep, add_name, add_category, add_description, add, merge_other, merge, alias,
                      split, capsule, style_fields, style_images, style_upload, influence, save_style, capsule_name,
                      save_capsule, scene, scene_capsule, scene_style, overrides, voice)
@@ -323,7 +324,8 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     board = [tab.rev, tab.summary, *tab.checklist.values(), tab.offered, tab.table, tab.asset, tab.merge_other,
              tab.scene, tab.capsule, tab.scene_capsule, *tab.style_fields.values(), tab.style_images,
              tab.influence, tab.overrides]
-    detail = [tab.name, tab.category, tab.description, tab.appears, tab.master, tab.gallery, tab.take, tab.alias]
+    detail = [tab.name, tab.category, tab.description, tab.appears, tab.master, tab.alias,
+              *take_picker.outputs(tab.picker)]
     outputs = [*board, *detail, tab.status]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
@@ -357,18 +359,17 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         a = next((x for x in sa.registry.assets if x.id == asset_id), None)
         if a is None:
             return {tab.name: "", tab.category: None, tab.description: "", tab.appears: "", tab.master: None,
-                    tab.gallery: [], tab.take: gr.Dropdown(choices=[], value=None),
-                    tab.alias: gr.Dropdown(choices=[], value=None)}
-        takes = [t for t in runner.takes(pid, Stage.ASSETS, target=f"reference:{a.id}") if t.ok and t.output]
+                    tab.alias: gr.Dropdown(choices=[], value=None)} | take_picker.show_dict(tab.picker, [], None, "")
+        takes = reference_takes(runner, pid, a.id)
+        shown = [take_picker.Shown(t.id, str(runner.store.media_path(str((t.output or {})["rgba"]))), label)
+                 for t, (label, _) in zip(takes, take_choices(takes), strict=True)]
+        chosen = next((t.id for t in takes if (t.output or {}).get("rgba") == a.master_ref), None)
         return {
             tab.name: a.name, tab.category: a.category.value, tab.description: a.description,
             tab.appears: appearances_markdown(a, script),
             tab.master: runner.store.media_path(a.master_ref) if a.master_ref else None,
-            tab.gallery: [(runner.store.media_path(str(t.output["rgba"])), label)  # type: ignore[index]
-                          for t, (label, _) in zip(takes, take_choices(takes), strict=True)],
-            tab.take: gr.Dropdown(choices=take_choices(takes), value=None),
             tab.alias: gr.Dropdown(choices=list(a.aliases), value=None),
-        }
+        } | take_picker.show_dict(tab.picker, shown, chosen, a.name)
 
     def guarded(pid: str | None, asset_id: str | None, request: gr.Request, work: Any) -> dict[Any, Any]:
         """Run `work(runner) -> (asset_id, status)` and refill the tab; errors are shown, never raised."""
@@ -505,18 +506,36 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     tab.save_asset.click(on_save_asset, [env.project, tab.rev, tab.asset, tab.name, tab.category, tab.description],
                          outputs, api_name="save_asset").success(None, js=clean_js(SAVE_ASSET)).then(**then)
 
-    def on_choose(pid: str | None, rev: int, asset_id: str | None, take_id: str | None,
-                  request: gr.Request) -> dict[Any, Any]:
-        def change(sa: StyleAndAssets, sc: Script | None) -> tuple[StyleAndAssets, str | None, str]:
-            takes = env.runner_for(request).takes(pid or "", Stage.ASSETS, target=f"reference:{asset_id}")
-            take = next((t for t in takes if t.id == take_id), None)
-            if take is None:
-                raise InputError("Choose a take from the list first.")
-            return ops.choose_reference(sa, take), asset_id, "Master reference chosen."
-        return guarded(pid, asset_id, request, edit(pid or "", rev, change))
+    def chosen_of(request: gr.Request, pid: str | None, _: Any, asset_id: str | None) -> str | None:
+        if not pid or not asset_id:
+            return None
+        runner = env.runner_for(request)
+        sa, _, _ = load(runner, pid)
+        a = next((x for x in sa.registry.assets if x.id == asset_id), None)
+        if a is None or not a.master_ref:
+            return None
+        return next((t.id for t in reference_takes(runner, pid, asset_id)
+                     if (t.output or {}).get("rgba") == a.master_ref), None)
 
-    tab.choose.click(on_choose, [env.project, tab.rev, tab.asset, tab.take], outputs,
-                     api_name="choose_reference").then(**then)
+    def choose(request: gr.Request, pid: str | None, _: Any, asset_id: str | None, rev: int,
+               take_id: str | None) -> dict[Any, Any]:
+        runner = env.runner_for(request)
+        if not pid:
+            return {tab.status: "Open a project first."}
+        if take_id is None:
+            return fill(runner, pid, asset_id)
+        take = next((t for t in reference_takes(runner, pid, asset_id or "") if t.id == take_id), None)
+        if take is None:
+            raise InputError("That take is no longer in this asset's history; click one of the takes on screen.")
+        sa, _, _ = load(runner, pid)
+        runner.save(pid, Stage.ASSETS, ops.choose_reference(sa, take), base_revision=rev or None)
+        return fill(runner, pid, asset_id, "Master reference chosen.")
+
+    def fail(request: gr.Request, pid: str | None, _: Any, asset_id: str | None, message: str) -> dict[Any, Any]:
+        return fill(env.runner_for(request), pid, asset_id, message) if pid else {tab.status: message}
+
+    take_picker.listen(tab.picker, [env.project, env.scene, tab.asset, tab.rev], outputs, chosen_of=chosen_of,
+                       choose=choose, fail=fail, api_name="choose_reference", then=then)
 
     def describe_with(mode: str) -> Any:
         def handler(pid: str | None, rev: int, asset_id: str | None, proposal: str,

@@ -8,10 +8,12 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, Frame, Frames, InputError, ShotList, Stage, Take
+from aiuteur.domain import AiuteurError, Frames, InputError, ShotList, Stage, Take
 from aiuteur.pipeline.consistency import LOW_SCORE
 from aiuteur.pipeline.frames import choose_frame
 from aiuteur.pipeline.runner import Runner
+from aiuteur.ui import take_picker
+from aiuteur.ui.progress import progress_fn
 from aiuteur.ui.tab_api import GPU, TabEnv
 
 # --- pure formatting ---------------------------------------------------------------------------------
@@ -48,11 +50,11 @@ def frame_choices(shots: ShotList | None, frames: Frames | None) -> list[tuple[s
             for f in (frames.frames if frames else [])]
 
 
-def take_caption(take: Take, frame: Frame, k: int) -> str:
+def take_caption(take: Take, k: int) -> str:
     if not take.ok:
         return f"take {k}: failed"
     score = (take.output or {}).get("consistency")
-    return f"{'✓ ' if take.id == frame.chosen_take else ''}take {k} · {badge(score)}"
+    return f"take {k} · {badge(score)}"
 
 
 def failures_markdown(takes: list[Take]) -> str:
@@ -74,11 +76,9 @@ class FramesTab:
     guidance: gr.Textbox
     regenerate_frame: gr.Button
     regenerate_shot: gr.Button
-    takes: gr.Gallery
-    choose: gr.Button
+    picker: take_picker.TakePicker
     failures: gr.Markdown
     rev: gr.State
-    take_pick: gr.State
 
 
 def render(env: TabEnv) -> FramesTab:
@@ -93,11 +93,10 @@ def render(env: TabEnv) -> FramesTab:
     with gr.Row():
         regenerate_frame = gr.Button("Regenerate this frame")
         regenerate_shot = gr.Button("Regenerate this shot (start and end)")
-    takes = gr.Gallery(label="Takes of this frame (click one, then choose it)", columns=6, height=200)
-    choose = gr.Button("Choose the selected take", size="sm")
+    picker = take_picker.render("Takes of this frame")
     failures = gr.Markdown()
     return FramesTab(best_of, generate, status, overview, board, frame, guidance, regenerate_frame, regenerate_shot,
-                     takes, choose, failures, gr.State(0), gr.State(None))
+                     picker, failures, gr.State(0))
 
 
 def _load(runner: Runner, pid: str, sid: str) -> tuple[ShotList | None, Frames | None, int, dict[str, str]]:
@@ -116,13 +115,14 @@ def _split(value: str | None) -> tuple[str, str]:
 
 
 def listen(tab: FramesTab, env: TabEnv) -> None:
-    shown = [tab.overview, tab.board, tab.frame, tab.takes, tab.failures, tab.rev, tab.status]
+    shown = [tab.overview, tab.board, tab.frame, tab.failures, tab.rev, tab.status, *take_picker.outputs(tab.picker)]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, pick: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
-            return ["", [], gr.Dropdown(choices=[], value=None), [], "", 0, status or "Choose a scene first."]
+            return ["", [], gr.Dropdown(choices=[], value=None), "", 0, status or "Choose a scene first.",
+                    *take_picker.empty()]
         shots, frames, rev, names = _load(runner, pid, sid)
         choices = frame_choices(shots, frames)
         values = [v for _, v in choices]
@@ -131,18 +131,20 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
         path = runner.store.media_path
         board = [(str(path(f.image)), f"{number.get(f.shot_id, '?')} {f.which} · {badge(f.consistency)}")
                  for f in (frames.frames if frames else []) if f.image]
-        carousel: list[tuple[str, str]] = []
+        carousel: list[take_picker.Shown] = []
+        chosen, what = None, "this frame"
         failures = ""
         if pick and frames:
             shot_id, which = _split(pick)
             frame = frames.get(shot_id, which)
             takes = runner.takes(pid, Stage.FRAMES, sid, f"frame:{shot_id}:{which}")
             if frame is not None:
-                carousel = [(str(path(t.media[0])), take_caption(t, frame, k))
+                carousel = [take_picker.Shown(t.id, str(path(t.media[0])), take_caption(t, k))
                             for k, t in enumerate(takes, start=1) if t.ok and t.media]
+                chosen, what = frame.chosen_take, f"shot {number.get(shot_id, '?')} {which}"
             failures = failures_markdown(takes)
-        return [overview_markdown(shots, frames, names), board, gr.Dropdown(choices=choices, value=pick), carousel,
-                failures, rev, status]
+        return [overview_markdown(shots, frames, names), board, gr.Dropdown(choices=choices, value=pick),
+                failures, rev, status, *take_picker.show(carousel, chosen, what)]
 
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
@@ -151,16 +153,17 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
         return fill(env.runner_for(request), pid, sid, pick)
 
     env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    tracker = gr.Progress()  # Gradio swaps in each event's own tracker
     tab.frame.input(on_pick, [env.project, env.scene, tab.frame], shown, api_name="frames_pick")
 
     def run(pid: str | None, sid: str | None, pick: str | None, target: str, best_of: float, guidance: str,
-            request: gr.Request) -> list[Any]:
+            request: gr.Request, progress: gr.Progress) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, pick)
         try:
             result = runner.run(pid, Stage.FRAMES, sid, target=target, guidance=guidance or "",
-                                options={"best_of": int(best_of or 1)})
+                                options={"best_of": int(best_of or 1)}, progress=progress_fn(progress))
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, pick, f"⚠️ {e}")
@@ -169,20 +172,20 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
         return fill(runner, pid, sid, pick, words)
 
     def on_generate(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
-                    request: gr.Request) -> list[Any]:
-        return run(pid, sid, pick, "", best_of, guidance, request)
+                    request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
+        return run(pid, sid, pick, "", best_of, guidance, request, progress)
 
     def on_frame(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
-                 request: gr.Request) -> list[Any]:
+                 request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
         if not pick:
             return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
-        return run(pid, sid, pick, f"frame:{pick}", best_of, guidance, request)
+        return run(pid, sid, pick, f"frame:{pick}", best_of, guidance, request, progress)
 
     def on_shot(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
-                request: gr.Request) -> list[Any]:
+                request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
         if not pick:
             return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
-        return run(pid, sid, pick, f"shot:{_split(pick)[0]}", best_of, guidance, request)
+        return run(pid, sid, pick, f"shot:{_split(pick)[0]}", best_of, guidance, request, progress)
 
     ins = [env.project, env.scene, tab.frame, tab.best_of, tab.guidance]
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
@@ -190,27 +193,29 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
     tab.regenerate_frame.click(on_frame, ins, shown, api_name="frames_regenerate_frame", **gpu).then(**then)
     tab.regenerate_shot.click(on_shot, ins, shown, api_name="frames_regenerate_shot", **gpu).then(**then)
 
-    def on_choose(pid: str | None, sid: str | None, pick: str | None, rev: int, index: Any,
-                  request: gr.Request) -> list[Any]:
+    def chosen_of(request: gr.Request, pid: str | None, sid: str | None, pick: str | None) -> str | None:
+        if not pid or not sid or not pick:
+            return None
+        _, frames, _, _ = _load(env.runner_for(request), pid, sid)
+        frame = frames.get(*_split(pick)) if frames else None
+        return frame.chosen_take if frame else None
+
+    def choose(request: gr.Request, pid: str | None, sid: str | None, pick: str | None, rev: int,
+               take_id: str | None) -> list[Any]:
         runner = env.runner_for(request)
-        if not pid or not sid:
+        if not pid or not sid or take_id is None:
             return fill(runner, pid, sid, pick)
-        try:
-            shot_id, which = _split(pick)
-            _, frames, _, _ = _load(runner, pid, sid)
-            takes = [t for t in runner.takes(pid, Stage.FRAMES, sid, f"frame:{shot_id}:{which}") if t.ok and t.media]
-            if frames is None or index is None or not 0 <= int(index) < len(takes):
-                raise InputError("Click a take first.")
-            runner.save(pid, Stage.FRAMES, choose_frame(frames, shot_id, which, takes[int(index)]), sid,
-                        base_revision=rev or None)
-        except AiuteurError as e:
-            gr.Warning(str(e))
-            return fill(runner, pid, sid, pick, f"⚠️ {e}")
+        shot_id, which = _split(pick)
+        _, frames, _, _ = _load(runner, pid, sid)
+        take = next((t for t in runner.takes(pid, Stage.FRAMES, sid, f"frame:{shot_id}:{which}")
+                     if t.id == take_id), None)
+        if frames is None or take is None:
+            raise InputError("That take is no longer a take of this frame; click one of the takes on screen.")
+        runner.save(pid, Stage.FRAMES, choose_frame(frames, shot_id, which, take), sid, base_revision=rev or None)
         return fill(runner, pid, sid, pick, "Chosen.")
 
-    def picked(evt: gr.SelectData) -> Any:
-        return evt.index
+    def fail(request: gr.Request, pid: str | None, sid: str | None, pick: str | None, message: str) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, pick, message)
 
-    tab.takes.select(picked, None, tab.take_pick, api_visibility="private")
-    tab.choose.click(on_choose, [env.project, env.scene, tab.frame, tab.rev, tab.take_pick], shown,
-                     api_name="frames_choose").then(**then)
+    take_picker.listen(tab.picker, [env.project, env.scene, tab.frame, tab.rev], shown, chosen_of=chosen_of,
+                       choose=choose, fail=fail, api_name="frames_choose", then=then)

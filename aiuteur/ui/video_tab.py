@@ -10,9 +10,11 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, Clips, ShotList, Stage
+from aiuteur.domain import AiuteurError, Clips, InputError, ShotList, Stage
 from aiuteur.pipeline.runner import Runner
-from aiuteur.pipeline.video import shot_markers
+from aiuteur.pipeline.video import choose_clip, shot_markers
+from aiuteur.ui import take_picker
+from aiuteur.ui.progress import progress_fn
 from aiuteur.ui.tab_api import GPU, TabEnv
 
 # --- pure formatting ---------------------------------------------------------------------------------
@@ -58,6 +60,8 @@ class VideoTab:
     shot: gr.Dropdown
     clip: gr.Video
     rerender: gr.Button
+    picker: take_picker.TakePicker
+    rev: gr.State
     export: gr.Button
     files: gr.File
     export_cut: gr.Button | None = None
@@ -79,12 +83,13 @@ def render(env: TabEnv) -> VideoTab:
             shot = gr.Dropdown(label="Shot", choices=[])
             rerender = gr.Button("Re-render this shot and join the cut again")
         clip = gr.Video(label="This shot's clip", interactive=False)
+    picker = take_picker.render("Takes of this shot's clip", columns=4, height=180)
     with gr.Row():
         export = gr.Button("Export every deliverable")
         export_cut = gr.Button("Export the cut for editors (.otio, FCP7 XML, CMX 3600 EDL, media)")
     files = gr.File(label="Deliverables", file_count="multiple", interactive=False)
     return VideoTab(render_all, animatic_button, status, scene_cut, animatic, markers, clips, shot, clip, rerender,
-                    export, files, export_cut)
+                    picker, gr.State(0), export, files, export_cut)
 
 
 def _load(runner: Runner, pid: str, sid: str) -> tuple[Clips | None, ShotList | None]:
@@ -93,25 +98,40 @@ def _load(runner: Runner, pid: str, sid: str) -> tuple[Clips | None, ShotList | 
     return (Clips.model_validate(data) if data else None, ShotList.model_validate(shots) if shots else None)
 
 
+def clip_takes(runner: Runner, pid: str, sid: str, clips: Clips | None, shot_id: str) -> list[take_picker.Shown]:
+    """Every rendered take of a shot's clip, as the picker shows them."""
+    clip = next((c for c in (clips.clips if clips else []) if c.shot_id == shot_id), None)
+    if clip is None:
+        return []
+    mine = {t.id: t for t in runner.takes(pid, Stage.VIDEO, sid, f"clip:{shot_id}") if t.ok and t.media}
+    return [take_picker.Shown(t.id, str(runner.store.media_path(t.media[0])), f"v{k:02d} · {t.seconds:.0f} s")
+            for k, t in enumerate((mine[i] for i in clip.takes if i in mine), start=1)]
+
+
 def listen(tab: VideoTab, env: TabEnv) -> None:
-    shown = [tab.scene_cut, tab.animatic, tab.markers, tab.clips, tab.shot, tab.clip, tab.status]
+    shown = [tab.scene_cut, tab.animatic, tab.markers, tab.clips, tab.shot, tab.clip, tab.status, tab.rev,
+             *take_picker.outputs(tab.picker)]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, shot_id: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
-            return [None, None, "", "", gr.Dropdown(choices=[], value=None), None, status or "Choose a scene first."]
+            return [None, None, "", "", gr.Dropdown(choices=[], value=None), None, status or "Choose a scene first.",
+                    0, *take_picker.empty()]
         clips, shots = _load(runner, pid, sid)
         path = runner.store.media_path
         choices = [(s.number, s.id) for s in (shots.shots if shots else [])]
         ids = [v for _, v in choices]
         shot_id = shot_id if shot_id in ids else (ids[0] if ids else None)
         clip = next((c for c in (clips.clips if clips else []) if c.shot_id == shot_id), None)
+        number = dict((v, k) for k, v in choices)
+        takes = clip_takes(runner, pid, sid, clips, shot_id) if shot_id else []
         return [str(path(clips.scene_cut)) if clips and clips.scene_cut else None,
                 str(path(clips.animatic)) if clips and clips.animatic else None,
                 markers_markdown(shots, clips.fps if clips else 24), clips_markdown(clips, shots),
                 gr.Dropdown(choices=choices, value=shot_id), str(path(clip.video)) if clip and clip.video else None,
-                status]
+                status, runner.view(pid).revision(Stage.VIDEO, sid),
+                *take_picker.show(takes, clip.chosen_take if clip else None, f"shot {number.get(shot_id or '', '?')}")]
 
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
@@ -122,33 +142,65 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
     env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
     tab.shot.input(on_pick, [env.project, env.scene, tab.shot], shown, api_name="video_pick")
 
-    def run(pid: str | None, sid: str | None, shot: str | None, target: str, request: gr.Request) -> list[Any]:
+    tracker = gr.Progress()  # Gradio swaps in each event's own tracker
+
+    def run(pid: str | None, sid: str | None, shot: str | None, target: str, request: gr.Request,
+            progress: gr.Progress | None = None) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, shot)
         try:
-            result = runner.run(pid, Stage.VIDEO, sid, target=target)
+            result = runner.run(pid, Stage.VIDEO, sid, target=target, progress=progress_fn(progress))
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, shot, f"⚠️ {e}")
         return fill(runner, pid, sid, shot, "✅ Done." if result.ok else "⚠️ " + " ".join(result.errors))
 
-    def on_render(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
-        return run(pid, sid, shot, "", request)
+    def on_render(pid: str | None, sid: str | None, shot: str | None, request: gr.Request,
+                  progress: gr.Progress = tracker) -> list[Any]:
+        return run(pid, sid, shot, "", request, progress)
 
-    def on_animatic(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
-        return run(pid, sid, shot, "animatic", request)
+    def on_animatic(pid: str | None, sid: str | None, shot: str | None, request: gr.Request,
+                    progress: gr.Progress = tracker) -> list[Any]:
+        return run(pid, sid, shot, "animatic", request, progress)
 
-    def on_rerender(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
+    def on_rerender(pid: str | None, sid: str | None, shot: str | None, request: gr.Request,
+                    progress: gr.Progress = tracker) -> list[Any]:
         if not shot:
             return fill(env.runner_for(request), pid, sid, shot, "Choose a shot first.")
-        return run(pid, sid, shot, f"clip:{shot}", request)
+        return run(pid, sid, shot, f"clip:{shot}", request, progress)
 
     ins = [env.project, env.scene, tab.shot]
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
     tab.render.click(on_render, ins, shown, api_name="video_render", **gpu).then(**then)
     tab.animatic_button.click(on_animatic, ins, shown, api_name="video_animatic", **gpu).then(**then)
     tab.rerender.click(on_rerender, ins, shown, api_name="video_rerender_shot", **gpu).then(**then)
+
+    def chosen_of(request: gr.Request, pid: str | None, sid: str | None, shot: str | None) -> str | None:
+        if not pid or not sid or not shot:
+            return None
+        clips, _ = _load(env.runner_for(request), pid, sid)
+        return next((c.chosen_take for c in (clips.clips if clips else []) if c.shot_id == shot), None)
+
+    def choose(request: gr.Request, pid: str | None, sid: str | None, shot: str | None, rev: int,
+               take_id: str | None) -> list[Any]:
+        runner = env.runner_for(request)
+        if not pid or not sid or not shot or take_id is None:
+            return fill(runner, pid, sid, shot)
+        clips, _ = _load(runner, pid, sid)
+        take = next((t for t in runner.takes(pid, Stage.VIDEO, sid, f"clip:{shot}") if t.id == take_id), None)
+        if clips is None or take is None:
+            raise InputError("That clip is no longer a take of this shot; click one of the takes on screen.")
+        runner.save(pid, Stage.VIDEO, choose_clip(clips, shot, take), sid, base_revision=rev or None)
+        result = runner.run(pid, Stage.VIDEO, sid, target="cut")  # the scene cut follows the choice (no rendering)
+        return fill(runner, pid, sid, shot, "Chosen; the scene cut is joined again." if result.ok else
+                    "Chosen. ⚠️ " + " ".join(result.errors))
+
+    def fail(request: gr.Request, pid: str | None, sid: str | None, shot: str | None, message: str) -> list[Any]:
+        return fill(env.runner_for(request), pid, sid, shot, message)
+
+    take_picker.listen(tab.picker, [env.project, env.scene, tab.shot, tab.rev], shown, chosen_of=chosen_of,
+                       choose=choose, fail=fail, api_name="video_choose_clip", then=then)
 
     def on_export(pid: str | None, request: gr.Request) -> tuple[list[str], str]:
         from aiuteur.exports import export_all

@@ -1,0 +1,194 @@
+"""One take picker in stages 5, 8, 10 and 12, driven through the running app as the page drives it.
+
+A film with two takes of one target in each stage (an asset's master reference, a scene-instance
+image, a keyframe, a clip) is served by the real app over test-double engines. For each stage the
+page opens the scene, sees the chosen take marked, clicks the other take (the gallery's select
+event, as a click sends it), sees it chosen in the store and on screen, then presses Undo and gets
+the earlier choice back. A target with a single take shows it as already chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from aiuteur.domain import AssetStates, Clips, Frames, Stage, StyleAndAssets
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.protocol import Page
+from tests.browser.serving import serve
+from tests.fakes import FakeEngines
+from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
+from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Film:
+    url: str
+    runner: Runner
+    pid: str
+    sid: str
+    single_sid: str  # scene 2: one take of its first frame
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Film]:
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("home")
+    mp.setenv("AIUTEUR_HOME", str(home))
+    mp.setenv("AIUTEUR_PROFILE", "tiny")
+    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
+                          video=FakeVideo())
+    store = Store(DataHome(home, "test"))
+    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    pid, script = film_project(runner)
+    sid, other = script.scenes[0].id, script.scenes[1].id
+    # two takes of everything the pickers show in scene 1
+    first = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS)).registry.assets[0].id
+    for seed in (1, 2):
+        assert runner.run(pid, Stage.ASSETS, target=f"reference:{first}", seed=seed).ok
+    states = AssetStates.model_validate(runner.view(pid).data(Stage.ASSET_STATES, sid))
+    in_scene = states.states[0].asset_id
+    assert runner.run(pid, Stage.ASSET_STATES, sid, target=f"instance:{in_scene}", seed=3, options={"takes": 2}).ok
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False, "best_of": 2}).ok
+    assert runner.run(pid, Stage.FRAMES, other, seed=1, options={"score": False}).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
+    assert runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 4}).ok
+    shot = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid)).clips[0].shot_id
+    assert runner.run(pid, Stage.VIDEO, sid, target=f"clip:{shot}", seed=5, options={"fps": 4}).ok
+    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    try:
+        with serve(demo, show_error=True, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
+            yield Film(url, runner, pid, sid, other)
+    finally:
+        mp.undo()
+
+
+def opened(film: Film, scene_id: str) -> Page:
+    page = Page(film.url)
+
+    def fill(c: dict[str, Any]) -> Any:  # what the page holds: this film, a listed choice
+        if c["label"] in ("project_id", "Project"):
+            return film.pid
+        if c["type"] == "dropdown" and not c["props"].get("multiselect"):
+            values = [x[1] if isinstance(x, (list, tuple)) else x for x in c["choices"]]
+            return c["value"] if c["value"] in values else (values[0] if values else None)
+        return c["value"]
+
+    page.fill = fill
+    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
+        page.fire(dep["id"])
+    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
+    picker = page.dep_named("choose_scene")
+    page.values[picker["inputs"][1]] = scene_id
+    assert all(o.success for o in page.fire(picker["id"]))
+    return page
+
+
+def captions(page: Page, gallery: int) -> list[str]:
+    """The captions the gallery shows, in order."""
+    items = page.values.get(gallery) or []
+    return [str(i.get("caption") or "") if isinstance(i, dict) else json.dumps(i) for i in items]
+
+
+def marked(page: Page, gallery: int) -> list[int]:
+    return [k for k, c in enumerate(captions(page, gallery)) if c.startswith("✓ chosen")]
+
+
+def chosen_asset_ref(film: Film) -> str | None:
+    sa = StyleAndAssets.model_validate(film.runner.view(film.pid).data(Stage.ASSETS))
+    a = sa.registry.assets[0]
+    takes = film.runner.takes(film.pid, Stage.ASSETS, target=f"reference:{a.id}")
+    return next((t.id for t in takes if t.output and t.output.get("rgba") == a.master_ref), None)
+
+
+def chosen_instance(film: Film) -> str | None:
+    states = AssetStates.model_validate(film.runner.view(film.pid).data(Stage.ASSET_STATES, film.sid))
+    return next((s.chosen_take for s in states.states if s.instance_takes), None)
+
+
+def chosen_frame(film: Film) -> str | None:
+    frames = Frames.model_validate(film.runner.view(film.pid).data(Stage.FRAMES, film.sid))
+    return frames.frames[0].chosen_take
+
+
+def chosen_clip(film: Film) -> str | None:
+    return Clips.model_validate(film.runner.view(film.pid).data(Stage.VIDEO, film.sid)).clips[0].chosen_take
+
+
+PICKERS: dict[str, Callable[[Film], str | None]] = {
+    "choose_reference": chosen_asset_ref,
+    "asset_states_choose_take": chosen_instance,
+    "frames_choose": chosen_frame,
+    "video_choose_clip": chosen_clip,
+}
+
+
+@pytest.mark.parametrize("api_name", list(PICKERS))
+def test_click_a_take_to_choose_it_and_undo_brings_the_earlier_one_back(film: Film, api_name: str) -> None:
+    chosen_now = PICKERS[api_name]
+    page = opened(film, film.sid)
+    click = page.dep_named(api_name)
+    undo = page.dep_named(f"{api_name}_undo")
+    gallery = click["targets"][0][0]
+    assert page.kind(gallery) == "gallery"
+    if api_name == "choose_reference":  # stage 5 shows the asset picked in its list: pick the first one
+        assert all(o.success for o in page.fire(page.dep_named("show_asset")["id"]))
+    shown = captions(page, gallery)
+    assert len(shown) == 2, shown
+    before = chosen_now(film)
+    if before is None:  # nothing chosen among the takes yet (a master made outside the history): choose one
+        assert all(o.success for o in page.fire(click["id"], {"index": 0, "value": None, "selected": True}))
+        before = chosen_now(film)
+    assert before is not None
+    assert len(marked(page, gallery)) == 1  # the chosen take is marked, and only it
+    k = marked(page, gallery)[0]
+    other = 1 - k
+
+    outcomes = page.fire(click["id"], {"index": other, "value": None, "selected": True})
+    assert all(o.success for o in outcomes), [o.error for o in outcomes]
+    after = chosen_now(film)
+    assert after is not None and after != before  # one click chose it: no second button
+    assert marked(page, gallery) == [other]
+
+    outcomes = page.fire(undo["id"])
+    assert all(o.success for o in outcomes), [o.error for o in outcomes]
+    assert chosen_now(film) == before
+    assert marked(page, gallery) == [k]
+
+    # the chosen take clicked again changes nothing; Undo then has nothing to go back to
+    assert all(o.success for o in page.fire(click["id"], {"index": k, "value": None, "selected": True}))
+    assert chosen_now(film) == before
+    refused = page.fire(undo["id"])
+    assert all(o.success for o in refused)
+    assert chosen_now(film) == before
+
+
+def test_a_single_take_shows_as_already_chosen(film: Film) -> None:
+    page = opened(film, film.single_sid)
+    gallery = page.dep_named("frames_choose")["targets"][0][0]
+    assert len(captions(page, gallery)) == 1
+    assert marked(page, gallery) == [0]
+    note = page.by_id[page.dep_named("frames_choose")["id"]]["outputs"]
+    texts = [str(page.values.get(c) or "") for c in note]
+    assert any("The only take" in t and "is chosen" in t for t in texts), texts
+
+
+def test_the_scene_cut_follows_the_chosen_clip(film: Film) -> None:
+    page = opened(film, film.sid)
+    click = page.dep_named("video_choose_clip")
+    gallery = click["targets"][0][0]
+    cut_before = Clips.model_validate(film.runner.view(film.pid).data(Stage.VIDEO, film.sid)).scene_cut
+    other = 1 - marked(page, gallery)[0]
+    assert all(o.success for o in page.fire(click["id"], {"index": other, "value": None, "selected": True}))
+    clips = Clips.model_validate(film.runner.view(film.pid).data(Stage.VIDEO, film.sid))
+    assert clips.scene_cut and clips.scene_cut != cut_before  # joined again from the chosen clips
+    assert all(o.success for o in page.fire(page.dep_named("video_choose_clip_undo")["id"]))
