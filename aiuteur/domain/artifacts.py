@@ -488,6 +488,10 @@ class CostEstimate(Frozen):
         default_factory=dict, description="Shot id -> True when its estimate comes from timings on this machine."
     )
     voice_seconds: float = Field(default=0.0, ge=0, description="Of total_seconds: speaking lines and mixing.")
+    wall_seconds: float = Field(
+        default=0.0, ge=0,
+        description="How long the whole stage-12 pass should take here: clips, joining the cut, the animatic, sound.",
+    )
 
     @property
     def total_cost(self) -> float:

@@ -53,6 +53,7 @@ from aiuteur.pipeline.shot_list import (
     find_asset,
     load_bundle,
     load_scene,
+    mentions,
     scene_assets,
     shot_lines,
     text_engine,
@@ -244,9 +245,34 @@ def prefill(state: ProjectState, scene_id: str, asset: Asset) -> str:
         if c.shot_id is None and c.scene_id in order and order[c.scene_id] <= here]
     for sid in earlier_scenes(state, scene_id):
         st = state_of(saved_states(state, sid), asset.id)
-        if st is not None and st.changes:
-            found.append(((order.get(sid, -1), 1), st.changes[-1].description))
+        if st is None:
+            continue
+        # how it looked as that scene ended: its last change, else its own description (inferred or
+        # written there), which goes with the image the rearview mirror carries on
+        last = st.changes[-1].description if st.changes else st.description
+        if last.strip():
+            found.append(((order.get(sid, -1), 1), last))
     return max(found)[1] if found else asset.description
+
+
+def script_sentence(scene: Scene, asset: Asset) -> str:
+    """The first action sentence of the scene that names the asset ('' when none does)."""
+    for e in scene.elements:
+        if e.kind.value not in ("action", "centered"):
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", e.text.strip()):
+            if sentence.strip() and mentions(sentence, asset):
+                return sentence.strip()
+    return ""
+
+
+def never_empty(description: str, asset: Asset, scene: Scene, prefilled: str) -> str:
+    """A description is never empty: the model's, else the last known look, else the master
+    description, else the script's own sentence naming the asset, else its name and kind."""
+    for text in (description, prefilled, asset.description, script_sentence(scene, asset)):
+        if text and text.strip():
+            return text.strip()
+    return f"{asset.name}, the {asset.category.value} as the script names it."
 
 
 def look_before(state: ProjectState, scene_id: str, asset: Asset) -> str:
@@ -505,6 +531,7 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
         else:
             purpose, error = "asset_states_fallback", error or (got.error if got else "")
     land_look_changes(state, scene, shots, assets, descriptions, changes)
+    descriptions = [never_empty(d, a, scene, p) for d, a, p in zip(descriptions, assets, prefills, strict=True)]
     new_states = []
     for a, desc, ch in zip(assets, descriptions, changes, strict=True):
         old = state_of(prior, a.id)

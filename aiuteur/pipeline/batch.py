@@ -13,7 +13,8 @@ order in which the cluster finished.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
@@ -94,4 +95,63 @@ def cancel_queued(ctx: Any) -> None:
         cancel()
 
 
-__all__ = ["cancel_queued", "parallelism", "run_items"]
+def time_left(seconds: float) -> str:
+    """'about 40 s left', 'about 3 min left', 'about 1 h 05 min left' (rounded as a person would)."""
+    if seconds < 10:
+        return "a few seconds left"
+    if seconds < 60:
+        return f"about {max(10, round(seconds / 5) * 5)} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"about {hours} h {minutes:02d} min left"
+
+
+class ItemClock:
+    """Progress of a batch of items in words: "keyframe 5 of 15, about 40 s left".
+
+    The time left comes from the items measured in this run (wall time per finished item, so
+    items running at once count as they really go); before the first one finishes, from
+    `prior_s` (seconds one item took earlier on this machine, e.g. from earlier takes), if any.
+    """
+
+    def __init__(self, noun: str, total: int, *, prior_s: float | None = None, workers: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.noun, self.total, self.prior_s, self.workers = noun, total, prior_s, max(1, workers)
+        self.clock = clock
+        self.started = clock()
+
+    def seconds_left(self, done: int) -> float | None:
+        left = max(0, self.total - done)
+        if done > 0:
+            return (self.clock() - self.started) / done * left
+        if self.prior_s is not None and self.prior_s > 0:
+            return self.prior_s * left / self.workers
+        return None
+
+    def line(self, done: int, detail: str = "") -> str:
+        """'keyframe 5 of 15 (shot 3A, end frame), about 40 s left'; no guess before anything is measured."""
+        text = f"{self.noun} {done} of {self.total}" + (f" ({detail})" if detail else "")
+        left = self.seconds_left(done)
+        if left is None or done >= self.total:
+            return text
+        return f"{text}, {time_left(left)}"
+
+
+def mean_seconds(takes: Iterable[Any], *, model_id: str | None = None, per: Callable[[Any], float] = lambda t: 1.0
+                 ) -> float | None:
+    """Mean seconds per unit of earlier successful takes (of `model_id` when given); None without any."""
+    seconds = units = 0.0
+    for t in takes:
+        if not getattr(t, "ok", False) or getattr(t, "seconds", 0.0) <= 0:
+            continue
+        if model_id is not None and getattr(t, "model_id", None) != model_id:
+            continue
+        n = per(t)
+        if n <= 0:
+            continue
+        seconds, units = seconds + float(t.seconds), units + n
+    return seconds / units if units else None
+
+
+__all__ = ["ItemClock", "cancel_queued", "mean_seconds", "parallelism", "run_items", "time_left"]

@@ -26,7 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage
+from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage, Take
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.video import (
@@ -68,11 +68,27 @@ def _number(options: Mapping[str, Any], name: str, env: str, default: float) -> 
     return value
 
 
+def default_rate() -> float:
+    """The rate per GPU hour when the filmmaker sets none: AIUTEUR_GPU_RATE, else 2.50."""
+    return _number({}, "rate_per_hour", "AIUTEUR_GPU_RATE", DEFAULT_RATE)
+
+
 def measured_seconds_per_frame(state: ProjectState, model_id: str, machine: str,
-                               extra: Sequence[Mapping[str, Any]] = ()) -> tuple[float | None, int]:
-    """Seconds per frame of `model_id` from the clips rendered on `machine` (every scene), and how many."""
+                               extra: Sequence[Mapping[str, Any]] = (),
+                               takes: Sequence[Take] | None = None) -> tuple[float | None, int]:
+    """Seconds per frame of `model_id` from the clips rendered on `machine` (every scene), and how many.
+
+    With `takes` (the project's stage-12 takes), every clip take counts, chosen or not: each one
+    was a measurement. Without, the chosen clips of the saved artifacts."""
     seconds, frames, count = 0.0, 0, 0
-    for sid in state.scene_ids:
+    if takes is not None:
+        for tk in takes:
+            out = tk.output or {}
+            n = int(out.get("num_frames", 0) or 0)
+            if (tk.ok and tk.target.startswith("clip:") and tk.model_id == model_id and out.get("machine") == machine
+                    and n > 0 and tk.seconds > 0):
+                seconds, frames, count = seconds + tk.seconds, frames + n, count + 1
+    for sid in state.scene_ids if takes is None else []:
         data = state.data(Stage.VIDEO, sid)
         for clip in (Clips.model_validate(data).clips if data else []):
             if clip.video and clip.model_id == model_id and clip.machine == machine and clip.num_frames > 0:
@@ -81,6 +97,21 @@ def measured_seconds_per_frame(state: ProjectState, model_id: str, machine: str,
         if str(t.get("model_id", "")) == model_id and int(t.get("frames", 0)) > 0:
             seconds, frames, count = seconds + float(t.get("seconds", 0.0)), frames + int(t["frames"]), count + 1
     return (seconds / frames if frames and seconds > 0 else None), count
+
+
+def pass_overhead(takes: Sequence[Take]) -> tuple[float, str]:
+    """Seconds a pass spends beyond its clips (joining the cut, the animatic), measured on the last pass here."""
+    latest: dict[str, Take] = {}
+    for t in takes:
+        fresher = t.target not in latest or t.created_at > latest[t.target].created_at
+        if t.ok and t.target in ("scene_cut", "animatic") and t.seconds > 0 and fresher:
+            latest[t.target] = t
+    if not latest:
+        return 0.0, ("Joining the cut and making the animatic: not measured here yet (a few seconds to a few "
+                     "minutes on a busy CPU); the next estimate includes them.")
+    seconds = round(sum(t.seconds for t in latest.values()), 2)
+    return seconds, (f"Joining the cut and making the animatic: about {seconds:.0f} s, as the last pass took here "
+                     "(CPU; not in the GPU cost).")
 
 
 def fallback_seconds_per_frame(model_id: str) -> tuple[float, str]:
@@ -93,7 +124,7 @@ def fallback_seconds_per_frame(model_id: str) -> tuple[float, str]:
 
 def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *, fps: int, rate: float,
              currency: str = "USD", machine: str = "", timings: Sequence[Mapping[str, Any]] = (),
-             engine: Any = None) -> CostEstimate:
+             engine: Any = None, takes: Sequence[Take] | None = None) -> CostEstimate:
     """The cost estimate of one scene's video pass (pure: from saved artifacts and measured timings)."""
     shots = ShotList.model_validate(state.data(Stage.SHOTS, scene_id) or {}).shots
     frames_data = state.data(Stage.FRAMES, scene_id)
@@ -107,7 +138,7 @@ def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *,
                          "CPU, which needs no GPU time and costs nothing.",
                          f"Rate: {rate:.2f} {currency} per GPU hour (not used)."],
         )
-    per_frame, samples = measured_seconds_per_frame(state, model_id, machine, timings)
+    per_frame, samples = measured_seconds_per_frame(state, model_id, machine, timings, takes)
     measured = per_frame is not None
     words = ""
     own = getattr(engine, "seconds_per_frame", None)
@@ -231,11 +262,17 @@ def run(ctx: StageContext) -> StageOutcome:
     timings = ctx.options.get("timings", [])
     if not isinstance(timings, list):
         raise InputError("timings must be a list of {model_id, frames, seconds}.")
+    # every stage-12 take of the project is a measurement made here (clips, the cut, the animatic)
+    takes = [t for sid in ctx.state.scene_ids for t in ctx.past_takes(Stage.VIDEO, sid)]
     est = estimate(ctx.state, ctx.scene_id, str(getattr(engine, "model_id", "animatic")) if engine else "animatic",
                    backend, fps=clip_fps(backend, ctx.options), rate=rate, currency=currency, machine=this_machine(),
-                   timings=timings, engine=engine)
+                   timings=timings, engine=engine, takes=takes)
     voice_s, voice_words = voice_time(ctx.state, ctx.scene_id)
-    est = est.model_copy(update={"voice_seconds": voice_s, "assumptions": [*est.assumptions, voice_words]})
+    other_s, other_words = pass_overhead(takes) if not est.animatic_only else (0.0, "")
+    wall = round(est.total_seconds + other_s + voice_s, 2)
+    est = est.model_copy(update={"voice_seconds": voice_s, "wall_seconds": wall,
+                                 "assumptions": [*est.assumptions, *([other_words] if other_words else []),
+                                                 voice_words]})
     confirmed, why = _auto_confirm(est, ctx.options)
     est = est.model_copy(update={"confirmed": confirmed,
                                  "assumptions": [*est.assumptions, why] if why else est.assumptions})
@@ -245,5 +282,5 @@ def run(ctx: StageContext) -> StageOutcome:
     return StageOutcome(takes=[take], artifact=est, take_id=take.id)
 
 
-__all__ = ["DEFAULT_RATE", "confirm_estimate", "estimate", "fallback_seconds_per_frame", "fit_assumptions",
-           "measured_seconds_per_frame", "run", "voice_time"]
+__all__ = ["DEFAULT_RATE", "confirm_estimate", "default_rate", "estimate", "fallback_seconds_per_frame", "fit_assumptions",
+           "measured_seconds_per_frame", "pass_overhead", "run", "voice_time"]

@@ -52,7 +52,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.base import ImageRequest, Reference, engine_notes
-from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
+from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
 from aiuteur.pipeline.layout import effective_layout, regions
 from aiuteur.pipeline.shot_list import load_bundle, load_scene
@@ -543,12 +543,18 @@ def run(ctx: StageContext) -> StageOutcome:
             state.changed = True
         state.done += 1
         ctx.report(state.done / len(wanted),
-                   f"keyframe {state.done} of {len(wanted)} (shot {shot_by_id[slot[0]].number}, {slot[1]} frame)")
+                   clock.line(state.done, f"shot {shot_by_id[slot[0]].number}, {slot[1]} frame"))
         # the engine is failing: later frames would fail too (or lose their continuity)
         return len(ok) == len(made_by[slot])
 
-    ctx.report(0.0, f"keyframe 0 of {len(wanted)}")
-    run_items(wanted, prepare, finish, workers=parallelism(ctx, "image"), after=after,
+    # the time left: from the keyframes measured in this run, before the first from earlier ones here
+    model_id = str(getattr(setup.engine, "model_id", ""))
+    earlier = [t for sid in ctx.state.scene_ids for t in ctx.past_takes(Stage.FRAMES, sid)]
+    one = mean_seconds(earlier, model_id=model_id)
+    workers = parallelism(ctx, "image")
+    clock = ItemClock("keyframe", len(wanted), prior_s=one * best_of if one else None, workers=workers)
+    ctx.report(0.0, clock.line(0))
+    run_items(wanted, prepare, finish, workers=workers, after=after,
               cancelled=ctx.cancelled, on_cancel=lambda: cancel_queued(ctx))
     frames, changed = state.frames, state.changed
     takes = [t for slot in wanted for t in made_by.get(slot, [])]  # script order, whatever finished first

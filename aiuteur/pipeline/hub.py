@@ -8,7 +8,9 @@ was left are the only things saved, in the HubState artifact.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from aiuteur.domain import STAGE_ORDER, AssetCategory, HubState, InputError, Position, Stage, Status
 from aiuteur.pipeline import graph
@@ -64,9 +66,29 @@ def stands_at(state: ProjectState, scene_id: str) -> Stage:
     return remembered_stage(state, scene_id) or graph.scene_stage(state, scene_id)
 
 
+def _speakers(scene: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(str(e["character"]) for e in scene.get("elements", [])
+                              if e.get("kind") == "dialogue" and e.get("character")))
+
+
+def _named_in_action(scene: dict[str, Any], names: dict[str, list[str]]) -> list[str]:
+    """Who of `names` (name -> the words that name them) the scene's action lines mention."""
+    action = " ".join(str(e.get("text", "")) for e in scene.get("elements", []) if e.get("kind") == "action")
+    return [name for name, words in names.items()
+            if any(w and re.search(rf"(?<![\w'’]){re.escape(w)}(?![\w'’])", action, re.IGNORECASE) for w in words)]
+
+
 def scene_rows(state: ProjectState) -> list[SceneRow]:
-    """Every scene of the script with its derived statuses, registry places and people."""
+    """Every scene of the script with its derived statuses, registry places and people.
+
+    People are everyone in the scene, speaking or not: the registry's characters of the scene,
+    and every known character (registry, or before stage 5 anyone who speaks in the script) that
+    its action lines name ("Maya and Leo sit in silence")."""
     assets = [a for a in state.registry_assets() if not a.get("removed")]
+    characters = {str(a["name"]): [str(a["name"]), *map(str, a.get("aliases", []))] for a in assets
+                  if a.get("category") == AssetCategory.CHARACTER.value}
+    if not characters:  # before stage 5: the script's speakers, by the name their cues use
+        characters = {c: [c] for scene in state.scenes for c in _speakers(scene)}
     deferred = state.deferred
     rows = []
     for scene in state.scenes:
@@ -74,9 +96,9 @@ def scene_rows(state: ProjectState) -> list[SceneRow]:
         mine = [a for a in assets if sid in a.get("scenes", [])]
         places = [a["name"] for a in mine if a.get("category") == AssetCategory.LOCATION.value]
         people = [a["name"] for a in mine if a.get("category") == AssetCategory.CHARACTER.value]
-        if not people:  # before stage 5: the speakers of the scene
-            people = list(dict.fromkeys(e.get("character") for e in scene.get("elements", [])
-                                        if e.get("kind") == "dialogue" and e.get("character")))
+        if not people:  # before stage 5 (or none registered here): the speakers of the scene
+            people = _speakers(scene)
+        people = list(dict.fromkeys([*people, *_named_in_action(scene, characters)]))
         if not places and scene.get("location"):
             places = [str(scene["location"]).title()]
         shots = len((state.data(Stage.SHOTS, sid) or {}).get("shots", []))

@@ -445,7 +445,7 @@ class Runner:
             seed=seed if seed is not None else int(time.time()) % 2**31, guidance=guidance, target=target,
             options=dict(options or {}), progress=progress, put_media=self.store.put_media,
             read_media=lambda key: self.store.media_path(key).read_bytes(),
-            cancelled=cancelled,
+            cancelled=cancelled, past_takes=lambda st, sc: self.takes(project_id, st, sc),
         )
         # 2. Run the stage outside the lock; a crash becomes a failed take, never a lost project.
         t0 = time.perf_counter()

@@ -163,28 +163,52 @@ def _fits(words: list[str]) -> bool:
 
 
 def _cut_words(words: list[str]) -> list[list[str]]:
-    """Cut a run of words too long for one shot, never inside a parenthesis or a quote: at a clause
-    end (",", ";", ":", "—") first, then before a joining word ("and", "while" …), then before a
-    preposition ("from", "behind" …), then anywhere outside brackets; a bracket too long for a shot is cut only where nothing else is possible."""
-    if _fits(words) or len(words) < 2:
+    """Cut a run of words too long for one shot, never mid-phrase: at a clause end (",", ";", ":",
+    "—") first, then before a joining word ("and", "while" …), then before a preposition ("from",
+    "behind" …), then anywhere else outside brackets; never inside a parenthesis or a quote, never
+    between a name and the parenthesis that describes it ("MAYA CHEN (30s, wiry)"), and never
+    leaving a word alone. A run with no such place stays whole (a long shot, not a broken phrase)."""
+    if _fits(words) or len(words) < 4:
         return [words]
     depth = _depths(words)
     n = len(words)
     limit = int((MAX_SHOT_S - 1) * ACTION_WPS)
 
-    def best(cands: list[int]) -> int | None:
-        ok = [i for i in cands if 1 <= i < n and i <= limit]
-        return max(ok) if ok else (min((i for i in cands if 1 <= i < n), default=None))
+    def allowed(i: int) -> bool:  # a cut before words[i]
+        return 2 <= i <= n - 2 and depth[i - 1] == 0 and not words[i].startswith(tuple(_OPEN))
 
-    clause = [i + 1 for i in range(n - 1) if depth[i] == 0 and words[i][-1] in ",;:—–"]
-    joiner = [i for i in range(1, n) if depth[i - 1] == 0 and _BREAK_BEFORE.match(words[i].strip(",;:"))]
-    phrase = [i for i in range(1, n) if depth[i - 1] == 0 and _PHRASE_START.match(words[i])]
-    outside = [i for i in range(1, n) if depth[i - 1] == 0]
-    for cands in (clause, joiner, phrase, outside, list(range(1, n))):
+    def best(cands: list[int]) -> int | None:
+        fine = [i for i in cands if allowed(i)]
+        ok = [i for i in fine if i <= limit]
+        return max(ok) if ok else min(fine, default=None)
+
+    clause = [i + 1 for i in range(n - 1) if words[i][-1] in ",;:—–"]
+    joiner = [i for i in range(1, n) if _BREAK_BEFORE.match(words[i].strip(",;:"))]
+    phrase = [i for i in range(1, n) if _PHRASE_START.match(words[i])]
+    for cands in (clause, joiner, phrase, list(range(1, n))):
         at = best(cands)
         if at is not None:
             return [*_cut_words(words[:at]), *_cut_words(words[at:])]
     return [words]
+
+
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Mx|St|Jr|Sr|Prof|Capt|Sgt|Lt|Col|Gen|Rev|vs|etc|approx|No)\.$",
+                           re.IGNORECASE)
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences of an action paragraph, never split inside brackets or quotes or after "Dr." and the like."""
+    out: list[str] = []
+    start = 0
+    for m in _SENTENCE.finditer(text):
+        before = text[:m.end()]  # with the quote or bracket the sentence closes on
+        head = text[start:m.start()]
+        if _depths(before.split())[-1:] not in ([], [0]) or _ABBREVIATION.search(head):
+            continue
+        out.append(text[start:m.start()] + m.group(0).rstrip())
+        start = m.end()
+    out.append(text[start:])
+    return [x.strip() for x in out if x.strip()]
 
 
 def _pieces(text: str) -> list[str]:
@@ -197,7 +221,7 @@ def _pieces(text: str) -> list[str]:
     (whitespace is collapsed by the importer), so nothing else is lost or added.
     """
     out: list[str] = []
-    for sentence in (s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()):
+    for sentence in _sentences(text.strip()):
         lead = _LEADING_FRAGMENT.match(sentence)
         if lead and is_heading_fragment(lead.group("head")):
             sentence = sentence[lead.end():].strip()  # "BEDROOM - DUSK: Marisol sits." -> "Marisol sits."

@@ -48,6 +48,10 @@ def _never() -> bool:
     return False
 
 
+def _no_takes(stage: Stage, scene_id: str | None) -> list[Take]:
+    return []
+
+
 @dataclass
 class StageContext:
     """The narrow door a stage gets: its inputs, engines, templates and a media writer."""
@@ -64,6 +68,8 @@ class StageContext:
     put_media: Callable[[bytes, str], str] = _no_media
     read_media: Callable[[str], bytes] = _no_read
     cancelled: Callable[[], bool] = _never
+    #: Earlier takes of this project (stage, scene id) -> takes: what was measured here (seconds, model).
+    past_takes: Callable[[Stage, str | None], list[Take]] = _no_takes
 
     def template(self, stage_role: str) -> Template:
         return load_template(stage_role, self.project.prompt_overrides)

@@ -48,7 +48,7 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
 from aiuteur.pipeline import soundtrack
-from aiuteur.pipeline.batch import cancel_queued, parallelism, run_items
+from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.shot_list import load_scene, shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 
@@ -354,13 +354,21 @@ def run(ctx: StageContext) -> StageOutcome:
 
             def finish(shot_id: str, take: Take) -> bool:
                 made[shot_id] = take = stored_clip(ctx, take)
-                ctx.report(len(made) / len(wanted) * 0.85,
-                           f"clip {len(made)} of {len(wanted)} (shot {by_id[shot_id].number})")
+                ctx.report(len(made) / len(wanted) * 0.85, clock.line(len(made), f"shot {by_id[shot_id].number}"))
                 return take.ok  # a failing engine would fail the rest too; earlier clips stay
 
+            # the time left: clips measured in this run, before the first from earlier clips here (per frame)
+            earlier = [t for sid in ctx.state.scene_ids for t in ctx.past_takes(Stage.VIDEO, sid)
+                       if t.target.startswith("clip:")]
+            per_frame = mean_seconds(earlier, model_id=str(getattr(engine, "model_id", "")),
+                                     per=lambda t: float((t.output or {}).get("num_frames", 0)))
+            workers = parallelism(ctx, "video")
+            frames_each = sum(clip_frames(s, fps) for s in wanted) / max(1, len(wanted))
+            clock = ItemClock("clip", len(wanted), prior_s=per_frame * frames_each if per_frame else None,
+                              workers=workers)
             if wanted:
-                ctx.report(0.0, f"clip 0 of {len(wanted)}")
-            run_items(list(by_id), prepare, finish, workers=parallelism(ctx, "video"), cancelled=ctx.cancelled,
+                ctx.report(0.0, clock.line(0))
+            run_items(list(by_id), prepare, finish, workers=workers, cancelled=ctx.cancelled,
                       on_cancel=lambda: cancel_queued(ctx))
             for shot in wanted:  # script order, whatever finished first
                 take = made.get(shot.id)

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, CostEstimate, InputError, ShotList, Stage
-from aiuteur.pipeline.confirm import confirm_estimate
+from aiuteur.pipeline.confirm import confirm_estimate, default_rate
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import TabEnv
 
@@ -47,8 +47,12 @@ def total_markdown(est: CostEstimate | None) -> str:
     if est.animatic_only:
         return "**Total: no GPU time.** This profile has no video model; stage 12 makes the animatic."
     state = "✅ Confirmed." if est.confirmed else "Not confirmed yet: nothing is rendered until you confirm."
+    rough = "" if est.measured and all(est.measured.values()) else (
+        " Rough: no clip of this model was rendered here yet; the estimate learns from the first pass.")
+    wall = (f" The whole pass (clips, the cut, the animatic, the sound) should take about "
+            f"{duration(est.wall_seconds)} here." if est.wall_seconds > 0 else "")
     return (f"**Total: {duration(est.total_seconds)} of GPU time ≈ {est.total_cost:.2f} {est.currency}** "
-            f"with {est.model_id} at {est.rate_per_hour:.2f} {est.currency} per hour. {state}")
+            f"with {est.model_id} at {est.rate_per_hour:.2f} {est.currency} per hour.{wall}{rough} {state}")
 
 
 def assumptions_markdown(est: CostEstimate | None) -> str:
@@ -73,7 +77,7 @@ class ConfirmTab:
 def render(env: TabEnv) -> ConfirmTab:
     with gr.Row():
         rate = gr.Number(label="Rate per GPU hour", value=None, minimum=0, precision=2,
-                         info="Empty: AIUTEUR_GPU_RATE, else 2.50")
+                         info="Filled with the rate in use (AIUTEUR_GPU_RATE, else 2.50); change it to yours")
         estimate = gr.Button("Estimate the video pass", variant="primary")
     table = gr.Dataframe(headers=HEADERS, interactive=False, label="Per shot")
     total = gr.Markdown()
@@ -92,16 +96,26 @@ def _load(runner: Runner, pid: str, sid: str) -> tuple[CostEstimate | None, Shot
             ShotList.model_validate(shots) if shots else None, view.revision(Stage.CONFIRM, sid))
 
 
+def rate_in_use(est: CostEstimate | None) -> float | None:
+    """The rate the field shows: the estimate's, else the default in use (never a bare 0 that reads 0.00)."""
+    if est is not None and not est.animatic_only:
+        return est.rate_per_hour
+    try:
+        return default_rate()
+    except AiuteurError:  # AIUTEUR_GPU_RATE is not a number: the estimate will say so in one sentence
+        return None
+
+
 def listen(tab: ConfirmTab, env: TabEnv) -> None:
-    shown = [tab.table, tab.total, tab.assumptions, tab.rev, tab.status]
+    shown = [tab.table, tab.total, tab.assumptions, tab.rev, tab.status, tab.rate]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
-            return [[], "", "", 0, status or "Choose a scene first."]
+            return [[], "", "", 0, status or "Choose a scene first.", gr.skip()]
         est, shots, rev = _load(runner, pid, sid)
-        return [rows(est, shots), total_markdown(est), assumptions_markdown(est), rev, status]
+        return [rows(est, shots), total_markdown(est), assumptions_markdown(est), rev, status, rate_in_use(est)]
 
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid)

@@ -21,6 +21,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, ElementKind, Scene, Script, Stage, Status
 from aiuteur.pipeline.runner import Runner, RunResult
+from aiuteur.screenplay.builder import opening_elements
 from aiuteur.ui.tab_api import GPU, TabEnv
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
@@ -52,10 +53,19 @@ def _lines(text: str) -> str:
     return escape(text).replace("\n", "<br>")
 
 
-def scene_html(scene: Scene) -> str:
-    parts = [f'<div class="h">{escape(scene.heading)}</div>'] if scene.heading else []
+def scene_html(scene: Scene, opening: int = 0) -> str:
+    """One scene; its first `opening` elements ("FADE IN:", sections) stand before its heading, as written."""
+    heading = [f'<div class="h">{escape(scene.heading)}</div>'] if scene.heading else []
+    if opening:
+        return "\n".join([_elements_html(scene.elements[:opening]), *heading,
+                          _elements_html(scene.elements[opening:])]).strip()
+    return "\n".join([*heading, _elements_html(scene.elements)]).strip()
+
+
+def _elements_html(elements: list[Any]) -> str:
+    parts: list[str] = []
     speaker: tuple[str | None, str | None] | None = None
-    for e in scene.elements:
+    for e in elements:
         if e.kind in (ElementKind.DIALOGUE, ElementKind.PARENTHETICAL):
             if speaker != (e.character, e.extension) or (e.kind == ElementKind.DIALOGUE and parts[-1:] and \
                     parts[-1].startswith('<div class="d">')):
@@ -68,8 +78,9 @@ def scene_html(scene: Scene) -> str:
         speaker = None
         if e.kind == ElementKind.ACTION:
             parts.append(f'<div class="a">{_lines(e.text)}</div>')
-        elif e.kind == ElementKind.TRANSITION:
-            parts.append(f'<div class="t">{escape(e.text)}</div>')
+        elif e.kind == ElementKind.TRANSITION:  # "FADE IN:" sits at the left margin, other transitions right
+            cls = "a" if e.text.strip().upper().startswith("FADE IN") else "t"
+            parts.append(f'<div class="{cls}">{escape(e.text)}</div>')
         elif e.kind in (ElementKind.CENTERED, ElementKind.LYRIC):
             parts.append(f'<div class="m">{_lines(e.text)}</div>')
         elif e.kind in (ElementKind.SYNOPSIS, ElementKind.SECTION):
@@ -82,7 +93,9 @@ def script_html(script: Script | None) -> str:
     if script is None or not script.scenes:
         return f'{STYLE}<div class="{CSS_CLASS}"><em>No script yet.</em></div>'
     title = f'<div class="title">{escape(script.title)}</div>' if script.title else ""
-    return f'{STYLE}<div class="{CSS_CLASS}">{title}{"".join(scene_html(s) for s in script.scenes)}</div>'
+    first = opening_elements(script)
+    body = "".join(scene_html(s, first if k == 0 else 0) for k, s in enumerate(script.scenes))
+    return f'{STYLE}<div class="{CSS_CLASS}">{title}{body}</div>'
 
 
 def parse_editor(text: str) -> Script:

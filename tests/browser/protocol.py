@@ -32,6 +32,7 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
     data: list[Any] = field(default_factory=list)
+    progress: list[str] = field(default_factory=list)  # the progress lines the page showed, in order
 
 
 class Page:
@@ -131,7 +132,9 @@ class Page:
                 if msg.get("event_id") not in (None, event_id):
                     continue
                 kind = msg.get("msg")
-                if kind == "log":
+                if kind == "progress":
+                    outcome.progress += [str(p.get("desc") or "") for p in msg.get("progress_data") or []]
+                elif kind == "log":
                     level = str(msg.get("level", "")).lower()
                     (outcome.warnings if level == "warning" else outcome.infos).append(str(msg.get("log", "")))
                 elif kind == "process_completed":

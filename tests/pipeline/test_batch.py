@@ -203,3 +203,27 @@ def test_without_a_cluster_address_ray_is_never_imported(tmp_path: Any, monkeypa
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-600:]
     assert done.stdout.strip() == "False"
+
+
+def test_item_clock_says_how_many_and_how_long_is_left_from_measured_items() -> None:
+    from aiuteur.pipeline.batch import ItemClock, mean_seconds, time_left
+
+    now = [100.0]
+    clock = ItemClock("keyframe", 15, clock=lambda: now[0])
+    assert clock.line(0) == "keyframe 0 of 15"  # nothing measured: no guess
+    now[0] += 50.0  # five keyframes in 50 s: 10 s each, ten to go
+    assert clock.line(5, "shot 3A, end frame") == "keyframe 5 of 15 (shot 3A, end frame), about 2 min left"
+    now[0] += 90.0
+    assert clock.line(14) == "keyframe 14 of 15, about 10 s left"
+    assert clock.line(15) == "keyframe 15 of 15"
+    earlier = ItemClock("clip", 4, prior_s=30.0, workers=2, clock=lambda: 0.0)
+    assert earlier.line(0) == "clip 0 of 4, about 1 min left"  # from earlier takes, two at once
+    assert time_left(4) == "a few seconds left" and time_left(42) == "about 40 s left"
+    assert time_left(3 * 3600 + 5 * 60) == "about 3 h 05 min left"
+
+    class T:
+        def __init__(self, seconds: float, model_id: str = "m", ok: bool = True) -> None:
+            self.seconds, self.model_id, self.ok = seconds, model_id, ok
+
+    assert mean_seconds([T(2), T(4), T(9, "other"), T(100, ok=False)], model_id="m") == 3.0
+    assert mean_seconds([]) is None

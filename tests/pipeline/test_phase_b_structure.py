@@ -285,11 +285,23 @@ def test_the_splitter_never_cuts_inside_a_parenthesis_or_quote(sentences: list[s
     pieces = [u.text for u in scene_units(scene)]
     assert " ".join(pieces).split() == " ".join(e.text for e in scene.elements
                                                 if e.kind == ElementKind.ACTION).split()
-    for piece in pieces:
-        depth = _depths(piece.split())
-        brackets_fit = all(len(b.split()) <= 20 for b in re.findall(r"[(\[“][^)\]”]*[)\]”]", text))
-        if brackets_fit:  # a bracket too long for any shot is the one place a cut may fall inside
-            assert depth[-1] == 0, piece
+    for piece, after in zip(pieces, [*pieces[1:], ""], strict=True):
+        assert _depths(piece.split())[-1] == 0, piece  # never inside a bracket, however long
+        assert not after.startswith(("(", "[", "“")), (piece, after)  # a name keeps its description
+        assert len(piece.split()) >= 2 or len(" ".join(pieces).split()) < 4, piece  # no word left alone
+
+
+def test_the_fallback_splitter_never_cuts_mid_phrase() -> None:
+    text = ("Dr. Hale waits. MAYA CHEN (30s, wiry, ex-Navy. Restless hands that never stop moving, a scar across "
+            "her left cheek and a grey hoodie zipped to the chin) bursts in, soaked, a duffel over her shoulder. "
+            '"Stop. Now." Nobody moves.')
+    scene = import_screenplay(f"INT. ROOM - DAY\n\n{text}\n".encode(), "p.fountain").scenes[0]
+    pieces = [u.text for u in scene_units(scene)]
+    assert " ".join(pieces).split() == text.split()  # nothing lost or added
+    assert "Dr. Hale waits." in pieces and '"Stop. Now."' in pieces
+    maya = next(p for p in pieces if "MAYA CHEN" in p)
+    assert maya.startswith("MAYA CHEN (30s, wiry, ex-Navy. Restless") and "hoodie zipped to the chin)" in maya
+    assert not any(p.endswith(("(30s,", "wiry,", "ex-Navy.")) for p in pieces), pieces
 
 
 def test_the_parenthesis_of_the_issue_stays_whole() -> None:

@@ -1,0 +1,154 @@
+"""Progress that means something, and an estimate that learns, through the running app.
+
+Making keyframes shows "keyframe 3 of 8 (shot 1B, start frame), a few seconds left" on the page's
+progress bar and in the client API's stream, from the stage's own reports. The stage-11 estimate
+of the whole video pass is rough before any clip was rendered here (and says so); after one pass
+it is measured from the takes made, and falls within 2x of the next pass's measured time. The
+rate field shows the rate in use, never a bare 0.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from aiuteur.domain import CostEstimate, Stage
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.protocol import Page
+from tests.browser.serving import serve
+from tests.fakes import FakeEngines
+from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
+from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+
+pytestmark = pytest.mark.browser
+
+LEFT = re.compile(r"keyframe \d+ of (\d+) \(shot [^)]+\), (a few seconds|about \d+ (s|min)) left$")
+
+
+class SlowVideo(FakeVideo):
+    """A video model that takes a fixed time per clip plus a little per frame (wall time, not CPU)."""
+
+    model_id = "slow-video"
+
+    def render(self, start: Image.Image, end: Image.Image | None, prompt: str, out_path: Path, *,
+               num_frames: int, fps: int, seed: int, progress: Any = None) -> Path:
+        time.sleep(1.5 + 0.05 * num_frames)
+        return super().render(start, end, prompt, out_path, num_frames=num_frames, fps=fps, seed=seed,
+                              progress=progress)
+
+
+@dataclass
+class Film:
+    url: str
+    runner: Runner
+    pid: str
+    sid: str
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Film]:
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("home")
+    mp.setenv("AIUTEUR_HOME", str(home))
+    mp.setenv("AIUTEUR_PROFILE", "tiny")
+    mp.delenv("AIUTEUR_GPU_RATE", raising=False)
+    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
+                          video=SlowVideo())
+    store = Store(DataHome(home, "test"))
+    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    pid, script = film_project(runner)
+    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    try:
+        with serve(demo, show_error=True, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
+            yield Film(url, runner, pid, script.scenes[0].id)
+    finally:
+        mp.undo()
+
+
+def opened(film: Film) -> Page:
+    page = Page(film.url)
+
+    def fill(c: dict[str, Any]) -> Any:  # what the page holds: this film, this scene, a listed choice
+        if c["label"] in ("project_id", "Project"):
+            return film.pid
+        if c["label"] == "scene_id":
+            return film.sid
+        if c["type"] == "dropdown" and not c["props"].get("multiselect"):
+            values = [x[1] if isinstance(x, (list, tuple)) else x for x in c["choices"]]
+            return c["value"] if c["value"] in values else (values[0] if values else None)
+        return c["value"]
+
+    page.fill = fill
+    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
+        page.fire(dep["id"])
+    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
+    picker = page.dep_named("choose_scene")
+    page.values[picker["inputs"][1]] = film.sid
+    assert all(o.success for o in page.fire(picker["id"]))
+    return page
+
+
+def keyframe_lines(lines: list[str]) -> list[str]:
+    return [x for x in lines if "keyframe " in x and " of " in x]  # the client API prefixes the scene
+
+
+def test_keyframes_report_item_counts_and_time_left_in_the_page_and_the_client_api(film: Film) -> None:
+    page = opened(film)
+    made = page.call(page.dep_named("frames_generate")["id"])
+    assert made.success, made.error
+    lines = keyframe_lines(made.progress)
+    assert lines, made.progress
+    timed = [x for x in lines if LEFT.search(x)]
+    assert timed, lines  # "keyframe 3 of 8 (shot 1B, start frame), a few seconds left"
+    total = int(LEFT.search(timed[0]).group(1))  # type: ignore[union-attr]
+    assert total >= 2
+    # the client API's /frames streams the same lines ("Scene 1 · …: keyframe 2 of 8 (…), a few seconds left")
+    api = page.call(page.dep_named("frames")["id"])
+    assert api.success, api.error
+    lines = keyframe_lines(api.progress)
+    assert [x for x in lines if LEFT.search(x)], lines
+
+
+def test_the_estimate_learns_from_the_pass_and_falls_within_2x_of_the_next(film: Film) -> None:
+    page = opened(film)
+    if not film.runner.view(film.pid).data(Stage.FRAMES, film.sid):
+        assert page.call(page.dep_named("frames_generate")["id"]).success
+
+    def estimate() -> CostEstimate:
+        out = page.call(page.dep_named("confirm_estimate")["id"])
+        assert out.success, out.error
+        return CostEstimate.model_validate(film.runner.view(film.pid).data(Stage.CONFIRM, film.sid))
+
+    def rendered() -> float:
+        assert page.call(page.dep_named("confirm_scene")["id"]).success
+        t0 = time.monotonic()
+        out = page.call(page.dep_named("video_render")["id"])
+        took = time.monotonic() - t0
+        assert out.success and "✅" in str(out.data), out.error or out.data
+        assert any(x.startswith("clip ") for x in out.progress), out.progress
+        return took
+
+    rate = page.by_id[page.dep_named("confirm_estimate")["id"]]["inputs"][-1]
+    assert page.values.get(rate) == pytest.approx(2.5)  # the rate in use, not a 0 that reads "0.00 USD"
+    first = estimate()
+    assert not any(first.measured.values())
+    assert "Rough" in str(page.values.values())
+    took = rendered()
+    second = estimate()
+    assert all(second.measured.values())  # learned from the clips just made
+    assert any("as the last pass took here" in a for a in second.assumptions)
+    took_next = rendered()
+    for measured in (took, took_next):
+        ratio = second.wall_seconds / measured
+        print(f"estimate {second.wall_seconds:.1f} s; measured pass {measured:.1f} s; ratio {ratio:.2f}")
+        assert 0.5 <= ratio <= 2.0
