@@ -192,3 +192,25 @@ def test_the_scene_cut_follows_the_chosen_clip(film: Film) -> None:
     clips = Clips.model_validate(film.runner.view(film.pid).data(Stage.VIDEO, film.sid))
     assert clips.scene_cut and clips.scene_cut != cut_before  # joined again from the chosen clips
     assert all(o.success for o in page.fire(page.dep_named("video_choose_clip_undo")["id"]))
+
+
+def test_use_the_master_as_is_without_a_master_is_refused_in_one_sentence(film: Film) -> None:
+    """Runs last in this module: it adds an asset that has no master reference to scene 1."""
+    from aiuteur.domain import Asset, AssetCategory
+
+    sa = StyleAndAssets.model_validate(film.runner.view(film.pid).data(Stage.ASSETS))
+    lantern = Asset(id="as_lantern", name="Lantern", category=AssetCategory.PROP, scenes=[film.sid],
+                    description="A brass storm lantern.")
+    film.runner.save(film.pid, Stage.ASSETS, sa.model_copy(update={"registry": sa.registry.model_copy(
+        update={"assets": [*sa.registry.assets, lantern]})}))
+    page = opened(film, film.sid)
+    dep = page.dep_named("asset_states_use_master")
+    _, _, asset, _, box = dep["inputs"]
+    assert "as_lantern" in [c[1] if isinstance(c, (list, tuple)) else c for c in page.choices[asset]]
+    page.values[asset], page.values[box] = "as_lantern", True
+    outcome = page.call(dep["id"])
+    assert outcome.success
+    said = " ".join(outcome.warnings)
+    assert said.startswith("Lantern has no master reference to use as is") and said.count(".") <= 2, said
+    states = AssetStates.model_validate(film.runner.view(film.pid).data(Stage.ASSET_STATES, film.sid))
+    assert not any(s.use_master for s in states.states if s.asset_id == "as_lantern")
