@@ -13,14 +13,12 @@ from `build_app` to the header showing the profile. Results go in docs/benchmark
 from __future__ import annotations
 
 import argparse
-import functools
-import inspect
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,40 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 PENDING_JS = "document.querySelectorAll('.pending, .progress-text, .eta-bar').length"
 
 
-class Activity:
-    """When server events start and end (wall clock), to know when a click's work is over."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = 0
-        self.last = 0.0
-        self.events = 0
-
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            with self.lock:
-                self.running += 1
-                self.events += 1
-                self.last = time.time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self.lock:
-                    self.running -= 1
-                    self.last = time.time()
-        return timed
-
-
-def instrument(demo: Any, activity: Activity) -> None:
-    for block_fn in demo.fns.values():
-        fn = block_fn.fn
-        if fn is None or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
-            continue
-        block_fn.fn = activity.wrap(fn)
-
-
-def settled(page: Any, activity: Activity, clicked: float, limit_s: float = 300.0) -> float:
+def settled(page: Any, activity: Any, clicked: float, limit_s: float = 300.0) -> float:
     """Seconds from the click to the settled screen: the end of the last event or spinner it caused."""
     spinner_gone = clicked
     while time.time() < clicked + limit_s:
@@ -84,6 +49,19 @@ def settled(page: Any, activity: Activity, clicked: float, limit_s: float = 300.
     return limit_s  # never settled within the limit: counted as the limit (a lower bound)
 
 
+def choose_a_take(page: Any, activity: Any, timed: Callable[[str, Callable[[], None]], None]) -> None:
+    """Stage 10: choose a take of the first frame (click it; then "Choose" where the page has that button)."""
+    panel = page.get_by_role("tabpanel").filter(has=page.get_by_text("Takes of this frame"))
+    take = panel.locator(".gallery-item, button.thumbnail-item").last
+    choose = panel.get_by_role("button", name=re.compile("^Choose"))
+    if choose.count() and choose.first.is_visible():
+        take.click()
+        settled(page, activity, time.time())
+        timed("choose a take", lambda: choose.first.click())
+    else:
+        timed("choose a take", take.click)
+
+
 def p95(xs: list[float]) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
@@ -97,11 +75,12 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
+    from aiuteur.domain import Stage
     from aiuteur.pipeline.runner import Runner
     from aiuteur.settings import DataHome
     from aiuteur.store import Store
     from aiuteur.ui.app import build_app, launch_kwargs
-    from tests.browser.serving import serve
+    from tests.browser.serving import Activity, instrument, serve
     from tests.fakes import FakeEngines
     from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
     from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
@@ -112,7 +91,10 @@ def main() -> None:
                           video=FakeVideo())
     store = Store(DataHome(home, "bench"))
     runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    film_project(runner)
+    pid, script = film_project(runner)
+    s1 = script.scenes[0].id  # scene 1 gets its keyframes: a take to choose
+    assert runner.run(pid, Stage.FRAMES, s1, seed=1, options={"score": False}).ok
+    runner.visit(pid, Stage.INPUT)
 
     activity = Activity()
     times: dict[str, list[float]] = {}
@@ -149,11 +131,15 @@ def main() -> None:
                 timed("switch stage", lambda: page.get_by_role("tab", name="1. Input").click())
                 timed("lock", lambda: input_panel.get_by_role("button", name="🔒 Lock").click())
                 timed("unlock", lambda: input_panel.get_by_role("button", name="🔓 Unlock…").click())
+                input_panel.get_by_label("Tone").fill(f"wry, round {len(times.get('save', []))}")
+                timed("save", lambda: input_panel.get_by_role("button", name="Save now").click())
                 timed("switch stage", lambda: page.get_by_role("tab", name="7. Shot list").click())
                 for name in ("Scene 2", "Scene 1"):
                     scenes.click()
                     timed("switch scene", lambda name=name: page.get_by_role("option").filter(  # type: ignore[misc]
                         has_text=name).first.click())
+                timed("switch stage", lambda: page.get_by_role("tab", name="10. Frames").click())
+                choose_a_take(page, activity, timed)
                 timed("close the project", lambda: page.get_by_role("button", name="← All projects").click())
             browser.close()
 

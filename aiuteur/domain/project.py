@@ -36,6 +36,19 @@ class Branch(Frozen):
     created_at: str = Field(default_factory=now_iso)
     locks: list[LockKey] = Field(default_factory=list)
     position: Position = Field(default_factory=Position)
+    scene_positions: dict[str, Stage] = Field(
+        default_factory=dict, description="Scene id -> the per-scene stage (7-12) where the user last worked on it.")
+
+    def at(self, stage: Stage, scene_id: str | None = None, *, remember: bool = True) -> Branch:
+        """This branch with the user at `stage` (of `scene_id` for a per-scene stage).
+
+        A per-scene stage is also remembered for its scene (`remember`), so reopening the scene
+        lands there, stages 10-12 included."""
+        scene = scene_id if stage.per_scene else None
+        update: dict[str, object] = {"position": Position(stage=stage, scene_id=scene)}
+        if scene is not None and remember and self.scene_positions.get(scene) != stage:
+            update["scene_positions"] = {**self.scene_positions, scene: stage}
+        return self.model_copy(update=update)
 
     def is_locked(self, stage: Stage, scene_id: str | None = None) -> bool:
         return LockKey(stage=stage, scene_id=scene_id if stage.per_scene else None) in self.locks

@@ -53,7 +53,12 @@ def hub_state(state: ProjectState) -> HubState:
 
 
 def remembered_stage(state: ProjectState, scene_id: str) -> Stage | None:
-    """Where the filmmaker left the scene, when they have worked on it."""
+    """Where the filmmaker left the scene (any of stages 7-12), when they have worked on it.
+
+    The branch remembers it on every visit; projects from before that kept it in the hub's state."""
+    stage = state.branch.scene_positions.get(scene_id)
+    if stage is not None and stage.per_scene:
+        return stage
     name = hub_state(state).scene_positions.get(scene_id)
     try:
         return Stage(name) if name else None
@@ -125,17 +130,15 @@ def set_deferred(runner: Runner, project_id: str, scene_id: str, deferred: bool)
 def note_position(runner: Runner, project_id: str, stage: Stage, scene_id: str | None) -> None:
     """Remember that the filmmaker is working on `stage` of `scene_id` (per-scene stages only).
 
-    Per-scene tabs call this when they act, so reopening the scene from the hub lands there.
+    Per-scene tabs call this when they act, so reopening the scene from the hub lands there
+    (visiting a tab remembers it too). A scene no longer in the script is left alone.
     """
     if not stage.per_scene or not scene_id:
         return
-    view = runner.view(project_id)
-    hub = hub_state(view.state)
-    if hub.scene_positions.get(scene_id) == stage.value or scene_id not in view.state.scene_ids:
+    try:
+        runner.visit(project_id, stage, scene_id)
+    except InputError:  # the scene left the script meanwhile
         return
-    new = hub.model_copy(update={"scene_positions": {**hub.scene_positions, scene_id: stage.value}})
-    runner.save(project_id, Stage.HUB, new)
-    runner.visit(project_id, stage, scene_id)  # a save moves the position to the hub; put it back
 
 
 def open_scene(runner: Runner, project_id: str, scene_id: str) -> Position:

@@ -330,18 +330,23 @@ class Runner:
             tx.commit()
         return project
 
-    def visit(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Position:
-        """Remember where the user is working (reopening lands here)."""
+    def visit(self, project_id: str, stage: Stage, scene_id: str | None = None, *,
+              remember: bool = True) -> Position:
+        """Remember where the user is working (reopening lands here).
+
+        A per-scene stage is remembered for its scene too (the hub reopens the scene there),
+        unless `remember` is False (the scene picker shows another scene at the same stage
+        without moving where that scene was left)."""
         pos_scene = scene_id if stage.per_scene else None
         with self._tx(project_id) as tx:
             branch = tx.branch()
             if pos_scene is not None and pos_scene not in ProjectState.build(branch, tx.records(branch.id)).scene_ids:
                 raise InputError("That scene is not in the script of this branch.")
-            position = Position(stage=stage, scene_id=pos_scene)
-            if branch.position != position:
-                tx.put_branch(branch.model_copy(update={"position": position}))
+            moved = branch.at(stage, pos_scene, remember=remember)
+            if moved != branch:
+                tx.put_branch(moved)
                 tx.commit()
-        return position
+        return moved.position
 
     # -- editing ---------------------------------------------------------------------------------
     def save(self, project_id: str, stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None = None,
@@ -501,9 +506,10 @@ class Runner:
             raise InputError(f"{stage.title} is made from {prev.title}, which is {prev_status.value}; finish it first.")
 
     def _set_position(self, tx: Tx, branch: Branch, stage: Stage, scene_id: str | None) -> None:
-        position = Position(stage=stage, scene_id=scene_id if stage.per_scene else None)
-        if branch.position != position:
-            tx.put_branch(tx.branch(branch.id).model_copy(update={"position": position}))
+        current = tx.branch(branch.id)
+        moved = current.at(stage, scene_id)
+        if moved != current:
+            tx.put_branch(moved)
 
     def choose(self, project_id: str, stage: Stage, take_id: str, scene_id: str | None = None) -> ArtifactRecord:
         """Make an earlier whole-artifact take the chosen one again."""

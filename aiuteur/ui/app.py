@@ -241,23 +241,26 @@ def build_app(store: Store | None = None, *,
             stop = gr.Button("■ Stop the running model job", size="sm", variant="stop", scale=0, min_width=240)
             shell = project.render(ctx.runner_for, project_id, scene_id, STAGE_TABS)
 
-        events = dashboard.listen(dash, ctx.runner_for, project_id, scene_id)
         project.listen(shell, ctx.runner_for)
 
         def show_project(pid: str | None) -> dict[Any, Any]:
             return {dash_col: gr.Column(visible=not pid), proj_col: gr.Column(visible=bool(pid))}
 
-        # Opening (or creating) a project: switch views, then land on the saved stage and scene.
-        for opened in events.opened:
-            opened.then(show_project, [project_id], {dash_col, proj_col}, api_visibility="private").then(
-                shell.load_fn, [project_id, scene_id], shell.load_outputs, api_visibility="private")
+        def open_view(pid: str, sid: str | None, request: gr.Request | None) -> dict[Any, Any]:
+            """Opening (or creating) a project: switch views and fill the whole shell, in the same event."""
+            return {**show_project(pid), **shell.load_fn(pid, sid, request, fresh=True)}
 
-        def close() -> tuple[None, None]:
-            return None, None
+        opened = dashboard.OpenedView(open_view, [dash_col, proj_col, *shell.load_outputs])
+        events = dashboard.listen(dash, ctx.runner_for, project_id, scene_id, opened)
 
-        shell.back.click(close, None, [project_id, scene_id], api_name="close_project").then(
-            show_project, [project_id], {dash_col, proj_col}, api_visibility="private").then(
-            events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
+        def close(search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
+            """Back to the dashboard in one event: the cards say where each project now stands."""
+            return {project_id: None, scene_id: None, dash.notice: "", **show_project(None),
+                    **events.refresh_fn(search, folder, request)}
+
+        shell.back.click(close, events.refresh_inputs,
+                         [project_id, scene_id, dash.notice, dash_col, proj_col, *events.refresh_outputs],
+                         api_name="close_project")
 
         api.register(ctx)  # the stable client API (aiuteur/ui/api.py)
         wire_stop(demo, stop)

@@ -249,7 +249,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     def reloaded(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
 
-    env.reload.change(reloaded, [env.project, env.scene], shown, api_visibility="private")
+    env.on_reload(reloaded, [env.project, env.scene], shown)
     def on_pick(pid: str | None, sid: str | None, aid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, aid)
 

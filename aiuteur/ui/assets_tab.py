@@ -402,8 +402,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         return fill(env.runner_for(request), pid, None) | {c: "" for c in (tab.ref_guidance, tab.words, tab.proposal,
                                                                            tab.note)}
 
-    env.reload.change(on_load, [env.project], [*outputs, tab.ref_guidance, tab.words, tab.proposal, tab.note],
-                      api_visibility="private")
+    env.on_reload(on_load, [env.project], [*outputs, tab.ref_guidance, tab.words, tab.proposal, tab.note])
 
     # what belongs to one asset only: another asset starts with these empty (nothing stale)
     per_asset = {tab.ref_guidance: "", tab.words: "", tab.proposal: "", tab.note: "", tab.status: ""}

@@ -48,7 +48,7 @@ def listen(p: BackupsPanel, env: TabEnv, then_load: Callable[[Any], None]) -> No
             return gr.Dropdown(choices=[], value=None)
         return gr.Dropdown(choices=choices(env.runner_for(request), pid), value=None)
 
-    env.reload.change(on_list, [env.project], p.pick, api_visibility="private", show_progress="hidden")
+    env.on_reload(on_list, [env.project], [p.pick])
     p.refresh.click(on_list, [env.project], p.pick, api_name="list_backups")
 
     def on_backup(pid: str, request: gr.Request) -> tuple[Any, str]:

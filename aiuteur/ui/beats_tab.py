@@ -138,7 +138,7 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid) if pid else [gr.skip()] * 3
 
-    env.reload.change(on_load, [env.project], [*shown, tab.status], api_visibility="private")
+    env.on_reload(on_load, [env.project], [*shown, tab.status])
 
     def run(pid: str | None, request: gr.Request, guidance: str, target: str = "") -> list[Any]:
         if not pid:

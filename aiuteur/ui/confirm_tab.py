@@ -120,7 +120,7 @@ def listen(tab: ConfirmTab, env: TabEnv) -> None:
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid)
 
-    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project, env.scene], shown)
 
     def on_estimate(pid: str | None, sid: str | None, rate: float | None, request: gr.Request) -> list[Any]:
         runner = env.runner_for(request)

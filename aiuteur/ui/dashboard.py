@@ -149,6 +149,14 @@ class Dashboard:
 
 
 @dataclass(frozen=True)
+class OpenedView:
+    """What opening a project also fills: `fn(project_id, scene_id, request)` -> {component: value}."""
+
+    fn: Callable[[str, str | None, gr.Request | None], dict[Any, Any]]
+    outputs: list[Any]
+
+
+@dataclass(frozen=True)
 class DashboardEvents:
     """What the app chains onto: the events that open a project, and the card refresh."""
 
@@ -158,13 +166,22 @@ class DashboardEvents:
     refresh_outputs: set[Any]
 
 
+# A click on a project's card opens it (the cards' select event carries the project id).
+CARD_CLICK_JS = """
+element.addEventListener('click', (e) => {
+  const card = e.target.closest && e.target.closest('[data-project]');
+  if (card) trigger('select', {index: 0, value: card.dataset.project});
+});
+"""
+
+
 def render() -> Dashboard:
     gr.Markdown("### Your projects")
     with gr.Row():
         search = gr.Textbox(label="Search by title", placeholder="Type part of a title", scale=3)
         folder_filter = gr.Dropdown(label="Show", choices=[("All projects", views.ALL_FOLDERS)],
                                     value=views.ALL_FOLDERS, scale=2)
-    cards = gr.HTML()
+    cards = gr.HTML(js_on_load=CARD_CLICK_JS, elem_classes=["aiu-card-list"])
     notice = gr.Markdown()
     with gr.Row(equal_height=True):
         new_title = gr.Textbox(label="New project title", placeholder="e.g. Persephone goes underground", scale=3)
@@ -202,8 +219,13 @@ def render() -> Dashboard:
 
 
 def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], project: gr.State,
-           scene: gr.State) -> DashboardEvents:
+           scene: gr.State, opened: OpenedView | None = None) -> DashboardEvents:
+    """Wire the dashboard. `opened` fills the project's screen in the same event that opens it."""
     refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick}
+    shown_outputs = list(opened.outputs) if opened else []
+
+    def show(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
+        return opened.fn(pid, scene_id, request) if opened else {}
 
     def values(runner: Runner, search: str, folder: str | None, selected: str | None = None) -> dict[Any, Any]:
         data = listing(runner, search, folder)
@@ -248,10 +270,11 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
             gr.Warning(str(e))
             return {d.notice: f"⚠️ {e}"}
         return {project: p.id, scene: None, d.notice: f"Created “{p.title}”.", d.new_title: "",
-                **values(runner, search, folder, p.id)}
+                **values(runner, search, folder, p.id), **show(p.id, None, request)}
 
     created = d.create.click(on_create, [d.new_title, d.search, d.folder_filter],
-                             [project, scene, d.notice, d.new_title, *refresh_outputs], api_name="dashboard_create_project")
+                             [project, scene, d.notice, d.new_title, *refresh_outputs, *shown_outputs],
+                             api_name="dashboard_create_project")
 
     # open
     def on_open(pid: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -260,9 +283,17 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
         except AiuteurError as e:
             gr.Warning(str(e))
             return {d.notice: f"⚠️ {e}"}
-        return {project: opened_id, scene: position.scene_id, d.notice: message}
+        return {project: opened_id, scene: position.scene_id, d.notice: message,
+                **show(opened_id, position.scene_id, request)}
 
-    opened = d.open.click(on_open, [d.picker], [project, scene, d.notice], api_name="open_project")
+    opened_by = [d.open.click(on_open, [d.picker], [project, scene, d.notice, *shown_outputs], api_name="open_project")]
+
+    def on_card(request: gr.Request, evt: gr.SelectData) -> dict[Any, Any]:
+        """A click on a project's card opens it."""
+        return on_open(str(evt.value) if evt.value else None, request)
+
+    opened_by.append(d.cards.select(on_card, None, [project, scene, d.notice, *shown_outputs],
+                                    api_visibility="private"))
 
     # rename, duplicate, move
     def on_rename(pid: str | None, title: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -337,4 +368,4 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
     d.delete_folder.click(on_delete_folder, [d.folder_pick, d.search, d.folder_filter],
                           [d.notice, *refresh_outputs], api_name="delete_folder")
 
-    return DashboardEvents([created, opened], refresh, [d.search, d.folder_filter], refresh_outputs)
+    return DashboardEvents([created, *opened_by], refresh, [d.search, d.folder_filter], refresh_outputs)

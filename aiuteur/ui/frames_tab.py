@@ -152,7 +152,7 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
     def on_pick(pid: str | None, sid: str | None, pick: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, pick)
 
-    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project, env.scene], shown)
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
     tab.frame.input(on_pick, [env.project, env.scene, tab.frame], shown, api_name="frames_pick")
 

@@ -6,16 +6,15 @@ now. The colours of the status chips come from `STATUS_COLOURS` only.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, Stage
+from aiuteur.domain import AiuteurError
 from aiuteur.domain.stages import STATUS_COLOURS, STATUS_MEANINGS
-from aiuteur.pipeline.hub import PER_SCENE, SceneRow, open_scene, scene_rows, set_deferred
+from aiuteur.pipeline.hub import PER_SCENE, SceneRow, scene_rows, set_deferred
 from aiuteur.ui.tab_api import TabEnv
 
 # --- pure formatting -------------------------------------------------------------------------------
@@ -32,13 +31,14 @@ def hub_html(rows: list[SceneRow]) -> str:
         return "<p>No scenes yet: write or import the script first (stage 4).</p>"
     head = ("<tr><th>#</th><th>Scene</th><th>Status</th><th>Where</th><th>Stages 7–12</th>"
             "<th>Places</th><th>Characters</th><th>Shots</th></tr>")
-    body = []
+    body: list[str] = []
     for r in rows:
         stages = "".join(chip(str(s.number), STATUS_COLOURS[r.statuses[s]],
                               f"{s.title}: {r.statuses[s].value} ({STATUS_MEANINGS[r.statuses[s]]})")
                          for s in PER_SCENE)
         body.append(
-            f"<tr><td>{escape(r.number)}</td><td>{escape(r.heading)}</td>"
+            f'<tr data-scene="{escape(r.scene_id)}" data-index="{len(body)}" title="Open this scene where it was left">'
+            f"<td>{escape(r.number)}</td><td>{escape(r.heading)}</td>"
             f"<td>{chip(r.status.value, STATUS_COLOURS[r.status], STATUS_MEANINGS[r.status])}</td>"
             f"<td>{escape(r.where)}</td><td>{stages}</td><td>{escape(', '.join(r.locations))}</td>"
             f"<td>{escape(', '.join(r.characters))}</td><td>{r.shots}</td></tr>")
@@ -55,84 +55,68 @@ def scene_choices(rows: list[SceneRow]) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class HubTab:
     table: gr.HTML
-    scene: gr.Dropdown
     open: gr.Button
     defer: gr.Button
     undefer: gr.Button
     refresh: gr.Button
     status: gr.Markdown
-    tabs: gr.Tabs | None  # the shell's tabs, to land on the opened scene's stage
 
 
-def _surrounding_tabs() -> gr.Tabs | None:
-    block = gr.context.Context.block
-    while block is not None and not isinstance(block, gr.Tabs):
-        block = getattr(block, "parent", None)
-    return block
+# A click on a scene's row opens that scene where it was left (the table's select event).
+ROW_CLICK_JS = """
+element.addEventListener('click', (e) => {
+  const row = e.target.closest && e.target.closest('tr[data-scene]');
+  if (row) trigger('select', {index: Number(row.dataset.index || 0), value: row.dataset.scene});
+});
+"""
 
 
 def render(env: TabEnv) -> HubTab:
-    table = gr.HTML(hub_html([]))
+    gr.Markdown("Click a scene's row to open it where it was left. **Defer** and **Take it up again** act on "
+                "the scene chosen in the Scene picker above.")
+    table = gr.HTML(hub_html([]), js_on_load=ROW_CLICK_JS, elem_classes=["aiu-hub-table"])
     with gr.Row(equal_height=True):
-        scene = gr.Dropdown(label="Scene", choices=[], scale=3)
-        open_ = gr.Button("Open this scene", variant="primary", scale=1)
+        open_ = gr.Button("Open the chosen scene where it was left", variant="primary", scale=2)
         defer = gr.Button("Defer it", scale=1)
         undefer = gr.Button("Take it up again", scale=1)
         refresh = gr.Button("Refresh", scale=0, min_width=90)
     status = gr.Markdown()
-    return HubTab(table, scene, open_, defer, undefer, refresh, status, _surrounding_tabs())
+    return HubTab(table, open_, defer, undefer, refresh, status)
 
 
 def listen(tab: HubTab, env: TabEnv) -> None:
-    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
-            "api_visibility": "private"}
+    shown = [tab.table, tab.status]
 
     def fill(pid: str | None, request: gr.Request | None, status: str = "") -> list[Any]:
         if not pid:
-            return [hub_html([]), gr.Dropdown(choices=[]), status]
-        rows = scene_rows(env.runner_for(request).view(pid).state)
-        return [hub_html(rows), gr.Dropdown(choices=scene_choices(rows)), status]
+            return [hub_html([]), status]
+        return [hub_html(scene_rows(env.runner_for(request).view(pid).state)), status]
 
-    shown = [tab.table, tab.scene, tab.status]
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(pid, request)
 
-    env.reload.change(on_load, [env.project], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project], shown, on_visit=True)  # "Where" follows work done in other tabs
     tab.refresh.click(on_load, [env.project], shown, api_name="hub")
 
     def deferrer(on: bool) -> Any:
         def on_defer(pid: str | None, scene_id: str | None, request: gr.Request) -> list[Any]:
             if not pid or not scene_id:
-                return fill(pid, request, "Choose a scene first.")
+                return fill(pid, request, "Choose a scene first (the Scene picker above).")
             try:
                 set_deferred(env.runner_for(request), pid, scene_id, on)
             except AiuteurError as e:
                 gr.Warning(str(e))
                 return fill(pid, request, f"⚠️ {e}")
-            return fill(pid, request, "Deferred: its stages show as skipped." if on else "Back in production.")
+            label = env.runner_for(request).view(pid).state.scene_label(scene_id)
+            return fill(pid, request, f"{label} deferred: its stages show as skipped." if on
+                        else f"{label} is back in production.")
         return on_defer
 
-    tab.defer.click(deferrer(True), [env.project, tab.scene], shown, api_name="hub_defer").then(**then)
-    tab.undefer.click(deferrer(False), [env.project, tab.scene], shown, api_name="hub_undefer").then(**then)
+    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
+    tab.defer.click(deferrer(True), [env.project, env.scene], shown, api_name="hub_defer").then(**then)
+    tab.undefer.click(deferrer(False), [env.project, env.scene], shown, api_name="hub_undefer").then(**then)
 
-    scene_token = env.scene_reload if env.scene_reload is not None else env.reload  # stages 6-12 reload
-    outputs: list[Any] = [env.scene, scene_token, tab.status]
-    if tab.tabs is not None:
-        outputs.append(tab.tabs)
-
-    def on_open(pid: str | None, scene_id: str | None, request: gr.Request) -> list[Any]:
-        skip = [gr.skip()] * (len(outputs) - 1)
-        if not pid or not scene_id:
-            return [gr.skip(), gr.skip(), "Choose a scene first.", *skip[2:]]
-        try:
-            pos = open_scene(env.runner_for(request), pid, scene_id)
-        except AiuteurError as e:
-            gr.Warning(str(e))
-            return [gr.skip(), gr.skip(), f"⚠️ {e}", *skip[2:]]
-        stage = pos.stage if pos.stage.per_scene else Stage.SHOTS
-        out: list[Any] = [scene_id, f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", f"Opened at {stage.title}."]
-        if tab.tabs is not None:
-            out.append(gr.Tabs(selected=stage.value))
-        return out
-
-    tab.open.click(on_open, [env.project, tab.scene], outputs, api_name="hub_open_scene").then(**then)
+    # opening a scene moves the one scene picker, the tab and stages 7-12: the shell wires it
+    env.opens_scene(tab.open.click, env.scene)
+    env.opens_scene(tab.table.select)

@@ -392,9 +392,12 @@ def listen(tab: InputTab, env: TabEnv) -> None:
                                                         visible=form["mode"] == InputMode.TRANSFORM.value)
         out.update({tab.rev: revision, tab.sources: sources_markdown(si),
                     tab.remove_pick: gr.Dropdown(choices=source_choices(si), value=None)})
+        if tab.upload_box is not None and form["mode"] == InputMode.SKIP_TO_SCRIPT.value:
+            out[tab.upload_box] = gr.Accordion(open=True)  # a finished screenplay is a file
         return out
 
-    fill_outputs = [*tab.fields.values(), tab.rev, tab.sources, tab.remove_pick]
+    fill_outputs = [*tab.fields.values(), tab.rev, tab.sources, tab.remove_pick,
+                    *([tab.upload_box] if tab.upload_box else [])]
 
     def on_load(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         if not pid:
@@ -402,7 +405,7 @@ def listen(tab: InputTab, env: TabEnv) -> None:
         si, revision, locked = saved_input(env.runner_for(request), pid)
         return {**fill(si, revision, locked), tab.status: "🔒 Locked: read-only." if locked else ""}
 
-    env.reload.change(on_load, [env.project], [*fill_outputs, tab.status], api_visibility="private")
+    env.on_reload(on_load, [env.project], [*fill_outputs, tab.status])
 
     # save: the one path every autosave takes
     def on_save(values: dict[Any, Any], request: gr.Request) -> dict[Any, Any]:
@@ -437,7 +440,8 @@ def listen(tab: InputTab, env: TabEnv) -> None:
             out.append(gr.Accordion(open=True) if mode == InputMode.SKIP_TO_SCRIPT.value else gr.skip())
         return out
 
-    tab.fields["mode"].change(on_mode, tab.fields["mode"],
+    # the person's choice (a load sets the same visibility itself, in its own answer)
+    tab.fields["mode"].input(on_mode, tab.fields["mode"],
                               [tab.fields["transform_target"], *([tab.upload_box] if tab.upload_box else [])],
                               api_visibility="private")
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Stage, Status
+from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Position, Stage, Status
+from aiuteur.pipeline.hub import open_scene
 from aiuteur.pipeline.runner import ProjectView, Runner
 from aiuteur.ui import backups, views, writing_style
-from aiuteur.ui.tab_api import TabEnv, load_tab_module, not_built_text
+from aiuteur.ui.tab_api import TabEnv, load_tab_module, loader_outputs, not_built_text, run_loaders
 
 RunnerFor = Callable[[gr.Request | None], Runner]
 
@@ -147,7 +148,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     backups_panel = backups.render()
     writing_panel = writing_style.render()
     scene_pick = gr.Dropdown(label="Scene (Phase B stages work on one scene)", choices=[], visible=False)
-    pipeline = gr.HTML()
+    pipeline = gr.HTML(js_on_load=views.CHIP_CLICK_JS)
     gr.HTML(views.legend_html())
     notice = gr.Markdown()
     reload = gr.State("")  # project or branch changed: every tab reloads
@@ -182,7 +183,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         return values
 
     env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
-                 refresh_outputs=outputs, refresh=refresh, scene_reload=scene_reload)
+                 refresh_outputs=outputs, refresh=refresh, scene_reload=scene_reload, scene_pick=scene_pick)
     tab_parts: dict[Stage, tuple[Any, Any]] = {}
     with gr.Tabs(overflow_behavior="wrap") as tabs:  # all twelve stages one click away at any width
         for stage in STAGE_ORDER:
@@ -198,26 +199,38 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
             bars[stage] = bar
             outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content])
 
-    def load(project_id: str | None, scene_id: str | None) -> dict[Any, Any]:
-        """Fill the shell for a project and land on the saved stage and scene."""
+    def load(project_id: str | None, scene_id: str | None, request: gr.Request | None = None,
+             fresh: bool = False) -> dict[Any, Any]:
+        """Fill the whole shell for a project in one answer: title, branch, scene, statuses, every tab.
+
+        Lands on the saved stage and scene. `fresh` (a project just opened) also clears what the
+        last project left: the notice, the lock bars' messages and open questions."""
         if not project_id:  # closed meanwhile: nothing to fill (an empty dict is not "no change")
             return {c: gr.skip() for c in load_outputs}
-        runner = runner_for(None)
+        runner = runner_for(request)
         view = runner.view(project_id)
         sid = scene_id if scene_id in view.state.scene_ids else view.position.scene_id
         v = shell_values(view, sid)
+        cleared: dict[Any, Any] = {notice: ""} if fresh else {}
+        for bar in bars.values() if fresh else ():
+            cleared[bar.message] = ""
+            cleared[bar.choice] = gr.Column(visible=False)
         return {
             title: v["title"], new_title: view.project.title,
             branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
             scene_pick: gr.Dropdown(choices=v["scenes"], value=v["scene"], visible=bool(v["scenes"])),
             scene: v["scene"], tabs: gr.Tabs(selected=v["stage"].value),
+            **cleared,
+            # the tokens still change, for any tab that listens on them rather than `env.on_reload`
             reload: f"{project_id}:{view.branch.id}:{time.monotonic_ns()}",
             scene_reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
-            notice: "",
             **dict(zip(outputs, refresh(project_id, v["scene"]), strict=True)),
+            **run_loaders(env.loaders, project_id, v["scene"], request),
         }
 
-    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, *outputs}
+    # the tabs' loaders join these once every tab has registered its own (listen)
+    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, *outputs,
+                    *(b.message for b in bars.values()), *(b.choice for b in bars.values())}
     return Shell(env, reload, scene_reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
                  pipeline, notice, tabs, bars, tab_parts, load, load_outputs, backups_panel,
                  writing_panel)
@@ -226,24 +239,25 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 def listen(s: Shell, runner_for: RunnerFor) -> None:
     env = s.env
     project, scene = env.project, env.scene
-    after = {"api_visibility": "private"}
+    pending: list[Any] = []
 
     def then_load(dep: Any) -> None:
-        dep.then(s.load_fn, [project, scene], s.load_outputs, **after)
+        """After `dep`, the whole shell reloads (wired at the end, once every tab's loader is known)."""
+        pending.append(dep)
 
     def warn(e: AiuteurError) -> str:
         gr.Warning(str(e))
         return f"⚠️ {e}"
 
-    # rename project and branch, switch branch, choose scene
-    def on_rename(pid: str, title: str, request: gr.Request) -> str:
+    # rename project and branch, switch branch
+    def on_rename(pid: str, title: str, request: gr.Request) -> tuple[Any, str]:
         try:
-            return f"# {runner_for(request).rename_project(pid, title).title}"
+            renamed = runner_for(request).rename_project(pid, title).title
         except AiuteurError as e:
-            return warn(e)
+            return gr.skip(), warn(e)
+        return f"# {renamed}", f"Renamed to “{renamed}”."
 
-    s.rename.click(on_rename, [project, s.new_title], s.notice, api_name="rename_open_project").then(
-        s.load_fn, [project, scene], s.load_outputs, **after)
+    s.rename.click(on_rename, [project, s.new_title], [s.title, s.notice], api_name="rename_open_project")
 
     def on_switch(pid: str, branch_id: str, request: gr.Request) -> tuple[Any, str]:
         try:
@@ -255,42 +269,18 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
 
     then_load(s.branch.input(on_switch, [project, s.branch], [scene, s.notice], api_name="switch_branch"))
 
-    def on_rename_branch(pid: str, branch_id: str, name: str, request: gr.Request) -> str:
-        try:
-            return f"Branch renamed to “{runner_for(request).rename_branch(pid, branch_id, name).name}”."
-        except AiuteurError as e:
-            return warn(e)
-
-    then_load(s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name], s.notice,
-                                    api_name="rename_branch"))
-
-    def on_scene(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
-        """Another scene: stages 6-12 reload (the scene token) and the statuses follow, in one event."""
+    def on_rename_branch(pid: str, branch_id: str, name: str, request: gr.Request) -> tuple[Any, str]:
         try:
             runner = runner_for(request)
-            stage = runner.open(pid).stage
-            if stage.per_scene and scene_id:
-                runner.visit(pid, stage, scene_id)
+            renamed = runner.rename_branch(pid, branch_id, name).name
+            view = runner.view(pid)
         except AiuteurError as e:
-            return [gr.skip(), gr.skip(), warn(e), *[gr.skip()] * len(env.refresh_outputs)]
-        token = f"{pid}:scene:{scene_id}:{time.monotonic_ns()}"
-        return [scene_id, token, "", *env.refresh(pid, scene_id)]
+            return gr.skip(), warn(e)
+        return (gr.Dropdown(choices=views.branch_choices(view.branches), value=view.branch.id),
+                f"Branch renamed to “{renamed}”.")
 
-    s.scene_pick.input(on_scene, [project, s.scene_pick], [scene, s.scene_reload, s.notice, *env.refresh_outputs],
-                       api_name="choose_scene")
-
-    def on_scene_changed(pid: str | None, scene_id: str | None, request: gr.Request) -> tuple[Any, Any]:
-        """Whoever changed the scene (the hub's "open", a tab), the picker and the tab follow."""
-        if not pid:
-            return gr.skip(), gr.skip()
-        try:
-            stage = runner_for(request).open(pid).stage
-        except AiuteurError:
-            return gr.Dropdown(value=scene_id), gr.skip()
-        return gr.Dropdown(value=scene_id), gr.Tabs(selected=stage.value)
-
-    scene.change(on_scene_changed, [project, scene], [s.scene_pick, s.tabs], api_visibility="private",
-                 show_progress="hidden")
+    s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name], [s.branch, s.notice],
+                          api_name="rename_branch")
 
     if s.backups is not None:
         backups.listen(s.backups, env, then_load)
@@ -303,6 +293,104 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
     for stage, (module, parts) in s.tab_parts.items():
         module.listen(parts, env.for_stage(stage))
 
+    # every tab has registered its loader: the whole-shell load fills them too
+    s.load_outputs.update(loader_outputs(env.loaders))
+    for dep in pending:
+        dep.then(s.load_fn, [project, scene], s.load_outputs, api_visibility="private")
+    _listen_scenes(s, runner_for, warn)
+    for stage, bar in s.bars.items():
+        _listen_visit(s, bar, stage, runner_for, warn)
+
+
+def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:
+    """The one scene picker, and whatever opens a scene (the hub's rows and button): one event each."""
+    env = s.env
+    project, scene = env.project, env.scene
+    scene_loaders = [x for x in env.loaders if x.per_scene]
+    scene_outputs = loader_outputs(scene_loaders)
+
+    def scene_values(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
+        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id), strict=True)),
+                **run_loaders(scene_loaders, pid, scene_id, request)}
+
+    def on_scene(pid: str | None, scene_id: str | None, shown: str | None, request: gr.Request) -> dict[Any, Any]:
+        """Another scene at the same stage: statuses and stages 7-12 follow, in one event.
+
+        Where the new scene was left is not moved (the hub still reopens it there). The scene
+        already shown (a picker that sends its choice twice) changes nothing."""
+        if not pid:
+            return {s.notice: "Open a project first."}
+        if scene_id == shown:
+            return {c: gr.skip() for c in picked_outputs}
+        try:
+            runner = runner_for(request)
+            stage = runner.open(pid).stage
+            if stage.per_scene and scene_id:
+                runner.visit(pid, stage, scene_id, remember=False)
+        except AiuteurError as e:
+            return {s.notice: warn(e)}
+        return {scene: scene_id, s.notice: "", **scene_values(pid, scene_id, request)}
+
+    picked_outputs = [scene, s.scene_reload, s.notice, *env.refresh_outputs, *scene_outputs]
+    s.scene_pick.input(on_scene, [project, s.scene_pick, scene], picked_outputs, api_name="choose_scene",
+                       trigger_mode="always_last")
+
+    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *env.refresh_outputs, *scene_outputs]
+
+    def open_scene_at(pid: str | None, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
+        """Open a scene where it was left (any of stages 7-12), else where it stands."""
+        if not pid or not scene_id:
+            return {s.notice: "Choose a scene first (the Scene picker above, or click its row)."}
+        try:
+            pos = open_scene(runner_for(request), pid, scene_id)
+        except AiuteurError as e:
+            return {s.notice: warn(e)}
+        stage = pos.stage if pos.stage.per_scene else Stage.SHOTS
+        label = runner_for(request).view(pid).state.scene_label(scene_id)
+        return {scene: scene_id, s.scene_pick: gr.Dropdown(value=scene_id), s.tabs: gr.Tabs(selected=stage.value),
+                s.notice: f"Opened {label} at Stage {stage.number} · {stage.title}, where it was left.",
+                **scene_values(pid, scene_id, request)}
+
+    def on_open_picked(pid: str | None, scene_id: str | None, request: gr.Request) -> dict[Any, Any]:
+        return open_scene_at(pid, scene_id, request)
+
+    def on_open_row(pid: str | None, request: gr.Request, evt: gr.SelectData) -> dict[Any, Any]:
+        return open_scene_at(pid, str(evt.value) if evt.value else None, request)
+
+    for i, (trigger, picked) in enumerate(env.openers):
+        name = "hub_open_scene" if i == 0 else f"open_scene_{i}"
+        if picked is None:
+            trigger(on_open_row, [project], open_outputs, api_visibility="private")
+        else:
+            trigger(on_open_picked, [project, picked], open_outputs, api_name=name)
+
+
+def _listen_visit(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
+                  warn: Callable[[AiuteurError], str]) -> None:
+    """Opening a stage's tab: remember it (per scene for stages 7-12), statuses follow, one event."""
+    project, scene = s.env.project, s.env.scene
+    fresh = [x for x in s.env.loaders if x.on_visit and x.stage == stage]
+
+    outputs = [*s.env.refresh_outputs, *loader_outputs(fresh)]
+
+    def on_visit(pid: str | None, scene_id: str | None, request: gr.Request) -> dict[Any, Any]:
+        if pid:
+            here = Position(stage=stage, scene_id=scene_id if stage.per_scene else None)
+            try:
+                runner = runner_for(request)
+                if runner.open(pid) == here:  # already here: the answer that moved the tab drew the screen
+                    return {c: gr.skip() for c in outputs}
+                runner.visit(pid, stage, here.scene_id)
+            except AiuteurError as e:
+                warn(e)
+        values = dict(zip(s.env.refresh_outputs, s.env.refresh(pid, scene_id), strict=True))
+        if pid and fresh:
+            values.update(run_loaders(fresh, pid, scene_id, request))
+        return values
+
+    bar.tab.select(on_visit, [project, scene], outputs,
+                   api_name=f"visit_{stage.value}", show_progress="hidden")
+
 
 def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
                 then_load: Callable[[Any], None],
@@ -312,18 +400,8 @@ def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
 
     refresh_outputs = list(s.env.refresh_outputs)
 
-    # Visiting, locking and unlocking here change statuses only: one event answers with the
-    # message and the refreshed pipeline graphic, lock bars and overlays (no full reload chain).
-    def on_visit(pid: str | None, scene_id: str | None, request: gr.Request) -> list[Any]:
-        if pid:
-            try:
-                runner_for(request).visit(pid, stage, scene_id if stage.per_scene else None)
-            except AiuteurError as e:
-                warn(e)
-        return s.env.refresh(pid, scene_id)
-
-    bar.tab.select(on_visit, [project, scene], refresh_outputs, api_name=f"visit_{name}", show_progress="hidden")
-
+    # Locking and unlocking here change statuses only: one event answers with the message and the
+    # refreshed pipeline graphic, lock bars and overlays (no full reload chain).
     def on_lock(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
         try:
             said = lock_stage(runner_for(request), pid, stage, scene_id)

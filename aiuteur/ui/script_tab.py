@@ -263,7 +263,7 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
 
-    env.reload.change(on_load, [env.project], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project], shown)
 
     def write(pid: str | None, request: gr.Request, *, only_if_empty: bool = False, **kwargs: Any
               ) -> Iterator[list[Any]]:
@@ -319,7 +319,8 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
     tab.enrich.click(on_enrich, [env.project, tab.scene, tab.scene_guidance], shown, api_name="script_enrich",
                      concurrency_id=GPU, concurrency_limit=1).then(**then)
 
-    tab.editor.change(preview, [tab.editor], [tab.preview], api_name="script_preview", show_progress="hidden",
+    # typing previews; whatever sets the editor from the server (load, write, rewrite) sets the preview too
+    tab.editor.input(preview, [tab.editor], [tab.preview], api_name="script_preview", show_progress="hidden",
                       trigger_mode="always_last")
     if tab.span is not None and tab.passage_note is not None and tab.passage_rewrite is not None \
             and tab.passage_instruction is not None:

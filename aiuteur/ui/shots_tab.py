@@ -176,7 +176,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid)
 
-    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project, env.scene], shown)
     if tab.page is not None:
         def on_visit(pid: str | None, sid: str | None, request: gr.Request) -> None:
             if pid and sid:

@@ -32,14 +32,14 @@ Example (`aiuteur/ui/beats_tab.py`):
         tab.generate.click(on_generate, [env.project], [tab.table], api_name="beats_generate",
                            concurrency_id=GPU, concurrency_limit=1
                            ).then(env.refresh, [env.project, env.scene], env.refresh_outputs)
-        env.reload.change(load_beats, [env.project], [tab.table])  # project opened / branch switched
+        env.on_reload(load_beats, [env.project], [tab.table])  # project opened / branch switched
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -62,7 +62,7 @@ class TabEnv:
         project: the open project's id ('' or None when none is open).
         scene: the current scene id for Phase B stages, or None.
         reload: a token the shell changes whenever the project, branch or scene changes (open,
-            branch switch, unlock into a branch). Tabs load their data on `env.reload.change`.
+            branch switch, unlock into a branch). Tabs register their loader with `env.on_reload`.
         pipeline: the pipeline graphic (HTML) above the tabs.
         refresh_outputs: the shell components `refresh` fills, in order.
         refresh: `refresh(project_id, scene_id)` returns new values for `refresh_outputs`
@@ -83,12 +83,83 @@ class TabEnv:
     refresh: Callable[[str | None, str | None], list[Any]]
     stage: Stage = Stage.INPUT
     scene_reload: gr.State | None = None
+    loaders: list[Loader] = field(default_factory=list)
+    scene_pick: gr.Dropdown | None = None
+    openers: list[tuple[Callable[..., Any], Any]] = field(default_factory=list)
 
     def for_stage(self, stage: Stage) -> TabEnv:
         """The same environment, naming the tab's stage (a per-scene tab reloads with the scene)."""
         reload = self.scene_reload if stage.per_scene and self.scene_reload is not None else self.reload
         return TabEnv(self.runner_for, self.project, self.scene, reload, self.pipeline,
-                      self.refresh_outputs, self.refresh, stage, self.scene_reload)
+                      self.refresh_outputs, self.refresh, stage, self.scene_reload, self.loaders,
+                      self.scene_pick, self.openers)
+
+    def on_reload(self, fn: Callable[..., Any], inputs: Sequence[Any], outputs: Sequence[Any], *,
+                  on_visit: bool = False) -> None:
+        """Fill the tab when the project, branch (or, for stages 6-12, the scene) changes.
+
+        `fn(project_id[, scene_id], request)` returns the outputs' values (a list, or a dict by
+        component). The shell calls every tab's loader inside the one event that opens the
+        project or switches the scene: one answer fills the whole screen, no chain of events.
+        `on_visit`: also fill it each time its tab is opened (a read-only overview that other
+        tabs' work changes, like the hub's table).
+        """
+        ins = list(inputs)
+        if any(x is not self.project and x is not self.scene for x in ins):
+            raise ValueError("a tab loader reads only env.project and env.scene")
+        self.loaders.append(Loader(self.stage, fn, with_scene=self.scene in ins, outputs=list(outputs),
+                                   on_visit=on_visit))
+
+    def opens_scene(self, trigger: Callable[..., Any], picked: Any | None = None) -> None:
+        """Let `trigger` (an event listener method, e.g. `button.click`) open a scene where it was left.
+
+        The scene is `picked`'s value, or with `picked=None` the `gr.SelectData.value` of a
+        select event (a clicked row). The shell wires it once every tab's loader is known: one
+        event moves the scene picker, the tab, the statuses and stages 7-12's content."""
+        self.openers.append((trigger, picked))
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One tab's loader: `fn(project_id[, scene_id], request)` fills `outputs`."""
+
+    stage: Stage
+    fn: Callable[..., Any]
+    with_scene: bool
+    outputs: list[Any]
+    on_visit: bool = False
+
+    @property
+    def per_scene(self) -> bool:
+        return self.stage.per_scene
+
+    def values(self, project_id: str | None, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
+        """The loader's answer as {component: value}."""
+        args = (project_id, scene_id) if self.with_scene else (project_id,)
+        out = self.fn(*args, request)
+        if isinstance(out, dict):
+            return out
+        if len(self.outputs) == 1:
+            return {self.outputs[0]: out}
+        return dict(zip(self.outputs, out, strict=True))
+
+
+def run_loaders(loaders: Sequence[Loader], project_id: str | None, scene_id: str | None,
+                request: gr.Request | None) -> dict[Any, Any]:
+    """Every loader's values, merged (for one event's answer)."""
+    values: dict[Any, Any] = {}
+    for loader in loaders:
+        values.update(loader.values(project_id, scene_id, request))
+    return values
+
+
+def loader_outputs(loaders: Sequence[Loader]) -> list[Any]:
+    """The components the loaders fill, each once, in order."""
+    seen: dict[int, Any] = {}
+    for loader in loaders:
+        for c in loader.outputs:
+            seen.setdefault(id(c), c)
+    return list(seen.values())
 
 
 class TabModule(Protocol):

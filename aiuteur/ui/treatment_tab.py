@@ -139,7 +139,7 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
 
-    env.reload.change(on_load, [env.project], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project], shown)
 
     def run(pid: str | None, request: gr.Request, *, guidance: str, target: str = "") -> list[Any]:
         if not pid:

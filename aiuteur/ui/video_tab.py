@@ -139,7 +139,7 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
     def on_pick(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, shot)
 
-    env.reload.change(on_load, [env.project, env.scene], shown, api_visibility="private")
+    env.on_reload(on_load, [env.project, env.scene], shown)
     tab.shot.input(on_pick, [env.project, env.scene, tab.shot], shown, api_name="video_pick")
 
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker

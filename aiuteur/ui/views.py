@@ -130,12 +130,24 @@ def _chip(stage: Stage, status: Status, current: bool, detail: str = "") -> str:
     cls = "aiu-chip aiu-current" if current else "aiu-chip"
     extra = f'<span class="aiu-chip-detail">{escape(detail)}</span>' if detail else ""
     return (
-        f'<div class="{cls}" data-stage="{stage.value}" data-status="{status.value}" '
-        f'style="border-color:{colour}" title="{escape(STATUS_MEANINGS[status])}">'
+        f'<div class="{cls}" data-stage="{stage.value}" data-status="{status.value}" data-number="{stage.number}" '
+        f'style="border-color:{colour}" title="Open stage {stage.number}: {escape(STATUS_MEANINGS[status])}">'
         f'<span class="aiu-chip-num" style="background:{colour}">{stage.number}</span>'
         f'<span class="aiu-chip-title">{escape(stage.title)}</span>'
         f'<span class="aiu-chip-status" style="color:{colour}">{status.value}</span>{extra}</div>'
     )
+
+
+# A click on a stage's chip opens that stage's tab (the tab's own select event then follows).
+CHIP_CLICK_JS = """
+element.addEventListener('click', (e) => {
+  const chip = e.target.closest && e.target.closest('.aiu-chip[data-number]');
+  if (!chip) return;
+  const tab = [...document.querySelectorAll('[role=tab]')]
+    .find((b) => b.textContent.trim().startsWith(chip.dataset.number + '. '));
+  if (tab) tab.click();
+});
+"""
 
 
 def pipeline_html(statuses: Mapping[Stage, Status], current: Stage | None = None, *,
@@ -207,7 +219,11 @@ def css() -> str:
     locked = STATUS_COLOURS[Status.LOCKED]
     return f"""
 .aiu-cards {{ display:grid; grid-template-columns:repeat(auto-fill,minmax(220px,1fr)); gap:12px; }}
-.aiu-card {{ border:1px solid #d1d5db; border-radius:10px; padding:12px; background:var(--block-background-fill); }}
+.aiu-card {{ border:1px solid #d1d5db; border-radius:10px; padding:12px; background:var(--block-background-fill);
+            cursor:pointer; }}
+.aiu-card:hover, .aiu-chip:hover {{ box-shadow:0 0 0 2px #6366f188; }}
+.aiu-hub tr[data-scene] {{ cursor:pointer; }}
+.aiu-hub tr[data-scene]:hover {{ background:#6366f11a; }}
 .aiu-card-title {{ font-weight:700; font-size:1.05em; margin-bottom:4px; }}
 .aiu-card-stage {{ font-size:.95em; margin-bottom:6px; }}
 .aiu-card-meta {{ font-size:.8em; opacity:.75; display:flex; gap:10px; flex-wrap:wrap; }}
@@ -216,7 +232,7 @@ def css() -> str:
 .aiu-phase-name {{ font-size:.8em; opacity:.7; margin-bottom:4px; }}
 .aiu-chips {{ display:flex; gap:6px; flex-wrap:wrap; }}
 .aiu-chip {{ border:2px solid; border-radius:8px; padding:3px 8px; display:flex; flex-direction:column;
-            align-items:flex-start; min-width:92px; font-size:.85em; }}
+            align-items:flex-start; min-width:92px; font-size:.85em; cursor:pointer; }}
 .aiu-chip.aiu-current {{ box-shadow:0 0 0 3px #11182755; font-weight:600; }}
 .aiu-chip-num {{ color:white; border-radius:50%; width:1.4em; height:1.4em; display:inline-flex;
                 align-items:center; justify-content:center; font-size:.8em; }}

@@ -123,8 +123,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
         return (gr.Dropdown(choices=capsule_choices(runner), value=project_capsule(runner, pid)),
                 gr.Dropdown(choices=template_choices(runner, pid), value=None))
 
-    env.reload.change(on_load, [env.project], [p.capsule, p.template], api_visibility="private",
-                      show_progress="hidden")
+    env.on_reload(on_load, [env.project], [p.capsule, p.template])
 
     def on_use(pid: str, capsule_id: str | None, request: gr.Request) -> str:
         try:

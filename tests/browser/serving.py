@@ -6,9 +6,12 @@ load the first page (the whole app's config) can take longer, so the check waits
 
 from __future__ import annotations
 
+import functools
+import inspect
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,3 +53,49 @@ def serve(demo: gr.Blocks, **kwargs: Any) -> Iterator[str]:
         yield str(url)
     finally:
         demo.close()
+
+
+class Activity:
+    """When the served app's events start and end, and how many ran: to know when a click's work is over."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.last = 0.0
+        self.events = 0
+        self.names: list[str] = []
+
+    def wrap(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                self.running += 1
+                self.events += 1
+                self.names.append(name)
+                self.last = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    self.last = time.time()
+        return timed
+
+    def count(self) -> int:
+        with self.lock:
+            return self.events
+
+    def quiet_for(self, seconds: float, since: float) -> bool:
+        """No event running, and none started or ended in the last `seconds` (nor since `since`)."""
+        with self.lock:
+            busy, last = self.running > 0, self.last
+        return not busy and time.time() - max(last, since) >= seconds
+
+
+def instrument(demo: gr.Blocks, activity: Activity) -> None:
+    """Wrap every (plain) event function of `demo` so `activity` sees it start and end."""
+    for block_fn in demo.fns.values():
+        fn = block_fn.fn
+        if fn is None or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
+            continue
+        block_fn.fn = activity.wrap(fn, block_fn.api_name or getattr(fn, "__name__", "?"))

@@ -23,9 +23,13 @@ def test_rows_show_status_places_people_and_where_each_scene_stands(runner: Runn
     rows = scene_rows(runner.view(pid).state)
     first = rows[0]
     assert first.characters == ["Persephone", "Demeter"] and first.locations == ["Meadow"]
-    assert first.shots == 2 and first.stands_at == Stage.ASSET_STATES and first.where == "Stage 8 · Scene assets"
-    assert first.statuses[Stage.SHOTS] == Status.DONE and first.status == Status.EMPTY
+    # worked on at stage 7 (the run left the filmmaker there): it stands where it was left
+    assert first.shots == 2 and first.stands_at == Stage.SHOTS and first.where == "Stage 7 · Shot list"
+    assert first.statuses[Stage.SHOTS] == Status.DONE and first.status == Status.DONE
     assert rows[1].where == "Stage 7 · Shot list"
+    # never worked on: the first unfinished per-scene stage
+    runner.save(pid, Stage.HUB, {"deferred": [], "scene_positions": {}})
+    assert graph.scene_stage(runner.view(pid).state, first.scene_id) == Stage.ASSET_STATES
 
 
 def test_defer_marks_the_scene_skipped_and_back(runner: Runner) -> None:
@@ -49,7 +53,7 @@ def test_opening_a_scene_lands_where_it_was_left(runner: Runner, engines: FakeEn
     # working on scene 1's prompts, then opening scene 2 remembers scene 1's place
     runner.visit(pid, Stage.PROMPTS, s1)
     assert open_scene(runner, pid, s2).stage == Stage.SHOTS
-    assert hub_state(runner.view(pid).state).scene_positions == {s1: Stage.PROMPTS.value}
+    assert runner.view(pid).branch.scene_positions == {s1: Stage.PROMPTS, s2: Stage.SHOTS}
     runner.visit(pid, Stage.HUB)
     pos = open_scene(runner, pid, s1)
     assert (pos.stage, pos.scene_id) == (Stage.PROMPTS, s1)
@@ -57,3 +61,20 @@ def test_opening_a_scene_lands_where_it_was_left(runner: Runner, engines: FakeEn
     note_position(runner, pid, Stage.ASSET_STATES, s2)
     assert runner.open(pid).stage == Stage.ASSET_STATES and runner.open(pid).scene_id == s2
     assert open_scene(runner, pid, s2).stage == Stage.ASSET_STATES
+
+
+def test_every_per_scene_stage_is_remembered_per_scene_stages_10_to_12_included(runner: Runner) -> None:
+    pid, script = project_with_script(runner)
+    s1, s2 = script.scenes[0].id, script.scenes[1].id
+    for stage in (Stage.FRAMES, Stage.CONFIRM, Stage.VIDEO):
+        runner.visit(pid, stage, s1)
+        open_scene(runner, pid, s2)
+        runner.visit(pid, Stage.HUB)
+        assert open_scene(runner, pid, s1).stage == stage
+        assert next(r for r in scene_rows(runner.view(pid).state) if r.scene_id == s1).stands_at == stage
+    # the scene picker shows scene 2 at the same stage without moving where scene 2 was left
+    runner.visit(pid, Stage.VIDEO, s2, remember=False)
+    assert runner.view(pid).branch.scene_positions[s2] == Stage.SHOTS
+    # a project from before kept positions in the hub's state: still honoured
+    runner.save(pid, Stage.HUB, {"deferred": [], "scene_positions": {script.scenes[2].id: Stage.PROMPTS.value}})
+    assert open_scene(runner, pid, script.scenes[2].id).stage == Stage.PROMPTS

@@ -1,0 +1,218 @@
+"""The screen shows where the film stands, in a real browser (headless Chromium, tiny profile).
+
+A two-scene film: scene 1 taken to its video, scene 2 to its prompts. Through the page a
+filmmaker uses:
+
+- a project card opens the project, in one server event that fills the whole screen;
+- every stage chip of the pipeline graphic opens its tab, and the chip's status is the status the
+  lock bar beneath says and the status the data has, for the project and for each scene (one
+  finished, one not);
+- positions are remembered per scene at every stage, 10-12 included: the hub's "Where" shows the
+  stage a scene was left at and a click on its row opens it there; reopening the project lands
+  there;
+- the one scene picker switches the scene in one server event.
+
+Waits are on conditions with generous limits (the machine is shared); counts of server events are
+exact, never timings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiuteur.domain import STAGE_ORDER, Stage
+from aiuteur.pipeline import graph
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.serving import Activity, instrument, serve
+from tests.fakes import FakeEngines
+from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
+from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+LIMIT_MS = 180_000
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
+SCENE_PICKER = "Scene (Phase B stages work on one scene)"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runner, str, list[str], Activity]]:
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("home")
+    mp.setenv("AIUTEUR_HOME", str(home))
+    mp.setenv("AIUTEUR_PROFILE", "tiny")
+    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
+                          video=FakeVideo())
+    store = Store(DataHome(home, "test"))
+    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    pid, script = film_project(runner)
+    s1 = script.scenes[0].id
+    assert runner.run(pid, Stage.FRAMES, s1, seed=1, options={"score": False}).ok
+    assert runner.run(pid, Stage.CONFIRM, s1, options={"confirm": True}).ok
+    assert runner.run(pid, Stage.VIDEO, s1, options={"fps": 4, "animatic_fps": 4}).ok
+    runner.visit(pid, Stage.INPUT)
+    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+    activity = Activity()
+    instrument(demo, activity)
+    try:
+        with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
+            yield url, runner, pid, [sc.id for sc in script.scenes], activity
+    finally:
+        mp.undo()
+
+
+def wait_until(check: Callable[[], bool], what: str, limit_s: float = LIMIT_MS / 1000) -> None:
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def settle(activity: Activity, since: float) -> None:
+    """The click's work is over: no server event for a second (a loaded machine is slow, never wrong)."""
+    wait_until(lambda: activity.quiet_for(1.0, since), "the server events to end")
+
+
+def events_of(page: Any, activity: Activity, act: Callable[[], None]) -> list[str]:
+    """The server events one action caused, by name."""
+    settle(activity, time.time())
+    before = activity.count()
+    started = time.time()
+    act()
+    wait_until(lambda: activity.count() > before, "the action's first server event")
+    settle(activity, started)
+    wait_until(lambda: page.evaluate("document.querySelectorAll('.pending').length") == 0, "spinners to end")
+    return activity.names[before:activity.count()]
+
+
+def one_event(names: list[str], first: str) -> None:
+    """The action did its work in one event. Moving the tab makes Gradio fire that tab's select
+    event too, and a dropdown may send its choice twice; each finds the position already there and
+    answers "no change" (nothing redrawn)."""
+    assert names and names[0] == first, names
+    assert all(n.startswith("visit_") or n == first for n in names[1:]) and len(names) <= 2, names
+
+
+def chip(page: Any, stage: Stage) -> Any:
+    return page.locator(f'.aiu-chip[data-stage="{stage.value}"]')
+
+
+def selected_tab(page: Any) -> str:
+    return str(page.locator('[role=tab][aria-selected="true"]').first.inner_text()).strip()
+
+
+SHOWN_JS = """() => {
+  const chips = Object.fromEntries([...document.querySelectorAll('.aiu-chip[data-number]')]
+    .map((c) => [c.dataset.number, c.dataset.status]));
+  const bars = {};
+  for (const p of document.querySelectorAll('[role=tabpanel] p')) {
+    const m = (p.textContent || '').match(/^Stage (\\d+) · .*? — (\\w+):/);
+    if (m) bars[m[1]] = m[2];
+  }
+  return {chips, bars};
+}"""
+
+
+def disagreements(page: Any, runner: Runner, pid: str, scene_id: str | None, stages: list[Stage]) -> list[str]:
+    """Stages whose chip, lock bar (every tab's, hidden ones too) and data do not say the same status."""
+    view = runner.view(pid)
+    shown = page.evaluate(SHOWN_JS)
+    out = []
+    for stage in stages:
+        data = (view.scene_statuses(scene_id)[stage] if stage.per_scene and scene_id else view.statuses[stage]).value
+        chip_says, bar_says = shown["chips"].get(str(stage.number)), shown["bars"].get(str(stage.number))
+        if not chip_says == bar_says == data:
+            out.append(f"stage {stage.number}: chip {chip_says}, bar {bar_says}, data {data}")
+    return out
+
+
+def check_graphic(page: Any, runner: Runner, pid: str, scene_id: str | None, stages: list[Stage]) -> None:
+    last: list[str] = []
+
+    def agree() -> bool:
+        last[:] = disagreements(page, runner, pid, scene_id, stages)
+        return not last
+
+    try:
+        wait_until(agree, "the status graphic, the lock bars and the data to agree")
+    except AssertionError:
+        raise AssertionError("; ".join(last)) from None
+
+
+def open_by_chip(page: Any, stage: Stage) -> None:
+    chip(page, stage).click()
+    wait_until(lambda: selected_tab(page).startswith(f"{stage.number}. "), f"the chip of stage {stage.number} to open its tab")
+
+
+def test_the_screen_shows_where_the_film_stands(served: tuple[str, Runner, str, list[str], Activity]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, runner, pid, (s1, s2), activity = served
+    state = runner.view(pid).state
+    assert graph.scene_statuses(state, s1)[Stage.VIDEO].value in ("done", "locked")  # one scene finished ...
+    assert graph.scene_statuses(state, s2)[Stage.VIDEO].value == "empty"  # ... one not
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(LIMIT_MS)
+        page.goto(url)
+        card = page.locator(".aiu-card", has_text="The Lamp Keeper")
+        card.wait_for()
+
+        # a card opens its project: one server event fills the whole screen
+        opened = events_of(page, activity, card.click)
+        page.get_by_role("heading", name="The Lamp Keeper").wait_for()
+        assert selected_tab(page).startswith("1. "), selected_tab(page)
+        one_event(opened, "on_card")
+
+        # the project's stages: chip, bar and data agree; a chip opens its tab
+        check_graphic(page, runner, pid, None, [s for s in STAGE_ORDER if not s.per_scene])
+        open_by_chip(page, Stage.BEATS)
+
+        # the one scene picker: scene 1 (finished) in one server event; every stage 7-12 agrees
+        def pick(label: str) -> None:
+            page.get_by_label(SCENE_PICKER).click()
+            page.get_by_role("option").filter(has_text=label).first.click()
+
+        switched = events_of(page, activity, lambda: pick("Scene 1"))
+        one_event(switched, "choose_scene")
+        check_graphic(page, runner, pid, s1, [s for s in STAGE_ORDER if s.per_scene])
+        assert runner.view(pid).branch.scene_positions[s1] == Stage.VIDEO
+
+        # scene 1 left at stage 10; scene 2 (not finished) at stage 11
+        open_by_chip(page, Stage.FRAMES)
+        wait_until(lambda: runner.view(pid).branch.scene_positions.get(s1) == Stage.FRAMES, "stage 10 remembered")
+        pick("Scene 2")
+        wait_until(lambda: runner.view(pid).position.scene_id == s2, "scene 2 chosen")
+        check_graphic(page, runner, pid, s2, [s for s in STAGE_ORDER if s.per_scene])
+        open_by_chip(page, Stage.CONFIRM)
+        wait_until(lambda: runner.view(pid).branch.scene_positions.get(s2) == Stage.CONFIRM, "stage 11 remembered")
+
+        # the hub says where each scene was left; a click on scene 1's row opens it at stage 10
+        open_by_chip(page, Stage.HUB)
+        row1 = page.locator(f'tr[data-scene="{s1}"]')
+        wait_until(lambda: "Stage 10 · Frames" in row1.inner_text(), "the hub's Where for scene 1")
+        assert "Stage 11 · Confirm" in page.locator(f'tr[data-scene="{s2}"]').inner_text()
+        opened_scene = events_of(page, activity, lambda: row1.locator("td").nth(1).click())
+        one_event(opened_scene, "on_open_row")
+        assert selected_tab(page).startswith("10. "), selected_tab(page)
+        assert "Scene 1" in page.get_by_label(SCENE_PICKER).input_value()
+
+        # back to the dashboard and in again: the card says, and the project lands, where it was left
+        page.get_by_role("button", name="← All projects").click()
+        wait_until(lambda: "Scene 1 · Stage 10" in card.inner_text(), "the card to say where the film stands")
+        card.click()
+        wait_until(lambda: selected_tab(page).startswith("10. "), "reopening to land on stage 10")
+        assert "Scene 1" in page.get_by_label(SCENE_PICKER).input_value()
+        browser.close()
