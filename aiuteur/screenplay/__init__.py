@@ -43,6 +43,7 @@ __all__ = [
     "to_fdx",
     "to_fountain",
     "to_pdf",
+    "utf16_without_bom",
 ]
 
 FOUNTAIN_EXTENSIONS = {".fountain", ".spmd"}
@@ -53,17 +54,34 @@ _INDENTED_CUE = re.compile(r"^[ \t]{10,}[A-Z][A-Z0-9 .'’\-]{1,30}(?:\s*\([^)]*
 _FURNITURE = re.compile(r"^\s*(?:\(MORE\)|\(?CONTINUED\)?:?)\s*$", re.MULTILINE | re.IGNORECASE)
 
 
+def utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when `data` looks like UTF-16 text saved without a byte-order mark."""
+    sample = data[:65536]
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) < 4:
+        return None
+    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    return None
+
+
 def _decode(data: bytes, filename: str) -> str:
-    """Text from bytes: UTF-8 (with or without BOM), UTF-16 with a BOM, else cp1252 or latin-1."""
+    """Text from bytes: UTF-8 (with or without BOM), UTF-16 (with a BOM or plainly so), else cp1252 or latin-1."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
     sample = data[:65536]
+    utf16 = utf16_without_bom(data)
+    if utf16:
+        return data.decode(utf16, errors="replace")
     if sample.count(b"\x00") > 0:
         raise ScreenplayError(
-            f"{filename} is a binary file, not a screenplay; import a Fountain, FDX, plain-text or PDF screenplay."
+            f"{filename} holds NUL bytes, so it is not a text file (an image, a Word .docx, a zip?); "
+            "import a Fountain, FDX, plain-text or PDF screenplay."
         )
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
@@ -74,7 +92,8 @@ def _decode(data: bytes, filename: str) -> str:
     controls = sum(1 for c in text[:65536] if ord(c) < 32 and c not in "\n\r\t\f\v")
     if controls > max(8, len(text[:65536]) // 100):
         raise ScreenplayError(
-            f"{filename} looks like a binary file, not text; import a Fountain, FDX, plain-text or PDF screenplay."
+            f"{filename} does not read as text in UTF-8 or Windows-1252 (too many control characters); "
+            "save it as UTF-8 plain text, or import a Fountain, FDX or PDF screenplay."
         )
     return text
 

@@ -87,7 +87,7 @@ def parse_fdx(data: bytes, filename: str = "script.fdx", *, max_scenes: int = MA
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise ScreenplayError(
-            f"{filename} declares a DTD or XML entities ({type(exc).__name__}), which are refused for safety; "
+            f"{filename} declares a DTD or XML entities, which are refused for safety; "
             "export it again from Final Draft."
         ) from exc
     except (ET.ParseError, ValueError, UnicodeError) as exc:

@@ -587,24 +587,26 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
                     api_name="split_alias").then(**then)
 
     # style
-    def on_save_style(pid: str | None, rev: int, capsule_id: str | None, medium: str, look: str, palette: str,
-                      lighting: str, era: str, references: str, influence: float, files: list[str] | None,
-                      request: gr.Request) -> dict[Any, Any]:
+    style_inputs: set[Any] = {env.project, tab.rev, tab.capsule, *tab.style_fields.values(), tab.influence, tab.style_upload}
+
+    def on_save_style(form: dict[Any, Any], request: gr.Request) -> dict[Any, Any]:
+        """The style form as one dict of components (project, revision, capsule, written fields, images)."""
+        pid, capsule_id, influence = form[env.project], form[tab.capsule], float(form[tab.influence])
+        written = {name: form[comp] for name, comp in tab.style_fields.items()}
+        files: list[str] = form[tab.style_upload] or []
+
         def change(sa: StyleAndAssets, sc: Script | None) -> tuple[StyleAndAssets, str | None, str]:
             runner = env.runner_for(request)
             if capsule_id:
                 style = vs.style_from_capsule(vs.get_capsule(capsule_id, runner.store.home), sa.style)
-                style = style.model_copy(update={"influence": float(influence)})
+                style = style.model_copy(update={"influence": influence})
                 return ops.set_style(sa, style), None, "Style set from the capsule."
             added = [runner.store.put_media(_read(f, "style image"), Path(f).suffix.lstrip(".") or "png")
-                     for f in files or []]
-            style = vs.written_style(sa.style, medium=medium, look=look, palette=palette, lighting=lighting,
-                                     era=era, references=references, images=[*sa.style.images, *added],
-                                     influence=float(influence))
+                     for f in files]
+            style = vs.written_style(sa.style, **written, images=[*sa.style.images, *added], influence=influence)
             return ops.set_style(sa, style), None, "Style saved."
-        return guarded(pid, None, request, edit(pid or "", rev, change))
+        return guarded(pid, None, request, edit(pid or "", form[tab.rev], change))
 
-    style_inputs = [env.project, tab.rev, tab.capsule, *tab.style_fields.values(), tab.influence, tab.style_upload]
     tab.save_style.click(on_save_style, style_inputs, outputs, api_name="save_style").success(
         None, js=clean_js(SAVE_STYLE)).then(**then)
 

@@ -13,7 +13,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, Beat, BeatSheet, InputError, Stage
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped
 
 HEADERS = ["#", "Title", "Summary", "Place", "Source passage (from the treatment)", "id"]
 
@@ -138,6 +138,7 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid) if pid else [gr.skip()] * 3
 
+    gate_on_skipped(env, [tab.generate])  # a skipped stage has nothing to write
     env.on_reload(on_load, [env.project], [*shown, tab.status])
 
     def run(pid: str | None, request: gr.Request, guidance: str, target: str = "") -> list[Any]:

@@ -175,6 +175,13 @@ element.addEventListener('click', (e) => {
 """
 
 
+def selected_value(evt: gr.EventData | None) -> str | None:
+    """The value a select event carries (a clicked card's or row's id), or None without one."""
+    data = getattr(evt, "_data", None)
+    value = data.get("value") if isinstance(data, dict) else None
+    return str(value) if value else None
+
+
 def render() -> Dashboard:
     gr.Markdown("### Your projects")
     with gr.Row():
@@ -288,9 +295,9 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
 
     opened_by = [d.open.click(on_open, [d.picker], [project, scene, d.notice, *shown_outputs], api_name="open_project")]
 
-    def on_card(request: gr.Request, evt: gr.SelectData) -> dict[Any, Any]:
-        """A click on a project's card opens it."""
-        return on_open(str(evt.value) if evt.value else None, request)
+    def on_card(request: gr.Request, evt: gr.EventData) -> dict[Any, Any]:
+        """A click on a project's card opens it (the select event's value is the project id)."""
+        return on_open(selected_value(evt), request)
 
     opened_by.append(d.cards.select(on_card, None, [project, scene, d.notice, *shown_outputs],
                                     api_visibility="private"))

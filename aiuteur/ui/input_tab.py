@@ -213,18 +213,25 @@ def read_upload(path: str | Path, *, screenplay: bool = False) -> str:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Text from bytes (UTF-8, UTF-16 with BOM, else cp1252); a binary file is refused in one line."""
+    """Text from bytes (UTF-8, UTF-16 with or without BOM, else cp1252); anything else is refused in one line."""
+    from aiuteur.screenplay import utf16_without_bom
+
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
+    utf16 = utf16_without_bom(data)
+    if utf16:
+        return data.decode(utf16, errors="replace")
     if b"\x00" in data[:65536]:
-        raise InputError(f"{name} is a binary file, not text; upload a .txt, .md, .fountain, .fdx or .pdf file.")
+        raise InputError(f"{name} holds NUL bytes, so it is not a text file (an image, a Word .docx, a zip?); "
+                         "upload a .txt, .md, .fountain, .fdx or .pdf file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
     controls = sum(1 for c in text[:65536] if ord(c) < 32 and c not in "\n\r\t\f\v")
     if controls > max(8, len(text[:65536]) // 100):
-        raise InputError(f"{name} looks like a binary file, not text; upload a .txt, .md, .fountain, .fdx or .pdf file.")
+        raise InputError(f"{name} does not read as text in UTF-8 or Windows-1252 (too many control characters); "
+                         "save it as UTF-8 plain text, or upload a .fountain, .fdx or .pdf file.")
     return text
 
 

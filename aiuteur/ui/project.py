@@ -354,8 +354,10 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
     def on_open_picked(pid: str | None, scene_id: str | None, request: gr.Request) -> dict[Any, Any]:
         return open_scene_at(pid, scene_id, request)
 
-    def on_open_row(pid: str | None, request: gr.Request, evt: gr.SelectData) -> dict[Any, Any]:
-        return open_scene_at(pid, str(evt.value) if evt.value else None, request)
+    def on_open_row(pid: str | None, request: gr.Request, evt: gr.EventData) -> dict[Any, Any]:
+        from aiuteur.ui.dashboard import selected_value
+
+        return open_scene_at(pid, selected_value(evt), request)
 
     for i, (trigger, picked) in enumerate(env.openers):
         name = "hub_open_scene" if i == 0 else f"open_scene_{i}"

@@ -157,8 +157,12 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
     tab.rebuild.click(on_rebuild, [env.project, env.scene, tab.shot], shown,
                       api_name="prompts_rebuild_one").then(**then)
 
-    def on_save(pid: str | None, sid: str | None, shot: str | None, rev: int, start: str, end: str, no_end: bool,
-                video: str, request: gr.Request) -> list[Any]:
+    form: set[Any] = {env.project, env.scene, tab.shot, tab.rev, tab.start, tab.end, tab.no_end, tab.video}
+
+    def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
+        """The shot's prompt form as one dict of components."""
+        pid, sid, shot, rev = values[env.project], values[env.scene], values[tab.shot], values[tab.rev]
+        start, end, no_end, video = values[tab.start], values[tab.end], values[tab.no_end], values[tab.video]
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, shot)
@@ -174,5 +178,4 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
             return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
         return fill(runner, pid, sid, shot, "Saved: this shot's prompts are kept when the stage is built again.")
 
-    tab.save.click(on_save, [env.project, env.scene, tab.shot, tab.rev, tab.start, tab.end, tab.no_end, tab.video],
-                   shown, api_name="prompts_save").then(**then)
+    tab.save.click(on_save, form, shown, api_name="prompts_save").then(**then)

@@ -144,6 +144,23 @@ class Loader:
         return dict(zip(self.outputs, out, strict=True))
 
 
+def gate_on_skipped(env: TabEnv, buttons: Sequence[gr.Button]) -> None:
+    """`buttons` (a stage's "write it" buttons) are off while the stage is skipped on purpose
+    (a film that starts from its script skips the treatment and beat sheet): checked whenever the
+    project loads or the tab is opened, so a mode chosen on stage 1 shows at once."""
+    from aiuteur.domain import Status
+
+    stage = env.stage
+
+    def on_gate(pid: str | None, request: gr.Request | None) -> list[Any]:
+        if not pid:
+            return [gr.skip()] * len(buttons)
+        skipped = env.runner_for(request).view(pid).statuses[stage] == Status.SKIPPED
+        return [gr.Button(interactive=not skipped) for _ in buttons]
+
+    env.on_reload(on_gate, [env.project], list(buttons), on_visit=True)
+
+
 def run_loaders(loaders: Sequence[Loader], project_id: str | None, scene_id: str | None,
                 request: gr.Request | None) -> dict[Any, Any]:
     """Every loader's values, merged (for one event's answer)."""

@@ -13,7 +13,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, Stage, Treatment, TreatmentVariant
 from aiuteur.pipeline.runner import Runner, RunResult
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped
 
 N = 3
 
@@ -139,6 +139,7 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
 
+    gate_on_skipped(env, [tab.generate])  # a skipped stage has nothing to write
     env.on_reload(on_load, [env.project], shown)
 
     def run(pid: str | None, request: gr.Request, *, guidance: str, target: str = "") -> list[Any]:

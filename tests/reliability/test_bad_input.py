@@ -113,9 +113,9 @@ def test_upload_reference_with_a_bomb_writes_nothing(runner: Runner) -> None:
 
 TEXT_CASES: dict[str, tuple[str, bytes, str]] = {
     "binary posing as .txt (NUL bytes)": ("story.txt", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4,
-                                         "is a binary file, not text"),
+                                         "so it is not a text file"),
     "binary posing as .md (control bytes, no NUL)": ("notes.md", bytes(range(1, 32)) * 200,
-                                                    "looks like a binary file"),
+                                                    "does not read as text"),
     "PDF that fails to parse": ("script.pdf", b"%PDF-1.7\n1 0 obj <</Type /Catalog>>\ngarbage", "script.pdf"),
     "malformed FDX": ("script.fdx", b"<FinalDraft><Content><Paragraph Type='Action'>", "script.fdx"),
     "FDX with entity expansion": ("bomb.fdx", b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'

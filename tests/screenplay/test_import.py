@@ -16,8 +16,8 @@ from aiuteur.screenplay.headings import parse_heading
     [
         (b"", "empty.fountain", "is empty"),
         (b"   \n\r\n\t ", "blank.fountain", "is empty"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00" * 50, "photo.fountain", "binary file"),
-        (bytes(range(1, 32)) * 100, "controls.txt", "binary file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00" * 50, "photo.fountain", "not a text file"),
+        (bytes(range(1, 32)) * 100, "controls.txt", "does not read as text"),
         (b"just some words", "script.docx", "unsupported file type"),
         (b"\n\n[[only a note]]\n\n/* and boneyard */\n", "notes.fountain", "no screenplay text"),
     ],
@@ -91,3 +91,10 @@ def test_headings(line, int_ext, location, time, number):
 )
 def test_cues(cue, name, extension):
     assert split_cue(cue) == (name, extension)
+
+
+def test_utf16_without_a_byte_order_mark_is_read_as_text() -> None:
+    text = "INT. KITCHEN - NIGHT\n\nMara opens the fridge.\n"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        script = import_screenplay(text.encode(encoding), "notepad.fountain")
+        assert script.scenes and script.scenes[0].heading.startswith("INT. KITCHEN")

@@ -145,8 +145,11 @@ def test_uploads(tmp_path: Path) -> None:
     assert input_tab.read_upload(txt) == "Café eggs"
     binary = tmp_path / "photo.txt"
     binary.write_bytes(b"\x89PNG\x00\x00\x01")
-    with pytest.raises(InputError, match="binary file"):
+    with pytest.raises(InputError, match="not a text file"):
         input_tab.read_upload(binary)
+    utf16 = tmp_path / "notepad.txt"  # UTF-16 saved without a byte-order mark is text, not "binary"
+    utf16.write_bytes("Café eggs".encode("utf-16-le"))
+    assert input_tab.read_upload(utf16) == "Café eggs"
     big = tmp_path / "big.txt"
     with big.open("wb") as f:
         f.truncate(input_tab.MAX_UPLOAD_BYTES + 1)
