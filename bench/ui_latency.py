@@ -52,7 +52,8 @@ def settled(page: Any, activity: Any, clicked: float, limit_s: float = 300.0) ->
 def choose_a_take(page: Any, activity: Any, timed: Callable[[str, Callable[[], None]], None]) -> None:
     """Stage 10: choose a take of the first frame (click it; then "Choose" where the page has that button)."""
     panel = page.get_by_role("tabpanel").filter(has=page.get_by_text("Takes of this frame"))
-    take = panel.locator(".gallery-item, button.thumbnail-item").last
+    take = panel.locator("button.thumbnail-item, .thumbnail-item, .gallery-item").last
+    take.wait_for(timeout=120_000)
     choose = panel.get_by_role("button", name=re.compile("^Choose"))
     if choose.count() and choose.first.is_visible():
         take.click()
@@ -139,7 +140,11 @@ def main() -> None:
                     timed("switch scene", lambda name=name: page.get_by_role("option").filter(  # type: ignore[misc]
                         has_text=name).first.click())
                 timed("switch stage", lambda: page.get_by_role("tab", name="10. Frames").click())
-                choose_a_take(page, activity, timed)
+                try:  # the take picker is being reworked: a page without it is noted, not fatal
+                    choose_a_take(page, activity, timed)
+                except Exception as e:
+                    print(f"choose a take: not measured this round ({type(e).__name__}: {str(e)[:120]})",
+                          file=sys.stderr)
                 timed("close the project", lambda: page.get_by_role("button", name="← All projects").click())
             browser.close()
 

@@ -386,7 +386,7 @@ TEXT_FIELDS = {"tone", "transform_target", "primary", "plot", "dialogue_rules", 
 
 def listen(tab: InputTab, env: TabEnv) -> None:
     names = {comp: name for name, comp in tab.fields.items()}
-    form_inputs = {env.project, tab.rev, *tab.fields.values()}
+    form_inputs = {env.project, env.scene, tab.rev, *tab.fields.values()}
 
     def form_of(values: dict[Any, Any]) -> dict[str, Any]:
         return {names[c]: v for c, v in values.items() if c in names}
@@ -414,7 +414,7 @@ def listen(tab: InputTab, env: TabEnv) -> None:
 
     env.on_reload(on_load, [env.project], [*fill_outputs, tab.status])
 
-    # save: the one path every autosave takes
+    # save: the one path every autosave takes; one event answers with the statuses too
     def on_save(values: dict[Any, Any], request: gr.Request) -> dict[Any, Any]:
         pid = values[env.project]
         if not pid:
@@ -424,12 +424,12 @@ def listen(tab: InputTab, env: TabEnv) -> None:
         except AiuteurError as e:  # ConflictError, LockError, InputError: the form keeps the user's text
             gr.Warning(str(e))
             return {tab.status: f"⚠️ {e}"}
-        return {tab.rev: revision, tab.status: msg}
+        return {tab.rev: revision, tab.status: msg,
+                **dict(zip(env.refresh_outputs, env.refresh(pid, values[env.scene]), strict=True))}
 
-    saved = tab.save.click(on_save, form_inputs, [tab.rev, tab.status], api_name="save_input",
+    saved = tab.save.click(on_save, form_inputs, [tab.rev, tab.status, *env.refresh_outputs], api_name="save_input",
                            trigger_mode="always_last", show_progress="hidden")
-    saved.then(None, None, None, js=CLEAN_JS).then(env.refresh, [env.project, env.scene],
-                                                   list(env.refresh_outputs), api_visibility="private")
+    saved.then(None, None, None, js=CLEAN_JS)
 
     for name, comp in tab.fields.items():
         if name == "primary_from":
