@@ -309,8 +309,13 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
     scene_loaders = [x for x in env.loaders if x.per_scene]
     scene_outputs = loader_outputs(scene_loaders)
 
+    scene_bars = [b for b in s.bars.values() if b.stage.per_scene]
+    said = [x for b in scene_bars for x in (b.message, b.choice)]
+
     def scene_values(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
-        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id), strict=True)),
+        """Stages 7-12 for another scene: statuses, content, and no message left from the last scene."""
+        cleared = {x: "" if isinstance(x, gr.Markdown) else gr.Column(visible=False) for x in said}
+        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared, **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id), strict=True)),
                 **run_loaders(scene_loaders, pid, scene_id, request)}
 
     def on_scene(pid: str | None, scene_id: str | None, shown: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -331,11 +336,11 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
             return {s.notice: warn(e)}
         return {scene: scene_id, s.notice: "", **scene_values(pid, scene_id, request)}
 
-    picked_outputs = [scene, s.scene_reload, s.notice, *env.refresh_outputs, *scene_outputs]
+    picked_outputs = [scene, s.scene_reload, s.notice, *said, *env.refresh_outputs, *scene_outputs]
     s.scene_pick.input(on_scene, [project, s.scene_pick, scene], picked_outputs, api_name="choose_scene",
                        trigger_mode="always_last")
 
-    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *env.refresh_outputs, *scene_outputs]
+    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *said, *env.refresh_outputs, *scene_outputs]
 
     def open_scene_at(pid: str | None, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
         """Open a scene where it was left (any of stages 7-12), else where it stands."""
