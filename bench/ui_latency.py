@@ -132,7 +132,7 @@ def main() -> None:
                 timed("switch stage", lambda: page.get_by_role("tab", name="1. Input").click())
                 timed("lock", lambda: input_panel.get_by_role("button", name="🔒 Lock").click())
                 timed("unlock", lambda: input_panel.get_by_role("button", name="🔓 Unlock…").click())
-                input_panel.get_by_label("Tone").fill(f"wry, round {len(times.get('save', []))}")
+                input_panel.get_by_role("textbox", name="Tone").fill(f"wry, round {len(times.get('save', []))}")
                 timed("save", lambda: input_panel.get_by_role("button", name="Save now").click())
                 timed("switch stage", lambda: page.get_by_role("tab", name="7. Shot list").click())
                 for name in ("Scene 2", "Scene 1"):

@@ -18,6 +18,7 @@ exact, never timings.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -197,7 +198,12 @@ def test_the_screen_shows_where_the_film_stands(served: tuple[str, Runner, str, 
         # scene 1 left at stage 10; scene 2 (not finished) at stage 11
         open_by_chip(page, Stage.FRAMES)
         wait_until(lambda: runner.view(pid).branch.scene_positions.get(s1) == Stage.FRAMES, "stage 10 remembered")
+        panel = page.locator("[role=tabpanel]:visible")
+        panel.get_by_role("button", name="🔒 Lock").click()  # a message about scene 1 ...
+        said = panel.get_by_text(re.compile(r"Frames is locked\.|Can.t lock Frames")).first
+        said.wait_for()
         pick("Scene 2")
+        wait_until(lambda: not said.is_visible(), "scene 1's message to go with scene 1")  # ... leaves with it
         wait_until(lambda: runner.view(pid).position.scene_id == s2, "scene 2 chosen")
         check_graphic(page, runner, pid, s2, [s for s in STAGE_ORDER if s.per_scene])
         open_by_chip(page, Stage.CONFIRM)
