@@ -6,8 +6,10 @@ plain callback; failures raise `EngineError` with a message a person can read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypedDict, TypeVar
@@ -46,6 +48,43 @@ def call_timeout_s(default: float | None) -> float | None:
     if not value > 0:
         raise EngineError(f"AIUTEUR_CALL_TIMEOUT_S is {raw!r}; set it to a number of seconds above 0, e.g. 300.")
     return value
+
+
+class StoppedError(EngineError):
+    """The job was stopped (its caller pressed Stop or left) at a safe point: before a model call,
+    between denoising steps, or between generated tokens. What was made before is kept."""
+
+
+_STOP_CHECK: ContextVar[Callable[[], bool] | None] = ContextVar("aiuteur_stop_check", default=None)
+
+
+@contextlib.contextmanager
+def stop_when(check: Callable[[], bool]) -> Iterator[None]:
+    """Model calls made inside the block (in this context) stop at their next safe point once
+    `check()` is true. Engines ask `stop_requested()`; threads they start copy the context."""
+    token = _STOP_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _STOP_CHECK.reset(token)
+
+
+def stop_requested() -> bool:
+    """True when the job running in this context was stopped (never raises)."""
+    check = _STOP_CHECK.get()
+    if check is None:
+        return False
+    try:
+        return bool(check())
+    except Exception:
+        return False
+
+
+def raise_if_stopped(doing: str) -> None:
+    """Raise `StoppedError` when the job running in this context was stopped."""
+    if stop_requested():
+        raise StoppedError(f"Stopped while {doing}: you pressed Stop or left the page; what was made "
+                           "before is kept.")
 
 
 class TruncatedError(EngineError):

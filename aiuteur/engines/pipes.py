@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiuteur.engines.base import EngineError, ProgressFn
+from aiuteur.engines.base import EngineError, ProgressFn, StoppedError, stop_requested
 
 if TYPE_CHECKING:
     import torch
@@ -107,12 +107,20 @@ def weight_bytes(modules: Iterable[Any]) -> int:
 
 
 class StepReporter:
-    """A diffusers step callback: reports progress and interrupts on timeout."""
+    """A diffusers step callback: reports progress and interrupts on timeout or when the job is
+    stopped (Stop pressed, caller gone): the pipeline then ends after the current step."""
 
     def __init__(self, progress: ProgressFn | None, timeout_s: float | None) -> None:
         self.progress = progress
         self.deadline = time.monotonic() + timeout_s if timeout_s else None
         self.timed_out = False
+        self.stopped = False
+
+    def raise_if_stopped(self, doing: str) -> None:
+        """After the pipeline returned: a stopped job's half-denoised result is not an image."""
+        if self.stopped:
+            raise StoppedError(f"Stopped while {doing}: you pressed Stop or left the page; what was made "
+                               "before is kept.")
 
     def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         total = max(int(getattr(pipe, "num_timesteps", 0) or 0), step + 1)
@@ -120,6 +128,9 @@ class StepReporter:
             self.progress((step + 1) / total, f"denoising step {step + 1} of {total}")
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.timed_out = True
+            pipe._interrupt = True
+        if stop_requested():
+            self.stopped = True
             pipe._interrupt = True
         return kwargs
 
@@ -138,6 +149,7 @@ def run_pipeline(pipe: Any, kwargs: dict[str, Any], *, progress: ProgressFn | No
         raise
     except Exception as exc:
         raise readable_error(exc, what) from exc
+    reporter.raise_if_stopped(what)
     if reporter.timed_out:
         raise EngineError(f"{stopped} stopped after {timeout_s:g} s (the profile's time limit); "
                           "try fewer steps or a smaller size.")

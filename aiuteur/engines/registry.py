@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiuteur.engines.base import EngineError
+from aiuteur.engines.base import EngineError, StoppedError, raise_if_stopped, stop_requested
 from aiuteur.engines.profiles import Profile
 from aiuteur.settings import DataHome
 
@@ -263,10 +263,14 @@ class CountedEngine:
         doing = f"{self._kind} for {self._purpose}" if self._purpose else self._kind
 
         def counted(*args: Any, **kwargs: Any) -> Any:
+            raise_if_stopped(f"generating {doing}")  # a stopped job makes no further model call
             self._calls[self._purpose] += 1
             try:
                 result = value(*args, **kwargs)
             except Exception as e:
+                if stop_requested() and not isinstance(e, StoppedError):  # interrupted mid-call
+                    raise StoppedError(f"Stopped while generating {doing}: you pressed Stop or left the page; "
+                                       "what was made before is kept.") from e
                 raise readable_engine_error(e, f"generating {doing}") from e
             if name == "stream":
                 return _guarded(result, f"streaming {doing}")
@@ -279,8 +283,16 @@ class CountedEngine:
 
 
 def _guarded(pieces: Iterator[Any], doing: str) -> Iterator[Any]:
+    """Streamed pieces, with errors in words; a stopped job stops between two pieces."""
     try:
-        yield from pieces
+        for piece in pieces:
+            raise_if_stopped(doing)
+            yield piece
+    except StoppedError:
+        close = getattr(pieces, "close", None)
+        if callable(close):
+            close()  # let the engine end its generation (and its thread) now
+        raise
     except Exception as e:
         raise readable_engine_error(e, doing) from e
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -25,7 +26,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from aiuteur.engines import usage
-from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError
+from aiuteur.engines.base import (
+    EngineError,
+    Message,
+    ProgressFn,
+    TruncatedError,
+    raise_if_stopped,
+    stop_requested,
+)
 from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
 
 log = logging.getLogger(__name__)
@@ -162,7 +170,8 @@ class TransformersText:
                 failure.append(e)
                 streamer.end()
 
-        worker = threading.Thread(target=work, name="aiuteur-text-stream", daemon=True)
+        context = contextvars.copy_context()  # the worker sees this job's stop check
+        worker = threading.Thread(target=context.run, args=(work,), name="aiuteur-text-stream", daemon=True)
         worker.start()
         pieces = 0
         try:
@@ -209,7 +218,12 @@ class TransformersText:
         streamer: Any = None,
     ) -> list[int]:
         import torch
-        from transformers import LogitsProcessorList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+        class Stopped(StoppingCriteria):  # a stopped job ends after the current token
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stop_requested(), dtype=torch.bool,
+                                  device=input_ids.device)
 
         sample = temperature > 0
         options: dict[str, Any] = {"do_sample": sample}
@@ -230,8 +244,10 @@ class TransformersText:
                 eos_token_id=sorted(self.eos_ids),
                 pad_token_id=self.tokenizer.pad_token_id or min(self.eos_ids),
                 streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([Stopped()]),
                 **options,
             )
+        raise_if_stopped(f"writing with {self.model_id}")
         return [int(t) for t in out[0, enc["input_ids"].shape[1] :]]
 
 

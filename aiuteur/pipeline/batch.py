@@ -13,6 +13,7 @@ order in which the cluster finished.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -68,7 +69,8 @@ def run_items(
                     if len(running) >= workers:
                         break
                     pending.remove(item)
-                    running[pool.submit(prepare(item))] = item
+                    # each item runs in this job's context: its model calls see the job's stop check
+                    running[pool.submit(contextvars.copy_context().run, prepare(item))] = item
             if not running:
                 break  # stopped, or what is left waits on an item that never finished
             ready, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)

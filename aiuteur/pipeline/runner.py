@@ -40,6 +40,7 @@ from aiuteur.domain import (
     artifact_model,
     now_iso,
 )
+from aiuteur.engines.base import stop_when
 from aiuteur.pipeline import (
     asset_states,
     assets,
@@ -130,6 +131,23 @@ class ProjectView:
 
     def scene_statuses(self, scene_id: str) -> dict[Stage, Status]:
         return graph.scene_statuses(self.state, scene_id)
+
+
+def _revision(state: ProjectState, stage: Stage, scene_id: str | None) -> int:
+    rec = state.record(stage, scene_id if stage.per_scene else None)
+    return rec.revision if rec else 0
+
+
+def kept_when_stopped(outcome: StageOutcome) -> StageOutcome:
+    """What a stopped job keeps: every take (the finished ones and those that say they were
+    stopped), and its artifact only when the model made something for it. A fallback the stage
+    built because its model calls were stopped would replace the user's current work, so it is
+    left out (its take stays in the history)."""
+    made = [t for t in outcome.takes if t.ok and not t.purpose.endswith("_fallback")]
+    if made or outcome.artifact is None:
+        return outcome
+    log.info("stopped: %d takes kept, the fallback artifact not saved", len(outcome.takes))
+    return StageOutcome(takes=outcome.takes)
 
 
 MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript
@@ -453,9 +471,11 @@ class Runner:
             cancelled=cancelled, past_takes=lambda st, sc: self.takes(project_id, st, sc),
         )
         # 2. Run the stage outside the lock; a crash becomes a failed take, never a lost project.
+        #    Stopped (Stop pressed, caller gone), its model calls end at their next safe point.
         t0 = time.perf_counter()
         try:
-            outcome = fn(ctx)
+            with stop_when(cancelled):
+                outcome = fn(ctx)
         except AiuteurError:
             raise
         except Exception as e:
@@ -463,7 +483,14 @@ class Runner:
             log.debug("%s", traceback.format_exc())
             outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, upstream, e,
                                                       time.perf_counter() - t0, target, ctx.seed)])
-        # 3. Save takes and the chosen artifact, all or nothing.
+        if cancelled():
+            outcome = kept_when_stopped(outcome)
+        # 3. Save takes and the chosen artifact, all or nothing. The artifact was made from what was
+        #    read in step 1: if someone saved it meanwhile, their save is kept and the new takes go
+        #    to the history only (a run never replaces an edit it did not see).
+        targets = [(stage, scene_id), *((st, sc) for st, sc, _ in outcome.extra)]
+        read = {t: _revision(state, *t) for t in targets}
+        changed: list[str] = []
         with self._tx(project_id) as tx:
             now_state = self._state(tx)
             for take in outcome.takes:
@@ -472,13 +499,19 @@ class Runner:
             if outcome.artifact is not None:
                 if now_state.branch.is_locked(stage, scene_id):
                     raise LockError(f"{stage.title} was locked while it ran; the new takes are kept in its history.")
-                record = self._put(tx, now_state, stage, scene_id, outcome.artifact, outcome.take_id, upstream)
-                for extra_stage, extra_scene, extra_artifact in outcome.extra:
-                    self._put(tx, now_state, extra_stage, extra_scene, extra_artifact, None,
-                              graph.fingerprints(now_state, extra_stage, extra_scene))
+                changed = [f"{st.title} (now revision {_revision(now_state, st, sc)}, it started from {read[(st, sc)]})"
+                           for st, sc in targets if _revision(now_state, st, sc) != read[(st, sc)]]
+                if not changed:
+                    record = self._put(tx, now_state, stage, scene_id, outcome.artifact, outcome.take_id, upstream)
+                    for extra_stage, extra_scene, extra_artifact in outcome.extra:
+                        self._put(tx, now_state, extra_stage, extra_scene, extra_artifact, None,
+                                  graph.fingerprints(now_state, extra_stage, extra_scene))
             self._set_position(tx, now_state.branch, stage, scene_id)
             tx.touch()
             tx.commit()
+        if changed:
+            raise ConflictError(f"{', '.join(changed)} was saved by someone else while this ran; their version is "
+                                "kept and the new takes are in the history, to choose from.")
         return RunResult(stage, scene_id, outcome.takes, record)
 
     def _put(self, tx: Tx, state: ProjectState, stage: Stage, scene_id: str | None, artifact: BaseModel,

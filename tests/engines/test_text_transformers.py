@@ -68,3 +68,24 @@ def test_progress_is_reported(tiny_text: TransformersText) -> None:
 def test_chat_template_comes_from_the_tokenizer(tiny_text: TransformersText) -> None:
     text = tiny_text.tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, tokenize=False)
     assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_a_stopped_job_ends_the_generation_between_tokens(tiny_text: TransformersText) -> None:
+    """Stop (or a caller that left) ends a running generation after the current token, also when it
+    streams from its worker thread."""
+    from aiuteur.engines.base import StoppedError, stop_when
+
+    asked: list[int] = []
+
+    def stop_after_three() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    with stop_when(stop_after_three), pytest.raises(StoppedError, match=r"^Stopped while writing with"):
+        tiny_text.generate(PROMPT, s.Treatment, seed=0, max_tokens=400)
+    assert len(asked) <= 6  # a check per token and one after: it stopped at the fourth, not at the budget of 400
+    asked.clear()
+    pieces: list[str] = []
+    with stop_when(stop_after_three), pytest.raises(StoppedError):
+        pieces.extend(tiny_text.stream(PROMPT, seed=0, max_tokens=400))
+    assert len(asked) <= 6 and len(pieces) <= 5
