@@ -80,19 +80,28 @@ def read_file(path: str | Path) -> tuple[bytes, str]:
     return p.read_bytes(), p.name
 
 
-def import_script(runner: Runner, project_id: str, path: str | Path, *,
+def import_script(runner: Runner, project_id: str, path: str | Path, *, revision: int | None = None,
                   progress: ProgressFn | None = None) -> dict[str, Any]:
     """Save a screenplay as the project's input (skip to script) and run the script stage.
 
-    An empty `project_id` creates a project titled after the screenplay.
+    An empty `project_id` creates a project titled after the screenplay. Into an existing project,
+    `revision` is the input revision the caller read (`/status`, `/story`; none or 0: nothing saved
+    yet): if the input was saved since, nothing is saved and the refusal says so.
     """
     data, name = read_file(path)
     story, title, summary = screenplay_input(data, name)
     pid = project_id.strip() or runner.create_project(title[:200]).id
-    runner.save(pid, Stage.INPUT, story)
+    base = max(0, int(revision or 0))
+    try:
+        record = runner.save(pid, Stage.INPUT, story, base_revision=base)
+    except ConflictError as e:
+        now = runner.view(pid).revision(Stage.INPUT)
+        raise ConflictError(f"The input was saved by someone else since you read it (now revision {now}, yours "
+                            f"was {base}); nothing was imported. Read it again with /story and import again.",
+                            yours=e.yours) from e
     result = runner.run(pid, Stage.SCRIPT, progress=progress)
     _raise_if_nothing_made(result)
-    return {"project": pid, **summary, "stages": _stage_statuses(runner, pid)}
+    return {"project": pid, **summary, "revision": record.revision, "stages": _stage_statuses(runner, pid)}
 
 
 def set_story(runner: Runner, project_id: str, text: str, mode: str = "", revision: int | None = None) -> dict[str, Any]:
@@ -341,6 +350,7 @@ def register(ctx: AppContext) -> None:
         scene_id = gr.Textbox(label="scene_id")
         seed = gr.Number(label="seed", value=0, precision=0)
         revision = gr.Number(label="revision", value=None, precision=0)
+        base_revision = gr.Number(label="revision", value=0, precision=0)  # optional: 0, nothing saved yet
         guidance = gr.Textbox(label="guidance")
         stage = gr.Textbox(label="stage")
         out_text = gr.Textbox(label="id")
@@ -361,10 +371,12 @@ def register(ctx: AppContext) -> None:
         """Create a project; returns its id."""
         return runner_for(request).create_project(title).id
 
-    def import_script_(project_id: str, file: str | None, request: gr.Request,
+    def import_script_(project_id: str, file: str | None, revision: float | None, request: gr.Request,
                        progress: gr.Progress = tracker) -> dict[str, Any]:
-        """Import a screenplay (skip to script) into the project ('' creates one); returns its summary."""
-        return import_script(runner_for(request), project_id, file or "", progress=_progress_fn(progress))
+        """Import a screenplay (skip to script) into the project ('' creates one), replacing the input
+        revision you read (none or 0 for a project with no input yet); returns its summary."""
+        return import_script(runner_for(request), _short(project_id, "project id"), file or "",
+                             revision=None if revision is None else int(revision), progress=_progress_fn(progress))
 
     def set_story_(project_id: str, text: str, mode: str, revision: float | None,
                    request: gr.Request) -> dict[str, Any]:
@@ -379,7 +391,7 @@ def register(ctx: AppContext) -> None:
 
     on(create_project, [title], out_text, "create_project")
     on(story_, [project_id], out_json, "story")
-    on(import_script_, [project_id, file], out_json, "import_script")
+    on(import_script_, [project_id, file, base_revision], out_json, "import_script")
     on(set_story_, [project_id, text, mode, revision], out_json, "set_story")
 
     # 2. Phase A stages (project level, models)

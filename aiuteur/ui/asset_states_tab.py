@@ -19,6 +19,7 @@ from aiuteur.domain import (
     AssetCategory,
     AssetState,
     AssetStates,
+    ConflictError,
     InputError,
     ShotList,
     Stage,
@@ -31,7 +32,7 @@ from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker
 from aiuteur.ui.progress import progress_fn
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, seen
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CATEGORIES = [("Character", AssetCategory.CHARACTER.value), ("Location", AssetCategory.LOCATION.value),
@@ -47,6 +48,7 @@ class Loaded:
     states: AssetStates | None
     assets: list[Asset]
     revision: int
+    assets_revision: int = 0
 
 
 def load(runner: Runner, pid: str, sid: str) -> Loaded:
@@ -55,7 +57,7 @@ def load(runner: Runner, pid: str, sid: str) -> Loaded:
     shots_data = view.data(Stage.SHOTS, sid)
     shots = ShotList.model_validate(shots_data) if shots_data else None
     return Loaded(view.state, bundle, st8.saved_states(view.state, sid), st8.assets_in_scene(bundle, sid, shots),
-                  view.revision(Stage.ASSET_STATES, sid))
+                  view.revision(Stage.ASSET_STATES, sid), view.revision(Stage.ASSETS))
 
 
 def asset_choices(assets: list[Asset]) -> list[tuple[str, str]]:
@@ -105,21 +107,29 @@ def mirror_text(state: ProjectState, sid: str, asset: Asset) -> str:
 
 
 def save_states(runner: Runner, pid: str, sid: str, states: AssetStates, rev: int) -> None:
-    runner.save(pid, Stage.ASSET_STATES, states, sid, base_revision=rev or None)
+    runner.save(pid, Stage.ASSET_STATES, states, sid, base_revision=seen(rev))
     note_position(runner, pid, Stage.ASSET_STATES, sid)
 
 
-def create_asset(runner: Runner, pid: str, sid: str, name: str, category: str, description: str = "") -> Asset:
-    """A real registry asset from this scene (stage 5 is saved), with its state in this scene."""
+def create_asset(runner: Runner, pid: str, sid: str, name: str, category: str, description: str = "",
+                 rev: int | None = None) -> Asset:
+    """A real registry asset from this scene (stage 5 is saved), with its state in this scene.
+
+    `rev` is the revision of this scene's asset states the user saw: if someone changed them since,
+    nothing is saved (ConflictError); the registry is saved from the revision read here."""
     got = load(runner, pid, sid)
     if got.bundle is None:
         raise InputError("Make the style and assets (stage 5) before adding an asset here.")
     if got.states is None:
         raise InputError("Infer the asset states of this scene first.")
+    if got.revision != seen(rev):  # checked before the registry is touched: both saves or neither
+        raise ConflictError(f"{Stage.ASSET_STATES.title} was changed by someone else since you opened it (now "
+                            f"revision {got.revision}, yours was {seen(rev)}); nothing was saved. Reload the "
+                            "scene and add the asset again.", yours={"name": name, "description": description})
     bundle, states, asset = st8.add_asset(got.bundle, got.states, got.state, sid, name, AssetCategory(category),
                                           description)
-    runner.save(pid, Stage.ASSETS, bundle)
-    runner.save(pid, Stage.ASSET_STATES, states, sid)
+    runner.save(pid, Stage.ASSETS, bundle, base_revision=got.assets_revision)
+    runner.save(pid, Stage.ASSET_STATES, states, sid, base_revision=got.revision)
     runner.accept_upstream(pid, Stage.ASSET_STATES, sid)  # this very action changed the registry
     note_position(runner, pid, Stage.ASSET_STATES, sid)
     return asset
@@ -306,6 +316,9 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                 new = change(runner, got, pid, sid, aid, value)
                 if new is not None:
                     save_states(runner, pid, sid, new, rev)
+            except ConflictError as e:  # the user's text and choices stay on screen to reapply
+                gr.Warning(str(e))
+                return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
             except AiuteurError as e:
                 gr.Warning(str(e))
                 return fill(runner, pid, sid, aid, f"⚠️ {e}")
@@ -395,23 +408,26 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     tab.dismiss.click(edit(do_dismiss, "Dismissed."), [*ins, tab.suggested], shown,
                       api_name="asset_states_dismiss_suggestion").then(**then)
 
-    def adder(pid: str | None, sid: str | None, aid: str | None, name: str, category: str, description: str,
-              request: gr.Request) -> list[Any]:
+    def adder(pid: str | None, sid: str | None, aid: str | None, rev: int, name: str, category: str,
+              description: str, request: gr.Request) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, aid)
         try:
-            asset = create_asset(runner, pid, sid, name or "", category, description or "")
+            asset = create_asset(runner, pid, sid, name or "", category, description or "", rev)
+        except ConflictError as e:  # the name and description typed stay in their boxes
+            gr.Warning(str(e))
+            return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, aid, f"⚠️ {e}")
         return fill(runner, pid, sid, asset.id, f"Added {asset.name} to the asset registry.")
 
-    def on_accept(pid: str | None, sid: str | None, aid: str | None, name: str, category: str,
+    def on_accept(pid: str | None, sid: str | None, aid: str | None, rev: int, name: str, category: str,
                   request: gr.Request) -> list[Any]:
-        return adder(pid, sid, aid, name, category, "", request)
+        return adder(pid, sid, aid, rev, name, category, "", request)
 
-    tab.accept.click(on_accept, [env.project, env.scene, tab.asset, tab.suggested, tab.suggested_category], shown,
+    tab.accept.click(on_accept, [*ins, tab.suggested, tab.suggested_category], shown,
                      api_name="asset_states_accept_suggestion").then(**then)
-    tab.add.click(adder, [env.project, env.scene, tab.asset, tab.new_name, tab.new_category, tab.new_description],
+    tab.add.click(adder, [*ins, tab.new_name, tab.new_category, tab.new_description],
                   shown, api_name="asset_states_add_asset").then(**then)

@@ -20,6 +20,7 @@ from aiuteur.domain import (
     AiuteurError,
     Asset,
     AssetCategory,
+    ConflictError,
     InputError,
     Script,
     Stage,
@@ -32,7 +33,7 @@ from aiuteur.pipeline import visual_style as vs
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker, voice_panel
-from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes
+from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes, seen
 
 CATEGORY_LABELS = {AssetCategory.CHARACTER: "Characters", AssetCategory.LOCATION: "Locations",
                    AssetCategory.PROP: "Props"}
@@ -378,6 +379,9 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         runner = env.runner_for(request)
         try:
             asset_id, status = work(runner)
+        except ConflictError as e:  # someone saved since this tab was filled: what was typed stays
+            gr.Warning(str(e))
+            return {tab.status: f"⚠️ {e}"}
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, asset_id, f"⚠️ {e}")
@@ -388,7 +392,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         def work(runner: Runner) -> tuple[str | None, str]:
             sa, _, script = load(runner, pid)
             new, asset_id, said = fn(sa, script)
-            runner.save(pid, Stage.ASSETS, new, base_revision=rev or None)
+            runner.save(pid, Stage.ASSETS, new, base_revision=seen(rev))
             return asset_id, said
         return work
 
@@ -527,7 +531,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         if take is None:
             raise InputError("That take is no longer in this asset's history; click one of the takes on screen.")
         sa, _, _ = load(runner, pid)
-        runner.save(pid, Stage.ASSETS, ops.choose_reference(sa, take), base_revision=rev or None)
+        runner.save(pid, Stage.ASSETS, ops.choose_reference(sa, take), base_revision=seen(rev))
         return fill(runner, pid, asset_id, "Master reference chosen.")
 
     def fail(request: gr.Request, pid: str | None, _: Any, asset_id: str | None, message: str) -> dict[Any, Any]:

@@ -12,7 +12,7 @@ import gradio as gr
 from aiuteur.domain import AiuteurError, CostEstimate, InputError, ShotList, Stage
 from aiuteur.pipeline.confirm import confirm_estimate, default_rate
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import TabEnv
+from aiuteur.ui.tab_api import TabEnv, seen
 
 HEADERS = ["Shot", "GPU time", "Cost", "From"]
 
@@ -148,7 +148,7 @@ def listen(tab: ConfirmTab, env: TabEnv) -> None:
             if est is None:
                 raise InputError("Estimate the video pass first; there is nothing to confirm yet.")
             runner.save(pid, Stage.CONFIRM, confirm_estimate(est, float(rate) if rate is not None else None), sid,
-                        base_revision=rev or None)
+                        base_revision=seen(rev))
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, f"⚠️ {e}")

@@ -14,7 +14,7 @@ from aiuteur.pipeline.frames import choose_frame
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker
 from aiuteur.ui.progress import progress_fn
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, seen
 
 # --- pure formatting ---------------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
                      if t.id == take_id), None)
         if frames is None or take is None:
             raise InputError("That take is no longer a take of this frame; click one of the takes on screen.")
-        runner.save(pid, Stage.FRAMES, choose_frame(frames, shot_id, which, take), sid, base_revision=rev or None)
+        runner.save(pid, Stage.FRAMES, choose_frame(frames, shot_id, which, take), sid, base_revision=seen(rev))
         return fill(runner, pid, sid, pick, "Chosen.")
 
     def fail(request: gr.Request, pid: str | None, sid: str | None, pick: str | None, message: str) -> list[Any]:

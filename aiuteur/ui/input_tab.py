@@ -31,7 +31,7 @@ from aiuteur.domain import (
     StoryInput,
 )
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import TabEnv
+from aiuteur.ui.tab_api import TabEnv, seen
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 UPLOAD_TYPES = [".txt", ".md", ".fountain", ".fdx", ".pdf"]
@@ -171,7 +171,7 @@ def save_form(runner: Runner, project_id: str, form: dict[str, Any], base_revisi
     """Save the form as the project's StoryInput; returns (new revision, status line)."""
     saved, _, _ = saved_input(runner, project_id)
     story = input_from_form(form, saved)
-    record = runner.save(project_id, Stage.INPUT, story, base_revision=base_revision or None)
+    record = runner.save(project_id, Stage.INPUT, story, base_revision=seen(base_revision))
     return record.revision, f"Saved (revision {record.revision})."
 
 
@@ -270,7 +270,7 @@ def add_source(runner: Runner, project_id: str, source: SourceText, base_revisio
     saved = saved or StoryInput()
     story = saved.model_copy(update={"sources": [*saved.sources, source]})
     return runner.save(project_id, Stage.INPUT, _validated(story.model_dump(mode="json")),
-                       base_revision=base_revision or None).revision
+                       base_revision=seen(base_revision)).revision
 
 
 def remove_source(runner: Runner, project_id: str, source_id: str, base_revision: int | None) -> int:
@@ -278,7 +278,7 @@ def remove_source(runner: Runner, project_id: str, source_id: str, base_revision
     if saved is None or all(s.id != source_id for s in saved.sources):
         raise InputError("That source is no longer in the input; nothing was removed.")
     story = saved.model_copy(update={"sources": [s for s in saved.sources if s.id != source_id]})
-    return runner.save(project_id, Stage.INPUT, story, base_revision=base_revision or None).revision
+    return runner.save(project_id, Stage.INPUT, story, base_revision=seen(base_revision)).revision
 
 
 def sources_markdown(si: StoryInput | None) -> str:
@@ -455,9 +455,11 @@ def listen(tab: InputTab, env: TabEnv) -> None:
     # JSON endpoint for scripts: save a whole StoryInput by project id
     def save_story_input(project_id: str, story_input: dict[str, Any], base_revision: int | None = None,
                          request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
-        """Save a StoryInput (JSON) for a project; returns its revision, or the error shown to users."""
+        """Save a StoryInput (JSON) for a project from the input revision you read (none or 0: nothing
+        saved yet); returns the new revision, or the error shown to users with your version to reapply."""
         try:
-            rec = env.runner_for(request).save(project_id, Stage.INPUT, story_input, base_revision=base_revision)
+            rec = env.runner_for(request).save(project_id, Stage.INPUT, story_input,
+                                               base_revision=seen(base_revision))
         except ConflictError as e:  # the caller's version comes back with the error, to reapply
             return {"ok": False, "error": str(e), "yours": e.yours}
         except AiuteurError as e:

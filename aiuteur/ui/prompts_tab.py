@@ -14,7 +14,7 @@ from aiuteur.domain import AiuteurError, InputError, Prompts, ShotList, ShotProm
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import TabEnv
+from aiuteur.ui.tab_api import TabEnv, seen
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 # --- pure formatting ---------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
             if prompts is None or not shot:
                 raise InputError("Build the prompts and choose a shot first.")
             new = edit_prompt(prompts, shot, start=start, end=end, video=video, no_end=no_end)
-            runner.save(pid, Stage.PROMPTS, new, sid, base_revision=rev or None)
+            runner.save(pid, Stage.PROMPTS, new, sid, base_revision=seen(rev))
             note_position(runner, pid, Stage.PROMPTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))

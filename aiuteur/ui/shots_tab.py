@@ -20,7 +20,7 @@ from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, seen
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 HEADERS = ["Shot", "Size", "Angle", "Movement", "Lens", "Seconds", "Action", "Dialogue (from the script)", "In frame",
@@ -229,7 +229,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
                 if got.shots is None:
                     raise InputError("Make the shot list first.")
                 new = change(apply_table(got.shots, got.scene, table, got.assets), got.scene, table, number)
-                runner.save(pid, Stage.SHOTS, new, sid, base_revision=rev or None)
+                runner.save(pid, Stage.SHOTS, new, sid, base_revision=seen(rev))
                 note_position(runner, pid, Stage.SHOTS, sid)
             except AiuteurError as e:
                 gr.Warning(str(e))

@@ -52,6 +52,15 @@ from aiuteur.pipeline.runner import Runner
 GPU = "gpu"
 
 
+def seen(rev: Any) -> int:
+    """The revision a tab showed, for `Runner.save(base_revision=...)`: 0 when it showed nothing saved
+    (or never loaded), so a save over someone else's work is refused instead of replacing it."""
+    try:
+        return max(0, int(rev)) if rev is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
 @dataclass(frozen=True)
 class TabEnv:
     """What the shell hands every stage tab.

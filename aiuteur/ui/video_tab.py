@@ -15,7 +15,7 @@ from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.video import choose_clip, shot_markers
 from aiuteur.ui import take_picker
 from aiuteur.ui.progress import progress_fn
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, seen
 
 # --- pure formatting ---------------------------------------------------------------------------------
 
@@ -191,7 +191,7 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
         take = next((t for t in runner.takes(pid, Stage.VIDEO, sid, f"clip:{shot}") if t.id == take_id), None)
         if clips is None or take is None:
             raise InputError("That clip is no longer a take of this shot; click one of the takes on screen.")
-        runner.save(pid, Stage.VIDEO, choose_clip(clips, shot, take), sid, base_revision=rev or None)
+        runner.save(pid, Stage.VIDEO, choose_clip(clips, shot, take), sid, base_revision=seen(rev))
         result = runner.run(pid, Stage.VIDEO, sid, target="cut")  # the scene cut follows the choice (no rendering)
         return fill(runner, pid, sid, shot, "Chosen; the scene cut is joined again." if result.ok else
                     "Chosen. ⚠️ " + " ".join(result.errors))

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, InputError, Stage, StoryInput
+from aiuteur.domain import AiuteurError, ConflictError, InputError, Stage, StoryInput
 from aiuteur.pipeline import capsules, custom_prompts
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import TabEnv
@@ -36,6 +36,7 @@ class WritingPanel:
     save_override: gr.Button
     reset_override: gr.Button
     message: gr.Markdown
+    shown: gr.State  # the writing voice this panel showed: a choice over someone else's newer one is refused
 
 
 # --- pure helpers (tested without a browser) ------------------------------------------------
@@ -51,19 +52,35 @@ def project_capsule(runner: Runner, project_id: str) -> str:
     return data.get("written_style_capsule") or NO_CAPSULE
 
 
-def use_capsule(runner: Runner, project_id: str, capsule_id: str | None) -> str:
-    """Make a capsule (or none) this project's writing voice; saved in the input stage."""
+def use_capsule(runner: Runner, project_id: str, capsule_id: str | None, seen: str | None = None) -> str:
+    """Make a capsule (or none) this project's writing voice; saved in the input stage.
+
+    `seen` is the voice the user saw (None or NO_CAPSULE: none): if someone chose another since,
+    nothing is saved. Only this field changes, from the input revision read here, so a story edit
+    saved meanwhile is never replaced."""
     view = runner.view(project_id)
     story = StoryInput.model_validate(view.data(Stage.INPUT) or {})
+    now = story.written_style_capsule or NO_CAPSULE
+    if now != (seen or NO_CAPSULE):
+        name = "no capsule" if now == NO_CAPSULE else f"“{_capsule_name(runner, now)}”"
+        raise ConflictError(f"The writing voice was changed by someone else since you opened it (now {name}); "
+                            "nothing was saved. Reload the project and choose again.", yours=capsule_id)
     chosen = None if capsule_id in (None, "", NO_CAPSULE) else capsule_id
     if chosen is not None:
         cap = capsules.get_capsule(chosen, runner.store.home)
         if cap.owner != runner.owner:
             raise InputError("That capsule is not in your library.")
     runner.save(project_id, Stage.INPUT, story.model_copy(update={"written_style_capsule": chosen}),
-                base_revision=view.revision(Stage.INPUT) or None)
+                base_revision=view.revision(Stage.INPUT))
     return "The script will be written without a capsule." if chosen is None else \
         f"Scenes and dialogue will be written in the voice of “{capsules.get_capsule(chosen, runner.store.home).name}”."
+
+
+def _capsule_name(runner: Runner, capsule_id: str) -> str:
+    try:
+        return capsules.get_capsule(capsule_id, runner.store.home).name
+    except AiuteurError:
+        return capsule_id
 
 
 def template_choices(runner: Runner, project_id: str) -> list[tuple[str, str]]:
@@ -109,29 +126,33 @@ def render() -> WritingPanel:
             reset_override = gr.Button("Reset to default", size="sm")
         message = gr.Markdown()
     return WritingPanel(capsule, use, cap_name, cap_prose, cap_dialogue, cap_create, cap_update, cap_delete,
-                        template, template_text, template_vars, save_override, reset_override, message)
+                        template, template_text, template_vars, save_override, reset_override, message,
+                        gr.State(None))
 
 
 def listen(p: WritingPanel, env: TabEnv) -> None:
     def fail(e: AiuteurError) -> str:
         return f"⚠️ {e}"
 
-    def on_load(pid: str | None, request: gr.Request) -> tuple[Any, Any]:
+    def on_load(pid: str | None, request: gr.Request) -> tuple[Any, Any, Any]:
         if not pid:
-            return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None)
+            return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None), None
         runner = env.runner_for(request)
-        return (gr.Dropdown(choices=capsule_choices(runner), value=project_capsule(runner, pid)),
-                gr.Dropdown(choices=template_choices(runner, pid), value=None))
+        now = project_capsule(runner, pid)
+        return (gr.Dropdown(choices=capsule_choices(runner), value=now),
+                gr.Dropdown(choices=template_choices(runner, pid), value=None), now)
 
-    env.on_reload(on_load, [env.project], [p.capsule, p.template])
+    env.on_reload(on_load, [env.project], [p.capsule, p.template, p.shown])
 
-    def on_use(pid: str, capsule_id: str | None, request: gr.Request) -> str:
+    def on_use(pid: str, capsule_id: str | None, seen: str | None, request: gr.Request) -> tuple[str, Any]:
         try:
-            return use_capsule(env.runner_for(request), pid, capsule_id)
-        except AiuteurError as e:
-            return fail(e)
+            said = use_capsule(env.runner_for(request), pid, capsule_id, seen)
+        except AiuteurError as e:  # a conflict keeps the user's choice in the dropdown
+            return fail(e), gr.skip()
+        return said, capsule_id or NO_CAPSULE
 
-    p.use_capsule.click(on_use, [env.project, p.capsule], p.message, api_name="use_written_capsule")
+    p.use_capsule.click(on_use, [env.project, p.capsule, p.shown], [p.message, p.shown],
+                        api_name="use_written_capsule")
 
     def on_pick_capsule(capsule_id: str | None, request: gr.Request) -> tuple[Any, Any, Any]:
         if capsule_id in (None, "", NO_CAPSULE):

@@ -246,7 +246,7 @@ def test_signed_in_users_own_their_projects_and_private_files(space: Space, tmp_
                     cookies=alice_c, timeout=120)
     uploaded = up.json()[0]
     fd = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": script.name}
-    ok, summary = call(space, "import_script", ["", fd], alice_c)
+    ok, summary = call(space, "import_script", ["", fd, None], alice_c)
     assert ok, summary
     pid = summary[0]["project"]
     assert space.runner("hf:alice").view(pid).project.owner == "hf:alice"
@@ -272,7 +272,7 @@ def test_signed_in_users_own_their_projects_and_private_files(space: Space, tmp_
         assert anonymous.status_code == 404
     # naming her uploaded file as his own input: refused before any handler reads it
     before = files_under(space.store.root)
-    r = httpx.post(f"{space.url}gradio_api/call/import_script", json={"data": ["", fd]}, cookies=bob_c, timeout=120)
+    r = httpx.post(f"{space.url}gradio_api/call/import_script", json={"data": ["", fd, None]}, cookies=bob_c, timeout=120)
     assert (r.status_code, r.text) == (403, "That file belongs to another user; upload your own copy.")
     assert files_under(space.store.root) == before
 

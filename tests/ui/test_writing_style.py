@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiuteur.domain import InputError, Stage, StoryInput
+from aiuteur.domain import ConflictError, InputError, Stage, StoryInput
 from aiuteur.pipeline import capsules
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
@@ -21,8 +21,11 @@ def test_a_project_takes_a_capsule_from_its_owners_library_only(store: Store) ->
     assert "Hard-boiled" in ws.use_capsule(alice, pid, mine.id)
     assert ws.project_capsule(alice, pid) == mine.id
     with pytest.raises(InputError, match="not in your library"):
-        ws.use_capsule(alice, pid, theirs.id)
-    ws.use_capsule(alice, pid, ws.NO_CAPSULE)
+        ws.use_capsule(alice, pid, theirs.id, mine.id)
+    with pytest.raises(ConflictError, match="writing voice was changed by someone else"):
+        ws.use_capsule(alice, pid, ws.NO_CAPSULE)  # from a panel that still showed no capsule
+    assert ws.project_capsule(alice, pid) == mine.id
+    ws.use_capsule(alice, pid, ws.NO_CAPSULE, mine.id)
     assert ws.project_capsule(alice, pid) == ws.NO_CAPSULE
     assert [c for _, c in ws.capsule_choices(bob)] == [ws.NO_CAPSULE, theirs.id]
 

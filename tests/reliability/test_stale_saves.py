@@ -1,0 +1,205 @@
+"""Every save through the app carries the revision its user saw: a save from a stale view is
+refused in one sentence and nothing saved changes (the user's text stays where it was typed).
+
+Two `gradio_client` sessions (two browser tabs, or two people on one account) work on one project
+of the running app; the first saves, the second saves from what it saw before. One test per door
+that saves: the scene-assets tab (description, a new asset), the writing-voice panel,
+`/import_script`, `/save_story_input`; and, below the app, a model run that finishes after someone
+saved the same artifact keeps their save.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from aiuteur.domain import ConflictError, Stage, Treatment
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import launch_app
+from tests.fakes import ScriptedText
+from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
+from tests.reliability.app_server import free_port
+from tests.reliability.test_generation_faults import RegistryEngines, _scene_with_states, records
+
+STALE = "changed by someone else"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Store, RegistryEngines]]:
+    home = tmp_path_factory.mktemp("stale")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIUTEUR_HOME", str(home))
+    mp.setenv("AIUTEUR_PROFILE", "tiny")
+    mp.delenv("AIUTEUR_AUTH", raising=False)
+    store = Store(DataHome(home, "test"))
+    engines = RegistryEngines(text=ScriptedText(), image=FakeImage(), matting=FakeMatting())
+    demo = None
+    try:
+        demo, url = launch_app(store, host="127.0.0.1", port=free_port(), prevent_thread_lock=True, quiet=True,
+                               ssr_mode=False, _frontend=False, engines_factory=lambda: engines)
+        yield url, store, engines
+    finally:
+        if demo is not None:
+            demo.close()
+        mp.undo()
+
+
+def client(url: str) -> Client:
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
+
+
+def one_sentence(message: str) -> bool:
+    return "\n" not in message and "Traceback" not in message and len(message) < 600
+
+
+def status_line(out: Any) -> str:
+    """The status line a tab event shows (its last output)."""
+    return str(out[-1] if isinstance(out, list | tuple) else out)
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock") and "backups" not in p.parts}
+
+
+def opened(url: str, pid: str) -> Client:
+    """A session with the project open, as a browser tab that opened it from the dashboard."""
+    c = client(url)
+    c.predict("", "__all__", api_name="/list_projects")  # the dashboard lists it in this session
+    assert "Opened" in str(c.predict(pid, api_name="/open_project"))
+    return c
+
+
+def at_scene(url: str, pid: str, sid: str, asset: str) -> Client:
+    """A session with the project and scene open and the asset picked, as a browser tab would have."""
+    c = opened(url, pid)
+    c.predict(api_name="/hub")  # the scene list (a browser gets it when the project opens)
+    c.predict(sid, api_name="/hub_open_scene")
+    c.predict(None, api_name="/asset_states_pick")  # the tab fills its asset list
+    c.predict(asset, api_name="/asset_states_pick")
+    return c
+
+
+def test_scene_assets_refuse_a_save_from_a_stale_view(app: tuple[str, Store, RegistryEngines]) -> None:
+    url, store, engines = app
+    runner = Runner(store, engines)
+    pid, sid = _scene_with_states(runner, engines, store)
+    first, second = at_scene(url, pid, sid, "as_persephone"), at_scene(url, pid, sid, "as_persephone")
+
+    saved = first.predict("as_persephone", "In a green cloak, soaked.", api_name="/asset_states_description")
+    assert status_line(saved) == "Saved."
+    before = files_under(store.root)
+    for endpoint, values in (("/asset_states_description", ["as_persephone", "In a red scarf."]),
+                             ("/asset_states_add_asset", ["as_persephone", "Brass lamp", "prop", "Dented."]),
+                             ("/asset_states_use_master", ["as_persephone", True])):
+        out = second.predict(*values, api_name=endpoint)
+        line = status_line(out)
+        assert line.startswith("⚠️") and STALE in line and one_sentence(line), (endpoint, line)
+        assert files_under(store.root) == before, endpoint  # nothing saved changed
+    states = json.dumps(records(store, pid)[("asset_states", sid)])
+    assert "In a green cloak, soaked." in states and "In a red scarf." not in states
+    assert "Brass lamp" not in json.dumps(records(store, pid)[("assets", None)])
+
+    # the second tab reloads the asset (its view is current again) and saves
+    second.predict("as_persephone", api_name="/asset_states_pick")
+    assert status_line(second.predict("as_persephone", "In a red scarf.",
+                                      api_name="/asset_states_description")) == "Saved."
+    added = second.predict("as_persephone", "Brass lamp", "prop", "Dented.", api_name="/asset_states_add_asset")
+    assert status_line(added) == "Added Brass lamp to the asset registry."
+    assert "Brass lamp" in json.dumps(records(store, pid)[("assets", None)])
+
+
+def test_the_writing_voice_refuses_a_choice_over_someone_elses(app: tuple[str, Store, RegistryEngines]) -> None:
+    url, store, engines = app
+    pid = Runner(store, engines).create_project("Voices").id
+    first, second = opened(url, pid), opened(url, pid)
+    def new_capsule(c: Client, name: str) -> str:
+        made = c.predict(name, "Rain. Neon.", "You lied.", api_name="/create_written_capsule")
+        return str(made[0]["value"] if isinstance(made[0], dict) else made[0])
+
+    capsule = new_capsule(first, "Hard-boiled")
+    assert "Scenes and dialogue will be written" in str(first.predict(capsule, api_name="/use_written_capsule"))
+    other = new_capsule(second, "Soft-spoken")  # the second tab opened when the project had no voice
+    before = files_under(store.root)
+    refused = str(second.predict(other, api_name="/use_written_capsule"))
+    assert refused.startswith("⚠️") and STALE in refused and "Hard-boiled" in refused and one_sentence(refused)
+    assert files_under(store.root) == before
+    assert Runner(store).view(pid).data(Stage.INPUT)["written_style_capsule"] == capsule
+
+
+def test_import_script_and_the_json_save_need_the_revision_read(app: tuple[str, Store, RegistryEngines],
+                                                                tmp_path: Path) -> None:
+    url, store, _ = app
+    script = tmp_path / "film.fountain"
+    script.write_text("Title: Rooms\n\nINT. ROOM - DAY\n\nMara waits.\n\nEXT. YARD - NIGHT\n\nMara runs.\n",
+                      encoding="utf-8")
+    first, second = client(url), client(url)
+    pid = first.predict("Imports", api_name="/create_project")
+    read = second.predict(pid, api_name="/story")["revision"]  # 0: nothing saved yet
+    first.predict(pid, "Mara's story, typed by the first.", "expand", 0, api_name="/set_story")
+    before = files_under(store.root)
+    with pytest.raises(AppError) as e:
+        second.predict(pid, handle_file(str(script)), read, api_name="/import_script")
+    assert str(e.value) == ("The input was saved by someone else since you read it (now revision 1, yours was 0); "
+                            "nothing was imported. Read it again with /story and import again.")
+    with pytest.raises(AppError, match=r"^The input was saved by someone else"):
+        second.predict(pid, handle_file(str(script)), api_name="/import_script")  # no revision: "nothing saved yet"
+    refused = second.predict(pid, {"mode": "expand"}, None, api_name="/save_story_input")
+    assert refused["ok"] is False and STALE in refused["error"] and refused["yours"]["mode"] == "expand"
+    assert files_under(store.root) == before
+    # from the current revision, both doors save
+    summary = second.predict(pid, handle_file(str(script)), 1, api_name="/import_script")
+    assert summary["revision"] == 2 and summary["stages"]["script"] == "done"
+    assert second.predict(pid, {"mode": "skip_to_script"}, 2, api_name="/save_story_input") == {"ok": True,
+                                                                                                 "revision": 3}
+
+
+class EditsWhileRunning:
+    """A text model during whose first call someone else saves the artifact being made."""
+
+    def __init__(self, inner: ScriptedText, edit: Any) -> None:
+        self.inner, self.edit, self.done = inner, edit, False
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.done:
+            self.done = True
+            self.edit()
+        return self.inner.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_run_never_replaces_a_save_made_while_it_ran(store: Store) -> None:
+    from tests.pipeline.test_script import _through_beats
+    from tests.pipeline.writing_fixtures import treatment_out
+
+    scripted = ScriptedText()
+    engines = RegistryEngines(text=scripted)
+    runner = Runner(store, engines)
+    pid = _through_beats(runner, engines)
+    rev = runner.view(pid).revision(Stage.TREATMENT)
+    mine = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    mine = mine.model_copy(update={"variants": [mine.variants[0].model_copy(update={"prose": "My own words."}),
+                                                *mine.variants[1:]]})
+    engines._text = EditsWhileRunning(scripted, lambda: Runner(store).save(pid, Stage.TREATMENT, mine,
+                                                                            base_revision=rev))
+    scripted.enqueue(treatment_out("New "))
+    takes_before = len(runner.takes(pid, Stage.TREATMENT))
+    with pytest.raises(ConflictError) as e:
+        runner.run(pid, Stage.TREATMENT, seed=3)
+    assert str(e.value) == (f"Treatment (now revision {rev + 1}, it started from {rev}) was saved by someone else "
+                            "while this ran; their version is kept and the new takes are in the history, to choose "
+                            "from.")
+    saved = runner.view(pid)
+    assert saved.revision(Stage.TREATMENT) == rev + 1
+    assert Treatment.model_validate(saved.data(Stage.TREATMENT)).variants[0].prose == "My own words."
+    assert len(runner.takes(pid, Stage.TREATMENT)) > takes_before  # the run's work is in the history
