@@ -49,7 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, ssr_mode=False, _frontend=False, **launch_kwargs())
     try:
-        yield Client(url, verbose=False), store
+        yield Client(url, verbose=False, httpx_kwargs={"timeout": 300}), store  # generous: CI may be loaded
     finally:
         demo.close()
 
