@@ -224,6 +224,12 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
+    def only_status(line: str) -> list[Any]:
+        """Every output left as it is on screen (what the user typed stays) except the status line."""
+        out: list[Any] = [gr.skip()] * len(shown)
+        out[shown.index(tab.status)] = line
+        return out
+
     def fill(runner: Runner, pid: str | None, sid: str | None, asset_id: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
             return [gr.Dropdown(choices=[], value=None), "", "", None, "", False, [], "", "",
@@ -318,7 +324,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                     save_states(runner, pid, sid, new, rev)
             except ConflictError as e:  # the user's text and choices stay on screen to reapply
                 gr.Warning(str(e))
-                return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
+                return only_status(f"⚠️ {e}")
             except AiuteurError as e:
                 gr.Warning(str(e))
                 return fill(runner, pid, sid, aid, f"⚠️ {e}")
@@ -417,7 +423,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
             asset = create_asset(runner, pid, sid, name or "", category, description or "", rev)
         except ConflictError as e:  # the name and description typed stay in their boxes
             gr.Warning(str(e))
-            return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
+            return only_status(f"⚠️ {e}")
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, aid, f"⚠️ {e}")

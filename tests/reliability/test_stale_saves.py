@@ -61,8 +61,10 @@ def one_sentence(message: str) -> bool:
 
 
 def status_line(out: Any) -> str:
-    """The status line a tab event shows (its last output)."""
-    return str(out[-1] if isinstance(out, list | tuple) else out)
+    """The status line a tab event shows: its "⚠️ …" line, else its first line that says it saved or added."""
+    values = [str(v) for v in (out if isinstance(out, list | tuple) else [out]) if isinstance(v, str)]
+    return next((v for v in values if v.startswith("⚠️")), None) or next(
+        (v for v in values if v in ("Saved.",) or v.startswith("Added ")), "")
 
 
 def files_under(root: Path) -> dict[str, bytes]:
