@@ -62,6 +62,10 @@ class ClusterSettings:
     def replica_count(self) -> int:
         return max(1, int(self.replicas or 1))
 
+    def jobs_at_once(self) -> int:
+        """How many jobs of one engine kind the cluster runs at once: its replicas (the most, when it scales)."""
+        return self.max_replicas or self.replica_count()
+
 
 def settings_for(profile: Profile) -> ClusterSettings | None:
     """The cluster settings of `profile`, or None when no address is set (everything in-process).
@@ -94,6 +98,21 @@ def settings_for(profile: Profile) -> ClusterSettings | None:
     return ClusterSettings(address=address, kinds=kinds, replicas=replicas, max_replicas=max_replicas,
                            gpus_per_replica=gpus, cpus_per_replica=cpus, item_timeout_s=timeout,
                            connect_timeout_s=connect, fallback=fallback)
+
+
+def model_jobs_at_once() -> int:
+    """Model jobs that may run at once: 1 on one machine; with a Ray cluster, its replicas per kind."""
+    from aiuteur.engines.profiles import PROFILES_DIR, active_profile
+
+    if not os.environ.get("AIUTEUR_RAY_ADDRESS") and not any(
+            "[cluster]" in p.read_text(encoding="utf-8") for p in PROFILES_DIR.glob("*.toml")):
+        return 1  # no cluster anywhere: skip choosing the profile here (it probes the machine)
+    try:
+        profile = active_profile().profile
+        settings = settings_for(profile)
+    except Exception:  # no profile can be chosen: the first model job will say why
+        return 1
+    return settings.jobs_at_once() if settings else 1
 
 
 def app_name(profile: Profile, kind: str) -> str:
@@ -155,7 +174,7 @@ class RemoteEngine:
         self.model_id = str(info.get("model_id", ""))
         self.backend = str(info.get("backend", ""))
         self.settings = settings
-        self.parallelism = settings.max_replicas or settings.replica_count()
+        self.parallelism = settings.jobs_at_once()
         self._inflight: set[Any] = set()
         self._lock = threading.Lock()
 

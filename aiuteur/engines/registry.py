@@ -29,14 +29,13 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiuteur.engines.base import EngineError, StoppedError, raise_if_stopped, stop_requested
 from aiuteur.engines.profiles import Profile
 from aiuteur.settings import DataHome
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
 
 FACTORIES: dict[tuple[str, str], str] = {
     ("text", "transformers"): "aiuteur.engines.text_transformers:TransformersText",
@@ -303,6 +302,14 @@ class Engines:
     `calls` counts model calls per purpose; `loads` (on the process-wide cache) counts model loads.
     """
 
+    @classmethod
+    def for_home(cls, home: DataHome) -> Engines:
+        """The engines of the active profile (AIUTEUR_PROFILE, else the machine's) for a data folder:
+        what the app, the CLI and the runner all build when no engines are given."""
+        from aiuteur.engines.profiles import active_profile
+
+        return cls(active_profile(models_dir=home.models).profile, home)
+
     def __init__(self, profile: Profile, home: DataHome, *, cache: EngineCache | None = None) -> None:
         self.profile = profile
         self.home = home
@@ -382,28 +389,3 @@ class Engines:
     def model_calls(self) -> dict[str, int]:
         """Calls per purpose, for the CLI's `model_calls`."""
         return dict(self.calls)
-
-
-# -- ZeroGPU -------------------------------------------------------------------------------------
-
-
-def gpu(duration_fn: Callable[..., float] | float | None = None) -> Callable[[F], F]:
-    """Mark a GPU entry point: `spaces.GPU(duration=...)` on a ZeroGPU Space, a no-op elsewhere.
-
-    `duration_fn` is seconds, or a function of the same arguments returning seconds (estimated
-    from the work). `spaces` is imported only on a Space; if that fails the function is unchanged.
-    """
-
-    def decorate(fn: F) -> F:
-        if not os.environ.get("SPACES_ZERO_GPU") and not os.environ.get("SPACE_ID"):
-            return fn
-        try:
-            import spaces
-        except Exception:
-            log.warning("spaces could not be imported; %s runs without @spaces.GPU", fn.__name__)
-            return fn
-        if duration_fn is None:
-            return spaces.GPU(fn)  # type: ignore[no-any-return]
-        return spaces.GPU(duration=duration_fn)(fn)  # type: ignore[no-any-return]
-
-    return decorate

@@ -227,11 +227,6 @@ def choose_reference(sa: StyleAndAssets, take: Take) -> StyleAndAssets:
                    history=history)
 
 
-def clear_reference(sa: StyleAndAssets, asset_id: str) -> StyleAndAssets:
-    """No master reference for this asset (its history is kept)."""
-    return _update(sa, asset_id, master_ref=None, master_ref_white=None)
-
-
 # --- style ------------------------------------------------------------------------------------------
 
 
@@ -241,6 +236,6 @@ def set_style(sa: StyleAndAssets, style: VisualStyle) -> StyleAndAssets:
 
 
 __all__ = [
-    "add_asset", "apply_checklist", "apply_description", "choose_reference", "clear_reference", "edit_asset",
+    "add_asset", "apply_checklist", "apply_description", "choose_reference", "edit_asset",
     "keep_offered", "merge_assets", "merge_text", "remove_asset", "restore_asset", "set_style", "split_alias",
 ]

@@ -39,6 +39,7 @@ from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.shot_list import load_bundle, load_scene, shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome
+from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import load_story, make_take, story_rules
 
 STATIC = ("static",)
@@ -49,13 +50,6 @@ SD_FAMILIES = frozenset({"sd15", "sd21", "sdxl", "sd3"})
 SD_BUDGET = CLIP_CONTEXT
 LONG_BUDGET = 256  # multi-reference edit models (LLM or T5 text encoders), counted in CLIP tokens
 STATE_WORDS = 14  # an asset's look in a frame prompt: its first clause, at most this many words
-
-
-def style_text(style: VisualStyle | None) -> str:
-    if style is None:
-        return ""
-    parts = [style.medium, style.look, style.palette, style.lighting, style.era]
-    return ", ".join(p.strip() for p in parts if p.strip())
 
 
 def image_family(engines: Any) -> str:
@@ -268,14 +262,14 @@ def build_prompt(shot: Shot, scene: Scene, assets: dict[str, Asset], states: Ass
         return ", ".join(x for x in (where, when) if x)
 
     rules_list = [r for r in rules if r.strip()]
-    style_words = style_text(style)
+    words = style_words(style) if style is not None else ""  # as the master references say it
     camera = f"{shot.size} shot, {shot.angle}, {shot.lens} lens"
     first, rest = _sentences(shot.action)
     speech = _speech_moment(shot, scene)
 
     def frame(at_end: bool, moment: str) -> FittedPrompt:
         subjects = [(a.name, short_look(look(a, at_end))) for a in others]
-        parts = frame_parts(moment or speech, camera, subjects, setting(at_end), style_words, rules_list)
+        parts = frame_parts(moment or speech, camera, subjects, setting(at_end), words, rules_list)
         return fit_prompt(parts, budget)
 
     warnings: list[str] = []
@@ -295,7 +289,7 @@ def build_prompt(shot: Shot, scene: Scene, assets: dict[str, Asset], states: Ass
     rules_text = " ".join(r.rstrip(".") + "." for r in rules_list)
     lines = " ".join(f'{ln.split(": ", 1)[0]} says: "{ln.split(": ", 1)[1]}"' for ln in shot_lines(shot, scene))
     video_parts = [f"Camera: {shot.movement}, {shot.size}, {shot.angle}.", shot.action, lines,
-                   f"{shot.duration_s:g} seconds.", f"Style: {style_words}." if style_words else "", rules_text]
+                   f"{shot.duration_s:g} seconds.", f"Style: {words}." if words else "", rules_text]
     video = " ".join(p for p in video_parts if p).strip()
     asset_refs = {a.id: key for a in in_frame if (key := images.get(a.id))}
     missing = [a.id for a in in_frame if not images.get(a.id)]
@@ -376,5 +370,5 @@ def run(ctx: StageContext) -> StageOutcome:
 
 __all__ = [
     "FittedPrompt", "PromptPart", "build_prompt", "build_prompts", "edit_prompt", "fit_prompt", "frame_parts",
-    "image_family", "prompt_budget", "run", "short_look", "style_text",
+    "image_family", "prompt_budget", "run", "short_look",
 ]

@@ -50,12 +50,6 @@ def format_rules(rules: list[str]) -> str:
     return "\n".join(f"- {r}" for r in rules) if rules else NO_RULES
 
 
-def story_rules_text(state: ProjectState | StoryInput | None) -> str:
-    """The story rules of a project as prompt text; image prompts reuse this (DESIGN idea 9)."""
-    story = state if isinstance(state, StoryInput) or state is None else load_story(state)
-    return format_rules(story_rules(story))
-
-
 def load_story(state: ProjectState) -> StoryInput | None:
     """The saved stage-1 input of a project, or None when there is none."""
     data = state.data(Stage.INPUT)

@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import Stage
+from aiuteur.engines.cluster import model_jobs_at_once
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.slot import ModelSlot
 from aiuteur.pipeline.stage import EngineProvider
@@ -96,26 +97,6 @@ LEAVE_GUARD_HEAD = """<script>
 </script>"""
 
 
-
-def model_jobs_at_once() -> int:
-    """Model jobs that may run at once: 1 on one machine; with a Ray cluster, its replicas per kind."""
-    from aiuteur.engines.profiles import PROFILES_DIR, active_profile
-
-    if not os.environ.get("AIUTEUR_RAY_ADDRESS") and not any(
-            "[cluster]" in p.read_text(encoding="utf-8") for p in PROFILES_DIR.glob("*.toml")):
-        return 1  # no cluster anywhere: skip choosing the profile here (it probes the machine)
-    try:
-        profile = active_profile().profile
-    except Exception:  # no profile can be chosen: the first model job will say why
-        return 1
-    if not (os.environ.get("AIUTEUR_RAY_ADDRESS") or profile.tables.get("cluster")):
-        return 1
-    from aiuteur.engines.cluster import settings_for
-
-    settings = settings_for(profile)
-    return (settings.max_replicas or settings.replica_count()) if settings else 1
-
-
 @dataclass
 class AppContext:
     """What every request shares: the store and, built on first use, the engines.
@@ -140,11 +121,9 @@ class AppContext:
                 if self.engines_factory is not None:
                     self._engines = self.engines_factory()
                 else:  # as the Runner does, but built once for every request of this app
-                    from aiuteur.engines.profiles import active_profile
                     from aiuteur.engines.registry import Engines
 
-                    home = self.store.home
-                    self._engines = Engines(active_profile(models_dir=home.models).profile, home)
+                    self._engines = Engines.for_home(self.store.home)
             return self._engines
 
     def owner(self, request: gr.Request | None) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from aiuteur.engines import registry
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.profiles import Profile, load_profiles
-from aiuteur.engines.registry import FACTORIES, EngineCache, Engines, gpu
+from aiuteur.engines.registry import FACTORIES, EngineCache, Engines
+from aiuteur.engines.zerogpu import gpu_entry
 from aiuteur.settings import DataHome
 from tests.engines import schemas as s
 
@@ -152,26 +154,24 @@ def test_tiny_profile_text_engine_through_the_registry(tiny_text_dir: Path, mode
     cache.clear()
 
 
-def test_gpu_decorator_is_a_no_op_off_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_entry_is_a_no_op_off_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
 
     def work(n: int) -> int:
         return n * 2
 
-    assert gpu(lambda n: 10.0 * n)(work) is work
-    assert gpu()(work) is work
+    assert gpu_entry(lambda n: 10.0 * n)(work)(3) == 6
 
 
-def test_gpu_decorator_falls_back_when_spaces_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_entry_falls_back_when_spaces_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
-    monkeypatch.setenv("SPACE_ID", "user/space")
     real_import = builtins.__import__
 
     def broken(name: str, *args: Any, **kwargs: Any) -> Any:
         if name == "spaces":
-            raise RuntimeError("no ZeroGPU here")
+            raise ImportError("no ZeroGPU here")
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", broken)
@@ -179,9 +179,23 @@ def test_gpu_decorator_falls_back_when_spaces_fails(monkeypatch: pytest.MonkeyPa
     def work() -> str:
         return "done"
 
-    assert gpu(60)(work)() == "done"
+    assert gpu_entry(lambda: 60.0)(work) is work
 
 
 def test_importing_the_registry_loads_no_model() -> None:
-    assert registry.CACHE is not None
-    assert all(isinstance(v, str) for v in FACTORIES.values())
+    """A fresh interpreter imports the registry: no engine is built, no model library is loaded,
+    and no model object exists anywhere in memory."""
+    code = (
+        "import gc, sys\n"
+        "from aiuteur.engines import registry\n"
+        "assert len(registry.CACHE) == 0 and not registry.CACHE.loads, 'an engine was built'\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'diffusers', 'llama_cpp', 'rembg', 'onnxruntime')\n"
+        "               if m in sys.modules)\n"
+        "assert not heavy, f'model libraries imported: {heavy}'\n"
+        "engines = [o for o in gc.get_objects() if hasattr(o, 'from_spec') and not isinstance(o, type)]\n"
+        "assert not engines, f'engine objects exist: {engines[:3]}'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+    assert all(isinstance(v, str) for v in FACTORIES.values())  # factories are named, not imported

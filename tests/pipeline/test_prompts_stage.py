@@ -171,3 +171,26 @@ def test_cli_run_until_prompts_works_headless(tmp_path: Path, home: object, monk
         out = json.loads(capsys.readouterr().out)
     assert rc == 0, out
     assert out["stages"]["prompts"] == "done" and out["shots"] >= 4 and "stopped" not in out
+
+
+def test_master_references_and_keyframes_describe_the_style_identically() -> None:
+    """One style text: a master reference and a shot's frames and clip name the style in the same
+    words, "in the manner of …" included (one copy dropped it, so the two described it differently)."""
+    from aiuteur.domain import Asset, AssetCategory, Scene, Shot, VisualStyle
+    from aiuteur.pipeline.assets import reference_prompt
+    from aiuteur.pipeline.prompts_stage import LONG_BUDGET, build_prompt
+    from aiuteur.pipeline.visual_style import style_words
+
+    style = VisualStyle(medium="stop-motion", look="handmade clay", palette="ochre and teal", era="1920s",
+                        references="Ladislas Starevich")
+    words = style_words(style)
+    assert "in the manner of Ladislas Starevich" in words
+    ada = Asset(name="Ada", category=AssetCategory.CHARACTER, description="A clockmaker in a grey coat")
+    scene = Scene(number="1", heading="INT. WORKSHOP - NIGHT")
+    shot = Shot(number="1A", action="Ada winds the clock.", assets=[ada.id], movement="dolly in")
+    prompt = build_prompt(shot, scene, {ada.id: ada}, None, {ada.id: None}, style, [], budget=LONG_BUDGET)
+    reference, _, _ = reference_prompt(ada, style, [])
+    said = f"Style: {words}."
+    assert said in reference
+    assert said in prompt.start_prompt and prompt.end_prompt is not None and said in prompt.end_prompt
+    assert said in prompt.video_prompt
