@@ -227,11 +227,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         for sid in state.scene_ids
     )
     outputs: list[str] = []
+    media = runner.media_paths(pid, must_exist=False)
     for s in steps:
         if s.result:
             for t in s.result.takes:
                 for key in t.media:
-                    path = str(runner.store.media_path(key, must_exist=False))
+                    path = str(media(key))
                     if path not in outputs:
                         outputs.append(path)
     result = {

@@ -638,12 +638,12 @@ def generate_instances(ctx: StageContext, scene: Scene, states: AssetStates, ass
     made = [t for t in takes if t.ok]
     if not made:
         return takes, states
-    chosen, image = st.chosen_take, st.image
+    chosen, chosen_image = st.chosen_take, st.image
     if chosen is None or st.use_master:
-        chosen, image = made[0].id, made[0].media[0]
+        chosen, chosen_image = made[0].id, made[0].media[0]
     words = f"{len(made)} scene-instance image{'s' if len(made) > 1 else ''} generated from {source_label(ctx.state, ref_from)}"
     new = _replace(states, asset.id, instance_takes=[*st.instance_takes, *(t.id for t in made)], chosen_take=chosen,
-                   image=image, use_master=False, audit_add=f"{label}: {words}")
+                   image=chosen_image, use_master=False, audit_add=f"{label}: {words}")
     return takes, new
 
 

@@ -67,7 +67,7 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
-from aiuteur.engines.base import Cutout, EngineError, ImageRequest, Reference
+from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.screen_words import (
     handled,
@@ -78,7 +78,7 @@ from aiuteur.pipeline.screen_words import (
     says_look_change,
     sentences,
 )
-from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.stage import EngineProvider, StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -220,9 +220,9 @@ def chunks(script: Script) -> list[Chunk]:
     return out
 
 
-def changed_chunks(script: Script, registry: AssetRegistry) -> list[Chunk]:
-    """The chunks whose text is new or changed since the registry was extracted."""
-    return [c for c in chunks(script) if registry.chunk_hashes.get(c.key) != c.hash]
+def changed_chunks(all_chunks: list[Chunk], registry: AssetRegistry) -> list[Chunk]:
+    """The chunks (of `chunks(script)`) whose text is new or changed since the registry was extracted."""
+    return [c for c in all_chunks if registry.chunk_hashes.get(c.key) != c.hash]
 
 
 # --- the deterministic pass --------------------------------------------------------------------------
@@ -684,7 +684,7 @@ class Extracted:
         return all(t.ok for t in self.takes)
 
 
-def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, seed: int, rules: list[str],
+def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvider, *, seed: int, rules: list[str],
                    templates: TemplateSource = default_templates, max_attempts: int = 2,
                    report: Any = None, cancelled: Any = None) -> Extracted:
     """Extract the registry from the script, re-extracting only the chunks whose text changed.
@@ -694,7 +694,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, see
     """
     # 1. What changed: chunks with new text, and scenes no longer in the script.
     all_chunks = chunks(script)
-    todo = [c for c in all_chunks if registry.chunk_hashes.get(c.key) != c.hash]
+    todo = changed_chunks(all_chunks, registry)
     if not todo and set(registry.chunk_hashes) == {c.key for c in all_chunks}:
         return Extracted(registry, [], 0)
     offer = bool(registry.chunk_hashes)  # the user has seen the list: new finds are offered
@@ -713,7 +713,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: Any, *, see
     rules_text = format_rules(rules)
     hashes = {c.key: c.hash for c in all_chunks if c not in todo}
     takes: list[Take] = []
-    text: Any = None
+    text: TextEngine | None = None
     for n, chunk in enumerate(todo):
         if cancelled is not None and cancelled():
             break
@@ -776,7 +776,7 @@ def reference_prompt(asset: Asset, style: VisualStyle, rules: list[str],
     return prompt, NEGATIVE[asset.category], t.id
 
 
-def reference_size(category: AssetCategory, image_engine: Any, options: dict[str, Any]) -> tuple[int, int, int]:
+def reference_size(category: AssetCategory, image_engine: ImageEngine, options: dict[str, Any]) -> tuple[int, int, int]:
     """(width, height, steps) of a master reference: the options, else the category's size at 20 steps.
 
     The tiny profile's random-weight models draw noise whatever the size, so they get a small
@@ -827,7 +827,7 @@ def _reference_take(asset: Asset, *, purpose: str, prompt: list[dict[str, str]],
                 ok=not error, error=error, prompt=prompt, output=output, media=media)
 
 
-def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: Any, *, seed: int,
+def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: EngineProvider, *, seed: int,
                    put_media: Any, read_media: Any = None, templates: TemplateSource = default_templates,
                    guidance: str = "", options: dict[str, Any] | None = None) -> Take:
     """Generate one master reference of `asset` on a clean background; never raises EngineError.
@@ -837,7 +837,7 @@ def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: 
     opts = options or {}
     prompt, negative, template = reference_prompt(asset, style, rules, templates, guidance)
     messages = [{"role": "prompt", "content": prompt}, {"role": "negative", "content": negative}]
-    image_engine: Any = None
+    image_engine: ImageEngine | None = None
     inputs: dict[str, Any] = {"prompt": prompt, "negative": negative, "seed": seed}
     t0 = time.perf_counter()
     try:
@@ -861,7 +861,7 @@ def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: 
                            seconds=time.perf_counter() - t0, cut=cut, put_media=put_media)
 
 
-def upload_reference(asset: Asset, data: bytes, engines: Any, *, put_media: Any, matte: bool | None = None) -> Take:
+def upload_reference(asset: Asset, data: bytes, engines: EngineProvider, *, put_media: Any, matte: bool | None = None) -> Take:
     """An uploaded image as a reference take (background removed unless `matte` is False or a location)."""
     image = load_image(data, name="The uploaded file")
     do_matte = (asset.category != AssetCategory.LOCATION) if matte is None else matte

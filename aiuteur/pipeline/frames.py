@@ -51,7 +51,14 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
-from aiuteur.engines.base import ImageRequest, Reference, engine_notes
+from aiuteur.engines.base import (
+    EmbeddingEngine,
+    ImageEngine,
+    ImageRequest,
+    MattingEngine,
+    Reference,
+    engine_notes,
+)
 from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
 from aiuteur.pipeline.layout import effective_layout, regions
@@ -200,9 +207,9 @@ class _Setup:
     """What every keyframe of one run shares."""
 
     ctx: StageContext
-    engine: Any
-    embedding: Any
-    matting: Any
+    engine: ImageEngine
+    embedding: EmbeddingEngine | None
+    matting: MattingEngine | None
     assets: dict[str, Asset]
     style: VisualStyle | None
     style_image: Image.Image | None
@@ -349,7 +356,7 @@ def frame_job(setup: _Setup, shot: Shot, prompt: ShotPrompt, which: str, *, seed
                      init_key if init is not None else None, inputs)
 
 
-def call_image(engine: Any, request: ImageRequest) -> tuple[Image.Image | BaseException, float]:
+def call_image(engine: ImageEngine, request: ImageRequest) -> tuple[Image.Image | BaseException, float]:
     """The model call alone (safe to run in a worker thread): the image, or the error, and its seconds."""
     t0 = time.perf_counter()
     try:
@@ -425,7 +432,7 @@ def _float_option(options: Mapping[str, Any], name: str, default: float, lo: flo
 TINY_SIDE, TINY_STEPS = 128, 2
 
 
-def is_test_model(engine: Any) -> bool:
+def is_test_model(engine: object) -> bool:
     """The tiny profile's random-weight models draw noise at any size: keep them small and quick."""
     return str(getattr(engine, "model_id", "")).startswith("tiny/")
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiuteur.domain import InputError, Stage, Take
 from aiuteur.engines.base import EngineError, TextEngine
-from aiuteur.pipeline.prompts import load_template
+from aiuteur.pipeline.stage import StageContext, StageOutcome, failed_take
 from aiuteur.pipeline.writing import (
     TemplateSource,
     default_templates,
@@ -120,14 +120,44 @@ def rewrite_passage(text: str, start: int, end: int, instruction: str, engine: T
     return PassageResult(spliced, new_start, new_end, take)
 
 
+def run_passage(ctx: StageContext, stage: Stage) -> StageOutcome:
+    """The action "passage" of stage 2 or 4: rewrite `options["text"][start:end]` by the guidance.
+
+    The take (its prompt, model, seed, the old and the new passage) is kept in the stage's history
+    like any other; the artifact is not changed: the editor shows the result and the filmmaker
+    saves it. A failed model call is a failed take that says why.
+    """
+    text = str(ctx.options.get("text", ""))
+    start, end = int(ctx.options.get("start", 0)), int(ctx.options.get("end", 0))
+    if not ctx.guidance.strip():
+        raise InputError("Say how to change the highlighted passage (e.g. 'make her angrier').")
+    check_span(text, start, end)
+    try:
+        out = rewrite_passage(text, start, end, ctx.guidance, ctx.engines.text("passage"), stage=stage,
+                              seed=ctx.seed, rules=story_rules(load_story(ctx.state)), templates=ctx.template)
+    except InputError as e:  # the inputs were checked above: the model failed
+        return StageOutcome(takes=[failed_take(stage, None, "passage", {"passage": text[start:end]}, str(e),
+                                               target="passage", seed=ctx.seed)])
+    return StageOutcome(takes=[out.take])
+
+
 def rewrite_in_project(runner: Runner, project_id: str, stage: Stage, text: str, start: int, end: int,
-                       instruction: str, *, seed: int = 0) -> PassageResult:
+                       instruction: str, *, seed: int | None = None) -> PassageResult:
     """Rewrite a passage of a project's text with the project's story rules and its text engine.
 
-    The result is not saved: the caller puts it in the editor, where the filmmaker saves it.
+    It runs as the stage's "passage" action through `Runner.run` (taking its turn with other model
+    jobs, kept in the stage's history). The artifact is not saved: the caller puts the result in
+    the editor, where the filmmaker saves it.
+
+    Raises:
+        InputError: a bad selection or instruction, or the model failed (said in one sentence).
     """
-    view = runner.view(project_id)  # owner-checked
-    rules = story_rules(load_story(view.state))
-    engine = runner.engines.text("passage")
-    return rewrite_passage(text, start, end, instruction, engine, stage=stage, seed=seed, rules=rules,
-                           templates=lambda role: load_template(role, view.project.prompt_overrides))
+    if stage not in KINDS:
+        raise InputError(f"{stage.title} has no text to rewrite a passage of.")
+    result = runner.run(project_id, stage, seed=seed, guidance=instruction, target="passage",
+                        options={"text": text, "start": start, "end": end})
+    take = result.takes[0]
+    if not take.ok or take.output is None:
+        raise InputError(take.error or "The passage could not be rewritten; try again.")
+    spliced, new_start, new_end = splice(text, start, end, str(take.output["text"]))
+    return PassageResult(spliced, new_start, new_end, take)

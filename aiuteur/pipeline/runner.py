@@ -68,6 +68,7 @@ from aiuteur.pipeline.stage import (
 )
 from aiuteur.pipeline.text_in import clean_data, clean_text
 from aiuteur.store import Store, Tx
+from aiuteur.store.capsules import CapsuleLibrary
 from aiuteur.store.store import Snapshot
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,93 @@ def kept_when_stopped(outcome: StageOutcome) -> StageOutcome:
     return StageOutcome(takes=outcome.takes)
 
 
+def _artifact(stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None) -> BaseModel:
+    """`data` as the stage's artifact model, or InputError naming the first field that does not fit."""
+    model = artifact_model(stage.value)
+    raw = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    try:
+        artifact = model.model_validate(clean_data(raw, stage.title))
+    except ValidationError as e:
+        raise InputError(f"{stage.title} could not be saved: {_first_error(e)}") from None
+    if stage.per_scene and scene_id is None:
+        raise InputError(f"{stage.title} is made per scene; say which scene.")
+    return artifact
+
+
+def _save_in(tx: Tx, branch: Branch, stage: Stage, artifact: BaseModel, scene_id: str | None,
+             base_revision: int | None, source: str) -> tuple[ArtifactRecord, bool]:
+    """Put a user's edit in an open transaction: (the record, whether anything changed)."""
+    current = tx.get_record(stage, scene_id, branch.id)
+    upstream = current.upstream if current else {}
+    if current is None or branch.is_locked(stage, scene_id):
+        # the full upstream is read only when needed: a plain re-save touches one shard
+        state = ProjectState.build(branch, tx.records(branch.id))
+        if stage.per_scene and scene_id not in state.scene_ids:
+            raise InputError(f"No scene {scene_id!r} in the master script of this branch.")
+        graph.check_can_edit(state, stage, scene_id)
+        upstream = graph.fingerprints(state, stage, scene_id)
+    now = current.revision if current is not None else 0  # 0: nothing saved yet
+    # nothing saved here yet (now 0): nobody's work can be lost, whatever revision the editor
+    # last saw (a form still holding another project's revision after a project was created)
+    if base_revision is not None and now != base_revision and now != 0:
+        raise ConflictError(
+            f"{stage.title} was changed by someone else since you opened it (now revision "
+            f"{now}, yours was {base_revision}). Your version is kept so you can reapply it.",
+            yours=artifact.model_dump(mode="json"),
+        )
+    record = ArtifactRecord(
+        branch=branch.id, stage=stage, scene_id=scene_id if stage.per_scene else None,
+        revision=(current.revision + 1) if current else 1,
+        data=artifact.model_dump(mode="json"),
+        take_id=current.take_id if current else None,
+        upstream=upstream,
+        source=source,  # type: ignore[arg-type]
+    )
+    if current is not None and current.data == record.data:
+        return current, False
+    tx.put_record(record)
+    return record, True
+
+
+class Edit:
+    """An open, locked change of a project (see `Runner.edit`): read `state`, then put and move."""
+
+    def __init__(self, tx: Tx, state: ProjectState) -> None:
+        self._tx = tx
+        self.state = state
+        self.changed = False  # anything to write
+        self.edited = False  # an artifact changed (the project's last change moves)
+
+    @property
+    def position(self) -> Position:
+        return self.state.branch.position
+
+    def put(self, stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None = None) -> ArtifactRecord:
+        """Save an artifact as a user's edit (the position is left where it is)."""
+        record, changed = _save_in(self._tx, self._tx.branch(), stage, _artifact(stage, data, scene_id), scene_id,
+                                   None, "edited")
+        self.changed |= changed
+        self.edited |= changed
+        return record
+
+    def move(self, stage: Stage, scene_id: str | None = None) -> Position:
+        """Remember where the user is working (reopening lands here)."""
+        pos_scene = scene_id if stage.per_scene else None
+        if pos_scene is not None and pos_scene not in self.state.scene_ids:
+            raise InputError("That scene is not in the script of this branch.")
+        position = Position(stage=stage, scene_id=pos_scene)
+        branch = self._tx.branch()
+        if branch.position != position:
+            self._tx.put_branch(branch.model_copy(update={"position": position}))
+            self.changed = True
+        return position
+
+
 MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript
+
+#: Actions that help edit the text in an editor and save no artifact (a highlighted passage
+#: rewritten): they work on what the editor holds, so they need no finished upstream stage.
+EDITOR_ACTIONS = frozenset({"passage"})
 
 
 class Runner:
@@ -177,10 +264,9 @@ class Runner:
             if self._engines_factory is not None:
                 self._engines = self._engines_factory()
             else:
-                from aiuteur.engines.profiles import active_profile
                 from aiuteur.engines.registry import Engines
 
-                self._engines = Engines(active_profile(models_dir=self.store.home.models).profile, self.store.home)
+                self._engines = Engines.for_home(self.store.home)
         return self._engines
 
     # -- access: every project operation goes through these, so users stay apart ----------------
@@ -244,12 +330,41 @@ class Runner:
         self._check_folder(folder_id)
         self.store.delete_folder(folder_id)
 
-    def media_path(self, key: str) -> Path:
-        """A media file of one of this user's projects (checked when the instance is shared)."""
-        path = self.store.media_path(key)
-        if self.owner and not any(self.store.project_uses_media(c.id, key) for c in self.list_projects()):
+    def media_path(self, key: str, project_id: str | None = None, *, must_exist: bool = True) -> Path:
+        """A media file of one of this user's projects (checked when the instance is shared).
+
+        With `project_id`, only that project (which must be this user's) is searched for the key.
+        """
+        path = self.store.media_path(key, must_exist=must_exist)
+        if project_id is not None:
+            self._check_owned(project_id)
+            if self.owner and not self.store.project_uses_media(project_id, key):
+                raise NotFoundError(f"No media file {key!r}.")
+        elif self.owner and not any(self.store.project_uses_media(c.id, key) for c in self.list_projects()):
             raise NotFoundError(f"No media file {key!r}.")
         return path
+
+    def media_paths(self, project_id: str, *, must_exist: bool = True) -> Callable[[str], Path]:
+        """Where the media of one of this user's projects lives: a function of the key that refuses
+        any key the project does not use (the project's files are read once, for a whole gallery)."""
+        self._check_owned(project_id)
+        used = self.store.project_media_text(project_id) if self.owner else b""
+
+        def path(key: str) -> Path:
+            if self.owner and key.encode() not in used:
+                raise NotFoundError(f"No media file {key!r}.")
+            return self.store.media_path(key, must_exist=must_exist)
+
+        return path
+
+    def put_media(self, data: bytes, ext: str) -> str:
+        """Keep an uploaded file (by content hash) for a project of this user; returns its key."""
+        return self.store.put_media(data, ext)
+
+    @property
+    def capsules(self) -> CapsuleLibrary:
+        """This user's written and visual style capsules (kept by the store, under its home)."""
+        return self.store.capsules(self.owner)
 
     def backups(self, project_id: str) -> list[Snapshot]:
         """The project's rolling snapshots, newest first."""
@@ -379,49 +494,31 @@ class Runner:
             ConflictError: someone saved it since `base_revision`; the edit is kept on the error.
             InputError: the data does not fit the artifact.
         """
-        model = artifact_model(stage.value)
-        raw = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-        try:
-            artifact = model.model_validate(clean_data(raw, stage.title))
-        except ValidationError as e:
-            raise InputError(f"{stage.title} could not be saved: {_first_error(e)}") from None
-        if stage.per_scene and scene_id is None:
-            raise InputError(f"{stage.title} is made per scene; say which scene.")
+        artifact = _artifact(stage, data, scene_id)
         with self._tx(project_id) as tx:
             branch = tx.branch()
-            current = tx.get_record(stage, scene_id, branch.id)
-            upstream = current.upstream if current else {}
-            if current is None or branch.is_locked(stage, scene_id):
-                # the full upstream is read only when needed: a plain re-save touches one shard
-                state = self._state(tx)
-                if stage.per_scene and scene_id not in state.scene_ids:
-                    raise InputError(f"No scene {scene_id!r} in the master script of this branch.")
-                graph.check_can_edit(state, stage, scene_id)
-                upstream = graph.fingerprints(state, stage, scene_id)
-            now = current.revision if current is not None else 0  # 0: nothing saved yet
-            # nothing saved here yet (now 0): nobody's work can be lost, whatever revision the editor
-            # last saw (a form still holding another project's revision after a project was created)
-            if base_revision is not None and now != base_revision and now != 0:
-                raise ConflictError(
-                    f"{stage.title} was changed by someone else since you opened it (now revision "
-                    f"{now}, yours was {base_revision}). Your version is kept so you can reapply it.",
-                    yours=artifact.model_dump(mode="json"),
-                )
-            record = ArtifactRecord(
-                branch=branch.id, stage=stage, scene_id=scene_id if stage.per_scene else None,
-                revision=(current.revision + 1) if current else 1,
-                data=artifact.model_dump(mode="json"),
-                take_id=current.take_id if current else None,
-                upstream=upstream,
-                source=source,  # type: ignore[arg-type]
-            )
-            if current is not None and current.data == record.data:
-                return current  # nothing changed: no write
-            tx.put_record(record)
+            record, changed = _save_in(tx, branch, stage, artifact, scene_id, base_revision, source)
+            if not changed:
+                return record  # nothing changed: no write
             self._set_position(tx, branch, stage, scene_id)
             tx.touch()
             tx.commit()
         return record
+
+    @contextlib.contextmanager
+    def edit(self, project_id: str) -> Iterator[Edit]:
+        """One locked change of several artifacts and the position, all or nothing.
+
+        `with runner.edit(pid) as e: e.put(Stage.HUB, hub); e.move(stage, scene_id)`; nothing is
+        written when nothing changed.
+        """
+        with self._tx(project_id) as tx:
+            edit = Edit(tx, self._state(tx))
+            yield edit
+            if edit.edited:
+                tx.touch()
+            if edit.changed:
+                tx.commit()
 
     def accept_upstream(self, project_id: str, stage: Stage, scene_id: str | None = None) -> ArtifactRecord:
         """Keep a stale artifact as it is: record the current upstream as what it was made from."""
@@ -461,7 +558,7 @@ class Runner:
         with self._read(project_id) as tx:
             state = self._state(tx)
             project = tx.project
-        self._check_ready(state, stage, scene_id)
+        self._check_ready(state, stage, scene_id, needs_upstream=target not in EDITOR_ACTIONS)
         upstream = graph.fingerprints(state, stage, scene_id)
         ctx = StageContext(
             state=state, project=project, scene_id=scene_id, engines=self.engines,
@@ -469,6 +566,7 @@ class Runner:
             options=dict(options or {}), progress=progress, put_media=self.store.put_media,
             read_media=lambda key: self.store.media_path(key).read_bytes(),
             cancelled=cancelled, past_takes=lambda st, sc: self.takes(project_id, st, sc),
+            capsules=self.store.capsules(project.owner),
         )
         # 2. Run the stage outside the lock; a crash becomes a failed take, never a lost project.
         #    Stopped (Stop pressed, caller gone), its model calls end at their next safe point.
@@ -525,10 +623,13 @@ class Runner:
         tx.put_record(record)
         return record
 
-    def _check_ready(self, state: ProjectState, stage: Stage, scene_id: str | None) -> None:
+    def _check_ready(self, state: ProjectState, stage: Stage, scene_id: str | None, *,
+                     needs_upstream: bool = True) -> None:
         """Refuse to run a stage whose inputs are not there yet, saying what to do first."""
         if graph.status(state, stage, scene_id) == Status.LOCKED:
             raise LockError(f"{stage.title} is locked; unlock it to make new takes.")
+        if not needs_upstream:
+            return
         prev = stage.previous
         while prev is not None and graph.status(state, prev, scene_id if prev.per_scene else None) == Status.SKIPPED:
             prev = prev.previous

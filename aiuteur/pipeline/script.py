@@ -54,6 +54,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
+from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -76,6 +77,7 @@ from aiuteur.pipeline.writing import (
     sources_text,
     story_rules,
 )
+from aiuteur.store.capsules import CapsuleLibrary
 
 NO_GUIDANCE = "(none)"
 TIMES_OF_DAY = ("DAY", "NIGHT", "MORNING", "AFTERNOON", "EVENING", "DAWN", "DUSK", "CONTINUOUS", "LATER")
@@ -534,14 +536,16 @@ class EnrichedActions(BaseModel):
 # --- prompt helpers --------------------------------------------------------------------------------
 
 
-def style_capsule_text(story: StoryInput | None, templates: TemplateSource, home: Any = None) -> tuple[str, list[Any]]:
-    """The written style capsule as prompt text (script and dialogue writing only)."""
+def style_capsule_text(story: StoryInput | None, templates: TemplateSource,
+                       capsules: CapsuleLibrary | None = None) -> tuple[str, list[Any]]:
+    """The written style capsule as prompt text (script and dialogue writing only), read from the
+    library of the project's owner (`capsules`; the default data folder's when None)."""
     from aiuteur.pipeline.capsules import get_capsule
 
     capsule = None
     if story is not None and story.written_style_capsule:
         try:
-            capsule = get_capsule(story.written_style_capsule, home)
+            capsule = get_capsule(story.written_style_capsule, capsules)
         except NotFoundError:
             capsule = None
     if capsule is None:
@@ -695,7 +699,7 @@ class Writer:
     seed: int = 0
     guidance: str = ""
     max_attempts: int = 3
-    capsule_home: Any = None
+    capsules: CapsuleLibrary | None = None  # the project owner's capsule library
     beat_places: list[BeatPlace] = field(default_factory=list)  # where each beat happens (normal path)
 
     @property
@@ -745,7 +749,7 @@ class Writer:
     def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
               looks: dict[str, str], previous: Scene | None, target: str, seed: int,
               guidance: str | None = None, talk_in_story: list[str] | None = None) -> tuple[Take, SceneDraft | None]:
-        capsule, used = style_capsule_text(self.story, self.templates, self.capsule_home)
+        capsule, used = style_capsule_text(self.story, self.templates, self.capsules)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
                   "number": number, "heading": heading, "summary": summary,
@@ -896,7 +900,7 @@ def _numbered(scene: Scene) -> str:
 def enrich_script(
     script: Script, text: TextEngine, *, seed: int, story: StoryInput | None = None,
     templates: TemplateSource = default_templates, guidance: str = "", scene_ids: list[str] | None = None,
-    max_attempts: int = 3, progress: ProgressFn | None = None, capsule_home: Any = None,
+    max_attempts: int = 3, progress: ProgressFn | None = None, capsules: CapsuleLibrary | None = None,
 ) -> Written:
     """Make an ordinary script visually verbose: rewrite ACTION elements only, one for one.
 
@@ -904,7 +908,7 @@ def enrich_script(
     action line the model failed to rewrite keeps its original text.
     """
     rules = format_rules(story_rules(story))
-    capsule, used = style_capsule_text(story, templates, capsule_home)
+    capsule, used = style_capsule_text(story, templates, capsules)
     everyone = list(dict.fromkeys(c for s in script.scenes for c in s.characters))
     looks = _looks_from_script(script, everyone)
     wanted = [s for s in script.scenes if (scene_ids is None or s.id in scene_ids)]
@@ -1043,7 +1047,10 @@ def saved_script(ctx: StageContext) -> Script:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: import, write, rewrite one scene (`scene:<id>`), or enrich (option)."""
+    """Runner entry point: import, write, rewrite one scene (`scene:<id>`), rewrite a highlighted
+    passage of the Fountain (`passage`), or enrich (option)."""
+    if ctx.target == "passage":
+        return run_passage(ctx, Stage.SCRIPT)
     story = require_story(ctx.state, "the script")
     on_partial = ctx.options.get("on_partial")
     scene_id = ctx.target.removeprefix("scene:") if ctx.target.startswith("scene:") else None
@@ -1057,13 +1064,13 @@ def run(ctx: StageContext) -> StageOutcome:
         return StageOutcome(takes=[take], artifact=Script.model_validate(take.output), take_id=take.id)
     writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
                     guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options),
-                    beat_places=_beat_places(ctx))
+                    beat_places=_beat_places(ctx), capsules=ctx.capsules)
     # 1. Enrich an existing (ordinary) script: action lines only.
     if ctx.options.get("enrich"):
         script = saved_script(ctx)
         written = enrich_script(script, writer.text, seed=ctx.seed, story=story, templates=ctx.template,
                                 guidance=ctx.guidance, scene_ids=[scene_id] if scene_id else None,
-                                progress=ctx.progress, max_attempts=writer.max_attempts)
+                                progress=ctx.progress, max_attempts=writer.max_attempts, capsules=ctx.capsules)
         return _outcome(writer, written, ctx.target)
     # 2. Rewrite one scene, keeping the others and every scene id.
     if scene_id is not None:

@@ -17,8 +17,17 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from aiuteur.domain import AiuteurError, Project, Stage, Take, content_hash
+from aiuteur.engines.base import (
+    EmbeddingEngine,
+    ImageEngine,
+    MattingEngine,
+    TextEngine,
+    VideoEngine,
+    VisionEngine,
+)
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.store.capsules import CapsuleLibrary
 
 ProgressFn = Callable[[float, str], None]
 
@@ -28,12 +37,12 @@ class EngineProvider(Protocol):
 
     calls: Counter[str]
 
-    def text(self, purpose: str) -> Any: ...
-    def image(self, purpose: str) -> Any: ...
-    def matting(self) -> Any: ...
-    def vision(self) -> Any: ...
-    def video(self, purpose: str) -> Any: ...
-    def embedding(self) -> Any: ...
+    def text(self, purpose: str) -> TextEngine: ...
+    def image(self, purpose: str) -> ImageEngine: ...
+    def matting(self) -> MattingEngine: ...
+    def vision(self) -> VisionEngine: ...
+    def video(self, purpose: str) -> VideoEngine: ...
+    def embedding(self) -> EmbeddingEngine: ...
 
 
 def _no_media(data: bytes, ext: str) -> str:
@@ -70,6 +79,7 @@ class StageContext:
     cancelled: Callable[[], bool] = _never
     #: Earlier takes of this project (stage, scene id) -> takes: what was measured here (seconds, model).
     past_takes: Callable[[Stage, str | None], list[Take]] = _no_takes
+    capsules: CapsuleLibrary | None = None  # the project owner's style capsules (None: the default data folder's)
 
     def template(self, stage_role: str) -> Template:
         return load_template(stage_role, self.project.prompt_overrides)

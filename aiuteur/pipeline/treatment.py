@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from aiuteur.domain import InputError, InputMode, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, Message, TextEngine
+from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.prompts import Template
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
@@ -469,7 +470,10 @@ def parse_variant_target(target: str) -> int | None:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: all three variants, or one (`ctx.target == "variant:<i>"`)."""
+    """Runner entry point: all three variants, or one (`ctx.target == "variant:<i>"`), or a
+    highlighted passage of the prose rewritten (`"passage"`)."""
+    if ctx.target == "passage":
+        return run_passage(ctx, Stage.TREATMENT)
     # 1. Check inputs.
     if ctx.state.skips_writing:
         raise InputError("This project goes straight to the script, so it has no treatment; change the input mode to write one.")

@@ -47,6 +47,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
+from aiuteur.engines.base import VideoEngine
 from aiuteur.pipeline import soundtrack
 from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.shot_list import load_scene, shot_lines
@@ -72,7 +73,7 @@ ANIMATIC_ONLY = (
 # --- shared with stage 11 -----------------------------------------------------------------------------
 
 
-def video_engine(ctx: StageContext) -> Any:
+def video_engine(ctx: StageContext) -> VideoEngine | None:
     """The profile's video engine, or None when the profile has none (animatic only)."""
     try:
         engine = ctx.engines.video("video")
@@ -85,7 +86,7 @@ def video_engine(ctx: StageContext) -> Any:
     return engine
 
 
-def engine_backend(engine: Any) -> str:
+def engine_backend(engine: VideoEngine | None) -> str:
     return str(getattr(engine, "backend", "animatic")) if engine is not None else "animatic"
 
 
@@ -115,7 +116,7 @@ def this_machine() -> str:
     return f"{platform.node()}|{device}"
 
 
-def end_frame_refusal(engine: Any, shots: list[Shot], frames: Frames) -> str:
+def end_frame_refusal(engine: VideoEngine | None, shots: list[Shot], frames: Frames) -> str:
     """Why the shots with an end frame cannot be rendered by this engine ('' when they can)."""
     refusal = getattr(engine, "refusal", None)
     if engine is None or not callable(refusal):
@@ -128,7 +129,7 @@ def end_frame_refusal(engine: Any, shots: list[Shot], frames: Frames) -> str:
     return f"{which} an end frame. {why} Nothing was rendered."
 
 
-def clip_plans(engine: Any, shots: list[Shot], frames: Frames, fps: int,
+def clip_plans(engine: VideoEngine | None, shots: list[Shot], frames: Frames, fps: int,
                seconds_per_frame: float | None = None) -> dict[str, Any]:
     """Each shot's `ClipPlan` (GPU calls, or why it is refused) where the engine plans clips, else {}."""
     plan = getattr(engine, "plan_clip", None)
@@ -144,7 +145,7 @@ def clip_plans(engine: Any, shots: list[Shot], frames: Frames, fps: int,
     return out
 
 
-def too_long_refusal(engine: Any, shots: list[Shot], frames: Frames, fps: int) -> str:
+def too_long_refusal(engine: VideoEngine | None, shots: list[Shot], frames: Frames, fps: int) -> str:
     """Why some clips cannot be rendered within one GPU call here, even split ('' when all can)."""
     plans = clip_plans(engine, shots, frames, fps)
     bad = [(s, plans[s.id]) for s in shots if s.id in plans and plans[s.id].refused
@@ -209,7 +210,7 @@ def _take(ctx: StageContext, target: str, purpose: str, inputs: Any, *, engine: 
                 prompt=[{"role": "user", "content": prompt}] if prompt else [])
 
 
-def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: Frames, video_prompt: str,
+def render_clip(ctx: StageContext, engine: VideoEngine, shot: Shot, index: int, frames: Frames, video_prompt: str,
                 fps: int, tmp: Path, *, store: bool = True) -> Take:
     """One clip take of a shot from its chosen start (and end) frame.
 
@@ -242,9 +243,9 @@ def render_clip(ctx: StageContext, engine: Any, shot: Shot, index: int, frames: 
                      error=f"The video model failed on shot {shot.number}: {describe_error(e)}")
     seconds = time.perf_counter() - t0
     output: dict[str, Any] = {"video": str(out), "num_frames": n, "fps": fps, "machine": this_machine()}
-    plan = getattr(engine, "plan_clip", None)
-    if callable(plan) and start is not None:
-        made = plan(n, *engine.clip_size(start), has_end=end is not None)
+    plan, clip_size = getattr(engine, "plan_clip", None), getattr(engine, "clip_size", None)
+    if callable(plan) and callable(clip_size) and start is not None:
+        made = plan(n, *clip_size(start), has_end=end is not None)
         output["gpu_calls"] = len(made.segments)
         if len(made.segments) > 1:
             output["note"] = (f"Rendered in {len(made.segments)} GPU calls of {', '.join(map(str, made.segments))} "

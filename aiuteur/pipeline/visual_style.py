@@ -1,9 +1,9 @@
 """Stage 5, visual style: a capsule from the shared library, or a structured written description.
 
 A visual capsule is a named set of style words (medium, look, palette, lighting, era,
-references) and style images, shared by every project of the data folder. It lives as one JSON
-file under `<data home>/capsules/visual/<id>.json`, written atomically; the id is generated
-(`vc_<12 hex>`), so user text never becomes a path; its images are media keys of the store.
+references) and style images in a user's library, for every project of that user. The store
+keeps it (`store.capsules`: one JSON file under the store's home, owned by one user, never seen
+by another); its images are media keys of the store.
 
 A project's `VisualStyle` is self-contained: choosing a capsule copies its words and images in
 (keeping `capsule_id` to say where they came from), so a branch or a bundle never depends on the
@@ -12,58 +12,22 @@ to a capsule, and `style_for_scene` resolves it. Visual style shapes images only
 influence below the asset references by default (DESIGN ideas 6 and 9).
 
 Example:
-    cap = create_capsule("Noir", medium="35mm film", palette="black and white", images=[key])
+    cap = create_capsule("Noir", medium="35mm film", palette="black and white", images=[key], library=lib)
     style = style_from_capsule(cap)                      # what the project saves
     words = style_words(style)                           # "35mm film, black and white"
 """
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
+from aiuteur.domain import InputError, NotFoundError, VisualStyle
+from aiuteur.domain.capsules import DEFAULT_INFLUENCE, MAX_IMAGES, MAX_WORDS, VisualCapsule
+from aiuteur.pipeline.capsules import default_library
+from aiuteur.store.capsules import CapsuleLibrary
 
-from pydantic import Field, ValidationError
-
-from aiuteur.domain import Frozen, InputError, NotFoundError, VisualStyle, new_id, now_iso
-from aiuteur.settings import DataHome, data_home
-from aiuteur.store.files import atomic_write_bytes
-
-_ID_RE = re.compile(r"^vc_[0-9a-f]{12}$")
-MAX_WORDS = 400
-MAX_IMAGES = 8
-DEFAULT_INFLUENCE = 0.3  # below the 0.7 of asset references: references dominate style
 STYLE_FIELDS = ("medium", "look", "palette", "lighting", "era", "references")
 
 
-class VisualCapsule(Frozen):
-    """A named visual style: words for each part of the look, style images and an influence."""
-
-    id: str = Field(default_factory=lambda: new_id("vc"))
-    name: str = Field(min_length=1, max_length=120)
-    medium: str = Field(default="", max_length=MAX_WORDS, description="e.g. '2D cel animation', '35mm film'.")
-    look: str = Field(default="", max_length=MAX_WORDS, description="Shapes, textures, line, camera feel.")
-    palette: str = Field(default="", max_length=MAX_WORDS)
-    lighting: str = Field(default="", max_length=MAX_WORDS)
-    era: str = Field(default="", max_length=MAX_WORDS)
-    references: str = Field(default="", max_length=MAX_WORDS, description="Works or artists it resembles.")
-    images: list[str] = Field(default_factory=list, max_length=MAX_IMAGES, description="Media keys.")
-    influence: float = Field(default=DEFAULT_INFLUENCE, ge=0.0, le=1.0)
-    created_at: str = Field(default_factory=now_iso)
-    updated_at: str = Field(default_factory=now_iso)
-
-
-# --- the library ----------------------------------------------------------------------------------
-
-
-def _folder(home: DataHome | None) -> Path:
-    return (home or data_home()).capsules / "visual"
-
-
-def _path(capsule_id: str, home: DataHome | None) -> Path:
-    if not _ID_RE.fullmatch(capsule_id or ""):
-        raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.")
-    return _folder(home) / f"{capsule_id}.json"
+# --- the library (the store keeps it, per user) --------------------------------------------------
 
 
 def _check(name: str, words: dict[str, str], images: list[str]) -> None:
@@ -80,38 +44,20 @@ def _check(name: str, words: dict[str, str], images: list[str]) -> None:
         raise InputError("A visual style capsule needs some words (medium, look, palette…) or a style image.")
 
 
-def _write(capsule: VisualCapsule, home: DataHome | None) -> None:
-    path = _path(capsule.id, home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(capsule.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8"))
+def list_capsules(library: CapsuleLibrary | None = None) -> list[VisualCapsule]:
+    """The user's visual capsules, by name."""
+    return default_library(library).list(VisualCapsule)
 
 
-def list_capsules(home: DataHome | None = None) -> list[VisualCapsule]:
-    """Every visual capsule, by name (files that do not read as a capsule are skipped)."""
-    folder = _folder(home)
-    out: list[VisualCapsule] = []
-    if folder.is_dir():
-        for p in folder.glob("vc_*.json"):
-            try:
-                out.append(VisualCapsule.model_validate_json(p.read_bytes()))
-            except (OSError, ValidationError):
-                continue
-    return sorted(out, key=lambda c: (c.name.lower(), c.created_at))
-
-
-def get_capsule(capsule_id: str, home: DataHome | None = None) -> VisualCapsule:
-    """One capsule by id. Raises NotFoundError when there is none."""
-    path = _path(capsule_id, home)
-    try:
-        return VisualCapsule.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
-        raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.") from None
+def get_capsule(capsule_id: str, library: CapsuleLibrary | None = None) -> VisualCapsule:
+    """One of the user's capsules by id. Raises NotFoundError when there is none."""
+    return default_library(library).get(VisualCapsule, capsule_id)
 
 
 def create_capsule(name: str, *, medium: str = "", look: str = "", palette: str = "", lighting: str = "",
                    era: str = "", references: str = "", images: list[str] | None = None,
-                   influence: float = DEFAULT_INFLUENCE, home: DataHome | None = None) -> VisualCapsule:
-    """Save a new capsule and return it (with its generated id)."""
+                   influence: float = DEFAULT_INFLUENCE, library: CapsuleLibrary | None = None) -> VisualCapsule:
+    """Save a new capsule in the user's library and return it (with its generated id)."""
     words = {"medium": medium, "look": look, "palette": palette, "lighting": lighting, "era": era,
              "references": references}
     imgs = list(dict.fromkeys(images or []))
@@ -120,24 +66,19 @@ def create_capsule(name: str, *, medium: str = "", look: str = "", palette: str 
         raise InputError(f"The style influence is {influence}; choose a value from 0 to 1.")
     capsule = VisualCapsule(name=name.strip(), images=imgs, influence=influence,
                             **{k: v.strip() for k, v in words.items()})
-    _write(capsule, home)
-    return capsule
+    return default_library(library).put(capsule)
 
 
-def capsule_from_style(name: str, style: VisualStyle, home: DataHome | None = None) -> VisualCapsule:
+def capsule_from_style(name: str, style: VisualStyle, library: CapsuleLibrary | None = None) -> VisualCapsule:
     """Save a project's written style (words, images, influence) as a new capsule for other projects."""
     return create_capsule(name, medium=style.medium, look=style.look, palette=style.palette,
                           lighting=style.lighting, era=style.era, references=style.references,
-                          images=list(style.images), influence=style.influence, home=home)
+                          images=list(style.images), influence=style.influence, library=library)
 
 
-def delete_capsule(capsule_id: str, home: DataHome | None = None) -> None:
+def delete_capsule(capsule_id: str, library: CapsuleLibrary | None = None) -> None:
     """Remove a capsule. Projects that chose it keep their copy of its words and images."""
-    path = _path(capsule_id, home)
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.") from None
+    default_library(library).delete(VisualCapsule, capsule_id)
 
 
 # --- a project's style ----------------------------------------------------------------------------
@@ -177,19 +118,18 @@ def written_style(base: VisualStyle, *, medium: str = "", look: str = "", palett
                        **{k: v.strip() for k, v in words.items()})
 
 
-def set_scene_override(style: VisualStyle, scene_id: str, capsule_id: str | None) -> VisualStyle:
-    """Switch one scene to another capsule (None: back to the film's style)."""
+def set_scene_override(style: VisualStyle, scene_id: str, capsule_id: str | None,
+                       library: CapsuleLibrary | None = None) -> VisualStyle:
+    """Switch one scene to another capsule of the user's library (None: back to the film's style)."""
     overrides = dict(style.scene_overrides)
     if capsule_id:
-        if not _ID_RE.fullmatch(capsule_id):
-            raise NotFoundError(f"There is no visual style capsule {capsule_id!r}; pick one from the list.")
-        overrides[scene_id] = capsule_id
+        overrides[scene_id] = get_capsule(capsule_id, library).id  # the user's own, or NotFoundError
     else:
         overrides.pop(scene_id, None)
     return style.model_copy(update={"scene_overrides": overrides})
 
 
-def style_for_scene(style: VisualStyle, scene_id: str | None, home: DataHome | None = None) -> VisualStyle:
+def style_for_scene(style: VisualStyle, scene_id: str | None, library: CapsuleLibrary | None = None) -> VisualStyle:
     """The style that applies in a scene: its override capsule when it has one, else the film's.
 
     A capsule deleted from the library since falls back to the film's style.
@@ -198,7 +138,7 @@ def style_for_scene(style: VisualStyle, scene_id: str | None, home: DataHome | N
     if not cap_id:
         return style
     try:
-        return style_from_capsule(get_capsule(cap_id, home), style)
+        return style_from_capsule(get_capsule(cap_id, library), style)
     except NotFoundError:
         return style
 

@@ -47,6 +47,7 @@ from aiuteur.domain import (
 from aiuteur.domain.base import Frozen
 from aiuteur.domain.errors import AiuteurError
 from aiuteur.settings import DataHome
+from aiuteur.store.capsules import CapsuleLibrary
 from aiuteur.store.files import (
     AtomicJSONStorage,
     BufferStorage,
@@ -598,6 +599,16 @@ class Store:
         needle = key.encode()
         return any(needle in p.read_bytes() for p in folder.rglob("*.json") if not p.name.startswith("."))
 
+    def project_media_text(self, project_id: str) -> bytes:
+        """Every database file of the project, joined: what `project_uses_media` searches, read once."""
+        folder = self.project_dir(project_id)
+        return b"\n".join(p.read_bytes() for p in folder.rglob("*.json") if not p.name.startswith("."))
+
+    # -- style capsules -----------------------------------------------------------------------
+    def capsules(self, owner: str = "") -> CapsuleLibrary:
+        """The written and visual style capsules of one user (`owner`, '' when single-user)."""
+        return CapsuleLibrary(self.home, owner)
+
     # -- media ---------------------------------------------------------------------------------
     def put_media(self, data: bytes, ext: str) -> str:
         """Store bytes by content hash and return their key ``<sha256>.<ext>`` (idempotent)."""
@@ -637,6 +648,3 @@ def open_store(home: DataHome | None = None) -> Store:
 
     return Store(home or data_home())
 
-
-def record_data(record: ArtifactRecord | None) -> dict[str, Any] | None:
-    return record.data if record else None

@@ -234,10 +234,11 @@ def run_until(runner: Runner, project_id: str, until: str, *, seed: int = 0,
     frames = sum(sum(1 for f in (state.data(Stage.FRAMES, sid) or {}).get("frames", []) if f.get("image"))
                  for sid in state.scene_ids)
     outputs: list[str] = []
+    media = runner.media_paths(project_id, must_exist=False)
     for s in steps:
         for t in s.result.takes if s.result else []:
             for key in t.media:
-                path = str(runner.store.media_path(key, must_exist=False))
+                path = str(media(key))
                 if path not in outputs:
                     outputs.append(path)
     result: dict[str, Any] = {

@@ -248,7 +248,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                     got.revision, msg, *take_picker.empty()]
         asset = next(a for a in got.assets if a.id == aid)
         st = st8.state_of(got.states, aid)
-        path = runner.store.media_path
+        path = runner.media_paths(pid)
         ref_key, _ = st8.current_reference(got.state, sid, asset, st)
         shots_data = got.state.data(Stage.SHOTS, sid) or {"shots": []}
         numbers = {s["id"]: s["number"] for s in shots_data.get("shots", [])}

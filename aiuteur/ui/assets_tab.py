@@ -291,7 +291,7 @@ def render(env: TabEnv) -> AssetsTab:
                 split = gr.Button("Split", size="sm")
     with gr.Accordion("Visual style", open=True):
         with gr.Column(elem_classes=form_classes(SAVE_STYLE)):  # typing here is unsaved until "Save style"
-            capsule = gr.Dropdown(label="Style capsule (shared by all projects)", choices=capsule_choices([]))
+            capsule = gr.Dropdown(label="Style capsule (from your library, for all your projects)", choices=capsule_choices([]))
             with gr.Row():
                 style_fields = {f: gr.Textbox(label=f.capitalize(), max_lines=2) for f in vs.STYLE_FIELDS[:3]}
             with gr.Row():
@@ -333,7 +333,8 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
 
     def fill(runner: Runner, pid: str, asset_id: str | None, status: str = "") -> dict[Any, Any]:
         sa, rev, script = load(runner, pid)
-        capsules = vs.list_capsules(runner.store.home)
+        media = runner.media_paths(pid)
+        capsules = vs.list_capsules(runner.capsules)
         groups = checklist_groups(sa)
         form = style_form(sa.style)
         ids = {a.id for a in sa.registry.assets}
@@ -346,7 +347,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             tab.scene: gr.Dropdown(choices=[(v, k) for k, v in scene_names(script).items()], value=None),
             tab.capsule: gr.Dropdown(choices=capsule_choices(capsules), value=form["capsule"]),
             tab.scene_capsule: gr.Dropdown(choices=capsule_choices(capsules), value=WRITTEN),
-            tab.style_images: [runner.store.media_path(k) for k in sa.style.images],
+            tab.style_images: [media(k) for k in sa.style.images],
             tab.influence: form["influence"], tab.overrides: overrides_markdown(sa.style, script, capsules),
             tab.status: status,
         }
@@ -362,13 +363,14 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             return {tab.name: "", tab.category: None, tab.description: "", tab.appears: "", tab.master: None,
                     tab.alias: gr.Dropdown(choices=[], value=None)} | take_picker.show_dict(tab.picker, [], None, "")
         takes = reference_takes(runner, pid, a.id)
-        shown = [take_picker.Shown(t.id, str(runner.store.media_path(str((t.output or {})["rgba"]))), label)
+        media = runner.media_paths(pid)
+        shown = [take_picker.Shown(t.id, str(media(str((t.output or {})["rgba"]))), label)
                  for t, (label, _) in zip(takes, take_choices(takes), strict=True)]
         chosen = next((t.id for t in takes if (t.output or {}).get("rgba") == a.master_ref), None)
         return {
             tab.name: a.name, tab.category: a.category.value, tab.description: a.description,
             tab.appears: appearances_markdown(a, script),
-            tab.master: runner.store.media_path(a.master_ref) if a.master_ref else None,
+            tab.master: media(a.master_ref) if a.master_ref else None,
             tab.alias: gr.Dropdown(choices=list(a.aliases), value=None),
         } | take_picker.show_dict(tab.picker, shown, chosen, a.name)
 
@@ -602,10 +604,10 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         def change(sa: StyleAndAssets, sc: Script | None) -> tuple[StyleAndAssets, str | None, str]:
             runner = env.runner_for(request)
             if capsule_id:
-                style = vs.style_from_capsule(vs.get_capsule(capsule_id, runner.store.home), sa.style)
+                style = vs.style_from_capsule(vs.get_capsule(capsule_id, runner.capsules), sa.style)
                 style = style.model_copy(update={"influence": influence})
                 return ops.set_style(sa, style), None, "Style set from the capsule."
-            added = [runner.store.put_media(_read(f, "style image"), Path(f).suffix.lstrip(".") or "png")
+            added = [runner.put_media(_read(f, "style image"), Path(f).suffix.lstrip(".") or "png")
                      for f in files]
             style = vs.written_style(sa.style, **written, images=[*sa.style.images, *added], influence=influence)
             return ops.set_style(sa, style), None, "Style saved."
@@ -617,7 +619,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     def on_save_capsule(pid: str | None, name: str, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
             sa, _, _ = load(runner, pid or "")
-            cap = vs.capsule_from_style(name, sa.style, runner.store.home)
+            cap = vs.capsule_from_style(name, sa.style, runner.capsules)
             return None, f"Saved as the capsule “{cap.name}”; other projects can pick it now."
         return guarded(pid, None, request, work)
 
@@ -628,7 +630,8 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         def change(sa: StyleAndAssets, sc: Script | None) -> tuple[StyleAndAssets, str | None, str]:
             if not scene_id:
                 raise InputError("Choose the scene whose style changes.")
-            return (ops.set_style(sa, vs.set_scene_override(sa.style, scene_id, capsule_id or None)), None,
+            library = env.runner_for(request).capsules
+            return (ops.set_style(sa, vs.set_scene_override(sa.style, scene_id, capsule_id or None, library)), None,
                     "Scene style saved.")
         return guarded(pid, None, request, edit(pid or "", rev, change))
 

@@ -128,7 +128,7 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
         values = [v for _, v in choices]
         pick = pick if pick in values else (values[0] if values else None)
         number = {s.id: s.number for s in (shots.shots if shots else [])}
-        path = runner.store.media_path
+        path = runner.media_paths(pid)
         board = [(str(path(f.image)), f"{number.get(f.shot_id, '?')} {f.which} · {badge(f.consistency)}")
                  for f in (frames.frames if frames else []) if f.image]
         carousel: list[take_picker.Shown] = []

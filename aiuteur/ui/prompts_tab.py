@@ -118,7 +118,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
                 gr.Dropdown(choices=shot_choices(shots, prompts), value=sid_shot),
                 p.start_prompt if p else "", (p.end_prompt or "") if p else "",
                 f"_{p.end_reason}_" if p and p.end_reason else "", bool(p and p.end_prompt is None),
-                p.video_prompt if p else "", reference_gallery(p, names, runner.store.media_path), rev, status]
+                p.video_prompt if p else "", reference_gallery(p, names, runner.media_paths(pid)), rev, status]
 
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)

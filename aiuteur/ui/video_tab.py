@@ -104,7 +104,8 @@ def clip_takes(runner: Runner, pid: str, sid: str, clips: Clips | None, shot_id:
     if clip is None:
         return []
     mine = {t.id: t for t in runner.takes(pid, Stage.VIDEO, sid, f"clip:{shot_id}") if t.ok and t.media}
-    return [take_picker.Shown(t.id, str(runner.store.media_path(t.media[0])), f"v{k:02d} · {t.seconds:.0f} s")
+    media = runner.media_paths(pid)
+    return [take_picker.Shown(t.id, str(media(t.media[0])), f"v{k:02d} · {t.seconds:.0f} s")
             for k, t in enumerate((mine[i] for i in clip.takes if i in mine), start=1)]
 
 
@@ -119,7 +120,7 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
             return [None, None, "", "", gr.Dropdown(choices=[], value=None), None, status or "Choose a scene first.",
                     0, *take_picker.empty()]
         clips, shots = _load(runner, pid, sid)
-        path = runner.store.media_path
+        path = runner.media_paths(pid)
         choices = [(s.number, s.id) for s in (shots.shots if shots else [])]
         ids = [v for _, v in choices]
         shot_id = shot_id if shot_id in ids else (ids[0] if ids else None)

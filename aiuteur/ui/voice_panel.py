@@ -80,7 +80,7 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv) -> None:
             return [gr.skip(), gr.skip(), f"⚠️ {take.error or out.get('note') or 'Nothing to play.'}"]
         said = f"“{out.get('text', '')}” in {out.get('voice')}" + (f" — {out['note']}" if out.get("note") else "")
         return [gr.update(choices=list(out.get("voices", [])), value=out.get("voice")),
-                str(runner.store.media_path(take.media[0])), said]
+                str(runner.media_path(take.media[0], pid)), said]
 
     panel.play.click(on_play, [env.project, asset, panel.voice, panel.pitch, panel.rate],
                      [panel.voice, panel.audio, panel.status], api_name="voice_preview", concurrency_id=GPU,

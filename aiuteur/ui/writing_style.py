@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, ConflictError, InputError, Stage, StoryInput
+from aiuteur.domain import AiuteurError, ConflictError, InputError, NotFoundError, Stage, StoryInput
 from aiuteur.pipeline import capsules, custom_prompts
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import TabEnv
@@ -44,7 +44,7 @@ class WritingPanel:
 
 def capsule_choices(runner: Runner) -> list[tuple[str, str]]:
     return [("No capsule (the model's own voice)", NO_CAPSULE)] + [
-        (c.name, c.id) for c in capsules.list_capsules(runner.store.home, owner=runner.owner)]
+        (c.name, c.id) for c in capsules.list_capsules(runner.capsules)]
 
 
 def project_capsule(runner: Runner, project_id: str) -> str:
@@ -67,18 +67,19 @@ def use_capsule(runner: Runner, project_id: str, capsule_id: str | None, seen: s
                             "nothing was saved. Reload the project and choose again.", yours=capsule_id)
     chosen = None if capsule_id in (None, "", NO_CAPSULE) else capsule_id
     if chosen is not None:
-        cap = capsules.get_capsule(chosen, runner.store.home)
-        if cap.owner != runner.owner:
-            raise InputError("That capsule is not in your library.")
+        try:
+            capsules.get_capsule(chosen, runner.capsules)
+        except NotFoundError:
+            raise InputError("That capsule is not in your library.") from None
     runner.save(project_id, Stage.INPUT, story.model_copy(update={"written_style_capsule": chosen}),
                 base_revision=view.revision(Stage.INPUT))
     return "The script will be written without a capsule." if chosen is None else \
-        f"Scenes and dialogue will be written in the voice of “{capsules.get_capsule(chosen, runner.store.home).name}”."
+        f"Scenes and dialogue will be written in the voice of “{capsules.get_capsule(chosen, runner.capsules).name}”."
 
 
 def _capsule_name(runner: Runner, capsule_id: str) -> str:
     try:
-        return capsules.get_capsule(capsule_id, runner.store.home).name
+        return capsules.get_capsule(capsule_id, runner.capsules).name
     except AiuteurError:
         return capsule_id
 
@@ -158,7 +159,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
         if capsule_id in (None, "", NO_CAPSULE):
             return "", "", ""
         try:
-            cap = capsules.get_capsule(str(capsule_id), env.runner_for(request).store.home)
+            cap = capsules.get_capsule(str(capsule_id), env.runner_for(request).capsules)
         except AiuteurError:
             return "", "", ""
         return cap.name, cap.example_prose, cap.example_dialogue
@@ -169,8 +170,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
     def on_create(name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str]:
         runner = env.runner_for(request)
         try:
-            cap = capsules.create_capsule(name or "", prose or "", dialogue or "", runner.store.home,
-                                          owner=runner.owner)
+            cap = capsules.create_capsule(name or "", prose or "", dialogue or "", runner.capsules)
         except AiuteurError as e:
             return gr.skip(), fail(e)
         return gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” saved."
@@ -181,16 +181,16 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
     def _mine(runner: Runner, capsule_id: str | None) -> str:
         if capsule_id in (None, "", NO_CAPSULE):
             raise InputError("Choose a capsule in the list first.")
-        cap = capsules.get_capsule(str(capsule_id), runner.store.home)
-        if cap.owner != runner.owner:
-            raise InputError("That capsule is not in your library.")
-        return cap.id
+        try:
+            return capsules.get_capsule(str(capsule_id), runner.capsules).id
+        except NotFoundError:
+            raise InputError("That capsule is not in your library.") from None
 
     def on_update(capsule_id: str | None, name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str]:
         runner = env.runner_for(request)
         try:
             cap = capsules.update_capsule(_mine(runner, capsule_id), name=name, example_prose=prose,
-                                          example_dialogue=dialogue, home=runner.store.home)
+                                          example_dialogue=dialogue, library=runner.capsules)
         except AiuteurError as e:
             return gr.skip(), fail(e)
         return gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” updated."
@@ -201,7 +201,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
     def on_delete(capsule_id: str | None, request: gr.Request) -> tuple[Any, str]:
         runner = env.runner_for(request)
         try:
-            capsules.delete_capsule(_mine(runner, capsule_id), runner.store.home)
+            capsules.delete_capsule(_mine(runner, capsule_id), runner.capsules)
         except AiuteurError as e:
             return gr.skip(), fail(e)
         return gr.Dropdown(choices=capsule_choices(runner), value=NO_CAPSULE), "Capsule deleted."

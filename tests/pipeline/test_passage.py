@@ -85,6 +85,35 @@ def test_rewrite_in_project_uses_the_projects_rules_and_engine(runner: Runner, e
     assert "prose treatment" in engines.scripted.calls[0]["messages"][0]["content"]
 
 
+
+def test_a_passage_rewrite_is_a_take_in_the_stage_history(runner: Runner, engines: FakeEngines) -> None:
+    """The rewrite runs through the runner like any stage action: its take (prompt, model, seed, old
+    and new passage) is kept in the stage's history, and a failed call is a failed take that says why;
+    the saved artifact is not changed (the filmmaker saves the editor)."""
+    from aiuteur.domain import StoryInput
+
+    pid = runner.create_project("Eggs").id
+    runner.save(pid, Stage.INPUT, StoryInput(story_rules=["all characters are eggs"]))
+    engines.scripted.enqueue({"text": "A new line."})
+    start = FOUNTAIN.index("A small")
+    out = passage.rewrite_in_project(runner, pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter", seed=7)
+    takes = runner.takes(pid, Stage.TREATMENT)
+    assert [t.id for t in takes] == [out.take.id]
+    kept = takes[0]
+    assert kept.ok and kept.purpose == "passage" and kept.target == "passage" and kept.seed == 7
+    assert kept.template.startswith("passage/system.v1") and kept.model_id
+    assert kept.output == {"passage": FOUNTAIN[start:start + 10], "text": "A new line."}
+    assert runner.view(pid).data(Stage.TREATMENT) is None  # nothing saved over the artifact
+    from aiuteur.engines.base import EngineError
+
+    engines.scripted.enqueue(EngineError("the model server went away"))
+    with pytest.raises(InputError, match="went away"):
+        passage.rewrite_in_project(runner, pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter")
+    failed = runner.takes(pid, Stage.TREATMENT)
+    assert len(failed) == 2 and [t.ok for t in failed].count(False) == 1
+    assert "went away" in next(t.error for t in failed if not t.ok)
+
+
 def test_the_templates_use_exactly_the_declared_variables() -> None:
     on_disk = [t for t in all_templates() if t.startswith("passage/")]
     assert sorted(on_disk) == sorted(passage.VARIABLES)

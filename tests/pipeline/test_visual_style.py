@@ -16,6 +16,7 @@ from aiuteur.pipeline.assets import reference_prompt
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
+from aiuteur.store.capsules import CapsuleLibrary
 from tests.fakes import FakeEngines
 from tests.pipeline.assets_fixtures import (
     FINDINGS,
@@ -31,24 +32,24 @@ from tests.pipeline.assets_fixtures import (
 
 def test_capsules_are_shared_files_with_generated_ids(home: DataHome) -> None:
     cap = vs.create_capsule("Claymation", medium="stop-motion clay", palette="warm pastels", images=["a" * 64 + ".png"],
-                            home=home)
+                            library=CapsuleLibrary(home))
     assert cap.id.startswith("vc_") and (home.capsules / "visual" / f"{cap.id}.json").is_file()
     assert json.loads((home.capsules / "visual" / f"{cap.id}.json").read_text())["name"] == "Claymation"
-    assert [c.id for c in vs.list_capsules(home)] == [cap.id]
-    assert vs.get_capsule(cap.id, home) == cap
+    assert [c.id for c in vs.list_capsules(CapsuleLibrary(home))] == [cap.id]
+    assert vs.get_capsule(cap.id, CapsuleLibrary(home)) == cap
     with pytest.raises(NotFoundError):
-        vs.get_capsule("../../etc/passwd", home)
+        vs.get_capsule("../../etc/passwd", CapsuleLibrary(home))
     with pytest.raises(InputError, match="needs some words"):
-        vs.create_capsule("Empty", home=home)
-    vs.delete_capsule(cap.id, home)
-    assert vs.list_capsules(home) == []
+        vs.create_capsule("Empty", library=CapsuleLibrary(home))
+    vs.delete_capsule(cap.id, CapsuleLibrary(home))
+    assert vs.list_capsules(CapsuleLibrary(home)) == []
 
 
 def test_a_written_style_can_be_saved_as_a_capsule_and_chosen_elsewhere(home: DataHome) -> None:
     style = vs.written_style(VisualStyle(), medium="3D animation", look="soft shapes", era="1600s Europe",
                              references="Aardman", influence=0.4)
     assert vs.style_words(style) == "3D animation, soft shapes, 1600s Europe, in the manner of Aardman"
-    cap = vs.capsule_from_style("Soft 3D", style, home)
+    cap = vs.capsule_from_style("Soft 3D", style, CapsuleLibrary(home))
     chosen = vs.style_from_capsule(cap)
     assert chosen.capsule_id == cap.id and chosen.medium == "3D animation" and chosen.influence == 0.4
     with pytest.raises(InputError, match="from 0 to 1"):
@@ -60,15 +61,15 @@ def test_the_default_influence_is_below_the_references() -> None:
 
 
 def test_a_scene_can_switch_style_and_falls_back_when_the_capsule_is_gone(home: DataHome) -> None:
-    live = vs.create_capsule("Live action", medium="35mm film", home=home)
-    cg = vs.create_capsule("3D", medium="3D animation", home=home)
+    live = vs.create_capsule("Live action", medium="35mm film", library=CapsuleLibrary(home))
+    cg = vs.create_capsule("3D", medium="3D animation", library=CapsuleLibrary(home))
     style = vs.style_from_capsule(live)
-    style = vs.set_scene_override(style, "sc_5", cg.id)
-    assert vs.style_for_scene(style, "sc_5", home).medium == "3D animation"
-    assert vs.style_for_scene(style, "sc_4", home).medium == "35mm film"
-    assert vs.style_for_scene(style, "sc_5", home).scene_overrides == {"sc_5": cg.id}
-    vs.delete_capsule(cg.id, home)
-    assert vs.style_for_scene(style, "sc_5", home).medium == "35mm film"
+    style = vs.set_scene_override(style, "sc_5", cg.id, CapsuleLibrary(home))
+    assert vs.style_for_scene(style, "sc_5", CapsuleLibrary(home)).medium == "3D animation"
+    assert vs.style_for_scene(style, "sc_4", CapsuleLibrary(home)).medium == "35mm film"
+    assert vs.style_for_scene(style, "sc_5", CapsuleLibrary(home)).scene_overrides == {"sc_5": cg.id}
+    vs.delete_capsule(cg.id, CapsuleLibrary(home))
+    assert vs.style_for_scene(style, "sc_5", CapsuleLibrary(home)).medium == "35mm film"
     assert vs.set_scene_override(style, "sc_5", None).scene_overrides == {}
 
 

@@ -10,6 +10,7 @@ from aiuteur.pipeline import assets_ops as ops
 from aiuteur.pipeline import visual_style as vs
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
+from aiuteur.store.capsules import CapsuleLibrary
 from aiuteur.ui import assets_tab as tab
 from aiuteur.ui.app import build_app
 from tests.fakes import FakeEngines
@@ -66,7 +67,7 @@ def test_appearances_show_scenes_and_state_changes() -> None:
 
 def test_style_form_and_capsule_choices(tmp_path: Path) -> None:
     home = DataHome(tmp_path, "t")
-    cap = vs.create_capsule("Noir", medium="35mm film", palette="black and white", home=home)
+    cap = vs.create_capsule("Noir", medium="35mm film", palette="black and white", library=CapsuleLibrary(home))
     style = vs.style_from_capsule(cap)
     assert tab.style_form(style)["capsule"] == cap.id
     assert tab.capsule_choices([cap])[1] == ("Noir", cap.id)

@@ -15,8 +15,8 @@ def test_a_project_takes_a_capsule_from_its_owners_library_only(store: Store) ->
     alice, bob = Runner(store, owner="user:alice"), Runner(store, owner="user:bob")
     pid = alice.create_project("Noir").id
     alice.save(pid, Stage.INPUT, StoryInput())
-    mine = capsules.create_capsule("Hard-boiled", "Rain. Neon.", "You lied.", store.home, owner="user:alice")
-    theirs = capsules.create_capsule("Bob's", "x", "y", store.home, owner="user:bob")
+    mine = capsules.create_capsule("Hard-boiled", "Rain. Neon.", "You lied.", alice.capsules)
+    theirs = capsules.create_capsule("Bob's", "x", "y", bob.capsules)
     assert [c for _, c in ws.capsule_choices(alice)] == [ws.NO_CAPSULE, mine.id]
     assert "Hard-boiled" in ws.use_capsule(alice, pid, mine.id)
     assert ws.project_capsule(alice, pid) == mine.id
