@@ -930,10 +930,7 @@ def saved(ctx: StageContext) -> StyleAndAssets:
 
 
 def _script(ctx: StageContext) -> Script:
-    data = ctx.state.data(Stage.SCRIPT)
-    if not data or not data.get("scenes"):
-        raise InputError("Write or import the master script before extracting assets.")
-    return Script.model_validate(data)
+    return ctx.state.script("Write or import the master script before extracting assets.")
 
 
 def _voiced(ctx: StageContext, registry: AssetRegistry, script: Script) -> AssetRegistry:

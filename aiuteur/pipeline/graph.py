@@ -16,10 +16,12 @@ from aiuteur.domain import (
     STAGE_ORDER,
     ArtifactRecord,
     Branch,
+    InputError,
     InputMode,
     LockError,
     LockKey,
     NeedsChoiceError,
+    Script,
     Stage,
     Status,
     content_hash,
@@ -80,6 +82,14 @@ class ProjectState:
     def registry_assets(self) -> list[dict[str, Any]]:
         d = self.data(Stage.ASSETS)
         return list(d.get("registry", {}).get("assets", [])) if d else []
+
+    def script(self, refusal: str) -> Script:
+        """The saved master script (every stage after 4 reads it here), or InputError(`refusal`)
+        when no script with scenes is saved yet."""
+        data = self.data(Stage.SCRIPT)
+        if not data or not data.get("scenes"):
+            raise InputError(refusal)
+        return Script.model_validate(data)
 
 
 # --- what each stage is made from -----------------------------------------------------------

@@ -15,7 +15,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -26,14 +25,11 @@ from aiuteur.domain import (
     ArtifactRecord,
     Branch,
     ConflictError,
-    Folder,
     InputError,
     LockError,
     LockKey,
-    NotFoundError,
     Position,
     Project,
-    ProjectSummary,
     Stage,
     Status,
     Take,
@@ -55,7 +51,7 @@ from aiuteur.pipeline import (
     video,
 )
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.pipeline.projects import Projects
 from aiuteur.pipeline.slot import ModelSlot
 from aiuteur.pipeline.stage import (
     EngineProvider,
@@ -68,8 +64,6 @@ from aiuteur.pipeline.stage import (
 )
 from aiuteur.pipeline.text_in import clean_data, clean_text
 from aiuteur.store import Store, Tx
-from aiuteur.store.capsules import CapsuleLibrary
-from aiuteur.store.store import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +234,13 @@ MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript
 EDITOR_ACTIONS = frozenset({"passage"})
 
 
-class Runner:
-    """Runs stages and applies every change to a project through the store."""
+class Runner(Projects):
+    """Runs stages and saves every change to a project's work through the store.
+
+    Project administration (projects, folders, backups, media, capsules, branches) is the part
+    it shares with every caller, in `Projects` (pipeline/projects.py); this class adds reading a
+    project's state, edits, runs, choices and locks.
+    """
 
     def __init__(self, store: Store, engines: EngineProvider | None = None,
                  engines_factory: Callable[[], EngineProvider] | None = None, *, owner: str = "",
@@ -250,8 +249,7 @@ class Runner:
         ever sees that user's projects, folders and media. `slot` (the web app's) makes model jobs
         of all users take turns; `cancelled` says the caller has left, so waiting and running
         jobs stop."""
-        self.store = store
-        self.owner = owner
+        super().__init__(store, owner=owner)
         self.slot = slot
         self.cancelled: Callable[[], bool] = cancelled or (lambda: False)
         self._engines = engines
@@ -268,125 +266,6 @@ class Runner:
 
                 self._engines = Engines.for_home(self.store.home)
         return self._engines
-
-    # -- access: every project operation goes through these, so users stay apart ----------------
-    @contextlib.contextmanager
-    def _tx(self, project_id: str, *, readonly: bool = False) -> Iterator[Tx]:
-        with self.store.transaction(project_id, readonly=readonly) as tx:
-            if tx.project.owner != self.owner:
-                raise NotFoundError(f"No project {project_id!r}.")  # never reveal someone else's
-            yield tx
-
-    def _read(self, project_id: str) -> contextlib.AbstractContextManager[Tx]:
-        return self._tx(project_id, readonly=True)
-
-    def owns(self, project_id: str) -> bool:
-        try:
-            with self._read(project_id):
-                return True
-        except NotFoundError:
-            return False
-
-    # -- the dashboard ----------------------------------------------------------------------------
-    def list_projects(self, search: str = "") -> list[ProjectSummary]:
-        return self.store.list_projects(owner=self.owner, search=search)
-
-    def summary(self, project_id: str) -> ProjectSummary:
-        self._check_owned(project_id)
-        return self.store.summary(project_id)
-
-    def duplicate_project(self, project_id: str, title: str) -> Project:
-        title = clean_text(title, "The title", max_chars=200, single_line=True)
-        self._check_owned(project_id)
-        return self.store.duplicate_project(project_id, title)
-
-    def delete_project(self, project_id: str) -> None:
-        self._check_owned(project_id)
-        self.store.delete_project(project_id)
-
-    def move_project(self, project_id: str, folder_id: str | None) -> None:
-        self._check_owned(project_id)
-        if folder_id is not None:
-            self._check_folder(folder_id)
-        self.store.set_project_folder(project_id, folder_id)
-
-    def folders(self) -> list[Folder]:
-        return self.store.folders(owner=self.owner)
-
-    def create_folder(self, name: str) -> Folder:
-        name = clean_text(name, "The name", max_chars=120, single_line=True)
-        if not name.strip() or len(name) > 120:
-            raise InputError("A folder name must be 1 to 120 characters.")
-        return self.store.create_folder(name, owner=self.owner)
-
-    def rename_folder(self, folder_id: str, name: str) -> Folder:
-        name = clean_text(name, "The name", max_chars=120, single_line=True)
-        if not name.strip() or len(name) > 120:
-            raise InputError("A folder name must be 1 to 120 characters.")
-        self._check_folder(folder_id)
-        return self.store.rename_folder(folder_id, name)
-
-    def delete_folder(self, folder_id: str) -> None:
-        self._check_folder(folder_id)
-        self.store.delete_folder(folder_id)
-
-    def media_path(self, key: str, project_id: str | None = None, *, must_exist: bool = True) -> Path:
-        """A media file of one of this user's projects (checked when the instance is shared).
-
-        With `project_id`, only that project (which must be this user's) is searched for the key.
-        """
-        path = self.store.media_path(key, must_exist=must_exist)
-        if project_id is not None:
-            self._check_owned(project_id)
-            if self.owner and not self.store.project_uses_media(project_id, key):
-                raise NotFoundError(f"No media file {key!r}.")
-        elif self.owner and not any(self.store.project_uses_media(c.id, key) for c in self.list_projects()):
-            raise NotFoundError(f"No media file {key!r}.")
-        return path
-
-    def media_paths(self, project_id: str, *, must_exist: bool = True) -> Callable[[str], Path]:
-        """Where the media of one of this user's projects lives: a function of the key that refuses
-        any key the project does not use (the project's files are read once, for a whole gallery)."""
-        self._check_owned(project_id)
-        used = self.store.project_media_text(project_id) if self.owner else b""
-
-        def path(key: str) -> Path:
-            if self.owner and key.encode() not in used:
-                raise NotFoundError(f"No media file {key!r}.")
-            return self.store.media_path(key, must_exist=must_exist)
-
-        return path
-
-    def put_media(self, data: bytes, ext: str) -> str:
-        """Keep an uploaded file (by content hash) for a project of this user; returns its key."""
-        return self.store.put_media(data, ext)
-
-    @property
-    def capsules(self) -> CapsuleLibrary:
-        """This user's written and visual style capsules (kept by the store, under its home)."""
-        return self.store.capsules(self.owner)
-
-    def backups(self, project_id: str) -> list[Snapshot]:
-        """The project's rolling snapshots, newest first."""
-        self._check_owned(project_id)
-        return self.store.snapshots(project_id)
-
-    def backup_now(self, project_id: str) -> Snapshot:
-        self._check_owned(project_id)
-        return self.store.snapshot(project_id, "made by hand")
-
-    def restore_backup(self, project_id: str, snapshot_id: str) -> Snapshot:
-        """Put the project back as it was; the state before is kept as a snapshot too."""
-        self._check_owned(project_id)
-        return self.store.restore(project_id, snapshot_id)
-
-    def _check_owned(self, project_id: str) -> None:
-        if not self.owns(project_id):
-            raise NotFoundError(f"No project {project_id!r}.")
-
-    def _check_folder(self, folder_id: str) -> None:
-        if folder_id not in {f.id for f in self.folders()}:
-            raise NotFoundError(f"No folder {folder_id!r}.")
 
     # -- reading ---------------------------------------------------------------------------------
     def _state(self, tx: Tx, scenes: list[str] | None = None) -> ProjectState:
@@ -407,61 +286,6 @@ class Runner:
     def takes(self, project_id: str, stage: Stage, scene_id: str | None = None, target: str | None = None) -> list[Take]:
         with self._read(project_id) as tx:
             return tx.takes(stage, scene_id, target)
-
-    # -- projects --------------------------------------------------------------------------------
-    def create_project(self, title: str, folder_id: str | None = None) -> Project:
-        title = clean_text(title, "The title", max_chars=200, single_line=True)
-        if not title.strip():
-            raise InputError("A project needs a title; type one in.")
-        if len(title) > 200:
-            raise InputError(f"The title is {len(title)} characters long; keep it under 200.")
-        if folder_id is not None:
-            self._check_folder(folder_id)
-        return self.store.create_project(title, owner=self.owner, folder_id=folder_id)
-
-    def rename_project(self, project_id: str, title: str) -> Project:
-        title = clean_text(title, "The title", max_chars=200, single_line=True)
-        if not title.strip() or len(title) > 200:
-            raise InputError("A project title must be 1 to 200 characters.")
-        with self._tx(project_id) as tx:
-            project = tx.project.model_copy(update={"title": title.strip(), "updated_at": now_iso()})
-            tx.put_project(project)
-            tx.commit()
-        return project
-
-    def set_prompt_override(self, project_id: str, stage_role: str, text: str | None) -> Project:
-        """Override a prompt template for one project (`text=None` restores the default).
-
-        Raises:
-            InputError: no such template, or the text uses a variable the default does not supply.
-        """
-        import string
-
-        default = load_template(stage_role)  # raises InputError naming an unknown template
-        if text is not None:
-            if not text.strip():
-                raise InputError(f"The custom prompt for {stage_role} is empty; write one, or reset it to the default.")
-            if len(text) > 50_000:
-                raise InputError(f"The custom prompt for {stage_role} is {len(text)} characters; keep it under 50,000.")
-            if not string.Template(text).is_valid():
-                raise InputError(f"The custom prompt for {stage_role} has a stray '$'; write '$$' for a dollar sign.")
-            unknown = Template(id=default.id, text=text).variables - default.variables
-            if unknown:
-                allowed = ", ".join(f"${v}" for v in sorted(default.variables)) or "none"
-                raise InputError(
-                    f"The custom prompt for {stage_role} uses {', '.join('$' + v for v in sorted(unknown))}, "
-                    f"which the stage does not supply; use only: {allowed}."
-                )
-        with self._tx(project_id) as tx:
-            overrides = dict(tx.project.prompt_overrides)
-            if text is None:
-                overrides.pop(stage_role, None)
-            else:
-                overrides[stage_role] = text
-            project = tx.project.model_copy(update={"prompt_overrides": overrides, "updated_at": now_iso()})
-            tx.put_project(project)
-            tx.commit()
-        return project
 
     def visit(self, project_id: str, stage: Stage, scene_id: str | None = None, *,
               remember: bool = True) -> Position:
@@ -696,23 +520,6 @@ class Runner:
             branch = state.branch.model_copy(update={"locks": [lk for lk in state.branch.locks if lk not in remove]})
             tx.put_branch(branch)
             tx.touch()
-            tx.commit()
-        return branch
-
-    def switch_branch(self, project_id: str, branch_id: str) -> Branch:
-        with self._tx(project_id) as tx:
-            branch = tx.branch(branch_id)
-            tx.put_project(tx.project.model_copy(update={"active_branch": branch.id}))
-            tx.commit()
-        return branch
-
-    def rename_branch(self, project_id: str, branch_id: str, name: str) -> Branch:
-        name = clean_text(name, "The name", max_chars=120, single_line=True)
-        if not name.strip() or len(name) > 120:
-            raise InputError("A branch name must be 1 to 120 characters.")
-        with self._tx(project_id) as tx:
-            branch = tx.branch(branch_id).model_copy(update={"name": name.strip()})
-            tx.put_branch(branch)
             tx.commit()
         return branch
 

@@ -1040,10 +1040,7 @@ def _outcome(writer: Writer, written: Written, target: str = "") -> StageOutcome
 
 
 def saved_script(ctx: StageContext) -> Script:
-    data = ctx.state.data(Stage.SCRIPT)
-    if not data or not data.get("scenes"):
-        raise InputError("Write or import the script first.")
-    return Script.model_validate(data)
+    return ctx.state.script("Write or import the script first.")
 
 
 def run(ctx: StageContext) -> StageOutcome:

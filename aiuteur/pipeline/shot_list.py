@@ -938,11 +938,9 @@ def text_engine(ctx: StageContext, purpose: str) -> TextEngine:
 
 def load_scene(state: ProjectState, scene_id: str) -> Scene:
     """The approved scene from the saved script, or InputError in one sentence."""
-    data = state.data(Stage.SCRIPT)
-    if not data or not data.get("scenes"):
-        raise InputError("Write or import the script before making a shot list.")
+    script = state.script("Write or import the script before making a shot list.")
     try:
-        return Script.model_validate(data).scene(scene_id)
+        return script.scene(scene_id)
     except KeyError:
         raise InputError("That scene is no longer in the script; choose another scene.") from None
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from aiuteur.domain import BeatSheet, ElementKind, Script, Stage, Treatment
+from aiuteur.engines import registry
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import PROFILES_DIR, DataHome
 from aiuteur.store import Store
@@ -22,7 +23,6 @@ from tests.pipeline.writing_fixtures import RULES, project_with_input
 
 pytestmark = pytest.mark.slow
 
-registry = pytest.importorskip("aiuteur.engines.registry", reason="aiuteur.engines.registry is not built yet")
 pytest.importorskip("llguidance", reason="llguidance is not installed")
 pytest.importorskip("transformers", reason="transformers is not installed")
 
