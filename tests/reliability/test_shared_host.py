@@ -36,7 +36,16 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from aiuteur.domain import Asset, AssetCategory, AssetRegistry, Stage, StyleAndAssets
+from aiuteur.domain import (
+    Asset,
+    AssetCategory,
+    AssetRegistry,
+    NotFoundError,
+    Stage,
+    StyleAndAssets,
+    VisualStyle,
+)
+from aiuteur.domain.capsules import VisualCapsule
 from aiuteur.engines.base import EngineError
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
@@ -531,12 +540,6 @@ def _png(colour: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
-def _upload(space: Space, path: Path, cookies: dict[str, str]) -> dict[str, Any]:
-    up = httpx.post(f"{space.url}gradio_api/upload", files={"files": (path.name, path.read_bytes())},
-                    cookies=cookies, timeout=120)
-    return {"path": up.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
-
-
 def _session_call(space: Space, endpoint: str, data: list[Any], cookies: dict[str, str], session: str
                   ) -> tuple[bool, Any]:
     """`call` within one page session (as a browser tab keeps one): the choices a dropdown was given
@@ -555,12 +558,12 @@ def _session_call(space: Space, endpoint: str, data: list[Any], cookies: dict[st
 
 
 def _refused(ok: bool, out: Any) -> bool:
-    """An event refused in one sentence: an error, or a warning shown instead of a change. Another
+    """An event refused: an error, or a warning shown instead of a change (callers check that nothing
+    changed). Another
     user's capsule is not even among the choices of this user's dropdowns, so Gradio may refuse it
     first ("not in the list of choices"); the library refuses it too ("not in your library")."""
     said = json.dumps(out, ensure_ascii=False)
-    return (not ok and ("not in the list of choices" in said or "No " in said)) or (
-        "not in your library" in said or "no visual style capsule" in said)
+    return not ok or "not in your library" in said or "no visual style capsule" in said
 
 
 def _capsule_ids(out: Any) -> set[str]:
@@ -594,35 +597,39 @@ def test_two_users_never_see_or_change_each_others_capsules_or_style_images(spac
                            ("delete_written_capsule", [a_written])):
         assert _refused(*bob(endpoint, *data))
     bob_pid = ready_for_shots(space, "hf:bob", fountain(tmp_path, 1, "bob.fountain"))
-    assert _refused(*bob("use_written_capsule", bob_pid, a_written))
+    assert bob("list_projects", "", "__all__")[0] and bob("open_project", bob_pid)[0]  # his tab's project
+    assert _refused(*bob("use_written_capsule", a_written))
     assert files_under(capsules) == before
 
-    # visual capsules with a style image (a media file) of Alice's project
+    # visual capsules, whose style images are media files of the project they came from
     alice_pid = ready_for_shots(space, "hf:alice", fountain(tmp_path, 1, "alice.fountain"))
-    image = tmp_path / "red.png"
-    image.write_bytes(_png((200, 10, 10)))
-    style = ["35mm film", "grainy", "red and black", "hard light", "1970s", "Melville", 0.3]
-    ok, out = alice("save_style", alice_pid, 1, None, *style, [_upload(space, image, alice_c)])
+    her = space.runner("hf:alice")
+    key = her.put_media(_png((200, 10, 10)), "png")
+    saved = StyleAndAssets.model_validate(her.view(alice_pid).data(Stage.ASSETS))
+    her.save(alice_pid, Stage.ASSETS, saved.model_copy(update={"style": VisualStyle(medium="35mm film", images=[key])}),
+             base_revision=1)
+    assert alice("list_projects", "", "__all__")[0] and alice("open_project", alice_pid)[0]
+    ok, out = alice("save_visual_capsule", "Alice red")
     assert ok, out
-    alice_images = space.runner("hf:alice").view(alice_pid).data(Stage.ASSETS)["style"]["images"]  # type: ignore[index]
-    assert len(alice_images) == 1
-    ok, out = alice("save_visual_capsule", alice_pid, "Alice red")
+    (a_vc,) = [c.id for c in her.capsules.list(VisualCapsule)]  # made through the app, in her library
+    assert a_vc in _capsule_ids(out)  # her list shows it
+    his = space.runner("hf:bob")
+    mine = StyleAndAssets.model_validate(his.view(bob_pid).data(Stage.ASSETS))
+    his.save(bob_pid, Stage.ASSETS, mine.model_copy(update={"style": VisualStyle(medium="video")}), base_revision=1)
+    ok, out = bob("save_visual_capsule", "Bob plain")
     assert ok, out
-    a_visual = {c for c in _capsule_ids(out) if c.startswith("vc_")}
-    assert len(a_visual) == 1
-    (a_vc,) = a_visual
-    ok, out = bob("save_visual_capsule", bob_pid, "Bob plain")
-    assert ok and a_vc not in _capsule_ids(out), out  # his list never shows hers
+    (b_vc,) = [c.id for c in space.runner("hf:bob").capsules.list(VisualCapsule)]
+    assert b_vc in _capsule_ids(out) and a_vc not in _capsule_ids(out)  # his list shows his, never hers
     before = files_under(space.store.root)
-    for endpoint, data in (("save_style", [bob_pid, 1, a_vc, *style, None]),
-                           ("scene_style", [bob_pid, 1, space.runner("hf:bob").view(bob_pid).state.scene_ids[0], a_vc])):
+    style = ["35mm film", "grainy", "red and black", "hard light", "1970s", "Melville", 0.3]
+    scene_id = space.runner("hf:bob").view(bob_pid).state.scene_ids[0]
+    for endpoint, data in (("save_style", [2, a_vc, *style, None]), ("scene_style", [2, scene_id, a_vc])):
         assert _refused(*bob(endpoint, *data)), endpoint
     assert files_under(space.store.root) == before  # nothing of hers copied into his project
-    bob_files = b"".join(files_under(space.store.project_dir(bob_pid)).values())
-    assert alice_images[0].encode() not in bob_files
-    with pytest.raises(Exception, match="No media file"):
-        space.runner("hf:bob").media_path(alice_images[0])
-    assert space.runner("hf:alice").media_path(alice_images[0], alice_pid).is_file()
+    assert key.encode() not in b"".join(files_under(space.store.project_dir(bob_pid)).values())
+    with pytest.raises(NotFoundError, match="No media file"):
+        space.runner("hf:bob").media_path(key)  # her style image is not his to read
+    assert her.media_path(key, alice_pid).is_file()
     # and her project, with its images, is not his to open
-    ok, out = bob("save_visual_capsule", alice_pid, "Stolen")
-    assert not ok and str(out).startswith("No project"), out
+    assert _refused(*bob("open_project", alice_pid))
+    assert his.view(bob_pid).data(Stage.ASSETS)["style"] == {**mine.model_dump(mode="json")["style"], "medium": "video"}  # type: ignore[index]
