@@ -77,20 +77,23 @@ def _decode(data: bytes, filename: str) -> str:
     sample = data[:65536]
     utf16 = utf16_without_bom(data)
     if utf16:
-        return data.decode(utf16, errors="replace")
-    if sample.count(b"\x00") > 0:
+        # bytes that merely have many zeros in one column (binary) decode too: the same test as any text follows
+        text = data.decode(utf16, errors="replace")
+    elif sample.count(b"\x00") > 0:
         raise ScreenplayError(
             f"{filename} holds NUL bytes, so it is not a text file (an image, a Word .docx, a zip?); "
             "import a Fountain, FDX, plain-text or PDF screenplay."
         )
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    controls = sum(1 for c in text[:65536] if ord(c) < 32 and c not in "\n\r\t\f\v")
-    if controls > max(8, len(text[:65536]) // 100):
+    else:
+        for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+    head = text[:65536]
+    controls = sum(1 for c in head if (ord(c) < 32 and c not in "\n\r\t\f\v") or c == "\ufffd")
+    if controls > max(8, len(head) // 100):
         raise ScreenplayError(
             f"{filename} does not read as text in UTF-8 or Windows-1252 (too many control characters); "
             "save it as UTF-8 plain text, or import a Fountain, FDX or PDF screenplay."

@@ -18,6 +18,9 @@ from aiuteur.screenplay.headings import parse_heading
         (b"   \n\r\n\t ", "blank.fountain", "is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00" * 50, "photo.fountain", "not a text file"),
         (bytes(range(1, 32)) * 100, "controls.txt", "does not read as text"),
+        # zeros in every other byte, as UTF-16 text has, but binary: it decodes to control characters
+        (b"\x00\x01\x02\xff" * 100, "zeros.fountain", "does not read as text"),
+        (b"\x01\x00\xff\x02" * 100, "zeros-le.txt", "does not read as text"),
         (b"just some words", "script.docx", "unsupported file type"),
         (b"\n\n[[only a note]]\n\n/* and boneyard */\n", "notes.fountain", "no screenplay text"),
     ],

@@ -13,7 +13,8 @@ from aiuteur.ui import dashboard, input_tab, project, views
 
 
 def _input_done(runner: Runner, pid: str, text: str = "A thief plans one last job.") -> int:
-    rev, _ = input_tab.save_form(runner, pid, {"primary": text}, None)
+    _, on_screen, _ = input_tab.saved_input(runner, pid)  # a user saves over the revision their tab shows
+    rev, _ = input_tab.save_form(runner, pid, {"primary": text}, on_screen)
     return rev
 
 
@@ -132,11 +133,12 @@ def test_input_form_round_trip_keeps_extra_sources(runner: Runner) -> None:
 def test_stale_revision_is_a_conflict_and_bad_range_is_a_plain_error(runner: Runner) -> None:
     p = dashboard.create_project(runner, "Eggs")
     rev = _input_done(runner, p.id, "one")
-    _input_done(runner, p.id, "two")  # someone else saved meanwhile
+    now = _input_done(runner, p.id, "two")  # someone else saved meanwhile
     with pytest.raises(ConflictError, match="changed by someone else"):
         input_tab.save_form(runner, p.id, {"primary": "mine"}, rev)
+    # with the revision on screen (a form with none counts as "nothing seen", so it would conflict first)
     with pytest.raises(InputError, match="reversed"):
-        input_tab.save_form(runner, p.id, {"primary": "x", "min_minutes": 5, "max_minutes": 2}, None)
+        input_tab.save_form(runner, p.id, {"primary": "x", "min_minutes": 5, "max_minutes": 2}, now)
 
 
 def test_uploads(tmp_path: Path) -> None:
@@ -150,6 +152,10 @@ def test_uploads(tmp_path: Path) -> None:
     utf16 = tmp_path / "notepad.txt"  # UTF-16 saved without a byte-order mark is text, not "binary"
     utf16.write_bytes("Café eggs".encode("utf-16-le"))
     assert input_tab.read_upload(utf16) == "Café eggs"
+    zeros = tmp_path / "zeros.txt"  # binary with zeros in every other byte decodes as UTF-16 to control characters
+    zeros.write_bytes(b"\x00\x01\x02\xff" * 100)
+    with pytest.raises(InputError, match="does not read as text"):
+        input_tab.read_upload(zeros)
     big = tmp_path / "big.txt"
     with big.open("wb") as f:
         f.truncate(input_tab.MAX_UPLOAD_BYTES + 1)
