@@ -427,7 +427,7 @@ def listen(tab: InputTab, env: TabEnv) -> None:
             gr.Warning(str(e))
             return {tab.status: f"⚠️ {e}"}
         return {tab.rev: revision, tab.status: msg,
-                **dict(zip(env.refresh_outputs, env.refresh(pid, values[env.scene]), strict=True))}
+                **dict(zip(env.refresh_outputs, env.refresh(pid, values[env.scene], request), strict=True))}
 
     saved = tab.save.click(on_save, form_inputs, [tab.rev, tab.status, *env.refresh_outputs], api_name="save_input",
                            trigger_mode="always_last", show_progress="hidden")

@@ -157,11 +157,14 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     bars: dict[Stage, StageBar] = {}
     outputs: list[Any] = [pipeline]
 
-    def refresh(project_id: str | None, scene_id: str | None) -> list[Any]:
-        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text, content cover."""
+    def refresh(project_id: str | None, scene_id: str | None, request: gr.Request | None = None) -> list[Any]:
+        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text, content cover.
+
+        The request names whose project it is (Gradio fills it when this is an event); without one, only a
+        single-user instance can read the project."""
         if not project_id:
             return [""] + [gr.skip()] * (len(outputs) - 1)
-        view = runner_for(None).view(project_id)
+        view = runner_for(request).view(project_id)
         sid = scene_id if scene_id in view.state.scene_ids else None
         label = view.state.scene_label(sid) if sid else ""
         by_scene = {x: view.scene_statuses(x) for x in view.state.scene_ids}
@@ -224,7 +227,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
             # the tokens still change, for any tab that listens on them rather than `env.on_reload`
             reload: f"{project_id}:{view.branch.id}:{time.monotonic_ns()}",
             scene_reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
-            **dict(zip(outputs, refresh(project_id, v["scene"]), strict=True)),
+            **dict(zip(outputs, refresh(project_id, v["scene"], request), strict=True)),
             **run_loaders(env.loaders, project_id, v["scene"], request),
         }
 
@@ -315,7 +318,7 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
     def scene_values(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
         """Stages 7-12 for another scene: statuses, content, and no message left from the last scene."""
         cleared = {x: "" if isinstance(x, gr.Markdown) else gr.Column(visible=False) for x in said}
-        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared, **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id), strict=True)),
+        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared, **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id, request), strict=True)),
                 **run_loaders(scene_loaders, pid, scene_id, request)}
 
     def on_scene(pid: str | None, scene_id: str | None, shown: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -390,7 +393,7 @@ def _listen_visit(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
                 runner.visit(pid, stage, here.scene_id)
             except AiuteurError as e:
                 warn(e)
-        values = dict(zip(s.env.refresh_outputs, s.env.refresh(pid, scene_id), strict=True))
+        values = dict(zip(s.env.refresh_outputs, s.env.refresh(pid, scene_id, request), strict=True))
         if pid and fresh:
             values.update(run_loaders(fresh, pid, scene_id, request))
         return values
@@ -414,7 +417,7 @@ def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
             said = lock_stage(runner_for(request), pid, stage, scene_id)
         except AiuteurError as e:
             said = warn(e)
-        return [said, *s.env.refresh(pid, scene_id)]
+        return [said, *s.env.refresh(pid, scene_id, request)]
 
     bar.lock.click(on_lock, [project, scene], [bar.message, *refresh_outputs], api_name=f"lock_{name}")
 
@@ -429,7 +432,7 @@ def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
                     shown = ["", gr.Column(visible=True), f"**{out.question}**"]
                 else:
                     shown = [out.message, gr.Column(visible=False), gr.skip()]
-            return [*shown, *s.env.refresh(pid, scene_id)]
+            return [*shown, *s.env.refresh(pid, scene_id, request)]
         return on_unlock
 
     outs = [bar.message, bar.choice, bar.choice_text, *refresh_outputs]

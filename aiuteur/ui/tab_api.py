@@ -89,7 +89,7 @@ class TabEnv:
     reload: gr.State
     pipeline: gr.HTML
     refresh_outputs: Sequence[Any]
-    refresh: Callable[[str | None, str | None], list[Any]]
+    refresh: Callable[..., list[Any]]  # (project_id, scene_id, request=None)
     stage: Stage = Stage.INPUT
     scene_reload: gr.State | None = None
     loaders: list[Loader] = field(default_factory=list)

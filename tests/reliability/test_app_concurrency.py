@@ -29,6 +29,11 @@ def story(runner: Runner, pid: str) -> tuple[StoryInput, int]:
     return StoryInput.model_validate(view.data(Stage.INPUT) or {}), view.revision(Stage.INPUT)
 
 
+def said(out: Any) -> str:
+    """The status line of a /save_input answer (the first output; the rest redraw the statuses)."""
+    return str(out[0] if isinstance(out, (list, tuple)) else out)
+
+
 def project_id(client: Client, title: str) -> str:
     return next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == title)
 
@@ -56,11 +61,17 @@ def test_the_second_writer_gets_a_conflict_and_keeps_its_text(served: tuple[str,
     for client in (one, two):
         client.predict("", "__all__", api_name="/list_projects")  # the dashboard lists it in this session
         assert "Opened" in str(client.predict(pid, api_name="/open_project"))
-    assert "Saved (revision 4)." in one.predict(**form(one, **{MAIN_TEXT: "One typed this."}), api_name="/save_input")
-    assert "Saved (revision 5)." in two.predict(**form(two, **{MAIN_TEXT: "Two typed that."}), api_name="/save_input")
+    assert "Saved (revision 4)." in said(one.predict(**form(one, **{MAIN_TEXT: "One typed this."}), api_name="/save_input"))
+    # two opened the project at revision 3 (opening fills the form and its revision in the same event)
+    late = two.predict(**form(two, **{MAIN_TEXT: "Two typed that."}), api_name="/save_input")
+    assert said(late) == ("⚠️ Input was changed by someone else since you opened it (now revision 4, yours was 3). "
+                          "Your version is kept so you can reapply it.")
+    assert story(runner, pid)[0].primary.text == "One typed this."  # type: ignore[union-attr]  # nothing overwritten
+    assert "Opened" in str(two.predict(pid, api_name="/open_project"))  # two sees revision 4, then reapplies
+    assert "Saved (revision 5)." in said(two.predict(**form(two, **{MAIN_TEXT: "Two typed that."}), api_name="/save_input"))
     stale = one.predict(**form(one, **{MAIN_TEXT: "One typed more."}), api_name="/save_input")
-    assert stale == ("⚠️ Input was changed by someone else since you opened it (now revision 5, yours was 4). "
-                     "Your version is kept so you can reapply it.")
+    assert said(stale) == ("⚠️ Input was changed by someone else since you opened it (now revision 5, yours was 4). "
+                           "Your version is kept so you can reapply it.")
     si, rev = story(runner, pid)
     assert rev == 5 and si.primary is not None and si.primary.text == "Two typed that."
 

@@ -40,8 +40,7 @@ def test_where_each_character_stands_is_shown_edited_and_saved_in_the_shot_table
         sid = script.scenes[0].id
         shot = next(s for s in _shots(store, pid, sid).shots if {"as_martha", "as_leo"} <= set(s.assets))
         client.predict(pid, api_name="/open_project")
-        client.predict(api_name="/hub")  # the hub lists the scenes
-        client.predict(sid, api_name="/hub_open_scene")
+        client.predict(sid, api_name="/choose_scene")  # the scene picker: scene 1
         shown = _table(client)
         row = next(r for r in shown["data"] if r[0] == shot.number)
         assert row[HEADERS.index("Where they stand (left … right)")] == "Martha: left; Leo: right"  # from the action
