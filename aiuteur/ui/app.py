@@ -257,16 +257,21 @@ def context_of(demo: gr.Blocks) -> AppContext:
     return ctx
 
 
-def gpu_waiters() -> int:
-    """How many model events run at once (`AIUTEUR_GPU_WAITERS`, default 8); they take turns on the slot."""
-    raw = os.environ.get("AIUTEUR_GPU_WAITERS", "8")
+def _whole_env(name: str, default: int, what: str) -> int:
+    """A whole number of at least 1 from the environment; otherwise one sentence naming the variable."""
+    raw = os.environ.get(name, str(default))
     try:
         n = int(raw)
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"AIUTEUR_GPU_WAITERS is {raw!r}; give a whole number of at least 1.")
+        raise ValueError(f"{name} is {raw!r}; give a whole number {what}at least 1.")
     return n
+
+
+def gpu_waiters() -> int:
+    """How many model events run at once (`AIUTEUR_GPU_WAITERS`, default 8); they take turns on the slot."""
+    return _whole_env("AIUTEUR_GPU_WAITERS", 8, "of ")
 
 
 def share_the_model_slot(demo: gr.Blocks) -> None:
@@ -289,14 +294,7 @@ def launch_kwargs() -> dict[str, Any]:
 
 def max_upload_mb() -> int:
     """The largest upload Gradio accepts (`AIUTEUR_MAX_UPLOAD_MB`, default 25): refused while it streams."""
-    raw = os.environ.get("AIUTEUR_MAX_UPLOAD_MB", "25")
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"AIUTEUR_MAX_UPLOAD_MB is {raw!r}; give a whole number of megabytes, at least 1.")
-    return n
+    return _whole_env("AIUTEUR_MAX_UPLOAD_MB", 25, "of megabytes, ")
 
 
 def launch_app(store: Store | None = None, *, host: str | None = None, port: int | None = None,
