@@ -8,7 +8,9 @@ but on the real-model extraction test its greedy output differed from the gramma
 worse — unexplained yet, so it is opt-in). The GBNF is llama-cpp-python's converter with length
 bounds written as `x{m,n}` (`repetition`), never as the nested optionals it writes by default,
 which llama.cpp rejects. Either way the schema must be bounded and
-`finish_reason == "length"` raises `TruncatedError`. The chat template comes from the GGUF. `llama-cpp-python` is optional
+`finish_reason == "length"` raises `TruncatedError`. Stop (`stop_when`) ends a generation at
+the next token, structured or streamed (`stop_at_next_token`). The chat template comes from the
+GGUF. `llama-cpp-python` is optional
 (it compiles from source, about 10 minutes): it is imported only when this engine is built.
 
 Profile table:
@@ -40,7 +42,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from aiuteur.engines import usage
-from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError
+from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, raise_if_stopped
 from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,32 @@ def default_threads() -> int:
     return max(1, int(env)) if env else max(1, (os.cpu_count() or 2) // 2)
 
 
+def stop_at_next_token(llm: Any, doing: str) -> None:
+    """Make every generation of `llm` (a `llama_cpp.Llama`) end at the next token once its job is stopped.
+
+    A grammar-bound chat completion runs to the end of its answer in one call, and llama-cpp-python's
+    chat handlers pass no stopping criteria of ours on; but every completion samples its tokens
+    through `Llama.generate`, which checks `stopping_criteria` after each token. This adds a check
+    there that raises `StoppedError` (out of the call, with what the job saved before kept) when
+    the job running in this context was stopped. Objects without `generate` (stubs) are left alone."""
+    original = getattr(llm, "generate", None)
+    if original is None or getattr(original, "aiuteur_stops", False):
+        return
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        theirs = kwargs.get("stopping_criteria")
+
+        def stop(input_ids: Any, logits: Any) -> bool:  # called after each sampled token
+            raise_if_stopped(doing)
+            return bool(theirs(input_ids, logits)) if theirs is not None else False
+
+        kwargs["stopping_criteria"] = stop
+        return original(*args, **kwargs)
+
+    generate.aiuteur_stops = True  # type: ignore[attr-defined]
+    llm.generate = generate
+
+
 class LlamaCppText:
     """A llama.cpp model behind the `TextEngine` Protocol. `llm` is the `llama_cpp.Llama`."""
 
@@ -218,6 +246,7 @@ class LlamaCppText:
         self.memory_bytes = path.stat().st_size if path is not None and path.exists() else 0
         self._grammars: dict[str, Any] = {}
         self._lock = threading.Lock()
+        stop_at_next_token(llm, f"writing with {model_id}")
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], models_dir: Path) -> LlamaCppText:
@@ -290,6 +319,7 @@ class LlamaCppText:
             stream=False,
             **self.constraint_options(schema),
         )
+        raise_if_stopped(f"writing {schema.__name__} with {self.model_id}")
         counts = result.get("usage") or {}
         usage.record(counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0))
         choice = result["choices"][0]

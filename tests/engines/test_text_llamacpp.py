@@ -10,13 +10,15 @@ import hashlib
 import importlib.util
 import os
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from aiuteur.engines.base import EngineError, Message, TruncatedError
+from aiuteur.engines.base import EngineError, Message, StoppedError, TruncatedError, stop_when
 from aiuteur.engines.offline_llm import PartsSpec, assemble_gguf, is_assembled, missing_parts
 from aiuteur.engines.profiles import load_profile
 from aiuteur.engines.text_llamacpp import LlamaCppText
@@ -72,6 +74,63 @@ def test_length_finish_is_truncation() -> None:
 @needs_llama
 def test_stream_yields_deltas() -> None:
     assert list(LlamaCppText(StubLlama(""), model_id="stub").stream(PROMPT, seed=0)) == ["a", "b"]
+
+
+class TokenLlama:
+    """Stands in for llama_cpp.Llama's own loop: a completion samples through `self.generate`, which
+    calls `stopping_criteria` after every token (as `Llama.generate` does) and runs until the answer
+    ends; the answer here is `tokens` characters long, one character a token."""
+
+    def __init__(self, tokens: int) -> None:
+        self.answer = '{"name":"' + "a" * tokens + '","done":true}'
+        self.sampled = 0
+
+    def generate(self, tokens: list[int], stopping_criteria: Any = None, **kwargs: Any) -> Iterator[int]:
+        for ch in self.answer:
+            self.sampled += 1
+            if stopping_criteria is not None and stopping_criteria(tokens, None):
+                return
+            yield ord(ch)
+
+    def create_chat_completion(self, **kwargs: Any) -> Any:
+        pieces = (chr(t) for t in self.generate([1, 2, 3]))
+        if kwargs.get("stream"):
+            return ({"choices": [{"delta": {"content": p}}]} for p in pieces)
+        text = "".join(pieces)
+        return {"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                "usage": {"completion_tokens": len(text)}}
+
+
+class Long(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=6000)
+    done: bool
+
+
+def stop_after(n: int) -> Any:
+    """A stop check that says "stopped" from its n-th question on (asked once a token)."""
+    asked = [0]
+
+    def check() -> bool:
+        asked[0] += 1
+        return asked[0] >= n
+    return check
+
+
+@needs_llama
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stopped_job_ends_the_generation_at_the_next_token(stream: bool) -> None:
+    llm = TokenLlama(tokens=5000)  # a long grammar-bound answer: it used to be finished before stopping
+    engine = LlamaCppText(llm, model_id="stub", constraint="gbnf")
+    with stop_when(stop_after(5)), pytest.raises(StoppedError, match=r"^Stopped while writing with stub: you pressed"):
+        if stream:
+            list(engine.stream(PROMPT, seed=0))
+        else:
+            engine.generate(PROMPT, Long, seed=0)
+    assert llm.sampled == 5  # the token after which it was stopped is the last one made
+    llm.sampled = 0  # not stopped: the same engine answers in full
+    assert engine.generate(PROMPT, Long, seed=0).name == "a" * 5000
+    assert llm.sampled == len(llm.answer)
 
 
 def test_missing_llama_cpp_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -201,3 +260,36 @@ def test_regex_escapes_that_gbnf_rejects_are_dropped() -> None:
     gbnf = compact_gbnf(schema)
     assert r"\." not in gbnf  # llama.cpp aborts the process on unknown escapes
     assert r'"\"heading\""' in gbnf  # the escapes it knows are kept
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    present: bool
+
+
+@pytest.mark.real
+def test_offline_model_stops_mid_answer_at_the_next_token() -> None:
+    """A grammar-bound answer of the real GGUF, stopped after its 8th token, ends there (it used to
+    run to the end of the answer first); the same engine then answers the next call in full."""
+    where, why = _offline_models_dir()
+    if where is None:
+        pytest.skip(why)
+    engine = LlamaCppText.from_spec(load_profile("offline").spec("text"), where)
+    messages: list[Message] = [
+        {"role": "system", "content": "You extract the characters of a screenplay scene as JSON."},
+        {"role": "user", "content": f"Scene:\n{SCENE}\nList every character who appears, with a short description."},
+    ]
+    asked: list[float] = []
+
+    def stopped() -> bool:  # asked once a token
+        asked.append(time.perf_counter())
+        return len(asked) >= 8
+
+    with stop_when(stopped), pytest.raises(StoppedError, match=r"^Stopped while writing with"):
+        engine.generate(messages, Cast, seed=0, temperature=0.0)
+    ended = time.perf_counter()
+    assert len(asked) == 8  # no token was made after the stop
+    assert ended - asked[-1] < 1.0, ended - asked[-1]
+    verdict = engine.generate([*messages[:1], {"role": "user", "content": f"Scene:\n{SCENE}\nIs LEO in it?"}],
+                              Verdict, seed=0, temperature=0.0)
+    assert isinstance(verdict.present, bool)
