@@ -13,7 +13,7 @@ from aiuteur.engines.voice import ToneVoice, read_wav
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import check_shots, in_frame, scene_units
 from aiuteur.pipeline.timing import MAX_SHOT_S, PAD_S, estimate_seconds, shot_timing, split_line
-from aiuteur.pipeline.voices import assign_voices, cast_voices, delivery, with_default_voices
+from aiuteur.pipeline.voices import assign_voices, cast_voices, delivery, set_voice, with_default_voices
 from aiuteur.screenplay import import_screenplay
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import project_with_script
@@ -184,3 +184,97 @@ def test_stage5_voice_choice_preview_and_bundle(runner: Runner, engines: FakeEng
     assert StyleAndAssets.model_validate(view.data(Stage.ASSETS)).registry.get("as_mara").voice == mara.voice
     lines = ShotList.model_validate(view.data(Stage.SHOTS, script.scenes[0].id)).lines
     assert lines == again.lines and all(runner.store.media_path(ln.audio or "").is_file() for ln in lines)
+
+
+def test_voices_and_spoken_lines_carry_into_a_new_branch(runner: Runner, engines: FakeEngines) -> None:
+    reg = AssetRegistry(assets=[Asset(id="as_mara", name="Mara", category=AssetCategory.CHARACTER),
+                                Asset(id="as_joe", name="Joe", category=AssetCategory.CHARACTER)])
+    pid, script, _ = run_shots(runner, engines, screenplay("MARA\nWhere were you?", "JOE\nOut."), registry=reg)
+    sid = script.scenes[0].id
+    mara = VoiceChoice(voice="tone-c", pitch=2.0, rate=1.1, chosen=True)
+    with runner.edit(pid) as ed:  # Mara's voice chosen in stage 5, then the lines spoken again
+        ed.put(Stage.ASSETS, StyleAndAssets(registry=set_voice(reg, "as_mara", "tone-c", 2.0, 1.1)))
+    engines.scripted.enqueue(EngineError("no model"))
+    assert runner.run(pid, Stage.SHOTS, sid, seed=6).ok
+    spoken = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, sid))
+    assert spoken.lines[0].voice is not None and spoken.lines[0].voice.voice == "tone-c"
+    for stage, scene in ((Stage.INPUT, None), (Stage.SCRIPT, None), (Stage.ASSETS, None), (Stage.HUB, None),
+                         (Stage.SHOTS, sid)):
+        runner.lock(pid, stage, scene)
+    main = runner.view(pid).branch
+    fork = runner.unlock(pid, Stage.ASSETS, mode="branch")
+    view = runner.view(pid)
+    assert view.branch.id == fork.id != main.id
+    assert StyleAndAssets.model_validate(view.data(Stage.ASSETS)).registry.get("as_mara").voice == mara
+    assert ShotList.model_validate(view.data(Stage.SHOTS, sid)).lines == spoken.lines  # the audio comes along
+    # A new voice in the branch leaves the approved branch's voice and lines as they were.
+    bundle = StyleAndAssets.model_validate(view.data(Stage.ASSETS))
+    runner.save(pid, Stage.ASSETS, bundle.model_copy(update={"registry": set_voice(bundle.registry, "as_mara",
+                                                                                   "tone-d")}))
+    runner.switch_branch(pid, main.id)
+    view = runner.view(pid)
+    assert StyleAndAssets.model_validate(view.data(Stage.ASSETS)).registry.get("as_mara").voice == mara
+    assert ShotList.model_validate(view.data(Stage.SHOTS, sid)).lines == spoken.lines
+
+
+class FailsToLoad(ToneVoice):
+    """A voice whose model cannot be loaded (what a corrupt or missing voice file does)."""
+
+    def voices(self) -> list[str]:
+        raise EngineError("The Piper voice joe.onnx could not be loaded: INVALID_PROTOBUF")
+
+
+def test_a_voice_that_fails_to_load_keeps_every_spoken_line(runner: Runner, engines: FakeEngines) -> None:
+    text = screenplay("MARA\nWhere were you?", "JOE\nOut.")
+    pid, script, first = run_shots(runner, engines, text)
+    sid = script.scenes[0].id
+    engines._voice = FailsToLoad()
+    scene = script.scenes[0]
+    elements = [e.model_copy(update={"text": "Out walking."}) if e.text == "Out." else e for e in scene.elements]
+    runner.save(pid, Stage.SCRIPT, script.model_copy(update={"scenes": [scene.model_copy(update={"elements": elements})]}))
+    engines.scripted.enqueue(EngineError("no model"))
+    result = runner.run(pid, Stage.SHOTS, sid, seed=9)
+    assert result.ok, result.errors  # the shot list is made all the same
+    again = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, sid))
+    assert again.voice_note.startswith("The voice could not be loaded: ") and "INVALID_PROTOBUF" in again.voice_note
+    assert again.lines[0] == first.lines[0]  # Mara's line keeps its audio
+    assert again.lines[1].audio is None and "timed from its words" in again.lines[1].note
+    assert runner.store.media_path(first.lines[1].audio or "").is_file()  # the earlier audio is still stored
+
+
+def test_a_voice_that_fails_to_load_is_stood_in_for_by_the_profiles_fallback(runner: Runner, tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    from aiuteur.engines.profiles import load_profile
+    from aiuteur.engines.registry import EngineCache, Engines
+    from aiuteur.settings import DataHome
+    from tests.pipeline.phase_b_fixtures import DownText
+
+    class OfflineVoice(Engines):  # the offline profile's voice table, its model file missing
+        def text(self, purpose: str = "text") -> Any:
+            return DownText()
+
+    base = load_profile("offline")
+    table = {"backend": "piper", "model": "missing-voice.onnx", "fallback": ["tone"]}
+    engines = OfflineVoice(replace(base, tables={**base.tables, "voice": table}), DataHome(tmp_path, "test"),
+                           cache=EngineCache())
+    runner = Runner(runner.store, engines=engines)
+    pid, script = project_with_script(runner, screenplay("MARA\nWhere were you?"), "k.fountain")
+    assert runner.run(pid, Stage.SHOTS, script.scenes[0].id, seed=1).ok
+    shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, script.scenes[0].id))
+    assert "missing-voice.onnx" in shots.voice_note and "spoken by the tone voice instead" in shots.voice_note
+    assert shots.lines[0].audio and shots.voice_model.startswith("tone-voice")
+
+
+def test_an_empty_line_is_a_silent_beat_that_says_so(runner: Runner, engines: FakeEngines) -> None:
+    pid, script, _ = run_shots(runner, engines, screenplay("MARA\nWhere were you?", "JOE\nOut."))
+    scene = script.scenes[0]
+    elements = [e.model_copy(update={"text": "  "}) if e.text == "Out." else e for e in scene.elements]
+    runner.save(pid, Stage.SCRIPT, script.model_copy(update={"scenes": [scene.model_copy(update={"elements": elements})]}))
+    engines.scripted.enqueue(EngineError("no model"))
+    assert runner.run(pid, Stage.SHOTS, scene.id, seed=2).ok
+    shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, scene.id))
+    joe = [ln for ln in shots.lines if ln.character == "JOE"]
+    assert joe, "the empty line keeps its place"
+    assert joe[0].audio is None and "The line is empty." in joe[0].note and joe[0].seconds > 0
+    assert shots.lines[0].audio  # Mara's line is unchanged
