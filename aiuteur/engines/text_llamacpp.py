@@ -43,7 +43,8 @@ from pydantic import BaseModel
 
 from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, raise_if_stopped
-from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
+from aiuteur.engines.loop_guard import LoopGuard, close_json
+from aiuteur.engines.schema_bounds import InvalidOutputError, json_schema_of, parse_structured, token_budget
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -311,13 +312,14 @@ class LlamaCppText:
         if progress:
             progress(0.0, f"writing {schema.__name__} with {self.model_id}")
         t0 = time.perf_counter()
+        guard = LoopGuard(self.llm.detokenize) if self.constraint == "llguidance" else None
         result = self._chat(
             messages,
             seed=seed,
             max_tokens=budget,
             temperature=temperature,
             stream=False,
-            **self.constraint_options(schema),
+            **self.constraint_options(schema, guard=guard),
         )
         raise_if_stopped(f"writing {schema.__name__} with {self.model_id}")
         counts = result.get("usage") or {}
@@ -328,6 +330,8 @@ class LlamaCppText:
                  counts.get("completion_tokens", "?"), budget, time.perf_counter() - t0, choice.get("finish_reason"))
         if progress:
             progress(1.0, f"{result.get('usage', {}).get('completion_tokens', '?')} tokens")
+        if guard is not None and guard.looped_at is not None:
+            return self._before_loop(guard, schema)
         if choice.get("finish_reason") == "length":
             raise TruncatedError(
                 f"{schema.__name__} was cut off after {budget} tokens before the model finished "
@@ -350,11 +354,29 @@ class LlamaCppText:
         finally:
             usage.record(0, pieces)  # the prompt's length is not reported when streaming
 
-    def constraint_options(self, schema: type[BaseModel]) -> dict[str, Any]:
-        """create_chat_completion options that constrain the output to `schema`."""
+    def _before_loop(self, guard: LoopGuard, schema: type[M]) -> M:
+        """The answer as it stood before the model began to repeat itself, closed and parsed; an
+        answer cut before its required parts raises `InvalidOutputError` (the caller asks again)."""
+        at = guard.looped_at or 0
+        kept = close_json(guard.text[:at])
+        log.info("%s: the model began to repeat itself at character %d of %d; the answer before it is kept",
+                 schema.__name__, at, len(guard.text))
+        try:
+            return parse_structured(kept, schema)
+        except InvalidOutputError as e:
+            raise InvalidOutputError(
+                f"{schema.__name__}: the model began to repeat itself before it had finished ({e})", guard.text
+            ) from e
+
+    def constraint_options(self, schema: type[BaseModel], guard: LoopGuard | None = None) -> dict[str, Any]:
+        """create_chat_completion options that constrain the output to `schema` (and, with
+        llguidance, end it where `guard` sees the model start to repeat itself)."""
         if self.constraint == "gbnf":
             return {"grammar": self._grammar(schema)}
-        return {"logits_processor": [LLGuidanceNumpyProcessor(self.ll_tokenizer, self._ll_grammar(schema))]}
+        end = int(self.llm.token_eos()) if guard is not None else -1
+        return {"logits_processor": [
+            LLGuidanceNumpyProcessor(self.ll_tokenizer, self._ll_grammar(schema), guard=guard, end_token=end)
+        ]}
 
     @property
     def ll_tokenizer(self) -> Any:
@@ -423,17 +445,23 @@ class LLGuidanceNumpyProcessor:
     whole vocabulary; one instance per completion.
     """
 
-    def __init__(self, ll_tokenizer: Any, grammar: str) -> None:
+    def __init__(self, ll_tokenizer: Any, grammar: str, *, guard: LoopGuard | None = None, end_token: int = -1) -> None:
         import llguidance
         import llguidance.numpy
 
         self.matcher = llguidance.LLMatcher(ll_tokenizer, grammar)
         self.mask = llguidance.numpy.allocate_token_bitmask(1, ll_tokenizer.vocab_size)
         self.seen: int | None = None
+        self.guard = guard
+        self.end_token = end_token
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import numpy as np
 
+        if self.guard is not None and self.end_token >= 0 and self.guard(input_ids):
+            out = np.full_like(scores, -np.inf)  # the answer repeats itself: end it here
+            out[self.end_token] = 0.0
+            return out
         if self.seen is None:
             self.seen = len(input_ids)  # the prompt
         else:
