@@ -144,16 +144,20 @@ def note_position(runner: Runner, project_id: str, stage: Stage, scene_id: str |
 def open_scene(runner: Runner, project_id: str, scene_id: str) -> Position:
     """Open a scene to produce it: land on the stage where it was left (else where it stands).
 
-    The current position, when it is a per-scene stage of another scene, is remembered first.
+    One locked change: the current position, when it is a per-scene stage of another scene, is
+    remembered for that scene; a deferred scene is taken up again (unless the hub is locked);
+    then the position moves to the scene. Nothing is written when nothing changes.
     """
-    view = runner.view(project_id)
-    if scene_id not in view.state.scene_ids:
-        raise InputError("That scene is not in the script of this branch.")
-    pos = view.position
-    if pos.scene_id and pos.stage.per_scene and pos.scene_id != scene_id:
-        note_position(runner, project_id, pos.stage, pos.scene_id)
-    stage = stands_at(runner.view(project_id).state, scene_id)
-    return runner.visit(project_id, stage, scene_id)
+    with runner.edit(project_id) as e:
+        if scene_id not in e.state.scene_ids:
+            raise InputError("That scene is not in the script of this branch.")
+        pos = e.position
+        if pos.scene_id and pos.stage.per_scene and pos.scene_id != scene_id:
+            e.move(pos.stage, pos.scene_id)  # where the other scene was left
+        hub = hub_state(e.state)
+        if scene_id in hub.deferred and not e.state.branch.is_locked(Stage.HUB):
+            e.put(Stage.HUB, hub.model_copy(update={"deferred": [s for s in hub.deferred if s != scene_id]}))
+        return e.move(stands_at(e.state, scene_id), scene_id)
 
 
 __all__ = ["SceneRow", "hub_state", "note_position", "open_scene", "scene_rows", "set_deferred", "stands_at"]

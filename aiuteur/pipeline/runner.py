@@ -207,24 +207,29 @@ class Edit:
         return self.state.branch.position
 
     def put(self, stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None = None) -> ArtifactRecord:
-        """Save an artifact as a user's edit (the position is left where it is)."""
+        """Save an artifact as a user's edit (the position is left where it is); `state` follows."""
         record, changed = _save_in(self._tx, self._tx.branch(), stage, _artifact(stage, data, scene_id), scene_id,
                                    None, "edited")
+        if changed:
+            self.state = ProjectState(self.state.branch, {**self.state.records, (record.stage, record.scene_id): record})
         self.changed |= changed
         self.edited |= changed
         return record
 
-    def move(self, stage: Stage, scene_id: str | None = None) -> Position:
-        """Remember where the user is working (reopening lands here)."""
+    def move(self, stage: Stage, scene_id: str | None = None, *, remember: bool = True) -> Position:
+        """Remember where the user is working (reopening lands here).
+
+        A per-scene stage is remembered for its scene too, as `Runner.visit` does (`remember`)."""
         pos_scene = scene_id if stage.per_scene else None
         if pos_scene is not None and pos_scene not in self.state.scene_ids:
             raise InputError("That scene is not in the script of this branch.")
-        position = Position(stage=stage, scene_id=pos_scene)
         branch = self._tx.branch()
-        if branch.position != position:
-            self._tx.put_branch(branch.model_copy(update={"position": position}))
+        moved = branch.at(stage, pos_scene, remember=remember)
+        if moved != branch:
+            self._tx.put_branch(moved)
+            self.state = ProjectState(moved, self.state.records)
             self.changed = True
-        return position
+        return moved.position
 
 
 MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript

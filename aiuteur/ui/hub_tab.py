@@ -112,11 +112,13 @@ def listen(tab: HubTab, env: TabEnv) -> None:
                         else f"{label} is back in production.")
         return on_defer
 
+    # the scene the buttons act on is the picker's value: a client names it (a gr.State is no API input)
+    chosen = env.scene_pick if env.scene_pick is not None else env.scene
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
-    tab.defer.click(deferrer(True), [env.project, env.scene], shown, api_name="hub_defer").then(**then)
-    tab.undefer.click(deferrer(False), [env.project, env.scene], shown, api_name="hub_undefer").then(**then)
+    tab.defer.click(deferrer(True), [env.project, chosen], shown, api_name="hub_defer").then(**then)
+    tab.undefer.click(deferrer(False), [env.project, chosen], shown, api_name="hub_undefer").then(**then)
 
     # opening a scene moves the one scene picker, the tab and stages 7-12: the shell wires it
-    env.opens_scene(tab.open.click, env.scene)
+    env.opens_scene(tab.open.click, chosen)
     env.opens_scene(tab.table.select)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aiuteur.domain import Stage, Status
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.hub import hub_state, note_position, open_scene, scene_rows, set_deferred
 from aiuteur.pipeline.runner import Runner
+from aiuteur.store.store import Tx
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import project_with_script, registry_for
 
@@ -78,3 +81,20 @@ def test_every_per_scene_stage_is_remembered_per_scene_stages_10_to_12_included(
     # a project from before kept positions in the hub's state: still honoured
     runner.save(pid, Stage.HUB, {"deferred": [], "scene_positions": {script.scenes[2].id: Stage.PROMPTS.value}})
     assert open_scene(runner, pid, script.scenes[2].id).stage == Stage.PROMPTS
+
+
+def test_opening_a_deferred_scene_takes_it_up_again_in_one_locked_change(runner: Runner,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    pid, script = project_with_script(runner)
+    s1, s3 = script.scenes[0].id, script.scenes[2].id
+    set_deferred(runner, pid, s3, True)
+    runner.visit(pid, Stage.PROMPTS, s1)
+    commits: list[int] = []
+    real_commit = Tx.commit
+    monkeypatch.setattr(Tx, "commit", lambda self: (commits.append(1), real_commit(self))[1])
+    pos = open_scene(runner, pid, s3)
+    # where it stands once taken up again, not "skipped to the last stage"
+    assert (pos.stage, pos.scene_id) == (Stage.SHOTS, s3) and len(commits) == 1
+    view = runner.view(pid)
+    assert hub_state(view.state).deferred == [] and view.branch.scene_positions[s1] == Stage.PROMPTS
+    assert open_scene(runner, pid, s3) == pos and len(commits) == 1  # nothing changed: nothing written
