@@ -26,6 +26,7 @@ from aiuteur.screenplay.headings import Heading, is_heading, parse_heading
 from aiuteur.screenplay.layout import parse_layout
 from aiuteur.screenplay.limits import MAX_BYTES, MAX_PDF_PAGES, MAX_SCENES
 from aiuteur.screenplay.pdf import pdf_text, to_pdf
+from aiuteur.screenplay.text import decode_text, utf16_without_bom
 
 __all__ = [
     "MAX_BYTES",
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_SCENES",
     "Heading",
     "ScreenplayError",
+    "decode_text",
     "import_screenplay",
     "is_heading",
     "parse_fdx",
@@ -52,53 +54,6 @@ SUPPORTED = ".fountain, .spmd, .fdx, .txt, .md or .pdf"
 
 _INDENTED_CUE = re.compile(r"^[ \t]{10,}[A-Z][A-Z0-9 .'’\-]{1,30}(?:\s*\([^)]*\))*\s*$", re.MULTILINE)
 _FURNITURE = re.compile(r"^\s*(?:\(MORE\)|\(?CONTINUED\)?:?)\s*$", re.MULTILINE | re.IGNORECASE)
-
-
-def utf16_without_bom(data: bytes) -> str | None:
-    """'utf-16-le' / 'utf-16-be' when `data` looks like UTF-16 text saved without a byte-order mark."""
-    sample = data[:65536]
-    even, odd = sample[0::2], sample[1::2]
-    if len(sample) < 4:
-        return None
-    if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
-        return "utf-16-le"
-    if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
-        return "utf-16-be"
-    return None
-
-
-def _decode(data: bytes, filename: str) -> str:
-    """Text from bytes: UTF-8 (with or without BOM), UTF-16 (with a BOM or plainly so), else cp1252 or latin-1."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    sample = data[:65536]
-    utf16 = utf16_without_bom(data)
-    if utf16:
-        # bytes that merely have many zeros in one column (binary) decode too: the same test as any text follows
-        text = data.decode(utf16, errors="replace")
-    elif sample.count(b"\x00") > 0:
-        raise ScreenplayError(
-            f"{filename} holds NUL bytes, so it is not a text file (an image, a Word .docx, a zip?); "
-            "import a Fountain, FDX, plain-text or PDF screenplay."
-        )
-    else:
-        for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-    head = text[:65536]
-    controls = sum(1 for c in head if (ord(c) < 32 and c not in "\n\r\t\f\v") or c == "\ufffd")
-    if controls > max(8, len(head) // 100):
-        raise ScreenplayError(
-            f"{filename} does not read as text in UTF-8 or Windows-1252 (too many control characters); "
-            "save it as UTF-8 plain text, or import a Fountain, FDX or PDF screenplay."
-        )
-    return text
 
 
 def _looks_like_layout(text: str) -> bool:
@@ -121,7 +76,8 @@ def _parse(data: bytes, filename: str, max_scenes: int, max_pdf_pages: int) -> S
         raise ScreenplayError(
             f"{filename} has an unsupported file type {suffix!r}; import a {SUPPORTED} file."
         )
-    text = _decode(data, filename)
+    text = decode_text(data, filename, advice="import a Fountain, FDX, plain-text or PDF screenplay",
+                       other_formats="import a Fountain, FDX or PDF screenplay")
     if suffix in TEXT_EXTENSIONS and _looks_like_layout(text):
         return parse_layout(text, filename, max_scenes=max_scenes)
     return parse_fountain(text, filename, max_scenes=max_scenes)

@@ -213,28 +213,11 @@ def read_upload(path: str | Path, *, screenplay: bool = False) -> str:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Text from bytes (UTF-8, UTF-16 with or without BOM, else cp1252); anything else is refused in one line."""
-    from aiuteur.screenplay import utf16_without_bom
+    """Text from an uploaded file's bytes (see `aiuteur.screenplay.text`); anything else is refused in one line."""
+    from aiuteur.screenplay.text import decode_text as decode
 
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
-    utf16 = utf16_without_bom(data)
-    if utf16:  # binary with zeros in one byte column decodes too: the control-character test below still applies
-        text = data.decode(utf16, errors="replace")
-    elif b"\x00" in data[:65536]:
-        raise InputError(f"{name} holds NUL bytes, so it is not a text file (an image, a Word .docx, a zip?); "
-                         "upload a .txt, .md, .fountain, .fdx or .pdf file.")
-    else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")
-    head = text[:65536]
-    controls = sum(1 for c in head if (ord(c) < 32 and c not in "\n\r\t\f\v") or c == "\ufffd")
-    if controls > max(8, len(head) // 100):
-        raise InputError(f"{name} does not read as text in UTF-8 or Windows-1252 (too many control characters); "
-                         "save it as UTF-8 plain text, or upload a .fountain, .fdx or .pdf file.")
-    return text
+    return decode(data, name, advice="upload a .txt, .md, .fountain, .fdx or .pdf file",
+                  other_formats="upload a .fountain, .fdx or .pdf file")
 
 
 def brief_template() -> str:
