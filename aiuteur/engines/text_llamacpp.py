@@ -235,12 +235,15 @@ class LlamaCppText:
         path: Path | None = None,
         sampling: dict[str, Any] | None = None,
         constraint: str = "gbnf",
+        max_attempts: int | None = None,
     ) -> None:
         if constraint not in ("llguidance", "gbnf"):
             raise EngineError(f"constraint = {constraint!r} is unknown; use 'llguidance' or 'gbnf'.")
         self.llm = llm
         self.sampling = dict(sampling or {})  # e.g. repeat_penalty, top_k, top_p from the profile
         self.constraint = constraint
+        #: The profile's cap on how often a stage asks again (`[text] max_attempts`): None, the stage decides.
+        self.max_attempts = max_attempts
         self._ll_tokenizer: Any = None
         self.model_id = model_id
         self.path = path
@@ -293,6 +296,7 @@ class LlamaCppText:
             path=path,
             sampling=sampling,
             constraint=str(spec.get("constraint", "gbnf")),
+            max_attempts=int(spec["max_attempts"]) if spec.get("max_attempts") else None,
         )
 
     def generate(

@@ -35,6 +35,7 @@ from aiuteur.pipeline.writing import (
     Rendered,
     TemplateSource,
     ask,
+    attempts_for,
     brief_text,
     cut_loops,
     default_templates,
@@ -320,6 +321,7 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
     """Ask for one variant with its checks; a call whose output was cut off or unparsable is tried
     again with another seed while tries remain. The last usable answer is kept even when it fails a check."""
     context = {"others": others, "story": story, "numbers": numbers}
+    max_attempts = attempts_for(text, max_attempts)
     t0 = time.perf_counter()
     tries, error, complaint = 0, "", ""
     best: VariantDraft | None = None

@@ -208,6 +208,13 @@ def check_message(e: ValidationError | ValueError) -> str:
     return str(e)
 
 
+def attempts_for(text: TextEngine, wanted: int) -> int:
+    """How many times to ask `text`: what the stage wants, capped by the engine's profile
+    (`[text] max_attempts`, e.g. 2 on the offline CPU profile, where one answer costs minutes)."""
+    cap = getattr(text, "max_attempts", None)
+    return max(1, min(wanted, cap)) if isinstance(cap, int) and cap > 0 else wanted
+
+
 def ask(
     text: TextEngine, messages: list[Message], schema: type[M], *, seed: int, context: dict[str, Any] | None = None,
     check: Callable[[M], None] | None = None, max_attempts: int = 3, temperature: float = 0.7,
@@ -223,6 +230,7 @@ def ask(
     less), and the failing one comes back with its complaint for the caller to repair.
     EngineError (and TruncatedError) propagate.
     """
+    max_attempts = attempts_for(text, max_attempts)
     convo = list(messages)
     value: M | None = None
     error = ""
@@ -267,6 +275,7 @@ def ask_retrying(
 ) -> Asked[M]:
     """`ask`, where a call whose output was cut off or unparsable is tried again with another
     seed, within the same `max_attempts`. The last such error propagates when none is left."""
+    max_attempts = attempts_for(text, max_attempts)
     tries = 0
     while True:
         try:
