@@ -13,18 +13,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from aiuteur.domain.names import names
 from aiuteur.evals.corpus import CharacterLabel, StoryLabels
 
 Data = dict[str, Any]
 
 # -- words ---------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # any script: a Cyrillic or accented name is words too
 _SENTENCE = re.compile(r"(?<=[.!?…])[\"”’)]*\s+|\n+")
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("’", "'"))
+    return _WORD.findall(text.casefold().replace("’", "'"))
 
 
 def norm(text: str) -> str:
@@ -45,9 +46,9 @@ def _has_phrase(haystack_words: Sequence[str], phrase: str) -> bool:
 
 
 def mentions(text: str, phrases: Iterable[str]) -> bool:
-    """Whether `text` contains any of `phrases` as whole words."""
-    w = words(text)
-    return any(_has_phrase(w, p) for p in phrases)
+    """Whether `text` names any of `phrases` as whole words, in any case (the stages' own rule:
+    "Marisol's" names Marisol, "rosewood" does not name a rose)."""
+    return names(text, phrases)
 
 
 def names_match(label_names: Iterable[str], found_names: Iterable[str]) -> bool:

@@ -46,6 +46,7 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
+from aiuteur.domain.names import names_asset
 from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
@@ -53,7 +54,6 @@ from aiuteur.pipeline.shot_list import (
     find_asset,
     load_bundle,
     load_scene,
-    mentions,
     scene_assets,
     shot_lines,
     text_engine,
@@ -261,7 +261,7 @@ def script_sentence(scene: Scene, asset: Asset) -> str:
         if e.kind.value not in ("action", "centered"):
             continue
         for sentence in re.split(r"(?<=[.!?])\s+", e.text.strip()):
-            if sentence.strip() and mentions(sentence, asset):
+            if sentence.strip() and names_asset(sentence, asset):
                 return sentence.strip()
     return ""
 

@@ -67,13 +67,13 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
+from aiuteur.domain.names import asset_forms, name_forms, names, names_asset
 from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.screen_words import (
     handled,
     head_noun,
     is_scenery,
-    names_in,
     not_a_thing,
     says_look_change,
     sentences,
@@ -366,11 +366,6 @@ def repair_extraction(x: ChunkExtraction, labels: set[str], names: set[str]) -> 
     return ChunkExtraction(assets=assets, changes=changes)
 
 
-def _mentions(text: str, name: str) -> bool:
-    words = norm(name)
-    return bool(words) and re.search(rf"\b{re.escape(words)}\b", norm(text)) is not None
-
-
 def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, str],
                           known: dict[str, AssetCategory], unsure: Set[str] = frozenset()) -> list[Candidate]:
     """Model findings as candidates with scene ids (a finding without scenes: where it is mentioned)."""
@@ -380,7 +375,8 @@ def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, st
         cat = AssetCategory(a.category)
         ids = [by_label[s.strip()] for s in a.scenes if s.strip() in by_label]
         if not ids:
-            ids = [s.id for s in chunk.scenes if _mentions(scene_text(s), a.name)] or [chunk.scenes[0].id]
+            forms = name_forms(a.name, person=cat == AssetCategory.CHARACTER)
+            ids = [s.id for s in chunk.scenes if names(scene_text(s), forms, plural=True)] or [chunk.scenes[0].id]
         cand = out.setdefault((cat, canonical(a.name, cat)), Candidate(cat))
         surface = cand.surfaces.setdefault(a.name.strip(), [])
         surface.extend(i for i in ids if i not in surface)
@@ -464,17 +460,16 @@ def screen_findings(x: ChunkExtraction, chunk: Chunk, places: dict[str, str],
                     why = "its scenes are not in this part of the script"  # described where its headings are
                 a = a.model_copy(update={"name": place, "scenes": own})
         elif not why:
-            forms = [name, _ARTICLE_RE.sub("", name)]
-            if a.category == "character":
-                forms += [w for w in name.split() if len(w) >= 3 and w[0].isupper()]
-            else:
-                forms.append(head_noun(name))
-            if not names_in(text, forms) and not (a.category == "character" and _described_in(a.description, text)):
+            # any case and number: whether the scenes name it at all (a role, "the waitress", too)
+            forms = (name_forms(name, person=True) if a.category == "character"
+                     else [name, _ARTICLE_RE.sub("", name), head_noun(name)])
+            if not names(text, forms, plural=True) and not (
+                    a.category == "character" and _described_in(a.description, text)):
                 unsure.append(name)  # offered to the filmmaker, not forced: it may be a guess
                 notes.append(f"{name} ({a.category}): offered, not added: the scenes never name it")
             if a.category == "prop" and is_scenery(name) and not (
-                    any(handled(sentence, [name]) for sentence in action) or names_in(said, forms)
-                    or norm(name) in changed or sum(names_in(t, forms) for t in script_texts) > 1):
+                    any(handled(sentence, [name]) for sentence in action) or names(said, forms, plural=True)
+                    or norm(name) in changed or sum(names(t, forms, plural=True) for t in script_texts) > 1):
                 why = "it is scenery, part of the place (no one handles it)"
         if why:
             dropped.append(f"{name} ({a.category}): {why}")
@@ -504,20 +499,11 @@ def _described_in(description: str, text: str) -> bool:
     """True when at least two words of a description are in the text (an unnamed character the
     model names, as "a three-headed dog" named Cerberus)."""
     words = {w for w in re.findall(r"[\w'’-]{3,}", description.lower()) if w not in _STOP}
-    return len([w for w in words if names_in(text, [w])]) >= 2
+    return len([w for w in words if names(text, [w], plural=True)]) >= 2
 
 
 _ARTICLE_RE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _PRONOUN = re.compile(r"^(?:he|she|they|his|her|their|its)\b", re.IGNORECASE)
-
-
-def _forms_of(asset: Asset) -> list[str]:
-    forms = [asset.name, *asset.aliases]
-    for n in list(forms):
-        words = _PARENS.sub(" ", n).split()
-        if len(words) > 1:
-            forms += [w for w in (words[0], words[-1]) if len(w) >= 3]
-    return [f for f in dict.fromkeys(forms) if f.strip()]
 
 
 def look_changes(scene: Scene, characters: list[Asset]) -> list[tuple[str, str]]:
@@ -530,13 +516,13 @@ def look_changes(scene: Scene, characters: list[Asset]) -> list[tuple[str, str]]
         if e.kind != ElementKind.ACTION:
             continue
         for sentence in sentences(e.text):
-            named = [a.id for a in characters if names_in(sentence, _forms_of(a))]
+            named = [a.id for a in characters if names_asset(sentence, a, characters)]
             who = named or (last if len(last) == 1 and _PRONOUN.match(sentence) else [])
             if named:
                 last = named
             first_word = sentence.split()[0] if sentence.split() else ""
             subject_first = bool(_PRONOUN.match(sentence)) or any(
-                sentence.lower().startswith(f.lower()) for a in characters if a.id in who[:1] for f in _forms_of(a))
+                sentence.lower().startswith(f.lower()) for a in characters if a.id in who[:1] for f in asset_forms(a, characters))
             if who and first_word and says_look_change(sentence, subject_first):
                 out.extend((aid, sentence[:300]) for aid in who[:1])
     return out

@@ -26,6 +26,7 @@ from aiuteur.domain import (
     Take,
     VisualStyle,
 )
+from aiuteur.domain.names import names
 from aiuteur.pipeline.assets import canonical, norm, scene_text
 from aiuteur.pipeline.screen_words import not_a_thing
 
@@ -169,14 +170,13 @@ def split_alias(sa: StyleAndAssets, asset_id: str, alias: str, script: Script | 
     a = _get(sa, asset_id)
     match = next((x for x in a.aliases if norm(x) == norm(alias)), None)
     if match is None:
-        names = ", ".join(a.aliases) or "none"
-        raise InputError(f"{a.name} has no alias {alias!r}; its aliases are: {names}.")
+        listed = ", ".join(a.aliases) or "none"
+        raise InputError(f"{a.name} has no alias {alias!r}; its aliases are: {listed}.")
     scenes: list[str] = []
     if script is not None:
         for scene in script.scenes:
             cues = {norm(c) for c in scene.characters}
-            if norm(match) in cues or (scene.id in a.scenes and re.search(
-                    rf"\b{re.escape(norm(match))}\b", norm(scene_text(scene)))):
+            if norm(match) in cues or (scene.id in a.scenes and names(scene_text(scene), [match])):
                 scenes.append(scene.id)
     new = Asset(name=match, category=a.category, scenes=scenes, origin="user", pregenerate=a.pregenerate)
     kept = a.model_copy(update={"aliases": [x for x in a.aliases if x != match]})

@@ -21,10 +21,12 @@ edit families ("Mara (character), on the left of the frame").
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 from aiuteur.domain import FRAME_POSITIONS, Asset, AssetCategory, InputError, Shot
+from aiuteur.domain.names import asset_forms, first_named, is_called, spans
 
 #: Horizontal centre of each position (0 = the frame's left edge, 1 = its right edge).
 CENTRES: dict[str, float] = {"left": 0.2, "centre-left": 0.35, "centre": 0.5, "centre-right": 0.65, "right": 0.8}
@@ -54,25 +56,13 @@ _PLACE_WORDS = re.compile(
 _CLAUSE = re.compile(r"[.;!?]+")
 
 
-def _forms(asset: Asset) -> list[str]:
-    forms = [n.strip() for n in [asset.name, *asset.aliases] if n.strip()]
-    first = [f.split()[0] for f in forms if len(f.split()) > 1 and len(f.split()[0]) >= 3]
-    return forms + first
-
-
-def _first_mention(text: str, asset: Asset) -> int | None:
-    hits = [m.start() for f in _forms(asset)
-            for m in re.finditer(rf"(?<!\w){re.escape(f)}(?!\w)", text, re.IGNORECASE)]
-    return min(hits) if hits else None
-
-
 def placed_by_words(action: str, characters: Sequence[Asset]) -> dict[str, str]:
     """Characters the action itself places ("Mara, on the left, ..."): each place phrase goes to the
     nearest character named before it in the same sentence (else the first named after it)."""
     out: dict[str, str] = {}
-    for clause in _CLAUSE.split(action):
-        named = sorted((m.start(), a.id) for a in characters for f in _forms(a)
-                       for m in re.finditer(rf"(?<!\w){re.escape(f)}(?!\w)", clause, re.IGNORECASE))
+    for clause in _CLAUSE.split(unicodedata.normalize("NFC", action)):  # the offsets `spans` gives
+        named = sorted((start, a.id) for a in characters
+                       for start, _ in spans(clause, asset_forms(a, characters), proper=True))
         for m in _PLACE_WORDS.finditer(clause):
             side = _ALIASES[(m.group("side") or m.group("side2")).lower()]
             before = [i for p, i in named if p < m.start() and i not in out]
@@ -92,7 +82,7 @@ def default_layout(action: str, characters: Sequence[Asset], taken: Mapping[str,
     out = placed_by_words(action, todo)
     rest = [a for a in todo if a.id not in out]
     rank = {a.id: i for i, a in enumerate(characters)}
-    rest.sort(key=lambda a: (m if (m := _first_mention(action, a)) is not None else 10**6, rank[a.id]))
+    rest.sort(key=lambda a: (m if (m := first_named(action, a, characters)) is not None else 10**6, rank[a.id]))
     if not rest:
         return out
     used = set(taken.values()) | set(out.values())
@@ -160,8 +150,7 @@ def parse_layout(text: str, shot: Shot, assets: Sequence[Asset]) -> dict[str, st
         if key not in _ALIASES:
             raise InputError(f"Shot {shot.number}: {where.strip()!r} is not a position; use left, centre-left, "
                              "centre, centre-right or right.")
-        who = " ".join(name.lower().split())
-        hit = next((a for a in in_frame if who in (" ".join(f.lower().split()) for f in _forms(a))), None)
+        hit = next((a for a in in_frame if is_called(name, asset_forms(a, in_frame))), None)
         if hit is None:
             raise InputError(f"Shot {shot.number}: {name.strip()!r} is not in frame in this shot; put them in frame "
                              "first, or take them out of the layout.")

@@ -11,8 +11,10 @@ same input always gives the same answer, and a test can state the rule.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
+from aiuteur.domain.names import spans
 from aiuteur.screenplay.headings import is_heading, is_time_of_day
 
 # --- not things ---------------------------------------------------------------------------------------
@@ -162,24 +164,14 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)", text.strip()) if s.strip()]
 
 
-def _word_pattern(words: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w'’]){re.escape(words)}(?:e?s)?(?![\w'’])", re.IGNORECASE)
-
-
-def names_in(sentence: str, forms: Iterable[str]) -> bool:
-    """True if any of `forms` (names, aliases) is in `sentence` as whole words (a plural 's' allowed)."""
-    return any(f.strip() and _word_pattern(f.strip()).search(sentence) for f in forms)
-
-
 def handled(sentence: str, forms: Iterable[str]) -> bool:
     """True if the sentence names the object (any form, or its last word) after a handling verb."""
+    sentence = unicodedata.normalize("NFC", sentence)  # the offsets `spans` gives
     for form in forms:
         form = _ARTICLE.sub("", form.strip())
         for f in dict.fromkeys([form, head_noun(form)]):
-            if not f:
-                continue
-            m = _word_pattern(f).search(sentence)
-            if m and HANDLING.search(sentence[: m.start()]):
+            hits = spans(sentence, [f], plural=True) if f else []
+            if hits and HANDLING.search(sentence[: hits[0][0]]):
                 return True
     return False
 
@@ -216,7 +208,6 @@ __all__ = [
     "head_noun",
     "is_heading_fragment",
     "is_scenery",
-    "names_in",
     "not_a_thing",
     "says_look_change",
     "sentences",

@@ -53,6 +53,7 @@ from aiuteur.domain import (
     Take,
     content_hash,
 )
+from aiuteur.domain.names import named_in
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.stage import StageContext, StageOutcome
@@ -110,45 +111,6 @@ def cue(name: str) -> str:
     return " ".join(name.upper().split())
 
 
-#: Words before a name that are not the name: titles, ranks and articles.
-_TITLES = frozenset({"the", "mr", "mrs", "ms", "miss", "dr", "sir", "lady", "lord", "old", "young", "maestra", "maestro",
-                     "madam", "madame", "mister", "officer", "captain", "master", "mistress", "aunt", "uncle", "nana",
-                     "father", "mother", "brother", "sister", "saint", "professor", "doctor", "detective", "inspector"})
-
-
-def _name_words(name: str) -> list[str]:
-    return [w for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", name) if w.lower() not in _TITLES and len(w) >= 3]
-
-
-def _name_forms(name: str, others: list[str] | None = None) -> list[str]:
-    """How a character may be named in prose: the full name, and each word of it that is not a
-    title ('Maestra Solveig Brandt' -> 'Solveig', 'Brandt') and no other name of `others` shares
-    (two Abernathys are never told apart by 'Abernathy')."""
-    taken = {w.lower() for o in others or [] if cue(o) != cue(name) for w in _name_words(o)}
-    forms = [" ".join(name.split())]
-    if len(name.split()) > 1:
-        forms += [w for w in _name_words(name) if w.lower() not in taken]
-    return list(dict.fromkeys(f for f in forms if f))
-
-
-def _titled(name: str) -> str:
-    """'MR. FENWICK HOYLE' -> 'Mr. Fenwick Hoyle' (a cue as prose writes it)."""
-    return " ".join(w[:1].upper() + w[1:].lower() for w in name.split())
-
-
-def names_in(text: str, names: list[str]) -> list[str]:
-    """Which of `names` the text mentions (as written or in capitals, on word boundaries), by
-    full name or by a word of it no other of `names` shares."""
-    found = []
-    for name in names:
-        for form in _name_forms(name, names):
-            spellings = "|".join(re.escape(f) for f in dict.fromkeys((form, form.upper(), _titled(form))))
-            if re.search(rf"(?<!\w)(?:{spellings})(?!\w)", text):
-                found.append(name)
-                break
-    return found
-
-
 def _same_name(a: str, b: str) -> bool:
     return cue(a) == cue(b)
 
@@ -193,7 +155,7 @@ def plan_problems(plan: ScriptPlanDraft) -> list[str]:
         for member in s.cast:
             if not any(_same_name(member, k) for k in known):
                 problems.append(f"scene {i} lists {member!r} in its cast, but {member!r} is not in the character list")
-        for named in names_in(s.summary, known):
+        for named in named_in(s.summary, known):
             if not any(_same_name(named, m) for m in s.cast):
                 problems.append(f"the summary of scene {i} names {named}, who is missing from its cast; add {named}")
     return problems
@@ -237,7 +199,7 @@ def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
     scenes = []
     for s in plan.scenes:
         cast = list(s.cast)
-        for named in names_in(s.summary, known):
+        for named in named_in(s.summary, known):
             if not any(_same_name(named, m) for m in cast):
                 cast.append(named)
         scenes.append(s.model_copy(update={"cast": cast[:8]}))
@@ -300,7 +262,7 @@ def add_missing_places(plan: ScriptPlanDraft, beats: list[BeatPlace]) -> tuple[S
         location = " ".join(re.sub(r"^(?:the|a|an)\s+", "", b.place.strip(), flags=re.I).upper().split())[:60]
         time = scenes[at - 1].time_of_day if at > 0 else scenes[0].time_of_day
         scenes.insert(at, ScenePlanDraft(int_ext="INT" if _looks_inside(b.place) else "EXT", location=location,
-                                         time_of_day=time, summary=b.summary[:400], cast=names_in(b.summary, known)[:8]))
+                                         time_of_day=time, summary=b.summary[:400], cast=named_in(b.summary, known)[:8]))
         added.append(f"scene {at + 1} at {location} (beat {b.number})")
     return plan.model_copy(update={"scenes": scenes}), added
 
@@ -330,7 +292,7 @@ def story_speakers(text: str, names: list[str]) -> list[str]:
             continue
         around = " ".join(sentences[max(0, i - 1):i + 1])
         outside = _QUOTED.sub(" ", around)  # a name said inside the quote is addressed, not speaking
-        for name in names_in(outside, names):
+        for name in named_in(outside, names):
             if name not in speakers:
                 speakers.append(name)
     return speakers
@@ -354,7 +316,7 @@ def story_lines(passage: str, cast: list[str]) -> list[tuple[str, str]]:
     before: list[str] = []
     for p in paragraphs:
         quotes = [q.strip() for q in _QUOTED.findall(p) if q.strip()]
-        here = names_in(_QUOTED.sub(" ", p), cast)
+        here = named_in(_QUOTED.sub(" ", p), cast)
         who = here or before
         if quotes and len(who) == 1:
             lines += [(who[0], q[:-1] + "." if q.endswith(",") else q) for q in quotes]
@@ -455,7 +417,7 @@ def absent_cast(draft: SceneDraft, cast: list[str]) -> list[str]:
     """
     action = "\n".join(e.text for e in draft.elements if isinstance(e, ActionLine))
     speakers = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
-    seen = names_in(action, cast)
+    seen = named_in(action, cast)
     return [cue(n) for n in cast if cue(n) not in speakers and n not in seen]
 
 
@@ -627,7 +589,7 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
                 continue
             seen.add(key)
             spoken = _SPEECH_IN_ACTION.match(text)
-            who = names_in(spoken.group("who"), cast) if spoken and cast else []
+            who = named_in(spoken.group("who"), cast) if spoken and cast else []
             if spoken and len(who) == 1:
                 out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=spoken.group("words").strip(),
                                          character=cue(who[0])))
@@ -801,7 +763,7 @@ def write_script(
     for i, planned in enumerate(plan.scenes, start=1):
         if not planned.cast:  # nobody planned here: the people of the story's passage for it are
             passage = story_passage(writer.story_text, planned.summary, heading_of(planned))
-            planned = planned.model_copy(update={"cast": names_in(passage, [c.name for c in plan.characters])[:4]})
+            planned = planned.model_copy(update={"cast": named_in(passage, [c.name for c in plan.characters])[:4]})
         scene = Scene(number=str(i), heading=heading_of(planned), int_ext=IntExt(planned.int_ext),
                       location=planned.location.upper(), time_of_day=planned.time_of_day, synopsis=planned.summary)
         take, draft = writer.scene(title=plan.title, outline=outline, number=str(i), heading=scene.heading,
@@ -833,7 +795,7 @@ def _looks_from_script(script: Script, names: list[str]) -> dict[str, str]:
         for e in scene.elements:
             if e.kind != ElementKind.ACTION:
                 continue
-            for name in names_in(e.text, names):
+            for name in named_in(e.text, names):
                 looks.setdefault(cue(name), e.text[:300])
     return looks
 
@@ -846,7 +808,7 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
     old = script.scenes[index]
     everyone = list(dict.fromkeys(c for s in script.scenes for c in s.characters))
     scene_text = " ".join([old.synopsis, *(e.text for e in old.elements if e.kind == ElementKind.ACTION)])
-    cast = list(dict.fromkeys([*old.characters, *(cue(n) for n in names_in(scene_text, everyone))]))
+    cast = list(dict.fromkeys([*old.characters, *(cue(n) for n in named_in(scene_text, everyone))]))
     summary = old.synopsis or " ".join(e.text for e in old.elements if e.kind == ElementKind.ACTION)[:400] or old.heading
     outline = "\n".join(f"{s.number}. {s.heading}: {s.synopsis or ''}".rstrip(": ") for s in script.scenes)
     take, draft = writer.scene(title=script.title or "Untitled", outline=outline, number=old.number,

@@ -41,6 +41,7 @@ from aiuteur.domain import (
     StyleAndAssets,
     Take,
 )
+from aiuteur.domain.names import asset_forms, is_called, names_asset
 from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
 from aiuteur.pipeline import timing
 from aiuteur.pipeline.assets import canonical, scene_place
@@ -345,31 +346,9 @@ def renumber(shots: list[Shot], scene_number: str) -> list[Shot]:
     return [s.model_copy(update={"number": f"{scene_number}{shot_letters(k)}"}) for k, s in enumerate(shots)]
 
 
-def _forms(asset: Asset) -> list[str]:
-    names = [asset.name, *asset.aliases]
-    forms: list[str] = []
-    for n in names:
-        n = n.strip()
-        if not n:
-            continue
-        forms.append(n)
-        parts = n.split()
-        if asset.category == AssetCategory.CHARACTER and len(parts) > 1 and len(parts[0]) >= 3:
-            forms.append(parts[0])
-    return forms
-
-
-def mentions(text: str, asset: Asset) -> bool:
-    """True when the text names the asset (any alias, any case, on word boundaries)."""
-    return any(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", text, re.IGNORECASE) for f in _forms(asset))
-
-
 def find_asset(name: str, assets: list[Asset]) -> Asset | None:
-    key = " ".join(name.lower().split())
-    for a in assets:
-        if key in (" ".join(f.lower().split()) for f in _forms(a)):
-            return a
-    return None
+    """The asset `name` (a listed name, a cue) is one of the names of, in any case."""
+    return next((a for a in assets if is_called(name, asset_forms(a, assets))), None)
 
 
 def scene_assets(bundle: StyleAndAssets | None, scene_id: str) -> list[Asset]:
@@ -413,9 +392,9 @@ def in_frame(units: list[Unit], assets: list[Asset], named: Sequence[str] = (), 
     ids: list[str] = []
     for a in assets:
         if a.category == AssetCategory.LOCATION:
-            if places is None or a.id in places or mentions(text, a):
+            if places is None or a.id in places or names_asset(text, a, assets):
                 ids.append(a.id)
-        elif mentions(text, a) or any(f.upper() in speakers for f in _forms(a)):
+        elif names_asset(text, a, assets) or any(is_called(s, asset_forms(a, assets)) for s in speakers):
             ids.append(a.id)
     by_id = {a.id: a for a in assets}
     people = [i for i in ids if by_id[i].category == AssetCategory.CHARACTER]
@@ -482,7 +461,7 @@ def choose_camera(units: list[Unit], assets: list[Asset], *, first: bool, exchan
             cam = Camera("medium close-up", "eye level", "dolly in" if long_line else "static", "85mm")
     elif CROWD.search(action) or len(people) >= 3:
         cam = Camera("wide", "high angle", "static", "24mm")
-    elif props and any(handled(sentence, _forms(p)) for p in props for sentence in [action]):
+    elif props and any(handled(sentence, asset_forms(p)) for p in props for sentence in [action]):
         cam = Camera("insert" if not people else "close-up", "high angle" if not people else angle, "static", "50mm")
     elif REACTION.search(action) and len(people) <= 1 and len(action.split()) <= 14:
         cam = Camera("close-up", angle, "static", "85mm")

@@ -34,6 +34,7 @@ from aiuteur.domain import (
     VoiceChoice,
     content_hash,
 )
+from aiuteur.domain.names import asset_forms, is_called
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.voice import NothingToSay, Speech, VoiceSpec, stretch, wav_bytes
 from aiuteur.pipeline import timing
@@ -89,19 +90,10 @@ def load_voice(engines: Any) -> VoiceEngineChoice:
 # --- who sounds how ------------------------------------------------------------------------------------
 
 
-def _forms(asset: Asset) -> set[str]:
-    names = {" ".join(n.upper().split()) for n in [asset.name, *asset.aliases] if n.strip()}
-    names |= {n.split()[0] for n in names if len(n.split()) > 1 and len(n.split()[0]) >= 3}
-    return names
-
-
 def speaker_asset(cue: str, assets: Iterable[Asset]) -> Asset | None:
-    """The character asset a dialogue cue names (name, alias or first name, any case)."""
-    key = " ".join(cue.upper().split())
-    for a in assets:
-        if a.category == AssetCategory.CHARACTER and not a.removed and key in _forms(a):
-            return a
-    return None
+    """The character asset a dialogue cue names (name, alias or a word of the name, any case)."""
+    people = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
+    return next((a for a in people if is_called(cue, asset_forms(a, people))), None)
 
 
 def speakers(script: Script) -> list[str]:

@@ -412,7 +412,8 @@ def test_a_cut_off_scene_is_tried_again_and_the_script_is_kept(runner: Runner, e
 
 
 def test_people_are_found_by_a_word_of_their_name_that_no_one_else_shares() -> None:
-    from aiuteur.pipeline.script import SceneDraft, absent_cast, names_in
+    from aiuteur.domain.names import named_in as names_in
+    from aiuteur.pipeline.script import SceneDraft, absent_cast
 
     cast = ["MAESTRA SOLVEIG BRANDT", "DOV ABERNATHY", "INES ABERNATHY", "MR. FENWICK HOYLE"]
     assert names_in("Brandt looks up. Dov waits by Mr. Hoyle.", cast) == [
