@@ -32,7 +32,7 @@ from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker
 from aiuteur.ui.progress import progress_fn
-from aiuteur.ui.tab_api import GPU, TabEnv, seen
+from aiuteur.ui.tab_api import GPU, TabEnv, seen, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CATEGORIES = [("Character", AssetCategory.CHARACTER.value), ("Location", AssetCategory.LOCATION.value),
@@ -370,12 +370,12 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
         return st8.choose_instance(got.states, need(aid), take, label(got, sid))
 
     ins = [env.project, env.scene, tab.asset, tab.rev]
-    tab.save_description.click(edit(do_description, "Saved."), [*ins, tab.description], shown,
-                               api_name="asset_states_description").then(**then)
-    tab.use_master.input(edit(do_master, "Saved."), [*ins, tab.use_master], shown,
-                         api_name="asset_states_use_master").then(**then)
-    tab.use_mirror.click(edit(do_mirror, "Reference set."), [*ins, tab.mirror_pick], shown,
-                         api_name="asset_states_use_mirror").then(**then)
+    tab.save_description.click(*with_statuses(env, edit(do_description, "Saved."), [*ins, tab.description], shown),
+                               api_name="asset_states_description")
+    tab.use_master.input(*with_statuses(env, edit(do_master, "Saved."), [*ins, tab.use_master], shown),
+                         api_name="asset_states_use_master")
+    tab.use_mirror.click(*with_statuses(env, edit(do_mirror, "Reference set."), [*ins, tab.mirror_pick], shown),
+                         api_name="asset_states_use_mirror")
 
     def chosen_of(request: gr.Request, pid: str | None, sid: str | None, aid: str | None) -> str | None:
         if not pid or not sid or not aid:

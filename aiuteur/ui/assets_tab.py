@@ -33,7 +33,7 @@ from aiuteur.pipeline import visual_style as vs
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker, voice_panel
-from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes, seen
+from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes, seen, with_statuses
 
 CATEGORY_LABELS = {AssetCategory.CHARACTER: "Characters", AssetCategory.LOCATION: "Locations",
                    AssetCategory.PROP: "Props"}
@@ -499,8 +499,9 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         return guarded(pid, None, request, edit(pid or "", rev, lambda sa, sc: (
             ops.apply_checklist(sa, kept), None, "Checklist saved.")))
 
-    tab.save_checklist.click(on_save_checklist, {env.project, tab.rev, *tab.checklist.values()}, outputs,
-                             api_name="save_checklist").success(None, js=clean_js(SAVE_CHECKLIST)).then(**then)
+    tab.save_checklist.click(*with_statuses(env, on_save_checklist, {env.project, tab.rev, *tab.checklist.values()},
+                                            outputs), api_name="save_checklist").success(
+        None, js=clean_js(SAVE_CHECKLIST))
 
     def on_save_asset(pid: str | None, rev: int, asset_id: str | None, name: str, category: str | None,
                       description: str, request: gr.Request) -> dict[Any, Any]:
@@ -508,8 +509,9 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             ops.edit_asset(sa, asset_id or "", name=name, description=description, category=category),
             asset_id, "Saved.")))
 
-    tab.save_asset.click(on_save_asset, [env.project, tab.rev, tab.asset, tab.name, tab.category, tab.description],
-                         outputs, api_name="save_asset").success(None, js=clean_js(SAVE_ASSET)).then(**then)
+    tab.save_asset.click(*with_statuses(env, on_save_asset, [env.project, tab.rev, tab.asset, tab.name, tab.category,
+                                                             tab.description], outputs),
+                         api_name="save_asset").success(None, js=clean_js(SAVE_ASSET))
 
     def chosen_of(request: gr.Request, pid: str | None, _: Any, asset_id: str | None) -> str | None:
         if not pid or not asset_id:
@@ -613,8 +615,8 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             return ops.set_style(sa, style), None, "Style saved."
         return guarded(pid, None, request, edit(pid or "", form[tab.rev], change))
 
-    tab.save_style.click(on_save_style, style_inputs, outputs, api_name="save_style").success(
-        None, js=clean_js(SAVE_STYLE)).then(**then)
+    tab.save_style.click(*with_statuses(env, on_save_style, style_inputs, outputs), api_name="save_style").success(
+        None, js=clean_js(SAVE_STYLE))
 
     def on_save_capsule(pid: str | None, name: str, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
@@ -635,5 +637,5 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
                     "Scene style saved.")
         return guarded(pid, None, request, edit(pid or "", rev, change))
 
-    tab.scene_style.click(on_scene_style, [env.project, tab.rev, tab.scene, tab.scene_capsule], outputs,
-                          api_name="scene_style").then(**then)
+    tab.scene_style.click(*with_statuses(env, on_scene_style, [env.project, tab.rev, tab.scene, tab.scene_capsule],
+                                         outputs), api_name="scene_style")

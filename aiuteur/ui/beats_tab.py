@@ -13,7 +13,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, Beat, BeatSheet, InputError, Stage
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped
+from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
 
 HEADERS = ["#", "Title", "Summary", "Place", "Source passage (from the treatment)", "id"]
 
@@ -183,8 +183,8 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     def on_save(pid: str | None, rev: int, table: Any, request: gr.Request) -> list[Any]:
         return edit(pid, rev, sheet_from_rows(table), request, "Saved.")
 
-    tab.save.click(on_save, [env.project, tab.rev, tab.table], [*shown, tab.status],
-                   api_name="beats_save").then(**then)
+    tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.table], [*shown, tab.status]),
+                   api_name="beats_save")
 
     for button, name, change in (
         (tab.up, "beats_move_up", lambda s, n: move(s, n, -1)),

@@ -12,7 +12,7 @@ import gradio as gr
 from aiuteur.domain import AiuteurError, CostEstimate, InputError, ShotList, Stage
 from aiuteur.pipeline.confirm import confirm_estimate, default_rate
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import TabEnv, seen
+from aiuteur.ui.tab_api import TabEnv, seen, with_statuses
 
 HEADERS = ["Shot", "GPU time", "Cost", "From"]
 
@@ -154,5 +154,5 @@ def listen(tab: ConfirmTab, env: TabEnv) -> None:
             return fill(runner, pid, sid, f"⚠️ {e}")
         return fill(runner, pid, sid, "✅ Confirmed: the video can be rendered in stage 12.")
 
-    tab.confirm.click(on_confirm, [env.project, env.scene, tab.rate, tab.rev], shown,
-                      api_name="confirm_scene").then(**then)
+    tab.confirm.click(*with_statuses(env, on_confirm, [env.project, env.scene, tab.rate, tab.rev], shown),
+                      api_name="confirm_scene")

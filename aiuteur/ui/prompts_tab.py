@@ -14,7 +14,7 @@ from aiuteur.domain import AiuteurError, InputError, Prompts, ShotList, ShotProm
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import TabEnv, seen
+from aiuteur.ui.tab_api import TabEnv, seen, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 # --- pure formatting ---------------------------------------------------------------------------------
@@ -178,4 +178,4 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
             return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
         return fill(runner, pid, sid, shot, "Saved: this shot's prompts are kept when the stage is built again.")
 
-    tab.save.click(on_save, form, shown, api_name="prompts_save").then(**then)
+    tab.save.click(*with_statuses(env, on_save, form, shown), api_name="prompts_save")

@@ -22,7 +22,7 @@ import gradio as gr
 from aiuteur.domain import AiuteurError, ElementKind, Scene, Script, Stage, Status
 from aiuteur.pipeline.runner import Runner, RunResult
 from aiuteur.screenplay.builder import opening_elements
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.ui.tab_api import GPU, TabEnv, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CSS_CLASS = "aiu-screenplay"
@@ -340,8 +340,8 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
             return [gr.skip()] * 4 + [f"⚠️ {e}"]
         return fill(runner, pid, "Saved.")
 
-    tab.save.click(on_save, [env.project, tab.rev, tab.editor], shown, api_name="script_save").then(**then).then(
-        None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
+    tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.editor], shown),
+                   api_name="script_save").then(None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
 
     def export(pid: str | None, request: gr.Request, kind: str) -> tuple[str | None, str]:
         """The script as a file to download, and a status line (what a PDF could not print)."""

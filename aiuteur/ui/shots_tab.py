@@ -20,7 +20,7 @@ from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import GPU, TabEnv, seen
+from aiuteur.ui.tab_api import GPU, TabEnv, seen, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 HEADERS = ["Shot", "Size", "Angle", "Movement", "Lens", "Seconds", "Action", "Dialogue (from the script)", "In frame",
@@ -247,4 +247,4 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
         (tab.split, "shot_list_split", lambda s, sc, t, n: sl.split_shot(s, sc, shot_id(s, n)), "Split."),
         (tab.merge, "shot_list_merge", lambda s, sc, t, n: sl.merge_shots(s, sc, shot_id(s, n)), "Merged."),
     ):
-        button.click(edit(change, done), inputs, shown, api_name=name).then(**then)
+        button.click(*with_statuses(env, edit(change, done), inputs, shown), api_name=name)

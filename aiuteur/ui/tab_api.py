@@ -153,6 +153,46 @@ class Loader:
         return dict(zip(self.outputs, out, strict=True))
 
 
+def with_statuses(env: TabEnv, fn: Callable[..., Any], inputs: Sequence[Any] | set[Any],
+                  outputs: Sequence[Any]) -> tuple[Callable[..., Any], list[Any] | set[Any], list[Any]]:
+    """An edit (a save) that answers with what it changed *and* the statuses it moved, in one event.
+
+    `fn` keeps its own signature: `fn(*inputs, request)`, or `fn(values, request)` when `inputs`
+    is a set (a form); `inputs` must hold `env.project`. Its answer (a list or a dict by component)
+    is followed by the pipeline graphic and lock bars (`env.refresh`), so the event needs no
+    `.then(env.refresh, ...)`. Returns the handler, its inputs (the scene added) and its outputs,
+    for the listener: `button.click(*with_statuses(env, on_save, ins, shown), api_name=...)`.
+    """
+    outs = [*outputs, *env.refresh_outputs]
+
+    def answer(out: Any, pid: str | None, scene_id: str | None, request: gr.Request) -> Any:
+        statuses = env.refresh(pid, scene_id, request)
+        if isinstance(out, dict):
+            return {**out, **dict(zip(env.refresh_outputs, statuses, strict=True))}
+        own = list(out) if len(outputs) > 1 else [out]
+        return [*own, *statuses]
+
+    if isinstance(inputs, set):
+        def on_form(values: dict[Any, Any], request: gr.Request) -> Any:
+            return answer(fn(values, request), values[env.project], values[env.scene], request)
+
+        on_form.__name__ = getattr(fn, "__name__", "on_form")
+        return on_form, {*inputs, env.project, env.scene}, outs
+
+    own_inputs = list(inputs)
+    ins = own_inputs if any(x is env.scene for x in own_inputs) else [*own_inputs, env.scene]
+    at = next(i for i, x in enumerate(ins) if x is env.project)
+    scene_at = next(i for i, x in enumerate(ins) if x is env.scene)
+    n = len(own_inputs)
+
+    # Gradio fills a gr.Request only in a positional parameter before *args (never a keyword-only one)
+    def on_edit(request: gr.Request, *args: Any) -> Any:
+        return answer(fn(*args[:n], request), args[at], args[scene_at], request)
+
+    on_edit.__name__ = getattr(fn, "__name__", "on_edit")
+    return on_edit, ins, outs
+
+
 def gate_on_skipped(env: TabEnv, buttons: Sequence[gr.Button]) -> None:
     """`buttons` (a stage's "write it" buttons) are off while the stage is skipped on purpose
     (a film that starts from its script skips the treatment and beat sheet): checked whenever the

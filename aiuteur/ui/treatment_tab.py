@@ -13,7 +13,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, Stage, Treatment, TreatmentVariant
 from aiuteur.pipeline.runner import Runner, RunResult
-from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped
+from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
 
 N = 3
 
@@ -173,8 +173,8 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
         def on_choose(values: dict[Any, Any], request: gr.Request, i: int = i) -> list[Any]:
             return save(values, request, i)
 
-        col.choose.click(on_choose, form, [*shown, tab.status],
-                         api_name=f"treatment_choose_{i + 1}").then(**then)
+        col.choose.click(*with_statuses(env, on_choose, form, [*shown, tab.status]),
+                         api_name=f"treatment_choose_{i + 1}")
 
     def save(values: dict[Any, Any], request: gr.Request, chosen: int | str | None = "keep") -> list[Any]:
         pid, rev = values[env.project], values[tab.rev]
@@ -197,7 +197,7 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
     def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
         return save(values, request)
 
-    tab.save.click(on_save, form, [*shown, tab.status], api_name="treatment_save").then(**then)
+    tab.save.click(*with_statuses(env, on_save, form, [*shown, tab.status]), api_name="treatment_save")
 
 
 def _listen_passages(tab: TreatmentTab, env: TabEnv) -> None:

@@ -173,6 +173,38 @@ def test_status_graphic_agrees_with_the_bars_and_the_data(served: tuple[str, Run
     assert runner.view(pid).scene_statuses(other)[Stage.VIDEO].value not in ("done", "locked")
 
 
+# every stage's save (and the edits wired with it): stage 1, 2, 3, 4, 5, 7, 8, 9, 11
+SAVES = ("save_input", "treatment_save", "beats_save", "script_save", "save_checklist", "save_asset", "save_style",
+         "scene_style", "shot_list_save", "asset_states_description", "prompts_save", "confirm_scene")
+
+
+def test_every_stage_save_is_one_event_that_redraws_the_statuses(served: tuple[str, Runner, str, str, Path]) -> None:
+    """Saving in any stage tab is one server event, as the page fires it (no chained loaders): its
+    answer carries the pipeline graphic and lock bars along with the tab's own fields."""
+    url, runner, pid, sid, files = served
+    page = Page(url)
+    page.fill = filler(page, runner, pid, sid, files)
+    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
+        page.fire(dep["id"])
+    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
+    picker = page.dep_named("choose_scene")
+    page.values[picker["inputs"][1]] = sid
+    assert all(o.success for o in page.fire(picker["id"]))
+    pipeline = page.by_id[page.dep_named("lock_input")["id"]]["outputs"][1]  # message, then the graphic
+    counts: dict[str, int] = {}
+    for name in SAVES:
+        dep = page.dep_named(name)
+        assert not [d for d in page.chained(dep["id"]) if d.get("backend_fn")], name  # nothing chained on the server
+        assert pipeline in dep["outputs"], name
+        page.values[pipeline] = ""
+        outcomes = page.fire(dep["id"])
+        assert all(o.success for o in outcomes), (name, [o.error[:300] for o in outcomes])
+        counts[name] = len(outcomes)
+        assert 'data-stage="input"' in str(page.values[pipeline]), name  # the statuses came with the answer
+    print(f"\nserver events per save: {counts}")
+    assert set(counts.values()) == {1}, counts
+
+
 def test_every_registered_event_runs_through_the_app(served: tuple[str, Runner, str, str, Path]) -> None:
     url, runner, pid, sid, files = served
     page = Page(url)

@@ -46,7 +46,7 @@ def test_where_each_character_stands_is_shown_edited_and_saved_in_the_shot_table
         assert row[HEADERS.index("Where they stand (left … right)")] == "Martha: left; Leo: right"  # from the action
 
         row[9] = "Martha: right; Leo: left"
-        _, said = client.predict(_value(shown["data"]), shot.number, api_name="/shot_list_save")
+        said = client.predict(_value(shown["data"]), shot.number, api_name="/shot_list_save")[1]
         assert said == "Saved."
         saved = next(s for s in _shots(store, pid, sid).shots if s.id == shot.id)
         assert saved.layout == {"as_martha": "right", "as_leo": "left"}
@@ -54,7 +54,7 @@ def test_where_each_character_stands_is_shown_edited_and_saved_in_the_shot_table
         assert again[9] == "Martha: right; Leo: left"
 
         row[9] = "Martha: up high"
-        _, said = client.predict(_value(shown["data"]), shot.number, api_name="/shot_list_save")
+        said = client.predict(_value(shown["data"]), shot.number, api_name="/shot_list_save")[1]
         assert said.startswith("⚠️") and "'up high' is not a position" in said
         assert next(s for s in _shots(store, pid, sid).shots if s.id == shot.id).layout == saved.layout
 
@@ -65,6 +65,6 @@ def _value(data: list[list[Any]]) -> dict[str, Any]:
 
 def _table(client: Client) -> dict[str, Any]:
     """The shot table as the tab shows it: a save of an unedited (empty) table answers with it."""
-    table, said = client.predict(_value([]), "", api_name="/shot_list_save")
+    table, said = client.predict(_value([]), "", api_name="/shot_list_save")[:2]  # then the statuses
     assert said == "Saved.", said
     return dict(table)
