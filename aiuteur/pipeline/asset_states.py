@@ -59,6 +59,7 @@ from aiuteur.pipeline.shot_list import (
     text_engine,
 )
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.visual_style import scene_style
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,
@@ -657,7 +658,7 @@ def run(ctx: StageContext) -> StageOutcome:
     """
     assert ctx.scene_id is not None
     scene = load_scene(ctx.state, ctx.scene_id)
-    bundle = load_bundle(ctx.state)
+    bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
     shots_data = ctx.state.data(Stage.SHOTS, scene.id)
     shots = ShotList.model_validate(shots_data) if shots_data else None
     rules = story_rules(load_story(ctx.state))

@@ -64,6 +64,7 @@ from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_ke
 from aiuteur.pipeline.layout import effective_layout, regions
 from aiuteur.pipeline.shot_list import load_bundle, load_scene
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.visual_style import scene_style
 from aiuteur.pipeline.writing import load_story
 
 log = logging.getLogger(__name__)
@@ -470,7 +471,7 @@ def run(ctx: StageContext) -> StageOutcome:
     frames = frames_for(prompts, Frames.model_validate(previous_data) if previous_data else None)
 
     # 2. Engines and what every frame shares.
-    bundle = load_bundle(ctx.state)
+    bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
     style = bundle.style if bundle else None
     engine = ctx.engines.image("keyframe")
     tiny = is_test_model(engine)

@@ -39,7 +39,7 @@ from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.shot_list import load_bundle, load_scene, shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome
-from aiuteur.pipeline.visual_style import style_words
+from aiuteur.pipeline.visual_style import scene_style, style_words
 from aiuteur.pipeline.writing import load_story, make_take, story_rules
 
 STATIC = ("static",)
@@ -350,7 +350,7 @@ def run(ctx: StageContext) -> StageOutcome:
         raise InputError(f"Make the shot list of {ctx.state.scene_label(scene.id)} before building its prompts.")
     shots = ShotList.model_validate(data)
     states = saved_states(ctx.state, scene.id)
-    bundle = load_bundle(ctx.state)
+    bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
     rules = story_rules(load_story(ctx.state))
     prev_data = ctx.state.data(Stage.PROMPTS, scene.id)
     previous = Prompts.model_validate(prev_data) if prev_data else None

@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from aiuteur.domain import InputError, NotFoundError, VisualStyle
+from aiuteur.domain import InputError, NotFoundError, StyleAndAssets, VisualStyle
 from aiuteur.domain.capsules import DEFAULT_INFLUENCE, MAX_IMAGES, MAX_WORDS, VisualCapsule
 from aiuteur.pipeline.capsules import default_library
 from aiuteur.store.capsules import CapsuleLibrary
@@ -143,6 +143,15 @@ def style_for_scene(style: VisualStyle, scene_id: str | None, library: CapsuleLi
         return style
 
 
+def scene_style(bundle: StyleAndAssets | None, scene_id: str, library: CapsuleLibrary | None = None) -> StyleAndAssets | None:
+    """The stage-5 bundle as one scene sees it: its style is `style_for_scene` (the scene's own
+    capsule when it has one, else the film's). Every image made for a scene reads its style here."""
+    if bundle is None:
+        return None
+    style = style_for_scene(bundle.style, scene_id, library)
+    return bundle if style is bundle.style else bundle.model_copy(update={"style": style})
+
+
 def style_words(style: VisualStyle) -> str:
     """The style as prompt words: 'medium, look, palette, lighting, era, in the manner of …'."""
     parts = [getattr(style, f).strip() for f in STYLE_FIELDS[:-1] if getattr(style, f).strip()]
@@ -153,5 +162,5 @@ def style_words(style: VisualStyle) -> str:
 
 __all__ = [
     "DEFAULT_INFLUENCE", "VisualCapsule", "capsule_from_style", "create_capsule", "delete_capsule", "get_capsule",
-    "list_capsules", "set_scene_override", "style_for_scene", "style_from_capsule", "style_words", "written_style",
+    "list_capsules", "scene_style", "set_scene_override", "style_for_scene", "style_from_capsule", "style_words", "written_style",
 ]
