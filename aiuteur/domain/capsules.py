@@ -30,6 +30,7 @@ class WrittenCapsule(Frozen):
     example_dialogue: str = Field(default="", max_length=MAX_EXAMPLE)
     created_at: str = Field(default_factory=now_iso)
     updated_at: str = Field(default_factory=now_iso)
+    revision: int = Field(default=1, ge=1, description="Counts saves: a change made from an older one is refused.")
     owner: str = Field(default="", description="The user whose library holds it ('' when single-user).")
 
 
@@ -51,6 +52,7 @@ class VisualCapsule(Frozen):
     influence: float = Field(default=DEFAULT_INFLUENCE, ge=0.0, le=1.0)
     created_at: str = Field(default_factory=now_iso)
     updated_at: str = Field(default_factory=now_iso)
+    revision: int = Field(default=1, ge=1, description="Counts saves: a change made from an older one is refused.")
     owner: str = Field(default="", description="The user whose library holds it ('' when single-user).")
 
 

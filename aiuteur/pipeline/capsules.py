@@ -54,8 +54,11 @@ def create_capsule(name: str, example_prose: str = "", example_dialogue: str = "
 
 
 def update_capsule(capsule_id: str, *, name: str | None = None, example_prose: str | None = None,
-                   example_dialogue: str | None = None, library: CapsuleLibrary | None = None) -> WrittenCapsule:
-    """Change a capsule's name or examples; fields left as None stay as they are."""
+                   example_dialogue: str | None = None, library: CapsuleLibrary | None = None,
+                   base_revision: int | None = None) -> WrittenCapsule:
+    """Change a capsule's name or examples; fields left as None stay as they are.
+
+    `base_revision` is the capsule's revision the user saw: changed since, nothing is saved."""
     lib = default_library(library)
     old = lib.get(WrittenCapsule, capsule_id)
     new_name = old.name if name is None else name.strip()
@@ -63,12 +66,14 @@ def update_capsule(capsule_id: str, *, name: str | None = None, example_prose: s
     dialogue = old.example_dialogue if example_dialogue is None else example_dialogue
     _check(new_name, prose, dialogue)
     return lib.put(old.model_copy(update={"name": new_name, "example_prose": prose, "example_dialogue": dialogue,
-                                          "updated_at": now_iso()}))
+                                          "updated_at": now_iso()}), base_revision)
 
 
-def delete_capsule(capsule_id: str, library: CapsuleLibrary | None = None) -> None:
-    """Remove a capsule. Projects that named it simply write without a capsule afterwards."""
-    default_library(library).delete(WrittenCapsule, capsule_id)
+def delete_capsule(capsule_id: str, library: CapsuleLibrary | None = None, base_revision: int | None = None) -> None:
+    """Remove a capsule. Projects that named it simply write without a capsule afterwards.
+
+    `base_revision` is the capsule's revision the user saw: changed since, nothing is deleted."""
+    default_library(library).delete(WrittenCapsule, capsule_id, base_revision)
 
 
 __all__ = ["WrittenCapsule", "create_capsule", "default_library", "delete_capsule", "get_capsule",

@@ -47,11 +47,13 @@ def default_text(stage_role: str) -> str:
     return load_template(stage_role).text
 
 
-def override(runner: Runner, project_id: str, stage_role: str, text: str) -> None:
-    """Use `text` for this template in this project (InputError when it uses unknown variables)."""
-    runner.set_prompt_override(project_id, stage_role, text)
+def override(runner: Runner, project_id: str, stage_role: str, text: str, seen: str | None = None) -> None:
+    """Use `text` for this template in this project (InputError when it uses unknown variables).
+
+    `seen` is the text the user saw for it: changed by someone since, nothing is saved (ConflictError)."""
+    runner.set_prompt_override(project_id, stage_role, text, seen=seen)
 
 
-def reset(runner: Runner, project_id: str, stage_role: str) -> None:
-    """Go back to the default template."""
-    runner.set_prompt_override(project_id, stage_role, None)
+def reset(runner: Runner, project_id: str, stage_role: str, seen: str | None = None) -> None:
+    """Go back to the default template (`seen` as for `override`)."""
+    runner.set_prompt_override(project_id, stage_role, None, seen=seen)

@@ -113,8 +113,12 @@ def scene_rows(state: ProjectState) -> list[SceneRow]:
     return rows
 
 
-def set_deferred(runner: Runner, project_id: str, scene_id: str, deferred: bool) -> HubState:
-    """Defer a scene (its per-scene stages show as skipped) or take it up again. Position stays."""
+def set_deferred(runner: Runner, project_id: str, scene_id: str, deferred: bool,
+                 base_revision: int | None = None) -> HubState:
+    """Defer a scene (its per-scene stages show as skipped) or take it up again. Position stays.
+
+    `base_revision` is the revision of the hub the user saw (0: nothing saved): if someone deferred
+    or took up a scene since, nothing changes (ConflictError). None: from the hub read here."""
     view = runner.view(project_id)
     if scene_id not in view.state.scene_ids:
         raise InputError("That scene is not in the script of this branch.")
@@ -122,7 +126,8 @@ def set_deferred(runner: Runner, project_id: str, scene_id: str, deferred: bool)
     ids = [s for s in hub.deferred if s != scene_id] + ([scene_id] if deferred else [])
     new = hub.model_copy(update={"deferred": ids})
     if new != hub:
-        runner.save(project_id, Stage.HUB, new, base_revision=view.revision(Stage.HUB) or None)
+        runner.save(project_id, Stage.HUB, new,
+                    base_revision=view.revision(Stage.HUB) if base_revision is None else base_revision)
         runner.visit(project_id, view.position.stage, view.position.scene_id)
     return new
 

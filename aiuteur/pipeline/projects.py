@@ -12,12 +12,36 @@ import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from aiuteur.domain import Branch, Folder, InputError, NotFoundError, Project, ProjectSummary, now_iso
+from aiuteur.domain import (
+    Branch,
+    ConflictError,
+    Folder,
+    InputError,
+    NotFoundError,
+    Project,
+    ProjectSummary,
+    now_iso,
+)
 from aiuteur.pipeline.prompts import Template, load_template
 from aiuteur.pipeline.text_in import clean_text
 from aiuteur.store import Store, Tx
 from aiuteur.store.capsules import CapsuleLibrary
 from aiuteur.store.store import Snapshot
+
+
+class Unset:
+    """No value given (where None is a value: "in no folder")."""
+
+
+UNSET = Unset()
+
+
+def check_branch_seen(tx: Tx, seen: str | None, outcome: str) -> None:
+    """Refuse a change made on branch `seen` when someone switched the project to another since."""
+    now = tx.branch()
+    if seen is not None and now.id != seen:
+        raise ConflictError(f"Someone else switched this project to the branch “{now.name}” since you opened it; "
+                            f"{outcome}. Reload the project and try again.")
 
 
 class Projects:
@@ -62,11 +86,16 @@ class Projects:
         self._check_owned(project_id)
         self.store.delete_project(project_id)
 
-    def move_project(self, project_id: str, folder_id: str | None) -> None:
+    def move_project(self, project_id: str, folder_id: str | None, *, seen: str | Unset | None = UNSET) -> None:
+        """Move a project into a folder (None: out of every folder).
+
+        `seen` is the folder the user saw it in (None: none): if someone moved it since, nothing
+        moves (ConflictError)."""
         self._check_owned(project_id)
         if folder_id is not None:
             self._check_folder(folder_id)
-        self.store.set_project_folder(project_id, folder_id)
+        self.store.set_project_folder(project_id, folder_id, check=not isinstance(seen, Unset),
+                                      seen=None if isinstance(seen, Unset) else seen)
 
     def folders(self) -> list[Folder]:
         return self.store.folders(owner=self.owner)
@@ -157,21 +186,32 @@ class Projects:
             self._check_folder(folder_id)
         return self.store.create_project(title, owner=self.owner, folder_id=folder_id)
 
-    def rename_project(self, project_id: str, title: str) -> Project:
+    def rename_project(self, project_id: str, title: str, *, seen: str | None = None) -> Project:
+        """Rename a project. `seen` is the title the user saw: if someone renamed it since, nothing
+        changes (ConflictError); None renames whatever it is called now."""
         title = clean_text(title, "The title", max_chars=200, single_line=True)
         if not title.strip() or len(title) > 200:
             raise InputError("A project title must be 1 to 200 characters.")
         with self._tx(project_id) as tx:
+            if seen is not None and tx.project.title != seen:
+                raise ConflictError(f"The project was renamed by someone else since you opened it (now "
+                                    f"“{tx.project.title}”); nothing changed. Reload it and rename it again.",
+                                    yours=title)
             project = tx.project.model_copy(update={"title": title.strip(), "updated_at": now_iso()})
             tx.put_project(project)
             tx.commit()
         return project
 
-    def set_prompt_override(self, project_id: str, stage_role: str, text: str | None) -> Project:
+    def set_prompt_override(self, project_id: str, stage_role: str, text: str | None, *,
+                            seen: str | None = None) -> Project:
         """Override a prompt template for one project (`text=None` restores the default).
+
+        `seen` is the text of the template the user saw (its override, else the default); None
+        changes whatever is there.
 
         Raises:
             InputError: no such template, or the text uses a variable the default does not supply.
+            ConflictError: someone changed this template for the project since `seen`; nothing changed.
         """
         import string
 
@@ -192,6 +232,9 @@ class Projects:
                 )
         with self._tx(project_id) as tx:
             overrides = dict(tx.project.prompt_overrides)
+            if seen is not None and load_template(stage_role, overrides).text != seen:
+                raise ConflictError(f"The prompt {stage_role} was changed by someone else since you opened it; "
+                                    "nothing was saved. Open the template again and reapply your text.", yours=text)
             if text is None:
                 overrides.pop(stage_role, None)
             else:
@@ -202,19 +245,28 @@ class Projects:
         return project
 
     # -- branches ------------------------------------------------------------------------------
-    def switch_branch(self, project_id: str, branch_id: str) -> Branch:
+    def switch_branch(self, project_id: str, branch_id: str, *, seen: str | None = None) -> Branch:
+        """Make `branch_id` the project's branch. `seen` is the branch the user was on: if someone
+        switched the project since, nothing changes (ConflictError)."""
         with self._tx(project_id) as tx:
+            check_branch_seen(tx, seen, "nothing changed")
             branch = tx.branch(branch_id)
             tx.put_project(tx.project.model_copy(update={"active_branch": branch.id}))
             tx.commit()
         return branch
 
-    def rename_branch(self, project_id: str, branch_id: str, name: str) -> Branch:
+    def rename_branch(self, project_id: str, branch_id: str, name: str, *, seen: str | None = None) -> Branch:
+        """Rename a branch. `seen` is the name the user saw: if someone renamed it since, nothing
+        changes (ConflictError)."""
         name = clean_text(name, "The name", max_chars=120, single_line=True)
         if not name.strip() or len(name) > 120:
             raise InputError("A branch name must be 1 to 120 characters.")
         with self._tx(project_id) as tx:
-            branch = tx.branch(branch_id).model_copy(update={"name": name.strip()})
+            now = tx.branch(branch_id)
+            if seen is not None and now.name != seen:
+                raise ConflictError(f"The branch was renamed by someone else since you opened it (now “{now.name}”); "
+                                    "nothing changed. Reload the project and rename it again.", yours=name)
+            branch = now.model_copy(update={"name": name.strip()})
             tx.put_branch(branch)
             tx.commit()
         return branch

@@ -51,7 +51,7 @@ from aiuteur.pipeline import (
     video,
 )
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.projects import Projects
+from aiuteur.pipeline.projects import Projects, check_branch_seen
 from aiuteur.pipeline.slot import ModelSlot
 from aiuteur.pipeline.stage import (
     EngineProvider,
@@ -191,6 +191,38 @@ def _save_in(tx: Tx, branch: Branch, stage: Stage, artifact: BaseModel, scene_id
         return current, False
     tx.put_record(record)
     return record, True
+
+
+@dataclass(frozen=True)
+class SeenStage:
+    """What a user saw of a stage when they locked or unlocked it: the branch, the artifact's
+    revision (0: nothing saved) and whether it was locked."""
+
+    branch: str
+    revision: int
+    locked: bool
+
+    @classmethod
+    def of(cls, view: ProjectView, stage: Stage, scene_id: str | None) -> SeenStage:
+        sid = scene_id if stage.per_scene else None
+        return cls(view.branch.id, view.revision(stage, sid), view.branch.is_locked(stage, sid))
+
+
+def _check_seen(tx: Tx, stage: Stage, scene_id: str | None, seen: SeenStage | None, outcome: str) -> None:
+    """Refuse a lock or unlock made from a view of `stage` that someone else changed since."""
+    if seen is None:
+        return
+    check_branch_seen(tx, seen.branch, outcome)
+    branch = tx.branch()
+    sid = scene_id if stage.per_scene else None
+    record = tx.get_record(stage, sid, branch.id)
+    now = record.revision if record is not None else 0
+    if now != seen.revision:
+        raise ConflictError(f"{stage.title} was changed by someone else since you looked at it (now revision {now}, "
+                            f"yours was {seen.revision}); {outcome}.")
+    if branch.is_locked(stage, sid) != seen.locked:
+        by = "locked" if branch.is_locked(stage, sid) else "unlocked"
+        raise ConflictError(f"{stage.title} was {by} by someone else since you looked at it; {outcome}.")
 
 
 class Edit:
@@ -491,8 +523,12 @@ class Runner(Projects):
         return record
 
     # -- locks and branches ------------------------------------------------------------------------
-    def lock(self, project_id: str, stage: Stage, scene_id: str | None = None) -> Branch:
+    def lock(self, project_id: str, stage: Stage, scene_id: str | None = None, *,
+             seen: SeenStage | None = None) -> Branch:
+        """Lock (approve) a stage. With `seen` (what the user looked at), work someone changed since
+        is not locked unseen (ConflictError)."""
         with self._tx(project_id) as tx:
+            _check_seen(tx, stage, scene_id, seen, "it was not locked. Look at it again, then lock it")
             state = self._state(tx)
             graph.check_can_lock(state, stage, scene_id)
             key = LockKey(stage=stage, scene_id=scene_id if stage.per_scene else None)
@@ -503,13 +539,15 @@ class Runner(Projects):
         return branch
 
     def unlock(self, project_id: str, stage: Stage, scene_id: str | None = None, mode: str | None = None,
-               branch_name: str = "") -> Branch:
+               branch_name: str = "", *, seen: SeenStage | None = None) -> Branch:
         """Unlock a stage. With locked work after it, `mode` must be "branch" or "here".
 
         "branch" leaves the approved branch untouched and continues in a copy where the stage is
-        unlocked; "here" unlocks it and everything locked after it in this branch.
+        unlocked; "here" unlocks it and everything locked after it in this branch. With `seen`
+        (what the user looked at), nothing changes when someone changed it since (ConflictError).
         """
         with self._tx(project_id) as tx:
+            _check_seen(tx, stage, scene_id, seen, "nothing was unlocked. Look at it again first")
             state = self._state(tx)
             remove = graph.unlock_plan(state, stage, scene_id, mode)
             if mode == "branch":

@@ -35,6 +35,7 @@ from tinydb import Query, TinyDB
 from aiuteur.domain import (
     ArtifactRecord,
     Branch,
+    ConflictError,
     Folder,
     NotFoundError,
     Project,
@@ -557,8 +558,18 @@ class Store:
             idx.table("projects").update({"owner": original.owner, "folder_id": summary.folder_id}, Query().id == new.id)
         return new
 
-    def set_project_folder(self, project_id: str, folder_id: str | None) -> None:
+    def set_project_folder(self, project_id: str, folder_id: str | None, *, check: bool = False,
+                           seen: str | None = None) -> None:
+        """Move a project to a folder; with `check`, a project that is no longer in `seen` (the folder
+        the mover saw it in, None: none) stays where it is (ConflictError)."""
         with self._index() as idx:
+            if check:
+                doc = idx.table("projects").get(Query().id == check_id(project_id, "project"))
+                now = doc.get("folder_id") if isinstance(doc, dict) else None
+                if doc is not None and now != seen:
+                    where = "out of every folder" if now is None else "into another folder"
+                    raise ConflictError(f"The project was moved {where} by someone else since you looked; "
+                                        "nothing moved. Reload the list and move it again.")
             if folder_id is not None and not idx.table("folders").get(Query().id == check_id(folder_id, "folder")):
                 raise NotFoundError(f"No folder {folder_id!r}.")
             if not idx.table("projects").update({"folder_id": folder_id}, Query().id == check_id(project_id, "project")):

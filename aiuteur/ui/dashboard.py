@@ -47,8 +47,22 @@ def create_project(runner: Runner, title: str) -> Project:
     return runner.create_project(title or "")
 
 
-def rename_project(runner: Runner, project_id: str | None, title: str) -> Project:
-    return runner.rename_project(_need(project_id), title or "")
+def rename_project(runner: Runner, project_id: str | None, title: str, seen: Any = None) -> Project:
+    """Rename; `seen` is what the list showed ({id: [title, folder]}): renamed since, nothing changes."""
+    pid = _need(project_id)
+    return runner.rename_project(pid, title or "", seen=_seen(seen, pid)[0] if seen is not None else None)
+
+
+def seen_cards(cards: list[ProjectSummary]) -> dict[str, list[str | None]]:
+    """What the list shows of each project that a rename or a move acts on: its title and folder."""
+    return {c.id: [c.title, c.folder_id] for c in cards}
+
+
+def _seen(seen: Any, project_id: str) -> list[str | None]:
+    got = seen.get(project_id) if isinstance(seen, dict) else None
+    if not isinstance(got, list) or len(got) != 2:
+        raise InputError("Choose the project in the list first.")
+    return got
 
 
 def duplicate_project(runner: Runner, project_id: str | None) -> Project:
@@ -57,10 +71,14 @@ def duplicate_project(runner: Runner, project_id: str | None) -> Project:
     return runner.duplicate_project(pid, f"{title} (copy)"[:200])
 
 
-def move_project(runner: Runner, project_id: str | None, folder: str | None) -> str:
+def move_project(runner: Runner, project_id: str | None, folder: str | None, seen: Any = None) -> str:
+    """Move; `seen` as for `rename_project`: moved since, it stays where it is."""
     pid = _need(project_id)
     target = None if folder in (None, "", views.NO_FOLDER, views.ALL_FOLDERS) else folder
-    runner.move_project(pid, target)
+    if seen is None:
+        runner.move_project(pid, target)
+    else:
+        runner.move_project(pid, target, seen=_seen(seen, pid)[1])
     names = {f.id: f.name for f in runner.folders()}
     return f"Moved into “{names[target]}”." if target else "Moved out of its folder."
 
@@ -146,6 +164,7 @@ class Dashboard:
     folder_new_name: gr.Textbox
     rename_folder: gr.Button
     delete_folder: gr.Button
+    seen: gr.State  # the title and folder of each project the list showed
 
 
 @dataclass(frozen=True)
@@ -222,13 +241,13 @@ def render() -> Dashboard:
     return Dashboard(search, folder_filter, cards, notice, new_title, create, picker, open_btn, new_name,
                      rename, duplicate, move_to, move, delete, confirm, confirm_text, confirm_delete,
                      cancel_delete, pending_delete, folder_name, create_folder, folder_pick,
-                     folder_new_name, rename_folder, delete_folder)
+                     folder_new_name, rename_folder, delete_folder, gr.State(None))
 
 
 def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], project: gr.State,
            scene: gr.State, opened: OpenedView | None = None) -> DashboardEvents:
     """Wire the dashboard. `opened` fills the project's screen in the same event that opens it."""
-    refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick}
+    refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick, d.seen}
     shown_outputs = list(opened.outputs) if opened else []
 
     def show(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
@@ -245,6 +264,7 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
             d.folder_filter: gr.Dropdown(choices=data.filters,
                                          value=folder if folder in filter_ids else views.ALL_FOLDERS),
             d.folder_pick: gr.Dropdown(choices=data.folders[1:], value=None),
+            d.seen: seen_cards(data.cards),
         }
 
     def refresh(search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -303,12 +323,13 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
                                     api_visibility="private"))
 
     # rename, duplicate, move
-    def on_rename(pid: str | None, title: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
-        msg = act(lambda: f"Renamed to “{rename_project(runner_for(request), pid, title).title}”.")
+    def on_rename(pid: str | None, title: str, search: str, folder: str | None, seen: Any,
+                  request: gr.Request) -> dict[Any, Any]:
+        msg = act(lambda: f"Renamed to “{rename_project(runner_for(request), pid, title, seen or {}).title}”.")
         return {d.notice: msg, d.new_name: "" if not msg.startswith("⚠️") else title,
                 **values(runner_for(request), search, folder, pid)}
 
-    d.rename.click(on_rename, [d.picker, d.new_name, d.search, d.folder_filter],
+    d.rename.click(on_rename, [d.picker, d.new_name, d.search, d.folder_filter, d.seen],
                    [d.notice, d.new_name, *refresh_outputs], api_name="rename_project")
 
     def on_duplicate(pid: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -318,12 +339,12 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
     d.duplicate.click(on_duplicate, [d.picker, d.search, d.folder_filter], [d.notice, *refresh_outputs],
                       api_name="duplicate_project")
 
-    def on_move(pid: str | None, target: str | None, search: str, folder: str | None,
+    def on_move(pid: str | None, target: str | None, search: str, folder: str | None, seen: Any,
                 request: gr.Request) -> dict[Any, Any]:
-        msg = act(lambda: move_project(runner_for(request), pid, target))
+        msg = act(lambda: move_project(runner_for(request), pid, target, seen or {}))
         return {d.notice: msg, **values(runner_for(request), search, folder, pid)}
 
-    d.move.click(on_move, [d.picker, d.move_to, d.search, d.folder_filter], [d.notice, *refresh_outputs],
+    d.move.click(on_move, [d.picker, d.move_to, d.search, d.folder_filter, d.seen], [d.notice, *refresh_outputs],
                  api_name="move_project")
 
     # delete: a second, explicit confirmation step

@@ -12,10 +12,10 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError
+from aiuteur.domain import AiuteurError, ConflictError, Stage
 from aiuteur.domain.stages import STATUS_COLOURS, STATUS_MEANINGS
 from aiuteur.pipeline.hub import PER_SCENE, SceneRow, scene_rows, set_deferred
-from aiuteur.ui.tab_api import TabEnv
+from aiuteur.ui.tab_api import TabEnv, seen
 
 # --- pure formatting -------------------------------------------------------------------------------
 
@@ -60,6 +60,7 @@ class HubTab:
     undefer: gr.Button
     refresh: gr.Button
     status: gr.Markdown
+    rev: gr.State  # the revision of the hub (deferred scenes) the table showed
 
 
 # A click on a scene's row opens that scene where it was left (the table's select event).
@@ -81,16 +82,17 @@ def render(env: TabEnv) -> HubTab:
         undefer = gr.Button("Take it up again", scale=1)
         refresh = gr.Button("Refresh", scale=0, min_width=90)
     status = gr.Markdown()
-    return HubTab(table, open_, defer, undefer, refresh, status)
+    return HubTab(table, open_, defer, undefer, refresh, status, gr.State(0))
 
 
 def listen(tab: HubTab, env: TabEnv) -> None:
-    shown = [tab.table, tab.status]
+    shown = [tab.table, tab.status, tab.rev]
 
     def fill(pid: str | None, request: gr.Request | None, status: str = "") -> list[Any]:
         if not pid:
-            return [hub_html([]), status]
-        return [hub_html(scene_rows(env.runner_for(request).view(pid).state)), status]
+            return [hub_html([]), status, 0]
+        view = env.runner_for(request).view(pid)
+        return [hub_html(scene_rows(view.state)), status, view.revision(Stage.HUB)]
 
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
         return fill(pid, request)
@@ -99,11 +101,14 @@ def listen(tab: HubTab, env: TabEnv) -> None:
     tab.refresh.click(on_load, [env.project], shown, api_name="hub")
 
     def deferrer(on: bool) -> Any:
-        def on_defer(pid: str | None, scene_id: str | None, request: gr.Request) -> list[Any]:
+        def on_defer(pid: str | None, scene_id: str | None, rev: int, request: gr.Request) -> list[Any]:
             if not pid or not scene_id:
                 return fill(pid, request, "Choose a scene first (the Scene picker above).")
             try:
-                set_deferred(env.runner_for(request), pid, scene_id, on)
+                set_deferred(env.runner_for(request), pid, scene_id, on, seen(rev))
+            except ConflictError as e:  # the table keeps what this user saw; Refresh shows the news
+                gr.Warning(str(e))
+                return [gr.skip(), f"⚠️ {e}", gr.skip()]
             except AiuteurError as e:
                 gr.Warning(str(e))
                 return fill(pid, request, f"⚠️ {e}")
@@ -116,8 +121,8 @@ def listen(tab: HubTab, env: TabEnv) -> None:
     chosen = env.scene_pick if env.scene_pick is not None else env.scene
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
-    tab.defer.click(deferrer(True), [env.project, chosen], shown, api_name="hub_defer").then(**then)
-    tab.undefer.click(deferrer(False), [env.project, chosen], shown, api_name="hub_undefer").then(**then)
+    tab.defer.click(deferrer(True), [env.project, chosen, tab.rev], shown, api_name="hub_defer").then(**then)
+    tab.undefer.click(deferrer(False), [env.project, chosen, tab.rev], shown, api_name="hub_undefer").then(**then)
 
     # opening a scene moves the one scene picker, the tab and stages 7-12: the shell wires it
     env.opens_scene(tab.open.click, chosen)

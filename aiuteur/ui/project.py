@@ -17,7 +17,7 @@ import gradio as gr
 
 from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Position, Stage, Status
 from aiuteur.pipeline.hub import open_scene
-from aiuteur.pipeline.runner import ProjectView, Runner
+from aiuteur.pipeline.runner import ProjectView, Runner, SeenStage
 from aiuteur.ui import backups, views, writing_style
 from aiuteur.ui.tab_api import TabEnv, load_tab_module, loader_outputs, not_built_text, run_loaders
 
@@ -33,9 +33,20 @@ def stage_status(view: ProjectView, stage: Stage, scene_id: str | None) -> Statu
     return view.statuses[stage]
 
 
-def lock_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str | None) -> str:
-    """Lock a stage; a refusal raises LockError whose message is shown as is."""
-    runner.lock(project_id, stage, scene_id if stage.per_scene else None)
+def seen_stage(value: Any) -> SeenStage | None:
+    """What a lock bar showed of its stage (its state, filled with the statuses), or None."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return SeenStage(str(value["branch"]), int(value["revision"]), bool(value["locked"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def lock_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str | None,
+               seen: SeenStage | None = None) -> str:
+    """Lock a stage; a refusal raises LockError (or ConflictError) whose message is shown as is."""
+    runner.lock(project_id, stage, scene_id if stage.per_scene else None, seen=seen)
     return f"🔒 {stage.title} is locked."
 
 
@@ -47,16 +58,21 @@ class UnlockOutcome:
 
 
 def unlock_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str | None,
-                 mode: str | None = None) -> UnlockOutcome:
+                 mode: str | None = None, seen: SeenStage | None = None) -> UnlockOutcome:
     """Unlock; when locked work is downstream and no mode is given, return the runner's question."""
     try:
-        branch = runner.unlock(project_id, stage, scene_id if stage.per_scene else None, mode=mode)
+        branch = runner.unlock(project_id, stage, scene_id if stage.per_scene else None, mode=mode, seen=seen)
     except NeedsChoiceError as e:
         return UnlockOutcome(message="", question=str(e))
     if mode == "branch":
         return UnlockOutcome(f"Unlocked {stage.title} in the new branch “{branch.name}”; the approved "
                              "version stays intact on the branch you came from.", new_branch=branch.id)
     return UnlockOutcome(f"🔓 {stage.title} is unlocked.")
+
+
+def shown_of(view: ProjectView) -> dict[str, Any]:
+    """What the shell shows that a rename or a branch switch acts on: the title, the branch, the names."""
+    return {"title": view.project.title, "branch": view.branch.id, "names": {b.id: b.name for b in view.branches}}
 
 
 def shell_values(view: ProjectView, scene_id: str | None) -> dict[str, Any]:
@@ -91,6 +107,7 @@ class StageBar:
     cancel: gr.Button
     content: gr.Column
     tab: gr.Tab
+    seen: gr.State  # what the bar showed of the stage (branch, revision, locked): locks act on that only
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,7 @@ class Shell:
     tab_parts: dict[Stage, tuple[Any, Any]]  # stage -> (module, what its render returned)
     load_fn: Callable[..., dict[Any, Any]]
     load_outputs: set[Any]
+    shown: gr.State  # the title and branches this screen showed: renames and switches act on that only
     backups: backups.BackupsPanel | None = None
     writing: writing_style.WritingPanel | None = None
 
@@ -151,6 +169,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     pipeline = gr.HTML(js_on_load=views.CHIP_CLICK_JS)
     gr.HTML(views.legend_html())
     notice = gr.Markdown()
+    shown = gr.State(None)
     reload = gr.State("")  # project or branch changed: every tab reloads
     scene_reload = gr.State("")  # ... or the scene changed: the per-scene tabs (6-12) reload
 
@@ -180,9 +199,11 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
             text = views.status_text(stage, status, where)
             if stage.per_scene and not sid:
                 text += " · choose a scene above to work on it"
+            seen = SeenStage.of(view, stage, sid)
             values += [text, gr.Button(visible=not locked), gr.Column(visible=locked),
                        views.lock_overlay_html(stage, where),
-                       gr.Column(elem_classes=["aiu-content", "aiu-locked"] if locked else ["aiu-content"])]
+                       gr.Column(elem_classes=["aiu-content", "aiu-locked"] if locked else ["aiu-content"]),
+                       {"branch": seen.branch, "revision": seen.revision, "locked": seen.locked}]
         return values
 
     env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
@@ -198,9 +219,9 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
                         gr.HTML(views.not_built_html(not_built_text(stage)))
                     else:
                         tab_parts[stage] = (module, module.render(env.for_stage(stage)))
-            bar = StageBar(stage, *parts, content=content, tab=tab)  # type: ignore[misc]
+            bar = StageBar(stage, *parts, content=content, tab=tab, seen=gr.State(None))  # type: ignore[misc]
             bars[stage] = bar
-            outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content])
+            outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content, bar.seen])
 
     def load(project_id: str | None, scene_id: str | None, request: gr.Request | None = None,
              fresh: bool = False) -> dict[Any, Any]:
@@ -219,7 +240,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
             cleared[bar.message] = ""
             cleared[bar.choice] = gr.Column(visible=False)
         return {
-            title: v["title"], new_title: view.project.title,
+            title: v["title"], new_title: view.project.title, shown: shown_of(view),
             branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
             scene_pick: gr.Dropdown(choices=v["scenes"], value=v["scene"], visible=bool(v["scenes"])),
             scene: v["scene"], tabs: gr.Tabs(selected=v["stage"].value),
@@ -232,10 +253,10 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         }
 
     # the tabs' loaders join these once every tab has registered its own (listen)
-    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, *outputs,
+    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, shown, *outputs,
                     *(b.message for b in bars.values()), *(b.choice for b in bars.values())}
     return Shell(env, reload, scene_reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
-                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, backups_panel,
+                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, shown, backups_panel,
                  writing_panel)
 
 
@@ -253,36 +274,44 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
         return f"⚠️ {e}"
 
     # rename project and branch, switch branch
-    def on_rename(pid: str, title: str, request: gr.Request) -> tuple[Any, str]:
-        try:
-            renamed = runner_for(request).rename_project(pid, title).title
+    def shown_value(shown: Any, key: str) -> Any:
+        return shown.get(key) if isinstance(shown, dict) else None
+
+    def on_rename(pid: str, title: str, shown: Any, request: gr.Request) -> tuple[Any, str, Any]:
+        try:  # a refusal leaves the new title in its box
+            runner = runner_for(request)
+            renamed = runner.rename_project(pid, title, seen=shown_value(shown, "title") or "").title
+            now = shown_of(runner.view(pid))
         except AiuteurError as e:
-            return gr.skip(), warn(e)
-        return f"# {renamed}", f"Renamed to “{renamed}”."
+            return gr.skip(), warn(e), gr.skip()
+        return f"# {renamed}", f"Renamed to “{renamed}”.", now
 
-    s.rename.click(on_rename, [project, s.new_title], [s.title, s.notice], api_name="rename_open_project")
+    s.rename.click(on_rename, [project, s.new_title, s.shown], [s.title, s.notice, s.shown],
+                   api_name="rename_open_project")
 
-    def on_switch(pid: str, branch_id: str, request: gr.Request) -> tuple[Any, str]:
+    def on_switch(pid: str, branch_id: str, shown: Any, request: gr.Request) -> tuple[Any, str]:
         try:
             runner = runner_for(request)
-            b = runner.switch_branch(pid, branch_id)
+            b = runner.switch_branch(pid, branch_id, seen=shown_value(shown, "branch") or "")
             return b.position.scene_id, f"Now on branch “{b.name}”."
         except AiuteurError as e:
             return gr.skip(), warn(e)
 
-    then_load(s.branch.input(on_switch, [project, s.branch], [scene, s.notice], api_name="switch_branch"))
+    # the whole shell reloads after, refused or not: a refused switch shows the branch it is on now
+    then_load(s.branch.input(on_switch, [project, s.branch, s.shown], [scene, s.notice], api_name="switch_branch"))
 
-    def on_rename_branch(pid: str, branch_id: str, name: str, request: gr.Request) -> tuple[Any, str]:
+    def on_rename_branch(pid: str, branch_id: str, name: str, shown: Any, request: gr.Request) -> tuple[Any, str, Any]:
         try:
             runner = runner_for(request)
-            renamed = runner.rename_branch(pid, branch_id, name).name
+            names = shown_value(shown, "names") or {}
+            renamed = runner.rename_branch(pid, branch_id, name, seen=str(names.get(branch_id, ""))).name
             view = runner.view(pid)
         except AiuteurError as e:
-            return gr.skip(), warn(e)
+            return gr.skip(), warn(e), gr.skip()
         return (gr.Dropdown(choices=views.branch_choices(view.branches), value=view.branch.id),
-                f"Branch renamed to “{renamed}”.")
+                f"Branch renamed to “{renamed}”.", shown_of(view))
 
-    s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name], [s.branch, s.notice],
+    s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name, s.shown], [s.branch, s.notice, s.shown],
                           api_name="rename_branch")
 
     if s.backups is not None:
@@ -412,19 +441,20 @@ def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
 
     # Locking and unlocking here change statuses only: one event answers with the message and the
     # refreshed pipeline graphic, lock bars and overlays (no full reload chain).
-    def on_lock(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
+    # `bar.seen` is what the bar showed: work someone changed (or locked) since is not locked unseen
+    def on_lock(pid: str, scene_id: str | None, seen: Any, request: gr.Request) -> list[Any]:
         try:
-            said = lock_stage(runner_for(request), pid, stage, scene_id)
+            said = lock_stage(runner_for(request), pid, stage, scene_id, seen_stage(seen))
         except AiuteurError as e:
             said = warn(e)
         return [said, *s.env.refresh(pid, scene_id, request)]
 
-    bar.lock.click(on_lock, [project, scene], [bar.message, *refresh_outputs], api_name=f"lock_{name}")
+    bar.lock.click(on_lock, [project, scene, bar.seen], [bar.message, *refresh_outputs], api_name=f"lock_{name}")
 
     def unlocker(mode: str | None) -> Callable[..., list[Any]]:
-        def on_unlock(pid: str, scene_id: str | None, request: gr.Request) -> list[Any]:
+        def on_unlock(pid: str, scene_id: str | None, seen: Any, request: gr.Request) -> list[Any]:
             try:
-                out = unlock_stage(runner_for(request), pid, stage, scene_id, mode)
+                out = unlock_stage(runner_for(request), pid, stage, scene_id, mode, seen_stage(seen))
             except AiuteurError as e:
                 shown = [warn(e), gr.Column(visible=False), gr.skip()]
             else:
@@ -436,9 +466,10 @@ def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
         return on_unlock
 
     outs = [bar.message, bar.choice, bar.choice_text, *refresh_outputs]
-    bar.unlock.click(unlocker(None), [project, scene], outs, api_name=f"unlock_{name}")
+    ins = [project, scene, bar.seen]
+    bar.unlock.click(unlocker(None), ins, outs, api_name=f"unlock_{name}")
     # a new branch: the branch picker, the position and every tab follow (the full load)
-    then_load(bar.unlock_branch.click(unlocker("branch"), [project, scene], outs, api_name=f"unlock_{name}_branch"))
-    bar.unlock_here.click(unlocker("here"), [project, scene], outs, api_name=f"unlock_{name}_here")
+    then_load(bar.unlock_branch.click(unlocker("branch"), ins, outs, api_name=f"unlock_{name}_branch"))
+    bar.unlock_here.click(unlocker("here"), ins, outs, api_name=f"unlock_{name}_here")
     bar.cancel.click(lambda: (gr.Column(visible=False), "Still locked; nothing changed."), None,
                      [bar.choice, bar.message], api_visibility="private")

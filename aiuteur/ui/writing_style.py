@@ -37,6 +37,8 @@ class WritingPanel:
     reset_override: gr.Button
     message: gr.Markdown
     shown: gr.State  # the writing voice this panel showed: a choice over someone else's newer one is refused
+    capsule_seen: gr.State  # {"id", "revision"} of the capsule whose text the panel showed
+    template_seen: gr.State  # {"role", "text"} of the prompt template the panel showed
 
 
 # --- pure helpers (tested without a browser) ------------------------------------------------
@@ -84,6 +86,31 @@ def _capsule_name(runner: Runner, capsule_id: str) -> str:
         return capsule_id
 
 
+def capsule_seen(runner: Runner, capsule_id: str | None) -> dict[str, Any] | None:
+    """What the panel shows of a capsule, to change it from: its id and revision (None: none)."""
+    if capsule_id in (None, "", NO_CAPSULE):
+        return None
+    try:
+        cap = capsules.get_capsule(str(capsule_id), runner.capsules)
+    except AiuteurError:
+        return None
+    return {"id": cap.id, "revision": cap.revision}
+
+
+def seen_revision(capsule_id: str, seen: Any) -> int:
+    """The revision of `capsule_id` the panel showed; refused when it showed another capsule."""
+    if not isinstance(seen, dict) or seen.get("id") != capsule_id:
+        raise InputError("Pick the capsule in the list first, so its text is on screen, then change it.")
+    return int(seen["revision"])
+
+
+def template_seen(runner: Runner, project_id: str, stage_role: str, seen: Any) -> str:
+    """The text of `stage_role` the panel showed; refused when it showed another template."""
+    if not isinstance(seen, dict) or seen.get("role") != stage_role:
+        raise InputError(f"Open the template {stage_role} first (choose it in the list), then change it.")
+    return str(seen["text"])
+
+
 def template_choices(runner: Runner, project_id: str) -> list[tuple[str, str]]:
     return [(f"{p.stage_role}{' • overridden' if p.overridden else ''}", p.stage_role)
             for p in custom_prompts.list_prompts(runner, project_id)]
@@ -128,22 +155,22 @@ def render() -> WritingPanel:
         message = gr.Markdown()
     return WritingPanel(capsule, use, cap_name, cap_prose, cap_dialogue, cap_create, cap_update, cap_delete,
                         template, template_text, template_vars, save_override, reset_override, message,
-                        gr.State(None))
+                        gr.State(None), gr.State(None), gr.State(None))
 
 
 def listen(p: WritingPanel, env: TabEnv) -> None:
     def fail(e: AiuteurError) -> str:
         return f"⚠️ {e}"
 
-    def on_load(pid: str | None, request: gr.Request) -> tuple[Any, Any, Any]:
+    def on_load(pid: str | None, request: gr.Request) -> tuple[Any, Any, Any, Any, Any]:
         if not pid:
-            return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None), None
+            return gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None), None, None, None
         runner = env.runner_for(request)
         now = project_capsule(runner, pid)
         return (gr.Dropdown(choices=capsule_choices(runner), value=now),
-                gr.Dropdown(choices=template_choices(runner, pid), value=None), now)
+                gr.Dropdown(choices=template_choices(runner, pid), value=None), now, capsule_seen(runner, now), None)
 
-    env.on_reload(on_load, [env.project], [p.capsule, p.template, p.shown])
+    env.on_reload(on_load, [env.project], [p.capsule, p.template, p.shown, p.capsule_seen, p.template_seen])
 
     def on_use(pid: str, capsule_id: str | None, seen: str | None, request: gr.Request) -> tuple[str, Any]:
         try:
@@ -155,27 +182,28 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
     p.use_capsule.click(on_use, [env.project, p.capsule, p.shown], [p.message, p.shown],
                         api_name="use_written_capsule")
 
-    def on_pick_capsule(capsule_id: str | None, request: gr.Request) -> tuple[Any, Any, Any]:
+    def on_pick_capsule(capsule_id: str | None, request: gr.Request) -> tuple[Any, Any, Any, Any]:
         if capsule_id in (None, "", NO_CAPSULE):
-            return "", "", ""
+            return "", "", "", None
         try:
             cap = capsules.get_capsule(str(capsule_id), env.runner_for(request).capsules)
         except AiuteurError:
-            return "", "", ""
-        return cap.name, cap.example_prose, cap.example_dialogue
+            return "", "", "", None
+        return cap.name, cap.example_prose, cap.example_dialogue, {"id": cap.id, "revision": cap.revision}
 
-    p.capsule.input(on_pick_capsule, [p.capsule], [p.cap_name, p.cap_prose, p.cap_dialogue],
-                    api_visibility="private")
+    p.capsule.input(on_pick_capsule, [p.capsule], [p.cap_name, p.cap_prose, p.cap_dialogue, p.capsule_seen],
+                    api_name="pick_written_capsule")
 
-    def on_create(name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str]:
+    def on_create(name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str, Any]:
         runner = env.runner_for(request)
-        try:
+        try:  # a new capsule replaces nothing: no revision to check
             cap = capsules.create_capsule(name or "", prose or "", dialogue or "", runner.capsules)
         except AiuteurError as e:
-            return gr.skip(), fail(e)
-        return gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” saved."
+            return gr.skip(), fail(e), gr.skip()
+        return (gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” saved.",
+                {"id": cap.id, "revision": cap.revision})
 
-    p.cap_create.click(on_create, [p.cap_name, p.cap_prose, p.cap_dialogue], [p.capsule, p.message],
+    p.cap_create.click(on_create, [p.cap_name, p.cap_prose, p.cap_dialogue], [p.capsule, p.message, p.capsule_seen],
                        api_name="create_written_capsule")
 
     def _mine(runner: Runner, capsule_id: str | None) -> str:
@@ -186,64 +214,72 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
         except NotFoundError:
             raise InputError("That capsule is not in your library.") from None
 
-    def on_update(capsule_id: str | None, name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str]:
+    def on_update(capsule_id: str | None, name: str, prose: str, dialogue: str, seen: Any,
+                  request: gr.Request) -> tuple[Any, str, Any]:
+        runner = env.runner_for(request)
+        try:  # a refusal leaves the typed name and examples in their boxes
+            mine = _mine(runner, capsule_id)
+            cap = capsules.update_capsule(mine, name=name, example_prose=prose, example_dialogue=dialogue,
+                                          library=runner.capsules, base_revision=seen_revision(mine, seen))
+        except AiuteurError as e:
+            return gr.skip(), fail(e), gr.skip()
+        return (gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” updated.",
+                {"id": cap.id, "revision": cap.revision})
+
+    p.cap_update.click(on_update, [p.capsule, p.cap_name, p.cap_prose, p.cap_dialogue, p.capsule_seen],
+                       [p.capsule, p.message, p.capsule_seen], api_name="update_written_capsule")
+
+    def on_delete(capsule_id: str | None, seen: Any, request: gr.Request) -> tuple[Any, str, Any]:
         runner = env.runner_for(request)
         try:
-            cap = capsules.update_capsule(_mine(runner, capsule_id), name=name, example_prose=prose,
-                                          example_dialogue=dialogue, library=runner.capsules)
+            mine = _mine(runner, capsule_id)
+            capsules.delete_capsule(mine, runner.capsules, seen_revision(mine, seen))
         except AiuteurError as e:
-            return gr.skip(), fail(e)
-        return gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” updated."
+            return gr.skip(), fail(e), gr.skip()
+        return gr.Dropdown(choices=capsule_choices(runner), value=NO_CAPSULE), "Capsule deleted.", None
 
-    p.cap_update.click(on_update, [p.capsule, p.cap_name, p.cap_prose, p.cap_dialogue], [p.capsule, p.message],
-                       api_name="update_written_capsule")
+    p.cap_delete.click(on_delete, [p.capsule, p.capsule_seen], [p.capsule, p.message, p.capsule_seen],
+                       api_name="delete_written_capsule")
 
-    def on_delete(capsule_id: str | None, request: gr.Request) -> tuple[Any, str]:
-        runner = env.runner_for(request)
-        try:
-            capsules.delete_capsule(_mine(runner, capsule_id), runner.capsules)
-        except AiuteurError as e:
-            return gr.skip(), fail(e)
-        return gr.Dropdown(choices=capsule_choices(runner), value=NO_CAPSULE), "Capsule deleted."
-
-    p.cap_delete.click(on_delete, [p.capsule], [p.capsule, p.message], api_name="delete_written_capsule")
-
-    def on_template(pid: str, stage_role: str | None, request: gr.Request) -> tuple[str, str]:
+    def on_template(pid: str, stage_role: str | None, request: gr.Request) -> tuple[str, str, Any]:
         if not stage_role:
-            return "", ""
+            return "", "", None
         try:
-            return template_view(env.runner_for(request), pid, stage_role)
+            text, variables = template_view(env.runner_for(request), pid, stage_role)
         except AiuteurError as e:
-            return "", fail(e)
+            return "", fail(e), None
+        return text, variables, {"role": stage_role, "text": text}
 
-    p.template.input(on_template, [env.project, p.template], [p.template_text, p.template_vars],
+    p.template.input(on_template, [env.project, p.template], [p.template_text, p.template_vars, p.template_seen],
                      api_name="view_prompt_template")
 
-    def on_override(pid: str, stage_role: str | None, text: str, request: gr.Request) -> tuple[Any, str]:
+    def on_override(pid: str, stage_role: str | None, text: str, seen: Any,
+                    request: gr.Request) -> tuple[Any, str, Any]:
         runner = env.runner_for(request)
-        try:
+        try:  # a refusal leaves the user's text in the box
             if not stage_role:
                 raise InputError("Choose a template first.")
-            custom_prompts.override(runner, pid, stage_role, text or "")
+            custom_prompts.override(runner, pid, stage_role, text or "", template_seen(runner, pid, stage_role, seen))
         except AiuteurError as e:
-            return gr.skip(), fail(e)
+            return gr.skip(), fail(e), gr.skip()
         return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role),
-                f"This project now uses your text for {stage_role}.")
+                f"This project now uses your text for {stage_role}.",
+                {"role": stage_role, "text": custom_prompts.view(runner, pid, stage_role)})
 
-    p.save_override.click(on_override, [env.project, p.template, p.template_text], [p.template, p.message],
-                          api_name="override_prompt")
+    p.save_override.click(on_override, [env.project, p.template, p.template_text, p.template_seen],
+                          [p.template, p.message, p.template_seen], api_name="override_prompt")
 
-    def on_reset(pid: str, stage_role: str | None, request: gr.Request) -> tuple[Any, Any, str]:
+    def on_reset(pid: str, stage_role: str | None, seen: Any, request: gr.Request) -> tuple[Any, Any, str, Any]:
         runner = env.runner_for(request)
         try:
             if not stage_role:
                 raise InputError("Choose a template first.")
-            custom_prompts.reset(runner, pid, stage_role)
+            custom_prompts.reset(runner, pid, stage_role, template_seen(runner, pid, stage_role, seen))
             text, _ = template_view(runner, pid, stage_role)
         except AiuteurError as e:
-            return gr.skip(), gr.skip(), fail(e)
+            return gr.skip(), gr.skip(), fail(e), gr.skip()
         return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role), text,
-                f"{stage_role} is back to its default.")
+                f"{stage_role} is back to its default.", {"role": stage_role, "text": text})
 
-    p.reset_override.click(on_reset, [env.project, p.template], [p.template, p.template_text, p.message],
-                           api_name="reset_prompt")
+    p.reset_override.click(on_reset, [env.project, p.template, p.template_seen],
+                           [p.template, p.template_text, p.message, p.template_seen], api_name="reset_prompt")

@@ -100,7 +100,7 @@ def test_unlock_asks_when_locked_work_is_downstream(runner: Runner, monkeypatch:
     p = dashboard.create_project(runner, "Eggs")
     calls: list[str | None] = []
 
-    def fake_unlock(pid: str, stage: Stage, scene: str | None = None, mode: str | None = None) -> object:
+    def fake_unlock(pid: str, stage: Stage, scene: str | None = None, mode: str | None = None, seen: object = None) -> object:
         calls.append(mode)
         if mode is None:
             raise NeedsChoiceError("Unlocking Input reopens approved work after it (Treatment).", ["branch", "here"])
