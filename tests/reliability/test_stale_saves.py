@@ -20,12 +20,13 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from aiuteur.domain import ConflictError, Stage, Treatment
+from aiuteur.domain.capsules import WrittenCapsule
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import launch_app
 from tests.fakes import ScriptedText
-from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
+from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting, project_with_script
 from tests.reliability.app_server import free_port
 from tests.reliability.test_generation_faults import RegistryEngines, _scene_with_states, records
 
@@ -205,3 +206,136 @@ def test_a_run_never_replaces_a_save_made_while_it_ran(store: Store) -> None:
     assert saved.revision(Stage.TREATMENT) == rev + 1
     assert Treatment.model_validate(saved.data(Stage.TREATMENT)).variants[0].prose == "My own words."
     assert len(runner.takes(pid, Stage.TREATMENT)) > takes_before  # the run's work is in the history
+
+
+# --- every other change a user can make: prompts, capsules, hub, locks, branches, names, folders -------
+
+
+def said(out: Any) -> str:
+    """The one message an event answered with: its "⚠️ …" line, else its first text that is not HTML or a title."""
+    values = [v for v in (out if isinstance(out, list | tuple) else [out]) if isinstance(v, str)]
+    return next((v for v in values if v.startswith("⚠️")), None) or next(
+        (v for v in values if v.strip() and not v.lstrip().startswith(("<", "# "))), "")
+
+
+def refused(out: Any, *words: str) -> str:
+    line = said(out)
+    assert line.startswith("⚠️") and one_sentence(line), line
+    assert all(w in line for w in words), (words, line)
+    return line
+
+
+def test_prompt_overrides_and_capsule_edits_refuse_a_stale_change(app: tuple[str, Store, RegistryEngines]) -> None:
+    url, store, engines = app
+    pid = Runner(store, engines).create_project("Prompts").id
+    first = opened(url, pid)
+    made = first.predict("Noir", "Rain. Neon.", "You lied.", api_name="/create_written_capsule")
+    cap = str(made[0]["value"] if isinstance(made[0], dict) else made[0])
+    second = opened(url, pid)  # its capsule list holds the new one
+    role = "treatment/system"
+    default = str(first.predict(role, api_name="/view_prompt_template")[0])
+    second.predict(role, api_name="/view_prompt_template")  # both show the default
+    assert "now uses your text" in said(first.predict(role, "Write tersely. " + default, api_name="/override_prompt"))
+    before = files_under(store.root)
+    refused(second.predict(role, "Write lushly. " + default, api_name="/override_prompt"), "changed by someone else")
+    refused(second.predict(role, api_name="/reset_prompt"), "changed by someone else")
+    assert files_under(store.root) == before
+    assert Runner(store).view(pid).project.prompt_overrides[role].startswith("Write tersely.")
+    assert str(second.predict(role, api_name="/view_prompt_template")[0]).startswith("Write tersely.")  # re-opened
+    assert "now uses your text" in said(second.predict(role, "Write lushly. " + default, api_name="/override_prompt"))
+    assert Runner(store).view(pid).project.prompt_overrides[role].startswith("Write lushly.")
+
+    # a written capsule: the first edits it while the second shows it; the second's edit and delete are refused
+    first.predict(cap, api_name="/pick_written_capsule")
+    second.predict(cap, api_name="/pick_written_capsule")
+    assert "updated" in said(first.predict(cap, "Noir", "Rain, always.", "You lied.", api_name="/update_written_capsule"))
+    before = files_under(store.root)
+    refused(second.predict(cap, "Noir", "Sun. Dust.", "", api_name="/update_written_capsule"), "changed by someone else")
+    refused(second.predict(cap, api_name="/delete_written_capsule"), "changed by someone else")
+    assert files_under(store.root) == before
+    assert Runner(store).capsules.list(WrittenCapsule)[0].example_prose == "Rain, always."
+    second.predict(cap, api_name="/pick_written_capsule")  # shows it again: its changes go through
+    assert "updated" in said(second.predict(cap, "Noir", "Sun. Dust.", "", api_name="/update_written_capsule"))
+    assert Runner(store).capsules.list(WrittenCapsule)[0].example_prose == "Sun. Dust."
+    assert said(second.predict(cap, api_name="/delete_written_capsule")) == "Capsule deleted."
+
+
+def test_hub_deferral_and_locks_refuse_a_stale_change(app: tuple[str, Store, RegistryEngines]) -> None:
+    url, store, engines = app
+    runner = Runner(store, engines)
+    pid, _ = project_with_script(runner)
+    sid = runner.view(pid).state.scene_ids[0]
+    first, second = opened(url, pid), opened(url, pid)
+    for c in (first, second):
+        c.predict(sid, api_name="/choose_scene")
+    assert "deferred" in said(first.predict(api_name="/hub_defer"))
+    before = files_under(store.root)
+    refused(second.predict(api_name="/hub_undefer"), "changed by someone else")  # it never showed the deferral
+    assert files_under(store.root) == before and sid in runner.view(pid).state.deferred
+    second.predict(api_name="/hub")  # the table again
+    assert "back in production" in said(second.predict(api_name="/hub_undefer"))
+    assert sid not in runner.view(pid).state.deferred
+
+    # the first saves the input; the second, whose screen still shows the old one, cannot approve it unseen
+    view = runner.view(pid)
+    assert first.predict(pid, {**(view.data(Stage.INPUT) or {}), "story_rules": ["No dogs."]},
+                         view.revision(Stage.INPUT), api_name="/save_story_input")["ok"]
+    before = files_under(store.root)
+    refused(second.predict(api_name="/lock_input"), "Input was changed by someone else", "not locked")
+    assert files_under(store.root) == before and not runner.view(pid).branch.is_locked(Stage.INPUT)
+    for c in (first, second):
+        c.predict(pid, api_name="/open_project")  # re-opened: both show the new input, unlocked
+    assert said(second.predict(api_name="/lock_input")) == "🔒 Input is locked."
+    refused(first.predict(api_name="/lock_input"), "Input was locked by someone else")  # its bar now shows the lock
+    assert said(second.predict(api_name="/unlock_input")) == "🔓 Input is unlocked."
+    before = files_under(store.root)
+    refused(first.predict(api_name="/unlock_input"), "Input was unlocked by someone else", "nothing was unlocked")
+    assert files_under(store.root) == before
+    assert said(first.predict(api_name="/lock_input")) == "🔒 Input is locked."  # what it shows now
+
+
+def test_branches_titles_and_folders_refuse_a_stale_change(app: tuple[str, Store, RegistryEngines]) -> None:
+    url, store, engines = app
+    runner = Runner(store, engines)
+    pid, _ = project_with_script(runner)
+    main = runner.view(pid).branch.id
+    runner.lock(pid, Stage.SCRIPT)
+    other = runner.unlock(pid, Stage.SCRIPT, mode="branch").id
+    runner.switch_branch(pid, main)
+    first, second = opened(url, pid), opened(url, pid)
+
+    # the project's title, from its own screen
+    assert "Renamed" in said(first.predict("Seeds, cut 2", api_name="/rename_open_project"))
+    before = files_under(store.root)
+    refused(second.predict("Seeds (final)", api_name="/rename_open_project"), "renamed by someone else")
+    assert files_under(store.root) == before
+    second.predict(pid, api_name="/open_project")
+    assert "Renamed" in said(second.predict("Seeds (final)", api_name="/rename_open_project"))
+
+    # a branch's name, and which branch the project is on
+    assert "renamed" in said(first.predict(main, "approved", api_name="/rename_branch"))
+    refused(second.predict(main, "day version", api_name="/rename_branch"), "renamed by someone else")
+    assert "Now on branch" in said(first.predict(other, api_name="/switch_branch"))
+    before = files_under(store.root)
+    refused(second.predict(main, api_name="/switch_branch"), "switched this project", "nothing changed")
+    assert files_under(store.root) == before and runner.view(pid).branch.id == other
+    second.predict(pid, api_name="/open_project")
+    assert "Now on branch" in said(second.predict(main, api_name="/switch_branch"))
+    assert runner.view(pid).branch.id == main and runner.view(pid).branch.name == "approved"
+
+    # the dashboard: renaming and moving a project someone renamed or moved since
+    folder = runner.create_folder("Shorts").id
+    lists = [client(url) for _ in range(3)]
+    for c in lists:
+        c.predict("", "__all__", api_name="/list_projects")
+    a, b, c = lists  # three tabs showing the list; a refusal shows the list as it is now
+    assert "Renamed" in said(a.predict(pid, "Seeds III", "", "__all__", api_name="/rename_project"))
+    assert "Moved into" in said(a.predict(pid, folder, "", "__all__", api_name="/move_project"))
+    before = files_under(store.root)
+    refused(b.predict(pid, "Seeds IV", "", "__all__", api_name="/rename_project"), "renamed by someone else")
+    refused(c.predict(pid, "__none__", "", "__all__", api_name="/move_project"), "moved", "nothing moved")
+    assert files_under(store.root) == before
+    assert runner.summary(pid).title == "Seeds III" and runner.summary(pid).folder_id == folder
+    assert "Renamed" in said(b.predict(pid, "Seeds IV", "", "__all__", api_name="/rename_project"))
+    assert "Moved out" in said(c.predict(pid, "__none__", "", "__all__", api_name="/move_project"))
+    assert runner.summary(pid).title == "Seeds IV" and runner.summary(pid).folder_id is None
