@@ -253,10 +253,10 @@ def test_prompt_overrides_and_capsule_edits_refuse_a_stale_change(app: tuple[str
     refused(second.predict(cap, "Noir", "Sun. Dust.", "", api_name="/update_written_capsule"), "changed by someone else")
     refused(second.predict(cap, api_name="/delete_written_capsule"), "changed by someone else")
     assert files_under(store.root) == before
-    assert Runner(store).capsules.list(WrittenCapsule)[0].example_prose == "Rain, always."
+    assert Runner(store).capsules.get(WrittenCapsule, cap).example_prose == "Rain, always."
     second.predict(cap, api_name="/pick_written_capsule")  # shows it again: its changes go through
     assert "updated" in said(second.predict(cap, "Noir", "Sun. Dust.", "", api_name="/update_written_capsule"))
-    assert Runner(store).capsules.list(WrittenCapsule)[0].example_prose == "Sun. Dust."
+    assert Runner(store).capsules.get(WrittenCapsule, cap).example_prose == "Sun. Dust."
     assert said(second.predict(cap, api_name="/delete_written_capsule")) == "Capsule deleted."
 
 
@@ -268,12 +268,12 @@ def test_hub_deferral_and_locks_refuse_a_stale_change(app: tuple[str, Store, Reg
     first, second = opened(url, pid), opened(url, pid)
     for c in (first, second):
         c.predict(sid, api_name="/choose_scene")
-    assert "deferred" in said(first.predict(api_name="/hub_defer"))
+    assert "deferred" in said(first.predict(sid, api_name="/hub_defer"))
     before = files_under(store.root)
-    refused(second.predict(api_name="/hub_undefer"), "changed by someone else")  # it never showed the deferral
+    refused(second.predict(sid, api_name="/hub_undefer"), "changed by someone else")  # it never showed the deferral
     assert files_under(store.root) == before and sid in runner.view(pid).state.deferred
     second.predict(api_name="/hub")  # the table again
-    assert "back in production" in said(second.predict(api_name="/hub_undefer"))
+    assert "back in production" in said(second.predict(sid, api_name="/hub_undefer"))
     assert sid not in runner.view(pid).state.deferred
 
     # the first saves the input; the second, whose screen still shows the old one, cannot approve it unseen
