@@ -36,7 +36,16 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from aiuteur.domain import Asset, AssetCategory, AssetRegistry, Stage, StyleAndAssets
+from aiuteur.domain import (
+    Asset,
+    AssetCategory,
+    AssetRegistry,
+    NotFoundError,
+    Stage,
+    StyleAndAssets,
+    VisualStyle,
+)
+from aiuteur.domain.capsules import VisualCapsule
 from aiuteur.engines.base import EngineError
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
@@ -516,3 +525,113 @@ def test_app_py_and_serve_share_one_launch_path(monkeypatch: pytest.MonkeyPatch)
     assert cli.main(["serve", "--host", "127.0.0.1", "--port", "7999"]) == 0
     app_py.main()
     assert calls == [{"host": "127.0.0.1", "port": 7999}, {}]
+
+
+# --- style capsules and media, per user ----------------------------------------------------------------
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _session_call(space: Space, endpoint: str, data: list[Any], cookies: dict[str, str], session: str
+                  ) -> tuple[bool, Any]:
+    """`call` within one page session (as a browser tab keeps one): the choices a dropdown was given
+    earlier in the session are the ones it accepts."""
+    r = httpx.post(f"{space.url}gradio_api/call/{endpoint}", json={"data": data, "session_hash": session},
+                   cookies=cookies, timeout=120)
+    if r.status_code != 200:
+        return False, r.text
+    stream = httpx.get(f"{space.url}gradio_api/call/{endpoint}/{r.json()['event_id']}", cookies=cookies,
+                       timeout=300).text
+    payload = stream.split("data:")[-1].strip()
+    out = json.loads(payload) if payload else None
+    if "event: complete" in stream:
+        return True, out
+    return False, out.get("error") if isinstance(out, dict) else out
+
+
+def _refused(ok: bool, out: Any) -> bool:
+    """An event refused: an error, or a warning shown instead of a change (callers check that nothing
+    changed). Another
+    user's capsule is not even among the choices of this user's dropdowns, so Gradio may refuse it
+    first ("not in the list of choices"); the library refuses it too ("not in your library")."""
+    said = json.dumps(out, ensure_ascii=False)
+    return not ok or "not in your library" in said or "no visual style capsule" in said
+
+
+def _capsule_ids(out: Any) -> set[str]:
+    return set(re.findall(r"[wv]c_[0-9a-f]{12}", json.dumps(out)))
+
+
+def test_two_users_never_see_or_change_each_others_capsules_or_style_images(space: Space, tmp_path: Path) -> None:
+    """Written and visual capsules live in each user's own library: another user's ids are never listed
+    to them, and naming one (to change, delete, use or copy its images) is refused with nothing changed."""
+    alice_c, bob_c = {"session": hf_session("alice")}, {"session": hf_session("bob")}
+    capsules = space.store.home.capsules
+
+    def alice(endpoint: str, *data: Any) -> tuple[bool, Any]:
+        return _session_call(space, endpoint, list(data), alice_c, "alice-tab")
+
+    def bob(endpoint: str, *data: Any) -> tuple[bool, Any]:
+        return _session_call(space, endpoint, list(data), bob_c, "bob-tab")
+
+    # written capsules: each list (the dropdown's choices) holds its owner's capsules only
+    ok, out = alice("create_written_capsule", "Alice noir", "Rain. Neon.", "You lied.")
+    assert ok, out
+    a_written = out[0]["value"]
+    ok, out = bob("create_written_capsule", "Bob sunny", "Sun.", "Hi.")
+    assert ok, out
+    b_written = out[0]["value"]
+    assert _capsule_ids(out) == {b_written} and a_written.startswith("wc_")
+    ok, out = bob("update_written_capsule", b_written, "Bob sunny", "Sun!", "Hi.")
+    assert ok and a_written not in _capsule_ids(out)
+    before = files_under(capsules)
+    for endpoint, data in (("update_written_capsule", [a_written, "Mine now", "x", "y"]),
+                           ("delete_written_capsule", [a_written])):
+        assert _refused(*bob(endpoint, *data))
+    bob_pid = ready_for_shots(space, "hf:bob", fountain(tmp_path, 1, "bob.fountain"))
+    assert bob("list_projects", "", "__all__")[0]
+    assert "Opened" in json.dumps(bob("open_project", bob_pid)[1], ensure_ascii=False)  # his tab's project
+    assert _refused(*bob("use_written_capsule", a_written))
+    assert files_under(capsules) == before
+
+    # visual capsules, whose style images are media files of the project they came from
+    alice_pid = ready_for_shots(space, "hf:alice", fountain(tmp_path, 1, "alice.fountain"))
+    her = space.runner("hf:alice")
+    key = her.put_media(_png((200, 10, 10)), "png")
+    saved = StyleAndAssets.model_validate(her.view(alice_pid).data(Stage.ASSETS))
+    her.save(alice_pid, Stage.ASSETS, saved.model_copy(update={"style": VisualStyle(medium="35mm film", images=[key])}),
+             base_revision=1)
+    assert alice("list_projects", "", "__all__")[0]
+    assert "Opened" in json.dumps(alice("open_project", alice_pid)[1], ensure_ascii=False)
+    ok, out = alice("save_visual_capsule", "Alice red")
+    assert ok, out
+    (a_vc,) = [c.id for c in her.capsules.list(VisualCapsule)]  # made through the app, in her library
+    assert a_vc in _capsule_ids(out)  # her list shows it
+    his = space.runner("hf:bob")
+    mine = StyleAndAssets.model_validate(his.view(bob_pid).data(Stage.ASSETS))
+    his.save(bob_pid, Stage.ASSETS, mine.model_copy(update={"style": VisualStyle(medium="video")}), base_revision=1)
+    ok, out = bob("save_visual_capsule", "Bob plain")
+    assert ok, out
+    (b_vc,) = [c.id for c in space.runner("hf:bob").capsules.list(VisualCapsule)]
+    assert b_vc in _capsule_ids(out) and a_vc not in _capsule_ids(out)  # his list shows his, never hers
+    before = files_under(space.store.root)
+    style = ["35mm film", "grainy", "red and black", "hard light", "1970s", "Melville", 0.3]
+    scene_id = space.runner("hf:bob").view(bob_pid).state.scene_ids[0]
+    for endpoint, data in (("save_style", [a_vc, *style, None]), ("scene_style", [scene_id, a_vc])):
+        assert _refused(*bob(endpoint, *data)), endpoint
+    assert files_under(space.store.root) == before  # nothing of hers copied into his project
+    assert key.encode() not in b"".join(files_under(space.store.project_dir(bob_pid)).values())
+    with pytest.raises(NotFoundError, match="No media file"):
+        space.runner("hf:bob").media_path(key)  # her style image is not his to read
+    assert her.media_path(key, alice_pid).is_file()
+    # and her project, with its images, is not his to open
+    assert _refused(*bob("open_project", alice_pid))
+    assert his.view(bob_pid).data(Stage.ASSETS)["style"] == {**mine.model_dump(mode="json")["style"], "medium": "video"}  # type: ignore[index]
