@@ -22,6 +22,7 @@ from gradio_client.exceptions import AppError
 from aiuteur.domain import ConflictError, Stage, Treatment
 from aiuteur.domain.capsules import WrittenCapsule
 from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.visual_style import create_capsule as create_visual_capsule
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import launch_app
@@ -258,6 +259,22 @@ def test_prompt_overrides_and_capsule_edits_refuse_a_stale_change(app: tuple[str
     assert "updated" in said(second.predict(cap, "Noir", "Sun. Dust.", "", api_name="/update_written_capsule"))
     assert Runner(store).capsules.get(WrittenCapsule, cap).example_prose == "Sun. Dust."
     assert said(second.predict(cap, api_name="/delete_written_capsule")) == "Capsule deleted."
+
+
+def test_a_scenes_own_style_refuses_a_stale_change(app: tuple[str, Store, RegistryEngines]) -> None:
+    url, store, engines = app
+    runner = Runner(store, engines)
+    clay = create_visual_capsule("Clay", medium="claymation", library=runner.capsules)
+    pid, sid = _scene_with_states(runner, engines, store)
+    first, second = opened(url, pid), opened(url, pid)  # both show the film's style in every scene
+    assert "Scene style saved." in str(first.predict(sid, clay.id, api_name="/scene_style"))
+    before = files_under(store.root)
+    refused(second.predict(sid, "", api_name="/scene_style"), "Style & assets was changed by someone else")
+    assert files_under(store.root) == before
+    assert runner.view(pid).data(Stage.ASSETS)["style"]["scene_overrides"] == {sid: clay.id}  # type: ignore[index]
+    second.predict(pid, api_name="/open_project")
+    assert "Scene style saved." in str(second.predict(sid, "", api_name="/scene_style"))
+    assert runner.view(pid).data(Stage.ASSETS)["style"]["scene_overrides"] == {}  # type: ignore[index]
 
 
 def test_hub_deferral_and_locks_refuse_a_stale_change(app: tuple[str, Store, RegistryEngines]) -> None:
