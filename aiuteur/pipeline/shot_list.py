@@ -328,6 +328,44 @@ def grouping_problems(groups: list[list[int]], unit_seconds: list[float]) -> lis
     return problems
 
 
+def repair_grouping(draft: ShotListDraft, unit_seconds: list[float]) -> ShotListDraft | None:
+    """The model's grouping made a clean cut of the scene by code, keeping its shots' cameras:
+    a unit in two shots stays in the first, a unit in none joins the shot before it (or after it),
+    a shot whose units are not one run becomes one shot per run, and a run longer than
+    MAX_SHOT_S is split between units. None when no unit the model named exists."""
+    n = len(unit_seconds)
+    owner: dict[int, int] = {}
+    for k, d in enumerate(draft.shots):
+        for u in d.units:
+            if 1 <= u <= n:
+                owner.setdefault(u, k)
+    if not owner:
+        return None
+    for u in range(1, n + 1):
+        if u not in owner:
+            before = [owner[v] for v in range(u - 1, 0, -1) if v in owner]
+            owner[u] = before[0] if before else next(owner[v] for v in range(u + 1, n + 1) if v in owner)
+    runs: list[tuple[int, list[int]]] = []
+    for u in range(1, n + 1):
+        if runs and runs[-1][0] == owner[u]:
+            runs[-1][1].append(u)
+        else:
+            runs.append((owner[u], [u]))
+    pieces: list[tuple[int, list[int]]] = []
+    for k, us in runs:
+        piece: list[int] = []
+        for u in us:
+            total = sum(unit_seconds[v - 1] for v in piece) + unit_seconds[u - 1]
+            if piece and (total > MAX_SHOT_S or len(piece) >= 10):
+                pieces.append((k, piece))
+                piece = []
+            piece.append(u)
+        pieces.append((k, piece))
+    if len(pieces) > 40:
+        return None
+    return ShotListDraft(shots=[draft.shots[k].model_copy(update={"units": us}) for k, us in pieces])
+
+
 # --- from groups to shots -----------------------------------------------------------------------------
 
 
@@ -796,12 +834,14 @@ def _units_block(units: list[Unit]) -> str:
 
 
 def make_shot_list(scene: Scene, assets: list[Asset], text: TextEngine, *, seed: int, rules: Sequence[str] = (),
-                   guidance: str = "", templates: TemplateSource = default_templates,
-                   max_attempts: int = 3) -> Take:
+                   guidance: str = "", templates: TemplateSource = default_templates) -> Take:
     """Group the scene's units into shots and choose the camera; the Take's output is a ShotList.
 
-    The output never fails to be valid: after `max_attempts` rejected answers (or a model
-    error) the deterministic split is used, and the take's purpose says so.
+    The model is asked once. A grouping that is not a clean cut (a unit twice or never, out of
+    order, a shot past MAX_SHOT_S) is repaired by code, keeping the model's cameras, and the take
+    says what was repaired: re-asked, the offline model fixed 0 of 5 such groupings and each
+    try cost minutes (docs/evals.md). The output never fails to be valid: when nothing of the
+    answer is usable (or the model fails) the deterministic split is used, and the purpose says so.
     """
     # 1. Check inputs and cut the scene into units.
     units = scene_units(scene)
@@ -819,24 +859,31 @@ def make_shot_list(scene: Scene, assets: list[Asset], text: TextEngine, *, seed:
     if not units:
         return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs=inputs, rendered=None, text=None,
                          seed=seed, engine="code", scene_id=scene.id, output=fallback_shot_list(scene, assets))
-    # 3. Generate with the bounded schema; re-ask with the coverage/length complaint.
+    # 3. Generate with the bounded schema, once.
     try:
-        got = ask(text, rendered.messages, ShotListDraft, seed=seed, max_attempts=max_attempts,
-                  context={"unit_seconds": [u.seconds for u in units]}, temperature=0.4)
+        got = ask(text, rendered.messages, ShotListDraft, seed=seed, max_attempts=1, temperature=0.4)
     except EngineError as e:
         why = engine_failure(e, f"the shot list of scene {scene.number}")
         return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": why}, rendered=rendered,
                          text=text, seed=seed, scene_id=scene.id, output=fallback_shot_list(scene, assets))
-    # 4. Use the model's grouping when it passed, else the deterministic split.
-    if got.ok and got.value is not None:
-        shots = from_draft(got.value, scene, assets, guided=bool(guidance.strip()))
-        check_shots(shots, scene)
-        return make_take(Stage.SHOTS, purpose="shot_list", inputs=inputs, rendered=rendered, text=text, seed=seed,
-                         scene_id=scene.id, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
-                         output=shots)
-    return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": got.error},
-                     rendered=rendered, text=text, seed=seed, scene_id=scene.id, attempts=got.attempts,
-                     seconds=got.seconds, messages=got.messages, output=fallback_shot_list(scene, assets))
+    # 4. The model's grouping, repaired by code where it is not a clean cut; else the deterministic split.
+    assert got.value is not None
+    seconds = [u.seconds for u in units]
+    problems = grouping_problems([d.units for d in got.value.shots], seconds)
+    draft = repair_grouping(got.value, seconds) if problems else got.value
+    if draft is None:
+        return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": "; ".join(problems[:2])},
+                         rendered=rendered, text=text, seed=seed, scene_id=scene.id, attempts=got.attempts,
+                         seconds=got.seconds, messages=got.messages, output=fallback_shot_list(scene, assets))
+    shots = from_draft(draft, scene, assets, guided=bool(guidance.strip()))
+    check_shots(shots, scene)
+    take = make_take(Stage.SHOTS, purpose="shot_list", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                     scene_id=scene.id, attempts=got.attempts, seconds=got.seconds, messages=got.messages,
+                     output=shots)
+    if problems:
+        take = take.model_copy(update={"note": f"Code repaired the model's grouping of scene {scene.number} "
+                                               f"({len(problems)} problems: {problems[0]})."})
+    return take
 
 
 def regenerate_shot(scene: Scene, shots: ShotList, shot_id: str, assets: list[Asset], text: TextEngine, *,

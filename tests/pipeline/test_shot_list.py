@@ -110,28 +110,41 @@ def test_shot_list_groups_units_and_copies_the_script(runner: Runner, engines: F
     assert graph.status(runner.view(pid).state, Stage.SHOTS, scene.id) == Status.DONE
 
 
-def test_a_bad_grouping_is_reasked_with_the_problem(runner: Runner, engines: FakeEngines) -> None:
+def test_a_bad_grouping_is_repaired_by_code_and_says_so(runner: Runner, engines: FakeEngines) -> None:
     pid, script = project_with_script(runner)
     scene = script.scenes[2]
-    engines.scripted.enqueue(draft([1, 2], [4], [5]), draft([1], [2, 3], [4, 5]))
+    engines.scripted.enqueue(draft([1, 2], [4], [5], size="wide"))  # unit 3 in no shot
     result = runner.run(pid, Stage.SHOTS, scene.id)
-    assert result.ok and result.takes[0].attempts == 2
-    reask = engines.scripted.calls[1]["messages"][-1]["content"]
-    assert "units [3] are in no shot" in reask
+    take = result.takes[0]
+    assert result.ok and take.purpose == "shot_list" and take.attempts == 1 and len(engines.scripted.calls) == 1
+    assert "Code repaired the model's grouping of scene 3" in take.note and "units [3] are in no shot" in take.note
     shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, scene.id))
-    assert [s.units for s in shots.shots] == [[0], [1, 2], [3, 4]]
+    assert [s.units for s in shots.shots] == [[0, 1, 2], [3], [4]]  # the missing unit joins the shot before it
+    assert_never_rewrites(shots, scene)
 
 
-def test_a_shot_past_eight_seconds_is_refused() -> None:
+def test_grouping_repairs_keep_the_model_cameras_in_script_order() -> None:
+    from aiuteur.pipeline.shot_list import ShotListDraft, repair_grouping
+
+    twice_and_out_of_order = ShotListDraft.model_validate(draft([3, 1], [2, 3], [9], size="close-up"))
+    fixed = repair_grouping(twice_and_out_of_order, [1.0, 1.0, 1.0])
+    assert fixed is not None and [d.units for d in fixed.shots] == [[1], [2], [3]]
+    assert all(d.size == "close-up" for d in fixed.shots)
+    assert repair_grouping(ShotListDraft.model_validate(draft([7])), [1.0, 1.0]) is None  # nothing usable
+
+
+def test_a_shot_past_eight_seconds_is_split_between_units() -> None:
     scene = import_screenplay(b"INT. ROOM - DAY\n\nA. B. C.\n\nANNA\n" + b"word " * 30 + b"\n\nBEN\nYes.\n",
                               "x.fountain").scenes[0]
     text = ScriptedText()
     n = len(scene_units(scene))
-    text.enqueue(draft(list(range(1, n + 1))), draft(list(range(1, n + 1))), draft(list(range(1, n + 1))))
+    text.enqueue(draft(list(range(1, n + 1))))
     take = make_shot_list(scene, [], text, seed=1)
-    assert take.ok and take.purpose == "shot_list_fallback"
-    assert "shots are at most 8 s" in text.calls[1]["messages"][-1]["content"]
-    assert_never_rewrites(ShotList.model_validate(take.output), scene)
+    assert take.ok and take.purpose == "shot_list" and len(text.calls) == 1
+    assert "shots are at most 8 s" in take.note
+    shots = ShotList.model_validate(take.output)
+    assert len(shots.shots) >= 2  # cut between units, never inside one
+    assert_never_rewrites(shots, scene)
 
 
 def test_a_model_error_falls_back_and_never_fails(runner: Runner, engines: FakeEngines) -> None:
