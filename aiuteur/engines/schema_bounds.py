@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from aiuteur.engines.base import EngineError
+
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,13 +63,25 @@ def check_bounded(schema: type[BaseModel] | dict[str, Any]) -> None:
     worst_case_bytes(schema)
 
 
+#: How constrained JSON is spelled: one space after each comma and colon, no other whitespace.
+#: Python's `json.dumps` style, the JSON small models have read most; forced to compact JSON
+#: (`,` and `:` alone) the offline 1.5B model answered an empty asset list for every chunk of
+#: a screenplay, and with these separators it listed the characters (docs/evals.md).
+ITEM_SEPARATOR, KEY_SEPARATOR = ", ", ": "
+
+
+def llguidance_json_options() -> JsonCompileOptions:
+    """The llguidance JSON-schema options every constrained engine uses (see ITEM_SEPARATOR)."""
+    return {"whitespace_flexible": False, "item_separator": ITEM_SEPARATOR, "key_separator": KEY_SEPARATOR}
+
+
 def token_budget(schema: type[BaseModel] | dict[str, Any]) -> int:
     """max_new_tokens that always fits the longest valid output plus end-of-sequence."""
     return worst_case_bytes(schema) + 1
 
 
 def worst_case_bytes(schema: type[BaseModel] | dict[str, Any]) -> int:
-    """Byte length of the longest compact JSON (no whitespace) the schema allows.
+    """Byte length of the longest JSON the schema allows, spelled with ITEM_SEPARATOR and KEY_SEPARATOR.
 
     Raises:
         UnboundedSchemaError: some field allows unbounded output; the message names it.
@@ -154,9 +169,9 @@ class _Walker:
             )
         if node.get("patternProperties"):
             raise self.fail(path, "has patternProperties", "use fixed properties")
-        total = 2 + max(0, len(props) - 1)  # braces and commas; every key may be present
+        total = 2 + len(ITEM_SEPARATOR) * max(0, len(props) - 1)  # braces and commas; every key may be present
         for key, sub in props.items():
-            total += _literal_bytes(key) + 1 + self.size(sub, f"{path}.{key}" if path else key, seen)
+            total += _literal_bytes(key) + len(KEY_SEPARATOR) + self.size(sub, f"{path}.{key}" if path else key, seen)
         return total
 
     def array_size(self, node: dict[str, Any], path: str, seen: tuple[str, ...]) -> int:
@@ -172,7 +187,7 @@ class _Walker:
         rest = max_items - len(sizes)
         if rest > 0:
             sizes += [self.size(items, f"{path}[]", seen)] * rest
-        return 2 + sum(sizes) + max(0, len(sizes) - 1)
+        return 2 + sum(sizes) + len(ITEM_SEPARATOR) * max(0, len(sizes) - 1)
 
     def string_size(self, node: dict[str, Any], path: str) -> int:
         if node.get("format") or node.get("contentEncoding"):

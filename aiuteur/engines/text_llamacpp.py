@@ -44,7 +44,13 @@ from pydantic import BaseModel
 from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, raise_if_stopped
 from aiuteur.engines.loop_guard import LoopGuard, close_json
-from aiuteur.engines.schema_bounds import InvalidOutputError, json_schema_of, parse_structured, token_budget
+from aiuteur.engines.schema_bounds import (
+    InvalidOutputError,
+    json_schema_of,
+    llguidance_json_options,
+    parse_structured,
+    token_budget,
+)
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -397,7 +403,7 @@ class LlamaCppText:
         key = f"ll:{schema.__module__}.{schema.__qualname__}"
         if key not in self._grammars:
             grammar = llguidance.LLMatcher.grammar_from_json_schema(
-                json.dumps(json_schema_of(schema)), defaults={"whitespace_flexible": False}
+                json.dumps(json_schema_of(schema)), defaults=llguidance_json_options()
             )
             is_err, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, self.ll_tokenizer)
             if is_err:

@@ -34,7 +34,12 @@ from aiuteur.engines.base import (
     raise_if_stopped,
     stop_requested,
 )
-from aiuteur.engines.schema_bounds import json_schema_of, parse_structured, token_budget
+from aiuteur.engines.schema_bounds import (
+    json_schema_of,
+    llguidance_json_options,
+    parse_structured,
+    token_budget,
+)
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -194,7 +199,7 @@ class TransformersText:
         if key not in self._grammars:
             text = json.dumps(json_schema_of(schema))
             grammar = llguidance.LLMatcher.grammar_from_json_schema(
-                text, defaults={"whitespace_flexible": False}
+                text, defaults=llguidance_json_options()
             )
             is_err, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, self.ll_tokenizer)
             if is_err:
