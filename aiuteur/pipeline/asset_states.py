@@ -152,6 +152,22 @@ def draft_problems(draft: AssetStatesDraft, masters: list[str], shot_numbers: se
     return problems
 
 
+def usable_states(draft: AssetStatesDraft, masters: list[str], shot_numbers: set[str]) -> dict[int, StateDraft]:
+    """The states of an answer that pass the checks, by asset number: the first state of each
+    listed asset that does not copy its master, with only the changes at shots of this scene.
+    What is missing is filled from the registry by the caller: a small model that numbers one
+    asset wrong must not lose the states it got right."""
+    out: dict[int, StateDraft] = {}
+    for s in draft.states:
+        if not 1 <= s.number <= len(masters) or s.number in out:
+            continue
+        if masters[s.number - 1] and _norm(s.description) == _norm(masters[s.number - 1]):
+            continue
+        changes = [c for c in s.changes if c.shot.strip().upper() in shot_numbers]
+        out[s.number] = s.model_copy(update={"changes": changes})
+    return out
+
+
 # --- continuity: references, the rearview mirror, pre-fills --------------------------------------------
 
 
@@ -517,20 +533,25 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
     shot_ids = {s.number.upper(): s.id for s in (shots.shots if shots else [])}
     descriptions = list(prefills)
     changes: list[list[StateChange]] = [[] for _ in assets]
-    purpose, error, got = "asset_states", "", None
+    purpose, error, note, got = "asset_states", "", "", None
+    masters = [a.description for a in assets]
     if assets:
         try:
             got = ask(text, rendered.messages, AssetStatesDraft, seed=seed, max_attempts=max_attempts,
-                      context={"masters": [a.description for a in assets], "shots": list(shot_ids)})
+                      context={"masters": masters, "shots": list(shot_ids)},
+                      keep=lambda d: len(usable_states(d, masters, set(shot_ids))))
         except EngineError as e:
             error = engine_failure(e, f"the asset states of {label}")
-        if got is not None and got.ok and got.value is not None:
-            for s in got.value.states:
-                descriptions[s.number - 1] = s.description.strip()
-                changes[s.number - 1] = [StateChange(scene_id=scene.id, shot_id=shot_ids[c.shot.strip().upper()],
-                                                     description=c.description.strip()) for c in s.changes]
-        else:
+        usable = usable_states(got.value, masters, set(shot_ids)) if got is not None and got.value is not None else {}
+        for number, s in usable.items():
+            descriptions[number - 1] = s.description.strip()
+            changes[number - 1] = [StateChange(scene_id=scene.id, shot_id=shot_ids[c.shot.strip().upper()],
+                                               description=c.description.strip()) for c in s.changes]
+        if not usable:
             purpose, error = "asset_states_fallback", error or (got.error if got else "")
+        elif got is not None and not got.ok:
+            note = (f"The model's answer for {label} kept {len(usable)} of {len(assets)} states; the rest come "
+                    f"from the registry ({got.error.split(';')[0]}).")
     land_look_changes(state, scene, shots, assets, descriptions, changes)
     descriptions = [never_empty(d, a, scene, p) for d, a, p in zip(descriptions, assets, prefills, strict=True)]
     new_states = []
@@ -553,6 +574,8 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
                      rendered=rendered if assets else None, text=text if assets else None, seed=seed,
                      scene_id=scene.id, attempts=got.attempts if got else 1, seconds=got.seconds if got else 0.0,
                      messages=got.messages if got else None, output=out, engine=None if assets else "code")
+    if note:
+        take = take.model_copy(update={"note": note})
     return take, out
 
 

@@ -231,6 +231,30 @@ def test_copying_the_master_description_is_reasked(runner: Runner, engines: Fake
     assert "copies its master description" in engines.scripted.calls[-1]["messages"][-1]["content"]
 
 
+def test_a_partly_wrong_answer_keeps_its_good_states_and_fills_the_rest(runner: Runner, engines: FakeEngines) -> None:
+    """Asked once (a profile that allows no re-ask), an answer that numbers one asset wrong keeps
+    every state it got right; the asset it missed gets its registry look, and the take says so."""
+    pid, script = project_with_script(runner)
+    registry_for(runner, pid, script)
+    make_shots(runner, engines, pid, script, 2)
+    ids = n_assets(runner, pid, script, 2)
+    assert len(ids) >= 2
+    answer = states_out(len(ids), description="Soaked through")
+    answer["states"][0]["number"] = 9  # asset 1 numbered wrong
+    engines.scripted.max_attempts = 1  # type: ignore[attr-defined]
+    engines.scripted.enqueue(answer)
+    before = len(engines.scripted.calls)
+    result = runner.run(pid, Stage.ASSET_STATES, script.scenes[2].id)
+    take = result.takes[0]
+    assert result.ok and take.purpose == "asset_states" and len(engines.scripted.calls) == before + 1
+    assert f"kept {len(ids) - 1} of {len(ids)} states" in take.note
+    st = states(runner, pid, script.scenes[2].id)
+    kept = [state_of(st, a) for a in ids]
+    assert all(k is not None for k in kept)
+    assert [k.description for k in kept[1:]] == [f"Soaked through ({n})" for n in range(2, len(ids) + 1)]  # type: ignore[union-attr]
+    assert not kept[0].description.startswith("Soaked through")  # type: ignore[union-attr]
+
+
 def test_edits_write_the_audit_trail_in_words(runner: Runner, engines: FakeEngines) -> None:
     pid, script = project_with_script(runner)
     registry_for(runner, pid, script)
