@@ -131,8 +131,11 @@ def dialogue_altered(script: Data | None, shots_by_scene: dict[str, Data | None]
     """Dialogue lines of the script that the shot lists do not carry exactly once, in order.
 
     A shot points at the scene's dialogue by index (its words are copied by code); a line
-    missing, doubled, out of order or pointed at past the end counts as altered. A shot that
-    carries its own `lines` text (as 'SPEAKER: words') is compared word for word as well.
+    missing, doubled, out of order or pointed at past the end counts as altered. A line too long
+    for one shot may run on through the next shots (stage 7 splits it where it is spoken): it
+    counts once when the shot list's spoken parts of it, joined, are the script's line word for
+    word. A shot that carries its own `lines` text (as 'SPEAKER: words') is compared word for
+    word as well.
     """
     altered: list[str] = []
     checked = 0
@@ -143,12 +146,24 @@ def dialogue_altered(script: Data | None, shots_by_scene: dict[str, Data | None]
             continue
         lines = elements(scene, "dialogue")
         checked += len(lines)
-        got = [i for sh in shots.get("shots") or [] for i in sh.get("dialogue") or []]
-        counts = Counter(got)
+        carried = [(k, i) for k, sh in enumerate(shots.get("shots") or []) for i in sh.get("dialogue") or []]
+        got = [i for _, i in carried]
+        # a line running on into the very next shot counts once
+        runs = [i for n, (k, i) in enumerate(carried) if n == 0 or carried[n - 1] != (k - 1, i)]
+        counts, shots_with = Counter(runs), Counter(got)
+        parts: dict[int, list[tuple[int, str]]] = {}
+        for spoken in shots.get("lines") or []:
+            if isinstance(spoken, dict) and isinstance(spoken.get("dialogue"), int):
+                parts.setdefault(spoken["dialogue"], []).append((int(spoken.get("part") or 0), str(spoken.get("text"))))
         number = scene.get("number", sid)
         for i, line in enumerate(lines):
             if counts.get(i, 0) != 1:
                 altered.append(f"scene {number} line {i + 1} ({line.get('character')}) appears {counts.get(i, 0)} times")
+            elif shots_with[i] > 1:
+                pieces = [t for _, t in sorted(parts.get(i, []))]
+                if len(pieces) != shots_with[i] or norm(" ".join(pieces)) != norm(str(line.get("text"))):
+                    altered.append(f"scene {number} line {i + 1} ({line.get('character')}) runs over "
+                                   f"{shots_with[i]} shots, but its spoken parts are not the line word for word")
         for i in sorted(set(got)):
             if not 0 <= i < len(lines):
                 altered.append(f"scene {number}: a shot points at line {i + 1}, which does not exist")

@@ -101,6 +101,22 @@ def test_dialogue_altered_catches_missing_doubled_reordered_and_rewritten_lines(
     assert metrics.dialogue_altered(script(BAKERY), {})["checked"] == 0  # no shot list yet: nothing measured
 
 
+def test_a_line_split_over_shots_counts_once_when_its_parts_are_the_line() -> None:
+    long = {**BAKERY, "elements": [_el("dialogue", "Who left this here, and why is it still warm?", "NELL")]}
+    parts = [{"dialogue": 0, "part": 0, "text": "Who left this here,"},
+             {"dialogue": 0, "part": 1, "text": "and why is it still warm?"}]
+    split = {"s1": {"shots": [{"number": "1A", "dialogue": [0]}, {"number": "1B", "dialogue": [0]}], "lines": parts}}
+    assert metrics.dialogue_altered(script(long), split)["altered"] == 0
+    wrong = [parts[0], {**parts[1], "text": "and why is it warm?"}]
+    reworded = {"s1": {"shots": split["s1"]["shots"], "lines": wrong}}
+    assert metrics.dialogue_altered(script(long), reworded)["altered"] == 1
+    unsplit = {"s1": {"shots": split["s1"]["shots"]}}  # two shots carry it, nothing says it was split
+    assert metrics.dialogue_altered(script(long), unsplit)["altered"] == 1
+    apart = {"s1": {"shots": [{"number": "1A", "dialogue": [0]}, {"number": "1B", "dialogue": []},
+                              {"number": "1C", "dialogue": [0]}], "lines": parts}}
+    assert metrics.dialogue_altered(script(long), apart)["altered"] == 1  # said twice, not run on
+
+
 def test_visual_verbosity_counts_appearance_wardrobe_place_and_light() -> None:
     got = metrics.visual_verbosity(script(BAKERY))
     # line 1 names all four; line 2 ("Omar kneads dough.") none
