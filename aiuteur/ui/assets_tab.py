@@ -421,7 +421,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         return show(runner, pid, sa, script, asset_id) | per_asset
 
     tab.asset.input(on_pick, [env.project, tab.asset], [*detail, *per_asset], api_name="show_asset")
-    voice_panel.listen(tab.voice, tab.asset, env)
+    voice_panel.listen(tab.voice, tab.asset, env, tab.rev)
 
     # model work, on the GPU queue
     def on_extract(pid: str | None, request: gr.Request) -> dict[Any, Any]:

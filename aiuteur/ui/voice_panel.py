@@ -11,8 +11,8 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, AssetCategory, Stage, StyleAndAssets
-from aiuteur.ui.tab_api import GPU, TabEnv
+from aiuteur.domain import AiuteurError, AssetCategory, ConflictError, Stage, StyleAndAssets
+from aiuteur.ui.tab_api import GPU, TabEnv, seen
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ def render() -> VoicePanel:
     return VoicePanel(voice, pitch, rate, play, save, audio, status)
 
 
-def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv) -> None:
+def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) -> None:
+    """Wire the panel; `rev` is the stage-5 revision the assets tab shows (a save over a newer one is refused)."""
     def on_pick(pid: str | None, asset_id: str | None, request: gr.Request) -> list[Any]:
         if not pid or not asset_id:
             return [gr.skip()] * 4
@@ -86,18 +87,23 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv) -> None:
                      [panel.voice, panel.audio, panel.status], api_name="voice_preview", concurrency_id=GPU,
                      concurrency_limit=1)
 
-    def on_save(pid: str | None, asset_id: str | None, voice: str | None, pitch: float, rate: float,
-                request: gr.Request) -> str:
+    def on_save(pid: str | None, asset_id: str | None, voice: str | None, pitch: float, rate: float, shown: int,
+                request: gr.Request) -> tuple[str, Any]:
         if not pid or not asset_id:
-            return "Open a project and choose a character first."
-        try:
-            result = env.runner_for(request).run(pid, Stage.ASSETS, target=f"voice:{asset_id}",
-                                                 options=options(voice, pitch, rate))
+            return "Open a project and choose a character first.", gr.skip()
+        runner = env.runner_for(request)
+        try:  # from the registry the tab showed: a voice someone chose since is not replaced unseen
+            now = runner.view(pid).revision(Stage.ASSETS)
+            if now != seen(shown):
+                raise ConflictError(f"{Stage.ASSETS.title} was changed by someone else since you opened it (now "
+                                    f"revision {now}, yours was {seen(shown)}); the voice was not saved. Reload the "
+                                    "project and save it again.")
+            result = runner.run(pid, Stage.ASSETS, target=f"voice:{asset_id}", options=options(voice, pitch, rate))
         except AiuteurError as e:
-            return f"⚠️ {e}"
+            return f"⚠️ {e}", gr.skip()
         out = result.takes[0].output or {}
         return (f"✅ Saved: {out.get('voice')}, pitch {out.get('pitch'):+g}, rate {out.get('rate'):g}. "
-                "Make the shot lists again (stage 7) to hear it.")
+                "Make the shot lists again (stage 7) to hear it.", runner.view(pid).revision(Stage.ASSETS))
 
-    panel.save.click(on_save, [env.project, asset, panel.voice, panel.pitch, panel.rate], [panel.status],
+    panel.save.click(on_save, [env.project, asset, panel.voice, panel.pitch, panel.rate, rev], [panel.status, rev],
                      api_name="voice_save")

@@ -61,12 +61,22 @@ def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.Mo
             Asset(id="as_mara", name="Mara", category=AssetCategory.CHARACTER),
             Asset(id="as_joe", name="Joe", category=AssetCategory.CHARACTER)])))
         client.predict(pid, api_name="/open_project")
+        other = Client(url, verbose=False)  # a second tab on the same project, opened before the save below
+        other.predict("", "__all__", api_name="/list_projects")
+        other.predict(pid, api_name="/open_project")
         client.predict("Sink", "prop", "A steel sink.", api_name="/add_asset")  # fills the tab's asset list
         _, audio, said = client.predict("as_mara", "tone-b", 2.0, 1.1, api_name="/voice_preview")
         assert "Where were you?" in said and "tone-b" in said
         assert read_wav(Path(audio).read_bytes()).seconds > 0.5
         said = client.predict("as_mara", "tone-b", 2.0, 1.1, api_name="/voice_save")
         assert said.startswith("✅")
+        before = Runner(store).view(pid).revision(Stage.ASSETS)
+        said = other.predict("as_mara", "tone-a", 0, 1.0, api_name="/voice_save")  # it never saw Sink nor tone-b
+        assert said.startswith("⚠️ Style & assets was changed by someone else") and "not saved" in said, said
+        assert "\n" not in said and Runner(store).view(pid).revision(Stage.ASSETS) == before
+        other.predict(pid, api_name="/open_project")  # shows the registry again: its save goes through
+        assert other.predict("as_mara", "tone-b", 2.0, 1.1, api_name="/voice_save").startswith("✅")
+        client.predict(pid, api_name="/open_project")  # the first tab, now behind the second's save, reloads
         said = client.predict("as_mara", "nobody", 0, 1.0, api_name="/voice_save")
         assert "no voice called 'nobody'" in said
     finally:
