@@ -569,6 +569,9 @@ _SPEECH_IN_ACTION = re.compile(
     r"called|answers|answered|tells \w+|mutters|muttered)(?:\s+\w+ly)?[,:]?\s*[\"“](?P<words>[^\"“”]{2,400})[\"”]\.?\s*$",
     re.IGNORECASE)
 
+#: Speech written as an action line in the form of a script page: `TEODORA RUIZ: I know every uniform.`
+_CUE_IN_ACTION = re.compile(r"^(?P<who>[A-Z][A-Z .'’\-]{1,50}):\s+(?P<words>\S.{0,400})$")
+
 
 def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = None) -> list[ScriptElement]:
     """Typed elements as screenplay elements (a parenthetical goes before its speech; a heading
@@ -577,7 +580,9 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
     What a small model does wrong, code puts right: an action line said again word for word
     (the model looping through its elements) and the loops inside one line go; an action line
     that is only a cast member saying something in quotes (`BRANDT says, "Buy a suit."`) is
-    that person's line of dialogue.
+    that person's line of dialogue, and so is one written as a cue and its words
+    (`BRANDT: Buy a suit.`); a transition goes anywhere but at the end of the scene (a small
+    model puts DISSOLVE TO: between its action lines).
     """
     out: list[ScriptElement] = []
     seen: set[str] = set()
@@ -588,11 +593,11 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
             if not text or (len(key.split()) >= LOOP_MIN_WORDS and key in seen):
                 continue
             seen.add(key)
-            spoken = _SPEECH_IN_ACTION.match(text)
+            spoken = _SPEECH_IN_ACTION.match(text) or _CUE_IN_ACTION.match(text)
             who = named_in(spoken.group("who"), cast) if spoken and cast else []
             if spoken and len(who) == 1:
-                out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=spoken.group("words").strip(),
-                                         character=cue(who[0])))
+                words = spoken.group("words").strip().strip('"“”').strip()
+                out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=words, character=cue(who[0])))
             else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine):
@@ -603,7 +608,8 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
             out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=e.text.strip(), character=speaker))
         else:
             out.append(ScriptElement(kind=ElementKind.TRANSITION, text=e.text))
-    return out
+    last = len(out) - 1
+    return [e for i, e in enumerate(out) if e.kind != ElementKind.TRANSITION or i == last]
 
 
 def read_back(script: Script) -> Script:

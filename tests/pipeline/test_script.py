@@ -484,6 +484,25 @@ def test_repeated_action_goes_and_speech_written_as_action_becomes_dialogue() ->
     ]
 
 
+def test_a_cue_written_into_action_is_dialogue_and_transitions_only_end_a_scene() -> None:
+    from aiuteur.pipeline.script import SceneDraft
+
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Teodora waits in the dark."},
+        {"kind": "transition", "text": "DISSOLVE TO:"},
+        {"kind": "action", "text": "TEODORA RUIZ: I know every uniform in that depot."},
+        {"kind": "action", "text": "NOTE: the tram is dripping."},  # not a cast member: stays action
+        {"kind": "transition", "text": "CUT TO:"},
+    ]})
+    out = to_elements(draft, "INT. WASH BAY - NIGHT", ["TEODORA RUIZ", "AMOS KETTLE"])
+    assert [(e.kind.value, e.character, e.text) for e in out] == [
+        ("action", None, "Teodora waits in the dark."),
+        ("dialogue", "TEODORA RUIZ", "I know every uniform in that depot."),
+        ("action", None, "NOTE: the tram is dripping."),
+        ("transition", None, "CUT TO:"),
+    ]
+
+
 def test_a_planned_location_is_its_name_without_the_description_after_it() -> None:
     from aiuteur.pipeline.script import place_name
 
