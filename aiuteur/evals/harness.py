@@ -162,10 +162,12 @@ def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str],
     from aiuteur.pipeline.inputs import story_input
 
     wanted = stages_until(until)
-    options: dict[Stage, dict[str, Any]] = {Stage.ASSETS: {"references": False}}
+    from aiuteur.pipeline.actions import Action, Extract, WriteBeats, WriteScript, WriteTreatments
+
+    options: dict[Stage, Action] = {Stage.ASSETS: Extract(references=False)}
     if attempts is not None:
-        for st in (Stage.TREATMENT, Stage.BEATS, Stage.SCRIPT):
-            options.setdefault(st, {})["max_attempts"] = attempts
+        options |= {Stage.TREATMENT: WriteTreatments(max_attempts=attempts), Stage.BEATS: WriteBeats(max_attempts=attempts),
+                    Stage.SCRIPT: WriteScript(max_attempts=attempts)}
 
     pid = runner.create_project(story.labels.title).id
     runner.save(pid, Stage.INPUT, story_input(story.text, name=f"{story.slug}.md"))
@@ -173,7 +175,7 @@ def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str],
     failed: tuple[str, str] | None = None
     engines = runner.engines
     for step, seconds, calls, used in timed_steps(
-        runner.run_until(pid, until, seed=seed, stage_options=options),
+        runner.run_until(pid, until, seed=seed, stage_actions=options),
         engines,
     ):
         if step.stage == Stage.HUB:

@@ -48,6 +48,7 @@ from aiuteur.domain import (
 )
 from aiuteur.domain.names import names_asset
 from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
+from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.shot_list import (
@@ -675,10 +676,7 @@ def generate_instances(ctx: StageContext, scene: Scene, states: AssetStates, ass
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: infer the states (no target), or scene-instance takes (`instance:<asset id>`).
-
-    Options: `takes` (1-8) how many images to make for an instance target.
-    """
+    """Runner entry point: infer the states (InferStates), or scene-instance takes (SceneInstance)."""
     assert ctx.scene_id is not None
     scene = load_scene(ctx.state, ctx.scene_id)
     bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
@@ -686,20 +684,18 @@ def run(ctx: StageContext) -> StageOutcome:
     shots = ShotList.model_validate(shots_data) if shots_data else None
     rules = story_rules(load_story(ctx.state))
     assets = assets_in_scene(bundle, scene.id, shots)
-    if ctx.target.startswith("instance:"):
-        asset_id = ctx.target.removeprefix("instance:")
-        asset = next((a for a in assets if a.id == asset_id), None)
+    action = ctx.action
+    if isinstance(action, SceneInstance):
+        asset = next((a for a in assets if a.id == action.asset_id), None)
         if asset is None:
             raise InputError("That asset is not in this scene; choose one of the scene's assets.")
         states = saved_states(ctx.state, scene.id)
         if states is None:
             raise InputError("Infer the asset states of this scene before making scene-instance images.")
-        takes, new = generate_instances(ctx, scene, states, asset, bundle, rules, int(ctx.options.get("takes", 1)))
+        takes, new = generate_instances(ctx, scene, states, asset, bundle, rules, action.takes)
         if not any(t.ok for t in takes):
             return StageOutcome(takes=takes)
         return StageOutcome(takes=takes, artifact=new)
-    if ctx.target:
-        raise InputError(f"Unknown scene-assets target {ctx.target!r}; use 'instance:<asset id>'.")
     take, states = make_states(ctx.state, scene, shots, assets, bundle, text_engine(ctx, "asset_states"),
                                seed=ctx.seed, rules=rules, guidance=ctx.guidance, templates=ctx.template)
     return StageOutcome(takes=[take], artifact=states, take_id=take.id)

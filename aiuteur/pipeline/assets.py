@@ -23,16 +23,15 @@ props as product shots), with the style words and story rules; the image engine 
 plate is all background), and both the RGBA cut-out and the white version are stored as PNG.
 Every take stays in the asset's history; the first becomes the master until the user chooses.
 
-Targets of `run` (through `Runner.run(..., target=...)`):
-    ""                  extract, then one master reference per kept asset that has none
-                        (options {"references": False} extracts only)
-    "extract"           extract only
-    "references"        one master reference per kept asset that has none
-    "reference:<id>"    one more master reference take for an asset
-    "upload:<id>"       an uploaded image becomes a reference (options image=bytes, matte=bool)
-    "describe:<id>"     the vision engine proposes a description (options image=bytes or image_key)
-    "voice:<id>"        store a character's voice (options voice, pitch, rate)
-    "voice_preview:<id>"  speak a line of theirs (or options text) in a voice: a take with a wav
+Actions of `run` (models in `aiuteur.pipeline.actions`, through `Runner.run(..., action)`):
+    Extract()                   extract, then one master reference per kept asset that has none
+                                (`references=False` extracts only)
+    MasterReferences()          one master reference per kept asset that has none
+    MasterReference(asset_id)   one more master reference take for an asset
+    UploadReference(asset_id, image_key, remove_background)  an uploaded image becomes the reference
+    DescribeAsset(asset_id, image_key)  the vision engine proposes a description
+    SetVoice(asset_id, voice, pitch, rate)  store a character's voice
+    PreviewVoice(asset_id, ..., text)  speak a line of theirs in a voice: a take with a wav
 
 Edits (checklist, remove, merge, split, add, choose a reference, style) are pure functions in
 `aiuteur.pipeline.assets_ops`, saved with `Runner.save`.
@@ -53,6 +52,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
 
 from aiuteur.domain import (
+    AiuteurError,
     Asset,
     AssetCategory,
     AssetRegistry,
@@ -69,6 +69,16 @@ from aiuteur.domain import (
 )
 from aiuteur.domain.names import asset_forms, name_forms, names, names_asset
 from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
+from aiuteur.pipeline.actions import (
+    DescribeAsset,
+    Extract,
+    MasterReference,
+    MasterReferences,
+    PreviewVoice,
+    ReferenceSize,
+    SetVoice,
+    UploadReference,
+)
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.screen_words import (
     handled,
@@ -762,8 +772,9 @@ def reference_prompt(asset: Asset, style: VisualStyle, rules: list[str],
     return prompt, NEGATIVE[asset.category], t.id
 
 
-def reference_size(category: AssetCategory, image_engine: ImageEngine, options: dict[str, Any]) -> tuple[int, int, int]:
-    """(width, height, steps) of a master reference: the options, else the category's size at 20 steps.
+def reference_size(category: AssetCategory, image_engine: ImageEngine,
+                   size: ReferenceSize | None = None) -> tuple[int, int, int]:
+    """(width, height, steps) of a master reference: `size`'s, else the category's size at 20 steps.
 
     The tiny profile's random-weight models draw noise whatever the size, so they get a small
     image in 2 steps (`run --until assets` on a CPU in seconds, through the same code path).
@@ -772,7 +783,9 @@ def reference_size(category: AssetCategory, image_engine: ImageEngine, options: 
     steps = 20
     if str(getattr(image_engine, "model_id", "")).startswith("tiny/"):
         width, height, steps = width // 8, height // 8, 2
-    return int(options.get("width", width)), int(options.get("height", height)), int(options.get("steps", steps))
+    if size is None:
+        return width, height, steps
+    return size.width or width, size.height or height, size.steps or steps
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -815,12 +828,11 @@ def _reference_take(asset: Asset, *, purpose: str, prompt: list[dict[str, str]],
 
 def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: EngineProvider, *, seed: int,
                    put_media: Any, read_media: Any = None, templates: TemplateSource = default_templates,
-                   guidance: str = "", options: dict[str, Any] | None = None) -> Take:
+                   guidance: str = "", size: ReferenceSize | None = None) -> Take:
     """Generate one master reference of `asset` on a clean background; never raises EngineError.
 
     The take's output is {"asset_id", "rgba", "white"} (media keys of the two PNGs).
     """
-    opts = options or {}
     prompt, negative, template = reference_prompt(asset, style, rules, templates, guidance)
     messages = [{"role": "prompt", "content": prompt}, {"role": "negative", "content": negative}]
     image_engine: ImageEngine | None = None
@@ -828,7 +840,7 @@ def make_reference(asset: Asset, style: VisualStyle, rules: list[str], engines: 
     t0 = time.perf_counter()
     try:
         image_engine = engines.image("master_reference")
-        width, height, steps = reference_size(asset.category, image_engine, opts)
+        width, height, steps = reference_size(asset.category, image_engine, size)
         request = ImageRequest(prompt=prompt, negative_prompt=negative, width=width, height=height, steps=steps,
                                seed=seed, style=_style_reference(style, read_media) if read_media else None)
         inputs |= {"size": [width, height], "steps": steps, "style_images": list(style.images),
@@ -944,14 +956,14 @@ def _summary(sa: StyleAndAssets, takes: list[Take]) -> Take:
 
 
 def _references(ctx: StageContext, sa: StyleAndAssets, assets: list[Asset], rules: list[str],
-                takes: list[Take]) -> StyleAndAssets:
+                takes: list[Take], size: ReferenceSize) -> StyleAndAssets:
     for n, asset in enumerate(assets):
         if ctx.cancelled():
             break
         ctx.report(n / max(1, len(assets)), f"Master reference of {asset.name}")
         take = make_reference(asset, sa.style, rules, ctx.engines, seed=ctx.seed + n, put_media=ctx.put_media,
                               read_media=ctx.read_media, templates=ctx.template, guidance=ctx.guidance,
-                              options=ctx.options)
+                              size=size)
         takes.append(take)
         if not take.ok:
             break  # a failure is usually the model itself (memory, weights): leave the rest for later
@@ -959,52 +971,57 @@ def _references(ctx: StageContext, sa: StyleAndAssets, assets: list[Asset], rule
     return sa
 
 
+def _upload(ctx: StageContext, key: str) -> bytes:
+    """The bytes of an uploaded file (Runner.upload gave its key)."""
+    try:
+        data = ctx.read_media(key)
+    except (OSError, AiuteurError):
+        data = b""
+    if not data:
+        raise InputError("The uploaded image is no longer there; upload it again.")
+    return data
+
+
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point; see the module docstring for the targets."""
+    """Runner entry point; see the module docstring for the actions."""
     story = load_story(ctx.state)
     rules = story_rules(story)
     current = saved(ctx)
-    target = ctx.target.strip()
-    kind, _, asset_id = target.partition(":")
+    action = ctx.action
     takes: list[Take] = []
     # 1. Extraction (incremental), then references for the assets the checklist keeps.
-    if kind in ("", "extract"):
+    if isinstance(action, Extract):
         script = _script(ctx)
         got = extract_assets(script, current.registry, ctx.engines, seed=ctx.seed, rules=rules,
                              templates=ctx.template, report=ctx.report, cancelled=ctx.cancelled)
         takes += got.takes
         sa = current.model_copy(update={"registry": _voiced(ctx, got.registry, script)})
-        if kind == "" and ctx.options.get("references", True):
-            sa = _references(ctx, sa, to_pregenerate(sa.registry), rules, takes)
+        if action.references:
+            sa = _references(ctx, sa, to_pregenerate(sa.registry), rules, takes, action)
     # 2. References only: every kept asset without one, or one more take for one asset.
-    elif kind == "references":
+    elif isinstance(action, MasterReferences):
         if not current.registry.assets:
             raise InputError("Extract the assets before making master references.")
-        sa = _references(ctx, current, to_pregenerate(current.registry), rules, takes)
-    elif kind == "reference":
-        asset = _asset(current, asset_id)
+        sa = _references(ctx, current, to_pregenerate(current.registry), rules, takes, action)
+    elif isinstance(action, MasterReference):
+        asset = _asset(current, action.asset_id)
         take = make_reference(asset, current.style, rules, ctx.engines, seed=ctx.seed, put_media=ctx.put_media,
                               read_media=ctx.read_media, templates=ctx.template, guidance=ctx.guidance,
-                              options=ctx.options)
+                              size=action)
         takes.append(take)
         sa = with_reference(current, take)
-    elif kind == "upload":
-        asset = _asset(current, asset_id)
-        data = ctx.options.get("image")
-        if not isinstance(data, bytes | bytearray) or not data:
-            raise InputError("Choose an image to upload as the reference.")
-        take = upload_reference(asset, bytes(data), ctx.engines, put_media=ctx.put_media,
-                                matte=ctx.options.get("matte"))
+    elif isinstance(action, UploadReference):
+        asset = _asset(current, action.asset_id)
+        data = _upload(ctx, action.image_key)
+        take = upload_reference(asset, data, ctx.engines, put_media=ctx.put_media,
+                                matte=action.remove_background)
         takes.append(take)
         sa = with_reference(current, take, choose=True)
     # 3. Adaptive description: a proposal only; the user replaces or merges (assets_ops).
-    elif kind == "describe":
-        asset = _asset(current, asset_id)
-        data = ctx.options.get("image")
-        if not data and ctx.options.get("image_key"):
-            data = ctx.read_media(str(ctx.options["image_key"]))
-        if not data:
-            raise InputError("Upload an image of the asset to describe it from.")
+    elif isinstance(action, DescribeAsset):
+        asset = _asset(current, action.asset_id)
+        data = _upload(ctx, action.image_key)
+        target = action.target
         image = load_image(bytes(data), name="The uploaded file").convert("RGB")
         vision = ctx.engines.vision()
         t0 = time.perf_counter()
@@ -1021,16 +1038,13 @@ def run(ctx: StageContext) -> StageOutcome:
                     output={"asset_id": asset.id, "proposal": proposal.text, "from_vision": proposal.from_vision,
                             "note": proposal.note})
         return StageOutcome(takes=[take])
-    # 4. Voices: a character's voice (options voice, pitch, rate), or a spoken preview of it.
-    elif kind in ("voice", "voice_preview"):
+    # 4. Voices: a character's voice, or a spoken preview of it.
+    elif isinstance(action, SetVoice | PreviewVoice):
         from aiuteur.pipeline import voices
 
-        return voices.run_voice_target(ctx, current, kind, asset_id)
+        return voices.run_voice_action(ctx, current, action)
     else:
-        raise InputError(
-            f"Unknown assets target {target!r}; use '', 'extract', 'references', 'reference:<id>', "
-            "'upload:<id>', 'describe:<id>', 'voice:<id>' or 'voice_preview:<id>'."
-        )
+        raise InputError(f"{type(action).__name__} is not an action of the assets stage.")
     final = _summary(sa, takes)
     return StageOutcome(takes=[*takes, final], artifact=sa, take_id=final.id)
 

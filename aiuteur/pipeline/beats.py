@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model,
 
 from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, TextEngine
+from aiuteur.pipeline.actions import RewriteBeat, WriteBeats
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -33,7 +34,6 @@ from aiuteur.pipeline.writing import (
     format_rules,
     load_story,
     make_take,
-    max_attempts_option,
     messages_for,
     params_text,
     story_rules,
@@ -270,20 +270,20 @@ def chosen_variant(ctx: StageContext) -> TreatmentVariant:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: the whole beat sheet, or one beat (`ctx.target == "beat:<id>"`)."""
+    """Runner entry point: the whole beat sheet (WriteBeats), or one beat (RewriteBeat)."""
     if ctx.state.skips_writing:
         raise InputError("This project goes straight to the script, so it has no beat sheet; change the input mode to make one.")
     variant = chosen_variant(ctx)
     story = load_story(ctx.state)
     text = ctx.engines.text("beats")
-    attempts = max_attempts_option(ctx.options)
-    if ctx.target:
-        if not ctx.target.startswith("beat:"):
-            raise InputError(f"Unknown beat target {ctx.target!r}; use 'beat:<id>'.")
+    action = ctx.action
+    assert isinstance(action, WriteBeats | RewriteBeat)
+    attempts = action.max_attempts
+    if isinstance(action, RewriteBeat):
         data = ctx.state.data(Stage.BEATS)
         if not data:
             raise InputError("Make the beat sheet before rewriting one beat.")
-        take = regenerate_beat(story, variant, BeatSheet.model_validate(data), ctx.target.removeprefix("beat:"), text,
+        take = regenerate_beat(story, variant, BeatSheet.model_validate(data), action.beat_id, text,
                                seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template, max_attempts=attempts)
     else:
         take = make_beats(story, variant, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template,

@@ -16,8 +16,8 @@ GPU time (animatic-only profiles) or when the estimate is within `AIUTEUR_AUTO_C
 
 The estimate also says how long the scene's sound takes (`voice_seconds`: lines not yet spoken,
 at the speed measured here, and the mixing), CPU time that is not in the GPU cost.
-Options: `confirm` (bool), `rate_per_hour` (else `AIUTEUR_GPU_RATE`, else 2.50), `currency`,
-`fps`, `timings` (extra measurements: [{"model_id", "frames", "seconds"}]).
+The action is `Estimate` (`aiuteur.pipeline.actions`): `confirm`, `rate_per_hour` (else
+`AIUTEUR_GPU_RATE`, else 2.50), `currency`, `fps`, `timings` (extra measurements).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage, Take
+from aiuteur.pipeline.actions import Estimate
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.video import (
@@ -55,8 +56,8 @@ FALLBACK_SECONDS_PER_FRAME: list[tuple[str, float, str]] = [
 UNKNOWN_SECONDS_PER_FRAME = 11.0
 
 
-def _number(options: Mapping[str, Any], name: str, env: str, default: float) -> float:
-    raw: Any = options.get(name)
+def _number(given: float | None, name: str, env: str, default: float) -> float:
+    raw: Any = given
     if raw is None:
         raw = os.environ.get(env, "").strip() or default
     try:
@@ -70,7 +71,7 @@ def _number(options: Mapping[str, Any], name: str, env: str, default: float) -> 
 
 def default_rate() -> float:
     """The rate per GPU hour when the filmmaker sets none: AIUTEUR_GPU_RATE, else 2.50."""
-    return _number({}, "rate_per_hour", "AIUTEUR_GPU_RATE", DEFAULT_RATE)
+    return _number(None, "rate_per_hour", "AIUTEUR_GPU_RATE", DEFAULT_RATE)
 
 
 def measured_seconds_per_frame(state: ProjectState, model_id: str, machine: str,
@@ -235,12 +236,12 @@ def confirm_estimate(estimate: CostEstimate, rate_per_hour: float | None = None)
     return estimate.model_copy(update=update)
 
 
-def _auto_confirm(est: CostEstimate, options: Mapping[str, Any]) -> tuple[bool, str]:
-    if "confirm" in options:
-        return bool(options["confirm"]), ""
+def _auto_confirm(est: CostEstimate, confirm: bool | None) -> tuple[bool, str]:
+    if confirm is not None:
+        return confirm, ""
     if est.animatic_only:
         return True, "Confirmed by itself: the animatic needs no GPU time."
-    budget = _number({}, "auto-confirm budget", "AIUTEUR_AUTO_CONFIRM_GPU_S", DEFAULT_AUTO_CONFIRM_S)
+    budget = _number(None, "auto-confirm budget", "AIUTEUR_AUTO_CONFIRM_GPU_S", DEFAULT_AUTO_CONFIRM_S)
     if est.total_seconds <= budget:
         return True, (f"Confirmed by itself in a headless run: the estimate is within "
                       f"AIUTEUR_AUTO_CONFIRM_GPU_S = {budget:g} s of GPU time.")
@@ -257,15 +258,15 @@ def run(ctx: StageContext) -> StageOutcome:
         raise InputError(f"Make the keyframes of {label} in stage 10 before estimating its video.")
     engine = video_engine(ctx)
     backend = engine_backend(engine)
-    rate = _number(ctx.options, "rate_per_hour", "AIUTEUR_GPU_RATE", DEFAULT_RATE)
-    currency = str(ctx.options.get("currency", os.environ.get("AIUTEUR_GPU_CURRENCY", "USD")))[:8] or "USD"
-    timings = ctx.options.get("timings", [])
-    if not isinstance(timings, list):
-        raise InputError("timings must be a list of {model_id, frames, seconds}.")
+    action = ctx.action
+    assert isinstance(action, Estimate)
+    rate = _number(action.rate_per_hour, "rate_per_hour", "AIUTEUR_GPU_RATE", DEFAULT_RATE)
+    currency = (action.currency or os.environ.get("AIUTEUR_GPU_CURRENCY", "USD"))[:8] or "USD"
+    timings = [t.model_dump() for t in action.timings]
     # every stage-12 take of the project is a measurement made here (clips, the cut, the animatic)
     takes = [t for sid in ctx.state.scene_ids for t in ctx.past_takes(Stage.VIDEO, sid)]
     est = estimate(ctx.state, ctx.scene_id, str(getattr(engine, "model_id", "animatic")) if engine else "animatic",
-                   backend, fps=clip_fps(backend, ctx.options), rate=rate, currency=currency, machine=this_machine(),
+                   backend, fps=clip_fps(backend, action.fps), rate=rate, currency=currency, machine=this_machine(),
                    timings=timings, engine=engine, takes=takes)
     voice_s, voice_words = voice_time(ctx.state, ctx.scene_id)
     other_s, other_words = pass_overhead(takes) if not est.animatic_only else (0.0, "")
@@ -273,7 +274,7 @@ def run(ctx: StageContext) -> StageOutcome:
     est = est.model_copy(update={"voice_seconds": voice_s, "wall_seconds": wall,
                                  "assumptions": [*est.assumptions, *([other_words] if other_words else []),
                                                  voice_words]})
-    confirmed, why = _auto_confirm(est, ctx.options)
+    confirmed, why = _auto_confirm(est, action.confirm)
     est = est.model_copy(update={"confirmed": confirmed,
                                  "assumptions": [*est.assumptions, why] if why else est.assumptions})
     take = make_take(Stage.CONFIRM, purpose="estimate", inputs={"frames": frames, "model": est.model_id,

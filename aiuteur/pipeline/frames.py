@@ -14,13 +14,14 @@ characters first, with the engine saying which image is whom and where they stan
 frame; an end frame is made image-to-image from its own shot's start frame.
 
 Every generation is a take in the frame's carousel (target `frame:<shot id>:start|end`). A new
-image becomes the frame's choice; with best-of-N (`options["best_of"]`) the most consistent of
+image becomes the frame's choice; with best-of-N (the action's `best_of`) the most consistent of
 the N becomes the choice. A failed generation is a take that says why; earlier takes and choices
 are left as they were. Each image gets a consistency score (`aiuteur.pipeline.consistency`).
 
-Targets: '' every frame of the scene; `shot:<id>` one shot's frames; `frame:<id>:start|end` one
-frame. Options: `best_of` (1-8), `width`/`height` or `size` (long side), `steps`,
-`reference_scale`, `continuity_strength`, `score` (False skips the consistency score).
+Actions (`aiuteur.pipeline.actions`): MakeKeyframes every frame of the scene; RegenerateShotFrames
+one shot's frames; RegenerateFrame one frame. Each carries the settings of KeyframeSettings:
+`best_of` (1-8), `width`/`height` or `size` (long side), `steps`, `reference_scale`,
+`continuity_strength`, `score` (False skips the consistency score).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from aiuteur.engines.base import (
     Reference,
     engine_notes,
 )
+from aiuteur.pipeline.actions import KeyframeSettings, RegenerateFrame, RegenerateShotFrames
 from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
 from aiuteur.pipeline.layout import effective_layout, regions
@@ -175,29 +177,25 @@ def _chosen(frame: Frame, take: Take) -> Frame:
     })
 
 
-def parse_target(target: str, prompts: Prompts) -> list[tuple[str, str]]:
-    """The (shot id, 'start'|'end') frames a target names, in shot order.
+def wanted_frames(action: KeyframeSettings, prompts: Prompts) -> list[tuple[str, str]]:
+    """The (shot id, 'start'|'end') frames an action names, in shot order.
 
     Raises:
-        InputError: an unknown target, shot or frame.
+        InputError: a shot or frame the prompts do not have.
     """
     slots: list[tuple[str, str]] = [(f.shot_id, f.which) for f in frames_for(prompts, None).frames]
-    if not target:
-        return slots
-    if target.startswith("shot:"):
-        shot_id = target.removeprefix("shot:")
-        picked = [s for s in slots if s[0] == shot_id]
+    if isinstance(action, RegenerateShotFrames):
+        picked = [s for s in slots if s[0] == action.shot_id]
         if not picked:
             raise InputError("That shot has no prompts in this scene; rebuild the prompts first.")
         return picked
-    if target.startswith("frame:"):
-        shot_id, _, which = target.removeprefix("frame:").rpartition(":")
-        if (shot_id, which) not in slots:
-            if (shot_id, "start") in slots and which == "end":
+    if isinstance(action, RegenerateFrame):
+        if (action.shot_id, action.which) not in slots:
+            if (action.shot_id, "start") in slots and action.end:
                 raise InputError("That shot has no end frame (its prompt has none); add an end prompt in stage 9.")
-            raise InputError(f"Unknown frame {target!r}; use 'frame:<shot id>:start' or ':end'.")
-        return [(shot_id, which)]
-    raise InputError(f"Unknown frames target {target!r}; use 'shot:<id>' or 'frame:<id>:start|end'.")
+            raise InputError("That shot has no prompts in this scene; rebuild the prompts first.")
+        return [(action.shot_id, action.which)]
+    return slots
 
 
 # --- generation -----------------------------------------------------------------------------------
@@ -416,20 +414,6 @@ def _best(takes: list[Take]) -> Take:
     return max(takes, key=key)
 
 
-def _int_option(options: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise InputError(f"{name} must be a whole number from {lo} to {hi}, not {value!r}.")
-    return int(value)
-
-
-def _float_option(options: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise InputError(f"{name} must be a number from {lo:g} to {hi:g}, not {value!r}.")
-    return float(value)
-
-
 TINY_SIDE, TINY_STEPS = 128, 2
 
 
@@ -439,14 +423,14 @@ def is_test_model(engine: object) -> bool:
 
 
 def _size(ctx: StageContext, default_side: int = DEFAULT_SIDE) -> tuple[int, int]:
-    o = ctx.options
-    if "width" in o or "height" in o:
-        w = _int_option(o, "width", DEFAULT_SIDE, 16, 4096)
-        h = _int_option(o, "height", DEFAULT_SIDE, 16, 4096)
+    o = ctx.action
+    assert isinstance(o, KeyframeSettings)
+    if o.width is not None or o.height is not None:
+        w, h = o.width or DEFAULT_SIDE, o.height or DEFAULT_SIDE
         return w // 8 * 8, h // 8 * 8
     story = load_story(ctx.state)
     aspect = story.params.aspect_ratio if story else "16:9"
-    return frame_size(aspect, _int_option(o, "size", default_side, 64, 4096))
+    return frame_size(aspect, o.size or default_side)
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -465,8 +449,10 @@ def run(ctx: StageContext) -> StageOutcome:
     if missing:
         raise InputError(f"The prompts of {label} name shots no longer in its shot list; rebuild the prompts.")
     prompt_by_id = {p.shot_id: p for p in prompts.prompts}
-    wanted = parse_target(ctx.target, prompts)
-    best_of = _int_option(ctx.options, "best_of", 1, 1, MAX_BEST_OF)
+    action = ctx.action
+    assert isinstance(action, KeyframeSettings)
+    wanted = wanted_frames(action, prompts)
+    best_of = min(action.best_of, MAX_BEST_OF)
     previous_data = ctx.state.data(Stage.FRAMES, scene.id)
     frames = frames_for(prompts, Frames.model_validate(previous_data) if previous_data else None)
 
@@ -477,14 +463,15 @@ def run(ctx: StageContext) -> StageOutcome:
     tiny = is_test_model(engine)
     setup = _Setup(
         ctx=ctx, engine=engine,
-        embedding=_optional(ctx.engines.embedding, "embed") if ctx.options.get("score", True) else None,
-        matting=_optional(ctx.engines.matting, "cutout") if ctx.options.get("score", True) else None,
+        embedding=_optional(ctx.engines.embedding, "embed") if action.score else None,
+        matting=_optional(ctx.engines.matting, "cutout") if action.score else None,
         assets={a.id: a for a in (bundle.registry.assets if bundle else [])}, style=style, style_image=None,
         style_key="", size=_size(ctx, TINY_SIDE if tiny else DEFAULT_SIDE),
-        steps=_int_option(ctx.options, "steps", TINY_STEPS if tiny else DEFAULT_STEPS, 1, 150),
-        reference_scale=_float_option(ctx.options, "reference_scale", REFERENCE_SCALE, 0.0, 1.5),
-        continuity_strength=_float_option(ctx.options, "continuity_strength", CONTINUITY_STRENGTH, 0.05, 1.0),
-        score=bool(ctx.options.get("score", True)), images={}, score_cache={},
+        steps=action.steps or (TINY_STEPS if tiny else DEFAULT_STEPS),
+        reference_scale=REFERENCE_SCALE if action.reference_scale is None else action.reference_scale,
+        continuity_strength=(CONTINUITY_STRENGTH if action.continuity_strength is None
+                             else action.continuity_strength),
+        score=action.score, images={}, score_cache={},
     )
     if style and style.images:
         setup.style_key = style.images[0]
@@ -573,5 +560,5 @@ def run(ctx: StageContext) -> StageOutcome:
 
 __all__ = [
     "CONTINUITY_STRENGTH", "END_STRENGTH", "PLACE_SCALE", "REFERENCE_SCALE", "choose_frame", "continues",
-    "frame_size", "frames_for", "generate_frame", "parse_target", "run", "style_scale",
+    "frame_size", "frames_for", "generate_frame", "run", "style_scale", "wanted_frames",
 ]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiuteur.domain import InputError, Stage, Take
 from aiuteur.engines.base import EngineError, TextEngine
+from aiuteur.pipeline.actions import RewritePassage
 from aiuteur.pipeline.stage import StageContext, StageOutcome, failed_take
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -120,15 +121,14 @@ def rewrite_passage(text: str, start: int, end: int, instruction: str, engine: T
     return PassageResult(spliced, new_start, new_end, take)
 
 
-def run_passage(ctx: StageContext, stage: Stage) -> StageOutcome:
-    """The action "passage" of stage 2 or 4: rewrite `options["text"][start:end]` by the guidance.
+def run_passage(ctx: StageContext, stage: Stage, action: RewritePassage) -> StageOutcome:
+    """The action RewritePassage of stage 2 or 4: rewrite `action.text[start:end]` by the guidance.
 
     The take (its prompt, model, seed, the old and the new passage) is kept in the stage's history
     like any other; the artifact is not changed: the editor shows the result and the filmmaker
     saves it. A failed model call is a failed take that says why.
     """
-    text = str(ctx.options.get("text", ""))
-    start, end = int(ctx.options.get("start", 0)), int(ctx.options.get("end", 0))
+    text, start, end = action.text, action.start, action.end
     if not ctx.guidance.strip():
         raise InputError("Say how to change the highlighted passage (e.g. 'make her angrier').")
     check_span(text, start, end)
@@ -137,7 +137,7 @@ def run_passage(ctx: StageContext, stage: Stage) -> StageOutcome:
                               seed=ctx.seed, rules=story_rules(load_story(ctx.state)), templates=ctx.template)
     except InputError as e:  # the inputs were checked above: the model failed
         return StageOutcome(takes=[failed_take(stage, None, "passage", {"passage": text[start:end]}, str(e),
-                                               target="passage", seed=ctx.seed)])
+                                               target=action.target, seed=ctx.seed)])
     return StageOutcome(takes=[out.take])
 
 
@@ -145,7 +145,7 @@ def rewrite_in_project(runner: Runner, project_id: str, stage: Stage, text: str,
                        instruction: str, *, seed: int | None = None) -> PassageResult:
     """Rewrite a passage of a project's text with the project's story rules and its text engine.
 
-    It runs as the stage's "passage" action through `Runner.run` (taking its turn with other model
+    It runs as the stage's RewritePassage action through `Runner.run` (taking its turn with other model
     jobs, kept in the stage's history). The artifact is not saved: the caller puts the result in
     the editor, where the filmmaker saves it.
 
@@ -154,8 +154,8 @@ def rewrite_in_project(runner: Runner, project_id: str, stage: Stage, text: str,
     """
     if stage not in KINDS:
         raise InputError(f"{stage.title} has no text to rewrite a passage of.")
-    result = runner.run(project_id, stage, seed=seed, guidance=instruction, target="passage",
-                        options={"text": text, "start": start, "end": end})
+    result = runner.run(project_id, stage, action=RewritePassage(text=text, start=start, end=end),
+                        seed=seed, guidance=instruction)
     take = result.takes[0]
     if not take.ok or take.output is None:
         raise InputError(take.error or "The passage could not be rewritten; try again.")

@@ -34,6 +34,7 @@ from aiuteur.domain import (
     VisualStyle,
 )
 from aiuteur.engines.clip_tokens import CLIP_CONTEXT, clip_tokens
+from aiuteur.pipeline.actions import BuildPrompts, RebuildPrompt
 from aiuteur.pipeline.asset_states import assets_in_scene, saved_states, scene_image, state_of
 from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
@@ -342,7 +343,7 @@ def edit_prompt(prompts: Prompts, shot_id: str, *, start: str | None = None, end
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: build every prompt (no model); `shot:<id>` rebuilds one, dropping its edit."""
+    """Runner entry point: build every prompt (no model); RebuildPrompt rebuilds one, dropping its edit."""
     assert ctx.scene_id is not None
     scene = load_scene(ctx.state, ctx.scene_id)
     data = ctx.state.data(Stage.SHOTS, scene.id)
@@ -354,17 +355,15 @@ def run(ctx: StageContext) -> StageOutcome:
     rules = story_rules(load_story(ctx.state))
     prev_data = ctx.state.data(Stage.PROMPTS, scene.id)
     previous = Prompts.model_validate(prev_data) if prev_data else None
-    rebuild: set[str] = set()
-    if ctx.target:
-        if not ctx.target.startswith("shot:"):
-            raise InputError(f"Unknown prompts target {ctx.target!r}; use 'shot:<id>'.")
-        rebuild = {ctx.target.removeprefix("shot:")}
-    budget = prompt_budget(str(ctx.options.get("image_family", "")) or image_family(ctx.engines))
+    action = ctx.action
+    assert isinstance(action, BuildPrompts)
+    rebuild = {action.shot_id} if isinstance(action, RebuildPrompt) else set()
+    budget = prompt_budget(action.image_family or image_family(ctx.engines))
     prompts = build_prompts(ctx.state, scene, shots, states, bundle, rules, previous, rebuild, budget)
     inputs = {"budget": budget, "shots": data, "states": states.model_dump(mode="json") if states else None,
               "style": bundle.style.model_dump(mode="json") if bundle else None, "rules": rules}
     take = make_take(Stage.PROMPTS, purpose="prompts", inputs=inputs, rendered=None, text=None, seed=None,
-                     engine="code", scene_id=scene.id, target=ctx.target, output=prompts)
+                     engine="code", scene_id=scene.id, target=action.target, output=prompts)
     return StageOutcome(takes=[take], artifact=prompts, take_id=take.id)
 
 

@@ -38,6 +38,7 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.base import stop_when
 from aiuteur.pipeline import (
+    actions,
     asset_states,
     assets,
     beats,
@@ -50,6 +51,7 @@ from aiuteur.pipeline import (
     treatment,
     video,
 )
+from aiuteur.pipeline.actions import Action, Estimate
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.projects import Projects, check_branch_seen
 from aiuteur.pipeline.slot import ModelSlot
@@ -80,6 +82,21 @@ STAGES: dict[Stage, StageFn] = {
     Stage.CONFIRM: confirm.run,
     Stage.VIDEO: video.run,
 }
+
+
+@dataclass
+class _Job:
+    """One call of a stage, as `Runner.run` was asked for it."""
+
+    stage: Stage
+    fn: StageFn
+    scene_id: str | None
+    seed: int | None
+    guidance: str
+    action: Action
+    progress: ProgressFn | None
+    cancelled: Callable[[], bool]
+    on_partial: Callable[[Any], None] | None
 
 
 @dataclass
@@ -396,25 +413,30 @@ class Runner(Projects):
         return new
 
     # -- running ---------------------------------------------------------------------------------
-    def run(self, project_id: str, stage: Stage, scene_id: str | None = None, *, seed: int | None = None,
-            guidance: str = "", target: str = "", options: dict[str, Any] | None = None,
-            progress: ProgressFn | None = None, cancelled: Callable[[], bool] | None = None) -> RunResult:
-        """Run one stage (for one scene) and save its takes and, when it made one, the artifact."""
+    def run(self, project_id: str, stage: Stage, scene_id: str | None = None, action: Action | None = None, *,
+            seed: int | None = None, guidance: str = "", progress: ProgressFn | None = None,
+            cancelled: Callable[[], bool] | None = None,
+            on_partial: Callable[[Any], None] | None = None) -> RunResult:
+        """Run one stage (for one scene) and save its takes and, when it made one, the artifact.
+
+        `action` is one of the stage's models in `actions.py` (None: the stage's whole run).
+        """
         fn = STAGES.get(stage)
         if fn is None:
             raise InputError(f"{stage.title} is edited by hand, not run; there is nothing to generate.")
+        action = actions.check(stage, action)
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; choose a scene first.")
         guidance = clean_text(guidance or "", "The instruction", max_chars=MAX_GUIDANCE_CHARS)
         check = cancelled or self.cancelled
+        job = _Job(stage, fn, scene_id, seed, guidance, action, progress, check, on_partial)
         if self.slot is None:
-            return self._run(project_id, stage, fn, scene_id, seed, guidance, target, options, progress, check)
+            return self._run(project_id, job)
         with self.slot.hold(self.owner, check):  # one job at a time; users take turns
-            return self._run(project_id, stage, fn, scene_id, seed, guidance, target, options, progress, check)
+            return self._run(project_id, job)
 
-    def _run(self, project_id: str, stage: Stage, fn: StageFn, scene_id: str | None,
-             seed: int | None, guidance: str, target: str, options: dict[str, Any] | None,
-             progress: ProgressFn | None, cancelled: Callable[[], bool]) -> RunResult:
+    def _run(self, project_id: str, job: _Job) -> RunResult:
+        stage, fn, scene_id = job.stage, job.fn, job.scene_id
         # 1. Load inputs under the lock, then let go of it.
         with self._read(project_id) as tx:
             state = self._state(tx)
@@ -423,17 +445,17 @@ class Runner(Projects):
         upstream = graph.fingerprints(state, stage, scene_id)
         ctx = StageContext(
             state=state, project=project, scene_id=scene_id, engines=self.engines,
-            seed=seed if seed is not None else int(time.time()) % 2**31, guidance=guidance, target=target,
-            options=dict(options or {}), progress=progress, put_media=self.store.put_media,
+            seed=job.seed if job.seed is not None else int(time.time()) % 2**31, guidance=job.guidance,
+            action=job.action, progress=job.progress, on_partial=job.on_partial, put_media=self.store.put_media,
             read_media=lambda key: self.store.media_path(key).read_bytes(),
-            cancelled=cancelled, past_takes=lambda st, sc: self.takes(project_id, st, sc),
+            cancelled=job.cancelled, past_takes=lambda st, sc: self.takes(project_id, st, sc),
             capsules=self.store.capsules(project.owner),
         )
         # 2. Run the stage outside the lock; a crash becomes a failed take, never a lost project.
         #    Stopped (Stop pressed, caller gone), its model calls end at their next safe point.
         t0 = time.perf_counter()
         try:
-            with stop_when(cancelled):
+            with stop_when(job.cancelled):
                 outcome = fn(ctx)
         except AiuteurError:
             raise
@@ -441,8 +463,8 @@ class Runner(Projects):
             log.warning("%s failed: %s", stage.title, describe_error(e))
             log.debug("%s", traceback.format_exc())
             outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, upstream, e,
-                                                      time.perf_counter() - t0, target, ctx.seed)])
-        if cancelled():
+                                                      time.perf_counter() - t0, job.action.target, ctx.seed)])
+        if job.cancelled():
             outcome = kept_when_stopped(outcome)
         # 3. Save takes and the chosen artifact, all or nothing. The artifact was made from what was
         #    read in step 1: if someone saved it meanwhile, their save is kept and the new takes go
@@ -569,12 +591,12 @@ class Runner(Projects):
     # -- headless pipeline --------------------------------------------------------------------------
     def run_until(self, project_id: str, until: Stage, *, seed: int = 0, confirm: bool | None = None,
                   progress: ProgressFn | None = None,
-                  stage_options: dict[Stage, dict[str, Any]] | None = None) -> Iterator[Step]:
+                  stage_actions: dict[Stage, Action] | None = None) -> Iterator[Step]:
         """Run every stage up to `until` with default choices, reporting each step.
 
-        Stages already done, locked or skipped are left as they are; a stage this version does
-        not build is reported and stops the run there, as does a failed stage. `stage_options`
-        passes options to a stage's runs (the evals run stage 5 with `{"references": False}`).
+        Stages already done, locked or skipped are left as they are; a stage that fails stops the
+        run there. `stage_actions` gives the action of a stage's runs (the evals run
+        stage 5 as `Extract(references=False)`); every other stage makes its whole artifact.
         """
         stages = STAGE_ORDER[1 : STAGE_ORDER.index(until) + 1]
         for i, stage in enumerate(stages):
@@ -585,18 +607,18 @@ class Runner(Projects):
                 yield Step(stage, None, "ready" if view.state.scenes else "no scenes")
                 continue
             scene_ids: list[str | None] = list(view.state.scene_ids) if stage.per_scene else [None]
-            ahead = self._scenes_at_once(project_id, stage, scene_ids, view.state, seed, stage_options)
+            action = actions.check(stage, (stage_actions or {}).get(stage)) if stage in actions.DEFAULTS else None
+            if stage == Stage.CONFIRM and confirm is not None:
+                action = (action if isinstance(action, Estimate) else Estimate()).model_copy(update={"confirm": confirm})
+            ahead = self._scenes_at_once(project_id, stage, scene_ids, view.state, seed, action)
             for sid in scene_ids:
                 st = graph.status(view.state, stage, sid)
                 if st in (Status.DONE, Status.LOCKED, Status.SKIPPED):
                     yield Step(stage, sid, st.value)
                     continue
-                options = dict((stage_options or {}).get(stage) or {})
-                if stage == Stage.CONFIRM and confirm is not None:
-                    options["confirm"] = confirm
                 try:
                     result = ahead[sid].result() if sid in ahead else self.run(project_id, stage, sid, seed=seed,
-                                                                                options=options)
+                                                                                action=action)
                 except AiuteurError as e:
                     yield Step(stage, sid, f"failed: {e}")
                     return
@@ -615,7 +637,7 @@ class Runner(Projects):
                            RunResult(stage, sid, result.takes, record))
 
     def _scenes_at_once(self, project_id: str, stage: Stage, scene_ids: list[str | None], state: ProjectState,
-                        seed: int, stage_options: dict[Stage, dict[str, Any]] | None) -> dict[str | None, Any]:
+                        seed: int, action: Action | None) -> dict[str | None, Any]:
         """With cluster replicas, the keyframes and clips of several scenes start together.
 
         Returns a future per scene still to run (empty in-process: scenes then run one by one).
@@ -629,8 +651,7 @@ class Runner(Projects):
         if workers <= 1 or len(todo) <= 1:
             return {}
         pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="aiuteur-scenes")
-        options = dict((stage_options or {}).get(stage) or {})
-        ahead = {sid: pool.submit(self.run, project_id, stage, sid, seed=seed, options=dict(options)) for sid in todo}
+        ahead = {sid: pool.submit(self.run, project_id, stage, sid, action, seed=seed) for sid in todo}
         pool.shutdown(wait=False)
         return ahead
 

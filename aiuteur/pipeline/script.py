@@ -55,6 +55,7 @@ from aiuteur.domain import (
 )
 from aiuteur.domain.names import named_in
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
+from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
@@ -70,7 +71,6 @@ from aiuteur.pipeline.writing import (
     format_rules,
     load_story,
     make_take,
-    max_attempts_option,
     messages_for,
     params_text,
     render,
@@ -1008,39 +1008,37 @@ def saved_script(ctx: StageContext) -> Script:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: import, write, rewrite one scene (`scene:<id>`), rewrite a highlighted
-    passage of the Fountain (`passage`), or enrich (option)."""
-    if ctx.target == "passage":
-        return run_passage(ctx, Stage.SCRIPT)
+    """Runner entry point: import or write (WriteScript), rewrite one scene (RewriteScene), enrich
+    (EnrichScript), or rewrite a highlighted passage of the Fountain (RewritePassage)."""
+    action = ctx.action
+    if isinstance(action, RewritePassage):
+        return run_passage(ctx, Stage.SCRIPT, action)
     story = require_story(ctx.state, "the script")
-    on_partial = ctx.options.get("on_partial")
-    scene_id = ctx.target.removeprefix("scene:") if ctx.target.startswith("scene:") else None
-    if ctx.target and scene_id is None:
-        raise InputError(f"Unknown script target {ctx.target!r}; use 'scene:<id>'.")
+    assert isinstance(action, WriteScript | RewriteScene | EnrichScript)
     # Skip to script: import the screenplay, no model call (and no model loaded).
-    if is_screenplay_input(story) and scene_id is None and not ctx.options.get("enrich"):
+    if is_screenplay_input(story) and isinstance(action, WriteScript):
         take = import_script(story)
         assert take.output is not None
         ctx.report(1.0, "Screenplay imported")
         return StageOutcome(takes=[take], artifact=Script.model_validate(take.output), take_id=take.id)
     writer = Writer(text=ctx.engines.text("script"), story=story, templates=ctx.template, seed=ctx.seed,
-                    guidance=ctx.guidance, max_attempts=max_attempts_option(ctx.options),
+                    guidance=ctx.guidance, max_attempts=action.max_attempts,
                     beat_places=_beat_places(ctx), capsules=ctx.capsules)
     # 1. Enrich an existing (ordinary) script: action lines only.
-    if ctx.options.get("enrich"):
+    if isinstance(action, EnrichScript):
         script = saved_script(ctx)
         written = enrich_script(script, writer.text, seed=ctx.seed, story=story, templates=ctx.template,
-                                guidance=ctx.guidance, scene_ids=[scene_id] if scene_id else None,
+                                guidance=ctx.guidance, scene_ids=[action.scene_id] if action.scene_id else None,
                                 progress=ctx.progress, max_attempts=writer.max_attempts, capsules=ctx.capsules)
-        return _outcome(writer, written, ctx.target)
+        return _outcome(writer, written, action.target)
     # 2. Rewrite one scene, keeping the others and every scene id.
-    if scene_id is not None:
-        written = regenerate_scene(writer, saved_script(ctx), scene_id, guidance=ctx.guidance)
-        return _outcome(writer, written, ctx.target)
+    if isinstance(action, RewriteScene):
+        written = regenerate_scene(writer, saved_script(ctx), action.scene_id, guidance=ctx.guidance)
+        return _outcome(writer, written, action.target)
     # 3. Write it: plan, then scene by scene, from the beats or straight from the inputs.
     label, material = _material(ctx, story)
     written = write_script(writer, label, material, progress=ctx.report,
-                           on_partial=on_partial if callable(on_partial) else None)
+                           on_partial=ctx.on_partial)
     return _outcome(writer, written)
 
 

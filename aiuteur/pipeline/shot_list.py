@@ -44,6 +44,7 @@ from aiuteur.domain import (
 from aiuteur.domain.names import asset_forms, is_called, names_asset
 from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
 from aiuteur.pipeline import timing
+from aiuteur.pipeline.actions import RegenerateShot
 from aiuteur.pipeline.assets import canonical, scene_place
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.layout import default_layout
@@ -978,19 +979,18 @@ def load_bundle(state: ProjectState) -> StyleAndAssets | None:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: the whole shot list, or one shot again (`ctx.target == "shot:<id>"`)."""
+    """Runner entry point: the whole shot list (WriteShotList), or one shot again (RegenerateShot)."""
     assert ctx.scene_id is not None
     scene = load_scene(ctx.state, ctx.scene_id)
     assets = scene_assets(load_bundle(ctx.state), scene.id)
     rules = story_rules(load_story(ctx.state))
     text = text_engine(ctx, "shot_list")
-    if ctx.target:
-        if not ctx.target.startswith("shot:"):
-            raise InputError(f"Unknown shot list target {ctx.target!r}; use 'shot:<id>'.")
+    action = ctx.action
+    if isinstance(action, RegenerateShot):
         data = ctx.state.data(Stage.SHOTS, scene.id)
         if not data:
             raise InputError("Make the shot list before regenerating one of its shots.")
-        take = regenerate_shot(scene, ShotList.model_validate(data), ctx.target.removeprefix("shot:"), assets, text,
+        take = regenerate_shot(scene, ShotList.model_validate(data), action.shot_id, assets, text,
                                seed=ctx.seed, rules=rules, guidance=ctx.guidance, templates=ctx.template)
     else:
         take = make_shot_list(scene, assets, text, seed=ctx.seed, rules=rules, guidance=ctx.guidance,
@@ -1003,7 +1003,7 @@ def run(ctx: StageContext) -> StageOutcome:
     data = ctx.state.data(Stage.SHOTS, scene.id)
     previous = ShotList.model_validate(data) if data else None
     shots = ShotList.model_validate(take.output)
-    if ctx.target and previous is not None:  # one shot's camera again: its lines and timing stay
+    if isinstance(action, RegenerateShot) and previous is not None:  # one shot's camera again: its lines and timing stay
         shots = shots.model_copy(update={"lines": previous.lines, "voice_model": previous.voice_model})
     timed = time_shots(shots, scene, Script.model_validate(ctx.state.data(Stage.SCRIPT)), _registry(ctx.state),
                        ctx.engines, seed=ctx.seed, put_media=ctx.put_media, previous=previous,

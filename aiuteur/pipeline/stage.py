@@ -25,6 +25,7 @@ from aiuteur.engines.base import (
     VideoEngine,
     VisionEngine,
 )
+from aiuteur.pipeline.actions import Action
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
 from aiuteur.store.capsules import CapsuleLibrary
@@ -63,17 +64,22 @@ def _no_takes(stage: Stage, scene_id: str | None) -> list[Take]:
 
 @dataclass
 class StageContext:
-    """The narrow door a stage gets: its inputs, engines, templates and a media writer."""
+    """The narrow door a stage gets: its inputs, engines, templates and a media writer.
+
+    `action` is what the caller asked for, one of the stage's models in `actions.py`; the stage
+    branches on its type. `guidance` and `seed` apply to whatever the action is. `on_partial`
+    receives a partial artifact while a long stage works (the script tab shows scenes as they come).
+    """
 
     state: ProjectState
     project: Project
     scene_id: str | None
     engines: EngineProvider
     seed: int
+    action: Action = field(default_factory=Action)
     guidance: str = ""
-    target: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
     progress: ProgressFn | None = None
+    on_partial: Callable[[Any], None] | None = None
     put_media: Callable[[bytes, str], str] = _no_media
     read_media: Callable[[str], bytes] = _no_read
     cancelled: Callable[[], bool] = _never

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from aiuteur.domain import InputError, InputMode, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, Message, TextEngine
+from aiuteur.pipeline.actions import RewritePassage, RewriteVariant, WriteTreatments
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.prompts import Template
 from aiuteur.pipeline.stage import StageContext, StageOutcome
@@ -44,7 +45,6 @@ from aiuteur.pipeline.writing import (
     has_material,
     load_story,
     make_take,
-    max_attempts_option,
     messages_for,
     params_text,
     render,
@@ -461,35 +461,26 @@ def regenerate_variant(
     return take.model_copy(update={"output": updated.model_dump(mode="json")})
 
 
-def parse_variant_target(target: str) -> int | None:
-    """'variant:1' -> 1; '' -> None (regenerate all)."""
-    if not target:
-        return None
-    m = re.fullmatch(r"variant:(\d)", target.strip())
-    if not m:
-        raise InputError(f"Unknown treatment target {target!r}; use 'variant:0', 'variant:1' or 'variant:2'.")
-    return int(m.group(1))
-
-
 def run(ctx: StageContext) -> StageOutcome:
-    """Runner entry point: all three variants, or one (`ctx.target == "variant:<i>"`), or a
-    highlighted passage of the prose rewritten (`"passage"`)."""
-    if ctx.target == "passage":
-        return run_passage(ctx, Stage.TREATMENT)
+    """Runner entry point: all three variants (WriteTreatments), or one (RewriteVariant), or a
+    highlighted passage of the prose rewritten (RewritePassage)."""
+    if isinstance(ctx.action, RewritePassage):
+        return run_passage(ctx, Stage.TREATMENT, ctx.action)
     # 1. Check inputs.
     if ctx.state.skips_writing:
         raise InputError("This project goes straight to the script, so it has no treatment; change the input mode to write one.")
     story = require_story(ctx.state, "a treatment")
-    index = parse_variant_target(ctx.target)
-    attempts = max_attempts_option(ctx.options)
+    action = ctx.action
+    assert isinstance(action, WriteTreatments | RewriteVariant)
+    attempts = action.max_attempts
     text = ctx.engines.text("treatment")
     # 2. Regenerate one variant, keeping the other two.
-    if index is not None:
+    if isinstance(action, RewriteVariant):
         data = ctx.state.data(Stage.TREATMENT)
         if not data:
             raise InputError("Write the three treatments before rewriting one of them.")
         current = Treatment.model_validate(data)
-        take = regenerate_variant(story, current, index, text, seed=ctx.seed, guidance=ctx.guidance,
+        take = regenerate_variant(story, current, action.index, text, seed=ctx.seed, guidance=ctx.guidance,
                                   templates=ctx.template, max_attempts=attempts)
         if not take.ok or take.output is None:
             return StageOutcome(takes=[take])

@@ -25,7 +25,6 @@ import logging
 import platform
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,14 @@ from aiuteur.domain import (
 from aiuteur.engines.animatic import AnimaticShot, concat_clips, write_animatic
 from aiuteur.engines.base import VideoEngine
 from aiuteur.pipeline import soundtrack
+from aiuteur.pipeline.actions import (
+    RenderAnimatic,
+    RenderClip,
+    RenderCut,
+    RenderScene,
+    RespeakLine,
+    VideoSettings,
+)
 from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.shot_list import load_scene, shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
@@ -90,12 +97,9 @@ def engine_backend(engine: VideoEngine | None) -> str:
     return str(getattr(engine, "backend", "animatic")) if engine is not None else "animatic"
 
 
-def clip_fps(backend: str, options: Mapping[str, Any]) -> int:
-    """Frames per second of the clips: `options["fps"]`, else what the backend is made for."""
-    value = options.get("fps", BACKEND_FPS.get(backend, DEFAULT_FPS))
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
-        raise InputError(f"fps must be a whole number from 1 to 60, not {value!r}.")
-    return value
+def clip_fps(backend: str, fps: int | None = None) -> int:
+    """Frames per second of the clips: `fps` when given, else what the backend is made for."""
+    return fps if fps is not None else BACKEND_FPS.get(backend, DEFAULT_FPS)
 
 
 def clip_frames(shot: Shot, fps: int) -> int:
@@ -191,12 +195,10 @@ def make_animatic(ctx: StageContext, scene: Scene, shots: list[Shot], frames: Fr
         end = frames.get(shot.id, "end")
         items.append(AnimaticShot(start=image, duration_s=shot.duration_s,
                                   end=_image(ctx, end.image if end else None), caption=caption(shot, scene)))
-    fps = ctx.options.get("animatic_fps", ANIMATIC_FPS)
-    fade = ctx.options.get("crossfade_s", CROSSFADE_S)
-    if isinstance(fps, bool) or not isinstance(fps, int) or not 1 <= fps <= 60:
-        raise InputError(f"animatic_fps must be a whole number from 1 to 60, not {fps!r}.")
-    if isinstance(fade, bool) or not isinstance(fade, int | float) or not 0 <= fade <= 4:
-        raise InputError(f"crossfade_s must be a number of seconds from 0 to 4, not {fade!r}.")
+    action = ctx.action
+    assert isinstance(action, VideoSettings)
+    fps = ANIMATIC_FPS if action.animatic_fps is None else action.animatic_fps
+    fade = CROSSFADE_S if action.crossfade_s is None else action.crossfade_s
     return write_animatic(items, out, fps=fps, crossfade_s=float(fade),
                           progress=lambda f, what: ctx.report(0.9 + 0.05 * f, what))
 
@@ -315,17 +317,18 @@ def run(ctx: StageContext) -> StageOutcome:
 
     engine = video_engine(ctx)
     backend = engine_backend(engine)
-    fps = clip_fps(backend, ctx.options)
-    target = ctx.target
-    if target.startswith("line:"):
-        return _respeak(ctx, scene, shot_list, shots, previous, target.removeprefix("line:"))
-    if target and target not in ("animatic", "cut") and not target.startswith("clip:"):
-        raise InputError(f"Unknown video target {target!r}; use 'clip:<shot id>', 'cut', 'animatic' or "
-                         "'line:<n>.<part>'.")
-    wanted = [s for s in shots if not target or target == f"clip:{s.id}"] if target not in ("animatic", "cut") else []
-    if target.startswith("clip:") and not wanted:
-        raise InputError("That shot has no keyframes in this scene; make its frames in stage 10 first.")
-    if (target.startswith("clip:") or target == "cut") and engine is None:
+    action = ctx.action
+    assert isinstance(action, VideoSettings)
+    fps = clip_fps(backend, action.fps)
+    if isinstance(action, RespeakLine):
+        return _respeak(ctx, scene, shot_list, shots, previous, action.line)
+    if isinstance(action, RenderClip):
+        wanted = [s for s in shots if s.id == action.shot_id]
+        if not wanted:
+            raise InputError("That shot has no keyframes in this scene; make its frames in stage 10 first.")
+    else:
+        wanted = [] if isinstance(action, RenderAnimatic | RenderCut) else shots
+    if isinstance(action, RenderClip | RenderCut) and engine is None:
         raise InputError(ANIMATIC_ONLY)
     refused = end_frame_refusal(engine, wanted, frames) or too_long_refusal(engine, wanted, frames, fps)
     if refused:  # an end frame the model would ignore, or a clip past the per-call GPU limit
@@ -388,7 +391,7 @@ def run(ctx: StageContext) -> StageOutcome:
                 clips = clips.model_copy(update={"clips": [new if c.shot_id == shot.id else c for c in clips.clips]})
                 rendered = True
             # 3. The scene cut, joined again whenever a clip changed.
-            if (rendered or target == "cut") and all(c.video for c in clips.clips):
+            if (rendered or isinstance(action, RenderCut)) and all(c.video for c in clips.clips):
                 ctx.report(0.88, "joining the scene cut")
                 take, key = join_cut(ctx, clips, [s.id for s in shots], fps, tmp)
                 takes.append(take)
@@ -396,7 +399,7 @@ def run(ctx: StageContext) -> StageOutcome:
                     clips = _cut_sound(ctx, scene, shots, shot_list, clips.model_copy(update={"scene_cut": key}),
                                        key, fps, tmp)
         # 4. The animatic: always on a full run, on request, and whenever there is none yet.
-        if not target or target == "animatic" or clips.animatic is None:
+        if isinstance(action, RenderScene | RenderAnimatic) or clips.animatic is None:
             t0 = time.perf_counter()
             inputs = {"frames": [(s.id, s.duration_s) for s in shots], "chosen": [f.image for f in frames.frames]}
             try:
@@ -463,7 +466,7 @@ def _respeak(ctx: StageContext, scene: Scene, shot_list: ShotList, shots: list[S
 
 def choose_clip(clips: Clips, shot_id: str, take: Take) -> Clips:
     """Make an earlier take of a shot's clip the chosen one (then join the cut again with `clip:` … or
-    run the stage with target 'animatic'); a user edit saved with Runner.save."""
+    run the stage with RenderAnimatic()); a user edit saved with Runner.save."""
     clip = next((c for c in clips.clips if c.shot_id == shot_id), None)
     if clip is None or take.id not in clip.takes:
         raise InputError("That clip is not a take of this shot; reload and choose again.")

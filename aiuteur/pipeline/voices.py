@@ -38,6 +38,7 @@ from aiuteur.domain.names import asset_forms, is_called
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.voice import NothingToSay, Speech, VoiceSpec, stretch, wav_bytes
 from aiuteur.pipeline import timing
+from aiuteur.pipeline.actions import PreviewVoice, SetVoice
 
 log = logging.getLogger(__name__)
 
@@ -423,10 +424,12 @@ def first_line(script: Script, asset: Asset) -> str:
     return PREVIEW_TEXT
 
 
-def run_voice_target(ctx: Any, current: Any, kind: str, asset_id: str) -> Any:
-    """Stage 5 targets `voice:<id>` (store options voice/pitch/rate) and `voice_preview:<id>` (a wav take)."""
+def run_voice_action(ctx: Any, current: Any, action: SetVoice | PreviewVoice) -> Any:
+    """Stage 5 actions SetVoice (store voice/pitch/rate) and PreviewVoice (a wav take)."""
     from aiuteur.domain import InputError, StyleAndAssets
     from aiuteur.pipeline.stage import StageOutcome
+
+    asset_id = action.asset_id
 
     bundle: StyleAndAssets = current
     chosen = load_voice(ctx.engines)
@@ -441,11 +444,10 @@ def run_voice_target(ctx: Any, current: Any, kind: str, asset_id: str) -> Any:
     default = cast_voices(script, bundle.registry, names)
     cue = next((c for c in default if speaker_asset(c, [asset]) is not None), None)
     base = asset.voice or (default[cue] if cue else VoiceChoice(voice=names[0]))
-    opts = ctx.options
-    voice = str(opts.get("voice") or base.voice)
-    pitch = float(opts.get("pitch", base.pitch))
-    rate = float(opts.get("rate", base.rate))
-    if kind == "voice":
+    voice = action.voice or base.voice
+    pitch = base.pitch if action.pitch is None else action.pitch
+    rate = base.rate if action.rate is None else action.rate
+    if isinstance(action, SetVoice):
         # Store everyone's defaults first, so choosing one voice never moves another character's.
         registry = set_voice(with_default_voices(bundle.registry, script, names), asset_id, voice, pitch, rate,
                              voices=names)
@@ -459,7 +461,7 @@ def run_voice_target(ctx: Any, current: Any, kind: str, asset_id: str) -> Any:
         choice = VoiceChoice(voice=voice, pitch=pitch, rate=rate)
     except ValueError:
         raise InputError(f"Pitch {pitch} or rate {rate} is out of range (pitch -12 to 12, rate 0.5 to 2).") from None
-    text = str(opts.get("text") or first_line(script, asset))
+    text = action.text or first_line(script, asset)
     req = LineRequest(dialogue=0, part=0, parts=1, character=asset.name, text=text)
     take, _ = speak_line(req, choice, chosen.engine, seed=ctx.seed, stage=Stage.ASSETS, scene_id="",
                          put_media=ctx.put_media)
@@ -482,7 +484,7 @@ __all__ = [
     "first_line",
     "line_inputs",
     "load_voice",
-    "run_voice_target",
+    "run_voice_action",
     "set_voice",
     "speak_line",
     "speaker_asset",

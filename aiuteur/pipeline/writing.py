@@ -317,14 +317,6 @@ def engine_failure(e: EngineError, what: str) -> str:
     return f"The model failed while writing {what}: {msg}"
 
 
-def max_attempts_option(options: Mapping[str, Any], default: int = 3) -> int:
-    """`options["max_attempts"]` (1 to 5): how many times a stage may re-ask the model."""
-    value = options.get("max_attempts", default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
-        raise InputError(f"max_attempts must be a whole number from 1 to 5, not {value!r}.")
-    return value
-
-
 # --- loops ------------------------------------------------------------------------------------
 
 _SENTENCE_SPAN = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'”’)]*|$)")

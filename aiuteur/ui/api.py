@@ -20,6 +20,7 @@ directly; `register` only wires them.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import shutil
 import tempfile
@@ -41,7 +42,8 @@ from aiuteur.domain import (
     StoryInput,
     parse_stage,
 )
-from aiuteur.pipeline import graph
+from aiuteur.pipeline import actions, graph
+from aiuteur.pipeline.actions import Action, Estimate
 from aiuteur.pipeline.inputs import screenplay_input, story_input
 from aiuteur.pipeline.runner import Runner, RunResult
 from aiuteur.pipeline.stage import ProgressFn
@@ -61,7 +63,7 @@ SCREENPLAY_EXTS = {".fountain", ".spmd", ".fdx", ".pdf"}
 #: Every endpoint, in the order the README lists them.
 ENDPOINTS = ("create_project", "import_script", "story", "set_story", "treatment", "beats", "script", "extract_assets",
              "shot_list", "asset_states", "prompts", "frames", "confirm", "video", "animatics", "export",
-             "status", "run_until")
+             "status", "run_until", "run_action")
 
 
 # --- pure helpers (a Runner and plain values; no Gradio) -----------------------------------------
@@ -147,27 +149,46 @@ def get_story(runner: Runner, project_id: str) -> dict[str, Any]:
 
 
 def run_stage(runner: Runner, project_id: str, stage: Stage, scene_id: str = "", *, seed: int | None = 0,
-              guidance: str = "", options: dict[str, Any] | None = None,
+              guidance: str = "", action: Action | None = None,
               progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run one stage: a project stage, or a per-scene stage for one scene ('' for every scene).
+
+    `action` is one of the stage's models (`aiuteur.pipeline.actions`); None runs the whole stage.
 
     Returns {"project", "stage", "ok", "errors", ...}: for a project stage also "status",
     "revision" and "data" (the saved artifact); for a per-scene stage "scenes", a list of those
     per scene. Raises InputError when a stage made nothing at all (the reason in words).
     """
     if not stage.per_scene:
-        result = runner.run(project_id, stage, seed=seed, guidance=guidance, options=options, progress=progress)
+        result = runner.run(project_id, stage, action=action, seed=seed, guidance=guidance, progress=progress)
         _raise_if_nothing_made(result)
         return {"project": project_id, "stage": stage.value, **_result_json(runner, project_id, result)}
     scene_ids = _scenes(runner, project_id, scene_id)
     rows = []
     for i, sid in enumerate(scene_ids):
         part = _part(progress, i, len(scene_ids), runner.view(project_id).state.scene_label(sid))
-        result = runner.run(project_id, stage, sid, seed=seed, guidance=guidance, options=options, progress=part)
+        result = runner.run(project_id, stage, sid, action, seed=seed, guidance=guidance, progress=part)
         _raise_if_nothing_made(result)
         rows.append({"scene": sid, **_result_json(runner, project_id, result)})
     return {"project": project_id, "stage": stage.value, "ok": all(r["ok"] for r in rows),
             "errors": [e for r in rows for e in r["errors"]], "scenes": rows}
+
+
+def run_action(runner: Runner, project_id: str, stage: str, scene_id: str, action: Any, *, seed: int | None = 0,
+               guidance: str = "", progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run one typed action of a stage: `action` is a dict (or its JSON text) with a `kind`.
+
+    Raises:
+        InputError: an unknown stage, or an action that does not fit it (naming the field).
+    """
+    st = parse_stage(stage)
+    if isinstance(action, str):
+        try:
+            action = json.loads(action) if action.strip() else {}
+        except json.JSONDecodeError:
+            raise InputError("The action is not valid JSON; send an object such as {\"kind\": \"...\"}.") from None
+    return run_stage(runner, project_id, st, scene_id, seed=seed, guidance=guidance,
+                     action=actions.parse(st, action if action is not None else {}), progress=progress)
 
 
 def animatics(runner: Runner, project_id: str, scene_id: str = "") -> list[Path]:
@@ -354,6 +375,7 @@ def register(ctx: AppContext) -> None:
         base_revision = gr.Number(label="revision", value=0, precision=0)  # optional: 0, nothing saved yet
         guidance = gr.Textbox(label="guidance")
         stage = gr.Textbox(label="stage")
+        action_json = gr.JSON(label="action")
         out_text = gr.Textbox(label="id")
         out_json = gr.JSON(label="result")
         out_file = gr.File(label="file")
@@ -415,11 +437,11 @@ def register(ctx: AppContext) -> None:
     on(extract_assets, [project_id, seed], out_json, "extract_assets", model=True)
 
     # 3. Phase B stages (per scene; '' runs every scene in order)
-    def scene_stage(st: Stage, options: dict[str, Any] | None = None) -> Callable[..., dict[str, Any]]:
+    def scene_stage(st: Stage) -> Callable[..., dict[str, Any]]:
         def run(project_id: str, scene_id: str, seed: float | None, request: gr.Request,
                 progress: gr.Progress = tracker) -> dict[str, Any]:
             return run_stage(runner_for(request), project_id, st, scene_id or "", seed=_seed(seed),
-                             options=options, progress=_progress_fn(progress))
+                             progress=_progress_fn(progress))
         run.__name__ = st.value
         return run
 
@@ -429,9 +451,18 @@ def register(ctx: AppContext) -> None:
 
     def confirm(project_id: str, scene_id: str, request: gr.Request) -> dict[str, Any]:
         """Confirm the video pass of a scene ('' every scene) after its cost estimate."""
-        return run_stage(runner_for(request), project_id, Stage.CONFIRM, scene_id or "", options={"confirm": True})
+        return run_stage(runner_for(request), project_id, Stage.CONFIRM, scene_id or "", action=Estimate(confirm=True))
 
     on(confirm, [project_id, scene_id], out_json, "confirm")
+
+    def run_action_(project_id: str, stage: str, scene_id: str, action: Any, seed: float | None, guidance: str,
+                    request: gr.Request, progress: gr.Progress = tracker) -> dict[str, Any]:
+        """Any action of any stage, as JSON with its `kind` (e.g. {"kind": "master_reference",
+        "asset_id": "..."}); a bad action is refused naming the field."""
+        return run_action(runner_for(request), _short(project_id, "project id"), stage, scene_id or "", action,
+                          seed=_seed(seed), guidance=guidance or "", progress=_progress_fn(progress))
+
+    on(run_action_, [project_id, stage, scene_id, action_json, seed, guidance], out_json, "run_action", model=True)
 
     def video(project_id: str, scene_id: str, seed: float | None, request: gr.Request,
               progress: gr.Progress = tracker) -> list[str]:

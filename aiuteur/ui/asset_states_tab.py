@@ -27,6 +27,7 @@ from aiuteur.domain import (
     Take,
 )
 from aiuteur.pipeline import asset_states as st8
+from aiuteur.pipeline.actions import Action, InferStates, SceneInstance, build
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
@@ -280,12 +281,15 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
 
     def run(pid: str | None, sid: str | None, aid: str | None, request: gr.Request, progress: gr.Progress,
-            **kw: Any) -> list[Any]:
+            takes: float | None = None, guidance: str = "") -> list[Any]:
+        """Infer the states (`takes` None), or make `takes` scene-instance images of asset `aid`."""
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, aid)
         try:
-            result = runner.run(pid, Stage.ASSET_STATES, sid, progress=progress_fn(progress), **kw)
+            action: Action = (InferStates() if takes is None
+                              else build(SceneInstance, asset_id=aid or "", takes=int(takes or 1)))
+            result = runner.run(pid, Stage.ASSET_STATES, sid, action, guidance=guidance, progress=progress_fn(progress))
             note_position(runner, pid, Stage.ASSET_STATES, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
@@ -302,7 +306,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                     progress: gr.Progress = tracker) -> list[Any]:
         if not aid:
             return fill(env.runner_for(request), pid, sid, aid, "Choose an asset first.")
-        return run(pid, sid, aid, request, progress, target=f"instance:{aid}", options={"takes": int(n or 1)})
+        return run(pid, sid, aid, request, progress, takes=n or 1)
 
     tab.infer.click(on_infer, [env.project, env.scene, tab.asset, tab.guidance], shown, api_name="asset_states_infer",
                     concurrency_id=GPU, concurrency_limit=1).then(**then)

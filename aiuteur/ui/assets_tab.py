@@ -30,6 +30,13 @@ from aiuteur.domain import (
 )
 from aiuteur.pipeline import assets_ops as ops
 from aiuteur.pipeline import visual_style as vs
+from aiuteur.pipeline.actions import (
+    DescribeAsset,
+    Extract,
+    MasterReference,
+    MasterReferences,
+    UploadReference,
+)
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker, voice_panel
@@ -156,6 +163,12 @@ def load(runner: Runner, pid: str) -> tuple[StyleAndAssets, int, Script | None]:
     script_data = view.data(Stage.SCRIPT)
     sa = StyleAndAssets.model_validate(data) if data else StyleAndAssets()
     return sa, view.revision(Stage.ASSETS), Script.model_validate(script_data) if script_data else None
+
+
+def _ext(path: str | None) -> str:
+    """The media extension to keep an uploaded image under (its own when it is an image type)."""
+    ext = Path(path or "").suffix.lower().lstrip(".")
+    return ext if ext in ("png", "jpg", "jpeg", "webp", "gif") else "png"
 
 
 def _read(path: str | None, what: str) -> bytes:
@@ -426,7 +439,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     # model work, on the GPU queue
     def on_extract(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
-            result = runner.run(pid or "", Stage.ASSETS, target="extract")
+            result = runner.run(pid or "", Stage.ASSETS, action=Extract(references=False))
             calls = len([t for t in result.takes if t.purpose == "extract_assets"])
             said = "nothing changed, nothing re-read" if calls == 0 else f"{calls} model call(s)"
             return None, ran(result, f"Extracted ({said}). Untick what you don't need pre-generated.")
@@ -437,7 +450,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
 
     def on_references(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
-            result = runner.run(pid or "", Stage.ASSETS, target="references")
+            result = runner.run(pid or "", Stage.ASSETS, action=MasterReferences())
             n = len([t for t in result.takes if t.purpose == "master_reference" and t.ok])
             return None, ran(result, f"{n} master reference(s) made.")
         return guarded(pid, None, request, work)
@@ -448,7 +461,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         def work(runner: Runner) -> tuple[str | None, str]:
             if not asset_id:
                 raise InputError("Choose an asset first.")
-            result = runner.run(pid or "", Stage.ASSETS, target=f"reference:{asset_id}", guidance=words)
+            result = runner.run(pid or "", Stage.ASSETS, action=MasterReference(asset_id=asset_id), guidance=words)
             return asset_id, ran(result, "New take added to the history.")
         return guarded(pid, asset_id, request, work)
 
@@ -461,8 +474,9 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             image = _read(path, "upload one")  # the upload is checked first, from its header
             if not asset_id:
                 raise InputError("Choose an asset first.")
-            result = runner.run(pid or "", Stage.ASSETS, target=f"upload:{asset_id}",
-                                options={"image": image, "matte": matte})
+            key = runner.upload(pid or "", image, _ext(path))
+            result = runner.run(pid or "", Stage.ASSETS, action=UploadReference(asset_id=asset_id, image_key=key,
+                                                                         remove_background=matte))
             return asset_id, ran(result, "The upload is now the master reference.")
         return guarded(pid, asset_id, request, work)
 
@@ -479,8 +493,8 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             return {tab.note: "Open a project and choose an asset first."}
         runner = env.runner_for(request)
         try:
-            result = runner.run(pid, Stage.ASSETS, target=f"describe:{asset_id}", guidance=words,
-                                options={"image": image})
+            key = runner.upload(pid, image, _ext(path))
+            result = runner.run(pid, Stage.ASSETS, action=DescribeAsset(asset_id=asset_id, image_key=key), guidance=words)
         except AiuteurError as e:
             return {tab.note: f"⚠️ {e}"}
         take = result.takes[0]

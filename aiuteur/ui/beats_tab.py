@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, Beat, BeatSheet, InputError, Stage
+from aiuteur.pipeline.actions import Action, RewriteBeat
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
 
@@ -141,12 +142,12 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     gate_on_skipped(env, [tab.generate])  # a skipped stage has nothing to write
     env.on_reload(on_load, [env.project], [*shown, tab.status])
 
-    def run(pid: str | None, request: gr.Request, guidance: str, target: str = "") -> list[Any]:
+    def run(pid: str | None, request: gr.Request, guidance: str, action: Action | None = None) -> list[Any]:
         if not pid:
             return [gr.skip(), gr.skip(), "Open a project first."]
         runner = env.runner_for(request)
         try:
-            result = runner.run(pid, Stage.BEATS, guidance=guidance, target=target)
+            result = runner.run(pid, Stage.BEATS, action=action, guidance=guidance)
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, f"⚠️ {e}")
@@ -160,10 +161,10 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
 
     def on_regenerate(pid: str | None, table: Any, number: Any, guidance: str, request: gr.Request) -> list[Any]:
         try:
-            target = f"beat:{beat_id(sheet_from_rows(table), number)}"
+            action = RewriteBeat(beat_id=beat_id(sheet_from_rows(table), number))
         except AiuteurError as e:
             return [gr.skip(), gr.skip(), f"⚠️ {e}"]
-        return run(pid, request, guidance, target)
+        return run(pid, request, guidance, action)
 
     tab.regenerate.click(on_regenerate, [env.project, tab.table, tab.number, tab.beat_guidance],
                          [*shown, tab.status], api_name="beats_regenerate_one", concurrency_id=GPU,

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, CostEstimate, InputError, ShotList, Stage
+from aiuteur.pipeline.actions import Estimate, build
 from aiuteur.pipeline.confirm import confirm_estimate, default_rate
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import TabEnv, seen, with_statuses
@@ -126,11 +127,9 @@ def listen(tab: ConfirmTab, env: TabEnv) -> None:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid)
-        options: dict[str, Any] = {"confirm": False}  # the filmmaker confirms with the button, never by itself
-        if rate is not None:
-            options["rate_per_hour"] = float(rate)
-        try:
-            runner.run(pid, Stage.CONFIRM, sid, options=options)
+        try:  # the filmmaker confirms with the button, never by itself
+            action = build(Estimate, confirm=False, rate_per_hour=None if rate is None else float(rate))
+            runner.run(pid, Stage.CONFIRM, sid, action)
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, f"⚠️ {e}")

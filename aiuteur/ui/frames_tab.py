@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, Frames, InputError, ShotList, Stage, Take
+from aiuteur.pipeline.actions import Action, MakeKeyframes, RegenerateFrame, RegenerateShotFrames, build
 from aiuteur.pipeline.consistency import LOW_SCORE
 from aiuteur.pipeline.frames import choose_frame
 from aiuteur.pipeline.runner import Runner
@@ -156,14 +157,20 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
     tab.frame.input(on_pick, [env.project, env.scene, tab.frame], shown, api_name="frames_pick")
 
-    def run(pid: str | None, sid: str | None, pick: str | None, target: str, best_of: float, guidance: str,
+    def run(pid: str | None, sid: str | None, pick: str | None, what: str, best_of: float, guidance: str,
             request: gr.Request, progress: gr.Progress) -> list[Any]:
+        """`what`: "scene" every keyframe, "shot" the picked frame's shot, "frame" the picked frame."""
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, pick)
         try:
-            result = runner.run(pid, Stage.FRAMES, sid, target=target, guidance=guidance or "",
-                                options={"best_of": int(best_of or 1)}, progress=progress_fn(progress))
+            n = int(best_of or 1)
+            shot_id, which = _split(pick) if what != "scene" else ("", "")
+            action: Action = (
+                build(RegenerateFrame, shot_id=shot_id, end=which == "end", best_of=n) if what == "frame"
+                else build(RegenerateShotFrames, shot_id=shot_id, best_of=n) if what == "shot"
+                else build(MakeKeyframes, best_of=n))
+            result = runner.run(pid, Stage.FRAMES, sid, action, guidance=guidance or "", progress=progress_fn(progress))
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, pick, f"⚠️ {e}")
@@ -173,19 +180,19 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
 
     def on_generate(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
                     request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
-        return run(pid, sid, pick, "", best_of, guidance, request, progress)
+        return run(pid, sid, pick, "scene", best_of, guidance, request, progress)
 
     def on_frame(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
                  request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
         if not pick:
             return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
-        return run(pid, sid, pick, f"frame:{pick}", best_of, guidance, request, progress)
+        return run(pid, sid, pick, "frame", best_of, guidance, request, progress)
 
     def on_shot(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
                 request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
         if not pick:
             return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
-        return run(pid, sid, pick, f"shot:{_split(pick)[0]}", best_of, guidance, request, progress)
+        return run(pid, sid, pick, "shot", best_of, guidance, request, progress)
 
     ins = [env.project, env.scene, tab.frame, tab.best_of, tab.guidance]
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, InputError, Prompts, ShotList, ShotPrompt, Stage, StyleAndAssets
+from aiuteur.pipeline.actions import Action, BuildPrompts, RebuildPrompt
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
@@ -135,12 +136,12 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="prompts_visit", show_progress="hidden")
 
-    def run(pid: str | None, sid: str | None, shot: str | None, target: str, request: gr.Request) -> list[Any]:
+    def run(pid: str | None, sid: str | None, shot: str | None, action: Action, request: gr.Request) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, shot)
         try:
-            result = runner.run(pid, Stage.PROMPTS, sid, target=target)
+            result = runner.run(pid, Stage.PROMPTS, sid, action)
             note_position(runner, pid, Stage.PROMPTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
@@ -148,10 +149,10 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
         return fill(runner, pid, sid, shot, "✅ Built." if result.ok else "⚠️ " + " ".join(result.errors))
 
     def on_build(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
-        return run(pid, sid, shot, "", request)
+        return run(pid, sid, shot, BuildPrompts(), request)
 
     def on_rebuild(pid: str | None, sid: str | None, shot: str | None, request: gr.Request) -> list[Any]:
-        return run(pid, sid, shot, f"shot:{shot}" if shot else "", request)
+        return run(pid, sid, shot, RebuildPrompt(shot_id=shot) if shot else BuildPrompts(), request)
 
     tab.build.click(on_build, [env.project, env.scene, tab.shot], shown, api_name="prompts_build").then(**then)
     tab.rebuild.click(on_rebuild, [env.project, env.scene, tab.shot], shown,

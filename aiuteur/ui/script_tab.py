@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, ElementKind, Scene, Script, Stage, Status
+from aiuteur.pipeline.actions import EnrichScript, RewriteScene
 from aiuteur.pipeline.runner import Runner, RunResult
 from aiuteur.screenplay.builder import opening_elements
 from aiuteur.ui.tab_api import GPU, TabEnv, with_statuses
@@ -167,8 +168,7 @@ def run_streaming(runner: Runner, project_id: str, **kwargs: Any) -> Iterator[tu
     def work() -> None:
         try:
             result = runner.run(project_id, Stage.SCRIPT, progress=lambda f, s: events.put(("progress", (f, s))),
-                                options={**kwargs.pop("options", {}),
-                                         "on_partial": lambda text: events.put(("partial", text))}, **kwargs)
+                                on_partial=lambda text: events.put(("partial", text)), **kwargs)
             events.put(("done", result))
         except AiuteurError as e:
             events.put(("error", e))
@@ -307,14 +307,13 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
         if not scene_id:
             yield [gr.skip()] * 4 + ["Pick a scene to rewrite."]
             return
-        yield from write(pid, request, guidance=guidance, target=f"scene:{scene_id}")
+        yield from write(pid, request, guidance=guidance, action=RewriteScene(scene_id=scene_id))
 
     tab.regenerate.click(on_regenerate, [env.project, tab.scene, tab.scene_guidance], shown,
                          api_name="script_regenerate_scene", concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     def on_enrich(pid: str | None, scene_id: str | None, guidance: str, request: gr.Request) -> Iterator[list[Any]]:
-        yield from write(pid, request, guidance=guidance, target=f"scene:{scene_id}" if scene_id else "",
-                         options={"enrich": True})
+        yield from write(pid, request, guidance=guidance, action=EnrichScript(scene_id=scene_id or None))
 
     tab.enrich.click(on_enrich, [env.project, tab.scene, tab.scene_guidance], shown, api_name="script_enrich",
                      concurrency_id=GPU, concurrency_limit=1).then(**then)

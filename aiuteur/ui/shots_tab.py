@@ -17,6 +17,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, Asset, InputError, Scene, ShotList, Stage, StyleAndAssets
 from aiuteur.pipeline import shot_list as sl
+from aiuteur.pipeline.actions import Action, RegenerateShot
 from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
 from aiuteur.pipeline.runner import Runner
@@ -184,12 +185,13 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="shots_visit", show_progress="hidden")
 
-    def run(pid: str | None, sid: str | None, request: gr.Request, guidance: str, target: str = "") -> list[Any]:
+    def run(pid: str | None, sid: str | None, request: gr.Request, guidance: str,
+            action: Action | None = None) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid)
         try:
-            result = runner.run(pid, Stage.SHOTS, sid, guidance=guidance, target=target)
+            result = runner.run(pid, Stage.SHOTS, sid, action, guidance=guidance)
             note_position(runner, pid, Stage.SHOTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
@@ -210,10 +212,10 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
             shots = load(runner, pid or "", sid or "").shots
             if shots is None:
                 raise InputError("Make the shot list first.")
-            target = f"shot:{shot_id(shots, number)}"
+            action = RegenerateShot(shot_id=shot_id(shots, number))
         except AiuteurError as e:
             return fill(runner, pid, sid, f"⚠️ {e}")
-        return run(pid, sid, request, guidance, target)
+        return run(pid, sid, request, guidance, action)
 
     tab.regenerate.click(on_regenerate, [env.project, env.scene, tab.number, tab.shot_guidance], shown,
                          api_name="shot_list_regenerate_one", concurrency_id=GPU, concurrency_limit=1).then(**then)

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, Stage, Treatment, TreatmentVariant
+from aiuteur.pipeline.actions import Action, RewriteVariant
 from aiuteur.pipeline.runner import Runner, RunResult
 from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
 
@@ -142,12 +143,12 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
     gate_on_skipped(env, [tab.generate])  # a skipped stage has nothing to write
     env.on_reload(on_load, [env.project], shown)
 
-    def run(pid: str | None, request: gr.Request, *, guidance: str, target: str = "") -> list[Any]:
+    def run(pid: str | None, request: gr.Request, *, guidance: str, action: Action | None = None) -> list[Any]:
         if not pid:
             return [gr.skip()] * len(shown) + ["Open a project first."]
         runner = env.runner_for(request)
         try:
-            result = runner.run(pid, Stage.TREATMENT, guidance=guidance, target=target)
+            result = runner.run(pid, Stage.TREATMENT, action=action, guidance=guidance)
         except AiuteurError as e:
             gr.Warning(str(e))
             return [*fill(runner, pid), f"⚠️ {e}"]
@@ -164,7 +165,7 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
     form: set[gr.blocks.Block] = {env.project, tab.rev, *tab.fields}
     for i, col in enumerate(tab.columns):
         def on_regenerate(pid: str | None, guidance: str, request: gr.Request, i: int = i) -> list[Any]:
-            return run(pid, request, guidance=guidance, target=f"variant:{i}")
+            return run(pid, request, guidance=guidance, action=RewriteVariant(index=i))
 
         col.regenerate.click(on_regenerate, [env.project, col.guidance], [*shown, tab.status],
                              api_name=f"treatment_variant_{i + 1}", concurrency_id=GPU,

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, Clips, InputError, ShotList, Stage
+from aiuteur.pipeline.actions import Action, RenderAnimatic, RenderClip, RenderCut, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.video import choose_clip, shot_markers
 from aiuteur.ui import take_picker
@@ -145,13 +146,13 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
 
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
 
-    def run(pid: str | None, sid: str | None, shot: str | None, target: str, request: gr.Request,
+    def run(pid: str | None, sid: str | None, shot: str | None, action: Action, request: gr.Request,
             progress: gr.Progress | None = None) -> list[Any]:
         runner = env.runner_for(request)
         if not pid or not sid:
             return fill(runner, pid, sid, shot)
         try:
-            result = runner.run(pid, Stage.VIDEO, sid, target=target, progress=progress_fn(progress))
+            result = runner.run(pid, Stage.VIDEO, sid, action, progress=progress_fn(progress))
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, shot, f"⚠️ {e}")
@@ -159,17 +160,17 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
 
     def on_render(pid: str | None, sid: str | None, shot: str | None, request: gr.Request,
                   progress: gr.Progress = tracker) -> list[Any]:
-        return run(pid, sid, shot, "", request, progress)
+        return run(pid, sid, shot, RenderScene(), request, progress)
 
     def on_animatic(pid: str | None, sid: str | None, shot: str | None, request: gr.Request,
                     progress: gr.Progress = tracker) -> list[Any]:
-        return run(pid, sid, shot, "animatic", request, progress)
+        return run(pid, sid, shot, RenderAnimatic(), request, progress)
 
     def on_rerender(pid: str | None, sid: str | None, shot: str | None, request: gr.Request,
                     progress: gr.Progress = tracker) -> list[Any]:
         if not shot:
             return fill(env.runner_for(request), pid, sid, shot, "Choose a shot first.")
-        return run(pid, sid, shot, f"clip:{shot}", request, progress)
+        return run(pid, sid, shot, RenderClip(shot_id=shot), request, progress)
 
     ins = [env.project, env.scene, tab.shot]
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
@@ -193,7 +194,7 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
         if clips is None or take is None:
             raise InputError("That clip is no longer a take of this shot; click one of the takes on screen.")
         runner.save(pid, Stage.VIDEO, choose_clip(clips, shot, take), sid, base_revision=seen(rev))
-        result = runner.run(pid, Stage.VIDEO, sid, target="cut")  # the scene cut follows the choice (no rendering)
+        result = runner.run(pid, Stage.VIDEO, sid, RenderCut())  # the scene cut follows the choice (no rendering)
         return fill(runner, pid, sid, shot, "Chosen; the scene cut is joined again." if result.ok else
                     "Chosen. ⚠️ " + " ".join(result.errors))
 

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import AiuteurError, AssetCategory, ConflictError, Stage, StyleAndAssets
+from aiuteur.pipeline.actions import PreviewVoice, SetVoice, build
 from aiuteur.ui.tab_api import GPU, TabEnv, seen
 
 
@@ -62,8 +63,8 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) ->
     asset.input(on_pick, [env.project, asset], [panel.voice, panel.pitch, panel.rate, panel.status],
                 api_visibility="private")
 
-    def options(voice: str | None, pitch: float, rate: float) -> dict[str, Any]:
-        return {"pitch": float(pitch), "rate": float(rate), **({"voice": voice} if voice else {})}
+    def settings(asset_id: str, voice: str | None, pitch: float, rate: float) -> dict[str, Any]:
+        return {"asset_id": asset_id, "voice": voice or None, "pitch": float(pitch), "rate": float(rate)}
 
     def on_play(pid: str | None, asset_id: str | None, voice: str | None, pitch: float, rate: float,
                 request: gr.Request) -> list[Any]:
@@ -71,8 +72,7 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) ->
             return [gr.skip(), gr.skip(), "Open a project and choose a character first."]
         runner = env.runner_for(request)
         try:
-            result = runner.run(pid, Stage.ASSETS, target=f"voice_preview:{asset_id}",
-                                options=options(voice, pitch, rate))
+            result = runner.run(pid, Stage.ASSETS, action=build(PreviewVoice, **settings(asset_id, voice, pitch, rate)))
         except AiuteurError as e:
             return [gr.skip(), gr.skip(), f"⚠️ {e}"]
         take = result.takes[0]
@@ -98,7 +98,7 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) ->
                 raise ConflictError(f"{Stage.ASSETS.title} was changed by someone else since you opened it (now "
                                     f"revision {now}, yours was {seen(shown)}); the voice was not saved. Reload the "
                                     "project and save it again.")
-            result = runner.run(pid, Stage.ASSETS, target=f"voice:{asset_id}", options=options(voice, pitch, rate))
+            result = runner.run(pid, Stage.ASSETS, action=build(SetVoice, **settings(asset_id, voice, pitch, rate)))
         except AiuteurError as e:
             return f"⚠️ {e}", gr.skip()
         out = result.takes[0].output or {}

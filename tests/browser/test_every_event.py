@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from aiuteur.domain import Stage
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -66,9 +67,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runn
     runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
     pid, script = film_project(runner)
     sid = script.scenes[0].id
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False}).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
-    assert runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 4}).ok
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+    assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
     files = tmp_path_factory.mktemp("files")
     (files / "lamp.fountain").write_text(TWO, encoding="utf-8")
     buf = io.BytesIO()

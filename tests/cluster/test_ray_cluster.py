@@ -26,6 +26,7 @@ from aiuteur.domain import Frames, Stage
 from aiuteur.engines import cluster
 from aiuteur.engines.profiles import Profile, load_profile
 from aiuteur.engines.registry import CountedEngine, EngineCache, Engines
+from aiuteur.pipeline.actions import MakeKeyframes
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -45,7 +46,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 START_TRIES = 3  # `ray start` can time out on a loaded machine; it is simply tried again
-OPTIONS = {"score": False}
+OPTIONS = MakeKeyframes(score=False)
 
 
 def _free_port() -> int:
@@ -152,7 +153,7 @@ def test_a_scene_on_two_replicas_makes_the_same_takes_as_in_process(
         local, _ = _runner(tmp_path / "local", tiny_models, None)
         pid_l, script_l = film_project(local)
         sid_l = script_l.scenes[0].id
-        assert local.run(pid_l, Stage.FRAMES, sid_l, seed=3, options=OPTIONS).ok
+        assert local.run(pid_l, Stage.FRAMES, sid_l, seed=3, action=OPTIONS).ok
     finally:
         torch.set_num_threads(threads)
 
@@ -160,7 +161,7 @@ def test_a_scene_on_two_replicas_makes_the_same_takes_as_in_process(
     pid_r, script_r = film_project(remote)
     sid_r = script_r.scenes[0].id
     reports: list[str] = []
-    result = remote.run(pid_r, Stage.FRAMES, sid_r, seed=3, options=OPTIONS,
+    result = remote.run(pid_r, Stage.FRAMES, sid_r, seed=3, action=OPTIONS,
                         progress=lambda f, what: reports.append(what))
     assert result.ok, result.errors
     image = engines.get("image").engine
@@ -195,7 +196,7 @@ def test_a_replica_killed_mid_batch_loses_no_finished_take(
             os.kill(victim, signal.SIGKILL)
             killed.set()
 
-    result = runner.run(pid, Stage.FRAMES, sid, seed=5, options={**OPTIONS, "size": 256}, progress=progress)
+    result = runner.run(pid, Stage.FRAMES, sid, seed=5, action=OPTIONS.model_copy(update={"size": 256}), progress=progress)
     assert killed.is_set()
     takes = runner.takes(pid, Stage.FRAMES, sid)
     frames = _frame_images(runner, pid, sid)

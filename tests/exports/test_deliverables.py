@@ -17,6 +17,7 @@ from aiuteur.engines.animatic import probe
 from aiuteur.exports import export_all
 from aiuteur.exports.bundle import export_bundle, import_bundle
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -56,8 +57,9 @@ def film(tiny_image_models: Path, tiny_video_models: Path, u2netp: Path,  # noqa
     runner = Runner(Store(home), engines=TinyFilm(home))
     pid, script = film_project(runner)
     for sc in script.scenes:
-        for stage, options in ((Stage.FRAMES, {}), (Stage.CONFIRM, {"fps": 2, "confirm": True}), (Stage.VIDEO, {"fps": 2, "animatic_fps": 4})):
-            result = runner.run(pid, stage, sc.id, seed=2, options=options)
+        for stage, action in ((Stage.FRAMES, MakeKeyframes()), (Stage.CONFIRM, Estimate(fps=2, confirm=True)),
+                              (Stage.VIDEO, RenderScene(fps=2, animatic_fps=4))):
+            result = runner.run(pid, stage, sc.id, action, seed=2)
             assert result.ok, (stage, result.errors)
     torch.set_num_threads(threads)
     yield runner, pid

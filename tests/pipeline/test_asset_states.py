@@ -20,6 +20,7 @@ from aiuteur.domain import (
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.schema_bounds import check_bounded
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.asset_states import (
     REFERENCE_SCALE,
     VARIABLES,
@@ -120,8 +121,8 @@ def test_four_scene_costume_change_carries_into_scene_four(runner: Runner, engin
     shots3 = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, s3))
     p3 = state_of(states(runner, pid, s3), "as_persephone")
     assert p3 is not None and p3.changes[0].shot_id == shots3.shots[4].id
-    result = runner.run(pid, Stage.ASSET_STATES, s3, target="instance:as_persephone", seed=5,
-                        options={"takes": 2})
+    result = runner.run(pid, Stage.ASSET_STATES, s3, seed=5,
+                        action=SceneInstance(asset_id="as_persephone", takes=2))
     assert result.ok and len(result.takes) == 2
     req = image.requests[-1]
     assert req.references[0].key == persephone.master_ref_white
@@ -166,7 +167,7 @@ def test_default_reference_follows_a_new_choice_upstream_until_pinned(runner: Ru
     infer(runner, engines, pid, script, 1)
     st3 = infer(runner, engines, pid, script, 2)
     hades = bundle.registry.get("as_hades")
-    runner.run(pid, Stage.ASSET_STATES, s2, target="instance:as_hades", seed=1)
+    runner.run(pid, Stage.ASSET_STATES, s2, action=SceneInstance(asset_id="as_hades"), seed=1)
     state = runner.view(pid).state
     img2 = state_of(AssetStates.model_validate(state.data(Stage.ASSET_STATES, s2)), "as_hades")
     assert img2 is not None and img2.image
@@ -191,7 +192,7 @@ def test_use_master_as_is_skips_generation_and_the_mirror(runner: Runner, engine
     make_shots(runner, engines, pid, script, 0)
     make_shots(runner, engines, pid, script, 1)
     st1 = infer(runner, engines, pid, script, 0)
-    runner.run(pid, Stage.ASSET_STATES, s1, target="instance:as_persephone")
+    runner.run(pid, Stage.ASSET_STATES, s1, action=SceneInstance(asset_id="as_persephone"))
     st1 = states(runner, pid, s1)
     on = use_master(st1, "as_persephone", True, "Scene 1")
     runner.save(pid, Stage.ASSET_STATES, on, s1)

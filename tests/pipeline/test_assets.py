@@ -10,8 +10,16 @@ from PIL import Image
 from aiuteur.domain import AssetCategory, InputError, Script, Stage, StyleAndAssets
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.schema_bounds import check_bounded
+from aiuteur.pipeline import actions
 from aiuteur.pipeline import assets as stage
 from aiuteur.pipeline import assets_ops as ops
+from aiuteur.pipeline.actions import (
+    DescribeAsset,
+    Extract,
+    MasterReference,
+    MasterReferences,
+    UploadReference,
+)
 from aiuteur.pipeline.assets import ChunkExtraction, canonical, chunks, deterministic
 from aiuteur.pipeline.prompts import all_templates, load_template
 from aiuteur.pipeline.runner import Runner
@@ -118,13 +126,13 @@ def test_extraction_end_to_end_with_a_state_change_and_references(runner: Runner
 
 def test_opening_and_running_again_makes_no_extraction_call(runner: Runner, engines: FakeEngines) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     first = engines.calls["extract_assets"]
     assert first >= 1
     for _ in range(3):
         runner.view(pid)
         runner.visit(pid, Stage.ASSETS)
-        runner.run(pid, Stage.ASSETS, target="extract")
+        runner.run(pid, Stage.ASSETS, action=Extract(references=False))
         runner.run(pid, Stage.ASSETS)  # references for what the checklist keeps; extraction has nothing to do
         list(runner.run_until(pid, Stage.PROMPTS))
     assert engines.calls["extract_assets"] == first
@@ -135,7 +143,7 @@ def test_changing_one_scene_of_thirty_re_extracts_only_its_chunk(runner: Runner,
     responder.findings = {}
     script = many_scenes(30)
     pid = project_with_script(runner, script)
-    runner.run(pid, Stage.ASSETS, target="extract")
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     all_chunks = chunks(script)
     assert engines.calls["extract_assets"] == len(all_chunks) and len(all_chunks) > 1
     edited = with_action(script, script.scenes[16].id, "A red umbrella lies on the floor.")
@@ -154,7 +162,7 @@ def test_removed_and_unticked_assets_stay_so_and_new_finds_are_offered(runner: R
                                                                         responder: ResponderText) -> None:
     script = spring_script()
     pid = project_with_script(runner, script)
-    runner.run(pid, Stage.ASSETS, target="extract")
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     sa = saved_assets(runner, pid)
     cerberus, key, leo = by_name(sa, "Cerberus"), by_name(sa, "silver key"), by_name(sa, "Leo")
     sa = ops.remove_asset(sa, cerberus.id)
@@ -194,13 +202,13 @@ def test_a_failed_chunk_keeps_the_deterministic_registry_and_is_retried(runner: 
             raise EngineError("out of memory")
 
     responder.hook = hook  # type: ignore[assignment]
-    result = runner.run(pid, Stage.ASSETS, target="extract")
+    result = runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     assert not result.ok and "out of memory" in result.errors[0]
     sa = saved_assets(runner, pid)
     assert by_name(sa, "Persephone") and by_name(sa, "Meadow")
     calls = engines.calls["extract_assets"]
     failing["on"] = False
-    assert runner.run(pid, Stage.ASSETS, target="extract").ok
+    assert runner.run(pid, Stage.ASSETS, action=Extract(references=False)).ok
     assert engines.calls["extract_assets"] == calls + 1  # only the failed chunk
     assert by_name(saved_assets(runner, pid), "Persephone").state_changes
 
@@ -212,7 +220,7 @@ def test_a_wrong_scene_label_is_re_asked_then_dropped(runner: Runner, engines: F
     responder.hook = lambda labels: {"assets": [  # type: ignore[assignment]
         {"name": "lantern", "category": "prop", "description": "", "scenes": ["99"]}], "changes": [
         {"asset": "nobody", "scene": labels[0], "description": "x"}]}
-    result = runner.run(pid, Stage.ASSETS, target="extract")
+    result = runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     assert result.ok
     first = next(t for t in result.takes if t.purpose == "extract_assets")
     assert first.attempts == 2 and "use only the labels" in first.prompt[-1]["content"]
@@ -226,10 +234,10 @@ def test_a_wrong_scene_label_is_re_asked_then_dropped(runner: Runner, engines: F
 def test_a_reference_is_transparent_where_the_mask_is_zero(runner: Runner, engines: FakeEngines,
                                                              store: Store) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     sa = saved_assets(runner, pid)
     persephone = by_name(sa, "Persephone")
-    result = runner.run(pid, Stage.ASSETS, target=f"reference:{persephone.id}", seed=3)
+    result = runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=persephone.id), seed=3)
     assert result.ok
     take = next(t for t in result.takes if t.purpose == "master_reference")
     rgba, white = _png(store, take.output["rgba"]), _png(store, take.output["white"])  # type: ignore[index]
@@ -244,9 +252,9 @@ def test_a_reference_is_transparent_where_the_mask_is_zero(runner: Runner, engin
 
 def test_a_location_is_an_opaque_plate_and_never_matted(runner: Runner, engines: FakeEngines, store: Store) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     meadow = by_name(saved_assets(runner, pid), "Meadow")
-    result = runner.run(pid, Stage.ASSETS, target=f"reference:{meadow.id}")
+    result = runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=meadow.id))
     take = next(t for t in result.takes if t.purpose == "master_reference")
     assert _png(store, take.output["rgba"]).getchannel("A").getextrema() == (255, 255)  # type: ignore[index]
     assert engines.calls["matting"] == 0
@@ -254,15 +262,15 @@ def test_a_location_is_an_opaque_plate_and_never_matted(runner: Runner, engines:
 
 def test_several_takes_all_in_history_the_user_chooses(runner: Runner, engines: FakeEngines) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     key = by_name(saved_assets(runner, pid), "silver key")
-    made = [next(t for t in runner.run(pid, Stage.ASSETS, target=f"reference:{key.id}", seed=s).takes
+    made = [next(t for t in runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=key.id), seed=s).takes
                  if t.purpose == "master_reference") for s in (1, 2, 3)]
     sa = saved_assets(runner, pid)
     asset = by_name(sa, "silver key")
     assert asset.history == [t.id for t in made]
     assert asset.master_ref == made[0].output["rgba"]  # type: ignore[index]  # the first is chosen until the user picks
-    listed = runner.takes(pid, Stage.ASSETS, target=f"reference:{key.id}")
+    listed = runner.takes(pid, Stage.ASSETS, action=MasterReference(asset_id=key.id))
     assert [t.id for t in listed] == [t.id for t in made]
     sa = ops.choose_reference(sa, listed[2])
     runner.save(pid, Stage.ASSETS, sa)
@@ -272,11 +280,11 @@ def test_several_takes_all_in_history_the_user_chooses(runner: Runner, engines: 
 
 def test_the_unticked_get_no_reference_and_an_image_failure_stops_politely(runner: Runner, engines: FakeEngines) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     sa = saved_assets(runner, pid)
     persephone = by_name(sa, "Persephone")
     runner.save(pid, Stage.ASSETS, ops.apply_checklist(sa, kept={persephone.id}))
-    assert runner.run(pid, Stage.ASSETS, target="references").ok
+    assert runner.run(pid, Stage.ASSETS, action=MasterReferences()).ok
     assert engines.calls["master_reference"] == 1
     after = saved_assets(runner, pid)
     assert [a.name for a in after.registry.assets if a.master_ref] == ["Persephone"]
@@ -287,23 +295,25 @@ def test_the_unticked_get_no_reference_and_an_image_failure_stops_politely(runne
 
     engines._image = Broken()
     runner.save(pid, Stage.ASSETS, ops.apply_checklist(after, kept={a.id for a in after.registry.assets}))
-    result = runner.run(pid, Stage.ASSETS, target="references")
+    result = runner.run(pid, Stage.ASSETS, action=MasterReferences())
     assert not result.ok and "Out of memory" in result.errors[0]
     assert len([t for t in result.takes if t.purpose == "master_reference"]) == 1  # stopped after one failure
 
 
 def test_an_upload_becomes_the_chosen_reference(runner: Runner, engines: FakeEngines, store: Store) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     hades = by_name(saved_assets(runner, pid), "Hades")
     buf = io.BytesIO()
     FakeImage().generate(__import__("aiuteur.engines.base", fromlist=["ImageRequest"]).ImageRequest("x")).save(buf, "PNG")
-    result = runner.run(pid, Stage.ASSETS, target=f"upload:{hades.id}", options={"image": buf.getvalue()})
+    key = runner.upload(pid, buf.getvalue(), "png")
+    result = runner.run(pid, Stage.ASSETS, action=UploadReference(asset_id=hades.id, image_key=key))
     take = next(t for t in result.takes if t.purpose == "upload_reference")
     assert take.engine == "user" and engines.calls["matting"] == 1
     assert by_name(saved_assets(runner, pid), "Hades").master_ref == take.output["rgba"]  # type: ignore[index]
     with pytest.raises(InputError, match="not an image"):
-        runner.run(pid, Stage.ASSETS, target=f"upload:{hades.id}", options={"image": b"nope"})
+        runner.run(pid, Stage.ASSETS, action=UploadReference(asset_id=hades.id,
+                                                             image_key=runner.upload(pid, b"nope", "png")))
 
 
 # --- adaptive description ---------------------------------------------------------------------------
@@ -317,9 +327,10 @@ def _image_bytes() -> bytes:
 
 def test_vision_proposes_a_description_the_user_replaces_or_merges(runner: Runner, engines: FakeEngines) -> None:
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     hades = by_name(saved_assets(runner, pid), "Hades")
-    result = runner.run(pid, Stage.ASSETS, target=f"describe:{hades.id}", options={"image": _image_bytes()})
+    key = runner.upload(pid, _image_bytes(), "png")
+    result = runner.run(pid, Stage.ASSETS, action=DescribeAsset(asset_id=hades.id, image_key=key))
     assert result.record is None  # a proposal changes nothing by itself
     out = result.takes[0].output
     assert out and out["from_vision"] and out["proposal"].startswith("A red egg")
@@ -336,10 +347,11 @@ def test_without_vision_it_says_so_and_keeps_the_users_words(runner: Runner, eng
 
     engines._vision = NoVision()
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     hades = by_name(saved_assets(runner, pid), "Hades")
-    result = runner.run(pid, Stage.ASSETS, target=f"describe:{hades.id}", guidance="A giant egg with a crown.",
-                        options={"image": _image_bytes()})
+    key = runner.upload(pid, _image_bytes(), "png")
+    result = runner.run(pid, Stage.ASSETS, action=DescribeAsset(asset_id=hades.id, image_key=key),
+                        guidance="A giant egg with a crown.")
     out = result.takes[0].output
     assert result.ok and out is not None and not out["from_vision"]
     assert out["proposal"] == "A giant egg with a crown." and "no vision model" in out["note"]
@@ -352,7 +364,7 @@ def test_without_vision_it_says_so_and_keeps_the_users_words(runner: Runner, eng
 def test_merge_split_and_add_by_hand(runner: Runner, engines: FakeEngines, responder: ResponderText) -> None:
     script = spring_script()
     pid = project_with_script(runner, script)
-    runner.run(pid, Stage.ASSETS, target="extract")
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     sa = saved_assets(runner, pid)
     hamlet, hades = by_name(sa, "Hamlet"), by_name(sa, "Hades")
     # split "HAMLET'S VOICE" off: it gets the scene where that cue speaks, and stays split on re-extraction
@@ -373,7 +385,7 @@ def test_merge_split_and_add_by_hand(runner: Runner, engines: FakeEngines, respo
         ops.add_asset(added, "persephone", "character")
     runner.save(pid, Stage.ASSETS, added)
     runner.save(pid, Stage.SCRIPT, with_action(script, script.scenes[1].id, "Wind."))
-    runner.run(pid, Stage.ASSETS, target="extract")
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     after = saved_assets(runner, pid)
     assert by_name(after, "HAMLET'S VOICE").scenes == [script.scenes[1].id]
     assert "HAMLET'S VOICE" not in by_name(after, "Hamlet").aliases
@@ -389,10 +401,10 @@ def test_running_before_the_script_exists_says_what_to_do(runner: Runner) -> Non
 
 def test_an_unknown_target_is_refused(runner: Runner) -> None:
     pid = project_with_script(runner, spring_script())
-    with pytest.raises(InputError, match="Unknown assets target"):
-        runner.run(pid, Stage.ASSETS, target="frobnicate")
+    with pytest.raises(InputError, match="Style & assets has no action 'frobnicate'"):
+        runner.run(pid, Stage.ASSETS, action=actions.parse(Stage.ASSETS, {"kind": "frobnicate"}))
     with pytest.raises(InputError, match="no asset"):
-        runner.run(pid, Stage.ASSETS, target="reference:as_nope")
+        runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id="as_nope"))
 
 
 def test_scripts_with_repeated_numbers_are_labelled_by_position() -> None:
@@ -411,7 +423,7 @@ def test_a_first_name_in_an_edited_scene_joins_the_registered_full_name(runner: 
 
     script = spring_script()
     pid = project_with_script(runner, script)
-    runner.run(pid, Stage.ASSETS, target="extract")
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     sa = saved_assets(runner, pid)
     renamed = ops.edit_asset(sa, by_name(sa, "Leo").id, name="Leo Marsh")
     leo = by_name(renamed, "Leo Marsh").model_copy(update={"aliases": []})  # no alias "Leo" to match exactly
@@ -422,7 +434,7 @@ def test_a_first_name_in_an_edited_scene_joins_the_registered_full_name(runner: 
     edited = script.model_copy(update={"scenes": [*script.scenes[:3], last.model_copy(
         update={"elements": [*last.elements, line]})]})
     runner.save(pid, Stage.SCRIPT, edited)
-    runner.run(pid, Stage.ASSETS, target="extract")
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     after = saved_assets(runner, pid)
     assert [a.name for a in after.registry.assets if "Leo" in a.name and a.category == "character"] == ["Leo Marsh"]
     assert not any(a.offered for a in after.registry.assets)

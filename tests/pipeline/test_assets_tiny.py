@@ -21,6 +21,7 @@ from aiuteur.engines.base import ImageRequest
 from aiuteur.engines.profiles import load_profile
 from aiuteur.engines.registry import CountedEngine, EngineCache, Engines
 from aiuteur.pipeline import assets as stage
+from aiuteur.pipeline.actions import Extract, ReferenceSize
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -94,7 +95,7 @@ def test_a_real_reference_is_transparent_exactly_where_the_u2netp_mask_is_zero(
         store: Store, tiny_engines: TinyWithScriptedText) -> None:
     runner = Runner(store, engines=tiny_engines)
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     persephone = by_name(saved_assets(runner, pid), "Persephone")
     masks: list[Image.Image] = []
 
@@ -115,7 +116,7 @@ def test_a_real_reference_is_transparent_exactly_where_the_u2netp_mask_is_zero(
             return Keep()
 
     take = stage.make_reference(persephone, saved_assets(runner, pid).style, [], Recording(), seed=1,
-                                put_media=store.put_media, options={"steps": 2, "width": 96, "height": 64})
+                                put_media=store.put_media, size=ReferenceSize(steps=2, width=96, height=64))
     assert take.ok and take.output is not None, take.error
     alpha = np.asarray(Image.open(io.BytesIO(store.media_path(take.output["rgba"]).read_bytes())).getchannel("A"))
     mask = np.asarray(masks[0])

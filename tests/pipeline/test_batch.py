@@ -12,6 +12,7 @@ import pytest
 from aiuteur.domain import Clips, Frames, Stage
 from aiuteur.engines.base import ImageRequest
 from aiuteur.pipeline import frames as frames_stage
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.batch import run_items
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
@@ -140,9 +141,9 @@ def test_clips_on_two_replicas_render_at_once_and_stop_leaves_finished_clips(hom
     runner = Runner(Store(home), engines=engines)
     pid, script = film_project(runner)
     sid = script.scenes[0].id
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False}).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
-    result = runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 8})
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+    result = runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=8))
     assert result.ok, result.errors
     clips = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid))
     assert all(c.video for c in clips.clips) and clips.scene_cut
@@ -150,7 +151,7 @@ def test_clips_on_two_replicas_render_at_once_and_stop_leaves_finished_clips(hom
     # Stop after the first clip: nothing new starts, what was running is kept, queued requests cancelled
     calls = len(engines._video.calls)
     stop = threading.Event()
-    result = runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 8},
+    result = runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=8),
                         progress=lambda f, what: stop.set() if what.startswith("clip 1 of") else None,
                         cancelled=stop.is_set)
     assert engines.cancelled == 1

@@ -6,6 +6,7 @@ import pytest
 
 from aiuteur.domain import BeatSheet, InputError, Stage, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError
+from aiuteur.pipeline.actions import RewriteBeat
 from aiuteur.pipeline.beats import beat_count, best_sentence, locate, sentences
 from aiuteur.pipeline.runner import Runner
 from tests.fakes import FakeEngines
@@ -72,7 +73,7 @@ def test_a_misquoted_passage_is_re_asked_with_the_validator_message(runner: Runn
     pid = _with_beats(runner, engines)
     target = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS)).beats[1]
     engines.scripted.enqueue(beat_out("Leo follows her, carrying a lantern."), beat_out("Leo follows her with the lantern."))
-    take = runner.run(pid, Stage.BEATS, target=f"beat:{target.id}").takes[0]
+    take = runner.run(pid, Stage.BEATS, action=RewriteBeat(beat_id=target.id)).takes[0]
     assert take.ok and take.attempts == 2
     reask = engines.scripted.calls[-1]["messages"][-1]["content"]
     assert "source_passage" in reask and "copied exactly" in reask
@@ -84,7 +85,7 @@ def test_after_the_last_attempt_a_misquote_falls_back_to_the_best_sentence(runne
     target = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS)).beats[1]
     bad = beat_out("Leo follows her, carrying a lantern.")
     engines.scripted.enqueue(bad, bad, bad)
-    take = runner.run(pid, Stage.BEATS, target=f"beat:{target.id}").takes[0]
+    take = runner.run(pid, Stage.BEATS, action=RewriteBeat(beat_id=target.id)).takes[0]
     assert take.ok and take.attempts == 3
     sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
     assert sheet.beats[1].source_passage == "Leo follows her with the lantern."
@@ -105,7 +106,7 @@ def test_regenerating_one_beat_keeps_its_id_and_the_others(runner: Runner, engin
     target = before.beats[1]
     engines.scripted.enqueue({"title": "The lantern", "summary": "Leo lifts the lantern high.",
                               "source_passage": "Leo follows her with the lantern."})
-    result = runner.run(pid, Stage.BEATS, target=f"beat:{target.id}", guidance="more light")
+    result = runner.run(pid, Stage.BEATS, action=RewriteBeat(beat_id=target.id), guidance="more light")
     assert result.ok and result.takes[0].target == f"beat:{target.id}"
     assert "more light" in result.takes[0].prompt[-1]["content"]
     assert all(r in result.takes[0].prompt[0]["content"] for r in RULES)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aiuteur.domain import CostEstimate, InputError, ShotList, Stage, Status
-from aiuteur.pipeline import graph
+from aiuteur.pipeline import actions, graph
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.confirm import confirm_estimate
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.video import clip_frames
@@ -28,7 +29,7 @@ def engines() -> FakeEngines:
 def with_frames(runner: Runner) -> tuple[str, str]:
     pid, script = film_project(runner)
     sid = script.scenes[0].id
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False}).ok
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
     return pid, sid
 
 
@@ -40,7 +41,7 @@ def test_without_timings_the_table_is_used_and_every_assumption_is_said(runner: 
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIUTEUR_GPU_RATE", raising=False)
     pid, sid = with_frames(runner)
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": False, "rate_per_hour": 3.0}).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=False, rate_per_hour=3.0)).ok
     est = estimate_of(runner, pid, sid)
     shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, sid)).shots
     assert set(est.per_shot_seconds) == {s.id for s in shots} and not any(est.measured.values())
@@ -57,17 +58,17 @@ def test_without_timings_the_table_is_used_and_every_assumption_is_said(runner: 
     assert "Waiting for your confirmation" in estimate_of(runner, pid, sid).assumptions[-1]
     # the rate from the environment
     monkeypatch.setenv("AIUTEUR_GPU_RATE", "10")
-    runner.run(pid, Stage.CONFIRM, sid, options={"confirm": False})
+    runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=False))
     assert estimate_of(runner, pid, sid).rate_per_hour == 10.0
     with pytest.raises(InputError, match="rate_per_hour"):
-        runner.run(pid, Stage.CONFIRM, sid, options={"rate_per_hour": "cheap"})
+        runner.run(pid, Stage.CONFIRM, sid, action=actions.parse(Stage.CONFIRM, {"rate_per_hour": "cheap"}))
 
 
 def test_nothing_is_rendered_before_the_estimate_is_confirmed(runner: Runner, engines: FakeEngines) -> None:
     pid, sid = with_frames(runner)
     with pytest.raises(InputError):  # no estimate at all
         runner.run(pid, Stage.VIDEO, sid)
-    runner.run(pid, Stage.CONFIRM, sid, options={"confirm": False})
+    runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=False))
     with pytest.raises(InputError, match="Confirm"):
         runner.run(pid, Stage.VIDEO, sid)
     # even called directly, the stage refuses before touching the engine
@@ -82,15 +83,15 @@ def test_nothing_is_rendered_before_the_estimate_is_confirmed(runner: Runner, en
     # the filmmaker confirms (at a new rate): now it renders
     runner.save(pid, Stage.CONFIRM, confirm_estimate(estimate_of(runner, pid, sid), rate_per_hour=1.5), sid)
     assert graph.status(runner.view(pid).state, Stage.CONFIRM, sid) == Status.DONE
-    result = runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 4})
+    result = runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4))
     assert result.ok and engines._video.calls
 
 
 def test_timings_measured_on_this_machine_replace_the_table(runner: Runner, engines: FakeEngines) -> None:
     pid, sid = with_frames(runner)
-    runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True})
-    assert runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 4}).ok
-    runner.run(pid, Stage.CONFIRM, sid, options={"confirm": False, "fps": 4})
+    runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True))
+    assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
+    runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=False, fps=4))
     est = estimate_of(runner, pid, sid)
     assert all(est.measured.values())
     assert "measured on this machine" in " ".join(est.assumptions)

@@ -18,6 +18,7 @@ from aiuteur.engines import zerogpu
 from aiuteur.engines.base import ImageRequest
 from aiuteur.engines.image_edit import DiffusersEditImage
 from aiuteur.engines.video import DiffusersVideo
+from aiuteur.pipeline.actions import Estimate
 from aiuteur.pipeline.runner import Runner
 from tests.engines._image_fixtures import image_models_dir, tiny_image_builder  # noqa: F401
 from tests.fakes import FakeEngines
@@ -95,7 +96,7 @@ def test_a_model_that_ignores_end_frames_is_refused_for_them_and_stage_11_says_s
     pid, sid = _frames(runner, engines, edit=False)
     frames = Frames.model_validate(runner.view(pid).data(Stage.FRAMES, sid))
     assert any(f.which == "end" and f.image for f in frames.frames), "the fixture has end frames"
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
     est = CostEstimate.model_validate(runner.view(pid).data(Stage.CONFIRM, sid))
     words = " ".join(est.assumptions)
     assert "ignores the end frame" in words and "Stage 12 will refuse to render them" in words
@@ -113,12 +114,12 @@ def test_clips_past_the_per_call_limit_are_split_or_refused_in_the_estimate_and_
     pid, sid = _frames(runner, engines, edit=False)
     monkeypatch.setattr(zerogpu.TIMINGS, "_sums", {})  # plan from the profile's figure, not earlier tests' renders
     monkeypatch.setenv("AIUTEUR_GPU_CALL_LIMIT_S", "120")
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
     words = " ".join(CostEstimate.model_validate(runner.view(pid).data(Stage.CONFIRM, sid)).assumptions)
     assert "One GPU call may last 120 s here" in words
     assert "will be rendered in" in words or "refused before it starts" in words
     monkeypatch.setenv("AIUTEUR_GPU_CALL_LIMIT_S", "15")  # not even one short segment fits now
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
     words = " ".join(CostEstimate.model_validate(runner.view(pid).data(Stage.CONFIRM, sid)).assumptions)
     assert "refused before it starts" in words and "more than the 15 s one GPU call may last" in words
     with pytest.raises(InputError, match=r"more than the 15 s one GPU call may last.*Nothing was rendered"):

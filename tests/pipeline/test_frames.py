@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aiuteur.domain import Frames, InputError, Prompts, Shot, ShotList, Stage, Status
-from aiuteur.pipeline import graph
+from aiuteur.pipeline import actions, graph
+from aiuteur.pipeline.actions import MakeKeyframes, RegenerateFrame, RegenerateShotFrames
 from aiuteur.pipeline.frames import PLACE_SCALE, REFERENCE_SCALE, choose_frame, continues
 from aiuteur.pipeline.runner import Runner
 from tests.fakes import FakeEngines
@@ -80,7 +81,7 @@ def test_regenerating_one_frame_or_one_shot_leaves_the_others_alone(runner: Runn
     runner.run(pid, Stage.FRAMES, sid, seed=1)
     before = frames_of(runner, pid, sid)
     first, second = before.frames[0], before.frames[-1]
-    runner.run(pid, Stage.FRAMES, sid, seed=7, target=f"frame:{first.shot_id}:{first.which}")
+    runner.run(pid, Stage.FRAMES, sid, seed=7, action=RegenerateFrame(shot_id=first.shot_id, end=first.which == "end"))
     after = frames_of(runner, pid, sid)
     a0 = after.get(first.shot_id, first.which)
     assert a0 is not None and len(a0.takes) == 2 and a0.image != first.image
@@ -92,13 +93,13 @@ def test_regenerating_one_frame_or_one_shot_leaves_the_others_alone(runner: Runn
     assert frames_of(runner, pid, sid).get(first.shot_id, first.which) == first.model_copy(
         update={"takes": a0.takes})
     # one shot: its frames only
-    runner.run(pid, Stage.FRAMES, sid, seed=9, target=f"shot:{second.shot_id}")
+    runner.run(pid, Stage.FRAMES, sid, seed=9, action=RegenerateShotFrames(shot_id=second.shot_id))
     last = frames_of(runner, pid, sid)
     assert second.shot_id != first.shot_id
     expected = {(f.shot_id, f.which): len(f.takes) + (f.shot_id == second.shot_id) for f in after.frames}
     assert {(f.shot_id, f.which): len(f.takes) for f in last.frames} == expected
-    with pytest.raises(InputError, match="Unknown frames target"):
-        runner.run(pid, Stage.FRAMES, sid, target="clip:x")
+    with pytest.raises(InputError, match="Frames has no action 'render_clip'"):
+        runner.run(pid, Stage.FRAMES, sid, action=actions.parse(Stage.FRAMES, {"kind": "render_clip", "shot_id": "x"}))
 
 
 def test_a_failed_generation_leaves_earlier_takes_and_choices_intact(runner: Runner, engines: FakeEngines) -> None:
@@ -107,9 +108,9 @@ def test_a_failed_generation_leaves_earlier_takes_and_choices_intact(runner: Run
     runner.run(pid, Stage.FRAMES, sid, seed=1)
     before = runner.view(pid)
     saved = frames_of(runner, pid, sid)
-    target = f"shot:{saved.frames[0].shot_id}"
+    target = RegenerateShotFrames(shot_id=saved.frames[0].shot_id)
     engines._image.fail = "CUDA out of memory while denoising"
-    result = runner.run(pid, Stage.FRAMES, sid, seed=2, target=target)
+    result = runner.run(pid, Stage.FRAMES, sid, seed=2, action=target)
     assert not result.ok and result.record is None
     assert "out of memory" in result.errors[0] and "shot 1A" in result.errors[0]
     assert frames_of(runner, pid, sid) == saved  # choices and carousels untouched
@@ -140,7 +141,7 @@ def test_a_failed_generation_leaves_earlier_takes_and_choices_intact(runner: Run
 def test_best_of_n_preselects_the_most_consistent_take(runner: Runner, engines: FakeEngines) -> None:
     pid, script = film_project(runner)
     sid = script.scenes[1].id
-    result = runner.run(pid, Stage.FRAMES, sid, seed=5, options={"best_of": 3})
+    result = runner.run(pid, Stage.FRAMES, sid, seed=5, action=MakeKeyframes(best_of=3))
     frames = frames_of(runner, pid, sid)
     assert len(result.takes) == 3 * len(frames.frames)
     for f in frames.frames:
@@ -148,4 +149,4 @@ def test_best_of_n_preselects_the_most_consistent_take(runner: Runner, engines: 
         scores = [takes[t].output["consistency"] for t in f.takes]  # type: ignore[index]
         assert len(f.takes) == 3 and f.consistency == max(scores)
     with pytest.raises(InputError, match="best_of"):
-        runner.run(pid, Stage.FRAMES, sid, options={"best_of": 99})
+        runner.run(pid, Stage.FRAMES, sid, action=actions.parse(Stage.FRAMES, {"best_of": 99}))

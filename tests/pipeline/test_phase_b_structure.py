@@ -39,6 +39,7 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.clip_tokens import CLIP_CONTEXT, bound_clip_tokens, clip_tokens, exact_available
+from aiuteur.pipeline.actions import Extract
 from aiuteur.pipeline.asset_states import AssetStatesDraft
 from aiuteur.pipeline.assets import ChunkExtraction, scene_place
 from aiuteur.pipeline.prompts_stage import LONG_BUDGET, PromptPart, fit_prompt, prompt_budget
@@ -178,7 +179,7 @@ def engines() -> FakeEngines:
 
 def _run_phase_b(runner: Runner, text: str, name: str) -> tuple[str, Script]:
     pid, script = project_with_script(runner, text, name)
-    assert runner.run(pid, Stage.ASSETS, options={"references": False}).ok
+    assert runner.run(pid, Stage.ASSETS, action=Extract(references=False)).ok
     for sc in script.scenes:
         for stage in (Stage.SHOTS, Stage.ASSET_STATES, Stage.PROMPTS):
             result = runner.run(pid, stage, sc.id)
@@ -192,7 +193,7 @@ def _run_phase_b(runner: Runner, text: str, name: str) -> tuple[str, Script]:
 @pytest.mark.parametrize("name", ["disguise.fountain", "odd.fountain"])
 def test_only_real_things_become_assets_and_places_come_from_headings(runner: Runner, name: str) -> None:
     pid, script = project_with_script(runner, SCREENPLAYS[name], name)
-    result = runner.run(pid, Stage.ASSETS, options={"references": False})
+    result = runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     assert result.ok
     sa = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS))
     kept = [a for a in sa.registry.assets if not a.removed]

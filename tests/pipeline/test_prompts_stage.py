@@ -9,6 +9,7 @@ import pytest
 
 from aiuteur.domain import AssetStates, InputError, Prompts, ShotList, Stage, Status, StyleAndAssets
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.actions import RebuildPrompt, SceneInstance
 from aiuteur.pipeline.asset_states import assets_in_scene, scene_image, set_description, state_of
 from aiuteur.pipeline.prompts_stage import NO_CHANGE, edit_prompt
 from aiuteur.pipeline.runner import Runner
@@ -50,7 +51,7 @@ def test_every_asset_in_frame_has_its_reference_attached(runner: Runner, engines
     for sc in script.scenes:
         produce(runner, engines, pid, sc.id, len(scene_units(sc)))
     sid = script.scenes[2].id
-    runner.run(pid, Stage.ASSET_STATES, sid, target="instance:as_persephone")
+    runner.run(pid, Stage.ASSET_STATES, sid, action=SceneInstance(asset_id="as_persephone"))
     calls_before = sum(engines.calls.values())
     for sc in script.scenes:
         assert runner.run(pid, Stage.PROMPTS, sc.id).ok
@@ -119,7 +120,7 @@ def test_an_edited_prompt_is_kept_until_upstream_changes(runner: Runner, engines
     runner.save(pid, Stage.ASSET_STATES, set_description(states, "as_persephone", "muddy", "Scene 1"), scene.id)
     assert graph.status(runner.view(pid).state, Stage.PROMPTS, scene.id) == Status.STALE
     # rebuilding that one shot drops the edit
-    runner.run(pid, Stage.PROMPTS, scene.id, target=f"shot:{shot_id}")
+    runner.run(pid, Stage.PROMPTS, scene.id, action=RebuildPrompt(shot_id=shot_id))
     rebuilt = Prompts.model_validate(runner.view(pid).data(Stage.PROMPTS, scene.id)).prompts[0]
     assert not rebuilt.edited and "muddy" in rebuilt.start_prompt
     with pytest.raises(InputError, match="empty"):

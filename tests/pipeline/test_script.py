@@ -22,6 +22,7 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.base import TruncatedError
 from aiuteur.engines.schema_bounds import check_bounded
+from aiuteur.pipeline.actions import EnrichScript, RewriteScene
 from aiuteur.pipeline.capsules import create_capsule
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.script import (
@@ -104,7 +105,7 @@ def test_each_writing_mode_runs_end_to_end_to_a_saved_script(runner: Runner, eng
     seen: list[tuple[float, str]] = []
     partial: list[str] = []
     result = runner.run(pid, Stage.SCRIPT, seed=11, progress=lambda f, s: seen.append((f, s)),
-                        options={"on_partial": partial.append})
+                        on_partial=partial.append)
     assert result.ok, result.errors
     script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
     assert [s.heading for s in script.scenes] == ["EXT. HARBOUR WALL - NIGHT", "INT. LAMP ROOM - NIGHT"]
@@ -239,7 +240,7 @@ def test_regenerating_one_scene_keeps_the_rest_and_every_id(runner: Runner, engi
     target = before.scenes[1]
     new = scene_out(9)
     engines.scripted.enqueue(new)
-    result = runner.run(pid, Stage.SCRIPT, target=f"scene:{target.id}", guidance="Leo is braver")
+    result = runner.run(pid, Stage.SCRIPT, action=RewriteScene(scene_id=target.id), guidance="Leo is braver")
     assert result.ok, result.errors
     assert [t.purpose for t in result.takes] == ["script_scene", "script"]
     assert "Leo is braver" in result.takes[0].prompt[1]["content"]
@@ -286,7 +287,7 @@ def test_enrich_rewrites_action_only_and_keeps_dialogue_verbatim(runner: Runner,
                      "Leo, a small egg in a red jumper, drops the lantern; it shatters and the flame dies."]},
         {"actions": ["Grey dawn over a wide wet beach: three fishing ships with patched sails glide in."]},
     )
-    result = runner.run(pid, Stage.SCRIPT, options={"enrich": True})
+    result = runner.run(pid, Stage.SCRIPT, action=EnrichScript())
     assert result.ok, result.errors
     assert [t.purpose for t in result.takes] == ["enrich", "enrich", "script"]
     after = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from aiuteur.domain import ElementKind, InputError, Scene, ScriptElement, ShotList, Stage, Status
 from aiuteur.engines.schema_bounds import check_bounded
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.actions import RegenerateShot
 from aiuteur.pipeline.prompts import load_template
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import (
@@ -278,7 +279,7 @@ def test_regenerate_one_shot_with_guidance_keeps_the_rest(runner: Runner, engine
     target = before.shots[1]
     engines.scripted.enqueue({"size": "close-up", "angle": "low angle", "movement": "dolly in", "lens": "85mm",
                               "in_frame": ["Hades", "Cerberus"]})
-    result = runner.run(pid, Stage.SHOTS, scene.id, target=f"shot:{target.id}", guidance="make him loom")
+    result = runner.run(pid, Stage.SHOTS, scene.id, action=RegenerateShot(shot_id=target.id), guidance="make him loom")
     assert result.ok and result.takes[0].target == f"shot:{target.id}"
     after = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, scene.id))
     assert after.shots[0] == before.shots[0] and after.shots[2] == before.shots[2]

@@ -10,6 +10,7 @@ import pytest
 from aiuteur.domain import Asset, AssetCategory, AssetRegistry, ShotList, Stage, StyleAndAssets, VoiceChoice
 from aiuteur.engines.base import EngineError
 from aiuteur.engines.voice import ToneVoice, read_wav
+from aiuteur.pipeline.actions import PreviewVoice, SetVoice
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import check_shots, in_frame, scene_units
 from aiuteur.pipeline.timing import MAX_SHOT_S, PAD_S, estimate_seconds, shot_timing, split_line
@@ -161,14 +162,14 @@ def test_stage5_voice_choice_preview_and_bundle(runner: Runner, engines: FakeEng
     reg = AssetRegistry(assets=[Asset(id="as_mara", name="Mara", category=AssetCategory.CHARACTER),
                                 Asset(id="as_joe", name="Joe", category=AssetCategory.CHARACTER)])
     pid, script, shots = run_shots(runner, engines, screenplay("MARA\nWhere were you?", "JOE\nOut."), registry=reg)
-    preview = runner.run(pid, Stage.ASSETS, target="voice_preview:as_mara", options={"voice": "tone-c", "pitch": 3})
+    preview = runner.run(pid, Stage.ASSETS, action=PreviewVoice(asset_id="as_mara", voice="tone-c", pitch=3))
     assert preview.ok and preview.takes[0].media and preview.takes[0].output
     assert preview.takes[0].output["text"] == "Where were you?"  # her own first line
-    bad = runner.run(pid, Stage.ASSETS, target="voice_preview:as_mara", options={"text": "🙂"})
+    bad = runner.run(pid, Stage.ASSETS, action=PreviewVoice(asset_id="as_mara", text="🙂"))
     assert bad.ok and "no words to speak" in (bad.takes[0].output or {}).get("note", "")
     with pytest.raises(Exception, match="no voice called 'nobody'"):
-        runner.run(pid, Stage.ASSETS, target="voice:as_mara", options={"voice": "nobody"})
-    assert runner.run(pid, Stage.ASSETS, target="voice:as_mara", options={"voice": "tone-c", "rate": 1.2}).ok
+        runner.run(pid, Stage.ASSETS, action=SetVoice(asset_id="as_mara", voice="nobody"))
+    assert runner.run(pid, Stage.ASSETS, action=SetVoice(asset_id="as_mara", voice="tone-c", rate=1.2)).ok
     saved = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS))
     mara = saved.registry.get("as_mara")
     assert mara.voice == VoiceChoice(voice="tone-c", rate=1.2, chosen=True)

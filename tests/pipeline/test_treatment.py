@@ -6,6 +6,7 @@ import pytest
 
 from aiuteur.domain import InputError, InputMode, SourceText, Stage, Status, StoryInput, Treatment
 from aiuteur.engines.base import EngineError, TruncatedError
+from aiuteur.pipeline.actions import RewriteVariant
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.treatment import (
     TreatmentDraft,
@@ -139,7 +140,7 @@ def test_regenerating_one_variant_keeps_the_other_two(runner: Runner, engines: F
     before = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
     runner.save(pid, Stage.TREATMENT, before.model_copy(update={"chosen": 0}))
     engines.scripted.enqueue(variant_out())
-    result = runner.run(pid, Stage.TREATMENT, target="variant:1", guidance="make it about driftwood")
+    result = runner.run(pid, Stage.TREATMENT, action=RewriteVariant(index=1), guidance="make it about driftwood")
     assert result.ok
     take = result.takes[0]
     assert take.target == "variant:1" and "make it about driftwood" in _prompt_text(take)
@@ -155,7 +156,7 @@ def test_a_rewritten_variant_that_repeats_another_is_re_asked(runner: Runner, en
     engines.scripted.enqueue(treatment_out())
     runner.run(pid, Stage.TREATMENT)
     engines.scripted.enqueue(variant_out(PROSE[2]), variant_out())
-    take = runner.run(pid, Stage.TREATMENT, target="variant:0").takes[0]
+    take = runner.run(pid, Stage.TREATMENT, action=RewriteVariant(index=0)).takes[0]
     assert take.ok and take.attempts == 2
 
 
@@ -174,7 +175,7 @@ def test_engine_failure_gives_a_failed_take_and_keeps_saved_work(runner: Runner,
     assert result.takes[0].prompt  # the failed take still says what was asked
     assert runner.view(pid).data(Stage.TREATMENT) == saved
     engines.scripted.enqueue(*[error] * tries)
-    assert not runner.run(pid, Stage.TREATMENT, target="variant:2").ok
+    assert not runner.run(pid, Stage.TREATMENT, action=RewriteVariant(index=2)).ok
     assert runner.view(pid).data(Stage.TREATMENT) == saved
 
 

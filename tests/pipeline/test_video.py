@@ -7,6 +7,7 @@ import pytest
 from aiuteur.domain import Clips, InputError, ShotList, Stage, Status
 from aiuteur.engines.animatic import probe
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderClip, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.video import ANIMATIC_ONLY, shot_markers
 from tests.fakes import FakeEngines
@@ -25,8 +26,8 @@ def engines() -> FakeEngines:
 def ready(runner: Runner, scene: int = 1) -> tuple[str, str]:
     pid, script = film_project(runner)
     sid = script.scenes[scene].id
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False}).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
     return pid, sid
 
 
@@ -36,7 +37,7 @@ def clips_of(runner: Runner, pid: str, sid: str) -> Clips:
 
 def test_one_clip_per_shot_joined_into_the_scene_cut_and_the_animatic(runner: Runner, engines: FakeEngines) -> None:
     pid, sid = ready(runner)
-    result = runner.run(pid, Stage.VIDEO, sid, options={"fps": FPS, "animatic_fps": 8})
+    result = runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=FPS, animatic_fps=8))
     assert result.ok, result.errors
     clips = clips_of(runner, pid, sid)
     shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, sid)).shots
@@ -56,10 +57,10 @@ def test_one_clip_per_shot_joined_into_the_scene_cut_and_the_animatic(runner: Ru
 def test_re_rendering_one_shot_joins_the_cut_again_and_touches_nothing_else(runner: Runner,
                                                                              engines: FakeEngines) -> None:
     pid, sid = ready(runner)
-    runner.run(pid, Stage.VIDEO, sid, seed=1, options={"fps": FPS, "animatic_fps": 4})
+    runner.run(pid, Stage.VIDEO, sid, seed=1, action=RenderScene(fps=FPS, animatic_fps=4))
     before = clips_of(runner, pid, sid)
     one = before.clips[-1]
-    runner.run(pid, Stage.VIDEO, sid, seed=50, target=f"clip:{one.shot_id}", options={"fps": FPS})
+    runner.run(pid, Stage.VIDEO, sid, seed=50, action=RenderClip(shot_id=one.shot_id, fps=FPS))
     after = clips_of(runner, pid, sid)
     changed = [c for c in after.clips if c != before.clips[after.clips.index(c)]]
     assert [c.shot_id for c in changed] == [one.shot_id] and len(changed[0].takes) == 2
@@ -69,10 +70,10 @@ def test_re_rendering_one_shot_joins_the_cut_again_and_touches_nothing_else(runn
 
 def test_a_failed_render_keeps_the_earlier_clips(runner: Runner, engines: FakeEngines) -> None:
     pid, sid = ready(runner)
-    runner.run(pid, Stage.VIDEO, sid, options={"fps": FPS, "animatic_fps": 4})
+    runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=FPS, animatic_fps=4))
     before = clips_of(runner, pid, sid)
     engines._video.fail = "Out of GPU memory while rendering"
-    result = runner.run(pid, Stage.VIDEO, sid, target=f"clip:{before.clips[0].shot_id}", options={"fps": FPS})
+    result = runner.run(pid, Stage.VIDEO, sid, action=RenderClip(shot_id=before.clips[0].shot_id, fps=FPS))
     assert not result.ok and "Out of GPU memory" in result.errors[0]
     assert clips_of(runner, pid, sid) == before
 
@@ -82,10 +83,10 @@ def test_an_animatic_only_profile_says_so_and_makes_the_animatic(runner: Runner,
 
     engines._video = AnimaticOnly()
     pid, sid = ready(runner, scene=0)
-    assert runner.run(pid, Stage.VIDEO, sid, options={"animatic_fps": 4}).ok
+    assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(animatic_fps=4)).ok
     clips = clips_of(runner, pid, sid)
     assert clips.animatic and clips.scene_cut is None and not any(c.video for c in clips.clips)
     assert clips.note == ANIMATIC_ONLY and "no video model" in clips.note
     assert graph.status(runner.view(pid).state, Stage.VIDEO, sid) == Status.DONE
     with pytest.raises(InputError, match="no video model"):
-        runner.run(pid, Stage.VIDEO, sid, target=f"clip:{clips.clips[0].shot_id}")
+        runner.run(pid, Stage.VIDEO, sid, action=RenderClip(shot_id=clips.clips[0].shot_id))

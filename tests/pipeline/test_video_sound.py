@@ -13,6 +13,7 @@ from aiuteur.engines.animatic import probe
 from aiuteur.engines.soundtrack import audio_of
 from aiuteur.engines.voice import read_wav
 from aiuteur.pipeline import soundtrack
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderClip, RenderScene, RespeakLine
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import scene_units
 from aiuteur.pipeline.timing import shot_timing
@@ -33,9 +34,9 @@ def engines() -> FakeEngines:
 def made(runner: Runner) -> tuple[str, Script, str]:
     pid, script = film_project(runner)
     sid = next(s.id for s in script.scenes if s.dialogue)
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False}).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
-    result = runner.run(pid, Stage.VIDEO, sid, seed=2, options={"fps": FPS, "animatic_fps": ANIMATIC_FPS})
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+    result = runner.run(pid, Stage.VIDEO, sid, seed=2, action=RenderScene(fps=FPS, animatic_fps=ANIMATIC_FPS))
     assert result.ok, result.errors
     return pid, script, sid
 
@@ -80,7 +81,7 @@ def test_speaking_one_line_again_remixes_only_the_sound(runner: Runner, engines:
     before = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid))
     shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, sid))
     line = shots.lines[0]
-    result = runner.run(pid, Stage.VIDEO, sid, seed=77, target=f"line:{line.key}")
+    result = runner.run(pid, Stage.VIDEO, sid, seed=77, action=RespeakLine(line=line.key))
     assert result.ok and [t.target for t in result.takes] == [f"line:{line.key}"]
     after = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid))
     assert [ln.key for ln in after.lines] == [line.key] and after.lines[0].take != line.take
@@ -102,7 +103,7 @@ def test_re_rendering_one_shot_keeps_the_other_lines(runner: Runner, engines: Fa
     pid, _, sid = made(runner)
     before = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid))
     one = before.clips[-1]
-    assert runner.run(pid, Stage.VIDEO, sid, seed=9, target=f"clip:{one.shot_id}", options={"fps": FPS}).ok
+    assert runner.run(pid, Stage.VIDEO, sid, seed=9, action=RenderClip(shot_id=one.shot_id, fps=FPS)).ok
     after = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid))
     assert after.cut_picture != before.cut_picture
     assert after.cut_soundtrack == before.cut_soundtrack  # same lines at the same places: the same track

@@ -12,6 +12,7 @@ from PIL import Image
 from aiuteur.domain import InputError, NotFoundError, Stage, VisualStyle
 from aiuteur.pipeline import assets_ops as ops
 from aiuteur.pipeline import visual_style as vs
+from aiuteur.pipeline.actions import Extract, MasterReference
 from aiuteur.pipeline.assets import reference_prompt
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
@@ -77,7 +78,7 @@ def test_style_words_reach_the_reference_prompt_and_the_style_image_its_influenc
     image = FakeImage()
     runner._engines = FakeEngines(text=ResponderText(FINDINGS), image=image, matting=FakeMatting())
     pid = project_with_script(runner, spring_script())
-    runner.run(pid, Stage.ASSETS, options={"references": False})
+    runner.run(pid, Stage.ASSETS, action=Extract(references=False))
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 0)).save(buf, "PNG")
     key = store.put_media(buf.getvalue(), "png")
@@ -88,7 +89,7 @@ def test_style_words_reach_the_reference_prompt_and_the_style_image_its_influenc
     prompt, negative, template = reference_prompt(hades, style, ["All characters are eggs."])
     assert "Style: charcoal drawing, sepia." in prompt and "Story rules: All characters are eggs." in prompt
     assert template == "assets/ref_character.v1" and "other people" in negative
-    runner.run(pid, Stage.ASSETS, target=f"reference:{hades.id}")
+    runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=hades.id))
     request = image.requests[-1]
     assert request.style is not None and request.style.scale == 0.25 and request.style.key == key
     assert "charcoal drawing" in request.prompt

@@ -16,6 +16,7 @@ import pytest
 
 from aiuteur.domain import BeatSheet, ElementKind, Script, Stage, Treatment
 from aiuteur.engines import registry
+from aiuteur.pipeline.actions import WriteBeats, WriteScript, WriteTreatments
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import PROFILES_DIR, DataHome
 from aiuteur.store import Store
@@ -62,20 +63,19 @@ def test_tiny_profile_writes_a_valid_treatment_beats_and_script(models_dir: Path
     engines = _tiny_engines(home)
     runner = Runner(store, engines=engines)
     pid = project_with_input(runner)
-    fast = {"max_attempts": 1}
 
-    treatment = runner.run(pid, Stage.TREATMENT, seed=1, options=fast)
+    treatment = runner.run(pid, Stage.TREATMENT, seed=1, action=WriteTreatments(max_attempts=1))
     assert treatment.ok, treatment.errors
     t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
     assert len(t.variants) == 3 and len({v.prose for v in t.variants}) == 3
     runner.save(pid, Stage.TREATMENT, t.model_copy(update={"chosen": 0}))
 
-    beats = runner.run(pid, Stage.BEATS, seed=2, options=fast)
+    beats = runner.run(pid, Stage.BEATS, seed=2, action=WriteBeats(max_attempts=1))
     assert beats.ok, beats.errors
     sheet = BeatSheet.model_validate(runner.view(pid).data(Stage.BEATS))
     assert sheet.beats and all(b.source_passage and b.source_passage in t.variants[0].prose for b in sheet.beats)
 
-    script_run = runner.run(pid, Stage.SCRIPT, seed=3, options=fast)
+    script_run = runner.run(pid, Stage.SCRIPT, seed=3, action=WriteScript(max_attempts=1))
     assert script_run.ok, script_run.errors
     script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
     plan = script_run.takes[0].output

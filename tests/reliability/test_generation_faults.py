@@ -17,6 +17,7 @@ import torch
 from aiuteur.domain import AssetStates, Script, Stage, StyleAndAssets
 from aiuteur.engines.base import call_timeout_s
 from aiuteur.engines.registry import CountedEngine
+from aiuteur.pipeline.actions import MasterReferences, SceneInstance
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
 from tests.fakes import FakeEngines, ScriptedText
@@ -79,7 +80,7 @@ def test_master_references_keep_the_finished_ones_when_the_third_fails(runner: R
     before = records(store, pid)
     engines._image = Faulty(FakeImage(), fail_on=3, error=make_error())
 
-    result = runner.run(pid, Stage.ASSETS, target="references", seed=1)
+    result = runner.run(pid, Stage.ASSETS, action=MasterReferences(), seed=1)
 
     refs = [t for t in result.takes if t.purpose == "master_reference"]
     assert [t.ok for t in refs] == [True, True, False]
@@ -97,7 +98,7 @@ def test_master_references_keep_the_finished_ones_when_the_third_fails(runner: R
 
     # retry: only the four missing ones are made; the first two stay as they were
     engines._image = FakeImage()
-    again = runner.run(pid, Stage.ASSETS, target="references", seed=2)
+    again = runner.run(pid, Stage.ASSETS, action=MasterReferences(), seed=2)
     assert again.ok and len([t for t in again.takes if t.purpose == "master_reference"]) == 4
     sa2 = StyleAndAssets.model_validate(records(store, pid)[("assets", None)])
     assert [a.master_ref for a in sa2.registry.assets][:2] == made[:2] and all(a.master_ref for a in sa2.registry.assets)
@@ -121,7 +122,7 @@ def test_scene_instance_takes_keep_the_finished_ones(runner: Runner, engines: Re
     before = records(store, pid)
     engines._image = Faulty(FakeImage(), fail_on=3, error=make_error())
 
-    result = runner.run(pid, Stage.ASSET_STATES, s3, target="instance:as_persephone", options={"takes": 4})
+    result = runner.run(pid, Stage.ASSET_STATES, s3, action=SceneInstance(asset_id="as_persephone", takes=4))
 
     assert [t.ok for t in result.takes] == [True, True, False]
     assert words in result.errors[0] and "Persephone" in result.errors[0]
@@ -132,7 +133,7 @@ def test_scene_instance_takes_keep_the_finished_ones(runner: Runner, engines: Re
         {k: v for k, v in before.items() if k != ("asset_states", s3)}
 
     engines._image = FakeImage()
-    again = runner.run(pid, Stage.ASSET_STATES, s3, target="instance:as_persephone", options={"takes": 2})
+    again = runner.run(pid, Stage.ASSET_STATES, s3, action=SceneInstance(asset_id="as_persephone", takes=2))
     assert again.ok
     st2 = next(s for s in states_of(store, pid, s3).states if s.asset_id == "as_persephone")
     assert st2.instance_takes == [*st.instance_takes, *(t.id for t in again.takes)]
@@ -200,12 +201,12 @@ def test_an_unwrapped_engine_error_mid_batch_still_keeps_the_finished_takes(stor
         pid, script = project_with_script(runner)
         registry_for(runner, pid, script, with_refs=False)
         raw._image = Faulty(FakeImage(), fail_on=3, error=MemoryError())
-        result = runner.run(pid, Stage.ASSETS, target="references")
+        result = runner.run(pid, Stage.ASSETS, action=MasterReferences())
         made = [t for t in result.takes if t.purpose == "master_reference"]
     else:
         pid, s3 = _scene_with_states(runner, raw, store)  # type: ignore[arg-type]
         raw._image = Faulty(FakeImage(), fail_on=3, error=MemoryError())
-        result = runner.run(pid, Stage.ASSET_STATES, s3, target="instance:as_persephone", options={"takes": 4})
+        result = runner.run(pid, Stage.ASSET_STATES, s3, action=SceneInstance(asset_id="as_persephone", takes=4))
         made = result.takes
     assert [t.ok for t in made] == [True, True, False]
     assert "out of memory" in made[2].error.lower()
