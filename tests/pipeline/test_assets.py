@@ -270,7 +270,7 @@ def test_several_takes_all_in_history_the_user_chooses(runner: Runner, engines: 
     asset = by_name(sa, "silver key")
     assert asset.history == [t.id for t in made]
     assert asset.master_ref == made[0].output["rgba"]  # type: ignore[index]  # the first is chosen until the user picks
-    listed = runner.takes(pid, Stage.ASSETS, action=MasterReference(asset_id=key.id))
+    listed = runner.takes(pid, Stage.ASSETS, target=f"reference:{key.id}")
     assert [t.id for t in listed] == [t.id for t in made]
     sa = ops.choose_reference(sa, listed[2])
     runner.save(pid, Stage.ASSETS, sa)

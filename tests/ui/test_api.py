@@ -121,6 +121,31 @@ def test_errors_reach_the_client_as_one_plain_line(served: tuple[Client, Store])
         client.predict("  ", api_name="/create_project")
 
 
+def test_run_action_takes_a_typed_action_and_refuses_a_bad_one_naming_the_field(
+        served: tuple[Client, Store], fountain: Path) -> None:
+    client, store = served
+    pid = client.predict("", handle_file(str(fountain)), api_name="/import_script")["project"]
+    out = client.predict(pid, "assets", "", {"kind": "extract", "references": False}, 0, "",
+                         api_name="/run_action")
+    assert out["ok"] and out["stage"] == "assets" and out["data"]["registry"]["assets"]
+    mara = next(a for a in out["data"]["registry"]["assets"] if a["name"] == "Mara")
+    assert not mara["history"]  # extraction only: no reference was drawn
+    made = client.predict(pid, "assets", "", {"kind": "master_reference", "asset_id": mara["id"]}, 3, "red coat",
+                          api_name="/run_action")
+    assert made["ok"]
+    takes = Runner(store).takes(pid, Stage.ASSETS, target=f"reference:{mara['id']}")
+    assert len(takes) == 1 and takes[0].ok and takes[0].seed == 3
+    with pytest.raises(AppError, match=r"field 'colour' is not valid: Extra inputs are not permitted"):
+        client.predict(pid, "assets", "", {"kind": "master_reference", "asset_id": mara["id"], "colour": "red"}, 0,
+                       "", api_name="/run_action")
+    with pytest.raises(AppError, match=r"Style & assets has no action 'regenerate_frame'; use one of: extract, "):
+        client.predict(pid, "assets", "", {"kind": "regenerate_frame", "shot_id": "x"}, 0, "", api_name="/run_action")
+    with pytest.raises(AppError, match=r"field 'takes' is not valid: Input should be less than or equal to 8"):
+        client.predict(pid, "asset_states", "", {"kind": "scene_instance", "asset_id": mara["id"], "takes": 40}, 0,
+                       "", api_name="/run_action")
+    assert len(Runner(store).takes(pid, Stage.ASSETS, target=f"reference:{mara['id']}")) == 1  # nothing ran
+
+
 def test_set_story_saves_the_text_and_mode(served: tuple[Client, Store]) -> None:
     client, store = served
     pid = client.predict("Idea", api_name="/create_project")
