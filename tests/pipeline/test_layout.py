@@ -18,6 +18,7 @@ from aiuteur.engines.base import ImageRequest
 from aiuteur.engines.image_diffusers import DiffusersImage
 from aiuteur.engines.image_edit import DiffusersEditImage
 from aiuteur.pipeline import shot_list as sl
+from aiuteur.pipeline.actions import RegenerateFrame
 from aiuteur.pipeline.layout import default_layout, effective_layout, parse_layout, regions
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
@@ -161,7 +162,7 @@ def test_sd_keyframes_mask_each_characters_reference_to_where_the_layout_puts_th
 
     pipe.unet.forward = spy
     try:
-        result = runner.run(pid, Stage.FRAMES, sid, seed=1, target=f"frame:{shot.id}:start")
+        result = runner.run(pid, Stage.FRAMES, sid, seed=1, action=RegenerateFrame(shot_id=shot.id))
     finally:
         pipe.unet.forward = forward
     assert result.ok, result.errors
@@ -184,7 +185,7 @@ def test_edit_keyframes_say_where_the_person_of_each_picture_stands(
                                                 "model": "tiny/flux2-klein", "guidance": 1.0}, image_models_dir))
     runner = Runner(store, engines=_engines(small))
     pid, sid, shot = _swapped_shot(runner)
-    result = runner.run(pid, Stage.FRAMES, sid, seed=1, target=f"frame:{shot.id}:start")
+    result = runner.run(pid, Stage.FRAMES, sid, seed=1, action=RegenerateFrame(shot_id=shot.id))
     assert result.ok, result.errors
     [take] = [t for t in runner.takes(pid, Stage.FRAMES, sid, f"frame:{shot.id}:start") if t.ok]
     said = "\n".join((take.output or {})["inputs"])

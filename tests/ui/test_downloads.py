@@ -11,6 +11,7 @@ import pytest
 from gradio_client import Client
 
 from aiuteur.domain import Script, ShotList, Stage
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.screenplay import import_screenplay, script_summary
 from aiuteur.settings import DataHome
@@ -36,9 +37,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, R
     runner = Runner(store, engines=engines)
     pid, script = film_project(runner)
     for sc in script.scenes:
-        for stage, options in ((Stage.FRAMES, {}), (Stage.CONFIRM, {"fps": 2, "confirm": True}),
-                               (Stage.VIDEO, {"fps": 2, "animatic_fps": 4})):
-            result = runner.run(pid, stage, sc.id, seed=2, options=options)
+        for stage, action in ((Stage.FRAMES, MakeKeyframes()), (Stage.CONFIRM, Estimate(fps=2, confirm=True)),
+                              (Stage.VIDEO, RenderScene(fps=2, animatic_fps=4))):
+            result = runner.run(pid, stage, sc.id, action, seed=2)
             assert result.ok, (stage, result.errors)
     demo = build_app(store, engines_factory=lambda: engines)
     demo.queue()
