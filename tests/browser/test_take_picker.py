@@ -17,6 +17,14 @@ from typing import Any
 import pytest
 
 from aiuteur.domain import AssetStates, Clips, Frames, Stage, StyleAndAssets
+from aiuteur.pipeline.actions import (
+    Estimate,
+    MakeKeyframes,
+    MasterReference,
+    RenderClip,
+    RenderScene,
+    SceneInstance,
+)
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -54,16 +62,16 @@ def film(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Film]:
     # two takes of everything the pickers show in scene 1
     first = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS)).registry.assets[0].id
     for seed in (1, 2):
-        assert runner.run(pid, Stage.ASSETS, target=f"reference:{first}", seed=seed).ok
+        assert runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=first), seed=seed).ok
     states = AssetStates.model_validate(runner.view(pid).data(Stage.ASSET_STATES, sid))
     in_scene = states.states[0].asset_id
-    assert runner.run(pid, Stage.ASSET_STATES, sid, target=f"instance:{in_scene}", seed=3, options={"takes": 2}).ok
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, options={"score": False, "best_of": 2}).ok
-    assert runner.run(pid, Stage.FRAMES, other, seed=1, options={"score": False}).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, options={"confirm": True}).ok
-    assert runner.run(pid, Stage.VIDEO, sid, options={"fps": 4, "animatic_fps": 4}).ok
+    assert runner.run(pid, Stage.ASSET_STATES, sid, action=SceneInstance(asset_id=in_scene, takes=2), seed=3).ok
+    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False, best_of=2)).ok
+    assert runner.run(pid, Stage.FRAMES, other, seed=1, action=MakeKeyframes(score=False)).ok
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+    assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
     shot = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid)).clips[0].shot_id
-    assert runner.run(pid, Stage.VIDEO, sid, target=f"clip:{shot}", seed=5, options={"fps": 4}).ok
+    assert runner.run(pid, Stage.VIDEO, sid, action=RenderClip(shot_id=shot, fps=4), seed=5).ok
     demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
     try:
         with serve(demo, show_error=True, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:

@@ -28,6 +28,7 @@ import pytest
 
 from aiuteur.domain import STAGE_ORDER, Stage
 from aiuteur.pipeline import graph
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -57,9 +58,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runn
     runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
     pid, script = film_project(runner)
     s1 = script.scenes[0].id
-    assert runner.run(pid, Stage.FRAMES, s1, seed=1, options={"score": False}).ok
-    assert runner.run(pid, Stage.CONFIRM, s1, options={"confirm": True}).ok
-    assert runner.run(pid, Stage.VIDEO, s1, options={"fps": 4, "animatic_fps": 4}).ok
+    assert runner.run(pid, Stage.FRAMES, s1, seed=1, action=MakeKeyframes(score=False)).ok
+    assert runner.run(pid, Stage.CONFIRM, s1, action=Estimate(confirm=True)).ok
+    assert runner.run(pid, Stage.VIDEO, s1, action=RenderScene(fps=4, animatic_fps=4)).ok
     runner.visit(pid, Stage.INPUT)
     demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
     activity = Activity()
