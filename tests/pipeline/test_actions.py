@@ -72,7 +72,8 @@ def test_stages_take_typed_actions_only_and_never_import_the_runner() -> None:
     drivers = {"runner.py", "hub.py", "passage.py", "custom_prompts.py"}  # they call a Runner, not a stage
     for path in sorted(PIPELINE.glob("*.py")):
         text = path.read_text(encoding="utf-8")
-        assert not re.search(r"target\.startswith|options\.get\(|ctx\.options|ctx\.target", text), path.name
+        # (a take's stored label, `take.target`, may be read: that is history, not dispatch)
+        assert not re.search(r"(?<![\w.])target\.startswith|options\.get\(|ctx\.options|ctx\.target", text), path.name
         if path.name not in drivers:
             assert "pipeline.runner" not in text, path.name
     assert "importlib" not in (PIPELINE / "runner.py").read_text(encoding="utf-8")
