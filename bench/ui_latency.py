@@ -77,6 +77,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from aiuteur.domain import Stage
+    from aiuteur.pipeline.actions import MakeKeyframes
     from aiuteur.pipeline.runner import Runner
     from aiuteur.settings import DataHome
     from aiuteur.store import Store
@@ -94,7 +95,7 @@ def main() -> None:
     runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
     pid, script = film_project(runner)
     s1 = script.scenes[0].id  # scene 1 gets its keyframes: a take to choose
-    assert runner.run(pid, Stage.FRAMES, s1, seed=1, options={"score": False}).ok
+    assert runner.run(pid, Stage.FRAMES, s1, MakeKeyframes(score=False), seed=1).ok
     runner.visit(pid, Stage.INPUT)
 
     activity = Activity()

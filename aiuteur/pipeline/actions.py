@@ -12,7 +12,7 @@ stage's union and `ACTIONS`, and give the stage's `run` an `isinstance` branch f
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -23,6 +23,11 @@ class Action(BaseModel):
     """The base of every stage action: frozen, and no field it does not declare."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: False for an action that helps edit the text in an editor and saves no artifact (a
+    #: highlighted passage rewritten): it works on what the editor holds, so the stage before
+    #: need not be finished.
+    needs_upstream: ClassVar[bool] = True
 
     @property
     def target(self) -> str:
@@ -66,6 +71,7 @@ class RewritePassage(Action):
     """
 
     kind: Literal["rewrite_passage"] = "rewrite_passage"
+    needs_upstream: ClassVar[bool] = False
     text: str = Field(max_length=2_000_000, description="The whole text the passage is highlighted in.")
     start: int = Field(ge=0, description="Where the highlighted passage starts (a character offset).")
     end: int = Field(ge=0, description="Where it ends (exclusive).")

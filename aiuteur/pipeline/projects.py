@@ -148,6 +148,13 @@ class Projects:
         """Keep an uploaded file (by content hash) for a project of this user; returns its key."""
         return self.store.put_media(data, ext)
 
+    def upload(self, project_id: str, data: bytes, ext: str) -> str:
+        """Keep an uploaded file for one of this user's projects; its media key goes into an action."""
+        self._check_owned(project_id)
+        if not data:
+            raise InputError("The upload is empty; choose a file.")
+        return self.store.put_media(data, ext)
+
     @property
     def capsules(self) -> CapsuleLibrary:
         """This user's written and visual style capsules (kept by the store, under its home)."""

@@ -283,10 +283,6 @@ class Edit:
 
 MAX_GUIDANCE_CHARS = 20_000  # an instruction to a model, not a manuscript
 
-#: Actions that help edit the text in an editor and save no artifact (a highlighted passage
-#: rewritten): they work on what the editor holds, so they need no finished upstream stage.
-EDITOR_ACTIONS = frozenset({"passage"})
-
 
 class Runner(Projects):
     """Runs stages and saves every change to a project's work through the store.
@@ -441,7 +437,7 @@ class Runner(Projects):
         with self._read(project_id) as tx:
             state = self._state(tx)
             project = tx.project
-        self._check_ready(state, stage, scene_id, needs_upstream=target not in EDITOR_ACTIONS)
+        self._check_ready(state, stage, scene_id, needs_upstream=job.action.needs_upstream)
         upstream = graph.fingerprints(state, stage, scene_id)
         ctx = StageContext(
             state=state, project=project, scene_id=scene_id, engines=self.engines,

@@ -29,7 +29,7 @@ def test_every_run_stage_has_a_default_action_and_every_action_a_described_kind(
 
 def _required(stage: Stage, kind: str) -> dict[str, object]:
     needs = {"asset_id": "as_x", "shot_id": "sh_x", "beat_id": "b_x", "scene_id": "sc_x", "image_key": "k.png",
-             "index": 1, "line": "1.0"}
+             "index": 1, "line": "1.0", "text": "Mara runs.", "start": 0, "end": 4}
     model = next(m for m in actions._members(stage) if m.model_fields["kind"].default == kind)
     return {n: v for n, v in needs.items() if n in model.model_fields and model.model_fields[n].is_required()}
 
