@@ -18,6 +18,7 @@ from aiuteur.store import Store
 from aiuteur.ui import api
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.fakes import FakeEngines
+from tests.pipeline.assets_fixtures import FakeImage, FakeMatting, ResponderText
 
 SCREENPLAY = """Title: The Egg Thief
 
@@ -44,7 +45,10 @@ def free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Store]]:
     home = tmp_path_factory.mktemp("home")
     store = Store(DataHome(home, "test"))
-    demo = build_app(store, engines_factory=FakeEngines)
+    # extraction asks the text model (an empty answer: the screenplay's own words find the assets);
+    # a master reference draws with the image double
+    demo = build_app(store, engines_factory=lambda: FakeEngines(text=ResponderText(), image=FakeImage(),
+                                                                matting=FakeMatting()))
     demo.queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, ssr_mode=False, _frontend=False, **launch_kwargs())
@@ -72,7 +76,10 @@ def test_every_endpoint_is_listed_without_a_leading_slash(served: tuple[Client, 
 
 
 def test_model_endpoints_share_the_gpu_queue(store: Store) -> None:
-    demo = build_app(store, engines_factory=FakeEngines)
+    # extraction asks the text model (an empty answer: the screenplay's own words find the assets);
+    # a master reference draws with the image double
+    demo = build_app(store, engines_factory=lambda: FakeEngines(text=ResponderText(), image=FakeImage(),
+                                                                matting=FakeMatting()))
     fns = {f.api_name: f for f in demo.fns.values() if f.api_name}
     for name in ("treatment", "beats", "script", "extract_assets", "shot_list", "asset_states", "prompts",
                  "frames", "video", "run_until"):
