@@ -51,7 +51,7 @@ def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.Mo
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                             ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
     try:
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 300})  # generous: CI may be loaded
         client.predict("Kitchen", "", "__all__", api_name="/dashboard_create_project")
         pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "Kitchen")
         runner = Runner(store, engines=FakeEngines())

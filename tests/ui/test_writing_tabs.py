@@ -53,7 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                             ssr_mode=False, _frontend=False)  # no HEAD / check: it times out on a busy machine
     try:
-        yield Client(url, verbose=False), store, engines
+        yield Client(url, verbose=False, httpx_kwargs={"timeout": 300}), store, engines  # generous: CI may be loaded
     finally:
         demo.close()
         mp.undo()
