@@ -2,8 +2,9 @@
 
 Nothing here is stored as a status: each scene's statuses come from the stage graph, and "where
 it stands" is the first per-scene stage that is not finished (or, once the filmmaker has worked
-on the scene, the stage where they left it). Deferring a scene and remembering where a scene
-was left are the only things saved, in the HubState artifact.
+on the scene, the stage where they left it). Deferring a scene is saved in the HubState artifact,
+where a scene was left in the branch. The runner opens and defers scenes with these functions
+(`Runner.open_scene`, `Runner.set_deferred`, each one locked change); nothing here calls it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from aiuteur.domain import STAGE_ORDER, AssetCategory, HubState, InputError, Position, Stage, Status
+from aiuteur.domain import STAGE_ORDER, AssetCategory, HubState, Stage, Status
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.runner import Runner
 
 PER_SCENE = [s for s in STAGE_ORDER if s.per_scene]
 
@@ -113,56 +113,10 @@ def scene_rows(state: ProjectState) -> list[SceneRow]:
     return rows
 
 
-def set_deferred(runner: Runner, project_id: str, scene_id: str, deferred: bool,
-                 base_revision: int | None = None) -> HubState:
-    """Defer a scene (its per-scene stages show as skipped) or take it up again. Position stays.
-
-    `base_revision` is the revision of the hub the user saw (0: nothing saved): if someone deferred
-    or took up a scene since, nothing changes (ConflictError). None: from the hub read here."""
-    view = runner.view(project_id)
-    if scene_id not in view.state.scene_ids:
-        raise InputError("That scene is not in the script of this branch.")
-    hub = hub_state(view.state)
+def with_deferred(hub: HubState, scene_id: str, deferred: bool) -> HubState:
+    """The hub with `scene_id` deferred (its per-scene stages show as skipped) or taken up again."""
     ids = [s for s in hub.deferred if s != scene_id] + ([scene_id] if deferred else [])
-    new = hub.model_copy(update={"deferred": ids})
-    if new != hub:
-        runner.save(project_id, Stage.HUB, new,
-                    base_revision=view.revision(Stage.HUB) if base_revision is None else base_revision)
-        runner.visit(project_id, view.position.stage, view.position.scene_id)
-    return new
+    return hub.model_copy(update={"deferred": ids})
 
 
-def note_position(runner: Runner, project_id: str, stage: Stage, scene_id: str | None) -> None:
-    """Remember that the filmmaker is working on `stage` of `scene_id` (per-scene stages only).
-
-    Per-scene tabs call this when they act, so reopening the scene from the hub lands there
-    (visiting a tab remembers it too). A scene no longer in the script is left alone.
-    """
-    if not stage.per_scene or not scene_id:
-        return
-    try:
-        runner.visit(project_id, stage, scene_id)
-    except InputError:  # the scene left the script meanwhile
-        return
-
-
-def open_scene(runner: Runner, project_id: str, scene_id: str) -> Position:
-    """Open a scene to produce it: land on the stage where it was left (else where it stands).
-
-    One locked change: the current position, when it is a per-scene stage of another scene, is
-    remembered for that scene; a deferred scene is taken up again (unless the hub is locked);
-    then the position moves to the scene. Nothing is written when nothing changes.
-    """
-    with runner.edit(project_id) as e:
-        if scene_id not in e.state.scene_ids:
-            raise InputError("That scene is not in the script of this branch.")
-        pos = e.position
-        if pos.scene_id and pos.stage.per_scene and pos.scene_id != scene_id:
-            e.move(pos.stage, pos.scene_id)  # where the other scene was left
-        hub = hub_state(e.state)
-        if scene_id in hub.deferred and not e.state.branch.is_locked(Stage.HUB):
-            e.put(Stage.HUB, hub.model_copy(update={"deferred": [s for s in hub.deferred if s != scene_id]}))
-        return e.move(stands_at(e.state, scene_id), scene_id)
-
-
-__all__ = ["SceneRow", "hub_state", "note_position", "open_scene", "scene_rows", "set_deferred", "stands_at"]
+__all__ = ["SceneRow", "hub_state", "scene_rows", "stands_at", "with_deferred"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,9 +28,6 @@ from aiuteur.pipeline.writing import (
     messages_for,
     story_rules,
 )
-
-if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import Runner
 
 CONTEXT_CHARS = 3000  # of the text before and after the passage, shown to the model
 MAX_PASSAGE_CHARS = 8000
@@ -139,25 +135,3 @@ def run_passage(ctx: StageContext, stage: Stage, action: RewritePassage) -> Stag
         return StageOutcome(takes=[failed_take(stage, None, "passage", {"passage": text[start:end]}, str(e),
                                                target=action.target, seed=ctx.seed)])
     return StageOutcome(takes=[out.take])
-
-
-def rewrite_in_project(runner: Runner, project_id: str, stage: Stage, text: str, start: int, end: int,
-                       instruction: str, *, seed: int | None = None) -> PassageResult:
-    """Rewrite a passage of a project's text with the project's story rules and its text engine.
-
-    It runs as the stage's RewritePassage action through `Runner.run` (taking its turn with other model
-    jobs, kept in the stage's history). The artifact is not saved: the caller puts the result in
-    the editor, where the filmmaker saves it.
-
-    Raises:
-        InputError: a bad selection or instruction, or the model failed (said in one sentence).
-    """
-    if stage not in KINDS:
-        raise InputError(f"{stage.title} has no text to rewrite a passage of.")
-    result = runner.run(project_id, stage, action=RewritePassage(text=text, start=start, end=end),
-                        seed=seed, guidance=instruction)
-    take = result.takes[0]
-    if not take.ok or take.output is None:
-        raise InputError(take.error or "The passage could not be rewritten; try again.")
-    spliced, new_start, new_end = splice(text, start, end, str(take.output["text"]))
-    return PassageResult(spliced, new_start, new_end, take)

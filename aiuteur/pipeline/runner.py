@@ -25,6 +25,7 @@ from aiuteur.domain import (
     ArtifactRecord,
     Branch,
     ConflictError,
+    HubState,
     InputError,
     LockError,
     LockKey,
@@ -45,6 +46,8 @@ from aiuteur.pipeline import (
     confirm,
     frames,
     graph,
+    hub,
+    passage,
     prompts_stage,
     script,
     shot_list,
@@ -255,10 +258,13 @@ class Edit:
     def position(self) -> Position:
         return self.state.branch.position
 
-    def put(self, stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None = None) -> ArtifactRecord:
-        """Save an artifact as a user's edit (the position is left where it is); `state` follows."""
+    def put(self, stage: Stage, data: BaseModel | dict[str, Any], scene_id: str | None = None, *,
+            base_revision: int | None = None) -> ArtifactRecord:
+        """Save an artifact as a user's edit (the position is left where it is); `state` follows.
+
+        `base_revision` as for `Runner.save` (None: what this edit read under the same lock)."""
         record, changed = _save_in(self._tx, self._tx.branch(), stage, _artifact(stage, data, scene_id), scene_id,
-                                   None, "edited")
+                                   base_revision, "edited")
         if changed:
             self.state = ProjectState(self.state.branch, {**self.state.records, (record.stage, record.scene_id): record})
         self.changed |= changed
@@ -393,6 +399,72 @@ class Runner(Projects):
                 tx.touch()
             if edit.changed:
                 tx.commit()
+
+    # -- the hub: opening and deferring scenes --------------------------------------------------
+    def open_scene(self, project_id: str, scene_id: str) -> Position:
+        """Open a scene to produce it: land on the stage where it was left (else where it stands).
+
+        One locked change: the current position, when it is a per-scene stage of another scene, is
+        remembered for that scene; a deferred scene is taken up again (unless the hub is locked);
+        then the position moves to the scene. Nothing is written when nothing changes.
+        """
+        with self.edit(project_id) as e:
+            if scene_id not in e.state.scene_ids:
+                raise InputError("That scene is not in the script of this branch.")
+            pos = e.position
+            if pos.scene_id and pos.stage.per_scene and pos.scene_id != scene_id and pos.scene_id in e.state.scene_ids:
+                e.move(pos.stage, pos.scene_id)  # where the other scene was left
+            state = hub.hub_state(e.state)
+            if scene_id in state.deferred and not e.state.branch.is_locked(Stage.HUB):
+                e.put(Stage.HUB, hub.with_deferred(state, scene_id, False))
+            return e.move(hub.stands_at(e.state, scene_id), scene_id)
+
+    def set_deferred(self, project_id: str, scene_id: str, deferred: bool,
+                     base_revision: int | None = None) -> HubState:
+        """Defer a scene (its per-scene stages show as skipped) or take it up again. Position stays.
+
+        `base_revision` is the revision of the hub the user saw (0: nothing saved): if someone deferred
+        or took up a scene since, nothing changes (ConflictError). None: from the hub read here."""
+        with self.edit(project_id) as e:
+            if scene_id not in e.state.scene_ids:
+                raise InputError("That scene is not in the script of this branch.")
+            current = hub.hub_state(e.state)
+            new = hub.with_deferred(current, scene_id, deferred)
+            if new != current:
+                e.put(Stage.HUB, new, base_revision=base_revision)
+        return new
+
+    def note_position(self, project_id: str, stage: Stage, scene_id: str | None) -> None:
+        """Remember that the filmmaker works on `stage` of `scene_id` (per-scene stages only), so
+        reopening the scene from the hub lands there. A scene no longer in the script is left alone."""
+        if not stage.per_scene or not scene_id:
+            return
+        try:
+            self.visit(project_id, stage, scene_id)
+        except InputError:  # the scene left the script meanwhile
+            return
+
+    # -- the editors' passage rewrite --------------------------------------------------------------
+    def rewrite_passage(self, project_id: str, stage: Stage, text: str, start: int, end: int, instruction: str,
+                        *, seed: int | None = None) -> passage.PassageResult:
+        """Rewrite `text[start:end]` by `instruction` with the project's story rules and text engine.
+
+        It runs as the stage's RewritePassage action (taking its turn with other model jobs, its take
+        kept in the stage's history). The artifact is not saved: the caller puts the result in the
+        editor, where the filmmaker saves it.
+
+        Raises:
+            InputError: a bad selection or instruction, or the model failed (said in one sentence).
+        """
+        if stage not in passage.KINDS:
+            raise InputError(f"{stage.title} has no text to rewrite a passage of.")
+        result = self.run(project_id, stage, action=actions.RewritePassage(text=text, start=start, end=end),
+                          seed=seed, guidance=instruction)
+        take = result.takes[0]
+        if not take.ok or take.output is None:
+            raise InputError(take.error or "The passage could not be rewritten; try again.")
+        spliced, new_start, new_end = passage.splice(text, start, end, str(take.output["text"]))
+        return passage.PassageResult(spliced, new_start, new_end, take)
 
     def accept_upstream(self, project_id: str, stage: Stage, scene_id: str | None = None) -> ArtifactRecord:
         """Keep a stale artifact as it is: record the current upstream as what it was made from."""

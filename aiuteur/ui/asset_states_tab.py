@@ -29,7 +29,6 @@ from aiuteur.domain import (
 from aiuteur.pipeline import asset_states as st8
 from aiuteur.pipeline.actions import Action, InferStates, SceneInstance, build
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker
 from aiuteur.ui.progress import progress_fn
@@ -109,7 +108,7 @@ def mirror_text(state: ProjectState, sid: str, asset: Asset) -> str:
 
 def save_states(runner: Runner, pid: str, sid: str, states: AssetStates, rev: int) -> None:
     runner.save(pid, Stage.ASSET_STATES, states, sid, base_revision=seen(rev))
-    note_position(runner, pid, Stage.ASSET_STATES, sid)
+    runner.note_position(pid, Stage.ASSET_STATES, sid)
 
 
 def create_asset(runner: Runner, pid: str, sid: str, name: str, category: str, description: str = "",
@@ -132,7 +131,7 @@ def create_asset(runner: Runner, pid: str, sid: str, name: str, category: str, d
     runner.save(pid, Stage.ASSETS, bundle, base_revision=got.assets_revision)
     runner.save(pid, Stage.ASSET_STATES, states, sid, base_revision=got.revision)
     runner.accept_upstream(pid, Stage.ASSET_STATES, sid)  # this very action changed the registry
-    note_position(runner, pid, Stage.ASSET_STATES, sid)
+    runner.note_position(pid, Stage.ASSET_STATES, sid)
     return asset
 
 
@@ -274,7 +273,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     if tab.page is not None:
         def on_visit(pid: str | None, sid: str | None, request: gr.Request) -> None:
             if pid and sid:
-                note_position(env.runner_for(request), pid, Stage.ASSET_STATES, sid)
+                env.runner_for(request).note_position(pid, Stage.ASSET_STATES, sid)
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="asset_states_visit", show_progress="hidden")
 
@@ -290,7 +289,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
             action: Action = (InferStates() if takes is None
                               else build(SceneInstance, asset_id=aid or "", takes=int(takes or 1)))
             result = runner.run(pid, Stage.ASSET_STATES, sid, action, guidance=guidance, progress=progress_fn(progress))
-            note_position(runner, pid, Stage.ASSET_STATES, sid)
+            runner.note_position(pid, Stage.ASSET_STATES, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, aid, f"⚠️ {e}")

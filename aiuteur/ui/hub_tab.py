@@ -14,7 +14,7 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, ConflictError, Stage
 from aiuteur.domain.stages import STATUS_COLOURS, STATUS_MEANINGS
-from aiuteur.pipeline.hub import PER_SCENE, SceneRow, scene_rows, set_deferred
+from aiuteur.pipeline.hub import PER_SCENE, SceneRow, scene_rows
 from aiuteur.ui.tab_api import TabEnv, seen
 
 # --- pure formatting -------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def listen(tab: HubTab, env: TabEnv) -> None:
             if not pid or not scene_id:
                 return fill(pid, request, "Choose a scene first (the Scene picker above).")
             try:
-                set_deferred(env.runner_for(request), pid, scene_id, on, seen(rev))
+                env.runner_for(request).set_deferred(pid, scene_id, on, seen(rev))
             except ConflictError as e:  # the table keeps what this user saw; Refresh shows the news
                 gr.Warning(str(e))
                 return [gr.skip(), f"⚠️ {e}", gr.skip()]

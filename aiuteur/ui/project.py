@@ -16,7 +16,6 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Position, Stage, Status
-from aiuteur.pipeline.hub import open_scene
 from aiuteur.pipeline.runner import ProjectView, Runner, SeenStage
 from aiuteur.ui import backups, views, writing_style
 from aiuteur.ui.tab_api import TabEnv, load_tab_module, loader_outputs, not_built_text, run_loaders
@@ -379,7 +378,7 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
         if not pid or not scene_id:
             return {s.notice: "Choose a scene first (the Scene picker above, or click its row)."}
         try:
-            pos = open_scene(runner_for(request), pid, scene_id)
+            pos = runner_for(request).open_scene(pid, scene_id)
         except AiuteurError as e:
             return {s.notice: warn(e)}
         stage = pos.stage if pos.stage.per_scene else Stage.SHOTS

@@ -12,7 +12,6 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, InputError, Prompts, ShotList, ShotPrompt, Stage, StyleAndAssets
 from aiuteur.pipeline.actions import Action, BuildPrompts, RebuildPrompt
-from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import TabEnv, seen, with_statuses
@@ -132,7 +131,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
     if tab.page is not None:
         def on_visit(pid: str | None, sid: str | None, request: gr.Request) -> None:
             if pid and sid:
-                note_position(env.runner_for(request), pid, Stage.PROMPTS, sid)
+                env.runner_for(request).note_position(pid, Stage.PROMPTS, sid)
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="prompts_visit", show_progress="hidden")
 
@@ -142,7 +141,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
             return fill(runner, pid, sid, shot)
         try:
             result = runner.run(pid, Stage.PROMPTS, sid, action)
-            note_position(runner, pid, Stage.PROMPTS, sid)
+            runner.note_position(pid, Stage.PROMPTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, shot, f"⚠️ {e}")
@@ -173,7 +172,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
                 raise InputError("Build the prompts and choose a shot first.")
             new = edit_prompt(prompts, shot, start=start, end=end, video=video, no_end=no_end)
             runner.save(pid, Stage.PROMPTS, new, sid, base_revision=seen(rev))
-            note_position(runner, pid, Stage.PROMPTS, sid)
+            runner.note_position(pid, Stage.PROMPTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
             return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]

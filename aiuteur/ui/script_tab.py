@@ -387,8 +387,6 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
 def _listen_passage(tab: ScriptTab, env: TabEnv, span: gr.State, note: gr.Markdown, instruction: gr.Textbox,
                     rewrite: gr.Button) -> None:
     """Highlight a passage in the editor, give an instruction: only that passage is rewritten."""
-    from aiuteur.pipeline.passage import rewrite_in_project
-
     def on_select(text: str, evt: gr.SelectData) -> tuple[Any, str]:
         picked = selected_span(text or "", evt.index, str(evt.value or ""))
         return picked, passage_note(text or "", picked)
@@ -410,8 +408,8 @@ def _listen_passage(tab: ScriptTab, env: TabEnv, span: gr.State, note: gr.Markdo
             return [gr.skip(), gr.skip(), gr.skip(), passage_note("", None)]
         progress(0.1, desc="Rewriting the highlighted passage")
         try:
-            out = rewrite_in_project(env.runner_for(request), pid, Stage.SCRIPT, text or "", int(picked[0]),
-                                     int(picked[1]), how or "")
+            out = env.runner_for(request).rewrite_passage(pid, Stage.SCRIPT, text or "", int(picked[0]),
+                                                          int(picked[1]), how or "")
         except AiuteurError as e:
             gr.Warning(str(e))
             return [gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e}"]

@@ -18,7 +18,6 @@ import gradio as gr
 from aiuteur.domain import AiuteurError, Asset, InputError, Scene, ShotList, Stage, StyleAndAssets
 from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.actions import Action, RegenerateShot
-from aiuteur.pipeline.hub import note_position
 from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui.tab_api import GPU, TabEnv, seen, with_statuses
@@ -181,7 +180,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
     if tab.page is not None:
         def on_visit(pid: str | None, sid: str | None, request: gr.Request) -> None:
             if pid and sid:
-                note_position(env.runner_for(request), pid, Stage.SHOTS, sid)
+                env.runner_for(request).note_position(pid, Stage.SHOTS, sid)
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="shots_visit", show_progress="hidden")
 
@@ -192,7 +191,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
             return fill(runner, pid, sid)
         try:
             result = runner.run(pid, Stage.SHOTS, sid, action, guidance=guidance)
-            note_position(runner, pid, Stage.SHOTS, sid)
+            runner.note_position(pid, Stage.SHOTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, f"⚠️ {e}")
@@ -232,7 +231,7 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
                     raise InputError("Make the shot list first.")
                 new = change(apply_table(got.shots, got.scene, table, got.assets), got.scene, table, number)
                 runner.save(pid, Stage.SHOTS, new, sid, base_revision=seen(rev))
-                note_position(runner, pid, Stage.SHOTS, sid)
+                runner.note_position(pid, Stage.SHOTS, sid)
             except AiuteurError as e:
                 gr.Warning(str(e))
                 return [gr.skip(), gr.skip(), f"⚠️ {e}"]

@@ -203,7 +203,6 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
 
 def _listen_passages(tab: TreatmentTab, env: TabEnv) -> None:
     """Highlight a passage of one treatment's prose and give an instruction: only it is rewritten."""
-    from aiuteur.pipeline.passage import rewrite_in_project
     from aiuteur.ui.script_tab import passage_note, selected_span
 
     for col in tab.columns:
@@ -226,8 +225,8 @@ def _listen_passages(tab: TreatmentTab, env: TabEnv) -> None:
             if not picked:
                 return [gr.skip(), gr.skip(), passage_note("", None)]
             try:
-                out = rewrite_in_project(env.runner_for(request), pid, Stage.TREATMENT, text or "",
-                                         int(picked[0]), int(picked[1]), how or "")
+                out = env.runner_for(request).rewrite_passage(pid, Stage.TREATMENT, text or "",
+                                                              int(picked[0]), int(picked[1]), how or "")
             except AiuteurError as e:
                 gr.Warning(str(e))
                 return [gr.skip(), gr.skip(), f"⚠️ {e}"]

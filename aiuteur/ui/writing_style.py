@@ -113,17 +113,18 @@ def template_seen(runner: Runner, project_id: str, stage_role: str, seen: Any) -
 
 def template_choices(runner: Runner, project_id: str) -> list[tuple[str, str]]:
     return [(f"{p.stage_role}{' • overridden' if p.overridden else ''}", p.stage_role)
-            for p in custom_prompts.list_prompts(runner, project_id)]
+            for p in custom_prompts.list_prompts(runner.view(project_id).project)]
 
 
 def template_view(runner: Runner, project_id: str, stage_role: str) -> tuple[str, str]:
     """(text this project uses, a line on the variables an override may use)."""
-    info = next((p for p in custom_prompts.list_prompts(runner, project_id) if p.stage_role == stage_role), None)
+    project = runner.view(project_id).project
+    info = next((p for p in custom_prompts.list_prompts(project) if p.stage_role == stage_role), None)
     if info is None:
         raise InputError(f"No prompt template {stage_role!r}.")
     names = ", ".join(f"`${v}`" for v in info.variables) or "none"
     state = "**overridden for this project**" if info.overridden else f"default `{info.default_id}`"
-    return custom_prompts.view(runner, project_id, stage_role), f"{state} · variables it may use: {names}"
+    return custom_prompts.view(project, stage_role), f"{state} · variables it may use: {names}"
 
 
 # --- layout and events ----------------------------------------------------------------------
@@ -259,12 +260,12 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
         try:  # a refusal leaves the user's text in the box
             if not stage_role:
                 raise InputError("Choose a template first.")
-            custom_prompts.override(runner, pid, stage_role, text or "", template_seen(runner, pid, stage_role, seen))
+            runner.set_prompt_override(pid, stage_role, text or "", seen=template_seen(runner, pid, stage_role, seen))
         except AiuteurError as e:
             return gr.skip(), fail(e), gr.skip()
         return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role),
                 f"This project now uses your text for {stage_role}.",
-                {"role": stage_role, "text": custom_prompts.view(runner, pid, stage_role)})
+                {"role": stage_role, "text": custom_prompts.view(runner.view(pid).project, stage_role)})
 
     p.save_override.click(on_override, [env.project, p.template, p.template_text, p.template_seen],
                           [p.template, p.message, p.template_seen], api_name="override_prompt")
@@ -274,7 +275,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
         try:
             if not stage_role:
                 raise InputError("Choose a template first.")
-            custom_prompts.reset(runner, pid, stage_role, template_seen(runner, pid, stage_role, seen))
+            runner.set_prompt_override(pid, stage_role, None, seen=template_seen(runner, pid, stage_role, seen))
             text, _ = template_view(runner, pid, stage_role)
         except AiuteurError as e:
             return gr.skip(), gr.skip(), fail(e), gr.skip()

@@ -6,7 +6,7 @@ import pytest
 
 from aiuteur.domain import Stage, Status
 from aiuteur.pipeline import graph
-from aiuteur.pipeline.hub import hub_state, note_position, open_scene, scene_rows, set_deferred
+from aiuteur.pipeline.hub import hub_state, scene_rows
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store.store import Tx
 from tests.fakes import FakeEngines
@@ -38,12 +38,12 @@ def test_rows_show_status_places_people_and_where_each_scene_stands(runner: Runn
 def test_defer_marks_the_scene_skipped_and_back(runner: Runner) -> None:
     pid, script = project_with_script(runner)
     sid = script.scenes[1].id
-    set_deferred(runner, pid, sid, True)
+    runner.set_deferred(pid, sid, True)
     state = runner.view(pid).state
     assert graph.status(state, Stage.SHOTS, sid) == Status.SKIPPED
     row = scene_rows(state)[1]
     assert row.deferred and row.where == "Deferred" and row.status == Status.SKIPPED
-    set_deferred(runner, pid, sid, False)
+    runner.set_deferred(pid, sid, False)
     assert hub_state(runner.view(pid).state).deferred == []
 
 
@@ -51,19 +51,19 @@ def test_opening_a_scene_lands_where_it_was_left(runner: Runner, engines: FakeEn
     pid, script = project_with_script(runner)
     s1, s2 = script.scenes[0].id, script.scenes[1].id
     # never worked on: land on the first unfinished per-scene stage
-    pos = open_scene(runner, pid, s1)
+    pos = runner.open_scene(pid, s1)
     assert (pos.stage, pos.scene_id) == (Stage.SHOTS, s1)
     # working on scene 1's prompts, then opening scene 2 remembers scene 1's place
     runner.visit(pid, Stage.PROMPTS, s1)
-    assert open_scene(runner, pid, s2).stage == Stage.SHOTS
+    assert runner.open_scene(pid, s2).stage == Stage.SHOTS
     assert runner.view(pid).branch.scene_positions == {s1: Stage.PROMPTS, s2: Stage.SHOTS}
     runner.visit(pid, Stage.HUB)
-    pos = open_scene(runner, pid, s1)
+    pos = runner.open_scene(pid, s1)
     assert (pos.stage, pos.scene_id) == (Stage.PROMPTS, s1)
     # a per-scene tab noting its stage keeps the branch position there (the save does not move it)
-    note_position(runner, pid, Stage.ASSET_STATES, s2)
+    runner.note_position(pid, Stage.ASSET_STATES, s2)
     assert runner.open(pid).stage == Stage.ASSET_STATES and runner.open(pid).scene_id == s2
-    assert open_scene(runner, pid, s2).stage == Stage.ASSET_STATES
+    assert runner.open_scene(pid, s2).stage == Stage.ASSET_STATES
 
 
 def test_every_per_scene_stage_is_remembered_per_scene_stages_10_to_12_included(runner: Runner) -> None:
@@ -71,30 +71,30 @@ def test_every_per_scene_stage_is_remembered_per_scene_stages_10_to_12_included(
     s1, s2 = script.scenes[0].id, script.scenes[1].id
     for stage in (Stage.FRAMES, Stage.CONFIRM, Stage.VIDEO):
         runner.visit(pid, stage, s1)
-        open_scene(runner, pid, s2)
+        runner.open_scene(pid, s2)
         runner.visit(pid, Stage.HUB)
-        assert open_scene(runner, pid, s1).stage == stage
+        assert runner.open_scene(pid, s1).stage == stage
         assert next(r for r in scene_rows(runner.view(pid).state) if r.scene_id == s1).stands_at == stage
     # the scene picker shows scene 2 at the same stage without moving where scene 2 was left
     runner.visit(pid, Stage.VIDEO, s2, remember=False)
     assert runner.view(pid).branch.scene_positions[s2] == Stage.SHOTS
     # a project from before kept positions in the hub's state: still honoured
     runner.save(pid, Stage.HUB, {"deferred": [], "scene_positions": {script.scenes[2].id: Stage.PROMPTS.value}})
-    assert open_scene(runner, pid, script.scenes[2].id).stage == Stage.PROMPTS
+    assert runner.open_scene(pid, script.scenes[2].id).stage == Stage.PROMPTS
 
 
 def test_opening_a_deferred_scene_takes_it_up_again_in_one_locked_change(runner: Runner,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     pid, script = project_with_script(runner)
     s1, s3 = script.scenes[0].id, script.scenes[2].id
-    set_deferred(runner, pid, s3, True)
+    runner.set_deferred(pid, s3, True)
     runner.visit(pid, Stage.PROMPTS, s1)
     commits: list[int] = []
     real_commit = Tx.commit
     monkeypatch.setattr(Tx, "commit", lambda self: (commits.append(1), real_commit(self))[1])
-    pos = open_scene(runner, pid, s3)
+    pos = runner.open_scene(pid, s3)
     # where it stands once taken up again, not "skipped to the last stage"
     assert (pos.stage, pos.scene_id) == (Stage.SHOTS, s3) and len(commits) == 1
     view = runner.view(pid)
     assert hub_state(view.state).deferred == [] and view.branch.scene_positions[s1] == Stage.PROMPTS
-    assert open_scene(runner, pid, s3) == pos and len(commits) == 1  # nothing changed: nothing written
+    assert runner.open_scene(pid, s3) == pos and len(commits) == 1  # nothing changed: nothing written

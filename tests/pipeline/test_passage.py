@@ -79,7 +79,7 @@ def test_rewrite_in_project_uses_the_projects_rules_and_engine(runner: Runner, e
     runner.save(pid, Stage.INPUT, StoryInput(story_rules=["all characters are eggs"]))
     engines.scripted.enqueue({"text": "A new line."})
     start = FOUNTAIN.index("A small")
-    out = passage.rewrite_in_project(runner, pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter")
+    out = runner.rewrite_passage(pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter")
     assert out.text.startswith(FOUNTAIN[:start] + "A new line.")
     assert "all characters are eggs" in engines.scripted.calls[0]["messages"][0]["content"]
     assert "prose treatment" in engines.scripted.calls[0]["messages"][0]["content"]
@@ -96,7 +96,7 @@ def test_a_passage_rewrite_is_a_take_in_the_stage_history(runner: Runner, engine
     runner.save(pid, Stage.INPUT, StoryInput(story_rules=["all characters are eggs"]))
     engines.scripted.enqueue({"text": "A new line."})
     start = FOUNTAIN.index("A small")
-    out = passage.rewrite_in_project(runner, pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter", seed=7)
+    out = runner.rewrite_passage(pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter", seed=7)
     takes = runner.takes(pid, Stage.TREATMENT)
     assert [t.id for t in takes] == [out.take.id]
     kept = takes[0]
@@ -108,7 +108,7 @@ def test_a_passage_rewrite_is_a_take_in_the_stage_history(runner: Runner, engine
 
     engines.scripted.enqueue(EngineError("the model server went away"))
     with pytest.raises(InputError, match="went away"):
-        passage.rewrite_in_project(runner, pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter")
+        runner.rewrite_passage(pid, Stage.TREATMENT, FOUNTAIN, start, start + 10, "shorter")
     failed = runner.takes(pid, Stage.TREATMENT)
     assert len(failed) == 2 and [t.ok for t in failed].count(False) == 1
     assert "went away" in next(t.error for t in failed if not t.ok)

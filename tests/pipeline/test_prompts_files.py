@@ -32,15 +32,15 @@ def test_every_system_prompt_carries_the_story_rules() -> None:
 def test_overrides_may_use_only_the_defaults_variables(runner: Runner) -> None:
     pid = runner.create_project("Lamp").id
     with pytest.raises(InputError, match=r"\$secret"):
-        custom_prompts.override(runner, pid, "beats/system", "Rules: $story_rules $secret")
+        runner.set_prompt_override(pid, "beats/system", "Rules: $story_rules $secret")
     with pytest.raises(InputError, match="stray"):
-        custom_prompts.override(runner, pid, "beats/system", "Costs $5 $story_rules")
+        runner.set_prompt_override(pid, "beats/system", "Costs $5 $story_rules")
     with pytest.raises(InputError):
-        custom_prompts.override(runner, pid, "nope/system", "x")
-    custom_prompts.override(runner, pid, "beats/system", "Short. $story_rules")
-    assert custom_prompts.view(runner, pid, "beats/system") == "Short. $story_rules"
-    listed = {p.stage_role: p for p in custom_prompts.list_prompts(runner, pid)}
+        runner.set_prompt_override(pid, "nope/system", "x")
+    runner.set_prompt_override(pid, "beats/system", "Short. $story_rules")
+    assert custom_prompts.view(runner.view(pid).project, "beats/system") == "Short. $story_rules"
+    listed = {p.stage_role: p for p in custom_prompts.list_prompts(runner.view(pid).project)}
     assert listed["beats/system"].overridden and listed["beats/system"].variables == ("story_rules",)
     assert not listed["treatment/system"].overridden
-    custom_prompts.reset(runner, pid, "beats/system")
-    assert custom_prompts.view(runner, pid, "beats/system") == custom_prompts.default_text("beats/system")
+    runner.set_prompt_override(pid, "beats/system", None)
+    assert custom_prompts.view(runner.view(pid).project, "beats/system") == custom_prompts.default_text("beats/system")

@@ -9,7 +9,7 @@ import pytest
 
 from aiuteur.domain import InputError, ShotList, Stage, StyleAndAssets
 from aiuteur.domain.stages import STATUS_COLOURS
-from aiuteur.pipeline.hub import scene_rows, set_deferred
+from aiuteur.pipeline.hub import scene_rows
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import fallback_shot_list
 from aiuteur.settings import DataHome
@@ -20,7 +20,7 @@ from tests.pipeline.phase_b_fixtures import project_with_script, registry_for
 
 def test_hub_chips_use_only_the_status_colours(runner: Runner) -> None:
     pid, script = project_with_script(runner)
-    set_deferred(runner, pid, script.scenes[1].id, True)
+    runner.set_deferred(pid, script.scenes[1].id, True)
     rows = scene_rows(runner.view(pid).state)
     html = hub_tab.hub_html(rows)
     colours = set(re.findall(r"#[0-9a-fA-F]{6}", html))

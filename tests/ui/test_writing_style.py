@@ -36,11 +36,9 @@ def test_prompt_override_and_reset(runner: Runner) -> None:
     assert "treatment/system" in roles
     default, vars_line = ws.template_view(runner, pid, "treatment/system")
     assert "default" in vars_line and "$story_rules" in vars_line
-    from aiuteur.pipeline import custom_prompts
-
-    custom_prompts.override(runner, pid, "treatment/system", "Be brief.\n$story_rules")
+    runner.set_prompt_override(pid, "treatment/system", "Be brief.\n$story_rules")
     text, vars_line = ws.template_view(runner, pid, "treatment/system")
     assert text == "Be brief.\n$story_rules" and "overridden" in vars_line
     assert any("overridden" in label for label, _ in ws.template_choices(runner, pid))
-    custom_prompts.reset(runner, pid, "treatment/system")
+    runner.set_prompt_override(pid, "treatment/system", None)
     assert ws.template_view(runner, pid, "treatment/system")[0] == default
