@@ -106,16 +106,17 @@ class Projects:
             raise InputError("A folder name must be 1 to 120 characters.")
         return self.store.create_folder(name, owner=self.owner)
 
-    def rename_folder(self, folder_id: str, name: str) -> Folder:
+    def rename_folder(self, folder_id: str, name: str, *, seen: str | None = None) -> Folder:
+        """Rename a folder; `seen` is the name the user saw (renamed since: ConflictError)."""
         name = clean_text(name, "The name", max_chars=120, single_line=True)
         if not name.strip() or len(name) > 120:
             raise InputError("A folder name must be 1 to 120 characters.")
         self._check_folder(folder_id)
-        return self.store.rename_folder(folder_id, name)
+        return self.store.rename_folder(folder_id, name, seen)
 
-    def delete_folder(self, folder_id: str) -> None:
+    def delete_folder(self, folder_id: str, *, seen: str | None = None) -> None:
         self._check_folder(folder_id)
-        self.store.delete_folder(folder_id)
+        self.store.delete_folder(folder_id, seen)
 
     def media_path(self, key: str, project_id: str | None = None, *, must_exist: bool = True) -> Path:
         """A media file of one of this user's projects (checked when the instance is shared).

@@ -588,16 +588,20 @@ class Store:
             idx.table("folders").insert(folder.model_dump(mode="json"))
         return folder
 
-    def rename_folder(self, folder_id: str, name: str) -> Folder:
+    def rename_folder(self, folder_id: str, name: str, seen: str | None = None) -> Folder:
+        """Rename a folder; with `seen` (the name the renamer saw), one renamed since keeps its name."""
         folder = Folder(id=check_id(folder_id, "folder"), name=name.strip())
         with self._index() as idx:
+            _check_folder_seen(idx, folder_id, seen, "nothing changed")
             if not idx.table("folders").update({"name": folder.name}, Query().id == folder_id):
                 raise NotFoundError(f"No folder {folder_id!r}.")
         return folder
 
-    def delete_folder(self, folder_id: str) -> None:
-        """Delete an empty folder; a folder with projects in it is refused."""
+    def delete_folder(self, folder_id: str, seen: str | None = None) -> None:
+        """Delete an empty folder; a folder with projects in it is refused, and with `seen` (the name
+        the deleter saw) so is one renamed since."""
         with self._index() as idx:
+            _check_folder_seen(idx, folder_id, seen, "it was not deleted")
             n = len(idx.table("projects").search(Query().folder_id == check_id(folder_id, "folder")))
             if n:
                 raise StoreError(f"The folder still holds {n} project(s); move them out before deleting it.")
@@ -644,6 +648,16 @@ class Store:
         if must_exist and not path.exists():
             raise NotFoundError(f"The media file {key} is missing from the data folder.")
         return path
+
+
+def _check_folder_seen(idx: TinyDB, folder_id: str, seen: str | None, outcome: str) -> None:
+    if seen is None:
+        return
+    doc = idx.table("folders").get(Query().id == check_id(folder_id, "folder"))
+    name = doc.get("name") if isinstance(doc, dict) else None
+    if name is not None and name != seen:
+        raise ConflictError(f"The folder was renamed by someone else since you looked (now “{name}”); {outcome}. "
+                            "Look at the list again and try again.")
 
 
 def remove_stray_temps_root(root: Path) -> None:

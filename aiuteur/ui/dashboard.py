@@ -110,17 +110,27 @@ def create_folder(runner: Runner, name: str) -> str:
     return f"Folder “{folder.name}” created."
 
 
-def rename_folder(runner: Runner, folder_id: str | None, name: str) -> str:
+def rename_folder(runner: Runner, folder_id: str | None, name: str, seen: Any = None) -> str:
+    """Rename; `seen` is what the list showed ({folder id: name}): renamed since, nothing changes."""
     if not folder_id or folder_id in (views.NO_FOLDER, views.ALL_FOLDERS):
         raise InputError("Choose a folder to rename.")
-    folder = runner.rename_folder(folder_id, _folder_name(name))
+    folder = runner.rename_folder(folder_id, _folder_name(name), seen=_seen_folder(seen, folder_id))
     return f"Folder renamed to “{folder.name}”."
 
 
-def delete_folder(runner: Runner, folder_id: str | None) -> str:
+def _seen_folder(seen: Any, folder_id: str) -> str | None:
+    if seen is None:
+        return None
+    name = seen.get(folder_id) if isinstance(seen, dict) else None
+    if not isinstance(name, str):
+        raise InputError("Choose the folder in the list first.")
+    return name
+
+
+def delete_folder(runner: Runner, folder_id: str | None, seen: Any = None) -> str:
     if not folder_id or folder_id in (views.NO_FOLDER, views.ALL_FOLDERS):
         raise InputError("Choose a folder to delete.")
-    runner.delete_folder(folder_id)  # refuses a folder with projects in it, saying so
+    runner.delete_folder(folder_id, seen=_seen_folder(seen, folder_id))  # refuses one with projects in it
     return "Folder deleted."
 
 
@@ -165,6 +175,7 @@ class Dashboard:
     rename_folder: gr.Button
     delete_folder: gr.Button
     seen: gr.State  # the title and folder of each project the list showed
+    seen_folders: gr.State  # the name of each folder the list showed
 
 
 @dataclass(frozen=True)
@@ -241,13 +252,13 @@ def render() -> Dashboard:
     return Dashboard(search, folder_filter, cards, notice, new_title, create, picker, open_btn, new_name,
                      rename, duplicate, move_to, move, delete, confirm, confirm_text, confirm_delete,
                      cancel_delete, pending_delete, folder_name, create_folder, folder_pick,
-                     folder_new_name, rename_folder, delete_folder, gr.State(None))
+                     folder_new_name, rename_folder, delete_folder, gr.State(None), gr.State(None))
 
 
 def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], project: gr.State,
            scene: gr.State, opened: OpenedView | None = None) -> DashboardEvents:
     """Wire the dashboard. `opened` fills the project's screen in the same event that opens it."""
-    refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick, d.seen}
+    refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick, d.seen, d.seen_folders}
     shown_outputs = list(opened.outputs) if opened else []
 
     def show(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
@@ -265,6 +276,7 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
                                          value=folder if folder in filter_ids else views.ALL_FOLDERS),
             d.folder_pick: gr.Dropdown(choices=data.folders[1:], value=None),
             d.seen: seen_cards(data.cards),
+            d.seen_folders: {f.id: f.name for f in runner.folders()},
         }
 
     def refresh(search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -383,17 +395,19 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
     d.create_folder.click(on_create_folder, [d.folder_name, d.search, d.folder_filter],
                           [d.notice, d.folder_name, *refresh_outputs], api_name="create_folder")
 
-    def on_rename_folder(fid: str | None, name: str, search: str, folder: str | None,
+    def on_rename_folder(fid: str | None, name: str, search: str, folder: str | None, seen: Any,
                          request: gr.Request) -> dict[Any, Any]:
-        return on_folder(lambda r: rename_folder(r, fid, name))(search, folder, request)
+        return on_folder(lambda r: rename_folder(r, fid, name, seen or {}))(search, folder, request)
 
-    d.rename_folder.click(on_rename_folder, [d.folder_pick, d.folder_new_name, d.search, d.folder_filter],
+    d.rename_folder.click(on_rename_folder, [d.folder_pick, d.folder_new_name, d.search, d.folder_filter,
+                                             d.seen_folders],
                           [d.notice, *refresh_outputs], api_name="rename_folder")
 
-    def on_delete_folder(fid: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
-        return on_folder(lambda r: delete_folder(r, fid))(search, folder, request)
+    def on_delete_folder(fid: str | None, search: str, folder: str | None, seen: Any,
+                         request: gr.Request) -> dict[Any, Any]:
+        return on_folder(lambda r: delete_folder(r, fid, seen or {}))(search, folder, request)
 
-    d.delete_folder.click(on_delete_folder, [d.folder_pick, d.search, d.folder_filter],
+    d.delete_folder.click(on_delete_folder, [d.folder_pick, d.search, d.folder_filter, d.seen_folders],
                           [d.notice, *refresh_outputs], api_name="delete_folder")
 
     return DashboardEvents([created, *opened_by], refresh, [d.search, d.folder_filter], refresh_outputs)

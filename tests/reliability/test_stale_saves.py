@@ -356,3 +356,13 @@ def test_branches_titles_and_folders_refuse_a_stale_change(app: tuple[str, Store
     assert "Renamed" in said(b.predict(pid, "Seeds IV", "", "__all__", api_name="/rename_project"))
     assert "Moved out" in said(c.predict(pid, "__none__", "", "__all__", api_name="/move_project"))
     assert runner.summary(pid).title == "Seeds IV" and runner.summary(pid).folder_id is None
+
+    # a folder renamed in one tab is not renamed (nor deleted) from another that showed its old name
+    assert "renamed" in said(a.predict(folder, "Short films", "", "__all__", api_name="/rename_folder"))
+    before = files_under(store.root)
+    refused(b.predict(folder, "Shorts 2026", "", "__all__", api_name="/rename_folder"), "renamed by someone else")
+    refused(c.predict(folder, "", "__all__", api_name="/delete_folder"), "renamed by someone else", "not deleted")
+    assert files_under(store.root) == before and [f.name for f in runner.folders()] == ["Short films"]
+    assert "renamed" in said(b.predict(folder, "Shorts 2026", "", "__all__", api_name="/rename_folder"))
+    c.predict("", "__all__", api_name="/list_projects")  # the list again
+    assert said(c.predict(folder, "", "__all__", api_name="/delete_folder")) == "Folder deleted."
