@@ -34,6 +34,11 @@ class Action(BaseModel):
         """The label its takes carry in the history ('' for a whole-stage run)."""
         return ""
 
+    @property
+    def media_keys(self) -> tuple[str, ...]:
+        """The media files it names (an upload's key): the runner checks they are the project's."""
+        return ()
+
 
 A = TypeVar("A", bound=Action)
 
@@ -202,6 +207,10 @@ class UploadReference(Action):
     def target(self) -> str:
         return f"upload:{self.asset_id}"
 
+    @property
+    def media_keys(self) -> tuple[str, ...]:
+        return (self.image_key,)
+
 
 class DescribeAsset(Action):
     """Propose a description of an asset from an uploaded image (a proposal; nothing is saved)."""
@@ -213,6 +222,10 @@ class DescribeAsset(Action):
     @property
     def target(self) -> str:
         return f"describe:{self.asset_id}"
+
+    @property
+    def media_keys(self) -> tuple[str, ...]:
+        return (self.image_key,)
 
 
 class VoiceSettings(Action):

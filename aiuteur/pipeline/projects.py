@@ -154,7 +154,11 @@ class Projects:
         self._check_owned(project_id)
         if not data:
             raise InputError("The upload is empty; choose a file.")
-        return self.store.put_media(data, ext)
+        key = self.store.put_media(data, ext)
+        with self._tx(project_id) as tx:  # the project's own now: its media check finds it
+            tx.add_upload(key)
+            tx.commit()
+        return key
 
     @property
     def capsules(self) -> CapsuleLibrary:

@@ -29,6 +29,7 @@ from aiuteur.domain import (
     InputError,
     LockError,
     LockKey,
+    NotFoundError,
     Position,
     Project,
     Stage,
@@ -493,6 +494,7 @@ class Runner(Projects):
         if fn is None:
             raise InputError(f"{stage.title} is edited by hand, not run; there is nothing to generate.")
         action = actions.check(stage, action)
+        self._check_media(project_id, action)
         if stage.per_scene and scene_id is None:
             raise InputError(f"{stage.title} is made per scene; choose a scene first.")
         guidance = clean_text(guidance or "", "The instruction", max_chars=MAX_GUIDANCE_CHARS)
@@ -502,6 +504,18 @@ class Runner(Projects):
             return self._run(project_id, job)
         with self.slot.hold(self.owner, check):  # one job at a time; users take turns
             return self._run(project_id, job)
+
+    def _check_media(self, project_id: str, action: Action) -> None:
+        """Refuse an action that names a media file this project does not have (an upload to
+        another project, someone else's file): the owner check the app's media reads use."""
+        if not action.media_keys:
+            return
+        self._check_owned(project_id)
+        for key in action.media_keys:
+            try:
+                self.media_path(key, project_id, must_exist=False)
+            except NotFoundError:
+                raise InputError(f"The image {key!r} was not uploaded to this project; upload it here first.") from None
 
     def _run(self, project_id: str, job: _Job) -> RunResult:
         stage, fn, scene_id = job.stage, job.fn, job.scene_id

@@ -313,6 +313,14 @@ class Tx:
         docs = self._take_bucket(stage, scene_id).table("takes").search(cond)
         return [Take.model_validate(d) for d in docs]
 
+    # -- uploads -------------------------------------------------------------------------------
+    def add_upload(self, key: str) -> None:
+        """Note that a media file was uploaded for this project, so the project's media check finds
+        it before anything else of the project names it (`Store.project_uses_media`)."""
+        table = self._shard("uploads.json").db.table("uploads")
+        if not table.search(Query().key == key):
+            table.insert({"key": key})
+
     # -- finish --------------------------------------------------------------------------------
     def commit(self) -> None:
         if self.readonly:

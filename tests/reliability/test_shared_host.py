@@ -286,6 +286,43 @@ def test_signed_in_users_own_their_projects_and_private_files(space: Space, tmp_
     assert files_under(space.store.root) == before
 
 
+def test_an_action_naming_another_users_upload_is_refused(space: Space, tmp_path: Path) -> None:
+    """Actions that read media by key (upload a reference, describe an asset) go through the owner check
+    of the app's media reads: a key uploaded to someone else's project is refused in one sentence."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (180, 40, 40)).save(buf, format="PNG")
+    olive_pid = ready_for_shots(space, "hf:olive", fountain(tmp_path, 1, "olive.fountain"))
+    piers_pid = ready_for_shots(space, "hf:piers", fountain(tmp_path, 1, "piers.fountain"))
+    key = space.runner("hf:olive").upload(olive_pid, buf.getvalue(), "png")  # as her assets tab keeps it
+
+    def asset(owner: str, pid: str) -> str:
+        return str(space.runner(owner).view(pid).data(Stage.ASSETS)["registry"]["assets"][0]["id"])  # type: ignore[index]
+
+    use = {"kind": "upload_reference", "image_key": key, "remove_background": False}
+    # hers (olive): the upload becomes her asset's reference, through the app
+    ok, out = call(space, "run_action", [olive_pid, "assets", "", {**use, "asset_id": asset("hf:olive", olive_pid)},
+                                         0, ""], {"session": hf_session("olive")})
+    assert ok and out[0]["ok"], out
+    # his (piers) project naming her key: refused before anything runs, his project and the files unchanged
+    before = files_under(space.store.root)
+    for action in ({**use, "asset_id": asset("hf:piers", piers_pid)},
+                   {"kind": "describe_asset", "image_key": key, "asset_id": asset("hf:piers", piers_pid)}):
+        ok, message = call(space, "run_action", [piers_pid, "assets", "", action, 0, ""], {"session": hf_session("piers")})
+        assert not ok and message == f"The image {key!r} was not uploaded to this project; upload it here first.", message
+        assert one_sentence(message)
+    assert files_under(space.store.root) == before
+    assert space.runner("hf:piers").takes(piers_pid, Stage.ASSETS) == []
+    # his own upload of the same picture is his: the same key then works for him
+    assert space.runner("hf:piers").upload(piers_pid, buf.getvalue(), "png") == key
+    ok, out = call(space, "run_action", [piers_pid, "assets", "", {**use, "asset_id": asset("hf:piers", piers_pid)}, 0, ""],
+                   {"session": hf_session("piers")})
+    assert ok and out[0]["ok"], out
+
+
 # --- hostile sizes and files ------------------------------------------------------------------------
 
 
