@@ -123,11 +123,17 @@ def close_json(prefix: str) -> str:
 
 class LoopGuard:
     """Watches one completion's tokens; `looped_at` is set (a character offset into the decoded
-    answer) once the answer starts to repeat itself. Checked every `every` tokens."""
+    answer) once the answer starts to repeat itself and the answer before the loop is `usable`.
+    Checked every `every` tokens."""
 
-    def __init__(self, detokenize: Callable[[Sequence[int]], bytes], *, every: int = 16) -> None:
+    def __init__(self, detokenize: Callable[[Sequence[int]], bytes], *, every: int = 16,
+                 usable: Callable[[str], bool] | None = None) -> None:
         self.detokenize = detokenize
         self.every = every
+        #: Whether the answer cut at a loop (closed JSON) is still a whole answer; when it is not
+        #: (the loop came before a required part), the model writes on: cutting would leave nothing.
+        self.usable = usable
+        self.refused: set[int] = set()
         self.prompt_tokens: int | None = None
         self.checked = 0
         self.looped_at: int | None = None
@@ -145,5 +151,11 @@ class LoopGuard:
             return False
         self.checked = made
         self.text = self.detokenize([int(t) for t in ids[self.prompt_tokens:]]).decode("utf-8", errors="ignore")
-        self.looped_at = loop_start(self.text)
-        return self.looped_at is not None
+        at = loop_start(self.text)
+        if at is None or at in self.refused:
+            return False
+        if self.usable is not None and not self.usable(close_json(self.text[:at])):
+            self.refused.add(at)
+            return False
+        self.looped_at = at
+        return True

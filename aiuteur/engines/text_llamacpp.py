@@ -228,6 +228,14 @@ def stop_at_next_token(llm: Any, doing: str) -> None:
     llm.generate = generate
 
 
+def _parses(text: str, schema: type[BaseModel]) -> bool:
+    try:
+        parse_structured(text, schema)
+    except InvalidOutputError:
+        return False
+    return True
+
+
 class LlamaCppText:
     """A llama.cpp model behind the `TextEngine` Protocol. `llm` is the `llama_cpp.Llama`."""
 
@@ -322,7 +330,8 @@ class LlamaCppText:
         if progress:
             progress(0.0, f"writing {schema.__name__} with {self.model_id}")
         t0 = time.perf_counter()
-        guard = LoopGuard(self.llm.detokenize) if self.constraint == "llguidance" else None
+        guard = LoopGuard(self.llm.detokenize, usable=lambda cut: _parses(cut, schema)) \
+            if self.constraint == "llguidance" else None
         result = self._chat(
             messages,
             seed=seed,

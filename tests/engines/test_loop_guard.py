@@ -79,6 +79,26 @@ def test_the_guard_checks_every_few_tokens_after_the_prompt() -> None:
     assert guard.looped_at is not None and guard.text[guard.looped_at:].startswith(SENTENCE)
 
 
+def test_a_loop_before_a_required_part_is_not_cut_the_model_writes_on() -> None:
+    line = "The van rolls out of the wash bay with its lights off and its doors still open"
+    answer = json.dumps({"cast": [line, line, line, "x"], "scenes": ["one"]}).encode()
+
+    def detokenize(ids: list[int]) -> bytes:
+        return answer[: len(ids) * 8]
+
+    def usable(cut: str) -> bool:
+        return "scenes" in json.loads(cut)
+
+    guard = LoopGuard(detokenize, every=2, usable=usable)
+    ids = list(range(5))
+    guard(ids)
+    stops = []
+    for t in range(60):
+        ids.append(t)
+        stops.append(guard(ids))
+    assert not any(stops) and guard.looped_at is None and guard.refused  # seen, refused, written on
+
+
 class Story(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=40)
