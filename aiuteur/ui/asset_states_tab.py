@@ -8,6 +8,7 @@ an image before moving on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,7 +219,84 @@ def render(env: TabEnv) -> AssetStatesTab:
                           new_description, add, gr.State(0), gr.State(None), _surrounding_tab())
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """What stage 8's event groups share: the outputs, and the helpers that fill them."""
+
+    shown: list[Any]  # the tab's outputs, ending with the take picker's
+    then: dict[str, Any]  # chain env.refresh after model work and one-click edits
+    only_status: Callable[[str], list[Any]]  # every output left as on screen but the status line
+    fill: Callable[..., list[Any]]  # fill(runner, pid, sid, asset_id, status="") -> the whole tab
+    edit: Callable[[Any, str], Any]  # edit(change, done) -> a handler that applies `change` and saves
+
+
+def _label(got: Loaded, sid: str) -> str:
+    """The scene as the audit trail names it."""
+    return got.state.scene_label(sid)
+
+
+def _need(aid: str | None) -> str:
+    if not aid:
+        raise InputError("Choose an asset first.")
+    return aid
+
+
+# the asset's edits: pure changes of the scene's AssetStates (`_Panel.edit` loads, applies and saves them)
+
+
+def _do_description(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, text: str) -> AssetStates:
+    assert got.states is not None
+    return st8.set_description(got.states, _need(aid), text or "", _label(got, sid))
+
+
+def _do_master(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, on: bool) -> AssetStates:
+    assert got.states is not None
+    asset = next((a for a in got.assets if a.id == _need(aid)), None)
+    if on and asset is not None and not asset.master_ref:
+        raise InputError(f"{asset.name} has no master reference to use as is: make one in stage 5, "
+                         "or generate a scene image here.")
+    return st8.use_master(got.states, _need(aid), bool(on), _label(got, sid))
+
+
+def _do_mirror(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, pick: Any) -> AssetStates:
+    assert got.states is not None
+    asset = next((a for a in got.assets if a.id == _need(aid)), None)
+    items = mirror_items(got.state, sid, asset) if asset else []
+    if pick is None or not 0 <= int(pick) < len(items):
+        raise InputError("Click an image of the rearview mirror first.")
+    m = items[int(pick)]
+    return st8.set_reference(got.states, _need(aid), m.image, m.source, _label(got, sid),
+                             st8.source_label(got.state, m.source))
+
+
+def _do_choose(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, take_id: Any) -> AssetStates:
+    assert got.states is not None
+    takes = instance_takes(runner, pid, sid, _need(aid), st8.state_of(got.states, _need(aid)))
+    take = next((t for t in takes if t.id == take_id), None)
+    if take is None:
+        raise InputError("That take is no longer a take of this asset here; click one of the takes on screen.")
+    return st8.choose_instance(got.states, _need(aid), take, _label(got, sid))
+
+
+def _do_dismiss(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, name: str) -> AssetStates:
+    assert got.states is not None
+    if not name:
+        raise InputError("Choose a suggested asset first.")
+    return st8.dismiss_suggestion(got.states, name)
+
+
 def listen(tab: AssetStatesTab, env: TabEnv) -> None:
+    """Stage 8's events, by purpose: loading, model work, the asset's edits, its takes, suggestions."""
+    p = _panel(tab, env)
+    _listen_loading(tab, env, p)
+    _listen_model_work(tab, env, p)
+    _listen_edits(tab, env, p)
+    _listen_takes(tab, env, p)
+    _listen_suggestions(tab, env, p)
+
+
+def _panel(tab: AssetStatesTab, env: TabEnv) -> _Panel:
+    """The outputs and helpers every event group of the tab shares."""
     shown = [tab.asset, tab.description, tab.changes, tab.reference, tab.reference_text, tab.use_master, tab.mirror,
              tab.mirror_notes, tab.audit, tab.suggested, tab.rev, tab.status, *take_picker.outputs(tab.picker)]
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
@@ -262,10 +340,40 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                 status or ("" if got.states else "Not described yet: press “Describe the assets in this scene”."),
                 *take_picker.show(takes, st.chosen_take if st and not st.use_master else None, asset.name)]
 
+    def edit(change: Any, done: str) -> Any:
+        def handler(pid: str | None, sid: str | None, aid: str | None, rev: int, value: Any,
+                    request: gr.Request) -> list[Any]:
+            runner = env.runner_for(request)
+            if not pid or not sid:
+                return fill(runner, pid, sid, aid)
+            try:
+                got = load(runner, pid, sid)
+                if got.states is None:
+                    raise InputError("Describe the assets of this scene first.")
+                new = change(runner, got, pid, sid, aid, value)
+                if new is not None:
+                    save_states(runner, pid, sid, new, rev)
+            except ConflictError as e:  # the user's text and choices stay on screen to reapply
+                gr.Warning(str(e))
+                return only_status(f"⚠️ {e}")
+            except AiuteurError as e:
+                gr.Warning(str(e))
+                return fill(runner, pid, sid, aid, f"⚠️ {e}")
+            return fill(runner, pid, sid, aid, done)
+        return handler
+
+    return _Panel(shown, then, only_status, fill, edit)
+
+
+def _listen_loading(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
+    """Fill the tab when the project or scene changes; pick an asset; remember the visit."""
+    shown, fill = p.shown, p.fill
+
     def reloaded(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
 
     env.on_reload(reloaded, [env.project, env.scene], shown)
+
     def on_pick(pid: str | None, sid: str | None, aid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, aid)
 
@@ -276,6 +384,11 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
                 env.runner_for(request).note_position(pid, Stage.ASSET_STATES, sid)
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="asset_states_visit", show_progress="hidden")
+
+
+def _listen_model_work(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
+    """Model work, on the GPU queue: describe the scene's assets, make scene images."""
+    shown, then, fill = p.shown, p.then, p.fill
 
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
 
@@ -312,73 +425,29 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     tab.generate.click(on_generate, [env.project, env.scene, tab.asset, tab.count], shown,
                        api_name="asset_states_generate_instance", concurrency_id=GPU, concurrency_limit=1).then(**then)
 
-    def edit(change: Any, done: str) -> Any:
-        def handler(pid: str | None, sid: str | None, aid: str | None, rev: int, value: Any,
-                    request: gr.Request) -> list[Any]:
-            runner = env.runner_for(request)
-            if not pid or not sid:
-                return fill(runner, pid, sid, aid)
-            try:
-                got = load(runner, pid, sid)
-                if got.states is None:
-                    raise InputError("Describe the assets of this scene first.")
-                new = change(runner, got, pid, sid, aid, value)
-                if new is not None:
-                    save_states(runner, pid, sid, new, rev)
-            except ConflictError as e:  # the user's text and choices stay on screen to reapply
-                gr.Warning(str(e))
-                return only_status(f"⚠️ {e}")
-            except AiuteurError as e:
-                gr.Warning(str(e))
-                return fill(runner, pid, sid, aid, f"⚠️ {e}")
-            return fill(runner, pid, sid, aid, done)
-        return handler
 
-    def label(got: Loaded, sid: str) -> str:
-        return got.state.scene_label(sid)
-
-    def need(aid: str | None) -> str:
-        if not aid:
-            raise InputError("Choose an asset first.")
-        return aid
-
-    def do_description(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, text: str) -> AssetStates:
-        assert got.states is not None
-        return st8.set_description(got.states, need(aid), text or "", label(got, sid))
-
-    def do_master(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, on: bool) -> AssetStates:
-        assert got.states is not None
-        asset = next((a for a in got.assets if a.id == need(aid)), None)
-        if on and asset is not None and not asset.master_ref:
-            raise InputError(f"{asset.name} has no master reference to use as is: make one in stage 5, "
-                             "or generate a scene image here.")
-        return st8.use_master(got.states, need(aid), bool(on), label(got, sid))
-
-    def do_mirror(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, pick: Any) -> AssetStates:
-        assert got.states is not None
-        asset = next((a for a in got.assets if a.id == need(aid)), None)
-        items = mirror_items(got.state, sid, asset) if asset else []
-        if pick is None or not 0 <= int(pick) < len(items):
-            raise InputError("Click an image of the rearview mirror first.")
-        m = items[int(pick)]
-        return st8.set_reference(got.states, need(aid), m.image, m.source, label(got, sid),
-                                 st8.source_label(got.state, m.source))
-
-    def do_choose(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, take_id: Any) -> AssetStates:
-        assert got.states is not None
-        takes = instance_takes(runner, pid, sid, need(aid), st8.state_of(got.states, need(aid)))
-        take = next((t for t in takes if t.id == take_id), None)
-        if take is None:
-            raise InputError("That take is no longer a take of this asset here; click one of the takes on screen.")
-        return st8.choose_instance(got.states, need(aid), take, label(got, sid))
-
+def _listen_edits(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
+    """The picked asset's description and reference (master as is, or the rearview mirror)."""
+    shown, edit = p.shown, p.edit
     ins = [env.project, env.scene, tab.asset, tab.rev]
-    tab.save_description.click(*with_statuses(env, edit(do_description, "Saved."), [*ins, tab.description], shown),
+
+    tab.save_description.click(*with_statuses(env, edit(_do_description, "Saved."), [*ins, tab.description], shown),
                                api_name="asset_states_description")
-    tab.use_master.input(*with_statuses(env, edit(do_master, "Saved."), [*ins, tab.use_master], shown),
+    tab.use_master.input(*with_statuses(env, edit(_do_master, "Saved."), [*ins, tab.use_master], shown),
                          api_name="asset_states_use_master")
-    tab.use_mirror.click(*with_statuses(env, edit(do_mirror, "Reference set."), [*ins, tab.mirror_pick], shown),
+    tab.use_mirror.click(*with_statuses(env, edit(_do_mirror, "Reference set."), [*ins, tab.mirror_pick], shown),
                          api_name="asset_states_use_mirror")
+
+    def picked(evt: gr.SelectData) -> Any:
+        return evt.index
+
+    tab.mirror.select(picked, None, tab.mirror_pick, api_visibility="private")
+
+
+def _listen_takes(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
+    """The picked asset's scene-image takes: click one to choose it (with Undo)."""
+    shown, then, fill = p.shown, p.then, p.fill
+    ins = [env.project, env.scene, tab.asset, tab.rev]
 
     def chosen_of(request: gr.Request, pid: str | None, sid: str | None, aid: str | None) -> str | None:
         if not pid or not sid or not aid:
@@ -394,7 +463,7 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
         got = load(runner, pid, sid)
         if got.states is None:
             raise InputError("Describe the assets of this scene first.")
-        save_states(runner, pid, sid, do_choose(runner, got, pid, sid, aid, take_id), rev)
+        save_states(runner, pid, sid, _do_choose(runner, got, pid, sid, aid, take_id), rev)
         return fill(runner, pid, sid, aid, "Chosen.")
 
     def fail(request: gr.Request, pid: str | None, sid: str | None, aid: str | None, message: str) -> list[Any]:
@@ -403,19 +472,15 @@ def listen(tab: AssetStatesTab, env: TabEnv) -> None:
     take_picker.listen(tab.picker, ins, shown, chosen_of=chosen_of, choose=choose, fail=fail,
                        api_name="asset_states_choose_take", then=then)
 
-    def picked(evt: gr.SelectData) -> Any:
-        return evt.index
 
-    tab.mirror.select(picked, None, tab.mirror_pick, api_visibility="private")
+def _listen_suggestions(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
+    """Assets the model suggested: dismiss one, accept one, or add a new asset."""
+    shown, then, only_status, fill, edit = p.shown, p.then, p.only_status, p.fill, p.edit
+    ins = [env.project, env.scene, tab.asset, tab.rev]
 
-    def do_dismiss(runner: Runner, got: Loaded, pid: str, sid: str, aid: str | None, name: str) -> AssetStates:
-        assert got.states is not None
-        if not name:
-            raise InputError("Choose a suggested asset first.")
-        return st8.dismiss_suggestion(got.states, name)
-
-    tab.dismiss.click(edit(do_dismiss, "Dismissed."), [*ins, tab.suggested], shown,
+    tab.dismiss.click(edit(_do_dismiss, "Dismissed."), [*ins, tab.suggested], shown,
                       api_name="asset_states_dismiss_suggestion").then(**then)
+
 
     def adder(pid: str | None, sid: str | None, aid: str | None, rev: int, name: str, category: str,
               description: str, request: gr.Request) -> list[Any]:

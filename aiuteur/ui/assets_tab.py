@@ -10,6 +10,7 @@ the GPU queue; every edit is a pure function of `aiuteur.pipeline.assets_ops` sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,7 +335,36 @@ def render(env: TabEnv) -> AssetsTab:
 # --- events -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Board:
+    """What stage 5's event groups share: the outputs every edit refills, and the helpers that fill them."""
+
+    outputs: list[Any]  # the whole tab: board, the picked asset's detail, the status line
+    detail: list[Any]  # the picked asset's part
+    then: dict[str, Any]  # chain env.refresh after model work
+    fill: Callable[..., dict[Any, Any]]  # fill(runner, pid, asset_id, status="") -> the whole tab
+    show: Callable[..., dict[Any, Any]]  # show(runner, pid, sa, script, asset_id) -> the asset's detail
+    guarded: Callable[..., dict[Any, Any]]  # guarded(pid, asset_id, request, work) -> refilled, errors in words
+    edit: Callable[..., Any]  # edit(pid, rev, fn) -> a `work` that applies a pure edit and saves it
+
+
+def _ran(result: Any, done: str) -> str:
+    return f"✅ {done}" if result.ok else "⚠️ " + " ".join(result.errors)
+
+
 def listen(tab: AssetsTab, env: TabEnv) -> None:
+    """Stage 5's events, by purpose: loading and picking, model work, registry edits, style."""
+    b = _board(tab, env)
+    _listen_loading(tab, env, b)
+    _listen_model_work(tab, env, b)
+    _listen_registry(tab, env, b)
+    _listen_takes(tab, env, b)
+    _listen_asset_edits(tab, env, b)
+    _listen_style(tab, env, b)
+
+
+def _board(tab: AssetsTab, env: TabEnv) -> _Board:
+    """The outputs and helpers every event group of the tab shares."""
     board = [tab.rev, tab.summary, *tab.checklist.values(), tab.offered, tab.table, tab.asset, tab.merge_other,
              tab.scene, tab.capsule, tab.scene_capsule, *tab.style_fields.values(), tab.style_images,
              tab.influence, tab.overrides]
@@ -411,9 +441,12 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             return asset_id, said
         return work
 
-    def ran(result: Any, done: str) -> str:
-        return f"✅ {done}" if result.ok else "⚠️ " + " ".join(result.errors)
+    return _Board(outputs, detail, then, fill, show, guarded, edit)
 
+
+def _listen_loading(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """Fill the tab when the project opens; show the picked asset; its voice."""
+    outputs, detail, fill, show = b.outputs, b.detail, b.fill, b.show
     # loading
     def on_load(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         if not pid:
@@ -436,13 +469,17 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     tab.asset.input(on_pick, [env.project, tab.asset], [*detail, *per_asset], api_name="show_asset")
     voice_panel.listen(tab.voice, tab.asset, env, tab.rev)
 
+
+def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """Model work, on the GPU queue: extract, master references, uploads, describe."""
+    outputs, then, guarded = b.outputs, b.then, b.guarded
     # model work, on the GPU queue
     def on_extract(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
             result = runner.run(pid or "", Stage.ASSETS, action=Extract(references=False))
             calls = len([t for t in result.takes if t.purpose == "extract_assets"])
             said = "nothing changed, nothing re-read" if calls == 0 else f"{calls} model call(s)"
-            return None, ran(result, f"Extracted ({said}). Untick what you don't need pre-generated.")
+            return None, _ran(result, f"Extracted ({said}). Untick what you don't need pre-generated.")
         return guarded(pid, None, request, work)
 
     gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
@@ -452,7 +489,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
         def work(runner: Runner) -> tuple[str | None, str]:
             result = runner.run(pid or "", Stage.ASSETS, action=MasterReferences())
             n = len([t for t in result.takes if t.purpose == "master_reference" and t.ok])
-            return None, ran(result, f"{n} master reference(s) made.")
+            return None, _ran(result, f"{n} master reference(s) made.")
         return guarded(pid, None, request, work)
 
     tab.references.click(on_references, [env.project], outputs, api_name="master_references", **gpu).then(**then)
@@ -462,7 +499,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             if not asset_id:
                 raise InputError("Choose an asset first.")
             result = runner.run(pid or "", Stage.ASSETS, action=MasterReference(asset_id=asset_id), guidance=words)
-            return asset_id, ran(result, "New take added to the history.")
+            return asset_id, _ran(result, "New take added to the history.")
         return guarded(pid, asset_id, request, work)
 
     tab.generate.click(on_generate, [env.project, tab.asset, tab.ref_guidance], outputs,
@@ -477,7 +514,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
             key = runner.upload(pid or "", image, _ext(path))
             result = runner.run(pid or "", Stage.ASSETS, action=UploadReference(asset_id=asset_id, image_key=key,
                                                                          remove_background=matte))
-            return asset_id, ran(result, "The upload is now the master reference.")
+            return asset_id, _ran(result, "The upload is now the master reference.")
         return guarded(pid, asset_id, request, work)
 
     tab.use_upload.click(on_use_upload, [env.project, tab.asset, tab.upload, tab.matte], outputs,
@@ -505,7 +542,11 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     tab.describe.click(on_describe, [env.project, tab.asset, tab.upload, tab.words], [tab.proposal, tab.note],
                        api_name="describe_asset", **gpu)
 
-    # edits: pure functions, saved
+
+def _listen_registry(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """Saves of the registry (pure edits, saved): the checklist, the picked asset's name and description."""
+    outputs, guarded, edit = b.outputs, b.guarded, b.edit
+
     def on_save_checklist(form: dict[Any, Any], request: gr.Request) -> dict[Any, Any]:
         """The checklist's boxes come as one form (a set of inputs), so `request` is filled by Gradio."""
         pid, rev = form[env.project], form[tab.rev]
@@ -526,6 +567,11 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     tab.save_asset.click(*with_statuses(env, on_save_asset, [env.project, tab.rev, tab.asset, tab.name, tab.category,
                                                              tab.description], outputs),
                          api_name="save_asset").success(None, js=clean_js(SAVE_ASSET))
+
+
+def _listen_takes(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """The picked asset's master-reference takes: click one to choose it (with Undo)."""
+    outputs, then, fill = b.outputs, b.then, b.fill
 
     def chosen_of(request: gr.Request, pid: str | None, _: Any, asset_id: str | None) -> str | None:
         if not pid or not asset_id:
@@ -557,6 +603,11 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
 
     take_picker.listen(tab.picker, [env.project, env.scene, tab.asset, tab.rev], outputs, chosen_of=chosen_of,
                        choose=choose, fail=fail, api_name="choose_reference", then=then)
+
+
+def _listen_asset_edits(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """One-click edits of the registry: take a proposed description, remove, restore, keep, add, merge, split."""
+    outputs, then, guarded, edit = b.outputs, b.then, b.guarded, b.edit
 
     def describe_with(mode: str) -> Any:
         def handler(pid: str | None, rev: int, asset_id: str | None, proposal: str,
@@ -608,6 +659,10 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     tab.split.click(on_split, [env.project, tab.rev, tab.asset, tab.alias], outputs,
                     api_name="split_alias").then(**then)
 
+
+def _listen_style(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """The visual style: save it, keep it as a capsule, per-scene styles."""
+    outputs, guarded, edit = b.outputs, b.guarded, b.edit
     # style
     style_inputs: set[Any] = {env.project, tab.rev, tab.capsule, *tab.style_fields.values(), tab.influence, tab.style_upload}
 

@@ -370,6 +370,16 @@ TEXT_FIELDS = {"tone", "transform_target", "primary", "plot", "dialogue_rules", 
 
 
 def listen(tab: InputTab, env: TabEnv) -> None:
+    """Stage 1's events, by purpose: the form (load and save), autosave, the JSON endpoint, files, sources."""
+    _listen_form(tab, env)
+    _listen_autosave(tab)
+    _listen_story_api(env)
+    _listen_upload(tab, env)
+    _listen_sources(tab, env)
+
+
+def _listen_form(tab: InputTab, env: TabEnv) -> None:
+    """Fill the form when the project opens; save it (the one path every autosave takes)."""
     names = {comp: name for name, comp in tab.fields.items()}
     form_inputs = {env.project, env.scene, tab.rev, *tab.fields.values()}
 
@@ -416,6 +426,9 @@ def listen(tab: InputTab, env: TabEnv) -> None:
                            trigger_mode="always_last", show_progress="hidden")
     saved.then(None, None, None, js=CLEAN_JS)
 
+
+def _listen_autosave(tab: InputTab) -> None:
+    """Typing saves after a pause (and on leaving the field); a discrete choice saves at once."""
     for name, comp in tab.fields.items():
         if name == "primary_from":
             continue
@@ -437,7 +450,10 @@ def listen(tab: InputTab, env: TabEnv) -> None:
                               [tab.fields["transform_target"], *([tab.upload_box] if tab.upload_box else [])],
                               api_visibility="private")
 
-    # JSON endpoint for scripts: save a whole StoryInput by project id
+
+def _listen_story_api(env: TabEnv) -> None:
+    """JSON endpoint for scripts: save a whole StoryInput by project id."""
+
     def save_story_input(project_id: str, story_input: dict[str, Any], base_revision: int | None = None,
                          request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Save a StoryInput (JSON) for a project from the input revision you read (none or 0: nothing
@@ -453,7 +469,10 @@ def listen(tab: InputTab, env: TabEnv) -> None:
 
     gr.api(save_story_input, api_name="save_story_input")
 
-    # uploads: the main text, an extra source, or a filled brief
+
+def _listen_upload(tab: InputTab, env: TabEnv) -> None:
+    """An uploaded file: the main text, an extra source, or a filled brief."""
+
     def on_upload(pid: str | None, path: str | None, role: str, mode: str, revision: int,
                   request: gr.Request) -> dict[Any, Any]:
         if not pid or not path:
@@ -483,6 +502,10 @@ def listen(tab: InputTab, env: TabEnv) -> None:
     tab.upload.upload(on_upload, [env.project, tab.upload, tab.upload_role, tab.fields["mode"], tab.rev],
                       upload_outputs, api_name="upload_input_file").then(
         None, None, None, js=CHOICE_JS).then(None, None, None, js=FLUSH_JS)
+
+
+def _listen_sources(tab: InputTab, env: TabEnv) -> None:
+    """Typed context added, a source removed, the brief template downloaded."""
 
     def on_add(pid: str | None, name: str, role: str, text: str, revision: int, request: gr.Request) -> dict[Any, Any]:
         if not pid:

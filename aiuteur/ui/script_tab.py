@@ -341,6 +341,12 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
 
     tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.editor], shown),
                    api_name="script_save").then(None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
+    _listen_exports(tab, env)
+
+
+def _listen_exports(tab: ScriptTab, env: TabEnv) -> None:
+    """The script as a file to download: Fountain, PDF, Final Draft."""
+    from aiuteur.screenplay import to_fountain
 
     def export(pid: str | None, request: gr.Request, kind: str) -> tuple[str | None, str]:
         """The script as a file to download, and a status line (what a PDF could not print)."""

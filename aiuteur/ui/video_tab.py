@@ -203,6 +203,11 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
 
     take_picker.listen(tab.picker, [env.project, env.scene, tab.shot, tab.rev], shown, chosen_of=chosen_of,
                        choose=choose, fail=fail, api_name="video_choose_clip", then=then)
+    _listen_exports(tab, env)
+
+
+def _listen_exports(tab: VideoTab, env: TabEnv) -> None:
+    """The film's files: everything made (export_all), and the cut as editors' files."""
 
     def on_export(pid: str | None, request: gr.Request) -> tuple[list[str], str]:
         from aiuteur.exports import export_all
