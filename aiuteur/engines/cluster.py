@@ -164,40 +164,103 @@ class EngineReplica:
 
 
 class RemoteEngine:
-    """A cluster deployment that looks like a local engine (same methods, same errors)."""
+    """A cluster deployment that looks like a local engine (same methods, same errors).
+
+    When the cluster goes away mid-session (an item fails twice or times out, and the replicas
+    then do not answer a short check), the engine says so in one line and, with `fallback =
+    "local"`, runs that item and every later one on this machine (one at a time) through
+    `local`, the loader of the in-process engine.
+    """
 
     remote = True
 
-    def __init__(self, handle: Any, kind: str, info: dict[str, Any], settings: ClusterSettings) -> None:
+    def __init__(self, handle: Any, kind: str, info: dict[str, Any], settings: ClusterSettings,
+                 local: Callable[[], Any] | None = None) -> None:
         self._handle = handle
         self.kind = kind
         self.model_id = str(info.get("model_id", ""))
         self.backend = str(info.get("backend", ""))
         self.settings = settings
-        self.parallelism = settings.jobs_at_once()
+        self.lost = ""  # why the cluster is gone (empty while it answers)
+        self._local_loader = local
+        self._local: Any = None
+        self._local_lock = threading.Lock()  # in-process models run one call at a time
         self._inflight: set[Any] = set()
         self._lock = threading.Lock()
+
+    @property
+    def parallelism(self) -> int:
+        """Items of this kind that may run at once: the cluster's replicas, 1 once it is lost."""
+        return 1 if self.lost else self.settings.jobs_at_once()
 
     def __getattr__(self, name: str) -> Any:
         if name in REMOTE_METHODS:
             return lambda *args, **kwargs: self._call(name, args, kwargs)
         raise AttributeError(name)
 
-    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        import ray.exceptions as rex
+    def _still_there(self) -> str:
+        """Empty when a replica answers a short check; else why not."""
+        probe_s = max(1.0, min(30.0, self.settings.connect_timeout_s, self.settings.item_timeout_s))
+        try:
+            self._handle.describe.remote().result(timeout_s=probe_s)
+        except Exception as e:
+            return f"no {self.kind} replica answered within {probe_s:.0f} s ({type(e).__name__})"
+        return ""
 
+    def _lose(self, why: str) -> None:
+        with self._lock:
+            if self.lost:
+                return
+            self.lost = why
+        if self.settings.fallback == "local" and self._local_loader is not None:
+            line = f"Cluster lost ({why}); running {self.kind} on this machine instead."
+        else:
+            line = f"Cluster lost ({why}); {self.kind} items fail until it is back and the app restarts."
+        log.warning(line)
+        _say(line)
+
+    def _run_local(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.settings.fallback != "local" or self._local_loader is None:
+            raise EngineError(f"The Ray cluster is gone ({self.lost}); start it again, or set "
+                              "AIUTEUR_RAY_FALLBACK=local to run on this machine.")
+        with self._local_lock:
+            if self._local is None:
+                self._local = self._local_loader()
+            return getattr(self._local, method)(*args, **kwargs)
+
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.lost:
+            return self._run_local(method, args, kwargs)
+        try:
+            return self._call_remote(method, args, kwargs)
+        except _ClusterFault as fault:
+            gone = self._still_there()
+            if not gone:
+                raise EngineError(str(fault)) from fault.__cause__
+            self._lose(gone)
+            return self._run_local(method, args, kwargs)
+
+    def _call_remote(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        import ray.exceptions as rex
+        from ray.serve.exceptions import RayServeException
+
+        faults = (rex.RayError, RayServeException, ConnectionError, RuntimeError)
         kwargs = {k: v for k, v in kwargs.items() if k != "progress"}
         timeout = self.settings.item_timeout_s
         last: BaseException | None = None
         for attempt in (1, 2):  # a request whose replica died is sent once more, to a live replica
-            response = self._handle.call.remote(method, args, kwargs)
+            try:
+                response = self._handle.call.remote(method, args, kwargs)
+            except faults as e:
+                last = e
+                continue
             with self._lock:
                 self._inflight.add(response)
             try:
                 result = response.result(timeout_s=timeout)
             except TimeoutError as e:
                 response.cancel()
-                raise EngineError(
+                raise _ClusterFault(
                     f"The cluster did not finish one {self.kind} item within {timeout:.0f} s; it was cancelled."
                 ) from e
             except rex.RayTaskError as e:  # the engine itself failed on the replica: the same cause here
@@ -205,7 +268,7 @@ class RemoteEngine:
                 raise cause from None
             except (rex.TaskCancelledError, _cancelled_error()) as e:
                 raise EngineError(f"The {self.kind} item was cancelled on the cluster.") from e
-            except (rex.RayError, ConnectionError, RuntimeError) as e:
+            except faults as e:
                 last = e
                 log.warning("cluster %s replica failed on attempt %d (%s: %s)", self.kind, attempt,
                             type(e).__name__, str(e)[:200])
@@ -218,10 +281,10 @@ class RemoteEngine:
                 out.write_bytes(result)
                 return out
             return result
-        raise EngineError(
+        raise _ClusterFault(
             f"A {self.kind} replica on the cluster failed twice on this item "
             f"({type(last).__name__}: {str(last)[:160]})."
-        )
+        ) from last
 
     def cancel_all(self) -> int:
         """Cancel every request still queued or running on the cluster (Stop); returns how many."""
@@ -233,6 +296,10 @@ class RemoteEngine:
             except Exception:
                 log.debug("cancelling a cluster request failed", exc_info=True)
         return len(pending)
+
+
+class _ClusterFault(EngineError):
+    """The cluster (not the engine) failed an item: a replica died twice, or it ran past its timeout."""
 
 
 def _cancelled_error() -> type[BaseException]:
@@ -265,12 +332,20 @@ def _say(line: str) -> None:
     _status["line"] = line
 
 
+#: How long this process waits for a lost head node before Ray ends it (Ray's own default is 60 s,
+#: after which it terminates the driver: the whole app). A week: the app outlives the cluster and
+#: runs its items itself (RemoteEngine); set the variable to change it.
+GCS_RECONNECT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
+GCS_RECONNECT_S = 7 * 24 * 3600
+
+
 def connect(settings: ClusterSettings) -> None:
     """Connect this process to the cluster (once), within `connect_timeout_s`.
 
     Raises:
         EngineError: the cluster cannot be reached in time (one sentence with the reason).
     """
+    os.environ.setdefault(GCS_RECONNECT_ENV, str(GCS_RECONNECT_S))  # read by Ray when it connects
     import ray
 
     if ray.is_initialized():
@@ -334,7 +409,8 @@ def _handle(profile: Profile, kind: str, models_dir: Path, settings: ClusterSett
     return handle
 
 
-def remote_engine(profile: Profile, kind: str, models_dir: Path) -> RemoteEngine | None:
+def remote_engine(profile: Profile, kind: str, models_dir: Path,
+                  local: Callable[[], Any] | None = None) -> RemoteEngine | None:
     """The cluster's engine of `kind`, or None when it runs in this process.
 
     None when no cluster is set, the kind is not one the cluster runs, or the cluster cannot be
@@ -364,7 +440,7 @@ def remote_engine(profile: Profile, kind: str, models_dir: Path) -> RemoteEngine
             log.warning(line)
             _say(line)
             return None
-        engine = RemoteEngine(handle, kind, info, settings)
+        engine = RemoteEngine(handle, kind, info, settings, local=local)
         _REMOTES[name] = engine
         _say(f"Ray cluster at {settings.address}: {', '.join(settings.kinds)} on {settings.replica_count()} "
              f"replica(s) each")

@@ -328,16 +328,19 @@ class Engines:
         """
         spec = self.profile.spec(kind)
 
+        def local() -> Any:
+            if self.profile.name == "tiny" or str(spec.get("model", "")).startswith("tiny/"):
+                ensure_tiny(kind, self.models_dir, spec)
+            return self.cache.get(kind, spec, self.models_dir)
+
         def load() -> Any:
             if self.profile.tables.get("cluster") or os.environ.get("AIUTEUR_RAY_ADDRESS"):
                 from aiuteur.engines.cluster import remote_engine  # Ray is imported only with a cluster
 
-                remote = remote_engine(self.profile, kind, self.models_dir)
+                remote = remote_engine(self.profile, kind, self.models_dir, local=local)
                 if remote is not None:
                     return remote
-            if self.profile.name == "tiny" or str(spec.get("model", "")).startswith("tiny/"):
-                ensure_tiny(kind, self.models_dir, spec)
-            return self.cache.get(kind, spec, self.models_dir)
+            return local()
 
         return CountedEngine(None, purpose or kind, self.calls, kind, loader=load)
 

@@ -7,6 +7,7 @@ Skipped with a reason where Ray (`requirements-cluster.txt`) is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from aiuteur.domain import Frames, Stage
+from aiuteur.domain import Clips, Frames, Stage
 from aiuteur.engines import cluster
 from aiuteur.engines.profiles import Profile, load_profile
 from aiuteur.engines.registry import CountedEngine, EngineCache, Engines
-from aiuteur.pipeline.actions import MakeKeyframes
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -142,6 +143,17 @@ def _frame_images(runner: Runner, pid: str, sid: str) -> dict[tuple[str, str], s
     return {(f.shot_id, f.which): f.image for f in frames.frames}
 
 
+def _clips(runner: Runner, pid: str, sid: str, **kw: Any) -> Any:
+    """Stages 10-12 of one scene: confirm the keyframes, render every clip (4 fps, 8 fps animatic)."""
+    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+    return runner.run(pid, Stage.VIDEO, sid, seed=4, action=RenderScene(fps=4, animatic_fps=8), **kw)
+
+
+def _clip_videos(runner: Runner, pid: str, sid: str) -> list[tuple[str, str | None]]:
+    clips = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid))
+    return [(c.shot_id, c.video) for c in clips.clips]
+
+
 def test_a_scene_on_two_replicas_makes_the_same_takes_as_in_process(
         tmp_path: Path, tiny_models: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
@@ -154,6 +166,7 @@ def test_a_scene_on_two_replicas_makes_the_same_takes_as_in_process(
         pid_l, script_l = film_project(local)
         sid_l = script_l.scenes[0].id
         assert local.run(pid_l, Stage.FRAMES, sid_l, seed=3, action=OPTIONS).ok
+        assert _clips(local, pid_l, sid_l).ok
     finally:
         torch.set_num_threads(threads)
 
@@ -173,6 +186,18 @@ def test_a_scene_on_two_replicas_makes_the_same_takes_as_in_process(
     assert any(r.startswith(f"keyframe {len(b)} of {len(b)}") for r in reports), reports
     takes = [t for t in remote.takes(pid_r, Stage.FRAMES, sid_r)]
     assert [t.target for t in takes] == [f"frame:{s}:{w}" for s, w in b]  # script order
+    # the scene's clips: rendered on the video replicas, the same videos (content hashes) as in-process
+    video = engines.get("video").engine
+    assert isinstance(video, cluster.RemoteEngine) and video.parallelism == 2
+    reports.clear()
+    result = _clips(remote, pid_r, sid_r, progress=lambda f, what: reports.append(what))
+    assert result.ok, result.errors
+    here, there = _clip_videos(local, pid_l, sid_l), _clip_videos(remote, pid_r, sid_r)
+    assert len(here) == len(there) >= 2 and all(key for _, key in there)
+    assert [key for _, key in here] == [key for _, key in there], "same seeds, same clips on the cluster"
+    assert any(r.startswith(f"clip {len(there)} of {len(there)}") for r in reports), reports
+    clip_takes = [t.target for t in remote.takes(pid_r, Stage.VIDEO, sid_r) if t.target.startswith("clip:")]
+    assert clip_takes == [f"clip:{shot}" for shot, _ in there]  # script order
 
 
 def test_a_replica_killed_mid_batch_loses_no_finished_take(
@@ -207,6 +232,81 @@ def test_a_replica_killed_mid_batch_loses_no_finished_take(
     assert all(t.error for t in failed)
     assert len(made) + len(failed) == len(frames), (result.errors, [t.error for t in failed])
     assert {f"frame:{s}:{w}" for (s, w), key in frames.items() if key} == made
+
+
+def test_stop_sends_nothing_new_and_cancels_what_is_on_the_cluster(
+        tmp_path: Path, tiny_models: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
+    runner, engines = _runner(tmp_path, tiny_models, ray_address)
+    pid, script = film_project(runner)
+    sid = script.scenes[1].id
+    image = engines.get("image").engine
+    assert isinstance(image, cluster.RemoteEngine) and image.parallelism == 2
+    stop = threading.Event()
+    cancelled: list[int] = []
+    real_cancel = engines.cancel_all
+
+    def cancel_all() -> int:
+        cancelled.append(real_cancel())
+        return cancelled[-1]
+
+    monkeypatch.setattr(engines, "cancel_all", cancel_all)
+    runner.run(pid, Stage.FRAMES, sid, seed=8, action=OPTIONS.model_copy(update={"size": 256}),
+               progress=lambda f, what: stop.set() if what.startswith("keyframe 1 of") else None,
+               cancelled=stop.is_set)
+    assert stop.is_set() and len(cancelled) == 1, "Stop cancels the cluster's requests once"
+    assert not image._inflight  # nothing of this run is left on the cluster
+    frames = Frames.model_validate(runner.view(pid).data(Stage.FRAMES, sid)).frames
+    takes = runner.takes(pid, Stage.FRAMES, sid)
+    assert 1 <= len([t for t in takes if t.ok]) <= 2 < len(frames), "nothing new starts after Stop"
+    assert all(t.error for t in takes if not t.ok)
+
+
+def _replica_pids(engine: cluster.RemoteEngine, count: int) -> set[int]:
+    pids: set[int] = set()
+    deadline = time.monotonic() + 300
+    while len(pids) < count and time.monotonic() < deadline:
+        pids.add(int(engine._handle.describe.remote().result(timeout_s=300)["pid"]))
+    assert len(pids) == count, f"{count} replicas answer"
+    return pids
+
+
+def test_a_cluster_that_stops_answering_times_out_and_the_scene_is_made_here(
+        tmp_path: Path, tiny_models: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every replica frozen (SIGSTOP) after the app connected: the first items time out, a short
+    check finds no replica answering, the app says in one line that the cluster is lost, and the
+    scene's keyframes are all made on this machine."""
+    monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
+    _, deployed = _runner(tmp_path / "first", tiny_models, ray_address)
+    assert isinstance(deployed.get("image").engine, cluster.RemoteEngine)  # the replicas are up
+    cluster.forget()  # a fresh handle with this test's short limits
+    home = DataHome(tmp_path, "test")
+    profile = _profile(ray_address)
+    table = {**profile.tables["cluster"], "item_timeout_s": 15, "connect_timeout_s": 15}
+    engines = FilmEngines(replace(profile, tables={**profile.tables, "cluster": table}), home)
+    runner = Runner(Store(home), engines=engines)
+    pid, script = film_project(runner)
+    sid = script.scenes[0].id
+    image = engines.get("image").engine
+    assert isinstance(image, cluster.RemoteEngine) and image.settings.item_timeout_s == 15
+    frozen = _replica_pids(image, 2)
+    for replica in frozen:
+        os.kill(replica, signal.SIGSTOP)
+    try:
+        result = runner.run(pid, Stage.FRAMES, sid, seed=2, action=OPTIONS)
+    finally:
+        for replica in frozen:
+            with contextlib.suppress(ProcessLookupError):  # Serve may have replaced a frozen replica
+                os.kill(replica, signal.SIGCONT)
+        line = cluster.status_line()
+        cluster.forget()
+    assert result.ok, result.errors
+    assert line.startswith("Cluster lost (no image replica answered within 15 s") and "\n" not in line
+    assert line.endswith("); running image on this machine instead.")
+    assert image.lost and image.parallelism == 1
+    frames = Frames.model_validate(runner.view(pid).data(Stage.FRAMES, sid)).frames
+    assert frames and all(f.image for f in frames)  # nothing lost: every keyframe was made here
+    assert all(t.ok for t in runner.takes(pid, Stage.FRAMES, sid))
 
 
 FALLBACK = """
