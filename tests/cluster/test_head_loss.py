@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray.serve", reason="Ray is an optional extra: pip install -r requirements-cluster.txt")
-
+# First: it keeps Ray on the loopback interface (a setting Ray reads when first imported) and skips
+# this module where Ray is not installed.
 from tests.cluster.test_ray_cluster import RAY, ROOT, START_TRIES, _free_port, _ray_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.environ.get("AIUTEUR_CLUSTER_HEAD_LOSS") != "1",
