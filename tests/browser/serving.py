@@ -11,13 +11,25 @@ import inspect
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import httpx
+import pytest
 from gradio import networking
+
+from aiuteur.domain import Script
+from aiuteur.pipeline.runner import Runner
+from aiuteur.settings import DataHome
+from aiuteur.store import Store
+from aiuteur.ui.app import build_app, launch_kwargs
+from tests.browser.protocol import Page
+from tests.fakes import FakeEngines
+from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
+from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
 
 
 def free_port() -> int:
@@ -99,3 +111,78 @@ def instrument(demo: gr.Blocks, activity: Activity) -> None:
         if fn is None or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
             continue
         block_fn.fn = activity.wrap(fn, block_fn.api_name or getattr(fn, "__name__", "?"))
+
+
+# --- the film the browser tests open ---------------------------------------------------------------
+
+
+@dataclass
+class FilmHome:
+    """A tiny-profile data home holding the two-scene film (stages 1-9) over test-double engines."""
+
+    store: Store
+    runner: Runner
+    engines: FakeEngines
+    pid: str
+    script: Script
+
+
+@contextmanager
+def film_home(tmp_path_factory: pytest.TempPathFactory, *, video: Any = None,
+              unset: Sequence[str] = ()) -> Iterator[FilmHome]:
+    """The film project in a fresh home (AIUTEUR_HOME and the tiny profile set, `unset` variables
+    removed, all restored after); `video` replaces the fake video model."""
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("home")
+    mp.setenv("AIUTEUR_HOME", str(home))
+    mp.setenv("AIUTEUR_PROFILE", "tiny")
+    for name in unset:
+        mp.delenv(name, raising=False)
+    try:
+        engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
+                              video=video or FakeVideo())
+        store = Store(DataHome(home, "test"))
+        runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
+        pid, script = film_project(runner)
+        yield FilmHome(store, runner, engines, pid, script)
+    finally:
+        mp.undo()
+
+
+@contextmanager
+def serve_film(film: FilmHome, *, activity: Activity | None = None, show_error: bool = True) -> Iterator[str]:
+    """The real app over the film's store and engines, served (`activity` sees its events); yields the URL."""
+    demo = build_app(film.store, engines_factory=lambda: film.engines)  # type: ignore[arg-type,return-value]
+    if activity is not None:
+        instrument(demo, activity)
+    with serve(demo, show_error=show_error, allowed_paths=[str(film.store.home.media)], **launch_kwargs()) as url:
+        yield url
+
+
+def film_filler(pid: str, sid: str | None = None) -> Callable[[dict[str, Any]], Any]:
+    """What a page holds once the film is open: its project (and scene), a listed choice, else the value."""
+
+    def fill(c: dict[str, Any]) -> Any:
+        if c["label"] in ("project_id", "Project"):
+            return pid
+        if sid is not None and c["label"] == "scene_id":
+            return sid
+        if c["type"] == "dropdown" and not c["props"].get("multiselect"):
+            values = [x[1] if isinstance(x, (list, tuple)) else x for x in c["choices"]]
+            return c["value"] if c["value"] in values else (values[0] if values else None)
+        return c["value"]
+
+    return fill
+
+
+def open_film(page: Page, scene_id: str | None = None) -> Page:
+    """As a browser tab opens the film: the page's load events, "Open" on the project, then the
+    scene picker on `scene_id` (when given); every event must succeed."""
+    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
+        page.fire(dep["id"])
+    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
+    if scene_id is not None:
+        picker = page.dep_named("choose_scene")
+        page.values[picker["inputs"][1]] = scene_id
+        assert all(o.success for o in page.fire(picker["id"]))
+    return page

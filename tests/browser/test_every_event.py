@@ -22,15 +22,10 @@ from PIL import Image
 from aiuteur.domain import Stage
 from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
 from aiuteur.ui import api
-from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.protocol import Outcome, Page
-from tests.browser.serving import serve
-from tests.fakes import FakeEngines
-from tests.pipeline.film_fixtures import TWO, FakeEmbedding, FakeImage, FakeVideo, film_project
-from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+from tests.browser.serving import film_home, open_film, serve_film
+from tests.pipeline.film_fixtures import TWO
 
 pytestmark = pytest.mark.browser
 
@@ -57,30 +52,19 @@ WORDS = {  # what a filmmaker types where the page shows an empty field (by labe
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runner, str, str, Path]]:
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("home")
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
-                          video=FakeVideo())
-    store = Store(DataHome(home, "test"))
-    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    pid, script = film_project(runner)
-    sid = script.scenes[0].id
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
-    assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
-    files = tmp_path_factory.mktemp("files")
-    (files / "lamp.fountain").write_text(TWO, encoding="utf-8")
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 60, 40)).save(buf, format="PNG")
-    (files / "lantern.png").write_bytes(buf.getvalue())
-    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    try:
-        with serve(demo, show_error=True, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
+    with film_home(tmp_path_factory) as film:
+        runner, pid = film.runner, film.pid
+        sid = film.script.scenes[0].id
+        assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
+        assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+        assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
+        files = tmp_path_factory.mktemp("files")
+        (files / "lamp.fountain").write_text(TWO, encoding="utf-8")
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (200, 60, 40)).save(buf, format="PNG")
+        (files / "lantern.png").write_bytes(buf.getvalue())
+        with serve_film(film) as url:
             yield url, runner, pid, sid, files
-    finally:
-        mp.undo()
 
 
 def choice_values(choices: list[Any]) -> list[Any]:
@@ -151,9 +135,7 @@ def test_status_graphic_agrees_with_the_bars_and_the_data(served: tuple[str, Run
     url, runner, pid, sid, files = served
     page = Page(url)
     page.fill = filler(page, runner, pid, sid, files)
-    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
-        page.fire(dep["id"])
-    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
+    open_film(page)
     view = runner.view(pid)
     other = next(x for x in view.state.scene_ids if x != sid)
     pipeline = page.by_id[page.dep_named("lock_input")["id"]]["outputs"][1]  # message, then the graphic
@@ -185,12 +167,7 @@ def test_every_stage_save_is_one_event_that_redraws_the_statuses(served: tuple[s
     url, runner, pid, sid, files = served
     page = Page(url)
     page.fill = filler(page, runner, pid, sid, files)
-    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
-        page.fire(dep["id"])
-    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
-    picker = page.dep_named("choose_scene")
-    page.values[picker["inputs"][1]] = sid
-    assert all(o.success for o in page.fire(picker["id"]))
+    open_film(page, sid)
     pipeline = page.by_id[page.dep_named("lock_input")["id"]]["outputs"][1]  # message, then the graphic
     counts: dict[str, int] = {}
     for name in SAVES:

@@ -21,14 +21,9 @@ from PIL import Image
 
 from aiuteur.domain import CostEstimate, Stage
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
-from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.protocol import Page
-from tests.browser.serving import serve
-from tests.fakes import FakeEngines
-from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
-from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+from tests.browser.serving import film_filler, film_home, open_film, serve_film
+from tests.pipeline.film_fixtures import FakeVideo
 
 pytestmark = pytest.mark.browser
 
@@ -57,45 +52,14 @@ class Film:
 
 @pytest.fixture(scope="module")
 def film(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Film]:
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("home")
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    mp.delenv("AIUTEUR_GPU_RATE", raising=False)
-    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
-                          video=SlowVideo())
-    store = Store(DataHome(home, "test"))
-    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    pid, script = film_project(runner)
-    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    try:
-        with serve(demo, show_error=True, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
-            yield Film(url, runner, pid, script.scenes[0].id)
-    finally:
-        mp.undo()
+    with film_home(tmp_path_factory, video=SlowVideo(), unset=["AIUTEUR_GPU_RATE"]) as home, serve_film(home) as url:
+        yield Film(url, home.runner, home.pid, home.script.scenes[0].id)
 
 
 def opened(film: Film) -> Page:
     page = Page(film.url)
-
-    def fill(c: dict[str, Any]) -> Any:  # what the page holds: this film, this scene, a listed choice
-        if c["label"] in ("project_id", "Project"):
-            return film.pid
-        if c["label"] == "scene_id":
-            return film.sid
-        if c["type"] == "dropdown" and not c["props"].get("multiselect"):
-            values = [x[1] if isinstance(x, (list, tuple)) else x for x in c["choices"]]
-            return c["value"] if c["value"] in values else (values[0] if values else None)
-        return c["value"]
-
-    page.fill = fill
-    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
-        page.fire(dep["id"])
-    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
-    picker = page.dep_named("choose_scene")
-    page.values[picker["inputs"][1]] = film.sid
-    assert all(o.success for o in page.fire(picker["id"]))
-    return page
+    page.fill = film_filler(film.pid, film.sid)
+    return open_film(page, film.sid)
 
 
 def keyframe_lines(lines: list[str]) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -26,14 +25,8 @@ from aiuteur.pipeline.actions import (
     SceneInstance,
 )
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
-from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.protocol import Page
-from tests.browser.serving import serve
-from tests.fakes import FakeEngines
-from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
-from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+from tests.browser.serving import film_filler, film_home, open_film, serve_film
 
 pytestmark = pytest.mark.browser
 
@@ -49,56 +42,30 @@ class Film:
 
 @pytest.fixture(scope="module")
 def film(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Film]:
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("home")
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
-                          video=FakeVideo())
-    store = Store(DataHome(home, "test"))
-    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    pid, script = film_project(runner)
-    sid, other = script.scenes[0].id, script.scenes[1].id
-    # two takes of everything the pickers show in scene 1
-    first = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS)).registry.assets[0].id
-    for seed in (1, 2):
-        assert runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=first), seed=seed).ok
-    states = AssetStates.model_validate(runner.view(pid).data(Stage.ASSET_STATES, sid))
-    in_scene = states.states[0].asset_id
-    assert runner.run(pid, Stage.ASSET_STATES, sid, action=SceneInstance(asset_id=in_scene, takes=2), seed=3).ok
-    assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False, best_of=2)).ok
-    assert runner.run(pid, Stage.FRAMES, other, seed=1, action=MakeKeyframes(score=False)).ok
-    assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
-    assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
-    shot = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid)).clips[0].shot_id
-    assert runner.run(pid, Stage.VIDEO, sid, action=RenderClip(shot_id=shot, fps=4), seed=5).ok
-    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    try:
-        with serve(demo, show_error=True, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
+    with film_home(tmp_path_factory) as home:
+        runner, pid = home.runner, home.pid
+        sid, other = home.script.scenes[0].id, home.script.scenes[1].id
+        # two takes of everything the pickers show in scene 1
+        first = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS)).registry.assets[0].id
+        for seed in (1, 2):
+            assert runner.run(pid, Stage.ASSETS, action=MasterReference(asset_id=first), seed=seed).ok
+        states = AssetStates.model_validate(runner.view(pid).data(Stage.ASSET_STATES, sid))
+        in_scene = states.states[0].asset_id
+        assert runner.run(pid, Stage.ASSET_STATES, sid, action=SceneInstance(asset_id=in_scene, takes=2), seed=3).ok
+        assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False, best_of=2)).ok
+        assert runner.run(pid, Stage.FRAMES, other, seed=1, action=MakeKeyframes(score=False)).ok
+        assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
+        assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
+        shot = Clips.model_validate(runner.view(pid).data(Stage.VIDEO, sid)).clips[0].shot_id
+        assert runner.run(pid, Stage.VIDEO, sid, action=RenderClip(shot_id=shot, fps=4), seed=5).ok
+        with serve_film(home) as url:
             yield Film(url, runner, pid, sid, other)
-    finally:
-        mp.undo()
 
 
 def opened(film: Film, scene_id: str) -> Page:
     page = Page(film.url)
-
-    def fill(c: dict[str, Any]) -> Any:  # what the page holds: this film, a listed choice
-        if c["label"] in ("project_id", "Project"):
-            return film.pid
-        if c["type"] == "dropdown" and not c["props"].get("multiselect"):
-            values = [x[1] if isinstance(x, (list, tuple)) else x for x in c["choices"]]
-            return c["value"] if c["value"] in values else (values[0] if values else None)
-        return c["value"]
-
-    page.fill = fill
-    for dep in [d for d in page.deps if any(t[1] == "load" for t in d["targets"])]:
-        page.fire(dep["id"])
-    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
-    picker = page.dep_named("choose_scene")
-    page.values[picker["inputs"][1]] = scene_id
-    assert all(o.success for o in page.fire(picker["id"]))
-    return page
+    page.fill = film_filler(film.pid)
+    return open_film(page, scene_id)
 
 
 def captions(page: Page, gallery: int) -> list[str]:

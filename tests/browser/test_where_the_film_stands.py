@@ -30,13 +30,7 @@ from aiuteur.domain import STAGE_ORDER, Stage
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
-from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import Activity, instrument, serve
-from tests.fakes import FakeEngines
-from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
-from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+from tests.browser.serving import Activity, film_home, serve_film
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
@@ -48,28 +42,16 @@ SCENE_PICKER = "Scene (Phase B stages work on one scene)"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runner, str, list[str], Activity]]:
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("home")
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
-                          video=FakeVideo())
-    store = Store(DataHome(home, "test"))
-    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    pid, script = film_project(runner)
-    s1 = script.scenes[0].id
-    assert runner.run(pid, Stage.FRAMES, s1, seed=1, action=MakeKeyframes(score=False)).ok
-    assert runner.run(pid, Stage.CONFIRM, s1, action=Estimate(confirm=True)).ok
-    assert runner.run(pid, Stage.VIDEO, s1, action=RenderScene(fps=4, animatic_fps=4)).ok
-    runner.visit(pid, Stage.INPUT)
-    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    activity = Activity()
-    instrument(demo, activity)
-    try:
-        with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
-            yield url, runner, pid, [sc.id for sc in script.scenes], activity
-    finally:
-        mp.undo()
+    with film_home(tmp_path_factory) as film:
+        runner, pid = film.runner, film.pid
+        s1 = film.script.scenes[0].id
+        assert runner.run(pid, Stage.FRAMES, s1, seed=1, action=MakeKeyframes(score=False)).ok
+        assert runner.run(pid, Stage.CONFIRM, s1, action=Estimate(confirm=True)).ok
+        assert runner.run(pid, Stage.VIDEO, s1, action=RenderScene(fps=4, animatic_fps=4)).ok
+        runner.visit(pid, Stage.INPUT)
+        activity = Activity()
+        with serve_film(film, activity=activity, show_error=False) as url:
+            yield url, runner, pid, [sc.id for sc in film.script.scenes], activity
 
 
 def wait_until(check: Callable[[], bool], what: str, limit_s: float = LIMIT_MS / 1000) -> None:

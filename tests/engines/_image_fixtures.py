@@ -7,12 +7,17 @@ cache folder (kept across runs), else a session temp folder. The builders are id
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
 
+from aiuteur.engines.base import ImageRequest
 from tests.engines.conftest import load_builder
 
 
@@ -79,3 +84,47 @@ def figure(
     d.rectangle(box(104, 160, 124, 230), fill=(40, 40, 120))
     d.rectangle(box(132, 160, 152, 230), fill=(40, 40, 120))
     return img
+
+
+def sd_spec(family: str = "sd15", **kw: Any) -> dict[str, Any]:
+    """The spec of a tiny SD family (sd15 or sdxl) with its tiny IP-Adapter."""
+    folder = "models" if family == "sd15" else "sdxl_models"
+    weight = "ip-adapter_tiny.safetensors" if family == "sd15" else "ip-adapter_tiny_sdxl.safetensors"
+    return {"backend": "diffusers", "family": family, "model": f"tiny/{family}",
+            "ip_adapter": {"path": "tiny/ip-adapter", "subfolder": folder, "weight_name": weight}, **kw}
+
+
+def klein_spec() -> dict[str, Any]:
+    """The spec of the tiny FLUX.2 klein multi-reference edit model (built by `tiny_image_builder.build_family`)."""
+    return {"backend": "diffusers-edit", "family": "flux2-klein", "model": "tiny/flux2-klein", "guidance": 1.0}
+
+
+class SmallImage:
+    """A real tiny image engine asked for 64×64 images in 2 steps (CI cores are shared); it keeps
+    every request it was given."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.model_id, self.backend = inner, inner.model_id, inner.backend
+        self.requests: list[ImageRequest] = []
+
+    def generate(self, request: ImageRequest, *, progress: Any = None) -> Image.Image:
+        self.requests.append(request)
+        init = request.init_image.resize((64, 64)) if request.init_image is not None else None
+        return self.inner.generate(replace(request, width=64, height=64, steps=2, init_image=init))
+
+
+@contextmanager
+def ip_adapter_masks(pipe: Any) -> Iterator[list[Any]]:
+    """The `ip_adapter_masks` each UNet call of `pipe` is given (None when none), while in the block."""
+    seen: list[Any] = []
+    forward = pipe.unet.forward
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append((kwargs.get("cross_attention_kwargs") or {}).get("ip_adapter_masks"))
+        return forward(*args, **kwargs)
+
+    pipe.unet.forward = spy
+    try:
+        yield seen
+    finally:
+        pipe.unet.forward = forward

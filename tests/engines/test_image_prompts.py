@@ -13,7 +13,13 @@ from PIL import Image
 from aiuteur.engines.base import ImageRequest, Reference, engine_notes
 from aiuteur.engines.image_diffusers import DiffusersImage
 from aiuteur.pipeline.layout import regions as layout_regions
-from tests.engines._image_fixtures import image_models_dir, tiny_image_builder, tiny_image_models  # noqa: F401
+from tests.engines._image_fixtures import (  # noqa: F401
+    image_models_dir,
+    ip_adapter_masks,
+    sd_spec,
+    tiny_image_builder,
+    tiny_image_models,
+)
 
 RED = Image.new("RGB", (64, 64), (200, 30, 30))
 BLUE = Image.new("RGB", (64, 64), (20, 40, 210))
@@ -21,13 +27,6 @@ BLUE = Image.new("RGB", (64, 64), (20, 40, 210))
 HEAD = "a knight with a red cloak stands alone at the gate of a ruined old castle at dusk, "
 LONG = HEAD + "rain falls, and the knight raises a lantern towards the dark road."
 OTHER_END = HEAD + "snow falls, and the knight lowers a sword towards the frozen moat."
-
-
-def spec(family: str = "sd15", **kw: Any) -> dict[str, Any]:
-    folder = "models" if family == "sd15" else "sdxl_models"
-    weight = "ip-adapter_tiny.safetensors" if family == "sd15" else "ip-adapter_tiny_sdxl.safetensors"
-    return {"backend": "diffusers", "family": family, "model": f"tiny/{family}",
-            "ip_adapter": {"path": "tiny/ip-adapter", "subfolder": folder, "weight_name": weight}, **kw}
 
 
 def request(**kw: Any) -> ImageRequest:
@@ -40,12 +39,12 @@ def diff(a: Image.Image, b: Image.Image) -> float:
 
 @pytest.fixture(scope="module")
 def sd15(tiny_image_models: Path) -> DiffusersImage:  # noqa: F811
-    return DiffusersImage.from_spec(spec(), tiny_image_models)
+    return DiffusersImage.from_spec(sd_spec(), tiny_image_models)
 
 
 @pytest.mark.parametrize("family", ["sd15", "sdxl"])
 def test_words_past_the_first_77_tokens_still_change_the_image(tiny_image_models: Path, family: str) -> None:  # noqa: F811
-    engine = DiffusersImage.from_spec(spec(family), tiny_image_models)
+    engine = DiffusersImage.from_spec(sd_spec(family), tiny_image_models)
     assert len(LONG) > 77 and LONG[:77] == OTHER_END[:77]
     a = engine.generate(request(prompt=LONG, negative_prompt="blurry"))
     b = engine.generate(request(prompt=OTHER_END, negative_prompt="blurry"))
@@ -58,7 +57,7 @@ def test_words_past_the_first_77_tokens_still_change_the_image(tiny_image_models
 
 
 def test_past_the_window_limit_the_left_out_words_are_named(tiny_image_models: Path) -> None:  # noqa: F811
-    engine = DiffusersImage.from_spec(spec(max_prompt_chunks=1), tiny_image_models)
+    engine = DiffusersImage.from_spec(sd_spec(max_prompt_chunks=1), tiny_image_models)
     text, dropped, windows = engine.budget_prompt(LONG)
     assert windows == 1 and LONG.startswith(text) and dropped and " ".join([text, *dropped]) == LONG
     image = engine.generate(request(prompt=LONG))
@@ -72,21 +71,10 @@ def test_two_characters_references_are_masked_to_their_regions(sd15: DiffusersIm
     assert layout_regions({"mara": "left"}, ["mara"]) == {}
     refs = [Reference(RED, 0.9, "mara", name="Mara", kind="character", region=regions["mara"]),
             Reference(BLUE, 0.9, "tom", name="Tom", kind="character", region=regions["tom"])]
-    pipe = sd15.load()
-    seen: list[Any] = []
-    forward = pipe.unet.forward
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append((kwargs.get("cross_attention_kwargs") or {}).get("ip_adapter_masks"))
-        return forward(*args, **kwargs)
-
-    pipe.unet.forward = spy
-    try:
+    with ip_adapter_masks(sd15.load()) as seen:
         masked = sd15.generate(request(references=refs, style=Reference(BLUE, 0.3, "style")))
         plain = sd15.generate(request(references=[Reference(RED, 0.9, "mara"), Reference(BLUE, 0.9, "tom")],
                                       style=Reference(BLUE, 0.3, "style")))
-    finally:
-        pipe.unet.forward = forward
     masks = seen[0]
     assert masks is not None and len(masks) == 3 and masks[2] is None  # Mara, Tom, the style everywhere
     left, right = (m[0, 0].numpy() for m in masks[:2])

@@ -5,38 +5,22 @@ in the estimate, and refused by stage 12 before anything renders."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from aiuteur.domain import CostEstimate, Frames, InputError, Prompts, Stage
 from aiuteur.engines import zerogpu
-from aiuteur.engines.base import ImageRequest
 from aiuteur.engines.image_edit import DiffusersEditImage
 from aiuteur.engines.video import DiffusersVideo
 from aiuteur.pipeline.actions import Estimate
 from aiuteur.pipeline.runner import Runner
-from tests.engines._image_fixtures import image_models_dir, tiny_image_builder  # noqa: F401
+from tests.engines._image_fixtures import SmallImage, image_models_dir, klein_spec, tiny_image_builder  # noqa: F401
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, film_project
 from tests.pipeline.phase_b_fixtures import FakeMatting
-
-
-class SmallEdit:
-    """The real tiny FLUX.2 klein engine asked for 64×64 keyframes in 2 steps (CI cores are shared)."""
-
-    def __init__(self, inner: DiffusersEditImage) -> None:
-        self.inner, self.model_id, self.backend = inner, inner.model_id, inner.backend
-        self.requests: list[ImageRequest] = []
-
-    def generate(self, request: ImageRequest, *, progress: Any = None) -> Image.Image:
-        self.requests.append(request)
-        init = request.init_image.resize((64, 64)) if request.init_image is not None else None
-        return self.inner.generate(replace(request, width=64, height=64, steps=2, init_image=init))
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +37,9 @@ def video_spec() -> dict[str, Any]:
 
 @pytest.fixture
 def engines(family_dir: Path, video_spec: dict[str, Any]) -> FakeEngines:
-    edit = DiffusersEditImage.from_spec({"backend": "diffusers-edit", "family": "flux2-klein",
-                                         "model": "tiny/flux2-klein", "guidance": 1.0}, family_dir)
+    edit = DiffusersEditImage.from_spec(klein_spec(), family_dir)
     return FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
-                       video=DiffusersVideo.from_spec(video_spec, family_dir), vision=SmallEdit(edit))
+                       video=DiffusersVideo.from_spec(video_spec, family_dir), vision=SmallImage(edit))
 
 
 def _frames(runner: Runner, engines: FakeEngines, *, edit: bool) -> tuple[str, str]:

@@ -5,16 +5,13 @@ family says in words where the person of each picture stands."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from aiuteur.domain import Asset, AssetCategory, InputError, Shot, ShotList, Stage
-from aiuteur.engines.base import ImageRequest
 from aiuteur.engines.image_diffusers import DiffusersImage
 from aiuteur.engines.image_edit import DiffusersEditImage
 from aiuteur.pipeline import shot_list as sl
@@ -22,7 +19,15 @@ from aiuteur.pipeline.actions import RegenerateFrame
 from aiuteur.pipeline.layout import default_layout, effective_layout, parse_layout, regions
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
-from tests.engines._image_fixtures import image_models_dir, tiny_image_builder, tiny_image_models  # noqa: F401
+from tests.engines._image_fixtures import (  # noqa: F401
+    SmallImage,
+    image_models_dir,
+    ip_adapter_masks,
+    klein_spec,
+    sd_spec,
+    tiny_image_builder,
+    tiny_image_models,
+)
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, film_project
 from tests.pipeline.phase_b_fixtures import FakeMatting
@@ -113,19 +118,6 @@ def test_the_shot_list_stage_gives_every_shot_with_people_a_layout(store: Store)
 # --- stage 10 on the tiny profile's real engines ------------------------------------------------------
 
 
-class Small:
-    """A real tiny image engine asked for 64×64 keyframes in 2 steps (CI cores are shared)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.model_id, self.backend = inner, inner.model_id, inner.backend
-        self.requests: list[ImageRequest] = []
-
-    def generate(self, request: ImageRequest, *, progress: Any = None) -> Image.Image:
-        self.requests.append(request)
-        init = request.init_image.resize((64, 64)) if request.init_image is not None else None
-        return self.inner.generate(replace(request, width=64, height=64, steps=2, init_image=init))
-
-
 def _swapped_shot(runner: Runner) -> tuple[str, str, Shot]:
     """The film's first shot with both characters, saved with Martha on the right and Leo on the left."""
     pid, script = film_project(runner)
@@ -145,26 +137,12 @@ def _engines(image: Any) -> FakeEngines:
 def test_sd_keyframes_mask_each_characters_reference_to_where_the_layout_puts_them(
     store: Store, tiny_image_models: Path  # noqa: F811
 ) -> None:
-    engine = DiffusersImage.from_spec({
-        "backend": "diffusers", "family": "sd15", "model": "tiny/sd15",
-        "ip_adapter": {"path": "tiny/ip-adapter", "subfolder": "models", "weight_name": "ip-adapter_tiny.safetensors"},
-    }, tiny_image_models)
-    small = Small(engine)
+    engine = DiffusersImage.from_spec(sd_spec("sd15"), tiny_image_models)
+    small = SmallImage(engine)
     runner = Runner(store, engines=_engines(small))
     pid, sid, shot = _swapped_shot(runner)
-    pipe = engine.load()
-    seen: list[Any] = []
-    forward = pipe.unet.forward
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append((kwargs.get("cross_attention_kwargs") or {}).get("ip_adapter_masks"))
-        return forward(*args, **kwargs)
-
-    pipe.unet.forward = spy
-    try:
+    with ip_adapter_masks(engine.load()) as seen:
         result = runner.run(pid, Stage.FRAMES, sid, seed=1, action=RegenerateFrame(shot_id=shot.id))
-    finally:
-        pipe.unet.forward = forward
     assert result.ok, result.errors
     [request] = small.requests
     by_name = {r.name: i for i, r in enumerate(request.references)}
@@ -181,8 +159,7 @@ def test_edit_keyframes_say_where_the_person_of_each_picture_stands(
     store: Store, image_models_dir: Path, tiny_image_builder: ModuleType  # noqa: F811
 ) -> None:
     tiny_image_builder.build_family(image_models_dir, "flux2-klein")
-    small = Small(DiffusersEditImage.from_spec({"backend": "diffusers-edit", "family": "flux2-klein",
-                                                "model": "tiny/flux2-klein", "guidance": 1.0}, image_models_dir))
+    small = SmallImage(DiffusersEditImage.from_spec(klein_spec(), image_models_dir))
     runner = Runner(store, engines=_engines(small))
     pid, sid, shot = _swapped_shot(runner)
     result = runner.run(pid, Stage.FRAMES, sid, seed=1, action=RegenerateFrame(shot_id=shot.id))
