@@ -201,11 +201,12 @@ def gate_on_skipped(env: TabEnv, buttons: Sequence[gr.Button]) -> None:
 
     stage = env.stage
 
-    def on_gate(pid: str | None, request: gr.Request | None) -> list[Any]:
+    def on_gate(pid: str | None, request: gr.Request | None) -> dict[Any, Any]:
+        """By component: a one-button list would be taken as that button's value (its label)."""
         if not pid:
-            return [gr.skip()] * len(buttons)
+            return {b: gr.skip() for b in buttons}
         skipped = env.runner_for(request).view(pid).statuses[stage] == Status.SKIPPED
-        return [gr.Button(interactive=not skipped) for _ in buttons]
+        return {b: gr.Button(interactive=not skipped) for b in buttons}
 
     env.on_reload(on_gate, [env.project], list(buttons), on_visit=True)
 
