@@ -73,13 +73,15 @@ def test_line_endings_tabs_notes_and_boneyard_change_nothing(rnd: random.Random,
     text = (FIXTURES / "corpus" / name).read_bytes().decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     want = shape(import_screenplay(text.encode(), name))
     lines = []
+    open_boneyard = False  # Fountain's boneyards do not nest: never insert one inside another
     for line in text.split("\n"):
+        open_boneyard = (open_boneyard or line.lstrip().startswith("/*")) and not line.rstrip().endswith("*/")
         if line and line[0].islower() is False and line.endswith(".") and not line.isupper() and rnd.random() < 0.5:
             line = "\t" + line  # an indented action line
         if line.endswith(".") and not line.isupper() and rnd.random() < 0.3:
             line += " [[a note]]"
         lines.append(line)
-        if not line and rnd.random() < 0.2:
+        if not line and not open_boneyard and rnd.random() < 0.2:
             lines += ["/* boneyard", "INT. NOWHERE - DAY", "", "GHOST", "Boo.", "*/", ""]
     noisy, last = "", ""
     for line in lines:  # after a lone CR an empty line may not end in LF: CR LF would be one break
