@@ -107,6 +107,9 @@ def test_a_line_split_over_shots_counts_once_when_its_parts_are_the_line() -> No
              {"dialogue": 0, "part": 1, "text": "and why is it still warm?"}]
     split = {"s1": {"shots": [{"number": "1A", "dialogue": [0]}, {"number": "1B", "dialogue": [0]}], "lines": parts}}
     assert metrics.dialogue_altered(script(long), split)["altered"] == 0
+    three = [parts[0], {**parts[1], "text": "and why is it"}, {"dialogue": 0, "part": 2, "text": "still warm?"}]
+    two_in_one = {"s1": {"shots": split["s1"]["shots"], "lines": three}}  # shot 1B speaks two parts
+    assert metrics.dialogue_altered(script(long), two_in_one)["altered"] == 0
     wrong = [parts[0], {**parts[1], "text": "and why is it warm?"}]
     reworded = {"s1": {"shots": split["s1"]["shots"], "lines": wrong}}
     assert metrics.dialogue_altered(script(long), reworded)["altered"] == 1
