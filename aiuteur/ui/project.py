@@ -211,6 +211,9 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     with gr.Tabs(overflow_behavior="wrap") as tabs:  # all twelve stages one click away at any width
         for stage in STAGE_ORDER:
             with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value) as tab:
+                # inside the tab: a component made directly under gr.Tabs counts as a tab there,
+                # and the tab bar shifted its labels ("2. Treatment" twice, no "3. Beat sheet")
+                seen = gr.State(None)
                 parts = _render_bar(stage)
                 with gr.Column(elem_classes=["aiu-content"]) as content:
                     module = load_tab_module(stage_tabs[stage]) if stage in stage_tabs else None
@@ -218,7 +221,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
                         gr.HTML(views.not_built_html(not_built_text(stage)))
                     else:
                         tab_parts[stage] = (module, module.render(env.for_stage(stage)))
-            bar = StageBar(stage, *parts, content=content, tab=tab, seen=gr.State(None))  # type: ignore[misc]
+            bar = StageBar(stage, *parts, content=content, tab=tab, seen=seen)  # type: ignore[misc]
             bars[stage] = bar
             outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content, bar.seen])
 
