@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from aiuteur.domain import (
     Asset,
@@ -280,16 +280,6 @@ class ShotListDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shots: list[ShotDraft] = Field(min_length=1, max_length=40)
 
-    @model_validator(mode="after")
-    def _covers_the_scene(self, info: ValidationInfo) -> ShotListDraft:
-        seconds = (info.context or {}).get("unit_seconds")
-        if seconds is None:
-            return self
-        problems = grouping_problems([s.units for s in self.shots], list(seconds))
-        if problems:
-            raise ValueError("; ".join(problems[:4]))
-        return self
-
 
 class CameraDraft(BaseModel):
     """New camera choices for one shot; what it shows stays the same."""
@@ -303,7 +293,7 @@ class CameraDraft(BaseModel):
 
 
 def grouping_problems(groups: list[list[int]], unit_seconds: list[float]) -> list[str]:
-    """Why a grouping (1-based unit numbers per shot) is not a clean cut of the scene, for the model."""
+    """Why a grouping (1-based unit numbers per shot) is not a clean cut of the scene (for the take's note)."""
     n = len(unit_seconds)
     flat = [u for g in groups for u in g]
     problems: list[str] = []
