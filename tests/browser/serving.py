@@ -21,7 +21,8 @@ import httpx
 import pytest
 from gradio import networking
 
-from aiuteur.domain import Script
+from aiuteur.domain import Script, Stage
+from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -125,6 +126,13 @@ class FilmHome:
     engines: FakeEngines
     pid: str
     script: Script
+
+    def finish_scene(self, scene_id: str) -> None:
+        """Stages 10-12 of one scene: its keyframes, the confirmed estimate, its clips and animatic."""
+        runner, pid = self.runner, self.pid
+        assert runner.run(pid, Stage.FRAMES, scene_id, seed=1, action=MakeKeyframes(score=False)).ok
+        assert runner.run(pid, Stage.CONFIRM, scene_id, action=Estimate(confirm=True)).ok
+        assert runner.run(pid, Stage.VIDEO, scene_id, action=RenderScene(fps=4, animatic_fps=4)).ok
 
 
 @contextmanager

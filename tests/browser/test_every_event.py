@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 
 from aiuteur.domain import Stage
-from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import api
 from tests.browser.protocol import Outcome, Page
@@ -55,9 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runn
     with film_home(tmp_path_factory) as film:
         runner, pid = film.runner, film.pid
         sid = film.script.scenes[0].id
-        assert runner.run(pid, Stage.FRAMES, sid, seed=1, action=MakeKeyframes(score=False)).ok
-        assert runner.run(pid, Stage.CONFIRM, sid, action=Estimate(confirm=True)).ok
-        assert runner.run(pid, Stage.VIDEO, sid, action=RenderScene(fps=4, animatic_fps=4)).ok
+        film.finish_scene(sid)
         files = tmp_path_factory.mktemp("files")
         (files / "lamp.fountain").write_text(TWO, encoding="utf-8")
         buf = io.BytesIO()

@@ -28,7 +28,6 @@ import pytest
 
 from aiuteur.domain import STAGE_ORDER, Stage
 from aiuteur.pipeline import graph
-from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
 from tests.browser.serving import Activity, film_home, serve_film
 
@@ -45,9 +44,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runn
     with film_home(tmp_path_factory) as film:
         runner, pid = film.runner, film.pid
         s1 = film.script.scenes[0].id
-        assert runner.run(pid, Stage.FRAMES, s1, seed=1, action=MakeKeyframes(score=False)).ok
-        assert runner.run(pid, Stage.CONFIRM, s1, action=Estimate(confirm=True)).ok
-        assert runner.run(pid, Stage.VIDEO, s1, action=RenderScene(fps=4, animatic_fps=4)).ok
+        film.finish_scene(s1)
         runner.visit(pid, Stage.INPUT)
         activity = Activity()
         with serve_film(film, activity=activity, show_error=False) as url:
