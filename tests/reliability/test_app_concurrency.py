@@ -15,6 +15,7 @@ from gradio_client import Client
 from aiuteur.domain import Stage, StoryInput
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
+from tests.clients import patient_client
 from tests.reliability.app_server import MAIN_TEXT, form, serve
 
 
@@ -40,7 +41,7 @@ def project_id(client: Client, title: str) -> str:
 
 def test_the_second_writer_gets_a_conflict_and_keeps_its_text(served: tuple[str, Store]) -> None:
     url, store = served
-    one, two = Client(url, verbose=False), Client(url, verbose=False)
+    one, two = patient_client(url), patient_client(url)
     one.predict("Shared edit", "", "__all__", api_name="/dashboard_create_project")
     pid = project_id(one, "Shared edit")
     runner = Runner(store)
@@ -95,7 +96,7 @@ class Worker:
         self.created: list[str] = []
 
     def connect(self) -> None:
-        self.client = Client(self.url, verbose=False)
+        self.client = patient_client(self.url)
         self.form = form(self.client)
         self.main_text = next(k for k, v in form(self.client, **{MAIN_TEXT: "?!"}).items() if v == "?!")
 

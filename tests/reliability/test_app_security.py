@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -18,6 +17,7 @@ from aiuteur.domain import AiuteurError, NotFoundError, Stage
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
 from aiuteur.ui import dashboard
+from tests.clients import patient_client
 from tests.reliability.app_server import serve
 
 FILE_ENDPOINTS = ["/upload_input_file", "/upload_reference", "/describe_asset", "/save_style"]
@@ -105,10 +105,10 @@ def shared_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 def test_signed_in_users_see_and_touch_only_their_own_projects(shared_host: tuple[str, Store]) -> None:
     url, store = shared_host
     with pytest.raises(Exception):  # noqa: B017 - no password, no app
-        Client(url, verbose=False, auth=("bob", "wrong"))
+        patient_client(url, auth=("bob", "wrong"))
     assert httpx.get(f"{url}config").status_code in (401, 403) or "login" in httpx.get(f"{url}config").text.lower()
 
-    alice, bob = Client(url, verbose=False, auth=("alice", "a1")), Client(url, verbose=False, auth=("bob", "b2"))
+    alice, bob = patient_client(url, auth=("alice", "a1")), patient_client(url, auth=("bob", "b2"))
     alice.predict("Alice's film", "", "__all__", api_name="/create_project")
     [mine] = alice.predict("", api_name="/project_list")
     pid = mine["id"]
@@ -161,6 +161,6 @@ def test_an_upload_without_an_open_project_is_answered_not_crashed(served: tuple
     url, _ = served
     story = tmp_path / "story.txt"
     story.write_text("A thief plans one last job.")
-    out = Client(url, verbose=False).predict(handle_file(str(story)), "primary", "expand",
+    out = patient_client(url).predict(handle_file(str(story)), "primary", "expand",
                                              api_name="/upload_input_file")
     assert "Open a project first." in str(out)

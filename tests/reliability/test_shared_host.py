@@ -52,6 +52,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import launch_app
 from aiuteur.ui.auth import GUEST_COOKIE
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.reliability.app_server import free_port
 
@@ -118,7 +119,7 @@ class Space:
     store: Store
 
     def client(self, cookies: dict[str, str] | None = None) -> Client:
-        return Client(self.url, verbose=False, httpx_kwargs={"cookies": cookies or {}, "timeout": 120})
+        return patient_client(self.url, httpx_kwargs={"cookies": cookies or {}})
 
     def user(self, name: str) -> Client:
         return self.client({"session": hf_session(name)})

@@ -26,6 +26,7 @@ from aiuteur.pipeline.visual_style import create_capsule as create_visual_capsul
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import launch_app
+from tests.clients import patient_client
 from tests.fakes import ScriptedText
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting, project_with_script
 from tests.reliability.app_server import free_port
@@ -55,7 +56,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Store, 
 
 
 def client(url: str) -> Client:
-    return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
+    return patient_client(url)
 
 
 def one_sentence(message: str) -> bool:

@@ -17,6 +17,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui import api
 from aiuteur.ui.app import build_app, launch_kwargs
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.assets_fixtures import FakeImage, FakeMatting, ResponderText
 
@@ -53,7 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, ssr_mode=False, _frontend=False, **launch_kwargs())
     try:
-        yield Client(url, verbose=False, httpx_kwargs={"timeout": 300}), store  # generous: CI may be loaded
+        yield patient_client(url), store  # generous: CI may be loaded
     finally:
         demo.close()
 

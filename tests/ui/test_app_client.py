@@ -14,6 +14,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.serving import serve
+from tests.clients import patient_client
 
 
 def free_port() -> int:
@@ -32,7 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     demo = build_app(store)
     try:
         with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:  # patient launch
-            yield Client(url, verbose=False), store
+            yield patient_client(url), store
     finally:
         mp.undo()
 

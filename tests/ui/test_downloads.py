@@ -17,6 +17,7 @@ from aiuteur.screenplay import import_screenplay, script_summary
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, FakeVideo, film_project
 from tests.pipeline.phase_b_fixtures import FakeMatting
@@ -49,7 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, R
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                             ssr_mode=False, _frontend=False)  # no HEAD / check: slow when the machine is busy
     try:
-        client = Client(url, verbose=False, httpx_kwargs={"timeout": 300})  # patient on a busy machine
+        client = patient_client(url)  # patient on a busy machine
         client.predict("Scratch", "", "__all__", api_name="/dashboard_create_project")  # refreshes the project list
         assert "Opened" in str(client.predict(pid, api_name="/open_project"))
         yield client, runner, pid

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gradio_client import Client
-
 from aiuteur.domain import Stage
 from aiuteur.pipeline.hub import hub_state
 from aiuteur.pipeline.runner import Runner
@@ -17,6 +15,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.serving import serve
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import project_with_script
 
@@ -34,7 +33,7 @@ def test_the_hub_opens_the_scene_asked_for_and_remembers_where_the_last_one_was_
     s1, s2, s3 = (sc.id for sc in script.scenes[:3])
     demo = build_app(store, engines_factory=FakeEngines)
     with serve(demo, **launch_kwargs()) as url:
-        c = Client(url, verbose=False, httpx_kwargs={"timeout": 600})  # a busy machine answers slowly
+        c = patient_client(url)  # a busy machine answers slowly
         params = c.view_api(return_format="dict", print_info=False)["named_endpoints"]["/hub_open_scene"]["parameters"]
         assert len(params) == 1  # the scene to open
         c.predict("", "__all__", api_name="/list_projects")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from gradio_client import Client
 from PIL import Image
 
 from aiuteur.domain import Prompts, Stage
@@ -18,6 +17,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.serving import serve
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, film_stages
 from tests.pipeline.phase_b_fixtures import FakeMatting
@@ -42,7 +42,7 @@ def test_a_scenes_own_style_reaches_its_keyframes_and_the_other_scene_keeps_the_
                           images=[clay_image], library=runner.capsules)
     demo = build_app(store, engines_factory=engines)
     with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
-        client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})  # a busy machine answers slowly
+        client = patient_client(url)  # a busy machine answers slowly
         client.predict("The Lamp Keeper", "", "__all__", api_name="/dashboard_create_project")
         pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "The Lamp Keeper")
         script = film_stages(runner, pid)  # stages 1-9; the film's style is painted animation, soft gouache

@@ -16,6 +16,7 @@ from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from aiuteur.ui.shots_tab import HEADERS
 from tests.browser.serving import serve
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, film_stages
 from tests.pipeline.phase_b_fixtures import FakeMatting
@@ -33,7 +34,7 @@ def test_where_each_character_stands_is_shown_edited_and_saved_in_the_shot_table
     store = Store(DataHome(tmp_path, "test"))
     demo = build_app(store, engines_factory=engines)
     with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
-        client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})  # a busy machine answers slowly
+        client = patient_client(url)  # a busy machine answers slowly
         client.predict("The Lamp Keeper", "", "__all__", api_name="/dashboard_create_project")
         pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "The Lamp Keeper")
         script = film_stages(Runner(store, engines=engines()), pid)  # stages 1-9 as the film fixture makes them

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client
 
 from aiuteur.domain import Asset, AssetCategory, AssetRegistry, InputMode, Stage, StoryInput, StyleAndAssets
 from aiuteur.engines.voice import read_wav
@@ -17,6 +16,7 @@ from aiuteur.screenplay import import_screenplay
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMara stands at the sink.\n\nMARA\nWhere were you?\n\nJOE\nOut.\n"
@@ -51,7 +51,7 @@ def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.Mo
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                             ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
     try:
-        client = Client(url, verbose=False, httpx_kwargs={"timeout": 300})  # generous: CI may be loaded
+        client = patient_client(url)  # generous: CI may be loaded
         client.predict("Kitchen", "", "__all__", api_name="/dashboard_create_project")
         pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "Kitchen")
         runner = Runner(store, engines=FakeEngines())
@@ -61,7 +61,7 @@ def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.Mo
             Asset(id="as_mara", name="Mara", category=AssetCategory.CHARACTER),
             Asset(id="as_joe", name="Joe", category=AssetCategory.CHARACTER)])))
         client.predict(pid, api_name="/open_project")
-        other = Client(url, verbose=False)  # a second tab on the same project, opened before the save below
+        other = patient_client(url)  # a second tab on the same project, opened before the save below
         other.predict("", "__all__", api_name="/list_projects")
         other.predict(pid, api_name="/open_project")
         client.predict("Sink", "prop", "A steel sink.", api_name="/add_asset")  # fills the tab's asset list

@@ -14,6 +14,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui import beats_tab, script_tab
 from aiuteur.ui.app import build_app
+from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.writing_fixtures import IDEA, beats_out, plan_out, scene_out, treatment_out
 
@@ -53,7 +54,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                             ssr_mode=False, _frontend=False)  # no HEAD / check: it times out on a busy machine
     try:
-        yield Client(url, verbose=False, httpx_kwargs={"timeout": 300}), store, engines  # generous: CI may be loaded
+        yield patient_client(url), store, engines  # generous: CI may be loaded
     finally:
         demo.close()
         mp.undo()
