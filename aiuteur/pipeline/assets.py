@@ -58,16 +58,18 @@ from aiuteur.domain import (
     AssetRegistry,
     ElementKind,
     InputError,
+    InputMode,
     Scene,
     Script,
     Stage,
     StateChange,
+    StoryInput,
     StyleAndAssets,
     Take,
     VisualStyle,
     content_hash,
 )
-from aiuteur.domain.names import asset_forms, name_forms, names, names_asset
+from aiuteur.domain.names import asset_forms, name_forms, named_in, names, names_asset
 from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.actions import (
     DescribeAsset,
@@ -80,6 +82,7 @@ from aiuteur.pipeline.actions import (
     UploadReference,
 )
 from aiuteur.pipeline.images_in import load_image
+from aiuteur.pipeline.roster import Person, story_people
 from aiuteur.pipeline.screen_words import (
     handled,
     head_noun,
@@ -584,6 +587,23 @@ class _Index:
         return found
 
 
+def story_cast(assets: list[Asset], scenes: Sequence[Scene], people: Sequence[Person]) -> list[Candidate]:
+    """A character candidate for each person of the story's roster whom no character asset (kept
+    or removed) names yet and whom the scenes name, with the scenes that name them: the model
+    reading a chunk can miss someone who never speaks (the cloakroom attendant, docs/evals.md)."""
+    known = [n for a in assets if a.category == AssetCategory.CHARACTER for n in [a.name, *a.aliases]]
+    texts = {s.id: scene_text(s) for s in scenes}
+    out = []
+    for person in people:
+        forms = list(dict.fromkeys([person.name, *person.forms]))
+        if any(named_in(f, known) for f in forms):
+            continue
+        ids = [sid for sid, text in texts.items() if any(named_in(text, [f]) for f in forms)]
+        if ids:
+            out.append(Candidate(AssetCategory.CHARACTER, surfaces={person.name: ids}))
+    return out
+
+
 def merge_candidates(assets: list[Asset], found: list[Candidate], *, offer: bool) -> list[Asset]:
     """Fold candidates into the assets; new ones are offered (not forced) when `offer`.
 
@@ -682,11 +702,12 @@ class Extracted:
 
 def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvider, *, seed: int, rules: list[str],
                    templates: TemplateSource = default_templates, max_attempts: int = 2,
-                   report: Any = None, cancelled: Any = None) -> Extracted:
+                   report: Any = None, cancelled: Any = None, people: Sequence[Person] = ()) -> Extracted:
     """Extract the registry from the script, re-extracting only the chunks whose text changed.
 
     `engines.text("extract_assets")` is asked for only when a chunk changed. A chunk whose call
     fails keeps no hash, so the next run tries it again; the deterministic pass still applies.
+    `people`: the story's roster (`roster.story_people`); each one the scenes name is a character.
     """
     # 1. What changed: chunks with new text, and scenes no longer in the script.
     all_chunks = chunks(script)
@@ -748,8 +769,11 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
                                seed=seed + n, target=chunk.key, attempts=got.attempts, seconds=got.seconds,
                                messages=got.messages, output={**value.model_dump(mode="json"), "dropped": screened.dropped,
                                                        "offered": screened.notes}))
-    # 4. Look changes the script states and the model missed (also when a model call failed).
-    assets = add_look_changes(assets, [s for c in todo for s in c.scenes])
+    # 4. People the story names whom the script names and the model missed; look changes the
+    #    script states and the model missed (both also when a model call failed).
+    todo_scenes = [s for c in todo for s in c.scenes]
+    assets = merge_candidates(assets, story_cast(assets, todo_scenes, people), offer=offer)
+    assets = add_look_changes(assets, todo_scenes)
     assets = order_by_script(assets, script)
     return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
 
@@ -982,6 +1006,14 @@ def _upload(ctx: StageContext, key: str) -> bytes:
     return data
 
 
+def _story_people(story: StoryInput | None) -> list[Person]:
+    """The roster of a prose story's primary source; none for an imported screenplay (its cues
+    are the cast, and its headings and transitions are capitalised words, not people)."""
+    if story is None or story.mode == InputMode.SKIP_TO_SCRIPT or story.primary is None:
+        return []
+    return story_people(story.primary.text)
+
+
 def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point; see the module docstring for the actions."""
     story = load_story(ctx.state)
@@ -993,7 +1025,8 @@ def run(ctx: StageContext) -> StageOutcome:
     if isinstance(action, Extract):
         script = _script(ctx)
         got = extract_assets(script, current.registry, ctx.engines, seed=ctx.seed, rules=rules,
-                             templates=ctx.template, report=ctx.report, cancelled=ctx.cancelled)
+                             templates=ctx.template, report=ctx.report, cancelled=ctx.cancelled,
+                             people=_story_people(story))
         takes += got.takes
         sa = current.model_copy(update={"registry": _voiced(ctx, got.registry, script)})
         if action.references:

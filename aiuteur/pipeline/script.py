@@ -57,6 +57,7 @@ from aiuteur.domain.names import named_in
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
+from aiuteur.pipeline.roster import story_people
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -204,6 +205,42 @@ def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
                 cast.append(named)
         scenes.append(s.model_copy(update={"cast": cast[:8]}))
     return plan.model_copy(update={"characters": characters[:12], "scenes": scenes})
+
+
+def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlanDraft, list[str]]:
+    """Put everyone the story names (`roster.story_people`) whom the plan left out into the scene
+    that tells each paragraph naming them (the scene sharing most words with it, as the scene
+    writer's passage is chosen): the writer then sees them in the cast and in the passage. A
+    person whose paragraphs no scene tells is left out (code does not guess a scene).
+    Returns the plan and what was added ("Fenwick Hoyle (scene 2)")."""
+    if not story_text.strip():
+        return plan, []
+    known = [c.name for c in plan.characters]
+    missing = [p for p in story_people(story_text)
+               if not any(named_in(form, known) for form in [p.name, *p.forms])]
+    if not missing:
+        return plan, []
+    scenes = list(plan.scenes)
+    characters = list(plan.characters)
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", story_text) if p.strip()]
+    added: list[str] = []
+    for person in missing:
+        forms = [person.name, *person.forms]
+        at: list[int] = []
+        for paragraph in (p for p in paragraphs if any(named_in(p, [f]) for f in forms)):
+            words = _content_words(paragraph)
+            scores = [len(words & _content_words(" ".join([s.summary, heading_of(s), *s.cast]))) for s in scenes]
+            best = max(range(len(scenes)), key=lambda i: (scores[i], -i))
+            if scores[best] >= 2 and len(scenes[best].cast) < 8 and best not in at:
+                at.append(best)
+        at.sort()
+        if not at or len(characters) >= 12:
+            continue
+        characters.append(CharacterDraft(name=person.name, look=""))
+        for i in at:
+            scenes[i] = scenes[i].model_copy(update={"cast": [*scenes[i].cast, person.name]})
+        added.append(f"{person.name} (scene {', '.join(str(i + 1) for i in at)})")
+    return plan.model_copy(update={"characters": characters, "scenes": scenes}), added
 
 
 _PLACE_FILLER = frozenset({"THE", "A", "AN", "OF", "AT", "IN", "ON", "TO", "BY", "NEAR", "INSIDE", "OUTSIDE", "INT",
@@ -701,7 +738,10 @@ class Writer:
         plan = repair_plan(got.value)
         plan, added = add_missing_places(plan, self.beat_places)  # every place of the beats gets a scene
         plan = repair_plan(plan)
+        plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
+        if people:
+            notes.append(f"The plan left out people the story names, so code cast {', '.join(people)}.")
         if fixed:
             notes.append(f"Code completed the plan's casts and characters ({len(fixed)} gaps: {fixed[0]}).")
         note = " ".join(notes)
