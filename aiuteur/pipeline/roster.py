@@ -78,6 +78,12 @@ _TOKEN = re.compile(r"[^\W\d_][\w’'\-]*", re.UNICODE)
 _PARTICLES = frozenset({"van", "von", "de", "del", "della", "da", "di", "du", "le", "la", "bin", "ibn", "al", "el", "ter"})
 
 
+def is_person_noun(word: str) -> bool:
+    """True for a word that names a person by relation or kind ("mother", "boss", "woman")."""
+    w = word.strip(".,;:!?\"'’").casefold()
+    return bool(re.fullmatch(_RELATIONS + "s?|" + _PERSON_NOUNS + "|men|women|children|people", w))
+
+
 @dataclass
 class Person:
     """One person the story names: the name to list them by, every form seen, and why."""

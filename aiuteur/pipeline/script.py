@@ -57,7 +57,7 @@ from aiuteur.domain.names import named_in
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
-from aiuteur.pipeline.roster import story_people
+from aiuteur.pipeline.roster import is_person_noun, story_people
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -165,10 +165,17 @@ def plan_problems(plan: ScriptPlanDraft) -> list[str]:
 _POSSESSIVE = re.compile(r"\w['’]s\s+\w", re.IGNORECASE)
 
 
+_OWNED = re.compile(r"^(?:my|his|her|their|our|your|its)\s+(?:own\s+)?(?P<rest>.+)$", re.IGNORECASE)
+
+
 def is_thing_name(name: str) -> bool:
-    """True for a 'character' that is somebody's thing ("DOV'S SUIT", "Martha's kitchen"): a
-    possessive phrase names an object or a place, never a person."""
-    return bool(_POSSESSIVE.search(name))
+    """True for a 'character' that is somebody's thing: a possessive phrase ("DOV'S SUIT",
+    "Martha's kitchen"), or a possessive word before anything but a relation or a person
+    ("MY OWN GREY FLEECE" is a thing; "MY MOTHER", "HER BOSS", "HIS OLD FRIEND" are people)."""
+    if _POSSESSIVE.search(name):
+        return True
+    owned = _OWNED.match(" ".join(name.split()))
+    return bool(owned) and not is_person_noun(owned.group("rest").split()[-1])
 
 
 def place_name(location: str) -> str:

@@ -157,3 +157,15 @@ def test_stage_5_does_not_bring_back_a_person_the_user_removed(store: Store) -> 
     assert runner.run(pid, Stage.ASSETS, seed=4).ok  # extracts every chunk again
     again = [a for a in saved_assets(runner, pid).registry.assets if "Hoyle" in a.name]
     assert len(again) == 1 and again[0].removed
+
+
+def test_a_possessed_thing_planned_as_a_character_is_dropped_and_a_relation_is_kept() -> None:
+    from aiuteur.pipeline.script import is_thing_name, repair_plan
+
+    plan = _plan(("LOCKER ROOM", "I put on my own grey fleece and wait for my mother.",
+                  ["TEODORA", "MY OWN GREY FLEECE", "MY MOTHER"]))
+    fixed = repair_plan(plan)
+    assert [c.name for c in fixed.characters] == ["MY MOTHER", "TEODORA"]
+    assert fixed.scenes[0].cast == ["TEODORA", "MY MOTHER"]
+    assert [is_thing_name(n) for n in ["Dov's suit", "his old friends", "Her Boss", "their van", "Rose"]] == [
+        True, False, False, True, False]
