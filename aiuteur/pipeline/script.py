@@ -175,7 +175,7 @@ def is_thing_name(name: str) -> bool:
     if _POSSESSIVE.search(name):
         return True
     owned = _OWNED.match(" ".join(name.split()))
-    return bool(owned) and not is_person_noun(owned.group("rest").split()[-1])
+    return owned is not None and not is_person_noun(owned.group("rest").split()[-1])
 
 
 def place_name(location: str) -> str:
