@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 from collections.abc import Iterator, Sequence
@@ -505,27 +506,19 @@ def choose_camera(units: list[Unit], assets: list[Asset], *, first: bool, exchan
     return cam
 
 
-def choose_cameras(groups: list[list[Unit]], scene: Scene, assets: list[Asset]) -> list[Camera]:
-    """`choose_camera` for each shot of a scene, in order."""
-    speakers = {u.character for g in groups for u in g if u.kind == "dialogue"}
-    exterior = scene.int_ext == IntExt.EXT or scene.heading.strip().upper().startswith(("EXT", "EST"))
-    places = scene_place_ids(scene, assets)
-    out: list[Camera] = []
-    before: list[str] = []
-    for k, g in enumerate(groups):
-        ids, _ = in_frame(g, assets, places=places, before=before)
-        here = [a for a in assets if a.id in ids]
-        cam = choose_camera(g, here, first=k == 0, exchange=len(speakers) >= 2, exterior=exterior,
-                            previous=out[-1] if out else None)
-        out.append(cam)
-        before = ids
-    return out
+def _framing(d: ShotDraft | Camera) -> tuple[str, str, str]:
+    return d.size, d.angle, d.movement
 
 
 def usable_cameras(draft: ShotListDraft) -> bool:
-    """False when the model framed every shot of a scene of two or more shots the same way."""
-    framing = {(d.size, d.angle, d.movement) for d in draft.shots}
-    return len(draft.shots) < 2 or len(framing) > 1
+    """False when the model is not choosing a camera per shot: every shot of two or more framed
+    the same way, or more than half the cuts joining two shots framed the same way (the offline
+    model answered runs of 'wide, low angle, dolly in'; docs/evals.md)."""
+    framings = [_framing(d) for d in draft.shots]
+    if len(framings) < 2:
+        return True
+    repeats = sum(a == b for a, b in itertools.pairwise(framings))
+    return len(set(framings)) > 1 and repeats * 2 <= len(framings) - 1
 
 
 def usable_in_frame(draft: ShotListDraft, assets: Sequence[Asset] = ()) -> bool:
@@ -560,14 +553,22 @@ def shot_from_units(units: list[Unit], assets: list[Asset], *, size: str, angle:
 def shots_from_groups(groups: list[list[Unit]], scene: Scene, assets: list[Asset],
                       cameras: Sequence[Camera | None], named: Sequence[Sequence[str]] = (),
                       trust_named: bool = True) -> ShotList:
-    """Shots from groups of units with their cameras (None: chosen by code)."""
-    chosen = choose_cameras(groups, scene, assets)
+    """Shots from groups of units with their cameras (None: chosen by code from the shot's content
+    and the camera of the shot before, `choose_camera`)."""
+    speakers = {u.character for g in groups for u in g if u.kind == "dialogue"}
+    exterior = scene.int_ext == IntExt.EXT or scene.heading.strip().upper().startswith(("EXT", "EST"))
     places = scene_place_ids(scene, assets)
     shots: list[Shot] = []
     before: list[str] = []
+    previous: Camera | None = None
     for k, g in enumerate(groups):
-        cam = cameras[k] if k < len(cameras) and cameras[k] is not None else chosen[k]
-        assert cam is not None
+        given = cameras[k] if k < len(cameras) else None
+        if given is None:
+            ids, _ = in_frame(g, assets, places=places, before=before)
+            given = choose_camera(g, [a for a in assets if a.id in ids], first=k == 0, exchange=len(speakers) >= 2,
+                                  exterior=exterior, previous=previous)
+        cam = given
+        previous = cam
         shot = shot_from_units(g, assets, size=cam.size, angle=cam.angle, movement=cam.movement, lens=cam.lens,
                                named=named[k] if k < len(named) else (), places=places, before=before,
                                trust_named=trust_named)
@@ -579,13 +580,17 @@ def shots_from_groups(groups: list[list[Unit]], scene: Scene, assets: list[Asset
 def from_draft(draft: ShotListDraft, scene: Scene, assets: list[Asset], *, guided: bool = False) -> ShotList:
     """The model's grouping as shots. Its camera is kept when it tells shots apart (or the filmmaker
     guided it), else chosen by code from the content, and the first shot always establishes the
-    place unless the filmmaker guided otherwise; its in-frame names are kept when they differ
+    place unless the filmmaker guided otherwise, and a shot the model framed as the one before it
+    is framed by code; its in-frame names are kept when they differ
     from shot to shot, else what each shot names or implies decides."""
     units = scene_units(scene)
     groups = [[units[u - 1] for u in d.units] for d in draft.shots]
     keep_camera = guided or usable_cameras(draft)
     cameras: list[Camera | None] = [Camera(d.size, d.angle, d.movement, d.lens) if keep_camera else None
                                     for d in draft.shots]
+    if keep_camera and not guided:  # a shot framed as the one before it: the code frames it from its content
+        cameras = [None if k and _framing(d) == _framing(draft.shots[k - 1]) else cam
+                   for k, (d, cam) in enumerate(zip(draft.shots, cameras, strict=True))]
     if not guided and cameras and cameras[0] is not None and cameras[0].size not in ESTABLISHING:
         cameras[0] = None  # a scene opens on its place: the code's establishing shot
     return shots_from_groups(groups, scene, assets, cameras, [list(d.in_frame) for d in draft.shots],

@@ -300,3 +300,24 @@ def test_user_edits_are_saved_through_the_runner(runner: Runner, engines: FakeEn
     new = split_shot(shots, scene, shots.shots[1].id)
     rec = runner.save(pid, Stage.SHOTS, new, scene.id, base_revision=view.revision(Stage.SHOTS, scene.id))
     assert rec.revision == 2 and len(rec.data["shots"]) == 3
+
+
+def test_a_model_that_frames_shots_alike_is_not_kept_and_one_repeat_is_reframed_by_code() -> None:
+    from aiuteur.pipeline.shot_list import ShotListDraft, from_draft
+
+    scene = import_screenplay(b"INT. ROOM - DAY\n\nAnna stands.\n\nANNA\nWhere is it?\n\nBEN\nGone.\n\n"
+                              b"Ben looks away.\n\nANNA\nThen we go.\n", "x.fountain").scenes[0]
+    n = len(scene_units(scene))
+    runs = {"shots": [{"units": [u], "size": "wide", "angle": "low angle", "movement": "dolly in", "lens": "50mm",
+                       "in_frame": []} for u in range(1, n + 1)]}
+    runs["shots"][-1] = {**runs["shots"][-1], "size": "close-up"}  # four of five cuts join the same framing
+    shots = from_draft(ShotListDraft.model_validate(runs), scene, []).shots
+    framings = [(s.size, s.angle, s.movement) for s in shots]
+    assert all(a != b for a, b in pairwise(framings)) and ("wide", "low angle", "dolly in") not in framings[1:]
+    varied = [("wide", "eye level", "static"), ("medium", "eye level", "static"), ("medium", "eye level", "static"),
+              ("close-up", "high angle", "static"), ("two shot", "eye level", "pan")]
+    mostly = {"shots": [{"units": [u], "size": z, "angle": a, "movement": m, "lens": "50mm", "in_frame": []}
+                        for u, (z, a, m) in zip(range(1, n + 1), varied, strict=True)]}
+    kept = [(s.size, s.angle, s.movement) for s in from_draft(ShotListDraft.model_validate(mostly), scene, []).shots]
+    assert [kept[i] for i in (0, 1, 3, 4)] == [varied[i] for i in (0, 1, 3, 4)]  # the model's choices stay
+    assert kept[2] != kept[1]  # the repeat is framed by code from its content
