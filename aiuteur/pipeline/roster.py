@@ -56,14 +56,14 @@ building estate farm lodge airport motel diner restaurant bakery store studio ar
 university college academy institute ministry council service services express line lines railway ferry
 county state kingdom empire republic"""))
 
-_SPEECH_VERBS = (r"(?:said|says|asked|asks|replied|replies|whispered|whispers|shouted|shouts|answered|answers|"
+SPEECH_VERBS = (r"(?:said|says|asked|asks|replied|replies|whispered|whispers|shouted|shouts|answered|answers|"
                  r"muttered|mutters|cried|cries|snapped|snaps|added|adds|yelled|yells|sighed|sighs|murmured|"
                  r"murmurs|begged|begs|insisted|insists|told|tells|called|calls)")
 _RELATIONS = (r"(?:sister|brother|mother|father|mum|mom|dad|wife|husband|son|daughter|aunt|uncle|cousin|friend|"
               r"boss|partner|grandmother|grandfather|grandson|granddaughter|grandma|grandpa|niece|nephew|colleague|"
               r"neighbour|neighbor|girlfriend|boyfriend|fiancée|fiancé|apprentice|master|assistant|lover|"
               r"twin|stepmother|stepfather|stepsister|stepbrother)")
-_PERSON_NOUNS = r"(?:man|woman|boy|girl|lad|lass|guy|person|child|kid|lady|gentleman|fellow|chap)"
+PERSON_NOUNS = r"(?:man|woman|boy|girl|lad|lass|guy|person|child|kid|lady|gentleman|fellow|chap)"
 _VERBS_AFTER = re.compile(
     r"\s+(?:had|has|was|is|put|puts|looked|looks|smiled|smiles|nodded|nods|walked|walks|lifted|lifts|played|"
     r"plays|marched|marches|caught|catches|found|finds|took|takes|turned|turns|stood|stands|sat|sits|came|comes|"
@@ -81,7 +81,7 @@ _PARTICLES = frozenset({"van", "von", "de", "del", "della", "da", "di", "du", "l
 def is_person_noun(word: str) -> bool:
     """True for a word that names a person by relation or kind ("mother", "boss", "woman")."""
     w = word.strip(".,;:!?\"'’").casefold()
-    return bool(re.fullmatch(_RELATIONS + "s?|" + _PERSON_NOUNS + "|men|women|children|people", w))
+    return bool(re.fullmatch(_RELATIONS + "s?|" + PERSON_NOUNS + "|men|women|children|people", w))
 
 
 @dataclass
@@ -185,7 +185,7 @@ def _evidence(text: str, run: _Run, words: list[str], article: bool, lowered: se
         found.add("sentence_start")
     if len(words) > 1 and words[0].rstrip(".").casefold() in (TITLES | HONORIFICS) - {"the", "old", "young", "little", "big"}:
         found.add("title")
-    if re.search(r"\b" + _SPEECH_VERBS + r"\s+$", before) or re.match(r"\s*,?\s*" + _SPEECH_VERBS + r"\b", after):
+    if re.search(r"\b" + SPEECH_VERBS + r"\s+$", before) or re.match(r"\s*,?\s*" + SPEECH_VERBS + r"\b", after):
         found.add("speech")
     if re.search(r"\b" + _RELATIONS + r",?\s+$", before, re.I) or re.match(r",\s+(?:my|his|her|their|our|your)\s+"
                                                                          + _RELATIONS + r"\b", after, re.I):
@@ -201,7 +201,7 @@ def _evidence(text: str, run: _Run, words: list[str], article: bool, lowered: se
         found.add("spoken_to")  # "Eddie," said Joanne, "the lights." (a one-word line is what is said)
     if re.search(r"\b(?:Dear|dear)\s+$", before):
         found.add("spoken_to")
-    if re.match(r",\s+who\b", after) or re.match(r",\s+(?:a|an|the)\s+(?:\w+\s+){0,3}" + _PERSON_NOUNS + r"\b", after):
+    if re.match(r",\s+who\b", after) or re.match(r",\s+(?:a|an|the)\s+(?:\w+\s+){0,3}" + PERSON_NOUNS + r"\b", after):
         found.add("apposition")
     if re.match(r"[ \t]*(?:\n|$)", text[run.end:]) and re.search(r"(?:^|\n)[ \t]*$", text[:run.start]):
         found.add("signature")

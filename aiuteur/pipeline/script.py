@@ -53,11 +53,11 @@ from aiuteur.domain import (
     Take,
     content_hash,
 )
-from aiuteur.domain.names import named_in
+from aiuteur.domain.names import name_forms, named_in, spans
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
-from aiuteur.pipeline.roster import is_person_noun, story_people
+from aiuteur.pipeline.roster import PERSON_NOUNS, SPEECH_VERBS, is_person_noun, story_people
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -325,21 +325,82 @@ def _looks_inside(place: str) -> bool:
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,})[\"“”]")
 
 
-def story_speakers(text: str, names: list[str]) -> list[str]:
-    """The characters the story gives spoken lines: named in a sentence (or the one before) that
-    quotes speech. A heuristic for the scene checks: it errs toward asking for dialogue."""
-    paragraphs = re.split(r"\n\s*\n", text)  # wrapped lines join; a blank line ends a paragraph
-    sentences = [x for p in paragraphs for x in re.split(r"(?<=[.!?”\"])\s+", " ".join(p.split()))]
-    speakers: list[str] = []
-    for i, sentence in enumerate(sentences):
-        if not _QUOTED.search(sentence) and not ("“" in sentence or sentence.count('"') >= 2):
+def _in_text_order(text: str, names: list[str]) -> list[str]:
+    """`named_in`, ordered by where the text first names each one."""
+    found = named_in(text, names)
+    first = {n: min(a for a, _ in spans(text, name_forms(n, person=True, others=names), proper=True)) for n in found}
+    return sorted(found, key=first.__getitem__)
+
+
+_POSSESSED = re.compile(r"(?:[^\W\d_][\w.-]*\s+)*[^\W\d_][\w-]*['’]s\b")
+_SOMEONE = re.compile(rf"\b(?:a|an|another)\s+(?:[\w-]+\s+){{0,2}}{PERSON_NOUNS}\b", re.IGNORECASE)
+_UNNAMED_SPEAKER = re.compile(
+    rf"\b{SPEECH_VERBS}\s+(?:a|an|someone|somebody|one of)\b|\bI\s+(?:\w+ly\s+)?{SPEECH_VERBS}\b|"
+    rf"\b{SPEECH_VERBS}\s+I\b|\b(?:a|an|someone's|somebody's)\s+(?:\w+['’]s\s+|\w+\s+)?voice\b", re.IGNORECASE)
+
+
+def attribute_quotes(paragraphs: list[str], names: list[str]) -> list[tuple[str | None, str]]:
+    """(speaker or None, words) for each quoted line of the paragraphs, as a reader attributes it:
+
+    - the person named outside the quotes of its paragraph (one named beside a speech verb when
+      several are: 'Martha shouts, "Hold it, Leo!" Leo nods.' is Martha's);
+    - an unattributed line answering a line ("…," said Ines. / "I play the tuba.") is the other
+      side of the exchange: the person named most recently who is not the one answered;
+    - any other unattributed line ("Whenever you are ready." after "Maestra Brandt looked up")
+      is the person named most recently;
+    - a line said by someone outside the names ("said a man", "I said", "a woman's voice"), or
+      with nobody named before it: None. A name inside the quotes is the one spoken to.
+    """
+    out: list[tuple[str | None, str]] = []
+    recent: list[str] = []
+    speech_before = False  # the paragraph before was speech …
+    answered: str | None = None  # … by this speaker (None: by nobody of the names)
+    for p in paragraphs:
+        p = " ".join(p.split())
+        quotes = [q.strip() for q in _QUOTED.findall(p) if q.strip() and not _is_title(q)]
+        outside = _QUOTED.sub(" ", p)
+        here = _in_text_order(outside, names)
+        actors = _in_text_order(_POSSESSED.sub(" ", outside), names)  # "Lenny Okafor's cap" is not Lenny
+        if not quotes:
+            recent += actors or ([""] if _SOMEONE.search(outside) else [])  # "": someone unnamed came in
+            speech_before = False
             continue
-        around = " ".join(sentences[max(0, i - 1):i + 1])
-        outside = _QUOTED.sub(" ", around)  # a name said inside the quote is addressed, not speaking
-        for name in named_in(outside, names):
-            if name not in speakers:
-                speakers.append(name)
-    return speakers
+        verb = [n for n in here if re.search(
+            rf"(?:{SPEECH_VERBS}\s+(?:\w+\s+){{0,2}}?{re.escape(n.split()[0])}|{re.escape(n.split()[-1])}\s+{SPEECH_VERBS})",
+            outside)]
+        speaker: str | None
+        if verb:
+            speaker = verb[0]
+        elif _UNNAMED_SPEAKER.search(outside):
+            speaker = None  # "said a man I didn't know", "I said", "a woman's voice": nobody of the cast
+        elif actors:
+            speaker = actors[0]
+        elif speech_before:
+            speaker = None if answered is None else next((n for n in reversed(recent) if n != answered), None) or None
+        else:
+            speaker = (recent[-1] or None) if recent else None
+        out += [(speaker, q) for q in quotes]
+        recent += actors
+        if speaker is not None:
+            recent.append(speaker)
+        speech_before, answered = True, speaker
+    return out
+
+
+def _is_title(quote: str) -> bool:
+    """A quoted title ("Jolene", "The Last Waltz"), not speech: a few capitalised words, no stop."""
+    words = quote.split()
+    return len(words) <= 4 and quote[-1:] not in ".,!?…" and all(w[:1].isupper() or (w.islower() and len(w) <= 3)
+                                                                  for w in words) and words[0][:1].isupper()
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]  # wrapped lines join; a blank line ends one
+
+
+def story_speakers(text: str, names: list[str]) -> list[str]:
+    """The characters the story gives spoken lines (`attribute_quotes`), in order of first line."""
+    return list(dict.fromkeys(who for who, _ in attribute_quotes(_paragraphs(text), names) if who is not None))
 
 
 _STOP = frozenset(re.findall(r"\S+", """the a an and but or of to in on at by for from with into onto over under as is
@@ -353,19 +414,10 @@ def _content_words(text: str) -> set[str]:
 
 
 def story_lines(passage: str, cast: list[str]) -> list[tuple[str, str]]:
-    """(speaker, words) for each quoted line of `passage` that a cast member says: the one named
-    outside the quotes in its paragraph, else in the paragraph before (the speaker of an answer)."""
-    paragraphs = [p for p in passage.split("\n") if p.strip()]
-    lines: list[tuple[str, str]] = []
-    before: list[str] = []
-    for p in paragraphs:
-        quotes = [q.strip() for q in _QUOTED.findall(p) if q.strip()]
-        here = named_in(_QUOTED.sub(" ", p), cast)
-        who = here or before
-        if quotes and len(who) == 1:
-            lines += [(who[0], q[:-1] + "." if q.endswith(",") else q) for q in quotes]
-        before = here or before
-    return lines
+    """(speaker, words) for each quoted line of `passage` (one paragraph a line, as `story_passage`
+    gives it) that a cast member says, attributed as a reader would (`attribute_quotes`)."""
+    lines = attribute_quotes([p for p in passage.split("\n") if p.strip()], cast)
+    return [(who, q[:-1] + "." if q.endswith(",") else q) for who, q in lines if who is not None]
 
 
 def _with_story_lines(draft: SceneDraft, lines: list[tuple[str, str]]) -> SceneDraft:
