@@ -25,7 +25,7 @@ import pytest
 
 # First: it keeps Ray on the loopback interface (a setting Ray reads when first imported) and skips
 # this module where Ray is not installed.
-from tests.cluster.test_ray_cluster import RAY, ROOT, START_TRIES, _free_port, _ray_env
+from tests.cluster.test_ray_cluster import RAY, ROOT, START_TRIES, _free_port, _ray_env, node_pids
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.environ.get("AIUTEUR_CLUSTER_HEAD_LOSS") != "1",
                                                    reason="opt in with AIUTEUR_CLUSTER_HEAD_LOSS=1 (3 minutes)")]
@@ -56,21 +56,6 @@ print(json.dumps({"lost": image.engine.lost, "line": cluster.status_line(), "siz
 """
 
 
-def _head_pids(temp: Path) -> list[int]:
-    """The processes of the head node this test started (their command lines name its temp folder)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(temp) in cmd:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _line(app: subprocess.Popen[str], limit_s: float = 900) -> str:
     """The app's next line of output, or "" when it says nothing within `limit_s` (it hangs)."""
     assert app.stdout is not None
@@ -96,7 +81,7 @@ def test_the_app_outlives_its_head_node_and_makes_the_next_keyframe_itself(tmp_p
                               timeout=600)
         if done.returncode == 0:
             break
-        _kill(_head_pids(temp))  # this test's own half-started node only
+        _kill(node_pids(temp))  # this test's own half-started node only
         time.sleep(5)
     assert done.returncode == 0, (done.stdout + done.stderr)[-600:]
     app = subprocess.Popen([sys.executable, "-c", APP, f"127.0.0.1:{port}", str(tmp_path / "home")], env=env,
@@ -105,7 +90,7 @@ def test_the_app_outlives_its_head_node_and_makes_the_next_keyframe_itself(tmp_p
         assert app.stdout is not None and app.stdin is not None
         ready = json.loads(_line(app) or "{}")
         assert ready.get("ready") is True, app.stderr.read()[-800:] if app.poll() is not None else ready
-        head = _head_pids(temp)
+        head = node_pids(temp)
         assert head, "the head node's processes are found by their temp folder"
         _kill(head)  # the whole head node, at once, by PID
         time.sleep(WAIT_S)
@@ -121,4 +106,4 @@ def test_the_app_outlives_its_head_node_and_makes_the_next_keyframe_itself(tmp_p
         if app.poll() is None:
             app.kill()
         app.wait(timeout=60)
-        _kill(_head_pids(temp))
+        _kill(node_pids(temp))

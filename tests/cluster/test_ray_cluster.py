@@ -67,6 +67,34 @@ def _ray_env(models: Path) -> dict[str, str]:
     return env
 
 
+def node_pids(temp: Path) -> list[int]:
+    """The processes of the Ray node started with `--temp-dir=temp` (their command lines name it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(temp) in cmd:
+            pids.append(int(entry.name))
+    return pids
+
+
+def stop_node(temp: Path, patience_s: float = 120) -> None:
+    """Stop the node of `temp` only: SIGTERM, then SIGKILL what is left after `patience_s`."""
+    for pid in node_pids(temp):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + patience_s
+    while node_pids(temp) and time.monotonic() < deadline:
+        time.sleep(1)
+    for pid in node_pids(temp):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[str]:
     """`ray start --head` on loopback (fixed ports, small object store), stopped afterwards."""
@@ -82,7 +110,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> 
         if done.returncode == 0:
             break
         last = (done.stdout + done.stderr)[-600:]
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=300)
+        stop_node(temp)  # this test's own half-started node only
         time.sleep(5)
     else:
         pytest.fail(f"ray start failed {START_TRIES} times: {last}")
@@ -97,7 +125,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> 
         if ray.is_initialized():
             ray.shutdown()
         os.environ.pop("RAY_ADDRESS", None)
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=300)
+        stop_node(temp)  # never `ray stop`: it stops every Ray node of the machine, others' too
         shutil.rmtree(temp, ignore_errors=True)
 
 
