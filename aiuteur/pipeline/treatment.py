@@ -129,24 +129,6 @@ class VariantDraft(BaseModel):
         return v
 
 
-class TreatmentDraft(BaseModel):
-    """Three treatments in one answer: kept for projects and tools that still send it."""
-
-    model_config = ConfigDict(extra="forbid")
-    variants: list[VariantDraft] = Field(min_length=3, max_length=3, description="Exactly three treatments.")
-
-    @field_validator("variants")
-    @classmethod
-    def _three_different(cls, v: list[VariantDraft], info: ValidationInfo) -> list[VariantDraft]:
-        if not (info.context or {}).get("checks"):
-            return v
-        for i in range(len(v)):
-            for j in range(i):
-                if too_close(v[i].prose, v[j].prose):
-                    raise ValueError(f"treatments {j + 1} and {i + 1} tell the same story; make each one different")
-        return v
-
-
 # --- the checks -----------------------------------------------------------------------------------
 
 
@@ -493,4 +475,4 @@ def run(ctx: StageContext) -> StageOutcome:
     return StageOutcome(takes=[take], artifact=Treatment.model_validate(take.output), take_id=take.id)
 
 
-__all__ = ["TreatmentDraft", "VariantDraft", "load_story", "make_treatment", "regenerate_variant", "run"]
+__all__ = ["VariantDraft", "load_story", "make_treatment", "regenerate_variant", "run"]
