@@ -151,11 +151,15 @@ def _offline_llama() -> Any:
         pytest.skip(why)
     import llama_cpp
 
+    from aiuteur.engines.offline_llm import PartsSpec, assemble_gguf, is_assembled
     from aiuteur.engines.profiles import load_profile
     from aiuteur.engines.text_llamacpp import LlamaCppText
 
     spec = load_profile("offline").spec("text")
-    llm = llama_cpp.Llama(model_path=str(where / spec["gguf"]), vocab_only=True, verbose=False)
+    path, parts = where / spec["gguf"], PartsSpec.from_table(dict(spec["assemble"]))
+    if not is_assembled(path, parts):  # installed as wheels, not yet joined (as the engine does on load)
+        assemble_gguf(path, parts)
+    llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     return LlamaCppText(llm, model_id="vocab-only")
 
 
