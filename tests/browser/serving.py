@@ -111,7 +111,7 @@ def instrument(demo: gr.Blocks, activity: Activity) -> None:
         fn = block_fn.fn
         if fn is None or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
             continue
-        block_fn.fn = activity.wrap(fn, block_fn.api_name or getattr(fn, "__name__", "?"))
+        block_fn.fn = activity.wrap(fn, str(block_fn.api_name or getattr(fn, "__name__", "?")))
 
 
 # --- the film the browser tests open ---------------------------------------------------------------
