@@ -177,6 +177,7 @@ def _story_input(args: argparse.Namespace) -> tuple[StoryInput, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from aiuteur.pipeline import graph
+    from aiuteur.pipeline.headless import run_until
     from aiuteur.pipeline.scene_ids import keep_scene_ids
 
     until = parse_stage(args.until)
@@ -208,8 +209,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             _stderr(f"[{fraction:4.0%}] {what}")
 
-    steps = list(runner.run_until(pid, until, seed=args.seed, confirm=True if args.confirm else None,
-                                  progress=progress))
+    steps = list(run_until(runner, pid, until, seed=args.seed, confirm=True if args.confirm else None,
+                           progress=progress))
     failed = [s for s in steps if s.failed]
     for s in steps:
         if not args.quiet:

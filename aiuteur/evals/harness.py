@@ -5,7 +5,7 @@
     result["stories"][0]["metrics"]["characters"]
 
 Each story becomes a fresh project in a scratch data folder (the user's projects are never
-touched) and runs through the same `Runner.run_until` as `python -m aiuteur run`, with one
+touched) and runs through the same `headless.run_until` as `python -m aiuteur run`, with one
 difference: stage 5 makes no master reference images (they are not measured here and the
 offline profile's images are noise). Per stage it records whether it made a valid artifact,
 seconds, model calls and tokens (prompt + completion, as the text engine reports them), the
@@ -159,6 +159,7 @@ def stages_until(until: Stage) -> list[Stage]:
 def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str], say: Say,
               until: Stage = Stage.PROMPTS, attempts: int | None = None) -> dict[str, Any]:
     """One story through stages 2-9 (or to `until`): per-stage records, the artifacts, and the metrics on them."""
+    from aiuteur.pipeline.headless import run_until
     from aiuteur.pipeline.inputs import story_input
 
     wanted = stages_until(until)
@@ -175,7 +176,7 @@ def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str],
     failed: tuple[str, str] | None = None
     engines = runner.engines
     for step, seconds, calls, used in timed_steps(
-        runner.run_until(pid, until, seed=seed, stage_actions=options),
+        run_until(runner, pid, until, seed=seed, stage_actions=options),
         engines,
     ):
         if step.stage == Stage.HUB:

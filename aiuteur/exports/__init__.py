@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from aiuteur.domain import Script, Stage
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 Exporter = Callable[["Runner", "ProjectView", Path, str], list[Path]]
 

@@ -11,7 +11,8 @@ from aiuteur.domain import Scene
 from aiuteur.exports.material import clip_name, scene_tag, scenes
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 
 def animatic_name(base: str, scene: Scene) -> str:

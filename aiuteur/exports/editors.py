@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 TIMECODE_RATES = (24, 25, 30, 48, 50, 60)
 

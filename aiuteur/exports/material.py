@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aiuteur.domain import Clip, Clips, Frames, LineAudio, Scene, Script, Shot, ShotList, Stage
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView
+    from aiuteur.pipeline.work import ProjectView
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from aiuteur.pipeline.shot_list import shot_lines
 from aiuteur.screenplay.fonts import sans_font
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 COLUMNS = ["Scene", "Shot", "Size", "Angle", "Movement", "Lens", "Duration (s)", "Action", "Dialogue", "In frame"]
 

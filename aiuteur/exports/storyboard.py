@@ -22,7 +22,8 @@ from aiuteur.pipeline.shot_list import shot_lines
 from aiuteur.screenplay.fonts import sans_font
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 COLS, ROWS = 3, 2
 LEFT, TOP, GAP = 10.0, 18.0, 5.0

@@ -21,7 +21,8 @@ from aiuteur.pipeline.soundtrack import animatic_starts, cues, cut_starts, srt
 from aiuteur.pipeline.timing import scene_line_starts
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 
 @dataclass(frozen=True)

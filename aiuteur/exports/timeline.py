@@ -20,7 +20,8 @@ from aiuteur.exports.cuts import animatic_name
 from aiuteur.exports.material import SceneMaterial, clip_name, scenes
 
 if TYPE_CHECKING:
-    from aiuteur.pipeline.runner import ProjectView, Runner
+    from aiuteur.pipeline.runner import Runner
+    from aiuteur.pipeline.work import ProjectView
 
 
 def _media(runner: Runner, key: str, out: Path, name: str) -> tuple[Path, int, float]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from aiuteur.domain import AiuteurError, Project, Stage, Take, content_hash
+from aiuteur.domain import AiuteurError, ArtifactRecord, Project, Stage, Take, content_hash
 from aiuteur.engines.base import (
     EmbeddingEngine,
     ImageEngine,
@@ -107,6 +107,30 @@ class StageOutcome:
     artifact: BaseModel | None = None
     take_id: str | None = None
     extra: list[tuple[Stage, str | None, BaseModel]] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """What one run of a stage left in the project: every take it made, and the record it saved
+    (None: nothing was saved, as when every take failed or the action only helps an editor)."""
+
+    stage: Stage
+    scene_id: str | None
+    takes: list[Take]
+    record: ArtifactRecord | None
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.takes)
+
+    @property
+    def errors(self) -> list[str]:
+        return [t.error for t in self.takes if not t.ok]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the stage kept although a check did not pass (weak but usable), one sentence each."""
+        return [t.note for t in self.takes if t.note]
 
 
 #: A stage's entry point, as the runner calls it.

@@ -42,11 +42,11 @@ from aiuteur.domain import (
     StoryInput,
     parse_stage,
 )
-from aiuteur.pipeline import actions, graph
+from aiuteur.pipeline import actions, graph, headless
 from aiuteur.pipeline.actions import Action, Estimate
 from aiuteur.pipeline.inputs import screenplay_input, story_input
-from aiuteur.pipeline.runner import Runner, RunResult
-from aiuteur.pipeline.stage import ProgressFn
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.stage import ProgressFn, RunResult
 from aiuteur.ui.tab_api import GPU
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def run_until(runner: Runner, project_id: str, until: str, *, seed: int = 0,
               progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run every stage up to `until` with default choices; the same JSON as `aiuteur run --json`."""
     stage = parse_stage(until)
-    steps = list(runner.run_until(project_id, stage, seed=seed, progress=progress))
+    steps = list(headless.run_until(runner, project_id, stage, seed=seed, progress=progress))
     failed = [s for s in steps if s.failed]
     state = runner.view(project_id).state
     assets: Counter[str] = Counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from aiuteur.pipeline.runner import ProgressFn
+from aiuteur.pipeline.stage import ProgressFn
 
 
 def progress_fn(progress: gr.Progress | None) -> ProgressFn | None:

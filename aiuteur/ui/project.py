@@ -16,7 +16,8 @@ from typing import Any
 import gradio as gr
 
 from aiuteur.domain import STAGE_ORDER, AiuteurError, NeedsChoiceError, Position, Stage, Status
-from aiuteur.pipeline.runner import ProjectView, Runner, SeenStage
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.work import ProjectView, SeenStage
 from aiuteur.ui import backups, views, writing_style
 from aiuteur.ui.tab_api import TabEnv, load_tab_module, loader_outputs, not_built_text, run_loaders
 

@@ -21,7 +21,8 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, ElementKind, Scene, Script, Stage, Status
 from aiuteur.pipeline.actions import EnrichScript, RewriteScene
-from aiuteur.pipeline.runner import Runner, RunResult
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.stage import RunResult
 from aiuteur.screenplay.builder import opening_elements
 from aiuteur.ui.tab_api import GPU, TabEnv, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab

@@ -13,7 +13,8 @@ import gradio as gr
 
 from aiuteur.domain import AiuteurError, Stage, Treatment, TreatmentVariant
 from aiuteur.pipeline.actions import Action, RewriteVariant
-from aiuteur.pipeline.runner import Runner, RunResult
+from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.stage import RunResult
 from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
 
 N = 3

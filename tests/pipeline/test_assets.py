@@ -21,6 +21,7 @@ from aiuteur.pipeline.actions import (
     UploadReference,
 )
 from aiuteur.pipeline.assets import ChunkExtraction, canonical, chunks, deterministic
+from aiuteur.pipeline.headless import run_until
 from aiuteur.pipeline.prompts import all_templates, load_template
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
@@ -134,7 +135,7 @@ def test_opening_and_running_again_makes_no_extraction_call(runner: Runner, engi
         runner.visit(pid, Stage.ASSETS)
         runner.run(pid, Stage.ASSETS, action=Extract(references=False))
         runner.run(pid, Stage.ASSETS)  # references for what the checklist keeps; extraction has nothing to do
-        list(runner.run_until(pid, Stage.PROMPTS))
+        list(run_until(runner, pid, Stage.PROMPTS))
     assert engines.calls["extract_assets"] == first
 
 
@@ -149,7 +150,7 @@ def test_changing_one_scene_of_thirty_re_extracts_only_its_chunk(runner: Runner,
     edited = with_action(script, script.scenes[16].id, "A red umbrella lies on the floor.")
     runner.save(pid, Stage.SCRIPT, edited)
     responder.prompts.clear()
-    list(runner.run_until(pid, Stage.ASSETS))  # the stage is stale, so the headless run redoes it
+    list(run_until(runner, pid, Stage.ASSETS))  # the stage is stale, so the headless run redoes it
     assert engines.calls["extract_assets"] == len(all_chunks) + 1
     chunk = next(c for c in all_chunks if script.scenes[16].id in c.scene_ids)
     assert responder.prompts == [[s.number for s in chunk.scenes]]

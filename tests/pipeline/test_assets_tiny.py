@@ -22,6 +22,7 @@ from aiuteur.engines.profiles import load_profile
 from aiuteur.engines.registry import CountedEngine, EngineCache, Engines
 from aiuteur.pipeline import assets as stage
 from aiuteur.pipeline.actions import Extract, ReferenceSize
+from aiuteur.pipeline.headless import run_until
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
@@ -70,7 +71,7 @@ def test_run_until_assets_on_the_tiny_profile_makes_one_matted_reference_per_kep
         store: Store, tiny_engines: TinyWithScriptedText) -> None:
     runner = Runner(store, engines=tiny_engines)
     pid = project_with_script(runner, spring_script())
-    steps = list(runner.run_until(pid, Stage.ASSETS))
+    steps = list(run_until(runner, pid, Stage.ASSETS))
     assert steps[-1].stage == Stage.ASSETS and steps[-1].what == "made", [s.what for s in steps]
     sa = saved_assets(runner, pid)
     kept = [a for a in sa.registry.assets if a.pregenerate and not a.removed]
@@ -85,7 +86,7 @@ def test_run_until_assets_on_the_tiny_profile_makes_one_matted_reference_per_kep
         assert (white[alpha == 0] == 255).all()  # where the figure is not, the white version is plain white
     # nothing changed: running again makes no extraction call and no new reference
     before = Counter(tiny_engines.calls)
-    list(runner.run_until(pid, Stage.ASSETS))
+    list(run_until(runner, pid, Stage.ASSETS))
     runner.run(pid, Stage.ASSETS)
     assert tiny_engines.calls["extract_assets"] == before["extract_assets"]
     assert tiny_engines.calls["master_reference"] == before["master_reference"]

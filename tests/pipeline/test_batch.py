@@ -14,6 +14,7 @@ from aiuteur.engines.base import ImageRequest
 from aiuteur.pipeline import frames as frames_stage
 from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.batch import run_items
+from aiuteur.pipeline.headless import run_until
 from aiuteur.pipeline.runner import Runner
 from aiuteur.store import Store
 from tests.fakes import FakeEngines
@@ -166,7 +167,7 @@ def test_a_headless_run_starts_the_scenes_keyframes_together(home: Any, monkeypa
     engines = Replicas(delay=0.1)
     runner = Runner(Store(home), engines=engines)
     pid, script = film_project(runner)
-    steps = list(runner.run_until(pid, Stage.FRAMES))
+    steps = list(run_until(runner, pid, Stage.FRAMES))
     frames = [s for s in steps if s.stage == Stage.FRAMES]
     assert [s.scene_id for s in frames] == [sc.id for sc in script.scenes]  # reported in script order
     assert all(s.what == "made" for s in frames), [s.what for s in frames]

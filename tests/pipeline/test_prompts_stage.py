@@ -11,6 +11,7 @@ from aiuteur.domain import AssetStates, InputError, Prompts, ShotList, Stage, St
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.actions import RebuildPrompt, SceneInstance
 from aiuteur.pipeline.asset_states import assets_in_scene, scene_image, set_description, state_of
+from aiuteur.pipeline.headless import run_until
 from aiuteur.pipeline.prompts_stage import NO_CHANGE, edit_prompt
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.shot_list import scene_units
@@ -146,7 +147,7 @@ def test_run_until_prompts_headless_from_a_saved_script_and_registry(runner: Run
     pid, script = project_with_script(runner)
     registry_for(runner, pid, script)
     engines.scripted.enqueue(*[EngineError("no model")] * 8)
-    steps = list(runner.run_until(pid, Stage.PROMPTS))
+    steps = list(run_until(runner, pid, Stage.PROMPTS))
     assert not [s for s in steps if s.failed], [(s.stage, s.what) for s in steps]
     state = runner.view(pid).state
     for sc in script.scenes:

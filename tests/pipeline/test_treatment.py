@@ -216,7 +216,7 @@ def test_a_looping_treatment_is_re_asked_and_its_loop_never_saved() -> None:
 
 
 def test_a_headless_run_chooses_the_first_treatment_not_marked_weak() -> None:
-    from aiuteur.pipeline.runner import DEFAULT_CHOICES
+    from aiuteur.pipeline.headless import DEFAULT_CHOICES
 
     choose = DEFAULT_CHOICES[Stage.TREATMENT]
     v = {"title": "T", "logline": "L", "prose": "P"}

@@ -2,7 +2,7 @@
 
 The story (`evals/corpus/tuba-audition` unless AIUTEUR_REAL_EVAL_STORY names another) was written
 for the repository, never tuned to. It runs headless through the eval harness, the same
-`Runner.run_until` path as `python -m aiuteur run`, with the offline profile's engines, and the
+`headless.run_until` path as `python -m aiuteur run`, with the offline profile's engines, and the
 assertions are the issue-13 structural numbers, never prose: every stage valid, three treatments
 from three angles, beats that cover the whole chosen treatment, a scene for each place of the
 beats, no action line that begins with a heading, every labelled character extracted, every
