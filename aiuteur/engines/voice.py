@@ -182,6 +182,8 @@ def read_wav(data: bytes) -> Speech:
             raw = w.readframes(w.getnframes())
     except (wave.Error, EOFError) as e:
         raise EngineError(f"The audio is not a wav file this app can read ({e}).") from e
+    # A streamed wav (OpenAI's) says 0xFFFFFFFF for its length and may end mid-sample: keep whole frames.
+    raw = raw[: len(raw) // (width * channels) * (width * channels)]
     if width == 2:
         samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
     elif width == 4:
@@ -483,6 +485,17 @@ class KokoroVoice:
         return Speech(resample(np.concatenate(pieces), factor), self.sample_rate)
 
 
+def _error_text(response: Any) -> str:
+    """The message of an OpenAI-style error body ({"error": {"message": …}}), else the start of the body."""
+    try:
+        error = response.json().get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+    except Exception:  # not JSON: show what came back
+        pass
+    return str(response.text)[:200]
+
+
 # --- openai: any /v1/audio/speech server ----------------------------------------------------------------
 
 
@@ -534,7 +547,7 @@ class OpenAISpeech:
         except httpx.HTTPError as e:
             raise EngineError(f"The speech server at {self.base_url} could not be reached: {e}") from e
         if r.status_code != 200:
-            raise EngineError(f"The speech server at {self.base_url} answered {r.status_code}: {r.text[:200]}")
+            raise EngineError(f"The speech server at {self.base_url} answered {r.status_code}: {_error_text(r)}")
         speech = read_wav(r.content)
         return Speech(resample(speech.samples, factor), speech.sample_rate)
 

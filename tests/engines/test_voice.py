@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
-import wave
+import struct
 from pathlib import Path
 
 import httpx
@@ -101,28 +100,76 @@ def test_a_voice_that_fails_to_load_says_why(tmp_path: Path) -> None:
         engines.voice().voices()
 
 
-def _wav_response(request: httpx.Request) -> httpx.Response:
+# A stand-in for OpenAI's POST /v1/audio/speech, as its API reference specifies it: JSON body with
+# `model`, `input` (at most 4096 characters) and `voice` required, `response_format` one of
+# mp3/opus/aac/flac/wav/pcm (default mp3), `speed` 0.25-4.0 (default 1.0), optional `instructions`
+# and `stream_format`; errors as {"error": {"message", "type", "param", "code"}}. Its wav is what
+# OpenAI streams: 24 kHz mono 16-bit with 0xFFFFFFFF for the RIFF and data sizes.
+SPEECH_FIELDS = {"model", "input", "voice", "instructions", "response_format", "speed", "stream_format"}
+SPEECH_FORMATS = {"mp3", "opus", "aac", "flac", "wav", "pcm"}
+
+
+def _openai_error(status: int, message: str, param: str | None) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"message": message, "type": "invalid_request_error",
+                                                  "param": param, "code": None}})
+
+
+def _openai_speech(request: httpx.Request, *, key: str = "sk-test") -> httpx.Response:
+    if request.method != "POST" or request.url.path != "/v1/audio/speech":
+        return _openai_error(404, f"Invalid URL ({request.method} {request.url.path})", None)
+    if request.headers.get("authorization") != f"Bearer {key}":
+        return _openai_error(401, "Incorrect API key provided.", None)
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return _openai_error(400, "Expected a JSON body.", None)
     body = json.loads(request.content)
-    assert request.url.path == "/v1/audio/speech" and body["response_format"] == "wav"
-    n = int(16000 * 0.3 * len(body["input"].split()) / body["speed"])
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.sin(np.arange(n) * 0.1) * 8000).astype("<i2").tobytes())
-    return httpx.Response(200, content=buf.getvalue(), headers={"content-type": "audio/wav"})
+    for field in ("model", "input", "voice"):
+        if not isinstance(body.get(field), str) or not body[field]:
+            return _openai_error(400, f"Missing required parameter: '{field}'.", field)
+    if set(body) - SPEECH_FIELDS:
+        return _openai_error(400, f"Unrecognized request argument supplied: {sorted(set(body) - SPEECH_FIELDS)}", None)
+    if len(body["input"]) > 4096:
+        return _openai_error(400, "The input is longer than 4096 characters.", "input")
+    fmt = body.get("response_format", "mp3")
+    speed = body.get("speed", 1.0)
+    if fmt not in SPEECH_FORMATS:
+        return _openai_error(400, f"Invalid response_format {fmt!r}.", "response_format")
+    if not isinstance(speed, int | float) or not 0.25 <= speed <= 4.0:
+        return _openai_error(400, f"{speed} is not between 0.25 and 4.0 - 'speed'", "speed")
+    if fmt != "wav":  # the client asks for wav; anything else would not be a wav file
+        return httpx.Response(200, content=b"ID3 not a wav", headers={"content-type": "audio/mpeg"})
+    n = int(24000 * 0.3 * len(body["input"].split()) / speed)
+    pcm = (np.sin(np.arange(n) * 0.1) * 8000).astype("<i2").tobytes()
+    header = (b"RIFF" + (0xFFFFFFFF).to_bytes(4, "little") + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, 24000, 48000, 2, 16) + b"data" + (0xFFFFFFFF).to_bytes(4, "little"))
+    return httpx.Response(200, content=header + pcm, headers={"content-type": "audio/wav"})
 
 
 def test_openai_speech_server_speaks_and_reports_failures() -> None:
-    engine = OpenAISpeech("http://speech.test/v1", "kokoro", ["af_heart", "am_adam"],
-                          transport=httpx.MockTransport(_wav_response))
-    s = engine.speak("four words are here", VoiceSpec("am_adam", rate=1.0), seed=0)
-    assert s.seconds == pytest.approx(1.2, rel=0.01)
+    engine = OpenAISpeech("http://speech.test/v1", "tts-1", ["alloy", "onyx"], api_key="sk-test",
+                          transport=httpx.MockTransport(_openai_speech))
+    s = engine.speak("four words are here", VoiceSpec("onyx", rate=1.0), seed=0)
+    assert s.sample_rate == 24000 and s.seconds == pytest.approx(1.2, rel=0.01)
+    fast = engine.speak("four words are here", VoiceSpec("onyx", rate=2.0), seed=0)
+    assert fast.seconds == pytest.approx(0.6, rel=0.01)
+    # The widest pitch and rate a character can have stay inside the API's speed range (0.25-4).
+    for pitch, rate in ((-12, 2.0), (12, 0.5)):
+        assert engine.speak("two words", VoiceSpec("alloy", pitch=pitch, rate=rate), seed=0).seconds > 0
+    wrong_key = OpenAISpeech("http://speech.test/v1", "tts-1", ["alloy"], api_key="sk-other",
+                             transport=httpx.MockTransport(_openai_speech))
+    with pytest.raises(EngineError, match="answered 401: Incorrect API key provided"):
+        wrong_key.speak("Hello.", VoiceSpec("alloy"), seed=0)
     failing = OpenAISpeech("http://speech.test/v1", "kokoro", ["af_heart"],
                            transport=httpx.MockTransport(lambda r: httpx.Response(500, text="boom")))
-    with pytest.raises(EngineError, match="answered 500"):
+    with pytest.raises(EngineError, match="answered 500: boom"):
         failing.speak("Hello.", VoiceSpec("af_heart"), seed=0)
+
+
+def test_a_streamed_wav_cut_mid_sample_is_read_whole_frames() -> None:
+    pcm = (np.arange(101) * 100).astype("<i2").tobytes()[:-1]  # 100.5 samples
+    header = (b"RIFF" + (0xFFFFFFFF).to_bytes(4, "little") + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, 24000, 48000, 2, 16) + b"data" + (0xFFFFFFFF).to_bytes(4, "little"))
+    s = read_wav(header + pcm)
+    assert s.sample_rate == 24000 and len(s.samples) == 100
 
 
 @pytest.mark.real
