@@ -110,36 +110,57 @@ def _key(choice: VoiceChoice) -> tuple[str, float, float]:
     return (choice.voice, round(choice.pitch, 2), round(choice.rate, 3))
 
 
-def assign_voices(keys: Sequence[str], voices: Sequence[str], given: dict[str, VoiceChoice]) -> dict[str, VoiceChoice]:
-    """A voice for every key: its given one, else the first (voice, pitch, rate) nobody has yet.
+def _variations() -> list[tuple[float, float]]:
+    """VARIATIONS, then every other whole-semitone pitch at five rates (nearest the voice's own first):
+    enough distinct (pitch, rate) pairs that a cast of over a hundred never shares one voice."""
+    more = [(float(p), r) for p in sorted(range(-12, 13), key=lambda p: (abs(p), p < 0))
+            for r in (1.0, 0.93, 1.07, 0.86, 1.14)]
+    return list(VARIATIONS) + [v for v in more if v not in VARIATIONS]
+
+
+def assign_voices(keys: Sequence[str], voices: Sequence[str], given: dict[str, VoiceChoice],
+                  hints: dict[str, VoiceChoice] | None = None) -> dict[str, VoiceChoice]:
+    """A voice for every key: its given one, else its hint if nobody has that yet, else the first
+    (voice, pitch, rate) nobody has yet.
 
     Voices are used plain first, one character each; only when every voice is taken does a
-    voice come back with a distinct pitch and rate.
+    voice come back with a distinct pitch and rate. `hints` are choices carried over from another
+    engine (mapped onto this one's voices): kept where they stay distinct, replaced where two meet.
     """
     if not voices:
         raise EngineError("The voice engine offers no voices.")
+    hints = hints or {}
     out: dict[str, VoiceChoice] = {}
     taken = {_key(c) for c in given.values()}
-    candidates = [VoiceChoice(voice=v, pitch=p, rate=r) for p, r in VARIATIONS for v in voices]
+    candidates = [VoiceChoice(voice=v, pitch=p, rate=r) for p, r in _variations() for v in voices]
     for k in keys:
         if k in given:
             out[k] = given[k]
+    for k in keys:  # carried-over choices next, before any default can take theirs
+        hint = hints.get(k)
+        if k not in out and hint is not None and _key(hint) not in taken:
+            taken.add(_key(hint))
+            out[k] = hint
+    for k in keys:
+        if k in out:
             continue
         pick = next((c for c in candidates if _key(c) not in taken), None)
         if pick is None:  # more characters than variations: reuse in order
             pick = candidates[len(out) % len(candidates)]
         taken.add(_key(pick))
         out[k] = pick
-    return out
+    return {k: out[k] for k in keys}
 
 
 def cast_voices(script: Script, registry: AssetRegistry, voices: Sequence[str]) -> dict[str, VoiceChoice]:
     """Cue name -> voice for every speaking character of the script (registry choices first).
 
     A choice naming a voice this engine lacks (made on another profile) keeps its pitch and
-    rate on a voice of this engine.
+    rate on a voice of this engine, unless another character already sounds exactly so there
+    (two Kokoro voices meeting on Piper's one): then it gets the next distinct pitch and rate.
     """
     given: dict[str, VoiceChoice] = {}
+    hints: dict[str, VoiceChoice] = {}
     keys: list[str] = []
     by_asset: dict[str, list[str]] = {}
     for cue in speakers(script):
@@ -150,10 +171,11 @@ def cast_voices(script: Script, registry: AssetRegistry, voices: Sequence[str]) 
         by_asset.setdefault(key, []).append(cue)
         if asset is not None and asset.voice is not None:
             choice = asset.voice
-            if choice.voice not in voices:
-                choice = choice.model_copy(update={"voice": voices[sum(map(ord, choice.voice)) % len(voices)]})
-            given[key] = choice
-    assigned = assign_voices(keys, voices, given)
+            if choice.voice in voices:
+                given[key] = choice
+            else:  # made on another profile: its pitch and rate on a voice of this engine, if still distinct
+                hints[key] = choice.model_copy(update={"voice": voices[sum(map(ord, choice.voice)) % len(voices)]})
+    assigned = assign_voices(keys, voices, given, hints)
     return {cue: assigned[key] for key, cues in by_asset.items() for cue in cues}
 
 

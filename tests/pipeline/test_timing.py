@@ -131,6 +131,29 @@ def test_characters_get_distinct_voices_then_distinct_pitch_and_rate() -> None:
     assert again["b"] == chosen["b"] and again["a"].voice != "v1"
 
 
+def test_a_large_cast_on_one_voice_never_shares_a_pitch_and_rate() -> None:
+    keys = [f"c{i}" for i in range(60)]
+    got = assign_voices(keys, ["joe"], {})
+    assert len({(c.voice, c.pitch, c.rate) for c in got.values()}) == 60
+    assert all(-12 <= c.pitch <= 12 and 0.5 <= c.rate <= 2 for c in got.values())
+    assert (got["c0"].pitch, got["c0"].rate) == (0.0, 1.0)  # the first speaks in the voice's own way
+
+
+def test_voices_from_another_engine_stay_distinct_on_this_one() -> None:
+    """Defaults made on Kokoro (many voices, all at pitch 0) meet on Piper's one voice: still distinct."""
+    script = import_screenplay(screenplay("MARA\nHi.", "JOE\nHey.", "ANNA\nYo.").encode(), "k.fountain")
+    kokoro = ["af_heart", "am_michael", "bf_emma"]
+    reg = with_default_voices(AssetRegistry(assets=[Asset(name=n, category=AssetCategory.CHARACTER)
+                                                    for n in ("Mara", "Joe", "Anna")]), script, kokoro)
+    assert [a.voice.voice for a in reg.assets if a.voice] == kokoro
+    on_piper = cast_voices(script, reg, ["joe"])
+    assert len({(c.voice, c.pitch, c.rate) for c in on_piper.values()}) == 3
+    # A carried-over pitch and rate that is still free is kept.
+    moved = reg.model_copy(update={"assets": [reg.assets[0].model_copy(update={
+        "voice": VoiceChoice(voice="af_heart", pitch=-4.0, rate=0.94)}), *reg.assets[1:]]})
+    assert cast_voices(script, moved, ["joe"])["MARA"] == VoiceChoice(voice="joe", pitch=-4.0, rate=0.94)
+
+
 def test_default_voices_are_stored_on_speaking_characters() -> None:
     script = import_screenplay(screenplay("MARA\nHi.", "JOE\nHey.").encode(), "k.fountain")
     reg = AssetRegistry(assets=[Asset(name="Mara", category=AssetCategory.CHARACTER),
