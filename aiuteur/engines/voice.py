@@ -472,7 +472,9 @@ class KokoroVoice:
         pieces = []
         try:
             with torch.random.fork_rng():
-                torch.manual_seed(_seed_of(clean, voice, seed) % (2**63))  # the source's noise: same take, same audio
+                # The source's noise follows the text and seed, not the voice: same take, same audio,
+                # and two voices on one seed differ by their style alone.
+                torch.manual_seed(_seed_of(clean, VoiceSpec("kokoro"), seed) % (2**63))
                 for result in self._pipeline(clean, voice=ref, speed=voice.rate / factor, model=self._model):
                     if result.audio is not None:
                         pieces.append(result.audio.detach().cpu().numpy().astype(np.float32))

@@ -183,6 +183,6 @@ def test_piper_speaks_a_line_as_speech(tmp_path: Path) -> None:
     assert 0.2 < s.seconds / words < 0.6  # plausible speech: about 2 to 5 words a second
     frame = s.sample_rate // 50
     rms = np.sqrt(np.mean(s.samples[: len(s.samples) // frame * frame].reshape(-1, frame) ** 2, axis=1))
-    assert (rms > 0.02).mean() > 0.5  # mostly sound, not silence
+    assert (rms > 0.02).mean() > 0.3  # sound, not silence: speech with its pauses measured 0.52-0.56 here
     slow = voice.speak(text, VoiceSpec("joe", pitch=-3, rate=0.8), seed=0)
     assert slow.seconds > s.seconds * 1.1
