@@ -481,27 +481,26 @@ def _listen_suggestions(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
     tab.dismiss.click(edit(_do_dismiss, "Dismissed."), [*ins, tab.suggested], shown,
                       api_name="asset_states_dismiss_suggestion").then(**then)
 
-
-    def adder(pid: str | None, sid: str | None, aid: str | None, rev: int, name: str, category: str,
-              description: str, request: gr.Request) -> list[Any]:
+    def adder(pid: str | None, sid: str | None, rev: int, name: str, category: str, description: str,
+              request: gr.Request) -> list[Any]:
+        """A new registry asset from this scene, then shown picked; a refusal leaves the screen as it is
+        (what was typed stays in its boxes, the picked asset stays picked) with the reason on the status line."""
         runner = env.runner_for(request)
         if not pid or not sid:
-            return fill(runner, pid, sid, aid)
+            return fill(runner, pid, sid, None)
         try:
             asset = create_asset(runner, pid, sid, name or "", category, description or "", rev)
-        except ConflictError as e:  # the name and description typed stay in their boxes
-            gr.Warning(str(e))
-            return only_status(f"⚠️ {e}")
         except AiuteurError as e:
             gr.Warning(str(e))
-            return fill(runner, pid, sid, aid, f"⚠️ {e}")
+            return only_status(f"⚠️ {e}")
         return fill(runner, pid, sid, asset.id, f"Added {asset.name} to the asset registry.")
 
-    def on_accept(pid: str | None, sid: str | None, aid: str | None, rev: int, name: str, category: str,
+    def on_accept(pid: str | None, sid: str | None, rev: int, name: str, category: str,
                   request: gr.Request) -> list[Any]:
-        return adder(pid, sid, aid, rev, name, category, "", request)
+        return adder(pid, sid, rev, name, category, "", request)
 
-    tab.accept.click(on_accept, [*ins, tab.suggested, tab.suggested_category], shown,
+    where = [env.project, env.scene, tab.rev]
+    tab.accept.click(on_accept, [*where, tab.suggested, tab.suggested_category], shown,
                      api_name="asset_states_accept_suggestion").then(**then)
-    tab.add.click(adder, [*ins, tab.new_name, tab.new_category, tab.new_description],
+    tab.add.click(adder, [*where, tab.new_name, tab.new_category, tab.new_description],
                   shown, api_name="asset_states_add_asset").then(**then)

@@ -186,6 +186,11 @@ def _read(path: str | None, what: str) -> bytes:
 # --- components ---------------------------------------------------------------------------------------
 
 
+def editing(asset_id: str | None, revision: int) -> dict[str, Any]:
+    """The asset form's context: which asset it shows, read at which revision of stage 5."""
+    return {"asset": asset_id, "revision": revision}
+
+
 @dataclass(frozen=True)
 class AssetsTab:
     status: gr.Markdown
@@ -240,6 +245,7 @@ class AssetsTab:
     scene_style: gr.Button
     overrides: gr.Markdown
     voice: voice_panel.VoicePanel
+    editing: gr.State  # what the asset form shows: {"asset", "revision"}; "Save name and description" acts on that
 
 
 def render(env: TabEnv) -> AssetsTab:
@@ -329,7 +335,7 @@ def render(env: TabEnv) -> AssetsTab:
                      upload, matte, use_upload, words, describe, proposal, note, replace, merge_text,
                      remove, restore, keep, add_name, add_category, add_description, add, merge_other, merge, alias,
                      split, capsule, style_fields, style_images, style_upload, influence, save_style, capsule_name,
-                     save_capsule, scene, scene_capsule, scene_style, overrides, voice)
+                     save_capsule, scene, scene_capsule, scene_style, overrides, voice, gr.State(editing(None, 0)))
 
 
 # --- events -------------------------------------------------------------------------------------------
@@ -343,7 +349,7 @@ class _Board:
     detail: list[Any]  # the picked asset's part
     then: dict[str, Any]  # chain env.refresh after model work
     fill: Callable[..., dict[Any, Any]]  # fill(runner, pid, asset_id, status="") -> the whole tab
-    show: Callable[..., dict[Any, Any]]  # show(runner, pid, sa, script, asset_id) -> the asset's detail
+    show: Callable[..., dict[Any, Any]]  # show(runner, pid, sa, script, asset_id, rev) -> the asset's detail
     guarded: Callable[..., dict[Any, Any]]  # guarded(pid, asset_id, request, work) -> refilled, errors in words
     edit: Callable[..., Any]  # edit(pid, rev, fn) -> a `work` that applies a pure edit and saves it
 
@@ -368,7 +374,7 @@ def _board(tab: AssetsTab, env: TabEnv) -> _Board:
     board = [tab.rev, tab.summary, *tab.checklist.values(), tab.offered, tab.table, tab.asset, tab.merge_other,
              tab.scene, tab.capsule, tab.scene_capsule, *tab.style_fields.values(), tab.style_images,
              tab.influence, tab.overrides]
-    detail = [tab.name, tab.category, tab.description, tab.appears, tab.master, tab.alias,
+    detail = [tab.name, tab.category, tab.description, tab.appears, tab.master, tab.alias, tab.editing,
               *take_picker.outputs(tab.picker)]
     outputs = [*board, *detail, tab.status]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
@@ -396,15 +402,16 @@ def _board(tab: AssetsTab, env: TabEnv) -> _Board:
         }
         out |= {box: gr.CheckboxGroup(choices=groups[c][0], value=groups[c][1]) for c, box in tab.checklist.items()}
         out |= {box: form[f] for f, box in tab.style_fields.items()}
-        out |= show(runner, pid, sa, script, chosen)
+        out |= show(runner, pid, sa, script, chosen, rev)
         return out
 
-    def show(runner: Runner, pid: str, sa: StyleAndAssets, script: Script | None, asset_id: str | None
-             ) -> dict[Any, Any]:
+    def show(runner: Runner, pid: str, sa: StyleAndAssets, script: Script | None, asset_id: str | None,
+             rev: int) -> dict[Any, Any]:
         a = next((x for x in sa.registry.assets if x.id == asset_id), None)
         if a is None:
             return {tab.name: "", tab.category: None, tab.description: "", tab.appears: "", tab.master: None,
-                    tab.alias: gr.Dropdown(choices=[], value=None)} | take_picker.show_dict(tab.picker, [], None, "")
+                    tab.alias: gr.Dropdown(choices=[], value=None), tab.editing: editing(None, rev),
+                    } | take_picker.show_dict(tab.picker, [], None, "")
         takes = reference_takes(runner, pid, a.id)
         media = runner.media_paths(pid)
         shown = [take_picker.Shown(t.id, str(media(str((t.output or {})["rgba"]))), label)
@@ -414,7 +421,7 @@ def _board(tab: AssetsTab, env: TabEnv) -> _Board:
             tab.name: a.name, tab.category: a.category.value, tab.description: a.description,
             tab.appears: appearances_markdown(a, script),
             tab.master: media(a.master_ref) if a.master_ref else None,
-            tab.alias: gr.Dropdown(choices=list(a.aliases), value=None),
+            tab.alias: gr.Dropdown(choices=list(a.aliases), value=None), tab.editing: editing(a.id, rev),
         } | take_picker.show_dict(tab.picker, shown, chosen, a.name)
 
     def guarded(pid: str | None, asset_id: str | None, request: gr.Request, work: Any) -> dict[Any, Any]:
@@ -459,14 +466,14 @@ def _listen_loading(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
     # what belongs to one asset only: another asset starts with these empty (nothing stale)
     per_asset = {tab.ref_guidance: "", tab.words: "", tab.proposal: "", tab.note: "", tab.status: ""}
 
-    def on_pick(pid: str | None, asset_id: str | None, request: gr.Request) -> dict[Any, Any]:
+    def on_pick(pid: str | None, asset_id: str | None, rev: int, request: gr.Request) -> dict[Any, Any]:
         if not pid:
             return {c: gr.skip() for c in [*detail, *per_asset]}
         runner = env.runner_for(request)
         sa, _, script = load(runner, pid)
-        return show(runner, pid, sa, script, asset_id) | per_asset
+        return show(runner, pid, sa, script, asset_id, rev) | per_asset
 
-    tab.asset.input(on_pick, [env.project, tab.asset], [*detail, *per_asset], api_name="show_asset")
+    tab.asset.input(on_pick, [env.project, tab.asset, tab.rev], [*detail, *per_asset], api_name="show_asset")
     voice_panel.listen(tab.voice, tab.asset, env, tab.rev)
 
 
@@ -558,13 +565,15 @@ def _listen_registry(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
                                             outputs), api_name="save_checklist").success(
         None, js=clean_js(SAVE_CHECKLIST))
 
-    def on_save_asset(pid: str | None, rev: int, asset_id: str | None, name: str, category: str | None,
-                      description: str, request: gr.Request) -> dict[Any, Any]:
+    def on_save_asset(pid: str | None, shown: Any, name: str, category: str | None, description: str,
+                      request: gr.Request) -> dict[Any, Any]:
+        """The asset form: the asset and revision it showed (`tab.editing`), and its three fields."""
+        asset_id, rev = (shown.get("asset"), shown.get("revision")) if isinstance(shown, dict) else (None, 0)
         return guarded(pid, asset_id, request, edit(pid or "", rev, lambda sa, sc: (
             ops.edit_asset(sa, asset_id or "", name=name, description=description, category=category),
             asset_id, "Saved.")))
 
-    tab.save_asset.click(*with_statuses(env, on_save_asset, [env.project, tab.rev, tab.asset, tab.name, tab.category,
+    tab.save_asset.click(*with_statuses(env, on_save_asset, [env.project, tab.editing, tab.name, tab.category,
                                                              tab.description], outputs),
                          api_name="save_asset").success(None, js=clean_js(SAVE_ASSET))
 

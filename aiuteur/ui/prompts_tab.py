@@ -63,7 +63,7 @@ class PromptsTab:
     save: gr.Button
     rebuild: gr.Button
     status: gr.Markdown
-    rev: gr.State
+    editing: gr.State  # what the form shows: {"scene", "shot", "revision"}; a save acts on that only
     page: gr.Tab | None
 
 
@@ -87,7 +87,12 @@ def render(env: TabEnv) -> PromptsTab:
         rebuild = gr.Button("Rebuild this shot's prompts (drops the edit)")
     status = gr.Markdown()
     return PromptsTab(build, overview, shot, start, end, end_reason, no_end, video, references, save, rebuild, status,
-                      gr.State(0), _surrounding_tab())
+                      gr.State(editing(None, None, 0)), _surrounding_tab())
+
+
+def editing(scene_id: str | None, shot_id: str | None, revision: int) -> dict[str, Any]:
+    """The form's context: the scene and shot its prompts belong to, and the revision they were read at."""
+    return {"scene": scene_id, "shot": shot_id, "revision": revision}
 
 
 def _load(runner: Runner, pid: str, sid: str) -> tuple[ShotList | None, Prompts | None, int, dict[str, str]]:
@@ -101,13 +106,13 @@ def _load(runner: Runner, pid: str, sid: str) -> tuple[ShotList | None, Prompts 
 
 def listen(tab: PromptsTab, env: TabEnv) -> None:
     shown = [tab.overview, tab.shot, tab.start, tab.end, tab.end_reason, tab.no_end, tab.video, tab.references,
-             tab.rev, tab.status]
+             tab.editing, tab.status]
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, shot_id: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
-            return ["", gr.Dropdown(choices=[], value=None), "", "", "", False, "", [], 0,
+            return ["", gr.Dropdown(choices=[], value=None), "", "", "", False, "", [], editing(sid, None, 0),
                     status or "Choose a scene to build its prompts."]
         shots, prompts, rev, names = _load(runner, pid, sid)
         by_shot = {p.shot_id: p for p in (prompts.prompts if prompts else [])}
@@ -118,7 +123,8 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
                 gr.Dropdown(choices=shot_choices(shots, prompts), value=sid_shot),
                 p.start_prompt if p else "", (p.end_prompt or "") if p else "",
                 f"_{p.end_reason}_" if p and p.end_reason else "", bool(p and p.end_prompt is None),
-                p.video_prompt if p else "", reference_gallery(p, names, runner.media_paths(pid)), rev, status]
+                p.video_prompt if p else "", reference_gallery(p, names, runner.media_paths(pid)),
+                editing(sid, sid_shot, rev), status]
 
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
@@ -157,11 +163,12 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
     tab.rebuild.click(on_rebuild, [env.project, env.scene, tab.shot], shown,
                       api_name="prompts_rebuild_one").then(**then)
 
-    form: set[Any] = {env.project, env.scene, tab.shot, tab.rev, tab.start, tab.end, tab.no_end, tab.video}
+    form: set[Any] = {env.project, tab.editing, tab.start, tab.end, tab.no_end, tab.video}
 
     def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
-        """The shot's prompt form as one dict of components."""
-        pid, sid, shot, rev = values[env.project], values[env.scene], values[tab.shot], values[tab.rev]
+        """The shot's prompt form as one dict of components; its scene, shot and revision as the form showed them."""
+        shown = values[tab.editing] if isinstance(values[tab.editing], dict) else editing(None, None, 0)
+        pid, sid, shot, rev = values[env.project], shown["scene"], shown["shot"], shown["revision"]
         start, end, no_end, video = values[tab.start], values[tab.end], values[tab.no_end], values[tab.video]
         runner = env.runner_for(request)
         if not pid or not sid:
@@ -178,4 +185,4 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
             return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
         return fill(runner, pid, sid, shot, "Saved: this shot's prompts are kept when the stage is built again.")
 
-    tab.save.click(*with_statuses(env, on_save, form, shown), api_name="prompts_save")
+    tab.save.click(*with_statuses(env, on_save, form, shown, scene_in=tab.editing), api_name="prompts_save")

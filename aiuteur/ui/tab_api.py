@@ -154,7 +154,8 @@ class Loader:
 
 
 def with_statuses(env: TabEnv, fn: Callable[..., Any], inputs: Sequence[Any] | set[Any],
-                  outputs: Sequence[Any]) -> tuple[Callable[..., Any], list[Any] | set[Any], list[Any]]:
+                  outputs: Sequence[Any], *, scene_in: gr.State | None = None
+                  ) -> tuple[Callable[..., Any], list[Any] | set[Any], list[Any]]:
     """An edit (a save) that answers with what it changed *and* the statuses it moved, in one event.
 
     `fn` keeps its own signature: `fn(*inputs, request)`, or `fn(values, request)` when `inputs`
@@ -162,6 +163,9 @@ def with_statuses(env: TabEnv, fn: Callable[..., Any], inputs: Sequence[Any] | s
     is followed by the pipeline graphic and lock bars (`env.refresh`), so the event needs no
     `.then(env.refresh, ...)`. Returns the handler, its inputs (the scene added) and its outputs,
     for the listener: `button.click(*with_statuses(env, on_save, ins, shown), api_name=...)`.
+
+    `scene_in`: a form's state (one of the set `inputs`) whose value holds the scene it showed
+    (`{"scene": ...}`); the statuses follow that scene and `env.scene` is not sent.
     """
     outs = [*outputs, *env.refresh_outputs]
 
@@ -173,11 +177,19 @@ def with_statuses(env: TabEnv, fn: Callable[..., Any], inputs: Sequence[Any] | s
         return [*own, *statuses]
 
     if isinstance(inputs, set):
+        def scene_of(values: dict[Any, Any]) -> Any:
+            if scene_in is None:
+                return values[env.scene]
+            shown = values[scene_in]
+            return shown.get("scene") if isinstance(shown, dict) else None
+
         def on_form(values: dict[Any, Any], request: gr.Request) -> Any:
-            return answer(fn(values, request), values[env.project], values[env.scene], request)
+            return answer(fn(values, request), values[env.project], scene_of(values), request)
 
         on_form.__name__ = getattr(fn, "__name__", "on_form")
-        return on_form, {*inputs, env.project, env.scene}, outs
+        return on_form, {*inputs, env.project, scene_in if scene_in is not None else env.scene}, outs
+    if scene_in is not None:
+        raise ValueError("scene_in is for a form (a set of inputs)")
 
     own_inputs = list(inputs)
     ins = own_inputs if any(x is env.scene for x in own_inputs) else [*own_inputs, env.scene]

@@ -103,7 +103,7 @@ def test_scene_assets_refuse_a_save_from_a_stale_view(app: tuple[str, Store, Reg
     assert status_line(saved) == "Saved."
     before = files_under(store.root)
     for endpoint, values in (("/asset_states_description", ["as_persephone", "In a red scarf."]),
-                             ("/asset_states_add_asset", ["as_persephone", "Brass lamp", "prop", "Dented."]),
+                             ("/asset_states_add_asset", ["Brass lamp", "prop", "Dented."]),
                              ("/asset_states_use_master", ["as_persephone", True])):
         out = second.predict(*values, api_name=endpoint)
         line = status_line(out)
@@ -117,7 +117,7 @@ def test_scene_assets_refuse_a_save_from_a_stale_view(app: tuple[str, Store, Reg
     second.predict("as_persephone", api_name="/asset_states_pick")
     assert status_line(second.predict("as_persephone", "In a red scarf.",
                                       api_name="/asset_states_description")) == "Saved."
-    added = second.predict("as_persephone", "Brass lamp", "prop", "Dented.", api_name="/asset_states_add_asset")
+    added = second.predict("Brass lamp", "prop", "Dented.", api_name="/asset_states_add_asset")
     assert status_line(added) == "Added Brass lamp to the asset registry."
     assert "Brass lamp" in json.dumps(records(store, pid)[("assets", None)])
 
