@@ -27,6 +27,7 @@ import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -361,148 +362,186 @@ def _seed(seed: float | None) -> int | None:
     return None if seed is None else int(seed)
 
 
+@dataclass(frozen=True)
+class _Wiring:
+    """What every group of endpoints shares: the hidden input and output fields, and `on` to add one."""
+
+    ctx: AppContext
+    project_id: gr.Textbox
+    title: gr.Textbox
+    file: gr.File
+    text: gr.Textbox
+    mode: gr.Textbox
+    scene_id: gr.Textbox
+    seed: gr.Number
+    revision: gr.Number
+    base_revision: gr.Number
+    guidance: gr.Textbox
+    stage: gr.Textbox
+    action_json: gr.JSON
+    out_text: gr.Textbox
+    out_json: gr.JSON
+    out_file: gr.File
+    out_files: gr.File
+    trigger: gr.Button
+    tracker: gr.Progress  # the default Gradio swaps for each event's own progress tracker
+
+    def runner_for(self, request: gr.Request | None) -> Runner:
+        return self.ctx.runner_for(request)
+
+    def on(self, fn: Callable[..., Any], inputs: list[Any], output: Any, name: str, *, model: bool = False) -> None:
+        """One endpoint: `fn` as an event of the hidden trigger, errors in words; model work on the GPU queue."""
+        gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1} if model else {}
+        self.trigger.click(_errors_in_words(fn), inputs, output, api_name=name, show_progress="hidden", **gpu)
+
+
 def register(ctx: AppContext) -> None:
     """Add the client API to the Blocks being built: hidden inputs, a hidden trigger, one event each."""
     with gr.Column(visible=False, elem_id="aiu-client-api"):
-        project_id = gr.Textbox(label="project_id")
-        title = gr.Textbox(label="title")
-        file = gr.File(label="file", type="filepath")
-        text = gr.Textbox(label="text")
-        mode = gr.Textbox(label="mode")
-        scene_id = gr.Textbox(label="scene_id")
-        seed = gr.Number(label="seed", value=0, precision=0)
-        revision = gr.Number(label="revision", value=None, precision=0)
-        base_revision = gr.Number(label="revision", value=0, precision=0)  # optional: 0, nothing saved yet
-        guidance = gr.Textbox(label="guidance")
-        stage = gr.Textbox(label="stage")
-        action_json = gr.JSON(label="action")
-        out_text = gr.Textbox(label="id")
-        out_json = gr.JSON(label="result")
-        out_file = gr.File(label="file")
-        out_files = gr.File(label="files", file_count="multiple")
-        trigger = gr.Button("client API")
-    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
-    runner_for = ctx.runner_for
-    tracker = gr.Progress()  # the default Gradio swaps for each event's own progress tracker
+        w = _Wiring(
+            ctx, project_id=gr.Textbox(label="project_id"), title=gr.Textbox(label="title"),
+            file=gr.File(label="file", type="filepath"), text=gr.Textbox(label="text"),
+            mode=gr.Textbox(label="mode"), scene_id=gr.Textbox(label="scene_id"),
+            seed=gr.Number(label="seed", value=0, precision=0),
+            revision=gr.Number(label="revision", value=None, precision=0),
+            base_revision=gr.Number(label="revision", value=0, precision=0),  # optional: 0, nothing saved yet
+            guidance=gr.Textbox(label="guidance"), stage=gr.Textbox(label="stage"),
+            action_json=gr.JSON(label="action"), out_text=gr.Textbox(label="id"), out_json=gr.JSON(label="result"),
+            out_file=gr.File(label="file"), out_files=gr.File(label="files", file_count="multiple"),
+            trigger=gr.Button("client API"), tracker=gr.Progress())
+    _register_projects(w)
+    _register_project_stages(w)
+    _register_scene_stages(w)
+    _register_delivery(w)
 
-    def on(fn: Callable[..., Any], inputs: list[Any], output: Any, name: str, *, model: bool = False) -> None:
-        trigger.click(_errors_in_words(fn), inputs, output, api_name=name, show_progress="hidden",
-                      **(gpu if model else {}))
 
-    # 1. Projects and input (no model)
+def _register_projects(w: _Wiring) -> None:
+    """1. Projects and input (no model)."""
+
     def create_project(title: str, request: gr.Request) -> str:
         """Create a project; returns its id."""
-        return runner_for(request).create_project(title).id
+        return w.runner_for(request).create_project(title).id
 
     def import_script_(project_id: str, file: str | None, revision: float | None, request: gr.Request,
-                       progress: gr.Progress = tracker) -> dict[str, Any]:
+                       progress: gr.Progress = w.tracker) -> dict[str, Any]:
         """Import a screenplay (skip to script) into the project ('' creates one), replacing the input
         revision you read (none or 0 for a project with no input yet); returns its summary."""
-        return import_script(runner_for(request), _short(project_id, "project id"), file or "",
+        return import_script(w.runner_for(request), _short(project_id, "project id"), file or "",
                              revision=None if revision is None else int(revision), progress=_progress_fn(progress))
 
     def set_story_(project_id: str, text: str, mode: str, revision: float | None,
                    request: gr.Request) -> dict[str, Any]:
         """Save the story text with a mode (expand, condense, transform, skip_to_script, skip_to_stage4),
         replacing the input revision you read (0 for a new project)."""
-        return set_story(runner_for(request), _short(project_id, "project id"), text, _short(mode, "mode"),
+        return set_story(w.runner_for(request), _short(project_id, "project id"), text, _short(mode, "mode"),
                          None if revision is None else int(revision))
 
     def story_(project_id: str, request: gr.Request) -> dict[str, Any]:
         """The story text, mode and input revision (give that revision back to /set_story)."""
-        return get_story(runner_for(request), _short(project_id, "project id"))
+        return get_story(w.runner_for(request), _short(project_id, "project id"))
 
-    on(create_project, [title], out_text, "create_project")
-    on(story_, [project_id], out_json, "story")
-    on(import_script_, [project_id, file, base_revision], out_json, "import_script")
-    on(set_story_, [project_id, text, mode, revision], out_json, "set_story")
+    w.on(create_project, [w.title], w.out_text, "create_project")
+    w.on(story_, [w.project_id], w.out_json, "story")
+    w.on(import_script_, [w.project_id, w.file, w.base_revision], w.out_json, "import_script")
+    w.on(set_story_, [w.project_id, w.text, w.mode, w.revision], w.out_json, "set_story")
 
-    # 2. Phase A stages (project level, models)
+
+def _register_project_stages(w: _Wiring) -> None:
+    """2. Phase A stages (project level, models)."""
+
     def project_stage(st: Stage) -> Callable[..., dict[str, Any]]:
         def run(project_id: str, seed: float | None, guidance: str, request: gr.Request,
-                progress: gr.Progress = tracker) -> dict[str, Any]:
-            return run_stage(runner_for(request), project_id, st, seed=_seed(seed), guidance=guidance or "",
+                progress: gr.Progress = w.tracker) -> dict[str, Any]:
+            return run_stage(w.runner_for(request), project_id, st, seed=_seed(seed), guidance=guidance or "",
                              progress=_progress_fn(progress))
         run.__name__ = st.value
         return run
 
     for st, name in ((Stage.TREATMENT, "treatment"), (Stage.BEATS, "beats"), (Stage.SCRIPT, "script")):
-        on(project_stage(st), [project_id, seed, guidance], out_json, name, model=True)
+        w.on(project_stage(st), [w.project_id, w.seed, w.guidance], w.out_json, name, model=True)
 
     def extract_assets(project_id: str, seed: float | None, request: gr.Request,
-                       progress: gr.Progress = tracker) -> dict[str, Any]:
-        return run_stage(runner_for(request), project_id, Stage.ASSETS, seed=_seed(seed),
+                       progress: gr.Progress = w.tracker) -> dict[str, Any]:
+        return run_stage(w.runner_for(request), project_id, Stage.ASSETS, seed=_seed(seed),
                          progress=_progress_fn(progress))
 
-    on(extract_assets, [project_id, seed], out_json, "extract_assets", model=True)
+    w.on(extract_assets, [w.project_id, w.seed], w.out_json, "extract_assets", model=True)
 
-    # 3. Phase B stages (per scene; '' runs every scene in order)
+
+def _register_scene_stages(w: _Wiring) -> None:
+    """3. Phase B stages (per scene; '' runs every scene in order), and any stage's typed action."""
+
     def scene_stage(st: Stage) -> Callable[..., dict[str, Any]]:
         def run(project_id: str, scene_id: str, seed: float | None, request: gr.Request,
-                progress: gr.Progress = tracker) -> dict[str, Any]:
-            return run_stage(runner_for(request), project_id, st, scene_id or "", seed=_seed(seed),
+                progress: gr.Progress = w.tracker) -> dict[str, Any]:
+            return run_stage(w.runner_for(request), project_id, st, scene_id or "", seed=_seed(seed),
                              progress=_progress_fn(progress))
         run.__name__ = st.value
         return run
 
     for st, name in ((Stage.SHOTS, "shot_list"), (Stage.ASSET_STATES, "asset_states"),
                      (Stage.PROMPTS, "prompts"), (Stage.FRAMES, "frames")):
-        on(scene_stage(st), [project_id, scene_id, seed], out_json, name, model=True)
+        w.on(scene_stage(st), [w.project_id, w.scene_id, w.seed], w.out_json, name, model=True)
 
     def confirm(project_id: str, scene_id: str, request: gr.Request) -> dict[str, Any]:
         """Confirm the video pass of a scene ('' every scene) after its cost estimate."""
-        return run_stage(runner_for(request), project_id, Stage.CONFIRM, scene_id or "", action=Estimate(confirm=True))
+        return run_stage(w.runner_for(request), project_id, Stage.CONFIRM, scene_id or "",
+                         action=Estimate(confirm=True))
 
-    on(confirm, [project_id, scene_id], out_json, "confirm")
+    w.on(confirm, [w.project_id, w.scene_id], w.out_json, "confirm")
 
     def run_action_(project_id: str, stage: str, scene_id: str, action: Any, seed: float | None, guidance: str,
-                    request: gr.Request, progress: gr.Progress = tracker) -> dict[str, Any]:
+                    request: gr.Request, progress: gr.Progress = w.tracker) -> dict[str, Any]:
         """Any action of any stage, as JSON with its `kind` (e.g. {"kind": "master_reference",
         "asset_id": "..."}); a bad action is refused naming the field."""
-        return run_action(runner_for(request), _short(project_id, "project id"), stage, scene_id or "", action,
+        return run_action(w.runner_for(request), _short(project_id, "project id"), stage, scene_id or "", action,
                           seed=_seed(seed), guidance=guidance or "", progress=_progress_fn(progress))
 
-    on(run_action_, [project_id, stage, scene_id, action_json, seed, guidance], out_json, "run_action", model=True)
+    w.on(run_action_, [w.project_id, w.stage, w.scene_id, w.action_json, w.seed, w.guidance], w.out_json,
+         "run_action", model=True)
 
     def video(project_id: str, scene_id: str, seed: float | None, request: gr.Request,
-              progress: gr.Progress = tracker) -> list[str]:
+              progress: gr.Progress = w.tracker) -> list[str]:
         """Render a scene ('' every scene) and return its animatic file(s), in script order."""
-        runner = runner_for(request)
+        runner = w.runner_for(request)
         run_stage(runner, project_id, Stage.VIDEO, scene_id or "", seed=_seed(seed), progress=_progress_fn(progress))
         return [str(p) for p in animatics(runner, project_id, scene_id or "")]
 
-    on(video, [project_id, scene_id, seed], out_files, "video", model=True)
+    w.on(video, [w.project_id, w.scene_id, w.seed], w.out_files, "video", model=True)
 
     def animatics_(project_id: str, scene_id: str, request: gr.Request) -> list[str]:
         """The animatic file(s) already made for a scene ('' every scene), without rendering."""
-        return [str(p) for p in animatics(runner_for(request), project_id, scene_id or "")]
+        return [str(p) for p in animatics(w.runner_for(request), project_id, scene_id or "")]
 
-    on(animatics_, [project_id, scene_id], out_files, "animatics")
+    w.on(animatics_, [w.project_id, w.scene_id], w.out_files, "animatics")
 
-    # 4. Export, status, headless run
+
+def _register_delivery(w: _Wiring) -> None:
+    """4. Export, status, headless run."""
+
     def export(project_id: str, request: gr.Request) -> str:
         """Every deliverable in one zip (a NOT_EXPORTED.txt inside lists what could not be made).
 
         The zip is served only to its owner; the working folder is removed even when refused."""
-        runner = runner_for(request)
+        runner = w.runner_for(request)
         work = Path(tempfile.mkdtemp(prefix="aiuteur-api-"))
         try:
             path, _ = export_zip(runner, _short(project_id, "project id"), work)
-            return ctx.files.hand_out(path, runner.owner, out_file.GRADIO_CACHE)
+            return w.ctx.files.hand_out(path, runner.owner, w.out_file.GRADIO_CACHE)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def status_(project_id: str, request: gr.Request) -> dict[str, Any]:
-        return status(runner_for(request), project_id)
+        return status(w.runner_for(request), project_id)
 
     def run_until_(project_id: str, stage: str, seed: float | None, request: gr.Request,
-                   progress: gr.Progress = tracker) -> dict[str, Any]:
-        return run_until(runner_for(request), project_id, stage, seed=_seed(seed) or 0,
+                   progress: gr.Progress = w.tracker) -> dict[str, Any]:
+        return run_until(w.runner_for(request), project_id, stage, seed=_seed(seed) or 0,
                          progress=_progress_fn(progress))
 
-    on(export, [project_id], out_file, "export")
-    on(status_, [project_id], out_json, "status")
-    on(run_until_, [project_id, stage, seed], out_json, "run_until", model=True)
+    w.on(export, [w.project_id], w.out_file, "export")
+    w.on(status_, [w.project_id], w.out_json, "status")
+    w.on(run_until_, [w.project_id, w.stage, w.seed], w.out_json, "run_until", model=True)
 
 
 def iter_endpoints() -> Iterator[str]:

@@ -3,6 +3,7 @@ flagged), a takes carousel per frame, choose, and regenerate one frame or one sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,10 +116,28 @@ def _split(value: str | None) -> tuple[str, str]:
     return shot_id, which
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """What stage 10's event groups share: the outputs, and the helper that fills them."""
+
+    shown: list[Any]  # the tab's outputs, ending with the take picker's
+    then: dict[str, Any]  # chain env.refresh after model work and choices
+    fill: Callable[..., list[Any]]  # fill(runner, pid, sid, pick, status="") -> the whole tab
+
+
 def listen(tab: FramesTab, env: TabEnv) -> None:
+    """Stage 10's events, by purpose: loading and picking a frame, model work, choosing a take."""
+    p = _panel(tab, env)
+    _listen_loading(tab, env, p)
+    _listen_model_work(tab, env, p)
+    _listen_takes(tab, env, p)
+
+
+def _panel(tab: FramesTab, env: TabEnv) -> _Panel:
+    """The outputs and the fill every event group of the tab shares."""
     shown = [tab.overview, tab.board, tab.frame, tab.failures, tab.rev, tab.status, *take_picker.outputs(tab.picker)]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
-            "api_visibility": "private"}
+                            "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, pick: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
@@ -147,6 +166,13 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
         return [overview_markdown(shots, frames, names), board, gr.Dropdown(choices=choices, value=pick),
                 failures, rev, status, *take_picker.show(carousel, chosen, what)]
 
+    return _Panel(shown, then, fill)
+
+
+def _listen_loading(tab: FramesTab, env: TabEnv, p: _Panel) -> None:
+    """Fill the tab when the project or scene changes; show the picked frame."""
+    shown, fill = p.shown, p.fill
+
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
 
@@ -154,23 +180,35 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
         return fill(env.runner_for(request), pid, sid, pick)
 
     env.on_reload(on_load, [env.project, env.scene], shown)
-    tracker = gr.Progress()  # Gradio swaps in each event's own tracker
     tab.frame.input(on_pick, [env.project, env.scene, tab.frame], shown, api_name="frames_pick")
+
+
+def _action(what: str, pick: str | None, best_of: float) -> Action:
+    """`what`: "scene" every keyframe, "shot" the picked frame's shot, "frame" the picked frame."""
+    n = int(best_of or 1)
+    if what == "scene":
+        return build(MakeKeyframes, best_of=n)
+    shot_id, which = _split(pick)
+    if what == "shot":
+        return build(RegenerateShotFrames, shot_id=shot_id, best_of=n)
+    return build(RegenerateFrame, shot_id=shot_id, end=which == "end", best_of=n)
+
+
+def _listen_model_work(tab: FramesTab, env: TabEnv, p: _Panel) -> None:
+    """Model work, on the GPU queue: every keyframe of the scene, one frame again, one shot again."""
+    shown, then, fill = p.shown, p.then, p.fill
+    tracker = gr.Progress()  # Gradio swaps in each event's own tracker
 
     def run(pid: str | None, sid: str | None, pick: str | None, what: str, best_of: float, guidance: str,
             request: gr.Request, progress: gr.Progress) -> list[Any]:
-        """`what`: "scene" every keyframe, "shot" the picked frame's shot, "frame" the picked frame."""
         runner = env.runner_for(request)
+        if what != "scene" and not pick:
+            return fill(runner, pid, sid, pick, "Choose a frame first.")
         if not pid or not sid:
             return fill(runner, pid, sid, pick)
         try:
-            n = int(best_of or 1)
-            shot_id, which = _split(pick) if what != "scene" else ("", "")
-            action: Action = (
-                build(RegenerateFrame, shot_id=shot_id, end=which == "end", best_of=n) if what == "frame"
-                else build(RegenerateShotFrames, shot_id=shot_id, best_of=n) if what == "shot"
-                else build(MakeKeyframes, best_of=n))
-            result = runner.run(pid, Stage.FRAMES, sid, action, guidance=guidance or "", progress=progress_fn(progress))
+            result = runner.run(pid, Stage.FRAMES, sid, _action(what, pick, best_of), guidance=guidance or "",
+                                progress=progress_fn(progress))
         except AiuteurError as e:
             gr.Warning(str(e))
             return fill(runner, pid, sid, pick, f"⚠️ {e}")
@@ -184,14 +222,10 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
 
     def on_frame(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
                  request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
-        if not pick:
-            return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
         return run(pid, sid, pick, "frame", best_of, guidance, request, progress)
 
     def on_shot(pid: str | None, sid: str | None, pick: str | None, best_of: float, guidance: str,
                 request: gr.Request, progress: gr.Progress = tracker) -> list[Any]:
-        if not pick:
-            return fill(env.runner_for(request), pid, sid, pick, "Choose a frame first.")
         return run(pid, sid, pick, "shot", best_of, guidance, request, progress)
 
     ins = [env.project, env.scene, tab.frame, tab.best_of, tab.guidance]
@@ -199,6 +233,11 @@ def listen(tab: FramesTab, env: TabEnv) -> None:
     tab.generate.click(on_generate, ins, shown, api_name="frames_generate", **gpu).then(**then)
     tab.regenerate_frame.click(on_frame, ins, shown, api_name="frames_regenerate_frame", **gpu).then(**then)
     tab.regenerate_shot.click(on_shot, ins, shown, api_name="frames_regenerate_shot", **gpu).then(**then)
+
+
+def _listen_takes(tab: FramesTab, env: TabEnv, p: _Panel) -> None:
+    """The picked frame's takes: click one to choose it (with Undo)."""
+    shown, then, fill = p.shown, p.then, p.fill
 
     def chosen_of(request: gr.Request, pid: str | None, sid: str | None, pick: str | None) -> str | None:
         if not pid or not sid or not pick:

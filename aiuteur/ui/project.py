@@ -175,6 +175,41 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
     bars: dict[Stage, StageBar] = {}
     outputs: list[Any] = [pipeline]
+    refresh = _statuses(runner_for, bars, outputs)
+
+    env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
+                 refresh_outputs=outputs, refresh=refresh, scene_reload=scene_reload, scene_pick=scene_pick)
+    tab_parts: dict[Stage, tuple[Any, Any]] = {}
+    with gr.Tabs(overflow_behavior="wrap") as tabs:  # all twelve stages one click away at any width
+        for stage in STAGE_ORDER:
+            with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value) as tab:
+                # inside the tab: a component made directly under gr.Tabs counts as a tab there,
+                # and the tab bar shifted its labels ("2. Treatment" twice, no "3. Beat sheet")
+                seen = gr.State(None)
+                parts = _render_bar(stage)
+                with gr.Column(elem_classes=["aiu-content"]) as content:
+                    module = load_tab_module(stage_tabs[stage]) if stage in stage_tabs else None
+                    if module is None:
+                        gr.HTML(views.not_built_html(not_built_text(stage)))
+                    else:
+                        tab_parts[stage] = (module, module.render(env.for_stage(stage)))
+            bar = StageBar(stage, *parts, content=content, tab=tab, seen=seen)  # type: ignore[misc]
+            bars[stage] = bar
+            outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content, bar.seen])
+
+    # the tabs' loaders join these once every tab has registered its own (listen)
+    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, shown, *outputs,
+                    *(b.message for b in bars.values()), *(b.choice for b in bars.values())}
+    shell_parts = _ShellParts(title, new_title, shown, branch, scene_pick, scene, tabs, notice, reload, scene_reload)
+    load = _whole_load(runner_for, env, shell_parts, bars, load_outputs)
+    return Shell(env, reload, scene_reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
+                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, shown, backups_panel,
+                 writing_panel)
+
+
+def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[Any]) -> Callable[..., list[Any]]:
+    """`refresh(project_id, scene_id, request=None)`: the values of `outputs` (the pipeline graphic, then
+    each bar's six parts); `bars` and `outputs` are filled as the tabs are drawn, read when it runs."""
 
     def refresh(project_id: str | None, scene_id: str | None, request: gr.Request | None = None) -> list[Any]:
         """Pipeline graphic, then per stage: status, Lock, overlay, overlay text, content cover.
@@ -206,25 +241,28 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
                        {"branch": seen.branch, "revision": seen.revision, "locked": seen.locked}]
         return values
 
-    env = TabEnv(runner_for=runner_for, project=project, scene=scene, reload=reload, pipeline=pipeline,
-                 refresh_outputs=outputs, refresh=refresh, scene_reload=scene_reload, scene_pick=scene_pick)
-    tab_parts: dict[Stage, tuple[Any, Any]] = {}
-    with gr.Tabs(overflow_behavior="wrap") as tabs:  # all twelve stages one click away at any width
-        for stage in STAGE_ORDER:
-            with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value) as tab:
-                # inside the tab: a component made directly under gr.Tabs counts as a tab there,
-                # and the tab bar shifted its labels ("2. Treatment" twice, no "3. Beat sheet")
-                seen = gr.State(None)
-                parts = _render_bar(stage)
-                with gr.Column(elem_classes=["aiu-content"]) as content:
-                    module = load_tab_module(stage_tabs[stage]) if stage in stage_tabs else None
-                    if module is None:
-                        gr.HTML(views.not_built_html(not_built_text(stage)))
-                    else:
-                        tab_parts[stage] = (module, module.render(env.for_stage(stage)))
-            bar = StageBar(stage, *parts, content=content, tab=tab, seen=seen)  # type: ignore[misc]
-            bars[stage] = bar
-            outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content, bar.seen])
+    return refresh
+
+
+@dataclass(frozen=True)
+class _ShellParts:
+    """The shell's own components that opening a project fills (besides the statuses and the tabs)."""
+
+    title: gr.Markdown
+    new_title: gr.Textbox
+    shown: gr.State
+    branch: gr.Dropdown
+    scene_pick: gr.Dropdown
+    scene: gr.State
+    tabs: gr.Tabs
+    notice: gr.Markdown
+    reload: gr.State
+    scene_reload: gr.State
+
+
+def _whole_load(runner_for: RunnerFor, env: TabEnv, c: _ShellParts, bars: dict[Stage, StageBar],
+                load_outputs: set[Any]) -> Callable[..., dict[Any, Any]]:
+    """`load(project_id, scene_id, request=None, fresh=False)`: the whole shell in one answer."""
 
     def load(project_id: str | None, scene_id: str | None, request: gr.Request | None = None,
              fresh: bool = False) -> dict[Any, Any]:
@@ -233,60 +271,82 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
         Lands on the saved stage and scene. `fresh` (a project just opened) also clears what the
         last project left: the notice, the lock bars' messages and open questions."""
         if not project_id:  # closed meanwhile: nothing to fill (an empty dict is not "no change")
-            return {c: gr.skip() for c in load_outputs}
+            return {x: gr.skip() for x in load_outputs}
         runner = runner_for(request)
         view = runner.view(project_id)
         sid = scene_id if scene_id in view.state.scene_ids else view.position.scene_id
         v = shell_values(view, sid)
-        cleared: dict[Any, Any] = {notice: ""} if fresh else {}
+        cleared: dict[Any, Any] = {c.notice: ""} if fresh else {}
         for bar in bars.values() if fresh else ():
             cleared[bar.message] = ""
             cleared[bar.choice] = gr.Column(visible=False)
         return {
-            title: v["title"], new_title: view.project.title, shown: shown_of(view),
-            branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
-            scene_pick: gr.Dropdown(choices=v["scenes"], value=v["scene"], visible=bool(v["scenes"])),
-            scene: v["scene"], tabs: gr.Tabs(selected=v["stage"].value),
+            c.title: v["title"], c.new_title: view.project.title, c.shown: shown_of(view),
+            c.branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
+            c.scene_pick: gr.Dropdown(choices=v["scenes"], value=v["scene"], visible=bool(v["scenes"])),
+            c.scene: v["scene"], c.tabs: gr.Tabs(selected=v["stage"].value),
             **cleared,
             # the tokens still change, for any tab that listens on them rather than `env.on_reload`
-            reload: f"{project_id}:{view.branch.id}:{time.monotonic_ns()}",
-            scene_reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
-            **dict(zip(outputs, refresh(project_id, v["scene"], request), strict=True)),
+            c.reload: f"{project_id}:{view.branch.id}:{time.monotonic_ns()}",
+            c.scene_reload: f"{project_id}:{view.branch.id}:{v['scene']}:{time.monotonic_ns()}",
+            **dict(zip(env.refresh_outputs, env.refresh(project_id, v["scene"], request), strict=True)),
             **run_loaders(env.loaders, project_id, v["scene"], request),
         }
 
-    # the tabs' loaders join these once every tab has registered its own (listen)
-    load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, shown, *outputs,
-                    *(b.message for b in bars.values()), *(b.choice for b in bars.values())}
-    return Shell(env, reload, scene_reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
-                 pipeline, notice, tabs, bars, tab_parts, load, load_outputs, shown, backups_panel,
-                 writing_panel)
+    return load
+
+
+def _warn(e: AiuteurError) -> str:
+    """A refusal as a toast and as the line shown under it."""
+    gr.Warning(str(e))
+    return f"⚠️ {e}"
+
+
+def _shown_value(shown: Any, key: str) -> Any:
+    """One thing the shell showed (`shown_of`): what a rename or a switch acts on."""
+    return shown.get(key) if isinstance(shown, dict) else None
 
 
 def listen(s: Shell, runner_for: RunnerFor) -> None:
+    """The shell's events, by purpose: names and branches, panels, lock bars, every tab, then the whole
+    load after whatever changes the branch, the scene picker and openers, and each tab's visit."""
     env = s.env
-    project, scene = env.project, env.scene
     pending: list[Any] = []
 
     def then_load(dep: Any) -> None:
         """After `dep`, the whole shell reloads (wired at the end, once every tab's loader is known)."""
         pending.append(dep)
 
-    def warn(e: AiuteurError) -> str:
-        gr.Warning(str(e))
-        return f"⚠️ {e}"
+    _listen_names(s, runner_for, then_load)
+    if s.backups is not None:
+        backups.listen(s.backups, env, then_load)
+    if s.writing is not None:
+        writing_style.listen(s.writing, env)
+    for stage, bar in s.bars.items():
+        _listen_bar(s, bar, stage, runner_for, then_load, _warn)
+    for stage, (module, parts) in s.tab_parts.items():
+        module.listen(parts, env.for_stage(stage))
 
-    # rename project and branch, switch branch
-    def shown_value(shown: Any, key: str) -> Any:
-        return shown.get(key) if isinstance(shown, dict) else None
+    # every tab has registered its loader: the whole-shell load fills them too
+    s.load_outputs.update(loader_outputs(env.loaders))
+    for dep in pending:
+        dep.then(s.load_fn, [env.project, env.scene], s.load_outputs, api_visibility="private")
+    _listen_scenes(s, runner_for, _warn)
+    for stage, bar in s.bars.items():
+        _listen_visit(s, bar, stage, runner_for, _warn)
+
+
+def _listen_names(s: Shell, runner_for: RunnerFor, then_load: Callable[[Any], None]) -> None:
+    """Rename the project, switch the branch (the whole shell follows), rename the branch."""
+    project = s.env.project
 
     def on_rename(pid: str, title: str, shown: Any, request: gr.Request) -> tuple[Any, str, Any]:
         try:  # a refusal leaves the new title in its box
             runner = runner_for(request)
-            renamed = runner.rename_project(pid, title, seen=shown_value(shown, "title") or "").title
+            renamed = runner.rename_project(pid, title, seen=_shown_value(shown, "title") or "").title
             now = shown_of(runner.view(pid))
         except AiuteurError as e:
-            return gr.skip(), warn(e), gr.skip()
+            return gr.skip(), _warn(e), gr.skip()
         return f"# {renamed}", f"Renamed to “{renamed}”.", now
 
     s.rename.click(on_rename, [project, s.new_title, s.shown], [s.title, s.notice, s.shown],
@@ -295,46 +355,28 @@ def listen(s: Shell, runner_for: RunnerFor) -> None:
     def on_switch(pid: str, branch_id: str, shown: Any, request: gr.Request) -> tuple[Any, str]:
         try:
             runner = runner_for(request)
-            b = runner.switch_branch(pid, branch_id, seen=shown_value(shown, "branch") or "")
+            b = runner.switch_branch(pid, branch_id, seen=_shown_value(shown, "branch") or "")
             return b.position.scene_id, f"Now on branch “{b.name}”."
         except AiuteurError as e:
-            return gr.skip(), warn(e)
+            return gr.skip(), _warn(e)
 
     # the whole shell reloads after, refused or not: a refused switch shows the branch it is on now
-    then_load(s.branch.input(on_switch, [project, s.branch, s.shown], [scene, s.notice], api_name="switch_branch"))
+    then_load(s.branch.input(on_switch, [project, s.branch, s.shown], [s.env.scene, s.notice],
+                             api_name="switch_branch"))
 
     def on_rename_branch(pid: str, branch_id: str, name: str, shown: Any, request: gr.Request) -> tuple[Any, str, Any]:
         try:
             runner = runner_for(request)
-            names = shown_value(shown, "names") or {}
+            names = _shown_value(shown, "names") or {}
             renamed = runner.rename_branch(pid, branch_id, name, seen=str(names.get(branch_id, ""))).name
             view = runner.view(pid)
         except AiuteurError as e:
-            return gr.skip(), warn(e), gr.skip()
+            return gr.skip(), _warn(e), gr.skip()
         return (gr.Dropdown(choices=views.branch_choices(view.branches), value=view.branch.id),
                 f"Branch renamed to “{renamed}”.", shown_of(view))
 
     s.rename_branch.click(on_rename_branch, [project, s.branch, s.branch_name, s.shown], [s.branch, s.notice, s.shown],
                           api_name="rename_branch")
-
-    if s.backups is not None:
-        backups.listen(s.backups, env, then_load)
-    if s.writing is not None:
-        writing_style.listen(s.writing, env)
-
-    for stage, bar in s.bars.items():
-        _listen_bar(s, bar, stage, runner_for, then_load, warn)
-
-    for stage, (module, parts) in s.tab_parts.items():
-        module.listen(parts, env.for_stage(stage))
-
-    # every tab has registered its loader: the whole-shell load fills them too
-    s.load_outputs.update(loader_outputs(env.loaders))
-    for dep in pending:
-        dep.then(s.load_fn, [project, scene], s.load_outputs, api_visibility="private")
-    _listen_scenes(s, runner_for, warn)
-    for stage, bar in s.bars.items():
-        _listen_visit(s, bar, stage, runner_for, warn)
 
 
 def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:

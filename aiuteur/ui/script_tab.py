@@ -11,7 +11,7 @@ import queue
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -249,7 +249,27 @@ def _load(runner: Runner, pid: str) -> tuple[Script | None, int, Status]:
     return (Script.model_validate(data) if data else None), view.revision(Stage.SCRIPT), view.statuses[Stage.SCRIPT]
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """What stage 4's event groups share: the outputs, and the helpers that fill them."""
+
+    shown: list[Any]  # the screenplay, the editor, the scene picker, the revision, the status line
+    then: dict[str, Any]  # chain env.refresh after model work
+    fill: Callable[..., list[Any]]  # fill(runner, pid, status="") -> the whole tab
+    write: Callable[..., Iterator[list[Any]]]  # write(pid, request, only_if_empty=False, **run) -> streamed values
+
+
 def listen(tab: ScriptTab, env: TabEnv) -> None:
+    """Stage 4's events, by purpose: loading, writing with the model, editing by hand, exports."""
+    p = _panel(tab, env)
+    _listen_loading(env, p)
+    _listen_writing(tab, env, p)
+    _listen_editor(tab, env, p)
+    _listen_exports(tab, env)
+
+
+def _panel(tab: ScriptTab, env: TabEnv) -> _Panel:
+    """The outputs, the fill and the streamed writing every event group of the tab shares."""
     from aiuteur.screenplay import to_fountain
 
     shown = [tab.preview, tab.editor, tab.scene, tab.rev, tab.status]
@@ -261,13 +281,9 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
         return [script_html(script), to_fountain(script) if script else "",
                 gr.Dropdown(choices=scene_choices(script), value=None), rev, status]
 
-    def on_load(pid: str | None, request: gr.Request) -> list[Any]:
-        return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
-
-    env.on_reload(on_load, [env.project], shown)
-
     def write(pid: str | None, request: gr.Request, *, only_if_empty: bool = False, **kwargs: Any
               ) -> Iterator[list[Any]]:
+        """Run the script stage, the script growing on screen; `only_if_empty`: only when none was written."""
         if not pid:
             yield [gr.skip()] * 4 + ["Open a project first."]
             return
@@ -290,18 +306,28 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
             else:
                 yield fill(runner, pid, result_text(value))
 
+    return _Panel(shown, then, fill, write)
+
+
+def _listen_loading(env: TabEnv, p: _Panel) -> None:
+    """Fill the tab when the project or branch changes."""
+
+    def on_load(pid: str | None, request: gr.Request) -> list[Any]:
+        return p.fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(p.shown)
+
+    env.on_reload(on_load, [env.project], p.shown)
+
+
+def _listen_writing(tab: ScriptTab, env: TabEnv, p: _Panel) -> None:
+    """Model work, on the GPU queue: the whole script (also on the first visit), one scene, enrich."""
+    shown, then, write = p.shown, p.then, p.write
+    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
+
     def on_generate(pid: str | None, guidance: str, request: gr.Request) -> Iterator[list[Any]]:
         yield from write(pid, request, guidance=guidance)
 
-    tab.generate.click(on_generate, [env.project, tab.guidance], shown, api_name="script_generate",
-                       concurrency_id=GPU, concurrency_limit=1).then(**then)
-
     def on_first_visit(pid: str | None, request: gr.Request) -> Iterator[list[Any]]:
         yield from write(pid, request, only_if_empty=True)
-
-    if tab.page is not None:
-        tab.page.select(on_first_visit, [env.project], shown, api_name="script_first_visit",
-                        concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     def on_regenerate(pid: str | None, scene_id: str | None, guidance: str, request: gr.Request
                       ) -> Iterator[list[Any]]:
@@ -310,18 +336,23 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
             return
         yield from write(pid, request, guidance=guidance, action=RewriteScene(scene_id=scene_id))
 
-    tab.regenerate.click(on_regenerate, [env.project, tab.scene, tab.scene_guidance], shown,
-                         api_name="script_regenerate_scene", concurrency_id=GPU, concurrency_limit=1).then(**then)
-
     def on_enrich(pid: str | None, scene_id: str | None, guidance: str, request: gr.Request) -> Iterator[list[Any]]:
         yield from write(pid, request, guidance=guidance, action=EnrichScript(scene_id=scene_id or None))
 
-    tab.enrich.click(on_enrich, [env.project, tab.scene, tab.scene_guidance], shown, api_name="script_enrich",
-                     concurrency_id=GPU, concurrency_limit=1).then(**then)
+    tab.generate.click(on_generate, [env.project, tab.guidance], shown, api_name="script_generate", **gpu).then(**then)
+    if tab.page is not None:
+        tab.page.select(on_first_visit, [env.project], shown, api_name="script_first_visit", **gpu).then(**then)
+    scene_ins = [env.project, tab.scene, tab.scene_guidance]
+    tab.regenerate.click(on_regenerate, scene_ins, shown, api_name="script_regenerate_scene", **gpu).then(**then)
+    tab.enrich.click(on_enrich, scene_ins, shown, api_name="script_enrich", **gpu).then(**then)
 
+
+def _listen_editor(tab: ScriptTab, env: TabEnv, p: _Panel) -> None:
+    """The Fountain editor: typing previews, a highlighted passage is rewritten, "Save edits" saves."""
+    shown, fill = p.shown, p.fill
     # typing previews; whatever sets the editor from the server (load, write, rewrite) sets the preview too
     tab.editor.input(preview, [tab.editor], [tab.preview], api_name="script_preview", show_progress="hidden",
-                      trigger_mode="always_last")
+                     trigger_mode="always_last")
     if tab.span is not None and tab.passage_note is not None and tab.passage_rewrite is not None \
             and tab.passage_instruction is not None:
         _listen_passage(tab, env, tab.span, tab.passage_note, tab.passage_instruction, tab.passage_rewrite)
@@ -342,7 +373,6 @@ def listen(tab: ScriptTab, env: TabEnv) -> None:
 
     tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.editor], shown),
                    api_name="script_save").then(None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
-    _listen_exports(tab, env)
 
 
 def _listen_exports(tab: ScriptTab, env: TabEnv) -> None:

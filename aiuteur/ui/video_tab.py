@@ -4,6 +4,7 @@ re-render one shot (the cut is joined again), and every deliverable to download.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,11 +111,30 @@ def clip_takes(runner: Runner, pid: str, sid: str, clips: Clips | None, shot_id:
             for k, t in enumerate((mine[i] for i in clip.takes if i in mine), start=1)]
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """What stage 12's event groups share: the outputs, and the helper that fills them."""
+
+    shown: list[Any]  # the tab's outputs, ending with the take picker's
+    then: dict[str, Any]  # chain env.refresh after model work and choices
+    fill: Callable[..., list[Any]]  # fill(runner, pid, sid, shot_id, status="") -> the whole tab
+
+
 def listen(tab: VideoTab, env: TabEnv) -> None:
+    """Stage 12's events, by purpose: loading and picking a shot, rendering, choosing a clip, exports."""
+    p = _panel(tab, env)
+    _listen_loading(tab, env, p)
+    _listen_model_work(tab, env, p)
+    _listen_takes(tab, env, p)
+    _listen_exports(tab, env)
+
+
+def _panel(tab: VideoTab, env: TabEnv) -> _Panel:
+    """The outputs and the fill every event group of the tab shares."""
     shown = [tab.scene_cut, tab.animatic, tab.markers, tab.clips, tab.shot, tab.clip, tab.status, tab.rev,
              *take_picker.outputs(tab.picker)]
     then: dict[str, Any] = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
-            "api_visibility": "private"}
+                            "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str | None, sid: str | None, shot_id: str | None, status: str = "") -> list[Any]:
         if not pid or not sid:
@@ -135,6 +155,13 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
                 status, runner.view(pid).revision(Stage.VIDEO, sid),
                 *take_picker.show(takes, clip.chosen_take if clip else None, f"shot {number.get(shot_id or '', '?')}")]
 
+    return _Panel(shown, then, fill)
+
+
+def _listen_loading(tab: VideoTab, env: TabEnv, p: _Panel) -> None:
+    """Fill the tab when the project or scene changes; show the picked shot."""
+    shown, fill = p.shown, p.fill
+
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
 
@@ -144,6 +171,10 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
     env.on_reload(on_load, [env.project, env.scene], shown)
     tab.shot.input(on_pick, [env.project, env.scene, tab.shot], shown, api_name="video_pick")
 
+
+def _listen_model_work(tab: VideoTab, env: TabEnv, p: _Panel) -> None:
+    """Rendering, on the GPU queue: the whole scene, the animatic alone, one shot again."""
+    shown, then, fill = p.shown, p.then, p.fill
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
 
     def run(pid: str | None, sid: str | None, shot: str | None, action: Action, request: gr.Request,
@@ -178,6 +209,11 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
     tab.animatic_button.click(on_animatic, ins, shown, api_name="video_animatic", **gpu).then(**then)
     tab.rerender.click(on_rerender, ins, shown, api_name="video_rerender_shot", **gpu).then(**then)
 
+
+def _listen_takes(tab: VideoTab, env: TabEnv, p: _Panel) -> None:
+    """The picked shot's clip takes: click one to choose it (with Undo); the scene cut is joined again."""
+    shown, then, fill = p.shown, p.then, p.fill
+
     def chosen_of(request: gr.Request, pid: str | None, sid: str | None, shot: str | None) -> str | None:
         if not pid or not sid or not shot:
             return None
@@ -203,7 +239,6 @@ def listen(tab: VideoTab, env: TabEnv) -> None:
 
     take_picker.listen(tab.picker, [env.project, env.scene, tab.shot, tab.rev], shown, chosen_of=chosen_of,
                        choose=choose, fail=fail, api_name="video_choose_clip", then=then)
-    _listen_exports(tab, env)
 
 
 def _listen_exports(tab: VideoTab, env: TabEnv) -> None:
