@@ -195,7 +195,9 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
                         tab_parts[stage] = (module, module.render(env.for_stage(stage)))
             bar = StageBar(stage, *parts, content=content, tab=tab, seen=seen)  # type: ignore[misc]
             bars[stage] = bar
-            outputs.extend([bar.status, bar.lock, bar.overlay, bar.overlay_html, bar.content, bar.seen])
+            # a project stage's overlay text never changes (it names no scene): drawn once, never resent
+            outputs.extend([bar.status, bar.lock, bar.overlay, *([bar.overlay_html] if stage.per_scene else []),
+                            bar.content, bar.seen])
 
     # the tabs' loaders join these once every tab has registered its own (listen)
     load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, shown, *outputs,
@@ -209,10 +211,11 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
 def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[Any]) -> Callable[..., list[Any]]:
     """`refresh(project_id, scene_id, request=None)`: the values of `outputs` (the pipeline graphic, then
-    each bar's six parts); `bars` and `outputs` are filled as the tabs are drawn, read when it runs."""
+    each bar's parts: five, six with a per-scene stage's overlay text); `bars` and `outputs` are filled
+    as the tabs are drawn, read when it runs."""
 
     def refresh(project_id: str | None, scene_id: str | None, request: gr.Request | None = None) -> list[Any]:
-        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text, content cover.
+        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text (stages 6-12), content cover, what it showed.
 
         The request names whose project it is (Gradio fills it when this is an event); without one, only a
         single-user instance can read the project."""
@@ -236,7 +239,7 @@ def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[
                 text += " · choose a scene above to work on it"
             seen = SeenStage.of(view, stage, sid)
             values += [text, gr.Button(visible=not locked), gr.Column(visible=locked),
-                       views.lock_overlay_html(stage, where),
+                       *([views.lock_overlay_html(stage, where)] if stage.per_scene else []),
                        gr.Column(elem_classes=["aiu-content", "aiu-locked"] if locked else ["aiu-content"]),
                        {"branch": seen.branch, "revision": seen.revision, "locked": seen.locked}]
         return values
