@@ -13,7 +13,11 @@ Rules (see /work/shared/STYLE.md): per-user state is only ids (`env.project`, `e
 everything else is read through `env.runner_for(request)`. Every working event has an
 `api_name` without a leading slash; GPU events pass `concurrency_id=GPU` and
 `concurrency_limit=1`. Show an `AiuteurError` message as is (`gr.Warning(str(e))`); never a
-traceback. After any change, chain `env.refresh` so the pipeline graphic and lock bar follow.
+traceback. After any change, chain `env.refresh` so the pipeline graphic and lock bar follow (a
+save answers with them itself: `with_statuses`). No event takes more than six inputs
+(`tests/ui/test_event_inputs.py`): a form sends what it showed (which asset or shot, at which
+revision) as one `gr.State` its fill writes, and its fields as a set; wire a tab's events in small
+groups by purpose (`_listen_loading`, `_listen_model_work`, ...) sharing one fill.
 
 Example (`aiuteur/ui/beats_tab.py`):
 
