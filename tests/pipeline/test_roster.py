@@ -212,3 +212,38 @@ def test_every_speaker_found_in_the_corpus_is_a_labelled_speaker() -> None:
         assert set(got) <= speaks, labels_file.stem
         found, wanted = found + len(got), wanted + len(speaks)
     assert found >= 17 and wanted == 20  # 17 of 20 (10 with the sentence rule before)
+
+
+def test_a_scene_that_drops_a_speaker_and_a_cast_member_gets_them_back_in_the_storys_words() -> None:
+    from aiuteur.pipeline.script import SceneDraft, story_passage, with_the_storys_own
+
+    passage = story_passage(STORY, "Ines asks at the cloakroom of the foyer for a tuxedo", "Dov Abernathy Ines")
+    two_talk = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Ines drags Dov through the foyer."},
+        {"kind": "dialogue", "speaker": "INES", "parenthetical": "", "text": "Move."},
+        {"kind": "transition", "text": "CUT TO:"}]})
+    cast = ["Dov Abernathy", "Ines", "Fenwick Hoyle"]
+    fixed, added = with_the_storys_own(two_talk, passage, cast, ["Dov Abernathy", "Ines"])
+    kinds = [(e.kind, getattr(e, "speaker", "")) for e in fixed.elements]
+    assert kinds[-1] == ("transition", "") and ("dialogue", "DOV ABERNATHY") not in kinds  # Dov says nothing in it
+    assert "Mr. Fenwick Hoyle" in fixed.elements[-2].text and fixed.elements[-2].kind == "action"
+    assert added == "FENWICK HOYLE"
+    everyone = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Ines, Dov and Mr. Hoyle in the foyer."},
+        {"kind": "dialogue", "speaker": "DOV ABERNATHY", "parenthetical": "", "text": "Hello."},
+        {"kind": "dialogue", "speaker": "INES", "parenthetical": "", "text": "Hi."}]})
+    assert with_the_storys_own(everyone, passage, cast, ["Dov Abernathy", "Ines"]) == (everyone, "")
+
+
+def test_a_story_speaker_the_scene_keeps_silent_gets_their_own_lines_while_the_others_keep_theirs() -> None:
+    from aiuteur.pipeline.script import SceneDraft, with_the_storys_own
+
+    passage = ('Dov Abernathy waited at the stop with his tuba.\n"You left it on the bus," said his sister Ines.\n'
+               '"The bus is going to the depot."')
+    ines_only = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Dov waits at the stop; Ines laughs."},
+        {"kind": "dialogue", "speaker": "INES", "parenthetical": "", "text": "Your suit is on the bus."}]})
+    fixed, added = with_the_storys_own(ines_only, passage, ["Dov Abernathy", "Ines"], ["Dov Abernathy", "Ines"])
+    said = [(e.speaker, e.text) for e in fixed.elements if e.kind == "dialogue"]
+    assert said == [("INES", "Your suit is on the bus."), ("DOV ABERNATHY", "The bus is going to the depot.")]
+    assert added == "DOV ABERNATHY's lines"

@@ -464,7 +464,7 @@ def test_when_the_model_keeps_everyone_silent_the_storys_own_lines_are_spoken() 
     assert draft is not None
     said = [(e.speaker, e.text) for e in draft.elements if e.kind == "dialogue"]
     assert said == [("MARTHA", "Hold the lantern higher."), ("LEO", "I am holding it.")]
-    assert "the story's own lines were added (MARTHA, LEO)" in take.note
+    assert "left out MARTHA's lines, LEO's lines, so the story's own words were added" in take.note
     assert story_lines('"Run," she said.', ["Martha", "Leo"]) == []  # nobody named: no guess
 
 
