@@ -9,164 +9,30 @@ never disagree with the data (DESIGN.md, core ideas 1-3).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiuteur.domain import (
     STAGE_ORDER,
     ArtifactRecord,
     Branch,
-    InputError,
-    InputMode,
     LockError,
     LockKey,
     NeedsChoiceError,
-    Script,
     Stage,
     Status,
-    content_hash,
 )
+from aiuteur.pipeline import upstream
+from aiuteur.pipeline.state import ProjectState as ProjectState  # where stages have always found it
+from aiuteur.pipeline.state import SceneId as SceneId
 
-SceneId = str | None
-
-
-@dataclass
-class ProjectState:
-    """Everything saved on one branch, loaded once for derivation."""
-
-    branch: Branch
-    records: dict[tuple[Stage, SceneId], ArtifactRecord] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, branch: Branch, records: list[ArtifactRecord]) -> ProjectState:
-        return cls(branch, {(r.stage, r.scene_id): r for r in records})
-
-    def record(self, stage: Stage, scene_id: SceneId = None) -> ArtifactRecord | None:
-        return self.records.get((stage, scene_id if stage.per_scene else None))
-
-    def data(self, stage: Stage, scene_id: SceneId = None) -> dict[str, Any] | None:
-        rec = self.record(stage, scene_id)
-        return rec.data if rec else None
-
-    # -- convenient views -------------------------------------------------------------------
-    @property
-    def input_mode(self) -> InputMode | None:
-        d = self.data(Stage.INPUT)
-        return InputMode(d["mode"]) if d and d.get("mode") else None
-
-    @property
-    def skips_writing(self) -> bool:
-        return self.input_mode in (InputMode.SKIP_TO_SCRIPT, InputMode.SKIP_TO_STAGE4)
-
-    @property
-    def scenes(self) -> list[dict[str, Any]]:
-        d = self.data(Stage.SCRIPT)
-        return list(d.get("scenes", [])) if d else []
-
-    @property
-    def scene_ids(self) -> list[str]:
-        return [s["id"] for s in self.scenes]
-
-    def scene(self, scene_id: str) -> dict[str, Any] | None:
-        return next((s for s in self.scenes if s["id"] == scene_id), None)
-
-    def scene_label(self, scene_id: str) -> str:
-        s = self.scene(scene_id)
-        return f"Scene {s['number']}" if s else "a scene no longer in the script"
-
-    @property
-    def deferred(self) -> set[str]:
-        d = self.data(Stage.HUB)
-        return set(d.get("deferred", [])) if d else set()
-
-    def registry_assets(self) -> list[dict[str, Any]]:
-        d = self.data(Stage.ASSETS)
-        return list(d.get("registry", {}).get("assets", [])) if d else []
-
-    def script(self, refusal: str) -> Script:
-        """The saved master script (every stage after 4 reads it here), or InputError(`refusal`)
-        when no script with scenes is saved yet."""
-        data = self.data(Stage.SCRIPT)
-        if not data or not data.get("scenes"):
-            raise InputError(refusal)
-        return Script.model_validate(data)
-
-
-# --- what each stage is made from -----------------------------------------------------------
-
-
-def _chosen_variant(state: ProjectState) -> Any:
-    d = state.data(Stage.TREATMENT)
-    if not d or d.get("chosen") is None:
-        return None
-    return d["variants"][d["chosen"]]
-
-
-def _upstream(state: ProjectState, stage: Stage, scene_id: SceneId) -> dict[str, Any]:
-    """The exact upstream data a stage consumes (whole artifacts or slices of them)."""
-    if stage == Stage.INPUT:
-        return {}
-    if stage == Stage.TREATMENT:
-        return {"input": state.data(Stage.INPUT)}
-    if stage == Stage.BEATS:
-        return {"treatment": _chosen_variant(state)}
-    if stage == Stage.SCRIPT:
-        if state.skips_writing:
-            return {"input": state.data(Stage.INPUT)}
-        return {"beats": state.data(Stage.BEATS)}
-    if stage == Stage.ASSETS:
-        return {"script": state.data(Stage.SCRIPT)}
-    if stage == Stage.HUB:
-        return {"scenes": state.scene_ids}
-    assert scene_id is not None, f"{stage} needs a scene"
-    if stage == Stage.SHOTS:
-        return {"scene": state.scene(scene_id)}
-    if stage == Stage.ASSET_STATES:
-        in_scene = [a for a in state.registry_assets() if scene_id in a.get("scenes", [])]
-        return {"scene": state.scene(scene_id), "shots": state.data(Stage.SHOTS, scene_id), "assets": in_scene,
-                "earlier": _earlier_images(state, scene_id, in_scene)}
-    if stage == Stage.PROMPTS:
-        inp = state.data(Stage.INPUT) or {}
-        style = (state.data(Stage.ASSETS) or {}).get("style")
-        in_scene = [a for a in state.registry_assets() if scene_id in a.get("scenes", [])]
-        return {
-            "shots": state.data(Stage.SHOTS, scene_id),
-            "asset_states": state.data(Stage.ASSET_STATES, scene_id),
-            "style": style,
-            "rules": inp.get("story_rules", []),
-            "references": [(a.get("id"), a.get("master_ref"), a.get("master_ref_white")) for a in in_scene],
-            "earlier": _earlier_images(state, scene_id, in_scene),
-        }
-    if stage == Stage.FRAMES:
-        return {"prompts": state.data(Stage.PROMPTS, scene_id)}
-    if stage == Stage.CONFIRM:
-        return {"frames": state.data(Stage.FRAMES, scene_id)}
-    if stage == Stage.VIDEO:
-        return {"frames": state.data(Stage.FRAMES, scene_id), "confirm": state.data(Stage.CONFIRM, scene_id)}
-    raise AssertionError(stage)
-
-
-def _earlier_images(state: ProjectState, scene_id: str, assets: list[dict[str, Any]]) -> list[Any]:
-    """Continuity input: the chosen images of this scene's assets in every earlier scene.
-
-    A scene's default reference is the latest of these, so choosing a new image in scene 3 makes
-    scene 4's asset states and prompts stale.
-    """
-    ids = {a.get("id") for a in assets}
-    out: list[Any] = []
-    for sid in state.scene_ids:
-        if sid == scene_id:
-            break
-        data = state.data(Stage.ASSET_STATES, sid) or {}
-        for st in data.get("states", []):
-            if st.get("asset_id") in ids:
-                out.append((sid, st.get("asset_id"), st.get("image"), st.get("use_master", False)))
-    return out
+# --- what each stage is made from: its loader (upstream.py) ------------------------------------
 
 
 def fingerprints(state: ProjectState, stage: Stage, scene_id: SceneId = None) -> dict[str, str]:
-    """Hashes of the upstream inputs of a stage as they are now; saved with each artifact."""
-    return {name: content_hash(value) for name, value in _upstream(state, stage, scene_id).items()}
+    """Hashes of the upstream inputs of a stage as they are now; saved with each artifact.
+
+    They come from the stage's loader, the same read that gives the stage its inputs."""
+    return upstream.load(state, stage, scene_id).fingerprint
 
 
 # --- when a stage is complete ----------------------------------------------------------------

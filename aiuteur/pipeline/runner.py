@@ -41,6 +41,7 @@ from aiuteur.pipeline import (
     script,
     shot_list,
     treatment,
+    upstream,
     video,
 )
 from aiuteur.pipeline.actions import Action
@@ -211,9 +212,10 @@ class Runner(Work):
             state = self._state(tx)
             project = tx.project
         self._check_ready(state, stage, scene_id, needs_upstream=job.action.needs_upstream)
-        upstream = graph.fingerprints(state, stage, scene_id)
+        loaded = upstream.load(state, stage, scene_id)  # one read: what the stage sees, what it is made from
+        made_from = loaded.fingerprint
         ctx = StageContext(
-            state=state, project=project, scene_id=scene_id, engines=self.engines,
+            state=loaded.state, project=project, scene_id=scene_id, engines=self.engines,
             seed=job.seed if job.seed is not None else int(time.time()) % 2**31, guidance=job.guidance,
             action=job.action, progress=job.progress, on_partial=job.on_partial, put_media=self.store.put_media,
             read_media=lambda key: self.store.media_path(key).read_bytes(),
@@ -231,7 +233,7 @@ class Runner(Work):
         except Exception as e:
             log.warning("%s failed: %s", stage.title, describe_error(e))
             log.debug("%s", traceback.format_exc())
-            outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, upstream, e,
+            outcome = StageOutcome(takes=[failed_take(stage, scene_id, stage.value, made_from, e,
                                                       time.perf_counter() - t0, job.action.target, ctx.seed)])
         if job.cancelled():
             outcome = kept_when_stopped(outcome)
@@ -252,7 +254,7 @@ class Runner(Work):
                 changed = [f"{st.title} (now revision {_revision(now_state, st, sc)}, it started from {read[(st, sc)]})"
                            for st, sc in targets if _revision(now_state, st, sc) != read[(st, sc)]]
                 if not changed:
-                    record = self._put(tx, now_state, stage, scene_id, outcome.artifact, outcome.take_id, upstream)
+                    record = self._put(tx, now_state, stage, scene_id, outcome.artifact, outcome.take_id, made_from)
                     for extra_stage, extra_scene, extra_artifact in outcome.extra:
                         self._put(tx, now_state, extra_stage, extra_scene, extra_artifact, None,
                                   graph.fingerprints(now_state, extra_stage, extra_scene))

@@ -1124,8 +1124,10 @@ def _material(ctx: StageContext, story: StoryInput) -> tuple[str, str]:
 def _beat_places(ctx: StageContext) -> list[BeatPlace]:
     """Where each beat of the saved beat sheet happens (none when the script is written straight
     from the inputs, or the beats name no places)."""
+    if ctx.state.skips_writing:  # no beat sheet is read (its loader does not read one)
+        return []
     data = ctx.state.data(Stage.BEATS)
-    if ctx.state.skips_writing or not data or not data.get("beats"):
+    if not data or not data.get("beats"):
         return []
     sheet = BeatSheet.model_validate(data)
     return [BeatPlace(i, b.place, b.summary) for i, b in enumerate(sheet.beats, start=1) if b.place.strip()]
