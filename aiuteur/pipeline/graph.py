@@ -75,8 +75,8 @@ COMPLETE: dict[Stage, Callable[[dict[str, Any], ProjectState, SceneId], bool]] =
 def is_stale(state: ProjectState, rec: ArtifactRecord) -> bool:
     if not rec.upstream:
         return False
-    now = fingerprints(state, rec.stage, rec.scene_id)
-    return any(now.get(k) != v for k, v in rec.upstream.items())
+    now = upstream.load(state, rec.stage, rec.scene_id)  # only the names it was saved with are hashed
+    return any(now.hash_of(k) != v for k, v in rec.upstream.items())
 
 
 def status(state: ProjectState, stage: Stage, scene_id: SceneId = None) -> Status:

@@ -48,6 +48,10 @@ class Loaded:
         """A hash of each named input: saved with the artifact; it is stale when one changes."""
         return {name: content_hash(value) for name, value in self.values.items()}
 
+    def hash_of(self, name: str) -> str | None:
+        """The fingerprint of one named input (None: this loader has no such input)."""
+        return content_hash(self.values[name]) if name in self.values else None
+
     @property
     def state(self) -> ProjectState:
         """What the stage sees: the records its loader read, and its own saved work (to keep or
