@@ -255,14 +255,36 @@ def render() -> Dashboard:
                      folder_new_name, rename_folder, delete_folder, gr.State(None), gr.State(None))
 
 
-def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], project: gr.State,
-           scene: gr.State, opened: OpenedView | None = None) -> DashboardEvents:
-    """Wire the dashboard. `opened` fills the project's screen in the same event that opens it."""
-    refresh_outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick, d.seen, d.seen_folders}
-    shown_outputs = list(opened.outputs) if opened else []
+RunnerFor = Callable[[gr.Request | None], Runner]
 
-    def show(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
-        return opened.fn(pid, scene_id, request) if opened else {}
+
+@dataclass(frozen=True)
+class _Lists:
+    """What the dashboard's event groups share: the list's outputs and the helpers that fill them."""
+
+    runner_for: RunnerFor
+    outputs: set[Any]  # the cards, the pickers, what the list showed
+    values: Callable[..., dict[Any, Any]]  # values(runner, search, folder, selected=None) -> the list's outputs
+    refresh: Callable[..., dict[Any, Any]]  # refresh(search, folder, request) -> the list's outputs
+    act: Callable[[Callable[[], str]], str]  # act(fn) -> fn's message, or a refusal in words
+
+
+def listen(d: Dashboard, runner_for: RunnerFor, project: gr.State,
+           scene: gr.State, opened: OpenedView | None = None) -> DashboardEvents:
+    """Wire the dashboard, by purpose: the list, creating and opening, renaming and moving, deleting,
+    folders. `opened` fills the project's screen in the same event that opens it."""
+    lists = _lists(d, runner_for)
+    _listen_listing(d, lists)
+    opened_by = _listen_opening(d, lists, project, scene, opened)
+    _listen_project_edits(d, lists)
+    _listen_delete(d, lists)
+    _listen_folders(d, lists)
+    return DashboardEvents(opened_by, lists.refresh, [d.search, d.folder_filter], lists.outputs)
+
+
+def _lists(d: Dashboard, runner_for: RunnerFor) -> _Lists:
+    """The list's outputs, and how every event refills them."""
+    outputs = {d.cards, d.picker, d.move_to, d.folder_filter, d.folder_pick, d.seen, d.seen_folders}
 
     def values(runner: Runner, search: str, folder: str | None, selected: str | None = None) -> dict[Any, Any]:
         data = listing(runner, search, folder)
@@ -289,18 +311,31 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
             gr.Warning(str(e))
             return f"⚠️ {e}"
 
-    # search and filter
-    gr.on([d.search.change, d.folder_filter.input], refresh, [d.search, d.folder_filter], refresh_outputs,
+    return _Lists(runner_for, outputs, values, refresh, act)
+
+
+def _listen_listing(d: Dashboard, lists: _Lists) -> None:
+    """Search and filter the cards; the list as data for scripts."""
+    gr.on([d.search.change, d.folder_filter.input], lists.refresh, [d.search, d.folder_filter], lists.outputs,
           api_name="list_projects", show_progress="hidden")
 
     def project_list(search: str, request: gr.Request) -> list[dict[str, Any]]:
         """Projects as data (id, title, stage, label, folder, updated) for scripts and tests."""
         return [{**c.model_dump(mode="json"), "label": views.card_label(c)}
-                for c in listing(runner_for(request), search).cards]
+                for c in listing(lists.runner_for(request), search).cards]
 
     gr.api(project_list, api_name="project_list")
 
-    # create (and open) a project
+
+def _listen_opening(d: Dashboard, lists: _Lists, project: gr.State, scene: gr.State,
+                    opened: OpenedView | None) -> list[Any]:
+    """Create (and open) a project, open the picked one, or click a card: the events that open one."""
+    runner_for, values = lists.runner_for, lists.values
+    shown_outputs = list(opened.outputs) if opened else []
+
+    def show(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
+        return opened.fn(pid, scene_id, request) if opened else {}
+
     def on_create(title: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
         runner = runner_for(request)
         try:
@@ -312,10 +347,9 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
                 **values(runner, search, folder, p.id), **show(p.id, None, request)}
 
     created = d.create.click(on_create, [d.new_title, d.search, d.folder_filter],
-                             [project, scene, d.notice, d.new_title, *refresh_outputs, *shown_outputs],
+                             [project, scene, d.notice, d.new_title, *lists.outputs, *shown_outputs],
                              api_name="dashboard_create_project")
 
-    # open
     def on_open(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         try:
             opened_id, position, message = open_project(runner_for(request), pid)
@@ -325,16 +359,19 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
         return {project: opened_id, scene: position.scene_id, d.notice: message,
                 **show(opened_id, position.scene_id, request)}
 
-    opened_by = [d.open.click(on_open, [d.picker], [project, scene, d.notice, *shown_outputs], api_name="open_project")]
-
     def on_card(request: gr.Request, evt: gr.EventData) -> dict[Any, Any]:
         """A click on a project's card opens it (the select event's value is the project id)."""
         return on_open(selected_value(evt), request)
 
-    opened_by.append(d.cards.select(on_card, None, [project, scene, d.notice, *shown_outputs],
-                                    api_visibility="private"))
+    opened_outputs = [project, scene, d.notice, *shown_outputs]
+    return [created, d.open.click(on_open, [d.picker], opened_outputs, api_name="open_project"),
+            d.cards.select(on_card, None, opened_outputs, api_visibility="private")]
 
-    # rename, duplicate, move
+
+def _listen_project_edits(d: Dashboard, lists: _Lists) -> None:
+    """Rename, duplicate or move the picked project; the list follows."""
+    runner_for, values, act = lists.runner_for, lists.values, lists.act
+
     def on_rename(pid: str | None, title: str, search: str, folder: str | None, seen: Any,
                   request: gr.Request) -> dict[Any, Any]:
         msg = act(lambda: f"Renamed to “{rename_project(runner_for(request), pid, title, seen or {}).title}”.")
@@ -342,13 +379,13 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
                 **values(runner_for(request), search, folder, pid)}
 
     d.rename.click(on_rename, [d.picker, d.new_name, d.search, d.folder_filter, d.seen],
-                   [d.notice, d.new_name, *refresh_outputs], api_name="rename_project")
+                   [d.notice, d.new_name, *lists.outputs], api_name="rename_project")
 
     def on_duplicate(pid: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
         msg = act(lambda: f"Duplicated as “{duplicate_project(runner_for(request), pid).title}”.")
         return {d.notice: msg, **values(runner_for(request), search, folder, pid)}
 
-    d.duplicate.click(on_duplicate, [d.picker, d.search, d.folder_filter], [d.notice, *refresh_outputs],
+    d.duplicate.click(on_duplicate, [d.picker, d.search, d.folder_filter], [d.notice, *lists.outputs],
                       api_name="duplicate_project")
 
     def on_move(pid: str | None, target: str | None, search: str, folder: str | None, seen: Any,
@@ -356,10 +393,14 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
         msg = act(lambda: move_project(runner_for(request), pid, target, seen or {}))
         return {d.notice: msg, **values(runner_for(request), search, folder, pid)}
 
-    d.move.click(on_move, [d.picker, d.move_to, d.search, d.folder_filter, d.seen], [d.notice, *refresh_outputs],
+    d.move.click(on_move, [d.picker, d.move_to, d.search, d.folder_filter, d.seen], [d.notice, *lists.outputs],
                  api_name="move_project")
 
-    # delete: a second, explicit confirmation step
+
+def _listen_delete(d: Dashboard, lists: _Lists) -> None:
+    """Delete the picked project: a second, explicit confirmation step."""
+    runner_for = lists.runner_for
+
     def on_delete(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         try:
             question = delete_question(runner_for(request), pid)
@@ -372,20 +413,23 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
                    api_name="ask_delete_project")
 
     def on_confirm(pending: str | None, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
-        msg = act(lambda: delete_project(runner_for(request), pending))
+        msg = lists.act(lambda: delete_project(runner_for(request), pending))
         return {d.notice: msg, d.confirm: gr.Column(visible=False), d.pending_delete: None,
-                **refresh(search, folder, request)}
+                **lists.refresh(search, folder, request)}
 
     d.confirm_delete.click(on_confirm, [d.pending_delete, d.search, d.folder_filter],
-                           [d.notice, d.confirm, d.pending_delete, *refresh_outputs], api_name="delete_project")
+                           [d.notice, d.confirm, d.pending_delete, *lists.outputs], api_name="delete_project")
     d.cancel_delete.click(lambda: (gr.Column(visible=False), None, "Nothing was deleted."), None,
                           [d.confirm, d.pending_delete, d.notice], api_visibility="private")
 
-    # folders
+
+def _listen_folders(d: Dashboard, lists: _Lists) -> None:
+    """Create, rename and delete folders; the list follows."""
+
     def on_folder(fn: Callable[[Runner], str]) -> Callable[..., dict[Any, Any]]:
         def handler(search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
-            msg = act(lambda: fn(runner_for(request)))
-            return {d.notice: msg, **refresh(search, folder, request)}
+            msg = lists.act(lambda: fn(lists.runner_for(request)))
+            return {d.notice: msg, **lists.refresh(search, folder, request)}
         return handler
 
     def on_create_folder(name: str, search: str, folder: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -393,7 +437,7 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
         return {**out, d.folder_name: "" if not str(out[d.notice]).startswith("⚠️") else name}
 
     d.create_folder.click(on_create_folder, [d.folder_name, d.search, d.folder_filter],
-                          [d.notice, d.folder_name, *refresh_outputs], api_name="create_folder")
+                          [d.notice, d.folder_name, *lists.outputs], api_name="create_folder")
 
     def on_rename_folder(fid: str | None, name: str, search: str, folder: str | None, seen: Any,
                          request: gr.Request) -> dict[Any, Any]:
@@ -401,13 +445,11 @@ def listen(d: Dashboard, runner_for: Callable[[gr.Request | None], Runner], proj
 
     d.rename_folder.click(on_rename_folder, [d.folder_pick, d.folder_new_name, d.search, d.folder_filter,
                                              d.seen_folders],
-                          [d.notice, *refresh_outputs], api_name="rename_folder")
+                          [d.notice, *lists.outputs], api_name="rename_folder")
 
     def on_delete_folder(fid: str | None, search: str, folder: str | None, seen: Any,
                          request: gr.Request) -> dict[Any, Any]:
         return on_folder(lambda r: delete_folder(r, fid, seen or {}))(search, folder, request)
 
     d.delete_folder.click(on_delete_folder, [d.folder_pick, d.search, d.folder_filter, d.seen_folders],
-                          [d.notice, *refresh_outputs], api_name="delete_folder")
-
-    return DashboardEvents([created, *opened_by], refresh, [d.search, d.folder_filter], refresh_outputs)
+                          [d.notice, *lists.outputs], api_name="delete_folder")

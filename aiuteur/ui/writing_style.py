@@ -159,9 +159,32 @@ def render() -> WritingPanel:
                         gr.State(None), gr.State(None), gr.State(None))
 
 
+def _fail(e: AiuteurError) -> str:
+    """A refusal as the panel's message line."""
+    return f"⚠️ {e}"
+
+
+def _mine(runner: Runner, capsule_id: str | None) -> str:
+    """The capsule's id when it is in this user's library; else one sentence saying what to do."""
+    if capsule_id in (None, "", NO_CAPSULE):
+        raise InputError("Choose a capsule in the list first.")
+    try:
+        return capsules.get_capsule(str(capsule_id), runner.capsules).id
+    except NotFoundError:
+        raise InputError("That capsule is not in your library.") from None
+
+
 def listen(p: WritingPanel, env: TabEnv) -> None:
-    def fail(e: AiuteurError) -> str:
-        return f"⚠️ {e}"
+    """The writing voice and prompt templates, by purpose: loading, the project's capsule, the
+    capsule library, the prompt templates."""
+    _listen_loading(p, env)
+    _listen_project_voice(p, env)
+    _listen_library(p, env)
+    _listen_templates(p, env)
+
+
+def _listen_loading(p: WritingPanel, env: TabEnv) -> None:
+    """Fill the panel when the project opens."""
 
     def on_load(pid: str | None, request: gr.Request) -> tuple[Any, Any, Any, Any, Any]:
         if not pid:
@@ -173,11 +196,15 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
 
     env.on_reload(on_load, [env.project], [p.capsule, p.template, p.shown, p.capsule_seen, p.template_seen])
 
+
+def _listen_project_voice(p: WritingPanel, env: TabEnv) -> None:
+    """The capsule this project writes with: pick one to see it, use it."""
+
     def on_use(pid: str, capsule_id: str | None, seen: str | None, request: gr.Request) -> tuple[str, Any]:
         try:
             said = use_capsule(env.runner_for(request), pid, capsule_id, seen)
         except AiuteurError as e:  # a conflict keeps the user's choice in the dropdown
-            return fail(e), gr.skip()
+            return _fail(e), gr.skip()
         return said, capsule_id or NO_CAPSULE
 
     p.use_capsule.click(on_use, [env.project, p.capsule, p.shown], [p.message, p.shown],
@@ -195,25 +222,21 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
     p.capsule.input(on_pick_capsule, [p.capsule], [p.cap_name, p.cap_prose, p.cap_dialogue, p.capsule_seen],
                     api_name="pick_written_capsule")
 
+
+def _listen_library(p: WritingPanel, env: TabEnv) -> None:
+    """The user's capsule library: create, update, delete."""
+
     def on_create(name: str, prose: str, dialogue: str, request: gr.Request) -> tuple[Any, str, Any]:
         runner = env.runner_for(request)
         try:  # a new capsule replaces nothing: no revision to check
             cap = capsules.create_capsule(name or "", prose or "", dialogue or "", runner.capsules)
         except AiuteurError as e:
-            return gr.skip(), fail(e), gr.skip()
+            return gr.skip(), _fail(e), gr.skip()
         return (gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” saved.",
                 {"id": cap.id, "revision": cap.revision})
 
     p.cap_create.click(on_create, [p.cap_name, p.cap_prose, p.cap_dialogue], [p.capsule, p.message, p.capsule_seen],
                        api_name="create_written_capsule")
-
-    def _mine(runner: Runner, capsule_id: str | None) -> str:
-        if capsule_id in (None, "", NO_CAPSULE):
-            raise InputError("Choose a capsule in the list first.")
-        try:
-            return capsules.get_capsule(str(capsule_id), runner.capsules).id
-        except NotFoundError:
-            raise InputError("That capsule is not in your library.") from None
 
     def on_update(capsule_id: str | None, name: str, prose: str, dialogue: str, seen: Any,
                   request: gr.Request) -> tuple[Any, str, Any]:
@@ -223,7 +246,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
             cap = capsules.update_capsule(mine, name=name, example_prose=prose, example_dialogue=dialogue,
                                           library=runner.capsules, base_revision=seen_revision(mine, seen))
         except AiuteurError as e:
-            return gr.skip(), fail(e), gr.skip()
+            return gr.skip(), _fail(e), gr.skip()
         return (gr.Dropdown(choices=capsule_choices(runner), value=cap.id), f"Capsule “{cap.name}” updated.",
                 {"id": cap.id, "revision": cap.revision})
 
@@ -236,11 +259,15 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
             mine = _mine(runner, capsule_id)
             capsules.delete_capsule(mine, runner.capsules, seen_revision(mine, seen))
         except AiuteurError as e:
-            return gr.skip(), fail(e), gr.skip()
+            return gr.skip(), _fail(e), gr.skip()
         return gr.Dropdown(choices=capsule_choices(runner), value=NO_CAPSULE), "Capsule deleted.", None
 
     p.cap_delete.click(on_delete, [p.capsule, p.capsule_seen], [p.capsule, p.message, p.capsule_seen],
                        api_name="delete_written_capsule")
+
+
+def _listen_templates(p: WritingPanel, env: TabEnv) -> None:
+    """The project's prompt templates: view one, save your text over it, reset it."""
 
     def on_template(pid: str, stage_role: str | None, request: gr.Request) -> tuple[str, str, Any]:
         if not stage_role:
@@ -248,7 +275,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
         try:
             text, variables = template_view(env.runner_for(request), pid, stage_role)
         except AiuteurError as e:
-            return "", fail(e), None
+            return "", _fail(e), None
         return text, variables, {"role": stage_role, "text": text}
 
     p.template.input(on_template, [env.project, p.template], [p.template_text, p.template_vars, p.template_seen],
@@ -262,7 +289,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
                 raise InputError("Choose a template first.")
             runner.set_prompt_override(pid, stage_role, text or "", seen=template_seen(runner, pid, stage_role, seen))
         except AiuteurError as e:
-            return gr.skip(), fail(e), gr.skip()
+            return gr.skip(), _fail(e), gr.skip()
         return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role),
                 f"This project now uses your text for {stage_role}.",
                 {"role": stage_role, "text": custom_prompts.view(runner.view(pid).project, stage_role)})
@@ -278,7 +305,7 @@ def listen(p: WritingPanel, env: TabEnv) -> None:
             runner.set_prompt_override(pid, stage_role, None, seen=template_seen(runner, pid, stage_role, seen))
             text, _ = template_view(runner, pid, stage_role)
         except AiuteurError as e:
-            return gr.skip(), gr.skip(), fail(e), gr.skip()
+            return gr.skip(), gr.skip(), _fail(e), gr.skip()
         return (gr.Dropdown(choices=template_choices(runner, pid), value=stage_role), text,
                 f"{stage_role} is back to its default.", {"role": stage_role, "text": text})
 
