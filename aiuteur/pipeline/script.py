@@ -442,6 +442,26 @@ def sentences_of(text: str) -> list[str]:
     return out
 
 
+def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int = 160) -> str:
+    """`story_passage` for a scene, plus the first paragraph naming each cast member it does not
+    name (in story order): the plan cast them here, so the writer sees them in the story's words
+    (tuba-audition: the attendant was cast in scenes whose passages never named him, and the
+    scenes left him out)."""
+    passage = story_passage(story_text, *about, " ".join(cast), max_words=max_words)
+    if passage == "(none)":
+        return passage
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", story_text) if p.strip()]
+    paragraphs = [p for p in paragraphs if not p.startswith("#")]
+    chosen = {paragraphs.index(p) for p in passage.split("\n") if p in paragraphs}
+    for who in cast:
+        if named_in(passage, [who]) or any(named_in(paragraphs[i], [who]) for i in chosen):
+            continue
+        first = next((i for i, p in enumerate(paragraphs) if named_in(_QUOTED.sub(" ", p), [who])), None)
+        if first is not None:
+            chosen.add(first)
+    return "\n".join(paragraphs[i] for i in sorted(chosen))
+
+
 def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
                         talk_in_story: list[str]) -> tuple[SceneDraft, str]:
     """The scene with what its writer left out put back in the story's own words, before a closing
@@ -866,7 +886,7 @@ class Writer:
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
                   "number": number, "heading": heading, "summary": summary,
-                  "passage": story_passage(self.story_text, summary, heading, " ".join(cast))}
+                  "passage": cast_passage(self.story_text, cast, summary, heading)}
         rendered = messages_for(self.templates, "script", {"story_rules": self.rules, "style_capsule": capsule},
                                 values, VARIABLES, system="scene_system", user="scene_user", extra=used)
         inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}

@@ -247,3 +247,16 @@ def test_a_story_speaker_the_scene_keeps_silent_gets_their_own_lines_while_the_o
     said = [(e.speaker, e.text) for e in fixed.elements if e.kind == "dialogue"]
     assert said == [("INES", "Your suit is on the bus."), ("DOV ABERNATHY", "The bus is going to the depot.")]
     assert added == "DOV ABERNATHY's lines"
+
+
+def test_a_scene_passage_carries_the_paragraph_of_each_cast_member_it_does_not_name() -> None:
+    from aiuteur.pipeline.script import cast_passage, story_passage
+
+    summary = "Dov waits at the bus stop with his tuba; his sister Ines laughs at him."
+    plain = story_passage(STORY, summary, "EXT. BUS STOP - DAY", "Dov Abernathy Ines Fenwick Hoyle", max_words=40)
+    assert "Hoyle" not in plain  # the words of the summary choose the bus stop only
+    full = cast_passage(STORY, ["Dov Abernathy", "Ines", "Fenwick Hoyle"], summary, "EXT. BUS STOP - DAY",
+                        max_words=40)
+    paragraphs = full.split("\n")
+    assert paragraphs[0] == plain.split("\n")[0] and any("Mr. Fenwick Hoyle" in p for p in paragraphs)
+    assert "Maestra" not in full  # not cast here: not added
