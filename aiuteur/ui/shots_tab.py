@@ -159,7 +159,25 @@ def render(env: TabEnv) -> ShotsTab:
                     regenerate, status, gr.State(0), _surrounding_tab())
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """What stage 7's event groups share: the outputs, and the helper that fills them."""
+
+    shown: list[Any]  # the shot table, its revision, the status line
+    then: dict[str, Any]  # chain env.refresh after model work
+    fill: Callable[..., list[Any]]  # fill(runner, pid, scene_id, status="") -> the whole tab
+
+
 def listen(tab: ShotsTab, env: TabEnv) -> None:
+    """Stage 7's events, by purpose: loading, model work, edits of the table."""
+    p = _panel(tab, env)
+    _listen_loading(tab, env, p)
+    _listen_model_work(tab, env, p)
+    _listen_edits(tab, env, p)
+
+
+def _panel(tab: ShotsTab, env: TabEnv) -> _Panel:
+    """The outputs and the fill every event group of the tab shares."""
     shown = [tab.table, tab.rev, tab.status]
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
@@ -173,6 +191,13 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
             return [[], 0, f"⚠️ {e}"]
         return [rows(got.shots, got.scene, got.names, got.assets), got.rev, status]
 
+    return _Panel(shown, then, fill)
+
+
+def _listen_loading(tab: ShotsTab, env: TabEnv, p: _Panel) -> None:
+    """Fill the tab when the project or scene changes; remember the visit."""
+    shown, fill = p.shown, p.fill
+
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid)
 
@@ -183,6 +208,11 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
                 env.runner_for(request).note_position(pid, Stage.SHOTS, sid)
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="shots_visit", show_progress="hidden")
+
+
+def _listen_model_work(tab: ShotsTab, env: TabEnv, p: _Panel) -> None:
+    """Model work, on the GPU queue: the scene's shot list, one shot again."""
+    shown, then, fill = p.shown, p.then, p.fill
 
     def run(pid: str | None, sid: str | None, request: gr.Request, guidance: str,
             action: Action | None = None) -> list[Any]:
@@ -218,6 +248,11 @@ def listen(tab: ShotsTab, env: TabEnv) -> None:
 
     tab.regenerate.click(on_regenerate, [env.project, env.scene, tab.number, tab.shot_guidance], shown,
                          api_name="shot_list_regenerate_one", concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+
+def _listen_edits(tab: ShotsTab, env: TabEnv, p: _Panel) -> None:
+    """Edits of the table (save, move, add, delete, split, merge): each one event with the statuses."""
+    shown, fill = p.shown, p.fill
 
     def edit(change: Callable[[ShotList, Scene, Any, str], ShotList], done: str) -> Callable[..., list[Any]]:
         def handler(pid: str | None, sid: str | None, rev: int, table: Any, number: str,
