@@ -164,6 +164,42 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)", text.strip()) if s.strip()]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)")
+OPENING, CLOSING = "([{“", ")]}”"
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Mx|St|Jr|Sr|Prof|Capt|Sgt|Lt|Col|Gen|Rev|vs|etc|approx|No)\.$",
+                           re.IGNORECASE)
+
+
+def quote_depths(words: list[str]) -> list[int]:
+    """Bracket and quote depth after each word (0: the word ends outside any parenthesis or quote)."""
+    out, depth, quoted = [], 0, False
+    for w in words:
+        for ch in w:
+            if ch in OPENING:
+                depth += 1
+            elif ch in CLOSING:
+                depth = max(0, depth - 1)
+            elif ch == '"':
+                quoted = not quoted
+        out.append(depth + (1 if quoted else 0))
+    return out
+
+
+def sentences_whole(text: str) -> list[str]:
+    """Sentences of a paragraph, never split inside brackets or quotes or after "Dr." and the like."""
+    out: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        before = text[:m.end()]  # with the quote or bracket the sentence closes on
+        head = text[start:m.start()]
+        if quote_depths(before.split())[-1:] not in ([], [0]) or _ABBREVIATION.search(head):
+            continue
+        out.append(text[start:m.start()] + m.group(0).rstrip())
+        start = m.end()
+    out.append(text[start:])
+    return [x.strip() for x in out if x.strip()]
+
+
 def handled(sentence: str, forms: Iterable[str]) -> bool:
     """True if the sentence names the object (any form, or its last word) after a handling verb."""
     sentence = unicodedata.normalize("NFC", sentence)  # the offsets `spans` gives

@@ -58,6 +58,7 @@ from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.roster import PERSON_NOUNS, SPEECH_VERBS, is_person_noun, story_people
+from aiuteur.pipeline.screen_words import sentences_whole
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -428,20 +429,6 @@ def _with_story_lines(draft: SceneDraft, lines: list[tuple[str, str]]) -> SceneD
     return SceneDraft.model_construct(elements=[*elements[:at], *added, *elements[at:]][:24])
 
 
-_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|St|Prof|Capt|Sgt|Lt|Col|Rev|Fr|No|vs|etc)|\b[A-Z])\.$")
-
-
-def sentences_of(text: str) -> list[str]:
-    """The sentences of `text`, not cut after a title or an initial ("Mr. Fenwick Hoyle", "B. Moyo")."""
-    out: list[str] = []
-    for piece in re.split(r"(?<=[.!?…])\s+", " ".join(text.split())):
-        if out and _ABBREVIATION.search(out[-1]):
-            out[-1] += " " + piece
-        elif piece:
-            out.append(piece)
-    return out
-
-
 def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int = 160) -> str:
     """`story_passage` for a scene, plus the first paragraph naming each cast member it does not
     name (in story order): the plan cast them here, so the writer sees them in the story's words
@@ -484,7 +471,7 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
     sentences: list[str] = []
     shown: list[str] = []
     for who in absent:
-        naming = [x for x in sentences_of(passage) if named_in(_QUOTED.sub(" ", x), [who])]
+        naming = [x for x in sentences_whole(" ".join(passage.split())) if named_in(_QUOTED.sub(" ", x), [who])]
         if naming and naming[0] not in sentences:
             sentences.append(naming[0])
         if naming:

@@ -58,6 +58,9 @@ from aiuteur.pipeline.screen_words import (
     handled,
     is_heading_fragment,
 )
+from aiuteur.pipeline.screen_words import OPENING as _OPEN
+from aiuteur.pipeline.screen_words import quote_depths as _depths
+from aiuteur.pipeline.screen_words import sentences_whole as _sentences
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -136,29 +139,12 @@ def action_seconds(text: str) -> float:
     return round(max(1.0, words(text) / ACTION_WPS), 2)
 
 
-_SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)")
-_OPEN, _CLOSE = "([{“", ")]}”"
 _BREAK_BEFORE = re.compile(r"^(?:and|but|as|while|then|when|until|before|after|so|or|because|where|who|which)$",
                            re.IGNORECASE)
 _PHRASE_START = re.compile(r"^(?:from|behind|with|without|into|onto|across|through|toward|towards|under|over|past"
                            r"|along|beside|between|among|around|against|inside|outside|beneath|above|below)$",
                            re.IGNORECASE)
 _LEADING_FRAGMENT = re.compile(r"^(?P<head>[^a-z]{2,}?):\s+(?=\S)")
-
-
-def _depths(words: list[str]) -> list[int]:
-    """Bracket and quote depth after each word (0: the word ends outside any parenthesis or quote)."""
-    out, depth, quoted = [], 0, False
-    for w in words:
-        for ch in w:
-            if ch in _OPEN:
-                depth += 1
-            elif ch in _CLOSE:
-                depth = max(0, depth - 1)
-            elif ch == '"':
-                quoted = not quoted
-        out.append(depth + (1 if quoted else 0))
-    return out
 
 
 def _fits(words: list[str]) -> bool:
@@ -193,25 +179,6 @@ def _cut_words(words: list[str]) -> list[list[str]]:
         if at is not None:
             return [*_cut_words(words[:at]), *_cut_words(words[at:])]
     return [words]
-
-
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Mx|St|Jr|Sr|Prof|Capt|Sgt|Lt|Col|Gen|Rev|vs|etc|approx|No)\.$",
-                           re.IGNORECASE)
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences of an action paragraph, never split inside brackets or quotes or after "Dr." and the like."""
-    out: list[str] = []
-    start = 0
-    for m in _SENTENCE.finditer(text):
-        before = text[:m.end()]  # with the quote or bracket the sentence closes on
-        head = text[start:m.start()]
-        if _depths(before.split())[-1:] not in ([], [0]) or _ABBREVIATION.search(head):
-            continue
-        out.append(text[start:m.start()] + m.group(0).rstrip())
-        start = m.end()
-    out.append(text[start:])
-    return [x.strip() for x in out if x.strip()]
 
 
 def _pieces(text: str) -> list[str]:
