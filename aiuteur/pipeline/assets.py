@@ -69,7 +69,7 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
-from aiuteur.domain.names import asset_forms, name_forms, named_in, names, names_asset
+from aiuteur.domain.names import asset_forms, name_forms, names, names_asset
 from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.actions import (
     DescribeAsset,
@@ -595,10 +595,9 @@ def story_cast(assets: list[Asset], scenes: Sequence[Scene], people: Sequence[Pe
     texts = {s.id: scene_text(s) for s in scenes}
     out = []
     for person in people:
-        forms = list(dict.fromkeys([person.name, *person.forms]))
-        if any(named_in(f, known) for f in forms):
+        if person.named_by(known):
             continue
-        ids = [sid for sid, text in texts.items() if any(named_in(text, [f]) for f in forms)]
+        ids = [sid for sid, text in texts.items() if person.named_in(text)]
         if ids:
             out.append(Candidate(AssetCategory.CHARACTER, surfaces={person.name: ids}))
     return out

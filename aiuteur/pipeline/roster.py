@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from aiuteur.domain.names import TITLES
+from aiuteur.domain.names import TITLES, named_in
 
 #: Abbreviated honorifics dropped from the name a person is listed by ("Mr. Hoyle" -> "Hoyle").
 HONORIFICS = frozenset({"mr", "mrs", "ms", "mx", "dr", "prof", "st", "capt", "sgt", "lt", "col", "rev", "fr"})
@@ -92,6 +92,14 @@ class Person:
     forms: list[str] = field(default_factory=list)
     mentions: int = 0
     evidence: set[str] = field(default_factory=set)
+
+    def named_in(self, text: str) -> bool:
+        """True when `text` names this person by any form the story used (`domain.names`)."""
+        return any(named_in(text, [f]) for f in dict.fromkeys([self.name, *self.forms]))
+
+    def named_by(self, names: list[str]) -> bool:
+        """True when one of `names` (a cast, a registry's names) is this person already."""
+        return any(named_in(f, names) for f in dict.fromkeys([self.name, *self.forms]))
 
 
 @dataclass

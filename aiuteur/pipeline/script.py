@@ -224,13 +224,12 @@ def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
     if not story_text.strip():
         return plan, []
     known = [c.name for c in plan.characters]
-    missing = [p for p in story_people(story_text)
-               if not any(named_in(form, known) for form in [p.name, *p.forms])]
+    missing = [p for p in story_people(story_text) if not p.named_by(known)]
     if not missing:
         return plan, []
     scenes = list(plan.scenes)
     characters = list(plan.characters)
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", story_text) if p.strip()]
+    paragraphs = story_paragraphs(story_text)
     added: list[str] = []
     for person in missing:
         forms = [person.name, *person.forms]
@@ -395,13 +394,16 @@ def _is_title(quote: str) -> bool:
                                                                   for w in words) and words[0][:1].isupper()
 
 
-def _paragraphs(text: str) -> list[str]:
-    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]  # wrapped lines join; a blank line ends one
+def story_paragraphs(text: str) -> list[str]:
+    """The paragraphs of a story, each on one line: wrapped lines join, a blank line ends one, and
+    a Markdown heading ("# The Tuba Audition") is not a paragraph."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return [p for p in paragraphs if not p.startswith("#")]
 
 
 def story_speakers(text: str, names: list[str]) -> list[str]:
     """The characters the story gives spoken lines (`attribute_quotes`), in order of first line."""
-    return list(dict.fromkeys(who for who, _ in attribute_quotes(_paragraphs(text), names) if who is not None))
+    return list(dict.fromkeys(who for who, _ in attribute_quotes(story_paragraphs(text), names) if who is not None))
 
 
 _STOP = frozenset(re.findall(r"\S+", """the a an and but or of to in on at by for from with into onto over under as is
@@ -437,8 +439,7 @@ def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int =
     passage = story_passage(story_text, *about, " ".join(cast), max_words=max_words)
     if passage == "(none)":
         return passage
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", story_text) if p.strip()]
-    paragraphs = [p for p in paragraphs if not p.startswith("#")]
+    paragraphs = story_paragraphs(story_text)
     chosen = {paragraphs.index(p) for p in passage.split("\n") if p in paragraphs}
     for who in cast:
         if named_in(passage, [who]) or any(named_in(paragraphs[i], [who]) for i in chosen):
@@ -462,9 +463,10 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
     """
     said = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
     silent = [c for c in cast if cue(c) not in said and any(_same_name(c, t) for t in talk_in_story)]
+    theirs = story_lines(passage, cast) if silent else []
     lines: list[tuple[str, str]] = []
     for who in silent:
-        lines += [(w, t) for w, t in story_lines(passage, cast) if _same_name(w, who)][:2]
+        lines += [(w, t) for w, t in theirs if _same_name(w, who)][:2]
     if lines:
         draft = _with_story_lines(draft, lines)
     absent = [c for c in cast if cue(c) in absent_cast(draft, cast)]
@@ -492,8 +494,7 @@ def story_passage(story_text: str, *about: str, max_words: int = 160) -> str:
     The scene writer sees the story's own lines and looks there (its beats are a summary of a
     retelling), so the people who speak in the story speak in the scene, in their own words.
     """
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", story_text) if p.strip()]
-    paragraphs = [p for p in paragraphs if not p.startswith("#")]
+    paragraphs = story_paragraphs(story_text)
     wanted = _content_words(" ".join(about))
     if not paragraphs or not wanted:
         return "(none)"
