@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,12 +14,6 @@ from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.serving import serve
 from tests.clients import patient_client
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
