@@ -125,7 +125,7 @@ def _runs(text: str) -> list[_Run]:
     current: list[re.Match[str]] = []
 
     def close() -> None:
-        while current and current[-1].group(0).casefold() in _PARTICLES:
+        while current and current[-1].group(0)[0].islower():  # a run never ends on "van" or "de" ("Della" may)
             current.pop()
         if current:
             runs.append(_Run(list(current)))

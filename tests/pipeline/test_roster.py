@@ -63,6 +63,13 @@ def test_people_on_an_unseen_story_and_what_is_not_a_person() -> None:
     assert "Mr. Hartwell" in people["Hartwell"].forms  # listed without the honorific
 
 
+def test_a_name_spelled_like_a_particle_is_a_name() -> None:
+    """'Della' and 'Al' are written like the particles 'della' and 'al' ('Ludwig van Beethoven')."""
+    text = ("Three times Della counted it. So Della did it. \"Give it to me quick,\" said Della.\n\n"
+            "Al lit the stove. \"Coffee?\" asked Al. Ludwig van Beethoven played on the radio.")
+    assert _names(text) == ["Della", "Al", "Ludwig van Beethoven"]  # a particle inside a name stays
+
+
 def test_two_people_sharing_a_surname_stay_two_and_the_surname_alone_joins_neither() -> None:
     text = ('Dov Abernathy lifted the tuba. His sister Ines Abernathy laughed. "Sit down," said Abernathy. '
             '"Whenever you are ready, Mr. Abernathy," said Maestra Brandt.')
