@@ -74,6 +74,9 @@ _VERBS_AFTER = re.compile(
     r"[a-z]+ed)\b")
 _PLACE_PREPOSITIONS = re.compile(r"\b(?:in|at|of|into|from|near|outside|inside|across|towards|toward|to|on)\s+$", re.I)
 
+#: Titles that also name churches, streets and towns after a preposition of place ("of St Barnabas").
+_SAINTS = frozenset({"st", "saint", "san", "santa", "sankt", "ste"})
+
 _TOKEN = re.compile(r"[^\W\d_][\w’'\-]*", re.UNICODE)
 _PARTICLES = frozenset({"van", "von", "de", "del", "della", "da", "di", "du", "le", "la", "bin", "ibn", "al", "el", "ter"})
 
@@ -191,7 +194,9 @@ def _evidence(text: str, run: _Run, words: list[str], article: bool, lowered: se
         found.add("article")
     if re.search(r"(?:^|[.!?…]|[.!?…][\"”’])\s*$", before) or re.search(r"[\"“]\s*$", before) or not before.strip():
         found.add("sentence_start")
-    if len(words) > 1 and words[0].rstrip(".").casefold() in (TITLES | HONORIFICS) - {"the", "old", "young", "little", "big"}:
+    title = words[0].rstrip(".").casefold() if len(words) > 1 else ""
+    if title in (TITLES | HONORIFICS) - {"the", "old", "young", "little", "big"} and not (
+            title in _SAINTS and _PLACE_PREPOSITIONS.search(before)):  # "the vestry of St Barnabas" is a church
         found.add("title")
     if re.search(r"\b" + SPEECH_VERBS + r"\s+$", before) or re.match(r"\s*,?\s*" + SPEECH_VERBS + r"\b", after):
         found.add("speech")

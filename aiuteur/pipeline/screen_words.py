@@ -248,3 +248,10 @@ __all__ = [
     "says_look_change",
     "sentences",
 ]
+
+
+def story_paragraphs(text: str) -> list[str]:
+    """The paragraphs of a story, each on one line: wrapped lines join, a blank line ends one, and
+    a Markdown heading ("# The Tuba Audition") is not a paragraph."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return [p for p in paragraphs if not p.startswith("#")]

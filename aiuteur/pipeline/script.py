@@ -57,8 +57,9 @@ from aiuteur.domain.names import name_forms, named_in, spans
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
+from aiuteur.pipeline.places import Place, story_places
 from aiuteur.pipeline.roster import PERSON_NOUNS, SPEECH_VERBS, is_person_noun, story_people
-from aiuteur.pipeline.screen_words import sentences_whole
+from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -311,6 +312,109 @@ def add_missing_places(plan: ScriptPlanDraft, beats: list[BeatPlace]) -> tuple[S
     return plan.model_copy(update={"scenes": scenes}), added
 
 
+def told_by(plan: ScriptPlanDraft, paragraphs: list[str]) -> list[int]:
+    """The planned scene that tells each story paragraph: scenes and paragraphs both run in story
+    order, so each paragraph goes to a scene no earlier than the last one's, the one sharing the
+    most words with it over the whole story (a monotone alignment; ties go to the earlier scene)."""
+    scenes = [_content_words(" ".join([s.summary, s.location, *s.cast])) for s in plan.scenes]
+    m = len(scenes)
+    if not paragraphs or not m:
+        return [0] * len(paragraphs)
+    scores = [[len(_content_words(p) & sc) for sc in scenes] for p in paragraphs]
+    best = [list(scores[0])]  # best[i][j]: best total for paragraphs 0..i with paragraph i in scene j
+    came: list[list[int]] = [[j for j in range(m)]]
+    for i in range(1, len(paragraphs)):
+        row, back = [], []
+        run, arg = -1, 0
+        for j in range(m):
+            if best[i - 1][j] > run:
+                run, arg = best[i - 1][j], j
+            row.append(run + scores[i][j])
+            back.append(arg)
+        best.append(row)
+        came.append(back)
+    j = max(range(m), key=lambda x: (best[-1][x], -x))
+    out = [0] * len(paragraphs)
+    for i in range(len(paragraphs) - 1, -1, -1):
+        out[i] = j
+        j = came[i][j]
+    return out
+
+
+def _place_location(place: Place, planned: str) -> str:
+    """The heading location for `place` in a scene the plan had set at `planned`: a room of the
+    planned building keeps the building ("CORWEN MUSIC HALL - GENTS"); a place with a name of its
+    own, or one outside, stands alone ("PLATFORM AT TRELOSS")."""
+    name = " ".join(re.sub(r"^(?:the|a|an|his|her|their|its|our|my|your)\s+", "", place.name, flags=re.I).split())
+    own_name = any(w[:1].isupper() for w in name.split()[1:]) or (name[:1].isupper() and " " not in name)
+    if planned and place.inside and not own_name and not same_place(place.name, planned):
+        return f"{planned} - {name.upper()}"[:60]
+    return name.upper()[:60]
+
+
+def add_story_places(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlanDraft, list[str]]:
+    """Give every place where the story puts somebody (`places.story_places`) a scene, when no
+    planned scene is set there. Places first named in one paragraph share a scene (the one a
+    sentence opens with, else the last: where people end up). A planned scene set at none of the
+    story's places takes the place of the paragraphs it tells that best match its summary; the
+    other places it tells get scenes of their own before or after it, in story order, written
+    from the story's own paragraphs. Returns the plan and what changed, for the take's note."""
+    if not story_text.strip() or not plan.scenes:
+        return plan, []
+    paragraphs = story_paragraphs(story_text)
+    people = [n for p in story_people(story_text) for n in (p.name, *p.forms)] + [c.name for c in plan.characters]
+    groups: dict[int, list[Place]] = {}
+    for place in story_places(story_text, people):
+        groups.setdefault(place.paragraphs[0], []).append(place)
+    placed = {i for i, s in enumerate(plan.scenes) for g in groups.values() for p in g if same_place(p.head, s.location)}
+    covered = {first for first, g in groups.items() if any(same_place(p.head, s.location) for p in g for s in plan.scenes)}
+    tells = told_by(plan, paragraphs)
+    by_scene: dict[int, list[tuple[int, Place]]] = {}
+    for first, group in groups.items():
+        if first not in covered:
+            by_scene.setdefault(tells[first], []).append((first, next((p for p in group if p.opens), group[-1])))
+    known = [c.name for c in plan.characters]
+    scenes: list[ScenePlanDraft] = []
+    changed: list[str] = []
+
+    def added(j: int, place: Place) -> None:
+        scene = plan.scenes[j]
+        if len(plan.scenes) + sum(1 for c in changed if c.startswith("added")) >= 12:
+            return
+        passage = " ".join(paragraphs[i] for i in place.paragraphs if tells[i] == j)
+        location = _place_location(place, "")  # from the story alone: the plan had not seen it
+        scenes.append(ScenePlanDraft(int_ext="INT" if place.inside else "EXT", location=location,
+                                     time_of_day=scene.time_of_day, summary=" ".join(sentences_whole(passage)[:3])[:400],
+                                     cast=named_in(passage, known)[:8] or list(scene.cast)))
+        changed.append(f"added scene {len(scenes)} at {location}")
+
+    for j, scene in enumerate(plan.scenes):
+        todo = by_scene.get(j, [])
+        if j in placed:  # its own place is one of the story's: the others it tells go around it
+            own_first = min((f for f, g in groups.items() if any(same_place(p.head, scene.location) for p in g)),
+                            default=-1)
+            before = [t for t in todo if t[0] < own_first]
+            after = [t for t in todo if t[0] >= own_first]
+            own: Place | None = None
+        elif todo:
+            words = _content_words(scene.summary)
+            k = max(range(len(todo)), key=lambda i: (len(words & _content_words(paragraphs[todo[i][0]])), -i))
+            before, own, after = todo[:k], todo[k][1], todo[k + 1:]
+        else:
+            before, own, after = [], None, []
+        for _, place in before:
+            added(j, place)
+        if own is None:
+            scenes.append(scene)
+        else:
+            location = _place_location(own, scene.location)
+            scenes.append(scene.model_copy(update={"location": location, "int_ext": "INT" if own.inside else "EXT"}))
+            changed.append(f"set scene {len(scenes)} at {location}")
+        for _, place in after:
+            added(j, place)
+    return plan.model_copy(update={"scenes": scenes}), changed
+
+
 _INSIDE = ("ROOM", "KITCHEN", "OFFICE", "HALL", "BEDROOM", "SHOP", "STORE", "BAR", "CAFE", "HOUSE", "FLAT",
            "APARTMENT", "CAR", "CABIN", "CHURCH", "STATION", "LIBRARY", "CLASSROOM", "LOBBY", "CORRIDOR", "ATTIC")
 
@@ -392,13 +496,6 @@ def _is_title(quote: str) -> bool:
     words = quote.split()
     return len(words) <= 4 and quote[-1:] not in ".,!?…" and all(w[:1].isupper() or (w.islower() and len(w) <= 3)
                                                                   for w in words) and words[0][:1].isupper()
-
-
-def story_paragraphs(text: str) -> list[str]:
-    """The paragraphs of a story, each on one line: wrapped lines join, a blank line ends one, and
-    a Markdown heading ("# The Tuba Audition") is not a paragraph."""
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return [p for p in paragraphs if not p.startswith("#")]
 
 
 def story_speakers(text: str, names: list[str]) -> list[str]:
@@ -854,9 +951,12 @@ class Writer:
         fixed = plan_problems(got.value)
         plan = repair_plan(got.value)
         plan, added = add_missing_places(plan, self.beat_places)  # every place of the beats gets a scene
+        plan, placed = add_story_places(plan, self.story_text)  # and every place the story puts people in
         plan = repair_plan(plan)
         plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
+        if placed:
+            notes.append(f"The plan left out places where the story puts people, so code {'; '.join(placed)}.")
         if people:
             notes.append(f"The plan left out people the story names, so code cast {', '.join(people)}.")
         if fixed:

@@ -1,0 +1,242 @@
+"""The places a story happens in, read by code: where the film's scenes must go.
+
+A small model planning a film sets every scene in the building it remembers ("CORWEN MUSIC HALL")
+while the story moves from the bus stop to the foyer, the gents and the stage (tuba-audition,
+docs/evals.md). The story says where each thing happens in plain prepositional phrases, and plain
+rules find them:
+
+- a place is a noun phrase after a preposition of place or motion ("in the foyer of the Corwen",
+  "into the drivers' locker room", "at the stop outside the Corwen Music Hall", "on the stage"),
+  whose head is a word for a place (`INSIDE`, `OUTSIDE`) or a capitalised name after "in/at/to/from"
+  that is nobody's name ("in Leith");
+- "of/on/at/in" + another place or a name after it belongs to it ("the police yard on Mercer
+  Street", "the mouth of the mine", "the square at Hessock");
+- the same head word is the same place ("the wash bay" and "the wash bay with its lights off").
+
+A place counts only where a person is there: its sentence names somebody or says he/she/they/I/we.
+"His suit was still hanging in the back of the number 9 bus" is a place nobody is in.
+
+English rules, no model: the same story always gives the same places, and a test states the rule.
+
+Example:
+    [p.name for p in story_places(text)]  # ['the stop outside the Corwen Music Hall', 'the foyer …', …]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs
+
+#: Head words of places one is inside (INT).
+INSIDE = frozenset(re.findall(r"\S+", """room rooms kitchen foyer lobby hall hallway corridor passage landing
+stairwell staircase stairs bedroom bathroom toilet toilets gents ladies loo washroom cloakroom study office
+offices library classroom attic cellar basement vault pantry parlour parlor lounge den nursery shop store
+bakery pub bar tavern inn café cafe canteen restaurant diner kitchenette flat apartment house cottage cabin
+hut lodge shed sheds barn garage workshop studio church chapel cathedral temple mosque synagogue
+museum gallery theatre theater cinema auditorium stage backstage dressing wings booth station terminal
+hospital ward clinic surgery school gym gymnasium hotel motel hostel prison cell jail court courtroom
+mill factory warehouse depot mine tunnel tunnels cave cavern bunker lighthouse tower castle palace
+dungeon crypt tomb van bus car cab taxi train carriage compartment tram lorry truck ferry boat ship
+cabin deck hold cockpit lift elevator locker changing wardrobe closet vestry sacristy nave crypt belfry rectory
+vicarage manse presbytery convent monastery abbey priory scullery larder laundry utility conservatory
+greenhouse stable stables kennel boathouse pavilion arcade mall supermarket pharmacy chemist salon
+barbershop launderette laundromat embassy consulate courthouse parliament chamber chambers ballroom
+dormitory dorm barracks tent caravan trailer motorhome loft hayloft penthouse bungalow villa mansion
+manor farmhouse homestead igloo hangar garret lab laboratory surgery morgue mortuary chapel sauna
+spa rink pool gallery""")) - {"deck"}
+
+#: Head words of places in the open air (EXT).
+OUTSIDE = frozenset(re.findall(r"\S+", """street streets road lane avenue alley alleyway square plaza
+market marketplace park garden gardens yard courtyard playground car-park carpark field fields meadow
+farm farmyard orchard wood woods forest marsh marshes swamp bog moor heath hill hills mountain valley
+cliff cliffs shore beach coast sea ocean bay harbour harbor quay quayside jetty pier dock docks wharf
+river riverbank bank lake loch pond canal bridge island village town city roof rooftop balcony
+terrace porch doorstep gate gates driveway drive path track platform stop crossroads junction
+roundabout motorway highway ring churchyard graveyard cemetery deck well glade clearing ridge summit
+peak pass gorge canyon desert dunes glacier jungle estuary creek stream waterfall fjord lagoon reef isle
+cove headland trail towpath allotment allotments vineyard paddock pasture campsite camp lawn backyard
+forecourt pitch stands veranda patio""")) | {"deck"}
+
+PLACE_HEADS = INSIDE | OUTSIDE
+
+_PREPS = frozenset({"in", "into", "inside", "on", "onto", "at", "outside", "across", "through", "to", "toward",
+                    "towards", "from", "down", "up", "along", "past", "behind", "beneath", "under", "over", "near",
+                    "beside", "round", "around", "within", "off", "out", "by"})
+#: Verbs that take somebody to a place: "She reached the sea", "He entered the vault".
+_MOTION = frozenset({"reach", "reached", "reaches", "enter", "entered", "enters", "left", "leave", "leaves",
+                     "crossed", "cross", "crosses", "climbed", "climb", "climbs"})
+_DETS = frozenset({"the", "a", "an", "his", "her", "their", "its", "our", "my", "your", "this", "that"})
+#: Words that end a noun phrase: prepositions, conjunctions, verbs of being, relatives.
+_STOP = _PREPS | _DETS | frozenset(re.findall(r"\S+", """of by with like and or but nor between for as than so if
+that which who whom whose where when while is was were are be been being had has have did does do
+said says there then""")) - {"that"}
+#: Words for a part of a place: "the back of the van", "the mouth of the mine", "the door of the hut".
+PARTS = frozenset(re.findall(r"\S+", """back front mouth top bottom edge end corner far side door doorway
+entrance middle centre center foot head"""))
+_TAIL_PREPS = ("of", "on", "at", "in", "outside", "behind", "by")
+_PERSON_WORD = re.compile(r"\b(he|she|they|i|we|you|him|her|them|me|us)\b", re.IGNORECASE)
+_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|[^\sA-Za-z]")
+
+
+@dataclass
+class Place:
+    """One place of the story: the phrase it is first named by, its head word, the paragraphs
+    (indexes into `screen_words.story_paragraphs`) where somebody is there, in order."""
+
+    name: str
+    head: str
+    inside: bool
+    paragraphs: list[int] = field(default_factory=list)
+    forms: list[str] = field(default_factory=list)
+    #: first named at the opening of a sentence ("In the pantry, …"): the story sets a scene there
+    opens: bool = False
+
+
+def _words(text: str) -> list[str]:
+    """The tokens of a sentence, without a leading dateline in bold ('**Friday, 6 a.m.** Bakery kitchen.')."""
+    return _TOKEN.findall(re.sub(r"^\s*\*\*[^*]+\*\*", " ", text).replace("*", " ").replace("_", " "))
+
+
+def _noun_phrase(toks: list[str], j: int, *, det_needed: bool) -> tuple[list[str], int]:
+    """The words of a noun phrase starting at toks[j] (its determiner, then up to five words that
+    do not end a phrase) and the index after it; ([], j) when there is none."""
+    words: list[str] = []
+    k = j
+    if k < len(toks) and toks[k].lower() in _DETS:
+        words.append(toks[k])
+        k += 1
+    elif det_needed and not (k < len(toks) and toks[k][:1].isupper()):
+        return [], j
+    while k < len(toks) and len(words) < 6 and toks[k][:1].isalpha() and toks[k].lower() not in _STOP:
+        words.append(toks[k])
+        k += 1
+    return (words, k) if any(w.lower() not in _DETS for w in words) else ([], j)
+
+
+def _head_at(words: list[str]) -> int:
+    """The index of the place word (or part word) that ends the noun phrase in `words`, -1 when
+    none. A place word before another plain noun names that noun's kind, not a place ("the
+    cloakroom attendant", "the stage lights"); before a name, an adverb or a past tense it ends
+    the phrase ("the mine alone", "the kitchen smelled", "the pantry Clem …")."""
+    for i in range(len(words) - 1, -1, -1):
+        w = words[i].lower().strip("'’")
+        if w not in PLACE_HEADS and w not in PARTS:
+            continue
+        if i == len(words) - 1:
+            return i
+        nxt = words[i + 1]
+        if nxt[:1].isupper() and not words[i][:1].isupper():
+            return i
+        low = nxt.lower()
+        if low.endswith("ly") or low.endswith("ed") or low in _ADVERBS:
+            return i
+    return -1
+
+
+_ADVERBS = frozenset(re.findall(r"\S+", """alone again together now today tonight yesterday tomorrow early late
+first last once twice already still too instead anyway back home outside inside upstairs downstairs abroad
+overnight all both"""))
+
+
+def _is_name(words: list[str], people: set[str]) -> bool:
+    core = [w for w in words if w.lower() not in _DETS]
+    return bool(core) and all(w[:1].isupper() for w in core) and not any(w.lower() in people for w in core)
+
+
+def _place_at(toks: list[str], j: int, people: set[str], *, det_needed: bool = True) -> tuple[str, str, int] | None:
+    """(phrase, key, end) of a place named from toks[j], or None. The key is the place's own
+    words without determiner ('wash bay'); a part ('the back') needs a place after it."""
+    words, k = _noun_phrase(toks, j, det_needed=det_needed)
+    at = _head_at(words)
+    if at < 0:
+        return None
+    words, k = words[: at + 1], j + at + 1
+    key = " ".join(w.lower() for w in words if w.lower() not in _DETS)
+    part = words[-1].lower() in PARTS and words[-1].lower() not in PLACE_HEADS
+    phrase = " ".join(words)
+    for _ in range(2):  # "the back of the van on the ring road"
+        if k >= len(toks) or toks[k].lower() not in _TAIL_PREPS:
+            break
+        more, end = _noun_phrase(toks, k + 1, det_needed=False)
+        m_at = _head_at(more)
+        if m_at >= 0 and more[m_at].lower() not in PARTS:
+            more, end = more[: m_at + 1], k + 1 + m_at + 1
+            if part:
+                key, part = f"{key} {toks[k].lower()} " + " ".join(w.lower() for w in more if w.lower() not in _DETS), False
+        elif not _is_name(more, people):
+            break
+        phrase = f"{phrase} {toks[k]} {' '.join(more)}"
+        k = end
+    return (None if part else (phrase, key, k))
+
+
+_QUOTE = re.compile(r"[\"“][^\"“”]*[\"”]")
+
+
+def _has_someone(text: str, people: set[str]) -> bool:
+    return bool(_PERSON_WORD.search(text)) or any(w.lower() in people for w in re.findall(r"[A-Z][\w'’-]*", text))
+
+
+def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tuple[str, str, bool]]:
+    """The places a sentence names; `someone`: its paragraph has a person in it. A place said
+    inside quotes is talk, not where anybody is."""
+    sentence = _QUOTE.sub(" , ", sentence)
+    toks = _words(sentence)
+    alpha = [t for t in toks if t[:1].isalpha()]
+    found: list[tuple[str, str, bool]] = []
+    start = next((i for i, t in enumerate(toks) if t[:1].isalpha()), 0)
+    # A sentence that is only a place is a heading of the story's own ("Bakery kitchen.").
+    if alpha and len(alpha) <= 10:
+        j = start + (1 if toks[start].lower() in _PREPS else 0)
+        got = _place_at(toks, j, people, det_needed=False)
+        if got and not any(t[:1].isalpha() for t in toks[got[2]:]):
+            return [(got[0], got[1], True)]
+    if not someone:
+        return []
+    used = 0
+    for i, t in enumerate(toks):
+        if i < used or (t.lower() not in _PREPS and t.lower() not in _MOTION):
+            continue
+        j = i + 2 if t.lower() == "out" and i + 1 < len(toks) and toks[i + 1].lower() == "of" else i + 1
+        got = _place_at(toks, j, people)
+        if got:
+            found.append((got[0], got[1], i == start))
+            used = got[2]
+    return found
+
+
+def story_places(text: str, people: list[str] | None = None) -> list[Place]:
+    """Every place where somebody is, in the order the story first takes us there."""
+    names = {w.lower() for p in people or [] for w in p.split()}
+    found: list[Place] = []
+    for index, paragraph in enumerate(story_paragraphs(text)):
+        someone = _has_someone(_QUOTE.sub(" , ", paragraph), names)
+        for sentence in sentences_whole(paragraph):
+            for phrase, key, opens in _sentence_places(sentence, names, someone):
+                _add(found, key, phrase, index, opens)
+    return found
+
+
+def _same_key(a: str, b: str) -> bool:
+    wa, wb = a.split(), b.split()
+    short, long = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    return long[len(long) - len(short):] == short
+
+
+def _add(found: list[Place], key: str, phrase: str, index: int, opens: bool) -> None:
+    place = next((p for p in found if _same_key(p.head, key)), None)
+    if place is None:
+        head = key.split()[-1]
+        found.append(Place(name=phrase, head=key, inside=head in INSIDE, paragraphs=[index], forms=[phrase],
+                           opens=opens))
+        return
+    if opens and index == place.paragraphs[0]:
+        place.opens = True
+    if index not in place.paragraphs:
+        place.paragraphs.append(index)
+    if phrase not in place.forms:
+        place.forms.append(phrase)
+        if len(phrase.split()) > len(place.name.split()):
+            place.name = phrase
