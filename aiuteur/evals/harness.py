@@ -278,7 +278,9 @@ def measure(story: CorpusStory, a: dict[str, Any], examples: set[str]) -> dict[s
         "loops": {
             "treatment": metrics.loops(str(v.get("prose") or "") for v in variants),
             "beats": metrics.loops(beat_texts),
-            "script": metrics.loops(actions),
+            # one text per scene as well as per line: a loop can run across lines ("Ines," ×20)
+            "script": metrics.loops([*actions, *(" ".join(str(e.get("text") or "") for e in metrics.elements(s, "action"))
+                                                 for s in scenes)]),
         },
         "copied": {
             "beats": metrics.copied_sentences(text, beat_texts),

@@ -245,12 +245,13 @@ def ngram_loops(text: str, n: int = 4, times: int = 3) -> list[str]:
 
 
 def loops(texts: Iterable[str], n: int = 4, times: int = 3) -> Data:
-    """Texts with a looping n-gram, and the repeated lines (the same long line twice or more)."""
+    """Texts with a looping n-gram, and the repeated lines: the same long line twice or more, or
+    any line three times or more (a scene of twenty action lines that each say "Ines,")."""
     texts = [t for t in texts if t and t.strip()]
     looping = [(t, ngram_loops(t, n, times)) for t in texts]
     looping = [(t, g) for t, g in looping if g]
-    dupes = Counter(norm(t) for t in texts if len(words(t)) >= 5)
-    repeated = [t for t, c in dupes.items() if c > 1]
+    dupes = Counter(norm(t) for t in texts)
+    repeated = [t for t, c in dupes.items() if (c > 1 and len(t.split()) >= 5) or c >= times]
     return {
         "texts": len(texts),
         "looping": len(looping),

@@ -570,7 +570,7 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
     sentences: list[str] = []
     shown: list[str] = []
     for who in absent:
-        naming = [x for x in sentences_whole(" ".join(passage.split())) if named_in(_QUOTED.sub(" ", x), [who])]
+        naming = [x for p in passage.split("\n") for x in sentences_whole(p) if named_in(_QUOTED.sub(" ", x), [who])]
         if naming and naming[0] not in sentences:
             sentences.append(naming[0])
         if naming:
@@ -824,12 +824,23 @@ _SPEECH_IN_ACTION = re.compile(
 _CUE_IN_ACTION = re.compile(r"^(?P<who>[A-Z][A-Z .'’\-]{1,50}):\s+(?P<words>\S.{0,400})$")
 
 
+def _key_of(elements: list[ScriptElement]) -> str:
+    return " ".join(re.findall(r"\w+", elements[0].text.lower())) if elements else ""
+
+
+def _only_names(key: str, cast: list[str]) -> bool:
+    """True when an action line says nothing but names ("Ines," - the model looping on a name)."""
+    names = {w.lower() for c in cast for w in re.findall(r"\w+", c)}
+    return bool(key) and all(w in names for w in key.split())
+
+
 def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = None) -> list[ScriptElement]:
     """Typed elements as screenplay elements (a parenthetical goes before its speech; a heading
     written into an action line is removed, and an action line that was only a heading goes).
 
     What a small model does wrong, code puts right: an action line said again word for word
-    (the model looping through its elements) and the loops inside one line go; an action line
+    (the model looping through its elements), a short one said again at once, one that is only
+    names ("Ines," twenty times over) and the loops inside one line go; an action line
     that is only a cast member saying something in quotes (`BRANDT says, "Buy a suit."`) is
     that person's line of dialogue, and so is one written as a cue and its words
     (`BRANDT: Buy a suit.`); a transition goes anywhere but at the end of the scene (a small
@@ -841,7 +852,8 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
         if isinstance(e, ActionLine):
             text = cut_loops(strip_heading(e.text, heading), drop_unfinished=False)
             key = " ".join(re.findall(r"\w+", text.lower()))
-            if not text or (len(key.split()) >= LOOP_MIN_WORDS and key in seen):
+            again = key in seen and (len(key.split()) >= LOOP_MIN_WORDS or _key_of(out[-1:]) == key)
+            if not text or again or _only_names(key, cast or []):
                 continue
             seen.add(key)
             spoken = _SPEECH_IN_ACTION.match(text) or _CUE_IN_ACTION.match(text)
@@ -853,6 +865,9 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine):
             speaker = cue(e.speaker)
+            if out and out[-1].kind == ElementKind.DIALOGUE and out[-1].character == speaker \
+                    and _key_of(out[-1:]) == " ".join(re.findall(r"\w+", e.text.lower())):
+                continue  # the same line again from the same speaker: a loop, not a line
             paren = e.parenthetical.strip().strip("()").strip()
             if paren:
                 out.append(ScriptElement(kind=ElementKind.PARENTHETICAL, text=f"({paren})", character=speaker))

@@ -137,6 +137,10 @@ def test_loops_find_repeated_ngrams_and_repeated_lines() -> None:
     assert metrics.loops(["Nell walks in. Omar looks up from the dough."])["looping"] == 0
     same = "Marisol stares at the cracked mirror, silent."
     assert metrics.loops([same, same, "Something else happens here today."])["repeated_lines"] == 1
+    # A short line said over and over is a loop too, across the lines of a scene (the real model
+    # once wrote twenty action lines that each said "Ines,").
+    assert metrics.loops(["Ines,"] * 20)["repeated_lines"] == 1
+    assert metrics.loops(["Ines,", "Ines,", "He waits."])["repeated_lines"] == 0
 
 
 def test_copied_sentences_finds_story_sentences_word_for_word() -> None:

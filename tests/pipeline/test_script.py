@@ -485,6 +485,30 @@ def test_repeated_action_goes_and_speech_written_as_action_becomes_dialogue() ->
     ]
 
 
+def test_a_scene_looping_on_a_name_or_a_short_line_keeps_only_what_it_says() -> None:
+    """The real model once wrote a scene whose action ran on as twenty lines of "Ines,"
+    (tuba-audition at e450723, docs/evals.md): a line of names alone says nothing, and a short line
+    or a line of dialogue said again at once is the model going round."""
+    from aiuteur.pipeline.script import SceneDraft
+
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Dov finds this out at the stop outside the Corwen Music Hall."},
+        *[{"kind": "action", "text": "Ines,"}] * 12,
+        {"kind": "action", "text": "Rain."}, {"kind": "action", "text": "Rain."},
+        {"kind": "dialogue", "speaker": "Ines", "text": "Of course you did."},
+        {"kind": "dialogue", "speaker": "Ines", "text": "Of course you did."},
+        {"kind": "action", "text": "Dov, Ines."},
+        {"kind": "action", "text": "Rain."},  # again, but not at once: a beat of its own
+    ]})
+    out = to_elements(draft, "EXT. STOP OUTSIDE THE CORWEN MUSIC HALL - NIGHT", ["DOV ABERNATHY", "INES"])
+    assert [(e.kind.value, e.text) for e in out] == [
+        ("action", "Dov finds this out at the stop outside the Corwen Music Hall."),
+        ("action", "Rain."),
+        ("dialogue", "Of course you did."),
+        ("action", "Rain."),
+    ]
+
+
 def test_a_cue_written_into_action_is_dialogue_and_transitions_only_end_a_scene() -> None:
     from aiuteur.pipeline.script import SceneDraft
 
