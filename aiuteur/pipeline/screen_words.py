@@ -121,10 +121,18 @@ CROWD = re.compile(
     r"|soldiers|students|customers|onlookers|mob|throng|dozens|hundreds|families|the\s+whole\s+\w+|all\s+of\s+them)\b",
     re.IGNORECASE,
 )
-LOOMING = re.compile(r"\b(?:tower|towers|loom|looms|looming|threaten|threatens|menac|tower\w*over|stands\s+over"
-                     r"|rises|rose|raises\s+(?:a|the|his|her)\s+(?:gun|knife|sword|fist|axe|weapon))\w*", re.IGNORECASE)
-LOWLY = re.compile(r"\b(?:kneel|kneels|knelt|collapse|collapses|cower|cowers|crumple|crumples|slump|slumps|falls"
-                   r"|lies\s+(?:on|in)|curls\s+up|crouch|crouches|small|alone)\b", re.IGNORECASE)
+#: What a low camera shows: someone above us, or seen from below ("looks up at the tall man",
+#: "stands on the stage", "lifts the tuba" - a figure raised, performing or threatening).
+LOOMING = re.compile(r"\b(?:tower|towers|towering|loom|looms|looming|threaten|threatens|menac\w*|stands\s+over"
+                     r"|stands\s+(?:on|above)|rises|rose|looks?\s+up\s+(?:\w+\s+){0,4}?at|looked\s+up\s+(?:\w+\s+){0,4}?at"
+                     r"|tall|giant|huge|lifts|lifted|raises|raised|on\s+(?:the\s+)?stage|podium|pulpit|throne"
+                     r"|on\s+the\s+roof|atop|on\s+top\s+of)\b", re.IGNORECASE)
+#: What a high camera shows: someone low, small or overwhelmed ("kneels", "sits alone", "looks
+#: down at", "asleep in a deckchair").
+LOWLY = re.compile(r"\b(?:kneel|kneels|kneeling|knelt|collapse|collapses|cower|cowers|crumple|crumples|slump|slumps"
+                   r"|falls|lies\s+(?:on|in)|lying|curls\s+up|crouch|crouches|crouching|small|alone|sits|sat|seated"
+                   r"|sitting|asleep|sleeps|sleeping|on\s+the\s+floor|on\s+the\s+ground|looks?\s+down\s+at"
+                   r"|looked\s+down\s+at|hides|hiding|trapped|lost|tiny)\b", re.IGNORECASE)
 
 _ARTICLE = re.compile(r"^(?:the|a|an|some|his|her|their|its|my|our|your)\s+", re.IGNORECASE)
 

@@ -321,3 +321,20 @@ def test_a_model_that_frames_shots_alike_is_not_kept_and_one_repeat_is_reframed_
     kept = [(s.size, s.angle, s.movement) for s in from_draft(ShotListDraft.model_validate(mostly), scene, []).shots]
     assert [kept[i] for i in (0, 1, 3, 4)] == [varied[i] for i in (0, 1, 3, 4)]  # the model's choices stay
     assert kept[2] != kept[1]  # the repeat is framed by code from its content
+
+
+def test_the_code_camera_looks_up_at_what_rises_and_down_at_what_is_low() -> None:
+    """Angles vary with the action (issue 13): a figure looked up at, on a stage or lifting
+    something is shot from below; someone kneeling, sitting or asleep from above; the rest at eye
+    level. The real model's shot lists were all eye level (tuba-audition, docs/evals.md)."""
+    from aiuteur.pipeline.shot_list import Unit, choose_camera
+
+    def angle(text: str) -> str:
+        unit = Unit(index=0, kind="action", element=0, text=text)
+        return choose_camera([unit], [], first=False, exchange=False, exterior=False).angle
+
+    assert angle("Maestra Brandt looks up from her clipboard at the tall man in the short suit.") == "low angle"
+    assert angle("On the stage, he lifts the tuba.") == "low angle"
+    assert angle("Clem is asleep in a deckchair with the racing pages over his face.") == "high angle"
+    assert angle("I am kneeling on the floor with both arms around the bottom tier.") == "high angle"
+    assert angle("Ines hands the ticket to the attendant.") == "eye level"
