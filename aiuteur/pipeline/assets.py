@@ -69,7 +69,7 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
-from aiuteur.domain.names import asset_forms, name_forms, names, names_asset
+from aiuteur.domain.names import asset_forms, name_forms, names, names_asset, spans
 from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.actions import (
     DescribeAsset,
@@ -84,12 +84,16 @@ from aiuteur.pipeline.actions import (
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.roster import Person, story_people
 from aiuteur.pipeline.screen_words import (
+    LOOK_CHANGE,
+    align,
     handled,
     head_noun,
     is_scenery,
     not_a_thing,
     says_look_change,
     sentences,
+    sentences_whole,
+    story_paragraphs,
 )
 from aiuteur.pipeline.stage import EngineProvider, StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import style_words
@@ -557,6 +561,63 @@ def add_look_changes(assets: list[Asset], scenes: Iterable[Scene]) -> list[Asset
     return [by_id[a.id] for a in assets]
 
 
+_QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
+
+
+def _subject_of(sentence: str, at: int, characters: list[Asset]) -> str | None:
+    """The character named last before offset `at` of the sentence (who does what is said there)."""
+    best: tuple[int, str] | None = None
+    for a in characters:
+        for start, _ in spans(sentence, asset_forms(a, characters), proper=True):
+            if start < at and (best is None or start > best[0]):
+                best = (start, a.id)
+    return best[1] if best else None
+
+
+def story_look_changes(script: Script, characters: list[Asset], story_text: str) -> list[tuple[str, str, str]]:
+    """(asset id, scene id, the story's words) for each look change the story tells of a character
+    ("Dov put it on in the gents. The sleeves ended halfway down his forearms."): the sentence that
+    says it and the two after it, in the scene that tells its paragraph (`screen_words.align`). A
+    sentence that names nobody belongs to the one character named before it in its paragraph;
+    words in quotes are talk, not a change. A scene's writer often drops the change (the-wash-bay:
+    Teodora's driver's jacket never reached the script, so no scene showed it)."""
+    if not story_text.strip() or not script.scenes or not characters:
+        return []
+    paragraphs = story_paragraphs(story_text)
+    tells = align(paragraphs, [scene_text(s) for s in script.scenes])
+    out: list[tuple[str, str, str]] = []
+    for i, paragraph in enumerate(paragraphs):
+        said = sentences_whole(paragraph)
+        last: str | None = None
+        for k, sentence in enumerate(said):
+            plain = _QUOTED.sub(" ", sentence)
+            found = [m for m in LOOK_CHANGE.finditer(plain)]
+            who = _subject_of(plain, found[0].start(), characters) if found else None
+            named = _subject_of(plain, len(plain) + 1, characters)
+            if who is None and found and last is not None and _PRONOUN.match(plain.strip()):
+                who = last
+            last = named or last
+            subject_first = who is not None and (bool(_PRONOUN.match(plain.strip())) or any(
+                plain.strip().lower().startswith(f.lower()) for a in characters if a.id == who
+                for f in asset_forms(a, characters)))
+            if who is not None and says_look_change(plain, subject_first):
+                out.append((who, script.scenes[tells[i]].id, " ".join(said[k:k + 3])[:300]))
+    return out
+
+
+def add_story_look_changes(assets: list[Asset], script: Script, story_text: str, scene_ids: Set[str]) -> list[Asset]:
+    """Each look change the story tells (`story_look_changes`) in one of `scene_ids`, as a state
+    change of that character there, where neither the model nor the script recorded one."""
+    characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
+    by_id = {a.id: a for a in assets}
+    for aid, sid, words in story_look_changes(script, characters, story_text):
+        a = by_id[aid]
+        if sid not in scene_ids or any(c.scene_id == sid for c in a.state_changes):
+            continue
+        by_id[aid] = a.model_copy(update={"state_changes": [*a.state_changes, StateChange(scene_id=sid, description=words)]})
+    return [by_id[a.id] for a in assets]
+
+
 # --- merging into the registry ---------------------------------------------------------------------
 
 
@@ -701,12 +762,14 @@ class Extracted:
 
 def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvider, *, seed: int, rules: list[str],
                    templates: TemplateSource = default_templates, max_attempts: int = 2,
-                   report: Any = None, cancelled: Any = None, people: Sequence[Person] = ()) -> Extracted:
+                   report: Any = None, cancelled: Any = None, people: Sequence[Person] = (),
+                   story_text: str = "") -> Extracted:
     """Extract the registry from the script, re-extracting only the chunks whose text changed.
 
     `engines.text("extract_assets")` is asked for only when a chunk changed. A chunk whose call
     fails keeps no hash, so the next run tries it again; the deterministic pass still applies.
     `people`: the story's roster (`roster.story_people`); each one the scenes name is a character.
+    `story_text`: the prose story; each look change it tells lands in the scene that tells it.
     """
     # 1. What changed: chunks with new text, and scenes no longer in the script.
     all_chunks = chunks(script)
@@ -773,6 +836,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
     todo_scenes = [s for c in todo for s in c.scenes]
     assets = merge_candidates(assets, story_cast(assets, todo_scenes, people), offer=offer)
     assets = add_look_changes(assets, todo_scenes)
+    assets = add_story_look_changes(assets, script, story_text, {s.id for s in todo_scenes})
     assets = order_by_script(assets, script)
     return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
 
@@ -1005,12 +1069,18 @@ def _upload(ctx: StageContext, key: str) -> bytes:
     return data
 
 
+def _prose(story: StoryInput | None) -> str:
+    """The text of a prose story's primary source; '' for an imported screenplay."""
+    if story is None or story.mode == InputMode.SKIP_TO_SCRIPT or story.primary is None:
+        return ""
+    return story.primary.text
+
+
 def _story_people(story: StoryInput | None) -> list[Person]:
     """The roster of a prose story's primary source; none for an imported screenplay (its cues
     are the cast, and its headings and transitions are capitalised words, not people)."""
-    if story is None or story.mode == InputMode.SKIP_TO_SCRIPT or story.primary is None:
-        return []
-    return story_people(story.primary.text)
+    text = _prose(story)
+    return story_people(text) if text else []
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -1025,7 +1095,7 @@ def run(ctx: StageContext) -> StageOutcome:
         script = _script(ctx)
         got = extract_assets(script, current.registry, ctx.engines, seed=ctx.seed, rules=rules,
                              templates=ctx.template, report=ctx.report, cancelled=ctx.cancelled,
-                             people=_story_people(story))
+                             people=_story_people(story), story_text=_prose(story))
         takes += got.takes
         sa = current.model_copy(update={"registry": _voiced(ctx, got.registry, script)})
         if action.references:

@@ -263,3 +263,44 @@ def story_paragraphs(text: str) -> list[str]:
     a Markdown heading ("# The Tuba Audition") is not a paragraph."""
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
     return [p for p in paragraphs if not p.startswith("#")]
+
+
+_COMMON = frozenset(re.findall(r"\S+", """the a an and but or of to in on at by for from with into onto over under as is
+are was were be been has had have his her their its they them she he him it this that these those then than when
+while who whom what which there here not no yes all any each one two out up down off so if do does did just very
+still only your you our we me my i said says say"""))
+
+
+def content_words(text: str) -> set[str]:
+    """The words of a text that say what it is about (three letters or more, no common words)."""
+    return {w for w in re.findall(r"[a-z][a-z'’]+", text.lower()) if len(w) >= 3 and w not in _COMMON}
+
+
+def align(paragraphs: list[str], scenes: list[str]) -> list[int]:
+    """The scene (by index into `scenes`, each a scene's text) that tells each story paragraph.
+    Scenes and paragraphs both run in story order, so each paragraph goes to a scene no earlier
+    than the last one's: the alignment sharing the most words over the whole story (ties go to the
+    earlier scene)."""
+    words = [content_words(s) for s in scenes]
+    m = len(words)
+    if not paragraphs or not m:
+        return [0] * len(paragraphs)
+    scores = [[len(content_words(p) & w) for w in words] for p in paragraphs]
+    best = [list(scores[0])]  # best[i][j]: best total for paragraphs 0..i with paragraph i in scene j
+    came: list[list[int]] = [list(range(m))]
+    for i in range(1, len(paragraphs)):
+        row, back = [], []
+        run, arg = -1, 0
+        for j in range(m):
+            if best[i - 1][j] > run:
+                run, arg = best[i - 1][j], j
+            row.append(run + scores[i][j])
+            back.append(arg)
+        best.append(row)
+        came.append(back)
+    j = max(range(m), key=lambda x: (best[-1][x], -x))
+    out = [0] * len(paragraphs)
+    for i in range(len(paragraphs) - 1, -1, -1):
+        out[i] = j
+        j = came[i][j]
+    return out

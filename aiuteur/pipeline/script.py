@@ -59,7 +59,7 @@ from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene,
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.places import Place, story_places
 from aiuteur.pipeline.roster import PERSON_NOUNS, SPEECH_VERBS, is_person_noun, story_people
-from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs
+from aiuteur.pipeline.screen_words import align, content_words, sentences_whole, story_paragraphs
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -236,8 +236,8 @@ def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
         forms = [person.name, *person.forms]
         at: list[int] = []
         for paragraph in (p for p in paragraphs if any(named_in(p, [f]) for f in forms)):
-            words = _content_words(paragraph)
-            scores = [len(words & _content_words(" ".join([s.summary, heading_of(s), *s.cast]))) for s in scenes]
+            words = content_words(paragraph)
+            scores = [len(words & content_words(" ".join([s.summary, heading_of(s), *s.cast]))) for s in scenes]
             best = max(range(len(scenes)), key=lambda i: (scores[i], -i))
             if scores[best] >= 2 and len(scenes[best].cast) < 8 and best not in at:
                 at.append(best)
@@ -313,32 +313,8 @@ def add_missing_places(plan: ScriptPlanDraft, beats: list[BeatPlace]) -> tuple[S
 
 
 def told_by(plan: ScriptPlanDraft, paragraphs: list[str]) -> list[int]:
-    """The planned scene that tells each story paragraph: scenes and paragraphs both run in story
-    order, so each paragraph goes to a scene no earlier than the last one's, the one sharing the
-    most words with it over the whole story (a monotone alignment; ties go to the earlier scene)."""
-    scenes = [_content_words(" ".join([s.summary, s.location, *s.cast])) for s in plan.scenes]
-    m = len(scenes)
-    if not paragraphs or not m:
-        return [0] * len(paragraphs)
-    scores = [[len(_content_words(p) & sc) for sc in scenes] for p in paragraphs]
-    best = [list(scores[0])]  # best[i][j]: best total for paragraphs 0..i with paragraph i in scene j
-    came: list[list[int]] = [[j for j in range(m)]]
-    for i in range(1, len(paragraphs)):
-        row, back = [], []
-        run, arg = -1, 0
-        for j in range(m):
-            if best[i - 1][j] > run:
-                run, arg = best[i - 1][j], j
-            row.append(run + scores[i][j])
-            back.append(arg)
-        best.append(row)
-        came.append(back)
-    j = max(range(m), key=lambda x: (best[-1][x], -x))
-    out = [0] * len(paragraphs)
-    for i in range(len(paragraphs) - 1, -1, -1):
-        out[i] = j
-        j = came[i][j]
-    return out
+    """The planned scene that tells each story paragraph (`screen_words.align`)."""
+    return align(paragraphs, [" ".join([s.summary, s.location, *s.cast]) for s in plan.scenes])
 
 
 def _place_location(place: Place, planned: str) -> str:
@@ -397,8 +373,8 @@ def add_story_places(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
             after = [t for t in todo if t[0] >= own_first]
             own: Place | None = None
         elif todo:
-            words = _content_words(scene.summary)
-            k = max(range(len(todo)), key=lambda i: (len(words & _content_words(paragraphs[todo[i][0]])), -i))
+            words = content_words(scene.summary)
+            k = max(range(len(todo)), key=lambda i: (len(words & content_words(paragraphs[todo[i][0]])), -i))
             before, own, after = todo[:k], todo[k][1], todo[k + 1:]
         else:
             before, own, after = [], None, []
@@ -503,16 +479,6 @@ def story_speakers(text: str, names: list[str]) -> list[str]:
     return list(dict.fromkeys(who for who, _ in attribute_quotes(story_paragraphs(text), names) if who is not None))
 
 
-_STOP = frozenset(re.findall(r"\S+", """the a an and but or of to in on at by for from with into onto over under as is
-are was were be been has had have his her their its they them she he him it this that these those then than when
-while who whom what which there here not no yes all any each one two out up down off so if do does did just very
-still only your you our we me my i said says say"""))
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z][a-z'’]+", text.lower()) if len(w) >= 3 and w not in _STOP}
-
-
 def story_lines(passage: str, cast: list[str]) -> list[tuple[str, str]]:
     """(speaker, words) for each quoted line of `passage` (one paragraph a line, as `story_passage`
     gives it) that a cast member says, attributed as a reader would (`attribute_quotes`)."""
@@ -592,10 +558,10 @@ def story_passage(story_text: str, *about: str, max_words: int = 160) -> str:
     retelling), so the people who speak in the story speak in the scene, in their own words.
     """
     paragraphs = story_paragraphs(story_text)
-    wanted = _content_words(" ".join(about))
+    wanted = content_words(" ".join(about))
     if not paragraphs or not wanted:
         return "(none)"
-    scored = sorted(((len(wanted & _content_words(p)), -i) for i, p in enumerate(paragraphs)), reverse=True)
+    scored = sorted(((len(wanted & content_words(p)), -i) for i, p in enumerate(paragraphs)), reverse=True)
     chosen: list[int] = []
     words = 0
     for score, neg in scored:

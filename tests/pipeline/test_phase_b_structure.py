@@ -254,6 +254,35 @@ def test_look_changes_are_read_from_the_sentence_that_states_them() -> None:
                      ("as_bo", "Bo, soaked to the skin, shivers.")]
 
 
+def test_a_look_change_the_story_tells_lands_in_the_scene_that_tells_it() -> None:
+    """The script's writer often drops the change (the real model's tuba-audition script never put
+    Dov in the borrowed tuxedo): stage 5 reads it from the story, in the story's words, and records
+    it in the scene whose text matches its paragraph; talk in quotes is not a change."""
+    from aiuteur.domain import Asset
+    from aiuteur.pipeline.assets import add_story_look_changes, story_look_changes
+
+    story = ("Dov waited at the bus stop with his tuba. Ines laughed at him.\n\n"
+             '"Put on a hat," said Ines.\n\n'
+             "In the gents, Dov put on the borrowed tuxedo. The sleeves ended halfway down his forearms. "
+             "The trousers showed his yellow socks. A button flew off.\n\n"
+             "On the stage, Maestra Brandt looked up at the tall man in the short suit.\n")
+    text = ("EXT. BUS STOP - NIGHT\n\nDov waits at the bus stop, tuba on his back. Ines laughs.\n\n"
+            "INT. GENTS - NIGHT\n\nDov squeezes into a suit in the gents.\n\n"
+            "INT. STAGE - NIGHT\n\nMaestra Brandt looks up at Dov on the stage.\n")
+    script = import_screenplay(text.encode(), "t.fountain")
+    cast = [Asset(id=f"as_{n.lower()}", name=n, category=AssetCategory.CHARACTER,
+                  scenes=[s.id for s in script.scenes]) for n in ("Dov", "Ines", "Brandt")]
+    found = story_look_changes(script, cast, story)
+    assert found == [("as_dov", script.scenes[1].id, "In the gents, Dov put on the borrowed tuxedo. The sleeves ended "
+                      "halfway down his forearms. The trousers showed his yellow socks.")]
+    assets = add_story_look_changes(cast, script, story, {s.id for s in script.scenes})
+    assert [(c.scene_id, c.description[:30]) for c in assets[0].state_changes] == [
+        (script.scenes[1].id, "In the gents, Dov put on the b")]
+    # Only the scenes being read again change; a change already recorded there is kept.
+    assert add_story_look_changes(cast, script, story, {script.scenes[0].id}) == cast
+    assert add_story_look_changes(assets, script, story, {s.id for s in script.scenes}) == assets
+
+
 # --- stage 7 ------------------------------------------------------------------------------------------
 
 
