@@ -359,15 +359,19 @@ def test_every_place_of_the_beats_gets_a_scene(runner: Runner, engines: FakeEngi
     assert "code added scene 2 at LAMP ROOM (beat 2)" in result.takes[0].note and result.notes
 
 
-def test_a_silent_scene_is_re_asked_when_its_cast_speaks_in_the_story(runner: Runner, engines: FakeEngines) -> None:
-    story = IDEA.model_copy(update={"sources": [SourceText(text='Martha shouts, "Hold the light!" Leo holds it.')]})
+def test_a_silent_scene_is_re_asked_only_for_speakers_whose_lines_its_passage_lacks(
+        runner: Runner, engines: FakeEngines) -> None:
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        'Martha shouts, "Hold the light!" Leo holds it.\n\nThe storm went on all night.\n\n'
+        'Years later, at a market far inland, Leo said, "It was never the lamp."'))]})
     pid = _through_beats(runner, engines, story)
     silent = {"elements": [{"kind": "action", "text": "Martha, in a yellow oilskin, and Leo climb the wet steps."}]}
     engines.scripted.enqueue(plan_out(1), silent, silent, silent)
     result = runner.run(pid, Stage.SCRIPT)
     assert result.ok  # kept as written after every try, and marked
     reask = engines.scripted.calls[-1]["messages"][-1]["content"]
-    assert "nobody speaks, but MARTHA speak in the story" in reask
+    # Martha's line is in the scene's passage: she gets it from the story, not from a re-ask.
+    assert "nobody speaks, but LEO speak in the story" in reask and "MARTHA" not in reask.split("nobody speaks")[1]
     assert "Scene 1 is kept as written after every try" in result.takes[1].note
     assert story_speakers('Martha shouts, "Hold the light, Leo!" Leo nods.', ["Martha", "Leo"]) == ["Martha"]
 
@@ -460,7 +464,7 @@ def test_when_the_model_keeps_everyone_silent_the_storys_own_lines_are_spoken() 
     take, draft = writer.scene(title="T", outline="1. Lamp room", number="1", heading="INT. LAMP ROOM - NIGHT",
                                summary="Martha and Leo reach the lamp room", cast=["Martha", "Leo"], looks={},
                                previous=None, target="scene:x", seed=0, talk_in_story=["Martha", "Leo"])
-    assert len(text.calls) == 3 and "nobody speaks" in text.calls[-1]["messages"][-1]["content"]
+    assert len(text.calls) == 1  # both have lines in the passage: no re-ask, the story's own are spoken
     assert draft is not None
     said = [(e.speaker, e.text) for e in draft.elements if e.kind == "dialogue"]
     assert said == [("MARTHA", "Hold the lantern higher."), ("LEO", "I am holding it.")]
