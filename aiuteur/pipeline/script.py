@@ -188,11 +188,13 @@ def place_name(location: str) -> str:
     return name or " ".join(location.split()).strip(" .,:;-") or location
 
 
-def repair_plan(plan: ScriptPlanDraft) -> ScriptPlanDraft:
-    """Make a plan consistent without the model: locations are names, things listed as characters
-    go, unknown cast joins the characters, named people join casts."""
-    plan = plan.model_copy(update={"scenes": [s.model_copy(update={"location": place_name(s.location)})
-                                              for s in plan.scenes]})
+def repair_plan(plan: ScriptPlanDraft, *, names: bool = True) -> ScriptPlanDraft:
+    """Make a plan consistent without the model: locations are names (`names`: the model's are cut
+    to their name; code's own, as "CORWEN MUSIC HALL - GENTS", are kept whole), things listed as
+    characters go, unknown cast joins the characters, named people join casts."""
+    if names:
+        plan = plan.model_copy(update={"scenes": [s.model_copy(update={"location": place_name(s.location)})
+                                                  for s in plan.scenes]})
     things = {cue(c.name) for c in plan.characters if is_thing_name(c.name)}
     things |= {cue(m) for s in plan.scenes for m in s.cast if is_thing_name(m)}
     if things:
@@ -317,13 +319,13 @@ def told_by(plan: ScriptPlanDraft, paragraphs: list[str]) -> list[int]:
     return align(paragraphs, [" ".join([s.summary, s.location, *s.cast]) for s in plan.scenes])
 
 
-def _place_location(place: Place, planned: str) -> str:
-    """The heading location for `place` in a scene the plan had set at `planned`: a room of the
-    planned building keeps the building ("CORWEN MUSIC HALL - GENTS"); a place with a name of its
-    own, or one outside, stands alone ("PLATFORM AT TRELOSS")."""
+def _place_location(place: Place, planned: str, inside: bool = False) -> str:
+    """The heading location for `place` in a scene the plan had set at `planned` (`inside`: an INT
+    scene, a building): a room of the planned building keeps the building ("CORWEN MUSIC HALL -
+    GENTS"); a place with a name of its own, or one outside, stands alone ("PLATFORM AT TRELOSS")."""
     name = " ".join(re.sub(r"^(?:the|a|an|his|her|their|its|our|my|your)\s+", "", place.name, flags=re.I).split())
     own_name = any(w[:1].isupper() for w in name.split()[1:]) or (name[:1].isupper() and " " not in name)
-    if planned and place.inside and not own_name and not same_place(place.name, planned):
+    if planned and place.inside and not own_name and not same_place(place.name, planned) and inside:
         return f"{planned} - {name.upper()}"[:60]
     return name.upper()[:60]
 
@@ -383,7 +385,7 @@ def add_story_places(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
         if own is None:
             scenes.append(scene)
         else:
-            location = _place_location(own, scene.location)
+            location = _place_location(own, scene.location, scene.int_ext == "INT")
             scenes.append(scene.model_copy(update={"location": location, "int_ext": "INT" if own.inside else "EXT"}))
             changed.append(f"set scene {len(scenes)} at {location}")
         for _, place in after:
@@ -931,9 +933,9 @@ class Writer:
         # second answer costs minutes on a CPU and comes back with other gaps (docs/evals.md).
         fixed = plan_problems(got.value)
         plan = repair_plan(got.value)
-        plan, added = add_missing_places(plan, self.beat_places)  # every place of the beats gets a scene
-        plan, placed = add_story_places(plan, self.story_text)  # and every place the story puts people in
-        plan = repair_plan(plan)
+        plan, placed = add_story_places(plan, self.story_text)  # every place the story puts people in gets a scene
+        plan, added = add_missing_places(plan, self.beat_places)  # and every place of the beats still without one
+        plan = repair_plan(plan, names=False)
         plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
         if placed:

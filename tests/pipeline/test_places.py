@@ -118,3 +118,27 @@ def test_no_story_text_or_no_places_changes_nothing() -> None:
     plan = _plan(("KITCHEN", "Hester counts.", ["Hester Quaile"]))
     assert add_story_places(plan, "") == (plan, [])
     assert add_story_places(plan, "Hester counted. Clem slept.") == (plan, [])
+
+
+def test_the_writers_plan_keeps_the_beats_places_and_the_storys_places() -> None:
+    """Stage 4's plan through the Writer: a scene the story puts in the pantry is set there, and
+    the harbour wall, where a beat happens, still gets a scene of its own (stories first, then the
+    beats), each change said in the take's note."""
+    from aiuteur.domain import SourceText, StoryInput
+    from aiuteur.pipeline.script import BeatPlace, Writer
+    from tests.fakes import ScriptedText
+
+    story = StoryInput(sources=[SourceText(text=(
+        "In the pantry, Hester counted the collection twice. Clem was asleep in a deckchair.\n\n"
+        "She gave up and went to bed."))])
+    text = ScriptedText()
+    text.enqueue({"title": "T", "characters": [{"name": "Hester", "look": "grey cardigan"},
+                                               {"name": "Clem", "look": "racing pages"}],
+                  "scenes": [{"int_ext": "EXT", "location": "HARBOUR WALL", "time_of_day": "NIGHT",
+                              "summary": "Hester counts the collection while Clem sleeps.", "cast": ["Hester", "Clem"]}]})
+    writer = Writer(text=text, story=story, beat_places=[BeatPlace(1, "the harbour wall", "Hester counts.")])
+    take, plan = writer.plan("THE BEAT SHEET", "1. Hester counts.")
+    assert plan is not None
+    # The pantry is not part of a harbour wall (an EXT scene): it stands alone. Beat 1 goes first.
+    assert [s.location for s in plan.scenes] == ["HARBOUR WALL", "PANTRY"]
+    assert "code set scene 1 at PANTRY" in take.note and "added scene 1 at HARBOUR WALL (beat 1)" in take.note
