@@ -33,7 +33,7 @@ from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs
 INSIDE = frozenset(re.findall(r"\S+", """room rooms kitchen foyer lobby hall hallway corridor passage landing
 stairwell staircase stairs bedroom bathroom toilet toilets gents ladies loo washroom cloakroom study office
 offices library classroom attic cellar basement vault pantry parlour parlor lounge den nursery shop store
-bakery pub bar tavern inn café cafe canteen restaurant diner kitchenette flat apartment house cottage cabin
+bakery pub bar tavern inn café cafe canteen restaurant diner kitchenette flat apartment house home cottage cabin
 hut lodge shed sheds barn garage workshop studio church chapel cathedral temple mosque synagogue
 museum gallery theatre theater cinema auditorium stage backstage dressing wings booth station terminal
 hospital ward clinic surgery school gym gymnasium hotel motel hostel prison cell jail court courtroom
@@ -76,6 +76,8 @@ said says there then""")) - {"that"}
 PARTS = frozenset(re.findall(r"\S+", """back front mouth top bottom edge end corner far side door doorway
 entrance middle centre center foot head"""))
 _TAIL_PREPS = ("of", "on", "at", "in", "outside", "behind", "by")
+_HOMEWARD = frozenset({"at", "came", "come", "comes", "went", "go", "goes", "got", "get", "gets", "reached",
+                       "reach", "hurried", "ran", "walked", "arrived", "drove", "back", "stayed", "stay"})
 _PERSON_WORD = re.compile(r"\b(he|she|they|i|we|you|him|her|them|me|us)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z][\w'’-]*|[^\sA-Za-z]")
 
@@ -137,7 +139,7 @@ def _head_at(words: list[str]) -> int:
 
 _ADVERBS = frozenset(re.findall(r"\S+", """alone again together now today tonight yesterday tomorrow early late
 first last once twice already still too instead anyway back home outside inside upstairs downstairs abroad
-overnight all both"""))
+overnight all both above below"""))
 
 
 def _is_name(words: list[str], people: set[str]) -> bool:
@@ -196,6 +198,9 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
     if not someone:
         return []
     used = 0
+    for i, t in enumerate(toks[1:], start=1):  # "came home", "at home": home is where somebody is
+        if t.lower() == "home" and toks[i - 1].lower() in _HOMEWARD:
+            found.append(("home", "home", i - 1 == start))
     for i, t in enumerate(toks):
         if i < used or (t.lower() not in _PREPS and t.lower() not in _MOTION):
             continue

@@ -142,3 +142,11 @@ def test_the_writers_plan_keeps_the_beats_places_and_the_storys_places() -> None
     # The pantry is not part of a harbour wall (an EXT scene): it stands alone. Beat 1 goes first.
     assert [s.location for s in plan.scenes] == ["HARBOUR WALL", "PANTRY"]
     assert "code set scene 1 at PANTRY" in take.note and "added scene 1 at HARBOUR WALL (beat 1)" in take.note
+
+
+def test_home_and_a_place_with_a_word_after_it_are_places() -> None:
+    """Found on an outside story (O. Henry's The Gift of the Magi, not stored here): "reached his
+    flat above" and "hurried home" put people in places the first rules missed."""
+    text = "Mara reached his flat above the bakery at six, and she knocked.\n\nLater she hurried home with the parcel."
+    places = story_places(text, _names(text))
+    assert [(p.name, p.inside, p.paragraphs) for p in places] == [("his flat", True, [0]), ("home", True, [1])]
