@@ -82,7 +82,7 @@ from aiuteur.pipeline.actions import (
     UploadReference,
 )
 from aiuteur.pipeline.images_in import load_image
-from aiuteur.pipeline.roster import Person, story_people
+from aiuteur.pipeline.roster import Person, narrator, story_people
 from aiuteur.pipeline.screen_words import (
     LOOK_CHANGE,
     align,
@@ -578,13 +578,15 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str)
     """(asset id, scene id, the story's words) for each look change the story tells of a character
     ("Dov put it on in the gents. The sleeves ended halfway down his forearms."): the sentence that
     says it and the two after it, in the scene that tells its paragraph (`screen_words.align`). A
-    sentence that names nobody belongs to the one character named before it in its paragraph;
-    words in quotes are talk, not a change. A scene's writer often drops the change (the-wash-bay:
+    sentence that names nobody belongs to the one character named before it in its paragraph, and
+    "I" to the story's narrator (`roster.narrator`); words in quotes are talk, not a change. A scene's writer often drops the change (the-wash-bay:
     Teodora's driver's jacket never reached the script, so no scene showed it)."""
     if not story_text.strip() or not script.scenes or not characters:
         return []
     paragraphs = story_paragraphs(story_text)
     tells = align(paragraphs, [scene_text(s) for s in script.scenes])
+    teller = narrator(story_text)  # "I" in a story told by one of its people
+    me = next((a.id for a in characters if teller is not None and teller.named_by([a.name, *a.aliases])), None)
     out: list[tuple[str, str, str]] = []
     for i, paragraph in enumerate(paragraphs):
         said = sentences_whole(paragraph)
@@ -596,8 +598,11 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str)
             named = _subject_of(plain, len(plain) + 1, characters)
             if who is None and found and last is not None and _PRONOUN.match(plain.strip()):
                 who = last
+            if who is None and found and me is not None and re.search(r"\bI\b", plain[:found[0].start()]):
+                who = me  # "I am now wearing most of the top tier."
             last = named or last
-            subject_first = who is not None and (bool(_PRONOUN.match(plain.strip())) or any(
+            subject_first = who is not None and (bool(_PRONOUN.match(plain.strip())) or (
+                who == me and plain.strip().startswith("I ")) or any(
                 plain.strip().lower().startswith(f.lower()) for a in characters if a.id == who
                 for f in asset_forms(a, characters)))
             if who is not None and says_look_change(plain, subject_first):

@@ -74,6 +74,9 @@ _VERBS_AFTER = re.compile(
     r"[a-z]+ed)\b")
 _PLACE_PREPOSITIONS = re.compile(r"\b(?:in|at|of|into|from|near|outside|inside|across|towards|toward|to|on)\s+$", re.I)
 
+#: An open quote with no close after it: what follows is said by someone, not told by the narrator.
+_QUOTE_OPEN = re.compile(r"[\"“][^\"“”]*$")
+
 #: Titles that also name churches, streets and towns after a preposition of place ("of St Barnabas").
 _SAINTS = frozenset({"st", "saint", "san", "santa", "sankt", "ste"})
 
@@ -207,6 +210,8 @@ def _evidence(text: str, run: _Run, words: list[str], article: bool, lowered: se
         found.add("relation")
     if re.search(r"\b(?:called|named|name is|name was|name's|known as|I am|I'm)\s+$", before, re.I):
         found.add("called")
+    if re.search(r"(?:\b[Mm]y name is|\b[Mm]y name's|\bI am|\bI'm)\s+$", before) and not _QUOTE_OPEN.search(before):
+        found.add("self_named")  # the narrator of a story told as "I": "My name is Teodora Ruiz"
     if re.match(r"[,.!?]\s?[\"”]", after) and re.search(r",\s$", before):
         found.add("spoken_to")  # "Hold it straight, Femi," …
     elif re.match(r",\s?[\"”]", after) and re.search(r"[\"“]$", before) \
@@ -283,6 +288,17 @@ def story_people(text: str) -> list[Person]:
         if _is_person(person):
             people.append(person)
     return people
+
+
+def narrator(text: str, people: list[Person] | None = None) -> Person | None:
+    """The person who tells a story told as "I": the one who names themself outside quotes ("My
+    name is Teodora Ruiz", "I'm Adaeze"); None for a story told in the third person, or when no
+    one, or more than one, names themself."""
+    outside = re.sub(r"[\"“][^\"“”]*[\"”]", " ", text)
+    if len(re.findall(r"\bI\b", outside)) < 3:
+        return None
+    selves = [p for p in (people if people is not None else story_people(text)) if "self_named" in p.evidence]
+    return selves[0] if len(selves) == 1 else None
 
 
 def _is_person(p: Person) -> bool:

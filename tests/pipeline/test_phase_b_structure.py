@@ -283,6 +283,27 @@ def test_a_look_change_the_story_tells_lands_in_the_scene_that_tells_it() -> Non
     assert add_story_look_changes(assets, script, story, {s.id for s in script.scenes}) == assets
 
 
+def test_a_look_change_told_as_i_belongs_to_the_narrator() -> None:
+    """A story told as "I" names its teller once ("My name is …"); "I pull on the porter's coat"
+    is the teller's change (three-tier-disaster, the-wash-bay). Written for this test."""
+    from aiuteur.domain import Asset
+    from aiuteur.pipeline.assets import story_look_changes
+    from aiuteur.pipeline.roster import narrator
+
+    story = ("My name is Ottilie Varga and I sell tickets at the Palace.\n\n"
+             "At nine, Mr. Gruber locks the box office and I go up to the roof.\n\n"
+             "In the cloakroom I pull on the porter's coat and his peaked cap, and I walk out past Gruber.\n")
+    assert narrator(story) is not None and narrator(story).name == "Ottilie Varga"  # type: ignore[union-attr]
+    assert narrator(story.replace("I ", "she ").replace("My name is", "Her name was")) is None
+    text = ("INT. PALACE - NIGHT\n\nOttilie sells tickets.\n\n"
+            "INT. CLOAKROOM - NIGHT\n\nOttilie pulls on a coat in the cloakroom and walks past Gruber.\n")
+    script = import_screenplay(text.encode(), "t.fountain")
+    cast = [Asset(id="as_o", name="Ottilie Varga", category=AssetCategory.CHARACTER),
+            Asset(id="as_g", name="Gruber", category=AssetCategory.CHARACTER)]
+    [(who, where, words)] = story_look_changes(script, cast, story)
+    assert (who, where) == ("as_o", script.scenes[1].id) and words.startswith("In the cloakroom I pull on")
+
+
 # --- stage 7 ------------------------------------------------------------------------------------------
 
 
