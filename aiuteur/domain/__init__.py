@@ -40,6 +40,7 @@ from aiuteur.domain.artifacts import (
     VisualStyle,
     VoiceChoice,
     artifact_model,
+    read_artifact,
 )
 from aiuteur.domain.base import Frozen, canonical_json, content_hash, new_id, now_iso
 from aiuteur.domain.errors import (
@@ -74,4 +75,5 @@ __all__ = [
     "ScriptElement", "Shot", "ShotList", "ShotPrompt", "SourceRole", "SourceText", "Stage",
     "StateChange", "Status", "StoryInput", "StyleAndAssets", "Take", "Treatment", "TreatmentVariant",
     "VisualStyle", "VoiceChoice", "artifact_model", "canonical_json", "content_hash", "new_id", "now_iso", "parse_stage",
+    "read_artifact",
 ]

@@ -7,9 +7,9 @@ decoding) live beside each pipeline stage and are converted into these.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from aiuteur.domain.base import Frozen, new_id
 
@@ -531,6 +531,39 @@ class Clips(Frozen):
 def artifact_model(stage: str) -> type[Frozen]:
     """The pydantic model of the artifact a stage saves (by canonical stage name)."""
     return _ARTIFACT_MODELS[stage]
+
+
+M = TypeVar("M", bound=Frozen)
+
+
+def read_artifact(model: type[M], data: dict[str, Any]) -> M:
+    """A saved record's data as its model, leniently: a project saved by an older version loads.
+
+    A field the record lacks takes the model's default; a field the model no longer has (a
+    record written before it was removed) is left out, not refused. Anything else that does not
+    fit (a wrong type, a required field missing) raises pydantic's ValidationError.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        extra = [err["loc"] for err in e.errors() if err["type"] == "extra_forbidden"]
+        if not extra or len(extra) < len(e.errors()):
+            raise
+    return model.model_validate(_without(data, extra))
+
+
+def _without(data: Any, locs: list[tuple[int | str, ...]]) -> Any:
+    """`data` with the value at each of `locs` (paths of keys and list indexes) left out."""
+    here = {loc[0] for loc in locs if len(loc) == 1}
+    deeper: dict[int | str, list[tuple[int | str, ...]]] = {}
+    for loc in locs:
+        if len(loc) > 1:
+            deeper.setdefault(loc[0], []).append(loc[1:])
+    if isinstance(data, dict):
+        return {k: _without(v, deeper[k]) if k in deeper else v for k, v in data.items() if k not in here}
+    if isinstance(data, list):
+        return [_without(v, deeper[i]) if i in deeper else v for i, v in enumerate(data)]
+    return data
 
 
 _ARTIFACT_MODELS: dict[str, type[Frozen]] = {

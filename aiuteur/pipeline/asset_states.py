@@ -53,8 +53,6 @@ from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.shot_list import (
     find_asset,
-    load_bundle,
-    load_scene,
     scene_assets,
     shot_lines,
     text_engine,
@@ -67,7 +65,6 @@ from aiuteur.pipeline.writing import (
     default_templates,
     engine_failure,
     format_rules,
-    load_story,
     make_take,
     messages_for,
     story_rules,
@@ -173,8 +170,8 @@ def usable_states(draft: AssetStatesDraft, masters: list[str], shot_numbers: set
 
 
 def saved_states(state: ProjectState, scene_id: str) -> AssetStates | None:
-    data = state.data(Stage.ASSET_STATES, scene_id)
-    return AssetStates.model_validate(data) if data else None
+    """The saved asset states of a scene (an earlier one's, for continuity), as their model."""
+    return state.artifacts(scene_id).asset_states
 
 
 def state_of(states: AssetStates | None, asset_id: str) -> AssetState | None:
@@ -678,18 +675,17 @@ def generate_instances(ctx: StageContext, scene: Scene, states: AssetStates, ass
 def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: infer the states (InferStates), or scene-instance takes (SceneInstance)."""
     assert ctx.scene_id is not None
-    scene = load_scene(ctx.state, ctx.scene_id)
-    bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
-    shots_data = ctx.state.data(Stage.SHOTS, scene.id)
-    shots = ShotList.model_validate(shots_data) if shots_data else None
-    rules = story_rules(load_story(ctx.state))
+    scene = ctx.inputs.require_scene()
+    bundle = scene_style(ctx.inputs.assets, scene.id, ctx.capsules)  # the scene's own style, if any
+    shots = ctx.inputs.shots
+    rules = story_rules(ctx.inputs.story)
     assets = assets_in_scene(bundle, scene.id, shots)
     action = ctx.action
     if isinstance(action, SceneInstance):
         asset = next((a for a in assets if a.id == action.asset_id), None)
         if asset is None:
             raise InputError("That asset is not in this scene; choose one of the scene's assets.")
-        states = saved_states(ctx.state, scene.id)
+        states = ctx.inputs.asset_states
         if states is None:
             raise InputError("Infer the asset states of this scene before making scene-instance images.")
         takes, new = generate_instances(ctx, scene, states, asset, bundle, rules, action.takes)

@@ -102,7 +102,6 @@ from aiuteur.pipeline.writing import (
     ask,
     default_templates,
     format_rules,
-    load_story,
     make_take,
     messages_for,
     render,
@@ -1015,12 +1014,14 @@ def propose_description(asset: Asset, image: Image.Image, vision: Any, *, words:
 
 
 def saved(ctx: StageContext) -> StyleAndAssets:
-    data = ctx.state.data(Stage.ASSETS)
-    return StyleAndAssets.model_validate(data) if data else StyleAndAssets()
+    return ctx.inputs.assets or StyleAndAssets()
 
 
 def _script(ctx: StageContext) -> Script:
-    return ctx.state.script("Write or import the master script before extracting assets.")
+    script = ctx.inputs.script
+    if script is None or not script.scenes:
+        raise InputError("Write or import the master script before extracting assets.")
+    return script
 
 
 def _voiced(ctx: StageContext, registry: AssetRegistry, script: Script) -> AssetRegistry:
@@ -1090,7 +1091,7 @@ def _story_people(story: StoryInput | None) -> list[Person]:
 
 def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point; see the module docstring for the actions."""
-    story = load_story(ctx.state)
+    story = ctx.inputs.story
     rules = story_rules(story)
     current = saved(ctx)
     action = ctx.action

@@ -21,7 +21,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
-from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, Treatment, TreatmentVariant
+from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, TreatmentVariant
 from aiuteur.engines.base import EngineError, TextEngine
 from aiuteur.pipeline.actions import RewriteBeat, WriteBeats
 from aiuteur.pipeline.stage import StageContext, StageOutcome
@@ -32,7 +32,6 @@ from aiuteur.pipeline.writing import (
     default_templates,
     engine_failure,
     format_rules,
-    load_story,
     make_take,
     messages_for,
     params_text,
@@ -260,10 +259,10 @@ def regenerate_beat(
 
 def chosen_variant(ctx: StageContext) -> TreatmentVariant:
     """The chosen treatment variant, or InputError saying to choose one."""
-    data = ctx.state.data(Stage.TREATMENT)
-    if not data:
+    treatment = ctx.inputs.treatment
+    if treatment is None:
         raise InputError("Write a treatment and choose one of its three versions before making beats.")
-    variant = Treatment.model_validate(data).chosen_variant
+    variant = treatment.chosen_variant
     if variant is None:
         raise InputError("Choose one of the three treatments before making beats.")
     return variant
@@ -274,16 +273,16 @@ def run(ctx: StageContext) -> StageOutcome:
     if ctx.state.skips_writing:
         raise InputError("This project goes straight to the script, so it has no beat sheet; change the input mode to make one.")
     variant = chosen_variant(ctx)
-    story = load_story(ctx.state)
+    story = ctx.inputs.story
     text = ctx.engines.text("beats")
     action = ctx.action
     assert isinstance(action, WriteBeats | RewriteBeat)
     attempts = action.max_attempts
     if isinstance(action, RewriteBeat):
-        data = ctx.state.data(Stage.BEATS)
-        if not data:
+        sheet = ctx.inputs.beats
+        if sheet is None:
             raise InputError("Make the beat sheet before rewriting one beat.")
-        take = regenerate_beat(story, variant, BeatSheet.model_validate(data), action.beat_id, text,
+        take = regenerate_beat(story, variant, sheet, action.beat_id, text,
                                seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template, max_attempts=attempts)
     else:
         take = make_beats(story, variant, text, seed=ctx.seed, guidance=ctx.guidance, templates=ctx.template,

@@ -26,7 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiuteur.domain import Clips, CostEstimate, Frames, InputError, ShotList, Stage, Take
+from aiuteur.domain import CostEstimate, Frames, InputError, ShotList, Stage, Take
 from aiuteur.pipeline.actions import Estimate
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.stage import StageContext, StageOutcome
@@ -90,8 +90,8 @@ def measured_seconds_per_frame(state: ProjectState, model_id: str, machine: str,
                     and n > 0 and tk.seconds > 0):
                 seconds, frames, count = seconds + tk.seconds, frames + n, count + 1
     for sid in state.scene_ids if takes is None else []:
-        data = state.data(Stage.VIDEO, sid)
-        for clip in (Clips.model_validate(data).clips if data else []):
+        clips = state.artifacts(sid).video
+        for clip in (clips.clips if clips else []):
             if clip.video and clip.model_id == model_id and clip.machine == machine and clip.num_frames > 0:
                 seconds, frames, count = seconds + clip.render_seconds, frames + clip.num_frames, count + 1
     for t in extra:
@@ -127,9 +127,9 @@ def estimate(state: ProjectState, scene_id: str, model_id: str, backend: str, *,
              currency: str = "USD", machine: str = "", timings: Sequence[Mapping[str, Any]] = (),
              engine: Any = None, takes: Sequence[Take] | None = None) -> CostEstimate:
     """The cost estimate of one scene's video pass (pure: from saved artifacts and measured timings)."""
-    shots = ShotList.model_validate(state.data(Stage.SHOTS, scene_id) or {}).shots
-    frames_data = state.data(Stage.FRAMES, scene_id)
-    frames = Frames.model_validate(frames_data) if frames_data else Frames()
+    saved = state.artifacts(scene_id)
+    shots = (saved.shots or ShotList()).shots
+    frames = saved.frames or Frames()
     shots = [s for s in shots if frames.get(s.id, "start") is not None] or shots
     if backend == "animatic":
         return CostEstimate(
@@ -180,8 +180,8 @@ def voice_time(state: ProjectState, scene_id: str) -> tuple[float, str]:
     Lines spoken in stage 7 cost nothing more; lines not spoken yet are costed at the speed
     measured on this machine (seconds of work per second of speech), else a rough figure.
     """
-    data = state.data(Stage.SHOTS, scene_id)
-    lines = ShotList.model_validate(data).lines if data else []
+    shot_list = state.artifacts(scene_id).shots
+    lines = shot_list.lines if shot_list else []
     if not lines:
         return 0.0, "Sound: no spoken lines in this scene's shot list, so the videos stay silent."
     measured = [(ln.took_s, ln.seconds) for ln in lines if ln.took_s > 0 and ln.seconds > 0]
@@ -253,8 +253,8 @@ def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: estimate the scene's video pass (and confirm it when asked to)."""
     assert ctx.scene_id is not None
     label = ctx.state.scene_label(ctx.scene_id)
-    frames = ctx.state.data(Stage.FRAMES, ctx.scene_id)
-    if not frames or not frames.get("frames"):
+    frames = ctx.inputs.frames
+    if frames is None or not frames.frames:
         raise InputError(f"Make the keyframes of {label} in stage 10 before estimating its video.")
     engine = video_engine(ctx)
     backend = engine_backend(engine)
@@ -277,7 +277,7 @@ def run(ctx: StageContext) -> StageOutcome:
     confirmed, why = _auto_confirm(est, action.confirm)
     est = est.model_copy(update={"confirmed": confirmed,
                                  "assumptions": [*est.assumptions, why] if why else est.assumptions})
-    take = make_take(Stage.CONFIRM, purpose="estimate", inputs={"frames": frames, "model": est.model_id,
+    take = make_take(Stage.CONFIRM, purpose="estimate", inputs={"frames": frames.model_dump(mode="json"), "model": est.model_id,
                                                                  "rate": rate, "timings": timings},
                      rendered=None, text=None, seed=None, engine="code", scene_id=ctx.scene_id, output=est)
     return StageOutcome(takes=[take], artifact=est, take_id=take.id)

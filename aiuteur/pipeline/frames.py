@@ -64,10 +64,8 @@ from aiuteur.pipeline.actions import KeyframeSettings, RegenerateFrame, Regenera
 from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
 from aiuteur.pipeline.consistency import AssetReference, KeyframeScore, score_keyframe
 from aiuteur.pipeline.layout import effective_layout, regions
-from aiuteur.pipeline.shot_list import load_bundle, load_scene
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import scene_style
-from aiuteur.pipeline.writing import load_story
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +426,7 @@ def _size(ctx: StageContext, default_side: int = DEFAULT_SIDE) -> tuple[int, int
     if o.width is not None or o.height is not None:
         w, h = o.width or DEFAULT_SIDE, o.height or DEFAULT_SIDE
         return w // 8 * 8, h // 8 * 8
-    story = load_story(ctx.state)
+    story = ctx.inputs.story
     aspect = story.params.aspect_ratio if story else "16:9"
     return frame_size(aspect, o.size or default_side)
 
@@ -437,13 +435,12 @@ def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: keyframes for the scene, one shot, or one frame (see the module docstring)."""
     # 1. Check inputs.
     assert ctx.scene_id is not None
-    scene = load_scene(ctx.state, ctx.scene_id)
+    scene = ctx.inputs.require_scene()
     label = ctx.state.scene_label(scene.id)
-    prompts_data = ctx.state.data(Stage.PROMPTS, scene.id)
-    if not prompts_data or not prompts_data.get("prompts"):
+    prompts = ctx.inputs.prompts
+    if prompts is None or not prompts.prompts:
         raise InputError(f"Build the prompts of {label} before making its keyframes.")
-    prompts = Prompts.model_validate(prompts_data)
-    shots = ShotList.model_validate(ctx.state.data(Stage.SHOTS, scene.id) or {})
+    shots = ctx.inputs.shots or ShotList()
     shot_by_id = {s.id: s for s in shots.shots}
     missing = [p.shot_id for p in prompts.prompts if p.shot_id not in shot_by_id]
     if missing:
@@ -453,11 +450,10 @@ def run(ctx: StageContext) -> StageOutcome:
     assert isinstance(action, KeyframeSettings)
     wanted = wanted_frames(action, prompts)
     best_of = min(action.best_of, MAX_BEST_OF)
-    previous_data = ctx.state.data(Stage.FRAMES, scene.id)
-    frames = frames_for(prompts, Frames.model_validate(previous_data) if previous_data else None)
+    frames = frames_for(prompts, ctx.inputs.frames)
 
     # 2. Engines and what every frame shares.
-    bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
+    bundle = scene_style(ctx.inputs.assets, scene.id, ctx.capsules)  # the scene's own style, if any
     style = bundle.style if bundle else None
     engine = ctx.engines.image("keyframe")
     tiny = is_test_model(engine)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from aiuteur.domain import STAGE_ORDER, AssetCategory, HubState, Stage, Status
+from aiuteur.domain import STAGE_ORDER, AssetCategory, ElementKind, HubState, Scene, Stage, Status
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.graph import ProjectState
 
@@ -48,8 +47,7 @@ class SceneRow:
 
 
 def hub_state(state: ProjectState) -> HubState:
-    data = state.data(Stage.HUB)
-    return HubState.model_validate(data) if data else HubState()
+    return state.artifacts().hub or HubState()
 
 
 def remembered_stage(state: ProjectState, scene_id: str) -> Stage | None:
@@ -71,14 +69,9 @@ def stands_at(state: ProjectState, scene_id: str) -> Stage:
     return remembered_stage(state, scene_id) or graph.scene_stage(state, scene_id)
 
 
-def _speakers(scene: dict[str, Any]) -> list[str]:
-    return list(dict.fromkeys(str(e["character"]) for e in scene.get("elements", [])
-                              if e.get("kind") == "dialogue" and e.get("character")))
-
-
-def _named_in_action(scene: dict[str, Any], names: dict[str, list[str]]) -> list[str]:
+def _named_in_action(scene: Scene, names: dict[str, list[str]]) -> list[str]:
     """Who of `names` (name -> the words that name them) the scene's action lines mention."""
-    action = " ".join(str(e.get("text", "")) for e in scene.get("elements", []) if e.get("kind") == "action")
+    action = " ".join(e.text for e in scene.elements if e.kind == ElementKind.ACTION)
     return [name for name, words in names.items()
             if any(w and re.search(rf"(?<![\w'’]){re.escape(w)}(?![\w'’])", action, re.IGNORECASE) for w in words)]
 
@@ -89,27 +82,29 @@ def scene_rows(state: ProjectState) -> list[SceneRow]:
     People are everyone in the scene, speaking or not: the registry's characters of the scene,
     and every known character (registry, or before stage 5 anyone who speaks in the script) that
     its action lines name ("Maya and Leo sit in silence")."""
-    assets = [a for a in state.registry_assets() if not a.get("removed")]
-    characters = {str(a["name"]): [str(a["name"]), *map(str, a.get("aliases", []))] for a in assets
-                  if a.get("category") == AssetCategory.CHARACTER.value}
+    saved = state.artifacts()
+    bundle, script = saved.assets, saved.script
+    assets = [a for a in (bundle.registry.assets if bundle else []) if not a.removed]
+    scenes = script.scenes if script else []
+    characters = {a.name: [a.name, *a.aliases] for a in assets if a.category == AssetCategory.CHARACTER}
     if not characters:  # before stage 5: the script's speakers, by the name their cues use
-        characters = {c: [c] for scene in state.scenes for c in _speakers(scene)}
+        characters = {c: [c] for scene in scenes for c in scene.characters}
     deferred = state.deferred
     rows = []
-    for scene in state.scenes:
-        sid = scene["id"]
-        mine = [a for a in assets if sid in a.get("scenes", [])]
-        places = [a["name"] for a in mine if a.get("category") == AssetCategory.LOCATION.value]
-        people = [a["name"] for a in mine if a.get("category") == AssetCategory.CHARACTER.value]
+    for scene in scenes:
+        sid = scene.id
+        mine = [a for a in assets if sid in a.scenes]
+        places = [a.name for a in mine if a.category == AssetCategory.LOCATION]
+        people = [a.name for a in mine if a.category == AssetCategory.CHARACTER]
         if not people:  # before stage 5 (or none registered here): the speakers of the scene
-            people = _speakers(scene)
+            people = scene.characters
         people = list(dict.fromkeys([*people, *_named_in_action(scene, characters)]))
-        if not places and scene.get("location"):
-            places = [str(scene["location"]).title()]
-        shots = len((state.data(Stage.SHOTS, sid) or {}).get("shots", []))
-        rows.append(SceneRow(sid, str(scene.get("number", "")), str(scene.get("heading", "")),
-                             graph.scene_statuses(state, sid), stands_at(state, sid), places, people,
-                             sid in deferred, shots))
+        if not places and scene.location:
+            places = [scene.location.title()]
+        shot_list = saved.of_scene(sid).shots
+        rows.append(SceneRow(sid, scene.number, scene.heading, graph.scene_statuses(state, sid),
+                             stands_at(state, sid), places, people, sid in deferred,
+                             len(shot_list.shots) if shot_list else 0))
     return rows
 
 

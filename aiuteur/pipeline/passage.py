@@ -23,7 +23,6 @@ from aiuteur.pipeline.writing import (
     default_templates,
     engine_failure,
     format_rules,
-    load_story,
     make_take,
     messages_for,
     story_rules,
@@ -130,7 +129,7 @@ def run_passage(ctx: StageContext, stage: Stage, action: RewritePassage) -> Stag
     check_span(text, start, end)
     try:
         out = rewrite_passage(text, start, end, ctx.guidance, ctx.engines.text("passage"), stage=stage,
-                              seed=ctx.seed, rules=story_rules(load_story(ctx.state)), templates=ctx.template)
+                              seed=ctx.seed, rules=story_rules(ctx.inputs.story), templates=ctx.template)
     except InputError as e:  # the inputs were checked above: the model failed
         return StageOutcome(takes=[failed_take(stage, None, "passage", {"passage": text[start:end]}, str(e),
                                                target=action.target, seed=ctx.seed)])

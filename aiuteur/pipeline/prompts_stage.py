@@ -35,13 +35,13 @@ from aiuteur.domain import (
 )
 from aiuteur.engines.clip_tokens import CLIP_CONTEXT, clip_tokens
 from aiuteur.pipeline.actions import BuildPrompts, RebuildPrompt
-from aiuteur.pipeline.asset_states import assets_in_scene, saved_states, scene_image, state_of
+from aiuteur.pipeline.asset_states import assets_in_scene, scene_image, state_of
 from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
-from aiuteur.pipeline.shot_list import load_bundle, load_scene, shot_lines
+from aiuteur.pipeline.shot_list import shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.visual_style import scene_style, style_words
-from aiuteur.pipeline.writing import load_story, make_take, story_rules
+from aiuteur.pipeline.writing import make_take, story_rules
 
 STATIC = ("static",)
 NO_CHANGE = "Static shot and nothing changes in it: the start frame holds for the whole shot."
@@ -345,22 +345,20 @@ def edit_prompt(prompts: Prompts, shot_id: str, *, start: str | None = None, end
 def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: build every prompt (no model); RebuildPrompt rebuilds one, dropping its edit."""
     assert ctx.scene_id is not None
-    scene = load_scene(ctx.state, ctx.scene_id)
-    data = ctx.state.data(Stage.SHOTS, scene.id)
-    if not data or not data.get("shots"):
+    scene = ctx.inputs.require_scene()
+    shots = ctx.inputs.shots
+    if shots is None or not shots.shots:
         raise InputError(f"Make the shot list of {ctx.state.scene_label(scene.id)} before building its prompts.")
-    shots = ShotList.model_validate(data)
-    states = saved_states(ctx.state, scene.id)
-    bundle = scene_style(load_bundle(ctx.state), scene.id, ctx.capsules)  # the scene's own style, if any
-    rules = story_rules(load_story(ctx.state))
-    prev_data = ctx.state.data(Stage.PROMPTS, scene.id)
-    previous = Prompts.model_validate(prev_data) if prev_data else None
+    states = ctx.inputs.asset_states
+    bundle = scene_style(ctx.inputs.assets, scene.id, ctx.capsules)  # the scene's own style, if any
+    rules = story_rules(ctx.inputs.story)
+    previous = ctx.inputs.prompts
     action = ctx.action
     assert isinstance(action, BuildPrompts)
     rebuild = {action.shot_id} if isinstance(action, RebuildPrompt) else set()
     budget = prompt_budget(action.image_family or image_family(ctx.engines))
     prompts = build_prompts(ctx.state, scene, shots, states, bundle, rules, previous, rebuild, budget)
-    inputs = {"budget": budget, "shots": data, "states": states.model_dump(mode="json") if states else None,
+    inputs = {"budget": budget, "shots": shots.model_dump(mode="json"), "states": states.model_dump(mode="json") if states else None,
               "style": bundle.style.model_dump(mode="json") if bundle else None, "rules": rules}
     take = make_take(Stage.PROMPTS, purpose="prompts", inputs=inputs, rendered=None, text=None, seed=None,
                      engine="code", scene_id=scene.id, target=action.target, output=prompts)

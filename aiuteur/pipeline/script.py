@@ -39,7 +39,6 @@ from pydantic import (
 )
 
 from aiuteur.domain import (
-    BeatSheet,
     ElementKind,
     InputError,
     InputMode,
@@ -72,7 +71,6 @@ from aiuteur.pipeline.writing import (
     default_templates,
     engine_failure,
     format_rules,
-    load_story,
     make_take,
     messages_for,
     params_text,
@@ -1204,10 +1202,9 @@ def _material(ctx: StageContext, story: StoryInput) -> tuple[str, str]:
     """What the plan is written from: the beat sheet, or (skip to stage 4) the inputs themselves."""
     if ctx.state.skips_writing:
         return "THE MATERIAL (write the script straight from it)", f"{sources_text(story)}\n\nBRIEF\n{brief_text(story)}"
-    data = ctx.state.data(Stage.BEATS)
-    if not data or not data.get("beats"):
+    sheet = ctx.inputs.beats
+    if sheet is None or not sheet.beats:
         raise InputError("Make the beat sheet before writing the script.")
-    sheet = BeatSheet.model_validate(data)
     beats = "\n".join(f"{i}. {b.title}: {b.summary}" for i, b in enumerate(sheet.beats, start=1))
     material = f"{beats}\n\nBRIEF\n{brief_text(story)}"
     if story.primary is not None and story.primary.text.strip():
@@ -1222,10 +1219,9 @@ def _beat_places(ctx: StageContext) -> list[BeatPlace]:
     from the inputs, or the beats name no places)."""
     if ctx.state.skips_writing:  # no beat sheet is read (its loader does not read one)
         return []
-    data = ctx.state.data(Stage.BEATS)
-    if not data or not data.get("beats"):
+    sheet = ctx.inputs.beats
+    if sheet is None or not sheet.beats:
         return []
-    sheet = BeatSheet.model_validate(data)
     return [BeatPlace(i, b.place, b.summary) for i, b in enumerate(sheet.beats, start=1) if b.place.strip()]
 
 
@@ -1247,7 +1243,10 @@ def _outcome(writer: Writer, written: Written, target: str = "") -> StageOutcome
 
 
 def saved_script(ctx: StageContext) -> Script:
-    return ctx.state.script("Write or import the script first.")
+    script = ctx.inputs.script
+    if script is None or not script.scenes:
+        raise InputError("Write or import the script first.")
+    return script
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -1256,7 +1255,7 @@ def run(ctx: StageContext) -> StageOutcome:
     action = ctx.action
     if isinstance(action, RewritePassage):
         return run_passage(ctx, Stage.SCRIPT, action)
-    story = require_story(ctx.state, "the script")
+    story = require_story(ctx.inputs.story, "the script")
     assert isinstance(action, WriteScript | RewriteScene | EnrichScript)
     # Skip to script: import the screenplay, no model call (and no model loaded).
     if is_screenplay_input(story) and isinstance(action, WriteScript):
@@ -1287,5 +1286,5 @@ def run(ctx: StageContext) -> StageOutcome:
 
 __all__ = [
     "EnrichedActions", "SceneDraft", "ScriptPlanDraft", "Writer", "enrich_script", "import_script",
-    "is_screenplay_input", "load_story", "read_back", "regenerate_scene", "scene_schema", "write_script",
+    "is_screenplay_input", "read_back", "regenerate_scene", "scene_schema", "write_script",
 ]

@@ -30,7 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from aiuteur.domain import (
     Asset,
     AssetCategory,
-    AssetRegistry,
     ElementKind,
     InputError,
     IntExt,
@@ -47,7 +46,6 @@ from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
 from aiuteur.pipeline import timing
 from aiuteur.pipeline.actions import RegenerateShot
 from aiuteur.pipeline.assets import canonical, scene_place
-from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.layout import default_layout
 from aiuteur.pipeline.screen_words import (
     CROWD,
@@ -68,7 +66,6 @@ from aiuteur.pipeline.writing import (
     default_templates,
     engine_failure,
     format_rules,
-    load_story,
     make_take,
     messages_for,
     story_rules,
@@ -925,34 +922,20 @@ def text_engine(ctx: StageContext, purpose: str) -> TextEngine:
     return engine
 
 
-def load_scene(state: ProjectState, scene_id: str) -> Scene:
-    """The approved scene from the saved script, or InputError in one sentence."""
-    script = state.script("Write or import the script before making a shot list.")
-    try:
-        return script.scene(scene_id)
-    except KeyError:
-        raise InputError("That scene is no longer in the script; choose another scene.") from None
-
-
-def load_bundle(state: ProjectState) -> StyleAndAssets | None:
-    """The saved stage-5 style and registry, or None before stage 5."""
-    data = state.data(Stage.ASSETS)
-    return StyleAndAssets.model_validate(data) if data else None
-
-
 def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: the whole shot list (WriteShotList), or one shot again (RegenerateShot)."""
     assert ctx.scene_id is not None
-    scene = load_scene(ctx.state, ctx.scene_id)
-    assets = scene_assets(load_bundle(ctx.state), scene.id)
-    rules = story_rules(load_story(ctx.state))
+    scene = ctx.inputs.require_scene()
+    bundle = ctx.inputs.assets
+    assets = scene_assets(bundle, scene.id)
+    rules = story_rules(ctx.inputs.story)
     text = text_engine(ctx, "shot_list")
     action = ctx.action
     if isinstance(action, RegenerateShot):
-        data = ctx.state.data(Stage.SHOTS, scene.id)
-        if not data:
+        saved = ctx.inputs.shots
+        if saved is None:
             raise InputError("Make the shot list before regenerating one of its shots.")
-        take = regenerate_shot(scene, ShotList.model_validate(data), action.shot_id, assets, text,
+        take = regenerate_shot(scene, saved, action.shot_id, assets, text,
                                seed=ctx.seed, rules=rules, guidance=ctx.guidance, templates=ctx.template)
     else:
         take = make_shot_list(scene, assets, text, seed=ctx.seed, rules=rules, guidance=ctx.guidance,
@@ -962,21 +945,15 @@ def run(ctx: StageContext) -> StageOutcome:
     # Speak every line in its character's voice and time the shots by them (pipeline/timing.py).
     from aiuteur.pipeline.voices import time_shots
 
-    data = ctx.state.data(Stage.SHOTS, scene.id)
-    previous = ShotList.model_validate(data) if data else None
+    previous = ctx.inputs.shots
     shots = ShotList.model_validate(take.output)
     if isinstance(action, RegenerateShot) and previous is not None:  # one shot's camera again: its lines and timing stay
         shots = shots.model_copy(update={"lines": previous.lines, "voice_model": previous.voice_model})
-    timed = time_shots(shots, scene, Script.model_validate(ctx.state.data(Stage.SCRIPT)), _registry(ctx.state),
+    timed = time_shots(shots, scene, ctx.inputs.script or Script(), bundle.registry if bundle is not None else None,
                        ctx.engines, seed=ctx.seed, put_media=ctx.put_media, previous=previous,
                        report=lambda f, what: ctx.report(0.9 + 0.1 * f, what))
     take = take.model_copy(update={"output": timed.shots.model_dump(mode="json")})
     return StageOutcome(takes=[take, *timed.takes], artifact=timed.shots, take_id=take.id)
-
-
-def _registry(state: ProjectState) -> AssetRegistry | None:
-    bundle = load_bundle(state)
-    return bundle.registry if bundle is not None else None
 
 
 __all__ = [

@@ -133,7 +133,7 @@ def add_sound(ctx: Any, scene: Scene, shots: Sequence[Shot], lines: Sequence[Lin
 
 def respeak(ctx: Any, scene: Scene, shots: ShotList, clips: Clips, key: str) -> tuple[Take, Clips]:
     """Speak one line part again (a new take, new seed) and keep it in the clips' lines."""
-    from aiuteur.domain import AssetRegistry, InputError, Script, Stage, StyleAndAssets
+    from aiuteur.domain import AssetRegistry, InputError, Script, Stage
     from aiuteur.pipeline.shot_list import scene_units
     from aiuteur.pipeline.voices import LineRequest, cast_voices, load_voice, speak_line
 
@@ -146,9 +146,9 @@ def respeak(ctx: Any, scene: Scene, shots: ShotList, clips: Clips, key: str) -> 
     chosen = load_voice(ctx.engines)
     if chosen.engine is None:
         raise InputError(chosen.note + " The line keeps its earlier audio.")
-    data = ctx.state.data(Stage.ASSETS)
-    registry = StyleAndAssets.model_validate(data).registry if data else AssetRegistry()
-    cast = cast_voices(Script.model_validate(ctx.state.data(Stage.SCRIPT)), registry, chosen.engine.voices())
+    bundle = ctx.inputs.assets
+    registry = bundle.registry if bundle is not None else AssetRegistry()
+    cast = cast_voices(ctx.inputs.script or Script(), registry, chosen.engine.voices())
     req = LineRequest(old.dialogue, old.part, old.parts, old.character, unit.text, unit.parenthetical,
                       unit.extension)
     take, line = speak_line(req, cast[old.character], chosen.engine, seed=ctx.seed, stage=Stage.VIDEO,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -28,6 +29,7 @@ from aiuteur.engines.base import (
 from aiuteur.pipeline.actions import Action
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.pipeline.state import Artifacts
 from aiuteur.store.capsules import CapsuleLibrary
 
 ProgressFn = Callable[[float, str], None]
@@ -86,6 +88,12 @@ class StageContext:
     #: Earlier takes of this project (stage, scene id) -> takes: what was measured here (seconds, model).
     past_takes: Callable[[Stage, str | None], list[Take]] = _no_takes
     capsules: CapsuleLibrary | None = None  # the project owner's style capsules (None: the default data folder's)
+
+    @cached_property
+    def inputs(self) -> Artifacts:
+        """The stage's upstream artifacts (and its own earlier work) as domain models, parsed once
+        from the records its loader read: `ctx.inputs.script`, `ctx.inputs.shots` (this scene's)."""
+        return self.state.artifacts(self.scene_id)
 
     def template(self, stage_role: str) -> Template:
         return load_template(stage_role, self.project.prompt_overrides)

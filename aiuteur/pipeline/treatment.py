@@ -43,7 +43,6 @@ from aiuteur.pipeline.writing import (
     engine_failure,
     format_rules,
     has_material,
-    load_story,
     make_take,
     messages_for,
     params_text,
@@ -451,17 +450,16 @@ def run(ctx: StageContext) -> StageOutcome:
     # 1. Check inputs.
     if ctx.state.skips_writing:
         raise InputError("This project goes straight to the script, so it has no treatment; change the input mode to write one.")
-    story = require_story(ctx.state, "a treatment")
+    story = require_story(ctx.inputs.story, "a treatment")
     action = ctx.action
     assert isinstance(action, WriteTreatments | RewriteVariant)
     attempts = action.max_attempts
     text = ctx.engines.text("treatment")
     # 2. Regenerate one variant, keeping the other two.
     if isinstance(action, RewriteVariant):
-        data = ctx.state.data(Stage.TREATMENT)
-        if not data:
+        current = ctx.inputs.treatment
+        if current is None:
             raise InputError("Write the three treatments before rewriting one of them.")
-        current = Treatment.model_validate(data)
         take = regenerate_variant(story, current, action.index, text, seed=ctx.seed, guidance=ctx.guidance,
                                   templates=ctx.template, max_attempts=attempts)
         if not take.ok or take.output is None:
@@ -475,4 +473,4 @@ def run(ctx: StageContext) -> StageOutcome:
     return StageOutcome(takes=[take], artifact=Treatment.model_validate(take.output), take_id=take.id)
 
 
-__all__ = ["VariantDraft", "load_story", "make_treatment", "regenerate_variant", "run"]
+__all__ = ["VariantDraft", "make_treatment", "regenerate_variant", "run"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiuteur.domain import ArtifactRecord, InputMode, Stage, content_hash
-from aiuteur.pipeline.state import ProjectState, SceneId
+from aiuteur.pipeline.state import Artifacts, ProjectState, SceneId
 
 Data = dict[str, Any] | None
 Key = tuple[Stage, SceneId]
@@ -61,7 +61,13 @@ class Loaded:
         if own in self.base.records:
             records[own] = self.base.records[own]
         where = f"{self.stage.title} (scene {self.scene_id})" if self.scene_id else self.stage.title
-        return ProjectState(self.base.branch, records, readable=frozenset({*self.declared, own}), reader=where)
+        return ProjectState(self.base.branch, records, readable=frozenset({*self.declared, own}), reader=where,
+                            _models=self.base._models)
+
+    @property
+    def inputs(self) -> Artifacts:
+        """The same records as domain models (`ctx.inputs`): each parsed once, from this read."""
+        return self.state.artifacts(self.scene_id)
 
 
 class _Reader:
@@ -128,6 +134,14 @@ def _cast(scene_id: str) -> Callable[[Data], Any]:
     """Who and what is in the scene, as words and voices (not the reference images, which change
     as the filmmaker makes takes in stage 5 and do not change a shot list or a spoken line)."""
     return lambda data: [{f: a.get(f) for f in CAST_FIELDS} for a in _in_scene(data, scene_id) if not a.get("removed")]
+
+
+def _framed_cast(scene_id: str, shots: Data) -> Callable[[Data], Any]:
+    """The cast as words (`_cast`), with any asset a shot of the scene puts in frame besides:
+    the prompts name and describe each of them, and the keyframes place them by kind."""
+    framed = {aid for shot in _get(shots, "shots", default=[]) for aid in shot.get("assets", [])}
+    return lambda data: [{f: a.get(f) for f in CAST_FIELDS} for a in _get(data, "registry", "assets", default=[])
+                         if (scene_id in a.get("scenes", []) or a.get("id") in framed) and not a.get("removed")]
 
 
 def _story_people(data: Data) -> Any:
@@ -228,7 +242,7 @@ def _references(scene_id: str) -> Callable[[Data], Any]:
 
 
 def _prompts(r: _Reader, state: ProjectState, scene_id: str) -> None:
-    r.read("shots", Stage.SHOTS, scene_id)
+    shots = r.read("shots", Stage.SHOTS, scene_id)
     r.read("asset_states", Stage.ASSET_STATES, scene_id)
     r.read("style", Stage.ASSETS, pick=lambda d: _get(d, "style"))
     r.read("rules", Stage.INPUT, pick=_rules)
@@ -236,14 +250,16 @@ def _prompts(r: _Reader, state: ProjectState, scene_id: str) -> None:
     _earlier(r, state, scene_id, _in_scene(assets, scene_id))
     r.read("brief_rules", Stage.INPUT, pick=_brief_rules)
     r.read("scene", Stage.SCRIPT, pick=_scene_of(scene_id))
+    r.read("cast", Stage.ASSETS, pick=_framed_cast(scene_id, shots))
 
 
 def _frames(r: _Reader, state: ProjectState, scene_id: str) -> None:
     r.read("prompts", Stage.PROMPTS, scene_id)
-    r.read("shots", Stage.SHOTS, scene_id)
+    shots = r.read("shots", Stage.SHOTS, scene_id)
     r.read("scene", Stage.SCRIPT, pick=_scene_of(scene_id))
     r.read("style", Stage.ASSETS, pick=lambda d: _get(d, "style"))
     r.read("references", Stage.ASSETS, pick=_references(scene_id))
+    r.read("cast", Stage.ASSETS, pick=_framed_cast(scene_id, shots))
     r.read("aspect", Stage.INPUT, pick=lambda d: _get(d, "params", "aspect_ratio"))
 
 

@@ -34,7 +34,6 @@ from aiuteur.domain import (
     AiuteurError,
     Clip,
     Clips,
-    CostEstimate,
     Frames,
     InputError,
     Prompts,
@@ -57,7 +56,7 @@ from aiuteur.pipeline.actions import (
     VideoSettings,
 )
 from aiuteur.pipeline.batch import ItemClock, cancel_queued, mean_seconds, parallelism, run_items
-from aiuteur.pipeline.shot_list import load_scene, shot_lines
+from aiuteur.pipeline.shot_list import shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 
 log = logging.getLogger(__name__)
@@ -159,11 +158,6 @@ def too_long_refusal(engine: VideoEngine | None, shots: list[Shot], frames: Fram
     shot, first = bad[0]
     more = f" (and shots {', '.join(s.number for s, _ in bad[1:])})" if len(bad) > 1 else ""
     return f"Shot {shot.number}{more}: {first.refused} Nothing was rendered."
-
-
-def load_confirm(ctx: StageContext, scene_id: str) -> CostEstimate | None:
-    data = ctx.state.data(Stage.CONFIRM, scene_id)
-    return CostEstimate.model_validate(data) if data else None
 
 
 # --- pieces --------------------------------------------------------------------------------------------
@@ -296,24 +290,22 @@ def run(ctx: StageContext) -> StageOutcome:
     """Runner entry point: clips, scene cut and animatic (see the module docstring)."""
     # 1. Check inputs: nothing is rendered before the estimate is confirmed.
     assert ctx.scene_id is not None
-    scene = load_scene(ctx.state, ctx.scene_id)
+    scene = ctx.inputs.require_scene()
     label = ctx.state.scene_label(scene.id)
-    estimate = load_confirm(ctx, scene.id)
+    estimate = ctx.inputs.confirm
     if estimate is None or not estimate.confirmed:
         raise InputError(f"Confirm the cost estimate of {label} in stage 11 first; nothing was rendered.")
-    frames_data = ctx.state.data(Stage.FRAMES, scene.id)
-    if not frames_data:
+    frames = ctx.inputs.frames
+    if frames is None:
         raise InputError(f"Make the keyframes of {label} in stage 10 first.")
-    frames = Frames.model_validate(frames_data)
-    shot_list = ShotList.model_validate(ctx.state.data(Stage.SHOTS, scene.id) or {})
+    shot_list = ctx.inputs.shots or ShotList()
     shots_all = shot_list.shots
-    prompts = Prompts.model_validate(ctx.state.data(Stage.PROMPTS, scene.id) or {})
+    prompts = ctx.inputs.prompts or Prompts()
     video_prompt = {p.shot_id: p.video_prompt or p.start_prompt for p in prompts.prompts}
     shots = [s for s in shots_all if frames.get(s.id, "start") is not None]
     if not shots:
         raise InputError(f"{label} has no keyframes yet; make them in stage 10.")
-    previous_data = ctx.state.data(Stage.VIDEO, scene.id)
-    previous = Clips.model_validate(previous_data) if previous_data else Clips()
+    previous = ctx.inputs.video or Clips()
 
     engine = video_engine(ctx)
     backend = engine_backend(engine)

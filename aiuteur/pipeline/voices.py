@@ -462,7 +462,7 @@ def run_voice_action(ctx: Any, current: Any, action: SetVoice | PreviewVoice) ->
         asset = bundle.registry.get(asset_id)
     except KeyError:
         raise InputError("That asset is no longer in the registry; reload and try again.") from None
-    script = Script.model_validate(ctx.state.data(Stage.SCRIPT) or {})
+    script = ctx.inputs.script or Script()
     default = cast_voices(script, bundle.registry, names)
     cue = next((c for c in default if speaker_asset(c, [asset]) is not None), None)
     base = asset.voice or (default[cue] if cue else VoiceChoice(voice=names[0]))

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 from aiuteur.domain import InputError, SourceRole, Stage, StoryInput, Take, content_hash
 from aiuteur.engines.base import EngineError, Message, TextEngine, TruncatedError
 from aiuteur.engines.schema_bounds import InvalidOutputError
-from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.prompts import Template, load_template
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,15 +49,9 @@ def format_rules(rules: list[str]) -> str:
     return "\n".join(f"- {r}" for r in rules) if rules else NO_RULES
 
 
-def load_story(state: ProjectState) -> StoryInput | None:
-    """The saved stage-1 input of a project, or None when there is none."""
-    data = state.data(Stage.INPUT)
-    return StoryInput.model_validate(data) if data else None
-
-
-def require_story(state: ProjectState, what: str) -> StoryInput:
-    """The saved input, or InputError in one plain sentence when there is nothing to write from."""
-    story = load_story(state)
+def require_story(story: StoryInput | None, what: str) -> StoryInput:
+    """The saved input (`ctx.inputs.story`), or InputError in one plain sentence when there is
+    nothing to write from."""
     if story is None or not has_material(story):
         raise InputError(f"Add a story, an idea or a brief plot before writing {what}.")
     return story

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from aiuteur.domain import AiuteurError, Asset, InputError, Scene, ShotList, Stage, StyleAndAssets
+from aiuteur.domain import AiuteurError, Asset, InputError, Scene, ShotList, Stage
 from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.actions import Action, RegenerateShot
 from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
@@ -100,12 +100,11 @@ class Loaded:
 
 def load(runner: Runner, pid: str, scene_id: str) -> Loaded:
     view = runner.view(pid)
-    scene = sl.load_scene(view.state, scene_id)
-    data = view.data(Stage.SHOTS, scene_id)
-    bundle = StyleAndAssets.model_validate(view.data(Stage.ASSETS)) if view.data(Stage.ASSETS) else None
+    saved = view.state.artifacts(scene_id)
+    scene = saved.require_scene()
+    bundle = saved.assets
     assets = list(bundle.registry.assets if bundle else [])
-    return Loaded(scene, ShotList.model_validate(data) if data else None, view.revision(Stage.SHOTS, scene_id),
-                  {a.id: a.name for a in assets}, assets)
+    return Loaded(scene, saved.shots, view.revision(Stage.SHOTS, scene_id), {a.id: a.name for a in assets}, assets)
 
 
 # --- layout and events -------------------------------------------------------------------------------

@@ -13,8 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from aiuteur.domain import ArtifactRecord, Branch, Stage, Status
+from aiuteur.domain import (
+    ArtifactRecord,
+    AssetStates,
+    Branch,
+    Scene,
+    ShotList,
+    Stage,
+    Status,
+    StoryInput,
+    StyleAndAssets,
+    artifact_model,
+)
 from aiuteur.pipeline import graph, upstream
 from aiuteur.pipeline import runner as runner_module
 from aiuteur.pipeline.runner import Runner
@@ -128,3 +140,54 @@ def test_a_stage_reading_a_record_its_loader_does_not_read_fails(film_runner: Ru
     assert seen["script"] is not None and "frames" in seen
     with pytest.raises(UndeclaredRead):
         upstream.load(runner.view(pid).state, Stage.SHOTS, script.scenes[0].id).state.data(Stage.PROMPTS, "x")
+
+
+def test_a_stage_gets_its_upstream_artifacts_as_domain_models_from_the_loaders_read() -> None:
+    state, _ = saved("film")
+    sid = state.scene_ids[0]
+    loaded = upstream.load(state, Stage.PROMPTS, sid)
+    inputs = loaded.inputs
+    assert isinstance(inputs.shots, ShotList) and inputs.shots.shots
+    assert isinstance(inputs.assets, StyleAndAssets) and isinstance(inputs.story, StoryInput)
+    assert isinstance(inputs.asset_states, AssetStates)
+    scene = inputs.require_scene()
+    assert isinstance(scene, Scene) and scene.id == sid
+    assert inputs.shots is inputs.shots  # parsed once, from the records the loader read
+    assert inputs.state.records[(Stage.SHOTS, sid)] is state.records[(Stage.SHOTS, sid)]
+    with pytest.raises(UndeclaredRead):
+        inputs.frames  # noqa: B018 - the prompts loader does not read the keyframes
+    # the saved film's every record parses as its model
+    for rec in state.records.values():
+        assert state.model(rec.stage, rec.scene_id, artifact_model(rec.stage.value)) is not None
+
+
+def test_a_record_saved_with_a_field_since_removed_still_loads() -> None:
+    state, _ = saved("film")
+    sid = state.scene_ids[0]
+    shots = state.data(Stage.SHOTS, sid) or {}
+    old = edited(state, Stage.SHOTS, sid, {"retired_field": 1,
+                                           "shots": [{**shots["shots"][0], "old_note": "x"}, *shots["shots"][1:]]})
+    got = upstream.load(old, Stage.PROMPTS, sid).inputs.shots
+    assert got is not None and got.shots[0].id == shots["shots"][0]["id"]
+    assert len(got.shots) == len(shots["shots"])
+    bad = edited(state, Stage.SHOTS, sid, {"shots": [{"number": None}]})
+    with pytest.raises(ValidationError):
+        upstream.load(bad, Stage.PROMPTS, sid).inputs.shots  # noqa: B018 - a wrong type is refused
+
+
+def test_renaming_an_asset_makes_newly_saved_prompts_and_keyframes_stale() -> None:
+    """The prompts name the scene's assets and the keyframes place them by kind: the fields of the
+    registry they read beyond its images are watched too (from the artifact's next save on)."""
+    state, _ = saved("film")
+    sid = state.scene_ids[0]
+    assets = state.data(Stage.ASSETS) or {}
+    in_scene = next(a for a in assets["registry"]["assets"] if sid in a["scenes"] and not a.get("removed"))
+    renamed_assets = {**assets, "registry": {**assets["registry"], "assets": [
+        {**a, "name": "Somebody Else"} if a["id"] == in_scene["id"] else a for a in assets["registry"]["assets"]]}}
+    for stage in (Stage.PROMPTS, Stage.FRAMES):
+        rec = state.records[(stage, sid)]
+        resaved = ProjectState(state.branch, {**state.records, (stage, sid): rec.model_copy(
+            update={"upstream": graph.fingerprints(state, stage, sid)})})
+        assert graph.status(resaved, stage, sid) != Status.STALE
+        renamed = edited(resaved, Stage.ASSETS, None, {"registry": renamed_assets["registry"]})
+        assert graph.status(renamed, stage, sid) == Status.STALE, stage
