@@ -6,7 +6,7 @@ calls a model (model work goes through `Runner.run` with a target; see `aiuteur.
 Every refusal is an `InputError` in one plain sentence.
 
 Example:
-    sa = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS))
+    sa = runner.view(pid).state.artifacts().assets or StyleAndAssets()
     sa = apply_checklist(sa, kept={hamlet.id, castle.id})
     runner.save(pid, Stage.ASSETS, sa)
 """
