@@ -182,7 +182,7 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
     tab_parts: dict[Stage, tuple[Any, Any]] = {}
     with gr.Tabs(overflow_behavior="wrap") as tabs:  # all twelve stages one click away at any width
         for stage in STAGE_ORDER:
-            with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value) as tab:
+            with gr.Tab(f"{stage.number}. {stage.title}", id=stage.value, elem_classes=["aiu-stage"]) as tab:
                 # inside the tab: a component made directly under gr.Tabs counts as a tab there,
                 # and the tab bar shifted its labels ("2. Treatment" twice, no "3. Beat sheet")
                 seen = gr.State(None)
@@ -195,9 +195,12 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
                         tab_parts[stage] = (module, module.render(env.for_stage(stage)))
             bar = StageBar(stage, *parts, content=content, tab=tab, seen=seen)  # type: ignore[misc]
             bars[stage] = bar
-            # a project stage's overlay text never changes (it names no scene): drawn once, never resent
+            # a project stage's overlay text never changes (it names no scene): drawn once, never resent.
+            # The content cover follows the overlay in the page (CSS: `.aiu-stage:has(.aiu-overlay)`), so
+            # the tab's content column is never resent: updating a column makes the page revisit every
+            # component inside it, the whole tab, on each save, lock and switch.
             outputs.extend([bar.status, bar.lock, bar.overlay, *([bar.overlay_html] if stage.per_scene else []),
-                            bar.content, bar.seen])
+                            bar.seen])
 
     # the tabs' loaders join these once every tab has registered its own (listen)
     load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, shown, *outputs,
@@ -211,11 +214,11 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
 def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[Any]) -> Callable[..., list[Any]]:
     """`refresh(project_id, scene_id, request=None)`: the values of `outputs` (the pipeline graphic, then
-    each bar's parts: five, six with a per-scene stage's overlay text); `bars` and `outputs` are filled
+    each bar's parts: four, five with a per-scene stage's overlay text); `bars` and `outputs` are filled
     as the tabs are drawn, read when it runs."""
 
     def refresh(project_id: str | None, scene_id: str | None, request: gr.Request | None = None) -> list[Any]:
-        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text (stages 6-12), content cover, what it showed.
+        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text (stages 6-12), what it showed.
 
         The request names whose project it is (Gradio fills it when this is an event); without one, only a
         single-user instance can read the project."""
@@ -240,7 +243,6 @@ def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[
             seen = SeenStage.of(view, stage, sid)
             values += [text, gr.Button(visible=not locked), gr.Column(visible=locked),
                        *([views.lock_overlay_html(stage, where)] if stage.per_scene else []),
-                       gr.Column(elem_classes=["aiu-content", "aiu-locked"] if locked else ["aiu-content"]),
                        {"branch": seen.branch, "revision": seen.revision, "locked": seen.locked}]
         return values
 

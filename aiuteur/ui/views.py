@@ -241,8 +241,8 @@ def css() -> str:
 .aiu-legend {{ display:flex; gap:14px; flex-wrap:wrap; font-size:.8em; margin-top:6px; }}
 .aiu-dot {{ display:inline-block; width:.8em; height:.8em; border-radius:50%; margin-right:4px; }}
 .aiu-overlay {{ border:2px solid; border-radius:8px; padding:10px; }}
-.aiu-locked {{ position:relative; }}
-.aiu-locked::after {{ content:"🔒 locked — read-only"; position:absolute; inset:0; z-index:20;
+.aiu-content {{ position:relative; }}
+.aiu-stage:has(.aiu-overlay) .aiu-content::after {{ content:"🔒 locked — read-only"; position:absolute; inset:0; z-index:20;
     display:flex; align-items:flex-start; justify-content:center; padding-top:8px; font-weight:700;
     color:{locked}; background:repeating-linear-gradient(45deg,{locked}14 0 12px,{locked}26 12px 24px);
     border:2px solid {locked}; border-radius:8px; cursor:not-allowed; }}
