@@ -96,7 +96,7 @@ def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store],
         # at most one save per 2 s of typing, plus the trailing one (and the project's own first record)
         most = 3 + int(typing / 2)
         assert 1 <= revision <= most, f"{len(text)} keystrokes in {typing:.1f} s gave {revision} saves (> {most})"
-        page.wait_for_function("window.aiuteur.dirty === false", timeout=5000)
+        page.wait_for_function("window.aiuteur.dirty === false", timeout=120_000)
 
         # lock: the overlay covers the tab, and a refusal elsewhere is shown in words
         page.get_by_role("button", name="🔒 Lock").first.click()
