@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from aiuteur.domain import (
     AssetCategory,
@@ -18,7 +20,7 @@ from aiuteur.domain import (
     Take,
 )
 from aiuteur.engines.base import EngineError
-from aiuteur.engines.schema_bounds import check_bounded
+from aiuteur.engines.schema_bounds import InvalidOutputError, check_bounded
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.asset_states import (
@@ -243,7 +245,9 @@ def test_a_partly_wrong_answer_keeps_its_good_states_and_fills_the_rest(runner: 
     answer = states_out(len(ids), description="Soaked through")
     answer["states"][0]["number"] = 9  # asset 1 numbered wrong
     engines.scripted.max_attempts = 1  # type: ignore[attr-defined]
-    engines.scripted.enqueue(answer)
+    # The schema makes a wrong number impossible for a constrained decoder; an engine that does
+    # not constrain answers it anyway, and reports it as engines do (InvalidOutputError, with the text).
+    engines.scripted.enqueue(InvalidOutputError("The model's output does not fit AssetStatesDraft2", json.dumps(answer)))
     before = len(engines.scripted.calls)
     result = runner.run(pid, Stage.ASSET_STATES, script.scenes[2].id)
     take = result.takes[0]
@@ -254,6 +258,20 @@ def test_a_partly_wrong_answer_keeps_its_good_states_and_fills_the_rest(runner: 
     assert all(k is not None for k in kept)
     assert [k.description for k in kept[1:]] == [f"Soaked through ({n})" for n in range(2, len(ids) + 1)]  # type: ignore[union-attr]
     assert not kept[0].description.startswith("Soaked through")  # type: ignore[union-attr]
+
+
+def test_the_schema_gives_each_asset_exactly_one_state_in_order() -> None:
+    """The grammar a constrained decoder follows: state k is numbered k, n of them, no more."""
+    from aiuteur.pipeline.asset_states import states_schema
+
+    schema = states_schema(3)
+    ok = {"states": [{"number": k, "description": f"look {k}"} for k in (1, 2, 3)]}
+    assert [s.number for s in schema.model_validate(ok).states] == [1, 2, 3]
+    for bad in ([2, 1, 3], [1, 2], [1, 2, 3, 4], [1, 1, 3]):
+        with pytest.raises(ValidationError):
+            schema.model_validate({"states": [{"number": k, "description": "x"} for k in bad]})
+    assert issubclass(schema, AssetStatesDraft) and states_schema(3) is schema
+    check_bounded(states_schema(24))
 
 
 def test_edits_write_the_audit_trail_in_words(runner: Runner, engines: FakeEngines) -> None:

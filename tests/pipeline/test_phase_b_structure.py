@@ -162,7 +162,7 @@ class CarelessText:
             return schema.model_validate({"shots": [
                 {"units": [u], "size": "medium", "angle": "low angle", "movement": "static", "lens": "85mm",
                  "in_frame": [x[:40] for x in names[:6]]} for u in range(1, n + 1)]})
-        if schema is AssetStatesDraft:
+        if issubclass(schema, AssetStatesDraft):
             n = len(re.findall(r"^\d+\. ", user, re.MULTILINE))
             return schema.model_validate({"states": [
                 {"number": k, "description": "As before, nothing new.", "changes": []} for k in range(1, n + 1)]})
