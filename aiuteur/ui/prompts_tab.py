@@ -5,6 +5,7 @@ the shot list, the asset states, the style or the story rules change, the stage 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,25 @@ def _load(runner: Runner, pid: str, sid: str) -> tuple[ShotList | None, Prompts 
     return shots, prompts, view.revision(Stage.PROMPTS, sid), names
 
 
+@dataclass(frozen=True)
+class _Panel:
+    """What stage 9's event groups share: the outputs, and the helper that fills them."""
+
+    shown: list[Any]  # the overview, the shot's prompt form, its references, the form's context, the status line
+    then: dict[str, Any]  # chain env.refresh after a build
+    fill: Callable[..., list[Any]]  # fill(runner, pid, scene_id, shot_id, status="") -> the whole tab
+
+
 def listen(tab: PromptsTab, env: TabEnv) -> None:
+    """Stage 9's events, by purpose: loading and picking a shot, building, saving an edit."""
+    p = _panel(tab, env)
+    _listen_loading(tab, env, p)
+    _listen_building(tab, env, p)
+    _listen_edits(tab, env, p)
+
+
+def _panel(tab: PromptsTab, env: TabEnv) -> _Panel:
+    """The outputs and the fill every event group of the tab shares."""
     shown = [tab.overview, tab.shot, tab.start, tab.end, tab.end_reason, tab.no_end, tab.video, tab.references,
              tab.editing, tab.status]
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
@@ -126,6 +145,13 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
                 p.video_prompt if p else "", reference_gallery(p, names, runner.media_paths(pid)),
                 editing(sid, sid_shot, rev), status]
 
+    return _Panel(shown, then, fill)
+
+
+def _listen_loading(tab: PromptsTab, env: TabEnv, p: _Panel) -> None:
+    """Fill the tab when the project or scene changes; show the picked shot; remember the visit."""
+    shown, fill = p.shown, p.fill
+
     def on_load(pid: str | None, sid: str | None, request: gr.Request) -> list[Any]:
         return fill(env.runner_for(request), pid, sid, None)
 
@@ -140,6 +166,11 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
                 env.runner_for(request).note_position(pid, Stage.PROMPTS, sid)
 
         tab.page.select(on_visit, [env.project, env.scene], None, api_name="prompts_visit", show_progress="hidden")
+
+
+def _listen_building(tab: PromptsTab, env: TabEnv, p: _Panel) -> None:
+    """Build the scene's prompts (no model), or one shot's again (its edit dropped)."""
+    shown, then, fill = p.shown, p.then, p.fill
 
     def run(pid: str | None, sid: str | None, shot: str | None, action: Action, request: gr.Request) -> list[Any]:
         runner = env.runner_for(request)
@@ -163,12 +194,16 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
     tab.rebuild.click(on_rebuild, [env.project, env.scene, tab.shot], shown,
                       api_name="prompts_rebuild_one").then(**then)
 
+
+def _listen_edits(tab: PromptsTab, env: TabEnv, p: _Panel) -> None:
+    """Save the shot's edited prompts: one event with the statuses; a refused save keeps what was typed."""
+    shown, fill = p.shown, p.fill
     form: set[Any] = {env.project, tab.editing, tab.start, tab.end, tab.no_end, tab.video}
 
     def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
         """The shot's prompt form as one dict of components; its scene, shot and revision as the form showed them."""
-        shown = values[tab.editing] if isinstance(values[tab.editing], dict) else editing(None, None, 0)
-        pid, sid, shot, rev = values[env.project], shown["scene"], shown["shot"], shown["revision"]
+        context = values[tab.editing] if isinstance(values[tab.editing], dict) else editing(None, None, 0)
+        pid, sid, shot, rev = values[env.project], context["scene"], context["shot"], context["revision"]
         start, end, no_end, video = values[tab.start], values[tab.end], values[tab.no_end], values[tab.video]
         runner = env.runner_for(request)
         if not pid or not sid:
@@ -182,7 +217,7 @@ def listen(tab: PromptsTab, env: TabEnv) -> None:
             runner.note_position(pid, Stage.PROMPTS, sid)
         except AiuteurError as e:
             gr.Warning(str(e))
-            return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]
+            return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]  # every field as typed, the reason beneath
         return fill(runner, pid, sid, shot, "Saved: this shot's prompts are kept when the stage is built again.")
 
     tab.save.click(*with_statuses(env, on_save, form, shown, scene_in=tab.editing), api_name="prompts_save")
