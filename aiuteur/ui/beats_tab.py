@@ -6,6 +6,7 @@ column keeps a beat's identity through edits and moves. Editing helpers are pure
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,8 +128,25 @@ def _load(runner: Runner, pid: str) -> tuple[BeatSheet | None, int]:
     return (BeatSheet.model_validate(data) if data else None), view.revision(Stage.BEATS)
 
 
+@dataclass(frozen=True)
+class _Sheet:
+    """What stage 3's event groups share: the outputs, and the helper that fills them."""
+
+    shown: list[Any]  # the table, its revision, the status line
+    then: dict[str, Any]  # chain env.refresh after model work
+    fill: Callable[..., list[Any]]  # fill(runner, pid, status="") -> the whole tab
+
+
 def listen(tab: BeatsTab, env: TabEnv) -> None:
-    shown = [tab.table, tab.rev]
+    """Stage 3's events, by purpose: loading, model work, edits of the table."""
+    b = _sheet(tab, env)
+    _listen_loading(tab, env, b)
+    _listen_model_work(tab, env, b)
+    _listen_edits(tab, env, b)
+
+
+def _sheet(tab: BeatsTab, env: TabEnv) -> _Sheet:
+    """The outputs and the fill every event group of the tab shares."""
     then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
             "api_visibility": "private"}
 
@@ -136,11 +154,21 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
         sheet, rev = _load(runner, pid)
         return [rows(sheet), rev, status]
 
+    return _Sheet([tab.table, tab.rev, tab.status], then, fill)
+
+
+def _listen_loading(tab: BeatsTab, env: TabEnv, b: _Sheet) -> None:
+    """Fill the tab when the project opens; the write button is off while the stage is skipped."""
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
-        return fill(env.runner_for(request), pid) if pid else [gr.skip()] * 3
+        return b.fill(env.runner_for(request), pid) if pid else [gr.skip()] * 3
 
     gate_on_skipped(env, [tab.generate])  # a skipped stage has nothing to write
-    env.on_reload(on_load, [env.project], [*shown, tab.status])
+    env.on_reload(on_load, [env.project], b.shown)
+
+
+def _listen_model_work(tab: BeatsTab, env: TabEnv, b: _Sheet) -> None:
+    """Model work, on the GPU queue: the whole beat sheet, one beat again with guidance."""
+    shown, then, fill = b.shown, b.then, b.fill
 
     def run(pid: str | None, request: gr.Request, guidance: str, action: Action | None = None) -> list[Any]:
         if not pid:
@@ -156,7 +184,7 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     def on_generate(pid: str | None, guidance: str, request: gr.Request) -> list[Any]:
         return run(pid, request, guidance)
 
-    tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="beats_generate",
+    tab.generate.click(on_generate, [env.project, tab.guidance], shown, api_name="beats_generate",
                        concurrency_id=GPU, concurrency_limit=1).then(**then)
 
     def on_regenerate(pid: str | None, table: Any, number: Any, guidance: str, request: gr.Request) -> list[Any]:
@@ -166,9 +194,13 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
             return [gr.skip(), gr.skip(), f"⚠️ {e}"]
         return run(pid, request, guidance, action)
 
-    tab.regenerate.click(on_regenerate, [env.project, tab.table, tab.number, tab.beat_guidance],
-                         [*shown, tab.status], api_name="beats_regenerate_one", concurrency_id=GPU,
-                         concurrency_limit=1).then(**then)
+    tab.regenerate.click(on_regenerate, [env.project, tab.table, tab.number, tab.beat_guidance], shown,
+                         api_name="beats_regenerate_one", concurrency_id=GPU, concurrency_limit=1).then(**then)
+
+
+def _listen_edits(tab: BeatsTab, env: TabEnv, b: _Sheet) -> None:
+    """Edits of the table (save, move, add, delete): each one event that answers with the statuses."""
+    shown, fill = b.shown, b.fill
 
     def edit(pid: str | None, rev: int, sheet: BeatSheet, request: gr.Request, done: str) -> list[Any]:
         if not pid:
@@ -184,8 +216,7 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
     def on_save(pid: str | None, rev: int, table: Any, request: gr.Request) -> list[Any]:
         return edit(pid, rev, sheet_from_rows(table), request, "Saved.")
 
-    tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.table], [*shown, tab.status]),
-                   api_name="beats_save")
+    tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.table], shown), api_name="beats_save")
 
     for button, name, change in (
         (tab.up, "beats_move_up", lambda s, n: move(s, n, -1)),
@@ -201,5 +232,5 @@ def listen(tab: BeatsTab, env: TabEnv) -> None:
                 return [gr.skip(), gr.skip(), f"⚠️ {e}"]
             return edit(pid, rev, sheet, request, "Saved.")
 
-        button.click(on_edit, [env.project, tab.rev, tab.table, tab.number], [*shown, tab.status],
-                     api_name=name).then(**then)
+        button.click(*with_statuses(env, on_edit, [env.project, tab.rev, tab.table, tab.number], shown),
+                     api_name=name)
