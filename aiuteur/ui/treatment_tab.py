@@ -6,6 +6,7 @@ one too. Handlers are thin: they call the runner and format through the pure fun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,19 +131,48 @@ def render(env: TabEnv) -> TreatmentTab:
     return TreatmentTab(chosen, guidance, generate, save, status, gr.State(0), columns)
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """What stage 2's event groups share: the outputs, and the helper that fills them."""
+
+    shown: list[Any]  # the three variants' fields, the chosen line, the revision (the status line follows)
+    then: dict[str, Any]  # chain env.refresh after model work
+    fill: Callable[..., list[Any]]  # fill(runner, pid) -> the shown values
+
+
 def listen(tab: TreatmentTab, env: TabEnv) -> None:
-    shown = [*tab.fields, tab.chosen, tab.rev]
+    """Stage 2's events, by purpose: loading, model work, choosing and saving, one passage rewritten."""
+    c = _columns(tab, env)
+    _listen_loading(tab, env, c)
+    _listen_model_work(tab, env, c)
+    _listen_edits(tab, env, c)
     _listen_passages(tab, env)
+
+
+def _columns(tab: TreatmentTab, env: TabEnv) -> _Columns:
+    """The outputs and the fill every event group of the tab shares."""
+    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
+            "api_visibility": "private"}
 
     def fill(runner: Runner, pid: str) -> list[Any]:
         t, rev = load(runner, pid)
         return [*variant_values(t), chosen_text(t), rev]
 
+    return _Columns([*tab.fields, tab.chosen, tab.rev], then, fill)
+
+
+def _listen_loading(tab: TreatmentTab, env: TabEnv, c: _Columns) -> None:
+    """Fill the tab when the project opens; the write button is off while the stage is skipped."""
     def on_load(pid: str | None, request: gr.Request) -> list[Any]:
-        return fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(shown)
+        return c.fill(env.runner_for(request), pid) if pid else [gr.skip()] * len(c.shown)
 
     gate_on_skipped(env, [tab.generate])  # a skipped stage has nothing to write
-    env.on_reload(on_load, [env.project], shown)
+    env.on_reload(on_load, [env.project], c.shown)
+
+
+def _listen_model_work(tab: TreatmentTab, env: TabEnv, c: _Columns) -> None:
+    """Model work, on the GPU queue: all three treatments, or one again with its guidance."""
+    shown, then, fill = c.shown, c.then, c.fill
 
     def run(pid: str | None, request: gr.Request, *, guidance: str, action: Action | None = None) -> list[Any]:
         if not pid:
@@ -158,25 +188,22 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
     def on_generate(pid: str | None, guidance: str, request: gr.Request) -> list[Any]:
         return run(pid, request, guidance=guidance)
 
-    then = {"fn": env.refresh, "inputs": [env.project, env.scene], "outputs": list(env.refresh_outputs),
-            "api_visibility": "private"}
+    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
     tab.generate.click(on_generate, [env.project, tab.guidance], [*shown, tab.status], api_name="treatment_generate",
-                       concurrency_id=GPU, concurrency_limit=1).then(**then)
-
-    form: set[gr.blocks.Block] = {env.project, tab.rev, *tab.fields}
+                       **gpu).then(**then)
     for i, col in enumerate(tab.columns):
         def on_regenerate(pid: str | None, guidance: str, request: gr.Request, i: int = i) -> list[Any]:
             return run(pid, request, guidance=guidance, action=RewriteVariant(index=i))
 
         col.regenerate.click(on_regenerate, [env.project, col.guidance], [*shown, tab.status],
-                             api_name=f"treatment_variant_{i + 1}", concurrency_id=GPU,
-                             concurrency_limit=1).then(**then)
+                             api_name=f"treatment_variant_{i + 1}", **gpu).then(**then)
 
-        def on_choose(values: dict[Any, Any], request: gr.Request, i: int = i) -> list[Any]:
-            return save(values, request, i)
 
-        col.choose.click(*with_statuses(env, on_choose, form, [*shown, tab.status]),
-                         api_name=f"treatment_choose_{i + 1}")
+def _listen_edits(tab: TreatmentTab, env: TabEnv, c: _Columns) -> None:
+    """Choose a treatment or save the edits: the three columns go as one form (nothing typed in
+    another column is lost), one event that answers with the statuses."""
+    shown, fill = c.shown, c.fill
+    form: set[gr.blocks.Block] = {env.project, tab.rev, *tab.fields}
 
     def save(values: dict[Any, Any], request: gr.Request, chosen: int | str | None = "keep") -> list[Any]:
         pid, rev = values[env.project], values[tab.rev]
@@ -195,6 +222,13 @@ def listen(tab: TreatmentTab, env: TabEnv) -> None:
             gr.Warning(str(e))
             return [gr.skip()] * len(shown) + [f"⚠️ {e}"]
         return [*fill(runner, pid), "Saved."]
+
+    for i, col in enumerate(tab.columns):
+        def on_choose(values: dict[Any, Any], request: gr.Request, i: int = i) -> list[Any]:
+            return save(values, request, i)
+
+        col.choose.click(*with_statuses(env, on_choose, form, [*shown, tab.status]),
+                         api_name=f"treatment_choose_{i + 1}")
 
     def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
         return save(values, request)
