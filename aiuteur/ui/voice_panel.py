@@ -42,7 +42,21 @@ def render() -> VoicePanel:
 
 
 def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) -> None:
-    """Wire the panel; `rev` is the stage-5 revision the assets tab shows (a save over a newer one is refused)."""
+    """Wire the panel, by purpose: show the picked character's voice, hear it, keep it.
+
+    `rev` is the stage-5 revision the assets tab shows (a save over a newer one is refused)."""
+    _listen_showing(panel, asset, env)
+    _listen_hearing(panel, asset, env)
+    _listen_keeping(panel, asset, env, rev)
+
+
+def _settings(asset_id: str, voice: str | None, pitch: float, rate: float) -> dict[str, Any]:
+    """The panel's fields as the voice actions take them."""
+    return {"asset_id": asset_id, "voice": voice or None, "pitch": float(pitch), "rate": float(rate)}
+
+
+def _listen_showing(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv) -> None:
+    """Picking an asset shows its stored voice (or says only characters speak)."""
     def on_pick(pid: str | None, asset_id: str | None, request: gr.Request) -> list[Any]:
         if not pid or not asset_id:
             return [gr.skip()] * 4
@@ -63,16 +77,16 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) ->
     asset.input(on_pick, [env.project, asset], [panel.voice, panel.pitch, panel.rate, panel.status],
                 api_visibility="private")
 
-    def settings(asset_id: str, voice: str | None, pitch: float, rate: float) -> dict[str, Any]:
-        return {"asset_id": asset_id, "voice": voice or None, "pitch": float(pitch), "rate": float(rate)}
 
+def _listen_hearing(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv) -> None:
+    """Play a line of the character's in the panel's voice, on the GPU queue."""
     def on_play(pid: str | None, asset_id: str | None, voice: str | None, pitch: float, rate: float,
                 request: gr.Request) -> list[Any]:
         if not pid or not asset_id:
             return [gr.skip(), gr.skip(), "Open a project and choose a character first."]
         runner = env.runner_for(request)
         try:
-            result = runner.run(pid, Stage.ASSETS, action=build(PreviewVoice, **settings(asset_id, voice, pitch, rate)))
+            result = runner.run(pid, Stage.ASSETS, action=build(PreviewVoice, **_settings(asset_id, voice, pitch, rate)))
         except AiuteurError as e:
             return [gr.skip(), gr.skip(), f"⚠️ {e}"]
         take = result.takes[0]
@@ -87,18 +101,21 @@ def listen(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) ->
                      [panel.voice, panel.audio, panel.status], api_name="voice_preview", concurrency_id=GPU,
                      concurrency_limit=1)
 
+
+def _listen_keeping(panel: VoicePanel, asset: gr.Dropdown, env: TabEnv, rev: gr.State) -> None:
+    """Save the voice, from the registry the tab showed: one chosen since is not replaced unseen."""
     def on_save(pid: str | None, asset_id: str | None, voice: str | None, pitch: float, rate: float, shown: int,
                 request: gr.Request) -> tuple[str, Any]:
         if not pid or not asset_id:
             return "Open a project and choose a character first.", gr.skip()
         runner = env.runner_for(request)
-        try:  # from the registry the tab showed: a voice someone chose since is not replaced unseen
+        try:
             now = runner.view(pid).revision(Stage.ASSETS)
             if now != seen(shown):
                 raise ConflictError(f"{Stage.ASSETS.title} was changed by someone else since you opened it (now "
                                     f"revision {now}, yours was {seen(shown)}); the voice was not saved. Reload the "
                                     "project and save it again.")
-            result = runner.run(pid, Stage.ASSETS, action=build(SetVoice, **settings(asset_id, voice, pitch, rate)))
+            result = runner.run(pid, Stage.ASSETS, action=build(SetVoice, **_settings(asset_id, voice, pitch, rate)))
         except AiuteurError as e:
             return f"⚠️ {e}", gr.skip()
         out = result.takes[0].output or {}
