@@ -363,6 +363,7 @@ def listen(tab: AssetsTab, env: TabEnv) -> None:
     b = _board(tab, env)
     _listen_loading(tab, env, b)
     _listen_model_work(tab, env, b)
+    _listen_uploads(tab, env, b)
     _listen_registry(tab, env, b)
     _listen_takes(tab, env, b)
     _listen_asset_edits(tab, env, b)
@@ -477,10 +478,13 @@ def _listen_loading(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
     voice_panel.listen(tab.voice, tab.asset, env, tab.rev)
 
 
+_GPU: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}  # model work waits its turn
+
+
 def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
-    """Model work, on the GPU queue: extract, master references, uploads, describe."""
+    """Model work, on the GPU queue: extract the assets, make master references (all, or one take)."""
     outputs, then, guarded = b.outputs, b.then, b.guarded
-    # model work, on the GPU queue
+
     def on_extract(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
             result = runner.run(pid or "", Stage.ASSETS, action=Extract(references=False))
@@ -489,8 +493,7 @@ def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
             return None, _ran(result, f"Extracted ({said}). Untick what you don't need pre-generated.")
         return guarded(pid, None, request, work)
 
-    gpu: dict[str, Any] = {"concurrency_id": GPU, "concurrency_limit": 1}
-    tab.extract.click(on_extract, [env.project], outputs, api_name="assets_extract", **gpu).then(**then)
+    tab.extract.click(on_extract, [env.project], outputs, api_name="assets_extract", **_GPU).then(**then)
 
     def on_references(pid: str | None, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
@@ -499,7 +502,7 @@ def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
             return None, _ran(result, f"{n} master reference(s) made.")
         return guarded(pid, None, request, work)
 
-    tab.references.click(on_references, [env.project], outputs, api_name="master_references", **gpu).then(**then)
+    tab.references.click(on_references, [env.project], outputs, api_name="master_references", **_GPU).then(**then)
 
     def on_generate(pid: str | None, asset_id: str | None, words: str, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:
@@ -510,7 +513,12 @@ def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
         return guarded(pid, asset_id, request, work)
 
     tab.generate.click(on_generate, [env.project, tab.asset, tab.ref_guidance], outputs,
-                       api_name="master_reference", **gpu).then(**then)
+                       api_name="master_reference", **_GPU).then(**then)
+
+
+def _listen_uploads(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
+    """An uploaded image, on the GPU queue: make it the master reference, or read a description from it."""
+    outputs, then, guarded = b.outputs, b.then, b.guarded
 
     def on_use_upload(pid: str | None, asset_id: str | None, path: str | None, matte: bool,
                       request: gr.Request) -> dict[Any, Any]:
@@ -525,7 +533,7 @@ def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
         return guarded(pid, asset_id, request, work)
 
     tab.use_upload.click(on_use_upload, [env.project, tab.asset, tab.upload, tab.matte], outputs,
-                         api_name="upload_reference", **gpu).then(**then)
+                         api_name="upload_reference", **_GPU).then(**then)
 
     def on_describe(pid: str | None, asset_id: str | None, path: str | None, words: str,
                     request: gr.Request) -> dict[Any, Any]:
@@ -547,7 +555,7 @@ def _listen_model_work(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
         return {tab.proposal: take.output["proposal"], tab.note: take.output["note"]}
 
     tab.describe.click(on_describe, [env.project, tab.asset, tab.upload, tab.words], [tab.proposal, tab.note],
-                       api_name="describe_asset", **gpu)
+                       api_name="describe_asset", **_GPU)
 
 
 def _listen_registry(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
