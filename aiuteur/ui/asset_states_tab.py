@@ -33,7 +33,7 @@ from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker
 from aiuteur.ui.progress import progress_fn
-from aiuteur.ui.tab_api import GPU, TabEnv, seen, with_statuses
+from aiuteur.ui.tab_api import GPU, TabEnv, form_classes, guard_save, seen, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CATEGORIES = [("Character", AssetCategory.CHARACTER.value), ("Location", AssetCategory.LOCATION.value),
@@ -143,6 +143,8 @@ def instance_takes(runner: Runner, pid: str, sid: str, asset_id: str, st: AssetS
 
 # --- layout and events -------------------------------------------------------------------------------
 
+SAVE = "aiu-save-asset-state"  # the leave guard: a typed description is unsaved until saved
+
 
 @dataclass(frozen=True)
 class AssetStatesTab:
@@ -185,8 +187,8 @@ def render(env: TabEnv) -> AssetStatesTab:
     asset = gr.Dropdown(label="Asset", choices=[])
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
-            description = gr.Textbox(label="How it looks in this scene", lines=3)
-            save_description = gr.Button("Save the description", size="sm")
+            description = gr.Textbox(label="How it looks in this scene", lines=3, elem_classes=form_classes(SAVE))
+            save_description = gr.Button("Save the description", size="sm", elem_id=SAVE)
             changes = gr.Markdown()
             reference_text = gr.Markdown()
             use_master = gr.Checkbox(label="Use the master reference as is (no scene image needed)")
@@ -431,8 +433,9 @@ def _listen_edits(tab: AssetStatesTab, env: TabEnv, p: _Panel) -> None:
     shown, edit = p.shown, p.edit
     ins = [env.project, env.scene, tab.asset, tab.rev]
 
-    tab.save_description.click(*with_statuses(env, edit(_do_description, "Saved."), [*ins, tab.description], shown),
-                               api_name="asset_states_description")
+    guard_save(tab.save_description.click(*with_statuses(env, edit(_do_description, "Saved."),
+                                                         [*ins, tab.description], shown),
+                                          api_name="asset_states_description"), SAVE, tab.status)
     tab.use_master.input(*with_statuses(env, edit(_do_master, "Saved."), [*ins, tab.use_master], shown),
                          api_name="asset_states_use_master")
     tab.use_mirror.click(*with_statuses(env, edit(_do_mirror, "Reference set."), [*ins, tab.mirror_pick], shown),

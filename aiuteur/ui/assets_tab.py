@@ -41,7 +41,7 @@ from aiuteur.pipeline.actions import (
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.runner import Runner
 from aiuteur.ui import take_picker, voice_panel
-from aiuteur.ui.tab_api import GPU, TabEnv, clean_js, form_classes, seen, with_statuses
+from aiuteur.ui.tab_api import GPU, TabEnv, form_classes, guard_save, seen, with_statuses
 
 CATEGORY_LABELS = {AssetCategory.CHARACTER: "Characters", AssetCategory.LOCATION: "Locations",
                    AssetCategory.PROP: "Props"}
@@ -569,9 +569,9 @@ def _listen_registry(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
         return guarded(pid, None, request, edit(pid or "", rev, lambda sa, sc: (
             ops.apply_checklist(sa, kept), None, "Checklist saved.")))
 
-    tab.save_checklist.click(*with_statuses(env, on_save_checklist, {env.project, tab.rev, *tab.checklist.values()},
-                                            outputs), api_name="save_checklist").success(
-        None, js=clean_js(SAVE_CHECKLIST))
+    guard_save(tab.save_checklist.click(*with_statuses(env, on_save_checklist, {env.project, tab.rev,
+                                                                          *tab.checklist.values()}, outputs),
+                                        api_name="save_checklist"), SAVE_CHECKLIST, tab.status)
 
     def on_save_asset(pid: str | None, shown: Any, name: str, category: str | None, description: str,
                       request: gr.Request) -> dict[Any, Any]:
@@ -581,9 +581,9 @@ def _listen_registry(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
             ops.edit_asset(sa, asset_id or "", name=name, description=description, category=category),
             asset_id, "Saved.")))
 
-    tab.save_asset.click(*with_statuses(env, on_save_asset, [env.project, tab.editing, tab.name, tab.category,
-                                                             tab.description], outputs),
-                         api_name="save_asset").success(None, js=clean_js(SAVE_ASSET))
+    guard_save(tab.save_asset.click(*with_statuses(env, on_save_asset, [env.project, tab.editing, tab.name,
+                                                                        tab.category, tab.description], outputs),
+                                    api_name="save_asset"), SAVE_ASSET, tab.status)
 
 
 def _listen_takes(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
@@ -701,8 +701,8 @@ def _listen_style(tab: AssetsTab, env: TabEnv, b: _Board) -> None:
             return ops.set_style(sa, style), None, "Style saved."
         return guarded(pid, None, request, edit(pid or "", form[tab.rev], change))
 
-    tab.save_style.click(*with_statuses(env, on_save_style, style_inputs, outputs), api_name="save_style").success(
-        None, js=clean_js(SAVE_STYLE))
+    guard_save(tab.save_style.click(*with_statuses(env, on_save_style, style_inputs, outputs), api_name="save_style"),
+               SAVE_STYLE, tab.status)
 
     def on_save_capsule(pid: str | None, name: str, request: gr.Request) -> dict[Any, Any]:
         def work(runner: Runner) -> tuple[str | None, str]:

@@ -15,9 +15,10 @@ import gradio as gr
 from aiuteur.domain import AiuteurError, Beat, BeatSheet, InputError, Stage
 from aiuteur.pipeline.actions import Action, RewriteBeat
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
+from aiuteur.ui.tab_api import GPU, TabEnv, form_classes, gate_on_skipped, guard_save, with_statuses
 
 HEADERS = ["#", "Title", "Summary", "Place", "Source passage (from the treatment)", "id"]
+SAVE = "aiu-save-beats"  # the leave guard: typed cells are unsaved until saved
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
@@ -106,8 +107,9 @@ def render(env: TabEnv) -> BeatsTab:
         guidance = gr.Textbox(label="Guidance for the whole beat sheet (optional)", scale=4)
         generate = gr.Button("Make the beat sheet", variant="primary", scale=1)
     table = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str", "str", "str", "str"], interactive=True,
-                         wrap=True, column_widths=["4%", "16%", "35%", "35%", "10%"], label="Beats, in order")
-    save = gr.Button("Save edits")
+                         wrap=True, column_widths=["4%", "16%", "35%", "35%", "10%"], label="Beats, in order",
+                         elem_classes=form_classes(SAVE))
+    save = gr.Button("Save edits", elem_id=SAVE)
     with gr.Row():
         number = gr.Number(label="Beat #", value=1, precision=0, minimum=0, scale=1)
         up = gr.Button("Move up", scale=1)
@@ -216,7 +218,8 @@ def _listen_edits(tab: BeatsTab, env: TabEnv, b: _Sheet) -> None:
     def on_save(pid: str | None, rev: int, table: Any, request: gr.Request) -> list[Any]:
         return edit(pid, rev, sheet_from_rows(table), request, "Saved.")
 
-    tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.table], shown), api_name="beats_save")
+    guard_save(tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.table], shown),
+                              api_name="beats_save"), SAVE, tab.status)
 
     for button, name, change in (
         (tab.up, "beats_move_up", lambda s, n: move(s, n, -1)),
@@ -232,5 +235,5 @@ def _listen_edits(tab: BeatsTab, env: TabEnv, b: _Sheet) -> None:
                 return [gr.skip(), gr.skip(), f"⚠️ {e}"]
             return edit(pid, rev, sheet, request, "Saved.")
 
-        button.click(*with_statuses(env, on_edit, [env.project, tab.rev, tab.table, tab.number], shown),
-                     api_name=name)
+        guard_save(button.click(*with_statuses(env, on_edit, [env.project, tab.rev, tab.table, tab.number], shown),
+                                api_name=name), SAVE, tab.status)  # the table as shown, edited, is saved

@@ -15,7 +15,7 @@ from aiuteur.domain import AiuteurError, InputError, Prompts, ShotList, ShotProm
 from aiuteur.pipeline.actions import Action, BuildPrompts, RebuildPrompt
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import TabEnv, seen, with_statuses
+from aiuteur.ui.tab_api import TabEnv, form_classes, guard_save, seen, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 # --- pure formatting ---------------------------------------------------------------------------------
@@ -49,6 +49,8 @@ def reference_gallery(p: ShotPrompt | None, names: dict[str, str], path: Any) ->
 
 # --- layout and events -------------------------------------------------------------------------------
 
+SAVE = "aiu-save-prompts"  # the leave guard: typed prompts are unsaved until saved
+
 
 @dataclass(frozen=True)
 class PromptsTab:
@@ -76,15 +78,15 @@ def render(env: TabEnv) -> PromptsTab:
     shot = gr.Dropdown(label="Shot", choices=[])
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            start = gr.Textbox(label="Start-frame prompt", lines=4)
-            end = gr.Textbox(label="End-frame prompt (empty: no end frame)", lines=4)
+            start = gr.Textbox(label="Start-frame prompt", lines=4, elem_classes=form_classes(SAVE))
+            end = gr.Textbox(label="End-frame prompt (empty: no end frame)", lines=4, elem_classes=form_classes(SAVE))
             end_reason = gr.Markdown()
-            no_end = gr.Checkbox(label="No end frame for this shot")
-            video = gr.Textbox(label="Video (motion) prompt", lines=3)
+            no_end = gr.Checkbox(label="No end frame for this shot", elem_classes=form_classes(SAVE))
+            video = gr.Textbox(label="Video (motion) prompt", lines=3, elem_classes=form_classes(SAVE))
         with gr.Column(scale=2):
             references = gr.Gallery(label="References attached (one per asset in frame)", columns=3, height=260)
     with gr.Row():
-        save = gr.Button("Save edits")
+        save = gr.Button("Save edits", elem_id=SAVE)
         rebuild = gr.Button("Rebuild this shot's prompts (drops the edit)")
     status = gr.Markdown()
     return PromptsTab(build, overview, shot, start, end, end_reason, no_end, video, references, save, rebuild, status,
@@ -220,4 +222,5 @@ def _listen_edits(tab: PromptsTab, env: TabEnv, p: _Panel) -> None:
             return [gr.skip()] * (len(shown) - 1) + [f"⚠️ {e}"]  # every field as typed, the reason beneath
         return fill(runner, pid, sid, shot, "Saved: this shot's prompts are kept when the stage is built again.")
 
-    tab.save.click(*with_statuses(env, on_save, form, shown, scene_in=tab.editing), api_name="prompts_save")
+    guard_save(tab.save.click(*with_statuses(env, on_save, form, shown, scene_in=tab.editing), api_name="prompts_save"),
+               SAVE, tab.status)

@@ -24,7 +24,7 @@ from aiuteur.pipeline.actions import EnrichScript, RewriteScene
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.stage import RunResult
 from aiuteur.screenplay.builder import opening_elements
-from aiuteur.ui.tab_api import GPU, TabEnv, with_statuses
+from aiuteur.ui.tab_api import GPU, TabEnv, form_classes, guard_save, mark_js, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 CSS_CLASS = "aiu-screenplay"
@@ -43,9 +43,9 @@ STYLE = f"""<style>
 </style>"""
 
 
-# The leave-page guard (aiuteur.ui.app.LEAVE_GUARD_HEAD): unsaved editor text asks before leaving.
-DIRTY = "window.aiuteur && (window.aiuteur.dirty = true);"
-CLEAN = "window.aiuteur && (window.aiuteur.dirty = false);"
+# The leave-page guard (aiuteur.ui.app.LEAVE_GUARD_HEAD): unsaved editor text asks before leaving,
+# and "Stay" saves it with this button.
+SAVE = "aiu-save-script"
 
 
 # --- pure formatting ----------------------------------------------------------------------------------
@@ -221,8 +221,9 @@ def render(env: TabEnv) -> ScriptTab:
         with gr.Column(scale=1):
             view = gr.HTML(script_html(None), label="Screenplay")
         with gr.Column(scale=1):
-            editor = gr.Textbox(label="Fountain", lines=30, max_lines=60, buttons=["copy"], elem_id="aiu-script-editor")
-            save = gr.Button("Save edits")
+            editor = gr.Textbox(label="Fountain", lines=30, max_lines=60, buttons=["copy"], elem_id="aiu-script-editor",
+                                elem_classes=form_classes(SAVE))
+            save = gr.Button("Save edits", elem_id=SAVE)
             note = gr.Markdown(passage_note("", None), elem_classes=["aiu-passage-note"])
             with gr.Row(equal_height=True):
                 instruction = gr.Textbox(label="Instruction for the highlighted passage",
@@ -371,8 +372,8 @@ def _listen_editor(tab: ScriptTab, env: TabEnv, p: _Panel) -> None:
             return [gr.skip()] * 4 + [f"⚠️ {e}"]
         return fill(runner, pid, "Saved.")
 
-    tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.editor], shown),
-                   api_name="script_save").then(None, None, None, js=f"() => {{ {CLEAN} }}")  # saved: leaving the page no longer asks
+    guard_save(tab.save.click(*with_statuses(env, on_save, [env.project, tab.rev, tab.editor], shown),
+                              api_name="script_save"), SAVE, tab.status)  # saved: leaving the page no longer asks
 
 
 def _listen_exports(tab: ScriptTab, env: TabEnv) -> None:
@@ -433,7 +434,7 @@ def _listen_passage(tab: ScriptTab, env: TabEnv, span: gr.State, note: gr.Markdo
     tab.editor.select(on_select, [tab.editor], [span, note], api_visibility="private", show_progress="hidden")
     # typing moves the text under a remembered selection: forget it
     tab.editor.input(lambda: (None, passage_note("", None)), None, [span, note], api_visibility="private",
-                     show_progress="hidden", js=f"() => {{ {DIRTY} }}")
+                     show_progress="hidden")
 
     tracker = gr.Progress()  # Gradio swaps in each event's own tracker
 
@@ -455,5 +456,5 @@ def _listen_passage(tab: ScriptTab, env: TabEnv, span: gr.State, note: gr.Markdo
                 "Read it, then **Save edits**."]
 
     rewrite.click(on_rewrite, [env.project, tab.editor, span, instruction], [tab.editor, tab.preview, span, note],
-                  api_name="script_rewrite_passage", concurrency_id=GPU, concurrency_limit=1).then(
-        None, None, None, js=f"() => {{ {DIRTY} }}")
+                  api_name="script_rewrite_passage", concurrency_id=GPU, concurrency_limit=1).success(
+        None, js=mark_js(SAVE))  # the rewritten text is not saved yet

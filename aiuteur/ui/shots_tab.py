@@ -20,7 +20,7 @@ from aiuteur.pipeline import shot_list as sl
 from aiuteur.pipeline.actions import Action, RegenerateShot
 from aiuteur.pipeline.layout import effective_layout, format_layout, parse_layout
 from aiuteur.pipeline.runner import Runner
-from aiuteur.ui.tab_api import GPU, TabEnv, seen, with_statuses
+from aiuteur.ui.tab_api import GPU, TabEnv, form_classes, guard_save, seen, with_statuses
 from aiuteur.ui.tab_api import surrounding_tab as _surrounding_tab
 
 HEADERS = ["Shot", "Size", "Angle", "Movement", "Lens", "Seconds", "Action", "Dialogue (from the script)", "In frame",
@@ -109,6 +109,8 @@ def load(runner: Runner, pid: str, scene_id: str) -> Loaded:
 
 # --- layout and events -------------------------------------------------------------------------------
 
+SAVE = "aiu-save-shots"  # the leave guard: typed cells are unsaved until saved (or an edit saves the table)
+
 
 @dataclass(frozen=True)
 class ShotsTab:
@@ -140,8 +142,9 @@ def render(env: TabEnv) -> ShotsTab:
                          interactive=True, wrap=True,
                          label="Shots (at most 8 s each; dialogue is the script's own; where they stand: "
                                "'Mara: left; Joe: right', also centre-left, centre, centre-right)",
-                         column_widths=["5%", "8%", "8%", "8%", "5%", "5%", "24%", "15%", "11%", "11%"])
-    save = gr.Button("Save edits")
+                         column_widths=["5%", "8%", "8%", "8%", "5%", "5%", "24%", "15%", "11%", "11%"],
+                         elem_classes=form_classes(SAVE))
+    save = gr.Button("Save edits", elem_id=SAVE)
     with gr.Row():
         number = gr.Textbox(label="Shot", placeholder="3B", scale=1, max_lines=1)
         up = gr.Button("Move up", scale=1)
@@ -282,4 +285,6 @@ def _listen_edits(tab: ShotsTab, env: TabEnv, p: _Panel) -> None:
         (tab.split, "shot_list_split", lambda s, sc, t, n: sl.split_shot(s, sc, shot_id(s, n)), "Split."),
         (tab.merge, "shot_list_merge", lambda s, sc, t, n: sl.merge_shots(s, sc, shot_id(s, n)), "Merged."),
     ):
-        button.click(*with_statuses(env, edit(change, done), inputs, shown), api_name=name)
+        # each saves the table as shown (edited): typed cells are saved with it
+        guard_save(button.click(*with_statuses(env, edit(change, done), inputs, shown), api_name=name), SAVE,
+                   tab.status)

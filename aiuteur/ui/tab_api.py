@@ -286,10 +286,25 @@ def surrounding_tab() -> gr.Tab | None:
 
 
 def form_classes(save_id: str) -> list[str]:
-    """elem_classes for a block whose fields `save_id`'s button saves (the leave guard watches it)."""
+    """elem_classes for a block whose fields `save_id`'s button saves (the leave guard watches it):
+    typing or ticking in it counts as unsaved until that save succeeds. The save button needs
+    `elem_id=save_id` (the guard clicks it when the person chooses to stay)."""
     return ["aiu-form", f"aiu-saves-{save_id}"]
 
 
 def clean_js(save_id: str) -> str:
-    """JavaScript for `.success(None, js=...)` after a save: the form holds nothing unsaved now."""
-    return f"() => {{ window.aiuteur && window.aiuteur.clean('{save_id}'); }}"
+    """JavaScript for `.success(None, [status], None, js=...)` after a save, given the status line it
+    answered: the form holds nothing unsaved now, unless the save was refused (a "⚠️" line, e.g.
+    someone else saved since): then what was typed is still unsaved and leaving still asks."""
+    return (f"(said) => {{ if (window.aiuteur && !String(said || '').startsWith('⚠')) "
+            f"window.aiuteur.clean('{save_id}'); }}")
+
+
+def mark_js(save_id: str) -> str:
+    """JavaScript for an event that put new, unsaved text in `save_id`'s form (a passage rewritten)."""
+    return f"() => {{ window.aiuteur && window.aiuteur.mark('{save_id}'); }}"
+
+
+def guard_save(event: Any, save_id: str, status: Any) -> None:
+    """After a save event (what `.click` returned): its form is clean once the save succeeded."""
+    event.success(None, [status], None, js=clean_js(save_id))

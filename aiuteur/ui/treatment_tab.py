@@ -16,9 +16,10 @@ from aiuteur.domain import AiuteurError, Stage, Treatment, TreatmentVariant
 from aiuteur.pipeline.actions import Action, RewriteVariant
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.stage import RunResult
-from aiuteur.ui.tab_api import GPU, TabEnv, gate_on_skipped, with_statuses
+from aiuteur.ui.tab_api import GPU, TabEnv, form_classes, gate_on_skipped, guard_save, mark_js, with_statuses
 
 N = 3
+SAVE = "aiu-save-treatment"  # the leave guard: typed titles, loglines and prose are unsaved until saved
 
 
 # --- pure formatting -------------------------------------------------------------------------------
@@ -112,9 +113,9 @@ def render(env: TabEnv) -> TreatmentTab:
     with gr.Row(equal_height=False):
         for i in range(N):
             with gr.Column():
-                title = gr.Textbox(label=f"Treatment {i + 1}: title", max_lines=1)
-                logline = gr.Textbox(label="Logline", lines=2)
-                prose = gr.Textbox(label="Prose", lines=16)
+                title = gr.Textbox(label=f"Treatment {i + 1}: title", max_lines=1, elem_classes=form_classes(SAVE))
+                logline = gr.Textbox(label="Logline", lines=2, elem_classes=form_classes(SAVE))
+                prose = gr.Textbox(label="Prose", lines=16, elem_classes=form_classes(SAVE))
                 choose = gr.Button(f"Choose treatment {i + 1}")
                 with gr.Row():
                     g = gr.Textbox(label="Guidance for this one", scale=3, placeholder="what to change")
@@ -126,7 +127,7 @@ def render(env: TabEnv) -> TreatmentTab:
                     rewrite = gr.Button("Rewrite it", scale=1)
                 columns.append(VariantColumn(title, logline, prose, choose, g, regen, gr.State(None), note, how,
                                              rewrite))
-    save = gr.Button("Save edits")
+    save = gr.Button("Save edits", elem_id=SAVE)
     status = gr.Markdown()
     return TreatmentTab(chosen, guidance, generate, save, status, gr.State(0), columns)
 
@@ -227,13 +228,14 @@ def _listen_edits(tab: TreatmentTab, env: TabEnv, c: _Columns) -> None:
         def on_choose(values: dict[Any, Any], request: gr.Request, i: int = i) -> list[Any]:
             return save(values, request, i)
 
-        col.choose.click(*with_statuses(env, on_choose, form, [*shown, tab.status]),
-                         api_name=f"treatment_choose_{i + 1}")
+        guard_save(col.choose.click(*with_statuses(env, on_choose, form, [*shown, tab.status]),
+                                    api_name=f"treatment_choose_{i + 1}"), SAVE, tab.status)
 
     def on_save(values: dict[Any, Any], request: gr.Request) -> list[Any]:
         return save(values, request)
 
-    tab.save.click(*with_statuses(env, on_save, form, [*shown, tab.status]), api_name="treatment_save")
+    guard_save(tab.save.click(*with_statuses(env, on_save, form, [*shown, tab.status]), api_name="treatment_save"),
+               SAVE, tab.status)
 
 
 def _listen_passages(tab: TreatmentTab, env: TabEnv) -> None:
@@ -270,5 +272,5 @@ def _listen_passages(tab: TreatmentTab, env: TabEnv) -> None:
 
         col.passage_rewrite.click(on_rewrite, [env.project, col.prose, col.span, col.passage_instruction],
                                   [col.prose, col.span, col.passage_note], api_visibility="private",
-                                  concurrency_id=GPU, concurrency_limit=1)
+                                  concurrency_id=GPU, concurrency_limit=1).success(None, js=mark_js(SAVE))
 

@@ -93,3 +93,73 @@ def test_stay_keeps_the_connection_and_saves_the_style_typed(served: tuple[str, 
         page.wait_for_function("window.aiuteur.unsaved() === false")
         assert page.get_by_text("Connection to the server was lost").count() == 0
         browser.close()
+
+
+SCENE_PICKER = "Scene (Phase B stages work on one scene)"
+TYPED = "Typed in the browser, not saved yet."
+
+
+def test_typing_in_any_stage_form_is_unsaved_until_saved_and_stay_saves_it(served: tuple[str, Runner, str]) -> None:
+    """The script editor (stage 4), a scene asset's description (8) and a shot's prompt (9): typing
+    marks the page unsaved, "Stay" saves it; a save refused because someone else saved since leaves
+    what was typed unsaved (leaving still asks)."""
+    import json
+    import re
+
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    from aiuteur.domain import Prompts
+    from aiuteur.pipeline.prompts_stage import edit_prompt
+
+    url, runner, pid = served
+    sid = runner.view(pid).state.scene_ids[0]
+
+    def saved(stage: Stage, scene: str | None = None) -> str:
+        return json.dumps(runner.view(pid).data(stage, scene))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        page.get_by_label("Project", exact=True).click()
+        page.get_by_role("option", name="The Lamp Keeper").click()
+        page.get_by_role("button", name="Open", exact=True).click()
+        page.get_by_role("heading", name="The Lamp Keeper").wait_for()
+        page.get_by_label(SCENE_PICKER).click()
+        page.get_by_role("option").filter(has_text="Scene 1").first.click()
+        wait_until(lambda: runner.view(pid).position.scene_id == sid, 120)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))  # "Stay on page"
+
+        for number, label, stage, scene in ((4, "Fountain", Stage.SCRIPT, None),
+                                            (8, "How it looks in this scene", Stage.ASSET_STATES, sid),
+                                            (9, "Start-frame prompt", Stage.PROMPTS, sid)):
+            page.get_by_role("tab", name=re.compile(rf"^{number}\. ")).click()
+            field = page.locator("#aiu-script-editor textarea") if number == 4 else page.get_by_label(label, exact=True)
+            if number != 8:  # the saved text is shown (a scene asset may have no description yet)
+                wait_until(lambda field=field: bool(field.input_value().strip()), 120)
+            field.fill(f"{field.input_value()}\n\n{TYPED}".strip() if number == 4 else TYPED)
+            assert page.evaluate("window.aiuteur.unsaved()") is True, label
+            assert TYPED not in saved(stage, scene)
+            with pytest.raises(PlaywrightError, match="ERR_ABORTED"):
+                page.goto("about:blank")
+            assert dialogs[-1:] == ["beforeunload"], label
+            wait_until(lambda stage=stage, scene=scene: TYPED in saved(stage, scene), 120)  # saved after Stay
+            page.wait_for_function("window.aiuteur.unsaved() === false")
+            assert page.get_by_text("Connection to the server was lost").count() == 0
+
+        # someone else saves this shot's prompts; this page's save is refused, and still unsaved
+        start = page.get_by_label("Start-frame prompt", exact=True)
+        start.fill("Mine: the lamp gutters.")
+        prompts = Prompts.model_validate(runner.view(pid).data(Stage.PROMPTS, sid))
+        shot = prompts.prompts[0].shot_id
+        runner.save(pid, Stage.PROMPTS, edit_prompt(prompts, shot, start="Theirs: the lamp flares."), sid,
+                    base_revision=runner.view(pid).revision(Stage.PROMPTS, sid))
+        page.locator("#aiu-save-prompts").click()
+        page.get_by_text(re.compile("changed by someone else")).first.wait_for()
+        assert start.input_value() == "Mine: the lamp gutters."
+        assert page.evaluate("window.aiuteur.unsaved()") is True
+        assert "Theirs: the lamp flares." in saved(Stage.PROMPTS, sid)
+        browser.close()

@@ -154,10 +154,10 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         page.get_by_text("Rewrote the highlighted passage").wait_for()
         after = editor.input_value()
         assert after == before[:start] + "MARA\n(whispering)\nOne egg. Forgive me." + before[start + len(old):]
-        assert page.evaluate("window.aiuteur.dirty") is True
+        assert page.evaluate("window.aiuteur.unsaved()") is True  # the rewritten text is not saved yet
         page.get_by_role("button", name="Save edits").click()
         page.get_by_text("Saved.").first.wait_for()
-        page.wait_for_function("window.aiuteur.dirty === false", timeout=60_000)
+        page.wait_for_function("window.aiuteur.unsaved() === false", timeout=60_000)
         shot(page, Stage.SCRIPT)
 
         # 5. Lock the script (treatment and beats are skipped on purpose, so input is the one before).
