@@ -73,3 +73,21 @@ def test_a_save_from_a_tab_opened_before_someone_elses_is_refused_and_keeps_the_
     print(f"\nsaves refused from the older tab, its typing kept: {refused}")
     assert {"prompts_save", "asset_states_description", "save_asset", "save_style", "beats_save"} <= set(refused), \
         refused
+
+
+def test_no_message_of_one_project_stays_when_another_opens(served: tuple[str, Runner, str, str]) -> None:
+    """Saves in several tabs leave their messages; opening another project clears every one of them."""
+    url, runner, pid, sid = served
+    other = runner.create_project("A second film").id
+    page = tab(url, pid, sid)
+    markdown = [c for c in page.components if page.kind(c) == "markdown"]
+    before = {c: page.values.get(c) for c in markdown}
+    for name in ("save_style", "save_asset", "beats_save", "shot_list_save", "asset_states_description",
+                 "prompts_save"):
+        assert all(o.success for o in page.fire(page.dep_named(name)["id"])), name
+    said = {c: v for c in markdown if (v := page.values.get(c)) != before[c] and isinstance(v, str) and v.strip()}
+    assert len(said) >= 6, said  # each save left a line
+    page.fill = film_filler(other)
+    assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
+    stale = {c: v for c, v in said.items() if page.values.get(c) == v}
+    assert not stale, stale
