@@ -86,7 +86,7 @@ def test_no_message_of_one_project_stays_when_another_opens(served: tuple[str, R
                  "prompts_save"):
         assert all(o.success for o in page.fire(page.dep_named(name)["id"])), name
     said = {c: v for c in markdown if (v := page.values.get(c)) != before[c] and isinstance(v, str) and v.strip()}
-    assert len(said) >= 6, said  # each save left a line
+    assert len(said) >= 5, said  # each tab's save left a line (stage 5's two saves share one)
     page.fill = film_filler(other)
     assert all(o.success for o in page.fire(page.dep_named("open_project")["id"]))
     stale = {c: v for c, v in said.items() if page.values.get(c) == v}
