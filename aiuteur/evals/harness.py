@@ -279,8 +279,8 @@ def measure(story: CorpusStory, a: dict[str, Any], examples: set[str]) -> dict[s
             "treatment": metrics.loops(str(v.get("prose") or "") for v in variants),
             "beats": metrics.loops(beat_texts),
             # one text per scene as well as per line: a loop can run across lines ("Ines," ×20)
-            "script": metrics.loops([*actions, *(" ".join(str(e.get("text") or "") for e in metrics.elements(s, "action"))
-                                                 for s in scenes)]),
+            "script": metrics.loops(actions, wholes=[" ".join(str(e.get("text") or "") for e in metrics.elements(s, "action"))
+                                                     for s in scenes]),
         },
         "copied": {
             "beats": metrics.copied_sentences(text, beat_texts),

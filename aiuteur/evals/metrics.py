@@ -244,11 +244,12 @@ def ngram_loops(text: str, n: int = 4, times: int = 3) -> list[str]:
     return [" ".join(g) for g, c in grams.most_common() if c >= times]
 
 
-def loops(texts: Iterable[str], n: int = 4, times: int = 3) -> Data:
+def loops(texts: Iterable[str], n: int = 4, times: int = 3, *, wholes: Iterable[str] = ()) -> Data:
     """Texts with a looping n-gram, and the repeated lines: the same long line twice or more, or
-    any line three times or more (a scene of twenty action lines that each say "Ines,")."""
+    any line three times or more (a scene of twenty action lines that each say "Ines,").
+    `wholes` (a scene's lines joined) are read for loops that run across lines, not counted as lines."""
     texts = [t for t in texts if t and t.strip()]
-    looping = [(t, ngram_loops(t, n, times)) for t in texts]
+    looping = [(t, ngram_loops(t, n, times)) for t in [*texts, *(w for w in wholes if w not in texts)]]
     looping = [(t, g) for t, g in looping if g]
     dupes = Counter(norm(t) for t in texts)
     repeated = [t for t, c in dupes.items() if (c > 1 and len(t.split()) >= 5) or c >= times]

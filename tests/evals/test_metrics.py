@@ -141,6 +141,11 @@ def test_loops_find_repeated_ngrams_and_repeated_lines() -> None:
     # once wrote twenty action lines that each said "Ines,").
     assert metrics.loops(["Ines,"] * 20)["repeated_lines"] == 1
     assert metrics.loops(["Ines,", "Ines,", "He waits."])["repeated_lines"] == 0
+    # ... and a loop that runs across lines shows in the scene's lines joined, counted once
+    lines = ["Dov waits for the bus and", "waits for the bus and waits", "for the bus."]
+    assert metrics.loops(lines)["looping"] == 0
+    across = metrics.loops(lines, wholes=[" ".join(lines)])
+    assert across["looping"] == 1 and across["repeated_lines"] == 0
 
 
 def test_copied_sentences_finds_story_sentences_word_for_word() -> None:
