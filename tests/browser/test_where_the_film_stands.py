@@ -161,6 +161,10 @@ def test_the_screen_shows_where_the_film_stands(served: tuple[str, Runner, str, 
         page.get_by_role("heading", name="The Lamp Keeper").wait_for()
         assert selected_tab(page).startswith("1. "), selected_tab(page)
         one_event(opened, "on_card")
+        # all twelve stages one click away at 1280 px: every tab in view, none in an overflow menu
+        hidden = [s.number for s in STAGE_ORDER
+                  if not page.get_by_role("tab", name=f"{s.number}. {s.title}", exact=True).is_visible()]
+        assert not hidden and page.locator(".overflow-menu:visible").count() == 0, hidden
 
         # the project's stages: chip, bar and data agree; a chip opens its tab
         check_graphic(page, runner, pid, None, [s for s in STAGE_ORDER if not s.per_scene])
