@@ -440,9 +440,22 @@ class RenderClip(VideoSettings):
     kind: Literal["render_clip"] = "render_clip"
     shot_id: str = Field(min_length=1, description="The shot.")
 
+    #: How a clip's take is labelled in the audit trail: `clip:<shot id>`.
+    PREFIX: ClassVar[str] = "clip:"
+
     @property
     def target(self) -> str:
-        return f"clip:{self.shot_id}"
+        return self.label(self.shot_id)
+
+    @classmethod
+    def label(cls, shot_id: str) -> str:
+        """The take label of a clip of `shot_id`."""
+        return f"{cls.PREFIX}{shot_id}"
+
+    @classmethod
+    def labels(cls, label: str) -> bool:
+        """True when a take's label is a clip's (a measurement of the video engine), not a cut's."""
+        return label.startswith(cls.PREFIX)
 
 
 class RenderAnimatic(VideoSettings):

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiuteur.domain import CostEstimate, Frames, InputError, ShotList, Stage, Take
-from aiuteur.pipeline.actions import Estimate
+from aiuteur.pipeline.actions import Estimate, RenderClip
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.video import (
@@ -86,7 +86,7 @@ def measured_seconds_per_frame(state: ProjectState, model_id: str, machine: str,
         for tk in takes:
             out = tk.output or {}
             n = int(out.get("num_frames", 0) or 0)
-            if (tk.ok and tk.target.startswith("clip:") and tk.model_id == model_id and out.get("machine") == machine
+            if (tk.ok and RenderClip.labels(tk.target) and tk.model_id == model_id and out.get("machine") == machine
                     and n > 0 and tk.seconds > 0):
                 seconds, frames, count = seconds + tk.seconds, frames + n, count + 1
     for sid in state.scene_ids if takes is None else []:

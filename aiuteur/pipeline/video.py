@@ -222,7 +222,7 @@ def render_clip(ctx: StageContext, engine: VideoEngine, shot: Shot, index: int, 
     seed = ctx.seed + index
     inputs = {"start": start_f.image if start_f else None, "end": end_f.image if end_f else None,
               "prompt": video_prompt, "frames": n, "fps": fps, "seed": seed, "model": getattr(engine, "model_id", "")}
-    target, model_id = f"clip:{shot.id}", str(getattr(engine, "model_id", ""))
+    target, model_id = RenderClip.label(shot.id), str(getattr(engine, "model_id", ""))
     if start is None:
         return _take(ctx, target, "clip", inputs, engine=engine_backend(engine), model_id=model_id, seed=seed,
                      error=f"Shot {shot.number} has no chosen start frame; choose one in stage 10.")
@@ -355,7 +355,7 @@ def run(ctx: StageContext) -> StageOutcome:
 
             # the time left: clips measured in this run, before the first from earlier clips here (per frame)
             earlier = [t for sid in ctx.state.scene_ids for t in ctx.past_takes(Stage.VIDEO, sid)
-                       if t.target.startswith("clip:")]
+                       if RenderClip.labels(t.target)]
             per_frame = mean_seconds(earlier, model_id=str(getattr(engine, "model_id", "")),
                                      per=lambda t: float((t.output or {}).get("num_frames", 0)))
             workers = parallelism(ctx, "video")

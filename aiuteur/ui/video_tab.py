@@ -105,7 +105,7 @@ def clip_takes(runner: Runner, pid: str, sid: str, clips: Clips | None, shot_id:
     clip = next((c for c in (clips.clips if clips else []) if c.shot_id == shot_id), None)
     if clip is None:
         return []
-    mine = {t.id: t for t in runner.takes(pid, Stage.VIDEO, sid, f"clip:{shot_id}") if t.ok and t.media}
+    mine = {t.id: t for t in runner.takes(pid, Stage.VIDEO, sid, RenderClip.label(shot_id)) if t.ok and t.media}
     media = runner.media_paths(pid)
     return [take_picker.Shown(t.id, str(media(t.media[0])), f"v{k:02d} · {t.seconds:.0f} s")
             for k, t in enumerate((mine[i] for i in clip.takes if i in mine), start=1)]
@@ -226,7 +226,7 @@ def _listen_takes(tab: VideoTab, env: TabEnv, p: _Panel) -> None:
         if not pid or not sid or not shot or take_id is None:
             return fill(runner, pid, sid, shot)
         clips, _ = _load(runner, pid, sid)
-        take = next((t for t in runner.takes(pid, Stage.VIDEO, sid, f"clip:{shot}") if t.id == take_id), None)
+        take = next((t for t in runner.takes(pid, Stage.VIDEO, sid, RenderClip.label(shot)) if t.id == take_id), None)
         if clips is None or take is None:
             raise InputError("That clip is no longer a take of this shot; click one of the takes on screen.")
         runner.save(pid, Stage.VIDEO, choose_clip(clips, shot, take), sid, base_revision=seen(rev))
