@@ -783,11 +783,28 @@ def strip_heading(text: str, heading: str = "") -> str:
 
 _SPEECH_IN_ACTION = re.compile(
     r"^(?P<who>[^\"“”.!?]{2,60}?)\s+(?:says|said|asks|asked|shouts|shouted|replies|replied|whispers|whispered|calls|"
-    r"called|answers|answered|tells \w+|mutters|muttered)(?:\s+\w+ly)?[,:]?\s*[\"“](?P<words>[^\"“”]{2,400})[\"”]\.?\s*$",
+    r"called|answers|answered|tells \w+|mutters|muttered)(?:\s+\w+ly)?[,:]?\s*(?:[\"“](?P<words>[^\"“”]{2,400})[\"”]"
+    r"|['‘](?P<single>[^\"“”]{2,400}?)['’])\.?\s*$",
     re.IGNORECASE)
 
 #: Speech written as an action line in the form of a script page: `TEODORA RUIZ: I know every uniform.`
-_CUE_IN_ACTION = re.compile(r"^(?P<who>[A-Z][A-Z .'’\-]{1,50}):\s+(?P<words>\S.{0,400})$")
+_CUE_IN_ACTION = re.compile(r"^(?P<who>[A-Z][A-Za-z .'’\-]{1,50}):\s+(?P<words>\S.{0,400})$")
+
+
+def not_said_before(elements: list[ScriptElement], earlier: list[Scene]) -> list[ScriptElement]:
+    """A scene's elements without the action lines an earlier scene already has word for word (a
+    long line, `LOOP_MIN_WORDS` or more): the same story sentence given to two scenes (the real
+    model's tuba-audition put the foyer paragraph into three scenes). A scene keeps at least one
+    action line."""
+    seen = {" ".join(re.findall(r"\w+", e.text.lower())) for sc in earlier for e in sc.elements
+            if e.kind == ElementKind.ACTION}
+    def again(e: ScriptElement) -> bool:
+        key = " ".join(re.findall(r"\w+", e.text.lower()))
+        return e.kind == ElementKind.ACTION and len(key.split()) >= LOOP_MIN_WORDS and key in seen
+    kept = [e for e in elements if not again(e)]
+    if not any(e.kind == ElementKind.ACTION for e in kept):
+        return elements
+    return kept
 
 
 def _key_of(elements: list[ScriptElement]) -> str:
@@ -825,7 +842,7 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
             spoken = _SPEECH_IN_ACTION.match(text) or _CUE_IN_ACTION.match(text)
             who = named_in(spoken.group("who"), cast) if spoken and cast else []
             if spoken and len(who) == 1:
-                words = spoken.group("words").strip().strip('"“”').strip()
+                words = (spoken.group("words") or spoken.groupdict().get("single") or "").strip().strip('"“”').strip()
                 out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=words, character=cue(who[0])))
             else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
@@ -1019,7 +1036,8 @@ def write_script(
         out.takes.append(take)
         if draft is None:
             return out
-        scenes.append(scene.model_copy(update={"elements": to_elements(draft, scene.heading, list(planned.cast))}))
+        elements = not_said_before(to_elements(draft, scene.heading, list(planned.cast)), scenes)
+        scenes.append(scene.model_copy(update={"elements": elements}))
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
         if on_partial is not None:
             on_partial(fountain_of(Script(title=plan.title, scenes=scenes)))

@@ -539,3 +539,39 @@ def test_a_planned_location_is_its_name_without_the_description_after_it() -> No
     assert place_name("Harbour wall - end") == "Harbour wall"
     assert place_name("THE GENTS (MEN'S ROOM)") == "THE GENTS"
     assert place_name("Lamp room") == "Lamp room"
+
+
+def test_speech_written_as_action_in_any_quotes_or_as_a_plain_cue_is_dialogue() -> None:
+    """The real model's tuba-audition scenes (4061ee0) wrote "Maestra Solveig Brandt says: '…'" and
+    "Ines: I thought…" as action lines; they are those people's lines of dialogue."""
+    from aiuteur.pipeline.script import SceneDraft
+
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Ines waits in the foyer."},
+        {"kind": "action", "text": "Maestra Solveig Brandt says: 'Whenever you are ready, Mr. Abernathy.'"},
+        {"kind": "action", "text": "Ines: I thought there was someone here."},
+        {"kind": "action", "text": "Later: the foyer is empty."},  # nobody of the cast: stays action
+    ]})
+    out = to_elements(draft, "INT. FOYER - NIGHT", ["MAESTRA SOLVEIG BRANDT", "INES"])
+    assert [(e.kind.value, e.character, e.text) for e in out] == [
+        ("action", None, "Ines waits in the foyer."),
+        ("dialogue", "MAESTRA SOLVEIG BRANDT", "Whenever you are ready, Mr. Abernathy."),
+        ("dialogue", "INES", "I thought there was someone here."),
+        ("action", None, "Later: the foyer is empty."),
+    ]
+
+
+def test_an_action_line_an_earlier_scene_has_word_for_word_is_not_said_again() -> None:
+    """The same story sentence went into three scenes of the real run (the foyer paragraph)."""
+    from aiuteur.domain import ElementKind, Scene, ScriptElement
+    from aiuteur.pipeline.script import not_said_before
+
+    foyer = "In the foyer of the Corwen, Ines marched up to the cloakroom attendant."
+    first = Scene(id="s1", number="1", heading="INT. FOYER - NIGHT",
+                  elements=[ScriptElement(kind=ElementKind.ACTION, text=foyer)])
+    later = [ScriptElement(kind=ElementKind.ACTION, text="Dov lifts the tuba on the stage."),
+             ScriptElement(kind=ElementKind.ACTION, text=foyer),
+             ScriptElement(kind=ElementKind.DIALOGUE, text="Buy a suit.", character="BRANDT")]
+    assert [e.text for e in not_said_before(later, [first])] == ["Dov lifts the tuba on the stage.", "Buy a suit."]
+    only = [ScriptElement(kind=ElementKind.ACTION, text=foyer)]
+    assert not_said_before(only, [first]) == only  # a scene keeps at least one action line
