@@ -35,6 +35,7 @@ from aiuteur.ui.auth import (
     user_of,
 )
 from aiuteur.ui.private_files import FileGate, FileOwners
+from aiuteur.ui.unsaved import GUARD_HEAD, guard_refills
 
 log = logging.getLogger(__name__)
 
@@ -54,47 +55,9 @@ STAGE_TABS: dict[Stage, str] = {
     Stage.VIDEO: "aiuteur.ui.video_tab",
 }
 
-# The leave-page guard: unsaved edits or a running job ask before the page is left.
-# Unsaved = the input tab's autosave is pending (`dirty`) or a form holds typed, unsaved fields
-# (`forms`: save-button id -> true). A form is a block with the classes `aiu-form` and
-# `aiu-saves-<save button id>`: any typing or ticking inside it marks it unsaved; its save, once
-# it succeeds, marks it clean (`clean_js`). Gradio closes its connection in its own
-# `beforeunload` handler, even when the person then chooses "Stay": ours runs first (capture,
-# registered at parse time) and stops it when it asks, so the page stays connected, then saves
-# every unsaved form. Hiding the page (another tab, a phone's lock) saves too.
-LEAVE_GUARD_HEAD = """<script>
-(() => {
-  const a = window.aiuteur = window.aiuteur || {};
-  a.dirty = a.dirty || false; a.busy = a.busy || 0; a.forms = a.forms || {};
-  a.unsaved = () => a.dirty || Object.keys(a.forms).length > 0;
-  a.mark = (id) => { a.forms[id] = true; };
-  a.clean = (id) => { delete a.forms[id]; };
-  a.flush = () => {
-    if (a.saveTimer) { clearTimeout(a.saveTimer); a.saveTimer = null; }
-    const ids = Object.keys(a.forms);
-    if (a.dirty) ids.push("aiu-input-save");
-    for (const id of ids) { const b = document.getElementById(id); if (b) b.click(); }
-  };
-  const formOf = (el) => {
-    const f = el && el.closest ? el.closest(".aiu-form") : null;
-    if (!f) return null;
-    const c = [...f.classList].find((x) => x.startsWith("aiu-saves-"));
-    return c ? c.slice("aiu-saves-".length) : null;
-  };
-  const typed = (e) => { const id = formOf(e.target); if (id) a.mark(id); };
-  document.addEventListener("input", typed, true);
-  document.addEventListener("change", typed, true);
-  window.addEventListener("beforeunload", (e) => {
-    if (!(a.unsaved() || a.busy > 0)) return;
-    e.preventDefault(); e.returnValue = "";
-    e.stopImmediatePropagation();  // keep Gradio from closing the connection: "Stay" must stay connected
-    setTimeout(() => a.flush(), 0);  // runs only if the person stayed: save what was typed
-  }, true);
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "hidden" && a.unsaved()) a.flush();
-  });
-})();
-</script>"""
+# The leave-page guard and the in-app guard (aiuteur/ui/unsaved.py): unsaved typing asks before the
+# page is left, and before an in-app action replaces the form that holds it.
+LEAVE_GUARD_HEAD = GUARD_HEAD
 
 
 @dataclass
@@ -245,6 +208,7 @@ def build_app(store: Store | None = None, *,
         wire_stop(demo, stop)
         demo.load(lambda: header_text(ctx.store.home), None, header, api_visibility="private")
         demo.load(events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
+        guard_refills(demo)  # last: every event that refills or hides a form asks first when it holds typing
     share_the_model_slot(demo)
     setattr(demo, "aiuteur_context", ctx)  # noqa: B010  (launch_app reads it)
     return demo

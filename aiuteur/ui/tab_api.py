@@ -295,9 +295,16 @@ def form_classes(save_id: str) -> list[str]:
 def clean_js(save_id: str) -> str:
     """JavaScript for `.success(None, [status], None, js=...)` after a save, given the status line it
     answered: the form holds nothing unsaved now, unless the save was refused (a "⚠️" line, e.g.
-    someone else saved since): then what was typed is still unsaved and leaving still asks."""
-    return (f"(said) => {{ if (window.aiuteur && !String(said || '').startsWith('⚠')) "
-            f"window.aiuteur.clean('{save_id}'); }}")
+    someone else saved since) or more was typed while it was on its way: then what was typed is
+    still unsaved and leaving still asks. Whoever waits for this save (the in-app guard's "Save and
+    continue") hears the answer (`aiuteur.ui.unsaved`)."""
+    return (f"(said) => {{ if (window.aiuteur && window.aiuteur.answered) "
+            f"window.aiuteur.answered('{save_id}', !String(said || '').startsWith('⚠')); }}")
+
+
+def failed_js(save_id: str) -> str:
+    """JavaScript for `.failure(...)` after a save: it ended in an error, so nothing was saved."""
+    return f"() => {{ window.aiuteur && window.aiuteur.answered && window.aiuteur.answered('{save_id}', false); }}"
 
 
 def mark_js(save_id: str) -> str:
@@ -306,5 +313,7 @@ def mark_js(save_id: str) -> str:
 
 
 def guard_save(event: Any, save_id: str, status: Any) -> None:
-    """After a save event (what `.click` returned): its form is clean once the save succeeded."""
+    """After a save event (what `.click` returned): its form is clean once the save succeeded; a save
+    that failed leaves it unsaved, and says so to whoever waits for it."""
     event.success(None, [status], None, js=clean_js(save_id))
+    event.failure(None, None, None, js=failed_js(save_id))

@@ -242,6 +242,13 @@ def css() -> str:
 .aiu-dot {{ display:inline-block; width:.8em; height:.8em; border-radius:50%; margin-right:4px; }}
 .aiu-overlay {{ border:2px solid; border-radius:8px; padding:10px; }}
 .aiu-content {{ position:relative; }}
+#aiu-form-names-block {{ display:none; }}
+.aiu-unsaved-dialog {{ max-width:34em; border:1px solid #d1d5db; border-radius:10px; padding:18px;
+                      background:var(--block-background-fill); color:var(--body-text-color); }}
+.aiu-unsaved-dialog::backdrop {{ background:#0006; }}
+.aiu-unsaved-buttons {{ display:flex; gap:8px; flex-wrap:wrap; margin-top:12px; }}
+.aiu-unsaved-buttons button {{ padding:6px 12px; border-radius:6px; border:1px solid #9ca3af; cursor:pointer; }}
+.aiu-unsaved-buttons .aiu-unsaved-save {{ background:#4f46e5; color:#fff; border-color:#4f46e5; }}
 .aiu-stage:has(.aiu-overlay) .aiu-content::after {{ content:"🔒 locked — read-only"; position:absolute; inset:0; z-index:20;
     display:flex; align-items:flex-start; justify-content:center; padding-top:8px; font-weight:700;
     color:{locked}; background:repeating-linear-gradient(45deg,{locked}14 0 12px,{locked}26 12px 24px);

@@ -194,3 +194,28 @@ def open_film(page: Page, scene_id: str | None = None) -> Page:
         page.values[picker["inputs"][1]] = scene_id
         assert all(o.success for o in page.fire(picker["id"]))
     return page
+
+
+# --- a real browser on the served app --------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (never `playwright install`)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    """Poll `check` until it holds (a loaded machine: generous limits, no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting{': ' + what if what else ''}")
+
+
+def open_project_in_browser(page: Any, title: str) -> None:
+    """As a filmmaker opens a project from the dashboard (a Playwright page): pick it, "Open", and
+    its title heads the page."""
+    page.get_by_label("Project", exact=True).click()
+    page.get_by_role("option", name=title).click()
+    page.get_by_role("button", name="Open", exact=True).click()
+    page.get_by_role("heading", name=title).wait_for()
