@@ -123,8 +123,10 @@ GUARD_HEAD = """<script>
     document.body.appendChild(d);
     return d;
   };
+  a.asks = 0;
   a.ask = (ids, go) => {
     a.asking = true;
+    const mine = ++a.asks;  // a save that answers after "Keep editing" (or a later question) goes nowhere
     const d = dialog(), said = d.querySelector(".aiu-unsaved-said");
     const buttons = [...d.querySelectorAll("button")];
     d.querySelector(".aiu-unsaved-what").textContent =
@@ -135,16 +137,18 @@ GUARD_HEAD = """<script>
       d.onclick = null; d.oncancel = null; if (d.open) d.close(); a.asking = false;
       if (then) then();
     };
-    d.oncancel = (e) => { e.preventDefault(); if (!buttons[0].disabled) done(null); };  // Escape: keep editing
+    d.oncancel = (e) => { e.preventDefault(); done(null); };  // Escape: keep editing
     d.onclick = async (e) => {
       const choice = e.target && e.target.dataset ? e.target.dataset.choice : null;
       if (!choice) return;
       if (choice === "stay") { done(null); return; }
       if (choice === "discard") { ids.forEach(a.clean); done(go); return; }
-      buttons.forEach((b) => { b.disabled = true; });
+      buttons.slice(0, 2).forEach((b) => { b.disabled = true; });  // "Keep editing" stays: a save may hang
       said.textContent = "Saving…";
       for (const id of ids) {
-        if (!(await a.saveForm(id))) {  // refused (someone saved since) or failed: keep the text, replace nothing
+        const ok = await a.saveForm(id);
+        if (mine !== a.asks || !d.open) return;
+        if (!ok) {  // refused (someone saved since) or failed: keep the text, replace nothing
           said.textContent = `${nameOf(id)} was not saved (see the message there); your text is still in the form. `
             + "Nothing was replaced.";
           buttons.forEach((b) => { b.disabled = false; });
@@ -158,11 +162,13 @@ GUARD_HEAD = """<script>
   // capture phase: before Gradio's own handlers see the press, the focus or the click
   const intercept = (e) => {
     if (a.bypass) return;
-    const t = e.target, ids = risky(t);
+    const t = e.target;
+    const field = t && t.matches && t.matches("input, textarea");
+    if (e.type === "focus" && !field) return;  // a button reached by Tab asks only when pressed
+    const ids = risky(t);
     if (!ids.length) return;
     e.preventDefault(); e.stopImmediatePropagation();
     if (a.asking) return;
-    const field = t.matches && t.matches("input, textarea");
     if (field && t.blur) t.blur();
     a.ask(ids, () => {  // once the forms are saved or discarded, the action goes on as it was started
       a.bypass++;

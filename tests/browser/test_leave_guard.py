@@ -7,35 +7,27 @@ what was typed: the guard saves it, and the next edit still reaches the server.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aiuteur.domain import Stage, StyleAndAssets
+from aiuteur.domain import Prompts, Stage, StyleAndAssets
 from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
+from tests.browser.serving import CHROMIUM, CHROMIUM_ARGS, open_project_in_browser, serve, wait_until
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
 from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+LIMIT_S = 120.0
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError("timed out waiting")
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
 
 
 @pytest.fixture
@@ -56,110 +48,104 @@ def style(runner: Runner, pid: str) -> StyleAndAssets:
     return StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS))
 
 
-def test_stay_keeps_the_connection_and_saves_the_style_typed(served: tuple[str, Runner, str]) -> None:
-    from playwright.sync_api import Error as PlaywrightError
+@pytest.fixture
+def page(served: tuple[str, Runner, str]) -> Iterator[Any]:
+    """A headless Chromium on the served app, the film opened from the dashboard (it lands at stage 9)."""
     from playwright.sync_api import sync_playwright
 
-    url, runner, pid = served
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        page.get_by_label("Project", exact=True).click()
-        page.get_by_role("option", name="The Lamp Keeper").click()
-        page.get_by_role("button", name="Open", exact=True).click()
-        page.get_by_role("heading", name="The Lamp Keeper").wait_for()
-        page.get_by_role("tab", name="5. Style & assets").click()
-        medium = page.get_by_label("Medium", exact=True)
-        wait_until(lambda: medium.input_value() == "painted animation")  # the saved style is shown
-
-        medium.fill("ink and watercolour")
-        assert page.evaluate("window.aiuteur.unsaved()") is True
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))  # "Stay on page"
-        with pytest.raises(PlaywrightError, match="ERR_ABORTED"):
-            page.goto("about:blank")
-        assert dialogs == ["beforeunload"]
-        wait_until(lambda: style(runner, pid).style.medium == "ink and watercolour")  # saved after Stay
-        page.wait_for_function("window.aiuteur.unsaved() === false")
-        assert page.get_by_text("Connection to the server was lost").count() == 0
-
-        # still connected: the next edit reaches the server
-        look = page.get_by_label("Look", exact=True)
-        look.fill("loose brush lines")
-        page.get_by_role("button", name="Save style").click()
-        wait_until(lambda: style(runner, pid).style.look == "loose brush lines")
-        page.wait_for_function("window.aiuteur.unsaved() === false")
-        assert page.get_by_text("Connection to the server was lost").count() == 0
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        p = browser.new_page(viewport={"width": 1280, "height": 1000})
+        p.set_default_timeout(LIMIT_S * 1000)
+        p.goto(served[0])
+        open_project_in_browser(p, "The Lamp Keeper")
+        yield p
         browser.close()
+
+
+def test_stay_keeps_the_connection_and_saves_the_style_typed(served: tuple[str, Runner, str], page: Any) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    _, runner, pid = served
+    page.get_by_role("tab", name="5. Style & assets").click()
+    medium = page.get_by_label("Medium", exact=True)
+    wait_until(lambda: medium.input_value() == "painted animation", LIMIT_S)  # the saved style is shown
+
+    medium.fill("ink and watercolour")
+    assert page.evaluate("window.aiuteur.unsaved()") is True
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))  # "Stay on page"
+    with pytest.raises(PlaywrightError, match="ERR_ABORTED"):
+        page.goto("about:blank")
+    assert dialogs == ["beforeunload"]
+    wait_until(lambda: style(runner, pid).style.medium == "ink and watercolour", LIMIT_S)  # saved after Stay
+    page.wait_for_function("window.aiuteur.unsaved() === false")
+    assert page.get_by_text("Connection to the server was lost").count() == 0
+
+    # still connected: the next edit reaches the server
+    look = page.get_by_label("Look", exact=True)
+    look.fill("loose brush lines")
+    page.get_by_role("button", name="Save style").click()
+    wait_until(lambda: style(runner, pid).style.look == "loose brush lines", LIMIT_S)
+    page.wait_for_function("window.aiuteur.unsaved() === false")
+    assert page.get_by_text("Connection to the server was lost").count() == 0
 
 
 SCENE_PICKER = "Scene (Phase B stages work on one scene)"
 TYPED = "Typed in the browser, not saved yet."
 
 
-def test_typing_in_any_stage_form_is_unsaved_until_saved_and_stay_saves_it(served: tuple[str, Runner, str]) -> None:
+def test_typing_in_any_stage_form_is_unsaved_until_saved_and_stay_saves_it(served: tuple[str, Runner, str],
+                                                                           page: Any) -> None:
     """The script editor (stage 4), a scene asset's description (8) and a shot's prompt (9): typing
     marks the page unsaved, "Stay" saves it; a save refused because someone else saved since leaves
     what was typed unsaved (leaving still asks)."""
-    import json
-    import re
-
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
-    from aiuteur.domain import Prompts
     from aiuteur.pipeline.prompts_stage import edit_prompt
 
-    url, runner, pid = served
+    _, runner, pid = served
     sid = runner.view(pid).state.scene_ids[0]
 
     def saved(stage: Stage, scene: str | None = None) -> str:
         return json.dumps(runner.view(pid).data(stage, scene))
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(120_000)
-        page.goto(url)
-        page.get_by_label("Project", exact=True).click()
-        page.get_by_role("option", name="The Lamp Keeper").click()
-        page.get_by_role("button", name="Open", exact=True).click()
-        page.get_by_role("heading", name="The Lamp Keeper").wait_for()
-        page.get_by_label(SCENE_PICKER).click()
-        page.get_by_role("option").filter(has_text="Scene 1").first.click()
-        wait_until(lambda: runner.view(pid).position.scene_id == sid, 120)
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))  # "Stay on page"
+    # Scene 1 chosen; wait until the page shows it (scene 1's first prompt at stage 9, where the film
+    # opened), not until the store has moved: the switch's answer refills stages 7-12, and one that
+    # lands after the typing below would replace it (that made this test fail on a loaded machine)
+    page.get_by_label(SCENE_PICKER).click()
+    page.get_by_role("option").filter(has_text="Scene 1").first.click()
+    first = Prompts.model_validate(runner.view(pid).data(Stage.PROMPTS, sid)).prompts[0].start_prompt
+    start = page.get_by_label("Start-frame prompt", exact=True)
+    wait_until(lambda: start.input_value() == first, LIMIT_S, "scene 1 shown")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))  # "Stay on page"
 
-        for number, label, stage, scene in ((4, "Fountain", Stage.SCRIPT, None),
-                                            (8, "How it looks in this scene", Stage.ASSET_STATES, sid),
-                                            (9, "Start-frame prompt", Stage.PROMPTS, sid)):
-            page.get_by_role("tab", name=re.compile(rf"^{number}\. ")).click()
-            field = page.locator("#aiu-script-editor textarea") if number == 4 else page.get_by_label(label, exact=True)
-            if number != 8:  # the saved text is shown (a scene asset may have no description yet)
-                wait_until(lambda field=field: bool(field.input_value().strip()), 120)
-            field.fill(f"{field.input_value()}\n\n{TYPED}".strip() if number == 4 else TYPED)
-            assert page.evaluate("window.aiuteur.unsaved()") is True, label
-            assert TYPED not in saved(stage, scene)
-            with pytest.raises(PlaywrightError, match="ERR_ABORTED"):
-                page.goto("about:blank")
-            assert dialogs[-1:] == ["beforeunload"], label
-            wait_until(lambda stage=stage, scene=scene: TYPED in saved(stage, scene), 120)  # saved after Stay
-            page.wait_for_function("window.aiuteur.unsaved() === false")
-            assert page.get_by_text("Connection to the server was lost").count() == 0
+    for number, label, stage, scene in ((4, "Fountain", Stage.SCRIPT, None),
+                                        (8, "How it looks in this scene", Stage.ASSET_STATES, sid),
+                                        (9, "Start-frame prompt", Stage.PROMPTS, sid)):
+        page.get_by_role("tab", name=re.compile(rf"^{number}\. ")).click()
+        field = page.locator("#aiu-script-editor textarea") if number == 4 else page.get_by_label(label, exact=True)
+        if number != 8:  # the saved text is shown (a scene asset may have no description yet)
+            wait_until(lambda field=field: bool(field.input_value().strip()), LIMIT_S)
+        field.fill(f"{field.input_value()}\n\n{TYPED}".strip() if number == 4 else TYPED)
+        assert page.evaluate("window.aiuteur.unsaved()") is True, label
+        assert TYPED not in saved(stage, scene)
+        with pytest.raises(PlaywrightError, match="ERR_ABORTED"):
+            page.goto("about:blank")
+        assert dialogs[-1:] == ["beforeunload"], label
+        wait_until(lambda stage=stage, scene=scene: TYPED in saved(stage, scene), LIMIT_S, label)  # saved after Stay
+        page.wait_for_function("window.aiuteur.unsaved() === false")
+        assert page.get_by_text("Connection to the server was lost").count() == 0
 
-        # someone else saves this shot's prompts; this page's save is refused, and still unsaved
-        start = page.get_by_label("Start-frame prompt", exact=True)
-        start.fill("Mine: the lamp gutters.")
-        prompts = Prompts.model_validate(runner.view(pid).data(Stage.PROMPTS, sid))
-        shot = prompts.prompts[0].shot_id
-        runner.save(pid, Stage.PROMPTS, edit_prompt(prompts, shot, start="Theirs: the lamp flares."), sid,
-                    base_revision=runner.view(pid).revision(Stage.PROMPTS, sid))
-        page.locator("#aiu-save-prompts").click()
-        page.get_by_text(re.compile("changed by someone else")).first.wait_for()
-        assert start.input_value() == "Mine: the lamp gutters."
-        assert page.evaluate("window.aiuteur.unsaved()") is True
-        assert "Theirs: the lamp flares." in saved(Stage.PROMPTS, sid)
-        browser.close()
+    # someone else saves this shot's prompts; this page's save is refused, and still unsaved
+    start.fill("Mine: the lamp gutters.")
+    prompts = Prompts.model_validate(runner.view(pid).data(Stage.PROMPTS, sid))
+    shot = prompts.prompts[0].shot_id
+    runner.save(pid, Stage.PROMPTS, edit_prompt(prompts, shot, start="Theirs: the lamp flares."), sid,
+                base_revision=runner.view(pid).revision(Stage.PROMPTS, sid))
+    page.locator("#aiu-save-prompts").click()
+    page.get_by_text(re.compile("changed by someone else")).first.wait_for()
+    assert start.input_value() == "Mine: the lamp gutters."
+    assert page.evaluate("window.aiuteur.unsaved()") is True
+    assert "Theirs: the lamp flares." in saved(Stage.PROMPTS, sid)
