@@ -573,7 +573,8 @@ def _subject_of(sentence: str, at: int, characters: list[Asset]) -> str | None:
     return best[1] if best else None
 
 
-def story_look_changes(script: Script, characters: list[Asset], story_text: str) -> list[tuple[str, str, str]]:
+def story_look_changes(script: Script, characters: list[Asset], story_text: str,
+                       people: Sequence[Person] | None = None) -> list[tuple[str, str, str]]:
     """(asset id, scene id, the story's words) for each look change the story tells of a character
     ("Dov put it on in the gents. The sleeves ended halfway down his forearms."): the sentence that
     says it and the two after it, in the scene that tells its paragraph (`screen_words.align`). A
@@ -584,7 +585,7 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str)
         return []
     paragraphs = story_paragraphs(story_text)
     tells = align(paragraphs, [scene_text(s) for s in script.scenes])
-    teller = narrator(story_text)  # "I" in a story told by one of its people
+    teller = narrator(story_text, None if people is None else list(people))  # "I": the teller (`people`: its roster, read once)
     me = next((a.id for a in characters if teller is not None and teller.named_by([a.name, *a.aliases])), None)
     out: list[tuple[str, str, str]] = []
     for i, paragraph in enumerate(paragraphs):
@@ -609,12 +610,13 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str)
     return out
 
 
-def add_story_look_changes(assets: list[Asset], script: Script, story_text: str, scene_ids: Set[str]) -> list[Asset]:
+def add_story_look_changes(assets: list[Asset], script: Script, story_text: str, scene_ids: Set[str],
+                           people: Sequence[Person] | None = None) -> list[Asset]:
     """Each look change the story tells (`story_look_changes`) in one of `scene_ids`, as a state
     change of that character there, where neither the model nor the script recorded one."""
     characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
     by_id = {a.id: a for a in assets}
-    for aid, sid, words in story_look_changes(script, characters, story_text):
+    for aid, sid, words in story_look_changes(script, characters, story_text, people):
         a = by_id[aid]
         if sid not in scene_ids or any(c.scene_id == sid for c in a.state_changes):
             continue
@@ -840,7 +842,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
     todo_scenes = [s for c in todo for s in c.scenes]
     assets = merge_candidates(assets, story_cast(assets, todo_scenes, people), offer=offer)
     assets = add_look_changes(assets, todo_scenes)
-    assets = add_story_look_changes(assets, script, story_text, {s.id for s in todo_scenes})
+    assets = add_story_look_changes(assets, script, story_text, {s.id for s in todo_scenes}, people or None)
     assets = order_by_script(assets, script)
     return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
 
