@@ -10,6 +10,7 @@ shot durations and has round(total × fps) frames.
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,6 +47,39 @@ def probe(path: Path) -> tuple[int, float]:
 
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
     return int(frames), float(seconds)
+
+
+_VIDEO_STREAM = re.compile(r"Stream #\S+.*?: Video: (?P<rest>.*)")
+_SIZE = re.compile(r"\b(\d{1,5})x(\d{1,5})\b")
+_RATE = re.compile(r"([\d.]+) (?:fps|tbr)\b")
+
+
+def video_meta(path: Path) -> tuple[tuple[int, int], float | None]:
+    """(width, height) and frame rate of a video file's first video stream, from ffmpeg's header.
+
+    Runs ffmpeg to the end instead of reading its header from a live pipe with a fixed wait
+    (imageio-ffmpeg's reader gives up after 10 s, which a busy machine can take to start ffmpeg).
+    """
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True, errors="replace", timeout=600, check=False)
+    stream = _VIDEO_STREAM.search(done.stderr)
+    size = _SIZE.search(stream.group("rest")) if stream else None
+    if stream is None or size is None:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise EngineError(f"Cannot read the video {path}: {tail[0]}")
+    rate = _RATE.search(stream.group("rest"))
+    return (int(size.group(1)), int(size.group(2))), (float(rate.group(1)) if rate else None)
+
+
+def read_rgb_frames(path: Path) -> tuple[tuple[int, int], list[bytes]]:
+    """Every frame of a video as packed RGB bytes, with the frame size, decoded by ffmpeg in one run."""
+    (w, h), _ = video_meta(path)
+    done = subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
+                           "-pix_fmt", "rgb24", "-"], capture_output=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise EngineError(f"Cannot decode the video {path}: {done.stderr.decode(errors='replace')[-300:]}")
+    step = w * h * 3
+    return (w, h), [done.stdout[i:i + step] for i in range(0, len(done.stdout) - step + 1, step)]
 
 
 def _load(image: Image.Image | Path) -> Image.Image:
@@ -221,13 +255,9 @@ def concat_clips(paths: Sequence[Path], out_path: Path, *, fps: int | None = Non
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
         raise EngineError(f"Cannot join clips; missing: {', '.join(missing)}")
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(paths[0]))
-    meta = next(reader)
-    reader.close()
-    w, h = _even(tuple(meta["size"]))  # type: ignore[arg-type]
-    rate = fps or round(float(meta.get("fps") or 24))
+    size, first_rate = video_meta(Path(paths[0]))
+    w, h = _even(size)
+    rate = fps or round(first_rate or 24)
     from aiuteur.engines.soundtrack import has_audio
 
     sound = all(has_audio(Path(p)) for p in paths)  # clips from a video model with audio keep it

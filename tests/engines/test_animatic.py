@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
 
-from aiuteur.engines.animatic import AnimaticShot, burn_caption, concat_clips, probe, write_animatic
+from aiuteur.engines.animatic import (
+    AnimaticShot,
+    burn_caption,
+    concat_clips,
+    probe,
+    read_rgb_frames,
+    video_meta,
+    write_animatic,
+)
 from aiuteur.engines.base import EngineError
 
 RED = Image.new("RGB", (96, 64), (220, 0, 0))
@@ -18,10 +25,8 @@ GREEN = Image.new("RGB", (96, 64), (0, 220, 0))
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    w, h = meta["size"]
-    return [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+    (w, h), frames = read_rgb_frames(path)
+    return [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in frames]
 
 
 def test_animatic_has_the_expected_frame_count_and_duration(tmp_path: Path) -> None:
@@ -78,3 +83,12 @@ def test_bad_input_is_refused_plainly(tmp_path: Path) -> None:
         write_animatic([AnimaticShot(RED, 0)], tmp_path / "x.mp4")
     with pytest.raises(EngineError, match="missing"):
         concat_clips([tmp_path / "nope.mp4"], tmp_path / "y.mp4")
+
+
+def test_video_meta_reads_size_and_rate_and_refuses_a_non_video_plainly(tmp_path: Path) -> None:
+    out = write_animatic([AnimaticShot(RED, 0.5)], tmp_path / "m.mp4", fps=8)
+    assert video_meta(out) == ((96, 64), 8.0)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all")
+    with pytest.raises(EngineError, match="Cannot read the video"):
+        video_meta(junk)
