@@ -82,8 +82,9 @@ from aiuteur.pipeline.actions import (
     UploadReference,
 )
 from aiuteur.pipeline.images_in import load_image
-from aiuteur.pipeline.roster import Person, narrator, story_people
+from aiuteur.pipeline.roster import Person, letter_voices, narrator, story_people
 from aiuteur.pipeline.screen_words import (
+    GARMENT,
     LOOK_CHANGE,
     align,
     handled,
@@ -563,11 +564,16 @@ def add_look_changes(assets: list[Asset], scenes: Iterable[Scene]) -> list[Asset
 _QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
 
 
+_WHOSE_GARMENT = re.compile(r"(?:\s+[A-Z][\w-]*)*[’']s\s+(?:[\w-]+\s+){0,2}?" + GARMENT + r"\b")
+
+
 def _subject_of(sentence: str, at: int, characters: list[Asset]) -> str | None:
     """The character named last before offset `at` of the sentence (who does what is said there)."""
     best: tuple[int, str] | None = None
     for a in characters:
-        for start, _ in spans(sentence, asset_forms(a, characters), proper=True):
+        for start, end in spans(sentence, asset_forms(a, characters), proper=True):
+            if _WHOSE_GARMENT.match(sentence, end):
+                continue  # "took Lenny Okafor's cap": whose clothes, not who changes ("Oriel's hair" is)
             if start < at and (best is None or start > best[0]):
                 best = (start, a.id)
     return best[1] if best else None
@@ -585,10 +591,16 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str,
         return []
     paragraphs = story_paragraphs(story_text)
     tells = align(paragraphs, [scene_text(s) for s in script.scenes])
-    teller = narrator(story_text, None if people is None else list(people))  # "I": the teller (`people`: its roster, read once)
-    me = next((a.id for a in characters if teller is not None and teller.named_by([a.name, *a.aliases])), None)
+    roster = list(people) if people is not None else story_people(story_text)  # read once
+    teller = narrator(story_text, roster)  # "I" in a story told as "I"
+
+    def asset_of(person: Person | None) -> str | None:
+        return next((a.id for a in characters if person is not None and person.named_by([a.name, *a.aliases])), None)
+
+    voices = [(asset_of(w), asset_of(r)) for w, r in letter_voices(paragraphs, roster)]  # a letter's "I" and "you"
     out: list[tuple[str, str, str]] = []
     for i, paragraph in enumerate(paragraphs):
+        me, you = voices[i][0] or asset_of(teller), voices[i][1]
         said = sentences_whole(paragraph)
         last: str | None = None
         for k, sentence in enumerate(said):
@@ -598,11 +610,13 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str,
             named = _subject_of(plain, len(plain) + 1, characters)
             if who is None and found and last is not None and _PRONOUN.match(plain.strip()):
                 who = last
-            if who is None and found and me is not None and re.search(r"\bI\b", plain[:found[0].start()]):
-                who = me  # "I am now wearing most of the top tier."
+            if who is None and found:  # "I am now wearing most of the top tier." / "you in those oilskins"
+                person = [m for m in re.finditer(r"\b(I|you)\b", plain[:found[0].start()], re.IGNORECASE)
+                          if (me if m.group(1) == "I" else you) is not None]
+                who = (me if person[-1].group(1) == "I" else you) if person else None
             last = named or last
             subject_first = who is not None and (bool(_PRONOUN.match(plain.strip())) or (
-                who == me and plain.strip().startswith("I ")) or any(
+                who == me and plain.strip().startswith("I ")) or (who == you and plain.strip().lower().startswith("you ")) or any(
                 plain.strip().lower().startswith(f.lower()) for a in characters if a.id == who
                 for f in asset_forms(a, characters)))
             if who is not None and says_look_change(plain, subject_first):

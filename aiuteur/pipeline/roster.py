@@ -221,8 +221,9 @@ def _evidence(text: str, run: _Run, words: list[str], article: bool, lowered: se
         found.add("spoken_to")
     if re.match(r",\s+who\b", after) or re.match(r",\s+(?:a|an|the)\s+(?:\w+\s+){0,3}" + PERSON_NOUNS + r"\b", after):
         found.add("apposition")
-    if re.match(r"[ \t]*(?:\n|$)", text[run.end:]) and re.search(r"(?:^|\n)[ \t]*$", text[:run.start]):
-        found.add("signature")
+    if re.match(r"[ \t]*(?:\n|$)", text[run.end:]) and re.search(r"(?:^|\n)[ \t]*(?:(?:[\w'’]+[ \t]+){0,3}[\w'’]+,[ \t]+)?$",
+                                                             text[:run.start]):
+        found.add("signature")  # a line that is only the name, or a sign-off ("Love, Marguerite")
     if _VERBS_AFTER.match(after):
         found.add("verb")
     if re.match(r"[’']s\b", text[run.end - 2:run.end]) or re.match(r"[’']s\s", after):
@@ -299,6 +300,46 @@ def narrator(text: str, people: list[Person] | None = None) -> Person | None:
         return None
     selves = [p for p in (people if people is not None else story_people(text)) if "self_named" in p.evidence]
     return selves[0] if len(selves) == 1 else None
+
+
+_SALUTATION = re.compile(r"^(?:(?:my\s+)?dear(?:est)?\s+|to\s+)?(?P<to>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){0,2}),$",
+                         re.IGNORECASE)
+_SIGN_OFF = re.compile(r"^(?:(?:[\w'’]+\s+){0,3}[\w'’]+,\s+)?(?P<name>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){0,2})\.?$")
+
+
+def letter_voices(paragraphs: list[str], people: list[Person]) -> list[tuple[Person | None, Person | None]]:
+    """(who "I" is, who "you" is) for each paragraph of a story told in letters or signed entries.
+
+    A letter runs from its salutation ("Dear Tamsin," / "Dad,") to its signature ("Your dad,
+    Alder" / "Tamsin": a paragraph that ends in a person's name): "I" in it is the signer and "you"
+    the person the salutation names, or, where it names a relation ("Dad,") and the story has two
+    correspondents, the other one. (None, None) outside letters and for a story that has none.
+    `paragraphs` as `screen_words.story_paragraphs` gives them (wrapped lines joined).
+    """
+    def person(name: str) -> Person | None:
+        return next((p for p in people if p.named_by([name])), None)
+
+    out: list[tuple[Person | None, Person | None]] = [(None, None)] * len(paragraphs)
+    letters: list[tuple[int, int, Person, str | None]] = []
+    start, to = 0, None
+    for i, paragraph in enumerate(paragraphs):
+        hello = _SALUTATION.match(paragraph.strip())
+        if hello and i + 1 < len(paragraphs):
+            start, to = i, hello.group("to")
+            continue
+        sign = _SIGN_OFF.match(paragraph.strip())
+        writer = person(sign.group("name")) if sign and i > start else None
+        if writer is not None:
+            letters.append((start, i, writer, to))
+            start, to = i + 1, None
+    writers = list({id(w): w for _, _, w, _ in letters}.values())
+    for first, last, writer, greeted in letters:
+        reader = person(greeted) if greeted else None
+        if reader is None and len(writers) == 2:
+            reader = writers[1] if writers[0] is writer else writers[0]
+        for k in range(first, last + 1):
+            out[k] = (writer, reader if reader is not writer else None)
+    return out
 
 
 def _is_person(p: Person) -> bool:

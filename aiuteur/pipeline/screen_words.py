@@ -70,13 +70,27 @@ HANDLING = re.compile(
 )
 
 #: A sentence that says a character's look changes (costume, hair, injury, disguise, transformation).
+#: Things a person wears: "slipped on the ice" is not a look change, "slipped on her coat" is.
+GARMENT = (r"(?:coat|jacket|suit|tuxedo|dress|gown|shirt|blouse|skirt|trousers|jeans|boots?|shoes?|socks|hat|cap|hood"
+           r"|cloak|apron|uniform|tunic|cardigan|jumper|sweater|scarf|gloves?|tie|oilskins?|raincoat|smock|robe|crown"
+           r"|vest|overalls|pyjamas|nightgown|fleece|costume|mask|wig|glasses|spectacles|armou?r|helmet|veil|sandals"
+           r"|slippers|trainers|sneakers|shawl|cape|poncho|parka|anorak|waistcoat|blazer|bonnet|beret|headscarf|turban"
+           r"|hi-vis|clothes|outfit|disguise)s?")
+
 LOOK_CHANGE = re.compile(
-    r"\b(?:(?:put|puts|putting|pull|pulls|pulled|slip|slips|slipped|throw|throws|threw|shrug|shrugs|shrugged)"
-    r"\s+(?:(?:it|them)\s+)?(?:on|into)\b|(?:change|changes|changed|changing)\s+(?:into|clothes|outfits?|costumes?)"
+    r"\b(?:(?:put|puts|putting|shrug|shrugs|shrugged)\s+(?:(?:it|them)\s+)?(?:on|into)\b"
+    r"|(?:pull|pulls|pulled|slip|slips|slipped|throw|throws|threw)\s+(?:(?:it|them)\s+(?:on|into)\b|(?:on|into)\s+"
+    r"(?:[\w'’-]+\s+){0,4}?" + GARMENT + r"\b)|(?:change|changes|changed|changing)\s+(?:into|clothes|outfits?|costumes?)"
     r"|(?:dress|dresses|dressed|dressing)\s+(?:in|as|up)\b|don|dons|donned|donning|now\s+(?:wears|wearing|in|dressed)"
-    r"|disguis(?:e|es|ed|ing)|costume|wig|(?:takes|took|take|pulls|pulled|strips|stripped|peels|peeled)\s+off"
+    r"|disguis(?:e|es|ed|ing)|costume|wig|(?:takes|took|take|taken|taking|pulls|pulled|strips|stripped|peels|peeled)\s+off"
     r"|removes\s+(?:her|his|their|the)\s+(?:\w+\s+)?(?:coat|jacket|hat|mask|glasses|wig|dress|shirt|uniform|boots|shoes|armou?r|veil|cloak)"
-    r"|(?:cuts|cut|chops|chopped|shaves|shaved|dyes|dyed|bleaches|bleached)\s+(?:off\s+)?(?:her|his|their)?\s*(?:hair|beard|head)"
+    r"|(?<!\ba )(?<!\ban )(?:cuts|cut|chops|chopped|shaves|shaved|dyes|dyed|bleaches|bleached|crops|cropped)\s+(?:off\s+)?"
+    r"(?:(?:her|his|their|my|your|our)\s+)?(?:hair|beard|head|braids?|plaits?|locks|fringe)"
+    r"|(?:pull|pulls|pulled|tug|tugs|tugged|draw|draws|drew)\s+(?:it|them|(?:\w+\s+){1,2}?)\s*(?:down\s+|low\s+)?over\s+"
+    r"(?:her|his|their|my|your|our)\s+(?:hair|head|eyes|face|ears|brow)"
+    r"|(?:zip|zips|zipped|button|buttons|buttoned|fasten|fastens|fastened)\s+(?:up\s+)?to\s+(?:the|her|his|their|my|your)\s+"
+    r"(?:chin|neck|throat|collar)|(?:wash|washes|washed|wipe|wipes|wiped|scrub|scrubs|scrubbed)\s+off\s+"
+    r"(?:the|her|his|their|my|your)\s+(?:lipstick|make-?up|mascara|paint|war\s+paint|eyeliner)"
     r"|hair\s+(?:turns|turned|goes|went|falls|fell|is\s+now)|(?:turns|turned|transforms?|transformed|stiffens?|stiffened"
     r"|changes?|changed|morphs?|morphed)\s+into|transform(?:s|ed|ing)?\b|(?:soaked|drenched|bloodied|bandaged|bruised"
     r"|scarred|wounded|covered\s+in|splattered|smeared|muddy|mud-caked)|(?:arrives|arrived|enters|entered|emerges"

@@ -304,6 +304,74 @@ def test_a_look_change_told_as_i_belongs_to_the_narrator() -> None:
     assert (who, where) == ("as_o", script.scenes[1].id) and words.startswith("In the cloakroom I pull on")
 
 
+@pytest.mark.parametrize(("sentence", "changes"), [
+    ("I have taken off the green jumper.", True),
+    ("You cut your hair with nail scissors.", True),
+    ("I took the porter's cap and pulled it down over my hair.", True),
+    ("I waited with my jacket zipped to the chin.", True),
+    ("You wash off the lipstick.", True),
+    ("She slipped on her mother's coat.", True),
+    ("He pulls on a pair of old boots.", True),
+    ("He slipped on the steps to the landing.", False),
+    ("She pulled on the rope.", False),
+    ("A guard with a shaved head checks faces.", False),
+    ("He cut the cake.", False),
+])
+def test_the_ways_a_story_says_a_look_changes(sentence: str, changes: bool) -> None:
+    """Written for this test, by kind: taking off, cutting hair (any owner), pulling a cap down,
+    zipping up, washing off make-up; slipping or pulling "on" a thing that is not worn is not a
+    change, nor a stranger's look ("with a shaved head")."""
+    from aiuteur.pipeline.screen_words import LOOK_CHANGE
+
+    assert bool(LOOK_CHANGE.search(sentence)) is changes
+
+
+def test_whose_clothes_is_not_who_changes() -> None:
+    """"I took Lenny's cap and pulled it down over my hair": the teller changes, not Lenny; while
+    "the frost climbs into Oriel's hair" changes Oriel."""
+    from aiuteur.domain import Asset
+    from aiuteur.pipeline.assets import _subject_of
+
+    cast = [Asset(id="as_l", name="Lenny Okafor", category=AssetCategory.CHARACTER),
+            Asset(id="as_o", name="Oriel", category=AssetCategory.CHARACTER)]
+    took = "I took Lenny Okafor's cap and pulled it down over my hair."
+    assert _subject_of(took, took.index("pulled"), cast) is None
+    frost = "The frost climbs into Oriel's hair and turns it white."
+    assert _subject_of(frost, frost.index("turns"), cast) == "as_o"
+
+
+def test_in_letters_i_is_the_signer_and_you_the_one_greeted() -> None:
+    """A story told in letters has two "I"s: each letter's signer ("Love, Marguerite"), and its
+    "you" is the one greeted ("Dear Hal,"), or the other correspondent where the greeting is a
+    relation ("Mum,"). Written for this test."""
+    from aiuteur.domain import Asset
+    from aiuteur.pipeline.assets import story_look_changes
+    from aiuteur.pipeline.roster import letter_voices, story_people
+    from aiuteur.pipeline.screen_words import story_paragraphs
+
+    story = ("*Dover, 1 June*\n\nDear Hal,\n\nThe circus left without me. I have shaved my head for the\n"
+             "clown act anyway, and I practise on the pier.\n\nLove,\nMarguerite\n\n*Calais, 9 June*\n\n"
+             "Mum,\n\nI have taken off my school blazer for good and I wear the ringmaster's red coat.\n\nHal\n\n"
+             "*Dover, 20 June*\n\nDear Hal,\n\nOn the pier you put on the top hat and bowed to the gulls.\n\n"
+             "Love,\nMarguerite\n")
+    paragraphs = story_paragraphs(story)
+    people = story_people(story)
+    voices = [(w.name if w else None, r.name if r else None) for w, r in letter_voices(paragraphs, people)]
+    assert voices[0] == (None, None) and voices[2] == ("Marguerite", "Hal") and voices[7] == ("Hal", "Marguerite")
+    text = ("EXT. PIER - DAY\n\nMarguerite practises on the pier.\n\n"
+            "INT. CALAIS TENT - NIGHT\n\nHal in a red coat.\n\n"
+            "EXT. PIER - DAY\n\nHal bows to the gulls in a top hat.\n")
+    script = import_screenplay(text.encode(), "t.fountain")
+    cast = [Asset(id="as_m", name="Marguerite", category=AssetCategory.CHARACTER),
+            Asset(id="as_h", name="Hal", category=AssetCategory.CHARACTER)]
+    found = [(who, script.scenes.index(next(s for s in script.scenes if s.id == sid)), words[:24])
+             for who, sid, words in story_look_changes(script, cast, story)]
+    assert found == [("as_m", 0, "I have shaved my head fo"), ("as_h", 1, "I have taken off my scho"),
+                     ("as_h", 2, "On the pier you put on t")]
+    # A story with no letters has no letter voices.
+    assert letter_voices(["Hal ran.", "Marguerite laughed."], people) == [(None, None), (None, None)]
+
+
 # --- stage 7 ------------------------------------------------------------------------------------------
 
 
