@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,8 +106,13 @@ class TextEngine(Protocol):
         max_tokens: int | None = None,
         temperature: float = 0.7,
         progress: ProgressFn | None = None,
+        avoid_copying: Sequence[str] = (),
     ) -> M:
-        """Return an instance of `schema`; constrained decoding makes anything else impossible."""
+        """Return an instance of `schema`; constrained decoding makes anything else impossible.
+
+        `avoid_copying`: texts (a story being retold) the answer may not repeat word for word
+        for more than a few words; engines that decode locally enforce it while decoding
+        (`engines.copy_guard`), a remote server cannot and ignores it."""
         ...
 
     def stream(

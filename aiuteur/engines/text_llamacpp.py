@@ -34,7 +34,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ from pydantic import BaseModel
 
 from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, raise_if_stopped
+from aiuteur.engines.copy_guard import CopyGuard
 from aiuteur.engines.loop_guard import LoopGuard, close_json
 from aiuteur.engines.schema_bounds import (
     InvalidOutputError,
@@ -322,8 +323,10 @@ class LlamaCppText:
         max_tokens: int | None = None,
         temperature: float = 0.7,
         progress: ProgressFn | None = None,
+        avoid_copying: Sequence[str] = (),
     ) -> M:
-        """Return an instance of `schema`; the JSON-schema grammar makes anything else impossible."""
+        """Return an instance of `schema`; the JSON-schema grammar makes anything else impossible.
+        `avoid_copying`: texts the answer may not repeat word for word (`engines.copy_guard`)."""
         budget = token_budget(schema)
         if max_tokens is not None:
             budget = min(budget, max_tokens)
@@ -332,14 +335,17 @@ class LlamaCppText:
         t0 = time.perf_counter()
         guard = LoopGuard(self.llm.detokenize, usable=lambda cut: _parses(cut, schema)) \
             if self.constraint == "llguidance" else None
+        copy = self.copy_guard(avoid_copying) if avoid_copying else None
         result = self._chat(
             messages,
             seed=seed,
             max_tokens=budget,
             temperature=temperature,
             stream=False,
-            **self.constraint_options(schema, guard=guard),
+            **self.constraint_options(schema, guard=guard, copy=copy),
         )
+        if copy is not None and copy.bans:
+            log.info("%s: %d copied runs from the source were turned aside", schema.__name__, copy.bans)
         raise_if_stopped(f"writing {schema.__name__} with {self.model_id}")
         counts = result.get("usage") or {}
         usage.record(counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0))
@@ -387,15 +393,32 @@ class LlamaCppText:
                 f"{schema.__name__}: the model began to repeat itself before it had finished ({e})", guard.text
             ) from e
 
-    def constraint_options(self, schema: type[BaseModel], guard: LoopGuard | None = None) -> dict[str, Any]:
+    def constraint_options(self, schema: type[BaseModel], guard: LoopGuard | None = None,
+                           copy: CopyGuard | None = None) -> dict[str, Any]:
         """create_chat_completion options that constrain the output to `schema` (and, with
-        llguidance, end it where `guard` sees the model start to repeat itself)."""
+        llguidance, end it where `guard` sees the model start to repeat itself; with `copy`, turn
+        it aside where it starts to copy its source)."""
         if self.constraint == "gbnf":
-            return {"grammar": self._grammar(schema)}
+            options: dict[str, Any] = {"grammar": self._grammar(schema)}
+            if copy is not None:
+                options["logits_processor"] = [copy.apply]
+            return options
         end = int(self.llm.token_eos()) if guard is not None else -1
         return {"logits_processor": [
-            LLGuidanceNumpyProcessor(self.ll_tokenizer, self._ll_grammar(schema), guard=guard, end_token=end)
+            LLGuidanceNumpyProcessor(self.ll_tokenizer, self._ll_grammar(schema), guard=guard, end_token=end,
+                                     copy=copy)
         ]}
+
+    def copy_guard(self, sources: Sequence[str]) -> CopyGuard:
+        """A `CopyGuard` over `sources` in this model's tokens."""
+        def tokenize(text: str) -> list[int]:
+            return [int(t) for t in self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)]
+
+        def starts_lower_word(token: int) -> bool:
+            piece = self.llm.detokenize([token]).decode("utf-8", errors="ignore")
+            return len(piece) >= 2 and piece[0] == " " and piece[1].islower()
+
+        return CopyGuard(sources, tokenize, starts_lower_word)
 
     @property
     def ll_tokenizer(self) -> Any:
@@ -464,7 +487,8 @@ class LLGuidanceNumpyProcessor:
     whole vocabulary; one instance per completion.
     """
 
-    def __init__(self, ll_tokenizer: Any, grammar: str, *, guard: LoopGuard | None = None, end_token: int = -1) -> None:
+    def __init__(self, ll_tokenizer: Any, grammar: str, *, guard: LoopGuard | None = None, end_token: int = -1,
+                 copy: CopyGuard | None = None) -> None:
         import llguidance
         import llguidance.numpy
 
@@ -473,6 +497,7 @@ class LLGuidanceNumpyProcessor:
         self.seen: int | None = None
         self.guard = guard
         self.end_token = end_token
+        self.copy = copy
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import numpy as np
@@ -492,4 +517,6 @@ class LLGuidanceNumpyProcessor:
         out = np.array(scores, copy=True)
         out[: allowed.shape[0]][~allowed] = -np.inf
         out[allowed.shape[0] :] = -np.inf
+        if self.copy is not None:
+            out = self.copy.apply(input_ids, out)
         return out

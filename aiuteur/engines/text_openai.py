@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,8 +91,11 @@ class OpenAIText:
         max_tokens: int | None = None,
         temperature: float = 0.7,
         progress: ProgressFn | None = None,
+        avoid_copying: Sequence[str] = (),
     ) -> M:
-        """Return an instance of `schema`; the server's constrained decoding keeps it valid."""
+        """Return an instance of `schema`; the server's constrained decoding keeps it valid.
+        `avoid_copying` cannot be enforced through the API (no per-token control); it is ignored
+        and the stage's own copy check still applies."""
         budget = token_budget(schema)
         if max_tokens is not None:
             budget = min(budget, max_tokens)

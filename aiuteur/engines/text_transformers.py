@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from aiuteur.engines.base import (
     raise_if_stopped,
     stop_requested,
 )
+from aiuteur.engines.copy_guard import CopyGuard
 from aiuteur.engines.schema_bounds import (
     json_schema_of,
     llguidance_json_options,
@@ -130,8 +131,10 @@ class TransformersText:
         max_tokens: int | None = None,
         temperature: float = 0.7,
         progress: ProgressFn | None = None,
+        avoid_copying: Sequence[str] = (),
     ) -> M:
-        """Return an instance of `schema`; constrained decoding makes anything else impossible."""
+        """Return an instance of `schema`; constrained decoding makes anything else impossible.
+        `avoid_copying`: texts the answer may not repeat word for word (`engines.copy_guard`)."""
         budget = token_budget(schema)  # also rejects unbounded schemas before any work
         if max_tokens is not None:
             budget = min(budget, max_tokens)
@@ -140,7 +143,10 @@ class TransformersText:
         processor = LLGuidanceProcessor(self.ll_tokenizer, grammar, self.vocab_size)
         if progress:
             progress(0.0, f"writing {schema.__name__} with {self.model_id}")
-        new = self._generate_ids(enc, budget, seed, temperature, [processor])
+        processors: list[Any] = [processor]
+        if avoid_copying:
+            processors.append(CopyProcessor(self.copy_guard(avoid_copying)))
+        new = self._generate_ids(enc, budget, seed, temperature, processors)
         usage.record(int(enc["input_ids"].shape[1]), len(new))
         if progress:
             progress(1.0, f"{len(new)} tokens")
@@ -191,6 +197,17 @@ class TransformersText:
             raise failure[0]
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def copy_guard(self, sources: Sequence[str]) -> CopyGuard:
+        """A `CopyGuard` over `sources` in this tokenizer's tokens."""
+        def tokenize(text: str) -> list[int]:
+            return [int(t) for t in self.tokenizer.encode(text, add_special_tokens=False)]
+
+        def starts_lower_word(token: int) -> bool:
+            piece = str(self.tokenizer.convert_ids_to_tokens(token) or "")
+            return len(piece) >= 2 and piece[0] in "Ġ▁ " and piece[1].islower()
+
+        return CopyGuard(sources, tokenize, starts_lower_word)
 
     def _grammar(self, schema: type[BaseModel]) -> str:
         import llguidance
@@ -254,6 +271,29 @@ class TransformersText:
             )
         raise_if_stopped(f"writing with {self.model_id}")
         return [int(t) for t in out[0, enc["input_ids"].shape[1] :]]
+
+
+class CopyProcessor:
+    """A transformers logits processor that turns the answer aside where it starts to copy its
+    source (`engines.copy_guard`); after the grammar's mask, so it never leaves no token open."""
+
+    def __init__(self, guard: CopyGuard) -> None:
+        self.guard = guard
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        ban = [t for t in self.guard.banned([int(t) for t in input_ids[0].tolist()]) if t < scores.shape[1]]
+        if not ban:
+            return scores
+        keep = torch.isfinite(scores[0])
+        keep[ban] = False
+        if not bool(keep.any()):
+            return scores
+        self.guard.bans += 1
+        out = scores.clone()
+        out[0, ban] = float("-inf")
+        return out
 
 
 class LLGuidanceProcessor:

@@ -905,7 +905,7 @@ class Unavailable:
         self.why, self.model_id = why, model_id
 
     def generate(self, messages: list[Message], schema: type[M], *, seed: int, max_tokens: int | None = None,
-                 temperature: float = 0.7, progress: ProgressFn | None = None) -> M:
+                 temperature: float = 0.7, progress: ProgressFn | None = None, avoid_copying: Sequence[str] = ()) -> M:
         raise EngineError(self.why)
 
     def stream(self, messages: list[Message], *, seed: int, max_tokens: int = 512,

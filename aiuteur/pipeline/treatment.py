@@ -313,7 +313,7 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
         sent = _with_note(messages, complaint)
         try:
             got: Asked[VariantDraft] = ask(text, sent, VariantDraft, seed=seed + 7 * tries, max_attempts=1,
-                                           context=context)
+                                           context=context, avoid_copying=[story])
         except EngineError as e:
             tries += 1
             error = engine_failure(e, what)

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -211,7 +211,7 @@ def attempts_for(text: TextEngine, wanted: int) -> int:
 def ask(
     text: TextEngine, messages: list[Message], schema: type[M], *, seed: int, context: dict[str, Any] | None = None,
     check: Callable[[M], None] | None = None, max_attempts: int = 3, temperature: float = 0.7,
-    max_tokens: int | None = None, keep: Callable[[M], float] | None = None,
+    max_tokens: int | None = None, keep: Callable[[M], float] | None = None, avoid_copying: Sequence[str] = (),
 ) -> Asked[M]:
     """Generate `schema`, validate it again with `context` (and `check`), re-ask with the message.
 
@@ -221,16 +221,19 @@ def ask(
     or with `keep` the one it scores highest; with `keep`, a passing answer that scores lower than
     a failing one before it loses to it (a re-asked small model often passes by answering with
     less), and the failing one comes back with its complaint for the caller to repair.
+    `avoid_copying`: texts the answer may not copy word for word (the engine turns it aside).
     EngineError (and TruncatedError) propagate.
     """
     max_attempts = attempts_for(text, max_attempts)
+    extra: dict[str, Any] = {"avoid_copying": list(avoid_copying)} if avoid_copying else {}  # old engines lack it
     convo = list(messages)
     value: M | None = None
     error = ""
     best: tuple[float, M, str] | None = None
     t0 = time.perf_counter()
     for attempt in range(1, max_attempts + 1):
-        out = text.generate(convo, schema, seed=seed + attempt - 1, max_tokens=max_tokens, temperature=temperature)
+        out = text.generate(convo, schema, seed=seed + attempt - 1, max_tokens=max_tokens, temperature=temperature,
+                            **extra)
         value = out
         try:
             value = schema.model_validate(out.model_dump(mode="json"), context=context or {})
