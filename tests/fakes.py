@@ -29,8 +29,9 @@ class ScriptedText:
             self.queue.extend(out if isinstance(out, Several) else [out])
 
     def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
-                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None) -> BaseModel:
-        self.calls.append({"messages": messages, "schema": schema, "seed": seed})
+                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
+                 avoid_copying: Any = ()) -> BaseModel:
+        self.calls.append({"messages": messages, "schema": schema, "seed": seed, "avoid_copying": list(avoid_copying)})
         if not self.queue:
             raise AssertionError(f"ScriptedText has no output queued for {schema.__name__}")
         out = self.queue.popleft()

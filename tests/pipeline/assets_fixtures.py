@@ -117,7 +117,8 @@ class ResponderText:
         self.prompts: list[list[str]] = []
 
     def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
-                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None) -> BaseModel:
+                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
+                 avoid_copying: Any = ()) -> BaseModel:
         m = re.search(r"labels in square brackets: ([^)]*)\)", messages[1]["content"])
         labels = [x.strip() for x in m.group(1).split(",")] if m else []
         self.prompts.append(labels)

@@ -143,7 +143,8 @@ class CarelessText:
         self.calls = 0
 
     def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
-                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None) -> BaseModel:
+                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
+                 avoid_copying: Any = ()) -> BaseModel:
         self.calls += 1
         user = messages[-1]["content"] if messages[-1]["role"] == "user" else messages[1]["content"]
         if schema is ChunkExtraction:

@@ -47,6 +47,9 @@ def test_treatment_makes_exactly_three_variants_and_records_the_call(runner: Run
     text = _prompt_text(take)
     assert all(r in text for r in RULES)
     assert "Martha is 70" in text  # tagged context sources are used too
+    # Each treatment is written with the story as what not to copy (the engine's copy guard).
+    guarded = [c["avoid_copying"] for c in engines.scripted.calls if c.get("schema") is not None]
+    assert len(guarded) == 3 and all(len(g) == 1 and "Martha" in g[0] for g in guarded), guarded
 
 
 def test_generation_schema_is_bounded() -> None:
