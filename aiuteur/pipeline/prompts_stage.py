@@ -38,6 +38,7 @@ from aiuteur.pipeline.actions import BuildPrompts, RebuildPrompt
 from aiuteur.pipeline.asset_states import assets_in_scene, scene_image, state_of
 from aiuteur.pipeline.assets import display_name, scene_place
 from aiuteur.pipeline.graph import ProjectState
+from aiuteur.pipeline.screen_words import sentences_whole
 from aiuteur.pipeline.shot_list import shot_lines
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.visual_style import scene_style, style_words
@@ -157,13 +158,11 @@ def fit_prompt(parts: Sequence[PromptPart], budget: int, count: Callable[[str], 
 
 
 def _sentences(text: str) -> tuple[str, str]:
-    """(first sentence, the rest) of an action."""
-    text = " ".join(text.split())
-    for mark in (". ", "! ", "? "):
-        i = text.find(mark)
-        if i != -1:
-            return text[: i + 1], text[i + 2:]
-    return text, ""
+    """(first sentence, the rest) of an action; never split after "Mr." or "a.m." or inside quotes
+    (`screen_words.sentences_whole`): "Mr. Abiodun is in the passenger seat" is one sentence, not
+    a start frame of "Mr." and an end frame of the rest."""
+    said = sentences_whole(" ".join(text.split()))
+    return (said[0], " ".join(said[1:])) if said else ("", "")
 
 
 def _last_sentence(text: str) -> str:

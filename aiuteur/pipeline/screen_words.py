@@ -188,8 +188,8 @@ def sentences(text: str) -> list[str]:
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=\S)")
 OPENING, CLOSING = "([{“", ")]}”"
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Mx|St|Jr|Sr|Prof|Capt|Sgt|Lt|Col|Gen|Rev|vs|etc|approx|No)\.$",
-                           re.IGNORECASE)
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Mx|St|Jr|Sr|Prof|Capt|Sgt|Lt|Col|Gen|Rev|vs|etc|approx|No|a|p"
+                           r"|a\.m|p\.m|[A-Z])\.$", re.IGNORECASE)
 
 
 def quote_depths(words: list[str]) -> list[int]:

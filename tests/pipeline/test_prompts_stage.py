@@ -196,3 +196,18 @@ def test_master_references_and_keyframes_describe_the_style_identically() -> Non
     assert said in reference
     assert said in prompt.start_prompt and prompt.end_prompt is not None and said in prompt.end_prompt
     assert said in prompt.video_prompt
+
+
+@pytest.mark.parametrize(("action", "start"), [
+    ("Mr. Abiodun is in the passenger seat with his eyes shut. He prays.", "Mr. Abiodun is in the passenger seat with his eyes shut."),
+    ("At 11 a.m. the van leaves the yard. Rain.", "At 11 a.m. the van leaves the yard."),
+    ("B. Moyo checks the faces. She stops.", "B. Moyo checks the faces."),
+    ('"Stop. Now." Dov runs for the door.', '"Stop. Now."'),
+])
+def test_a_start_frame_is_the_actions_first_whole_sentence(action: str, start: str) -> None:
+    """The real model's three-tier-disaster shot 'Mr. Abiodun is in the passenger seat …' became a
+    start frame of 'Mr.' and an end frame of the rest: a title, an initial or 'a.m.' ends no sentence."""
+    from aiuteur.pipeline.prompts_stage import _sentences
+
+    first, rest = _sentences(action)
+    assert first == start and (first + " " + rest).strip() == " ".join(action.split())
