@@ -16,17 +16,25 @@ clicks a no-op button (added to the page for the bench: one server event that do
 times it the same way, so every action has a no-op beside it measured under the same load. The
 report gives each action's time as a multiple of that no-op (median of the per-pair ratios), and
 the load average before and after the run.
+
+Where each action's time goes (`--json` keeps it too): per action, the server events it caused,
+their outputs, the handlers' own time, Gradio's time around them (preprocess, postprocess: the
+event's `process_api` less its handler), and the page's time after the last answer left the
+server (applying it, drawing) until the screen settled. Medians per action.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import json
 import os
 import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,12 +51,69 @@ PENDING_JS = ("[document.querySelectorAll('.pending, .progress-text, .eta-bar').
 # Installed before the page loads: when the page's main thread last finished a long task (>= 50 ms).
 LONG_TASKS_JS = """
 window.__aiuBenchBusyUntil = 0;
+window.__aiuBenchPressedAt = 0;
+document.addEventListener("pointerdown", () => { window.__aiuBenchPressedAt = Date.now(); }, true);
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     window.__aiuBenchBusyUntil = Math.max(window.__aiuBenchBusyUntil, performance.timeOrigin + e.startTime + e.duration);
   }
 }).observe({type: "longtask", buffered: true});
 """
+
+
+class Spans:
+    """Each server event's handler time and its whole `process_api` time (Gradio's pre- and postprocess
+    around the handler), with its outputs count: where an action's time goes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.handlers: list[tuple[str, float, float]] = []  # name, start, end
+        self.processes: list[tuple[str, int, float, float]] = []  # name, outputs, start, end
+
+    def instrument(self, demo: Any, activity: Any) -> None:
+        """Time every handler (through `activity`, which also tells when a click's work is over) and
+        every event's `process_api`."""
+        for block_fn in demo.fns.values():
+            fn = block_fn.fn
+            if fn is None or inspect.iscoroutinefunction(fn) or inspect.isgeneratorfunction(fn):
+                continue
+            name = str(block_fn.api_name or getattr(fn, "__name__", "?"))
+            block_fn.fn = self._timed(activity.wrap(fn, name), name)
+        original = demo.process_api
+
+        async def process_api(block_fn: Any, *args: Any, **kwargs: Any) -> Any:
+            fn = block_fn if not isinstance(block_fn, int) else demo.fns[block_fn]
+            started = time.time()
+            try:
+                return await original(block_fn, *args, **kwargs)
+            finally:
+                with self.lock:
+                    self.processes.append((str(fn.api_name or getattr(fn.fn, "__name__", "?")), len(fn.outputs),
+                                           started, time.time()))
+
+        demo.process_api = process_api
+
+    def _timed(self, fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.handlers.append((name, started, time.time()))
+        return timed
+
+    def of(self, since: float, until: float) -> dict[str, Any]:
+        """What the events started in [since, until] cost: count, outputs, handler s, Gradio s, last end."""
+        with self.lock:
+            procs = [p for p in self.processes if since <= p[2] <= until]
+            hands = [h for h in self.handlers if since <= h[1] <= until]
+        handler_s = sum(e - s for _, s, e in hands)
+        return {"events": len(procs), "names": [p[0] for p in procs], "outputs": sum(p[1] for p in procs),
+                "handler_s": handler_s, "gradio_s": max(0.0, sum(e - s for *_, s, e in procs) - handler_s),
+                "last_end": max((p[3] for p in procs), default=since),
+                "first_start": min((p[2] for p in procs), default=since)}
 
 
 def settled(page: Any, activity: Any, clicked: float, limit_s: float = 300.0) -> float:
@@ -104,7 +169,7 @@ def main() -> None:
     from aiuteur.settings import DataHome
     from aiuteur.store import Store
     from aiuteur.ui.app import build_app, launch_kwargs
-    from tests.browser.serving import Activity, instrument, serve
+    from tests.browser.serving import Activity, serve
     from tests.fakes import FakeEngines
     from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
     from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
@@ -122,6 +187,8 @@ def main() -> None:
 
     activity = Activity()
     ratios: dict[str, list[float]] = {}  # each action over the no-op timed right after it
+    spans = Spans()
+    costs: dict[str, list[dict[str, Any]]] = {}  # per action: where each sample's time went
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {}
     with sync_playwright() as pw:
@@ -132,7 +199,7 @@ def main() -> None:
         with demo:  # the bench's yardstick: one server event that does nothing, always on the page
             noop = gr.Button("no-op", elem_id="aiu-bench-noop", size="sm")
             noop.click(lambda: None, None, None, api_name="bench_noop", show_progress="hidden")
-        instrument(demo, activity)
+        spans.instrument(demo, activity)
         with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.add_init_script(LONG_TASKS_JS)
@@ -146,14 +213,26 @@ def main() -> None:
                 return page.get_by_role("tab", name=name, exact=True).locator("visible=true").first
 
 
-            def timed(name: str, act: Callable[[], None]) -> None:
-                clicked = time.time()
+            def press(act: Callable[[], None]) -> tuple[float, float, float]:
+                """(began, pressed, seconds to settled) from the press of the mouse in the page: not from
+                when the bench began looking for the control (finding it by role and name in a page of
+                ~800 components is the bench's own work)."""
+                began = time.time()
                 act()
-                took = settled(page, activity, clicked)
+                pressed = page.evaluate("window.__aiuBenchPressedAt") / 1000
+                clicked = pressed if began - 0.01 <= pressed <= time.time() else began
+                return began, clicked, settled(page, activity, clicked)
+
+            def timed(name: str, act: Callable[[], None]) -> None:
+                began, clicked, took = press(act)
                 times.setdefault(name, []).append(took)
-                clicked = time.time()
-                page.locator("#aiu-bench-noop").click()
-                base = settled(page, activity, clicked)
+                cost = spans.of(clicked, clicked + took)
+                cost["server_s"] = cost["last_end"] - clicked  # click to the last answer leaving the server
+                cost["to_first_s"] = cost["first_start"] - clicked  # click to the server starting the first event
+                cost["page_s"] = max(0.0, clicked + took - cost["last_end"])  # then the page until settled
+                cost["locate_s"] = clicked - began  # the bench finding the control (not counted)
+                costs.setdefault(name, []).append(cost)
+                _, _, base = press(lambda: page.locator("#aiu-bench-noop").click())
                 times.setdefault("no-op event", []).append(base)
                 ratios.setdefault(name, []).append(took / max(base, 1e-3))
 
@@ -197,6 +276,17 @@ def main() -> None:
     report["all edits"] = {"n": len(edits), "median_s": round(statistics.median(edits), 2),
                            "p95_s": round(p95(edits), 2), "median_x_noop": round(statistics.median(all_ratios), 2),
                            "p95_x_noop": round(p95(all_ratios), 2)}
+    def med(name: str, key: str) -> float:
+        return round(statistics.median(c[key] for c in costs[name]), 3)
+
+    report["where the time goes (medians)"] = {
+        name: {"events": med(name, "events"), "outputs": med(name, "outputs"),
+               "handler_s": med(name, "handler_s"), "gradio_s": med(name, "gradio_s"),
+               "click_to_first_event_s": med(name, "to_first_s"),
+               "click_to_last_answer_s": med(name, "server_s"), "page_after_s": med(name, "page_s"),
+               "bench_locating_s": med(name, "locate_s"),
+               "event_names": sorted({n for c in costs[name] for n in c["names"]})}
+        for name in costs}
     noops = activity.names.count("bench_noop")
     report["server events per round"] = {"n": (activity.events - noops) // max(1, args.rounds)}
     report["load average (1, 5, 15 min)"] = {"before": [round(x, 1) for x in load_before],
