@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
+from gradio.components.base import Component
 
 from aiuteur.domain import Stage
 from aiuteur.engines.cluster import model_jobs_at_once
@@ -186,7 +187,7 @@ def build_app(store: Store | None = None, *,
         project.listen(shell, ctx.runner_for)
 
         def show_project(pid: str | None) -> dict[Any, Any]:
-            return {dash_col: gr.Column(visible=not pid), proj_col: gr.Column(visible=bool(pid))}
+            return {dash_col: gr.Column(visible=not pid), proj_col: gr.Column(visible=True if pid else "hidden")}
 
         def open_view(pid: str, sid: str | None, request: gr.Request | None) -> dict[Any, Any]:
             """Opening (or creating) a project: switch views and fill the whole shell, in the same event."""
@@ -210,6 +211,7 @@ def build_app(store: Store | None = None, *,
         demo.load(events.refresh_fn, events.refresh_inputs, events.refresh_outputs, api_visibility="private")
         guard_refills(demo)  # last: every event that refills or hides a form asks first when it holds typing
     share_the_model_slot(demo)
+    progress_on_own_answers(demo, shell.env.refresh_outputs)
     setattr(demo, "aiuteur_context", ctx)  # noqa: B010  (launch_app reads it)
     return demo
 
@@ -244,6 +246,32 @@ def share_the_model_slot(demo: gr.Blocks) -> None:
     for fn in demo.fns.values():
         if getattr(fn, "concurrency_id", None) == "gpu":
             fn.concurrency_limit = gpu_waiters()
+
+
+#: An event answering more of its own components than this shows its progress on the first only.
+PROGRESS_TARGETS_MOST = 6
+
+
+def progress_on_own_answers(demo: gr.Blocks, statuses: Collection[Any]) -> None:
+    """Show each event's progress (spinner, "keyframe 3 of 8") on what it answers itself, not on every output.
+
+    Gradio's page keeps, for the rest of the session, a progress status for every component that has
+    been a progress target of any event (by default all its outputs), and on every status message of
+    every later event it looks each of them up in the whole component tree; for a layout block
+    (a column) it also reads the state of every component inside it. Once a project had been opened
+    (the dashboard and project columns, each tab's fields and the twelve lock bars as outputs), an
+    event that does nothing took 1-3 s in the page. So progress shows on the event's own components:
+    no layout block (a column, a row, the tabs), no State (nothing to show), no shell status (the pipeline graphic and the lock
+    bars every save redraws), and at most `PROGRESS_TARGETS_MOST`, else the first (an open or a scene
+    switch: its notice). An event whose outputs are all of those keeps its first shown component."""
+    shared = {x._id for x in statuses}
+    for fn in demo.fns.values():
+        if fn.show_progress_on is not None or not fn.outputs:
+            continue
+        shown = [x for x in fn.outputs if isinstance(x, Component) and not isinstance(x, gr.State)]
+        own = [x for x in shown if x._id not in shared]
+        targets = own if len(own) <= PROGRESS_TARGETS_MOST else own[:1]
+        fn.show_progress_on = targets or shown[:1] or None
 
 
 def launch_kwargs() -> dict[str, Any]:
