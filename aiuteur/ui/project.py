@@ -4,6 +4,12 @@ Every stage tab sits under a lock bar (status in words, "Lock") and, when the st
 a lock overlay: a banner above and a hatched read-only cover over the tab's content, with
 "Unlock…". When unlocking would reopen approved work downstream, the runner's question is shown
 as is with two answers: unlock in a new branch, or unlock here.
+
+What the page shows of a bar follows two HTML values, through CSS (`views.css`): the overlay's
+banner (present only while the stage is locked: the Lock button hides, the overlay column with
+"Unlock…" and the read-only cover show) and the question (present only while one is asked: its
+answers show). No save, lock, open or scene switch sends a button or a column: each of those makes
+Gradio's page search its whole tree again and revisit every component inside it.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ class StageBar:
     overlay_html: gr.HTML
     unlock: gr.Button
     choice: gr.Column
-    choice_text: gr.Markdown
+    choice_text: gr.HTML
     unlock_branch: gr.Button
     unlock_here: gr.Button
     cancel: gr.Button
@@ -136,16 +142,18 @@ class Shell:
 
 
 def _render_bar(stage: Stage) -> tuple[gr.Markdown, gr.Markdown, gr.Button, gr.Column, gr.HTML, gr.Button,
-                                       gr.Column, gr.Markdown, gr.Button, gr.Button, gr.Button]:
+                                       gr.Column, gr.HTML, gr.Button, gr.Button, gr.Button]:
+    # the Lock button, the overlay column and the question's answers show and hide by CSS, following
+    # the overlay's banner and the question (see the module's docstring)
     with gr.Row(equal_height=True):
         status = gr.Markdown(views.status_text(stage, Status.EMPTY))
-        lock = gr.Button("🔒 Lock", size="sm", scale=0, min_width=90)
+        lock = gr.Button("🔒 Lock", size="sm", scale=0, min_width=90, elem_classes=["aiu-lock"])
     message = gr.Markdown()
-    with gr.Column(visible=False) as overlay:
-        overlay_html = gr.HTML(views.lock_overlay_html(stage))
+    with gr.Column(elem_classes=["aiu-overlay-col"]) as overlay:
+        overlay_html = gr.HTML("")
         unlock = gr.Button("🔓 Unlock…", size="sm")
-    with gr.Column(visible=False) as choice:
-        choice_text = gr.Markdown()
+    with gr.Column(elem_classes=["aiu-choice"]) as choice:
+        choice_text = gr.HTML("")
         with gr.Row():
             unlock_branch = gr.Button("Unlock in a new branch", variant="primary", size="sm")
             unlock_here = gr.Button("Unlock here", size="sm")
@@ -195,16 +203,14 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
                         tab_parts[stage] = (module, module.render(env.for_stage(stage)))
             bar = StageBar(stage, *parts, content=content, tab=tab, seen=seen)  # type: ignore[misc]
             bars[stage] = bar
-            # a project stage's overlay text never changes (it names no scene): drawn once, never resent.
-            # The content cover follows the overlay in the page (CSS: `.aiu-stage:has(.aiu-overlay)`), so
-            # the tab's content column is never resent: updating a column makes the page revisit every
-            # component inside it, the whole tab, on each save, lock and switch.
-            outputs.extend([bar.status, bar.lock, bar.overlay, *([bar.overlay_html] if stage.per_scene else []),
-                            bar.seen])
+            # The Lock button, the overlay column and the content cover follow the overlay's banner in the
+            # page (CSS: `.aiu-stage:has(.aiu-overlay)`), so no button or column is resent: updating a
+            # column makes the page revisit every component inside it, on each save, lock and switch.
+            outputs.extend([bar.status, bar.overlay_html, bar.seen])
 
     # the tabs' loaders join these once every tab has registered its own (listen)
     load_outputs = {title, new_title, branch, scene_pick, scene, tabs, reload, scene_reload, notice, shown, *outputs,
-                    *(b.message for b in bars.values()), *(b.choice for b in bars.values())}
+                    *(b.message for b in bars.values()), *(b.choice_text for b in bars.values())}
     shell_parts = _ShellParts(title, new_title, shown, branch, scene_pick, scene, tabs, notice, reload, scene_reload)
     load = _whole_load(runner_for, env, shell_parts, bars, load_outputs)
     return Shell(env, reload, scene_reload, title, back, new_title, rename, branch, branch_name, rename_branch, scene_pick,
@@ -214,11 +220,10 @@ def render(runner_for: RunnerFor, project: gr.State, scene: gr.State, stage_tabs
 
 def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[Any]) -> Callable[..., list[Any]]:
     """`refresh(project_id, scene_id, request=None)`: the values of `outputs` (the pipeline graphic, then
-    each bar's parts: four, five with a per-scene stage's overlay text); `bars` and `outputs` are filled
-    as the tabs are drawn, read when it runs."""
+    each bar's three parts); `bars` and `outputs` are filled as the tabs are drawn, read when it runs."""
 
     def refresh(project_id: str | None, scene_id: str | None, request: gr.Request | None = None) -> list[Any]:
-        """Pipeline graphic, then per stage: status, Lock, overlay, overlay text (stages 6-12), what it showed.
+        """Pipeline graphic, then per stage: status, the overlay's banner (empty unless locked), what it showed.
 
         The request names whose project it is (Gradio fills it when this is an event); without one, only a
         single-user instance can read the project."""
@@ -241,8 +246,7 @@ def _statuses(runner_for: RunnerFor, bars: dict[Stage, StageBar], outputs: list[
             if stage.per_scene and not sid:
                 text += " · choose a scene above to work on it"
             seen = SeenStage.of(view, stage, sid)
-            values += [text, gr.Button(visible=not locked), gr.Column(visible=locked),
-                       *([views.lock_overlay_html(stage, where)] if stage.per_scene else []),
+            values += [text, views.lock_overlay_html(stage, where) if locked else "",
                        {"branch": seen.branch, "revision": seen.revision, "locked": seen.locked}]
         return values
 
@@ -284,7 +288,7 @@ def _whole_load(runner_for: RunnerFor, env: TabEnv, c: _ShellParts, bars: dict[S
         cleared: dict[Any, Any] = {c.notice: ""} if fresh else {}
         for bar in bars.values() if fresh else ():
             cleared[bar.message] = ""
-            cleared[bar.choice] = gr.Column(visible=False)
+            cleared[bar.choice_text] = ""
         return {
             c.title: v["title"], c.new_title: view.project.title, c.shown: shown_of(view),
             c.branch: gr.Dropdown(choices=v["branches"], value=v["branch"]),
@@ -392,11 +396,11 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
     scene_outputs = loader_outputs(scene_loaders)
 
     scene_bars = [b for b in s.bars.values() if b.stage.per_scene]
-    said = [x for b in scene_bars for x in (b.message, b.choice)]
+    said = [x for b in scene_bars for x in (b.message, b.choice_text)]
 
     def scene_values(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
         """Stages 7-12 for another scene: statuses, content, and no message left from the last scene."""
-        cleared = {x: "" if isinstance(x, gr.Markdown) else gr.Column(visible=False) for x in said}
+        cleared = dict.fromkeys(said, "")
         return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared, **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id, request), strict=True)),
                 **run_loaders(scene_loaders, pid, scene_id, request)}
 
@@ -506,20 +510,17 @@ def _listen_bar(s: Shell, bar: StageBar, stage: Stage, runner_for: RunnerFor,
             try:
                 out = unlock_stage(runner_for(request), pid, stage, scene_id, mode, seen_stage(seen))
             except AiuteurError as e:
-                shown = [warn(e), gr.Column(visible=False), gr.skip()]
+                shown = [warn(e), ""]
             else:
-                if out.question:
-                    shown = ["", gr.Column(visible=True), f"**{out.question}**"]
-                else:
-                    shown = [out.message, gr.Column(visible=False), gr.skip()]
+                shown = ["", views.question_html(out.question)] if out.question else [out.message, ""]
             return [*shown, *s.env.refresh(pid, scene_id, request)]
         return on_unlock
 
-    outs = [bar.message, bar.choice, bar.choice_text, *refresh_outputs]
+    outs = [bar.message, bar.choice_text, *refresh_outputs]
     ins = [project, scene, bar.seen]
     bar.unlock.click(unlocker(None), ins, outs, api_name=f"unlock_{name}")
     # a new branch: the branch picker, the position and every tab follow (the full load)
     then_load(bar.unlock_branch.click(unlocker("branch"), ins, outs, api_name=f"unlock_{name}_branch"))
     bar.unlock_here.click(unlocker("here"), ins, outs, api_name=f"unlock_{name}_here")
-    bar.cancel.click(lambda: (gr.Column(visible=False), "Still locked; nothing changed."), None,
-                     [bar.choice, bar.message], api_visibility="private")
+    bar.cancel.click(lambda: ("", "Still locked; nothing changed."), None,
+                     [bar.choice_text, bar.message], api_visibility="private")

@@ -114,8 +114,22 @@ def listen(p: TakePicker, inputs: Sequence[Any], shown: Sequence[Any], *, chosen
     shot) and its revision. `chosen_of(runner_request, pid, sid, target)` is the take chosen now;
     `choose(request, pid, sid, target, rev, take_id)` saves the choice (None: only refill) and
     returns the tab's values for `shown` (which ends with `outputs(p)`); `fail(request, pid, sid,
-    target, message)` refills the tab with a message after a refusal.
+    target, message)` refills the tab with a message after a refusal. `then` (the statuses'
+    refresh: `fn`, `inputs`, `outputs`) is answered in the same event when its inputs are the first
+    two of `inputs` (project and scene), else chained after.
     """
+
+    folded = then is not None and [id(x) for x in then.get("inputs", ())] == [id(x) for x in inputs[:2]]
+    outs = [*shown, *then["outputs"]] if folded and then is not None else list(shown)
+
+    def answer(out: Any, pid: str | None, sid: str | None, request: gr.Request) -> Any:
+        """The tab's values, and (`then` folded in) the statuses the choice moved: one event, no chain."""
+        if not folded or then is None:
+            return out
+        statuses = then["fn"](pid, sid, request)
+        if isinstance(out, dict):
+            return out | dict(zip(then["outputs"], statuses, strict=True))
+        return [*out, *statuses]
 
     def on_click(pid: str | None, sid: str | None, target: str | None, rev: int, ids: list[str] | None,
                  evt: gr.SelectData, request: gr.Request) -> Any:
@@ -123,12 +137,12 @@ def listen(p: TakePicker, inputs: Sequence[Any], shown: Sequence[Any], *, chosen
             take_id = clicked(ids, evt.index if evt is not None else None)
             before = chosen_of(request, pid, sid, target)
             if take_id == before:  # the chosen take again: nothing changes
-                return _with_undo(p, choose(request, pid, sid, target, rev, None), None)
+                return answer(_with_undo(p, choose(request, pid, sid, target, rev, None), None), pid, sid, request)
             out = choose(request, pid, sid, target, rev, take_id)
         except AiuteurError as e:
             gr.Warning(str(e))
-            return fail(request, pid, sid, target, f"⚠️ {e}")
-        return _with_undo(p, out, before)
+            return answer(fail(request, pid, sid, target, f"⚠️ {e}"), pid, sid, request)
+        return answer(_with_undo(p, out, before), pid, sid, request)
 
     def on_undo(pid: str | None, sid: str | None, target: str | None, rev: int, previous: str | None,
                 request: gr.Request) -> Any:
@@ -138,16 +152,15 @@ def listen(p: TakePicker, inputs: Sequence[Any], shown: Sequence[Any], *, chosen
             out = choose(request, pid, sid, target, rev, previous)
         except AiuteurError as e:
             gr.Warning(str(e))
-            return fail(request, pid, sid, target, f"⚠️ {e}")
-        return _with_undo(p, out, None)
+            return answer(fail(request, pid, sid, target, f"⚠️ {e}"), pid, sid, request)
+        return answer(_with_undo(p, out, None), pid, sid, request)
 
     if len(inputs) != 4:
         raise ValueError("take_picker.listen takes four inputs: project, scene, target, revision.")
-    click = p.gallery.select(on_click, [*inputs, p.ids], list(shown), api_name=api_name)
-    undo = p.undo.click(on_undo, [*inputs, p.previous], list(shown), api_name=f"{api_name}_undo")
-    if then is not None:
+    click = p.gallery.select(on_click, [*inputs, p.ids], outs, api_name=api_name)
+    undo = p.undo.click(on_undo, [*inputs, p.previous], outs, api_name=f"{api_name}_undo")
+    if then is not None and not folded:
         click.then(**then)
         undo.then(**then)
-
 
 __all__ = ["SIZE", "Shown", "TakePicker", "clicked", "empty", "listen", "note_text", "outputs", "render", "show", "show_dict"]

@@ -210,6 +210,11 @@ def lock_overlay_html(stage: Stage, scene_label: str = "") -> str:
     )
 
 
+def question_html(question: str) -> str:
+    """The runner's question before an unlock that would reopen approved work (its answers show with it)."""
+    return f'<div class="aiu-question">{escape(question)}</div>' if question else ""
+
+
 def not_built_html(text: str) -> str:
     return f'<div class="aiu-not-built">{escape(text)}</div>'
 
@@ -249,6 +254,9 @@ def css() -> str:
 .aiu-unsaved-buttons {{ display:flex; gap:8px; flex-wrap:wrap; margin-top:12px; }}
 .aiu-unsaved-buttons button {{ padding:6px 12px; border-radius:6px; border:1px solid #9ca3af; cursor:pointer; }}
 .aiu-unsaved-buttons .aiu-unsaved-save {{ background:#4f46e5; color:#fff; border-color:#4f46e5; }}
+.aiu-stage:has(.aiu-overlay) .aiu-lock, .aiu-overlay-col:not(:has(.aiu-overlay)),
+.aiu-choice:not(:has(.aiu-question)) {{ display:none !important; }}
+.aiu-question {{ font-weight:700; }}
 .aiu-stage:has(.aiu-overlay) .aiu-content::after {{ content:"🔒 locked — read-only"; position:absolute; inset:0; z-index:20;
     display:flex; align-items:flex-start; justify-content:center; padding-top:8px; font-weight:700;
     color:{locked}; background:repeating-linear-gradient(45deg,{locked}14 0 12px,{locked}26 12px 24px);
