@@ -292,7 +292,8 @@ def main() -> None:
     report["load average (1, 5, 15 min)"] = {"before": [round(x, 1) for x in load_before],
                                              "after": [round(x, 1) for x in os.getloadavg()]}
     print(json.dumps(report, indent=2, ensure_ascii=False))
-    if args.json:
+    if args.json:  # with every sample, to pool runs made side by side
+        report["samples (s)"] = {k: [round(x, 3) for x in v] for k, v in times.items()}
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
