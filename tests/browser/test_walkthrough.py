@@ -86,6 +86,7 @@ def wait_until(check: object, timeout: float = 10.0) -> None:
 def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store, FakeEngines],
                                                          tmp_path: Path) -> None:
     from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     url, store, engines = served
@@ -118,8 +119,17 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         # 2. Import the screenplay: skip to script, upload the file; it is saved as the input.
         page.get_by_text("Skip to script (import a finished screenplay)").click()
         page.get_by_text("Upload .txt, .md, .fountain, .fdx or .pdf").wait_for()  # skip-to-script opens the upload
-        page.locator("input[type=file]").first.set_input_files(str(fountain))
-        page.get_by_text("Loaded egg_thief.fountain").wait_for()
+        # The file chooser can be in the page before its upload handler is (the first upload in a
+        # clean-clone CI once went unanswered for 120 s): choose the file again until it is loaded.
+        loaded = page.get_by_text("Loaded egg_thief.fountain")
+        for _ in range(4):
+            page.locator("input[type=file]").first.set_input_files(str(fountain))
+            try:
+                loaded.wait_for(timeout=60_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        loaded.wait_for()
 
         def input_saved() -> bool:
             data = runner.view(pid).data(Stage.INPUT)
