@@ -53,21 +53,32 @@ class CopyGuard:
             return set()
         return self.following.get(tuple(int(t) for t in ids[-self.n:]), set())
 
+    def to_ban(self, ids: Sequence[int], open_: object) -> list[int]:
+        """The tokens to mask at this step: the banned ones, or none when banning them would leave
+        no token of `open_` (a boolean numpy row: what the grammar and the logits still allow)."""
+        import numpy as np
+
+        row = np.asarray(open_, dtype=bool)
+        ban = [t for t in sorted(self.banned(ids)) if t < row.shape[0]]
+        if not ban:
+            return []
+        keep = row.copy()
+        keep[ban] = False
+        if not keep.any():
+            return []
+        self.bans += 1
+        return ban
+
     def apply(self, ids: Sequence[int], scores: object, allowed: object | None = None) -> object:
         """`scores` (a numpy row of logits) with the banned tokens at -inf, unless that would
         leave no token `allowed` (a boolean mask, e.g. a grammar's) open."""
         import numpy as np
 
-        ban = sorted(self.banned(ids))
-        if not ban:
-            return scores
         row = np.asarray(scores)
         open_ = np.isfinite(row) if allowed is None else np.asarray(allowed) & np.isfinite(row[: len(allowed)])  # type: ignore[arg-type]
-        keep = open_.copy()
-        keep[[t for t in ban if t < keep.shape[0]]] = False
-        if not keep.any():
+        ban = self.to_ban(ids, open_)
+        if not ban:
             return scores
         out = np.array(row, copy=True)
-        out[[t for t in ban if t < out.shape[0]]] = -np.inf
-        self.bans += 1
+        out[ban] = -np.inf
         return out

@@ -283,14 +283,10 @@ class CopyProcessor:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        ban = [t for t in self.guard.banned([int(t) for t in input_ids[0].tolist()]) if t < scores.shape[1]]
+        ids = [int(t) for t in input_ids[0].tolist()]
+        ban = self.guard.to_ban(ids, torch.isfinite(scores[0]).cpu().numpy())
         if not ban:
             return scores
-        keep = torch.isfinite(scores[0])
-        keep[ban] = False
-        if not bool(keep.any()):
-            return scores
-        self.guard.bans += 1
         out = scores.clone()
         out[0, ban] = float("-inf")
         return out

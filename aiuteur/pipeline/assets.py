@@ -95,6 +95,7 @@ from aiuteur.pipeline.screen_words import (
     sentences,
     sentences_whole,
     story_paragraphs,
+    unquoted,
 )
 from aiuteur.pipeline.stage import EngineProvider, StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import style_words
@@ -561,7 +562,6 @@ def add_look_changes(assets: list[Asset], scenes: Iterable[Scene]) -> list[Asset
     return [by_id[a.id] for a in assets]
 
 
-_QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
 
 
 _WHOSE_GARMENT = re.compile(r"(?:\s+[A-Z][\w-]*)*[’']s\s+(?:[\w-]+\s+){0,2}?" + GARMENT + r"\b")
@@ -604,7 +604,7 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str,
         said = sentences_whole(paragraph)
         last: str | None = None
         for k, sentence in enumerate(said):
-            plain = _QUOTED.sub(" ", sentence)
+            plain = unquoted(sentence)
             found = [m for m in LOOK_CHANGE.finditer(plain)]
             who = _subject_of(plain, found[0].start(), characters) if found else None
             named = _subject_of(plain, len(plain) + 1, characters)

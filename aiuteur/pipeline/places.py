@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs
+from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs, unquoted
 
 #: Head words of places one is inside (INT).
 INSIDE = frozenset(re.findall(r"\S+", """room rooms kitchen foyer lobby hall hallway corridor passage landing
@@ -174,7 +174,6 @@ def _place_at(toks: list[str], j: int, people: set[str], *, det_needed: bool = T
     return (None if part else (phrase, key, k))
 
 
-_QUOTE = re.compile(r"[\"“][^\"“”]*[\"”]")
 
 
 def _has_someone(text: str, people: set[str]) -> bool:
@@ -184,7 +183,7 @@ def _has_someone(text: str, people: set[str]) -> bool:
 def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tuple[str, str, bool]]:
     """The places a sentence names; `someone`: its paragraph has a person in it. A place said
     inside quotes is talk, not where anybody is."""
-    sentence = _QUOTE.sub(" , ", sentence)
+    sentence = unquoted(sentence, " , ")
     toks = _words(sentence)
     alpha = [t for t in toks if t[:1].isalpha()]
     found: list[tuple[str, str, bool]] = []
@@ -217,7 +216,7 @@ def story_places(text: str, people: list[str] | None = None) -> list[Place]:
     names = {w.lower() for p in people or [] for w in p.split()}
     found: list[Place] = []
     for index, paragraph in enumerate(story_paragraphs(text)):
-        someone = _has_someone(_QUOTE.sub(" , ", paragraph), names)
+        someone = _has_someone(unquoted(paragraph), names)
         for sentence in sentences_whole(paragraph):
             for phrase, key, opens in _sentence_places(sentence, names, someone):
                 _add(found, key, phrase, index, opens)

@@ -38,6 +38,21 @@ CAMERA_DIRECTIONS = re.compile(
 NOT_VISUAL = re.compile(r"^(?:the\s+)?(?:beat|pause|silence|music|sound|sounds|noise|sfx|vfx|score|soundtrack|"
                         r"dialogue|narration|narrator's voice|act(?:\s+\w+)?|prologue|epilogue|story|plot|title)$",
                         re.IGNORECASE)
+#: A quoted span, straight or curly quotes ("…", “…”, and “…" as typed in a hurry); group 1 is
+#: what was said. Talk, not narration: places, looks and actors are read outside it.
+QUOTED = re.compile(r"[\"“”]([^\"“”]*)[\"“”]")
+
+
+def quotations(text: str) -> list[str]:
+    """What the quotes of `text` say, stripped; a quote of fewer than two characters is no line."""
+    return [q.strip() for q in QUOTED.findall(text) if len(q.strip()) >= 2]
+
+
+def unquoted(text: str, fill: str = " ") -> str:
+    """`text` with every quoted span replaced by `fill`."""
+    return QUOTED.sub(fill, text)
+
+
 _UPPER_FRAGMENT = re.compile(r"^[^a-z]*[A-Z][^a-z]*$")
 
 #: Set dressing, architecture, surfaces, light and weather: part of a place, not a prop (unless handled).

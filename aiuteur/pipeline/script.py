@@ -58,7 +58,14 @@ from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene,
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.places import Place, story_places
 from aiuteur.pipeline.roster import PERSON_NOUNS, SPEECH_VERBS, is_person_noun, story_people
-from aiuteur.pipeline.screen_words import align, content_words, sentences_whole, story_paragraphs
+from aiuteur.pipeline.screen_words import (
+    align,
+    content_words,
+    quotations,
+    sentences_whole,
+    story_paragraphs,
+    unquoted,
+)
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     LOOP_MIN_WORDS,
@@ -402,9 +409,6 @@ def _looks_inside(place: str) -> bool:
 # --- who speaks in the story ---------------------------------------------------------------------
 
 
-_QUOTED = re.compile(r"[\"“”]([^\"“”]{2,})[\"“”]")
-
-
 def _in_text_order(text: str, names: list[str]) -> list[str]:
     """`named_in`, ordered by where the text first names each one."""
     found = named_in(text, names)
@@ -437,8 +441,8 @@ def attribute_quotes(paragraphs: list[str], names: list[str]) -> list[tuple[str 
     answered: str | None = None  # … by this speaker (None: by nobody of the names)
     for p in paragraphs:
         p = " ".join(p.split())
-        quotes = [q.strip() for q in _QUOTED.findall(p) if q.strip() and not _is_title(q)]
-        outside = _QUOTED.sub(" ", p)
+        quotes = [q for q in quotations(p) if not _is_title(q)]
+        outside = unquoted(p)
         here = _in_text_order(outside, names)
         actors = _in_text_order(_POSSESSED.sub(" ", outside), names)  # "Lenny Okafor's cap" is not Lenny
         if not quotes:
@@ -507,7 +511,7 @@ def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int =
     for who in cast:
         if named_in(passage, [who]) or any(named_in(paragraphs[i], [who]) for i in chosen):
             continue
-        first = next((i for i, p in enumerate(paragraphs) if named_in(_QUOTED.sub(" ", p), [who])), None)
+        first = next((i for i, p in enumerate(paragraphs) if named_in(unquoted(p), [who])), None)
         if first is not None:
             chosen.add(first)
     return "\n".join(paragraphs[i] for i in sorted(chosen))
@@ -536,7 +540,7 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
     sentences: list[str] = []
     shown: list[str] = []
     for who in absent:
-        naming = [x for p in passage.split("\n") for x in sentences_whole(p) if named_in(_QUOTED.sub(" ", x), [who])]
+        naming = [x for p in passage.split("\n") for x in sentences_whole(p) if named_in(unquoted(x), [who])]
         if naming and naming[0] not in sentences:
             sentences.append(naming[0])
         if naming:
