@@ -261,6 +261,21 @@ def loops(texts: Iterable[str], n: int = 4, times: int = 3, *, wholes: Iterable[
     }
 
 
+def dialogue_loops(scenes: Iterable[Data]) -> Data:
+    """Lines of dialogue said again within one scene: three words or more twice, or any line three
+    times (two voices taking turns in a loop: "Tell your daughter." / "That her father keeps a
+    filthy kitchen.", eleven times over). Whole-film repeats are not counted: a callback is allowed."""
+    lines = repeated = 0
+    evidence: list[str] = []
+    for scene in scenes:
+        said = Counter(norm(str(e.get("text") or "")) for e in elements(scene, "dialogue"))
+        lines += sum(said.values())
+        again = [t for t, c in said.items() if t and ((c > 1 and len(t.split()) >= 3) or c >= 3)]
+        repeated += len(again)
+        evidence += [f"{t[:50]} (x{said[t]})" for t in again]
+    return {"lines": lines, "looping": 0, "repeated_lines": repeated, "evidence": evidence[:5]}
+
+
 def copied_sentences(story: str, texts: Iterable[str], min_words: int = 6) -> Data:
     """Sentences of `texts` (of at least `min_words` words) found word for word in the story."""
     story_norm = f" {norm(story)} "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
@@ -57,7 +58,14 @@ from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
 from aiuteur.pipeline.places import Place, story_places
-from aiuteur.pipeline.roster import PERSON_NOUNS, SPEECH_VERBS, is_person_noun, story_people
+from aiuteur.pipeline.roster import (
+    PERSON_NOUNS,
+    SPEECH_VERBS,
+    Person,
+    is_person_noun,
+    letter_voices,
+    story_people,
+)
 from aiuteur.pipeline.screen_words import (
     align,
     content_words,
@@ -121,6 +129,21 @@ def cue(name: str) -> str:
 
 def _same_name(a: str, b: str) -> bool:
     return cue(a) == cue(b)
+
+
+_VOICE = re.compile(r"^(?P<name>.+?)\s*\((?P<ext>V\.O\.|O\.S\.|O\.C\.)\)$")
+
+
+def voice_of(speaker: str) -> tuple[str, str | None]:
+    """(cue, extension) of a line's speaker: "ALDER (V.O.)" is ALDER speaking over; any other
+    bracket is part of the name (a cast can be called "MAN (OLDER)")."""
+    m = _VOICE.match(cue(speaker))
+    return (m.group("name"), m.group("ext")) if m else (cue(speaker), None)
+
+
+def speaker_of(speaker: str) -> str:
+    """The cue of a line's speaker without its voice-over or off-screen extension."""
+    return voice_of(speaker)[0]
 
 
 # --- generation schemas: the scene plan (bounded) -------------------------------------------------
@@ -483,11 +506,76 @@ def story_speakers(text: str, names: list[str]) -> list[str]:
     return list(dict.fromkeys(who for who, _ in attribute_quotes(story_paragraphs(text), names) if who is not None))
 
 
+#: A letter's body paragraph has at least this many words (its salutation, "Dear Tamsin,", and its
+#: signature, "Your dad, Alder", have fewer).
+_LETTER_BODY_WORDS = 4
+
+
+def letter_paragraphs(text: str, names: list[str]) -> dict[str, str]:
+    """Each body paragraph of a letter in the story (`roster.letter_voices`) → the name of the one
+    of `names` who signed it; empty for a story not told in letters."""
+    paragraphs = story_paragraphs(text)
+    voices = letter_voices(paragraphs, [Person(name=n) for n in names])
+    return {p: writer.name for p, (writer, _) in zip(paragraphs, voices, strict=True)
+            if writer is not None and len(p.split()) >= _LETTER_BODY_WORDS}
+
+
+def letter_lines(passage: str, letters: dict[str, str], who: str, most: int = 2) -> list[str]:
+    """The first `most` sentences `who` writes in the letters of `passage` (none with quoted speech
+    in it: that is someone else talking), to be read over the scene: a letter is its writer's voice."""
+    out: list[str] = []
+    for p in passage.split("\n"):
+        if not _same_name(letters.get(p, ""), who):
+            continue
+        out += [x for x in sentences_whole(p) if not quotations(x) and len(x.split()) >= _LETTER_BODY_WORDS]
+    return out[:most]
+
+
 def story_lines(passage: str, cast: list[str]) -> list[tuple[str, str]]:
     """(speaker, words) for each quoted line of `passage` (one paragraph a line, as `story_passage`
     gives it) that a cast member says, attributed as a reader would (`attribute_quotes`)."""
     lines = attribute_quotes([p for p in passage.split("\n") if p.strip()], cast)
     return [(who, q[:-1] + "." if q.endswith(",") else q) for who, q in lines if who is not None]
+
+
+def story_speech(text: str, names: list[str]) -> list[tuple[str, str]]:
+    """(speaker, words lower-cased) for each line the story gives one of `names`, three words or
+    more (shorter ones, "Yes.", belong to nobody in particular)."""
+    out = []
+    for who, words in attribute_quotes(story_paragraphs(text), names):
+        key = " ".join(re.findall(r"\w+", words.lower()))
+        if who is not None and len(key.split()) >= DIALOGUE_AGAIN_WORDS:
+            out.append((who, key))
+    return out
+
+
+def with_true_speakers(draft: SceneDraft, speech: list[tuple[str, str]],
+                       cast: list[str]) -> tuple[SceneDraft, list[str]]:
+    """The scene with each line the story gives to someone else put back in its speaker's mouth:
+    the story's speaker says it when they are in the scene, and otherwise the line goes. Returns
+    the scene and what was changed.
+
+    The real model's letters script gave Pell's "Tell your daughter, that her father keeps a
+    filthy kitchen" to Tamsin in three scenes, one of them a scene Pell is not in (9607753).
+    """
+    out: list[Any] = []
+    changed: list[str] = []
+    for e in draft.elements:
+        owner = None
+        if isinstance(e, DialogueLine):
+            line = " ".join(re.findall(r"\w+", e.text.lower()))
+            owner = next((who for who, key in speech if line and (f" {key} " in f" {line} " or f" {line} " in f" {key} ")
+                          and len(min(key, line, key=len).split()) >= DIALOGUE_AGAIN_WORDS), None)
+        if not isinstance(e, DialogueLine) or owner is None or _same_name(owner, speaker_of(e.speaker)):
+            out.append(e)
+        elif any(_same_name(owner, c) for c in cast):
+            out.append(e.model_copy(update={"speaker": cue(owner)}))
+            changed.append(f"{speaker_of(e.speaker)}'s line \"{e.text[:40]}\" is {cue(owner)}'s")
+        else:
+            changed.append(f"{speaker_of(e.speaker)}'s line \"{e.text[:40]}\" is {cue(owner)}'s, who is not in the scene")
+    if not out:
+        return draft, []  # a scene keeps something
+    return SceneDraft.model_construct(elements=out), changed
 
 
 def _with_story_lines(draft: SceneDraft, lines: list[tuple[str, str]]) -> SceneDraft:
@@ -518,22 +606,26 @@ def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int =
 
 
 def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
-                        talk_in_story: list[str]) -> tuple[SceneDraft, str]:
+                        talk_in_story: list[str], letters: dict[str, str] | None = None) -> tuple[SceneDraft, str]:
     """The scene with what its writer left out put back in the story's own words, before a closing
     transition: each cast member who speaks in the story but not in the scene gets their lines of
-    the passage (`story_lines`, two at most), and each cast member the scene never shows gets the
+    the passage (`story_lines`, two at most; a letter's writer with no spoken line there, the first
+    sentences of their letter, voiced over: `letter_lines`), and each cast member the scene never shows gets the
     first sentence of the passage naming them as action. Returns the scene and what was added
     ("DOV ABERNATHY's lines, FENWICK HOYLE"), '' when nothing was.
 
     A 1.5B model writing a scene keeps two people talking and drops the rest (tuba-audition: Dov
     never spoke, the cloakroom attendant never appeared, and re-asks fixed 1 in 5; docs/evals.md).
     """
-    said = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
+    said = {speaker_of(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
     silent = [c for c in cast if cue(c) not in said and any(_same_name(c, t) for t in talk_in_story)]
     theirs = story_lines(passage, cast) if silent else []
     lines: list[tuple[str, str]] = []
     for who in silent:
-        lines += [(w, t) for w, t in theirs if _same_name(w, who)][:2]
+        mine = [(w, t) for w, t in theirs if _same_name(w, who)][:2]
+        if not mine and letters:  # a letter writer with no spoken line here: the letter, voiced over
+            mine = [(f"{cue(who)} (V.O.)", t) for t in letter_lines(passage, letters, who)]
+        lines += mine
     if lines:
         draft = _with_story_lines(draft, lines)
     absent = [c for c in cast if cue(c) in absent_cast(draft, cast)]
@@ -550,7 +642,8 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
         at = len(elements) - 1 if elements and isinstance(elements[-1], TransitionLine) else len(elements)
         action = [ActionLine(kind="action", text=x[:700]) for x in sentences]
         draft = SceneDraft.model_construct(elements=[*elements[:at], *action, *elements[at:]][:24])
-    added = [f"{cue(w)}'s lines" for w in dict.fromkeys(w for w, _ in lines)] + shown
+    added = [f"{speaker_of(w)}'s {'letter' if w.endswith('(V.O.)') else 'lines'}"
+             for w in dict.fromkeys(w for w, _ in lines)] + shown
     return draft, ", ".join(added)
 
 
@@ -637,7 +730,7 @@ def absent_cast(draft: SceneDraft, cast: list[str]) -> list[str]:
     who is in it from its text.
     """
     action = "\n".join(e.text for e in draft.elements if isinstance(e, ActionLine))
-    speakers = {cue(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
+    speakers = {speaker_of(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
     seen = named_in(action, cast)
     return [cue(n) for n in cast if cue(n) not in speakers and n not in seen]
 
@@ -650,7 +743,7 @@ def scene_problems(draft: SceneDraft, cast: list[str], talk_in_story: list[str] 
         problems.append("the scene must open with an action line that shows the place, the light and who is there")
     cues = [cue(c) for c in cast]
     for e in draft.elements:
-        if isinstance(e, DialogueLine) and cue(e.speaker) not in cues:
+        if isinstance(e, DialogueLine) and speaker_of(e.speaker) not in cues:
             who = ", ".join(cues) or "nobody"
             problems.append(f"{e.speaker} speaks but is not in this scene's cast ({who}); give the line to someone in the cast")
         if not e.text.strip():
@@ -821,6 +914,11 @@ def _only_names(key: str, cast: list[str]) -> bool:
     return bool(key) and all(w in names for w in key.split())
 
 
+#: A line of dialogue of this many words said again in one scene is a loop (shorter ones, "Yes.",
+#: may come back once).
+DIALOGUE_AGAIN_WORDS = 3
+
+
 def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = None) -> list[ScriptElement]:
     """Typed elements as screenplay elements (a parenthetical goes before its speech; a heading
     written into an action line is removed, and an action line that was only a heading goes).
@@ -831,10 +929,14 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
     that is only a cast member saying something in quotes (`BRANDT says, "Buy a suit."`) is
     that person's line of dialogue, and so is one written as a cue and its words
     (`BRANDT: Buy a suit.`); a transition goes anywhere but at the end of the scene (a small
-    model puts DISSOLVE TO: between its action lines).
+    model puts DISSOLVE TO: between its action lines). A line of dialogue said before in the same
+    scene goes too (three words or more; a shorter one the third time): the real model's letters
+    scene ran "Tell your daughter." / "That her father keeps a filthy kitchen." eleven times over,
+    two speakers taking turns.
     """
     out: list[ScriptElement] = []
     seen: set[str] = set()
+    said: Counter[str] = Counter()
     for e in draft.elements:
         if isinstance(e, ActionLine):
             text = cut_loops(strip_heading(e.text, heading), drop_unfinished=False)
@@ -851,14 +953,19 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
             else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine):
-            speaker = cue(e.speaker)
+            speaker, extension = voice_of(e.speaker)
+            words = " ".join(re.findall(r"\w+", e.text.lower()))
             if out and out[-1].kind == ElementKind.DIALOGUE and out[-1].character == speaker \
-                    and _key_of(out[-1:]) == " ".join(re.findall(r"\w+", e.text.lower())):
+                    and _key_of(out[-1:]) == words:
                 continue  # the same line again from the same speaker: a loop, not a line
+            if said[words] and (len(words.split()) >= DIALOGUE_AGAIN_WORDS or said[words] >= 2):
+                continue  # a line said before in this scene, by anyone: two voices taking turns in a loop
+            said[words] += 1
             paren = e.parenthetical.strip().strip("()").strip()
             if paren:
                 out.append(ScriptElement(kind=ElementKind.PARENTHETICAL, text=f"({paren})", character=speaker))
-            out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=e.text.strip(), character=speaker))
+            out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=e.text.strip(), character=speaker,
+                                     extension=extension))
         else:
             out.append(ScriptElement(kind=ElementKind.TRANSITION, text=e.text))
     last = len(out) - 1
@@ -925,10 +1032,11 @@ class Writer:
         return primary.text if primary is not None else ""
 
     def speakers(self, names: list[str]) -> list[str]:
-        """Which of `names` speak in the story's own text (quoted speech near their name)."""
+        """Which of `names` speak in the story's own text: quoted speech near their name, or letters they sign."""
         if self.story is None:
             return []
-        return story_speakers("\n".join(src.text for src in self.story.sources), names)
+        text = "\n".join(src.text for src in self.story.sources)
+        return list(dict.fromkeys([*story_speakers(text, names), *letter_paragraphs(text, names).values()]))
 
     def take(self, purpose: str, inputs: Any, rendered: Rendered | None, **kw: Any) -> Take:
         return make_take(Stage.SCRIPT, purpose=purpose, inputs=inputs, rendered=rendered, text=self.text,
@@ -971,7 +1079,8 @@ class Writer:
     # 2. One scene.
     def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
               looks: dict[str, str], previous: Scene | None, target: str, seed: int,
-              guidance: str | None = None, talk_in_story: list[str] | None = None) -> tuple[Take, SceneDraft | None]:
+              guidance: str | None = None, talk_in_story: list[str] | None = None,
+              speech: list[tuple[str, str]] | None = None) -> tuple[Take, SceneDraft | None]:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsules)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
@@ -983,7 +1092,9 @@ class Writer:
         # A silent scene is re-asked only for speakers whose lines its passage lacks: the others get
         # their own lines from the story (`with_the_storys_own`), better than a re-ask gives, which
         # cost 1-2 calls of 100-230 s a scene and gave dialogue in 3 of 9 (docs/evals.md).
-        voiced = {who for who, _ in story_lines(values["passage"], cast)}
+        letters = letter_paragraphs(self.story_text, cast)
+        voiced = {who for who, _ in story_lines(values["passage"], cast)} | {
+            who for who in cast if letter_lines(values["passage"], letters, who)}
         reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in voiced)]
         try:
             got = ask_retrying(self.text, rendered.messages, scene_schema(cast), seed=seed,
@@ -993,7 +1104,10 @@ class Writer:
                              error=engine_failure(e, f"scene {number}")), None
         assert got.value is not None  # after the last attempt the scene is kept as written: it is valid Fountain
         draft, notes = got.value, [f"Scene {number} is kept as written after every try, but {got.error}."] if got.error else []
-        draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [])
+        draft, moved = with_true_speakers(draft, speech or [], cast)
+        if moved:
+            notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
+        draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters)
         if added:
             notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
         take = self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
@@ -1021,6 +1135,7 @@ def write_script(
         return out
     looks = {cue(c.name): c.look for c in plan.characters}
     talkers = writer.speakers([c.name for c in plan.characters])
+    speech = story_speech(writer.story_text, [c.name for c in plan.characters])
     outline = _outline(plan)
     n = len(plan.scenes)
     report(1 / (n + 2), f"Planned {n} scenes")
@@ -1036,7 +1151,8 @@ def write_script(
                                    summary=planned.summary, cast=list(planned.cast), looks=looks,
                                    previous=scenes[-1] if scenes else None, target=f"scene:{scene.id}",
                                    seed=writer.seed + 101 * i, guidance=writer.guidance,
-                                   talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)])
+                                   talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)],
+                                   speech=speech)
         out.takes.append(take)
         if draft is None:
             return out
@@ -1082,7 +1198,8 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
                                heading=old.heading or "SCENE", summary=summary, cast=cast,
                                looks=_looks_from_script(script, everyone),
                                previous=script.scenes[index - 1] if index > 0 else None,
-                               target=f"scene:{scene_id}", seed=writer.seed, guidance=guidance)
+                               target=f"scene:{scene_id}", seed=writer.seed, guidance=guidance,
+                               speech=story_speech(writer.story_text, everyone))
     out = Written(takes=[take])
     if draft is None:
         return out

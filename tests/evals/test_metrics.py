@@ -148,6 +148,18 @@ def test_loops_find_repeated_ngrams_and_repeated_lines() -> None:
     assert across["looping"] == 1 and across["repeated_lines"] == 0
 
 
+def test_dialogue_said_again_in_a_scene_is_a_loop_whoever_says_it() -> None:
+    """Two voices taking turns with the same two lines (the letters run at 9607753) is a loop; a
+    short answer twice, or a line said again in another scene, is not."""
+    turns = [_el("dialogue", "Tell your daughter.", "PELL"), _el("dialogue", "That her father keeps a filthy kitchen.", "TAMSIN")]
+    looping = {"id": "s1", "elements": [*turns * 4, _el("dialogue", "Yes.", "PELL"), _el("dialogue", "Yes.", "TAMSIN")]}
+    got = metrics.dialogue_loops([looping])
+    assert got["lines"] == 10 and got["repeated_lines"] == 2
+    assert any("tell your daughter" in e for e in got["evidence"])
+    once = {"id": "s2", "elements": turns}
+    assert metrics.dialogue_loops([once, {"id": "s3", "elements": turns}])["repeated_lines"] == 0
+
+
 def test_copied_sentences_finds_story_sentences_word_for_word() -> None:
     got = metrics.copied_sentences(STORY, ["Nell Draper found the key under the mat. It was cold."])
     assert got["copied"] == 1 and got["sentences"] == 1  # "It was cold." is under six words

@@ -376,6 +376,67 @@ def test_a_silent_scene_is_re_asked_only_for_speakers_whose_lines_its_passage_la
     assert story_speakers('Martha shouts, "Hold the light, Leo!" Leo nods.', ["Martha", "Leo"]) == ["Martha"]
 
 
+def test_a_line_the_story_gives_to_someone_else_is_theirs_or_goes(runner: Runner, engines: FakeEngines) -> None:
+    """The real model gave one character's line from the story to another, even in a scene the
+    speaker is not in (letters, 9607753): the story's speaker says it where they are in the scene;
+    elsewhere it goes, and the take says so."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        'Martha shouts, "Hold the light steady, boy!" Leo holds it.\n\nThe storm went on all night.\n\n'
+        'At dawn Leo walked the beach alone.'))]})
+    pid = _through_beats(runner, engines, story)
+    stolen = {"kind": "dialogue", "speaker": "LEO", "parenthetical": "shouting", "text": "Hold the light steady, boy!"}
+    one = {"elements": [{"kind": "action", "text": "Martha and Leo climb the wet steps."}, stolen,
+                        {"kind": "dialogue", "speaker": "LEO", "parenthetical": "", "text": "I have got it."}]}
+    three = {"elements": [{"kind": "action", "text": "Leo walks the beach at dawn."}, stolen]}
+    plan = plan_out(3)
+    engines.scripted.enqueue(plan, one, scene_out(2), three)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    said = [[(e.kind.value, e.character, e.text) for e in s.elements if e.kind != ElementKind.ACTION and
+             e.kind != ElementKind.SYNOPSIS] for s in script.scenes]
+    assert said[0] == [("parenthetical", "MARTHA", "(shouting)"), ("dialogue", "MARTHA", "Hold the light steady, boy!"),
+                       ("dialogue", "LEO", "I have got it.")]
+    assert not any("Hold the light" in text for _, _, text in said[2])  # Martha is not on the beach
+    notes = " ".join(t.note for t in result.takes)
+    assert "LEO's line \"Hold the light steady, boy!\" is MARTHA's, who is not in the scene" in notes
+
+
+def test_a_letter_writer_who_never_speaks_is_heard_reading_their_letter(runner: Runner, engines: FakeEngines) -> None:
+    """In a story told in letters nobody says anything aloud: the letters are the voices (the real
+    model's letters script never gave the father a line, 9607753). A silent scene gets the
+    first sentences of its writer's letter as voice-over, in the story's words."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        "*Fenmouth, 2 June*\n\nDear Corin,\n\nThe ferry has stopped running for the summer. I walk the "
+        "causeway every evening at low tide instead. The gulls have learned my name.\n\nYour sister,\nWren\n\n"
+        "*Arlo Street, 9 June*\n\nWren,\n\nI have found the old boat in the shed and I am mending it for "
+        "you. It leaks like a basket.\n\nCorin"))]})
+    pid = _through_beats(runner, engines, story)
+    plan = {"title": "Low Tide", "characters": [{"name": "Wren", "look": "a woman in a blue coat"},
+                                                {"name": "Corin", "look": "a man in overalls"}],
+            "scenes": [{"int_ext": "EXT", "location": "Causeway", "time_of_day": "DUSK",
+                        "summary": "Wren walks the causeway at low tide.", "cast": ["Wren"]},
+                       {"int_ext": "INT", "location": "Shed", "time_of_day": "DAY",
+                        "summary": "Corin mends the old boat in the shed.", "cast": ["Corin"]}]}
+    silent = {"elements": [{"kind": "action", "text": "The tide is out; the mud shines."}]}
+    engines.scripted.enqueue(plan, *[silent] * 3)  # the beats' harbour wall gets a scene of its own
+    before = len(engines.scripted.calls)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    assert len(engines.scripted.calls) - before == 4  # the plan and one call a scene: no re-ask
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    said = {sc.location: [(e.character, e.extension, e.text) for e in sc.elements if e.kind == ElementKind.DIALOGUE]
+            for sc in script.scenes}
+    assert said["CAUSEWAY"] == [("WREN", "V.O.", "The ferry has stopped running for the summer."),
+                                ("WREN", "V.O.", "I walk the causeway every evening at low tide instead.")]
+    assert said["SHED"] == [("CORIN", "V.O.", "I have found the old boat in the shed and I am mending it for you."),
+                            ("CORIN", "V.O.", "It leaks like a basket.")]
+    assert "left out CORIN's letter, so the story's own words were added" in " ".join(t.note for t in result.takes)
+    from aiuteur.pipeline.script import fountain_of
+
+    assert "CORIN (V.O.)" in fountain_of(script)
+
+
 def test_no_copyable_examples_in_writing_prompts_or_schema_descriptions() -> None:
     """An example in a prompt or a field description ends up in films (issue 13: a mall story got
     scenes at HARBOUR WALL and a character called Martha); formats are described, not shown."""
@@ -510,6 +571,34 @@ def test_a_scene_looping_on_a_name_or_a_short_line_keeps_only_what_it_says() -> 
         ("action", "Rain."),
         ("dialogue", "Of course you did."),
         ("action", "Rain."),
+    ]
+
+
+def test_two_voices_taking_turns_in_a_loop_keep_each_line_once() -> None:
+    """The real model's letters scene (9607753) ran two lines eleven times over, the speakers
+    taking turns: a line said before in the scene is a loop, whoever says it again; a short
+    answer ("Yes.") may come back once, not twice."""
+    from aiuteur.pipeline.script import SceneDraft
+
+    turn = [{"kind": "dialogue", "speaker": "Wren", "text": "Bring the lantern down."},
+            {"kind": "dialogue", "speaker": "Corin", "text": "Not before the tide turns."}]
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "Wren waits on the quay."},
+        *turn * 6,
+        {"kind": "dialogue", "speaker": "Corin", "text": "Bring the lantern down."},  # said before, by the other
+        {"kind": "dialogue", "speaker": "Wren", "text": "Yes."},
+        {"kind": "dialogue", "speaker": "Corin", "text": "Yes."},
+        {"kind": "dialogue", "speaker": "Wren", "text": "Yes."},
+        {"kind": "dialogue", "speaker": "Corin", "text": "Now, then."},
+    ]})
+    out = to_elements(draft, "EXT. QUAY - NIGHT", ["WREN", "CORIN"])
+    assert [(e.kind.value, e.character, e.text) for e in out] == [
+        ("action", None, "Wren waits on the quay."),
+        ("dialogue", "WREN", "Bring the lantern down."),
+        ("dialogue", "CORIN", "Not before the tide turns."),
+        ("dialogue", "WREN", "Yes."),
+        ("dialogue", "CORIN", "Yes."),
+        ("dialogue", "CORIN", "Now, then."),
     ]
 
 
