@@ -211,11 +211,38 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
     return found
 
 
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
+          r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+_DATE = (rf"(?:(?:{_DAY},?\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}(?:,?\s+\d{{4}})?"
+         rf"|(?:{_DAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|{_DAY}|\d{{4}})")
+#: A letter's or a diary entry's dateline, a line of its own: "*Leith, 9 April*", "Paris, June 3, 1921".
+_DATELINE = re.compile(rf"^[*_\s]*(?P<place>[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|of|on|upon|de|la)){{0,4}}),\s*"
+                       rf"{_DATE}[.*_\s]*$")
+
+
+def dateline_place(paragraph: str) -> str | None:
+    """The place a dateline paragraph names ("*Leith, 9 April*" → "Leith"), None for any other."""
+    m = _DATELINE.match(paragraph.strip())
+    return m.group("place") if m else None
+
+
 def story_places(text: str, people: list[str] | None = None) -> list[Place]:
-    """Every place where somebody is, in the order the story first takes us there."""
+    """Every place where somebody is, in the order the story first takes us there. A dateline
+    ("*Leith, 9 April*" above a letter or a diary entry) is where its writer is, for every
+    paragraph up to the next dateline."""
     names = {w.lower() for p in people or [] for w in p.split()}
     found: list[Place] = []
-    for index, paragraph in enumerate(story_paragraphs(text)):
+    paragraphs = story_paragraphs(text)
+    dated: str | None = None
+    for index, paragraph in enumerate(paragraphs):
+        place = dateline_place(paragraph)
+        if place is not None and place.split()[0].lower() not in names:
+            dated = place
+            continue
+        greeting = len(paragraph.split()) <= 3 and paragraph.rstrip().endswith(",")  # "Dear Ruth,": not there
+        if dated is not None and not greeting and _has_someone(unquoted(paragraph), names):
+            _add(found, dated.lower(), dated, index, opens=True)
         someone = _has_someone(unquoted(paragraph), names)
         for sentence in sentences_whole(paragraph):
             for phrase, key, opens in _sentence_places(sentence, names, someone):

@@ -62,8 +62,8 @@ def test_a_place_said_in_quotes_or_a_heading_like_line_of_things_is_not_a_place(
 
 
 def test_the_corpus_places_are_found_with_almost_nothing_else() -> None:
-    """On the eight corpus stories: 31 of the 34 labelled places are found (the misses: a dateline
-    'Leith, 9 April', a lake nobody is at yet, an office only locked). A found place that no label
+    """On the eight corpus stories: 32 of the 34 labelled places are found (the misses: a lake
+    nobody is at yet, an office only locked; the dateline 'Leith, 9 April' was the third). A found place that no label
     names must still be words of the story."""
     labelled = found = extra = 0
     for labels_file in sorted(CORPUS.glob("*.json")):
@@ -78,8 +78,23 @@ def test_the_corpus_places_are_found_with_almost_nothing_else() -> None:
             found += any(mentions(" ".join(p.forms), [label["name"], *label.get("aliases", [])]) for p in places)
         extra += sum(1 for p in places if not any(
             mentions(" ".join(p.forms), [lb["name"], *lb.get("aliases", [])]) for lb in labels["places"]))
-    assert (labelled, found) == (34, 31)
+    assert (labelled, found) == (34, 32)
     assert extra <= 8, extra
+
+
+def test_a_dateline_is_where_its_letter_or_diary_entry_is_written() -> None:
+    """A story told in letters says where each one is written only in its dateline ("*Leith, 9
+    April*"): that place holds every paragraph up to the next dateline where somebody is, but
+    not the greeting ("Dear Ruth," names the one who is not there)."""
+    from aiuteur.pipeline.places import dateline_place
+
+    text = ("_Port Ellen, Tuesday 4 May_\n\nDear Ruth,\n\nI have taken a room over the chandler's. The gulls wake me.\n\n"
+            "Your brother,\nIsaac\n\n*Glasgow, 12 May 1952*\n\nIsaac,\n\nI read your letter on the tram.\n\nRuth")
+    places = story_places(text, ["Ruth", "Isaac"])
+    assert [(p.name, p.paragraphs, p.opens) for p in places if p.name in ("Port Ellen", "Glasgow")] == [
+        ("Port Ellen", [2, 3], True), ("Glasgow", [6, 7], True)]
+    assert [dateline_place(x) for x in ("Paris, June 3, 1921", "**Friday, 11 a.m.**", "Dear Ruth,",
+                                        "Your brother, Isaac", "Ruth, 3 May")] == ["Paris", None, None, None, "Ruth"]
 
 
 def _plan(*scenes: tuple[str, str, list[str]]) -> ScriptPlanDraft:
