@@ -305,6 +305,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if args.report:
         doc = read_json(Path(args.report))
+    elif args.replay:
+        from aiuteur.evals.replay import ReplayConfig, replay
+
+        doc = replay(ReplayConfig(
+            source=Path(args.replay), start=parse_stage(getattr(args, "from")),
+            profile=args.profile or os.environ.get("AIUTEUR_PROFILE", "") or "offline",
+            stories=[s for v in args.stories for s in v.split(",") if s.strip()], label=args.label, seed=args.seed,
+            out=Path(args.out) if args.out else None), say=(lambda line: None) if args.quiet else _stderr)
     else:
         config = EvalConfig(
             profile=args.profile or os.environ.get("AIUTEUR_PROFILE", "") or "offline",
@@ -388,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--markdown", metavar="FILE", help="write the run's table into FILE (e.g. docs/evals.md)")
     s.add_argument("--report", metavar="RESULT.json", help="no run: print (and --markdown) an earlier result")
     s.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="no run: two results side by side")
+    s.add_argument("--replay", metavar="RESULT.json",
+                   help="make stage 5 (or 8) and stage 8 again on the saved script and shot lists of an earlier result")
+    s.add_argument("--from", default="assets", metavar="STAGE", help="with --replay: assets (default) or asset_states")
     s.add_argument("--json", action="store_true", help="print the summary as JSON instead of markdown")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s.set_defaults(func=cmd_eval)

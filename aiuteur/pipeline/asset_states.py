@@ -69,6 +69,7 @@ from aiuteur.pipeline.shot_list import (
     shot_lines,
     text_engine,
 )
+from aiuteur.pipeline.screen_words import says_the_same, sentences_whole
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import scene_style
 from aiuteur.pipeline.writing import (
@@ -309,7 +310,11 @@ def prefill(state: ProjectState, scene_id: str, asset: Asset) -> str:
         last = st.changes[-1].description if st.changes else st.description
         if last.strip():
             found.append(((order.get(sid, -1), 1), last))
-    return max(found)[1] if found else asset.description
+    best: tuple[tuple[int, int], str] | None = None
+    for key, text in found:  # in the order recorded: of two changes in one scene, the later one
+        if best is None or key >= best[0]:
+            best = (key, text)
+    return best[1] if best else asset.description
 
 
 def script_sentence(scene: Scene, asset: Asset) -> str:
@@ -338,18 +343,9 @@ def look_before(state: ProjectState, scene_id: str, asset: Asset) -> str:
     return prefill(state, ids[-1], asset) if ids else asset.description
 
 
-_STOP = frozenset(["with", "from", "that", "this", "into", "over", "then", "they", "their", "them", "have", "were",
-                   "when", "while", "what", "which", "there", "here", "now", "her", "his", "she", "him"])
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[\w'’-]{4,}", text.lower()) if w not in _STOP}
-
-
 def carries(text: str, change: str) -> bool:
     """True when `text` already says the change (half its content words or more are in it)."""
-    words = _content_words(change)
-    return bool(words) and len(words & _content_words(text)) * 2 >= len(words)
+    return says_the_same(text, change)
 
 
 def shot_of(sentence: str, shots: ShotList | None) -> int | None:
@@ -389,6 +385,69 @@ def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None,
             elif not carries(descriptions[i], ch.description):
                 rest = descriptions[i].strip()
                 descriptions[i] = f"{ch.description.strip().rstrip('.')}." + (f" {rest}" if rest else "")
+
+
+#: "I", "my", "you", "your" outside quotes: a teller's or a letter's words, not a description.
+_TOLD = re.compile(r"\b(?:I|I['’](?:m|ve|ll|d)|me|my|mine|myself|you|your|yours|yourself|you['’](?:re|ve|ll|d))\b")
+_SPOKEN = re.compile(r"[\"“][^\"“”]*[\"”]")
+
+
+def _told_lines(scene: Scene) -> list[str]:
+    """The scene's action sentences told as "I" or "you" (narration a small model lifted from the
+    story) that say enough to be copied: three words that matter or more."""
+    out = []
+    for e in scene.elements:
+        if e.kind.value not in ("action", "centered", "synopsis"):
+            continue
+        for sentence in sentences_whole(e.text):
+            plain = _SPOKEN.sub(" ", sentence)
+            if _TOLD.search(plain) and len(re.findall(r"[\w'’-]{4,}", plain)) >= 3:
+                out.append(plain)
+    return out
+
+
+def own_look(text: str, asset: Asset, cast: Sequence[Asset], told: Sequence[str], others: Sequence[str],
+             own: Sequence[str]) -> str:
+    """The sentences of a character's state that are about that character. Left out: a sentence in
+    the first or second person ("I am now wearing the top tier": a teller's line, which stage 5
+    gives to its speaker by name), one that names other characters and not this one ("Pell is
+    wearing a green jumper" in Alder's state), and one that says what a line told as "I" or
+    another character's recorded change says ("Blessing is now wearing the top tier", copied from
+    the teller's "I am now wearing …"), unless this character's own recorded change says it too.
+    The offline model did each (three-tier-disaster, letters-from-the-weather-station)."""
+    kept = []
+    for sentence in sentences_whole(text):
+        plain = _SPOKEN.sub(" ", sentence)
+        if _TOLD.search(plain):
+            continue
+        named = [a for a in cast if a.category == AssetCategory.CHARACTER and names_asset(plain, a, cast)]
+        if named and all(a.id != asset.id for a in named):
+            continue
+        if len(re.findall(r"[\w'’-]{4,}", plain)) >= 3 and any(says_the_same(x, plain) for x in [*told, *others]) \
+                and not any(says_the_same(x, plain) for x in own):
+            continue
+        kept.append(sentence)
+    return " ".join(kept)
+
+
+def keep_own_looks(states: dict[int, StateDraft], assets: list[Asset], scene: Scene) -> dict[int, StateDraft]:
+    """`usable_states` with each character's state cut to the sentences about that character
+    (`own_look`); a state with none left is not usable (the registry's look stands in for it)."""
+    told = _told_lines(scene)
+    out: dict[int, StateDraft] = {}
+    for number, st in states.items():
+        asset = assets[number - 1]
+        if asset.category != AssetCategory.CHARACTER:
+            out[number] = st
+            continue
+        own = [c.description for c in asset.state_changes]
+        others = [c.description for a in assets if a.id != asset.id for c in a.state_changes]
+        description = own_look(st.description, asset, assets, told, others, own)
+        changes = [c.model_copy(update={"description": d}) for c in st.changes
+                   if (d := own_look(c.description, asset, assets, told, others, own))]
+        if description:
+            out[number] = st.model_copy(update={"description": description, "changes": changes})
+    return out
 
 
 def assets_in_scene(bundle: StyleAndAssets | None, scene_id: str, shots: ShotList | None) -> list[Asset]:
@@ -587,15 +646,23 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
         except EngineError as e:
             error = engine_failure(e, f"the asset states of {label}")
         usable = usable_states(got.value, masters, set(shot_ids)) if got is not None and got.value is not None else {}
+        answered = usable
+        usable = keep_own_looks(answered, assets, scene)
+        foreign = [assets[n - 1].name for n in answered if n not in usable]
         for number, s in usable.items():
             descriptions[number - 1] = s.description.strip()
             changes[number - 1] = [StateChange(scene_id=scene.id, shot_id=shot_ids[c.shot.strip().upper()],
                                                description=c.description.strip()) for c in s.changes]
         if not usable:
-            purpose, error = "asset_states_fallback", error or (got.error if got else "")
+            purpose = "asset_states_fallback"
+            error = error or (got.error if got else "") or (
+                f"the model described {', '.join(foreign)} with somebody else's words" if foreign else "")
         elif got is not None and not got.ok:
             note = (f"The model's answer for {label} kept {len(usable)} of {len(assets)} states; the rest come "
                     f"from the registry ({got.error.split(';')[0]}).")
+        elif foreign:
+            note = (f"The model described {', '.join(foreign)} in {label} with somebody else's words (a line told "
+                    "as 'I', or another character's look); their looks come from the registry.")
     land_look_changes(state, scene, shots, assets, descriptions, changes)
     descriptions = [never_empty(d, a, scene, p) for d, a, p in zip(descriptions, assets, prefills, strict=True)]
     new_states = []

@@ -82,7 +82,7 @@ from aiuteur.pipeline.actions import (
     UploadReference,
 )
 from aiuteur.pipeline.images_in import load_image
-from aiuteur.pipeline.roster import Person, letter_voices, narrator, story_people
+from aiuteur.pipeline.roster import Person, in_third_person, letter_voices, narrator, story_people
 from aiuteur.pipeline.screen_words import (
     GARMENT,
     LOOK_CHANGE,
@@ -92,6 +92,7 @@ from aiuteur.pipeline.screen_words import (
     is_scenery,
     not_a_thing,
     says_look_change,
+    says_the_same,
     sentences,
     sentences_whole,
     story_paragraphs,
@@ -579,20 +580,46 @@ def _subject_of(sentence: str, at: int, characters: list[Asset]) -> str | None:
     return best[1] if best else None
 
 
+def alignment_text(scene: Scene) -> str:
+    """A scene's words for finding the story paragraphs it tells: its lines and its synopsis."""
+    synopsis = [e.text for e in scene.elements if e.kind == ElementKind.SYNOPSIS]
+    return "\n".join([scene_text(scene), *synopsis])
+
+
+def story_scenes(script: Script, characters: list[Asset], paragraphs: list[str]) -> list[int]:
+    """The scene (index into the script) that tells each story paragraph (`screen_words.align`):
+    by the words they share, the people both name, their order, and above all the place: a scene
+    set where the paragraph happens (named there, or the place the story last named) wins over one
+    that only copies its words (the real model's three-tier-disaster script copied the paragraph of
+    Adaeze covered in cake into a scene in the upstairs flat; the story tells it in the car park)."""
+    def who(text: str) -> set[str]:
+        return {a.id for a in characters if names_asset(text, a, characters)}
+
+    return align(paragraphs, [alignment_text(s) for s in script.scenes], places=[scene_place(s) for s in script.scenes],
+                 casts=[who(alignment_text(s)) | {a.id for a in characters if any(
+                     canonical(c, AssetCategory.CHARACTER) == canonical(a.name, AssetCategory.CHARACTER)
+                     for c in s.characters)} for s in script.scenes],
+                 people=[who(_QUOTED.sub(" ", p)) for p in paragraphs])
+
+
 def story_look_changes(script: Script, characters: list[Asset], story_text: str,
                        people: Sequence[Person] | None = None) -> list[tuple[str, str, str]]:
     """(asset id, scene id, the story's words) for each look change the story tells of a character
     ("Dov put it on in the gents. The sleeves ended halfway down his forearms."): the sentence that
-    says it and the two after it, in the scene that tells its paragraph (`screen_words.align`). A
+    says it and the two after it, in the scene that tells its paragraph (`story_scenes`). A
     sentence that names nobody belongs to the one character named before it in its paragraph, and
-    "I" to the story's narrator (`roster.narrator`); words in quotes are talk, not a change. A scene's writer often drops the change (the-wash-bay:
+    "I" to the story's narrator (`roster.narrator`) or a letter's signer, "you" to the one it
+    greets (`roster.letter_voices`); the words are given in the third person ("Adaeze is now
+    wearing …", `roster.in_third_person`), so no later stage can read them as somebody else's.
+    Words in quotes are talk, not a change. A scene's writer often drops the change (the-wash-bay:
     Teodora's driver's jacket never reached the script, so no scene showed it)."""
     if not story_text.strip() or not script.scenes or not characters:
         return []
     paragraphs = story_paragraphs(story_text)
-    tells = align(paragraphs, [scene_text(s) for s in script.scenes])
+    tells = story_scenes(script, characters, paragraphs)
     roster = list(people) if people is not None else story_people(story_text)  # read once
     teller = narrator(story_text, roster)  # "I" in a story told as "I"
+    names_of = {a.id: a.name for a in characters}
 
     def asset_of(person: Person | None) -> str | None:
         return next((a.id for a in characters if person is not None and person.named_by([a.name, *a.aliases])), None)
@@ -620,21 +647,34 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str,
                 plain.strip().lower().startswith(f.lower()) for a in characters if a.id == who
                 for f in asset_forms(a, characters)))
             if who is not None and says_look_change(plain, subject_first):
-                out.append((who, script.scenes[tells[i]].id, " ".join(said[k:k + 3])[:300]))
+                words = in_third_person(" ".join(said[k:k + 3]), names_of.get(me or ""), names_of.get(you or ""))
+                out.append((who, script.scenes[tells[i]].id, _clip(words, 300)))
     return out
+
+
+def _clip(text: str, n: int) -> str:
+    """`text` cut to at most `n` characters, at a word."""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 def add_story_look_changes(assets: list[Asset], script: Script, story_text: str, scene_ids: Set[str],
                            people: Sequence[Person] | None = None) -> list[Asset]:
     """Each look change the story tells (`story_look_changes`) in one of `scene_ids`, as a state
-    change of that character there, where neither the model nor the script recorded one."""
+    change of that character there, unless a change recorded there already says it (the model's
+    "he has taken off the jumper" does not say the new grey one: the story's words are added).
+    The character is in that scene from then on: the story puts them there, even where the
+    script's lines never name them (a narrator the script calls nobody)."""
     characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
     by_id = {a.id: a for a in assets}
     for aid, sid, words in story_look_changes(script, characters, story_text, people):
         a = by_id[aid]
-        if sid not in scene_ids or any(c.scene_id == sid for c in a.state_changes):
+        if sid not in scene_ids or any(c.scene_id == sid and says_the_same(c.description, words)
+                                       for c in a.state_changes):
             continue
-        by_id[aid] = a.model_copy(update={"state_changes": [*a.state_changes, StateChange(scene_id=sid, description=words)]})
+        by_id[aid] = a.model_copy(update={
+            "state_changes": [*a.state_changes, StateChange(scene_id=sid, description=words)],
+            "scenes": list(dict.fromkeys([*a.scenes, sid]))})
     return [by_id[a.id] for a in assets]
 
 

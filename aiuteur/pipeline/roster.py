@@ -352,3 +352,94 @@ def _is_person(p: Person) -> bool:
         return False
     full_name = len(p.name.split()) >= 2
     return bool(p.evidence & _WEAK) and (p.mentions >= 2 or full_name)
+
+
+# --- "I" and "you" as the people they are ------------------------------------------------------------
+
+#: What "I am" and "you were" become with a name for a subject.
+_AGREE = {"am": "is", "are": "is", "were": "was", "have": "has", "do": "does", "don't": "doesn't",
+          "haven't": "hasn't", "aren't": "isn't", "weren't": "wasn't", "go": "goes"}
+#: Words after "I"/"you" that stay as they are: past forms, modals, and verbs whose present and past are one.
+_KEEP = frozenset(re.findall(r"\S+", """was had did could would should will shall can may might must ought
+used put cut set let hit shut read spread cast cost hurt quit split burst shed bet thrust bought brought
+took wore tore got gave made said went came saw left kept held stood sat found thought knew told felt
+ran began drew threw grew wrote rode broke chose spoke stole woke swore shook hung sang swam drank
+lost won paid sent spent lent built bent meant heard sold slept swept wept caught taught fought sought
+slid hid bit lit fed led met fled dug stuck struck strung swung flung clung spun not never also
+always still now just only even really then once often again too so and or but nor to of in on at by
+for with from the a an that this as if than very"""))
+_ADVERB = re.compile(r"(?:still|now|just|always|never|also|often|only|even|really|then|once|again|soon|already)\b",
+                     re.IGNORECASE)
+_PERSON = re.compile(r"\b(?:(I)(['’](?:m|ve|ll|d))?|(you)(['’](?:re|ve|ll|d))?|(me|myself|my|mine|yourself|your|yours))\b",
+                     re.IGNORECASE)
+#: What comes before a "you" that is the subject: the start, a stop, or a word that opens a clause.
+_SUBJECT_BEFORE = re.compile(r"(?:^|[.!?,;:—–-]|\b(?:and|but|then|when|while|that|so|because|if|as|before|after|until"
+                             r"|where|since|though|although))\s*$", re.IGNORECASE)
+_CONTRACTED = {"m": "is", "ve": "has", "ll": "will", "re": "is"}
+
+
+def _present_s(verb: str) -> str:
+    low = verb.lower()
+    if low in _AGREE:
+        return _AGREE[low]
+    if low in _KEEP or low.endswith("ed") or not low.isalpha() or not verb.islower():
+        return verb
+    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if len(low) > 2 and low.endswith("y") and low[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def in_third_person(text: str, me: str | None, you: str | None = None) -> str:
+    """`text` with "I", "me", "my" said as `me`'s name and "you", "your" as `you`'s, the verb after
+    them agreeing ("I am now wearing the top tier" -> "Adaeze is now wearing the top tier", "my
+    cousin Blessing" -> "Adaeze's cousin Blessing", "you stood in the door" -> "Tamsin stood …").
+    Words in quotes are somebody talking and stay as they are; a person not known (None) too.
+    So narration lifted from a story never reads as somebody else's look."""
+    out: list[str] = []
+    last = 0
+    for quoted in [*_QUOTE_SPANS.finditer(text), None]:
+        end = quoted.start() if quoted is not None else len(text)
+        out.append(_resolve(text[last:end], me, you))
+        if quoted is not None:
+            out.append(quoted.group(0))
+            last = quoted.end()
+    return "".join(out)
+
+
+_QUOTE_SPANS = re.compile(r"[\"“][^\"“”]*[\"”]")
+
+
+def _resolve(text: str, me: str | None, you: str | None) -> str:
+    pieces: list[str] = []
+    at = 0
+    for m in _PERSON.finditer(text):
+        i_word, i_tail, you_word, you_tail, other = m.groups()
+        if i_word is not None and i_word != "I":
+            continue  # "i" in lower case is not the pronoun
+        name = me if (i_word or (other and other.lower() in ("me", "myself", "my", "mine"))) else you
+        if name is None:
+            continue
+        pieces.append(text[at:m.start()])
+        at = m.end()
+        if other is not None:
+            low = other.lower()
+            pieces.append(f"{name}'s" if low in ("my", "mine", "your", "yours") else name)
+            continue
+        tail = (i_tail or you_tail or "")[1:].lower()
+        if tail == "d":  # "I'd": had before a past participle, else would
+            nxt = re.match(r"\s+(\w+)", text[at:])
+            pieces.append(f"{name} had" if nxt and nxt.group(1).lower().endswith(("ed", "en")) else f"{name} would")
+            continue
+        if tail:
+            pieces.append(f"{name} {_CONTRACTED[tail]}")
+            continue
+        pieces.append(name)
+        # the verb after the subject (past an adverb or two) agrees with a name
+        rest = re.match(r"((?:\s+" + _ADVERB.pattern + r")*\s+)([A-Za-z'’]+)", text[at:])
+        if rest and (i_word or _SUBJECT_BEFORE.search(text[:m.start()])):  # "I watched you come": not a subject
+            pieces.append(rest.group(1) + _present_s(rest.group(2)))
+            at += rest.end()
+    pieces.append(text[at:])
+    return "".join(pieces)

@@ -283,6 +283,7 @@ __all__ = [
     "is_scenery",
     "not_a_thing",
     "says_look_change",
+    "says_the_same",
     "sentences",
 ]
 
@@ -305,16 +306,104 @@ def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z][a-z'’]+", text.lower()) if len(w) >= 3 and w not in _COMMON}
 
 
-def align(paragraphs: list[str], scenes: list[str]) -> list[int]:
+_SAME_STOP = frozenset(["with", "from", "that", "this", "into", "over", "then", "they", "their", "them", "have", "were",
+                        "when", "while", "what", "which", "there", "here", "now", "her", "his", "she", "him"])
+
+
+def _look_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[\w'’-]{4,}", text.lower()) if w not in _SAME_STOP}
+
+
+def says_the_same(text: str, change: str) -> bool:
+    """True when `text` already says the change (half its content words or more are in it)."""
+    words = _look_words(change)
+    return bool(words) and len(words & _look_words(text)) * 2 >= len(words)
+
+
+_QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
+#: Little words a place's name may hold or leave out ("the door of the hut", "DOOR OF HUT").
+_PLACE_GLUE = frozenset({"the", "a", "an", "of", "on", "at", "in", "by", "to"})
+
+
+def place_at(text: str, place: str) -> int:
+    """Where `text` (outside quotes: talk is not where anyone is) first names the place of a scene
+    heading, -1 where it does not: all its words in a row, or, for a place of three words or more,
+    its last two ("the instrument room" names SKERRIN ISLAND INSTRUMENT ROOM); little words ("of
+    the") may differ ("the door of the hut" names DOOR OF HUT). A place thought or talked of ("she
+    thinks about the dust in the well") is not where anybody is."""
+    words = [w for w in re.findall(r"[a-z0-9'’]+", place.lower()) if w not in _PLACE_GLUE]
+    if not words:
+        return -1
+    plain = _QUOTED.sub(lambda m: " " * len(m.group(0)), text).lower()
+    glue = r"(?:\s+(?:" + "|".join(sorted(_PLACE_GLUE)) + r"))*\s+"
+    found = []
+    for tail in ([words, words[-2:]] if len(words) > 2 else [words]):
+        for m in re.finditer(r"(?<![\w'’])" + glue.join(re.escape(w) for w in tail) + r"(?![\w'’])", plain):
+            if not _IN_MIND.search(plain[:m.start()]):
+                found.append(m.start())
+                break
+    return min(found) if found else -1
+
+
+def names_place(text: str, place: str) -> bool:
+    """True when `text` names the place of a scene heading where somebody is (`place_at`)."""
+    return place_at(text, place) >= 0
+
+
+#: A place thought or talked of, not where anybody is ("she thinks about the dust in the well").
+_IN_MIND = re.compile(r"\b(?:about|think|thinks|thinking|thought|remember\w*|dream\w*|imagin\w*|wish\w*|miss|misses"
+                      r"|missed|long|longs|longed|plan|plans|planned|planning)\b[^.;:!?,]*$")
+
+
+def settings(paragraphs: list[str], places: list[str]) -> list[dict[int, bool]]:
+    """For each story paragraph, the places (indexes into `places`) where it happens, each with
+    whether it is the one named first: those it names, else those of the paragraph before (a
+    story stays where it is until it says it has moved: "Car park of the Rooms. The van stopped."
+    then "I am now wearing the top tier."), but not across a dateline in bold or italics, which
+    opens a new entry or letter. "I went into the locker room, and stuffed my fleece in the bin"
+    happens in the locker room first of all."""
+    out: list[dict[int, bool]] = []
+    here: dict[int, bool] = {}
+    for paragraph in paragraphs:
+        if _ENTRY.match(paragraph):
+            here = {}  # a new entry or letter ("*Calais, 9 June*"): wherever it says, or nowhere known
+        at = {k: place_at(paragraph, place) for k, place in enumerate(places) if place}
+        at = {k: v for k, v in at.items() if v >= 0}
+        if at:
+            first = min(at.values())
+            here = {k: v == first for k, v in at.items()}
+        out.append(dict(here))
+    return out
+
+
+#: A paragraph that opens a new diary entry or letter with a dateline in bold or italics.
+_ENTRY = re.compile(r"^\s*(?:\*{1,2}|_{1,2})[^\s*_]")
+
+
+def align(paragraphs: list[str], scenes: list[str], places: list[str] | None = None,
+          casts: list[set[str]] | None = None, people: list[set[str]] | None = None) -> list[int]:
     """The scene (by index into `scenes`, each a scene's text) that tells each story paragraph.
     Scenes and paragraphs both run in story order, so each paragraph goes to a scene no earlier
-    than the last one's: the alignment sharing the most words over the whole story (ties go to the
-    earlier scene)."""
+    than the last one's: the alignment that scores most over the whole story (ties go to the
+    earlier scene). A paragraph scores with a scene by the words they share; with `places` (each
+    scene's place, as its heading names it) a scene set where the paragraph happens (`settings`)
+    wins over any that only shares words (a small model's scene often copies a paragraph that
+    happens elsewhere); with `casts` and `people` (the names in each scene and in each paragraph)
+    each person both name counts twice."""
     words = [content_words(s) for s in scenes]
     m = len(words)
     if not paragraphs or not m:
         return [0] * len(paragraphs)
-    scores = [[len(content_words(p) & w) for w in words] for p in paragraphs]
+    own = [content_words(p) for p in paragraphs]
+    scores = [[len(o & w) for w in words] for o in own]
+    if places is not None and len(places) == m:
+        for i, where in enumerate(settings(paragraphs, places)):
+            for j, first in where.items():  # more than any scene can share with it; half for a place named later
+                scores[i][j] += len(own[i]) + 1 if first else (len(own[i]) + 1) // 2
+    if casts is not None and people is not None and len(casts) == m and len(people) == len(paragraphs):
+        for i, who in enumerate(people):
+            for j, cast in enumerate(casts):
+                scores[i][j] += 2 * len(who & cast)
     best = [list(scores[0])]  # best[i][j]: best total for paragraphs 0..i with paragraph i in scene j
     came: list[list[int]] = [list(range(m))]
     for i in range(1, len(paragraphs)):
