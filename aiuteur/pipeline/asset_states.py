@@ -63,13 +63,13 @@ from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
+from aiuteur.pipeline.screen_words import says_the_same, sentences_whole, unquoted
 from aiuteur.pipeline.shot_list import (
     find_asset,
     scene_assets,
     shot_lines,
     text_engine,
 )
-from aiuteur.pipeline.screen_words import says_the_same, sentences_whole
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import scene_style
 from aiuteur.pipeline.writing import (
@@ -389,7 +389,6 @@ def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None,
 
 #: "I", "my", "you", "your" outside quotes: a teller's or a letter's words, not a description.
 _TOLD = re.compile(r"\b(?:I|I['’](?:m|ve|ll|d)|me|my|mine|myself|you|your|yours|yourself|you['’](?:re|ve|ll|d))\b")
-_SPOKEN = re.compile(r"[\"“][^\"“”]*[\"”]")
 
 
 def _told_lines(scene: Scene) -> list[str]:
@@ -400,7 +399,7 @@ def _told_lines(scene: Scene) -> list[str]:
         if e.kind.value not in ("action", "centered", "synopsis"):
             continue
         for sentence in sentences_whole(e.text):
-            plain = _SPOKEN.sub(" ", sentence)
+            plain = unquoted(sentence)
             if _TOLD.search(plain) and len(re.findall(r"[\w'’-]{4,}", plain)) >= 3:
                 out.append(plain)
     return out
@@ -417,7 +416,7 @@ def own_look(text: str, asset: Asset, cast: Sequence[Asset], told: Sequence[str]
     The offline model did each (three-tier-disaster, letters-from-the-weather-station)."""
     kept = []
     for sentence in sentences_whole(text):
-        plain = _SPOKEN.sub(" ", sentence)
+        plain = unquoted(sentence)
         if _TOLD.search(plain):
             continue
         named = [a for a in cast if a.category == AssetCategory.CHARACTER and names_asset(plain, a, cast)]

@@ -599,7 +599,7 @@ def story_scenes(script: Script, characters: list[Asset], paragraphs: list[str])
                  casts=[who(alignment_text(s)) | {a.id for a in characters if any(
                      canonical(c, AssetCategory.CHARACTER) == canonical(a.name, AssetCategory.CHARACTER)
                      for c in s.characters)} for s in script.scenes],
-                 people=[who(_QUOTED.sub(" ", p)) for p in paragraphs])
+                 people=[who(unquoted(p)) for p in paragraphs])
 
 
 def story_look_changes(script: Script, characters: list[Asset], story_text: str,

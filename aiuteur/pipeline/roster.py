@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 
 from aiuteur.domain.names import TITLES, named_in
+from aiuteur.pipeline.screen_words import QUOTED
 
 #: Abbreviated honorifics dropped from the name a person is listed by ("Mr. Hoyle" -> "Hoyle").
 HONORIFICS = frozenset({"mr", "mrs", "ms", "mx", "dr", "prof", "st", "capt", "sgt", "lt", "col", "rev", "fr"})
@@ -399,7 +400,7 @@ def in_third_person(text: str, me: str | None, you: str | None = None) -> str:
     So narration lifted from a story never reads as somebody else's look."""
     out: list[str] = []
     last = 0
-    for quoted in [*_QUOTE_SPANS.finditer(text), None]:
+    for quoted in [*QUOTED.finditer(text), None]:
         end = quoted.start() if quoted is not None else len(text)
         out.append(_resolve(text[last:end], me, you))
         if quoted is not None:
@@ -408,14 +409,11 @@ def in_third_person(text: str, me: str | None, you: str | None = None) -> str:
     return "".join(out)
 
 
-_QUOTE_SPANS = re.compile(r"[\"“][^\"“”]*[\"”]")
-
-
 def _resolve(text: str, me: str | None, you: str | None) -> str:
     pieces: list[str] = []
     at = 0
     for m in _PERSON.finditer(text):
-        i_word, i_tail, you_word, you_tail, other = m.groups()
+        i_word, i_tail, _you, you_tail, other = m.groups()
         if i_word is not None and i_word != "I":
             continue  # "i" in lower case is not the pronoun
         name = me if (i_word or (other and other.lower() in ("me", "myself", "my", "mine"))) else you

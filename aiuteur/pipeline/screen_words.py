@@ -320,7 +320,6 @@ def says_the_same(text: str, change: str) -> bool:
     return bool(words) and len(words & _look_words(text)) * 2 >= len(words)
 
 
-_QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
 #: Little words a place's name may hold or leave out ("the door of the hut", "DOOR OF HUT").
 _PLACE_GLUE = frozenset({"the", "a", "an", "of", "on", "at", "in", "by", "to"})
 
@@ -334,7 +333,7 @@ def place_at(text: str, place: str) -> int:
     words = [w for w in re.findall(r"[a-z0-9'’]+", place.lower()) if w not in _PLACE_GLUE]
     if not words:
         return -1
-    plain = _QUOTED.sub(lambda m: " " * len(m.group(0)), text).lower()
+    plain = QUOTED.sub(lambda m: " " * len(m.group(0)), text).lower()  # talk out, offsets kept
     glue = r"(?:\s+(?:" + "|".join(sorted(_PLACE_GLUE)) + r"))*\s+"
     found = []
     for tail in ([words, words[-2:]] if len(words) > 2 else [words]):

@@ -168,7 +168,7 @@ def test_a_told_look_change_lands_where_the_story_is_and_holds_until_changed_bac
     people = {a.name.split()[0]: a for a in sa.registry.assets if a.category == "character"}
     mina, bart, flo = people["Wilhelmina"], people["Bartholomew"], people["Florence"]
     scenes = runner.view(pid).state.scene_ids
-    workshop, fair, booth, workshop2, night = scenes
+    _workshop, fair, booth, workshop2, night = scenes
     # Stage 5: the change is in the fairground, where the story is when it happens (not the
     # workshop, whose text copies the paragraph), in the third person, and she is in that scene.
     [change] = [c for c in mina.state_changes if "enamel" in c.description]
