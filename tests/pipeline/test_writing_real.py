@@ -66,6 +66,7 @@ def test_the_offline_model_takes_a_corpus_story_to_stage_9_with_the_structure_in
     assert m["speakers"]["missing"] == [], m["speakers"]
     # Stage 4: no scene goes round in circles (a loop of words or the same line again and again).
     assert m["loops"]["script"]["looping"] == 0 and m["loops"]["script"]["repeated_lines"] == 0, m["loops"]["script"]
+    assert m["loops"]["dialogue"]["repeated_lines"] == 0, m["loops"]["dialogue"]  # nor two voices taking turns
     # Stage 7: the shot lists carry every dialogue line exactly once, unchanged.
     assert m["dialogue_altered"]["altered"] == 0, m["dialogue_altered"]["evidence"]
     # Stages 5 and 7: nothing that is not a thing became an asset or a shot's action.
