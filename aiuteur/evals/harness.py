@@ -281,7 +281,7 @@ def measure(story: CorpusStory, a: dict[str, Any], examples: set[str]) -> dict[s
             # one text per scene as well as per line: a loop can run across lines ("Ines," ×20)
             "script": metrics.loops(actions, wholes=[" ".join(str(e.get("text") or "") for e in metrics.elements(s, "action"))
                                                      for s in scenes]),
-            "dialogue": metrics.dialogue_loops(scenes),
+            "dialogue": metrics.dialogue_loops(scenes, text),
         },
         "copied": {
             "beats": metrics.copied_sentences(text, beat_texts),

@@ -888,17 +888,36 @@ _SPEECH_IN_ACTION = re.compile(
 _CUE_IN_ACTION = re.compile(r"^(?P<who>[A-Z][A-Za-z .'’\-]{1,50}):\s+(?P<words>\S.{0,400})$")
 
 
-def not_said_before(elements: list[ScriptElement], earlier: list[Scene]) -> list[ScriptElement]:
-    """A scene's elements without the action lines an earlier scene already has word for word (a
-    long line, `LOOP_MIN_WORDS` or more): the same story sentence given to two scenes (the real
-    model's tuba-audition put the foyer paragraph into three scenes). A scene keeps at least one
-    action line."""
-    seen = {" ".join(re.findall(r"\w+", e.text.lower())) for sc in earlier for e in sc.elements
-            if e.kind == ElementKind.ACTION}
+def _words_key(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_text: str = "") -> list[ScriptElement]:
+    """A scene's elements without what an earlier scene already has word for word: a long action
+    line (`LOOP_MIN_WORDS` or more), the same story sentence given to two scenes (the real model's
+    tuba-audition put the foyer paragraph into three scenes), and a line of dialogue of three words
+    or more, unless the story itself says it as often (a refrain). The real model's
+    mapmakers-apprentice gave Lune's two lines to all three scenes, and last-orders had Gus say
+    "Well, that's that." in four (fdf86bd). A scene keeps at least one action line."""
+    seen = {_words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.ACTION}
+    said = Counter(_words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.DIALOGUE)
+    story = f" {_words_key(story_text)} "
+
     def again(e: ScriptElement) -> bool:
-        key = " ".join(re.findall(r"\w+", e.text.lower()))
-        return e.kind == ElementKind.ACTION and len(key.split()) >= LOOP_MIN_WORDS and key in seen
-    kept = [e for e in elements if not again(e)]
+        key = _words_key(e.text)
+        if e.kind == ElementKind.ACTION:
+            return len(key.split()) >= LOOP_MIN_WORDS and key in seen
+        if e.kind == ElementKind.DIALOGUE and key and said[key]:
+            return len(key.split()) >= DIALOGUE_AGAIN_WORDS and said[key] >= story.count(f" {key} ")
+        return False
+
+    kept: list[ScriptElement] = []
+    for e in elements:
+        if again(e):
+            if e.kind == ElementKind.DIALOGUE and kept and kept[-1].kind == ElementKind.PARENTHETICAL:
+                kept.pop()  # its parenthetical goes with it
+            continue
+        kept.append(e)
     if not any(e.kind == ElementKind.ACTION for e in kept):
         return elements
     return kept
@@ -1156,7 +1175,7 @@ def write_script(
         out.takes.append(take)
         if draft is None:
             return out
-        elements = not_said_before(to_elements(draft, scene.heading, list(planned.cast)), scenes)
+        elements = not_said_before(to_elements(draft, scene.heading, list(planned.cast)), scenes, writer.story_text)
         scenes.append(scene.model_copy(update={"elements": elements}))
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
         if on_partial is not None:

@@ -157,7 +157,12 @@ def test_dialogue_said_again_in_a_scene_is_a_loop_whoever_says_it() -> None:
     assert got["lines"] == 10 and got["repeated_lines"] == 2
     assert any("tell your daughter" in e for e in got["evidence"])
     once = {"id": "s2", "elements": turns}
-    assert metrics.dialogue_loops([once, {"id": "s3", "elements": turns}])["repeated_lines"] == 0
+    assert metrics.dialogue_loops([once])["repeated_lines"] == 0
+    # the same lines in two scenes: a loop across scenes, unless the story says them twice as well
+    across = metrics.dialogue_loops([once, {"id": "s3", "elements": turns}])
+    assert across["repeated_lines"] == 2 and "(in 2 scenes)" in across["evidence"][0]
+    refrain = "Tell your daughter, he said. That her father keeps a filthy kitchen."
+    assert metrics.dialogue_loops([once, {"id": "s3", "elements": turns}], refrain + " " + refrain)["repeated_lines"] == 0
 
 
 def test_copied_sentences_finds_story_sentences_word_for_word() -> None:

@@ -665,3 +665,27 @@ def test_an_action_line_an_earlier_scene_has_word_for_word_is_not_said_again() -
     assert [e.text for e in not_said_before(later, [first])] == ["Dov lifts the tuba on the stage.", "Buy a suit."]
     only = [ScriptElement(kind=ElementKind.ACTION, text=foyer)]
     assert not_said_before(only, [first]) == only  # a scene keeps at least one action line
+
+
+def test_a_line_of_dialogue_an_earlier_scene_has_is_not_said_again_unless_the_story_repeats_it() -> None:
+    """The real model gave one character's two lines to all three scenes of a story, and one
+    "Well, that's that." to four (fdf86bd); a refrain the story itself repeats may come back."""
+    from aiuteur.domain import ElementKind, Scene, ScriptElement
+    from aiuteur.pipeline.script import not_said_before
+
+    def line(who: str, text: str) -> ScriptElement:
+        return ScriptElement(kind=ElementKind.DIALOGUE, text=text, character=who)
+
+    act = ScriptElement(kind=ElementKind.ACTION, text="The river runs brown.")
+    first = Scene(id="s1", number="1", heading="EXT. RIVER - DAY",
+                  elements=[act, line("LUNE", "Someone has drawn me wrong."), line("WREN", "Once more, then."),
+                            line("WREN", "Yes.")])
+    later = [ScriptElement(kind=ElementKind.ACTION, text="The mill wheel turns."),
+             ScriptElement(kind=ElementKind.PARENTHETICAL, text="(quietly)", character="LUNE"),
+             line("LUNE", "Someone has drawn me wrong!"), line("WREN", "Yes."), line("WREN", "Once more, then."),
+             line("OZIAS", "The ink is still wet.")]
+    story = 'Wren said, "Once more, then." The river rose. "Once more, then," said Wren again.'
+    assert [(e.character, e.text) for e in not_said_before(later, [first], story)] == [
+        (None, "The mill wheel turns."), ("WREN", "Yes."), ("WREN", "Once more, then."),
+        ("OZIAS", "The ink is still wet.")]
+    assert [e.text for e in not_said_before(later, [first])][-2:] == ["Yes.", "The ink is still wet."]
