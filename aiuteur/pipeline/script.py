@@ -531,11 +531,14 @@ def letter_lines(passage: str, letters: dict[str, str], who: str, most: int = 2)
     return out[:most]
 
 
-def story_lines(passage: str, cast: list[str]) -> list[tuple[str, str]]:
+def story_lines(passage: str, cast: list[str], people: list[str] | None = None) -> list[tuple[str, str]]:
     """(speaker, words) for each quoted line of `passage` (one paragraph a line, as `story_passage`
-    gives it) that a cast member says, attributed as a reader would (`attribute_quotes`)."""
-    lines = attribute_quotes([p for p in passage.split("\n") if p.strip()], cast)
-    return [(who, q[:-1] + "." if q.endswith(",") else q) for who, q in lines if who is not None]
+    gives it) that a cast member says, attributed as a reader would (`attribute_quotes`) among
+    `people` (everyone the story names; the cast when not given): a line "he said" after Pell is
+    named is Pell's, never the cast member named before him."""
+    lines = attribute_quotes([p for p in passage.split("\n") if p.strip()], list(dict.fromkeys([*cast, *(people or [])])))
+    return [(who, q[:-1] + "." if q.endswith(",") else q) for who, q in lines
+            if who is not None and any(_same_name(who, c) for c in cast)]
 
 
 def story_speech(text: str, names: list[str]) -> list[tuple[str, str]]:
@@ -605,8 +608,8 @@ def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int =
     return "\n".join(paragraphs[i] for i in sorted(chosen))
 
 
-def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
-                        talk_in_story: list[str], letters: dict[str, str] | None = None) -> tuple[SceneDraft, str]:
+def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str], talk_in_story: list[str],
+                        letters: dict[str, str] | None = None, people: list[str] | None = None) -> tuple[SceneDraft, str]:
     """The scene with what its writer left out put back in the story's own words, before a closing
     transition: each cast member who speaks in the story but not in the scene gets their lines of
     the passage (`story_lines`, two at most; a letter's writer with no spoken line there, the first
@@ -619,7 +622,7 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str],
     """
     said = {speaker_of(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
     silent = [c for c in cast if cue(c) not in said and any(_same_name(c, t) for t in talk_in_story)]
-    theirs = story_lines(passage, cast) if silent else []
+    theirs = story_lines(passage, cast, people) if silent else []
     lines: list[tuple[str, str]] = []
     for who in silent:
         mine = [(w, t) for w, t in theirs if _same_name(w, who)][:2]
@@ -938,6 +941,16 @@ def _only_names(key: str, cast: list[str]) -> bool:
 DIALOGUE_AGAIN_WORDS = 3
 
 
+_SUBJECT = re.compile(r"^(?P<name>[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){0,3})\s+(?P<verb>[a-z][\w'’-]*)")
+
+
+def _narrates_self(text: str, speaker: str) -> bool:
+    """A "line" that is its speaker told about in the third person ("Alder is a middle-aged man
+    with a beard", "Tamsin notices the jumper"): narration the model put in a mouth, not speech."""
+    m = _SUBJECT.match(text.strip())
+    return bool(m) and all(w.upper() in speaker.split() for w in m.group("name").split())  # type: ignore[union-attr]
+
+
 def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = None) -> list[ScriptElement]:
     """Typed elements as screenplay elements (a parenthetical goes before its speech; a heading
     written into an action line is removed, and an action line that was only a heading goes).
@@ -951,7 +964,8 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
     model puts DISSOLVE TO: between its action lines). A line of dialogue said before in the same
     scene goes too (three words or more; a shorter one the third time): the real model's letters
     scene ran "Tell your daughter." / "That her father keeps a filthy kitchen." eleven times over,
-    two speakers taking turns.
+    two speakers taking turns. A "line" telling of its own speaker in the third person ("ALDER:
+    Alder is a middle-aged man …") is action.
     """
     out: list[ScriptElement] = []
     seen: set[str] = set()
@@ -971,6 +985,8 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
                 out.append(ScriptElement(kind=ElementKind.DIALOGUE, text=words, character=cue(who[0])))
             else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
+        elif isinstance(e, DialogueLine) and _narrates_self(e.text, voice_of(e.speaker)[0]):
+            out.append(ScriptElement(kind=ElementKind.ACTION, text=e.text.strip()))  # "ALDER: Alder is a man …"
         elif isinstance(e, DialogueLine):
             speaker, extension = voice_of(e.speaker)
             words = " ".join(re.findall(r"\w+", e.text.lower()))
@@ -1099,7 +1115,8 @@ class Writer:
     def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
               looks: dict[str, str], previous: Scene | None, target: str, seed: int,
               guidance: str | None = None, talk_in_story: list[str] | None = None,
-              speech: list[tuple[str, str]] | None = None) -> tuple[Take, SceneDraft | None]:
+              speech: list[tuple[str, str]] | None = None,
+              people: list[str] | None = None) -> tuple[Take, SceneDraft | None]:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsules)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
@@ -1112,7 +1129,7 @@ class Writer:
         # their own lines from the story (`with_the_storys_own`), better than a re-ask gives, which
         # cost 1-2 calls of 100-230 s a scene and gave dialogue in 3 of 9 (docs/evals.md).
         letters = letter_paragraphs(self.story_text, cast)
-        voiced = {who for who, _ in story_lines(values["passage"], cast)} | {
+        voiced = {who for who, _ in story_lines(values["passage"], cast, people)} | {
             who for who in cast if letter_lines(values["passage"], letters, who)}
         reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in voiced)]
         try:
@@ -1126,7 +1143,7 @@ class Writer:
         draft, moved = with_true_speakers(draft, speech or [], cast)
         if moved:
             notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
-        draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters)
+        draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters, people)
         if added:
             notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
         take = self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
@@ -1171,7 +1188,7 @@ def write_script(
                                    previous=scenes[-1] if scenes else None, target=f"scene:{scene.id}",
                                    seed=writer.seed + 101 * i, guidance=writer.guidance,
                                    talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)],
-                                   speech=speech)
+                                   speech=speech, people=[c.name for c in plan.characters])
         out.takes.append(take)
         if draft is None:
             return out
@@ -1218,7 +1235,7 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
                                looks=_looks_from_script(script, everyone),
                                previous=script.scenes[index - 1] if index > 0 else None,
                                target=f"scene:{scene_id}", seed=writer.seed, guidance=guidance,
-                               speech=story_speech(writer.story_text, everyone))
+                               speech=story_speech(writer.story_text, everyone), people=everyone)
     out = Written(takes=[take])
     if draft is None:
         return out

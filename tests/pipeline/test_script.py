@@ -532,6 +532,11 @@ def test_when_the_model_keeps_everyone_silent_the_storys_own_lines_are_spoken() 
     assert said == [("MARTHA", "Hold the lantern higher."), ("LEO", "I am holding it.")]
     assert "left out MARTHA's lines, LEO's lines, so the story's own words were added" in take.note
     assert story_lines('"Run," she said.', ["Martha", "Leo"]) == []  # nobody named: no guess
+    # Attributed among everyone the story names, then kept for the cast: "he said" after Pell is
+    # named is Pell's, not the line of the cast member named before him (letters, efd8620).
+    told = 'Tamsin waited at the quay.\nThe relief man Pell went home. "Tell your daughter," he said, "I miss the gulls."'
+    assert story_lines(told, ["Tamsin"]) == [("Tamsin", "Tell your daughter."), ("Tamsin", "I miss the gulls.")]
+    assert story_lines(told, ["Tamsin"], ["Tamsin", "Pell"]) == []
 
 
 def test_repeated_action_goes_and_speech_written_as_action_becomes_dialogue() -> None:
@@ -600,6 +605,26 @@ def test_two_voices_taking_turns_in_a_loop_keep_each_line_once() -> None:
         ("dialogue", "WREN", "Yes."),
         ("dialogue", "CORIN", "Yes."),
         ("dialogue", "CORIN", "Now, then."),
+    ]
+
+
+def test_a_line_telling_of_its_own_speaker_in_the_third_person_is_action() -> None:
+    """The real model's letters script (efd8620) gave ALDER the line "Alder is a middle-aged man
+    with a round face …" and TAMSIN "Tamsin notices the green jumper …": narration, not speech."""
+    from aiuteur.pipeline.script import SceneDraft
+
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "dialogue", "speaker": "WREN HALLOWAY", "text": "Wren Halloway is a girl of twelve in a stained apron."},
+        {"kind": "dialogue", "speaker": "WREN HALLOWAY", "text": "Wren, the ink is wet."},  # spoken to herself
+        {"kind": "dialogue", "speaker": "OZIAS", "text": "Wren draws it south now."},  # another's name: speech
+        {"kind": "dialogue", "speaker": "OZIAS", "text": "Ozias knows."},  # the third person: told, not said
+    ]})
+    out = to_elements(draft, "INT. SHOP - DAY", ["WREN HALLOWAY", "OZIAS"])
+    assert [(e.kind.value, e.character, e.text) for e in out] == [
+        ("action", None, "Wren Halloway is a girl of twelve in a stained apron."),
+        ("dialogue", "WREN HALLOWAY", "Wren, the ink is wet."),
+        ("dialogue", "OZIAS", "Wren draws it south now."),
+        ("action", None, "Ozias knows."),
     ]
 
 
