@@ -80,3 +80,22 @@ def test_a_replay_needs_a_saved_script(tmp_path: Path) -> None:
     path.write_text(json.dumps({"schema": SCHEMA, "run": {}, "stories": [{"slug": "x", "artifacts": {}}]}))
     with pytest.raises(InputError, match="no story with a saved script"):
         replay(ReplayConfig(source=path))
+
+
+def test_the_replay_command_writes_a_result_the_report_reads(source: Path, tmp_path: Path, engines: FakeEngines,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`replay` as the CLI calls it: its own scratch projects, the profile's engines (here the
+    small-model double), one row per story, a result `--report` prints."""
+    import aiuteur.engines.registry as registry
+    from aiuteur.evals.report import markdown
+
+    monkeypatch.setattr(registry, "Engines", lambda profile, home: engines)
+    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
+    out = tmp_path / "replayed.json"
+    doc = replay(ReplayConfig(source=source, start=Stage.ASSETS, profile="tiny", corpus=source.parent / "corpus",
+                              out=out))
+    assert read_json(out)["run"]["replay"] == {"source": str(source), "source_git": "abc1234", "from": "assets"}
+    [row] = doc["stories"]
+    assert "crashed" not in row, row.get("crashed")
+    assert row["metrics"]["looks"]["caught"] == 1 and row["complete"]
+    assert "carousel-mare" in markdown(doc)
