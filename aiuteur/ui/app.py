@@ -4,7 +4,7 @@
 until a request comes (the Store object is cheap). `launch_app()` is the one way the app is
 served (`python app.py`, `python -m aiuteur serve`, the tests): queue, media folder, upload size
 limit, identity and private-file middleware, and `launch_kwargs()` (the leave-page guard in
-`head`, the stylesheet, the theme, `AIUTEUR_AUTH` passwords).
+`head` and its first listener in the page, the stylesheet, the theme, `AIUTEUR_AUTH` passwords).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from aiuteur.ui.auth import (
     user_of,
 )
 from aiuteur.ui.private_files import FileGate, FileOwners
-from aiuteur.ui.unsaved import GUARD_HEAD, guard_refills
+from aiuteur.ui.unsaved import GUARD_HEAD, LeaveGuardFirst, guard_refills
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,13 @@ def progress_on_own_answers(demo: gr.Blocks, statuses: Collection[Any]) -> None:
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Keyword arguments for `demo.launch()` (Gradio 6 takes head/css/theme there)."""
-    kwargs: dict[str, Any] = {"head": LEAVE_GUARD_HEAD, "css": views.css(), "theme": gr.themes.Soft()}
+    """Keyword arguments for `demo.launch()` (Gradio 6 takes head/css/theme there): the guards in
+    `head`, and the middleware that puts the leave guard's listener first in the page
+    (`aiuteur.ui.unsaved.LeaveGuardFirst`: without it "Stay" drops the connection)."""
+    from starlette.middleware import Middleware
+
+    kwargs: dict[str, Any] = {"head": LEAVE_GUARD_HEAD, "css": views.css(), "theme": gr.themes.Soft(),
+                              "app_kwargs": {"middleware": [Middleware(LeaveGuardFirst)]}}
     auth = auth_from_env()
     if auth:
         kwargs["auth"] = auth
@@ -313,13 +318,15 @@ def launch_app(store: Store | None = None, *, host: str | None = None, port: int
     # Other events run 4 at a time each (the store is thread- and process-safe); model events share
     # the "gpu" id and take turns on the ModelSlot.
     demo.queue(default_concurrency_limit=4)
+    kwargs = {**launch_kwargs(), **launch_extra}
+    app_kwargs = dict(kwargs.get("app_kwargs") or {})
+    kwargs["app_kwargs"] = {**app_kwargs, "middleware": middleware + list(app_kwargs.get("middleware", []))}
     _, url, _ = demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         allowed_paths=[str(store.home.media)],
         max_file_size=f"{limit}mb",
-        app_kwargs={"middleware": middleware},
-        **{**launch_kwargs(), **launch_extra},
+        **kwargs,
     )
     return demo, url
 

@@ -284,7 +284,11 @@ def _panel(tab: ScriptTab, env: TabEnv) -> _Panel:
 
     def write(pid: str | None, request: gr.Request, *, only_if_empty: bool = False, **kwargs: Any
               ) -> Iterator[list[Any]]:
-        """Run the script stage, the script growing on screen; `only_if_empty`: only when none was written."""
+        """Run the script stage, the script growing on screen; `only_if_empty`: only when none was written.
+
+        It always answers at least once: Gradio ends a generator that yielded nothing with None for
+        every output, and the page shows that as an empty editor (a visit to a written script blanked
+        it, and a save then wrote only what was typed into the blank)."""
         if not pid:
             yield [gr.skip()] * 4 + ["Open a project first."]
             return
@@ -292,9 +296,12 @@ def _panel(tab: ScriptTab, env: TabEnv) -> _Panel:
         if only_if_empty:
             script, _, status = _load(runner, pid)
             if script is not None or status == Status.SKIPPED:
+                yield [gr.skip()] * len(shown)  # written already: the screen stays as it is
                 return
         lines: list[str] = []
+        answered = False
         for kind, value in run_streaming(runner, pid, **kwargs):
+            answered = True
             if kind == "progress":
                 lines.append(f"{int(value[0] * 100)}% · {value[1]}")
                 yield [gr.skip()] * 4 + ["\n\n".join(lines[-3:])]
@@ -306,6 +313,8 @@ def _panel(tab: ScriptTab, env: TabEnv) -> _Panel:
                 yield fill(runner, pid, "" if only_if_empty else f"⚠️ {value}")
             else:
                 yield fill(runner, pid, result_text(value))
+        if not answered:
+            yield fill(runner, pid)
 
     return _Panel(shown, then, fill, write)
 

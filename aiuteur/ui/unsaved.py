@@ -4,10 +4,17 @@ A form is a block with the classes `aiu-form` and `aiu-saves-<save button id>` (
 typing or ticking inside it marks it unsaved; its save, once it succeeds, marks it clean. Two guards
 read that mark, both in `GUARD_HEAD` (the page's `head`):
 
-- **Leaving the page** asks (the browser's own dialog). Gradio closes its connection in its own
-  `beforeunload` handler, even when the person then chooses "Stay": ours runs first (capture,
-  registered at parse time) and stops it when it asks, so the page stays connected, then saves
-  every unsaved form. Hiding the page (another tab, a phone's lock) saves too.
+- **Leaving the page** asks (the browser's own dialog). Gradio's page adds its own `beforeunload`
+  listener (`client.close()`) as soon as it has connected, before it adds the app's `head`, and a
+  window runs its listeners in the order they were added (capture or not). If Gradio's runs, it
+  aborts the page's event stream and heartbeat even when the person then chooses "Stay": an event
+  still waiting for its answer ends as "Connection errored out", Gradio marks the page
+  disconnected and sends no event again, so the Stay-save and every later edit are lost. So the
+  guard's listener is put at the top of the page itself (`FIRST_SCRIPT`, by the `LeaveGuardFirst`
+  middleware), ahead of Gradio's script: when it asks, it stops Gradio's listener, the page stays
+  connected, and it saves every unsaved form. (Without the middleware the head adds the listener
+  itself, too late to stop Gradio's, and says so in the console.) Hiding the page (another tab, a
+  phone's lock) saves too.
 - **An in-app action that would replace a form** (switch scene, open or close a project, switch
   branch, regenerate a treatment, pick another asset or shot: any event whose answer fills or
   hides a guarded field it does not read) asks first, in the app's own dialog: "Save and
@@ -25,11 +32,14 @@ save is on its way stays unsaved (each mark carries a count; the save remembers 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from html import escape
 from typing import Any
 
 import gradio as gr
+
+from aiuteur.ui.auth import ASGIApp, Message, Receive, Scope, Send
 
 #: The class a trigger of a refilling event carries, and the prefix of the forms it would replace.
 REFILLS = "aiu-refills"
@@ -79,12 +89,18 @@ GUARD_HEAD = """<script>
     const b = e.target && e.target.closest ? e.target.closest("button[id]") : null;
     if (b && a.forms[b.id] !== undefined) a.sent[b.id] = a.forms[b.id];
   }, true);
-  window.addEventListener("beforeunload", (e) => {
+  // leaving the page: called by the page's first listener (FIRST_SCRIPT), added before Gradio's
+  a.beforeunload = (e) => {
     if (!(a.unsaved() || a.busy > 0)) return;
     e.preventDefault(); e.returnValue = "";
-    e.stopImmediatePropagation();  // keep Gradio from closing the connection: "Stay" must stay connected
+    e.stopImmediatePropagation();  // Gradio's listener would close the connection: "Stay" must stay connected
     setTimeout(() => a.flush(), 0);  // runs only if the person stayed: save what was typed
-  }, true);
+  };
+  if (!a.first && !a.ownListener) {  // the page was served without LeaveGuardFirst
+    a.ownListener = true;
+    console.warn("aiuteur: the leave guard's listener was added after Gradio's; choosing Stay may drop the connection");
+    window.addEventListener("beforeunload", (e) => a.beforeunload(e), true);
+  }
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden" && a.unsaved()) a.flush();
   });
@@ -183,6 +199,71 @@ GUARD_HEAD = """<script>
   }
 })();
 </script>"""
+
+
+#: The page's first script (in `<head>`, before Gradio's own): the leave guard's `beforeunload`
+#: listener, added before Gradio adds its `client.close()` one, so the guard can stop it.
+#: `GUARD_HEAD` (added later, with the app's head) fills in what it does.
+FIRST_SCRIPT = """<script>
+(() => {
+  const a = window.aiuteur = window.aiuteur || {};
+  a.first = true;
+  window.addEventListener("beforeunload", (e) => { if (a.beforeunload) a.beforeunload(e); });
+})();
+</script>"""
+
+_HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
+
+
+class LeaveGuardFirst:
+    """ASGI middleware: puts `FIRST_SCRIPT` first in the app's page (the HTML Gradio serves with its
+    `<gradio-app>` element), so that the leave guard's listener runs before Gradio's. Anything
+    else (the API, files, other responses) passes through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope.get("method") != "GET" or "/gradio_api/" in path:
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        page = False
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start, page
+            if message["type"] == "http.response.start":
+                named = {k.lower(): v for k, v in message.get("headers", [])}
+                page = named.get(b"content-type", b"").startswith(b"text/html") and b"content-encoding" not in named
+                if not page:
+                    await send(message)
+                else:
+                    start = message
+                return
+            if not page or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = _with_first_script(b"".join(chunks))
+            if start is None:  # a body never comes before its start
+                raise RuntimeError("HTTP response body before its start")
+            kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": [*kept, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, capture)
+
+
+def _with_first_script(body: bytes) -> bytes:
+    """Gradio's page with `FIRST_SCRIPT` right after its `<head>` tag; any other HTML as it was."""
+    head = _HEAD.search(body)
+    if head is None or b"<gradio-app" not in body:
+        return body
+    return body[:head.end()] + FIRST_SCRIPT.encode() + body[head.end():]
 
 
 def forms_of(block: Any) -> set[str]:
