@@ -5,14 +5,18 @@ then every stage tab is opened, with whatever its opening runs. No field that sh
 be left showing nothing: an event answer of None empties a field in the page. (Stage 4's
 first-visit writer, a generator, yielded nothing when the script was already written; Gradio then
 answers None for every output, so the editor went blank, and a save wrote only what was typed.)
+
+The served page also carries the leave guard's listener ahead of Gradio's script (`LeaveGuardFirst`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from aiuteur.ui.unsaved import FIRST_SCRIPT
 from tests.browser.protocol import Page
 from tests.browser.serving import FilmHome, film_filler, film_home, open_film, serve_film
 
@@ -48,3 +52,9 @@ def test_opening_every_stage_tab_keeps_what_the_page_showed(served: tuple[str, F
             blanked = sorted(page.label(c) or str(c) for c in shown if page.values.get(c) in (None, ""))
             assert not blanked, (label, blanked)
     assert opened >= 12, opened  # every stage's tab has at least its visit
+
+
+def test_the_served_page_adds_the_leave_guards_listener_before_gradios_script(served: tuple[str, FilmHome]) -> None:
+    body = httpx.get(served[0], timeout=120).text
+    assert FIRST_SCRIPT in body
+    assert body.index(FIRST_SCRIPT) < body.index('<script type="module"')
