@@ -90,7 +90,9 @@ def markdown(doc: dict[str, Any]) -> str:
         per = f"{100 * s['seconds'] / s['completion_tokens']:.1f}" if s.get("completion_tokens") else "–"
         out.append(f"| {st.value} | {s.get('valid', 0)}/{s.get('runs', 0)} | {s.get('seconds', 0):.0f} | "
                    f"{s.get('calls', 0)} | {s.get('prompt_tokens', 0)} | {s.get('completion_tokens', 0)} | {per} |")
-    out += ["", f"Across {summary.get('stories', 0)} stories: {summary.get('complete', 0)} reached stage 9 with no "
+    last = (run.get("stages") or ["prompts"])[-1]
+    reached = "stage 9" if last == "prompts" else f"the last stage asked for ({last})"
+    out += ["", f"Across {summary.get('stories', 0)} stories: {summary.get('complete', 0)} reached {reached} with no "
             f"failed stage; 3 treatments in {summary.get('three_treatments', 0)}; characters "
             f"{_frac(summary.get('characters'))}; speakers {_frac(summary.get('speakers'))}; dialogue altered "
             f"{summary.get('dialogue_altered', 0)}; look changes {_frac(summary.get('looks'))}; places as scenes "
