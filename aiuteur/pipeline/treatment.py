@@ -100,6 +100,17 @@ class VariantDraft(BaseModel):
     logline: str = Field(min_length=1, max_length=300, description="The film in one sentence.")
     prose: str = Field(min_length=20, max_length=MAX_PROSE, description="The film as present-tense prose.")
 
+    @field_validator("logline")
+    @classmethod
+    def _own_logline(cls, v: str, info: ValidationInfo) -> str:
+        ctx = info.context or {}
+        mine = " ".join(_words(v))
+        for n, other in enumerate(ctx.get("loglines") or [], start=1):
+            if mine and mine == " ".join(_words(other)):
+                raise ValueError(f"this logline is word for word the logline of treatment "
+                                 f"{ctx.get('numbers', {}).get(n, n)}; give this telling a logline of its own")
+        return v
+
     @field_validator("prose")
     @classmethod
     def _differs_and_retells(cls, v: str, info: ValidationInfo) -> str:
@@ -298,10 +309,10 @@ class _One:
 
 
 def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attempts: int, others: list[str],
-             story: str, numbers: dict[int, int], what: str) -> _One:
+             story: str, numbers: dict[int, int], what: str, loglines: list[str] | None = None) -> _One:
     """Ask for one variant with its checks; a call whose output was cut off or unparsable is tried
     again with another seed while tries remain. The last usable answer is kept even when it fails a check."""
-    context = {"others": others, "story": story, "numbers": numbers}
+    context = {"others": others, "story": story, "numbers": numbers, "loglines": loglines or []}
     max_attempts = attempts_for(text, max_attempts)
     t0 = time.perf_counter()
     tries, error, complaint = 0, "", ""
@@ -380,7 +391,7 @@ def make_treatment(
                                 extra=[*used, angle_t])
         used_all += [t for t in rendered.templates if t not in used_all]
         one = _ask_one(text, rendered.messages, seed=seed + 1000 * i, max_attempts=max_attempts,
-                       others=[v.prose for v in variants], story=source,
+                       others=[v.prose for v in variants], story=source, loglines=[v.logline for v in variants],
                        numbers={n: n for n in range(1, len(variants) + 1)}, what=f"treatment {i + 1}")
         sent += one.messages
         attempts, seconds = max(attempts, one.attempts), seconds + one.seconds
@@ -424,7 +435,8 @@ def regenerate_variant(
     inputs = {"story": story.model_dump(mode="json"), "others": [o.model_dump() for o in others],
               "guidance": guidance, "index": index, "template": rendered.template_hash}
     one = _ask_one(text, rendered.messages, seed=seed, max_attempts=max_attempts, others=[o.prose for o in others],
-                   story=_story_text(story), numbers=dict(enumerate(numbers, start=1)), what=f"treatment {index + 1}")
+                   story=_story_text(story), numbers=dict(enumerate(numbers, start=1)), what=f"treatment {index + 1}",
+                   loglines=[o.logline for o in others])
     if one.draft is None:
         return make_take(Stage.TREATMENT, purpose="treatment_variant", inputs=inputs, rendered=rendered, text=text,
                          seed=seed, target=target, attempts=one.attempts, seconds=one.seconds,

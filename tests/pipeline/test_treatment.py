@@ -86,6 +86,20 @@ def test_identical_variants_are_re_asked_with_the_reason(runner: Runner, engines
     assert [v.prose for v in t.variants] == PROSE and not any(v.weak for v in t.variants)
 
 
+def test_a_treatment_with_another_ones_logline_is_re_asked_for_its_own(runner: Runner, engines: FakeEngines) -> None:
+    """The real model's three ferry treatments came back with one logline shared by two (3216825):
+    two different tellings under one label. The second is asked again, naming the first."""
+    pid = project_with_input(runner)
+    one, two, three = ({"title": f"T{i}", "logline": f"Logline {i}.", "prose": p} for i, p in enumerate(PROSE))
+    engines.scripted.enqueue(one, {**two, "logline": "logline 0"}, two, three)
+    take = runner.run(pid, Stage.TREATMENT).takes[0]
+    assert take.ok and take.attempts == 2 and not take.note
+    reask = engines.scripted.calls[2]["messages"][-1]["content"]
+    assert "word for word the logline of treatment 1" in reask
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert [v.logline for v in t.variants] == ["Logline 0.", "Logline 1.", "Logline 2."]
+
+
 def test_each_treatment_is_its_own_call_from_its_own_angle(runner: Runner, engines: FakeEngines) -> None:
     story = IDEA.model_copy(update={"sources": [SourceText(text=STORY)]})
     pid = project_with_input(runner, story)
