@@ -169,10 +169,11 @@ def main() -> None:
     from aiuteur.settings import DataHome
     from aiuteur.store import Store
     from aiuteur.ui.app import build_app, launch_kwargs
-    from tests.browser.serving import Activity, serve
+    from tests.browser.serving import Activity
     from tests.fakes import FakeEngines
     from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
     from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+    from tests.serving import serve
 
     home = Path(tempfile.mkdtemp(prefix="aiuteur-ui-bench-"))
     os.environ["AIUTEUR_HOME"] = str(home)

@@ -39,12 +39,3 @@ def engines() -> FakeEngines:
 def runner(store: Store, engines: FakeEngines) -> Iterator[Runner]:
     yield Runner(store, engines=engines)
 
-
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser walkthrough runs first. Open bug (issue 16, 1 Dec 2026): after the other browser
-    tests have run in the same process, its first screenplay upload is never answered ("Loaded …"
-    does not appear within 4 × 60 s); alone, or first, it passes. Something those tests leave behind
-    in the process (not traced) is the cause; until it is found, the walkthrough is not run after it."""
-    first = [i for i in items if i.nodeid.startswith("tests/browser/test_walkthrough.py")]
-    if first:
-        items[:] = first + [i for i in items if i not in first]

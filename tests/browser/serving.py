@@ -1,14 +1,14 @@
-"""Serve a built app for a test, patiently: a loaded machine must not fail the launch.
+"""The film the browser tests open, served by the real app, and what they need around it.
 
-Gradio's launch checks that the page answers within three seconds; on two shared cores under
-load the first page (the whole app's config) can take longer, so the check waits up to a minute.
+Starting the app (a port, a data home, the patient launch, a browser page) is `tests.serving`'s,
+shared by every test that serves the app; this module adds the two-scene film over test-double
+engines, an event counter, and the page-level steps of opening the film.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,55 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-import httpx
 import pytest
-from gradio import networking
 
 from aiuteur.domain import Script, Stage
 from aiuteur.pipeline.actions import Estimate, MakeKeyframes, RenderScene
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.browser.protocol import Page
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
 from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def patient_url_ok(url: str, limit_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.head(url, timeout=30).status_code < 400:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-@contextmanager
-def serve(demo: gr.Blocks, **kwargs: Any) -> Iterator[str]:
-    """Launch `demo` on a free local port (queue on); yields its URL; closes it after."""
-    demo.queue()
-    original = networking.url_ok
-    networking.url_ok = patient_url_ok
-    try:
-        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                quiet=True, ssr_mode=False, **kwargs)
-    finally:
-        networking.url_ok = original
-    try:
-        yield str(url)
-    finally:
-        demo.close()
+from tests.serving import app_home, serve
 
 
 class Activity:
@@ -140,21 +103,12 @@ def film_home(tmp_path_factory: pytest.TempPathFactory, *, video: Any = None,
               unset: Sequence[str] = ()) -> Iterator[FilmHome]:
     """The film project in a fresh home (AIUTEUR_HOME and the tiny profile set, `unset` variables
     removed, all restored after); `video` replaces the fake video model."""
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("home")
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    for name in unset:
-        mp.delenv(name, raising=False)
-    try:
+    with app_home(tmp_path_factory.mktemp("home"), unset=unset) as store:
         engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
                               video=video or FakeVideo())
-        store = Store(DataHome(home, "test"))
         runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
         pid, script = film_project(runner)
         yield FilmHome(store, runner, engines, pid, script)
-    finally:
-        mp.undo()
 
 
 @contextmanager
@@ -197,20 +151,6 @@ def open_film(page: Page, scene_id: str | None = None) -> Page:
 
 
 # --- a real browser on the served app --------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium (never `playwright install`)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
-    """Poll `check` until it holds (a loaded machine: generous limits, no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting{': ' + what if what else ''}")
-
 
 def open_project_in_browser(page: Any, title: str) -> None:
     """As a filmmaker opens a project from the dashboard (a Playwright page): pick it, "Open", and

@@ -12,38 +12,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aiuteur.domain import Prompts, Script, Stage, StyleAndAssets
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
-from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import CHROMIUM, CHROMIUM_ARGS, open_project_in_browser, serve, wait_until
-from tests.fakes import FakeEngines
-from tests.pipeline.film_fixtures import FakeEmbedding, FakeImage, FakeVideo, film_project
-from tests.pipeline.phase_b_fixtures import DownText, FakeMatting
+from tests.browser.serving import film_home, open_project_in_browser, serve_film
+from tests.serving import browser_page, needs_chromium, wait_until
 
 LIMIT_S = 120.0
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Runner, str]]:
-    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AIUTEUR_PROFILE", "tiny")
-    engines = FakeEngines(text=DownText(), image=FakeImage(), matting=FakeMatting(), embedding=FakeEmbedding(),
-                          video=FakeVideo())
-    store = Store(DataHome(tmp_path / "home", "test"))
-    runner = Runner(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    pid, _ = film_project(runner)
-    demo = build_app(store, engines_factory=lambda: engines)  # type: ignore[arg-type,return-value]
-    with serve(demo, allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
-        yield url, runner, pid
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runner, str]]:
+    with film_home(tmp_path_factory) as film, serve_film(film) as url:
+        yield url, film.runner, film.pid
 
 
 def style(runner: Runner, pid: str) -> StyleAndAssets:
@@ -54,18 +39,14 @@ def style(runner: Runner, pid: str) -> StyleAndAssets:
 def page(served: tuple[str, Runner, str]) -> Iterator[Any]:
     """A headless Chromium on the served app, the film opened from the dashboard (it lands at stage 9).
     `page.dropped` lists the page's heartbeat requests that failed (Gradio's close aborts them)."""
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        p = browser.new_page(viewport={"width": 1280, "height": 1000})
-        p.set_default_timeout(LIMIT_S * 1000)
+    def listen(p: Any) -> None:
         p.dropped = []
         p.on("requestfailed", lambda r: "/heartbeat/" in r.url and p.dropped.append(f"{r.url} {r.failure}"))
-        p.goto(served[0])
+
+    with browser_page(served[0], timeout_s=LIMIT_S, before_goto=listen) as p:
         open_project_in_browser(p, "The Lamp Keeper")
         yield p
-        browser.close()
 
 
 def test_stay_keeps_the_connection_and_saves_the_style_typed(served: tuple[str, Runner, str], page: Any) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,19 +31,11 @@ from aiuteur.domain import (
 )
 from aiuteur.pipeline.prompts_stage import edit_prompt
 from aiuteur.pipeline.runner import Runner
-from tests.browser.serving import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    FilmHome,
-    film_home,
-    open_project_in_browser,
-    serve_film,
-    wait_until,
-)
+from tests.browser.serving import FilmHome, film_home, open_project_in_browser, serve_film
+from tests.serving import browser_page, needs_chromium, wait_until
 
 LIMIT_S = 180.0
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 SCENE_PICKER = "Scene (Phase B stages work on one scene)"
 STORY = "The Night Ferry"
 
@@ -69,15 +60,8 @@ def film(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FilmHome, s
 
 @pytest.fixture
 def page(film: tuple[FilmHome, str, str]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        p = browser.new_page(viewport={"width": 1280, "height": 1000})
-        p.set_default_timeout(LIMIT_S * 1000)
-        p.goto(film[2])
+    with browser_page(film[2], timeout_s=LIMIT_S) as p:
         yield p
-        browser.close()
 
 
 def asked(page: Any) -> str:

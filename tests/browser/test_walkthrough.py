@@ -8,7 +8,6 @@ docs/screenshots/stage-NN-<name>.png. Engines are test doubles: nothing loads a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,17 +15,13 @@ import pytest
 
 from aiuteur.domain import STAGE_ORDER, Stage, Status
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
 from tests.fakes import FakeEngines
+from tests.serving import app_home, browser_page, needs_chromium, serve, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 SCREENPLAY = """Title: The Egg Thief
 
@@ -53,14 +48,11 @@ SCROLL_TO_TABS = """() => { const bar = document.querySelector('[role=tablist]')
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Store, FakeEngines]]:
-    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AIUTEUR_PROFILE", "tiny")
-    store = Store(DataHome(tmp_path / "home", "test"))
-    engines = FakeEngines()
-    demo = build_app(store, engines_factory=lambda: engines)
-    with serve(demo, **launch_kwargs()) as url:  # patient launch: a loaded machine must not fail it
-        yield url, store, engines
+def served(tmp_path: Path) -> Iterator[tuple[str, Store, FakeEngines]]:
+    with app_home(tmp_path / "home") as store:
+        engines = FakeEngines()
+        with serve(build_app(store, engines_factory=lambda: engines), **launch_kwargs()) as url:
+            yield url, store, engines
 
 
 def open_tab(page: object, stage: Stage) -> None:
@@ -74,20 +66,9 @@ def open_tab(page: object, stage: Stage) -> None:
     page.locator(".overflow-dropdown button", has_text=name).first.click()  # type: ignore[attr-defined]
 
 
-def wait_until(check: object, timeout: float = 10.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
-
-
 def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store, FakeEngines],
                                                          tmp_path: Path) -> None:
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
     url, store, engines = served
     runner = Runner(store)
@@ -103,11 +84,7 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         page.wait_for_timeout(300)  # type: ignore[attr-defined]
         page.screenshot(path=str(SHOTS / f"stage-{stage.number:02d}-{stage.value}.png"))  # type: ignore[attr-defined]
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(120_000)  # generous: the walk must hold on a loaded machine
-        page.goto(url)
+    with browser_page(url, timeout_s=120) as page:  # generous: the walk must hold on a loaded machine
         page.locator("#aiu-header").get_by_text("tiny").first.wait_for()  # loaded: the header names the profile
 
         # 1. Create a project; it opens on Stage 1.
@@ -119,17 +96,8 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         # 2. Import the screenplay: skip to script, upload the file; it is saved as the input.
         page.get_by_text("Skip to script (import a finished screenplay)").click()
         page.get_by_text("Upload .txt, .md, .fountain, .fdx or .pdf").wait_for()  # skip-to-script opens the upload
-        # The file chooser can be in the page before its upload handler is (the first upload in a
-        # clean-clone CI once went unanswered for 120 s): choose the file again until it is loaded.
-        loaded = page.get_by_text("Loaded egg_thief.fountain")
-        for _ in range(4):
-            page.locator("input[type=file]").first.set_input_files(str(fountain))
-            try:
-                loaded.wait_for(timeout=60_000)
-                break
-            except PlaywrightTimeout:
-                continue
-        loaded.wait_for()
+        page.locator("input[type=file]").first.set_input_files(str(fountain))
+        page.get_by_text("Loaded egg_thief.fountain").wait_for()
 
         def input_saved() -> bool:
             data = runner.view(pid).data(Stage.INPUT)
@@ -207,4 +175,3 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         with pytest.raises(PlaywrightError, match="ERR_ABORTED"):  # dismissing it keeps the page
             page.goto("about:blank")
         assert dialogs == ["beforeunload"]
-        browser.close()

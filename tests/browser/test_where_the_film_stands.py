@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,12 +29,11 @@ from aiuteur.domain import STAGE_ORDER, Stage
 from aiuteur.pipeline import graph
 from aiuteur.pipeline.runner import Runner
 from tests.browser.serving import Activity, film_home, serve_film
+from tests.serving import browser_page, needs_chromium
+from tests.serving import wait_until as wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-LIMIT_MS = 180_000
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
+LIMIT_S = 180.0
+pytestmark = [pytest.mark.browser, needs_chromium]
 SCENE_PICKER = "Scene (Phase B stages work on one scene)"
 
 
@@ -51,13 +49,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Runn
             yield url, runner, pid, [sc.id for sc in film.script.scenes], activity
 
 
-def wait_until(check: Callable[[], bool], what: str, limit_s: float = LIMIT_MS / 1000) -> None:
-    deadline = time.time() + limit_s
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_until(check: Callable[[], bool], what: str) -> None:
+    wait_for(check, LIMIT_S, what)
 
 
 def settle(activity: Activity, since: float) -> None:
@@ -142,17 +135,11 @@ def open_by_chip(page: Any, stage: Stage) -> None:
 
 
 def test_the_screen_shows_where_the_film_stands(served: tuple[str, Runner, str, list[str], Activity]) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, runner, pid, (s1, s2), activity = served
     state = runner.view(pid).state
     assert graph.scene_statuses(state, s1)[Stage.VIDEO].value in ("done", "locked")  # one scene finished ...
     assert graph.scene_statuses(state, s2)[Stage.VIDEO].value == "empty"  # ... one not
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(LIMIT_MS)
-        page.goto(url)
+    with browser_page(url, timeout_s=LIMIT_S) as page:
         card = page.locator(".aiu-card", has_text="The Lamp Keeper")
         card.wait_for()
 
@@ -209,4 +196,3 @@ def test_the_screen_shows_where_the_film_stands(served: tuple[str, Runner, str, 
         card.click()
         wait_until(lambda: selected_tab(page).startswith("10. "), "reopening to land on stage 10")
         assert "Scene 1" in page.get_by_label(SCENE_PICKER).input_value()
-        browser.close()

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.test_ray_cluster import RAY, ROOT, START_TRIES, _ray_env, node_pids
+
 # First: it keeps Ray on the loopback interface (a setting Ray reads when first imported) and skips
 # this module where Ray is not installed.
-from tests.cluster.test_ray_cluster import RAY, ROOT, START_TRIES, _free_port, _ray_env, node_pids
+from tests.serving import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.environ.get("AIUTEUR_CLUSTER_HEAD_LOSS") != "1",
                                                    reason="opt in with AIUTEUR_CLUSTER_HEAD_LOSS=1 (3 minutes)")]
@@ -72,7 +74,7 @@ def _kill(pids: list[int]) -> None:
 def test_the_app_outlives_its_head_node_and_makes_the_next_keyframe_itself(tmp_path: Path) -> None:
     models = Path(os.environ.get("AIUTEUR_MODELS") or tmp_path / "models")
     temp = Path(f"/tmp/ray-aiuteur-loss-{os.getpid()}")
-    port = _free_port()
+    port = free_port()
     env = _ray_env(models)
     for _ in range(START_TRIES):  # `ray start` can time out on a loaded machine
         done = subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",

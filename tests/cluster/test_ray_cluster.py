@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from tests.pipeline.film_fixtures import film_project
 from tests.pipeline.phase_b_fixtures import DownText
+from tests.serving import free_port
 
 # Ray turns 127.0.0.1 into the machine's network address unless told it is a one-machine cluster:
 # this keeps every connection of the test cluster (head, replicas and this driver) on the loopback
@@ -48,12 +48,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 START_TRIES = 3  # `ray start` can time out on a loaded machine; it is simply tried again
 OPTIONS = MakeKeyframes(score=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ray_env(models: Path) -> dict[str, str]:
@@ -99,7 +93,7 @@ def stop_node(temp: Path, patience_s: float = 120) -> None:
 def ray_address(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Iterator[str]:
     """`ray start --head` on loopback (fixed ports, small object store), stopped afterwards."""
     temp = Path(f"/tmp/ray-aiuteur-{os.getpid()}")
-    port = _free_port()
+    port = free_port()
     cmd = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
            "--object-store-memory=80000000", "--include-dashboard=false", "--disable-usage-stats",
            f"--temp-dir={temp}"]
@@ -357,7 +351,7 @@ def test_an_unreachable_cluster_falls_back_to_this_machine_in_one_line(tmp_path:
     """In a fresh process (this one may already be connected): no cluster answers at the address."""
     import json
 
-    done = subprocess.run([sys.executable, "-c", FALLBACK, f"127.0.0.1:{_free_port()}", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-c", FALLBACK, f"127.0.0.1:{free_port()}", str(tmp_path)],
                           env=_ray_env(tiny_models), capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-800:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from gradio_client import Client
 
-from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import launch_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.serving import app_home, free_port
 
 
 @contextmanager
 def serve(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, Store]]:
     """The app as `python app.py` and `aiuteur serve` serve it (`launch_app`), at a URL."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    for k, v in (env or {}).items():
-        mp.setenv(k, v)
-    store = Store(DataHome(home, "test"))
-    demo = None
-    try:
-        demo, url = launch_app(store, host="127.0.0.1", port=free_port(), prevent_thread_lock=True,
-                               quiet=True, ssr_mode=False, _frontend=False)  # no HEAD / check: slow when busy
-        yield url, store
-    finally:
-        if demo is not None:
-            demo.close()
-        mp.undo()
+    with app_home(home, **(env or {})) as store:
+        demo = None
+        try:
+            demo, url = launch_app(store, host="127.0.0.1", port=free_port(), prevent_thread_lock=True,
+                                   quiet=True, ssr_mode=False, _frontend=False)  # no HEAD / check: slow when busy
+            yield url, store
+        finally:
+            if demo is not None:
+                demo.close()
 
 
 def form(client: Client, **by_label: Any) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from aiuteur.ui.app import launch_app
 from aiuteur.ui.auth import GUEST_COOKIE
 from tests.clients import patient_client
 from tests.fakes import FakeEngines
-from tests.reliability.app_server import free_port
+from tests.serving import free_port
 
 SPACE_SECRET = "space-oauth-secret"
 UPLOAD_MB = 4  # AIUTEUR_MAX_UPLOAD_MB for this app: a hostile upload need not be 300 MB to be refused

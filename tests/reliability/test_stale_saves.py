@@ -29,8 +29,8 @@ from aiuteur.ui.app import launch_app
 from tests.clients import patient_client
 from tests.fakes import ScriptedText
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting, project_with_script
-from tests.reliability.app_server import free_port
 from tests.reliability.test_generation_faults import RegistryEngines, _scene_with_states, records
+from tests.serving import free_port
 
 STALE = "changed by someone else"
 

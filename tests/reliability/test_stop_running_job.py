@@ -27,8 +27,8 @@ from aiuteur.ui.app import launch_app
 from tests.fakes import ScriptedText
 from tests.pipeline.test_script import _enqueue_script, _through_beats
 from tests.pipeline.writing_fixtures import plan_out, scene_out
-from tests.reliability.app_server import free_port
 from tests.reliability.test_generation_faults import RegistryEngines, records
+from tests.serving import free_port
 
 WAIT_S = 120  # generous: the machine may be loaded
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from aiuteur.ui.app import build_app, launch_kwargs
 from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.assets_fixtures import FakeImage, FakeMatting, ResponderText
+from tests.serving import serve
 
 SCREENPLAY = """Title: The Egg Thief
 
@@ -36,12 +36,6 @@ Mara buries the egg under the apple tree.
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Store]]:
     home = tmp_path_factory.mktemp("home")
@@ -50,13 +44,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, S
     # a master reference draws with the image double
     demo = build_app(store, engines_factory=lambda: FakeEngines(text=ResponderText(), image=FakeImage(),
                                                                 matting=FakeMatting()))
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, ssr_mode=False, _frontend=False, **launch_kwargs())
-    try:
+    with serve(demo, _frontend=False, **launch_kwargs()) as url:
         yield patient_client(url), store  # generous: CI may be loaded
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from aiuteur.domain import Stage, StoryInput
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
 from tests.clients import patient_client
+from tests.serving import serve
 
 
 @pytest.fixture(scope="module")

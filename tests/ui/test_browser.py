@@ -6,8 +6,6 @@ Screenshots go to $AIUTEUR_SCREENSHOTS when set (docs/screenshots), else to the 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,35 +14,22 @@ import pytest
 
 from aiuteur.domain import Stage
 from aiuteur.pipeline.runner import Runner
-from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
+from tests.serving import app_home, browser_page, needs_chromium, serve, wait_until
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium installed (apt-get install chromium)")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+LIMIT_S = 120.0
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
-def app_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Store]]:
-    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AIUTEUR_PROFILE", "tiny")
-    store = Store(DataHome(tmp_path / "home", "test"))
-    demo = build_app(store)
-    with serve(demo, **launch_kwargs()) as url:  # patient launch: a loaded machine must not fail it
+def app_url(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    with app_home(tmp_path / "home") as store, serve(build_app(store), **launch_kwargs()) as url:
         yield url, store
 
 
 def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store], tmp_path: Path) -> None:
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     url, store = app_url
     shots = Path(os.environ.get("AIUTEUR_SCREENSHOTS", tmp_path))
@@ -55,12 +40,8 @@ def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store],
     folder = store.create_folder("Mythology shorts")
     store.set_project_folder(store.list_projects()[-1].id, folder.id)
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(120_000)  # generous: conditions, not short fixed limits, on a loaded machine
-        page.goto(url)
+    # generous: conditions, not short fixed limits, on a loaded machine
+    with browser_page(url, height=900, timeout_s=LIMIT_S) as page:
         page.get_by_text("Hamlet Huevo").first.wait_for()
         page.get_by_label("New project title").fill("Eggs at dawn")
         page.get_by_role("button", name="Create project").click()
@@ -85,14 +66,13 @@ def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store],
         page.wait_for_function("window.aiuteur.dirty === true", polling="raf")
         box.press_sequentially(text[1:], delay=25)
         typing = time.time() - typing  # 1.5 s on an idle machine; longer when the machine is loaded
-        deadline = time.time() + 10
-        while time.time() < deadline:
+
+        def saved() -> bool:
             data = runner.view(pid).data(Stage.INPUT)
-            if data and data["sources"] and data["sources"][0]["text"] == text:
-                break
-            time.sleep(0.2)
+            return bool(data and data["sources"] and data["sources"][0]["text"] == text)
+
+        wait_until(saved, LIMIT_S, "the typed text saved")
         revision = runner.view(pid).revision(Stage.INPUT)
-        assert data is not None and data["sources"][0]["text"] == text
         # at most one save per 2 s of typing, plus the trailing one (and the project's own first record)
         most = 3 + int(typing / 2)
         assert 1 <= revision <= most, f"{len(text)} keystrokes in {typing:.1f} s gave {revision} saves (> {most})"
@@ -108,10 +88,7 @@ def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store],
         page.screenshot(path=str(shots / "project_locked_input.png"), full_page=True)
         page.get_by_role("tab", name="3. Beat sheet").click()
         page.get_by_text("Stage 3 · Beat sheet").first.wait_for()
-        deadline = time.time() + 10  # selecting the tab records where the user is
-        while runner.open(pid).stage != Stage.BEATS and time.time() < deadline:
-            time.sleep(0.2)
-        assert runner.open(pid).stage == Stage.BEATS
+        wait_until(lambda: runner.open(pid).stage == Stage.BEATS, LIMIT_S, "the tab's stage remembered")
         page.get_by_role("tab", name="1. Input").click()
         page.get_by_role("button", name="🔓 Unlock…").first.click()
         page.get_by_text("🔓 Input is unlocked.").wait_for()
@@ -128,4 +105,3 @@ def test_dashboard_project_autosave_and_lock_overlay(app_url: tuple[str, Store],
         with pytest.raises(PlaywrightError, match="ERR_ABORTED"):  # dismissing the dialog keeps the page
             page.goto("about:blank")
         assert dialogs == ["beforeunload"]
-        browser.close()

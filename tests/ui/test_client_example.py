@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.engines._image_fixtures import image_models_dir, tiny_image_builder  # noqa: F401
 from tests.engines.conftest import load_builder
+from tests.serving import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "client.py"
@@ -37,12 +37,6 @@ Just one egg.
 """
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +55,8 @@ def app_url(tmp_path: Path, tiny_models: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AIUTEUR_PROFILE", "tiny")
     monkeypatch.setenv("AIUTEUR_MODELS", str(tiny_models))
     demo = build_app(Store(DataHome(tmp_path / "home", "test")))
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, ssr_mode=False, **launch_kwargs())
-    try:
+    with serve(demo, **launch_kwargs()) as url:
         yield url
-    finally:
-        demo.close()
 
 
 def run_example(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

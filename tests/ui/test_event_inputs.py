@@ -17,8 +17,8 @@ import pytest
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
 from tests.clients import CLIENT_TIMEOUT_S
+from tests.serving import serve
 
 MAX_INPUTS = 6
 

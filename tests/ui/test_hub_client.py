@@ -14,10 +14,10 @@ from aiuteur.pipeline.runner import Runner
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
 from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import project_with_script
+from tests.serving import serve
 
 
 def _said(out: Any) -> str:

@@ -18,23 +18,16 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
 from aiuteur.ui.app import build_app
+from tests.serving import app_home
 
 CONTAINERS = {"column", "row", "group", "accordion"}  # their visibility hides what they hold
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("home")
-    mp.setenv("AIUTEUR_HOME", str(home))
-    mp.setenv("AIUTEUR_PROFILE", "tiny")
-    try:
-        yield build_app(Store(DataHome(home, "test"))).get_config_file()
-    finally:
-        mp.undo()
+    with app_home(tmp_path_factory.mktemp("home")) as store:
+        yield build_app(store).get_config_file()
 
 
 def _classes(c: dict[str, Any]) -> list[str]:

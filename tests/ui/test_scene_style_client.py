@@ -16,11 +16,11 @@ from aiuteur.pipeline.visual_style import create_capsule
 from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
-from tests.browser.serving import serve
 from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, film_stages
 from tests.pipeline.phase_b_fixtures import FakeMatting
+from tests.serving import serve
 
 
 def _png(colour: tuple[int, int, int]) -> bytes:

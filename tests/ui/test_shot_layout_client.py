@@ -15,11 +15,11 @@ from aiuteur.settings import DataHome
 from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from aiuteur.ui.shots_tab import HEADERS
-from tests.browser.serving import serve
 from tests.clients import patient_client
 from tests.fakes import FakeEngines
 from tests.pipeline.film_fixtures import DownText, FakeEmbedding, FakeImage, film_stages
 from tests.pipeline.phase_b_fixtures import FakeMatting
+from tests.serving import serve
 
 
 def engines() -> FakeEngines:

@@ -2,55 +2,23 @@
 
 from __future__ import annotations
 
-import socket
-import time
 from pathlib import Path
-
-import httpx
-import pytest
 
 from aiuteur.domain import Asset, AssetCategory, AssetRegistry, InputMode, Stage, StoryInput, StyleAndAssets
 from aiuteur.engines.voice import read_wav
 from aiuteur.pipeline.runner import Runner
 from aiuteur.screenplay import import_screenplay
-from aiuteur.settings import DataHome
-from aiuteur.store import Store
 from aiuteur.ui.app import build_app, launch_kwargs
 from tests.clients import patient_client
 from tests.fakes import FakeEngines
+from tests.serving import app_home, serve
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMara stands at the sink.\n\nMARA\nWhere were you?\n\nJOE\nOut.\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def patient_url_ok(url: str) -> bool:
-    """Gradio's start-up check, with the patience a busy shared machine needs (it gives up after 3 s)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.head(url, timeout=30).status_code < 400:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradio.networking
-
-    monkeypatch.setattr(gradio.networking, "url_ok", patient_url_ok)
-    store = Store(DataHome(tmp_path, "test"))
-    demo = build_app(store, engines_factory=FakeEngines)
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                            ssr_mode=False, allowed_paths=[str(store.home.media)], **launch_kwargs())
-    try:
+def test_play_and_save_a_characters_voice(tmp_path: Path) -> None:
+    with app_home(tmp_path) as store, serve(build_app(store, engines_factory=FakeEngines),
+                                            allowed_paths=[str(store.home.media)], **launch_kwargs()) as url:
         client = patient_client(url)  # generous: CI may be loaded
         client.predict("Kitchen", "", "__all__", api_name="/dashboard_create_project")
         pid = next(p["id"] for p in client.predict("", api_name="/project_list") if p["title"] == "Kitchen")
@@ -79,8 +47,6 @@ def test_play_and_save_a_characters_voice(tmp_path: Path, monkeypatch: pytest.Mo
         client.predict(pid, api_name="/open_project")  # the first tab, now behind the second's save, reloads
         said = client.predict("as_mara", "nobody", 0, 1.0, api_name="/voice_save")
         assert "no voice called 'nobody'" in said
-    finally:
-        demo.close()
     saved = StyleAndAssets.model_validate(Runner(store, engines=FakeEngines()).view(pid).data(Stage.ASSETS))
     mara = saved.registry.get("as_mara").voice
     assert mara is not None and (mara.voice, mara.pitch, mara.rate, mara.chosen) == ("tone-b", 2.0, 1.1, True)
