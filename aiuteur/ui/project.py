@@ -397,18 +397,21 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
 
     scene_bars = [b for b in s.bars.values() if b.stage.per_scene]
     said = [x for b in scene_bars for x in (b.message, b.choice_text)]
+    # another scene changes the graphic and the per-scene bars only: the project's own bars stay as shown
+    scene_statuses = [s.pipeline, *(x for b in scene_bars for x in (b.status, b.overlay_html, b.seen))]
 
     def scene_values(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
         """Stages 7-12 for another scene: statuses, content, and no message left from the last scene."""
         cleared = dict.fromkeys(said, "")
-        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared, **dict(zip(env.refresh_outputs, env.refresh(pid, scene_id, request), strict=True)),
-                **run_loaders(scene_loaders, pid, scene_id, request)}
+        statuses = dict(zip(env.refresh_outputs, env.refresh(pid, scene_id, request), strict=True))
+        return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared,
+                **{c: statuses[c] for c in scene_statuses}, **run_loaders(scene_loaders, pid, scene_id, request)}
 
     def on_scene(pid: str | None, scene_id: str | None, shown: str | None, request: gr.Request) -> dict[Any, Any]:
         """Another scene at the same stage: statuses and stages 7-12 follow, in one event.
 
         Where the new scene was left is not moved (the hub still reopens it there). The scene
-        already shown (a picker that sends its choice twice) changes nothing."""
+        already shown (the picker left without a new choice) changes nothing."""
         if not pid:
             return {s.notice: "Open a project first."}
         if scene_id == shown:
@@ -422,11 +425,14 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
             return {s.notice: warn(e)}
         return {scene: scene_id, s.notice: "", **scene_values(pid, scene_id, request)}
 
-    picked_outputs = [scene, s.scene_reload, s.notice, *said, *env.refresh_outputs, *scene_outputs]
-    s.scene_pick.input(on_scene, [project, s.scene_pick, scene], picked_outputs, api_name="choose_scene",
-                       trigger_mode="always_last")
+    picked_outputs = [scene, s.scene_reload, s.notice, *said, *scene_statuses, *scene_outputs]
+    # `blur`, not `input`: Gradio's dropdown sends `input` twice for one click on an option (once as it
+    # picks, once as it then leaves the field), and once for Enter; it leaves the field exactly once
+    # for either, with the choice already made. Leaving it without a new choice changes nothing.
+    s.scene_pick.blur(on_scene, [project, s.scene_pick, scene], picked_outputs, api_name="choose_scene",
+                      trigger_mode="always_last")
 
-    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *said, *env.refresh_outputs, *scene_outputs]
+    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *said, *scene_statuses, *scene_outputs]
 
     def open_scene_at(pid: str | None, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
         """Open a scene where it was left (any of stages 7-12), else where it stands."""
