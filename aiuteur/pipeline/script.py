@@ -552,6 +552,25 @@ def story_speech(text: str, names: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+_LABEL = re.compile(r"^\s*(?P<label>[A-Z][A-Z'’ -]{2,48}[A-Z])\s*:\s+(?=\S)")
+
+
+def without_prompt_labels(draft: SceneDraft, prompt: str) -> tuple[SceneDraft, list[str]]:
+    """The scene with a leading label in capitals taken off each action line when the label is the
+    instructions' own wording ("VISUALLY VERBOSE: Ines is standing …": the real model's tuba-audition
+    at bcc86e3 began three action lines with the system prompt's emphasis). A label of the film's
+    own ("CLOSE ON:", a name) is not in the prompt and stays. Returns the scene and the labels cut."""
+    out: list[Any] = []
+    cut: list[str] = []
+    for e in draft.elements:
+        m = _LABEL.match(e.text) if isinstance(e, ActionLine) else None
+        if m and len(m.group("label").split()) >= 2 and m.group("label") in prompt:
+            e = e.model_copy(update={"text": e.text[m.end():]})
+            cut.append(m.group("label"))
+        out.append(e)
+    return (SceneDraft.model_construct(elements=out), list(dict.fromkeys(cut))) if cut else (draft, [])
+
+
 def with_true_speakers(draft: SceneDraft, speech: list[tuple[str, str]],
                        cast: list[str]) -> tuple[SceneDraft, list[str]]:
     """The scene with each line the story gives to someone else put back in its speaker's mouth:
@@ -1140,6 +1159,10 @@ class Writer:
                              error=engine_failure(e, f"scene {number}")), None
         assert got.value is not None  # after the last attempt the scene is kept as written: it is valid Fountain
         draft, notes = got.value, [f"Scene {number} is kept as written after every try, but {got.error}."] if got.error else []
+        draft, labels = without_prompt_labels(draft, "\n".join(m["content"] for m in rendered.messages))
+        if labels:
+            notes.append(f"Scene {number} began lines with the instructions' own words ({', '.join(labels)}); "
+                         "they were taken out.")
         draft, moved = with_true_speakers(draft, speech or [], cast)
         if moved:
             notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")

@@ -628,6 +628,24 @@ def test_a_line_telling_of_its_own_speaker_in_the_third_person_is_action() -> No
     ]
 
 
+def test_an_action_line_that_begins_with_the_instructions_own_words_loses_them() -> None:
+    """The real model's tuba-audition (bcc86e3) began three action lines with "VISUALLY VERBOSE:",
+    the scene prompt's own emphasis; a label of the film's own stays."""
+    from aiuteur.pipeline.script import SceneDraft, without_prompt_labels
+
+    prompt = "Action lines are KEPT SHORT AND VISUAL, because every later stage reads them."
+    draft = SceneDraft.model_validate({"elements": [
+        {"kind": "action", "text": "KEPT SHORT AND VISUAL: Ines stands at the stage door in a red coat."},
+        {"kind": "action", "text": "CLOSE ON: the tuba's dented bell."},
+        {"kind": "action", "text": "Rain on the glass."},
+    ]})
+    fixed, cut = without_prompt_labels(draft, prompt)
+    assert [e.text for e in fixed.elements] == ["Ines stands at the stage door in a red coat.",
+                                                "CLOSE ON: the tuba's dented bell.", "Rain on the glass."]
+    assert cut == ["KEPT SHORT AND VISUAL"]
+    assert without_prompt_labels(draft, "no labels here") == (draft, [])
+
+
 def test_a_cue_written_into_action_is_dialogue_and_transitions_only_end_a_scene() -> None:
     from aiuteur.pipeline.script import SceneDraft
 
