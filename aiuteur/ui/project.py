@@ -388,24 +388,30 @@ def _listen_names(s: Shell, runner_for: RunnerFor, then_load: Callable[[Any], No
                           api_name="rename_branch")
 
 
-def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:
-    """The one scene picker, and whatever opens a scene (the hub's rows and button): one event each."""
+def _scene_refresh(s: Shell) -> tuple[Callable[[str, str | None, gr.Request | None], dict[Any, Any]], list[Any]]:
+    """What another scene changes, and the function that fills it: the pipeline graphic, the
+    per-scene bars (statuses, no message left from the last scene) and stages 7-12's content; the
+    project's own bars stay as shown."""
     env = s.env
-    project, scene = env.project, env.scene
     scene_loaders = [x for x in env.loaders if x.per_scene]
-    scene_outputs = loader_outputs(scene_loaders)
-
     scene_bars = [b for b in s.bars.values() if b.stage.per_scene]
     said = [x for b in scene_bars for x in (b.message, b.choice_text)]
-    # another scene changes the graphic and the per-scene bars only: the project's own bars stay as shown
     scene_statuses = [s.pipeline, *(x for b in scene_bars for x in (b.status, b.overlay_html, b.seen))]
 
     def scene_values(pid: str, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
-        """Stages 7-12 for another scene: statuses, content, and no message left from the last scene."""
         cleared = dict.fromkeys(said, "")
         statuses = dict(zip(env.refresh_outputs, env.refresh(pid, scene_id, request), strict=True))
         return {s.scene_reload: f"{pid}:scene:{scene_id}:{time.monotonic_ns()}", **cleared,
                 **{c: statuses[c] for c in scene_statuses}, **run_loaders(scene_loaders, pid, scene_id, request)}
+
+    return scene_values, [*said, *scene_statuses, *loader_outputs(scene_loaders)]
+
+
+def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:
+    """The one scene picker: another scene at the same stage, in one event."""
+    project, scene = s.env.project, s.env.scene
+    scene_values, changed = _scene_refresh(s)
+    picked_outputs = [scene, s.scene_reload, s.notice, *changed]
 
     def on_scene(pid: str | None, scene_id: str | None, shown: str | None, request: gr.Request) -> dict[Any, Any]:
         """Another scene at the same stage: statuses and stages 7-12 follow, in one event.
@@ -425,14 +431,20 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
             return {s.notice: warn(e)}
         return {scene: scene_id, s.notice: "", **scene_values(pid, scene_id, request)}
 
-    picked_outputs = [scene, s.scene_reload, s.notice, *said, *scene_statuses, *scene_outputs]
     # `blur`, not `input`: Gradio's dropdown sends `input` twice for one click on an option (once as it
     # picks, once as it then leaves the field), and once for Enter; it leaves the field exactly once
     # for either, with the choice already made. Leaving it without a new choice changes nothing.
     s.scene_pick.blur(on_scene, [project, s.scene_pick, scene], picked_outputs, api_name="choose_scene",
                       trigger_mode="always_last")
+    _listen_scene_openers(s, runner_for, warn)
 
-    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *said, *scene_statuses, *scene_outputs]
+
+def _listen_scene_openers(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:
+    """Whatever opens a scene where it was left (the hub's rows and button): one event each."""
+    env = s.env
+    project, scene = env.project, env.scene
+    scene_values, changed = _scene_refresh(s)
+    open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *changed]
 
     def open_scene_at(pid: str | None, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
         """Open a scene where it was left (any of stages 7-12), else where it stands."""
