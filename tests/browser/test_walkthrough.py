@@ -97,7 +97,11 @@ def test_walkthrough_import_lock_branch_and_screenshots(served: tuple[str, Store
         page.get_by_text("Skip to script (import a finished screenplay)").click()
         page.get_by_text("Upload .txt, .md, .fountain, .fdx or .pdf").wait_for()  # skip-to-script opens the upload
         page.locator("input[type=file]").first.set_input_files(str(fountain))
-        page.get_by_text("Loaded egg_thief.fountain").wait_for()
+        # The file's name stays in "Main text came from file" (the status's "Loaded …" lasts only until
+        # the save answers, so on a busy machine a poll can miss it: CI did once).
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('input, textarea')].some(e => e.value === 'egg_thief.fountain')",
+            timeout=120_000)
 
         def input_saved() -> bool:
             data = runner.view(pid).data(Stage.INPUT)
