@@ -51,6 +51,7 @@ from aiuteur.pipeline.writing import (
     retryable,
     sources_text,
     story_rules,
+    with_note,
 )
 
 #: llama.cpp's grammar caps a repetition at 2000 characters (text_llamacpp.LLAMA_MAX_REPETITION).
@@ -65,6 +66,8 @@ COPY_MIN_WORDS = 6
 MAX_COPIED = 1
 #: A treatment shorter than this (in words) is a note or a fragment, not a telling of the film.
 MIN_PROSE_WORDS = 60
+#: What a re-asked treatment is told after the complaint.
+NEW_TREATMENT = "Write a new treatment that avoids this: the film itself, never a note about it."
 
 #: Every variable each template of this stage gets; a test checks the files use exactly these.
 VARIABLES: dict[str, frozenset[str]] = {
@@ -321,7 +324,7 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
     while tries < max_attempts:
         # A try is a fresh answer with the complaint as a note, never the rejected answer shown
         # back: a small model shown its answer copies it again (or writes about being rejected).
-        sent = _with_note(messages, complaint)
+        sent = with_note(messages, complaint, NEW_TREATMENT)
         try:
             got: Asked[VariantDraft] = ask(text, sent, VariantDraft, seed=seed + 7 * tries, max_attempts=1,
                                            context=context, avoid_copying=[story])
@@ -340,16 +343,6 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
     if best is not None:
         return _One(best, best_error, tries, time.perf_counter() - t0, best_messages)
     return _One(None, "", tries, time.perf_counter() - t0, messages, error=error)
-
-
-def _with_note(messages: list[Message], complaint: str) -> list[Message]:
-    """The messages with the last try's complaint added to the request (none on the first try)."""
-    if not complaint:
-        return messages
-    last = messages[-1]
-    note = (f"\n\nAn earlier answer was turned down because {complaint}. Write a new treatment that avoids "
-            "this: the film itself, never a note about it.")
-    return [*messages[:-1], {"role": last["role"], "content": last["content"] + note}]
 
 
 def _better(a: VariantDraft, b: VariantDraft) -> bool:

@@ -8,7 +8,6 @@ Gradio, no globals: plain functions over domain models and a `TextEngine`.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -216,8 +215,9 @@ def ask(
     """Generate `schema`, validate it again with `context` (and `check`), re-ask with the message.
 
     The schema's validators read `info.context` (instructor style) and stay silent without it,
-    so engines parse freely and the meaning checks run here. Each re-ask shows the model its
-    answer and the complaint, with a new seed. When every try fails, the last answer is returned,
+    so engines parse freely and the meaning checks run here. Each re-ask is a fresh request with
+    the complaint added (`with_note`) and a new seed: shown its own answer, the offline model
+    copied it back token for token (docs/evals.md). When every try fails, the last answer is returned,
     or with `keep` the one it scores highest; with `keep`, a passing answer that scores lower than
     a failing one before it loses to it (a re-asked small model often passes by answering with
     less), and the failing one comes back with its complaint for the caller to repair.
@@ -245,9 +245,7 @@ def ask(
             if keep is not None and (best is None or keep(out) > best[0]):
                 best = (keep(out), out, error)
             if attempt < max_attempts:
-                convo = [*messages,
-                         {"role": "assistant", "content": json.dumps(out.model_dump(mode="json"), ensure_ascii=False)},
-                         {"role": "user", "content": f"That answer was rejected: {error}\nFix exactly this and answer again."}]
+                convo = with_note(messages, error)
             continue
         if best is not None and keep is not None and best[0] > keep(value):
             # the re-asked model passed by answering with less: the fuller answer comes back with
@@ -257,6 +255,18 @@ def ask(
     if best is not None:  # the failing answer with the most in it, not merely the last
         value, error = best[1], best[2]
     return Asked(value, error, max_attempts, time.perf_counter() - t0, convo)
+
+
+def with_note(messages: list[Message], complaint: str,
+              instead: str = "Write a new answer that avoids exactly this.") -> list[Message]:
+    """The messages with an earlier answer's complaint added to the request (unchanged without one).
+
+    The earlier answer itself is not shown: a small model shown its answer writes it again."""
+    if not complaint:
+        return list(messages)
+    last = messages[-1]
+    note = f"\n\nAn earlier answer was turned down because {complaint.rstrip('.')}. {instead}"
+    return [*messages[:-1], {"role": last["role"], "content": last["content"] + note}]
 
 
 def retryable(e: EngineError) -> bool:

@@ -42,3 +42,19 @@ def test_without_a_cap_the_stage_decides() -> None:
     assert attempts_for(text, 3) == 3
     text.max_attempts = 5  # type: ignore[attr-defined]
     assert attempts_for(text, 3) == 3 and attempts_for(text, 1) == 1
+
+
+def test_a_re_ask_is_a_fresh_request_with_the_complaint_not_the_answer_shown_back() -> None:
+    """Shown its own rejected answer, the offline model wrote it again token for token; a re-ask
+    is the same request with the complaint added, and a new seed."""
+    text = ScriptedText()
+    text.enqueue({"text": "short"}, {"text": "long enough now"})
+    request = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a line"}]
+    got = ask(text, request, Line, seed=1, max_attempts=3, context={"check": True})  # type: ignore[arg-type]
+    assert got.ok and got.attempts == 2
+    second = text.calls[1]["messages"]
+    assert [m["role"] for m in second] == ["system", "user"]
+    assert second[0] == request[0] and second[1]["content"].startswith("a line")
+    assert "turned down because text: too short" in second[1]["content"] and "short\"" not in second[1]["content"]
+    assert text.calls[0]["seed"] != text.calls[1]["seed"]
+    assert request[1]["content"] == "a line"  # the caller's messages are not changed
