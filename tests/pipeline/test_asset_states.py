@@ -221,17 +221,28 @@ def test_a_failed_model_call_falls_back_to_the_registry_state_changes(runner: Ru
     assert prefill(state, script.scenes[0].id, bundle.registry.get("as_persephone")).startswith("A young woman")
 
 
-def test_copying_the_master_description_is_reasked(runner: Runner, engines: FakeEngines) -> None:
+def test_copying_the_master_description_means_unchanged_and_is_not_reasked(runner: Runner,
+                                                                           engines: FakeEngines) -> None:
+    """A state that is its master word for word says "no change here": one call (re-asked, the
+    offline model copied it back every time), and the asset keeps its last known look, which in a
+    later scene is the change an earlier scene made, never the master again."""
     pid, script = project_with_script(runner)
     bundle = registry_for(runner, pid, script)
-    make_shots(runner, engines, pid, script, 0)
-    ids = n_assets(runner, pid, script, 0)
+    make_shots(runner, engines, pid, script, 2)
+    ids = n_assets(runner, pid, script, 2)
+    state = runner.view(pid).state
+    last_known = {a: prefill(state, script.scenes[2].id, bundle.registry.get(a)) for a in ids}
+    assert last_known["as_persephone"] != bundle.registry.get("as_persephone").description  # changed earlier
     copied = {"states": [{"number": k + 1, "description": bundle.registry.get(a).description, "changes": []}
                          for k, a in enumerate(ids)]}
-    engines.scripted.enqueue(copied, states_out(len(ids)))
-    result = runner.run(pid, Stage.ASSET_STATES, script.scenes[0].id)
-    assert result.takes[0].attempts == 2 and result.takes[0].purpose == "asset_states"
-    assert "copies its master description" in engines.scripted.calls[-1]["messages"][-1]["content"]
+    engines.scripted.enqueue(copied)
+    before = len(engines.scripted.calls)
+    result = runner.run(pid, Stage.ASSET_STATES, script.scenes[2].id)
+    take = result.takes[0]
+    assert result.ok and take.attempts == 1 and take.purpose == "asset_states" and not take.note
+    assert len(engines.scripted.calls) == before + 1
+    st = states(runner, pid, script.scenes[2].id)
+    assert {a: state_of(st, a).description for a in ids} == last_known  # type: ignore[union-attr]
 
 
 def test_a_partly_wrong_answer_keeps_its_good_states_and_fills_the_rest(runner: Runner, engines: FakeEngines) -> None:
