@@ -10,6 +10,7 @@ same input always gives the same answer, and a test can state the rule.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -421,3 +422,45 @@ def align(paragraphs: list[str], scenes: list[str], places: list[str] | None = N
         out[i] = j
         j = came[i][j]
     return out
+
+
+# --- formula sentences ---------------------------------------------------------------------------------
+
+#: Pronouns, masked with the names when two sentences are compared for their pattern.
+PRONOUNS = frozenset(re.findall(r"\S+", """i me my mine myself you your yours yourself we us our ours ourselves he
+him his himself she her hers herself it its itself they them their theirs themselves"""))
+#: A later sentence at least this close to an earlier one (difflib ratio of the masked words) is a
+#: copy of its pattern. Measured on every saved run's script (docs/evals.md): the tuba-audition
+#: formula sentences score 0.68-0.82; a different sentence about the same people scores under 0.62.
+FORMULA_RATIO = 0.65
+#: Both sentences have at least this many masked words: "He nods." twice is a beat, not a formula.
+FORMULA_MIN_WORDS = 8
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def masked_words(sentence: str, names: Iterable[str]) -> list[str]:
+    """The words of a sentence with each name (a capitalised word of one of `names`) as "<n>" (a
+    run of them, a full name, as one) and each pronoun as "<p>": what is left is its pattern."""
+    name_words = {w.casefold() for n in names for w in _TOKEN.findall(n)}
+    out: list[str] = []
+    for token in _TOKEN.findall(sentence):
+        low = token.casefold().replace("’", "'")
+        if token[:1].isupper() and low in name_words:
+            if out[-1:] != ["<n>"]:
+                out.append("<n>")
+        else:
+            out.append("<p>" if low in PRONOUNS else low)
+    return out
+
+
+def is_formula_copy(later: str, earlier: str, names: Iterable[str]) -> bool:
+    """True when `later` is `earlier` over again with other people in it: the same words once
+    names and pronouns are masked ("Ines is standing …, dressed in a tuxedo with her long blonde
+    hair tied in a bun" / "Mr. Fenwick Hoyle is standing behind her, dressed in a tuxedo with his
+    dark hair tied in a bun"), or the same sentence word for word."""
+    names = list(names)
+    a, b = masked_words(earlier, names), masked_words(later, names)
+    if min(len(a), len(b)) < FORMULA_MIN_WORDS:
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= FORMULA_RATIO

@@ -69,6 +69,7 @@ from aiuteur.pipeline.roster import (
 from aiuteur.pipeline.screen_words import (
     align,
     content_words,
+    is_formula_copy,
     quotations,
     sentences_whole,
     story_paragraphs,
@@ -244,6 +245,25 @@ def repair_plan(plan: ScriptPlanDraft, *, names: bool = True) -> ScriptPlanDraft
                 cast.append(named)
         scenes.append(s.model_copy(update={"cast": cast[:8]}))
     return plan.model_copy(update={"characters": characters[:12], "scenes": scenes})
+
+
+def without_repeated_scenes(plan: ScriptPlanDraft) -> tuple[ScriptPlanDraft, list[str]]:
+    """The plan with each scene it gives twice (the same heading and the same summary word for
+    word) kept once, where it first comes, with the casts of both: the real model's letters plan
+    ended on two identical `INT. SKERRIN ISLAND - DUSK` scenes (efd8620), and their scenes were
+    written twice. Returns the plan and the repeats dropped ("scene 7 (INT. SKERRIN ISLAND - DUSK)")."""
+    kept: list[ScenePlanDraft] = []
+    dropped: list[str] = []
+    for i, s in enumerate(plan.scenes, start=1):
+        twin = next((k for k, x in enumerate(kept) if heading_of(x) == heading_of(s)
+                     and _words_key(x.summary) == _words_key(s.summary)), None)
+        if twin is None:
+            kept.append(s)
+            continue
+        cast = list(kept[twin].cast) + [m for m in s.cast if not any(_same_name(m, c) for c in kept[twin].cast)]
+        kept[twin] = kept[twin].model_copy(update={"cast": cast[:8]})
+        dropped.append(f"scene {i} ({heading_of(s)})")
+    return (plan.model_copy(update={"scenes": kept}), dropped) if dropped else (plan, [])
 
 
 def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlanDraft, list[str]]:
@@ -569,6 +589,129 @@ def without_prompt_labels(draft: SceneDraft, prompt: str) -> tuple[SceneDraft, l
             cut.append(m.group("label"))
         out.append(e)
     return (SceneDraft.model_construct(elements=out), list(dict.fromkeys(cut))) if cut else (draft, [])
+
+
+def _spoken(text: str) -> tuple[str, str] | None:
+    """(who, words) of speech written as a whole action line: `BRANDT says, "Buy a suit."`, or the
+    form of a script page, `BRANDT: Buy a suit.`; None for anything else."""
+    m = _SPEECH_IN_ACTION.match(text) or _CUE_IN_ACTION.match(text)
+    if m is None:
+        return None
+    words = (m.group("words") or m.groupdict().get("single") or "").strip().strip('"“”').strip()
+    return (m.group("who"), words) if words else None
+
+
+def cues_as_dialogue(draft: SceneDraft, cast: list[str],
+                     people: list[str]) -> tuple[SceneDraft, list[str], list[str]]:
+    """The scene with speech written as action (a line of an action element that is a name, a
+    colon and words, or a name that says something in quotes) made that speaker's dialogue, in its
+    place: the real model wrote `INES: You left it on the bus.` as action in tuba-audition
+    (bcc86e3), and put three cues into one action element in mapmakers-apprentice (fdf86bd).
+
+    The speaker is a cast member, or one of the film's `people` whom the scene's other action
+    shows; the line of someone of the film the scene does not have goes (the scene's schema lets
+    only its cast speak: a line in another mouth is the model getting round it). A name nobody in
+    the film has ("CLOSE ON:", "LATER:") is no speaker and the line stays action. The rules for
+    lines said again (`to_elements`, `not_said_before`, `with_true_speakers`) then apply to these
+    lines as to any other. Returns the scene, the lines made dialogue and the speakers whose lines
+    went ("INES: You left it on the bus.", "PELL")."""
+    everyone = list(dict.fromkeys([*cast, *people]))
+    parsed: list[list[tuple[str, tuple[str, str] | None]]] = []
+    for e in draft.elements:
+        rows: list[tuple[str, tuple[str, str] | None]] = []
+        if isinstance(e, ActionLine):
+            for line in (x.strip() for x in e.text.split("\n")):
+                said = _spoken(line) if line else None
+                found = named_in(said[0], cast) if said else []
+                if said and len(found) != 1:
+                    found = named_in(said[0], everyone)
+                if said and len(found) > 1:  # "INES" among "Ines" and "Ines Abernathy": the one it spells
+                    found = list({cue(n): n for n in found if _same_name(n, said[0])}.values())
+                rows.append((line, (found[0], said[1]) if said and len(found) == 1 else None))
+        parsed.append(rows)
+    if not any(s for rows in parsed for _, s in rows):
+        return draft, [], []
+    shown = " ".join(line for rows in parsed for line, s in rows if s is None)
+    out: list[Any] = []
+    made: list[str] = []
+    gone: list[str] = []
+    for e, rows in zip(draft.elements, parsed, strict=True):
+        if not isinstance(e, ActionLine) or not any(s for _, s in rows):
+            out.append(e)
+            continue
+        narration: list[str] = []
+        for line, said in rows:
+            if said is None:
+                narration.append(line)
+                continue
+            if narration:
+                out.append(ActionLine(kind="action", text=" ".join(narration)[:700]))
+                narration = []
+            who, words = said
+            if any(_same_name(who, c) for c in cast) or named_in(shown, [who]):
+                out.append(DialogueLine.model_construct(kind="dialogue", speaker=cue(who), parenthetical="",
+                                                        text=words[:400]))
+                made.append(f"{cue(who)}: {words[:40]}")
+            else:
+                gone.append(cue(who))
+        if narration:
+            out.append(ActionLine(kind="action", text=" ".join(narration)[:700]))
+    return SceneDraft.model_construct(elements=out), made, list(dict.fromkeys(gone))
+
+
+def without_formula_copies(draft: SceneDraft, names: list[str]) -> tuple[SceneDraft, list[str]]:
+    """The scene without action sentences that repeat an earlier sentence of the scene with other
+    people in it (`screen_words.is_formula_copy`): the real model's tuba-audition described three
+    people as "X is standing …, dressed in a tuxedo with … hair tied in a bun, and … hands on …
+    hips", and the eval's loop metric flagged it. The first of each pattern stays, so a scene keeps
+    its first action; a line whose every sentence is a copy goes. Returns the scene and the
+    sentences taken out."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    out: list[Any] = []
+    for e in draft.elements:
+        if not isinstance(e, ActionLine):
+            out.append(e)
+            continue
+        mine: list[str] = []
+        for sentence in sentences_whole(e.text):
+            if any(is_formula_copy(sentence, before, names) for before in kept):
+                dropped.append(sentence)
+            else:
+                mine.append(sentence)
+                kept.append(sentence)
+        if len(mine) == len(sentences_whole(e.text)):
+            out.append(e)
+        elif mine:
+            out.append(e.model_copy(update={"text": " ".join(mine)}))
+    return (SceneDraft.model_construct(elements=out), dropped) if dropped else (draft, [])
+
+
+def mend_scene(draft: SceneDraft, *, number: str, summary: str, cast: list[str],
+               people: list[str]) -> tuple[SceneDraft, list[str]]:
+    """What code puts right in a written scene's action lines before anything reads them: speech
+    written as action (`cues_as_dialogue`) and formula sentences (`without_formula_copies`). A scene
+    that had action keeps some: when none is left, it opens on its summary. Returns the scene and a
+    note per change, for the take. (A copy of the summary goes later, `without_synopsis_copy`, once
+    the lines an earlier scene has are gone.)"""
+    notes: list[str] = []
+    had_action = any(isinstance(e, ActionLine) for e in draft.elements)
+    draft, made, gone = cues_as_dialogue(draft, cast, people)
+    if made:
+        notes.append(f"Scene {number} wrote speech as action ({'; '.join(made[:3])}); it is dialogue now.")
+    if gone:
+        notes.append(f"Scene {number} wrote lines as action for {', '.join(gone)}, who {'is' if len(gone) == 1 else 'are'} "
+                     "not in it; they were taken out.")
+    draft, formulas = without_formula_copies(draft, list(dict.fromkeys([*cast, *people])))
+    if formulas:
+        notes.append(f"Scene {number} said {len(formulas)} sentence{'s' if len(formulas) > 1 else ''} again with "
+                     f"other people in {'them' if len(formulas) > 1 else 'it'} (\"{formulas[0][:60]}\"); code kept the first "
+                     "of each pattern.")
+    if had_action and not any(isinstance(e, ActionLine) for e in draft.elements) and summary.strip():
+        draft = SceneDraft.model_construct(elements=[ActionLine(kind="action", text=summary.strip()[:700]),
+                                                     *draft.elements])
+        notes.append(f"Scene {number} had no action left, so it opens on its summary.")
+    return draft, notes
 
 
 def with_true_speakers(draft: SceneDraft, speech: list[tuple[str, str]],
@@ -933,16 +1076,36 @@ def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_t
             return len(key.split()) >= DIALOGUE_AGAIN_WORDS and said[key] >= story.count(f" {key} ")
         return False
 
+    # A scene keeps its first action line even when an earlier scene has it (and still loses its
+    # repeated dialogue: tuba-audition's foyer scene kept a line of scene 3 and, with it, all the
+    # lines scene 3 had said, at bcc86e3).
+    first = next((i for i, e in enumerate(elements) if e.kind == ElementKind.ACTION), -1)
+    if any(e.kind == ElementKind.ACTION and not again(e) for e in elements):
+        first = -1
     kept: list[ScriptElement] = []
-    for e in elements:
-        if again(e):
+    for i, e in enumerate(elements):
+        if i != first and again(e):
             if e.kind == ElementKind.DIALOGUE and kept and kept[-1].kind == ElementKind.PARENTHETICAL:
                 kept.pop()  # its parenthetical goes with it
             continue
         kept.append(e)
-    if not any(e.kind == ElementKind.ACTION for e in kept):
-        return elements
-    return kept
+    return kept or elements  # a scene keeps something
+
+
+def without_synopsis_copy(elements: list[ScriptElement], synopsis: str) -> tuple[list[ScriptElement], bool]:
+    """A scene's elements without an action line that is its synopsis word for word (the synopsis
+    under the heading says it already; the real model's tuba-audition put it into four of six
+    scenes at bcc86e3), unless the scene needs it: it is the only action, or without it the scene
+    would not open on action (the shot list films action lines, never the synopsis). Applied after
+    `not_said_before`, so an action line an earlier scene has is no reason to drop it. Returns the
+    elements and whether a copy went."""
+    key = _words_key(synopsis)
+    if not key:
+        return elements, False
+    rest = [e for e in elements if not (e.kind == ElementKind.ACTION and _words_key(e.text) == key)]
+    if len(rest) == len(elements) or not rest or rest[0].kind != ElementKind.ACTION:
+        return elements, False
+    return rest, True
 
 
 def _key_of(elements: list[ScriptElement]) -> str:
@@ -1005,7 +1168,10 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
             else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine) and _narrates_self(e.text, voice_of(e.speaker)[0]):
-            out.append(ScriptElement(kind=ElementKind.ACTION, text=e.text.strip()))  # "ALDER: Alder is a man …"
+            key = " ".join(re.findall(r"\w+", e.text.lower()))
+            if key not in seen:  # told again as a "line" after an action line said it: once is enough
+                seen.add(key)
+                out.append(ScriptElement(kind=ElementKind.ACTION, text=e.text.strip()))  # "ALDER: Alder is a man …"
         elif isinstance(e, DialogueLine):
             speaker, extension = voice_of(e.speaker)
             words = " ".join(re.findall(r"\w+", e.text.lower()))
@@ -1113,10 +1279,11 @@ class Writer:
         # Casts that disagree with the character list are completed by code, never re-asked: a
         # second answer costs minutes on a CPU and comes back with other gaps (docs/evals.md).
         fixed = plan_problems(got.value)
-        plan = repair_plan(got.value)
+        plan, repeated = without_repeated_scenes(repair_plan(got.value))  # a scene planned twice is written once
         plan, placed = add_story_places(plan, self.story_text)  # every place the story puts people in gets a scene
         plan, added = add_missing_places(plan, self.beat_places)  # and every place of the beats still without one
-        plan = repair_plan(plan, names=False)
+        plan, again = without_repeated_scenes(repair_plan(plan, names=False))
+        repeated += again
         plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
         if placed:
@@ -1125,6 +1292,8 @@ class Writer:
             notes.append(f"The plan left out people the story names, so code cast {', '.join(people)}.")
         if fixed:
             notes.append(f"Code completed the plan's casts and characters ({len(fixed)} gaps: {fixed[0]}).")
+        if repeated:
+            notes.append(f"The plan gave the same scene twice, so code kept it once and dropped {', '.join(repeated)}.")
         note = " ".join(notes)
         take = self.take("script_plan", inputs, rendered, attempts=got.attempts, seconds=got.seconds,
                          messages=got.messages, output=plan)
@@ -1163,6 +1332,8 @@ class Writer:
         if labels:
             notes.append(f"Scene {number} began lines with the instructions' own words ({', '.join(labels)}); "
                          "they were taken out.")
+        draft, mended = mend_scene(draft, number=number, summary=summary, cast=cast, people=people or cast)
+        notes += mended
         draft, moved = with_true_speakers(draft, speech or [], cast)
         if moved:
             notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
@@ -1212,10 +1383,15 @@ def write_script(
                                    seed=writer.seed + 101 * i, guidance=writer.guidance,
                                    talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)],
                                    speech=speech, people=[c.name for c in plan.characters])
-        out.takes.append(take)
         if draft is None:
+            out.takes.append(take)
             return out
         elements = not_said_before(to_elements(draft, scene.heading, list(planned.cast)), scenes, writer.story_text)
+        elements, copied = without_synopsis_copy(elements, planned.summary)
+        if copied:
+            note = f"Scene {i} repeated its summary word for word as an action line; the copy was taken out."
+            take = take.model_copy(update={"note": f"{take.note} {note}".strip()})
+        out.takes.append(take)
         scenes.append(scene.model_copy(update={"elements": elements}))
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
         if on_partial is not None:
@@ -1263,7 +1439,8 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
     if draft is None:
         return out
     elements = to_elements(draft, old.heading or "", cast)
-    if old.synopsis:  # keep the summary line an import of this script had
+    if old.synopsis:  # keep the summary line an import of this script had, and not its copy
+        elements, _ = without_synopsis_copy(elements, old.synopsis)
         elements = [ScriptElement(kind=ElementKind.SYNOPSIS, text=old.synopsis), *elements]
     scenes = list(script.scenes)
     scenes[index] = old.model_copy(update={"elements": elements})
