@@ -2,8 +2,9 @@
 
 A saved run keeps the master script as the code of its day left it. This reads each saved scene
 back as the model's typed elements and runs today's code over it, in the order a run does
-(`script.mend_scene`: speech written as action, formula sentences; then `to_elements`,
-`not_said_before` and `without_synopsis_copy`; a plan's repeated scenes first, `without_repeated_scenes`), so
+(`without_prompt_labels` with today's scene prompt, `script.mend_scene`: speech written as action,
+formula sentences; then `to_elements`,
+`not_said_before`, `only_action_here` and `without_synopsis_copy`; a plan's repeated scenes first, `without_repeated_scenes`), so
 a rule is measured on every script the real model has written: what it changes, and what the
 loop metrics say before and after. The plan's casts are not saved: a scene's cast is read as who
 speaks in it and whom its action names (among the story's labelled characters and the script's
@@ -35,15 +36,18 @@ from aiuteur.pipeline.script import (
     _spoken,
     cues_as_dialogue,
     not_said_before,
+    only_action_here,
     to_elements,
     without_formula_copies,
+    without_prompt_labels,
     without_repeated_scenes,
     without_synopsis_copy,
 )
+from aiuteur.pipeline.writing import default_templates
 
 Data = dict[str, Any]
-RULES = ("repeated scenes", "speech as action made dialogue", "speech as action of someone absent",
-         "summary copies", "formula sentences")
+RULES = ("repeated scenes", "prompt labels", "speech as action made dialogue", "speech as action of someone absent",
+         "summary copies", "formula sentences", "only action kept where needed")
 
 
 def scene_draft(scene: Data) -> SceneDraft:
@@ -81,12 +85,15 @@ def remend(script: Data, story: str = "", names: list[str] | None = None) -> tup
     plan, dropped = without_repeated_scenes(_plan(saved))
     counts["repeated scenes"] += len(dropped)
     keep = [i for i, s in enumerate(saved) if not any(d.startswith(f"scene {i + 1} ") for d in dropped)]
+    prompt = "\n".join(default_templates(f"script/{role}").text for role in ("scene_system", "scene_user"))
     speakers = [str(e["character"]) for s in saved for e in s.get("elements") or [] if e.get("character")]
     people = list(dict.fromkeys([*(names or []), *speakers]))
     scenes: list[Scene] = []
     for i in keep:
         s = saved[i]
-        draft = scene_draft(s)
+        draft, labels = without_prompt_labels(scene_draft(s), prompt)
+        counts["prompt labels"] += sum(1 for e in scene_draft(s).elements if isinstance(e, ActionLine)
+                                       and any(e.text.startswith(f"{label}:") for label in labels))
         narration = " ".join(line for e in draft.elements if isinstance(e, ActionLine)
                              for line in e.text.split("\n") if not _spoken(line.strip()))
         cast = list(dict.fromkeys([*(e.speaker for e in draft.elements if isinstance(e, DialogueLine)),
@@ -98,6 +105,8 @@ def remend(script: Data, story: str = "", names: list[str] | None = None) -> tup
         counts["formula sentences"] += len(formulas)
         heading = str(s.get("heading") or "")
         elements = not_said_before(to_elements(draft, heading, cast), scenes, story)
+        elements, scenes, shared = only_action_here(elements, scenes, str(s.get("synopsis") or ""))
+        counts["only action kept where needed"] += bool(shared)
         elements, copied = without_synopsis_copy(elements, str(s.get("synopsis") or ""))
         counts["summary copies"] += copied
         scenes.append(Scene(number=str(len(scenes) + 1), heading=heading, int_ext=IntExt(s.get("int_ext") or "INT"),

@@ -1092,6 +1092,41 @@ def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_t
     return kept or elements  # a scene keeps something
 
 
+def only_action_here(elements: list[ScriptElement], earlier: list[Scene],
+                     synopsis: str) -> tuple[list[ScriptElement], list[Scene], str]:
+    """A scene whose only action line an earlier scene has word for word (`not_said_before` keeps
+    it: a scene opens on what we see) keeps it, and the earlier scenes that have other action lines
+    give it up; when an earlier scene needs it too (its only action), this scene opens on its
+    synopsis instead, unless an earlier scene has that as well. The real model's tuba-audition
+    (bcc86e3) put the foyer paragraph into the scene at the bus stop and into the foyer scene, whose
+    only action it was; the eval counts a long line said twice as a loop. Returns the elements, the
+    earlier scenes and what was done, for the take's note ('' when nothing)."""
+    actions = [e for e in elements if e.kind == ElementKind.ACTION]
+    key = _words_key(actions[0].text) if len(actions) == 1 else ""
+    if len(key.split()) < LOOP_MIN_WORDS:
+        return elements, earlier, ""
+
+    def has(sc: Scene) -> bool:
+        return any(e.kind == ElementKind.ACTION and _words_key(e.text) == key for e in sc.elements)
+
+    if not any(has(sc) for sc in earlier):
+        return elements, earlier, ""
+    scenes, gave = list(earlier), []
+    for k, sc in enumerate(scenes):
+        rest = [e for e in sc.elements if not (e.kind == ElementKind.ACTION and _words_key(e.text) == key)]
+        if has(sc) and rest and rest[0].kind == ElementKind.ACTION:
+            scenes[k] = sc.model_copy(update={"elements": rest})
+            gave.append(sc.number)
+    if not any(has(sc) for sc in scenes):
+        return elements, scenes, f"its only action line was in scene {', '.join(gave)} too; it stays here and left there"
+    seen = {_words_key(e.text) for sc in scenes for e in sc.elements if e.kind == ElementKind.ACTION}
+    if not synopsis.strip() or _words_key(synopsis) in seen:
+        return elements, scenes, ""
+    opening = ScriptElement(kind=ElementKind.ACTION, text=synopsis.strip())
+    note = f"its only action line is scene {next(sc.number for sc in scenes if has(sc))}'s, so it opens on its synopsis"
+    return [opening if e is actions[0] else e for e in elements], scenes, note
+
+
 def without_synopsis_copy(elements: list[ScriptElement], synopsis: str) -> tuple[list[ScriptElement], bool]:
     """A scene's elements without an action line that is its synopsis word for word (the synopsis
     under the heading says it already; the real model's tuba-audition put it into four of six
@@ -1387,10 +1422,13 @@ def write_script(
             out.takes.append(take)
             return out
         elements = not_said_before(to_elements(draft, scene.heading, list(planned.cast)), scenes, writer.story_text)
+        elements, scenes, shared = only_action_here(elements, scenes, planned.summary)
         elements, copied = without_synopsis_copy(elements, planned.summary)
+        notes = [f"Scene {i}: {shared}."] if shared else []
         if copied:
-            note = f"Scene {i} repeated its summary word for word as an action line; the copy was taken out."
-            take = take.model_copy(update={"note": f"{take.note} {note}".strip()})
+            notes.append(f"Scene {i} repeated its summary word for word as an action line; the copy was taken out.")
+        if notes:
+            take = take.model_copy(update={"note": " ".join([take.note, *notes]).strip()})
         out.takes.append(take)
         scenes.append(scene.model_copy(update={"elements": elements}))
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")

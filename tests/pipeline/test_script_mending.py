@@ -17,6 +17,7 @@ from aiuteur.pipeline.script import (
     cues_as_dialogue,
     mend_scene,
     not_said_before,
+    only_action_here,
     to_elements,
     without_formula_copies,
     without_repeated_scenes,
@@ -130,6 +131,28 @@ def test_a_repeat_of_an_earlier_scenes_only_action_still_loses_its_repeated_line
     assert not_said_before(later, [first]) == [_act(foyer), _say("INES", "Of course you did.")]
 
 
+def test_a_scene_whose_only_action_an_earlier_scene_has_keeps_it_and_the_earlier_gives_it_up() -> None:
+    """tuba-audition (bcc86e3): the foyer paragraph was in the bus-stop scene and was all the foyer
+    scene had; the eval counts a long line in two scenes as a loop."""
+    foyer = "In the foyer of the Corwen, Ines marched up to the cloakroom attendant."
+    stop = Scene(id="s3", number="3", heading="EXT. STOP - DUSK",
+                 elements=[_act("Dov stands at the stop with the tuba case on his back."),
+                           _say("INES", "You left it on the bus."), _act(foyer)])
+    here = [_act(foyer), _say("INES", "Of course you did.")]
+    elements, earlier, note = only_action_here(here, [stop], "Ines asks about a tuxedo.")
+    assert elements == here and note == "its only action line was in scene 3 too; it stays here and left there"
+    assert [e.text for e in earlier[0].elements] == ["Dov stands at the stop with the tuba case on his back.",
+                                                     "You left it on the bus."]
+    # When the earlier scene needs it too (its only action), this scene opens on its synopsis.
+    needs = Scene(id="s3", number="3", heading="EXT. STOP - DUSK", elements=[_act(foyer), _say("INES", "Look.")])
+    elements, earlier, note = only_action_here(here, [needs], "Ines asks about a tuxedo.")
+    assert [e.text for e in elements] == ["Ines asks about a tuxedo.", "Of course you did."] and earlier == [needs]
+    assert note == "its only action line is scene 3's, so it opens on its synopsis"
+    # Nothing shared, or several action lines: nothing to do.
+    assert only_action_here([_act("Rain falls on the Corwen's roof all night.")], [stop], "x") == (
+        [_act("Rain falls on the Corwen's roof all night.")], [stop], "")
+
+
 def test_a_scene_the_plan_gives_twice_is_written_once_with_both_casts() -> None:
     """The letters plan (efd8620) ended on two identical INT. SKERRIN ISLAND - DUSK scenes."""
     plan = plan_out(3)
@@ -184,7 +207,8 @@ def test_the_saved_real_tuba_script_re_mended_has_no_formula_loop() -> None:
     assert before["script"]["looping"] == 2 and "hair tied in a" in before["script"]["evidence"]
     mended, counts = remend(saved, story.text, [c.name for c in story.labels.characters])
     after = script_loops(mended.model_dump(mode="json"), story.text)
-    assert after["script"]["looping"] == 0 and after["dialogue"]["repeated_lines"] == 0
+    assert after["script"]["looping"] == 0 and after["script"]["repeated_lines"] == 0, after
+    assert after["dialogue"]["repeated_lines"] == 0, after
     assert counts["formula sentences"] >= 3 and counts["summary copies"] >= 1
     assert all(any(e.kind == ElementKind.ACTION for e in s.elements) for s in mended.scenes)
     assert not any(e.kind == ElementKind.ACTION and e.text.startswith("INES:") for s in mended.scenes for e in s.elements)
