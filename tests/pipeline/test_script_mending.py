@@ -197,6 +197,20 @@ def test_a_written_script_is_mended_and_each_take_says_what_changed(runner: Runn
     assert "Scene 1 repeated its summary word for word as an action line" in note
 
 
+def test_a_line_two_scenes_share_stays_where_it_is_the_only_action(runner: Runner, engines: FakeEngines) -> None:
+    pid = _through_beats(runner, engines)
+    lamp = "The lamp flickers, then blazes gold across the black water."
+    two = {"elements": [{"kind": "action", "text": lamp},
+                        {"kind": "dialogue", "speaker": "LEO", "parenthetical": "", "text": "It works, Martha!"}]}
+    engines.scripted.enqueue(plan_out(2), scene_out(1), two)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    actions = [[e.text for e in s.elements if e.kind == ElementKind.ACTION] for s in script.scenes]
+    assert lamp not in actions[0] and actions[0] and actions[1] == [lamp]
+    assert "Scene 2: its only action line was in scene 1 too; it stays here and left there." in result.takes[2].note
+
+
 def test_the_saved_real_tuba_script_re_mended_has_no_formula_loop() -> None:
     """The real test's run at bcc86e3 failed its loop check on a formula ("hair tied in a") and the
     synopsis copied into action ("mr fenwick hoyle and"); today's code, re-applied, leaves neither."""
