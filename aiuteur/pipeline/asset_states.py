@@ -63,7 +63,16 @@ from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
-from aiuteur.pipeline.screen_words import says_the_same, sentences_whole, unquoted
+from aiuteur.pipeline.screen_words import (
+    changes_back,
+    retells,
+    says_a_look,
+    says_look_change,
+    says_the_same,
+    sentences_whole,
+    stems,
+    unquoted,
+)
 from aiuteur.pipeline.shot_list import (
     find_asset,
     scene_assets,
@@ -297,29 +306,92 @@ def source_label(state: ProjectState, source: str) -> str:
     return "the master reference"
 
 
-def prefill(state: ProjectState, scene_id: str, asset: Asset) -> str:
-    """The asset's last known look at this scene: the latest of the registry's state changes at or
-    before it and the changes recorded inside earlier scenes (stage 8, by shot); else the master
-    description. So a change seen in one scene carries into every scene after it."""
+@dataclass(frozen=True)
+class Look:
+    """How an asset looks at a point of the film: `text` (what a pre-fill says), the last change of
+    look that holds (`change`, None when none has happened) and the look before that change (`base`)."""
+
+    text: str
+    change: str | None = None
+    base: str = ""
+
+
+def _merged(first: str, then: str) -> str:
+    """`first`, then `then` (unless `then` already begins with it, or says nothing more)."""
+    first, then = first.strip(), then.strip()
+    if not then or _norm(then).startswith(_norm(first)):
+        return then or first
+    if not first:
+        return then
+    return f"{first.rstrip('.')}. {then}"
+
+
+def keeps(text: str, look: Look) -> bool:
+    """True when `text` still says what the look's last change added to the look before it (four
+    fifths of those words or more, tense and endings aside): a restatement that drops the gold
+    sequins does not. Strict on purpose: a text that fails only gets the change's words first."""
+    if look.change is None:
+        return True
+    added = stems(look.change) - stems(look.base) or stems(look.change)
+    return len(added & stems(text)) * 5 >= len(added) * 4
+
+
+def new_look(text: str, look: Look, master: str) -> bool:
+    """True when a recorded change `text` changes the look: it undoes the last change, or it says
+    a look that is neither the last change told again (the script's scene that tells the same event
+    once more, in fewer words) nor the first look told again, nor no look at all (a small model's
+    "change" that is a line of the scene). Those change nothing: the look before them holds."""
+    if not says_a_look(text):
+        return False
+    if look.change is not None and changes_back(text, look.change):
+        return True
+    return not (retells(text, look.change or master) or retells(text, master))
+
+
+def _history(state: ProjectState, scene_id: str, asset: Asset, *, here: bool) -> list[tuple[str, bool]]:
+    """(text, is a change) in film order: the registry's state changes up to this scene (with this
+    scene's own when `here`), and each earlier scene's saved state: its description (the look as it
+    opened), then the changes recorded at its shots."""
     order = {sid: i for i, sid in enumerate(state.scene_ids)}
-    here = order.get(scene_id, len(order))
-    found: list[tuple[tuple[int, int], str]] = [
-        ((order[c.scene_id], 0), c.description) for c in asset.state_changes
-        if c.shot_id is None and c.scene_id in order and order[c.scene_id] <= here]
+    at = order.get(scene_id, len(order))
+    found: list[tuple[tuple[int, int, int], str, bool]] = [
+        ((order[c.scene_id], 0, k), c.description, True) for k, c in enumerate(asset.state_changes)
+        if c.shot_id is None and c.scene_id in order and (order[c.scene_id] < at or (here and order[c.scene_id] == at))]
     for sid in earlier_scenes(state, scene_id):
         st = state_of(saved_states(state, sid), asset.id)
         if st is None:
             continue
-        # how it looked as that scene ended: its last change, else its own description (inferred or
-        # written there), which goes with the image the rearview mirror carries on
-        last = st.changes[-1].description if st.changes else st.description
-        if last.strip():
-            found.append(((order.get(sid, -1), 1), last))
-    best: tuple[tuple[int, int], str] | None = None
-    for key, text in found:  # in the order recorded: of two changes in one scene, the later one
-        if best is None or key >= best[0]:
-            best = (key, text)
-    return best[1] if best else asset.description
+        found.append(((order.get(sid, -1), 1, 0), st.description, False))
+        found.extend(((order.get(sid, -1), 1, 1 + k), c.description, True) for k, c in enumerate(st.changes))
+    return [(text, change) for _, text, change in sorted(found, key=lambda f: f[0]) if text.strip()]
+
+
+def last_look(state: ProjectState, scene_id: str, asset: Asset, *, here: bool = True) -> Look:
+    """The asset's last known look at this scene (as it opens when not `here`; with this scene's
+    registry changes when `here`): the master description, changed by each recorded change that
+    changes the look (`new_look`). A scene's own description follows it while it keeps what the
+    last change added (`keeps`), and otherwise gets the change's words first: a change the story
+    makes holds into every scene after it until it is changed again or back, whatever shorter
+    restatement of it a model or a scene wrote (last-orders-at-the-lantern: the script's second
+    telling of Gus putting on the jacket, with no gold or sequins, took its place)."""
+    master = asset.description
+    look = Look(master)
+    for text, is_change in _history(state, scene_id, asset, here=here):
+        if is_change:
+            if new_look(text, look, master):
+                look = Look(text.strip(), text.strip(), look.text)
+        elif look.change is None or keeps(text, look):
+            look = Look(text.strip(), look.change, look.base)
+        else:
+            look = Look(_merged(look.change, text), look.change, look.base)
+    return look
+
+
+def prefill(state: ProjectState, scene_id: str, asset: Asset) -> str:
+    """The asset's last known look at this scene (`last_look`): the registry's state changes at or
+    before it and the looks recorded inside earlier scenes (stage 8, by shot); else the master
+    description. So a change seen in one scene carries into every scene after it."""
+    return last_look(state, scene_id, asset).text or asset.description
 
 
 def script_sentence(scene: Scene, asset: Asset) -> str:
@@ -343,9 +415,8 @@ def never_empty(description: str, asset: Asset, scene: Scene, prefilled: str) ->
 
 
 def look_before(state: ProjectState, scene_id: str, asset: Asset) -> str:
-    """The asset's look as the scene opens when it changes inside it: the last known look before it."""
-    ids = earlier_scenes(state, scene_id)
-    return prefill(state, ids[-1], asset) if ids else asset.description
+    """The asset's look as the scene opens (before any change inside it): the last known look before it."""
+    return last_look(state, scene_id, asset, here=False).text or asset.description
 
 
 def carries(text: str, change: str) -> bool:
@@ -364,32 +435,54 @@ def shot_of(sentence: str, shots: ShotList | None) -> int | None:
     return None
 
 
+def change_shot(description: str, shots: ShotList | None) -> int | None:
+    """The index of the shot where a change happens: the shot whose action holds the sentence that
+    says the change (a change's words may begin with what is put on: "It was a jacket. … Gus …
+    put it on."), else any of its sentences, else None."""
+    said = sentences_whole(description) or [description]
+    for sentence in sorted(said, key=lambda x: not says_look_change(x, True)):
+        at = shot_of(sentence, shots)
+        if at is not None:
+            return at
+    return None
+
+
 def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None, assets: list[Asset],
                       descriptions: list[str], changes: list[list[StateChange]]) -> None:
     """Make each look change the registry records in this scene land in the scene's states (in
     place): at the shot whose action states it (the look before it holds until then), else in the
-    scene's description. A state that already says it is left as it is. An asset with no change in
-    this scene keeps the changed look it had before (the model's description is added to it)."""
+    scene's description. A state that already says it is left as it is. A recorded change that
+    changes nothing (`new_look`: the last change told again in fewer words, the first look told
+    again, no look at all) is not one. An asset with no change in this scene keeps the changed look
+    it had before: its description gets the last change's words first unless it still says what
+    that change added (`keeps`), so a model's shorter restatement cannot erase it."""
     for i, a in enumerate(assets):
-        here = [c for c in a.state_changes if c.scene_id == scene.id and c.shot_id is None]
-        if not here:
-            before = prefill(state, scene.id, a)
-            if before.strip() and before != a.description and not carries(descriptions[i], before):
-                rest = descriptions[i].strip()
-                descriptions[i] = f"{before.strip().rstrip('.')}." + (f" {rest}" if rest and rest != before else "")
-            continue
-        for ch in here:
+        look = last_look(state, scene.id, a, here=False)
+        opening = look.text
+        fresh = False
+        for ch in (c for c in a.state_changes if c.scene_id == scene.id and c.shot_id is None):
+            if not new_look(ch.description, look, a.description):
+                continue
+            fresh = True
+            look = Look(ch.description.strip(), ch.description.strip(), look.text)
             if any(carries(c.description, ch.description) for c in changes[i]):
                 continue
-            at = shot_of(ch.description, shots)
+            at = change_shot(ch.description, shots)
             if at is not None and at > 0 and shots is not None:
                 changes[i].append(StateChange(scene_id=scene.id, shot_id=shots.shots[at].id,
                                               description=ch.description))
                 if carries(descriptions[i], ch.description):  # the look before the change holds until then
-                    descriptions[i] = look_before(state, scene.id, a)
+                    descriptions[i] = opening
             elif not carries(descriptions[i], ch.description):
-                rest = descriptions[i].strip()
-                descriptions[i] = f"{ch.description.strip().rstrip('.')}." + (f" {rest}" if rest else "")
+                descriptions[i] = _merged(ch.description, descriptions[i])
+        if fresh:
+            continue
+        if look.change is not None:
+            if not keeps(descriptions[i], look):
+                descriptions[i] = _merged(look.change, descriptions[i])
+        elif opening.strip() and opening != a.description and not carries(descriptions[i], opening):
+            rest = descriptions[i].strip()
+            descriptions[i] = f"{opening.strip().rstrip('.')}." + (f" {rest}" if rest and rest != opening else "")
 
 
 #: "I", "my", "you", "your" outside quotes: a teller's or a letter's words, not a description.

@@ -647,9 +647,29 @@ def story_look_changes(script: Script, characters: list[Asset], story_text: str,
                 plain.strip().lower().startswith(f.lower()) for a in characters if a.id == who
                 for f in asset_forms(a, characters)))
             if who is not None and says_look_change(plain, subject_first):
-                words = in_third_person(" ".join(said[k:k + 3]), names_of.get(me or ""), names_of.get(you or ""))
+                first = _described_before(said, k)
+                words = in_third_person(" ".join(said[first:k + 3]), names_of.get(me or ""), names_of.get(you or ""))
                 out.append((who, script.scenes[tells[i]].id, _clip(words, 300)))
     return out
+
+
+#: A change that puts on "it" or "them": the thing worn was named (and described) before.
+_PUTS_IT_ON = re.compile(r"\b(?:put|puts|putting|pull|pulls|pulled|slip|slips|slipped|shrug|shrugs|shrugged|throw|throws"
+                         r"|threw|tug|tugs|tugged|wear|wears|wore|try|tries|tried)\s+(?:it|them)\s+(?:on|into)?\b",
+                         re.IGNORECASE)
+
+
+def _described_before(said: list[str], k: int) -> int:
+    """Where the words of the change in sentence `k` begin: at `k`, or, when it puts on "it" ("Gus
+    took off his cardigan and put it on"), at the sentence up to two before it that names the
+    thing worn, so its description comes too ("It was a jacket. Gold sequins, shoulder pads, a
+    collar like a wing."): the picture needs what "it" looks like."""
+    if not _PUTS_IT_ON.search(unquoted(said[k])):
+        return k
+    for j in range(k - 1, max(k - 3, -1), -1):
+        if re.search(r"(?<![\w-])" + GARMENT + r"(?![\w-])", unquoted(said[j]), re.IGNORECASE):
+            return j
+    return k
 
 
 def _clip(text: str, n: int) -> str:

@@ -321,6 +321,98 @@ def says_the_same(text: str, change: str) -> bool:
     return bool(words) and len(words & _look_words(text)) * 2 >= len(words)
 
 
+#: Past and present forms a story and a script tell the same act in ("Gus held it up" / "Gus holds
+#: the jacket up"): screenplays are told in the present, stories mostly in the past.
+_IRREGULAR = {
+    "held": "hold", "went": "go", "goes": "go", "gone": "go", "took": "take", "taken": "take", "wore": "wear",
+    "worn": "wear", "came": "come", "stood": "stand", "threw": "throw", "thrown": "throw", "drew": "draw",
+    "drawn": "draw", "tore": "tear", "torn": "tear", "shone": "shine", "fell": "fall", "fallen": "fall",
+    "brought": "bring", "caught": "catch", "left": "leave", "found": "find", "gave": "give", "given": "give",
+    "made": "make", "began": "begin", "became": "become", "felt": "feel", "kept": "keep", "knew": "know",
+    "said": "say", "told": "tell", "stuck": "stick", "shook": "shake", "woke": "wake", "hung": "hang",
+    "swung": "swing", "rode": "ride", "wrote": "write", "broke": "break", "broken": "break", "chose": "choose",
+    "bent": "bend", "sent": "send", "fought": "fight", "bought": "buy", "stole": "steal", "froze": "freeze",
+    "grew": "grow", "blew": "blow", "flew": "fly", "knelt": "kneel", "leapt": "leap", "sank": "sink",
+    "sang": "sing", "rang": "ring", "drank": "drink", "slept": "sleep", "swept": "sweep", "wept": "weep",
+    "crept": "creep", "lent": "lend", "spun": "spin", "slid": "slide", "lost": "lose", "sought": "seek",
+}
+
+
+def _stem(word: str) -> str:
+    """A word without its tense or ending ("whooped", "whoops" -> "whoop"; "held", "holds" -> "hold";
+    "fitted", "fits" -> "fit"), for a text told again in another tense."""
+    w = _IRREGULAR.get(word, word)
+    for end in ("ing", "ed", "es", "s"):
+        if w.endswith(end) and len(w) - len(end) >= 3:
+            w = w[: -len(end)]
+            break
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsaeiou":
+        w = w[:-1]  # "fitt" -> "fit"
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]  # "take", "tak(es)" alike
+    return w
+
+
+def stems(text: str) -> set[str]:
+    """The words of a text that say what it is about (`content_words`), tense and endings aside."""
+    return {_stem(w) for w in content_words(text)}
+
+
+def retells(text: str, told: str) -> bool:
+    """True when `text` says little that `told` does not: more than two thirds of its words, tense
+    and endings aside, are `told`'s ("Gus holds the jacket up … and puts it on. It still fits,
+    mostly." retells the story's "… Gus held it up … and put it on. It still fitted, mostly. …";
+    "She puts on the red coat" does not retell "She puts on the blue coat")."""
+    words = stems(text)
+    return bool(words) and len(words & stems(told)) * 3 > len(words) * 2
+
+
+_GARMENT_WORD = re.compile(r"(?<![\w-])" + GARMENT + r"(?![\w-])", re.IGNORECASE)
+_OFF_VERB = r"(?:take|takes|took|taken|taking|pull|pulls|pulled|strip|strips|stripped|peel|peels|peeled|shed|sheds|shrug|shrugs|shrugged)"
+_TAKEN_OFF = re.compile(
+    rf"\b{_OFF_VERB}\s+off\s+(?:[\w'’-]+\s+){{0,4}}?({GARMENT})(?![\w-])"
+    rf"|\b{_OFF_VERB}\s+(?:[\w'’-]+\s+){{0,3}}?({GARMENT})\s+off\b"
+    rf"|\bremov(?:e|es|ed|ing)\s+(?:[\w'’-]+\s+){{0,4}}?({GARMENT})(?![\w-])", re.IGNORECASE)
+#: Words that say a look goes back to what it was ("puts his cardigan back on", "in her own clothes again").
+_BACK = re.compile(r"\bback\s+(?:on|in|into)\b|\bchang(?:e|es|ed|ing)\s+back\b|\b(?:own|usual)\s+clothes\b|\bagain\b",
+                   re.IGNORECASE)
+#: What a look is made of besides garments: hair, face, skin, marks, dirt, what one holds.
+_APPEARANCE = re.compile(
+    r"\b(?:hair|face|skin|eyes|beard|moustache|mustache|make-?up|lipstick|blood|bloody|mud|muddy|paint|painted|wet"
+    r"|dirty|dust|dusty|soot|sooty|bruised?|scars?|scarred|tattoo(?:s|ed)?|bald|pale|tears|sweat|grease|stain(?:s|ed)?"
+    r"|wear|wears|wearing|wore|worn|dressed|bare|barefoot|naked|holds|holding|carries|carrying)\b", re.IGNORECASE)
+
+
+def _garment(word: str) -> str:
+    w = word.lower()
+    return w[:-1] if w.endswith("s") and not w.endswith("ss") else w
+
+
+def garments(text: str) -> set[str]:
+    """The things worn that a text names (outside quotes), singular: {"jacket", "cardigan"}."""
+    return {_garment(m.group(0)) for m in _GARMENT_WORD.finditer(unquoted(text))}
+
+
+def taken_off(text: str) -> set[str]:
+    """The things worn that a text says come off ("took off his cardigan", "peels the mask off")."""
+    return {_garment(next(g for g in m.groups() if g)) for m in _TAKEN_OFF.finditer(unquoted(text))}
+
+
+def says_a_look(text: str) -> bool:
+    """True when a text says anything of a look: a thing worn, a change of look, hair, face, marks,
+    dirt, what one wears or holds. A small model's "state change" is often a line of the scene
+    ("Gus sings 'The Last Waltz'", a line of dialogue), which is no look."""
+    plain = unquoted(text)
+    return bool(_GARMENT_WORD.search(plain) or LOOK_CHANGE.search(plain) or _APPEARANCE.search(plain))
+
+
+def changes_back(text: str, change: str) -> bool:
+    """True when `text` undoes `change`: it takes off what the change put on ("took off the gold
+    jacket"), or says the look goes back ("put his cardigan back on", "in her own clothes again")."""
+    plain = unquoted(text)
+    return bool(_BACK.search(plain) or taken_off(plain) & (garments(change) - taken_off(change)))
+
+
 #: Little words a place's name may hold or leave out ("the door of the hut", "DOOR OF HUT").
 _PLACE_GLUE = frozenset({"the", "a", "an", "of", "on", "at", "in", "by", "to"})
 
