@@ -309,11 +309,22 @@ def source_label(state: ProjectState, source: str) -> str:
 @dataclass(frozen=True)
 class Look:
     """How an asset looks at a point of the film: `text` (what a pre-fill says), the last change of
-    look that holds (`change`, None when none has happened) and the look before that change (`base`)."""
+    look that holds (`change`, None when none has happened), the look just before that change
+    (`base`) and every look recorded before it (`earlier`, the master description first)."""
 
     text: str
     change: str | None = None
     base: str = ""
+    earlier: tuple[str, ...] = ()
+
+    def changed(self, change: str) -> Look:
+        """This look after a new change."""
+        change = change.strip()
+        return Look(change, change, self.text, tuple(dict.fromkeys([*self.earlier, self.text])))
+
+    def described(self, text: str) -> Look:
+        """This look as a scene's description says it (the change, if any, still holds)."""
+        return Look(text.strip(), self.change, self.base, tuple(dict.fromkeys([*self.earlier, self.text])))
 
 
 def _merged(first: str, then: str) -> str:
@@ -336,16 +347,24 @@ def keeps(text: str, look: Look) -> bool:
     return len(added & stems(text)) * 5 >= len(added) * 4
 
 
-def new_look(text: str, look: Look, master: str) -> bool:
-    """True when a recorded change `text` changes the look: it undoes the last change, or it says
-    a look that is neither the last change told again (the script's scene that tells the same event
-    once more, in fewer words) nor the first look told again, nor no look at all (a small model's
-    "change" that is a line of the scene). Those change nothing: the look before them holds."""
-    if not says_a_look(text):
+def new_look(text: str, look: Look, asset: Asset) -> bool:
+    """True when a recorded change `text` changes the look: it undoes the last change (`changes_back`),
+    or it says a look that is none of these, which change nothing (the look before them holds):
+    - the last change told again (the script's second telling of it, in fewer words, in the present);
+    - a look from before the last change told again, the master's or an earlier state's, without
+      saying it goes back (the offline model recorded "Teodora Ruiz is wearing a suit and tie." in
+      every scene of the-wash-bay, before and after her disguise);
+    - no look at all (a line of the scene, "Gus sings 'The Last Waltz'"), or a look told as "I" or
+      "you" (a teller's words, which stage 5 gives to their speaker by name)."""
+    plain = unquoted(text)
+    if not says_a_look(plain) or _TOLD.search(plain):
         return False
-    if look.change is not None and changes_back(text, look.change):
+    names = " ".join([asset.name, *asset.aliases])
+    if look.change is None:
+        return not retells(text, asset.description, names)
+    if changes_back(text, look.change):
         return True
-    return not (retells(text, look.change or master) or retells(text, master))
+    return not any(retells(text, t, names) for t in (look.change, asset.description, *look.earlier))
 
 
 def _history(state: ProjectState, scene_id: str, asset: Asset, *, here: bool) -> list[tuple[str, bool]]:
@@ -374,16 +393,15 @@ def last_look(state: ProjectState, scene_id: str, asset: Asset, *, here: bool = 
     makes holds into every scene after it until it is changed again or back, whatever shorter
     restatement of it a model or a scene wrote (last-orders-at-the-lantern: the script's second
     telling of Gus putting on the jacket, with no gold or sequins, took its place)."""
-    master = asset.description
-    look = Look(master)
+    look = Look(asset.description)
     for text, is_change in _history(state, scene_id, asset, here=here):
         if is_change:
-            if new_look(text, look, master):
-                look = Look(text.strip(), text.strip(), look.text)
+            if new_look(text, look, asset):
+                look = look.changed(text)
         elif look.change is None or keeps(text, look):
-            look = Look(text.strip(), look.change, look.base)
+            look = look.described(text)
         else:
-            look = Look(_merged(look.change, text), look.change, look.base)
+            look = look.described(_merged(look.change, text))
     return look
 
 
@@ -461,10 +479,10 @@ def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None,
         opening = look.text
         fresh = False
         for ch in (c for c in a.state_changes if c.scene_id == scene.id and c.shot_id is None):
-            if not new_look(ch.description, look, a.description):
+            if not new_look(ch.description, look, a):
                 continue
             fresh = True
-            look = Look(ch.description.strip(), ch.description.strip(), look.text)
+            look = look.changed(ch.description)
             if any(carries(c.description, ch.description) for c in changes[i]):
                 continue
             at = change_shot(ch.description, shots)

@@ -87,6 +87,7 @@ from aiuteur.pipeline.screen_words import (
     GARMENT,
     LOOK_CHANGE,
     align,
+    garments,
     handled,
     head_noun,
     is_scenery,
@@ -96,6 +97,7 @@ from aiuteur.pipeline.screen_words import (
     sentences,
     sentences_whole,
     story_paragraphs,
+    taken_off,
     unquoted,
 )
 from aiuteur.pipeline.stage import EngineProvider, StageContext, StageOutcome, describe_error
@@ -663,9 +665,12 @@ def _described_before(said: list[str], k: int) -> int:
     """Where the words of the change in sentence `k` begin: at `k`, or, when it puts on "it" ("Gus
     took off his cardigan and put it on"), at the sentence up to two before it that names the
     thing worn, so its description comes too ("It was a jacket. Gold sequins, shoulder pads, a
-    collar like a wing."): the picture needs what "it" looks like."""
-    if not _PUTS_IT_ON.search(unquoted(said[k])):
-        return k
+    collar like a wing."): the picture needs what "it" looks like. Not when the sentence names
+    what "it" is before it (a thing it takes off is not: "took off his cardigan and put it on")."""
+    plain = unquoted(said[k])
+    m = _PUTS_IT_ON.search(plain)
+    if m is None or garments(plain[: m.start()]) - taken_off(plain):
+        return k  # "took a reflective jacket … and Lenny Okafor's cap … and pulled it down": "it" is named here
     for j in range(k - 1, max(k - 3, -1), -1):
         if re.search(r"(?<![\w-])" + GARMENT + r"(?![\w-])", unquoted(said[j]), re.IGNORECASE):
             return j

@@ -358,12 +358,17 @@ def stems(text: str) -> set[str]:
     return {_stem(w) for w in content_words(text)}
 
 
-def retells(text: str, told: str) -> bool:
+#: Words any look may be told with, which say nothing of which look it is.
+_ANY_LOOK = frozenset(_stem(w) for w in ("wearing", "wears", "dressed", "looks", "now", "still", "again"))
+
+
+def retells(text: str, told: str, names: str = "") -> bool:
     """True when `text` says little that `told` does not: more than two thirds of its words, tense
     and endings aside, are `told`'s ("Gus holds the jacket up … and puts it on. It still fits,
     mostly." retells the story's "… Gus held it up … and put it on. It still fitted, mostly. …";
-    "She puts on the red coat" does not retell "She puts on the blue coat")."""
-    words = stems(text)
+    "She puts on the red coat" does not retell "She puts on the blue coat"). The words of `names`
+    (whose look it is) and words any look is told with ("wearing") are not counted."""
+    words = stems(text) - stems(names) - _ANY_LOOK
     return bool(words) and len(words & stems(told)) * 3 > len(words) * 2
 
 
