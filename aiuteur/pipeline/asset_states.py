@@ -71,6 +71,7 @@ from aiuteur.pipeline.screen_words import (
     says_the_same,
     sentences_whole,
     stems,
+    told_as_i,
     unquoted,
 )
 from aiuteur.pipeline.shot_list import (
@@ -357,7 +358,7 @@ def new_look(text: str, look: Look, asset: Asset) -> bool:
     - no look at all (a line of the scene, "Gus sings 'The Last Waltz'"), or a look told as "I" or
       "you" (a teller's words, which stage 5 gives to their speaker by name)."""
     plain = unquoted(text)
-    if not says_a_look(plain) or _TOLD.search(plain):
+    if not says_a_look(plain) or told_as_i(plain):
         return False
     names = " ".join([asset.name, *asset.aliases])
     if look.change is None:

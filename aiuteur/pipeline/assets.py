@@ -98,6 +98,7 @@ from aiuteur.pipeline.screen_words import (
     sentences_whole,
     story_paragraphs,
     taken_off,
+    told_as_i,
     unquoted,
 )
 from aiuteur.pipeline.stage import EngineProvider, StageContext, StageOutcome, describe_error
@@ -688,17 +689,19 @@ def add_story_look_changes(assets: list[Asset], script: Script, story_text: str,
     """Each look change the story tells (`story_look_changes`) in one of `scene_ids`, as a state
     change of that character there, unless a change recorded there already says it (the model's
     "he has taken off the jumper" does not say the new grey one: the story's words are added).
+    One that says it as "I" or "you" (the model copied a letter's "I have taken off the green
+    jumper") gives way to the story's words in the third person: stage 8 keeps no look told as "I".
     The character is in that scene from then on: the story puts them there, even where the
     script's lines never name them (a narrator the script calls nobody)."""
     characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
     by_id = {a.id: a for a in assets}
     for aid, sid, words in story_look_changes(script, characters, story_text, people):
         a = by_id[aid]
-        if sid not in scene_ids or any(c.scene_id == sid and says_the_same(c.description, words)
-                                       for c in a.state_changes):
+        same = [c for c in a.state_changes if c.scene_id == sid and says_the_same(c.description, words)]
+        if sid not in scene_ids or any(not told_as_i(c.description) for c in same):
             continue
         by_id[aid] = a.model_copy(update={
-            "state_changes": [*a.state_changes, StateChange(scene_id=sid, description=words)],
+            "state_changes": [*(c for c in a.state_changes if c not in same), StateChange(scene_id=sid, description=words)],
             "scenes": list(dict.fromkeys([*a.scenes, sid]))})
     return [by_id[a.id] for a in assets]
 

@@ -411,6 +411,15 @@ def says_a_look(text: str) -> bool:
     return bool(_GARMENT_WORD.search(plain) or LOOK_CHANGE.search(plain) or _APPEARANCE.search(plain))
 
 
+#: "I", "my", "you", "your": a teller's or a letter's words, not a description of anyone by name.
+_TOLD_AS_I = re.compile(r"\b(?:I|I['’](?:m|ve|ll|d)|me|my|mine|myself|you|your|yours|yourself|you['’](?:re|ve|ll|d))\b")
+
+
+def told_as_i(text: str) -> bool:
+    """True when a text (outside quotes) is told as "I" or "you"."""
+    return bool(_TOLD_AS_I.search(unquoted(text)))
+
+
 def changes_back(text: str, change: str) -> bool:
     """True when `text` undoes `change`: it takes off what the change put on ("took off the gold
     jacket"), or says the look goes back ("put his cardigan back on", "in her own clothes again")."""

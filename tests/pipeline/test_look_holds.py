@@ -34,13 +34,14 @@ from aiuteur.domain import (
     SourceRole,
     SourceText,
     Stage,
+    StateChange,
     StoryInput,
     StyleAndAssets,
 )
 from aiuteur.engines.base import EngineError
 from aiuteur.pipeline.actions import Extract
 from aiuteur.pipeline.asset_states import AssetStatesDraft
-from aiuteur.pipeline.assets import ChunkExtraction, story_look_changes
+from aiuteur.pipeline.assets import ChunkExtraction, add_story_look_changes, story_look_changes
 from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.screen_words import changes_back, garments, retells, says_a_look, taken_off
 from aiuteur.pipeline.shot_list import ShotListDraft
@@ -214,3 +215,19 @@ def test_what_is_worn_taken_off_and_put_back() -> None:
     assert says_a_look("Marta is wearing a grey jumper.") and says_a_look("There is soot on her face.")
     assert not says_a_look("Gus sings 'The Last Waltz' and does not sing it well.")
     assert not says_a_look('Edwin: "The glass is falling."')
+
+
+def test_a_change_the_model_copied_as_i_gives_way_to_the_story_in_the_third_person() -> None:
+    """Written for this test: the model recorded the teller's own words ("I took off my apron …")
+    as Ada's change; stage 8 keeps no look told as "I", so the story's words, in the third person,
+    take its place (one the model wrote about Ada by name stays, and the story's are not added)."""
+    story = "My name is Ada and I keep bees. I opened the box. Inside was a cape. I took off my apron and put it on."
+    script = import_screenplay(b"Title: t\n\nINT. ROOM - DAY\n\nAda opens the box.\n", "t.fountain")
+    sid = script.scenes[0].id
+    copied = StateChange(scene_id=sid, description="Inside was a cape. I took off my apron and put it on.")
+    ada = Asset(id="as_ada", name="Ada", category=AssetCategory.CHARACTER, scenes=[sid], state_changes=[copied])
+    [after] = add_story_look_changes([ada], script, story, {sid})
+    assert [c.description for c in after.state_changes] == ["Inside was a cape. Ada took off Ada's apron and put it on."]
+    own = StateChange(scene_id=sid, description="Inside was a cape. Ada took off her apron and put it on.")
+    [kept] = add_story_look_changes([ada.model_copy(update={"state_changes": [own]})], script, story, {sid})
+    assert kept.state_changes == [own]
