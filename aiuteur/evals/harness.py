@@ -124,29 +124,65 @@ def _run(config: EvalConfig, stories: list[CorpusStory], say: Say) -> dict[str, 
         examples = example_vocabulary()
         for i, story in enumerate(stories, 1):
             say(f"[{i}/{len(stories)}] {story.slug} ({story.words} words) on {chosen.profile.name}")
-            t0 = time.perf_counter()
-            try:
-                row = run_story(runner, story, seed=config.seed, examples=examples, say=say, until=config.until,
-                                attempts=config.attempts)
-            except Exception as e:  # one story's crash must not lose the others
-                log.debug("%s", traceback.format_exc())
-                row = {"slug": story.slug, "title": story.labels.title, "genre": story.labels.genre,
-                       "crashed": f"{type(e).__name__}: {e}", "stages": {}, "metrics": {}}
-            row["seconds"] = round(time.perf_counter() - t0, 1)
-            doc["stories"].append(row)
-            doc["summary"] = summarize(doc["stories"])
-            write_json(out, doc)
+            row = measured_row(story, lambda s: run_story(runner, s, seed=config.seed, examples=examples, say=say,
+                                                          until=config.until, attempts=config.attempts))
+            add_row(doc, out, row)
             say(f"    {story.slug}: reached {row.get('reached') or 'nothing'} in {row['seconds']:.0f} s"
                 + (f"; failed at {row['failed_stage']}: {row.get('failed_why', '')[:120]}" if row.get("failed_stage") else "")
                 + (f"; crashed: {row['crashed'][:200]}" if row.get("crashed") else ""))
     finally:
         if scratch_ctx is not None:
             scratch_ctx.cleanup()
+    return finish_run(doc, out)
+
+
+def measured_row(story: CorpusStory, make: Callable[[CorpusStory], dict[str, Any]]) -> dict[str, Any]:
+    """`make(story)`'s row with its seconds; a crash becomes a row saying so (one story's crash
+    must not lose the others)."""
+    t0 = time.perf_counter()
+    try:
+        row = make(story)
+    except Exception as e:
+        log.debug("%s", traceback.format_exc())
+        row = {"slug": story.slug, "title": story.labels.title, "genre": story.labels.genre,
+               "crashed": f"{type(e).__name__}: {e}", "stages": {}, "metrics": {}}
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def add_row(doc: dict[str, Any], out: Path, row: dict[str, Any]) -> None:
+    """One more story in the run's document, written at once (a stopped run keeps what it made)."""
+    doc["stories"].append(row)
+    doc["summary"] = summarize(doc["stories"])
+    write_json(out, doc)
+
+
+def finish_run(doc: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The run's totals and where it was written; the document written a last time."""
     doc["run"]["seconds"] = round(sum(s.get("seconds", 0) for s in doc["stories"]), 1)
     doc["summary"] = summarize(doc["stories"])
     doc["run"]["out"] = str(out)
     write_json(out, doc)
     return doc
+
+
+def stage_record(stages: dict[str, dict[str, Any]], stage: Stage) -> dict[str, Any]:
+    """The record of `stage` in a story's row (made empty the first time)."""
+    return stages.setdefault(stage.value, {
+        "ok": True, "status": "", "seconds": 0.0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
+        "runs": 0, "failed_takes": 0, "templates": [], "errors": []})
+
+
+def count_step(rec: dict[str, Any], takes: list[Any], seconds: float, calls: int, used: usage.Usage) -> None:
+    """Add one run of a stage (its takes, seconds, model calls and tokens) to its record."""
+    rec["runs"] += 1
+    rec["seconds"] = round(rec["seconds"] + seconds, 2)
+    rec["calls"] += calls
+    rec["prompt_tokens"] += used.prompt
+    rec["completion_tokens"] += used.completion
+    rec["failed_takes"] += sum(1 for t in takes if not t.ok)
+    rec["templates"] = sorted({*rec["templates"], *(t.template for t in takes if t.template)})
+    rec["errors"] = [*rec["errors"], *(t.error for t in takes if not t.ok and t.error)][:5]
 
 
 def stages_until(until: Stage) -> list[Stage]:
@@ -181,19 +217,8 @@ def run_story(runner: Any, story: CorpusStory, *, seed: int, examples: set[str],
     ):
         if step.stage == Stage.HUB:
             continue
-        rec = stages.setdefault(step.stage.value, {
-            "ok": True, "status": "", "seconds": 0.0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
-            "runs": 0, "failed_takes": 0, "templates": [], "errors": []})
-        rec["runs"] += 1
-        rec["seconds"] = round(rec["seconds"] + seconds, 2)
-        rec["calls"] += calls
-        rec["prompt_tokens"] += used.prompt
-        rec["completion_tokens"] += used.completion
-        takes = step.result.takes if step.result else []
-        rec["failed_takes"] += sum(1 for t in takes if not t.ok)
-        rec["templates"] = sorted({*rec["templates"], *(t.template for t in takes if t.template)})
-        errors = [t.error for t in takes if not t.ok and t.error]
-        rec["errors"] = [*rec["errors"], *errors][:5]
+        rec = stage_record(stages, step.stage)
+        count_step(rec, step.result.takes if step.result else [], seconds, calls, used)
         if step.failed:
             rec["ok"] = False
             rec["status"] = step.what[:300]

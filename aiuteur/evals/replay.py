@@ -20,11 +20,10 @@ are kept in the artifacts for reference only when stage 8 did not run).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import tempfile
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,16 +33,19 @@ from aiuteur.evals.corpus import CORPUS_DIR, CorpusStory, load_corpus
 from aiuteur.evals.harness import (
     SCHEMA,
     Say,
+    add_row,
     collect_artifacts,
+    count_step,
     example_vocabulary,
+    finish_run,
     git_commit,
     machine,
     measure,
+    measured_row,
     read_json,
-    summarize,
+    stage_record,
     text_model,
     timed_steps,
-    write_json,
 )
 from aiuteur.settings import REPO_ROOT, DataHome, data_home
 
@@ -113,16 +115,8 @@ def replay_story(runner: Any, story: CorpusStory, saved: dict[str, Any], *, star
     stages: dict[str, dict[str, Any]] = {}
 
     def record(stage: Stage, result: Any, seconds: float, calls: int, used: Any) -> None:
-        rec = stages.setdefault(stage.value, {"ok": True, "seconds": 0.0, "calls": 0, "prompt_tokens": 0,
-                                              "completion_tokens": 0, "runs": 0, "failed_takes": 0, "errors": []})
-        rec["runs"] += 1
-        rec["seconds"] = round(rec["seconds"] + seconds, 2)
-        rec["calls"] += calls
-        rec["prompt_tokens"] += used.prompt
-        rec["completion_tokens"] += used.completion
-        takes = result.takes if result else []
-        rec["failed_takes"] += sum(1 for t in takes if not t.ok)
-        rec["errors"] = [*rec["errors"], *(t.error for t in takes if not t.ok and t.error)][:5]
+        rec = stage_record(stages, stage)
+        count_step(rec, result.takes if result else [], seconds, calls, used)
         rec["ok"] = rec["ok"] and bool(result and result.ok)
 
     def run(stage: Stage, scene_id: str | None = None, **kw: Any) -> None:
@@ -133,8 +127,7 @@ def replay_story(runner: Any, story: CorpusStory, saved: dict[str, Any], *, star
                 say(f"    {stage.value}{' ' + scene_id if scene_id else ''}: {'ok' if result.ok else 'failed'} "
                     f"({seconds:.0f} s, {calls} calls)")
         except InputError as e:  # a scene the source has no shot list for: refused in one sentence
-            rec = stages.setdefault(stage.value, {"ok": True, "seconds": 0.0, "calls": 0, "prompt_tokens": 0,
-                                                  "completion_tokens": 0, "runs": 0, "failed_takes": 0, "errors": []})
+            rec = stage_record(stages, stage)
             rec["ok"], rec["errors"] = False, [*rec["errors"], str(e)][:5]
             say(f"    {stage.value}{' ' + scene_id if scene_id else ''}: refused: {e}")
 
@@ -198,20 +191,6 @@ def replay(config: ReplayConfig, say: Say = lambda line: None) -> dict[str, Any]
         for i, saved in enumerate(rows, 1):
             story = corpus[str(saved["slug"])]
             say(f"[{i}/{len(rows)}] {story.slug} from {config.start.value} on {chosen.profile.name}")
-            t0 = time.perf_counter()
-            try:
-                row = replay_story(runner, story, saved, start=config.start, seed=config.seed, examples=examples,
-                                   say=say)
-            except Exception as e:  # one story's crash must not lose the others
-                log.debug("%s", traceback.format_exc())
-                row = {"slug": story.slug, "title": story.labels.title, "genre": story.labels.genre,
-                       "crashed": f"{type(e).__name__}: {e}", "stages": {}, "metrics": {}}
-            row["seconds"] = round(time.perf_counter() - t0, 1)
-            doc["stories"].append(row)
-            doc["summary"] = summarize(doc["stories"])
-            write_json(out, doc)
-    doc["run"]["seconds"] = round(sum(s.get("seconds", 0) for s in doc["stories"]), 1)
-    doc["run"]["out"] = str(out)
-    doc["summary"] = summarize(doc["stories"])
-    write_json(out, doc)
-    return doc
+            add_row(doc, out, measured_row(story, functools.partial(
+                replay_story, runner, saved=saved, start=config.start, seed=config.seed, examples=examples, say=say)))
+    return finish_run(doc, out)

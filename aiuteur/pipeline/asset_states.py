@@ -73,6 +73,7 @@ from aiuteur.pipeline.screen_words import (
     stems,
     told_as_i,
     unquoted,
+    words_key,
 )
 from aiuteur.pipeline.shot_list import (
     find_asset,
@@ -175,17 +176,13 @@ def _read_leniently(e: InvalidOutputError, messages: list[Message]) -> Asked[Ass
     return Asked(value, str(e), 1, 0.0, list(messages))
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def copies_master(state: StateDraft, masters: list[str]) -> bool:
     """The state is its asset's master description word for word: the model saw no change, so the
     asset keeps its last known look (`prefill`), never the master again (which would undo an
     earlier scene's change). Not re-asked: the offline model copied it back every time (12 calls
     for 5 scenes on tuba-audition, docs/evals.md)."""
     master = masters[state.number - 1] if 1 <= state.number <= len(masters) else ""
-    return bool(master) and _norm(state.description) == _norm(master)
+    return bool(master) and words_key(state.description) == words_key(master)
 
 
 def draft_problems(draft: AssetStatesDraft, masters: list[str], shot_numbers: set[str]) -> list[str]:
@@ -331,7 +328,7 @@ class Look:
 def _merged(first: str, then: str) -> str:
     """`first`, then `then` (unless `then` already begins with it, or says nothing more)."""
     first, then = first.strip(), then.strip()
-    if not then or _norm(then).startswith(_norm(first)):
+    if not then or words_key(then).startswith(words_key(first)):
         return then or first
     if not first:
         return then
@@ -445,11 +442,11 @@ def carries(text: str, change: str) -> bool:
 
 def shot_of(sentence: str, shots: ShotList | None) -> int | None:
     """The index of the shot whose action holds the sentence (by its first words), or None."""
-    head = " ".join(_norm(sentence).split()[:6])
+    head = " ".join(words_key(sentence).split()[:6])
     if not head or shots is None:
         return None
     for k, s in enumerate(shots.shots):
-        if head in _norm(s.action):
+        if head in words_key(s.action):
             return k
     return None
 
@@ -593,11 +590,11 @@ def suggestions(scene: Scene, shots: ShotList | None, bundle: StyleAndAssets | N
         names.extend(shot.unregistered)
     names.extend(c.title() for c in scene.characters)
     out: list[str] = []
-    gone = {_norm(d) for d in dismissed}
+    gone = {words_key(d) for d in dismissed}
     for n in names:
-        if not n.strip() or _norm(n) in gone or find_asset(n, registry) is not None:
+        if not n.strip() or words_key(n) in gone or find_asset(n, registry) is not None:
             continue
-        if _norm(n) not in {_norm(o) for o in out}:
+        if words_key(n) not in {words_key(o) for o in out}:
             out.append(n.strip())
     return out
 
@@ -689,7 +686,7 @@ def add_asset(bundle: StyleAndAssets, states: AssetStates, state: ProjectState, 
     st = AssetState(asset_id=asset.id, description=description.strip(), reference=None, reference_from="master",
                     audit=[f"{label}: {name} added to the asset registry from this scene"])
     new_states = states.model_copy(update={
-        "states": [*states.states, st], "suggested": [s for s in states.suggested if _norm(s) != _norm(name)]})
+        "states": [*states.states, st], "suggested": [s for s in states.suggested if words_key(s) != words_key(name)]})
     return bundle.model_copy(update={"registry": registry}), new_states, asset
 
 

@@ -18,6 +18,12 @@ from collections.abc import Iterable
 from aiuteur.domain.names import spans
 from aiuteur.screenplay.headings import is_heading, is_time_of_day
 
+
+def words_key(text: str) -> str:
+    """`text` as its lower-case words, one space apart: two texts that say the same words match
+    whatever their punctuation, capitals and spacing."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
 # --- not things ---------------------------------------------------------------------------------------
 
 TRANSITIONS = re.compile(

@@ -74,6 +74,7 @@ from aiuteur.pipeline.screen_words import (
     sentences_whole,
     story_paragraphs,
     unquoted,
+    words_key,
 )
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
@@ -256,7 +257,7 @@ def without_repeated_scenes(plan: ScriptPlanDraft) -> tuple[ScriptPlanDraft, lis
     dropped: list[str] = []
     for i, s in enumerate(plan.scenes, start=1):
         twin = next((k for k, x in enumerate(kept) if heading_of(x) == heading_of(s)
-                     and _words_key(x.summary) == _words_key(s.summary)), None)
+                     and words_key(x.summary) == words_key(s.summary)), None)
         if twin is None:
             kept.append(s)
             continue
@@ -566,7 +567,7 @@ def story_speech(text: str, names: list[str]) -> list[tuple[str, str]]:
     more (shorter ones, "Yes.", belong to nobody in particular)."""
     out = []
     for who, words in attribute_quotes(story_paragraphs(text), names):
-        key = " ".join(re.findall(r"\w+", words.lower()))
+        key = words_key(words)
         if who is not None and len(key.split()) >= DIALOGUE_AGAIN_WORDS:
             out.append((who, key))
     return out
@@ -728,7 +729,7 @@ def with_true_speakers(draft: SceneDraft, speech: list[tuple[str, str]],
     for e in draft.elements:
         owner = None
         if isinstance(e, DialogueLine):
-            line = " ".join(re.findall(r"\w+", e.text.lower()))
+            line = words_key(e.text)
             owner = next((who for who, key in speech if line and (f" {key} " in f" {line} " or f" {line} " in f" {key} ")
                           and len(min(key, line, key=len).split()) >= DIALOGUE_AGAIN_WORDS), None)
         if not isinstance(e, DialogueLine) or owner is None or _same_name(owner, speaker_of(e.speaker)):
@@ -1053,10 +1054,6 @@ _SPEECH_IN_ACTION = re.compile(
 _CUE_IN_ACTION = re.compile(r"^(?P<who>[A-Z][A-Za-z .'’\-]{1,50}):\s+(?P<words>\S.{0,400})$")
 
 
-def _words_key(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_text: str = "") -> list[ScriptElement]:
     """A scene's elements without what an earlier scene already has word for word: a long action
     line (`LOOP_MIN_WORDS` or more), the same story sentence given to two scenes (the real model's
@@ -1064,12 +1061,12 @@ def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_t
     or more, unless the story itself says it as often (a refrain). The real model's
     mapmakers-apprentice gave Lune's two lines to all three scenes, and last-orders had Gus say
     "Well, that's that." in four (fdf86bd). A scene keeps at least one action line."""
-    seen = {_words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.ACTION}
-    said = Counter(_words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.DIALOGUE)
-    story = f" {_words_key(story_text)} "
+    seen = {words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.ACTION}
+    said = Counter(words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.DIALOGUE)
+    story = f" {words_key(story_text)} "
 
     def again(e: ScriptElement) -> bool:
-        key = _words_key(e.text)
+        key = words_key(e.text)
         if e.kind == ElementKind.ACTION:
             return len(key.split()) >= LOOP_MIN_WORDS and key in seen
         if e.kind == ElementKind.DIALOGUE and key and said[key]:
@@ -1102,25 +1099,25 @@ def only_action_here(elements: list[ScriptElement], earlier: list[Scene],
     only action it was; the eval counts a long line said twice as a loop. Returns the elements, the
     earlier scenes and what was done, for the take's note ('' when nothing)."""
     actions = [e for e in elements if e.kind == ElementKind.ACTION]
-    key = _words_key(actions[0].text) if len(actions) == 1 else ""
+    key = words_key(actions[0].text) if len(actions) == 1 else ""
     if len(key.split()) < LOOP_MIN_WORDS:
         return elements, earlier, ""
 
     def has(sc: Scene) -> bool:
-        return any(e.kind == ElementKind.ACTION and _words_key(e.text) == key for e in sc.elements)
+        return any(e.kind == ElementKind.ACTION and words_key(e.text) == key for e in sc.elements)
 
     if not any(has(sc) for sc in earlier):
         return elements, earlier, ""
     scenes, gave = list(earlier), []
     for k, sc in enumerate(scenes):
-        rest = [e for e in sc.elements if not (e.kind == ElementKind.ACTION and _words_key(e.text) == key)]
+        rest = [e for e in sc.elements if not (e.kind == ElementKind.ACTION and words_key(e.text) == key)]
         if has(sc) and rest and rest[0].kind == ElementKind.ACTION:
             scenes[k] = sc.model_copy(update={"elements": rest})
             gave.append(sc.number)
     if not any(has(sc) for sc in scenes):
         return elements, scenes, f"its only action line was in scene {', '.join(gave)} too; it stays here and left there"
-    seen = {_words_key(e.text) for sc in scenes for e in sc.elements if e.kind == ElementKind.ACTION}
-    if not synopsis.strip() or _words_key(synopsis) in seen:
+    seen = {words_key(e.text) for sc in scenes for e in sc.elements if e.kind == ElementKind.ACTION}
+    if not synopsis.strip() or words_key(synopsis) in seen:
         return elements, scenes, ""
     opening = ScriptElement(kind=ElementKind.ACTION, text=synopsis.strip())
     note = f"its only action line is scene {next(sc.number for sc in scenes if has(sc))}'s, so it opens on its synopsis"
@@ -1134,10 +1131,10 @@ def without_synopsis_copy(elements: list[ScriptElement], synopsis: str) -> tuple
     would not open on action (the shot list films action lines, never the synopsis). Applied after
     `not_said_before`, so an action line an earlier scene has is no reason to drop it. Returns the
     elements and whether a copy went."""
-    key = _words_key(synopsis)
+    key = words_key(synopsis)
     if not key:
         return elements, False
-    rest = [e for e in elements if not (e.kind == ElementKind.ACTION and _words_key(e.text) == key)]
+    rest = [e for e in elements if not (e.kind == ElementKind.ACTION and words_key(e.text) == key)]
     if len(rest) == len(elements) or not rest or rest[0].kind != ElementKind.ACTION:
         return elements, False
     return rest, True
@@ -1190,7 +1187,7 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
     for e in draft.elements:
         if isinstance(e, ActionLine):
             text = cut_loops(strip_heading(e.text, heading), drop_unfinished=False)
-            key = " ".join(re.findall(r"\w+", text.lower()))
+            key = words_key(text)
             again = key in seen and (len(key.split()) >= LOOP_MIN_WORDS or _key_of(out[-1:]) == key)
             if not text or again or _only_names(key, cast or []):
                 continue
@@ -1203,13 +1200,13 @@ def to_elements(draft: SceneDraft, heading: str = "", cast: list[str] | None = N
             else:
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=text))
         elif isinstance(e, DialogueLine) and _narrates_self(e.text, voice_of(e.speaker)[0]):
-            key = " ".join(re.findall(r"\w+", e.text.lower()))
+            key = words_key(e.text)
             if key not in seen:  # told again as a "line" after an action line said it: once is enough
                 seen.add(key)
                 out.append(ScriptElement(kind=ElementKind.ACTION, text=e.text.strip()))  # "ALDER: Alder is a man …"
         elif isinstance(e, DialogueLine):
             speaker, extension = voice_of(e.speaker)
-            words = " ".join(re.findall(r"\w+", e.text.lower()))
+            words = words_key(e.text)
             if out and out[-1].kind == ElementKind.DIALOGUE and out[-1].character == speaker \
                     and _key_of(out[-1:]) == words:
                 continue  # the same line again from the same speaker: a loop, not a line
@@ -1338,8 +1335,8 @@ class Writer:
     def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
               looks: dict[str, str], previous: Scene | None, target: str, seed: int,
               guidance: str | None = None, talk_in_story: list[str] | None = None,
-              speech: list[tuple[str, str]] | None = None,
-              people: list[str] | None = None) -> tuple[Take, SceneDraft | None]:
+              speech: list[tuple[str, str]] | None = None, people: list[str] | None = None,
+              letters: dict[str, str] | None = None) -> tuple[Take, SceneDraft | None]:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsules)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
@@ -1351,7 +1348,9 @@ class Writer:
         # A silent scene is re-asked only for speakers whose lines its passage lacks: the others get
         # their own lines from the story (`with_the_storys_own`), better than a re-ask gives, which
         # cost 1-2 calls of 100-230 s a scene and gave dialogue in 3 of 9 (docs/evals.md).
-        letters = letter_paragraphs(self.story_text, cast)
+        # the story's letters (computed once per run by `write_script`), those of this cast
+        letters = {p: w for p, w in (letters if letters is not None else letter_paragraphs(self.story_text, cast)).items()
+                   if any(_same_name(w, c) for c in cast)}
         voiced = {who for who, _ in story_lines(values["passage"], cast, people)} | {
             who for who in cast if letter_lines(values["passage"], letters, who)}
         reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in voiced)]
@@ -1401,6 +1400,7 @@ def write_script(
     looks = {cue(c.name): c.look for c in plan.characters}
     talkers = writer.speakers([c.name for c in plan.characters])
     speech = story_speech(writer.story_text, [c.name for c in plan.characters])
+    letters = letter_paragraphs(writer.story_text, [c.name for c in plan.characters])
     outline = _outline(plan)
     n = len(plan.scenes)
     report(1 / (n + 2), f"Planned {n} scenes")
@@ -1417,7 +1417,7 @@ def write_script(
                                    previous=scenes[-1] if scenes else None, target=f"scene:{scene.id}",
                                    seed=writer.seed + 101 * i, guidance=writer.guidance,
                                    talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)],
-                                   speech=speech, people=[c.name for c in plan.characters])
+                                   speech=speech, people=[c.name for c in plan.characters], letters=letters)
         if draft is None:
             out.takes.append(take)
             return out

@@ -21,6 +21,7 @@ from aiuteur.domain import InputError, SourceRole, Stage, StoryInput, Take, cont
 from aiuteur.engines.base import EngineError, Message, TextEngine, TruncatedError
 from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.prompts import Template, load_template
+from aiuteur.pipeline.screen_words import words_key
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -350,7 +351,7 @@ def cut_loops(text: str, *, drop_unfinished: bool = True) -> str:
         if not body.strip():
             continue
         gap += body[: len(body) - len(body.lstrip())]
-        key = " ".join(re.findall(r"\w+", body.lower()))
+        key = words_key(body)
         if key in seen and (len(key.split()) >= LOOP_MIN_WORDS or looping):
             looping = True
             continue

@@ -388,7 +388,11 @@ def _listen_names(s: Shell, runner_for: RunnerFor, then_load: Callable[[Any], No
                           api_name="rename_branch")
 
 
-def _scene_refresh(s: Shell) -> tuple[Callable[[str, str | None, gr.Request | None], dict[Any, Any]], list[Any]]:
+#: What another scene changes on screen: the function that fills it, and the components it fills.
+SceneRefresh = tuple[Callable[[str, str | None, gr.Request | None], dict[Any, Any]], list[Any]]
+
+
+def _scene_refresh(s: Shell) -> SceneRefresh:
     """What another scene changes, and the function that fills it: the pipeline graphic, the
     per-scene bars (statuses, no message left from the last scene) and stages 7-12's content; the
     project's own bars stay as shown."""
@@ -410,7 +414,8 @@ def _scene_refresh(s: Shell) -> tuple[Callable[[str, str | None, gr.Request | No
 def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:
     """The one scene picker: another scene at the same stage, in one event."""
     project, scene = s.env.project, s.env.scene
-    scene_values, changed = _scene_refresh(s)
+    refresh = _scene_refresh(s)  # built once, shared with the openers
+    scene_values, changed = refresh
     picked_outputs = [scene, s.scene_reload, s.notice, *changed]
 
     def on_scene(pid: str | None, scene_id: str | None, shown: str | None, request: gr.Request) -> dict[Any, Any]:
@@ -436,14 +441,15 @@ def _listen_scenes(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError
     # for either, with the choice already made. Leaving it without a new choice changes nothing.
     s.scene_pick.blur(on_scene, [project, s.scene_pick, scene], picked_outputs, api_name="choose_scene",
                       trigger_mode="always_last")
-    _listen_scene_openers(s, runner_for, warn)
+    _listen_scene_openers(s, runner_for, warn, refresh)
 
 
-def _listen_scene_openers(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str]) -> None:
+def _listen_scene_openers(s: Shell, runner_for: RunnerFor, warn: Callable[[AiuteurError], str],
+                          refresh: SceneRefresh) -> None:
     """Whatever opens a scene where it was left (the hub's rows and button): one event each."""
     env = s.env
     project, scene = env.project, env.scene
-    scene_values, changed = _scene_refresh(s)
+    scene_values, changed = refresh
     open_outputs = [scene, s.scene_reload, s.scene_pick, s.tabs, s.notice, *changed]
 
     def open_scene_at(pid: str | None, scene_id: str | None, request: gr.Request | None) -> dict[Any, Any]:
