@@ -713,10 +713,17 @@ def _shots_text(shots: ShotList | None, scene: Scene, names: dict[str, str]) -> 
     return "\n".join(out)
 
 
-def _assets_text(assets: list[Asset], prefills: list[str], state: ProjectState) -> str:
+def _assets_text(assets: list[Asset], prefills: list[str], state: ProjectState, scene_id: str) -> str:
+    """Each asset with its master, the registry's changes up to this scene (a later scene's change
+    has not happened yet: shown it, the offline model dressed Teodora in her disguise from the
+    first scene of the-wash-bay), each once, and its last known look."""
+    order = {sid: i for i, sid in enumerate(state.scene_ids)}
+    here = order.get(scene_id, len(order))
     out = []
     for k, (a, pre) in enumerate(zip(assets, prefills, strict=True), start=1):
-        changes = "; ".join(f"{state.scene_label(c.scene_id)}: {c.description}" for c in a.state_changes) or "none"
+        told = dict.fromkeys(f"{state.scene_label(c.scene_id)}: {c.description}" for c in a.state_changes
+                             if order.get(c.scene_id, len(order)) <= here)
+        changes = "; ".join(told) or "none"
         out.append(f"{k}. {a.name} ({a.category.value}). Master: {a.description or '(no description)'}\n"
                    f"   Registry state changes: {changes}\n   Last known look: {pre or '(unknown)'}")
     return "\n".join(out)
@@ -737,7 +744,7 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
         templates, "asset_states", {"story_rules": format_rules(list(rules))},
         {"heading": scene.heading or label, "scene": _scene_text(scene),
          "shots": _shots_text(shots, scene, {a.id: a.name for a in assets}),
-         "assets": _assets_text(assets, prefills, state), "guidance": guidance.strip() or NO_GUIDANCE},
+         "assets": _assets_text(assets, prefills, state, scene.id), "guidance": guidance.strip() or NO_GUIDANCE},
         VARIABLES)
     inputs = {"scene": scene.model_dump(mode="json"), "shots": shots.model_dump(mode="json") if shots else None,
               "assets": [a.model_dump(mode="json") for a in assets], "rules": list(rules), "guidance": guidance,

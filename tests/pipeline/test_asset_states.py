@@ -113,13 +113,15 @@ def test_four_scene_costume_change_carries_into_scene_four(runner: Runner, engin
     assert p1 is not None and p1.reference == persephone.master_ref_white and p1.reference_from == "master"
     assert "Scene 1: state described as" in p1.audit[0]
     prompt = engines.scripted.calls[-1]["messages"]
-    assert "In a black gown" in prompt[1]["content"] and "All characters are eggs." in prompt[0]["content"]
+    # scene 1's prompt has the story rules, and not scene 3's change, which has not happened yet
+    assert "In a black gown" not in prompt[1]["content"] and "All characters are eggs." in prompt[0]["content"]
 
     # scene 3: she changes into black (shot 3E: puts on the crown); two takes, the second chosen
     ids3 = n_assets(runner, pid, script, 2)
     at = ids3.index("as_persephone") + 1
     infer(runner, engines, pid, script, 2, description="In a black gown",
           changes=[{"shot": "3E", "description": "In a black gown with the iron crown"}], at=at)
+    assert "In a black gown" in engines.scripted.calls[-1]["messages"][1]["content"]  # the registry's change here
     shots3 = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, s3))
     p3 = state_of(states(runner, pid, s3), "as_persephone")
     assert p3 is not None and p3.changes[0].shot_id == shots3.shots[4].id
