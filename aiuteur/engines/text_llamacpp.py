@@ -346,7 +346,7 @@ class LlamaCppText:
         if self.fast_forward:
             result = self._forwarded_chat(messages, seed=seed, max_tokens=budget, temperature=temperature,
                                           processor=options["logits_processor"][0],
-                                          doing=f"writing {schema.__name__} with {self.model_id}")
+                                          doing=f"writing with {self.model_id}")
         else:
             result = self._chat(messages, seed=seed, max_tokens=budget, temperature=temperature, stream=False,
                                 **options)
