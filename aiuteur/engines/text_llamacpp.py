@@ -21,6 +21,8 @@ Profile table:
     repeat_penalty = 1.0                               # optional sampling (top_k, top_p, min_p too);
                                                        # >1 penalises JSON quotes: strings run to maxLength
     assemble = { packages = "…_part{}", parts = 22, sha256 = "…" }   # optional: build it from wheels
+    fast_forward = true                                # optional, llguidance only: decode the tokens the
+                                                       # grammar forces in one batch (`_forwarded_chat`)
 Threads: `AIUTEUR_THREADS` (default: half the cores; llama.cpp threads busy-wait on a shared CPU).
 Weight repacking (`repack = true/false` in the table, or `AIUTEUR_LLAMA_REPACK`): off by default
 on CPUs with AMX, where it crashed batched prompts (see `use_repacked_weights`).
