@@ -264,8 +264,8 @@ def loops(texts: Iterable[str], n: int = 4, times: int = 3, *, wholes: Iterable[
 def dialogue_loops(scenes: Iterable[Data], story: str = "") -> Data:
     """Lines of dialogue said again: within one scene, three words or more twice or any line three
     times (two voices taking turns in a loop: "Tell your daughter." / "That her father keeps a
-    filthy kitchen.", eleven times over); across scenes, a line of three words or more in more
-    scenes than the story itself says it (Lune's two lines in all three scenes; a refrain the story
+    filthy kitchen.", eleven times over); across scenes, a line of three words or more, or a
+    shorter one of the story's, in more scenes than the story itself says it (Lune's two lines in all three scenes; a refrain the story
     repeats is allowed)."""
     lines = repeated = 0
     evidence: list[str] = []
@@ -276,8 +276,10 @@ def dialogue_loops(scenes: Iterable[Data], story: str = "") -> Data:
         again = [t for t, c in said.items() if t and ((c > 1 and len(t.split()) >= 3) or c >= 3)]
         repeated += len(again)
         evidence += [f"{t[:50]} (x{said[t]})" for t in again]
-        in_scenes.update(t for t in said if len(t.split()) >= 3)
+        in_scenes.update(t for t in said if t)
     told = f" {norm(story)} "
+    # across scenes: three words or more, or a shorter line the story has ("Thursday rehearsals.")
+    in_scenes = Counter({t: c for t, c in in_scenes.items() if len(t.split()) >= 3 or f" {t} " in told})
     across = [t for t, c in in_scenes.items() if c > max(1, told.count(f" {t} "))]
     repeated += len(across)
     evidence += [f"{t[:50]} (in {in_scenes[t]} scenes)" for t in across]

@@ -1058,7 +1058,7 @@ def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_t
     """A scene's elements without what an earlier scene already has word for word: a long action
     line (`LOOP_MIN_WORDS` or more), the same story sentence given to two scenes (the real model's
     tuba-audition put the foyer paragraph into three scenes), and a line of dialogue of three words
-    or more, unless the story itself says it as often (a refrain). The real model's
+    or more, or a shorter one the story has, unless the story itself says it as often (a refrain). The real model's
     mapmakers-apprentice gave Lune's two lines to all three scenes, and last-orders had Gus say
     "Well, that's that." in four (fdf86bd). A scene keeps at least one action line."""
     seen = {words_key(e.text) for sc in earlier for e in sc.elements if e.kind == ElementKind.ACTION}
@@ -1070,7 +1070,9 @@ def not_said_before(elements: list[ScriptElement], earlier: list[Scene], story_t
         if e.kind == ElementKind.ACTION:
             return len(key.split()) >= LOOP_MIN_WORDS and key in seen
         if e.kind == ElementKind.DIALOGUE and key and said[key]:
-            return len(key.split()) >= DIALOGUE_AGAIN_WORDS and said[key] >= story.count(f" {key} ")
+            # a short line goes too when it is the story's own, said as often as the story says it
+            # ("Thursday rehearsals.", said once by Brandt, was in three scenes of tuba at 7aa231f)
+            return (len(key.split()) >= DIALOGUE_AGAIN_WORDS or f" {key} " in story) and said[key] >= story.count(f" {key} ")
         return False
 
     # A scene keeps its first action line even when an earlier scene has it (and still loses its

@@ -163,6 +163,11 @@ def test_dialogue_said_again_in_a_scene_is_a_loop_whoever_says_it() -> None:
     assert across["repeated_lines"] == 2 and "(in 2 scenes)" in across["evidence"][0]
     refrain = "Tell your daughter, he said. That her father keeps a filthy kitchen."
     assert metrics.dialogue_loops([once, {"id": "s3", "elements": turns}], refrain + " " + refrain)["repeated_lines"] == 0
+    # a short line of the story's own, said in more scenes than the story says it (tuba at 7aa231f)
+    short = [_el("dialogue", "Thursday rehearsals.", "BRANDT"), _el("dialogue", "Yes.", "DOV")]
+    scenes = [{"id": f"s{k}", "elements": short} for k in range(3)]
+    got = metrics.dialogue_loops(scenes, '"Thursday rehearsals," said Brandt. "Yes," said Dov. "Yes," said Ines. Brandt said "Yes" too.')
+    assert got["repeated_lines"] == 1 and got["evidence"] == ["thursday rehearsals (in 3 scenes)"]
 
 
 def test_copied_sentences_finds_story_sentences_word_for_word() -> None:

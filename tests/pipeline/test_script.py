@@ -732,3 +732,25 @@ def test_a_line_of_dialogue_an_earlier_scene_has_is_not_said_again_unless_the_st
         (None, "The mill wheel turns."), ("WREN", "Yes."), ("WREN", "Once more, then."),
         ("OZIAS", "The ink is still wet.")]
     assert [e.text for e in not_said_before(later, [first])][-2:] == ["Yes.", "The ink is still wet."]
+
+
+def test_a_short_line_of_the_storys_own_is_said_in_one_scene_as_the_story_says_it_once() -> None:
+    """The real model's tuba-audition (7aa231f) had Brandt's "Thursday rehearsals." in three scenes:
+    short lines are spared as everyday words ("Yes."), but a short line the story says once is
+    its own line, said once; one the story says twice may come twice."""
+    from aiuteur.domain import ElementKind, Scene, ScriptElement
+    from aiuteur.pipeline.script import not_said_before
+
+    def line(who: str, text: str) -> ScriptElement:
+        return ScriptElement(kind=ElementKind.DIALOGUE, text=text, character=who)
+
+    act = ScriptElement(kind=ElementKind.ACTION, text="The stage lights are hot and white.")
+    first = Scene(id="s1", number="1", heading="INT. STAGE - NIGHT",
+                  elements=[act, line("BRANDT", "Thursday rehearsals."), line("DOV", "Yes.")])
+    later = [ScriptElement(kind=ElementKind.ACTION, text="Rain at the bus stop."),
+             line("BRANDT", "Thursday rehearsals."), line("DOV", "Yes.")]
+    story = '"Thursday rehearsals," said Brandt. "Yes," said Dov. "Yes," said Ines. Dov took the bus.'
+    assert [e.text for e in not_said_before(later, [first], story)] == ["Rain at the bus stop.", "Yes."]
+    twice = story + ' "Thursday rehearsals," she said again.'
+    assert [e.text for e in not_said_before(later, [first], twice)] == [
+        "Rain at the bus stop.", "Thursday rehearsals.", "Yes."]
