@@ -28,14 +28,8 @@ from pydantic import BaseModel
 from aiuteur.domain import (
     Asset,
     AssetCategory,
-    AssetStates,
-    Brief,
-    InputMode,
-    SourceRole,
-    SourceText,
     Stage,
     StateChange,
-    StoryInput,
     StyleAndAssets,
 )
 from aiuteur.engines.base import EngineError
@@ -48,6 +42,7 @@ from aiuteur.pipeline.shot_list import ShotListDraft
 from aiuteur.screenplay import import_screenplay
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
+from tests.pipeline.test_story_looks import look_in, story_project
 
 STORY = """# The Lighthouse Coat
 
@@ -151,17 +146,7 @@ def engines(model: SmallModel) -> FakeEngines:
 
 
 def _project(runner: Runner) -> str:
-    pid = runner.create_project("The Lighthouse Coat").id
-    runner.save(pid, Stage.INPUT, StoryInput(mode=InputMode.SKIP_TO_STAGE4, brief=Brief(has_script=True), sources=[
-        SourceText(name="coat.md", role=SourceRole.PRIMARY, format="md", text=STORY)]))
-    runner.save(pid, Stage.SCRIPT, import_screenplay(SCRIPT.encode("utf-8"), "coat.fountain"))
-    return pid
-
-
-def _look(runner: Runner, pid: str, scene_id: str, asset_id: str) -> str:
-    states = AssetStates.model_validate(runner.view(pid).state.data(Stage.ASSET_STATES, scene_id))
-    st = next((s for s in states.states if s.asset_id == asset_id), None)
-    return "" if st is None else " ".join([st.description, *(c.description for c in st.changes)])
+    return story_project(runner, "The Lighthouse Coat", "coat", STORY, SCRIPT)
 
 
 def test_a_changed_look_holds_through_retellings_until_the_story_changes_it_back(runner: Runner,
@@ -178,7 +163,7 @@ def test_a_changed_look_holds_through_retellings_until_the_story_changes_it_back
         for stage in (Stage.SHOTS, Stage.ASSET_STATES):
             result = runner.run(pid, stage, sid)
             assert result.ok, (stage, sid, result.takes[-1].error if result.takes else "")
-    looks = {sid: _look(runner, pid, sid, marta.id) for sid in (lamp, store, jetty, kitchen, gallery)}
+    looks = {sid: look_in(runner, pid, sid, marta.id) for sid in (lamp, store, jetty, kitchen, gallery)}
     assert "brass buttons" not in looks[lamp]
     # From the store room on: the coat as the story describes it, through the script's second
     # telling in the jetty and every "grey jumper" the model recorded again ...

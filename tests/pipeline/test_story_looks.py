@@ -146,16 +146,21 @@ def engines() -> FakeEngines:
     return FakeEngines(text=SmallModel(), image=FakeImage(), matting=FakeMatting())
 
 
-def _story_project(runner: Runner) -> str:
+def story_project(runner: Runner, title: str, name: str, story: str, script: str) -> str:
     """A prose story written straight to a script (skip to stage 4), the script saved as written."""
-    pid = runner.create_project("The Carousel Mare").id
+    pid = runner.create_project(title).id
     runner.save(pid, Stage.INPUT, StoryInput(mode=InputMode.SKIP_TO_STAGE4, brief=Brief(has_script=True), sources=[
-        SourceText(name="mare.md", role=SourceRole.PRIMARY, format="md", text=STORY)]))
-    runner.save(pid, Stage.SCRIPT, import_screenplay(SCRIPT.encode("utf-8"), "mare.fountain"))
+        SourceText(name=f"{name}.md", role=SourceRole.PRIMARY, format="md", text=story)]))
+    runner.save(pid, Stage.SCRIPT, import_screenplay(script.encode("utf-8"), f"{name}.fountain"))
     return pid
 
 
-def _look(runner: Runner, pid: str, scene_id: str, asset_id: str) -> str:
+def _story_project(runner: Runner) -> str:
+    return story_project(runner, "The Carousel Mare", "mare", STORY, SCRIPT)
+
+
+def look_in(runner: Runner, pid: str, scene_id: str, asset_id: str) -> str:
+    """An asset's look in a scene: its state's description and every change in it, as one text."""
     states = AssetStates.model_validate(runner.view(pid).state.data(Stage.ASSET_STATES, scene_id))
     st = next((s for s in states.states if s.asset_id == asset_id), None)
     return "" if st is None else " ".join([st.description, *(c.description for c in st.changes)])
@@ -186,15 +191,15 @@ def test_a_told_look_change_lands_where_the_story_is_and_holds_until_changed_bac
     # Nobody else wears her look, in the first person or the third.
     for sid in scenes:
         for other in (bart, flo):
-            look = _look(runner, pid, sid, other.id)
+            look = look_in(runner, pid, sid, other.id)
             assert "enamel" not in look and not re.search(r"\bI am\b", look), (sid, other.name, look)
     # Hers: in the fairground, carried to the ticket booth, then the clean overalls from the
     # fourth scene on (the story changed it back), never the enamel again.
-    assert "red enamel" in _look(runner, pid, fair, mina.id)
-    assert "red enamel" in _look(runner, pid, booth, mina.id)
-    assert "clean blue overalls" in _look(runner, pid, workshop2, mina.id)
-    assert "clean blue overalls" in _look(runner, pid, night, mina.id)
-    assert "enamel" not in _look(runner, pid, night, mina.id)
+    assert "red enamel" in look_in(runner, pid, fair, mina.id)
+    assert "red enamel" in look_in(runner, pid, booth, mina.id)
+    assert "clean blue overalls" in look_in(runner, pid, workshop2, mina.id)
+    assert "clean blue overalls" in look_in(runner, pid, night, mina.id)
+    assert "enamel" not in look_in(runner, pid, night, mina.id)
     # The take says why a state was not the model's.
     takes = [t for t in runner.takes(pid, Stage.ASSET_STATES, fair) if t.purpose.startswith("asset_states")]
     assert takes and "somebody else's words" in (takes[-1].note + takes[-1].error)
