@@ -267,6 +267,60 @@ def without_repeated_scenes(plan: ScriptPlanDraft) -> tuple[ScriptPlanDraft, lis
     return (plan.model_copy(update={"scenes": kept}), dropped) if dropped else (plan, [])
 
 
+def _told_share(a: set[str], b: set[str]) -> float:
+    """How much of the shorter of two summaries (as content words) the other one tells too."""
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def without_retold_scenes(plan: ScriptPlanDraft, *, share: float = 0.7, least: int = 5) -> tuple[ScriptPlanDraft, list[str]]:
+    """The plan with each scene that tells again what an earlier scene tells (most of the shorter
+    summary's content words, at least `least` of them, are in the other) kept once, where it first
+    comes, with the casts of both. The small model retells a story passage under other headings:
+    the salt crown's plan (7cba731) walked into the mine in scenes 1, 4 and 5, word for word but
+    for the heading, and each was written, shot and prompted. Returns the plan and what it dropped."""
+    kept: list[ScenePlanDraft] = []
+    words: list[set[str]] = []
+    dropped: list[str] = []
+    for i, s in enumerate(plan.scenes, start=1):
+        own = content_words(s.summary)
+        twin = next((k for k, w in enumerate(words) if len(own & w) >= least and _told_share(own, w) >= share), None)
+        if twin is None:
+            kept.append(s)
+            words.append(own)
+            continue
+        cast = list(kept[twin].cast) + [m for m in s.cast if not any(_same_name(m, c) for c in kept[twin].cast)]
+        kept[twin] = kept[twin].model_copy(update={"cast": cast[:8]})
+        dropped.append(f"scene {i} ({heading_of(s)}, which retells scene {twin + 1})")
+    return (plan.model_copy(update={"scenes": kept}), dropped) if dropped else (plan, [])
+
+
+def in_material_order(plan: ScriptPlanDraft, marks: list[str], *, least: int = 4,
+                      margin: int = 2) -> tuple[ScriptPlanDraft, list[str]]:
+    """The plan's scenes in the order of the material they tell (`marks`: the beats' summaries in
+    order, or the story's paragraphs when the script is written straight from it). A scene moves
+    only when it clearly tells one mark: it shares at least `least` content words with it and
+    `margin` more than with any other; a scene that tells no mark clearly stays right after the
+    scene before it. The salt crown's plan (7cba731) put the crowning, beat 4, in scene 2, before
+    the goat's plea, beat 1, so the heroine's new look showed before she went down the mine.
+    Returns the plan and, when it moved any, the planned scenes' numbers in their new order."""
+    if len(marks) < 2 or len(plan.scenes) < 2:
+        return plan, []
+    told = [content_words(m) for m in marks]
+    keys: list[int] = []
+    last = 0
+    for s in plan.scenes:
+        own = content_words(s.summary)
+        scores = sorted(((len(own & w), -k) for k, w in enumerate(told)), reverse=True)
+        (best, at), (second, _) = scores[0], scores[1]
+        if best >= least and best - second >= margin:
+            last = -at
+        keys.append(last)
+    order = sorted(range(len(plan.scenes)), key=lambda i: (keys[i], i))
+    if order == list(range(len(plan.scenes))):
+        return plan, []
+    return plan.model_copy(update={"scenes": [plan.scenes[i] for i in order]}), [str(i + 1) for i in order]
+
+
 def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlanDraft, list[str]]:
     """Put everyone the story names (`roster.story_people`) whom the plan left out into the scene
     that tells each paragraph naming them (the scene sharing most words with it, as the scene
@@ -1273,7 +1327,7 @@ class Writer:
     guidance: str = ""
     max_attempts: int = 3
     capsules: CapsuleLibrary | None = None  # the project owner's capsule library
-    beat_places: list[BeatPlace] = field(default_factory=list)  # where each beat happens (normal path)
+    beat_places: list[BeatPlace] = field(default_factory=list)  # the beats in order, each where it happens (normal path)
 
     @property
     def rules(self) -> str:
@@ -1314,6 +1368,10 @@ class Writer:
         # second answer costs minutes on a CPU and comes back with other gaps (docs/evals.md).
         fixed = plan_problems(got.value)
         plan, repeated = without_repeated_scenes(repair_plan(got.value))  # a scene planned twice is written once
+        plan, retold = without_retold_scenes(plan)  # and one that retells another's passage too
+        # The scenes in the order of what they tell: the beats, else (straight from the story) its paragraphs.
+        marks = [b.summary for b in self.beat_places] or story_paragraphs(self.story_text)
+        plan, order = in_material_order(plan, marks)
         plan, placed = add_story_places(plan, self.story_text)  # every place the story puts people in gets a scene
         plan, added = add_missing_places(plan, self.beat_places)  # and every place of the beats still without one
         plan, again = without_repeated_scenes(repair_plan(plan, names=False))
@@ -1328,6 +1386,11 @@ class Writer:
             notes.append(f"Code completed the plan's casts and characters ({len(fixed)} gaps: {fixed[0]}).")
         if repeated:
             notes.append(f"The plan gave the same scene twice, so code kept it once and dropped {', '.join(repeated)}.")
+        if retold:
+            notes.append(f"The plan told the same part of the story twice, so code dropped {', '.join(retold)}.")
+        if order:
+            notes.append(f"The plan's scenes did not follow the {'beats' if self.beat_places else 'story'}, so code "
+                         f"put them in its order (planned scenes {', '.join(order)}).")
         note = " ".join(notes)
         take = self.take("script_plan", inputs, rendered, attempts=got.attempts, seconds=got.seconds,
                          messages=got.messages, output=plan)
@@ -1630,14 +1693,14 @@ def _material(ctx: StageContext, story: StoryInput) -> tuple[str, str]:
 
 
 def _beat_places(ctx: StageContext) -> list[BeatPlace]:
-    """Where each beat of the saved beat sheet happens (none when the script is written straight
-    from the inputs, or the beats name no places)."""
+    """The saved beat sheet's beats in order, each with where it happens ("" where it names no
+    place); none when the script is written straight from the inputs."""
     if ctx.state.skips_writing:  # no beat sheet is read (its loader does not read one)
         return []
     sheet = ctx.inputs.beats
     if sheet is None or not sheet.beats:
         return []
-    return [BeatPlace(i, b.place, b.summary) for i, b in enumerate(sheet.beats, start=1) if b.place.strip()]
+    return [BeatPlace(i, b.place, b.summary) for i, b in enumerate(sheet.beats, start=1)]
 
 
 def _summary_take(writer: Writer, written: Written, target: str = "") -> Take:
