@@ -4,7 +4,8 @@ A saved run keeps the master script as the code of its day left it. This reads e
 back as the model's typed elements and runs today's code over it, in the order a run does
 (`without_prompt_labels` with today's scene prompt, `script.mend_scene`: speech written as action,
 formula sentences; then `to_elements`,
-`not_said_before`, `only_action_here` and `without_synopsis_copy`; a plan's repeated scenes first, `without_repeated_scenes`), so
+`not_said_before`, `only_action_here` and `without_synopsis_copy`; a plan's repeated scenes first, `without_repeated_scenes`;
+after every scene, `heard_story_speakers`), so
 a rule is measured on every script the real model has written: what it changes, and what the
 loop metrics say before and after. The plan's casts are not saved: a scene's cast is read as who
 speaks in it and whom its action names (among the story's labelled characters and the script's
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiuteur.domain import IntExt, Scene, Script
-from aiuteur.domain.names import named_in
+from aiuteur.domain.names import name_key, named_in
 from aiuteur.evals import metrics
 from aiuteur.evals.corpus import CORPUS_DIR, load_corpus
 from aiuteur.pipeline.script import (
@@ -35,6 +36,7 @@ from aiuteur.pipeline.script import (
     TransitionLine,
     _spoken,
     cues_as_dialogue,
+    heard_story_speakers,
     not_said_before,
     only_action_here,
     to_elements,
@@ -47,7 +49,7 @@ from aiuteur.pipeline.writing import default_templates
 
 Data = dict[str, Any]
 RULES = ("repeated scenes", "prompt labels", "speech as action made dialogue", "speech as action of someone absent",
-         "summary copies", "formula sentences", "only action kept where needed")
+         "summary copies", "formula sentences", "only action kept where needed", "story speakers nobody heard")
 
 
 def scene_draft(scene: Data) -> SceneDraft:
@@ -113,6 +115,8 @@ def remend(script: Data, story: str = "", names: list[str] | None = None) -> tup
                             location=str(s.get("location") or ""), time_of_day=str(s.get("time_of_day") or ""),
                             synopsis=str(s.get("synopsis") or ""), elements=elements))
     assert len(plan.scenes) == len(scenes)
+    scenes, heard = heard_story_speakers(scenes, story, list({name_key(p): p for p in reversed(people)}.values())[::-1])
+    counts["story speakers nobody heard"] += len(heard)
     return Script(title=str(script.get("title") or ""), scenes=scenes), counts
 
 
@@ -140,11 +144,15 @@ def main(argv: list[str] | None = None) -> int:
             names = [ch.name for ch in (c.labels.characters if c else [])]
             mended, counts = remend(saved, story, names)
             before, after = script_loops(saved, story), script_loops(mended.model_dump(mode="json"), story)
+            heard = ""
+            if c is not None:
+                was, now = metrics.speakers(c.labels, saved), metrics.speakers(c.labels, mended.model_dump(mode="json"))
+                heard = f", speakers {was['speaking']}->{now['speaking']} of {now['labelled']}"
             total.update(counts)
             print(f"{path.name} {row.get('slug')}: " + ", ".join(f"{r} {counts[r]}" for r in RULES)
                   + f"; action loops {before['script']['looping']}->{after['script']['looping']}, repeated lines "
                   f"{before['script']['repeated_lines']}->{after['script']['repeated_lines']}, dialogue repeats "
-                  f"{before['dialogue']['repeated_lines']}->{after['dialogue']['repeated_lines']}")
+                  f"{before['dialogue']['repeated_lines']}->{after['dialogue']['repeated_lines']}{heard}")
     print("all: " + ", ".join(f"{r} {total[r]}" for r in RULES))
     return 0
 

@@ -53,7 +53,7 @@ from aiuteur.domain import (
     Take,
     content_hash,
 )
-from aiuteur.domain.names import name_forms, named_in, spans
+from aiuteur.domain.names import is_called, name_forms, name_words, named_in, spans
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
@@ -96,6 +96,7 @@ from aiuteur.pipeline.writing import (
     sources_text,
     story_rules,
 )
+from aiuteur.screenplay.headings import place_of
 from aiuteur.store.capsules import CapsuleLibrary
 
 NO_GUIDANCE = "(none)"
@@ -522,7 +523,12 @@ _UNNAMED_SPEAKER = re.compile(
 
 
 def attribute_quotes(paragraphs: list[str], names: list[str]) -> list[tuple[str | None, str]]:
-    """(speaker or None, words) for each quoted line of the paragraphs, as a reader attributes it:
+    """(speaker or None, words) for each quoted line of the paragraphs (`quotes_by_paragraph`)."""
+    return [(who, q) for _, who, q in quotes_by_paragraph(paragraphs, names)]
+
+
+def quotes_by_paragraph(paragraphs: list[str], names: list[str]) -> list[tuple[int, str | None, str]]:
+    """(paragraph index, speaker or None, words) for each quoted line of the paragraphs, as a reader attributes it:
 
     - the person named outside the quotes of its paragraph (one named beside a speech verb when
       several are: 'Martha shouts, "Hold it, Leo!" Leo nods.' is Martha's);
@@ -533,11 +539,11 @@ def attribute_quotes(paragraphs: list[str], names: list[str]) -> list[tuple[str 
     - a line said by someone outside the names ("said a man", "I said", "a woman's voice"), or
       with nobody named before it: None. A name inside the quotes is the one spoken to.
     """
-    out: list[tuple[str | None, str]] = []
+    out: list[tuple[int, str | None, str]] = []
     recent: list[str] = []
     speech_before = False  # the paragraph before was speech …
     answered: str | None = None  # … by this speaker (None: by nobody of the names)
-    for p in paragraphs:
+    for i, p in enumerate(paragraphs):
         p = " ".join(p.split())
         quotes = [q for q in quotations(p) if not _is_title(q)]
         outside = unquoted(p)
@@ -561,7 +567,7 @@ def attribute_quotes(paragraphs: list[str], names: list[str]) -> list[tuple[str 
             speaker = None if answered is None else next((n for n in reversed(recent) if n != answered), None) or None
         else:
             speaker = (recent[-1] or None) if recent else None
-        out += [(speaker, q) for q in quotes]
+        out += [(i, speaker, q) for q in quotes]
         recent += actors
         if speaker is not None:
             recent.append(speaker)
@@ -1196,6 +1202,99 @@ def without_synopsis_copy(elements: list[ScriptElement], synopsis: str) -> tuple
     return rest, True
 
 
+#: The most story lines a speaker nobody heard is given (`heard_story_speakers`).
+HEARD_MOST_LINES = 4
+
+
+def _insert_at(elements: list[ScriptElement], paragraph: str) -> int:
+    """Where the story's lines of `paragraph` go in a scene: after the action line that shares the
+    most content words (two or more) with the paragraph's narration and the dialogue that follows
+    it, else at the end, before a closing transition."""
+    words = content_words(unquoted(paragraph))
+    best, at = 1, -1
+    for i, e in enumerate(elements):
+        if e.kind == ElementKind.ACTION and len(words & content_words(e.text)) > best:
+            best, at = len(words & content_words(e.text)), i
+    if at < 0:
+        end = len(elements)
+        return end - 1 if end and elements[-1].kind == ElementKind.TRANSITION else end
+    at += 1
+    while at < len(elements) and elements[at].kind in (ElementKind.DIALOGUE, ElementKind.PARENTHETICAL):
+        at += 1
+    return at
+
+
+def heard_story_speakers(scenes: list[Scene], story_text: str,
+                         names: list[str]) -> tuple[list[Scene], list[tuple[int, str]]]:
+    """The script with every one of `names` who speaks in the story (`quotes_by_paragraph`) and
+    says nothing in it given their own lines from the story, in the scene that tells the paragraph
+    of each line (`screen_words.align`, as the asset stage aligns a finished script), after the
+    action line that best matches it. A line the script already has (said by anyone) is not said
+    again; only lines the story attributes to that person among all `names` are theirs; at most
+    `HEARD_MOST_LINES`. Returns the scenes and (scene index, note) for each scene changed.
+
+    The real model's mapmakers-apprentice at 7cba731: Master Ozias Fell was cast in three scenes
+    whose passages never held his one exchange ("You cannot," said Ozias.), and the scenes whose
+    passages held it did not cast him, so he never spoke (metrics.speakers 2 of 3).
+    """
+    paragraphs = story_paragraphs(story_text)
+    quotes = quotes_by_paragraph(paragraphs, names) if scenes and paragraphs else []
+    if not quotes:
+        return scenes, []
+    cues = {speaker_of(e.character or "") for sc in scenes for e in sc.elements
+            if e.kind == ElementKind.DIALOGUE and e.character}
+
+    def words(name: str) -> set[str]:
+        return {w.casefold() for w in name_words(name)}
+
+    def heard(who: str) -> bool:
+        """A cue of their name, or one whose name words are some of theirs, or theirs and more
+        ("OFFICER MOYO" is B. Moyo, "INES ABERNATHY" is Ines)."""
+        forms, own = name_forms(who, person=True, others=names), words(who)
+        return any(is_called(c, forms) or (own and words(c) and (words(c) <= own or own <= words(c))) for c in cues)
+
+    said = [words_key(e.text) for sc in scenes for e in sc.elements if e.kind == ElementKind.DIALOGUE]
+
+    def new(line: str) -> bool:
+        key = words_key(line)
+        return bool(key) and not any(key == k or (min(len(key.split()), len(k.split())) >= DIALOGUE_AGAIN_WORDS
+                                                   and (f" {key} " in f" {k} " or f" {k} " in f" {key} ")) for k in said)
+
+    silent = [w for w in dict.fromkeys(w for _, w, _ in quotes if w is not None) if not heard(w)]
+    if not silent:
+        return scenes, []
+    texts = ["\n".join([sc.synopsis, *(e.text for e in sc.elements), *sc.characters]) for sc in scenes]
+    tells = align(paragraphs, texts, places=[place_of(sc.location) or place_of(sc.heading) for sc in scenes],
+                  casts=[set(named_in(t, names)) for t in texts], people=[set(named_in(unquoted(p), names)) for p in paragraphs])
+    out = list(scenes)
+    notes: list[tuple[int, str]] = []
+    for who in silent:
+        given = 0
+        gave: dict[int, int] = {}
+        for i in dict.fromkeys(i for i, w, _ in quotes if w == who):
+            lines = [q[:-1] + "." if q.endswith(",") else q for k, w, q in quotes if k == i and w == who]
+            lines = [q[:400] for q in lines if new(q)][:HEARD_MOST_LINES - given]
+            if not lines:
+                continue
+            j = tells[i]
+            sc = out[j]
+            elements = list(sc.elements)
+            at = _insert_at(elements, paragraphs[i])
+            added = [ScriptElement(kind=ElementKind.DIALOGUE, character=cue(who), text=q) for q in lines]
+            out[j] = sc.model_copy(update={"elements": [*elements[:at], *added, *elements[at:]]})
+            said += [words_key(q) for q in lines]
+            given += len(lines)
+            gave[j] = gave.get(j, 0) + len(lines)
+            if given >= HEARD_MOST_LINES:
+                break
+        for j, n in gave.items():
+            joined = "" if named_in(texts[j], [who]) else f"; {cue(who)} joins the scene"
+            notes.append((j, f"{cue(who)} speaks in the story but nowhere in the script (a story speaker nobody "
+                             f"heard), so scene {out[j].number} gives them {'a line' if n == 1 else f'{n} lines'} of their "
+                             f"own from the story{joined}."))
+    return out, notes
+
+
 def _key_of(elements: list[ScriptElement]) -> str:
     return " ".join(re.findall(r"\w+", elements[0].text.lower())) if elements else ""
 
@@ -1499,7 +1598,14 @@ def write_script(
         report((i + 1) / (n + 2), f"Scene {i} of {n} written: {scene.heading}")
         if on_partial is not None:
             on_partial(fountain_of(Script(title=plan.title, scenes=scenes)))
-    # 3. Render to Fountain and read it back with the importer's parser.
+    # 3. Everyone who speaks in the story speaks in the script: a speaker no scene gave a line to
+    # says their own lines of the story in the scene that tells them.
+    scenes, heard = heard_story_speakers(scenes, writer.story_text, [c.name for c in plan.characters])
+    for j, note in heard:
+        k = next((k for k, t in enumerate(out.takes) if t.target == f"scene:{scenes[j].id}"), None)
+        if k is not None:
+            out.takes[k] = out.takes[k].model_copy(update={"note": " ".join([out.takes[k].note, note]).strip()})
+    # 4. Render to Fountain and read it back with the importer's parser.
     try:
         out.script = read_back(Script(title=plan.title, scenes=scenes))
     except InputError as e:
