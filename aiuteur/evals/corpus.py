@@ -27,6 +27,8 @@ class CharacterLabel(_Label):
     name: str
     aliases: list[str] = Field(default_factory=list)
     speaks: bool = Field(description="True when the story gives this character lines of dialogue.")
+    look: list[str] = Field(default_factory=list, description="Words the story says of how they look before any "
+                            "change (age, kind, clothes, hair, skin); their description should use one.")
 
     @property
     def names(self) -> list[str]:

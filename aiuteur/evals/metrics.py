@@ -110,6 +110,25 @@ def characters(labels: StoryLabels, assets: Data | None) -> Data:
     }
 
 
+def described(labels: StoryLabels, assets: Data | None) -> Data:
+    """Labelled characters whose character asset's description uses at least one of the words the
+    story says of their look (`CharacterLabel.look`); characters with no look words are not counted."""
+    rows = []
+    for c in labels.characters:
+        if not c.look:
+            continue
+        a = find_asset(assets, c)
+        description = str((a or {}).get("description") or "")
+        rows.append({"character": c.name, "described": bool(description) and mentions(description, c.look),
+                     "from_story": bool((a or {}).get("story_look")), "description": description[:200]})
+    return {
+        "labelled": len(rows),
+        "described": sum(1 for r in rows if r["described"]),
+        "missing": [r["character"] for r in rows if not r["described"]],
+        "characters": rows,
+    }
+
+
 def speakers(labels: StoryLabels, script: Data | None) -> Data:
     """Labelled speakers who have at least one line of dialogue in the script."""
     cues = Counter(str(e.get("character") or "") for s in scenes_of(script) for e in elements(s, "dialogue"))

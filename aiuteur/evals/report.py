@@ -23,6 +23,7 @@ def _get(d: Any, path: str, default: Any = None) -> Any:
 STORY_COLUMNS: list[tuple[str, str]] = [
     ("reached", "reached"), ("min", "minutes"), ("calls", "model calls"), ("tok", "tokens in+out"),
     ("treat", "treatments (max trigram similarity)"), ("chars", "characters extracted/labelled"),
+    ("desc", "characters described with the story's look words/labelled"),
     ("speak", "speakers speaking/labelled"), ("dlg±", "dialogue lines altered by shots"),
     ("looks", "look changes caught/labelled"), ("places", "places as scene (+named)/labelled"),
     ("visual", "visual verbosity (0-4)"), ("loops", "texts looping / repeated lines"),
@@ -52,6 +53,7 @@ def story_cells(row: dict[str, Any]) -> list[str]:
         f"{tin}+{tout}",
         f"{_get(m, 'treatments.count', 0)} ({_get(m, 'treatments.max_similarity', 0):.2f})",
         f"{_get(m, 'characters.extracted', 0)}/{_get(m, 'characters.labelled', 0)}",
+        f"{_get(m, 'described.described', 0)}/{_get(m, 'described.labelled', 0)}",
         f"{_get(m, 'speakers.speaking', 0)}/{_get(m, 'speakers.labelled', 0)}",
         str(_get(m, "dialogue_altered.altered", 0)),
         f"{_get(m, 'looks.caught', 0)}/{_get(m, 'looks.labelled', 0)}",
@@ -94,7 +96,7 @@ def markdown(doc: dict[str, Any]) -> str:
     reached = "stage 9" if last == "prompts" else f"the last stage asked for ({last})"
     out += ["", f"Across {summary.get('stories', 0)} stories: {summary.get('complete', 0)} reached {reached} with no "
             f"failed stage; 3 treatments in {summary.get('three_treatments', 0)}; characters "
-            f"{_frac(summary.get('characters'))}; speakers {_frac(summary.get('speakers'))}; dialogue altered "
+            f"{_frac(summary.get('characters'))}; described {_frac(summary.get('described'))}; speakers {_frac(summary.get('speakers'))}; dialogue altered "
             f"{summary.get('dialogue_altered', 0)}; look changes {_frac(summary.get('looks'))}; places as scenes "
             f"{_frac(summary.get('places_as_scene'))} (covered {_frac(summary.get('places_covered'))}); "
             f"non-things {summary.get('non_things', 0)}; frame prompts with the action cut "
@@ -117,6 +119,8 @@ def evidence(rows: list[dict[str, Any]]) -> list[str]:
             bits.append(f"crashed: {row['crashed'][:200]}")
         if _get(m, "characters.missing"):
             bits.append("characters missing: " + ", ".join(m["characters"]["missing"]))
+        if _get(m, "described.missing"):
+            bits.append("described against the story: " + ", ".join(m["described"]["missing"]))
         if _get(m, "speakers.missing"):
             bits.append("silent speakers: " + ", ".join(m["speakers"]["missing"]))
         for ch in _get(m, "looks.changes", []):
@@ -158,7 +162,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
         la, lb = f"{la} ({a['run']['id']})", f"{lb} ({b['run']['id']})"
     sa, sb = a.get("summary", {}), b.get("summary", {})
     out = [f"| summary | {la} | {lb} |", "|---|---|---|"]
-    for key in ("stories", "complete", "three_treatments", "characters", "speakers", "dialogue_altered", "looks",
+    for key in ("stories", "complete", "three_treatments", "characters", "described", "speakers", "dialogue_altered", "looks",
                 "places_as_scene", "places_covered", "non_things", "action_cut", "treatment_max_copied", "leaks"):
         va, vb = sa.get(key), sb.get(key)
         out.append(f"| {key} | {_frac(va) if isinstance(va, list) else va} | {_frac(vb) if isinstance(vb, list) else vb} |")

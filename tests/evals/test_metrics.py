@@ -283,3 +283,24 @@ def test_frame_prompts_whose_action_falls_past_clips_window_are_counted() -> Non
     assert (got["prompts"], got["action_cut"]) == (2, 1) and "h2" in got["evidence"][0]
     assert got["max_tokens"] > metrics.CLIP_LIMIT
     assert metrics.clip_tokens("INT. BAKERY - DAY") == 5
+
+
+def test_described_counts_characters_whose_description_uses_a_look_word_of_the_story() -> None:
+    labels = StoryLabels.model_validate({
+        "title": "The Key", "genre": "drama", "places": [],
+        "characters": [
+            {"name": "Nell Draper", "aliases": ["Nell"], "speaks": True, "look": ["baker", "flour"]},
+            {"name": "Omar Quist", "aliases": ["Omar"], "speaks": False, "look": ["apron"]},
+            {"name": "Ida", "speaks": False},  # no look words: not counted
+        ],
+    })
+    assets = {"registry": {"assets": [
+        {"name": "Nell Draper", "category": "character", "description": "Nell is a baker, flour to the elbows.",
+         "story_look": "Nell is a baker, flour to the elbows."},
+        {"name": "Omar", "category": "character", "description": "A tall man in glasses."},
+    ]}}
+    got = metrics.described(labels, assets)
+    assert (got["described"], got["labelled"], got["missing"]) == (1, 2, ["Omar Quist"])
+    assert got["characters"][0]["from_story"] and not got["characters"][1]["from_story"]
+    assert metrics.described(labels, None)["described"] == 0
+    assert metrics.described(LABELS, assets)["labelled"] == 0  # labels without look words (the default)
