@@ -279,6 +279,11 @@ class Asset(Frozen):
         description="Found by a re-extraction after the user reviewed the list: offered, not forced, until kept or removed.",
     )
     voice: VoiceChoice | None = Field(default=None, description="Characters: the voice their lines are spoken in.")
+    story_look: str = Field(
+        default="",
+        description="Characters: the story's own words for how they look (before any change of look); "
+                    "stage 5 starts the description with them. Empty when the story says nothing of it.",
+    )
 
 
 class AssetRegistry(Frozen):

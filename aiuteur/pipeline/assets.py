@@ -102,6 +102,7 @@ from aiuteur.pipeline.screen_words import (
     unquoted,
 )
 from aiuteur.pipeline.stage import EngineProvider, StageContext, StageOutcome, describe_error
+from aiuteur.pipeline.story_look import described
 from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -925,6 +926,9 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
     assets = merge_candidates(assets, story_cast(assets, todo_scenes, people), offer=offer)
     assets = add_look_changes(assets, todo_scenes)
     assets = add_story_look_changes(assets, script, story_text, {s.id for s in todo_scenes}, people or None)
+    # 5. Each character's description starts with the story's own words for how they look, and
+    #    keeps only the model's words that do not contradict them (`story_look.described`).
+    assets = described(assets, story_text, people or None)
     assets = order_by_script(assets, script)
     return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
 
