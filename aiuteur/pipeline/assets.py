@@ -69,7 +69,7 @@ from aiuteur.domain import (
     VisualStyle,
     content_hash,
 )
-from aiuteur.domain.names import asset_forms, name_forms, names, names_asset, spans
+from aiuteur.domain.names import TITLES, asset_forms, name_forms, names, names_asset, spans
 from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.actions import (
     DescribeAsset,
@@ -142,11 +142,19 @@ NEGATIVE: dict[AssetCategory, str] = {
 
 # --- names and aliases ------------------------------------------------------------------------------
 
+#: Titles a person's key drops ("Master Ozias Fell" and "Ozias Fell" are one person). Words that are
+#: often a name of their own ("Nana", "Granny", "Old") are not among them: `_bare` drops those too,
+#: but only to join a name to the one fuller name it belongs to.
 _TITLES = frozenset({
     "PRINCE", "PRINCESS", "KING", "QUEEN", "LORD", "LADY", "SIR", "DAME", "DR", "DOCTOR", "MR", "MRS", "MS",
     "MISS", "CAPTAIN", "CAPT", "COUNT", "COUNTESS", "DUKE", "DUCHESS", "PROFESSOR", "PROF", "SENOR", "SENORA",
     "MADAME", "MONSIEUR", "AGENT", "OFFICER", "DETECTIVE", "SERGEANT", "SGT", "GENERAL", "COLONEL", "SAINT",
+    "MASTER", "MISTRESS", "MISTER", "MADAM", "MX", "AUNT", "AUNTIE", "UNCLE", "FATHER", "MOTHER", "BROTHER",
+    "SISTER", "MAESTRA", "MAESTRO", "INSPECTOR", "LIEUTENANT", "LT", "REVEREND", "REV", "JUDGE", "SENORITA",
+    "HERR", "FRAU", "MADEMOISELLE", "BARON", "BARONESS", "CONSTABLE",
 })
+#: Everything the names rule (`domain.names.TITLES`) knows as a word before a name, in upper case.
+_NAME_TITLES = frozenset(t.upper() for t in TITLES) | _TITLES
 _ARTICLES = ("THE ", "A ", "AN ")
 _PARENS = re.compile(r"\([^()]*\)")
 _VOICE = re.compile(r"(?:['’]S)?\s+VOICE$|^VOICE\s+OF\s+")
@@ -176,6 +184,39 @@ def canonical(name: str, category: AssetCategory) -> str:
             words = words[1:]
         key = " ".join(words)
     return key
+
+
+def _bare(key: str) -> str:
+    """A character key without any leading word the names rule knows as a title, "Nana" and "Old"
+    too ("NANA RUTH OKONEDO" -> "RUTH OKONEDO"), a word of the name always kept."""
+    words = key.split()
+    while len(words) > 1 and words[0].rstrip(".") in _NAME_TITLES:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _is_voice(surface: str) -> bool:
+    key = norm(surface)
+    return _VOICE.sub("", key).strip() != key
+
+
+def fuller_name(surfaces: Iterable[str]) -> str | None:
+    """Of the names one person is written under, the fullest as a person writes it (mixed case,
+    not a voice, not led by an article): the most words, then the first. "Master Ozias Fell" over
+    "Ozias Fell"; None when every name is a cue in capitals."""
+    written = [s for s in surfaces if not s.isupper() and not _is_voice(s)
+               and not any(norm(s).startswith(a) for a in _ARTICLES)]
+    return max(written, key=lambda s: len(norm(s).split()), default=None)
+
+
+def _fuller_of(surface: str, name: str) -> bool:
+    """True when `surface` is a fuller way to write the person `name` names: more words, written
+    as a person writes it (`fuller_name`), and the same name with a title left off ("Ozias Fell"
+    of "Master Ozias Fell") or the first or last word of it ("Hoyle" of "Mr. Fenwick Hoyle")."""
+    ks, kn = canonical(surface, AssetCategory.CHARACTER), canonical(name, AssetCategory.CHARACTER)
+    if len(norm(surface).split()) <= len(norm(name).split()) or fuller_name([name, surface]) != surface:
+        return False
+    return _bare(ks) == _bare(kn) or (" " not in kn and kn in (ks.split()[0], ks.split()[-1]))
 
 
 def display_name(surface: str) -> str:
@@ -267,7 +308,9 @@ class Candidate:
         """A character group's key as a name; else the most used name whose key is canonical."""
         if self.key:
             exact = [s for s in self.surfaces if norm(s) == self.key and not s.isupper()]
-            return exact[0] if exact else display_name(self.key)
+            return fuller_name(self.surfaces) or (exact[0] if exact else display_name(self.key))
+        if self.category == AssetCategory.CHARACTER and fuller_name(self.surfaces):
+            return str(fuller_name(self.surfaces))
         keys = {s: canonical(s, self.category) for s in self.surfaces}
         plain = [s for s in self.surfaces if norm(s) == keys[s]] or sorted(self.surfaces, key=len)
         return display_name(max(plain, key=lambda s: (len(self.surfaces[s]), -len(s))))
@@ -309,13 +352,25 @@ def deterministic(scenes: Iterable[Scene]) -> list[Candidate]:
 
 
 def _merge_first_or_last_names(characters: dict[str, Candidate]) -> None:
-    """'JOHN' joins 'JOHN SMITH' when exactly one multi-word name starts or ends with it."""
+    """'JOHN' joins 'JOHN SMITH' when exactly one multi-word name starts or ends with it, and a
+    name joins the one fuller name it is with a title left off ('RUTH OKONEDO' joins 'NANA RUTH
+    OKONEDO'); the group keeps the fuller key."""
+    for key in sorted(characters, key=lambda k: len(k.split())):
+        if key not in characters or " " not in key:
+            continue
+        fuller = [k for k in characters if k != key and len(k.split()) > len(key.split()) and _bare(k) == _bare(key)]
+        if len(fuller) == 1:
+            _join(characters, key, fuller[0])
     for key in [k for k in characters if " " not in k]:
         matches = [k for k in characters if " " in k and key in (k.split()[0], k.split()[-1])]
         if len(matches) == 1:
-            target = characters[matches[0]]
-            for surface, ids in characters.pop(key).surfaces.items():
-                target.surfaces.setdefault(surface, []).extend(i for i in ids if i not in target.surfaces.get(surface, []))
+            _join(characters, key, matches[0])
+
+
+def _join(characters: dict[str, Candidate], key: str, into: str) -> None:
+    target = characters[into]
+    for surface, ids in characters.pop(key).surfaces.items():
+        target.surfaces.setdefault(surface, []).extend(i for i in ids if i not in target.surfaces.get(surface, []))
 
 
 # --- the model pass: bounded schema -----------------------------------------------------------------
@@ -729,6 +784,18 @@ class _Index:
     def find(self, surface: str, category: AssetCategory) -> str | None:
         found = self.exact.get((category, norm(surface))) or self.keyed.get((category, canonical(surface, category)))
         key = canonical(surface, category)
+        if found is None and category == AssetCategory.CHARACTER and " " in _bare(key):
+            # 'Ruth Okonedo' belongs to the one registered 'Nana Ruth Okonedo' (a title left off)
+            owners = {aid for (cat, k), aid in self.keyed.items() if cat == category and _bare(k) == _bare(key)}
+            found = owners.pop() if len(owners) == 1 else None
+        if found is None and category == AssetCategory.CHARACTER and " " in key:
+            # 'Mr. Fenwick Hoyle' is the one registered 'Hoyle', when no other registered full name
+            # starts or ends with 'HOYLE'
+            ends = (key.split()[0], key.split()[-1])
+            owners = {aid for (cat, k), aid in self.keyed.items() if cat == category and " " not in k and k in ends}
+            rivals = {aid for (cat, k), aid in self.keyed.items()
+                      if cat == category and " " in k and {k.split()[0], k.split()[-1]} & set(ends)} - owners
+            found = owners.pop() if len(owners) == 1 and not rivals else None
         if found is None and category == AssetCategory.CHARACTER and key and " " not in key:
             # 'JOHN' belongs to the one registered 'John Smith' (as in the deterministic pass)
             owners = {aid for (cat, k), aid in self.keyed.items()
@@ -781,7 +848,12 @@ def merge_candidates(assets: list[Asset], found: list[Candidate], *, offer: bool
             if norm(surface) != norm(a.name) and norm(surface) not in {norm(x) for x in aliases}:
                 aliases.append(surface)
             scenes = list(dict.fromkeys([*a.scenes, *ids]))
-            by_id[aid] = a.model_copy(update={"aliases": aliases, "scenes": scenes})
+            changed: dict[str, Any] = {"aliases": aliases, "scenes": scenes}
+            if a.category == AssetCategory.CHARACTER and not a.user_edited and surface in aliases \
+                    and _fuller_of(surface, a.name):
+                # one person, the fuller name as the name ("Master Ozias Fell", alias "Ozias Fell")
+                changed = {"name": surface, "aliases": [a.name, *(x for x in aliases if x != surface)], "scenes": scenes}
+            by_id[aid] = a.model_copy(update=changed)
             index.add(by_id[aid])
         a = by_id[home]
         update: dict[str, Any] = {}
