@@ -115,7 +115,10 @@ def remend(script: Data, story: str = "", names: list[str] | None = None) -> tup
                             location=str(s.get("location") or ""), time_of_day=str(s.get("time_of_day") or ""),
                             synopsis=str(s.get("synopsis") or ""), elements=elements))
     assert len(plan.scenes) == len(scenes)
-    scenes, heard = heard_story_speakers(scenes, story, list({name_key(p): p for p in reversed(people)}.values())[::-1])
+    once: dict[str, str] = {}
+    for p in people:  # a labelled name and its cue ("Wren Halloway", "WREN HALLOWAY") are one person
+        once.setdefault(name_key(p), p)
+    scenes, heard = heard_story_speakers(scenes, story, list(once.values()))
     counts["story speakers nobody heard"] += len(heard)
     return Script(title=str(script.get("title") or ""), scenes=scenes), counts
 
