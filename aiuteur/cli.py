@@ -312,7 +312,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             source=Path(args.replay), start=parse_stage(getattr(args, "from")),
             profile=args.profile or os.environ.get("AIUTEUR_PROFILE", "") or "offline",
             stories=[s for v in args.stories for s in v.split(",") if s.strip()], label=args.label, seed=args.seed,
-            out=Path(args.out) if args.out else None), say=(lambda line: None) if args.quiet else _stderr)
+            out=Path(args.out) if args.out else None, prompt_versions=parse_pins(args.prompt_version)),
+            say=(lambda line: None) if args.quiet else _stderr)
     else:
         config = EvalConfig(
             profile=args.profile or os.environ.get("AIUTEUR_PROFILE", "") or "offline",
@@ -386,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stories", action="append", default=[], metavar="SLUG[,SLUG]",
                    help="corpus stories to run (default: all)")
     s.add_argument("--prompt-version", action="append", default=[], metavar="STAGE[/ROLE]=vN",
-                   help="pin prompt versions, e.g. script=v1 or treatment/system=v2 (repeatable)")
+                   help="pin prompt versions, e.g. script=v1 or treatment/system=v2 (repeatable; also with --replay)")
     s.add_argument("--label", default="", help="name of this run in the table (default: the profile)")
     s.add_argument("--until", default="prompts", metavar="STAGE", help="last stage to run (default: prompts)")
     s.add_argument("--attempts", type=int, choices=range(1, 6), metavar="N",

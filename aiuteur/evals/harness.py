@@ -16,6 +16,7 @@ crashes is recorded with the reason, and the next story runs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -70,11 +71,18 @@ class EvalConfig:
 def run_eval(config: EvalConfig, say: Say = lambda line: None) -> dict[str, Any]:
     """Run the chosen stories and return (and write, story by story) the result document."""
     stories = load_corpus(config.corpus, config.stories or None)
-    pins = dict(config.prompt_versions)
+    with pinned_prompts(config.prompt_versions):
+        return _run(config, stories, say)
+
+
+@contextlib.contextmanager
+def pinned_prompts(pins: dict[str, int]) -> Iterator[None]:
+    """Every prompt template read inside uses the pinned versions ("script" or "script/plan_system"
+    -> N; the rest their newest), as `AIUTEUR_PROMPT_VERSIONS` says; the setting before comes back."""
     old_pins = os.environ.get(PROMPT_VERSIONS_ENV)
     os.environ[PROMPT_VERSIONS_ENV] = ",".join(f"{k}={v}" for k, v in sorted(pins.items()))
     try:
-        return _run(config, stories, say)
+        yield
     finally:
         if old_pins is None:
             os.environ.pop(PROMPT_VERSIONS_ENV, None)

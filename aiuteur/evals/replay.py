@@ -42,6 +42,7 @@ from aiuteur.evals.harness import (
     machine,
     measure,
     measured_row,
+    pinned_prompts,
     read_json,
     stage_record,
     text_model,
@@ -64,6 +65,7 @@ class ReplayConfig:
     seed: int = 0
     corpus: Path = CORPUS_DIR
     out: Path | None = None
+    prompt_versions: dict[str, int] = field(default_factory=dict)  # as the eval's --prompt-version
 
 
 def _key(asset: dict[str, Any]) -> tuple[str, str]:
@@ -178,6 +180,7 @@ def replay(config: ReplayConfig, say: Say = lambda line: None) -> dict[str, Any]
                 "profile": chosen.profile.name, "profile_why": chosen.reason,
                 "text_model": text_model(chosen.profile.tables.get("text", {})), "machine": machine(),
                 "date": started.isoformat(timespec="seconds"), "git": git_commit(), "seed": config.seed,
+                "prompt_versions": {k: f"v{v}" for k, v in sorted(config.prompt_versions.items())},
                 "replay": {"source": str(config.source), "source_git": (source.get("run") or {}).get("git"),
                            "from": config.start.value},
                 "stages": [s.value for s in (Stage.ASSETS, Stage.ASSET_STATES) if s == Stage.ASSET_STATES
@@ -185,7 +188,7 @@ def replay(config: ReplayConfig, say: Say = lambda line: None) -> dict[str, Any]
                 "note": "saved treatment, beats, script and shot lists; stage 5 without master references"},
         "stories": [],
     }
-    with tempfile.TemporaryDirectory(prefix="aiuteur-replay-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="aiuteur-replay-") as scratch, pinned_prompts(config.prompt_versions):
         runner = Runner(Store(DataHome(Path(scratch), "replay scratch folder")), engines=engines)
         examples = example_vocabulary()
         for i, saved in enumerate(rows, 1):

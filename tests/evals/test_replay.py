@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,21 @@ def test_the_replay_command_writes_a_result_the_report_reads(source: Path, tmp_p
     assert "crashed" not in row, row.get("crashed")
     assert row["metrics"]["looks"]["caught"] == 1 and row["complete"]
     assert "carousel-mare" in markdown(doc)
+
+
+def test_a_replay_pins_prompt_versions_and_records_them(source: Path, tmp_path: Path, engines: FakeEngines,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--replay X --prompt-version asset_states=v1`: stage 8 is asked with its v1 prompts (so two
+    prompt versions are compared on the very same scripts), the run says so, and the pin is gone after."""
+    import aiuteur.engines.registry as registry
+    from aiuteur.pipeline.prompts import PROMPT_VERSIONS_ENV
+
+    monkeypatch.setattr(registry, "Engines", lambda profile, home: engines)
+    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(PROMPT_VERSIONS_ENV, raising=False)
+    doc = replay(ReplayConfig(source=source, start=Stage.ASSET_STATES, profile="tiny", corpus=source.parent / "corpus",
+                              out=tmp_path / "v1.json", prompt_versions={"asset_states": 1}))
+    assert doc["run"]["prompt_versions"] == {"asset_states": "v1"}
+    [row] = doc["stories"]
+    assert row["stages"]["asset_states"]["templates"] == ["asset_states/system.v1+asset_states/user.v1"]
+    assert PROMPT_VERSIONS_ENV not in os.environ
