@@ -352,6 +352,8 @@ def described(assets: Sequence[Asset], story_text: str, people: Sequence[Person]
         elif any(is_a_look(s) for s in kept):
             kept = [s for s in kept if is_a_look(s)]
         text = " ".join([look, *kept]).strip()
+        if not text:  # the story says nothing and the model wrote only a formula: its look is better than none
+            text = " ".join(s for s in model[a.id] if is_a_look(s)).strip()
         text = _clip(text, MAX_DESCRIPTION_CHARS) if len(text) > MAX_DESCRIPTION_CHARS else text
         if text != a.description or look != a.story_look:
             a = a.model_copy(update={"description": text, "story_look": look})

@@ -138,6 +138,14 @@ def test_where_the_story_says_nothing_of_someone_the_model_s_words_stay_less_the
     ada, bo = described(cast, "Ada and Bo walked to the shop.")
     assert (ada.description, bo.description) == ("A tall woman in a green raincoat.", "A short man with a red beard.")
     assert not ada.story_look
+    # A description that is all formula, of someone the story never describes, stays rather than
+    # leave the image model only a name (the wash bay's Teodora and Amos at 7aad3af).
+    cast = [Asset(name=n, category=AssetCategory.CHARACTER, description=d) for n, d in [
+        ("Ada", "A young woman wearing a black dress, standing in a washbay."),
+        ("Bo", "A man wearing a black suit, standing in a washbay.")]]
+    ada, bo = described(cast, "Ada and Bo walked to the shop.")
+    assert (ada.description, bo.description) == ("A young woman wearing a black dress, standing in a washbay.",
+                                                 "A man wearing a black suit, standing in a washbay.")
 
 
 def test_an_old_saved_asset_without_the_new_field_still_loads() -> None:
