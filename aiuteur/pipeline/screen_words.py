@@ -313,6 +313,18 @@ def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z][a-z'’]+", text.lower()) if len(w) >= 3 and w not in _COMMON}
 
 
+def told_share(a: set[str], b: set[str]) -> float:
+    """How much of the shorter of two texts (as content words) the other one tells too."""
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
+def retold(words: set[str], told: list[set[str]], *, share: float = 0.7, least: int = 5) -> int | None:
+    """The first of `told` (each an earlier summary's content words) that `words` tells again:
+    most of the shorter one's content words (`share`, at least `least` of them) are in the other.
+    None when it tells something new. The one rule for a retold scene and a retold beat."""
+    return next((k for k, w in enumerate(told) if len(words & w) >= least and told_share(words, w) >= share), None)
+
+
 _SAME_STOP = frozenset(["with", "from", "that", "this", "into", "over", "then", "they", "their", "them", "have", "were",
                         "when", "while", "what", "which", "there", "here", "now", "her", "his", "she", "him"])
 
@@ -431,6 +443,20 @@ def changes_back(text: str, change: str) -> bool:
     jacket"), or says the look goes back ("put his cardigan back on", "in her own clothes again")."""
     plain = unquoted(text)
     return bool(_BACK.search(plain) or taken_off(plain) & (garments(change) - taken_off(change)))
+
+
+_PLACE_FILLER = frozenset({"THE", "A", "AN", "OF", "AT", "IN", "ON", "TO", "BY", "NEAR", "INSIDE", "OUTSIDE", "INT",
+                           "EXT", "ROOM", "HOUSE", "AREA", "PLACE", "STREET", "ROAD", "SIDE", "FRONT", "BACK"})
+
+
+def _place_words(place: str) -> set[str]:
+    words = re.findall(r"[A-Z0-9]+", re.sub(r"['’]S\b", "", place.upper()))
+    return {w for w in words if len(w) >= 3 and w not in _PLACE_FILLER} or set(words)
+
+
+def same_place(a: str, b: str) -> bool:
+    """True when two place names share a significant word ('the old pier' ~ 'PIER - END')."""
+    return bool(_place_words(a) & _place_words(b))
 
 
 #: Little words a place's name may hold or leave out ("the door of the hut", "DOOR OF HUT").

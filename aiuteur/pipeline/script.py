@@ -71,6 +71,8 @@ from aiuteur.pipeline.screen_words import (
     content_words,
     is_formula_copy,
     quotations,
+    retold,
+    same_place,
     sentences_whole,
     story_paragraphs,
     unquoted,
@@ -268,11 +270,6 @@ def without_repeated_scenes(plan: ScriptPlanDraft) -> tuple[ScriptPlanDraft, lis
     return (plan.model_copy(update={"scenes": kept}), dropped) if dropped else (plan, [])
 
 
-def _told_share(a: set[str], b: set[str]) -> float:
-    """How much of the shorter of two summaries (as content words) the other one tells too."""
-    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
-
-
 def without_retold_scenes(plan: ScriptPlanDraft, *, share: float = 0.7, least: int = 5) -> tuple[ScriptPlanDraft, list[str]]:
     """The plan with each scene that tells again what an earlier scene tells (most of the shorter
     summary's content words, at least `least` of them, are in the other) kept once, where it first
@@ -284,7 +281,7 @@ def without_retold_scenes(plan: ScriptPlanDraft, *, share: float = 0.7, least: i
     dropped: list[str] = []
     for i, s in enumerate(plan.scenes, start=1):
         own = content_words(s.summary)
-        twin = next((k for k, w in enumerate(words) if len(own & w) >= least and _told_share(own, w) >= share), None)
+        twin = retold(own, words, share=share, least=least)
         if twin is None:
             kept.append(s)
             words.append(own)
@@ -355,20 +352,6 @@ def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
             scenes[i] = scenes[i].model_copy(update={"cast": [*scenes[i].cast, person.name]})
         added.append(f"{person.name} (scene {', '.join(str(i + 1) for i in at)})")
     return plan.model_copy(update={"characters": characters, "scenes": scenes}), added
-
-
-_PLACE_FILLER = frozenset({"THE", "A", "AN", "OF", "AT", "IN", "ON", "TO", "BY", "NEAR", "INSIDE", "OUTSIDE", "INT",
-                           "EXT", "ROOM", "HOUSE", "AREA", "PLACE", "STREET", "ROAD", "SIDE", "FRONT", "BACK"})
-
-
-def _place_words(place: str) -> set[str]:
-    words = re.findall(r"[A-Z0-9]+", re.sub(r"['’]S\b", "", place.upper()))
-    return {w for w in words if len(w) >= 3 and w not in _PLACE_FILLER} or set(words)
-
-
-def same_place(a: str, b: str) -> bool:
-    """True when two place names share a significant word ('the old pier' ~ 'PIER - END')."""
-    return bool(_place_words(a) & _place_words(b))
 
 
 @dataclass(frozen=True)
