@@ -24,6 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model,
 from aiuteur.domain import Beat, BeatSheet, InputError, Stage, StoryInput, Take, TreatmentVariant
 from aiuteur.engines.base import EngineError, TextEngine
 from aiuteur.pipeline.actions import RewriteBeat, WriteBeats
+from aiuteur.pipeline.places import story_places
+from aiuteur.pipeline.roster import story_people
+from aiuteur.pipeline.screen_words import (
+    align,
+    content_words,
+    place_at,
+    retold,
+    same_place,
+    settings,
+    story_paragraphs,
+)
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
@@ -184,6 +195,77 @@ def _format_beats(beats: list[Beat]) -> str:
     return "\n".join(f"{i}. {b.title}: {b.summary}" for i, b in enumerate(beats, start=1))
 
 
+# --- mending the model's beat sheet in code ----------------------------------------------------------
+
+
+def without_retold_beats(beats: list[Beat], prose: str = "", *, fewest: int = 2) -> tuple[list[Beat], list[str]]:
+    """The beats with each one that tells again what an earlier beat tells (`screen_words.retold`,
+    the rule stage 4 drops retold scenes by) dropped, never leaving fewer than `fewest`. The small
+    model copies a beat: three-tier's beat 6 was beat 3 word for word, the mapmaker's beats 5-7
+    near copies (7cba731); each would become a scene written again. The beat before a dropped one
+    takes its passage too (the span of `prose` from one to the other: the parts run in order), so
+    the sheet still covers the whole treatment. Returns the beats and what was dropped, for the
+    take's note."""
+    kept: list[Beat] = []
+    words: list[set[str]] = []
+    numbers: list[int] = []
+    notes: list[str] = []
+    for i, b in enumerate(beats, start=1):
+        own = content_words(b.summary)
+        twin = retold(own, words)
+        if twin is None:
+            kept.append(b)
+            words.append(own)
+            numbers.append(i)
+            continue
+        notes.append(f"beat {i} ({b.title}, which retells beat {numbers[twin]})")
+        a, z = locate(kept[-1].source_passage, prose), locate(b.source_passage, prose)
+        start, end = (prose.find(a), prose.find(z)) if a is not None and z is not None else (-1, -1)
+        if 0 <= start < end:
+            kept[-1] = kept[-1].model_copy(update={"source_passage": prose[start:end + len(z or "")]})
+    if len(kept) < fewest:  # never fewer than `fewest`: the sheet stays as the model wrote it
+        return beats, []
+    return kept, notes
+
+
+def placed_by_story(beats: list[Beat], story: str) -> tuple[list[Beat], list[str]]:
+    """Each beat set where the story itself puts what it tells. The beats' texts are aligned with
+    the story's paragraphs (`screen_words.align`, in order); where those paragraphs happen at
+    places of the story (`places.story_places` among the story's people, `screen_words.settings`) and the model's place is
+    none of them, the beat takes the one its own words name, else the one named first there. The
+    model's place stays where the story names no place. The small model set every mapmaker beat in
+    "Quillfirth" and the salt crown's crowning in a "town square" (7cba731). Returns the beats and
+    what changed, for the take's note."""
+    paragraphs = story_paragraphs(story)
+    people = [n for p in story_people(story) for n in (p.name, *p.forms)] if paragraphs else []
+    names = [p.name for p in story_places(story, people)] if paragraphs else []
+    if not names or not beats:
+        return beats, []
+    where = settings(paragraphs, names)
+    owner = align(paragraphs, [f"{b.title} {b.summary} {b.source_passage}" for b in beats])
+    out: list[Beat] = []
+    notes: list[str] = []
+    for j, b in enumerate(beats):
+        own = [i for i, o in enumerate(owner) if o == j]
+        here = [k for i in own for k, first in where[i].items() if first]
+        here += [k for i in own for k in where[i] if k not in here]
+        named = [k for k in here if any(place_at(paragraphs[i], names[k]) >= 0 for i in own)]
+        known = any(same_place(n, b.place) for n in names) if b.place else False
+        # the model's place stays where the story names none, where it is one of the places there
+        # (those the beat's own paragraphs name, when they name any: the beat goes there), and where
+        # it is a place of the story that these paragraphs only inherit from earlier ones (the map
+        # shop of a story set "in the town of Quillfirth" is still the map shop)
+        choice = named or here
+        if not here or any(same_place(names[k], b.place) for k in choice if b.place) or (known and not named):
+            out.append(b)
+            continue
+        said = [k for k in choice if place_at(f"{b.title} {b.summary}", names[k]) >= 0]
+        place = names[(said or choice)[0]]
+        out.append(b.model_copy(update={"place": place}))
+        notes.append(f"beat {j + 1} at {place} (not {b.place or 'unplaced'})")
+    return out, notes
+
+
 # --- the stage ------------------------------------------------------------------------------------
 
 
@@ -213,12 +295,18 @@ def make_beats(
     if got.value is None:  # pragma: no cover - ask always returns the last output
         return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
                          error="The model returned no beats.")
-    # 4. Each beat's passage is its part; return the take.
-    sheet = BeatSheet(beats=[Beat(title=d.title.strip(), summary=d.summary.strip(), source_passage=part,
-                                  place=" ".join(d.place.split()))
-                             for d, part in zip(got.value.beats, parts, strict=False)])
-    return make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
-                     attempts=got.attempts, seconds=got.seconds, messages=got.messages, output=sheet)
+    # 4. Each beat's passage is its part; a retold beat is dropped, each beat set where the story puts it.
+    beats = [Beat(title=d.title.strip(), summary=d.summary.strip(), source_passage=part, place=" ".join(d.place.split()))
+             for d, part in zip(got.value.beats, parts, strict=False)]
+    beats, dropped = without_retold_beats(beats, variant.prose)
+    primary = story.primary if story is not None else None
+    beats, moved = placed_by_story(beats, primary.text if primary is not None else "")
+    notes = [f"The model told the same event twice, so code dropped {', '.join(dropped)}."] if dropped else []
+    if moved:
+        notes.append(f"The model set beats where the story does not put them, so code set {'; '.join(moved)}.")
+    take = make_take(Stage.BEATS, purpose="beats", inputs=inputs, rendered=rendered, text=text, seed=seed,
+                     attempts=got.attempts, seconds=got.seconds, messages=got.messages, output=BeatSheet(beats=beats))
+    return take.model_copy(update={"note": " ".join(notes)}) if notes else take
 
 
 def regenerate_beat(
