@@ -9,6 +9,9 @@ beat per part, so constrained decoding returns the right count. One beat can be 
 guidance, keeping its id and every other beat; that rewrite quotes its passage itself, checked
 in code (instructor's exact-citations idea) and re-asked a bounded number of times; when the
 model still misquotes, the beat keeps the treatment sentence that best matches what it said.
+Code then mends the model's sheet, never re-asking: a beat that retells an earlier one is dropped
+(`without_retold_beats`), and a beat set where the story does not put what it tells is set at the
+story's own place (`placed_by_story`); the take's note says what changed.
 
 Example:
     take = make_beats(story, variant, engines.text("beats"), seed=7)
