@@ -74,6 +74,7 @@ from aiuteur.pipeline.screen_words import (
     retold,
     same_place,
     sentences_whole,
+    settings,
     story_paragraphs,
     unquoted,
     words_key,
@@ -270,12 +271,14 @@ def without_repeated_scenes(plan: ScriptPlanDraft) -> tuple[ScriptPlanDraft, lis
     return (plan.model_copy(update={"scenes": kept}), dropped) if dropped else (plan, [])
 
 
-def without_retold_scenes(plan: ScriptPlanDraft, *, share: float = 0.7, least: int = 5) -> tuple[ScriptPlanDraft, list[str]]:
+def without_retold_scenes(plan: ScriptPlanDraft, *, share: float = 0.7, least: int = 3) -> tuple[ScriptPlanDraft, list[str]]:
     """The plan with each scene that tells again what an earlier scene tells (most of the shorter
     summary's content words, at least `least` of them, are in the other) kept once, where it first
-    comes, with the casts of both. The small model retells a story passage under other headings:
-    the salt crown's plan (7cba731) walked into the mine in scenes 1, 4 and 5, word for word but
-    for the heading, and each was written, shot and prompted. Returns the plan and what it dropped."""
+    comes, with the casts of both and the fuller of the two summaries. The small model retells a
+    story passage under other headings: the salt crown's plan (7cba731) walked into the mine in
+    scenes 1, 4 and 5, word for word but for the heading, and each was written, shot and prompted;
+    at 6e0f7f9 it gave "The Salt Queen is sitting on it." as a scene before the scene saying that
+    and more. Returns the plan and what it dropped."""
     kept: list[ScenePlanDraft] = []
     words: list[set[str]] = []
     dropped: list[str] = []
@@ -287,7 +290,9 @@ def without_retold_scenes(plan: ScriptPlanDraft, *, share: float = 0.7, least: i
             words.append(own)
             continue
         cast = list(kept[twin].cast) + [m for m in s.cast if not any(_same_name(m, c) for c in kept[twin].cast)]
-        kept[twin] = kept[twin].model_copy(update={"cast": cast[:8]})
+        fuller = {"summary": s.summary} if len(own) > len(words[twin]) else {}
+        kept[twin] = kept[twin].model_copy(update={"cast": cast[:8], **fuller})
+        words[twin] |= own
         dropped.append(f"scene {i} ({heading_of(s)}, which retells scene {twin + 1})")
     return (plan.model_copy(update={"scenes": kept}), dropped) if dropped else (plan, [])
 
@@ -404,6 +409,84 @@ def add_missing_places(plan: ScriptPlanDraft, beats: list[BeatPlace]) -> tuple[S
 def told_by(plan: ScriptPlanDraft, paragraphs: list[str]) -> list[int]:
     """The planned scene that tells each story paragraph (`screen_words.align`)."""
     return align(paragraphs, [" ".join([s.summary, s.location, *s.cast]) for s in plan.scenes])
+
+
+def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, share: float = 0.2,
+                     enough: int = 25, most: int = 3) -> tuple[ScriptPlanDraft, list[str]]:
+    """Give the parts of the story no planned scene tells scenes of their own, from the story's own
+    paragraphs, where they fall. A paragraph is untold when the scene it aligns to (`told_by`)
+    shares fewer than `least` of its content words, or under `share` of them, names left aside
+    (names are in every scene).
+    A run of untold paragraphs holding at least `enough` content words becomes scenes, one for
+    each place the story sets them at (`places.story_places`, carried from paragraph to paragraph
+    as `screen_words.settings` does; else the place of the scene before), at most `most` in all.
+    The small model's treatment and beats often stop before the end: the salt crown's (6e0f7f9)
+    ended on the goat's "The goat may leave", and the crowning and the well filling, the film's
+    ending and its one change of look, were in no scene. Returns the plan and what was added."""
+    paragraphs = story_paragraphs(story_text)
+    if len(paragraphs) < 2 or not plan.scenes:
+        return plan, []
+    names = {w for c in plan.characters for w in content_words(c.name)}
+    people = [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
+    names |= {w for n in people for w in content_words(n)}
+    tells = told_by(plan, paragraphs)
+    own = [content_words(p) - names for p in paragraphs]
+    untold = [len(own[i] & (content_words(" ".join([plan.scenes[j].summary, plan.scenes[j].location])) - names))
+              < max(least, share * len(own[i])) for i, j in enumerate(tells)]
+    places = story_places(story_text, people)
+    where = settings(paragraphs, [p.head for p in places])
+    runs: list[list[int]] = []
+    for i, gap in enumerate(untold):
+        if gap and runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        elif gap:
+            runs.append([i])
+    runs = [r for r in runs if sum(len(own[i]) for i in r) >= enough]
+    if not runs:
+        return plan, []
+    scenes = list(plan.scenes)
+    known = [c.name for c in plan.characters]
+    added: list[str] = []
+    shift = 0
+    for run in runs:
+        at = tells[run[0]] + 1 + shift  # after the scene the run's paragraphs were aligned to
+        groups: list[tuple[int | None, list[int]]] = []
+        for i in run:
+            here = min(where[i], key=lambda k: (not where[i][k], k)) if where[i] else None
+            if groups and groups[-1][0] == here:
+                groups[-1][1].append(i)
+            else:
+                groups.append((here, [i]))
+        for here, group in groups:
+            if len(added) >= most or len(scenes) >= 12:
+                break
+            passage = " ".join(paragraphs[i] for i in group)
+            if sum(len(own[i]) for i in group) < enough // 2:
+                continue  # a line or two of talk: the scene before or after tells it
+            before = scenes[at - 1] if at > 0 else scenes[0]
+            place = places[here] if here is not None else None
+            location = _place_location(place, "") if place is not None else before.location
+            inside = place.inside if place is not None else before.int_ext == "INT"
+            scenes.insert(at, ScenePlanDraft(
+                int_ext="INT" if inside else "EXT", location=location, time_of_day=before.time_of_day,
+                summary=" ".join(sentences_whole(passage)[:3])[:400], cast=_untold_cast(passage, known, before.cast)))
+            added.append(f"scene {at + 1} at {location} (story paragraph{'s' if len(group) > 1 else ''} "
+                         f"{', '.join(str(i + 1) for i in group)})")
+            at += 1
+            shift += 1
+    return (plan.model_copy(update={"scenes": scenes}), added) if added else (plan, [])
+
+
+_PRONOUN = re.compile(r"\b(?:he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
+
+
+def _untold_cast(passage: str, known: list[str], before: list[str]) -> list[str]:
+    """Who is in a scene made from the story's own passage: those it names, and, where it speaks
+    of someone as he, she or they, the people of the scene before it (the story has not left them)."""
+    named = named_in(passage, known)
+    if not named or _PRONOUN.search(passage):
+        named += [c for c in before if not any(_same_name(c, n) for n in named)]
+    return named[:8]
 
 
 def _place_location(place: Place, planned: str, inside: bool = False) -> str:
@@ -1456,12 +1539,15 @@ class Writer:
         plan, order = in_material_order(plan, marks)
         plan, placed = add_story_places(plan, self.story_text)  # every place the story puts people in gets a scene
         plan, added = add_missing_places(plan, self.beat_places)  # and every place of the beats still without one
+        plan, untold = add_untold_story(plan, self.story_text)  # and every part of the story a scene
         plan, again = without_repeated_scenes(repair_plan(plan, names=False))
         repeated += again
         plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
         if placed:
             notes.append(f"The plan left out places where the story puts people, so code {'; '.join(placed)}.")
+        if untold:
+            notes.append(f"The plan left parts of the story untold, so code added {', '.join(untold)}.")
         if people:
             notes.append(f"The plan left out people the story names, so code cast {', '.join(people)}.")
         if fixed:

@@ -62,9 +62,10 @@ def test_a_place_said_in_quotes_or_a_heading_like_line_of_things_is_not_a_place(
 
 
 def test_the_corpus_places_are_found_with_almost_nothing_else() -> None:
-    """On the eight corpus stories: 32 of the 34 labelled places are found (the misses: a lake
-    nobody is at yet, an office only locked; the dateline 'Leith, 9 April' was the third). A found place that no label
-    names must still be words of the story."""
+    """On the eight corpus stories: 33 of the 34 labelled places are found (the miss: an office only
+    locked; the salt crown's lake is found as its far shore, which its labels name since 6e0f7f9;
+    the dateline 'Leith, 9 April' was a miss before). A found place that no label names must still
+    be words of the story."""
     labelled = found = extra = 0
     for labels_file in sorted(CORPUS.glob("*.json")):
         labels = json.loads(labels_file.read_text())
@@ -78,7 +79,7 @@ def test_the_corpus_places_are_found_with_almost_nothing_else() -> None:
             found += any(mentions(" ".join(p.forms), [label["name"], *label.get("aliases", [])]) for p in places)
         extra += sum(1 for p in places if not any(
             mentions(" ".join(p.forms), [lb["name"], *lb.get("aliases", [])]) for lb in labels["places"]))
-    assert (labelled, found) == (34, 32)
+    assert (labelled, found) == (34, 33)
     assert extra <= 8, extra
 
 

@@ -7,8 +7,14 @@ import json
 from pathlib import Path
 
 from aiuteur.domain import BeatSheet, Script, Stage, Treatment
+from aiuteur.evals.corpus import CORPUS_DIR, load_story
 from aiuteur.pipeline.runner import Runner
-from aiuteur.pipeline.script import ScriptPlanDraft, in_material_order, without_retold_scenes
+from aiuteur.pipeline.script import (
+    ScriptPlanDraft,
+    add_untold_story,
+    in_material_order,
+    without_retold_scenes,
+)
 from tests.fakes import FakeEngines
 from tests.pipeline.writing_fixtures import (
     IDEA,
@@ -95,3 +101,61 @@ def test_through_the_stage_the_plan_note_says_what_code_changed(runner: Runner, 
     note = result.takes[0].note
     assert "code dropped scene 3 (EXT. HARBOUR STEPS - NIGHT, which retells scene 2)" in note, note
     assert "so code put them in its order (planned scenes 2, 3, 1)" in note, note
+
+
+def _saved_plan(run: str, slug: str) -> ScriptPlanDraft:
+    """A saved run's script read back as its plan (headings, synopses as summaries, casts by name)."""
+    row = next(s for s in json.loads((REPO / "evals/runs" / run).read_text(encoding="utf-8"))["stories"]
+               if s["slug"] == slug)
+    names = ["Oriel", "Brannock", "Vessaly"]
+    scenes = [{"int_ext": sc["int_ext"], "location": sc["location"], "time_of_day": sc["time_of_day"],
+               "summary": sc["synopsis"][:400], "cast": [n for n in names if n in sc["synopsis"]]}
+              for sc in row["artifacts"]["script"]["scenes"]]
+    return ScriptPlanDraft.model_validate({"title": "The Salt Crown", "scenes": scenes,
+                                           "characters": [{"name": n, "look": ""} for n in names]})
+
+
+def test_the_part_of_the_story_no_scene_tells_gets_scenes_from_the_story_s_own_words() -> None:
+    """The salt crown at 6e0f7f9: the treatment and beats stopped at the goat's "The goat may leave",
+    so the crowning (the film's one change of look) and the well filling were in no scene."""
+    story = load_story(CORPUS_DIR / "the-salt-crown.md")
+    plan, dropped = without_retold_scenes(_saved_plan("offline-6e0f7f9-salt.json", "the-salt-crown"))
+    assert any("The Salt Queen is sitting on it." in d or "HESSOCK - DUSK" in d for d in dropped), dropped
+    told, added = add_untold_story(plan, story.text)
+    summaries = [s.summary for s in told.scenes]
+    crowned = next(i for i, s in enumerate(summaries) if s.startswith("The queen lifts her crown"))
+    filled = next(i for i, s in enumerate(summaries) if s.startswith("In the square at Hessock, the well fills"))
+    assert crowned < filled
+    assert told.scenes[crowned].cast[0] == "Oriel" and len(added) <= 3
+    assert any("story paragraph 10" in a for a in added), added
+    # A plan that tells every part already is left as it is (the mine scenes retold once are enough).
+    assert add_untold_story(told, story.text) == (told, [])
+    assert add_untold_story(plan, "") == (plan, [])
+
+
+def test_the_writers_plan_adds_the_ending_the_model_left_out_and_says_so() -> None:
+    """Through the Writer: a plan that stops before the story's ending gets the ending as a scene,
+    from the story's own words, set where the story is, with the people it names; the note says so."""
+    from aiuteur.domain import SourceText, StoryInput
+    from aiuteur.pipeline.script import Writer
+    from tests.fakes import ScriptedText
+
+    story = StoryInput(sources=[SourceText(text=(
+        "In the kitchen, Hester counted the church collection twice while Clem slept in a deckchair.\n\n"
+        "At dawn she lifted the heavy tin, opened the stove and fed every banknote into the flames, one by "
+        "one, while the kettle screamed and Clem woke up in his slippers shouting her name. The vicar's "
+        "spaniel barked at the smoke, the milkman knocked twice, and the window glass turned black with soot."))])
+    text = ScriptedText()
+    text.enqueue({"title": "T", "characters": [{"name": "Hester", "look": "grey cardigan"},
+                                               {"name": "Clem", "look": "racing pages"}],
+                  "scenes": [{"int_ext": "INT", "location": "KITCHEN", "time_of_day": "NIGHT",
+                              "summary": "Hester counts the church collection twice while Clem sleeps.",
+                              "cast": ["Hester", "Clem"]}]})
+    take, plan = Writer(text=text, story=story).plan("THE MATERIAL", "Hester counts.")
+    assert plan is not None
+    # The ending names no place: it happens where the story last was (the kitchen), after the counting.
+    assert [s.location for s in plan.scenes] == ["KITCHEN", "KITCHEN"], take.note
+    assert plan.scenes[1].summary.startswith("At dawn she lifted the heavy tin, opened the stove")
+    assert sorted(plan.scenes[1].cast) == ["Clem", "Hester"]  # "she" is Hester, still there from scene 1
+    assert "The plan left parts of the story untold, so code added scene 2 at KITCHEN (story paragraph 2)." \
+        in take.note, take.note
