@@ -65,12 +65,14 @@ from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
 from aiuteur.pipeline.screen_words import (
     changes_back,
+    garments,
     retells,
     says_a_look,
     says_look_change,
     says_the_same,
     sentences_whole,
     stems,
+    taken_off,
     told_as_i,
     unquoted,
     words_key,
@@ -489,8 +491,8 @@ def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None,
                                               description=ch.description))
                 if carries(descriptions[i], ch.description):  # the look before the change holds until then
                     descriptions[i] = opening
-            elif not carries(descriptions[i], ch.description):
-                descriptions[i] = _merged(ch.description, descriptions[i])
+            elif not keeps(descriptions[i], look):
+                descriptions[i] = with_change(descriptions[i], look)
         if fresh:
             continue
         if look.change is not None:
@@ -499,6 +501,21 @@ def land_look_changes(state: ProjectState, scene: Scene, shots: ShotList | None,
         elif opening.strip() and opening != a.description and not carries(descriptions[i], opening):
             rest = descriptions[i].strip()
             descriptions[i] = f"{opening.strip().rstrip('.')}." + (f" {rest}" if rest and rest != opening else "")
+
+
+def with_change(description: str, look: Look) -> str:
+    """A scene's description that does not say the change its scene makes (`keeps`), with the
+    change's words first and the description's sentences after them, less those the change already
+    says and those that still wear what the change takes off without the new look: the offline
+    model wrote "Alder is still wearing the green jumper, with no holes in it at all." for the scene
+    where the story has him take off the green jumper and put on the new grey one (letters-from-the-
+    weather-station); that sentence shares half its words with the change, so it passed for saying it."""
+    change = look.change or ""
+    added = stems(change) - stems(look.base) or stems(change)
+    gone = taken_off(change)
+    kept = [s for s in sentences_whole(description)
+            if not says_the_same(change, s) and not (garments(s) & gone and not stems(s) & added)]
+    return _merged(change, " ".join(kept))
 
 
 #: "I", "my", "you", "your" outside quotes: a teller's or a letter's words, not a description.
