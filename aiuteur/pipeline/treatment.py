@@ -22,8 +22,9 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from aiuteur.domain import InputError, InputMode, Stage, StoryInput, Take, Treatment, TreatmentVariant
 from aiuteur.engines.base import EngineError, Message, TextEngine
@@ -64,6 +65,10 @@ TOO_CLOSE = 0.5
 COPY_MIN_WORDS = 6
 #: How many sentences may be copied word for word from the story.
 MAX_COPIED = 1
+#: How much of each copied sentence a complaint quotes (the model is told every one, each shortened).
+QUOTED_CHARS = 70
+#: How much of each sentence code cut the take's note quotes.
+NOTED_CHARS = 50
 #: A treatment shorter than this (in words) is a note or a fragment, not a telling of the film.
 MIN_PROSE_WORDS = 60
 #: What a re-asked treatment is told after the complaint.
@@ -135,10 +140,9 @@ class VariantDraft(BaseModel):
                 )
         copied = copied_sentences(v, str(ctx.get("story") or ""))
         if len(copied) > MAX_COPIED:
-            raise ValueError(
-                f"this treatment copies {len(copied)} sentences word for word from the story "
-                f"(for example: \"{copied[0][:120]}\"); retell the events in your own words"
-            )
+            listed = "; ".join(f"\"{_start(c, QUOTED_CHARS)}\"" for c in copied)
+            raise ValueError(f"this treatment copies {len(copied)} sentences word for word from the story: {listed}; "
+                             "retell each of them in your own words")
         return v
 
 
@@ -173,15 +177,99 @@ def too_close(a: str, b: str) -> bool:
 
 def copied_sentences(prose: str, story: str) -> list[str]:
     """The sentences of `prose` (of at least COPY_MIN_WORDS words) found word for word in `story`."""
+    return [prose[a:b].strip() for a, b in _copied_spans(prose, story)]
+
+
+def _start(sentence: str, limit: int) -> str:
+    """The start of `sentence`, cut at a word and marked with an ellipsis when longer than `limit`."""
+    sentence = " ".join(sentence.split())
+    if len(sentence) <= limit:
+        return sentence
+    return sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_QUOTES = "\"'‘’“”"
+_ENDS = re.compile(r"[.!?][\"'’”)]*$")
+_BEGINS = re.compile(r"[\"'‘“(]?[A-Z0-9]")
+
+
+def _quote_marks(text: str) -> int:
+    """How many quotation marks `text` has: apostrophes inside a word (Oriel's, don't) are not."""
+    return sum(1 for i, c in enumerate(text) if c in _QUOTES and not (
+        0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()))
+
+
+def _copied_spans(prose: str, story: str) -> list[tuple[int, int]]:
+    """Where in `prose` its sentences copied from `story` are (as `copied_sentences` finds them)."""
     if not story.strip():
         return []
     haystack = " " + " ".join(_words(story)) + " "
     out = []
-    for sentence in re.findall(r"[^.!?\n]+[.!?]*", prose):
-        words = _words(sentence)
+    for m in _SENTENCE.finditer(prose):
+        words = _words(m.group())
         if len(words) >= COPY_MIN_WORDS and f" {' '.join(words)} " in haystack:
-            out.append(sentence.strip())
+            out.append(m.span())
     return out
+
+
+def _cut_sentence(prose: str, start: int, end: int) -> tuple[str, str] | None:
+    """`prose` without the sentence at `start:end` (a `_SENTENCE` match) and the sentence cut, or None when what is
+    left would not read as whole sentences: the cut piece is not a sentence of its own (it starts
+    small, has no end mark, or splits a quotation), or the text either side of the cut is not."""
+    # Quotation marks that start the match but stand before a space close the sentence before.
+    if closes := re.match(r"[\"'’”)]+(?=\s|$)", prose[start:end]):
+        start += closes.end()
+    while start < end and prose[start].isspace():
+        start += 1
+    before, cut, after = prose[:start], prose[start:end], prose[end:]
+    closing = re.match(r"[\"'’”)]+", after)
+    if closing and _quote_marks(cut) % 2:  # the sentence's own quotation ends after its end mark
+        cut, after = cut + closing.group(), after[closing.end():]
+    elif closing:  # a quotation opened before it ends here: keep the mark with the sentence before
+        before, after = before.rstrip() + closing.group(), after[closing.end():]
+    reopen = ""
+    if _quote_marks(cut) % 2 and cut[:1] in _QUOTES:  # a quotation it opens goes on after it: keep the mark
+        reopen, cut = cut[0], cut[1:].lstrip()
+    if _quote_marks(cut) % 2 or not _BEGINS.match(cut) or not re.search(r"[.!?][\"'’”)]*$", cut):
+        return None
+    head, tail = before.rstrip(), reopen + after.lstrip()
+    if (head and not _ENDS.search(head)) or (tail and not _BEGINS.match(tail)):
+        return None
+    space = before[len(head):] + after[:len(after) - len(after.lstrip())]
+    gap = "\n\n" if "\n\n" in space else "\n" if "\n" in space else " "
+    return (head + gap + tail if head and tail else head or tail), cut
+
+
+@dataclass(frozen=True)
+class CopiesCut:
+    """A treatment with the sentences it copied from the story after the first cut out.
+
+    `prose` is the treatment without them, `removed` the sentences cut (in the order they stood),
+    and `whole` False when one could not be cut without breaking a sentence or a quotation (then
+    `prose` is the text as far as code could cut, still with too many copies)."""
+
+    prose: str
+    removed: list[str]
+    whole: bool
+
+    @property
+    def words(self) -> int:
+        return len(_words(self.prose))
+
+
+def cut_copies(prose: str, story: str) -> CopiesCut:
+    """`prose` with every sentence copied word for word from `story` after the first MAX_COPIED
+    cut out, last first, each only when what is left reads as whole sentences."""
+    removed: list[str] = []
+    while len(spans := _copied_spans(prose, story)) > MAX_COPIED:
+        start, end = spans[-1]
+        cut = _cut_sentence(prose, start, end)
+        if cut is None:
+            return CopiesCut(prose, removed[::-1], False)
+        prose = cut[0]
+        removed.append(cut[1])
+    return CopiesCut(prose, removed[::-1], True)
 
 
 # --- angles, chosen by code -----------------------------------------------------------------------
@@ -309,6 +397,9 @@ class _One:
     seconds: float
     messages: list[Message]
     error: str = ""
+    #: What code did about copied sentences when the tries ran out ("" when nothing): what it cut,
+    #: or why it left them in.
+    mend: str = ""
 
 
 def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attempts: int, others: list[str],
@@ -341,8 +432,33 @@ def _ask_one(text: TextEngine, messages: list[Message], *, seed: int, max_attemp
             best, best_messages, best_error = got.value, got.messages, got.error
         complaint = error = got.error
     if best is not None:
-        return _One(best, best_error, tries, time.perf_counter() - t0, best_messages)
+        kept, weak, mend = _mend_copies(best, best_error, context, story)
+        return _One(kept, weak, tries, time.perf_counter() - t0, best_messages, mend=mend)
     return _One(None, "", tries, time.perf_counter() - t0, messages, error=error)
+
+
+def _mend_copies(draft: VariantDraft, weak: str, context: dict[str, Any], story: str
+                 ) -> tuple[VariantDraft, str, str]:
+    """The kept answer with the sentences it copied from the story after the first cut out, when
+    copying is all that is wrong with it: `(draft, weak, what code did)`. The draft stays as it is
+    (weak) when cutting would break a sentence, leave it under `min_prose_words`, or still leave
+    another check failing."""
+    copies = copied_sentences(draft.prose, story)
+    if len(copies) <= MAX_COPIED:
+        return draft, weak, ""
+    cut, floor = cut_copies(draft.prose, story), min_prose_words(story)
+    if not cut.whole:
+        return draft, weak, "code left the copied sentences in: cutting one would break a sentence or a quotation"
+    if cut.words < floor:
+        return draft, weak, (f"code left the copied sentences in: without them it would be {cut.words} words, "
+                             f"under the {floor} a treatment needs")
+    try:
+        mended = VariantDraft.model_validate({**draft.model_dump(), "prose": cut.prose}, context=context)
+    except ValidationError:
+        return draft, weak, ""  # something besides copying is wrong with it: kept, marked, as it is
+    quoted = "; ".join(f"\"{_start(r, NOTED_CHARS)}\"" for r in cut.removed)
+    return mended, "", (f"copied {len(copies)} sentences of the story word for word after every try; code removed "
+                        f"{len(cut.removed)} of them: {quoted}")
 
 
 def _better(a: VariantDraft, b: VariantDraft) -> bool:
@@ -393,14 +509,21 @@ def make_treatment(
                              text=text, seed=seed, attempts=attempts, seconds=seconds,
                              error=f"{one.error} (after {one.attempts} tries; treatments before it were not kept "
                                    "because a treatment needs all three)")
-        if one.weak:
-            notes.append(f"Treatment {i + 1} is weak, kept after every try: {one.weak}.")
+        notes += _notes(i, one)
         variants.append(_variant(one.draft, angle.label, one.weak))
     # 3. Return the take; weak variants are kept, marked, and named in the note.
     note = " ".join(notes)
     return make_take(Stage.TREATMENT, purpose="treatment", inputs=inputs, rendered=Rendered(sent, used_all), text=text,
                      seed=seed, attempts=attempts, seconds=seconds, output=Treatment(variants=variants),
                      messages=sent).model_copy(update={"note": note})
+
+
+def _notes(index: int, one: _One) -> list[str]:
+    """What the take's note says of treatment `index`: kept weak, or mended by code (and how)."""
+    if one.weak:
+        return [f"Treatment {index + 1} is weak, kept after every try: {one.weak}."
+                + (f" ({one.mend}.)" if one.mend else "")]
+    return [f"Treatment {index + 1} {one.mend}."] if one.mend else []
 
 
 def regenerate_variant(
@@ -439,8 +562,8 @@ def regenerate_variant(
     take = make_take(Stage.TREATMENT, purpose="treatment_variant", inputs=inputs, rendered=rendered, text=text,
                      seed=seed, target=target, attempts=one.attempts, seconds=one.seconds, messages=one.messages,
                      output=None)
-    if one.weak:
-        take = take.model_copy(update={"note": f"Treatment {index + 1} is weak, kept after every try: {one.weak}."})
+    if note := " ".join(_notes(index, one)):
+        take = take.model_copy(update={"note": note})
     takes = list(current.variant_takes) + [None] * (3 - len(current.variant_takes))
     takes[index] = take.id
     updated = current.model_copy(update={"variants": variants, "variant_takes": takes[:3]})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from aiuteur.domain import InputError, InputMode, SourceText, Stage, Status, StoryInput, Treatment
@@ -11,6 +14,8 @@ from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.treatment import (
     VariantDraft,
     copied_sentences,
+    cut_copies,
+    min_prose_words,
     named_characters,
     too_close,
 )
@@ -129,6 +134,9 @@ def test_a_treatment_copying_the_story_is_re_asked_then_kept_and_marked(runner: 
     t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
     assert t.variants[1].prose == STORY and "word for word" in t.variants[1].weak
     assert not t.variants[0].weak and not t.variants[2].weak
+    # Every sentence is the story's: cutting all but one would leave 11 words, under the 18 a
+    # treatment of this story needs, so code leaves it whole (weak, marked) and says why.
+    assert "code left the copied sentences in: without them it would be 11 words, under the 18" in take.note
 
 
 def test_a_failed_call_is_tried_again_for_that_treatment_only(runner: Runner, engines: FakeEngines) -> None:
@@ -257,3 +265,77 @@ def test_a_re_ask_is_a_fresh_answer_with_a_note_and_the_best_answer_is_kept(runn
     assert "earlier answer was turned down" in retry[-1]["content"]
     t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
     assert t.variants[1].prose == STORY and "word for word" in t.variants[1].weak  # more of the film than the stub
+
+
+#: A treatment that tells the film in its own words but copies three of STORY's sentences.
+OWN = ("Rain hammers the office windows while Ines counts the minutes past midnight and listens to static. "
+       "She climbs to the roof with matches, her coat soaked through, and coaxes a flame into the glass.")
+COPIES = [STORY.split(". ")[1] + ".", STORY.split(". ")[2] + ".", "Tomas says the lamp saved him."]
+COPYING = {"title": "Lamp", "logline": "Ines lights the lamp.",
+           "prose": f"{COPIES[0]} {OWN} {COPIES[1]} The boat groans toward the pier. {COPIES[2]}"}
+
+
+def test_a_treatment_that_keeps_copying_is_told_every_copy_then_mended_by_code(runner: Runner,
+                                                                                 engines: FakeEngines) -> None:
+    """The salt crown's third treatment (72acc67) copied 2 sentences after every try and was kept
+    so. The re-ask names each copied sentence; when the tries run out, code cuts all but the first."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=STORY)]})
+    pid = project_with_input(runner, story)
+    engines.scripted.enqueue(treatment_out()[0], COPYING, COPYING, COPYING, treatment_out()[2])
+    result = runner.run(pid, Stage.TREATMENT)
+    assert result.ok
+    reask = engines.scripted.calls[2]["messages"][-1]["content"]
+    assert "copies 3 sentences word for word" in reask
+    assert all(f'"{c}"' in reask for c in COPIES), reask  # each one, not only the first
+    take = result.takes[0]
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    kept = t.variants[1]
+    assert len(copied_sentences(kept.prose, STORY)) == 1 and not kept.weak
+    assert kept.prose == f"{COPIES[0]} {OWN} The boat groans toward the pier."
+    assert ("Treatment 2 copied 3 sentences of the story word for word after every try; code removed 2 of them: "
+            '"Tonight the storm breaks the radio and Ines…"; "Tomas says the lamp saved him."') in take.note
+    assert "code removed 2" in result.notes[0] and "weak" not in take.note
+
+
+def test_a_rewritten_variant_that_keeps_copying_is_mended_too(runner: Runner, engines: FakeEngines) -> None:
+    story = IDEA.model_copy(update={"sources": [SourceText(text=STORY)]})
+    pid = project_with_input(runner, story)
+    engines.scripted.enqueue(treatment_out())
+    runner.run(pid, Stage.TREATMENT)
+    engines.scripted.enqueue(COPYING, COPYING, COPYING)
+    take = runner.run(pid, Stage.TREATMENT, action=RewriteVariant(index=0)).takes[0]
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    assert len(copied_sentences(t.variants[0].prose, STORY)) == 1 and not t.variants[0].weak
+    assert "Treatment 1 copied 3 sentences" in take.note and "code removed 2 of them" in take.note
+
+
+def test_copies_are_cut_only_where_what_is_left_reads_as_whole_sentences() -> None:
+    quoted = 'Ines keeps the ferry office at the end of the pier. "Every night she waits for Tomas to bring the boat in."'
+    said = f"{quoted} Then she sleeps. 'Her eyes close. Tomas says the lamp saved him.' She wakes."
+    cut = cut_copies(said, quoted + " Tomas says the lamp saved him.")
+    # a whole quotation goes with its marks; a sentence inside one leaves the quotation closed
+    assert cut.whole and cut.prose == "Ines keeps the ferry office at the end of the pier. Then she sleeps. 'Her eyes close.' She wakes."
+    assert cut.removed == ['"Every night she waits for Tomas to bring the boat in."', "Tomas says the lamp saved him."]
+    opened = f"{COPIES[0]}\n\n'Tomas says the lamp saved him. Come in.' She nods."
+    assert cut_copies(opened, STORY).prose == f"{COPIES[0]}\n\n'Come in.' She nods."  # the quotation stays open
+    # a "sentence" split off after an abbreviation is no sentence: nothing is cut
+    broken = cut_copies(f"{COPIES[0]} Mr. tomas says the lamp saved him. Ines runs.", STORY)
+    assert not broken.whole and broken.removed == []
+
+
+def test_the_salt_crowns_kept_treatments_copy_one_sentence_at_most_once_mended() -> None:
+    """The saved real run (72acc67, seven stories): the salt crown's third treatment was kept with
+    2 copied sentences; cut, it has 1 and stays a treatment, and nothing else changes."""
+    run = json.loads(Path("evals/runs/offline-72acc67-corpus7.json").read_text(encoding="utf-8"))
+    before, after = {}, {}
+    for s in run["stories"]:
+        story = Path(f"evals/corpus/{s['slug']}.md").read_text(encoding="utf-8")
+        for i, v in enumerate(s["artifacts"]["treatment"]["variants"]):
+            cut = cut_copies(v["prose"], story)
+            before[s["slug"], i] = len(copied_sentences(v["prose"], story))
+            after[s["slug"], i] = len(copied_sentences(cut.prose, story))
+            assert cut.whole and cut.words >= min_prose_words(story)
+            assert cut.prose == v["prose"] or before[s["slug"], i] > 1
+    assert len(before) == 21 and sum(before.values()) == 3 and max(before.values()) == 2
+    assert before["the-salt-crown", 2] == 2 and after["the-salt-crown", 2] == 1
+    assert max(after.values()) == 1 and sum(after.values()) == 2
