@@ -5,10 +5,12 @@ structure; one character's point of view; its mood and atmosphere; a late start 
 names nobody), and each treatment is its own model call with its angle in the prompt, so they
 differ because they were asked to. Each answer is checked in code: too close to a treatment
 already written, or copying more than one sentence of the story word for word, and that one
-treatment is re-asked alone with the complaint. When its tries run out the stage keeps the
-last answer, marks it weak (`TreatmentVariant.weak`, shown in the app) and says so in the
-take's note: a usable draft is never thrown away. One variant can be rewritten with the
-filmmaker's guidance while the other two stay. Written style capsules do not apply here (they
+treatment is re-asked alone with the complaint (which names every copied sentence). When its
+tries run out the stage keeps the best answer, marks it weak (`TreatmentVariant.weak`, shown in
+the app) and says so in the take's note: a usable draft is never thrown away. When copying is
+all that is wrong with it, code cuts the copied sentences after the first instead (`cut_copies`:
+whole sentences only, never below `min_prose_words`) and the note quotes what it cut. One
+variant can be rewritten with the filmmaker's guidance while the other two stay. Written style capsules do not apply here (they
 shape script and dialogue writing only); story rules do, in every prompt.
 
 Example:
@@ -214,9 +216,9 @@ def _copied_spans(prose: str, story: str) -> list[tuple[int, int]]:
 
 
 def _cut_sentence(prose: str, start: int, end: int) -> tuple[str, str] | None:
-    """`prose` without the sentence at `start:end` (a `_SENTENCE` match) and the sentence cut, or None when what is
-    left would not read as whole sentences: the cut piece is not a sentence of its own (it starts
-    small, has no end mark, or splits a quotation), or the text either side of the cut is not."""
+    """`prose` without the sentence at `start:end` (a `_SENTENCE` match), and the sentence cut; None
+    when what is left would not read as whole sentences: the cut piece is not a sentence of its own
+    (it starts small, has no end mark, or splits a quotation), or the text either side of it is not."""
     # Quotation marks that start the match but stand before a space close the sentence before.
     if closes := re.match(r"[\"'’”)]+(?=\s|$)", prose[start:end]):
         start += closes.end()
@@ -231,7 +233,7 @@ def _cut_sentence(prose: str, start: int, end: int) -> tuple[str, str] | None:
     reopen = ""
     if _quote_marks(cut) % 2 and cut[:1] in _QUOTES:  # a quotation it opens goes on after it: keep the mark
         reopen, cut = cut[0], cut[1:].lstrip()
-    if _quote_marks(cut) % 2 or not _BEGINS.match(cut) or not re.search(r"[.!?][\"'’”)]*$", cut):
+    if _quote_marks(cut) % 2 or not _BEGINS.match(cut) or not _ENDS.search(cut):
         return None
     head, tail = before.rstrip(), reopen + after.lstrip()
     if (head and not _ENDS.search(head)) or (tail and not _BEGINS.match(tail)):
