@@ -76,6 +76,7 @@ from aiuteur.pipeline.screen_words import (
     sentences_whole,
     settings,
     story_paragraphs,
+    told_share,
     unquoted,
     words_key,
 )
@@ -475,6 +476,94 @@ def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, 
             at += 1
             shift += 1
     return (plan.model_copy(update={"scenes": scenes}), added) if added else (plan, [])
+
+
+def without_paragraphs_told_twice(plan: ScriptPlanDraft, story_text: str, *, share: float = 0.7,
+                                  least: int = 4) -> tuple[ScriptPlanDraft, list[str]]:
+    """The plan with each scene that retells the story paragraphs another scene tells, at a place
+    the story does not put them, merged into the scene set where the story puts them (the casts of
+    both, the fuller summary). A scene tells a paragraph when most of the shorter of the two (as
+    content words, names aside: `share`, at least `least` of them) is in the other; a scene is
+    where the story puts a paragraph when its location is the place the paragraph happens at first
+    (`places.story_places`, carried as `screen_words.settings` does). A scene telling anything the
+    other does not stays. A scene that is the only one at one of the story's places stays too, and
+    tells what the story has there instead (its paragraphs, from the story's own words).
+    `without_retold_scenes` runs on the model's plan; code's own scenes come after it: three-tier
+    at 72acc67 told the piping bag at BAKERY KITCHEN and, added for the story's place, at FLAT, and
+    the van on the ring road again at the car park, where the cake lands on the bridesmaid. Two
+    scenes sharing words but telling different paragraphs (the wash bay's police yard, the salt
+    crown's plea) are not merged. Returns the plan and what it merged."""
+    paragraphs = story_paragraphs(story_text)
+    if len(paragraphs) < 2 or len(plan.scenes) < 2:
+        return plan, []
+    people = [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
+    names = {w for n in people for w in content_words(n)}
+    places = story_places(story_text, people)
+    where = settings(paragraphs, [p.head for p in places])
+    own = [content_words(p) - names for p in paragraphs]
+    scenes = list(plan.scenes)
+    numbers = list(range(1, len(scenes) + 1))  # each kept scene's number in the plan as it came
+
+    def tells(s: ScenePlanDraft) -> set[int]:
+        words = content_words(s.summary) - names
+        return {i for i, w in enumerate(own) if len(words & w) >= least and told_share(words, w) >= share}
+
+    def at(s: ScenePlanDraft, i: int) -> bool:  # set where the story puts paragraph i (first named)
+        return any(first and same_place(places[k].head, s.location) for k, first in where[i].items())
+
+    def only_at(j: int) -> int | None:  # the story's place where scene j is the only scene
+        return next((k for k, p in enumerate(places) if same_place(p.head, scenes[j].location)
+                     and not any(same_place(p.head, x.location) for i, x in enumerate(scenes) if i != j)), None)
+
+    known = [c.name for c in plan.characters]
+    merged: list[str] = []
+    aimed: set[int] = set()  # scenes given their own place's paragraphs (by their number)
+    changed = True
+    while changed:
+        changed = False
+        told = [tells(s) for s in scenes]
+        for b, a in ((b, a) for b in range(len(scenes)) for a in range(len(scenes)) if a != b):
+            common = told[a] & told[b]
+            if not common or not told[b] <= told[a]:
+                continue
+            if not any(at(scenes[a], i) for i in common) or any(at(scenes[b], i) for i in common):
+                continue
+            keep, gone = scenes[a], scenes[b]
+            alone = only_at(b)
+            own_part = [i for i, w in enumerate(where) if alone is not None and w.get(alone)]
+            if alone is not None and (not own_part or numbers[b] in aimed):
+                continue
+            cast = list(keep.cast) + [m for m in gone.cast if not any(_same_name(m, c) for c in keep.cast)]
+            fuller = {"summary": gone.summary} if len(content_words(gone.summary)) > len(content_words(keep.summary)) else {}
+            scenes[a] = keep = keep.model_copy(update={"cast": cast[:8], **fuller})
+            if alone is not None:  # it stays, and tells what the story has at its place instead
+                passage = " ".join(paragraphs[i] for i in own_part).replace("*", "")
+                scenes[b] = gone.model_copy(update={"summary": _first_sentences(passage, 400),
+                                                    "cast": _untold_cast(passage, known, keep.cast)})
+                aimed.add(numbers[b])
+                said = ", ".join(str(i + 1) for i in sorted(own_part))
+                merged.append(f"what scene {numbers[b]} ({heading_of(gone)}) retold into scene {numbers[a]} "
+                              f"({heading_of(keep)}), and gave scene {numbers[b]} story paragraph"
+                              f"{'s' if len(own_part) > 1 else ''} {said}, which the story sets there")
+                changed = True
+                break
+            said = ", ".join(str(i + 1) for i in sorted(common))
+            merged.append(f"scene {numbers[b]} ({heading_of(gone)}) into scene {numbers[a]} ({heading_of(keep)}, "
+                          f"where the story puts paragraph{'s' if len(common) > 1 else ''} {said})")
+            del scenes[b], numbers[b]
+            changed = True
+            break
+    return (plan.model_copy(update={"scenes": scenes}), merged) if merged else (plan, [])
+
+
+def _first_sentences(passage: str, most: int) -> str:
+    """The whole sentences that open `passage`, as many as fit in `most` characters (at least one, cut)."""
+    out: list[str] = []
+    for sentence in sentences_whole(passage):
+        if out and len(" ".join([*out, sentence])) > most:
+            break
+        out.append(sentence)
+    return " ".join(out)[:most]
 
 
 _PRONOUN = re.compile(r"\b(?:he|she|they|him|her|them|his|hers|their)\b", re.IGNORECASE)
@@ -1542,6 +1631,7 @@ class Writer:
         plan, untold = add_untold_story(plan, self.story_text)  # and every part of the story a scene
         plan, again = without_repeated_scenes(repair_plan(plan, names=False))
         repeated += again
+        plan, twice = without_paragraphs_told_twice(plan, self.story_text)  # code's scenes retell none either
         plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
         if placed:
@@ -1556,6 +1646,9 @@ class Writer:
             notes.append(f"The plan gave the same scene twice, so code kept it once and dropped {', '.join(repeated)}.")
         if retold:
             notes.append(f"The plan told the same part of the story twice, so code dropped {', '.join(retold)}.")
+        if twice:
+            notes.append(f"After code's additions, scenes told a part of the story again away from where the story "
+                         f"puts it, so code merged {'; '.join(twice)}.")
         if order:
             notes.append(f"The plan's scenes did not follow the {'beats' if self.beat_places else 'story'}, so code "
                          f"put them in its order (planned scenes {', '.join(order)}).")
