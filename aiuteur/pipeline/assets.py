@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from aiuteur.domain import (
     AiuteurError,
@@ -129,6 +129,11 @@ CHUNK_MOD = 3  # a chunk ends after a scene whose id hashes to 0 mod this …
 MAX_CHUNK_SCENES = 5  # … or when it holds this many scenes
 MAX_SCENE_CHARS = 2500  # scene text shown to the model (the hash covers all of it)
 MAX_KNOWN = 60
+#: Characters of a found asset's description. The prompt asks for "one short visual description";
+#: at 400 the offline model wrote formula paragraphs that stage 5 drops for the story's own words
+#: (`story_look.described`), and they were the most of the stage's output tokens (the mapmaker's
+#: and three-tier's extraction: 3.5k completion tokens each, ~3 minutes, 72acc67).
+MAX_DESCRIPTION = 200
 REFERENCE_SIZE: dict[AssetCategory, tuple[int, int]] = {
     AssetCategory.CHARACTER: (768, 512),  # three views side by side
     AssetCategory.LOCATION: (768, 512),
@@ -385,8 +390,13 @@ class FoundAsset(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: AssetName = Field(description="The name the scenes use for it, as short as they write it.")
     category: Literal["character", "location", "prop"]
-    description: str = Field(default="", max_length=400, description="What it looks like on screen; visual only.")
+    description: str = Field(default="", max_length=MAX_DESCRIPTION, description="What it looks like on screen; visual only.")
     scenes: list[Label] = Field(default_factory=list, max_length=12, description="Labels of the scenes it is in.")
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        return whole_description(v) if isinstance(v, str) else v
 
 
 class FoundChange(BaseModel):
@@ -442,6 +452,20 @@ def repair_extraction(x: ChunkExtraction, labels: set[str], names: set[str]) -> 
     changes = [c for c in x.changes if c.scene.strip() in labels
                and (norm(c.asset) in listed or canonical(c.asset, AssetCategory.CHARACTER) in listed)]
     return ChunkExtraction(assets=assets, changes=changes)
+
+
+def whole_description(text: str, cap: int = MAX_DESCRIPTION) -> str:
+    """A description that ends on a whole sentence or word: one the length bound (or a model that
+    ignores it) cut short loses its cut sentence, or, when it is one sentence, its cut word."""
+    text = " ".join(text.split())
+    if len(text) < cap - 1:
+        return text
+    text = text[:cap]
+    said = sentences_whole(text)
+    if len(said) > 1 and not re.search(r"[.!?][\"'’”)\]]*$", said[-1]):
+        return " ".join(said[:-1])
+    cut = text.rsplit(" ", 1)[0] if " " in text else text
+    return cut.rstrip(",;:-– ") + "."
 
 
 def candidates_from_model(x: ChunkExtraction, chunk: Chunk, labels: dict[str, str],
