@@ -11,7 +11,9 @@ rules find them:
   that is nobody's name ("in Leith");
 - "of/on/at/in" + another place or a name after it belongs to it ("the police yard on Mercer
   Street", "the mouth of the mine", "the square at Hessock");
-- the same head word is the same place ("the wash bay" and "the wash bay with its lights off").
+- the same head word is the same place ("the wash bay" and "the wash bay with its lights off");
+- "from" after a person is where they live or work, not where they are ("Mr. Abiodun from the
+  flat upstairs", "the man from the garage").
 
 A place counts only where a person is there: its sentence names somebody or says he/she/they/I/we.
 "His suit was still hanging in the back of the number 9 bus" is a place nobody is in.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from aiuteur.pipeline.roster import is_person_noun
 from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs, unquoted
 
 #: Head words of places one is inside (INT).
@@ -203,6 +206,8 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
     for i, t in enumerate(toks):
         if i < used or (t.lower() not in _PREPS and t.lower() not in _MOTION):
             continue
+        if t.lower() == "from" and i > 0 and (toks[i - 1].lower() in people or is_person_noun(toks[i - 1])):
+            continue  # "Mr. Abiodun from the flat upstairs": where he lives, not where anybody is
         j = i + 2 if t.lower() == "out" and i + 1 < len(toks) and toks[i + 1].lower() == "of" else i + 1
         got = _place_at(toks, j, people)
         if got:

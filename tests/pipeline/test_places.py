@@ -166,3 +166,9 @@ def test_home_and_a_place_with_a_word_after_it_are_places() -> None:
     text = "Mara reached his flat above the bakery at six, and she knocked.\n\nLater she hurried home with the parcel."
     places = story_places(text, _names(text))
     assert [(p.name, p.inside, p.paragraphs) for p in places] == [("his flat", True, [0]), ("home", True, [1])]
+
+
+def test_from_after_a_person_is_where_they_live_not_where_anybody_is() -> None:
+    text = ("In the launderette, Wanda folded sheets while Mr. Pryce from the flat upstairs held the basket and "
+            "the man from the garage read the paper.\n\nShe walked in from the rain and sat in the car.")
+    assert [p.head for p in story_places(text, _names(text))] == ["launderette", "car"]
