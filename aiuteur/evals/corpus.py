@@ -49,6 +49,9 @@ class LookChangeLabel(_Label):
     change: str = Field(description="What changes, in words.")
     keywords: list[str] = Field(min_length=1, description="Words an asset state showing the change would use.")
     place: list[str] = Field(min_length=1, description="Words of the headings of scenes where the new look shows.")
+    told_by: list[str] = Field(default_factory=list, description=(
+        "Words a scene telling the change would use (the act: 'sets it on Oriel's head'); the new look "
+        "must not show in a scene before the first one that says them."))
 
 
 class StoryLabels(_Label):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiuteur.domain.names import names
-from aiuteur.evals.corpus import CharacterLabel, StoryLabels
+from aiuteur.evals.corpus import CharacterLabel, LookChangeLabel, StoryLabels
 
 Data = dict[str, Any]
 
@@ -332,24 +332,40 @@ def states_text(states: Data | None, asset_id: str) -> str:
     return ""
 
 
+def shows_new_look(text: str, change: LookChangeLabel) -> bool:
+    """A state that shows the new look for sure: two of its keywords or a word of the act (one
+    keyword alone is loose: the wash bay's "jacket" is also Teodora's casual black one)."""
+    return sum(mentions(text, [k]) for k in change.keywords) >= 2 or mentions(text, change.told_by)
+
+
 def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
                  states_by_scene: dict[str, Data | None]) -> Data:
-    """Each labelled look change: is it in the asset state of a scene set where the new look shows?
+    """Each labelled look change: is it in the asset state of a scene set where the new look shows,
+    and not before the scene that tells it?
 
     `caught` counts changes found in the scene asset states (stage 8); `in_registry` those found
-    in the registry's state changes for such a scene (stage 5), for where a miss comes from.
+    in the registry's state changes for such a scene (stage 5), for where a miss comes from. With
+    the label's `told_by` (the words of the act), the first scene whose lines say them is where
+    the change happens: a state showing the new look in a scene before it is `early`, and the
+    change is not caught (the-salt-crown at 72acc67 showed the crown three scenes early).
     """
     results: list[Data] = []
     for change in labels.look_changes:
         label = labels.character(change.character)
         asset = find_asset(assets, label)
-        scenes = [s for s in scenes_of(script) if mentions(scene_place(s), change.place)]
+        all_scenes = scenes_of(script)
+        order = {str(s.get("id")): i for i, s in enumerate(all_scenes)}
+        told = next((i for i, s in enumerate(all_scenes) if change.told_by and mentions(
+            " ".join(str(e.get("text") or "") for e in s.get("elements") or []), change.told_by)), None)
+        scenes = [s for s in all_scenes if mentions(scene_place(s), change.place)
+                  and (told is None or order[str(s.get("id"))] >= told)]
         row: Data = {"character": change.character, "change": change.change, "caught": False,
-                     "in_registry": False, "why": ""}
+                     "in_registry": False, "early": [], "why": ""}
         if asset is None:
             row["why"] = "the character was not extracted"
         elif not scenes:
-            row["why"] = "no scene is set where the new look shows"
+            row["why"] = "no scene is set where the new look shows" + (
+                "" if told is None else f" (from scene {told + 1}, which tells the change, on)")
         else:
             aid = str(asset.get("id"))
             sids = {str(s.get("id")) for s in scenes}
@@ -357,8 +373,15 @@ def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
                 c.get("scene_id") in sids and mentions(str(c.get("description") or ""), change.keywords)
                 for c in asset.get("state_changes") or []
             )
-            row["caught"] = any(mentions(states_text(states_by_scene.get(sid), aid), change.keywords) for sid in sids)
-            if not row["caught"]:
+            early = [i + 1 for i, s in enumerate(all_scenes) if told is not None and i < told
+                     and shows_new_look(states_text(states_by_scene.get(str(s.get("id"))), aid), change)]
+            row["early"] = early
+            row["caught"] = not early and any(
+                mentions(states_text(states_by_scene.get(sid), aid), change.keywords) for sid in sids)
+            if early and told is not None:
+                row["why"] = (f"the new look shows in scene{'s' if len(early) > 1 else ''} "
+                              f"{', '.join(map(str, early))}, before scene {told + 1} that tells the change")
+            elif not row["caught"]:
                 made = [sid for sid in sids if states_by_scene.get(sid) is not None]
                 row["why"] = ("no asset states were made for those scenes" if not made
                               else "the asset state there does not describe the change")

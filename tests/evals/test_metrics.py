@@ -304,3 +304,26 @@ def test_described_counts_characters_whose_description_uses_a_look_word_of_the_s
     assert got["characters"][0]["from_story"] and not got["characters"][1]["from_story"]
     assert metrics.described(labels, None)["described"] == 0
     assert metrics.described(LABELS, assets)["labelled"] == 0  # labels without look words (the default)
+
+
+def test_a_look_shown_before_the_scene_that_tells_its_change_is_early_not_caught() -> None:
+    change = LABELS.look_changes[0].model_copy(update={"told_by": ["puts on", "pulls on"]})
+    labels = LABELS.model_copy(update={"look_changes": [change]})
+    pier_again = {"id": "s3", "number": "3", "heading": "EXT. PIER - NIGHT", "location": "PIER", "elements": [
+        _el("action", "Nell pulls on her father's red coat against the wind.")]}
+    sc = script(BAKERY, PIER, pier_again)
+    # The coat shows at the pier in scene 2, but scene 3 is the one that tells her putting it on.
+    early = {"s2": {"states": [{"asset_id": "a1", "description": "Nell in her father's red coat"}]},
+             "s3": {"states": [{"asset_id": "a1", "description": "Nell in her father's red coat"}]}}
+    got = metrics.look_changes(labels, sc, ASSETS, early)
+    assert got["caught"] == 0 and got["changes"][0]["early"] == [2]
+    assert "before scene 3 that tells the change" in got["changes"][0]["why"]
+    # From the telling scene on it is caught; one loose keyword before it ("coat") is no new look.
+    on_time = {"s1": {"states": [{"asset_id": "a1", "description": "Nell in a grey apron and a thin coat"}]},
+               "s3": {"states": [{"asset_id": "a1", "description": "Nell in her father's red coat"}]}}
+    got = metrics.look_changes(labels, sc, ASSETS, on_time)
+    assert got["caught"] == 1 and got["changes"][0]["early"] == []
+    # No telling scene at the labelled place from the change on: not caught, and it says why.
+    got = metrics.look_changes(labels, script(BAKERY, PIER, {**pier_again, "heading": "INT. BAKERY - NIGHT",
+                                                              "location": "BAKERY"}), ASSETS, on_time)
+    assert got["caught"] == 0 and "which tells the change" in got["changes"][0]["why"]
