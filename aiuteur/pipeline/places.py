@@ -11,12 +11,16 @@ rules find them:
   that is nobody's name ("in Leith");
 - "of/on/at/in" + another place or a name after it belongs to it ("the police yard on Mercer
   Street", "the mouth of the mine", "the square at Hessock");
-- the same head word is the same place ("the wash bay" and "the wash bay with its lights off");
+- the same head word is the same place ("the wash bay" and "the wash bay with its lights off"),
+  and a part of a place is that place ("the mine", "the mouth of the mine"), but two parts of one
+  place are two places ("the mouth of the mine" is not "the bottom of the mine");
 - "from" after a person is where they live or work, not where they are ("Mr. Abiodun from the
   flat upstairs", "the man from the garage").
 
 A place counts only where a person is there: its sentence names somebody or says he/she/they/I/we.
-"His suit was still hanging in the back of the number 9 bus" is a place nobody is in.
+"His suit was still hanging in the back of the number 9 bus" is a place nobody is in; so is a
+place that only says where a thing is ("the dust in the well", "the anemometer on the roof") or
+one that is thought or talked of ("she thinks about the well").
 
 English rules, no model: the same story always gives the same places, and a test states the rule.
 
@@ -30,7 +34,14 @@ import re
 from dataclasses import dataclass, field
 
 from aiuteur.pipeline.roster import is_person_noun
-from aiuteur.pipeline.screen_words import sentences_whole, story_paragraphs, unquoted
+from aiuteur.pipeline.screen_words import (
+    ends_at,
+    in_mind,
+    same_place,
+    sentences_whole,
+    story_paragraphs,
+    unquoted,
+)
 
 #: Head words of places one is inside (INT).
 INSIDE = frozenset(re.findall(r"\S+", """room rooms kitchen foyer lobby hall hallway corridor passage landing
@@ -81,7 +92,8 @@ entrance middle centre center foot head"""))
 _TAIL_PREPS = ("of", "on", "at", "in", "outside", "behind", "by")
 _HOMEWARD = frozenset({"at", "came", "come", "comes", "went", "go", "goes", "got", "get", "gets", "reached",
                        "reach", "hurried", "ran", "walked", "arrived", "drove", "back", "stayed", "stay"})
-_PERSON_WORD = re.compile(r"\b(he|she|they|i|we|you|him|her|them|me|us)\b", re.IGNORECASE)
+_PERSON_WORDS = frozenset({"he", "she", "they", "i", "we", "you", "him", "her", "them", "me", "us"})
+_PERSON_WORD = re.compile(r"\b(" + "|".join(sorted(_PERSON_WORDS)) + r")\b", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z][\w'’-]*|[^\sA-Za-z]")
 
 
@@ -97,6 +109,11 @@ class Place:
     forms: list[str] = field(default_factory=list)
     #: first named at the opening of a sentence ("In the pantry, …"): the story sets a scene there
     opens: bool = False
+    #: where the paragraph it is first named in leaves its people (`screen_words.ends_at`: "…, and
+    #: on the far shore there is a throne")
+    ends: bool = False
+    #: the key of each form ("mine", "mouth of mine"): a part of a place is the place, another part is not
+    keys: list[str] = field(default_factory=list)
 
 
 def _words(text: str) -> list[str]:
@@ -201,7 +218,7 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
         return []
     used = 0
     for i, t in enumerate(toks[1:], start=1):  # "came home", "at home": home is where somebody is
-        if t.lower() == "home" and toks[i - 1].lower() in _HOMEWARD:
+        if t.lower() == "home" and toks[i - 1].lower() in _HOMEWARD and not in_mind(" ".join(toks[:i])):
             found.append(("home", "home", i - 1 == start))
     for i, t in enumerate(toks):
         if i < used or (t.lower() not in _PREPS and t.lower() not in _MOTION):
@@ -211,9 +228,36 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
         j = i + 2 if t.lower() == "out" and i + 1 < len(toks) and toks[i + 1].lower() == "of" else i + 1
         got = _place_at(toks, j, people)
         if got:
-            found.append((got[0], got[1], i == start))
             used = got[2]
+            if not in_mind(" ".join(toks[:i])) and not _where_a_thing_is(toks, i, people):
+                found.append((got[0], got[1], i == start))
     return found
+
+
+#: Where a thing is, not a person: "the dust in the well", "a kettle on the stove".
+_WHERE_AT = frozenset({"in", "inside", "on", "at", "under", "beneath", "behind", "near", "beside", "by", "within",
+                       "outside", "over"})
+#: Words for a person: "the man in the kitchen" is there.
+_PERSON_NOUNS = frozenset(re.findall(r"\S+", """man men woman women boy boys girl girls child children kid kids baby
+people person lady gentleman guy folk crowd family queen king prince princess lord officer guard driver nurse
+doctor priest vicar curate porter stranger friend friends mother father brother sister son daughter wife husband
+aunt uncle nan nana gran granny grandad grandmother grandfather mum dad""")) | _PERSON_WORDS
+
+
+def _where_a_thing_is(toks: list[str], i: int, people: set[str]) -> bool:
+    """True when the preposition at toks[i] says where the thing just before it is ("the dust in
+    the well", "a kettle on the stove"): a determiner, one word that is not a person, then a
+    preposition of rest. "The man in the kitchen", "Clem in the pantry" put somebody there; "took
+    the tin down the lane" takes it (and its bearer) somewhere; "by the lamp in the instrument
+    room" puts whoever is by the lamp in the room."""
+    if i < 2 or toks[i].lower() not in _WHERE_AT or toks[i - 2].lower() not in _DETS:
+        return False
+    if i >= 3 and toks[i - 3].lower() in _WHERE_AT:
+        return False  # "writing by the lamp in the instrument room": who is by the thing is in the room
+    noun = toks[i - 1]
+    low = noun.lower().strip("'’")
+    return (noun[:1].isalpha() and low not in _STOP and low not in _PERSON_NOUNS and low not in people
+            and not is_person_noun(noun) and not noun[:1].isupper())
 
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
@@ -249,30 +293,71 @@ def story_places(text: str, people: list[str] | None = None) -> list[Place]:
         if dated is not None and not greeting and _has_someone(unquoted(paragraph), names):
             _add(found, dated.lower(), dated, index, opens=True)
         someone = _has_someone(unquoted(paragraph), names)
+        here: list[tuple[str, Place]] = []
         for sentence in sentences_whole(paragraph):
             for phrase, key, opens in _sentence_places(sentence, names, someone):
-                _add(found, key, phrase, index, opens)
+                here.append((phrase, _add(found, key, phrase, index, opens)))
+        end = ends_at(paragraph, [phrase for phrase, _ in here])
+        if end is not None and here[end][1].paragraphs[0] == index:
+            here[end][1].ends = True
     return found
 
 
+def _part_of(key: str) -> tuple[str, str] | None:
+    """(part, whole) of a key that names a part of a place ("mouth of mine" → ("mouth", "mine")),
+    None for a key that names a whole place ("far shore", "wash bay")."""
+    words = key.split()
+    at = next((i for i in range(1, len(words) - 1) if words[i] in _TAIL_PREPS and words[i - 1] in PARTS), -1)
+    return (" ".join(words[:at]), " ".join(words[at + 1:])) if at > 0 else None
+
+
 def _same_key(a: str, b: str) -> bool:
+    """True when two keys name one place: one ends with the other ("kitchen", "bakery kitchen"),
+    or one is a part of the other ("mine", "mouth of mine"); two parts of one place are two
+    places ("mouth of mine", "bottom of mine")."""
+    pa, pb = _part_of(a), _part_of(b)
+    if pa and pb:
+        return pa[0] == pb[0] and _same_key(pa[1], pb[1])
+    if pa or pb:
+        whole, part = (b, pa) if pa else (a, pb)
+        assert part is not None
+        return _same_key(whole, part[1])
     wa, wb = a.split(), b.split()
     short, long = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
     return long[len(long) - len(short):] == short
 
 
-def _add(found: list[Place], key: str, phrase: str, index: int, opens: bool) -> None:
-    place = next((p for p in found if _same_key(p.head, key)), None)
+def _add(found: list[Place], key: str, phrase: str, index: int, opens: bool) -> Place:
+    """Add a naming of a place to `found`: to the place it names (the same as one of its forms,
+    and no other part of it), else as a new place. Returns the place."""
+    place = next((p for p in found if any(_same_key(k, key) for k in p.keys)
+                  and not any(_part_of(k) and _part_of(key) and not _same_key(k, key) for k in p.keys)), None)
     if place is None:
         head = key.split()[-1]
-        found.append(Place(name=phrase, head=key, inside=head in INSIDE, paragraphs=[index], forms=[phrase],
-                           opens=opens))
-        return
+        place = Place(name=phrase, head=key, inside=head in INSIDE, paragraphs=[index], forms=[phrase],
+                      opens=opens, keys=[key])
+        found.append(place)
+        return place
     if opens and index == place.paragraphs[0]:
         place.opens = True
     if index not in place.paragraphs:
         place.paragraphs.append(index)
+    if key not in place.keys:
+        place.keys.append(key)
     if phrase not in place.forms:
         place.forms.append(phrase)
         if len(phrase.split()) > len(place.name.split()):
             place.name = phrase
+    return place
+
+
+def at_place(place: Place, location: str) -> bool:
+    """True when a scene heading's location (`same_place`) is this place of the story: a part of
+    it or the whole it is part of may be ("HESSOCK MINE" for "the mouth of the mine"), another part
+    of the same whole may not ("MOUTH OF THE MINE" is not "the bottom of the mine")."""
+    key = " ".join(w for w in re.findall(r"[a-z][\w'’-]*", location.lower()) if w not in _DETS)
+    part = _part_of(key)
+    parts = {got[0] for k in place.keys if (got := _part_of(k))}
+    if part and parts and part[0] not in parts:
+        return False
+    return same_place(place.head, location)

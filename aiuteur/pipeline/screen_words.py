@@ -463,24 +463,47 @@ def same_place(a: str, b: str) -> bool:
 _PLACE_GLUE = frozenset({"the", "a", "an", "of", "on", "at", "in", "by", "to"})
 
 
+def _place_spans(plain: str, place: str) -> list[tuple[int, int]]:
+    """Every (start, end) where `plain` (talk blanked) names the place of a scene heading
+    (`place_at`), in order, leaving out those thought or talked of."""
+    words = [w for w in re.findall(r"[a-z0-9'’]+", place.lower()) if w not in _PLACE_GLUE]
+    if not words:
+        return []
+    glue = r"(?:\s+(?:" + "|".join(sorted(_PLACE_GLUE)) + r"))*\s+"
+    found: set[tuple[int, int]] = set()
+    for tail in ([words, words[-2:]] if len(words) > 2 else [words]):
+        for m in re.finditer(r"(?<![\w'’])" + glue.join(re.escape(w) for w in tail) + r"(?![\w'’])", plain.lower()):
+            if not in_mind(plain[:m.start()]):
+                found.add((m.start(), m.end()))
+    return sorted(found)
+
+
+def _place_starts(plain: str, place: str) -> list[int]:
+    return [a for a, _ in _place_spans(plain, place)]
+
+
+def _own_spans(plain: str, places: list[str]) -> dict[int, list[tuple[int, int]]]:
+    """Where each of `places` is named in `plain`, leaving out a naming inside a longer naming of
+    another ("the mine" in "the bottom of the mine" is the bottom of the mine)."""
+    spans = {k: _place_spans(plain, place) for k, place in enumerate(places) if place}
+    every = [(a, b, k) for k, ss in spans.items() for a, b in ss]
+    return {k: kept for k, ss in spans.items()
+            if (kept := [(a, b) for a, b in ss
+                         if not any(k2 != k and a2 <= a and b <= b2 and b2 - a2 > b - a for a2, b2, k2 in every)])}
+
+
+def _plain(text: str) -> str:
+    return QUOTED.sub(lambda m: " " * len(m.group(0)), text)  # talk out, offsets kept
+
+
 def place_at(text: str, place: str) -> int:
     """Where `text` (outside quotes: talk is not where anyone is) first names the place of a scene
     heading, -1 where it does not: all its words in a row, or, for a place of three words or more,
     its last two ("the instrument room" names SKERRIN ISLAND INSTRUMENT ROOM); little words ("of
     the") may differ ("the door of the hut" names DOOR OF HUT). A place thought or talked of ("she
     thinks about the dust in the well") is not where anybody is."""
-    words = [w for w in re.findall(r"[a-z0-9'’]+", place.lower()) if w not in _PLACE_GLUE]
-    if not words:
-        return -1
-    plain = QUOTED.sub(lambda m: " " * len(m.group(0)), text).lower()  # talk out, offsets kept
-    glue = r"(?:\s+(?:" + "|".join(sorted(_PLACE_GLUE)) + r"))*\s+"
-    found = []
-    for tail in ([words, words[-2:]] if len(words) > 2 else [words]):
-        for m in re.finditer(r"(?<![\w'’])" + glue.join(re.escape(w) for w in tail) + r"(?![\w'’])", plain):
-            if not _IN_MIND.search(plain[:m.start()]):
-                found.append(m.start())
-                break
-    return min(found) if found else -1
+    starts = _place_starts(_plain(text), place)
+    return starts[0] if starts else -1
 
 
 def names_place(text: str, place: str) -> bool:
@@ -489,28 +512,74 @@ def names_place(text: str, place: str) -> bool:
 
 
 #: A place thought or talked of, not where anybody is ("she thinks about the dust in the well").
-_IN_MIND = re.compile(r"\b(?:about|think|thinks|thinking|thought|remember\w*|dream\w*|imagin\w*|wish\w*|miss|misses"
-                      r"|missed|long|longs|longed|plan|plans|planned|planning)\b[^.;:!?,]*$")
+#: Case counts for "miss" ("Miss Hobbs"); "long" only as "long for" ("a long coat" is a coat).
+_IN_MIND = re.compile(r"\b(?:[Aa]bout(?!\s+to\b)|[Tt]hink\w*|[Tt]hought\w*|[Rr]emember\w*|[Dd]ream\w*|[Ii]magin\w*"
+                      r"|[Ww]ish\w*|miss|misses|missed|missing|[Ll]ong(?:s|ed|ing)?\s+for|[Pp]lan(?:s|ned|ning)?\s+(?:to|for|on))"
+                      r"\b[^.;:!?,]*$")
+
+
+def in_mind(before: str) -> bool:
+    """True when what comes after `before` (the text of its sentence up to a place) is thought or
+    talked of ("Oriel thinks about the dust in the well", "he remembered the kitchen at home")."""
+    return bool(_IN_MIND.search(before))
+
+
+_DET = r"(?:(?:the|a|an|his|her|their|its|our|my|your|this|that)\s+)?(?:(?!(?:of|in|on|at|to|by|and)\b)[\w'’-]+\s+){0,3}$"
+#: A place that opens a sentence or a clause: where the story sets what follows ("In the pantry,
+#: …", "…, and on the far shore there is a throne").
+_SETS_AT = re.compile(r"(?:^|[.!?;:,*_—–])\s*(?:(?:and|but|then|so|or|while|back|later|now|once|there|here)\s+)?"
+                      r"(?:in|inside|on|at|across|beneath|under|outside|within|behind|near|beside|beyond|over|by)\s+"
+                      + _DET, re.IGNORECASE)
+#: A place somebody goes to ("walked into the tunnels", "reached the sea", "went back to the flat").
+_GOES_TO = re.compile(r"(?:\b(?:into|onto)|\b(?:reach|reached|reaches|reaching|enter|entered|enters|entering)"
+                      r"|\b(?:arrive|arrives|arrived|arriving)\s+(?:at|in)"
+                      r"|\b(?:go|goes|went|going|come|comes|came|coming|walk|walks|walked|walking|run|runs|ran|running"
+                      r"|hurry|hurries|hurried|drive|drives|drove|get|gets|got|climb|climbs|climbed|stepped"
+                      r"|cross|crosses|crossed|headed|move|moves|moved|return|returns|returned|wander\w*"
+                      r"|stride|strides|strode|march|marches|marched)\s+(?:[\w'’-]+\s+){0,2}?(?:to|into|onto|towards?))\s+"
+                      + _DET, re.IGNORECASE)
+
+
+def ends_at(paragraph: str, places: list[str]) -> int | None:
+    """The place (index into `places`, scene-heading names) where a paragraph leaves its people:
+    the last it names as a setting (opening a sentence or a clause: "At the bottom of the mine
+    there is a lake, and on the far shore there is a throne. The queen sits on it.") or as where
+    somebody goes ("She walked past the mill. She reached the sea."); None when it names none so
+    ("On the car deck, a man is leaning on a car": the car deck, named first, is where it is)."""
+    ends = _ends_all(paragraph, places)
+    return ends[0] if ends else None
+
+
+def _ends_all(paragraph: str, places: list[str]) -> list[int]:
+    """`ends_at`, with every place named at that spot (several scenes may share one heading)."""
+    plain = _plain(paragraph)
+    named = _own_spans(plain, places)
+    last = max((start for spans in named.values() for start, _ in spans
+                if _SETS_AT.search(plain[:start]) or _GOES_TO.search(plain[:start])), default=-1)
+    return sorted(k for k, spans in named.items() if any(start == last for start, _ in spans)) if last >= 0 else []
 
 
 def settings(paragraphs: list[str], places: list[str]) -> list[dict[int, bool]]:
     """For each story paragraph, the places (indexes into `places`) where it happens, each with
     whether it is the one named first: those it names, else those of the paragraph before (a
     story stays where it is until it says it has moved: "Car park of the Rooms. The van stopped."
-    then "I am now wearing the top tier."), but not across a dateline in bold or italics, which
-    opens a new entry or letter. "I went into the locker room, and stuffed my fleece in the bin"
+    then "I am now wearing the top tier."; where a paragraph names several, the one it leaves its
+    people at, `ends_at`: "… and on the far shore there is a throne" then the queen's talk), but not
+    across a dateline in bold or italics, which opens a new entry or letter. "I went into the locker room, and stuffed my fleece in the bin"
     happens in the locker room first of all."""
     out: list[dict[int, bool]] = []
     here: dict[int, bool] = {}
     for paragraph in paragraphs:
         if _ENTRY.match(paragraph):
             here = {}  # a new entry or letter ("*Calais, 9 June*"): wherever it says, or nowhere known
-        at = {k: place_at(paragraph, place) for k, place in enumerate(places) if place}
-        at = {k: v for k, v in at.items() if v >= 0}
+        at = {k: spans[0][0] for k, spans in _own_spans(_plain(paragraph), places).items()}
         if at:
             first = min(at.values())
-            here = {k: v == first for k, v in at.items()}
-        out.append(dict(here))
+            out.append({k: v == first for k, v in at.items()})
+            ends = _ends_all(paragraph, places)  # the next paragraphs go on where this one leaves its people
+            here = dict.fromkeys(ends, True) if ends else dict(out[-1])
+        else:
+            out.append(dict(here))
     return out
 
 

@@ -172,3 +172,44 @@ def test_from_after_a_person_is_where_they_live_not_where_anybody_is() -> None:
     text = ("In the launderette, Wanda folded sheets while Mr. Pryce from the flat upstairs held the basket and "
             "the man from the garage read the paper.\n\nShe walked in from the rain and sat in the car.")
     assert [p.head for p in story_places(text, _names(text))] == ["launderette", "car"]
+
+
+def test_two_parts_of_one_place_are_two_places_and_a_part_is_its_whole() -> None:
+    """(a) "the front of the theatre" is the theatre; "the back of the theatre" is another place
+    (the salt crown's mouth and bottom of the mine were one place, so its throne-room talk was set
+    at the mine's mouth)."""
+    text = ("She bought two tickets in the theatre.\n\nShe waited at the front of the theatre while Joss "
+            "parked.\n\nAt the back of the theatre, Joss found the stage door locked.")
+    places = story_places(text, _names(text))
+    assert [(p.name, p.paragraphs) for p in places] == [("the front of the theatre", [0, 1]),
+                                                       ("the back of the theatre", [2])]
+
+
+def test_the_story_stays_where_a_paragraph_leaves_its_people() -> None:
+    """(b) A paragraph that opens at one place and takes us on to another ("… and on the far bank
+    there is a bench. Old Tobias sits on it.") leaves its people at the later one: the paragraphs
+    after it that name no place happen there. A thing somebody leans on is not where the story
+    goes ("On the pier … a man was leaning on a red van": still the pier)."""
+    from aiuteur.pipeline.screen_words import ends_at, settings
+
+    text = ("Behind the mill there is a pond, and on the far bank there is a bench. Old Tobias sits on it.\n\n"
+            "\"You're late,\" he says.\n\nRuth sits down beside him and opens the letter.")
+    places = story_places(text, _names(text))
+    assert [p.head for p in places] == ["mill", "far bank"] and [p.ends for p in places] == [False, True]
+    where = settings(story_paragraphs(text), [p.head for p in places])
+    assert where == [{0: True, 1: False}, {1: True}, {1: True}]
+    pier = "On the pier the wind smelled of salt. A man was leaning on a red van.\n\n\"Cold,\" he said."
+    assert ends_at(pier, ["pier", "red van"]) == 0
+    assert settings(story_paragraphs(pier), ["pier", "red van"])[1] == {0: True}
+    assert ends_at("She walked past the mill. At noon she reached the sea.", ["mill", "sea"]) == 1
+
+
+def test_a_place_a_thing_is_in_or_a_place_thought_of_is_not_where_anybody_is() -> None:
+    """(c) "Mara thinks about the boat in the harbour" puts nobody in the harbour, nor does "the
+    lamp in the attic was still burning"; "writing by the lamp in the attic" and "the man in the
+    attic" do put somebody there."""
+    text = ("Mara thinks about the boat in the harbour. Then she pours the tea.\n\n"
+            "The lamp in the attic was still burning when he came home.")
+    assert [p.name for p in story_places(text, _names(text))] == ["home"]
+    for there in ("He was writing by the lamp in the attic.", "The man in the attic coughed, and she looked up."):
+        assert [p.name for p in story_places(there, _names(there))] == ["the attic"], there
