@@ -57,7 +57,7 @@ from aiuteur.domain.names import is_called, name_forms, name_words, named_in, sp
 from aiuteur.engines.base import EngineError, ProgressFn, TextEngine
 from aiuteur.pipeline.actions import EnrichScript, RewritePassage, RewriteScene, WriteScript
 from aiuteur.pipeline.passage import run_passage
-from aiuteur.pipeline.places import Place, story_places
+from aiuteur.pipeline.places import Place, at_place, story_places
 from aiuteur.pipeline.roster import (
     PERSON_NOUNS,
     SPEECH_VERBS,
@@ -70,6 +70,7 @@ from aiuteur.pipeline.screen_words import (
     align,
     content_words,
     is_formula_copy,
+    names_place,
     quotations,
     retold,
     same_place,
@@ -591,25 +592,45 @@ def _place_location(place: Place, planned: str, inside: bool = False) -> str:
 
 def add_story_places(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlanDraft, list[str]]:
     """Give every place where the story puts somebody (`places.story_places`) a scene, when no
-    planned scene is set there. Places first named in one paragraph share a scene (the one a
-    sentence opens with, else the last: where people end up). A planned scene set at none of the
-    story's places takes the place of the paragraphs it tells that best match its summary; the
+    planned scene is set there. Places first named in one paragraph share a scene: the one the
+    paragraph leaves its people at (`Place.ends`), else the one a sentence opens with, else the
+    last. A planned scene set where none of the paragraphs it tells happen (`screen_words.settings`:
+    the salt crown's plea at the mine's mouth, told on the far shore) takes the place where the
+    paragraph that best matches its summary happens; one set at none of the story's places and
+    telling no place takes the place of the paragraphs it tells that best match its summary; the
     other places it tells get scenes of their own before or after it, in story order, written
     from the story's own paragraphs. Returns the plan and what changed, for the take's note."""
     if not story_text.strip() or not plan.scenes:
         return plan, []
     paragraphs = story_paragraphs(story_text)
     people = [n for p in story_people(story_text) for n in (p.name, *p.forms)] + [c.name for c in plan.characters]
+    places = story_places(story_text, people)
     groups: dict[int, list[Place]] = {}
-    for place in story_places(story_text, people):
+    for place in places:
         groups.setdefault(place.paragraphs[0], []).append(place)
-    placed = {i for i, s in enumerate(plan.scenes) for g in groups.values() for p in g if same_place(p.head, s.location)}
-    covered = {first for first, g in groups.items() if any(same_place(p.head, s.location) for p in g for s in plan.scenes)}
+    chosen = {first: next((p for p in g if p.ends), next((p for p in g if p.opens), g[-1])) for first, g in groups.items()}
     tells = told_by(plan, paragraphs)
+    where = settings(paragraphs, [p.head for p in places])
+    moved: dict[int, tuple[int, Place]] = {}  # a scene set where its paragraphs do not happen: (paragraph, place)
+    for j, scene in enumerate(plan.scenes):
+        told = [i for i, t in enumerate(tells) if t == j]
+        words = content_words(scene.summary)
+        best = max(told, key=lambda i: (len(words & content_words(paragraphs[i])), -i), default=-1)
+        if best < 0 or not where[best] or names_place(paragraphs[best], scene.location) or any(
+                at_place(places[k], scene.location) for i in told for k in where[i]):
+            continue  # where what it tells happens, or a place its own paragraph names ("the well fills")
+        moved[j] = (best, places[min(where[best], key=lambda k: (not where[best][k], k))])
+
+    def located(j: int) -> str:
+        return moved[j][1].head if j in moved else plan.scenes[j].location
+
+    placed = {j for j in range(len(plan.scenes)) if any(at_place(p, located(j)) for p in places)}
+    covered = {first for first, g in groups.items()
+               if any(at_place(p, located(j)) for p in g for j in range(len(plan.scenes)))}
     by_scene: dict[int, list[tuple[int, Place]]] = {}
-    for first, group in groups.items():
+    for first in groups:
         if first not in covered:
-            by_scene.setdefault(tells[first], []).append((first, next((p for p in group if p.opens), group[-1])))
+            by_scene.setdefault(tells[first], []).append((first, chosen[first]))
     known = [c.name for c in plan.characters]
     scenes: list[ScenePlanDraft] = []
     changed: list[str] = []
@@ -627,18 +648,21 @@ def add_story_places(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
 
     for j, scene in enumerate(plan.scenes):
         todo = by_scene.get(j, [])
-        if j in placed:  # its own place is one of the story's: the others it tells go around it
-            own_first = min((f for f, g in groups.items() if any(same_place(p.head, scene.location) for p in g)),
-                            default=-1)
+        own: Place | None = None
+        if j in moved:  # set where what it tells happens; the other places it tells go around it
+            at, own = moved[j]
+            before = [t for t in todo if t[0] < at]
+            after = [t for t in todo if t[0] >= at]
+        elif j in placed:  # its own place is one of the story's: the others it tells go around it
+            own_first = min((f for f, g in groups.items() if any(at_place(p, scene.location) for p in g)), default=-1)
             before = [t for t in todo if t[0] < own_first]
             after = [t for t in todo if t[0] >= own_first]
-            own: Place | None = None
         elif todo:
             words = content_words(scene.summary)
             k = max(range(len(todo)), key=lambda i: (len(words & content_words(paragraphs[todo[i][0]])), -i))
             before, own, after = todo[:k], todo[k][1], todo[k + 1:]
         else:
-            before, own, after = [], None, []
+            before, after = [], []
         for _, place in before:
             added(j, place)
         if own is None:

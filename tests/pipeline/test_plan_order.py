@@ -159,3 +159,65 @@ def test_the_writers_plan_adds_the_ending_the_model_left_out_and_says_so() -> No
     assert sorted(plan.scenes[1].cast) == ["Clem", "Hester"]  # "she" is Hester, still there from scene 1
     assert "The plan left parts of the story untold, so code added scene 2 at KITCHEN (story paragraph 2)." \
         in take.note, take.note
+
+
+# Written for this test; no stage was tuned on it.
+POND = """# The Letter
+
+Ruth waited at the lock gates until the rain stopped.
+
+Behind the mill there is a pond, and on the far bank there is a bench. Old Tobias sits on it, feeding the ducks.
+
+"You're late," says Tobias. "The ducks have eaten the bread."
+
+Ruth thinks about the kettle in the kitchen. Then she sits down beside him and opens the letter.
+
+Tobias reads it twice, folds it small and sets it on the water like a leaf.
+"""
+
+
+def test_a_scene_set_where_none_of_its_paragraphs_happen_is_set_where_they_do() -> None:
+    """(a), (b), (c) through the plan: the model sets the talk by the pond at the lock gates (a
+    place of the story, but not where the talk is) and the reading of the letter in the kitchen
+    (a place only thought of); the story leaves its people on the far bank, so both are set there."""
+    from aiuteur.pipeline.script import CharacterDraft, ScenePlanDraft, add_story_places
+
+    plan = ScriptPlanDraft(title="The Letter", characters=[CharacterDraft(name=n, look="") for n in ("Ruth", "Tobias")],
+                           scenes=[ScenePlanDraft(int_ext=ie, location=loc, time_of_day="DAY", summary=summary, cast=cast)
+                                   for ie, loc, summary, cast in (
+                                       ("EXT", "LOCK GATES", "Ruth waits at the lock gates in the rain.", ["Ruth"]),
+                                       ("EXT", "LOCK GATES", "Tobias says Ruth is late; the ducks have eaten the bread.",
+                                        ["Ruth", "Tobias"]),
+                                       ("INT", "KITCHEN", "Ruth sits down beside Tobias and opens the letter.",
+                                        ["Ruth", "Tobias"]))])
+    placed, changed = add_story_places(plan, POND)
+    assert [s.location for s in placed.scenes] == ["LOCK GATES", "FAR BANK", "FAR BANK"], changed
+    assert changed == ["set scene 2 at FAR BANK", "set scene 3 at FAR BANK"]
+    assert add_story_places(placed, POND) == (placed, [])  # a plan where the story is stays as it is
+
+
+def test_the_salt_crown_s_throne_room_talk_and_crowning_are_set_on_the_far_shore() -> None:
+    """The real run at 72acc67 set the queen's plea and the crowning at MOUTH OF THE MINE and
+    Oriel's thought of the well at WELL, so stage 5 showed her new look from the far-shore scene,
+    three scenes early. Its plan read back from the saved script: today's code sets the three on
+    the far shore and leaves the ending, in the square where the well fills, at WELL."""
+    run = json.loads((REPO / "evals/runs/offline-72acc67-corpus7.json").read_text(encoding="utf-8"))
+    story = next(s for s in run["stories"] if s["slug"] == "the-salt-crown")
+    names = ["Oriel", "Brannock", "Vessaly"]
+    scenes = [{"int_ext": sc["int_ext"], "location": sc["location"], "time_of_day": sc["time_of_day"],
+               "summary": sc["synopsis"][:400], "cast": [n for n in names if n in sc["synopsis"]] or ["Oriel"]}
+              for sc in story["artifacts"]["script"]["scenes"]]
+    text = load_story(CORPUS_DIR / "the-salt-crown.md").text
+    from aiuteur.pipeline.script import add_story_places
+
+    plan = ScriptPlanDraft.model_validate({"title": "The Salt Crown", "scenes": scenes,
+                                           "characters": [{"name": n, "look": ""} for n in names]})
+    fixed, changed = add_story_places(plan, text)
+    assert changed == ["set scene 5 at FAR SHORE", "set scene 6 at FAR SHORE", "set scene 7 at FAR SHORE"]
+    assert [s.location for s in fixed.scenes][3:] == ["FAR SHORE"] * 4 + ["WELL"]
+    # The model's own scenes alone (the code of that day added 2, 3 and 4): the same places.
+    own = plan.model_copy(update={"scenes": [plan.scenes[i] for i in (0, 4, 5, 6, 7)]})
+    fixed, _ = add_story_places(own, text)
+    told, _ = add_untold_story(fixed, text)
+    assert [s.location for s in told.scenes] == ["HESSOCK MINE", "VILLAGE OF HESSOCK", "WHITE TUNNELS", "FAR SHORE",
+                                                 "FAR SHORE", "FAR SHORE", "WELL"]
