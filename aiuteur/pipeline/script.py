@@ -667,8 +667,9 @@ def add_story_places(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlan
             added(j, place)
         if own is None:
             scenes.append(scene)
-        else:
-            location = _place_location(own, scene.location, scene.int_ext == "INT")
+        else:  # a room of the planned building keeps it, unless that was a place of the story too
+            elsewhere = j in moved and any(at_place(p, scene.location) for p in places)
+            location = _place_location(own, "" if elsewhere else scene.location, scene.int_ext == "INT")
             scenes.append(scene.model_copy(update={"location": location, "int_ext": "INT" if own.inside else "EXT"}))
             changed.append(f"set scene {len(scenes)} at {location}")
         for _, place in after:

@@ -221,3 +221,26 @@ def test_the_salt_crown_s_throne_room_talk_and_crowning_are_set_on_the_far_shore
     told, _ = add_untold_story(fixed, text)
     assert [s.location for s in told.scenes] == ["HESSOCK MINE", "VILLAGE OF HESSOCK", "WHITE TUNNELS", "FAR SHORE",
                                                  "FAR SHORE", "FAR SHORE", "WELL"]
+
+
+def test_stage_5_puts_the_salt_crown_s_crowning_in_the_scene_that_tells_it() -> None:
+    """Stage 5's alignment (`assets.story_scenes`, which `story_look_changes` uses) on the saved
+    72acc67 script: with the headings the code of that day gave it, the crowning paragraph (and
+    Oriel's new look) went to scene 4, three scenes early; with those today's plan sets (5-7 on the
+    far shore) it goes to scene 7, the crowning's own."""
+    from aiuteur.domain import Asset, Script
+    from aiuteur.pipeline.assets import story_scenes
+    from aiuteur.pipeline.screen_words import story_paragraphs
+
+    run = json.loads((REPO / "evals/runs/offline-72acc67-corpus7.json").read_text(encoding="utf-8"))
+    story = next(s for s in run["stories"] if s["slug"] == "the-salt-crown")
+    chars = [Asset.model_validate(a) for a in story["artifacts"]["assets"]["registry"]["assets"]
+             if a["category"] == "character"]
+    saved = Script.model_validate(story["artifacts"]["script"])
+    paragraphs = story_paragraphs(load_story(CORPUS_DIR / "the-salt-crown.md").text)
+    crowning = next(i for i, p in enumerate(paragraphs) if p.startswith("The queen lifts her crown"))
+    assert saved.scenes[story_scenes(saved, chars, paragraphs)[crowning]].number == "4"
+    far = {"location": "FAR SHORE", "int_ext": "EXT", "heading": "EXT. FAR SHORE - DUSK"}
+    today = saved.model_copy(update={"scenes": [s.model_copy(update=far) if s.number in ("5", "6", "7") else s
+                                                for s in saved.scenes]})
+    assert today.scenes[story_scenes(today, chars, paragraphs)[crowning]].number == "7"

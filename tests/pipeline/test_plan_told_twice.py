@@ -51,18 +51,19 @@ def _regatta_plan() -> dict[str, object]:
 
 
 def test_the_writers_plan_tells_a_paragraph_once_where_the_story_puts_it() -> None:
-    """Code adds the regatta tent (a place of the story no scene is set at) from the story's own
-    paragraph; the model's boathouse scene telling that paragraph goes, and the note says why."""
+    """The model's second boathouse scene tells the regatta tent's paragraph: code sets it at the
+    regatta tent, where the story puts that paragraph (`add_story_places`; before, code added a
+    tent scene from the story's paragraph and the told-twice check merged the boathouse one into it),
+    and the note says so."""
     text = ScriptedText()
     text.enqueue(_regatta_plan())
     take, plan = Writer(text=text, story=StoryInput(sources=[SourceText(text=REGATTA)])).plan("THE MATERIAL", "x")
     assert plan is not None
     assert [s.location for s in plan.scenes] == ["BOATHOUSE", "REGATTA TENT", "RIVER"], take.note
     tent = plan.scenes[1]
-    assert "muttering about the wind" in tent.summary  # the fuller of the two summaries
+    assert tent.summary.startswith("Ingrid pins the race numbers") and tent.int_ext == "INT"
     assert sorted(tent.cast) == ["Ingrid", "Tomas"]
-    assert ("so code merged scene 2 (INT. BOATHOUSE - DAY) into scene 3 (INT. REGATTA TENT - DAY, "
-            "where the story puts paragraph 2)") in take.note, take.note
+    assert "so code set scene 2 at REGATTA TENT." in take.note, take.note
 
 
 def test_through_the_stage_the_script_tells_the_regatta_tent_once(runner: Runner, engines: FakeEngines) -> None:
@@ -72,7 +73,7 @@ def test_through_the_stage_the_script_tells_the_regatta_tent_once(runner: Runner
     assert result.ok, result.errors
     script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
     assert [s.location for s in script.scenes] == ["BOATHOUSE", "REGATTA TENT", "RIVER"]
-    assert "into scene 3 (INT. REGATTA TENT - DAY" in result.takes[0].note
+    assert "code set scene 2 at REGATTA TENT" in result.takes[0].note
 
 
 def test_the_only_scene_at_a_place_stays_and_tells_what_happens_there() -> None:
