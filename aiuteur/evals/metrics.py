@@ -21,7 +21,7 @@ Data = dict[str, Any]
 # -- words ---------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # any script: a Cyrillic or accented name is words too
-_SENTENCE = re.compile(r"(?<=[.!?…])[\"”’)]*\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?…])[\"”’')]*\s+|\n+")  # a straight ' closes a quotation too ('… may leave.' The …)
 
 
 def words(text: str) -> list[str]:
