@@ -118,7 +118,11 @@ LOOK_CHANGE = re.compile(
     r"|scarred|wounded|covered\s+in|splattered|smeared|muddy|mud-caked)|(?:arrives|arrived|enters|entered|emerges"
     r"|emerged|returns|returned|reappears|reappeared|steps\s+out|comes\s+back)\s+(?:\w+\s+)?(?:in|wearing|dressed)\b"
     r"|(?:wears|wearing)\s+(?:a|an|the|her|his|their)\s+(?:new|borrowed|stolen)|crown(?:s|ed)\b|unmask(?:s|ed)?"
-    r"|(?:swaps?|swapped|trades?|traded)\s+(?:her|his|their))",
+    r"|(?:swaps?|swapped|trades?|traded)\s+(?:her|his|their)"
+    # somebody else dresses them: "two technicians zipped her into Marguerite's white pressure suit"
+    r"|(?:zip|zips|zipped|button|buttons|buttoned|lace|laces|laced|strap|straps|strapped|help|helps|helped|squeeze"
+    r"|squeezes|squeezed|bundle|bundles|bundled|sew|sews|sewed|stuff|stuffs|stuffed)\s+(?:her|him|them|me|us)\s+"
+    r"in(?:to)?\s+(?:[\w'’-]+\s+){0,4}?" + GARMENT + r"\b)",
     re.IGNORECASE,
 )
 

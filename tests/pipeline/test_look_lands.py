@@ -24,6 +24,7 @@ from aiuteur.pipeline.actions import Extract
 from aiuteur.pipeline.asset_states import AssetStatesDraft, Look, with_change
 from aiuteur.pipeline.assets import ChunkExtraction
 from aiuteur.pipeline.runner import Runner
+from aiuteur.pipeline.screen_words import says_look_change
 from aiuteur.pipeline.shot_list import ShotListDraft
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
@@ -125,3 +126,16 @@ def test_with_change_keeps_what_the_description_adds_and_drops_what_contradicts(
         "Rosa takes off the green raincoat and puts on a yellow one. Rosa stands by the window.")
     assert with_change("Rosa is still in the green raincoat.", look) == (
         "Rosa takes off the green raincoat and puts on a yellow one.")
+
+
+@pytest.mark.parametrize("sentence, changes", [
+    # somebody else dresses them (an unseen story at 5f336dc: the change was in no scene's state)
+    ("Two technicians zipped her into Marguerite's white pressure suit.", True),
+    ("Mum buttoned me into the scratchy blue blazer.", True),
+    ("They helped him into his old grey coat.", True),
+    # into a seat or a van is no look
+    ("He strapped her into the seat.", False),
+    ("She helped him into the van.", False),
+])
+def test_being_dressed_by_somebody_else_is_a_change_of_look(sentence: str, changes: bool) -> None:
+    assert says_look_change(sentence, False) is changes
