@@ -42,7 +42,7 @@ from aiuteur.pipeline.shot_list import ShotListDraft
 from aiuteur.screenplay import import_screenplay
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
-from tests.pipeline.test_story_looks import look_in, story_project
+from tests.pipeline.test_story_looks import look_in, one_shot_per_unit, states_answer, story_project
 
 STORY = """# The Lighthouse Coat
 
@@ -118,17 +118,12 @@ class SmallModel:
                             *({"asset": "Marta", "scene": label, "description": "Edwin: The glass is falling."}
                               for label in labels[-1:])]})
         if schema is ShotListDraft:
-            n = int(re.search(r"there are (\d+)", user).group(1))  # type: ignore[union-attr]
-            return schema.model_validate({"shots": [
-                {"units": [u], "size": "medium", "angle": "eye level", "movement": "static", "lens": "35mm",
-                 "in_frame": []} for u in range(1, n + 1)]})
+            return schema.model_validate(one_shot_per_unit(user))
         if issubclass(schema, AssetStatesDraft):
             self.asked.append(user)
-            listed = re.findall(r"^(\d+)\. (.+?) \((character|location|prop)\)", user, re.MULTILINE)
             marta = "Marta holds the coat." if "JETTY" in user else "Marta in a grey jumper."
-            return schema.model_validate({"states": [
-                {"number": int(k), "description": marta if name.startswith("Marta") else f"{name} as the scene shows.",
-                 "changes": []} for k, name, _ in listed]})
+            return schema.model_validate(states_answer(
+                user, lambda name: marta if name.startswith("Marta") else f"{name} as the scene shows."))
         raise EngineError(f"SmallModel does not answer {schema.__name__}")
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,6 @@ runner (story, script, stages 5, 7, 8), on the tiny profile.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from aiuteur.pipeline.screen_words import says_look_change
 from aiuteur.pipeline.shot_list import ShotListDraft
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
-from tests.pipeline.test_story_looks import look_in, story_project
+from tests.pipeline.test_story_looks import look_in, one_shot_per_unit, states_answer, story_project
 
 STORY = """# The Night Ferry
 
@@ -77,17 +76,12 @@ class SmallModel:
                 {"name": "Caspar", "category": "character", "description": "A boy in a red cap.", "scenes": []}],
                 "changes": []})
         if schema is ShotListDraft:
-            n = int(re.search(r"there are (\d+)", user).group(1))  # type: ignore[union-attr]
-            return schema.model_validate({"shots": [
-                {"units": [u], "size": "medium", "angle": "eye level", "movement": "static", "lens": "35mm",
-                 "in_frame": []} for u in range(1, n + 1)]})
+            return schema.model_validate(one_shot_per_unit(user))
         if issubclass(schema, AssetStatesDraft):
-            listed = re.findall(r"^(\d+)\. (.+?) \((character|location|prop)\)", user, re.MULTILINE)
             ines = ("Ines is still wearing the faded blue boiler suit, with her name stitched on the pocket. "
                     "She did not care." if "WHEELHOUSE" in user else "Ines in a faded blue boiler suit.")
-            return schema.model_validate({"states": [
-                {"number": int(k), "description": ines if name.startswith("Ines") else f"{name} as the scene shows.",
-                 "changes": []} for k, name, _ in listed]})
+            return schema.model_validate(states_answer(
+                user, lambda name: ines if name.startswith("Ines") else f"{name} as the scene shows."))
         raise EngineError(f"SmallModel does not answer {schema.__name__}")
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:

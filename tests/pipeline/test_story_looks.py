@@ -18,6 +18,7 @@ tiny profile with a text engine that answers the way the small model did.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -105,6 +106,19 @@ Wilhelmina rides the mare once round. Florence claps.
 """
 
 
+def one_shot_per_unit(user: str) -> dict[str, Any]:
+    """A shot list answer with one medium shot for each of the scene's units (the prompt says how many)."""
+    n = int(re.search(r"there are (\d+)", user).group(1))  # type: ignore[union-attr]
+    return {"shots": [{"units": [u], "size": "medium", "angle": "eye level", "movement": "static", "lens": "35mm",
+                       "in_frame": []} for u in range(1, n + 1)]}
+
+
+def states_answer(user: str, describe: Callable[[str], str]) -> dict[str, Any]:
+    """A stage 8 answer: one state per asset the prompt lists, described by `describe(name)`."""
+    listed = re.findall(r"^(\d+)\. (.+?) \((character|location|prop)\)", user, re.MULTILINE)
+    return {"states": [{"number": int(k), "description": describe(name), "changes": []} for k, name, _ in listed]}
+
+
 class SmallModel:
     """Answers stages 5, 7 and 8 as the offline model did: extraction finds the people but no
     change; stage 8 gives the teller's "I am now wearing …" to Bartholomew, and Florence the same
@@ -123,18 +137,13 @@ class SmallModel:
                 [("Wilhelmina", "A young woman in white overalls."), ("Bartholomew", "An old man in a cardigan."),
                  ("Florence", "A young woman in a yellow coat.")]], "changes": []})
         if schema is ShotListDraft:
-            n = int(re.search(r"there are (\d+)", user).group(1))  # type: ignore[union-attr]
-            return schema.model_validate({"shots": [
-                {"units": [u], "size": "medium", "angle": "eye level", "movement": "static", "lens": "35mm",
-                 "in_frame": []} for u in range(1, n + 1)]})
+            return schema.model_validate(one_shot_per_unit(user))
         if issubclass(schema, AssetStatesDraft):
-            listed = re.findall(r"^(\d+)\. (.+?) \((character|location|prop)\)", user, re.MULTILINE)
             said = {"Bartholomew": "I am now wearing most of the red enamel, with paint in my hair.",
                     "Florence": "Florence is now wearing most of the red enamel, with paint in her hair.",
                     "Wilhelmina": "As before, nothing new."}
-            return schema.model_validate({"states": [
-                {"number": int(k), "description": said.get(name.split()[0], f"{name} as the scene shows."), "changes": []}
-                for k, name, _ in listed]})
+            return schema.model_validate(states_answer(
+                user, lambda name: said.get(name.split()[0], f"{name} as the scene shows.")))
         raise EngineError(f"SmallModel does not answer {schema.__name__}")
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
