@@ -47,6 +47,7 @@ from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, raise_if_stopped
 from aiuteur.engines.copy_guard import CopyGuard
 from aiuteur.engines.loop_guard import LoopGuard, close_json
+from aiuteur.engines.prompt_lookup import PromptLookup, next_length
 from aiuteur.engines.schema_bounds import (
     InvalidOutputError,
     json_schema_of,
@@ -174,6 +175,17 @@ def use_repacked_weights() -> bool:
         return True
 
 
+def use_lookup(spec: dict[str, Any]) -> bool:
+    """Whether to guess tokens from the prompt (`engines.prompt_lookup`): `AIUTEUR_LLAMA_LOOKUP=1/0`
+    decides, else the profile's `[text] lookup` (default on)."""
+    env = os.environ.get("AIUTEUR_LLAMA_LOOKUP", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env in ("1", "true", "yes", "on"):
+        return True
+    return bool(spec.get("lookup", True))
+
+
 @contextmanager
 def _model_params(llama_cpp: Any, *, repack: bool) -> Iterator[None]:
     """Load a `Llama` with `use_extra_bufts = repack` (its constructor takes no such argument, so
@@ -254,6 +266,7 @@ class LlamaCppText:
         constraint: str = "gbnf",
         max_attempts: int | None = None,
         fast_forward: bool = False,
+        lookup: bool = True,
     ) -> None:
         if constraint not in ("llguidance", "gbnf"):
             raise EngineError(f"constraint = {constraint!r} is unknown; use 'llguidance' or 'gbnf'.")
@@ -265,6 +278,9 @@ class LlamaCppText:
         #: With llguidance: the tokens the grammar forces (keys, punctuation, the rest of an enum
         #: value) are decoded in one batch instead of one sampled step each (`_forwarded_chat`).
         self.fast_forward = fast_forward and constraint == "llguidance"
+        #: With fast-forward: guess the next tokens from the prompt (`engines.prompt_lookup`) and
+        #: check the guess in one batch; kept only where the model samples the same tokens.
+        self.lookup = lookup
         self._ll_tokenizer: Any = None
         self._prompt_format: Any = None
         self.model_id = model_id
@@ -320,6 +336,7 @@ class LlamaCppText:
             constraint=str(spec.get("constraint", "gbnf")),
             max_attempts=int(spec["max_attempts"]) if spec.get("max_attempts") else None,
             fast_forward=bool(spec.get("fast_forward", True)),
+            lookup=use_lookup(spec),
         )
 
     def generate(
@@ -500,13 +517,18 @@ class LlamaCppText:
             eos = int(llm.token_eos())
             llm.set_seed(seed)
             sampling = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0, **self.sampling}
+            reused = int(llm.longest_token_prefix(llm._input_ids.tolist(), prompt))
+            t0 = time.perf_counter()
             first = llm.generate(prompt, temp=temperature, logits_processor=[processor], **sampling)
             try:
                 token = int(next(first))  # evaluates the prompt (reusing the cached prefix) and samples
             finally:
                 first.close()  # the sampler chain it built stays on `llm` for the steps below
+            t1 = time.perf_counter()
             out: list[int] = []
             finish = "stop"
+            lookup = PromptLookup(prompt) if self.lookup and processor.copy is None else None
+            want, guessed, kept = 4, 0, 0
             while token != eos:
                 out.append(token)
                 if len(out) >= budget:
@@ -516,17 +538,60 @@ class LlamaCppText:
                 forced = forced[: forced.index(eos)] if eos in forced else forced
                 forced = forced[: budget - len(out)]
                 raise_if_stopped(doing)
-                llm.eval([token, *forced])
+                guess: list[int] = []
+                if lookup is not None:
+                    lookup.extend([token, *forced])
+                    guess = lookup.guess(min(want, budget - len(out) - len(forced) - 1))
+                    guess = guess[: processor.matcher.validate_tokens(guess)] if guess else []
+                    guess = guess[: guess.index(eos)] if eos in guess else guess
+                if lookup is None or not guess:
+                    llm.eval([token, *forced])
+                    out.extend(forced)
+                    if len(out) >= budget:
+                        finish = "length"
+                        break
+                    if processor.matcher.is_stopped():
+                        break
+                    token = int(llm.sample())
+                    continue
+                token, accepted = self._check_guess(token, forced, guess, processor)
                 out.extend(forced)
-                if len(out) >= budget:
-                    finish = "length"
-                    break
-                if processor.matcher.is_stopped():
-                    break
-                token = int(llm.sample())
+                out.extend(accepted)
+                lookup.extend(accepted)
+                guessed, kept = guessed + len(guess), kept + len(accepted)
+                want = next_length(want, len(accepted), len(guess))
+            log.info("prompt %d tokens (%d reused) in %.1f s; %d tokens in %.1f s%s", len(prompt), reused, t1 - t0,
+                     len(out), time.perf_counter() - t1,
+                     f"; {kept} of {guessed} looked-up tokens kept" if guessed else "")
         text = llm.detokenize(out).decode("utf-8", errors="ignore")
         return {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                 "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(out)}}
+
+    def _check_guess(self, token: int, forced: list[int], guess: list[int],
+                     processor: LLGuidanceNumpyProcessor) -> tuple[int, list[int]]:
+        """Decode `token`, the `forced` tokens and a looked-up `guess` in one batch, then sample each
+        guessed position in turn with the completion's own sampler chain and grammar: the guess is
+        kept up to the first token the model did not sample itself, and that sample is the next
+        token. Returns (next token, the kept part of the guess). The answer is distributed exactly
+        as without the guess: every kept token is one the sampler drew at that position."""
+        llm = self.llm
+        batch = [token, *forced, *guess]
+        n_past = int(llm.n_tokens)
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=False)
+        first = len(forced)  # the batch position whose logits predict guess[0]
+        for i in range(first, len(batch)):
+            llm._batch.batch.logits[i] = True
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past: n_past + len(batch)] = batch
+        kept: list[int] = []
+        for i, expected in enumerate([*guess, None]):
+            llm.n_tokens = n_past + first + 1 + i  # the processor sees the tokens up to this position
+            sampled = int(llm._sampler.sample(llm._ctx, first + i))
+            if expected is None or sampled != expected:
+                return sampled, kept
+            kept.append(sampled)
+        raise AssertionError("unreachable")  # the loop returns at the last position
 
     def _grammar(self, schema: type[BaseModel]) -> Any:
         from llama_cpp import LlamaGrammar

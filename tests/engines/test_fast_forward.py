@@ -103,3 +103,47 @@ def test_a_forwarded_answer_fits_its_schema_in_fewer_decode_steps_than_tokens() 
     assert len(cast.characters) == 3, cast
     decode_steps = len(steps) - 1  # the first eval is the prompt
     assert used.completion > 0 and decode_steps < used.completion * 0.8, (decode_steps, used)
+
+
+class Quote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    who: str = Field(min_length=1, max_length=60)
+    quote: str = Field(min_length=1, max_length=400)
+
+
+@pytest.mark.real
+def test_looked_up_guesses_save_decode_steps_and_leave_the_answer_the_models_own() -> None:
+    """An answer that repeats its prompt (here a quoted passage, as a shot list repeats its scene)
+    is written in fewer decode batches with prompt lookup on; every kept guess is a token the model
+    sampled itself, so with greedy sampling the answer is the same as without the lookup."""
+    where, why = _offline_models_dir()
+    if where is None:
+        pytest.skip(why)
+    from aiuteur.engines.profiles import load_profile
+    from aiuteur.engines.text_llamacpp import LlamaCppText
+
+    engine = LlamaCppText.from_spec({**load_profile("offline").spec("text"), "constraint": "llguidance"}, where)
+    assert engine.lookup  # the default
+    batches: list[int] = []
+    original = engine.llm._ctx.decode
+
+    def counted(batch: Any) -> Any:
+        batches.append(1)
+        return original(batch)
+
+    engine.llm._ctx.decode = counted
+    messages: list[Message] = [
+        {"role": "system", "content": "You quote screenplays exactly, as JSON."},
+        {"role": "user", "content": f"Scene:\n{SCENE}\nName the first character of the scene and quote the "
+                                    "scene's first two sentences exactly, word for word."},
+    ]
+    answers, steps = [], []
+    for on in (True, False):
+        engine.lookup = on
+        engine.llm.reset()  # the same prompt work both times
+        batches.clear()
+        answers.append(engine.generate(messages, Quote, seed=0, temperature=0.0))
+        steps.append(len(batches))
+    assert answers[0] == answers[1], answers
+    assert "polishes the great lamp" in answers[0].quote
+    assert steps[0] < steps[1] * 0.8, steps
