@@ -327,3 +327,34 @@ def test_suggested_assets_are_kept_until_accepted_or_dismissed(runner: Runner, e
     assert graph.status(view.state, Stage.ASSET_STATES, s2) == Status.DONE
     with pytest.raises(InputError, match="already in the asset registry"):
         add_asset(new_bundle, st, view.state, s2, "Black Chariot", AssetCategory.PROP)
+
+
+def test_the_prompt_tells_each_line_of_the_scene_once(runner: Runner, engines: FakeEngines) -> None:
+    """The shot list holds every line of its scene, so stage 8's prompt gives the lines there and
+    not a second time as the scene's text (the prompt's reading is most of stage 8's time on a CPU);
+    a line the shot list lacks is still given, as the scene's text."""
+    pid, script = project_with_script(runner)
+    registry_for(runner, pid, script)
+    scene = script.scenes[2]
+    make_shots(runner, engines, pid, script, 2)
+    infer(runner, engines, pid, script, 2, description="In a black gown")
+    user = engines.scripted.calls[-1]["messages"][1]["content"]
+    lines = [e.text for e in scene.elements if e.kind.value == "action" and e.text.strip()]
+    before, shot_list = user.split("THE SHOT LIST", 1)
+    assert "(every line of the scene is in the shot list below)" in before
+    for line in lines:  # each sentence of the scene is told by the shot list, and only there
+        for sentence in line.split(". "):
+            assert sentence.strip(". ") in shot_list and sentence.strip(". ") not in before, (sentence, user)
+
+    # without a shot list, the scene's text is all the model gets
+    from aiuteur.pipeline.asset_states import _scene_text, _shots_text
+
+    assert _scene_text(scene, "") == "\n".join(
+        f"{e.character}: {e.text}" if e.kind.value == "dialogue" else e.text
+        for e in scene.elements if e.text.strip() and e.kind.value in ("action", "dialogue", "parenthetical",
+                                                                        "centered", "lyric"))
+    # a line the shot list does not tell stays, and only that one
+    shots = ShotList.model_validate(runner.view(pid).data(Stage.SHOTS, scene.id))
+    told = _shots_text(shots, scene, {})
+    missing = lines[-1]  # told whole by shot 3E
+    assert _scene_text(scene, told.replace(missing, "")) == missing
