@@ -789,7 +789,12 @@ def _assets_text(assets: list[Asset], prefills: list[str], state: ProjectState, 
         told = dict.fromkeys(f"{state.scene_label(c.scene_id)}: {c.description}" for c in a.state_changes
                              if order.get(c.scene_id, len(order)) <= here)
         changes = "; ".join(told) or "none"
-        out.append(f"{k}. {a.name} ({a.category.value}). Master: {a.description or '(no description)'}\n"
+        master = a.description or "(no description)"
+        if pre and pre.strip() == master.strip():  # said once: the prompt's reading is most of stage 8's time
+            out.append(f"{k}. {a.name} ({a.category.value}). Master, also its last known look: {master}\n"
+                       f"   Registry state changes: {changes}")
+            continue
+        out.append(f"{k}. {a.name} ({a.category.value}). Master: {master}\n"
                    f"   Registry state changes: {changes}\n   Last known look: {pre or '(unknown)'}")
     return "\n".join(out)
 

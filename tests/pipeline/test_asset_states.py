@@ -346,6 +346,11 @@ def test_the_prompt_tells_each_line_of_the_scene_once(runner: Runner, engines: F
         for sentence in line.split(". "):
             assert sentence.strip(". ") in shot_list and sentence.strip(". ") not in before, (sentence, user)
 
+    # an asset whose last known look is its master gets the master once
+    assert "Hades (character). Master, also its last known look: A tall pale man in a smoke-grey robe." in user
+    assert user.count("A tall pale man in a smoke-grey robe.") == 1
+    assert "Last known look: In a black gown, her daisies gone." in user  # a look that differs is still given
+
     # without a shot list, the scene's text is all the model gets
     from aiuteur.pipeline.asset_states import _scene_text, _shots_text
 
