@@ -373,7 +373,9 @@ class LlamaCppText:
             log.info("%s: %d copied runs from the source were turned aside", schema.__name__, copy.bans)
         raise_if_stopped(f"writing {schema.__name__} with {self.model_id}")
         counts = result.get("usage") or {}
-        usage.record(counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0))
+        usage.record(counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0),
+                     cached=counts.get("cached_tokens", 0), reading_s=counts.get("reading_s", 0.0),
+                     writing_s=counts.get("writing_s", 0.0))
         choice = result["choices"][0]
         text = choice["message"].get("content") or ""
         log.info("%s: %s+%s tokens (budget %s) in %.1f s, %s", schema.__name__, counts.get("prompt_tokens", "?"),
@@ -560,12 +562,13 @@ class LlamaCppText:
                 lookup.extend(accepted)
                 guessed, kept = guessed + len(guess), kept + len(accepted)
                 want = next_length(want, len(accepted), len(guess))
+            t2 = time.perf_counter()
             log.info("prompt %d tokens (%d reused) in %.1f s; %d tokens in %.1f s%s", len(prompt), reused, t1 - t0,
-                     len(out), time.perf_counter() - t1,
-                     f"; {kept} of {guessed} looked-up tokens kept" if guessed else "")
+                     len(out), t2 - t1, f"; {kept} of {guessed} looked-up tokens kept" if guessed else "")
         text = llm.detokenize(out).decode("utf-8", errors="ignore")
         return {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-                "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(out)}}
+                "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(out), "cached_tokens": reused,
+                          "reading_s": t1 - t0, "writing_s": t2 - t1}}
 
     def _check_guess(self, token: int, forced: list[int], guess: list[int],
                      processor: LLGuidanceNumpyProcessor) -> tuple[int, list[int]]:

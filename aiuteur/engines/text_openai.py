@@ -119,7 +119,8 @@ class OpenAIText:
             data = self._post({**body, "response_format": self._response_format(schema)})
         counts = data.get("usage")
         if isinstance(counts, dict):
-            usage.record(int(counts.get("prompt_tokens") or 0), int(counts.get("completion_tokens") or 0))
+            usage.record(int(counts.get("prompt_tokens") or 0), int(counts.get("completion_tokens") or 0),
+                         **_cache_and_timings(counts, data.get("timings")))
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
@@ -221,3 +222,20 @@ def _refuses_json_schema(message: str) -> bool:
     """The server's refusal says it does not know the json_schema response format."""
     lowered = message.lower()
     return "response_format" in lowered and "json_schema" in lowered and ("json_object" in lowered or "type" in lowered)
+
+
+def _cache_and_timings(counts: dict[str, Any], timings: Any) -> dict[str, Any]:
+    """What a server says beyond the token counts: cached prompt tokens (OpenAI's
+    `usage.prompt_tokens_details.cached_tokens`, llama.cpp's `timings.cache_n`) and seconds reading
+    the prompt and writing the answer (llama.cpp's `timings.prompt_ms` / `predicted_ms`)."""
+    out: dict[str, Any] = {}
+    details = counts.get("prompt_tokens_details")
+    if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int | float):
+        out["cached"] = int(details["cached_tokens"])
+    if isinstance(timings, dict):
+        if "cached" not in out and isinstance(timings.get("cache_n"), int | float):
+            out["cached"] = int(timings["cache_n"])
+        for key, name in (("prompt_ms", "reading_s"), ("predicted_ms", "writing_s")):
+            if isinstance(timings.get(key), int | float):
+                out[name] = float(timings[key]) / 1000
+    return out

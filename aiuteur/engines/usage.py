@@ -1,7 +1,8 @@
 """Token usage of model calls, measured where the backend knows it.
 
 Text engines call `record(prompt_tokens, completion_tokens)` after each completion (also one that
-was cut off: its tokens were spent). Whoever wants the count opens `measure()` around the call;
+was cut off: its tokens were spent); an engine that knows them adds the prompt tokens it reused
+from its cache (`cached`) and the seconds spent reading the prompt and writing the answer. Whoever wants the count opens `measure()` around the call;
 measurements nest and are per context (thread / asyncio task), so concurrent users never mix.
 
     with measure() as used:
@@ -19,27 +20,40 @@ from dataclasses import dataclass
 
 @dataclass
 class Usage:
-    """Tokens read (prompt) and written (completion) by the completions measured."""
+    """Tokens read (prompt) and written (completion) by the completions measured; of the prompt
+    tokens, those the engine reused from its cache; seconds reading prompts and writing answers
+    (0 where the engine does not say)."""
 
     prompt: int = 0
     completion: int = 0
     calls: int = 0
+    cached: int = 0
+    reading_s: float = 0.0
+    writing_s: float = 0.0
 
     def add(self, other: Usage) -> None:
         self.prompt += other.prompt
         self.completion += other.completion
         self.calls += other.calls
+        self.cached += other.cached
+        self.reading_s += other.reading_s
+        self.writing_s += other.writing_s
 
 
 _OPEN: ContextVar[tuple[Usage, ...]] = ContextVar("aiuteur_usage", default=())
 
 
-def record(prompt_tokens: int, completion_tokens: int) -> None:
-    """Add one completion's tokens to every measurement open in this context."""
+def record(prompt_tokens: int, completion_tokens: int, *, cached: int = 0, reading_s: float = 0.0,
+           writing_s: float = 0.0) -> None:
+    """Add one completion's tokens (and, where known, cached prompt tokens and seconds reading and
+    writing) to every measurement open in this context."""
     for u in _OPEN.get():
         u.prompt += max(0, int(prompt_tokens))
         u.completion += max(0, int(completion_tokens))
         u.calls += 1
+        u.cached += max(0, int(cached))
+        u.reading_s += max(0.0, float(reading_s))
+        u.writing_s += max(0.0, float(writing_s))
 
 
 @contextlib.contextmanager

@@ -188,6 +188,11 @@ def count_step(rec: dict[str, Any], takes: list[Any], seconds: float, calls: int
     rec["calls"] += calls
     rec["prompt_tokens"] += used.prompt
     rec["completion_tokens"] += used.completion
+    # where the engine says: prompt tokens served from its cache, and seconds reading prompts and
+    # writing answers (the time of a CPU run is explained by these two)
+    rec["cached_tokens"] = rec.get("cached_tokens", 0) + used.cached
+    rec["reading_seconds"] = round(rec.get("reading_seconds", 0.0) + used.reading_s, 2)
+    rec["writing_seconds"] = round(rec.get("writing_seconds", 0.0) + used.writing_s, 2)
     rec["failed_takes"] += sum(1 for t in takes if not t.ok)
     rec["templates"] = sorted({*rec["templates"], *(t.template for t in takes if t.template)})
     rec["errors"] = [*rec["errors"], *(t.error for t in takes if not t.ok and t.error)][:5]
@@ -381,6 +386,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "calls": sum(x["calls"] for x in recs),
             "prompt_tokens": sum(x["prompt_tokens"] for x in recs),
             "completion_tokens": sum(x["completion_tokens"] for x in recs),
+            "cached_tokens": sum(x.get("cached_tokens", 0) for x in recs),
+            "reading_seconds": round(sum(x.get("reading_seconds", 0.0) for x in recs), 1),
+            "writing_seconds": round(sum(x.get("writing_seconds", 0.0) for x in recs), 1),
         }
     return {
         "stories": len(rows),

@@ -85,13 +85,18 @@ def markdown(doc: dict[str, Any]) -> str:
     for row in rows:
         out.append(f"| {row['slug']} | " + " | ".join(story_cells(row)) + " |")
     out += ["", "Columns: " + "; ".join(f"*{h}* = {d}" for h, d in STORY_COLUMNS) + ".", ""]
-    out += ["| stage | valid/ran | seconds | model calls | prompt tokens | completion tokens | s per 100 completion tokens |",
-            "|---|---|---|---|---|---|---|"]
+    out += ["| stage | valid/ran | seconds | model calls | prompt tokens (cached) | completion tokens "
+            "| s per 100 completion tokens | s reading · writing |",
+            "|---|---|---|---|---|---|---|---|"]
     for st in EVAL_STAGES:
         s = (summary.get("stages") or {}).get(st.value) or {}
         per = f"{100 * s['seconds'] / s['completion_tokens']:.1f}" if s.get("completion_tokens") else "–"
+        cached = f" ({s['cached_tokens']})" if s.get("cached_tokens") else ""
+        split = (f"{s['reading_seconds']:.0f} · {s['writing_seconds']:.0f}"
+                 if s.get("reading_seconds") or s.get("writing_seconds") else "–")
         out.append(f"| {st.value} | {s.get('valid', 0)}/{s.get('runs', 0)} | {s.get('seconds', 0):.0f} | "
-                   f"{s.get('calls', 0)} | {s.get('prompt_tokens', 0)} | {s.get('completion_tokens', 0)} | {per} |")
+                   f"{s.get('calls', 0)} | {s.get('prompt_tokens', 0)}{cached} | {s.get('completion_tokens', 0)} | {per} "
+                   f"| {split} |")
     last = (run.get("stages") or ["prompts"])[-1]
     reached = "stage 9" if last == "prompts" else f"the last stage asked for ({last})"
     out += ["", f"Across {summary.get('stories', 0)} stories: {summary.get('complete', 0)} reached {reached} with no "

@@ -131,6 +131,47 @@ def test_the_openai_engine_reports_the_servers_token_usage() -> None:
     with usage.measure() as used:
         assert engine.generate([{"role": "user", "content": "x"}], Name, seed=0, max_tokens=20).name == "Ines"
     assert (used.prompt, used.completion, used.calls) == (42, 7, 1)
+    assert (used.cached, used.reading_s, used.writing_s) == (0, 0.0, 0.0)  # this server said no more
+
+
+def test_a_servers_cached_tokens_and_timings_explain_where_the_time_went() -> None:
+    """llama.cpp's server reports the prompt tokens it reused and its milliseconds reading and
+    writing; OpenAI reports cached tokens. They reach the measurement, and a run's stage table
+    shows them beside the seconds."""
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from aiuteur.engines.text_openai import OpenAIText
+
+    class Name(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str = Field(max_length=20)
+
+    replies = [
+        {"usage": {"prompt_tokens": 900, "completion_tokens": 40},
+         "timings": {"cache_n": 600, "prompt_ms": 5500.0, "predicted_ms": 1750.0}},
+        {"usage": {"prompt_tokens": 100, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 64}}},
+    ]
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        extra = replies.pop(0)
+        return httpx.Response(200, json={"choices": [{"message": {"content": '{"name": "Ines"}'},
+                                                      "finish_reason": "stop"}], **extra})
+
+    engine = OpenAIText("http://server/v1", "m", transport=httpx.MockTransport(reply))
+    with usage.measure() as outer:
+        with usage.measure() as used:
+            engine.generate([{"role": "user", "content": "x"}], Name, seed=0, max_tokens=20)
+        engine.generate([{"role": "user", "content": "y"}], Name, seed=0, max_tokens=20)
+    assert (used.cached, used.reading_s, used.writing_s) == (600, 5.5, 1.75)
+    assert (outer.prompt, outer.cached, outer.calls) == (1000, 664, 2)
+
+    doc = _doc("timed", "prompts", 4)
+    doc["summary"]["stages"] = {"script": {"runs": 1, "valid": 1, "seconds": 8.0, "calls": 2, "prompt_tokens": 1000,
+                                           "completion_tokens": 45, "cached_tokens": 664, "reading_seconds": 5.5,
+                                           "writing_seconds": 1.8}}
+    table = markdown(doc)
+    assert "| script | 1/1 | 8 | 2 | 1000 (664) | 45 | 17.8 | 6 · 2 |" in table, table
+    assert "| beats | 0/0 | 0 | 0 | 0 | 0 | – | – |" in table  # a stage nobody timed says so
 
 
 # The real offline model takes a corpus story through stages 2-9 in tests/pipeline/test_writing_real.py
