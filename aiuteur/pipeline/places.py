@@ -229,7 +229,7 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
         got = _place_at(toks, j, people)
         if got:
             used = got[2]
-            if not in_mind(" ".join(toks[:i])) and not _where_a_thing_is(toks, i, people):
+            if not in_mind(" ".join(toks[: i + 1])) and not _where_a_thing_is(toks, i, people):
                 found.append((got[0], got[1], i == start))
     return found
 

@@ -522,10 +522,25 @@ _IN_MIND = re.compile(r"\b(?:[Aa]bout(?!\s+to\b)|[Tt]hink\w*|[Tt]hought\w*|[Rr]e
                       r"\b[^.;:!?,]*$")
 
 
+#: A place somebody looks at, not where they are ("looked down at the coast where she had grown
+#: up", "stared out across the bay"): a verb of looking, up to two particles, then at/toward/….
+_LOOKED_AT = re.compile(
+    r"\b(?:(?:look|peer|squint|point)(?:s|ed|ing)?|(?:star|gaz|glanc|wav)(?:e|es|ed|ing)|nod(?:s|ded|ding)?"
+    r"|watch(?:es|ed|ing)?|eyed|eyeing)\s+(?:(?:down|up|out|back|over|across|along|round|around|away|off|again"
+    r"|still|only|just)\s+){0,2}(?:at|toward|towards|across|over|to)\b"
+    r"(?:\s+(?:the|a|an|his|her|their|its|our|my|your|this|that))?(?:\s+[\w'’-]+){0,3}\s*$", re.IGNORECASE)
+#: A place of a memory or a habit, not of the story's now ("had rehearsed this failure a hundred
+#: times on the ground, in a cardboard cockpit in the training hangar"; "used to swim in the lake").
+_REMEMBERED = re.compile(r"\b(?:had\b[^.;:!?\n]*\b(?:times|years\s+(?:ago|before|earlier))|used\s+to)\b[^.;:!?\n]*$",
+                         re.IGNORECASE)
+
+
 def in_mind(before: str) -> bool:
     """True when what comes after `before` (the text of its sentence up to a place) is thought or
-    talked of ("Oriel thinks about the dust in the well", "he remembered the kitchen at home")."""
-    return bool(_IN_MIND.search(before))
+    talked of ("Oriel thinks about the dust in the well", "he remembered the kitchen at home"),
+    looked at from elsewhere ("looked down at the coast") or remembered ("had rehearsed it a hundred
+    times …, in a cardboard cockpit")."""
+    return bool(_IN_MIND.search(before) or _LOOKED_AT.search(before) or _REMEMBERED.search(before))
 
 
 _DET = r"(?:(?:the|a|an|his|her|their|its|our|my|your|this|that)\s+)?(?:(?!(?:of|in|on|at|to|by|and)\b)[\w'’-]+\s+){0,3}$"

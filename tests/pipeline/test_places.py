@@ -213,3 +213,14 @@ def test_a_place_a_thing_is_in_or_a_place_thought_of_is_not_where_anybody_is() -
     assert [p.name for p in story_places(text, _names(text))] == ["home"]
     for there in ("He was writing by the lamp in the attic.", "The man in the attic coughed, and she looked up."):
         assert [p.name for p in story_places(there, _names(there))] == ["the attic"], there
+
+
+def test_a_place_somebody_looks_at_is_not_where_they_are() -> None:
+    """"She looked down at the coast" (from orbit, in a story nobody tuned to) or "stared out across
+    the bay" puts nobody on the coast or the bay; "walked to the coast" and "sat at the bay" do."""
+    for seen in ("In orbit, she floated to the window and looked down at the coast where she had grown up.",
+                 "Tom stood up and stared out across the bay.", "Nell kept glancing at the harbour.",
+                 "He was gazing toward the lighthouse."):
+        assert story_places(seen, _names(seen)) == [], seen
+    for there in ("Then she walked to the coast.", "He sat at the bay.", "She looked for work at the harbour."):
+        assert len(story_places(there, _names(there))) == 1, there
