@@ -1,13 +1,16 @@
-"""Fast-forward of grammar-forced tokens on the offline model (llama.cpp + llguidance).
+"""Fast-forward of grammar-forced tokens, and prompt lookup, on the offline model (llama.cpp + llguidance).
 
-    .venv/bin/python bench/fast_forward.py [--pairs 3] [--out bench/out/fast_forward.json]
+    .venv/bin/python bench/fast_forward.py [--toggle fast_forward|lookup] [--pairs 3] [--out FILE]
 
-The same engine answers the same prompts with `fast_forward` on and off, in alternating order
+The same engine answers the same prompts with the toggled feature on and off, in alternating order
 (on, off, off, on, ...) so load on a shared machine falls on both alike. Two prompts: a cast
 extraction (short JSON, many keys) and a real shot list (stage 6 on scene 1 of a saved
 tuba-audition run, its registry's assets). Per call: seconds, completion tokens, decode steps
-(llama.cpp `eval` calls after the prompt). Reported: median seconds per call and the ratio
-on ÷ off (< 1 is faster), and whether the answers parse. No timing is asserted anywhere.
+(llama.cpp `eval` calls after the prompt). Reported: median seconds per call and per completion
+token, the ratio on ÷ off (< 1 is faster), and whether the answers parse. With `--toggle lookup`
+fast-forward stays on, and the guesses are looked up from the prompt (`engines.prompt_lookup`);
+a sampled answer may differ between on and off, so seconds per token is the fair ratio there.
+No timing is asserted anywhere.
 Needs llama-cpp-python and the offline GGUF (see models/offline.toml).
 """
 
@@ -68,44 +71,51 @@ def _shots_call(engine: LlamaCppText) -> Any:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--toggle", choices=("fast_forward", "lookup"), default="fast_forward")
     ap.add_argument("--pairs", type=int, default=3)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "fast_forward.json"))
+    ap.add_argument("--out", default=None, help="default: bench/out/<toggle>.json")
     args = ap.parse_args()
+    out_path = Path(args.out or ROOT / "bench" / "out" / f"{args.toggle}.json")
     spec = {**load_profile("offline").spec("text"), "constraint": "llguidance"}
     engine = LlamaCppText.from_spec(spec, Path(os.environ.get("AIUTEUR_REAL_MODELS") or data_home().models))
     steps: list[int] = []
-    original = engine.llm.eval
+    original = engine.llm._ctx.decode
 
-    def counted(tokens: Any) -> Any:
-        steps.append(len(tokens))
-        return original(tokens)
+    def counted(batch: Any) -> Any:  # every batch llama.cpp decodes: the prompt, steps, checked guesses
+        steps.append(1)
+        return original(batch)
 
-    engine.llm.eval = counted
+    engine.llm._ctx.decode = counted
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, make in (("cast extraction", _cast_call), ("shot list (tuba scene 1)", _shots_call)):
         call = make(engine)
         rows[name] = {"on": [], "off": []}
         for k in range(args.pairs):
             for ff in ((True, False) if k % 2 == 0 else (False, True)):
-                engine.fast_forward = ff
+                setattr(engine, args.toggle, ff)
+                engine.fast_forward = engine.fast_forward or args.toggle == "lookup"
+                engine.llm.reset()  # each call reads its whole prompt
                 steps.clear()
                 with usage.measure() as used:
                     t0 = time.perf_counter()
                     out = call()
                     seconds = time.perf_counter() - t0
                 rows[name]["on" if ff else "off"].append({
-                    "seconds": round(seconds, 2), "tokens": used.completion, "decode_steps": max(0, len(steps) - 1),
+                    "seconds": round(seconds, 2), "tokens": used.completion, "decode_steps": max(0, len(steps) - -(-used.prompt // engine.llm.n_batch)),
                     "parsed": out is not None, "load": os.getloadavg()[0]})
                 print(name, "on" if ff else "off", rows[name]["on" if ff else "off"][-1], flush=True)
-    print("\n| prompt | tokens (on / off) | decode steps on | median s on | median s off | on ÷ off |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n{args.toggle}:\n| prompt | tokens (on / off) | decode steps (on / off) | median s on | median s off "
+          "| on ÷ off | s per token on ÷ off |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         on = statistics.median(x["seconds"] for x in r["on"])
         off = statistics.median(x["seconds"] for x in r["off"])
-        print(f"| {name} | {r['on'][0]['tokens']} / {r['off'][0]['tokens']} | {r['on'][0]['decode_steps']} | "
-              f"{on:.1f} | {off:.1f} | **{on / off:.2f}** |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        per_on = statistics.median(x["seconds"] / max(1, x["tokens"]) for x in r["on"])
+        per_off = statistics.median(x["seconds"] / max(1, x["tokens"]) for x in r["off"])
+        print(f"| {name} | {r['on'][0]['tokens']} / {r['off'][0]['tokens']} | {r['on'][0]['decode_steps']} / "
+              f"{r['off'][0]['decode_steps']} | {on:.1f} | {off:.1f} | **{on / off:.2f}** | **{per_on / per_off:.2f}** |")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
