@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from aiuteur.engines.schema_bounds import InvalidOutputError
 
 
 class Several(list[Any]):
@@ -37,7 +40,12 @@ class ScriptedText:
         out = self.queue.popleft()
         if isinstance(out, BaseException):
             raise out
-        return out if isinstance(out, schema) else schema.model_validate(out)
+        if isinstance(out, schema):
+            return out
+        try:
+            return schema.model_validate(out)
+        except ValidationError as e:  # as a real engine reports an answer that does not fit the schema
+            raise InvalidOutputError(f"{schema.__name__}: {e}", json.dumps(out, default=str)) from e
 
     def stream(self, messages: list[dict[str, str]], *, seed: int, max_tokens: int = 512,
                temperature: float = 0.7) -> Iterator[str]:

@@ -117,7 +117,7 @@ class SmallModel:
                               for label in labels),
                             *({"asset": "Marta", "scene": label, "description": "Edwin: The glass is falling."}
                               for label in labels[-1:])]})
-        if schema is ShotListDraft:
+        if issubclass(schema, ShotListDraft):
             return schema.model_validate(one_shot_per_unit(user))
         if issubclass(schema, AssetStatesDraft):
             self.asked.append(user)

@@ -75,7 +75,7 @@ class SmallModel:
                 {"name": "Ines", "category": "character", "description": "", "scenes": []},
                 {"name": "Caspar", "category": "character", "description": "A boy in a red cap.", "scenes": []}],
                 "changes": []})
-        if schema is ShotListDraft:
+        if issubclass(schema, ShotListDraft):
             return schema.model_validate(one_shot_per_unit(user))
         if issubclass(schema, AssetStatesDraft):
             ines = ("Ines is still wearing the faded blue boiler suit, with her name stitched on the pocket. "

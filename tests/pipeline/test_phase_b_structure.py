@@ -157,7 +157,7 @@ class CarelessText:
             return schema.model_validate({"assets": [
                 {"name": n, "category": c, "description": "It is there.", "scenes": [first]} for n, c in junk],
                 "changes": []})
-        if schema is ShotListDraft:
+        if issubclass(schema, ShotListDraft):
             n = int(re.search(r"there are (\d+)", user).group(1))  # type: ignore[union-attr]
             names = re.findall(r"^- (.+?) \((?:character|location|prop)\)$", user, re.MULTILINE)
             return schema.model_validate({"shots": [

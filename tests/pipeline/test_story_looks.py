@@ -136,7 +136,7 @@ class SmallModel:
                 {"name": n, "category": "character", "description": d, "scenes": []} for n, d in
                 [("Wilhelmina", "A young woman in white overalls."), ("Bartholomew", "An old man in a cardigan."),
                  ("Florence", "A young woman in a yellow coat.")]], "changes": []})
-        if schema is ShotListDraft:
+        if issubclass(schema, ShotListDraft):
             return schema.model_validate(one_shot_per_unit(user))
         if issubclass(schema, AssetStatesDraft):
             said = {"Bartholomew": "I am now wearing most of the red enamel, with paint in my hair.",
