@@ -177,13 +177,15 @@ def use_repacked_weights() -> bool:
 
 def use_lookup(spec: dict[str, Any]) -> bool:
     """Whether to guess tokens from the prompt (`engines.prompt_lookup`): `AIUTEUR_LLAMA_LOOKUP=1/0`
-    decides, else the profile's `[text] lookup` (default on)."""
+    decides, else the profile's `[text] lookup` (default off: on 2 CPU threads a checked guess
+    costs more than it saves, 1.13-1.15x slower side by side; for a GPU, where a batch costs
+    about one token, try it with `bench/fast_forward.py --toggle lookup`)."""
     env = os.environ.get("AIUTEUR_LLAMA_LOOKUP", "").strip().lower()
     if env in ("0", "false", "no", "off"):
         return False
     if env in ("1", "true", "yes", "on"):
         return True
-    return bool(spec.get("lookup", True))
+    return bool(spec.get("lookup", False))
 
 
 @contextmanager
@@ -266,7 +268,7 @@ class LlamaCppText:
         constraint: str = "gbnf",
         max_attempts: int | None = None,
         fast_forward: bool = False,
-        lookup: bool = True,
+        lookup: bool = False,
     ) -> None:
         if constraint not in ("llguidance", "gbnf"):
             raise EngineError(f"constraint = {constraint!r} is unknown; use 'llguidance' or 'gbnf'.")
@@ -279,7 +281,8 @@ class LlamaCppText:
         #: value) are decoded in one batch instead of one sampled step each (`_forwarded_chat`).
         self.fast_forward = fast_forward and constraint == "llguidance"
         #: With fast-forward: guess the next tokens from the prompt (`engines.prompt_lookup`) and
-        #: check the guess in one batch; kept only where the model samples the same tokens.
+        #: check the guess in one batch; kept only where the model samples the same tokens (off by
+        #: default: slower on a CPU, see `use_lookup`).
         self.lookup = lookup
         self._ll_tokenizer: Any = None
         self._prompt_format: Any = None

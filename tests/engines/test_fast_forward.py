@@ -122,8 +122,9 @@ def test_looked_up_guesses_save_decode_steps_and_leave_the_answer_the_models_own
     from aiuteur.engines.profiles import load_profile
     from aiuteur.engines.text_llamacpp import LlamaCppText
 
-    engine = LlamaCppText.from_spec({**load_profile("offline").spec("text"), "constraint": "llguidance"}, where)
-    assert engine.lookup  # the default
+    engine = LlamaCppText.from_spec({**load_profile("offline").spec("text"), "constraint": "llguidance",
+                                     "lookup": True}, where)
+    assert engine.lookup
     batches: list[int] = []
     original = engine.llm._ctx.decode
 
