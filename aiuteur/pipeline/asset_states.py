@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -36,7 +35,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     ValidationInfo,
     create_model,
     model_validator,
@@ -58,7 +56,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.domain.names import names_asset
-from aiuteur.engines.base import EngineError, ImageRequest, Message, Reference, TextEngine
+from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
 from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.graph import ProjectState
@@ -86,7 +84,6 @@ from aiuteur.pipeline.shot_list import (
 from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import scene_style
 from aiuteur.pipeline.writing import (
-    Asked,
     TemplateSource,
     ask,
     default_templates,
@@ -94,6 +91,7 @@ from aiuteur.pipeline.writing import (
     format_rules,
     make_take,
     messages_for,
+    read_leniently,
     story_rules,
 )
 
@@ -155,7 +153,7 @@ def states_schema(n: int) -> type[AssetStatesDraft]:
     states are a tuple whose k-th item is numbered k, so a constrained decoder cannot number an
     asset wrong, leave one out or give one two states. Those were the offline model's re-asks
     (the-wash-bay: 16 asset-state calls for 8 scenes, 1,363 s of its 42 min; docs/evals.md). An
-    engine that does not constrain its output is read leniently instead (`_read_leniently`)."""
+    engine that does not constrain its output is read leniently instead (`writing.read_leniently`)."""
     n = max(1, min(n, 24))
     items = tuple(
         create_model(f"State{k}", __base__=StateDraft,
@@ -165,17 +163,6 @@ def states_schema(n: int) -> type[AssetStatesDraft]:
         f"AssetStatesDraft{n}", __base__=AssetStatesDraft,
         states=(tuple[items], Field(description=f"One state for each of the {n} assets, in their order.")))  # type: ignore[valid-type]
     return schema
-
-
-def _read_leniently(e: InvalidOutputError, messages: list[Message]) -> Asked[AssetStatesDraft] | None:
-    """What an engine that does not constrain its output said, as a plain `AssetStatesDraft`
-    (states numbered wrong, missing or twice are sorted out by `usable_states`); None when it is
-    not even that."""
-    try:
-        value = AssetStatesDraft.model_validate(json.loads(e.text, strict=False))
-    except (ValueError, ValidationError):
-        return None
-    return Asked(value, str(e), 1, 0.0, list(messages))
 
 
 def copies_master(state: StateDraft, masters: list[str]) -> bool:
@@ -831,7 +818,7 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
                       context={"masters": masters, "shots": list(shot_ids)},
                       keep=lambda d: len(usable_states(d, masters, set(shot_ids))))
         except InvalidOutputError as e:  # an engine that does not constrain: keep what it got right
-            got = _read_leniently(e, rendered.messages)
+            got = read_leniently(e, AssetStatesDraft, rendered.messages)
             if got is None:
                 error = engine_failure(e, f"the asset states of {label}")
         except EngineError as e:

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import re
 import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from aiuteur.domain import (
     Asset,
@@ -64,7 +63,6 @@ from aiuteur.pipeline.screen_words import quote_depths as _depths
 from aiuteur.pipeline.screen_words import sentences_whole as _sentences
 from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
-    Asked,
     TemplateSource,
     ask,
     default_templates,
@@ -72,6 +70,7 @@ from aiuteur.pipeline.writing import (
     format_rules,
     make_take,
     messages_for,
+    read_leniently,
     story_rules,
 )
 
@@ -267,16 +266,6 @@ def shot_list_schema(n: int) -> type[ShotListDraft]:
         shots=(list[shot], Field(min_length=1, max_length=min(40, n),  # type: ignore[valid-type]
                                  description=f"The shots, in order; at most {min(40, n)}: every unit in exactly one.")))
     return schema
-
-
-def _read_leniently(e: InvalidOutputError, messages: list[Message]) -> Asked[ShotListDraft] | None:
-    """What an engine that does not constrain its output said, as a shot list of any size (its
-    grouping is repaired like any other); None when it is not even that."""
-    try:
-        value = ShotListDraft.model_validate(json.loads(e.text, strict=False))
-    except (ValueError, ValidationError):
-        return None
-    return Asked(value, str(e), 1, 0.0, list(messages))
 
 
 class CameraDraft(BaseModel):
@@ -856,7 +845,7 @@ def make_shot_list(scene: Scene, assets: list[Asset], text: TextEngine, *, seed:
     try:
         got = ask(text, rendered.messages, shot_list_schema(len(units)), seed=seed, max_attempts=1, temperature=0.4)
     except InvalidOutputError as e:  # an engine that does not constrain its output: read it as any shot list,
-        lenient = _read_leniently(e, rendered.messages)  # and code repairs its grouping below
+        lenient = read_leniently(e, ShotListDraft, rendered.messages)  # and code repairs its grouping below
         if lenient is None:
             why = engine_failure(e, f"the shot list of scene {scene.number}")
             return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": why},

@@ -8,6 +8,7 @@ Gradio, no globals: plain functions over domain models and a `TextEngine`.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
@@ -187,6 +188,17 @@ class Asked(Generic[M]):
     @property
     def ok(self) -> bool:
         return self.value is not None and not self.error
+
+
+def read_leniently(e: InvalidOutputError, schema: type[M], messages: list[Message]) -> Asked[M] | None:
+    """What an engine that does not constrain its output said, read as the looser `schema` (code
+    sorts out the rest: states numbered wrong, a shot grouping that is not a clean cut); None when
+    it is not even that."""
+    try:
+        value = schema.model_validate(json.loads(e.text, strict=False))
+    except (ValueError, ValidationError):
+        return None
+    return Asked(value, str(e), 1, 0.0, list(messages))
 
 
 def check_message(e: ValidationError | ValueError) -> str:
