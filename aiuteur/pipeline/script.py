@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -125,6 +126,8 @@ VARIABLES: dict[str, frozenset[str]] = {
 Name = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 PartialFn = Callable[[str], None]
 """on_partial(fountain so far): lets a UI show the script growing scene by scene."""
+
+log = logging.getLogger(__name__)
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -883,7 +886,8 @@ def cues_as_dialogue(draft: SceneDraft, cast: list[str],
         narration: list[str] = []
         for line, said in rows:
             if said is None:
-                narration.append(line)
+                if line:  # a blank line between cues is no action (an empty ActionLine failed the whole script)
+                    narration.append(line)
                 continue
             if narration:
                 out.append(ActionLine(kind="action", text=" ".join(narration)[:700]))
@@ -1728,14 +1732,20 @@ class Writer:
         if labels:
             notes.append(f"Scene {number} began lines with the instructions' own words ({', '.join(labels)}); "
                          "they were taken out.")
-        draft, mended = mend_scene(draft, number=number, summary=summary, cast=cast, people=people or cast)
-        notes += mended
-        draft, moved = with_true_speakers(draft, speech or [], cast)
-        if moved:
-            notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
-        draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters, people)
-        if added:
-            notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
+        written = draft
+        try:
+            draft, mended = mend_scene(draft, number=number, summary=summary, cast=cast, people=people or cast)
+            notes += mended
+            draft, moved = with_true_speakers(draft, speech or [], cast)
+            if moved:
+                notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
+            draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters, people)
+            if added:
+                notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
+        except ValueError as e:  # a mending step's own fault must not cost the script its scene
+            log.warning("scene %s: mending failed, kept as written", number, exc_info=True)
+            draft = written
+            notes.append(f"Scene {number} is kept as the model wrote it: code could not mend it ({type(e).__name__}).")
         take = self.take("script_scene", inputs, rendered, target=target, seed=seed, attempts=got.attempts,
                          seconds=got.seconds, messages=got.messages, output=draft)
         absent = absent_cast(draft, cast)

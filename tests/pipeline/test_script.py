@@ -539,6 +539,32 @@ def test_when_the_model_keeps_everyone_silent_the_storys_own_lines_are_spoken() 
     assert story_lines(told, ["Tamsin"], ["Tamsin", "Pell"]) == []
 
 
+def test_a_scene_code_cannot_mend_is_kept_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault in code's mending (an empty action line failed the whole master script of the
+    mapmaker at 6b7605f) costs the mending, not the scene: the scene is kept as the model wrote
+    it, and its take says so."""
+    import aiuteur.pipeline.script as script
+    from aiuteur.domain import SourceText, StoryInput
+
+    story = StoryInput(sources=[SourceText(text="Martha climbs the lighthouse stairs with Leo behind her.")])
+    written = {"elements": [{"kind": "action", "text": "Martha and Leo climb to the lamp room in the storm."},
+                            {"kind": "dialogue", "speaker": "LEO", "parenthetical": "", "text": "Higher!"}]}
+    text = ScriptedText()
+    text.enqueue(written)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ValueError("a mending step's own fault")
+
+    monkeypatch.setattr(script, "with_the_storys_own", broken)
+    writer = script.Writer(text=text, story=story, max_attempts=2)
+    take, draft = writer.scene(title="T", outline="1. Lamp room", number="1", heading="INT. LAMP ROOM - NIGHT",
+                               summary="Martha and Leo reach the lamp room", cast=["Martha", "Leo"], looks={},
+                               previous=None, target="scene:x", seed=0, talk_in_story=[])
+    assert draft is not None and [e.text for e in draft.elements] == [
+        "Martha and Leo climb to the lamp room in the storm.", "Higher!"]
+    assert "Scene 1 is kept as the model wrote it: code could not mend it (ValueError)." in take.note
+
+
 def test_repeated_action_goes_and_speech_written_as_action_becomes_dialogue() -> None:
     from aiuteur.pipeline.script import SceneDraft
 

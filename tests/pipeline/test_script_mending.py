@@ -90,6 +90,18 @@ def test_speech_written_as_action_is_dialogue_in_its_place_or_goes_with_someone_
     assert notes[0].startswith("Scene 2 wrote speech as action (MR. FENWICK HOYLE: I know")
 
 
+def test_speech_as_action_with_blank_lines_leaves_no_empty_action() -> None:
+    """An action element of cues with blank lines around them (the real model, the mapmaker at
+    6b7605f) became an empty action line, whose ValidationError failed the whole master script."""
+    draft = _draft({"kind": "action", "text": "\nINES: You left it on the bus.\n\nDOV ABERNATHY: I know.\n"},
+                   {"kind": "action", "text": "Dov waits at the stop.\n\nINES: Go on.\n"})
+    out, made, _ = cues_as_dialogue(draft, ["Ines", "Dov Abernathy"], CAST)
+    assert [(e.kind, e.text) for e in out.elements] == [
+        ("dialogue", "You left it on the bus."), ("dialogue", "I know."),
+        ("action", "Dov waits at the stop."), ("dialogue", "Go on.")]
+    assert len(made) == 3
+
+
 def test_a_scene_that_had_action_keeps_some() -> None:
     only_speech = _draft({"kind": "action", "text": "PELL: I have the hut to myself."},
                          {"kind": "dialogue", "speaker": "TAMSIN", "text": "What happened?"})
