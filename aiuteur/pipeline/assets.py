@@ -39,6 +39,7 @@ Edits (checklist, remove, merge, split, add, choose a reference, style) are pure
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -55,6 +56,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -78,7 +80,15 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.domain.names import TITLES, asset_forms, name_forms, names, names_asset, spans
-from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
+from aiuteur.engines.base import (
+    Cutout,
+    EngineError,
+    ImageEngine,
+    ImageRequest,
+    Reference,
+    TextEngine,
+)
+from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.actions import (
     DescribeAsset,
     Extract,
@@ -119,6 +129,7 @@ from aiuteur.pipeline.writing import (
     format_rules,
     make_take,
     messages_for,
+    read_leniently,
     render,
     story_rules,
 )
@@ -392,6 +403,16 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=8)]
 AssetName = Annotated[str, StringConstraints(min_length=1, max_length=60)]
 
 
+def bare_label(value: Any) -> Any:
+    """A scene label as the chunk's text gives it, without the square brackets around it there or a
+    word "Scene" before it: the real model wrote `"scenes": ["[1]"]` for label 1 (the wash bay at
+    6b7605f), and each such answer cost a re-ask."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().strip("[]").strip()
+    return re.sub(r"(?i)^scene\s+", "", text) or value
+
+
 class FoundAsset(BaseModel):
     """A character, location or prop seen in these scenes, with how it looks."""
 
@@ -406,6 +427,11 @@ class FoundAsset(BaseModel):
     def _whole(cls, v: Any) -> Any:
         return whole_description(v) if isinstance(v, str) else v
 
+    @field_validator("scenes", mode="before")
+    @classmethod
+    def _bare(cls, v: Any) -> Any:
+        return [bare_label(x) for x in v] if isinstance(v, list) else v
+
 
 class FoundChange(BaseModel):
     """From scene `scene` on, asset `asset` looks different."""
@@ -414,6 +440,11 @@ class FoundChange(BaseModel):
     asset: AssetName = Field(description="The asset's name exactly as listed.")
     scene: Label = Field(description="Label of the scene where the change is first seen.")
     description: str = Field(min_length=1, max_length=300, description="How it looks from then on.")
+
+    @field_validator("scene", mode="before")
+    @classmethod
+    def _bare(cls, v: Any) -> Any:
+        return bare_label(v)
 
 
 class ChunkExtraction(BaseModel):
@@ -434,6 +465,30 @@ class ChunkExtraction(BaseModel):
         if problems:
             raise ValueError("; ".join(problems[:4]))
         return self
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_schema(labels: tuple[str, ...]) -> type[ChunkExtraction]:
+    label: Any = Literal[labels]  # type: ignore[valid-type]
+    key = hashlib.sha256("|".join(labels).encode("utf-8")).hexdigest()[:10]
+    found = create_model(f"FoundAsset_{key}", __base__=FoundAsset, __module__=__name__,
+                         scenes=(list[label], Field(default_factory=list, max_length=12,
+                                                    description="Labels of the scenes it is in.")))
+    change = create_model(f"FoundChange_{key}", __base__=FoundChange, __module__=__name__,
+                          scene=(label, Field(description="Label of the scene where the change is first seen.")))
+    schema: type[ChunkExtraction] = create_model(
+        f"ChunkExtraction_{key}", __base__=ChunkExtraction, __module__=__name__,
+        assets=(list[found], Field(max_length=40)),  # type: ignore[valid-type]
+        changes=(list[change], Field(default_factory=list, max_length=20)))  # type: ignore[valid-type]
+    return schema
+
+
+def chunk_schema(labels: Sequence[str]) -> type[ChunkExtraction]:
+    """`ChunkExtraction` for a chunk whose scenes have `labels`: a scene label is one of them, so a
+    constrained engine cannot write one the chunk lacks ("[1]" for 1 cost the wash bay two re-asks
+    of ~25 s at 6b7605f); without labels, any label (and `extraction_problems` checks it)."""
+    own = tuple(dict.fromkeys(x for x in labels if x.strip()))
+    return _chunk_schema(own) if own else ChunkExtraction
 
 
 def extraction_problems(x: ChunkExtraction, labels: set[str], names: set[str]) -> list[str]:
@@ -1002,8 +1057,15 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
         ctx = {"labels": chunk_labels, "names": set(known)}
         try:
             text = text or engines.text("extract_assets")
-            got = ask(text, rendered.messages, ChunkExtraction, seed=seed + n, context=ctx,
-                      max_attempts=max_attempts, temperature=0.2, keep=lambda x: len(x.assets) + len(x.changes))
+            try:
+                got = ask(text, rendered.messages, chunk_schema([labels[s.id] for s in chunk.scenes]), seed=seed + n,
+                          context=ctx, max_attempts=max_attempts, temperature=0.2,
+                          keep=lambda x: len(x.assets) + len(x.changes))
+            except InvalidOutputError as e:  # an engine that does not constrain: read as any extraction,
+                lenient = read_leniently(e, ChunkExtraction, rendered.messages)  # code repairs its labels below
+                if lenient is None:
+                    raise
+                got = lenient
         except EngineError as e:
             takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
                                    seed=seed + n, target=chunk.key,

@@ -99,9 +99,9 @@ def test_every_bound_fits_llama_cpp_repetition_limit(name: str) -> None:
 def test_the_walk_finds_every_writing_stage() -> None:
     names = set(SCHEMAS)
     for expected in ("VariantDraft", "BeatDraft", "ScriptPlanDraft", "EnrichedActions",
-                     "ChunkExtraction", "RewrittenPassage"):
+                     "RewrittenPassage"):
         assert expected in names, f"{expected} is sent by a stage but the walk missed it"
-    for factory in ("scene_schema(", "beats_schema(", "states_schema(", "shot_list_schema("):
+    for factory in ("scene_schema(", "beats_schema(", "states_schema(", "shot_list_schema(", "chunk_schema("):
         assert any(n.startswith(factory) for n in names), f"{factory}…) is sent by a stage but the walk missed it"
 
 

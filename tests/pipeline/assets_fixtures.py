@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from PIL import Image, ImageDraw
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from aiuteur.domain import InputMode, Scene, Script, SourceText, Stage, StoryInput, StyleAndAssets
 from aiuteur.engines.base import Cutout, ImageRequest
+from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.runner import Runner
 from aiuteur.screenplay import parse_fountain
 
@@ -100,6 +102,14 @@ def with_action(script: Script, scene_id: str, text: str) -> Script:
     return script.model_copy(update={"scenes": scenes})
 
 
+def _parsed(schema: type[BaseModel], out: dict[str, Any]) -> BaseModel:
+    """`out` as `schema`, or the error a real engine gives for an answer that does not fit it."""
+    try:
+        return schema.model_validate(out)
+    except ValidationError as e:
+        raise InvalidOutputError(f"{schema.__name__}: {e}", json.dumps(out, default=str)) from e
+
+
 class ResponderText:
     """A text engine that answers extraction prompts from `findings` (by scene label in the prompt).
 
@@ -125,14 +135,14 @@ class ResponderText:
         if self.hook is not None:
             out = self.hook(labels)
             if out is not None:
-                return schema.model_validate(out)
+                return _parsed(schema, out)
         assets: list[Any] = []
         changes: list[Any] = []
         for label in labels:
             f = self.findings.get(label, {})
             assets += f.get("assets", [])
             changes += f.get("changes", [])
-        return schema.model_validate({"assets": assets, "changes": changes})
+        return _parsed(schema, {"assets": assets, "changes": changes})
 
     def stream(self, messages: list[dict[str, str]], *, seed: int, max_tokens: int = 512,
                temperature: float = 0.7) -> Iterator[str]:

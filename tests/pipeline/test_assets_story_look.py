@@ -80,7 +80,7 @@ class FormulaModel:
     def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
                  max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
                  avoid_copying: Any = ()) -> BaseModel:
-        if schema is ChunkExtraction:
+        if issubclass(schema, ChunkExtraction):
             return schema.model_validate({"assets": [
                 {"name": n, "category": "character", "description": d, "scenes": []} for n, d in INVENTED.items()],
                 "changes": []})

@@ -106,7 +106,7 @@ class SmallModel:
                  max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
                  avoid_copying: Any = ()) -> BaseModel:
         user = messages[-1]["content"]
-        if schema is ChunkExtraction:
+        if issubclass(schema, ChunkExtraction):
             labels = re.findall(r"^\[([^\]]+)\]$", user, re.MULTILINE)
             return schema.model_validate({
                 "assets": [{"name": "Marta", "category": "character", "description": "A woman in a grey jumper.",

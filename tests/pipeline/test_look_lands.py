@@ -70,7 +70,7 @@ class SmallModel:
                  max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
                  avoid_copying: Any = ()) -> BaseModel:
         user = messages[-1]["content"]
-        if schema is ChunkExtraction:
+        if issubclass(schema, ChunkExtraction):
             return schema.model_validate({"assets": [
                 {"name": "Ines", "category": "character", "description": "", "scenes": []},
                 {"name": "Caspar", "category": "character", "description": "A boy in a red cap.", "scenes": []}],

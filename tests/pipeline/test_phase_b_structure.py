@@ -147,7 +147,7 @@ class CarelessText:
                  avoid_copying: Any = ()) -> BaseModel:
         self.calls += 1
         user = messages[-1]["content"] if messages[-1]["role"] == "user" else messages[1]["content"]
-        if schema is ChunkExtraction:
+        if issubclass(schema, ChunkExtraction):
             labels = re.search(r"labels in square brackets: ([^)]*)\)", messages[1]["content"])
             first = labels.group(1).split(",")[0].strip() if labels else "1"
             junk = [("Dusk", "location"), ("INT.", "location"), ("Later that night", "location"),

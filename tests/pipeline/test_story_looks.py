@@ -131,7 +131,7 @@ class SmallModel:
                  max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
                  avoid_copying: Any = ()) -> BaseModel:
         user = messages[-1]["content"]
-        if schema is ChunkExtraction:
+        if issubclass(schema, ChunkExtraction):
             return schema.model_validate({"assets": [
                 {"name": n, "category": "character", "description": d, "scenes": []} for n, d in
                 [("Wilhelmina", "A young woman in white overalls."), ("Bartholomew", "An old man in a cardigan."),
