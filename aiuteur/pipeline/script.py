@@ -1180,20 +1180,9 @@ def scene_schema(cast: list[str]) -> type[SceneDraft]:
         element = Union[ActionLine, line, TransitionLine]  # noqa: UP007 - built at runtime
     model: type[SceneDraft] = create_model(
         f"SceneDraft_{key}", __base__=SceneDraft, __module__=__name__,
-        elements=(list[element], Field(min_length=1, max_length=24, json_schema_extra=_opens_on_action)),
+        elements=(list[element], Field(min_length=1, max_length=24)),
     )
     return model
-
-
-def _opens_on_action(field: dict[str, Any]) -> None:
-    """The elements' JSON schema with its first item an action line (`prefixItems`), so a grammar
-    that knows it (llguidance) writes the scene's opening as action by construction. In the corpus
-    run at fbe722d, 15 of 53 scenes had an answer refused for opening on dialogue, 9 of them the
-    first, and 5 re-asks that gave a silent speaker lines were lost only to that (docs/evals.md). GBNF and servers that read `items`
-    first ignore it; `scene_problems` still checks the opening there."""
-    first = field["items"]["anyOf"][0] if "anyOf" in field.get("items", {}) else field.get("items")
-    if first is not None:
-        field["prefixItems"] = [first]
 
 
 # --- generation schema: enrich (bounded) ----------------------------------------------------------

@@ -173,29 +173,3 @@ def test_llama_cpp_loads_every_grammar() -> None:
     for name, schema in SCHEMAS.items():
         engine._check_grammar(compact_gbnf(json_schema_of(schema)), name)
         assert engine._ll_grammar(schema)
-
-
-@pytest.mark.parametrize("cast", [[], ["ANNA KOVAC", "BO"]])
-def test_a_scene_can_only_open_on_action_under_llguidance(cast: list[str], tiny_text: Any) -> None:
-    """The scene grammar writes the opening line as action by construction (`prefixItems`), instead of
-    a re-ask for a scene that opened on dialogue; a later line may be dialogue."""
-    import json
-
-    import llguidance
-
-    from aiuteur.engines.schema_bounds import ITEM_SEPARATOR, KEY_SEPARATOR
-    from aiuteur.pipeline.script import scene_schema
-
-    grammar = tiny_text._grammar(scene_schema(cast))
-    action = {"kind": "action", "text": "Dawn on the quay."}
-    line = ({"kind": "dialogue", "speaker": "BO", "parenthetical": "", "text": "Late again."} if cast
-            else {"kind": "transition", "text": "CUT TO:"})
-
-    def accepts(elements: list[dict[str, str]]) -> bool:
-        text = json.dumps({"elements": elements}, separators=(ITEM_SEPARATOR, KEY_SEPARATOR))
-        matcher = llguidance.LLMatcher(tiny_text.ll_tokenizer, grammar)
-        return bool(matcher.consume_tokens(tiny_text.ll_tokenizer.tokenize_str(text))) and matcher.is_accepting()
-
-    assert accepts([action, line])
-    assert not accepts([line, action])
-    assert not accepts([line])
