@@ -57,7 +57,6 @@ from aiuteur.domain import (
 )
 from aiuteur.domain.names import names_asset
 from aiuteur.engines.base import EngineError, ImageRequest, Reference, TextEngine
-from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline.actions import SceneInstance
 from aiuteur.pipeline.graph import ProjectState
 from aiuteur.pipeline.images_in import load_image
@@ -85,13 +84,12 @@ from aiuteur.pipeline.stage import StageContext, StageOutcome, describe_error
 from aiuteur.pipeline.visual_style import scene_style
 from aiuteur.pipeline.writing import (
     TemplateSource,
-    ask,
+    ask_bounded,
     default_templates,
     engine_failure,
     format_rules,
     make_take,
     messages_for,
-    read_leniently,
     story_rules,
 )
 
@@ -814,13 +812,10 @@ def make_states(state: ProjectState, scene: Scene, shots: ShotList | None, asset
     masters = [a.description for a in assets]
     if assets:
         try:
-            got = ask(text, rendered.messages, states_schema(len(assets)), seed=seed, max_attempts=max_attempts,
-                      context={"masters": masters, "shots": list(shot_ids)},
-                      keep=lambda d: len(usable_states(d, masters, set(shot_ids))))
-        except InvalidOutputError as e:  # an engine that does not constrain: keep what it got right
-            got = read_leniently(e, AssetStatesDraft, rendered.messages)
-            if got is None:
-                error = engine_failure(e, f"the asset states of {label}")
+            # an engine that does not constrain: keep what it got right
+            got = ask_bounded(text, rendered.messages, states_schema(len(assets)), AssetStatesDraft, seed=seed,
+                              max_attempts=max_attempts, context={"masters": masters, "shots": list(shot_ids)},
+                              keep=lambda d: len(usable_states(d, masters, set(shot_ids))))
         except EngineError as e:
             error = engine_failure(e, f"the asset states of {label}")
         usable = usable_states(got.value, masters, set(shot_ids)) if got is not None and got.value is not None else {}

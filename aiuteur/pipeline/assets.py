@@ -80,15 +80,7 @@ from aiuteur.domain import (
     content_hash,
 )
 from aiuteur.domain.names import TITLES, asset_forms, name_forms, names, names_asset, spans
-from aiuteur.engines.base import (
-    Cutout,
-    EngineError,
-    ImageEngine,
-    ImageRequest,
-    Reference,
-    TextEngine,
-)
-from aiuteur.engines.schema_bounds import InvalidOutputError
+from aiuteur.engines.base import Cutout, EngineError, ImageEngine, ImageRequest, Reference, TextEngine
 from aiuteur.pipeline.actions import (
     DescribeAsset,
     Extract,
@@ -124,12 +116,11 @@ from aiuteur.pipeline.story_look import described
 from aiuteur.pipeline.visual_style import style_words
 from aiuteur.pipeline.writing import (
     TemplateSource,
-    ask,
+    ask_bounded,
     default_templates,
     format_rules,
     make_take,
     messages_for,
-    read_leniently,
     render,
     story_rules,
 )
@@ -1057,15 +1048,10 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
         ctx = {"labels": chunk_labels, "names": set(known)}
         try:
             text = text or engines.text("extract_assets")
-            try:
-                got = ask(text, rendered.messages, chunk_schema([labels[s.id] for s in chunk.scenes]), seed=seed + n,
-                          context=ctx, max_attempts=max_attempts, temperature=0.2,
-                          keep=lambda x: len(x.assets) + len(x.changes))
-            except InvalidOutputError as e:  # an engine that does not constrain: read as any extraction,
-                lenient = read_leniently(e, ChunkExtraction, rendered.messages)  # code repairs its labels below
-                if lenient is None:
-                    raise
-                got = lenient
+            # an engine that does not constrain is read as any extraction; code repairs its labels below
+            got = ask_bounded(text, rendered.messages, chunk_schema([labels[s.id] for s in chunk.scenes]),
+                              ChunkExtraction, seed=seed + n, context=ctx, max_attempts=max_attempts, temperature=0.2,
+                              keep=lambda x: len(x.assets) + len(x.changes))
         except EngineError as e:
             takes.append(make_take(Stage.ASSETS, purpose="extract_assets", inputs=inputs, rendered=rendered, text=text,
                                    seed=seed + n, target=chunk.key,

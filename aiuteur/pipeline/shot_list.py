@@ -44,7 +44,6 @@ from aiuteur.domain import (
 )
 from aiuteur.domain.names import asset_forms, is_called, names_asset
 from aiuteur.engines.base import EngineError, M, Message, ProgressFn, TextEngine
-from aiuteur.engines.schema_bounds import InvalidOutputError
 from aiuteur.pipeline import timing
 from aiuteur.pipeline.actions import RegenerateShot
 from aiuteur.pipeline.assets import canonical, scene_place
@@ -65,12 +64,12 @@ from aiuteur.pipeline.stage import StageContext, StageOutcome
 from aiuteur.pipeline.writing import (
     TemplateSource,
     ask,
+    ask_bounded,
     default_templates,
     engine_failure,
     format_rules,
     make_take,
     messages_for,
-    read_leniently,
     story_rules,
 )
 
@@ -843,15 +842,9 @@ def make_shot_list(scene: Scene, assets: list[Asset], text: TextEngine, *, seed:
                          seed=seed, engine="code", scene_id=scene.id, output=fallback_shot_list(scene, assets))
     # 3. Generate with the bounded schema, once.
     try:
-        got = ask(text, rendered.messages, shot_list_schema(len(units)), seed=seed, max_attempts=1, temperature=0.4)
-    except InvalidOutputError as e:  # an engine that does not constrain its output: read it as any shot list,
-        lenient = read_leniently(e, ShotListDraft, rendered.messages)  # and code repairs its grouping below
-        if lenient is None:
-            why = engine_failure(e, f"the shot list of scene {scene.number}")
-            return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": why},
-                             rendered=rendered, text=text, seed=seed, scene_id=scene.id,
-                             output=fallback_shot_list(scene, assets))
-        got = lenient
+        # an engine that does not constrain its output is read as any shot list; code repairs its grouping below
+        got = ask_bounded(text, rendered.messages, shot_list_schema(len(units)), ShotListDraft, seed=seed,
+                          max_attempts=1, temperature=0.4)
     except EngineError as e:
         why = engine_failure(e, f"the shot list of scene {scene.number}")
         return make_take(Stage.SHOTS, purpose="shot_list_fallback", inputs={**inputs, "why": why}, rendered=rendered,

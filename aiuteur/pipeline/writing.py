@@ -201,6 +201,21 @@ def read_leniently(e: InvalidOutputError, schema: type[M], messages: list[Messag
     return Asked(value, str(e), 1, 0.0, list(messages))
 
 
+def ask_bounded(text: TextEngine, messages: list[Message], schema: type[M], wide: type[M], **options: Any) -> Asked[M]:
+    """`ask` with a schema bounded for this call (`shot_list_schema(n)`, `states_schema(n)`,
+    `chunk_schema(labels)`), which a constraining engine cannot leave; the answer of an engine that
+    does not constrain, when it misses the bounds, is read as the `wide` schema it narrows
+    (`read_leniently`) and the caller's code repairs it. Its InvalidOutputError propagates when the
+    answer is not even that."""
+    try:
+        return ask(text, messages, schema, **options)
+    except InvalidOutputError as e:
+        lenient = read_leniently(e, wide, messages)
+        if lenient is None:
+            raise
+        return lenient
+
+
 def check_message(e: ValidationError | ValueError) -> str:
     """A validator's complaint as a sentence the model can act on."""
     if isinstance(e, ValidationError):

@@ -32,7 +32,7 @@ PASS_THROUGH = {("aiuteur.pipeline.writing", "schema")}
 SAMPLE_CASTS: list[list[str]] = [[], ["ANNA"], ["ANNA KOVAC", "BO", "THE DRIVER"]]
 SAMPLE_COUNTS: list[int] = [1, 6, 16]
 #: The pipeline's helpers that send a schema to the text engine (text, messages, SCHEMA, ...).
-ASKERS = {"ask", "ask_retrying"}
+ASKERS = {"ask", "ask_retrying", "ask_bounded"}
 
 
 def _schema_arg(node: ast.Call) -> ast.expr | None:
