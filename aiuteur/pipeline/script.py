@@ -25,7 +25,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
@@ -1686,29 +1686,43 @@ class Writer:
                          messages=got.messages, output=plan)
         return take.model_copy(update={"note": note}), plan
 
+    def passage(self, cast: list[str], summary: str, heading: str) -> str:
+        """What the story says where a scene of `cast` happens (its prompt's passage)."""
+        return cast_passage(self.story_text, cast, summary, heading)
+
+    @staticmethod
+    def voiced(passage: str, cast: list[str], people: list[str] | None, letters: dict[str, str]) -> set[str]:
+        """Who of `cast` has the story's own spoken (or written) lines in `passage`."""
+        return {who for who, _ in story_lines(passage, cast, people)} | {
+            who for who in cast if letter_lines(passage, letters, who)}
+
     # 2. One scene.
     def scene(self, *, title: str, outline: str, number: str, heading: str, summary: str, cast: list[str],
               looks: dict[str, str], previous: Scene | None, target: str, seed: int,
               guidance: str | None = None, talk_in_story: list[str] | None = None,
               speech: list[tuple[str, str]] | None = None, people: list[str] | None = None,
-              letters: dict[str, str] | None = None) -> tuple[Take, SceneDraft | None]:
+              letters: dict[str, str] | None = None,
+              heard_elsewhere: Sequence[str] = ()) -> tuple[Take, SceneDraft | None]:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsules)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
                   "number": number, "heading": heading, "summary": summary,
-                  "passage": cast_passage(self.story_text, cast, summary, heading)}
+                  "passage": self.passage(cast, summary, heading)}
         rendered = messages_for(self.templates, "script", {"story_rules": self.rules, "style_capsule": capsule},
                                 values, VARIABLES, system="scene_system", user="scene_user", extra=used)
         inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}
         # A silent scene is re-asked only for speakers whose lines its passage lacks: the others get
         # their own lines from the story (`with_the_storys_own`), better than a re-ask gives, which
         # cost 1-2 calls of 100-230 s a scene and gave dialogue in 3 of 9 (docs/evals.md).
+        # A talker heard in another scene of the film (`heard_elsewhere`) is not re-asked for either:
+        # a film needs each talker to speak, not to speak in every scene they are in. Re-asked in
+        # every scene, the tuba's Dov (whose story lines name no speaker) cost 8 re-asks and 111 s at
+        # 6b7605f, the salt crown 9 and 149 s, 382 s over the corpus, most of them still silent.
         # the story's letters (computed once per run by `write_script`), those of this cast
         letters = {p: w for p, w in (letters if letters is not None else letter_paragraphs(self.story_text, cast)).items()
                    if any(_same_name(w, c) for c in cast)}
-        voiced = {who for who, _ in story_lines(values["passage"], cast, people)} | {
-            who for who in cast if letter_lines(values["passage"], letters, who)}
-        reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in voiced)]
+        voiced = self.voiced(values["passage"], cast, people, letters)
+        reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in [*voiced, *heard_elsewhere])]
         try:
             got = ask_retrying(self.text, rendered.messages, scene_schema(cast), seed=seed,
                                context={"cast": cast, "speakers": reask_for}, max_attempts=self.max_attempts)
@@ -1767,10 +1781,19 @@ def write_script(
     report(1 / (n + 2), f"Planned {n} scenes")
     # 2. One call per scene; each finished scene is reported so the UI can show it growing.
     scenes: list[Scene] = []
-    for i, planned in enumerate(plan.scenes, start=1):
-        if not planned.cast:  # nobody planned here: the people of the story's passage for it are
-            passage = story_passage(writer.story_text, planned.summary, heading_of(planned))
-            planned = planned.model_copy(update={"cast": named_in(passage, [c.name for c in plan.characters])[:4]})
+    people = [c.name for c in plan.characters]
+    planned_scenes = [p if p.cast else  # nobody planned here: the people of the story's passage for it are
+                      p.model_copy(update={"cast": named_in(story_passage(writer.story_text, p.summary, heading_of(p)),
+                                                            people)[:4]})
+                      for p in plan.scenes]
+    # Who gets the story's own lines in each scene's passage: a talker voiced in a later scene, or
+    # heard in an earlier one, is not re-asked for in a silent one (`Writer.scene`).
+    voiced_in = [writer.voiced(writer.passage(list(p.cast), p.summary, heading_of(p)), list(p.cast), people,
+                               {k: w for k, w in letters.items() if any(_same_name(w, c) for c in p.cast)})
+                 for p in planned_scenes]
+    for i, planned in enumerate(planned_scenes, start=1):
+        spoken = {e.character for s in scenes for e in s.elements if e.kind == ElementKind.DIALOGUE and e.character}
+        later = {w for v in voiced_in[i:] for w in v}
         scene = Scene(number=str(i), heading=heading_of(planned), int_ext=IntExt(planned.int_ext),
                       location=planned.location.upper(), time_of_day=planned.time_of_day, synopsis=planned.summary)
         take, draft = writer.scene(title=plan.title, outline=outline, number=str(i), heading=scene.heading,
@@ -1778,7 +1801,8 @@ def write_script(
                                    previous=scenes[-1] if scenes else None, target=f"scene:{scene.id}",
                                    seed=writer.seed + 101 * i, guidance=writer.guidance,
                                    talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)],
-                                   speech=speech, people=[c.name for c in plan.characters], letters=letters)
+                                   speech=speech, people=people, letters=letters,
+                                   heard_elsewhere=sorted(spoken | later))
         if draft is None:
             out.takes.append(take)
             return out

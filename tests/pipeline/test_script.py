@@ -36,7 +36,7 @@ from aiuteur.pipeline.script import (
     to_elements,
 )
 from aiuteur.screenplay import parse_fountain, to_fountain
-from tests.fakes import FakeEngines, ScriptedText
+from tests.fakes import FakeEngines, ScriptedText, Several
 from tests.pipeline.writing_fixtures import (
     IDEA,
     RULES,
@@ -374,6 +374,84 @@ def test_a_silent_scene_is_re_asked_only_for_speakers_whose_lines_its_passage_la
     assert "nobody speaks, but LEO speak in the story" in reask and "MARTHA" not in reask.split("nobody speaks")[1]
     assert "Scene 1 is kept as written after every try" in result.takes[1].note
     assert story_speakers('Martha shouts, "Hold the light, Leo!" Leo nods.', ["Martha", "Leo"]) == ["Martha"]
+
+
+LONG_PROSE = [
+    "A gale hammers the harbour. Martha, seventy and stubborn, drags her grandson Leo along the slick wall towards "
+    "the dark tower while waves burst over the rail and the town's lights die behind them. Inside, they haul "
+    "themselves up the spiral stair, soaked and shaking. In the lamp room Martha trims the old wick with numb "
+    "fingers and Leo steadies the lantern. The flame takes, the lens swings round, and far out a lost trawler turns "
+    "its bow towards the beam. Leo laughs that the lamp was never the point; Martha knows he is right.",
+    "Told by Leo years afterwards, this is a memory of one night: a boy who hated the sea, a grandmother who would "
+    "not leave it, and a lighthouse nobody else believed in. He remembers the cold iron rail, her yellow coat, the "
+    "stair that never ended. He remembers her hands failing on a wick and his own hands doing the work instead. "
+    "Most of all he remembers the boats coming home, one light at a time, and understanding at last why she stayed "
+    "in that town at the edge of everything, long after everyone else had given up and gone inland.",
+    "A quiet comedy of stubbornness. Martha insists the lighthouse needs her; Leo insists it needs an electrician. "
+    "They bicker up the harbour wall, bicker through the spray, bicker all the way up one hundred and twelve steps. "
+    "At the top the modern bulb is dead and the backup generator coughs once and quits. Grumbling, Martha produces "
+    "matches, oil and a wick from her coat pocket. The ancient lamp roars into life. Below, fishing boats blink "
+    "their thanks. Leo concedes nothing out loud, but he carries her bag all the way home.",
+]
+
+
+def test_a_silent_scene_is_not_re_asked_for_a_talker_whose_lines_a_later_scene_tells(
+        runner: Runner, engines: FakeEngines) -> None:
+    """The film needs each talker to speak, not to speak in every scene they are in: on the real
+    model, re-asking every silent scene of the tuba's Dov cost 8 re-asks and 111 s, most still silent."""
+    wall = ("Martha and Leo fight the wind on the harbour wall. The sea throws itself at the stones and the spray "
+            "comes over the top in white sheets. Martha, in her yellow oilskin, keeps one hand on the iron rail and "
+            "the other on Leo. The tower stands at the end of the wall, dark where its light should be. They bend "
+            "into the gale and count the lamp posts, one by one, until the door of the tower is close enough to "
+            "touch. Behind them the harbour lights go out one after another, and the wall shakes under every wave.")
+    lamp = ("In the lamp room Martha relights the lamp. The wick catches, the great lens turns, and gold light runs "
+            "out across the black water towards the boats that are still out there. Leo holds the lantern steady "
+            "while she trims the flame and the first ship turns for home. \"It was never the lamp,\" Leo said. "
+            "Martha laughs at him, and for a moment neither of them minds the cold.")
+    # Scene 1's passage is the wall alone (the two together are longer than a passage): Leo's one
+    # line is in scene 2's.
+    story = IDEA.model_copy(update={"sources": [SourceText(text=f"{wall}\n\nThe storm went on all night.\n\n{lamp}")]})
+    pid = project_with_input(runner, story)
+    engines.scripted.enqueue(Several({"title": f"Title {i}", "logline": f"Logline {i}.", "prose": p}
+                                     for i, p in enumerate(LONG_PROSE)))  # treatments as long as the story asks
+    runner.run(pid, Stage.TREATMENT)
+    t = Treatment.model_validate(runner.view(pid).data(Stage.TREATMENT))
+    runner.save(pid, Stage.TREATMENT, t.model_copy(update={"chosen": 0}))
+    engines.scripted.enqueue(beats_out(LONG_PROSE[0]))
+    assert runner.run(pid, Stage.BEATS).ok
+    silent = {"elements": [{"kind": "action", "text": "Martha, in a yellow oilskin, and Leo climb the wet steps."}]}
+    engines.scripted.enqueue(plan_out(2), silent, silent, silent, silent)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    # Code adds the plan's untold paragraphs as scenes 2 and 3 (the wall, the lamp room): four
+    # scenes, four answers, and nothing re-asked although only the lamp rooms' passages voice Leo.
+    assert "code added scene 2 at Harbour wall" in result.takes[0].note
+    assert not engines.scripted.queue
+    assert not any("nobody speaks" in c["messages"][-1]["content"] for c in engines.scripted.calls)
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    said = [(e.character, e.text) for s in script.scenes for e in s.elements if e.kind == ElementKind.DIALOGUE]
+    assert said == [("LEO", "It was never the lamp.")]  # once, in the first scene whose passage tells it
+    assert [e.character for e in script.scenes[2].elements if e.kind == ElementKind.DIALOGUE] == ["LEO"]
+
+
+def test_a_talker_heard_in_an_earlier_scene_is_not_re_asked_for() -> None:
+    from aiuteur.domain import SourceText, StoryInput
+    from aiuteur.pipeline.script import Writer
+
+    story = StoryInput(sources=[SourceText(text="Martha and Leo climb the stairs. Leo is always talking.")])
+    silent = {"elements": [{"kind": "action", "text": "Martha and Leo climb to the lamp room in the storm."}]}
+    asks = {}
+    for heard in ([], ["LEO"]):
+        text = ScriptedText()
+        text.enqueue(silent, silent, silent)
+        writer = Writer(text=text, story=story, max_attempts=3)
+        _, draft = writer.scene(title="T", outline="1. Lamp room", number="2", heading="INT. LAMP ROOM - NIGHT",
+                                summary="Martha and Leo reach the lamp room", cast=["Martha", "Leo"], looks={},
+                                previous=None, target="scene:x", seed=0, talk_in_story=["Leo"],
+                                heard_elsewhere=heard)
+        assert draft is not None
+        asks[tuple(heard)] = len(text.calls)
+    assert asks == {(): 3, ("LEO",): 1}  # silent for a talker nobody has heard yet: re-asked; heard: kept
 
 
 def test_a_line_the_story_gives_to_someone_else_is_theirs_or_goes(runner: Runner, engines: FakeEngines) -> None:
