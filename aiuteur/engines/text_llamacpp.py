@@ -30,6 +30,7 @@ on CPUs with AMX, where it crashed batched prompts (see `use_repacked_weights`).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -47,6 +48,7 @@ from aiuteur.engines import usage
 from aiuteur.engines.base import EngineError, Message, ProgressFn, TruncatedError, raise_if_stopped
 from aiuteur.engines.copy_guard import CopyGuard
 from aiuteur.engines.loop_guard import LoopGuard, close_json
+from aiuteur.engines.prefix_states import DEFAULT_CAPACITY, PrefixStates
 from aiuteur.engines.prompt_lookup import PromptLookup, next_length
 from aiuteur.engines.schema_bounds import (
     InvalidOutputError,
@@ -269,6 +271,7 @@ class LlamaCppText:
         max_attempts: int | None = None,
         fast_forward: bool = False,
         lookup: bool = False,
+        prefix_states: int = 0,
     ) -> None:
         if constraint not in ("llguidance", "gbnf"):
             raise EngineError(f"constraint = {constraint!r} is unknown; use 'llguidance' or 'gbnf'.")
@@ -290,6 +293,9 @@ class LlamaCppText:
         self.path = path
         self.memory_bytes = path.stat().st_size if path is not None and path.exists() else 0
         self._grammars: dict[str, Any] = {}
+        #: With fast-forward: the context after the last call of each system prompt, restored when a
+        #: later prompt shares more of its beginning than the context holds (`prefix_states`; bytes, 0 off).
+        self.states = PrefixStates(prefix_states) if prefix_states and self.fast_forward else None
         self._lock = threading.Lock()
         stop_at_next_token(llm, f"writing with {model_id}")
 
@@ -340,6 +346,7 @@ class LlamaCppText:
             max_attempts=int(spec["max_attempts"]) if spec.get("max_attempts") else None,
             fast_forward=bool(spec.get("fast_forward", True)),
             lookup=use_lookup(spec),
+            prefix_states=int(spec.get("prefix_state_mb", DEFAULT_CAPACITY // 2**20)) * 2**20,
         )
 
     def generate(
@@ -522,8 +529,8 @@ class LlamaCppText:
             eos = int(llm.token_eos())
             llm.set_seed(seed)
             sampling = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0, **self.sampling}
-            reused = int(llm.longest_token_prefix(llm._input_ids.tolist(), prompt))
             t0 = time.perf_counter()
+            reused = self._restore_prefix(prompt)
             first = llm.generate(prompt, temp=temperature, logits_processor=[processor], **sampling)
             try:
                 token = int(next(first))  # evaluates the prompt (reusing the cached prefix) and samples
@@ -568,10 +575,53 @@ class LlamaCppText:
             t2 = time.perf_counter()
             log.info("prompt %d tokens (%d reused) in %.1f s; %d tokens in %.1f s%s", len(prompt), reused, t1 - t0,
                      len(out), t2 - t1, f"; {kept} of {guessed} looked-up tokens kept" if guessed else "")
+            self._save_prefix(messages)
         text = llm.detokenize(out).decode("utf-8", errors="ignore")
         return {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                 "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(out), "cached_tokens": reused,
                           "reading_s": t1 - t0, "writing_s": t2 - t1}}
+
+    def _restore_prefix(self, prompt: list[int]) -> int:
+        """Make the context share as much of `prompt` as any saved state does; returns how many
+        tokens of `prompt` are then already read. A state that fails to load leaves an empty context."""
+        llm = self.llm
+        held = int(llm.longest_token_prefix(llm._input_ids.tolist(), prompt))
+        if self.states is None:
+            return held
+        state, length = self.states.best_for(prompt, held)
+        if state is None:
+            return held
+        import llama_cpp
+
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        src = (ctypes.c_uint8 * len(state.data)).from_buffer_copy(state.data)
+        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, src, len(state.data), 0) != len(state.data):
+            log.warning("llama.cpp could not restore a saved prompt state; reading the prompt in full")
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            llm.n_tokens = 0
+            return 0
+        llm.input_ids[: len(state.tokens)] = state.tokens
+        llm.n_tokens = len(state.tokens)
+        llm._requires_eval = True  # the logits are not the restored context's: generate decodes again
+        self.states.counted(length - held)
+        return length
+
+    def _save_prefix(self, messages: list[Message]) -> None:
+        """Keep the context after this call under its system message (see `PrefixStates`)."""
+        if self.states is None or not messages or messages[0].get("role") != "system":
+            return
+        import llama_cpp
+
+        llm = self.llm
+        ctx = llm._ctx.ctx
+        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
+        if size <= 0 or size > self.states.capacity:
+            return
+        buf = (ctypes.c_uint8 * size)()
+        n = int(llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0))
+        if n <= 0:
+            return
+        self.states.remember(str(messages[0]["content"]), llm._input_ids.tolist(), ctypes.string_at(buf, n))
 
     def _check_guess(self, token: int, forced: list[int], guess: list[int],
                      processor: LLGuidanceNumpyProcessor) -> tuple[int, list[int]]:

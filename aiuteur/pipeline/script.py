@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -115,7 +116,8 @@ VARIABLES: dict[str, frozenset[str]] = {
     "script/plan_user": frozenset({"params", "material_label", "material", "guidance", "scene_count"}),
     "script/scene_system": frozenset({"story_rules", "style_capsule"}),
     "script/scene_user": frozenset(
-        {"title", "outline", "characters", "previous", "guidance", "number", "heading", "summary", "passage"}
+        {"title", "outline", "characters", "previous", "guidance", "number", "heading", "summary", "passage",
+         "seconds", "elements"}
     ),
     "script/enrich_system": frozenset({"story_rules", "style_capsule"}),
     "script/enrich_user": frozenset({"characters", "heading", "scene", "guidance", "count"}),
@@ -1166,11 +1168,24 @@ def scene_problems(draft: SceneDraft, cast: list[str], talk_in_story: list[str] 
     return problems
 
 
-def scene_schema(cast: list[str]) -> type[SceneDraft]:
+#: The most elements any scene has (the scene schema's own bound).
+MAX_ELEMENTS = 24
+#: Seconds of film an element makes, measured on the corpus at 6b7605f: 109-298 s of shots from
+#: 22-41 action lines and speeches (5.4-7.3 s each).
+SECONDS_PER_ELEMENT = 6.0
+#: The fewest elements a scene is held to: a place, an exchange, and where it ends up.
+MIN_ELEMENTS = 5
+
+
+def scene_schema(cast: list[str], most: int = MAX_ELEMENTS) -> type[SceneDraft]:
     """The scene schema for one cast: the speaker is one of the cast's cues (constrained decoding
-    then cannot invent a speaker). Named by the cast's hash, so engines may cache its grammar."""
+    then cannot invent a speaker), and at most `most` elements (`scene_length`). Named by the
+    cast's hash, so engines may cache its grammar."""
+    most = max(1, min(MAX_ELEMENTS, most))
     cues = list(dict.fromkeys(cue(c) for c in cast if c.strip()))
     key = hashlib.sha256("|".join(cues).encode("utf-8")).hexdigest()[:10]
+    if most != MAX_ELEMENTS:
+        key = f"{key}_{most}"
     if not cues:
         element: Any = ActionLine | TransitionLine
     else:
@@ -1180,9 +1195,21 @@ def scene_schema(cast: list[str]) -> type[SceneDraft]:
         element = Union[ActionLine, line, TransitionLine]  # noqa: UP007 - built at runtime
     model: type[SceneDraft] = create_model(
         f"SceneDraft_{key}", __base__=SceneDraft, __module__=__name__,
-        elements=(list[element], Field(min_length=1, max_length=24)),
+        elements=(list[element], Field(min_length=1, max_length=most)),
     )
     return model
+
+
+
+
+def scene_length(story: StoryInput | None, scenes: int) -> tuple[int, int]:
+    """(seconds, elements) for one of `scenes` scenes: its share of the film's longest target length,
+    and the elements that fill it. The film keeps to the length the filmmaker set (a 1-3 minute
+    target came back as 5 minutes of shots at 6b7605f), and a scene's answer is short by construction."""
+    minutes = story.params.max_minutes if story is not None else 3.0
+    seconds = minutes * 60 / max(1, scenes)
+    elements = max(MIN_ELEMENTS, min(MAX_ELEMENTS, math.ceil(seconds / SECONDS_PER_ELEMENT)))
+    return round(seconds), elements
 
 
 # --- generation schema: enrich (bounded) ----------------------------------------------------------
@@ -1702,12 +1729,14 @@ class Writer:
               guidance: str | None = None, talk_in_story: list[str] | None = None,
               speech: list[tuple[str, str]] | None = None, people: list[str] | None = None,
               letters: dict[str, str] | None = None,
-              heard_elsewhere: Sequence[str] = ()) -> tuple[Take, SceneDraft | None]:
+              heard_elsewhere: Sequence[str] = (), scenes: int = 1) -> tuple[Take, SceneDraft | None]:
         capsule, used = style_capsule_text(self.story, self.templates, self.capsules)
         values = {"title": title, "outline": outline, "characters": _characters_block(cast, looks),
                   "previous": _tail(previous), "guidance": (guidance if guidance is not None else "").strip() or NO_GUIDANCE,
                   "number": number, "heading": heading, "summary": summary,
                   "passage": self.passage(cast, summary, heading)}
+        seconds, most = scene_length(self.story, scenes)  # of a film of `scenes` scenes
+        values |= {"seconds": str(seconds), "elements": str(most)}
         rendered = messages_for(self.templates, "script", {"story_rules": self.rules, "style_capsule": capsule},
                                 values, VARIABLES, system="scene_system", user="scene_user", extra=used)
         inputs = {"values": values, "rules": self.rules, "t": rendered.template_hash}
@@ -1724,7 +1753,7 @@ class Writer:
         voiced = self.voiced(values["passage"], cast, people, letters)
         reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in [*voiced, *heard_elsewhere])]
         try:
-            got = ask_retrying(self.text, rendered.messages, scene_schema(cast), seed=seed,
+            got = ask_retrying(self.text, rendered.messages, scene_schema(cast, most), seed=seed,
                                context={"cast": cast, "speakers": reask_for}, max_attempts=self.max_attempts)
         except EngineError as e:
             return self.take("script_scene", inputs, rendered, target=target, seed=seed,
@@ -1802,7 +1831,7 @@ def write_script(
                                    seed=writer.seed + 101 * i, guidance=writer.guidance,
                                    talk_in_story=[t for t in talkers if any(_same_name(t, c) for c in planned.cast)],
                                    speech=speech, people=people, letters=letters,
-                                   heard_elsewhere=sorted(spoken | later))
+                                   heard_elsewhere=sorted(spoken | later), scenes=n)
         if draft is None:
             out.takes.append(take)
             return out
@@ -1864,7 +1893,8 @@ def regenerate_scene(writer: Writer, script: Script, scene_id: str, *, guidance:
                                looks=_looks_from_script(script, everyone),
                                previous=script.scenes[index - 1] if index > 0 else None,
                                target=f"scene:{scene_id}", seed=writer.seed, guidance=guidance,
-                               speech=story_speech(writer.story_text, everyone), people=everyone)
+                               speech=story_speech(writer.story_text, everyone), people=everyone,
+                               scenes=len(script.scenes))
     out = Written(takes=[take])
     if draft is None:
         return out

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from aiuteur.domain import (
     BeatSheet,
@@ -120,7 +121,7 @@ def test_each_writing_mode_runs_end_to_end_to_a_saved_script(runner: Runner, eng
     assert result.record is not None and result.record.take_id == result.takes[-1].id
     assert result.takes[1].target == f"scene:{script.scenes[0].id}"
     assert result.takes[0].template.startswith("script/plan_system.v2+script/plan_user.v2")
-    assert result.takes[1].template.startswith("script/scene_system.v2+script/scene_user.v3")
+    assert result.takes[1].template.startswith("script/scene_system.v2+script/scene_user.v4")
     # Progress grows scene by scene, and the partial script grows with it.
     assert [s for _, s in seen if s.startswith("Scene ")] == [
         "Scene 1 of 2 written: EXT. HARBOUR WALL - NIGHT", "Scene 2 of 2 written: INT. LAMP ROOM - NIGHT"]
@@ -452,6 +453,31 @@ def test_a_talker_heard_in_an_earlier_scene_is_not_re_asked_for() -> None:
         assert draft is not None
         asks[tuple(heard)] = len(text.calls)
     assert asks == {(): 3, ("LEO",): 1}  # silent for a talker nobody has heard yet: re-asked; heard: kept
+
+
+def test_a_scene_is_as_long_as_its_share_of_the_films_target_length(runner: Runner, engines: FakeEngines) -> None:
+    """The filmmaker's longest target length, shared among the scenes, bounds each scene's elements
+    by construction (a 1-3 minute target came back as 5 minutes of shots on the offline model), and
+    the writer is told the length it writes to."""
+    from aiuteur.domain import ProjectParams
+    from aiuteur.pipeline.script import scene_length
+
+    story = IDEA.model_copy(update={"params": ProjectParams(min_minutes=0.5, max_minutes=1.0)})
+    pid = _through_beats(runner, engines, story)
+    engines.scripted.enqueue(plan_out(3), scene_out(1), scene_out(2), scene_out(3, speakers=("LEO",)))
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    scene_calls = [c for c in engines.scripted.calls if c["schema"].__name__.startswith("SceneDraft")]
+    assert len(scene_calls) == 3
+    for call in scene_calls:
+        assert call["schema"].model_json_schema()["properties"]["elements"]["maxItems"] == 5  # 20 s each
+        assert "about 20 seconds on screen, in at most 5 elements" in call["messages"][-1]["content"]
+    too_long = {"elements": [{"kind": "action", "text": f"Line {i}."} for i in range(6)]}
+    with pytest.raises(ValidationError):
+        scene_calls[0]["schema"].model_validate(too_long)
+    # (seconds, elements): a share of the longest length, never fewer than 5 elements, never more than 24.
+    assert [scene_length(IDEA.model_copy(update={"params": ProjectParams(min_minutes=1, max_minutes=m)}), n)
+            for m, n in ((3, 8), (3, 2), (10, 4))] == [(22, 5), (90, 15), (150, 24)]
 
 
 def test_a_line_the_story_gives_to_someone_else_is_theirs_or_goes(runner: Runner, engines: FakeEngines) -> None:
