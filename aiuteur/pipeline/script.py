@@ -707,22 +707,45 @@ _UNNAMED_SPEAKER = re.compile(
     rf"\b{SPEECH_VERBS}\s+I\b|\b(?:a|an|someone's|somebody's)\s+(?:\w+['’]s\s+|\w+\s+)?voice\b", re.IGNORECASE)
 
 
-def attribute_quotes(paragraphs: list[str], names: list[str]) -> list[tuple[str | None, str]]:
+#: "I said", "I asked her", "said I": the one who tells the story speaks.
+_FIRST_PERSON_SPEECH = re.compile(rf"\bI\s+(?:\w+ly\s+)?{SPEECH_VERBS}\b|\b{SPEECH_VERBS}\s+I\b", re.IGNORECASE)
+#: How a first-person narrator names themself: "My name is Teodora Ruiz", "I'm Wren", "call me Ishmael".
+_SELF_NAMING = r"(?:(?i:my\s+name\s+is|my\s+name['’]s|call\s+me)|I\s+am|I['’]m)"
+
+
+def narrator_of(text: str, names: list[str]) -> str | None:
+    """The one of `names` who tells the story as "I": the name the narrator gives themself outside
+    quotes ("My name is Teodora Ruiz." closes the-wash-bay, whose "That's right," I said. is hers).
+    None when the story is not told in the first person by one of them."""
+    outside = unquoted(" ".join(text.split()))
+    for name in names:
+        for form in dict.fromkeys([name, *name_forms(name, person=True, others=names)]):
+            if form and re.search(rf"\b{_SELF_NAMING}\s+{re.escape(form)}\b(?!['’]s)", outside):
+                return name
+    return None
+
+
+def attribute_quotes(paragraphs: list[str], names: list[str],
+                     narrator: str | None = None) -> list[tuple[str | None, str]]:
     """(speaker or None, words) for each quoted line of the paragraphs (`quotes_by_paragraph`)."""
-    return [(who, q) for _, who, q in quotes_by_paragraph(paragraphs, names)]
+    return [(who, q) for _, who, q in quotes_by_paragraph(paragraphs, names, narrator)]
 
 
-def quotes_by_paragraph(paragraphs: list[str], names: list[str]) -> list[tuple[int, str | None, str]]:
+def quotes_by_paragraph(paragraphs: list[str], names: list[str],
+                        narrator: str | None = None) -> list[tuple[int, str | None, str]]:
     """(paragraph index, speaker or None, words) for each quoted line of the paragraphs, as a reader attributes it:
 
     - the person named outside the quotes of its paragraph (one named beside a speech verb when
-      several are: 'Martha shouts, "Hold it, Leo!" Leo nods.' is Martha's);
+      several are: 'Martha shouts, "Hold it, Leo!" Leo nods.' is Martha's; "said to Leo" is
+      spoken to Leo, not by him);
     - an unattributed line answering a line ("…," said Ines. / "I play the tuba.") is the other
       side of the exchange: the person named most recently who is not the one answered;
     - any other unattributed line ("Whenever you are ready." after "Maestra Brandt looked up")
       is the person named most recently;
-    - a line said by someone outside the names ("said a man", "I said", "a woman's voice"), or
-      with nobody named before it: None. A name inside the quotes is the one spoken to.
+    - a line the narrator says ("I said") is `narrator`'s (`narrator_of`: the "I" of the story);
+    - a line said by someone outside the names ("said a man", "I said" with no narrator known,
+      "a woman's voice"), or with nobody named before it: None. A name inside the quotes is the
+      one spoken to.
     """
     out: list[tuple[int, str | None, str]] = []
     recent: list[str] = []
@@ -739,11 +762,13 @@ def quotes_by_paragraph(paragraphs: list[str], names: list[str]) -> list[tuple[i
             speech_before = False
             continue
         verb = [n for n in here if re.search(
-            rf"(?:{SPEECH_VERBS}\s+(?:\w+\s+){{0,2}}?{re.escape(n.split()[0])}|{re.escape(n.split()[-1])}\s+{SPEECH_VERBS})",
+            rf"(?:{SPEECH_VERBS}\s+(?:(?!to\b)\w+\s+){{0,2}}?{re.escape(n.split()[0])}|{re.escape(n.split()[-1])}\s+{SPEECH_VERBS})",
             outside)]
         speaker: str | None
         if verb:
             speaker = verb[0]
+        elif narrator is not None and _FIRST_PERSON_SPEECH.search(outside):
+            speaker = narrator
         elif _UNNAMED_SPEAKER.search(outside):
             speaker = None  # "said a man I didn't know", "I said", "a woman's voice": nobody of the cast
         elif actors:
@@ -769,7 +794,8 @@ def _is_title(quote: str) -> bool:
 
 def story_speakers(text: str, names: list[str]) -> list[str]:
     """The characters the story gives spoken lines (`attribute_quotes`), in order of first line."""
-    return list(dict.fromkeys(who for who, _ in attribute_quotes(story_paragraphs(text), names) if who is not None))
+    lines = attribute_quotes(story_paragraphs(text), names, narrator_of(text, names))
+    return list(dict.fromkeys(who for who, _ in lines if who is not None))
 
 
 #: A letter's body paragraph has at least this many words (its salutation, "Dear Tamsin,", and its
@@ -797,12 +823,14 @@ def letter_lines(passage: str, letters: dict[str, str], who: str, most: int = 2)
     return out[:most]
 
 
-def story_lines(passage: str, cast: list[str], people: list[str] | None = None) -> list[tuple[str, str]]:
+def story_lines(passage: str, cast: list[str], people: list[str] | None = None,
+                narrator: str | None = None) -> list[tuple[str, str]]:
     """(speaker, words) for each quoted line of `passage` (one paragraph a line, as `story_passage`
     gives it) that a cast member says, attributed as a reader would (`attribute_quotes`) among
     `people` (everyone the story names; the cast when not given): a line "he said" after Pell is
     named is Pell's, never the cast member named before him."""
-    lines = attribute_quotes([p for p in passage.split("\n") if p.strip()], list(dict.fromkeys([*cast, *(people or [])])))
+    lines = attribute_quotes([p for p in passage.split("\n") if p.strip()], list(dict.fromkeys([*cast, *(people or [])])),
+                             narrator)
     return [(who, q[:-1] + "." if q.endswith(",") else q) for who, q in lines
             if who is not None and any(_same_name(who, c) for c in cast)]
 
@@ -811,7 +839,7 @@ def story_speech(text: str, names: list[str]) -> list[tuple[str, str]]:
     """(speaker, words lower-cased) for each line the story gives one of `names`, three words or
     more (shorter ones, "Yes.", belong to nobody in particular)."""
     out = []
-    for who, words in attribute_quotes(story_paragraphs(text), names):
+    for who, words in attribute_quotes(story_paragraphs(text), names, narrator_of(text, names)):
         key = words_key(words)
         if who is not None and len(key.split()) >= DIALOGUE_AGAIN_WORDS:
             out.append((who, key))
@@ -1018,7 +1046,8 @@ def cast_passage(story_text: str, cast: list[str], *about: str, max_words: int =
 
 
 def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str], talk_in_story: list[str],
-                        letters: dict[str, str] | None = None, people: list[str] | None = None) -> tuple[SceneDraft, str]:
+                        letters: dict[str, str] | None = None, people: list[str] | None = None,
+                        narrator: str | None = None) -> tuple[SceneDraft, str]:
     """The scene with what its writer left out put back in the story's own words, before a closing
     transition: each cast member who speaks in the story but not in the scene gets their lines of
     the passage (`story_lines`, two at most; a letter's writer with no spoken line there, the first
@@ -1031,7 +1060,7 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str], talk_i
     """
     said = {speaker_of(e.speaker) for e in draft.elements if isinstance(e, DialogueLine)}
     silent = [c for c in cast if cue(c) not in said and any(_same_name(c, t) for t in talk_in_story)]
-    theirs = story_lines(passage, cast, people) if silent else []
+    theirs = story_lines(passage, cast, people, narrator) if silent else []
     lines: list[tuple[str, str]] = []
     for who in silent:
         mine = [(w, t) for w, t in theirs if _same_name(w, who)][:2]
@@ -1449,7 +1478,7 @@ def heard_story_speakers(scenes: list[Scene], story_text: str,
     passages held it did not cast him, so he never spoke (metrics.speakers 2 of 3).
     """
     paragraphs = story_paragraphs(story_text)
-    quotes = quotes_by_paragraph(paragraphs, names) if scenes and paragraphs else []
+    quotes = quotes_by_paragraph(paragraphs, names, narrator_of(story_text, names)) if scenes and paragraphs else []
     if not quotes:
         return scenes, []
     cues = {speaker_of(e.character or "") for sc in scenes for e in sc.elements
@@ -1717,10 +1746,10 @@ class Writer:
         """What the story says where a scene of `cast` happens (its prompt's passage)."""
         return cast_passage(self.story_text, cast, summary, heading)
 
-    @staticmethod
-    def voiced(passage: str, cast: list[str], people: list[str] | None, letters: dict[str, str]) -> set[str]:
+    def voiced(self, passage: str, cast: list[str], people: list[str] | None, letters: dict[str, str]) -> set[str]:
         """Who of `cast` has the story's own spoken (or written) lines in `passage`."""
-        return {who for who, _ in story_lines(passage, cast, people)} | {
+        narrator = narrator_of(self.story_text, list(dict.fromkeys([*cast, *(people or [])])))
+        return {who for who, _ in story_lines(passage, cast, people, narrator)} | {
             who for who in cast if letter_lines(passage, letters, who)}
 
     # 2. One scene.
@@ -1771,7 +1800,8 @@ class Writer:
             draft, moved = with_true_speakers(draft, speech or [], cast)
             if moved:
                 notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
-            draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters, people)
+            draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters, people,
+                                               narrator_of(self.story_text, list(dict.fromkeys([*cast, *(people or [])]))))
             if added:
                 notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
         except ValueError as e:  # a mending step's own fault must not cost the script its scene

@@ -480,6 +480,23 @@ def test_a_scene_is_as_long_as_its_share_of_the_films_target_length(runner: Runn
             for m, n in ((3, 8), (3, 2), (10, 4))] == [(22, 5), (90, 15), (150, 24)]
 
 
+def test_a_first_person_narrator_says_their_own_lines_in_the_script(runner: Runner, engines: FakeEngines) -> None:
+    """A story told as "I" whose narrator names themself: the lines told "I said" are the
+    narrator's, so a scene that leaves them out gets them in the story's words."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        'The storm came at dusk and the lamp went out. "Hold the light steady," I said to Leo, and he held it.\n\n'
+        "My name is Martha. I have kept this lighthouse for fifty years."))]})
+    pid = _through_beats(runner, engines, story)
+    silent = {"elements": [{"kind": "action", "text": "Martha, in a yellow oilskin, and Leo climb the wet steps."}]}
+    engines.scripted.enqueue(plan_out(2), silent, silent)
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    said = [(e.character, e.text) for s in script.scenes for e in s.elements if e.kind == ElementKind.DIALOGUE]
+    assert said == [("MARTHA", "Hold the light steady.")]
+    assert any("left out MARTHA's lines, so the story's own words were added" in t.note for t in result.takes)
+
+
 def test_a_line_the_story_gives_to_someone_else_is_theirs_or_goes(runner: Runner, engines: FakeEngines) -> None:
     """The real model gave one character's line from the story to another, even in a scene the
     speaker is not in (letters, 9607753): the story's speaker says it where they are in the scene;
