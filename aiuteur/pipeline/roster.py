@@ -76,7 +76,9 @@ _VERBS_AFTER = re.compile(
 _PLACE_PREPOSITIONS = re.compile(r"\b(?:in|at|of|into|from|near|outside|inside|across|towards|toward|to|on)\s+$", re.I)
 
 #: An open quote with no close after it: what follows is said by someone, not told by the narrator.
-_QUOTE_OPEN = re.compile(r"[\"“][^\"“”]*$")
+#: A quotation still open at the end of a text: its last quote mark opens one (“, or a straight
+#: quote at the start or after a space); '"Hold it," I said. My name is Martha' has it closed.
+_QUOTE_OPEN = re.compile(r"(?:“|(?:^|(?<=[\s(\[]))\")[^\"“”]*$")
 
 #: Titles that also name churches, streets and towns after a preposition of place ("of St Barnabas").
 _SAINTS = frozenset({"st", "saint", "san", "santa", "sankt", "ste"})

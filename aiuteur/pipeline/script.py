@@ -66,6 +66,7 @@ from aiuteur.pipeline.roster import (
     Person,
     is_person_noun,
     letter_voices,
+    narrator,
     story_people,
 )
 from aiuteur.pipeline.screen_words import (
@@ -709,20 +710,12 @@ _UNNAMED_SPEAKER = re.compile(
 
 #: "I said", "I asked her", "said I": the one who tells the story speaks.
 _FIRST_PERSON_SPEECH = re.compile(rf"\bI\s+(?:\w+ly\s+)?{SPEECH_VERBS}\b|\b{SPEECH_VERBS}\s+I\b", re.IGNORECASE)
-#: How a first-person narrator names themself: "My name is Teodora Ruiz", "I'm Wren", "call me Ishmael".
-_SELF_NAMING = r"(?:(?i:my\s+name\s+is|my\s+name['’]s|call\s+me)|I\s+am|I['’]m)"
-
-
 def narrator_of(text: str, names: list[str]) -> str | None:
-    """The one of `names` who tells the story as "I": the name the narrator gives themself outside
-    quotes ("My name is Teodora Ruiz." closes the-wash-bay, whose "That's right," I said. is hers).
-    None when the story is not told in the first person by one of them."""
-    outside = unquoted(" ".join(text.split()))
-    for name in names:
-        for form in dict.fromkeys([name, *name_forms(name, person=True, others=names)]):
-            if form and re.search(rf"\b{_SELF_NAMING}\s+{re.escape(form)}\b(?!['’]s)", outside):
-                return name
-    return None
+    """The one of `names` who tells the story as "I" (`roster.narrator`: the one who names themself
+    outside quotes, "My name is Teodora Ruiz." closing the-wash-bay, whose "That's right," I said.
+    is hers). None when the story is not told in the first person by one of them."""
+    teller = narrator(text)
+    return next((n for n in names if teller.named_by([n])), None) if teller is not None else None
 
 
 def attribute_quotes(paragraphs: list[str], names: list[str],

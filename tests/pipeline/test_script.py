@@ -485,7 +485,7 @@ def test_a_first_person_narrator_says_their_own_lines_in_the_script(runner: Runn
     narrator's, so a scene that leaves them out gets them in the story's words."""
     story = IDEA.model_copy(update={"sources": [SourceText(text=(
         'The storm came at dusk and the lamp went out. "Hold the light steady," I said to Leo, and he held it.\n\n'
-        "My name is Martha. I have kept this lighthouse for fifty years."))]})
+        "My name is Martha. I have kept this lighthouse for fifty years, and I will keep it fifty more."))]})
     pid = _through_beats(runner, engines, story)
     silent = {"elements": [{"kind": "action", "text": "Martha, in a yellow oilskin, and Leo climb the wet steps."}]}
     engines.scripted.enqueue(plan_out(2), silent, silent)
