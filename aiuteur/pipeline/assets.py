@@ -97,6 +97,7 @@ from aiuteur.pipeline.screen_words import (
     GARMENT,
     LOOK_CHANGE,
     align,
+    content_words,
     garments,
     handled,
     head_noun,
@@ -840,6 +841,42 @@ def add_story_look_changes(assets: list[Asset], script: Script, story_text: str,
     return [by_id[a.id] for a in assets]
 
 
+def changes_where_told(assets: list[Asset], scenes: Sequence[Scene]) -> list[Asset]:
+    """Each character's change of look the model recorded in a scene whose text never names them,
+    moved to the scene of `scenes` that names them and shares the most words with the change (the
+    first on a tie, at least two words); kept where it was when none does. Run before the story's
+    own changes are added: those stand where the story is, named there or not (a narrator). A change already said there is not
+    said twice. The real model put the salt crown's "the salt climbs down from the crown into
+    Oriel's hair" at the far shore, where Oriel is not, so stage 8 showed her crowned two scenes
+    before the scene that crowns her (evals at 618ebe5)."""
+    texts = {s.id: scene_text(s) for s in scenes}
+    characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
+    out: list[Asset] = []
+    for a in assets:
+        if a.category != AssetCategory.CHARACTER or a.removed or not a.state_changes:
+            out.append(a)
+            continue
+        forms = asset_forms(a, characters)
+        named = [s.id for s in scenes if names(texts[s.id], forms)]
+        own = {w for f in forms for w in content_words(f)}
+        changes: list[StateChange] = []
+        for c in a.state_changes:
+            if c.scene_id not in texts or c.scene_id in named:
+                changes.append(c)
+                continue
+            words = content_words(c.description) - own
+            score = {sid: len(words & content_words(texts[sid])) for sid in named}
+            best = max(named, key=lambda sid: score[sid], default=None)  # max keeps the first of a tie
+            if best is None or score[best] < 2:
+                changes.append(c)
+                continue
+            if not any(k.scene_id == best and says_the_same(k.description, c.description)
+                       for k in [*a.state_changes, *changes] if k is not c):
+                changes.append(c.model_copy(update={"scene_id": best}))
+        out.append(a if changes == a.state_changes else a.model_copy(update={"state_changes": changes}))
+    return out
+
+
 # --- merging into the registry ---------------------------------------------------------------------
 
 
@@ -1076,6 +1113,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
     #    script states and the model missed (both also when a model call failed).
     todo_scenes = [s for c in todo for s in c.scenes]
     assets = merge_candidates(assets, story_cast(assets, todo_scenes, people), offer=offer)
+    assets = changes_where_told(assets, script.scenes)  # the model's change where its person is not: where told
     assets = add_look_changes(assets, todo_scenes)
     assets = add_story_look_changes(assets, script, story_text, {s.id for s in todo_scenes}, people or None)
     # 5. Each character's description starts with the story's own words for how they look, and

@@ -233,6 +233,32 @@ def test_a_wrong_scene_label_is_dropped_by_code(runner: Runner, engines: FakeEng
     assert lantern.scenes  # placed in the chunk's first scene instead of the unknown label
 
 
+def test_a_change_of_look_recorded_where_its_person_is_not_moves_to_the_scene_that_tells_it(
+        runner: Runner, engines: FakeEngines, responder: ResponderText) -> None:
+    """The real model put Oriel's crowning at the far shore (scene 4 of the salt crown, where she is
+    not), so stage 8 showed her crowned before the scene that crowns her: code moves such a change
+    to the scene that names her and tells it, and keeps one it cannot place."""
+    from aiuteur.screenplay import parse_fountain
+
+    script = parse_fountain(
+        "Title: Salt\n\nEXT. FAR SHORE - DUSK\n\nWaves fold over the black sand. A goat chews kelp.\n\n"
+        "INT. THE MINE - DUSK\n\nOriel, nine, in a brown smock, climbs down into the white tunnels.\n\n"
+        "INT. THE SALT THRONE - DUSK\n\nThe Queen sets her crown on Oriel's head. The salt climbs down "
+        "from the crown into Oriel's hair and turns it white as frost.\n")
+    pid = project_with_script(runner, script)
+    oriel = {"name": "Oriel", "category": "character", "description": "A girl of nine in a brown smock."}
+    responder.hook = lambda labels: {  # type: ignore[assignment]
+        "assets": [{**oriel, "scenes": [x for x in labels if x != "1"] or labels}],
+        "changes": [{"asset": "Oriel", "scene": "1", "description": d} for d in (
+            "The salt turns her hair white as frost, like the crown.", "Barefoot.")] if "1" in labels else []}
+    result = runner.run(pid, Stage.ASSETS, action=Extract(references=False))
+    assert result.ok, result.errors
+    ids = [sc.id for sc in script.scenes]
+    placed = {c.description: c.scene_id for c in by_name(saved_assets(runner, pid), "Oriel").state_changes}
+    assert placed["The salt turns her hair white as frost, like the crown."] == ids[2]  # where it is told
+    assert placed["Barefoot."] == ids[0]  # nowhere told: kept where the model put it
+
+
 # --- master references -------------------------------------------------------------------------------
 
 
