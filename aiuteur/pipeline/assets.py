@@ -844,9 +844,9 @@ def add_story_look_changes(assets: list[Asset], script: Script, story_text: str,
 def changes_where_told(assets: list[Asset], scenes: Sequence[Scene]) -> list[Asset]:
     """Each character's change of look the model recorded in a scene whose text never names them,
     moved to the scene of `scenes` that names them and shares the most words with the change (the
-    first on a tie, at least two words); kept where it was when none does. Run before the story's
-    own changes are added: those stand where the story is, named there or not (a narrator). A change already said there is not
-    said twice. The real model put the salt crown's "the salt climbs down from the crown into
+    first on a tie, at least two words); kept where it was when none does. A change already said
+    there is not said twice. Run before the story's own changes are added: those stand where the
+    story is, named there or not (a narrator). The real model put the salt crown's "the salt climbs down from the crown into
     Oriel's hair" at the far shore, where Oriel is not, so stage 8 showed her crowned two scenes
     before the scene that crowns her (evals at 618ebe5)."""
     texts = {s.id: scene_text(s) for s in scenes}

@@ -703,13 +703,14 @@ def _in_text_order(text: str, names: list[str]) -> list[str]:
 
 _POSSESSED = re.compile(r"(?:[^\W\d_][\w.-]*\s+)*[^\W\d_][\w-]*['’]s\b")
 _SOMEONE = re.compile(rf"\b(?:a|an|another)\s+(?:[\w-]+\s+){{0,2}}{PERSON_NOUNS}\b", re.IGNORECASE)
-_UNNAMED_SPEAKER = re.compile(
-    rf"\b{SPEECH_VERBS}\s+(?:a|an|someone|somebody|one of)\b|\bI\s+(?:\w+ly\s+)?{SPEECH_VERBS}\b|"
-    rf"\b{SPEECH_VERBS}\s+I\b|\b(?:a|an|someone's|somebody's)\s+(?:\w+['’]s\s+|\w+\s+)?voice\b", re.IGNORECASE)
-
-
 #: "I said", "I asked her", "said I": the one who tells the story speaks.
-_FIRST_PERSON_SPEECH = re.compile(rf"\bI\s+(?:\w+ly\s+)?{SPEECH_VERBS}\b|\b{SPEECH_VERBS}\s+I\b", re.IGNORECASE)
+_FIRST_PERSON = rf"\bI\s+(?:\w+ly\s+)?{SPEECH_VERBS}\b|\b{SPEECH_VERBS}\s+I\b"
+_FIRST_PERSON_SPEECH = re.compile(_FIRST_PERSON, re.IGNORECASE)
+_UNNAMED_SPEAKER = re.compile(
+    rf"\b{SPEECH_VERBS}\s+(?:a|an|someone|somebody|one of)\b|{_FIRST_PERSON}|"
+    rf"\b(?:a|an|someone's|somebody's)\s+(?:\w+['’]s\s+|\w+\s+)?voice\b", re.IGNORECASE)
+
+
 def narrator_of(text: str, names: list[str]) -> str | None:
     """The one of `names` who tells the story as "I" (`roster.narrator`: the one who names themself
     outside quotes, "My name is Teodora Ruiz." closing the-wash-bay, whose "That's right," I said.
@@ -1220,8 +1221,6 @@ def scene_schema(cast: list[str], most: int = MAX_ELEMENTS) -> type[SceneDraft]:
         elements=(list[element], Field(min_length=1, max_length=most)),
     )
     return model
-
-
 
 
 def scene_length(story: StoryInput | None, scenes: int) -> tuple[int, int]:
@@ -1739,10 +1738,12 @@ class Writer:
         """What the story says where a scene of `cast` happens (its prompt's passage)."""
         return cast_passage(self.story_text, cast, summary, heading)
 
-    def voiced(self, passage: str, cast: list[str], people: list[str] | None, letters: dict[str, str]) -> set[str]:
-        """Who of `cast` has the story's own spoken (or written) lines in `passage`."""
-        narrator = narrator_of(self.story_text, list(dict.fromkeys([*cast, *(people or [])])))
-        return {who for who, _ in story_lines(passage, cast, people, narrator)} | {
+    @staticmethod
+    def voiced(passage: str, cast: list[str], people: list[str] | None, letters: dict[str, str],
+               teller: str | None) -> set[str]:
+        """Who of `cast` has the story's own spoken (or written) lines in `passage` (`teller`: the
+        story's narrator, `narrator_of`)."""
+        return {who for who, _ in story_lines(passage, cast, people, teller)} | {
             who for who in cast if letter_lines(passage, letters, who)}
 
     # 2. One scene.
@@ -1772,7 +1773,8 @@ class Writer:
         # the story's letters (computed once per run by `write_script`), those of this cast
         letters = {p: w for p, w in (letters if letters is not None else letter_paragraphs(self.story_text, cast)).items()
                    if any(_same_name(w, c) for c in cast)}
-        voiced = self.voiced(values["passage"], cast, people, letters)
+        teller = narrator_of(self.story_text, list(dict.fromkeys([*cast, *(people or [])])))
+        voiced = self.voiced(values["passage"], cast, people, letters, teller)
         reask_for = [t for t in talk_in_story or [] if not any(_same_name(t, w) for w in [*voiced, *heard_elsewhere])]
         try:
             got = ask_retrying(self.text, rendered.messages, scene_schema(cast, most), seed=seed,
@@ -1794,7 +1796,7 @@ class Writer:
             if moved:
                 notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")
             draft, added = with_the_storys_own(draft, values["passage"], cast, talk_in_story or [], letters, people,
-                                               narrator_of(self.story_text, list(dict.fromkeys([*cast, *(people or [])]))))
+                                               teller)
             if added:
                 notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
         except ValueError as e:  # a mending step's own fault must not cost the script its scene
@@ -1840,8 +1842,9 @@ def write_script(
                       for p in plan.scenes]
     # Who gets the story's own lines in each scene's passage: a talker voiced in a later scene, or
     # heard in an earlier one, is not re-asked for in a silent one (`Writer.scene`).
+    teller = narrator_of(writer.story_text, people)
     voiced_in = [writer.voiced(writer.passage(list(p.cast), p.summary, heading_of(p)), list(p.cast), people,
-                               {k: w for k, w in letters.items() if any(_same_name(w, c) for c in p.cast)})
+                               {k: w for k, w in letters.items() if any(_same_name(w, c) for c in p.cast)}, teller)
                  for p in planned_scenes]
     for i, planned in enumerate(planned_scenes, start=1):
         spoken = {e.character for s in scenes for e in s.elements if e.kind == ElementKind.DIALOGUE and e.character}
