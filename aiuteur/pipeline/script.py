@@ -332,6 +332,72 @@ def in_material_order(plan: ScriptPlanDraft, marks: list[str], *, least: int = 4
     return plan.model_copy(update={"scenes": [plan.scenes[i] for i in order]}), [str(i + 1) for i in order]
 
 
+# Guidance that asks for the story told out of its order: the plan's order stands then.
+_OWN_ORDER = re.compile(
+    r"\b(?:flash[- ]?backs?|flash[- ]?forwards?|non-?linear|out of order|in medias res|backwards|reverse order|"
+    r"(?:open|opens|begin|begins|start|starts|end|ends)\s+(?:on|with|at|in)\b)", re.IGNORECASE)
+
+
+def story_position(text: str, own: list[set[str]], names: set[str], *, least: int = 4, margin: int = 2) -> int | None:
+    """The story paragraph (index into `own`, each paragraph's content words) that `text` clearly
+    tells: the one sharing the most content words with it, names aside (they are in every scene),
+    at least `least` and more than any other paragraph; None when no paragraph stands out."""
+    words = content_words(text) - names
+    scores = [len(words & o) for o in own]
+    if not scores:
+        return None
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    second = max((sc for i, sc in enumerate(scores) if i != best), default=0)
+    return best if scores[best] >= least and scores[best] - second >= margin else None
+
+
+def follows_the_story(positions: list[int | None], *, slack: int = 2) -> bool:
+    """Whether marks at these story positions (None: not placed) tell the story in its order: none
+    goes back more than `slack` paragraphs before the furthest point already told (a small model's
+    beats wobble by a paragraph; a treatment that opens on the ending jumps back to the start)."""
+    furthest = -1
+    for p in positions:
+        if p is None:
+            continue
+        if p < furthest - slack:
+            return False
+        furthest = max(furthest, p)
+    return True
+
+
+def in_story_order(plan: ScriptPlanDraft, story_text: str, marks: list[str], guidance: str = "") -> tuple[ScriptPlanDraft, list[str]]:
+    """The plan's scenes in the order the story tells them, after code has added its own scenes:
+    each scene that clearly tells one story paragraph (`story_position`, from its summary) goes
+    where that paragraph is; a scene telling none clearly stays right after the scene before it.
+    The planned scenes were put in the beats' order first (`in_material_order`), but the scenes
+    code adds for places and untold parts go where the plan's alignment puts them, and the real
+    model's plans at 618ebe5 ended on the lantern's roof before the jacket scene and opened the salt
+    crown in the white tunnels before the goat's plea, so the new looks showed out of turn.
+    Left as planned when the material (`marks`: the beats, or the story's paragraphs) does not
+    follow the story (a treatment that opens on the ending) or the filmmaker's guidance asks for
+    another order (a flashback).
+    Returns the plan and, when it moved any, the scenes' numbers in their new order."""
+    paragraphs = story_paragraphs(story_text)
+    if len(paragraphs) < 2 or len(plan.scenes) < 2 or _OWN_ORDER.search(guidance or ""):
+        return plan, []
+    people = [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
+    names = {w for n in people for w in content_words(n)}
+    own = [content_words(p) - names for p in paragraphs]
+    if not follows_the_story([story_position(m, own, names) for m in marks]):
+        return plan, []
+    keys: list[int] = []
+    last = -1
+    for s in plan.scenes:
+        found = story_position(s.summary, own, names)
+        if found is not None:
+            last = found
+        keys.append(last)
+    order = sorted(range(len(plan.scenes)), key=lambda i: (keys[i], i))
+    if order == list(range(len(plan.scenes))):
+        return plan, []
+    return plan.model_copy(update={"scenes": [plan.scenes[i] for i in order]}), [str(i + 1) for i in order]
+
+
 def add_story_people(plan: ScriptPlanDraft, story_text: str) -> tuple[ScriptPlanDraft, list[str]]:
     """Put everyone the story names (`roster.story_people`) whom the plan left out into the scene
     that tells each paragraph naming them (the scene sharing most words with it, as the scene
@@ -1702,7 +1768,8 @@ class Writer:
         plan, retold = without_retold_scenes(plan)  # and one that retells another's passage too
         # The scenes in the order of what they tell: the beats, else (straight from the story) its paragraphs.
         marks = [b.summary for b in self.beat_places] or story_paragraphs(self.story_text)
-        plan, order = in_material_order(plan, marks)
+        # A filmmaker who asks for a flashback, or to open on the ending, keeps the plan's order.
+        plan, order = (plan, []) if _OWN_ORDER.search(self.guidance) else in_material_order(plan, marks)
         plan, placed = add_story_places(plan, self.story_text)  # every place the story puts people in gets a scene
         plan, added = add_missing_places(plan, self.beat_places)  # and every place of the beats still without one
         plan, untold = add_untold_story(plan, self.story_text)  # and every part of the story a scene
@@ -1710,6 +1777,7 @@ class Writer:
         repeated += again
         plan, twice = without_paragraphs_told_twice(plan, self.story_text)  # code's scenes retell none either
         plan, people = add_story_people(plan, self.story_text)  # every person the story names is cast
+        plan, told_order = in_story_order(plan, self.story_text, marks, self.guidance)  # and all in the story's order
         notes = [f"The plan left out places where beats happen, so code added {', '.join(added)}."] if added else []
         if placed:
             notes.append(f"The plan left out places where the story puts people, so code {'; '.join(placed)}.")
@@ -1729,6 +1797,9 @@ class Writer:
         if order:
             notes.append(f"The plan's scenes did not follow the {'beats' if self.beat_places else 'story'}, so code "
                          f"put them in its order (planned scenes {', '.join(order)}).")
+        if told_order:
+            notes.append(f"The scenes did not follow the story, so code put them in its order "
+                         f"(scenes {', '.join(told_order)}).")
         note = " ".join(notes)
         take = self.take("script_plan", inputs, rendered, attempts=got.attempts, seconds=got.seconds,
                          messages=got.messages, output=plan)

@@ -244,3 +244,80 @@ def test_stage_5_puts_the_salt_crown_s_crowning_in_the_scene_that_tells_it() -> 
     today = saved.model_copy(update={"scenes": [s.model_copy(update=far) if s.number in ("5", "6", "7") else s
                                                 for s in saved.scenes]})
     assert today.scenes[story_scenes(today, chars, paragraphs)[crowning]].number == "7"
+
+
+def _read_back(run: str, slug: str, names: list[str]) -> tuple[ScriptPlanDraft, list[str]]:
+    """A saved run's script read back as its plan (synopses as summaries), and its beats."""
+    row = next(s for s in json.loads((REPO / "evals/runs" / run).read_text(encoding="utf-8"))["stories"]
+               if s["slug"] == slug)
+    scenes = [{"int_ext": sc["int_ext"], "location": sc["location"], "time_of_day": sc["time_of_day"],
+               "summary": sc["synopsis"][:400], "cast": [n for n in names if n in sc["synopsis"]]}
+              for sc in row["artifacts"]["script"]["scenes"]]
+    plan = ScriptPlanDraft.model_validate({"title": row["title"], "scenes": scenes,
+                                           "characters": [{"name": n, "look": ""} for n in names]})
+    return plan, [b["summary"] for b in row["artifacts"]["beats"]["beats"]]
+
+
+def test_the_finished_plan_follows_the_story_with_code_s_own_scenes_in_place() -> None:
+    """The real model's plans at 618ebe5, after code's additions: the lantern ended on the roof
+    before the jacket scene (Gus's change of look then had no scene after it), the salt crown
+    opened in the white tunnels and had the goat's plea fifth, the wash bay put the disguise
+    before the talk overheard at the wash bay. `in_story_order` puts each in the story's order."""
+    from aiuteur.pipeline.script import in_story_order
+
+    run = "offline-618ebe5-corpus8.json"
+    cases = {"last-orders-at-the-lantern": (["Gus Pemberton", "Yolanda Birch", "Kit Marchetti"], "You left this", "same time next week"),
+             "the-salt-crown": (["Oriel", "Brannock", "Vessaly"], "Oriel is nine", "lights her lantern"),
+             "the-wash-bay": (["Teodora Ruiz", "Amos Kettle", "Lenny Okafor"], "walked back to the wash bay", "drivers' locker room")}
+    for slug, (names, first, then) in cases.items():
+        plan, beats = _read_back(run, slug, names)
+        story = load_story(CORPUS_DIR / f"{slug}.md").text
+        ordered, order = in_story_order(plan, story, beats)
+        summaries = [s.summary.lower() for s in ordered.scenes]
+        at = {w: next(i for i, s in enumerate(summaries) if w.lower() in s) for w in (first, then)}
+        before = [s.summary.lower() for s in plan.scenes]
+        assert next(i for i, s in enumerate(before) if then.lower() in s) < next(i for i, s in enumerate(before) if first.lower() in s)
+        assert at[first] < at[then], (slug, order)
+        assert sorted(order, key=int) == [str(i) for i in range(1, len(plan.scenes) + 1)]  # every scene kept
+        assert in_story_order(ordered, story, beats) == (ordered, [])  # in order already: left as it is
+
+
+def test_the_story_s_order_gives_way_to_a_treatment_or_filmmaker_that_chose_another() -> None:
+    """A treatment that opens on the ending (its first beat is the story's last paragraph), or
+    guidance asking for a flashback, keeps the plan's order; so does a story of one paragraph."""
+    from aiuteur.pipeline.script import follows_the_story, in_story_order
+
+    plan, beats = _read_back("offline-618ebe5-corpus8.json", "the-salt-crown", ["Oriel", "Brannock", "Vessaly"])
+    story = load_story(CORPUS_DIR / "the-salt-crown.md").text
+    ending = next(b for b in beats if "crown" in b.lower())
+    assert in_story_order(plan, story, [ending, *beats]) == (plan, [])
+    for guidance in ("Open on Oriel crowned, then flash back to the goat.", "Tell it in reverse order.",
+                     "Start with the well filling."):
+        assert in_story_order(plan, story, beats, guidance) == (plan, []), guidance
+    assert in_story_order(plan, story, beats, "More dialogue for the goat.")[1]  # other guidance: in order
+    assert in_story_order(plan, "One paragraph only.", beats) == (plan, [])
+    assert follows_the_story([0, 2, 1, None, 3, 6, 5]) and not follows_the_story([9, 0, 1, 2])
+
+
+def test_through_the_writer_a_scrambled_plan_is_written_in_the_story_s_order_unless_guided() -> None:
+    """The plan as the model gives it, out of order, through `Writer.plan`: the scenes come back in
+    the story's order and the take says so; with guidance asking for a flashback, as planned."""
+    from aiuteur.domain import SourceText, StoryInput
+    from aiuteur.pipeline.script import Writer
+    from tests.fakes import ScriptedText
+
+    story = StoryInput(sources=[SourceText(text=POND)])
+    scenes = [("EXT", "FAR BANK", "Tobias reads the letter twice, folds it small and sets it on the water like a leaf."),
+              ("EXT", "LOCK GATES", "Ruth waits at the lock gates until the rain stops."),
+              ("EXT", "FAR BANK", "Behind the mill on the far bank of the pond Tobias sits on a bench feeding the ducks.")]
+    answer = {"title": "The Letter", "characters": [{"name": "Ruth", "look": "raincoat"}, {"name": "Tobias", "look": "old"}],
+              "scenes": [{"int_ext": ie, "location": loc, "time_of_day": "DAY", "summary": summary,
+                          "cast": [n for n in ("Ruth", "Tobias") if n in summary]} for ie, loc, summary in scenes]}
+    for guidance, expected in (("", ["Ruth waits", "Behind the mill", "Tobias reads"]),
+                               ("Open on the letter on the water, then flash back.", ["Tobias reads", "Ruth waits", "Behind the mill"])):
+        text = ScriptedText()
+        text.enqueue(answer)
+        take, plan = Writer(text=text, story=story, guidance=guidance).plan("THE MATERIAL", POND)
+        assert plan is not None
+        assert [next(e for e in expected if s.summary.startswith(e)) for s in plan.scenes] == expected, take.note
+        assert ("did not follow the story" in take.note) == (not guidance), take.note
