@@ -841,14 +841,18 @@ def add_story_look_changes(assets: list[Asset], script: Script, story_text: str,
     return [by_id[a.id] for a in assets]
 
 
-def changes_where_told(assets: list[Asset], scenes: Sequence[Scene]) -> list[Asset]:
-    """Each character's change of look the model recorded in a scene whose text never names them,
-    moved to the scene of `scenes` that names them and shares the most words with the change (the
-    first on a tie, at least two words); kept where it was when none does. A change already said
-    there is not said twice. Run before the story's own changes are added: those stand where the
-    story is, named there or not (a narrator). The real model put the salt crown's "the salt climbs down from the crown into
-    Oriel's hair" at the far shore, where Oriel is not, so stage 8 showed her crowned two scenes
-    before the scene that crowns her (evals at 618ebe5)."""
+def changes_where_told(assets: list[Asset], scenes: Sequence[Scene], *, least: int = 3) -> list[Asset]:
+    """Each character's change of look the model recorded in a scene that does not tell it, moved
+    to the scene of `scenes` that names them and tells it. A scene tells a change by the words
+    they share (names aside). A change stays where the model put it when its scene names the
+    character and shares two words or more with it; else it goes to the naming scene sharing the
+    most (the first on a tie): at least two for a scene that never names them, at least `least`
+    and two more than its own for one that does. A change already said there is not said twice.
+    Run before the story's own changes are added: those stand where the story is, named there or
+    not (a narrator). The real model put the salt crown's "the salt climbs down from the crown into
+    Oriel's hair" at the far shore (evals at 618ebe5), and, replayed at 23be191, in the far-shore
+    scene that names her but tells none of it, so stage 8 showed her crowned two scenes before
+    the throne scene, which tells it word for word."""
     texts = {s.id: scene_text(s) for s in scenes}
     characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
     out: list[Asset] = []
@@ -861,13 +865,18 @@ def changes_where_told(assets: list[Asset], scenes: Sequence[Scene]) -> list[Ass
         own = {w for f in forms for w in content_words(f)}
         changes: list[StateChange] = []
         for c in a.state_changes:
-            if c.scene_id not in texts or c.scene_id in named:
+            if c.scene_id not in texts:
                 changes.append(c)
                 continue
             words = content_words(c.description) - own
+            here = len(words & content_words(texts[c.scene_id]))
+            if c.scene_id in named and here >= 2:
+                changes.append(c)
+                continue
             score = {sid: len(words & content_words(texts[sid])) for sid in named}
             best = max(named, key=lambda sid: score[sid], default=None)  # max keeps the first of a tie
-            if best is None or score[best] < 2:
+            enough = 2 if c.scene_id not in named else max(least, here + 2)
+            if best is None or best == c.scene_id or score[best] < enough:
                 changes.append(c)
                 continue
             if not any(k.scene_id == best and says_the_same(k.description, c.description)

@@ -259,6 +259,35 @@ def test_a_change_of_look_recorded_where_its_person_is_not_moves_to_the_scene_th
     assert placed["Barefoot."] == ids[0]  # nowhere told: kept where the model put it
 
 
+def test_a_change_of_look_recorded_in_a_scene_that_names_the_person_but_tells_none_of_it_moves_too(
+        runner: Runner, engines: FakeEngines, responder: ResponderText) -> None:
+    """Replayed at 23be191, the salt crown's far-shore scene named Oriel but told nothing of her
+    crowning, so the change stayed there and she showed crowned two scenes early. A change whose
+    scene names the person and tells it (two words or more) stays, even where a later scene says
+    more of it; one whose scene tells none of it goes to the scene that does."""
+    from aiuteur.screenplay import parse_fountain
+
+    script = parse_fountain(
+        "Title: Salt\n\nEXT. FAR SHORE - DUSK\n\nOriel watches the black lake. A goat chews kelp.\n\n"
+        "INT. THE MINE - DUSK\n\nOriel ties her brown smock with a red cord and climbs into the white tunnels.\n\n"
+        "INT. THE SALT THRONE - DUSK\n\nThe Queen sets her crown on Oriel's head. The salt climbs down "
+        "from the crown into Oriel's hair and turns it white as frost. The red cord on her brown smock "
+        "turns to salt.\n")
+    pid = project_with_script(runner, script)
+    oriel = {"name": "Oriel", "category": "character", "description": "A girl of nine in a brown smock."}
+    changes = {"1": "The salt climbs down from the crown and turns her hair white as frost.",
+               "2": "A red cord tied round her brown smock."}
+    responder.hook = lambda labels: {  # type: ignore[assignment]
+        "assets": [{**oriel, "scenes": labels}],
+        "changes": [{"asset": "Oriel", "scene": k, "description": d} for k, d in changes.items() if k in labels]}
+    result = runner.run(pid, Stage.ASSETS, action=Extract(references=False))
+    assert result.ok, result.errors
+    ids = [sc.id for sc in script.scenes]
+    placed = {c.description: c.scene_id for c in by_name(saved_assets(runner, pid), "Oriel").state_changes}
+    assert placed[changes["1"]] == ids[2]  # named at the far shore, told at the throne
+    assert placed[changes["2"]] == ids[1]  # told where it was put (the throne says more of it): stays
+
+
 # --- master references -------------------------------------------------------------------------------
 
 
