@@ -28,17 +28,24 @@ from tests.pipeline.writing_fixtures import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _salt_crown() -> tuple[ScriptPlanDraft, list[str]]:
-    """The plan as the saved run wrote it (each scene's heading, synopsis and cast), and its beats."""
-    run = json.loads((REPO / "evals/runs/offline-7cba731-mapmaker-three-tier-salt.json").read_text(encoding="utf-8"))
-    story = next(s for s in run["stories"] if s["slug"] == "the-salt-crown")
-    names = ["Oriel", "Brannock", "Vessaly"]
+def _read_back(run: str, slug: str, names: list[str]) -> tuple[ScriptPlanDraft, list[str]]:
+    """A saved run's script read back as its plan (synopses as summaries), and its beats."""
+    row = next(s for s in json.loads((REPO / "evals/runs" / run).read_text(encoding="utf-8"))["stories"]
+               if s["slug"] == slug)
     scenes = [{"int_ext": sc["int_ext"], "location": sc["location"], "time_of_day": sc["time_of_day"],
                "summary": sc["synopsis"][:400], "cast": [n for n in names if n in sc["synopsis"]]}
-              for sc in story["artifacts"]["script"]["scenes"]]
-    plan = ScriptPlanDraft.model_validate({"title": "The Salt Crown", "scenes": scenes,
+              for sc in row["artifacts"]["script"]["scenes"]]
+    plan = ScriptPlanDraft.model_validate({"title": row["title"], "scenes": scenes,
                                            "characters": [{"name": n, "look": ""} for n in names]})
-    return plan, [b["summary"] for b in story["artifacts"]["beats"]["beats"]]
+    return plan, [b["summary"] for b in (row["artifacts"].get("beats") or {}).get("beats", [])]
+
+
+SALT = ["Oriel", "Brannock", "Vessaly"]
+
+
+def _salt_crown() -> tuple[ScriptPlanDraft, list[str]]:
+    """The plan as the saved run wrote it (each scene's heading, synopsis and cast), and its beats."""
+    return _read_back("offline-7cba731-mapmaker-three-tier-salt.json", "the-salt-crown", SALT)
 
 
 def test_scenes_that_retell_one_passage_are_written_once() -> None:
@@ -104,15 +111,7 @@ def test_through_the_stage_the_plan_note_says_what_code_changed(runner: Runner, 
 
 
 def _saved_plan(run: str, slug: str) -> ScriptPlanDraft:
-    """A saved run's script read back as its plan (headings, synopses as summaries, casts by name)."""
-    row = next(s for s in json.loads((REPO / "evals/runs" / run).read_text(encoding="utf-8"))["stories"]
-               if s["slug"] == slug)
-    names = ["Oriel", "Brannock", "Vessaly"]
-    scenes = [{"int_ext": sc["int_ext"], "location": sc["location"], "time_of_day": sc["time_of_day"],
-               "summary": sc["synopsis"][:400], "cast": [n for n in names if n in sc["synopsis"]]}
-              for sc in row["artifacts"]["script"]["scenes"]]
-    return ScriptPlanDraft.model_validate({"title": "The Salt Crown", "scenes": scenes,
-                                           "characters": [{"name": n, "look": ""} for n in names]})
+    return _read_back(run, slug, SALT)[0]
 
 
 def test_the_part_of_the_story_no_scene_tells_gets_scenes_from_the_story_s_own_words() -> None:
@@ -246,18 +245,6 @@ def test_stage_5_puts_the_salt_crown_s_crowning_in_the_scene_that_tells_it() -> 
     assert today.scenes[story_scenes(today, chars, paragraphs)[crowning]].number == "7"
 
 
-def _read_back(run: str, slug: str, names: list[str]) -> tuple[ScriptPlanDraft, list[str]]:
-    """A saved run's script read back as its plan (synopses as summaries), and its beats."""
-    row = next(s for s in json.loads((REPO / "evals/runs" / run).read_text(encoding="utf-8"))["stories"]
-               if s["slug"] == slug)
-    scenes = [{"int_ext": sc["int_ext"], "location": sc["location"], "time_of_day": sc["time_of_day"],
-               "summary": sc["synopsis"][:400], "cast": [n for n in names if n in sc["synopsis"]]}
-              for sc in row["artifacts"]["script"]["scenes"]]
-    plan = ScriptPlanDraft.model_validate({"title": row["title"], "scenes": scenes,
-                                           "characters": [{"name": n, "look": ""} for n in names]})
-    return plan, [b["summary"] for b in row["artifacts"]["beats"]["beats"]]
-
-
 def test_the_finished_plan_follows_the_story_with_code_s_own_scenes_in_place() -> None:
     """The real model's plans at 618ebe5, after code's additions: the lantern ended on the roof
     before the jacket scene (Gus's change of look then had no scene after it), the salt crown
@@ -287,7 +274,7 @@ def test_the_story_s_order_gives_way_to_a_treatment_or_filmmaker_that_chose_anot
     guidance asking for a flashback, keeps the plan's order; so does a story of one paragraph."""
     from aiuteur.pipeline.script import follows_the_story, in_story_order
 
-    plan, beats = _read_back("offline-618ebe5-corpus8.json", "the-salt-crown", ["Oriel", "Brannock", "Vessaly"])
+    plan, beats = _read_back("offline-618ebe5-corpus8.json", "the-salt-crown", SALT)
     story = load_story(CORPUS_DIR / "the-salt-crown.md").text
     ending = next(b for b in beats if "crown" in b.lower())
     assert in_story_order(plan, story, [ending, *beats]) == (plan, [])
