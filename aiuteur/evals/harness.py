@@ -326,7 +326,7 @@ def measure(story: CorpusStory, a: dict[str, Any], examples: set[str]) -> dict[s
             "beats": metrics.copied_sentences(text, beat_texts),
             "script": metrics.copied_sentences(text, actions),
         },
-        "looks": metrics.look_changes(labels, script, assets, states),
+        "looks": metrics.look_changes(labels, script, assets, states, text),
         "places": metrics.places(labels, script),
         "non_things": metrics.non_things(assets, shots),
         "shots": metrics.shot_variety(shots, assets),

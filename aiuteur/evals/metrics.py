@@ -338,8 +338,22 @@ def shows_new_look(text: str, change: LookChangeLabel) -> bool:
     return sum(mentions(text, [k]) for k in change.keywords) >= 2 or mentions(text, change.told_by)
 
 
+def fresh_words(change: LookChangeLabel, story: str) -> LookChangeLabel:
+    """The change's keywords and words of the act less those the story already uses before the
+    paragraph that tells it: they say what the world was like before the change, not the new look
+    (three-tier's "cake", in a story about a cake, flagged Adaeze baking in scene 1 as already
+    covered in it at 1f049c7)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", story) if p.strip()]
+    at = next((i for i, p in enumerate(paragraphs) if change.told_by and mentions(p, change.told_by)), None)
+    if not at:
+        return change
+    before = "\n\n".join(paragraphs[:at])
+    return change.model_copy(update={"keywords": [k for k in change.keywords if not mentions(before, [k])],
+                                     "told_by": [t for t in change.told_by if not mentions(before, [t])]})
+
+
 def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
-                 states_by_scene: dict[str, Data | None]) -> Data:
+                 states_by_scene: dict[str, Data | None], story: str = "") -> Data:
     """Each labelled look change: is it in the asset state of a scene set where the new look shows,
     and not before the scene that tells it?
 
@@ -347,7 +361,9 @@ def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
     in the registry's state changes for such a scene (stage 5), for where a miss comes from. With
     the label's `told_by` (the words of the act), the first scene whose lines say them is where
     the change happens: a state showing the new look in a scene before it is `early`, and the
-    change is not caught (the-salt-crown at 72acc67 showed the crown three scenes early).
+    change is not caught (the-salt-crown at 72acc67 showed the crown three scenes early). With the
+    `story`, a word the story uses before it tells the change does not show the new look early
+    (`fresh_words`).
     """
     results: list[Data] = []
     for change in labels.look_changes:
@@ -373,8 +389,9 @@ def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
                 c.get("scene_id") in sids and mentions(str(c.get("description") or ""), change.keywords)
                 for c in asset.get("state_changes") or []
             )
+            fresh = fresh_words(change, story)
             early = [i + 1 for i, s in enumerate(all_scenes) if told is not None and i < told
-                     and shows_new_look(states_text(states_by_scene.get(str(s.get("id"))), aid), change)]
+                     and shows_new_look(states_text(states_by_scene.get(str(s.get("id"))), aid), fresh)]
             row["early"] = early
             row["caught"] = not early and any(
                 mentions(states_text(states_by_scene.get(sid), aid), change.keywords) for sid in sids)

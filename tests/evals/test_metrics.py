@@ -327,3 +327,26 @@ def test_a_look_shown_before_the_scene_that_tells_its_change_is_early_not_caught
     got = metrics.look_changes(labels, script(BAKERY, PIER, {**pier_again, "heading": "INT. BAKERY - NIGHT",
                                                               "location": "BAKERY"}), ASSETS, on_time)
     assert got["caught"] == 0 and "which tells the change" in got["changes"][0]["why"]
+
+
+def test_a_word_the_story_uses_before_the_change_does_not_show_the_new_look_early() -> None:
+    """Three-tier at 1f049c7: Adaeze baking in scene 1 ("working on her grandmother's cake ...
+    walls covered in white wallpaper") read as already covered in cake, because "cake" was a
+    keyword of a story about a cake. A keyword the story says before it tells the change no
+    longer counts towards an early look; the same state with the new look's own words still does."""
+    change = LABELS.look_changes[0].model_copy(update={"keywords": ["coat", "red coat", "wind-blown"],
+                                                       "told_by": ["pulls on"]})
+    labels = LABELS.model_copy(update={"look_changes": [change]})
+    story = ("Nell hangs a coat on the hook by the bakery oven.\n\n"
+             "At the pier Nell pulls on her father's red coat, her hair wind-blown.")
+    pier_again = {"id": "s3", "number": "3", "heading": "EXT. PIER - NIGHT", "location": "PIER", "elements": [
+        _el("action", "Nell pulls on her father's red coat against the wind.")]}
+    sc = script(BAKERY, PIER, pier_again)
+    baking = {"s2": {"states": [{"asset_id": "a1", "description": "Nell by a coat on its hook, her hair wind-blown"}]},
+              "s3": {"states": [{"asset_id": "a1", "description": "Nell in her father's red coat"}]}}
+    assert metrics.look_changes(labels, sc, ASSETS, baking)["changes"][0]["early"] == [2]  # without the story
+    got = metrics.look_changes(labels, sc, ASSETS, baking, story)
+    assert got["caught"] == 1 and got["changes"][0]["early"] == []
+    shown = {**baking, "s2": {"states": [{"asset_id": "a1", "description": "Nell in a red coat, wind-blown"}]}}
+    assert metrics.look_changes(labels, sc, ASSETS, shown, story)["changes"][0]["early"] == [2]
+    assert metrics.fresh_words(change, "Nell pulls on the coat.") == change  # told in the first paragraph: all count
