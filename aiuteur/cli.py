@@ -296,7 +296,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from aiuteur.evals.harness import EvalConfig, parse_pins, read_json, run_eval
+    from aiuteur.evals.harness import EvalConfig, parse_pins, read_json, run_eval, write_json
     from aiuteur.evals.report import compare, markdown, write_markdown
 
     if args.compare:
@@ -305,6 +305,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if args.report:
         doc = read_json(Path(args.report))
+        if args.rescore:
+            from aiuteur.evals.harness import rescore
+
+            doc = rescore(doc)
+            if args.out:
+                write_json(Path(args.out), doc)
     elif args.replay:
         from aiuteur.evals.replay import ReplayConfig, replay
 
@@ -396,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE", help="result JSON (default: evals/runs/<run id>.json)")
     s.add_argument("--markdown", metavar="FILE", help="write the run's table into FILE (e.g. docs/evals.md)")
     s.add_argument("--report", metavar="RESULT.json", help="no run: print (and --markdown) an earlier result")
+    s.add_argument("--rescore", action="store_true",
+                   help="with --report: measure its saved artifacts again with today's labels and metrics "
+                        "(--out writes the rescored result)")
     s.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="no run: two results side by side")
     s.add_argument("--replay", metavar="RESULT.json",
                    help="make stage 5 (or 8) and stage 8 again on the saved script and shot lists of an earlier result")

@@ -174,6 +174,22 @@ def finish_run(doc: dict[str, Any], out: Path) -> dict[str, Any]:
     return doc
 
 
+def rescore(doc: dict[str, Any], corpus: Path = CORPUS_DIR) -> dict[str, Any]:
+    """A saved run measured again from its saved artifacts with today's labels and metrics (after a
+    label or metric is corrected), its summary with them; the run records the commit it was
+    rescored at. Stories no longer in the corpus, or that crashed, keep their metrics."""
+    stories = {s.slug: s for s in load_corpus(corpus)}
+    examples = example_vocabulary()
+    rows = []
+    for row in doc.get("stories", []):
+        story = stories.get(row.get("slug", ""))
+        if story is not None and not row.get("crashed"):
+            row = {**row, "metrics": measure(story, row.get("artifacts") or {}, examples)}
+        rows.append(row)
+    run = {**doc.get("run", {}), "rescored": git_commit() or "?"}
+    return {**doc, "run": run, "stories": rows, "summary": summarize(rows)}
+
+
 def stage_record(stages: dict[str, dict[str, Any]], stage: Stage) -> dict[str, Any]:
     """The record of `stage` in a story's row (made empty the first time)."""
     return stages.setdefault(stage.value, {

@@ -77,7 +77,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Profile **{run.get('profile')}** ({run.get('profile_why')}); text model {run.get('text_model')}; "
         f"machine: {run.get('machine')}; commit {run.get('git') or '?'}; prompt versions: {pins}; "
-        f"seed {run.get('seed')}; {run.get('note', '')}.",
+        f"seed {run.get('seed')}; {run.get('note', '')}"
+        + (f"; metrics rescored from its saved artifacts at {run['rescored']}" if run.get("rescored") else "") + ".",
         "",
         "| story | " + " | ".join(h for h, _ in STORY_COLUMNS) + " |",
         "|---|" + "---|" * len(STORY_COLUMNS),

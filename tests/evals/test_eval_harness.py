@@ -16,7 +16,7 @@ from aiuteur.cli import main
 from aiuteur.engines import usage
 from aiuteur.evals.harness import EVAL_STAGES, read_json
 from aiuteur.evals.report import compare, markdown, write_markdown
-from aiuteur.settings import PROFILES_DIR
+from aiuteur.settings import PROFILES_DIR, REPO_ROOT
 
 STORY = "tuba-audition"
 
@@ -176,3 +176,20 @@ def test_a_servers_cached_tokens_and_timings_explain_where_the_time_went() -> No
 
 # The real offline model takes a corpus story through stages 2-9 in tests/pipeline/test_writing_real.py
 # (AIUTEUR_REAL_EVAL=1): the same harness, asserting the structural numbers.
+
+
+def test_a_saved_run_is_rescored_from_its_artifacts_after_a_label_is_corrected(tmp_path: Path) -> None:
+    """The real run at 1f049c7 counted three-tier's look change as missed ("early": Adaeze baking
+    read as covered in cake, by the loose keyword "cake"); `eval --report --rescore` measures its
+    saved artifacts again with today's labels and metrics, and the table says it was rescored."""
+    saved = REPO_ROOT / "evals/runs/offline-1f049c7-corpus8.json"
+    doc = json.loads(saved.read_text(encoding="utf-8"))
+    assert doc["summary"]["looks"] == [8, 9]
+    out, md = tmp_path / "rescored.json", tmp_path / "evals.md"
+    assert main(["eval", "--report", str(saved), "--rescore", "--out", str(out), "--markdown", str(md)]) == 0
+    again = json.loads(out.read_text(encoding="utf-8"))
+    row = next(r for r in again["stories"] if r["slug"] == "three-tier-disaster")
+    assert row["metrics"]["looks"]["caught"] == 1 and row["metrics"]["looks"]["changes"][0]["early"] == []
+    assert again["summary"]["looks"] == [9, 9] and again["summary"]["speakers"] == doc["summary"]["speakers"]
+    assert again["run"]["rescored"] and "metrics rescored from its saved artifacts at" in md.read_text(encoding="utf-8")
+    assert [r["seconds"] for r in again["stories"]] == [r["seconds"] for r in doc["stories"]]  # the run is the run
