@@ -269,6 +269,25 @@ def test_the_finished_plan_follows_the_story_with_code_s_own_scenes_in_place() -
         assert in_story_order(ordered, story, beats) == (ordered, [])  # in order already: left as it is
 
 
+def test_a_scene_of_a_few_words_goes_to_its_place_in_the_story_and_an_invented_epilogue_stays() -> None:
+    """The salt crown at 1f049c7 ended on the far shore's talk ('"A child," says Vessaly. "And a
+    goat..."'), after the crowning and the ending; with "goat" a word of a character's name, no
+    paragraph stands out for it, so it goes to the paragraph set on the far shore that it tells.
+    The wash bay at 72acc67 ended on an invented epilogue back at the wash bay; it tells nothing
+    the story sets there, so it stays at the end."""
+    from aiuteur.pipeline.script import in_story_order
+
+    plan, beats = _read_back("offline-1f049c7-corpus8.json", "the-salt-crown", ["Oriel", "Brannock the goat", "Vessaly"])
+    story = load_story(CORPUS_DIR / "the-salt-crown.md").text
+    assert plan.scenes[-1].location == "FAR SHORE"
+    ordered, _ = in_story_order(plan, story, beats)
+    assert [s.location for s in ordered.scenes] == ["THE MINE", "VILLAGE OF HESSOCK", "WHITE TUNNELS", "FAR SHORE",
+                                                    "THE SALT QUEEN'S THRONE", "VILLAGE OF HESSOCK"]
+    wash, beats = _read_back("offline-72acc67-corpus7.json", "the-wash-bay", ["Teodora Ruiz", "Amos Kettle", "Lenny Okafor"])
+    ordered, _ = in_story_order(wash, load_story(CORPUS_DIR / "the-wash-bay.md").text, beats)
+    assert ordered.scenes[-1].summary.startswith("Teodora walks back to the wash bay, where she is greeted")
+
+
 def test_the_story_s_order_gives_way_to_a_treatment_or_filmmaker_that_chose_another() -> None:
     """A treatment that opens on the ending (its first beat is the story's last paragraph), or
     guidance asking for a flashback, keeps the plan's order; so does a story of one paragraph."""
