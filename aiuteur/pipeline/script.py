@@ -341,7 +341,7 @@ _OWN_ORDER = re.compile(
 def story_position(text: str, own: list[set[str]], names: set[str], *, least: int = 4, margin: int = 2) -> int | None:
     """The story paragraph (index into `own`, each paragraph's content words) that `text` clearly
     tells: the one sharing the most content words with it, names aside (they are in every scene),
-    at least `least` and more than any other paragraph; None when no paragraph stands out."""
+    at least `least` and `margin` more than any other paragraph; None when no paragraph stands out."""
     words = content_words(text) - names
     scores = [len(words & o) for o in own]
     if not scores:
