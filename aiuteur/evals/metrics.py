@@ -361,7 +361,9 @@ def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
     in the registry's state changes for such a scene (stage 5), for where a miss comes from. With
     the label's `told_by` (the words of the act), the first scene whose lines say them is where
     the change happens: a state showing the new look in a scene before it is `early`, and the
-    change is not caught (the-salt-crown at 72acc67 showed the crown three scenes early). With the
+    change is not caught (the-salt-crown at 72acc67 showed the crown three scenes early), and when
+    no scene says them the change is not caught either: the film never shows it happen (the salt
+    crown at aadab80 had no scene of the crowning, yet showed Oriel crowned from the far shore). With the
     `story`, a word the story uses before it tells the change does not show the new look early
     (`fresh_words`).
     """
@@ -379,6 +381,8 @@ def look_changes(labels: StoryLabels, script: Data | None, assets: Data | None,
                      "in_registry": False, "early": [], "why": ""}
         if asset is None:
             row["why"] = "the character was not extracted"
+        elif change.told_by and told is None and all_scenes:
+            row["why"] = "no scene tells the change (none says " + ", ".join(f'"{t}"' for t in change.told_by[:3]) + ")"
         elif not scenes:
             row["why"] = "no scene is set where the new look shows" + (
                 "" if told is None else f" (from scene {told + 1}, which tells the change, on)")

@@ -350,3 +350,17 @@ def test_a_word_the_story_uses_before_the_change_does_not_show_the_new_look_earl
     shown = {**baking, "s2": {"states": [{"asset_id": "a1", "description": "Nell in a red coat, wind-blown"}]}}
     assert metrics.look_changes(labels, sc, ASSETS, shown, story)["changes"][0]["early"] == [2]
     assert metrics.fresh_words(change, "Nell pulls on the coat.") == change  # told in the first paragraph: all count
+
+
+def test_a_look_change_no_scene_tells_is_not_caught_even_where_the_new_look_shows() -> None:
+    """The salt crown at aadab80 had no scene of the crowning, yet Oriel's states showed her crowned
+    from the far shore on, and the metric counted that as caught: the film never shows it happen.
+    With the label's words of the act, a change no scene says is missed, and the row says why."""
+    change = LABELS.look_changes[0].model_copy(update={"told_by": ["puts on", "pulls on"]})
+    labels = LABELS.model_copy(update={"look_changes": [change]})
+    shown = {"s2": {"states": [{"asset_id": "a1", "description": "Nell in her father's red coat"}]}}
+    got = metrics.look_changes(labels, script(BAKERY, PIER), ASSETS, shown)
+    assert got["caught"] == 0 and got["changes"][0]["why"] == 'no scene tells the change (none says "puts on", "pulls on")'
+    told = {**PIER, "elements": [_el("action", "On the pier Nell pulls on her father's red coat.")]}
+    assert metrics.look_changes(labels, script(BAKERY, told), ASSETS, shown)["caught"] == 1
+    assert metrics.look_changes(LABELS, script(BAKERY, PIER), ASSETS, shown)["caught"] == 1  # no words of the act labelled
