@@ -320,11 +320,9 @@ def in_material_order(plan: ScriptPlanDraft, marks: list[str], *, least: int = 4
     keys: list[int] = []
     last = 0
     for s in plan.scenes:
-        own = content_words(s.summary)
-        scores = sorted(((len(own & w), -k) for k, w in enumerate(told)), reverse=True)
-        (best, at), (second, _) = scores[0], scores[1]
-        if best >= least and best - second >= margin:
-            last = -at
+        found = story_position(s.summary, told, set(), least=least, margin=margin)
+        if found is not None:
+            last = found
         keys.append(last)
     order = sorted(range(len(plan.scenes)), key=lambda i: (keys[i], i))
     if order == list(range(len(plan.scenes))):
@@ -336,6 +334,11 @@ def in_material_order(plan: ScriptPlanDraft, marks: list[str], *, least: int = 4
 _OWN_ORDER = re.compile(
     r"\b(?:flash[- ]?backs?|flash[- ]?forwards?|non-?linear|out of order|in medias res|backwards|reverse order|"
     r"(?:open|opens|begin|begins|start|starts|end|ends)\s+(?:on|with|at|in)\b)", re.IGNORECASE)
+
+
+def _plan_and_story_people(plan: ScriptPlanDraft, story_text: str) -> list[str]:
+    """The plan's characters, then every name and form of the people the story names."""
+    return [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
 
 
 def story_position(text: str, own: list[set[str]], names: set[str], *, least: int = 4, margin: int = 2) -> int | None:
@@ -384,7 +387,7 @@ def in_story_order(plan: ScriptPlanDraft, story_text: str, marks: list[str], gui
     paragraphs = story_paragraphs(story_text)
     if len(paragraphs) < 2 or len(plan.scenes) < 2 or _OWN_ORDER.search(guidance or ""):
         return plan, []
-    people = [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
+    people = _plan_and_story_people(plan, story_text)
     names = {w for n in people for w in content_words(n)}
     own = [content_words(p) - names for p in paragraphs]
     if not follows_the_story([story_position(m, own, names) for m in marks]):
@@ -518,7 +521,7 @@ def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, 
     if len(paragraphs) < 2 or not plan.scenes:
         return plan, []
     names = {w for c in plan.characters for w in content_words(c.name)}
-    people = [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
+    people = _plan_and_story_people(plan, story_text)
     names |= {w for n in people for w in content_words(n)}
     tells = told_by(plan, paragraphs)
     own = [content_words(p) - names for p in paragraphs]
@@ -586,7 +589,7 @@ def without_paragraphs_told_twice(plan: ScriptPlanDraft, story_text: str, *, sha
     paragraphs = story_paragraphs(story_text)
     if len(paragraphs) < 2 or len(plan.scenes) < 2:
         return plan, []
-    people = [c.name for c in plan.characters] + [n for p in story_people(story_text) for n in (p.name, *p.forms)]
+    people = _plan_and_story_people(plan, story_text)
     names = {w for n in people for w in content_words(n)}
     places = story_places(story_text, people)
     where = settings(paragraphs, [p.head for p in places])
