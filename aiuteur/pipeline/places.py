@@ -217,6 +217,10 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
     if not someone:
         return []
     used = 0
+    opening = _opening_place(toks, start, people)
+    if opening is not None:
+        found.append((opening[0], opening[1], True))
+        used = opening[2]
     for i, t in enumerate(toks[1:], start=1):  # "came home", "at home": home is where somebody is
         if t.lower() == "home" and toks[i - 1].lower() in _HOMEWARD and not in_mind(" ".join(toks[:i])):
             found.append(("home", "home", i - 1 == start))
@@ -232,6 +236,74 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
             if not in_mind(" ".join(toks[: i + 1])) and not _where_a_thing_is(toks, i, people):
                 found.append((got[0], got[1], i == start))
     return found
+
+
+#: Nouns an opening phrase names that are not places: times ("On the morning of the twelfth", "On
+#: Tuesday", "At two"), manners and states ("In silence", "At once"), parts of a body or a mind,
+#: pronouns ("Behind it"), and what one sees things in ("In the mirror a tired stranger looks back").
+_NOT_WHERE = frozenset(re.findall(r"\S+", """morning mornings afternoon evening evenings night nights day days
+daytime week weeks weekend month months year years hour hours minute minutes second seconds moment moments
+instant time times while dawn daybreak dusk sunset sunrise noon midday midnight twilight season spring summer
+autumn fall winter holiday holidays christmas easter birthday end ending beginning start middle meantime
+meanwhile once last first least most all any general particular short fact truth case way ways event events
+spite silence quiet dark darkness light shadow shadows turn return answer reply response hurry haste rush
+secret private public contrast addition words word life death dream dreams sleep mind minds thought thoughts
+head heart hand hands arm arms eye eyes face voice tears panic fear anger love joy relief horror surprise
+despair theory practice principle future past present age ages order charge front total sum half part
+course name sake behalf favour favor place stead memory memories honour honor return agreement tune time
+fact effect reality vain earnest truth advance particular common total response exchange doubt danger
+trouble luck detail details brief confidence it this that these those here there which what whom one two three
+four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand monday tuesday
+wednesday thursday friday saturday sunday january february march april may june july august september
+october november december mirror mirrors reflection window windows glass picture pictures photo photograph
+photographs screen distance background foreground paper papers newspaper book books letter letters film
+story stories news song phone breakfast lunch dinner supper tea rain snow wind fog mist storm heat cold sun
+sunshine sunlight moonlight starlight"""))
+
+
+#: Prepositions that put somebody in a place of any name ("in orbit", "at the launch pad"); "under",
+#: "behind", "by" put them beside a thing ("Under the one working spotlight he shone"), and name a
+#: place only when its head word is one (`PLACE_HEADS`).
+_INTO = frozenset({"in", "inside", "on", "at", "into", "onto", "within"})
+
+
+def _opening_place(toks: list[str], start: int, people: set[str]) -> tuple[str, str, int] | None:
+    """(phrase, key, end) of the place a sentence opens on ("Out on the launch pad the wind
+    smelled of fuel", "In orbit, she floated"), or None. A sentence that opens on a phrase of place
+    sets its scene there, whether or not its head is a word `PLACE_HEADS` knows: the phrase is one
+    or two prepositions of place (`_INTO`, after "out", "back", "up" or "down"), a noun phrase of
+    at most four words, and then a comma or the
+    start of a clause (a determiner, a pronoun, a name). Times, manners and states ("On the morning
+    of the twelfth", "In silence", "At once") and people are not places (`_NOT_WHERE`)."""
+    if start >= len(toks) or toks[start].lower() not in _INTO | {"out", "back", "up", "down"}:
+        return None
+    j = start + 1
+    if j < len(toks) and toks[j].lower() in _INTO:
+        j += 1  # "out on", "back at", "up in"
+    elif toks[start].lower() in {"out", "back", "up", "down"}:
+        return None
+    known = _place_at(toks, j, people, det_needed=False)
+    if known is not None:
+        return known
+    words, k = _noun_phrase(toks, j, det_needed=False)
+    cut = next((i for i, w in enumerate(words) if i > 0 and (w.lower() in _PERSON_WORDS | {"there", "it"}
+                                                              or (w[:1].isupper() and w.lower() in people))), None)
+    if cut is not None:  # "Under the old viaduct they waited": the phrase ends where its clause begins
+        words, k = words[:cut], j + cut
+    core = [w for w in words if w.lower() not in _DETS]
+    if not core or len(core) > 4 or k >= len(toks):
+        return None
+    if words[0].lower() in _DETS - {"the", "a", "an"}:
+        return None  # "In her hurry", "On his knees": hers, not a place
+    nxt = toks[k]
+    if not (nxt == "," or nxt.lower() in _DETS or nxt.lower() in _PERSON_WORDS or nxt.lower() in {"there", "it"}
+            or (nxt[:1].isupper() and nxt.lower() in people)):
+        return None
+    head = core[-1].lower().strip("'’")
+    if (head in _NOT_WHERE or head in _PERSON_NOUNS or not head.isalpha() or any(w.lower() in people for w in core)
+            or is_person_noun(core[-1]) or head.endswith("ing") or head.endswith("ly")):
+        return None
+    return " ".join(words), " ".join(w.lower() for w in core), k
 
 
 #: Where a thing is, not a person: "the dust in the well", "a kettle on the stove".
