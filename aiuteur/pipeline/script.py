@@ -511,6 +511,10 @@ def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, 
     paragraphs, where they fall. A paragraph is untold when the scene it aligns to (`told_by`)
     shares fewer than `least` of its content words, or under `share` of them, names left aside
     (names are in every scene).
+    One paragraph between two runs of untold story that a scene tells within one word of that bar
+    joins them, when each holds half of `enough` and one is too short alone: the salt crown at
+    aadab80 told Oriel's thought (2 of its 10 words) and so split the queen's bargain (21 words) and
+    the crowning (19) into two runs, each too short for a scene, and the crowning was lost.
     A run of untold paragraphs holding at least `enough` content words becomes scenes, one for
     each place the story sets them at (`places.story_places`, carried from paragraph to paragraph
     as `screen_words.settings` does; else the place of the scene before), at most `most` in all.
@@ -525,8 +529,10 @@ def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, 
     names |= {w for n in people for w in content_words(n)}
     tells = told_by(plan, paragraphs)
     own = [content_words(p) - names for p in paragraphs]
-    untold = [len(own[i] & (content_words(" ".join([plan.scenes[j].summary, plan.scenes[j].location])) - names))
-              < max(least, share * len(own[i])) for i, j in enumerate(tells)]
+    shared = [len(own[i] & (content_words(" ".join([plan.scenes[j].summary, plan.scenes[j].location])) - names))
+              for i, j in enumerate(tells)]
+    bar = [max(least, share * len(own[i])) for i in range(len(paragraphs))]
+    untold = [shared[i] < bar[i] for i in range(len(paragraphs))]
     places = story_places(story_text, people)
     where = settings(paragraphs, [p.head for p in places])
     runs: list[list[int]] = []
@@ -535,7 +541,16 @@ def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, 
             runs[-1].append(i)
         elif gap:
             runs.append([i])
-    runs = [r for r in runs if sum(len(own[i]) for i in r) >= enough]
+    def size(run: list[int]) -> int:
+        return sum(len(own[i]) for i in run)
+
+    for k in range(len(runs) - 1, 0, -1):  # one paragraph barely told between two runs is theirs
+        first, then = runs[k - 1], runs[k]
+        middle = first[-1] + 1
+        if (then[0] == middle + 1 and shared[middle] < bar[middle] + 1
+                and enough // 2 <= min(size(first), size(then)) < enough):
+            runs[k - 1:k + 1] = [[*first, middle, *then]]
+    runs = [r for r in runs if size(r) >= enough]
     if not runs:
         return plan, []
     scenes = list(plan.scenes)
@@ -563,12 +578,30 @@ def add_untold_story(plan: ScriptPlanDraft, story_text: str, *, least: int = 2, 
             inside = place.inside if place is not None else before.int_ext == "INT"
             scenes.insert(at, ScenePlanDraft(
                 int_ext="INT" if inside else "EXT", location=location, time_of_day=before.time_of_day,
-                summary=" ".join(sentences_whole(passage)[:3])[:400], cast=_untold_cast(passage, known, before.cast)))
+                summary=passage_summary([paragraphs[i] for i in group]), cast=_untold_cast(passage, known, before.cast)))
             added.append(f"scene {at + 1} at {location} (story paragraph{'s' if len(group) > 1 else ''} "
                          f"{', '.join(str(i + 1) for i in group)})")
             at += 1
             shift += 1
     return (plan.model_copy(update={"scenes": scenes}), added) if added else (plan, [])
+
+
+def passage_summary(paragraphs: list[str], *, most: int = 400) -> str:
+    """A scene summary from the story's own paragraphs, in their order, within `most` characters:
+    the first sentence of each paragraph, then the second of each, and so on while they fit. The
+    first three sentences of the whole passage told only its first paragraph: the queen's bargain
+    and not the crowning after it."""
+    sentences = [sentences_whole(p) for p in paragraphs]
+    chosen: set[tuple[int, int]] = set()
+    used = 0
+    for rank in range(max((len(s) for s in sentences), default=0)):
+        for p, said in enumerate(sentences):
+            if rank < len(said) and used + len(said[rank]) + 1 <= most:
+                chosen.add((p, rank))
+                used += len(said[rank]) + 1
+    if not chosen:
+        return " ".join(s for said in sentences for s in said)[:most]
+    return " ".join(sentences[p][r] for p, r in sorted(chosen))
 
 
 def without_paragraphs_told_twice(plan: ScriptPlanDraft, story_text: str, *, share: float = 0.7,

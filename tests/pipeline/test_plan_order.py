@@ -132,6 +132,29 @@ def test_the_part_of_the_story_no_scene_tells_gets_scenes_from_the_story_s_own_w
     assert add_untold_story(plan, "") == (plan, [])
 
 
+def test_a_barely_told_paragraph_between_two_untold_ones_does_not_split_them_into_nothing() -> None:
+    """The salt crown at aadab80 had no scene of the crowning: the queen's bargain (1 of 21 words
+    told) and the crowning (0 of 19) were untold, but Oriel's thought between them shared 2 of its
+    10 words with a scene (the 20 % bar exactly) and split them into two runs, each under the 25
+    words a scene needs. Read back from that run's script, the three are one run now, and the scene
+    made of them tells each paragraph, the crowning too, in the story's words and order."""
+    from aiuteur.pipeline.script import passage_summary
+
+    plan, _ = _read_back("offline-aadab80-salt.json", "the-salt-crown", SALT)
+    text = load_story(CORPUS_DIR / "the-salt-crown.md").text
+    told, added = add_untold_story(plan, text)
+    assert added == ["scene 6 at FAR SHORE (story paragraphs 7, 8, 9)"]
+    summary = told.scenes[5].summary
+    for opening in ("Oriel asks for the water back.", "Oriel thinks about the dust in the well.",
+                    "The queen lifts her crown of white crystals and sets it on Oriel's head."):
+        assert opening in summary, summary
+    assert summary.index("Oriel asks") < summary.index("Oriel thinks") < summary.index("The queen lifts")
+    assert told.scenes[5].cast[0] == "Oriel" and len(summary) <= 400
+    # The summary: first sentences first, then seconds while they fit, always in the story's order.
+    assert passage_summary(["A one. A two. A three.", "B one. B two."], most=30) == "A one. A two. B one. B two."
+    assert passage_summary([]) == ""
+
+
 def test_the_writers_plan_adds_the_ending_the_model_left_out_and_says_so() -> None:
     """Through the Writer: a plan that stops before the story's ending gets the ending as a scene,
     from the story's own words, set where the story is, with the people it names; the note says so."""
