@@ -1102,6 +1102,50 @@ def mend_scene(draft: SceneDraft, *, number: str, summary: str, cast: list[str],
     return draft, notes
 
 
+_SELF_WORDS = re.compile(r"\b(?:i|me|my|mine|we|us|our|ours|you|your|yours)\b")
+
+
+def story_narration(text: str, names: list[str]) -> list[str]:
+    """The story's sentences of third-person narration, as `words_key`s: outside its quotes and
+    its letters (`letter_paragraphs`, signed by one of `names`), in nobody's first person and to
+    no "you" (a narrator's "I" or a letter may be heard as voice-over: the letters story's "You
+    stood in the door of the hut" is Alder's letter)."""
+    letters = letter_paragraphs(text, names)
+    out = []
+    for paragraph in story_paragraphs(text):
+        if paragraph in letters:
+            continue
+        for sentence in sentences_whole(unquoted(paragraph, " | ")):
+            for part in sentence.split("|"):
+                key = words_key(part)
+                if len(key.split()) >= 2 and not _SELF_WORDS.search(key):
+                    out.append(key)
+    return out
+
+
+def narration_not_speech(draft: SceneDraft, narration: list[str],
+                         speech: list[tuple[str, str]]) -> tuple[SceneDraft, list[str]]:
+    """The scene with each line of dialogue that is the story's third-person narration (a whole
+    narration sentence, or four or more of its words in a row; and none of anybody's speech) made
+    action again: the real model wrote "Four minutes into the flight a warning light came on over
+    Hal's knee" as the flight surgeon's line, and "He froze." as Priya's, in an unseen story
+    (3fe0c29). Returns the scene and the lines made action."""
+    out: list[Any] = []
+    moved: list[str] = []
+    for e in draft.elements:
+        if isinstance(e, DialogueLine):
+            line = words_key(e.text)
+            told = any(line == key or (len(line.split()) >= 4 and f" {line} " in f" {key} ") for key in narration)
+            said = any(f" {line} " in f" {key} " or f" {key} " in f" {line} " for _, key in speech)
+            if told and not said:
+                words = e.text.strip().strip('"“”').strip().rstrip(",;:")
+                out.append(ActionLine(kind="action", text=words if words[-1:] in ".!?" else f"{words}."))
+                moved.append(f"{speaker_of(e.speaker)}: {e.text[:40]}")
+                continue
+        out.append(e)
+    return (SceneDraft.model_construct(elements=out), moved) if moved else (draft, [])
+
+
 def with_true_speakers(draft: SceneDraft, speech: list[tuple[str, str]],
                        cast: list[str]) -> tuple[SceneDraft, list[str]]:
     """The scene with each line the story gives to someone else put back in its speaker's mouth:
@@ -1916,6 +1960,11 @@ class Writer:
         try:
             draft, mended = mend_scene(draft, number=number, summary=summary, cast=cast, people=people or cast)
             notes += mended
+            narration = story_narration(self.story_text, list(dict.fromkeys([*cast, *(people or [])])))
+            draft, narrated = narration_not_speech(draft, narration, speech or [])
+            if narrated:
+                notes.append(f"Scene {number} gave the story's narration as dialogue ({'; '.join(narrated[:3])}); "
+                             "it is action now.")
             draft, moved = with_true_speakers(draft, speech or [], cast)
             if moved:
                 notes.append(f"Lines the story gives to someone else were put right: {'; '.join(moved[:3])}.")

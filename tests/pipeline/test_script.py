@@ -559,6 +559,46 @@ def test_a_letter_writer_who_never_speaks_is_heard_reading_their_letter(runner: 
     assert "CORIN (V.O.)" in fountain_of(script)
 
 
+def test_the_storys_narration_in_a_mouth_is_action_again(runner: Runner, engines: FakeEngines) -> None:
+    """An unseen story (the understudy astronaut, 3fe0c29): the real model gave the flight surgeon
+    the narration "Four minutes into the flight a warning light came on over Hal's knee" and Priya
+    "He froze." as lines. Through the stage, a line that is the story's third-person narration is
+    action again, in its place; the story's own speech stays speech, and so does a short line that
+    only happens to be words of the narration ("The noodles!")."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        "Priya was eating cold noodles in the canteen when Olu sat down opposite her.\n\n"
+        "\"Marguerite broke her wrist,\" Olu said. \"You fly at six.\"\n\n"
+        "Four minutes into the flight a warning light came on over Hal's knee. He froze. Priya reached "
+        "across him and flipped two switches."))]})
+    pid = _through_beats(runner, engines, story)
+    plan = {"title": "Understudy", "characters": [{"name": "Priya", "look": "a woman in a white suit"},
+                                                  {"name": "Olu", "look": "a tired man"}],
+            "scenes": [{"int_ext": "INT", "location": "Canteen", "time_of_day": "MORNING",
+                        "summary": "Olu tells Priya she flies at six; a warning light; Priya flips two switches.",
+                        "cast": ["Priya", "Olu"]}]}
+    scene = {"elements": [
+        {"kind": "action", "text": "Priya eats cold noodles in the canteen."},
+        {"kind": "dialogue", "speaker": "OLU", "text": "Marguerite broke her wrist."},
+        {"kind": "dialogue", "speaker": "OLU", "text": "Four minutes into the flight a warning light came on over Hal's knee,"},
+        {"kind": "dialogue", "speaker": "PRIYA", "text": "He froze."},
+        {"kind": "dialogue", "speaker": "PRIYA", "text": "The noodles!"},
+        {"kind": "dialogue", "speaker": "OLU", "text": "You fly at six."}]}
+    silent = {"elements": [{"kind": "action", "text": "The wind drops."}]}
+    engines.scripted.enqueue(plan, scene, *[silent] * 4)  # code adds a scene at the beats' harbour wall
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    first = next(s for s in script.scenes if s.location == "CANTEEN")
+    got = [(e.kind.value, e.character or "", e.text) for e in first.elements if e.kind.value in ("action", "dialogue")]
+    assert ("action", "", "Four minutes into the flight a warning light came on over Hal's knee.") in got, got
+    assert ("action", "", "He froze.") in got, got
+    said = [(who, text) for kind, who, text in got if kind == "dialogue"]
+    assert ("OLU", "Marguerite broke her wrist.") in said and ("OLU", "You fly at six.") in said, said
+    assert ("PRIYA", "The noodles!") in said, said
+    assert not any("Four minutes" in text or text == "He froze." for _, text in said), said
+    assert "gave the story's narration as dialogue (OLU: Four minutes" in " ".join(t.note for t in result.takes)
+
+
 def test_no_copyable_examples_in_writing_prompts_or_schema_descriptions() -> None:
     """An example in a prompt or a field description ends up in films (issue 13: a mall story got
     scenes at HARBOUR WALL and a character called Martha); formats are described, not shown."""
