@@ -841,6 +841,45 @@ def add_story_look_changes(assets: list[Asset], script: Script, story_text: str,
     return [by_id[a.id] for a in assets]
 
 
+def without_old_looks_again(assets: list[Asset], script: Script, story_text: str,
+                            people: Sequence[Person] | None = None) -> list[Asset]:
+    """Each character's recorded "change" in a scene after the one where the story changes their
+    look, that says no change itself (`LOOK_CHANGE`) and retells the story from before that change
+    (three or more of its content words, half of them or more, come only from the paragraphs
+    before the change's), taken out: it puts the old look back. The real model recorded the
+    lantern's opening ("Gus stands on a stool …, a small round man in a cardigan") as a change of
+    the roof scene at 395d5d9, so stage 8 showed Gus back in his cardigan after the jacket scene."""
+    paragraphs = story_paragraphs(story_text)
+    if not paragraphs or not script.scenes:
+        return assets
+    characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
+    order = {sc.id: i for i, sc in enumerate(script.scenes)}
+    own = [content_words(p) for p in paragraphs]
+    names = {w for a in characters for n in [a.name, *a.aliases] for w in content_words(n)}
+    first: dict[str, tuple[int, int]] = {}  # asset id -> (scene index, paragraph index) of its first story change
+    for aid, sid, said in story_look_changes(script, characters, story_text, people):
+        told = max(range(len(own)), key=lambda i: len(content_words(said) & own[i]))
+        if sid in order and (aid not in first or order[sid] < first[aid][0]):
+            first[aid] = (order[sid], told)
+    out = []
+    for a in assets:
+        if a.id not in first:
+            out.append(a)
+            continue
+        scene_at, told = first[a.id]
+        before = set().union(*own[:told]) - set().union(*own[told:]) if told else set()
+        kept = []
+        for c in a.state_changes:
+            words = content_words(c.description) - names
+            old = words & before
+            if (order.get(c.scene_id, -1) > scene_at and not LOOK_CHANGE.search(unquoted(c.description))
+                    and len(old) >= 3 and 2 * len(old) >= len(words)):
+                continue
+            kept.append(c)
+        out.append(a if len(kept) == len(a.state_changes) else a.model_copy(update={"state_changes": kept}))
+    return out
+
+
 def changes_where_told(assets: list[Asset], scenes: Sequence[Scene], *, least: int = 3) -> list[Asset]:
     """Each character's change of look the model recorded in a scene that does not tell it, moved
     to the scene of `scenes` that names them and tells it. A scene tells a change by the words
@@ -1125,6 +1164,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
     assets = changes_where_told(assets, script.scenes)  # the model's change where its person is not: where told
     assets = add_look_changes(assets, todo_scenes)
     assets = add_story_look_changes(assets, script, story_text, {s.id for s in todo_scenes}, people or None)
+    assets = without_old_looks_again(assets, script, story_text, people or None)
     # 5. Each character's description starts with the story's own words for how they look, and
     #    keeps only the model's words that do not contradict them (`story_look.described`).
     assets = described(assets, story_text, people or None)

@@ -40,6 +40,7 @@ from aiuteur.pipeline.runner import Runner
 from aiuteur.pipeline.screen_words import changes_back, garments, retells, says_a_look, taken_off
 from aiuteur.pipeline.shot_list import ShotListDraft
 from aiuteur.screenplay import import_screenplay
+from aiuteur.store import Store
 from tests.fakes import FakeEngines
 from tests.pipeline.phase_b_fixtures import FakeImage, FakeMatting
 from tests.pipeline.test_story_looks import look_in, one_shot_per_unit, states_answer, story_project
@@ -223,3 +224,66 @@ def test_a_change_the_model_copied_as_i_gives_way_to_the_story_in_the_third_pers
     own = StateChange(scene_id=sid, description="Inside was a cape. Ada took off her apron and put it on.")
     [kept] = add_story_look_changes([ada.model_copy(update={"state_changes": [own]})], script, story, {sid})
     assert kept.state_changes == [own]
+
+
+class RetellingModel(SmallModel):
+    """Extraction records, in the jetty (after the store room, where the story changes Marta's
+    look), the story's opening as a change: the lantern's real model did this at 395d5d9."""
+
+    def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
+                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
+                 avoid_copying: Any = ()) -> BaseModel:
+        if issubclass(schema, ChunkExtraction):
+            user = messages[-1]["content"]
+            jetty = re.findall(r"^\[([^\]]+)\]\n(?:INT|EXT)\. JETTY\b", user, re.MULTILINE)
+            return schema.model_validate({
+                "assets": [{"name": "Marta", "category": "character", "description": "A woman in a grey jumper.",
+                            "scenes": []},
+                           {"name": "Edwin", "category": "character", "description": "A man in a yellow oilskin.",
+                            "scenes": []}],
+                "changes": [{"asset": "Marta", "scene": label, "description": "Marta kept the light on Gannet Rock "
+                             "with her brother Edwin, in a grey jumper with holes in both elbows."} for label in jetty]})
+        return super().generate(messages, schema, seed=seed, max_tokens=max_tokens, temperature=temperature,
+                                progress=progress, avoid_copying=avoid_copying)
+
+
+def test_a_change_that_retells_the_look_before_the_storys_change_is_no_change(store: Store) -> None:
+    """A "change" recorded after the scene where the story changes a look, that says no change
+    and retells the story from before it, would put the old look back (the lantern at 395d5d9:
+    Gus back in his cardigan on the roof, after the jacket scene). Through stage 5, it is not
+    recorded; the story's own change in the store room stays."""
+    runner = Runner(store, engines=FakeEngines(text=RetellingModel(), image=FakeImage(), matting=FakeMatting()))
+    # the jetty's writer copied the story's opening too, as the lantern's roof scene did
+    retold = SCRIPT.replace("Marta waits for the supply boat.", "Marta waits for the supply boat. Marta keeps the "
+                            "light on Gannet Rock with her brother Edwin, in a grey jumper with holes in both elbows.")
+    pid = story_project(runner, "The Lighthouse Coat", "coat", STORY, retold)
+    assert runner.run(pid, Stage.ASSETS, action=Extract(references=False)).ok
+    sa = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS))
+    marta = next(a for a in sa.registry.assets if a.name.startswith("Marta"))
+    _lamp, store, jetty, _kitchen, _gallery = runner.view(pid).state.scene_ids
+    assert not [c for c in marta.state_changes if c.scene_id == jetty and "Gannet Rock" in c.description]
+    assert [c for c in marta.state_changes if c.scene_id == store and "brass buttons" in c.description]
+
+
+def test_the_lanterns_roof_keeps_gus_in_his_jacket() -> None:
+    """Read back from the saved registry at 395d5d9: of every recorded change in every saved run,
+    the one this rule takes out is Gus's opening look recorded at the roof."""
+    import json
+    from pathlib import Path
+
+    from aiuteur.domain import Asset, Script
+    from aiuteur.pipeline.assets import without_old_looks_again
+
+    repo = Path(__file__).resolve().parents[2]
+    run = json.loads((repo / "evals/runs/offline-395d5d9-corpus8.json").read_text(encoding="utf-8"))
+    row = next(s for s in run["stories"] if s["slug"] == "last-orders-at-the-lantern")
+    script = Script.model_validate(row["artifacts"]["script"])
+    assets = [Asset.model_validate(a) for a in row["artifacts"]["assets"]["registry"]["assets"]]
+    text = (repo / "evals/corpus/last-orders-at-the-lantern.md").read_text(encoding="utf-8")
+    after = {a.name: a for a in without_old_looks_again(assets, script, text)}
+    gus = next(a for a in assets if a.name == "Gus Pemberton")
+    roof = script.scenes[-1].id
+    assert [c.scene_id for c in gus.state_changes].count(roof) == 1
+    assert roof not in [c.scene_id for c in after["Gus Pemberton"].state_changes]
+    assert any("put it on" in c.description for c in after["Gus Pemberton"].state_changes)
+    assert all(after[a.name].state_changes == a.state_changes for a in assets if a.name != "Gus Pemberton")
