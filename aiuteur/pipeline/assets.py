@@ -880,6 +880,63 @@ def without_old_looks_again(assets: list[Asset], script: Script, story_text: str
     return out
 
 
+#: Where a description's phrases begin: a comma, or a word that adds a thing to a look.
+_PHRASE = re.compile(r"(?=,\s|\s(?:in|with|and|wearing|dressed|under|over|holding)\s)", re.IGNORECASE)
+
+
+def masters_before_changes(assets: list[Asset], script: Script, story_text: str,
+                           people: Sequence[Person] | None = None) -> list[Asset]:
+    """Each character's master description without the new look of a change the story tells of
+    them later: a change's new words are those of the paragraph that tells it (`story_look_changes`)
+    that no paragraph before it says, names aside. In a sentence of the master holding three of
+    them or more, each phrase with two or more goes, and so does a phrase that carries it on
+    ("… cap over her hair"); a phrase after a comma starts afresh. The wash bay at 395d5d9: the
+    model described Teodora, the narrator, of whom the story says nothing before her disguise, as
+    "A woman in her reflective jacket with DRIVER on the back from hook nine and Lenny Okafor's cap
+    over her hair", and every scene inherited the disguise from the first. A description the user
+    edited is never touched."""
+    paragraphs = story_paragraphs(story_text)
+    characters = [a for a in assets if a.category == AssetCategory.CHARACTER and not a.removed]
+    if not paragraphs or not script.scenes or not characters:
+        return assets
+    own = [content_words(p) for p in paragraphs]
+    names = {w for a in characters for n in [a.name, *a.aliases] for w in content_words(n)}
+    new: dict[str, set[str]] = {}
+    for aid, _sid, said in story_look_changes(script, characters, story_text, people):
+        told = max(range(len(own)), key=lambda i: len(content_words(said) & own[i]))
+        before = set().union(*own[:told]) if told else set()
+        new.setdefault(aid, set()).update((content_words(said) & own[told]) - before - names)
+    out = []
+    for a in assets:
+        fresh = new.get(a.id)
+        if not fresh or a.user_edited or a.removed:
+            out.append(a)
+            continue
+        kept: list[str] = []
+        for sentence in sentences(a.description):
+            if len(content_words(sentence) & fresh) < 3:
+                kept.append(sentence)
+                continue
+            parts = [p for p in _PHRASE.split(sentence) if p]
+            left: list[str] = []
+            dropped = False
+            for k, part in enumerate(parts):
+                goes = len(content_words(part) & fresh) >= 2 or (dropped and not part.startswith(","))
+                if k == 0 and goes:
+                    left = []
+                    break
+                dropped = goes
+                if not goes:
+                    left.append(part)
+            text = "".join(left).strip().rstrip(",;: ")
+            if text:
+                kept.append(text if text.endswith((".", "!", "?")) else f"{text}.")
+        description = " ".join(kept).strip()
+        out.append(a.model_copy(update={"description": description}) if description and description != a.description
+                   else a)
+    return out
+
+
 def changes_where_told(assets: list[Asset], scenes: Sequence[Scene], *, least: int = 3) -> list[Asset]:
     """Each character's change of look the model recorded in a scene that does not tell it, moved
     to the scene of `scenes` that names them and tells it. A scene tells a change by the words
@@ -1168,6 +1225,7 @@ def extract_assets(script: Script, registry: AssetRegistry, engines: EngineProvi
     # 5. Each character's description starts with the story's own words for how they look, and
     #    keeps only the model's words that do not contradict them (`story_look.described`).
     assets = described(assets, story_text, people or None)
+    assets = masters_before_changes(assets, script, story_text, people or None)  # the look before any change
     assets = order_by_script(assets, script)
     return Extracted(AssetRegistry(assets=assets, chunk_hashes=hashes), takes, len(todo))
 

@@ -287,3 +287,37 @@ def test_the_lanterns_roof_keeps_gus_in_his_jacket() -> None:
     assert roof not in [c.scene_id for c in after["Gus Pemberton"].state_changes]
     assert any("put it on" in c.description for c in after["Gus Pemberton"].state_changes)
     assert all(after[a.name].state_changes == a.state_changes for a in assets if a.name != "Gus Pemberton")
+
+
+class ForesightModel(SmallModel):
+    """Extraction describes Marta by the coat she puts on only in the store room: the wash bay's
+    real model described Teodora by her disguise at 395d5d9."""
+
+    def generate(self, messages: list[dict[str, str]], schema: type[BaseModel], *, seed: int,
+                 max_tokens: int | None = None, temperature: float = 0.7, progress: Any = None,
+                 avoid_copying: Any = ()) -> BaseModel:
+        if issubclass(schema, ChunkExtraction):
+            return schema.model_validate({"assets": [
+                {"name": "Marta", "category": "character", "scenes": [],
+                 "description": "A tall woman in a red wool coat with brass buttons and a collar of black fur."},
+                {"name": "Edwin", "category": "character", "description": "A man in a yellow oilskin.", "scenes": []}],
+                "changes": []})
+        return super().generate(messages, schema, seed=seed, max_tokens=max_tokens, temperature=temperature,
+                                progress=progress, avoid_copying=avoid_copying)
+
+
+def test_a_master_is_the_look_before_the_storys_change(store: Store) -> None:
+    """Through stage 5: the master keeps no phrase of the look the story gives only later (the
+    coat, from the store room on) and keeps the rest of the model's words; the others' masters are
+    untouched, and the story's change still brings the coat in the store room."""
+    runner = Runner(store, engines=FakeEngines(text=ForesightModel(), image=FakeImage(), matting=FakeMatting()))
+    pid = _project(runner)
+    assert runner.run(pid, Stage.ASSETS, action=Extract(references=False)).ok
+    sa = StyleAndAssets.model_validate(runner.view(pid).data(Stage.ASSETS))
+    marta = next(a for a in sa.registry.assets if a.name.startswith("Marta"))
+    edwin = next(a for a in sa.registry.assets if a.name.startswith("Edwin"))
+    assert marta.description == "A tall woman.", marta.description
+    assert not any(w in marta.description for w in ("coat", "brass", "fur")), marta.description
+    assert "yellow oilskin" in edwin.description
+    store_room = runner.view(pid).state.scene_ids[1]
+    assert [c for c in marta.state_changes if c.scene_id == store_room and "brass buttons" in c.description]
