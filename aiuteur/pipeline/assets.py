@@ -882,6 +882,8 @@ def without_old_looks_again(assets: list[Asset], script: Script, story_text: str
 
 #: Where a description's phrases begin: a comma, or a word that adds a thing to a look.
 _PHRASE = re.compile(r"(?=,\s|\s(?:in|with|and|wearing|dressed|under|over|holding)\s)", re.IGNORECASE)
+#: A phrase's opening word left without the phrase ("A woman, dressed" once "in a reflective jacket" went).
+_DANGLING = re.compile(r"(?:[\s,]+(?:dressed|wearing|clad|in|with|and|holding|under|over))+[\s,]*$", re.IGNORECASE)
 
 
 def masters_before_changes(assets: list[Asset], script: Script, story_text: str,
@@ -928,7 +930,7 @@ def masters_before_changes(assets: list[Asset], script: Script, story_text: str,
                 dropped = goes
                 if not goes:
                     left.append(part)
-            text = "".join(left).strip().rstrip(",;: ")
+            text = _DANGLING.sub("", "".join(left)).strip().rstrip(",;: ")
             if text:
                 kept.append(text if text.endswith((".", "!", "?")) else f"{text}.")
         description = " ".join(kept).strip()

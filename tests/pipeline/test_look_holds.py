@@ -299,7 +299,7 @@ class ForesightModel(SmallModel):
         if issubclass(schema, ChunkExtraction):
             return schema.model_validate({"assets": [
                 {"name": "Marta", "category": "character", "scenes": [],
-                 "description": "A tall woman in a red wool coat with brass buttons and a collar of black fur."},
+                 "description": "A tall woman, dressed in a red wool coat with brass buttons and a collar of black fur."},
                 {"name": "Edwin", "category": "character", "description": "A man in a yellow oilskin.", "scenes": []}],
                 "changes": []})
         return super().generate(messages, schema, seed=seed, max_tokens=max_tokens, temperature=temperature,
