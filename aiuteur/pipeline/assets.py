@@ -841,6 +841,14 @@ def add_story_look_changes(assets: list[Asset], script: Script, story_text: str,
     return [by_id[a.id] for a in assets]
 
 
+def _story_changes_told(script: Script, characters: list[Asset], story_text: str, own: list[set[str]],
+                        people: Sequence[Person] | None) -> list[tuple[str, str, str, int]]:
+    """`story_look_changes` with the story paragraph that tells each (the one sharing the most of
+    its content words; `own`: each paragraph's content words)."""
+    return [(aid, sid, said, max(range(len(own)), key=lambda i: len(content_words(said) & own[i])))
+            for aid, sid, said in story_look_changes(script, characters, story_text, people)]
+
+
 def without_old_looks_again(assets: list[Asset], script: Script, story_text: str,
                             people: Sequence[Person] | None = None) -> list[Asset]:
     """Each character's recorded "change" in a scene after the one where the story changes their
@@ -857,8 +865,7 @@ def without_old_looks_again(assets: list[Asset], script: Script, story_text: str
     own = [content_words(p) for p in paragraphs]
     names = {w for a in characters for n in [a.name, *a.aliases] for w in content_words(n)}
     first: dict[str, tuple[int, int]] = {}  # asset id -> (scene index, paragraph index) of its first story change
-    for aid, sid, said in story_look_changes(script, characters, story_text, people):
-        told = max(range(len(own)), key=lambda i: len(content_words(said) & own[i]))
+    for aid, sid, _said, told in _story_changes_told(script, characters, story_text, own, people):
         if sid in order and (aid not in first or order[sid] < first[aid][0]):
             first[aid] = (order[sid], told)
     out = []
@@ -904,8 +911,7 @@ def masters_before_changes(assets: list[Asset], script: Script, story_text: str,
     own = [content_words(p) for p in paragraphs]
     names = {w for a in characters for n in [a.name, *a.aliases] for w in content_words(n)}
     new: dict[str, set[str]] = {}
-    for aid, _sid, said in story_look_changes(script, characters, story_text, people):
-        told = max(range(len(own)), key=lambda i: len(content_words(said) & own[i]))
+    for aid, _sid, said, told in _story_changes_told(script, characters, story_text, own, people):
         before = set().union(*own[:told]) if told else set()
         new.setdefault(aid, set()).update((content_words(said) & own[told]) - before - names)
     out = []
