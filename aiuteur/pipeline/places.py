@@ -241,24 +241,22 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
 #: Nouns an opening phrase names that are not places: times ("On the morning of the twelfth", "On
 #: Tuesday", "At two"), manners and states ("In silence", "At once"), parts of a body or a mind,
 #: pronouns ("Behind it"), and what one sees things in ("In the mirror a tired stranger looks back").
-_NOT_WHERE = frozenset(re.findall(r"\S+", """morning mornings afternoon evening evenings night nights day days
-daytime week weeks weekend month months year years hour hours minute minutes second seconds moment moments
-instant time times while dawn daybreak dusk sunset sunrise noon midday midnight twilight season spring summer
-autumn fall winter holiday holidays christmas easter birthday end ending beginning start middle meantime
-meanwhile once last first least most all any general particular short fact truth case way ways event events
-spite silence quiet dark darkness light shadow shadows turn return answer reply response hurry haste rush
-secret private public contrast addition words word life death dream dreams sleep mind minds thought thoughts
-head heart hand hands arm arms eye eyes face voice tears panic fear anger love joy relief horror surprise
-despair theory practice principle future past present age ages order charge front total sum half part
-course name sake behalf favour favor place stead memory memories honour honor return agreement tune time
-fact effect reality vain earnest truth advance particular common total response exchange doubt danger
-trouble luck detail details brief confidence it this that these those here there which what whom one two three
-four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand monday tuesday
-wednesday thursday friday saturday sunday january february march april may june july august september
-october november december mirror mirrors reflection window windows glass picture pictures photo photograph
-photographs screen distance background foreground paper papers newspaper book books letter letters film
-story stories news song phone breakfast lunch dinner supper tea rain snow wind fog mist storm heat cold sun
-sunshine sunlight moonlight starlight"""))
+_NOT_WHERE = frozenset(re.findall(r"\S+", """morning mornings afternoon evening evenings night nights day days daytime
+week weeks weekend month months year years hour hours minute minutes second seconds moment moments instant time times
+while dawn daybreak dusk sunset sunrise noon midday midnight twilight season spring summer autumn fall winter holiday
+holidays christmas easter birthday end ending beginning start middle meantime meanwhile once last first least most all
+any general particular short fact truth case way ways event events spite silence quiet dark darkness light shadow
+shadows turn return answer reply response hurry haste rush secret private public contrast addition words word life
+death dream dreams sleep mind minds thought thoughts head heart hand hands arm arms eye eyes face voice tears panic
+fear anger love joy relief horror surprise despair theory practice principle future past present age ages order charge
+front total sum half part course name sake behalf favour favor place stead memory memories honour honor agreement tune
+effect reality vain earnest advance common exchange doubt danger trouble luck detail details brief confidence it this
+that these those here there which what whom one two three four five six seven eight nine ten eleven twelve twenty
+thirty forty fifty hundred thousand monday tuesday wednesday thursday friday saturday sunday january february march
+april may june july august september october november december mirror mirrors reflection window windows glass picture
+pictures photo photograph photographs screen distance background foreground paper papers newspaper book books letter
+letters film story stories news song phone breakfast lunch dinner supper tea rain snow wind fog mist storm heat cold
+sun sunshine sunlight moonlight starlight"""))
 
 
 #: Prepositions that put somebody in a place of any name ("in orbit", "at the launch pad"); "under",
@@ -272,9 +270,9 @@ def _opening_place(toks: list[str], start: int, people: set[str]) -> tuple[str, 
     smelled of fuel", "In orbit, she floated"), or None. A sentence that opens on a phrase of place
     sets its scene there, whether or not its head is a word `PLACE_HEADS` knows: the phrase is one
     or two prepositions of place (`_INTO`, after "out", "back", "up" or "down"), a noun phrase of
-    at most four words, and then a comma or the
-    start of a clause (a determiner, a pronoun, a name). Times, manners and states ("On the morning
-    of the twelfth", "In silence", "At once") and people are not places (`_NOT_WHERE`)."""
+    at most four words, and then a comma or the start of a clause (a determiner, a pronoun, a
+    name). Times, manners and states ("On the morning of the twelfth", "In silence", "At once") and
+    people are not places (`_NOT_WHERE`)."""
     if start >= len(toks) or toks[start].lower() not in _INTO | {"out", "back", "up", "down"}:
         return None
     j = start + 1
