@@ -14,6 +14,8 @@ rules find them:
 - the same head word is the same place ("the wash bay" and "the wash bay with its lights off"),
   and a part of a place is that place ("the mine", "the mouth of the mine"), but two parts of one
   place are two places ("the mouth of the mine" is not "the bottom of the mine");
+- a place set off by a comma after the place a sentence opens on is where in it the sentence is
+  ("Back at Kestrel Field, in the canteen, …" is in the canteen, not on the field);
 - "from" after a person is where they live or work, not where they are ("Mr. Abiodun from the
   flat upstairs", "the man from the garage").
 
@@ -219,6 +221,7 @@ def _sentence_places(sentence: str, people: set[str], someone: bool) -> list[tup
     used = 0
     opening = _opening_place(toks, start, people)
     if opening is not None:
+        opening = _within(toks, opening[2], people) or opening  # "Back at Kestrel Field, in the canteen, …"
         found.append((opening[0], opening[1], True))
         used = opening[2]
     for i, t in enumerate(toks[1:], start=1):  # "came home", "at home": home is where somebody is
@@ -302,6 +305,17 @@ def _opening_place(toks: list[str], start: int, people: set[str]) -> tuple[str, 
             or is_person_noun(core[-1]) or head.endswith("ing") or head.endswith("ly")):
         return None
     return " ".join(words), " ".join(w.lower() for w in core), k
+
+
+def _within(toks: list[str], k: int, people: set[str]) -> tuple[str, str, int] | None:
+    """(phrase, key, end) of a place set off by a comma right after the place a sentence opens on,
+    or None: "Back at Kestrel Field, in the canteen, Dr. Baptiste finished her noodles" is in the
+    canteen, and Kestrel Field is only where the canteen is (the understudy astronaut at a2d9b1e
+    had a scene at KESTREL FIELD that retold the canteen). The inner place needs a place word
+    (`PLACE_HEADS`): "In London, in a hurry, she ran" stays in London."""
+    if k + 1 >= len(toks) or toks[k] != "," or toks[k + 1].lower() not in _INTO:
+        return None
+    return _place_at(toks, k + 2, people)
 
 
 #: Where a thing is, not a person: "the dust in the well", "a kettle on the stove".

@@ -248,3 +248,40 @@ def test_a_sentence_that_opens_on_a_place_sets_its_scene_there_whatever_its_head
                       "At dinner, Tom said nothing.", "In the rain she ran.",
                       "Under the one working spotlight he shone.", "Behind the curtain, she waited."):
         assert story_places(not_there, _names(not_there)) == [], not_there
+
+
+ASTRONAUT = ("Priya Venkat was eating cold noodles in the crew canteen at Kestrel Field when the flight surgeon, "
+             "Dr. Olu Baptiste, sat down opposite her.\n\n"
+             "\"Marguerite broke her wrist on the stairs,\" he said. \"You fly at six.\"\n\n"
+             "Priya put the noodles down. Her hands did not shake until she was in the suit room, where two "
+             "technicians zipped her into the white pressure suit.\n\n"
+             "Back at Kestrel Field, in the canteen, Dr. Baptiste finished her noodles.")
+
+
+def test_a_place_set_off_after_the_opening_place_is_where_in_it_the_sentence_is() -> None:
+    """The understudy astronaut (a2d9b1e) ends "Back at Kestrel Field, in the canteen, Dr.
+    Baptiste finished her noodles": Kestrel Field was taken for a place of its own, so the plan's
+    scene at KESTREL FIELD, which retold the canteen, stood beside a code-added canteen scene. The
+    sentence is in the canteen, which the story first named "the crew canteen at Kestrel Field";
+    the field is only where the canteen is. The inner place needs a place word."""
+    places = story_places(ASTRONAUT, _names(ASTRONAUT))
+    assert [(p.name, p.paragraphs) for p in places] == [
+        ("the crew canteen at Kestrel Field", [0, 3]), ("the suit room", [2])]
+    for text, name in (("At the station, on the platform, she waited.", "the platform"),
+                       ("In Leith, in a hurry, she posted the letter.", "Leith"),
+                       ("Out on the launch pad, the wind smelled of fuel and he waited.", "the launch pad")):
+        assert [p.name for p in story_places(text, _names(text))] == [name], text
+    # The plan's scene at the site is set in the canteen, and no second canteen scene is added.
+    plan = ScriptPlanDraft(
+        title="The Understudy Astronaut",
+        characters=[CharacterDraft(name=n, look="") for n in ("Priya Venkat", "Dr. Olu Baptiste")],
+        scenes=[ScenePlanDraft(int_ext="EXT", location="KESTREL FIELD", time_of_day="MORNING",
+                               summary="Priya is eating cold noodles in the crew canteen when Dr. Baptiste sits "
+                                       "down opposite her and tells her Marguerite broke her wrist.",
+                               cast=["Priya Venkat", "Dr. Olu Baptiste"]),
+                ScenePlanDraft(int_ext="INT", location="SUIT ROOM", time_of_day="MORNING",
+                               summary="Two technicians zip Priya into the white pressure suit in the suit room.",
+                               cast=["Priya Venkat"])])
+    fixed, changed = add_story_places(plan, ASTRONAUT)
+    assert [(s.int_ext, s.location) for s in fixed.scenes] == [
+        ("INT", "CREW CANTEEN AT KESTREL FIELD"), ("INT", "SUIT ROOM")], changed
