@@ -1245,6 +1245,39 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str], talk_i
     return draft, ", ".join(added)
 
 
+def speech_in_its_place(draft: SceneDraft) -> tuple[SceneDraft, list[str]]:
+    """The scene without action lines that are only the words of one of its dialogue lines (what a
+    quote says, its punctuation aside): the line is spoken where the action line stood, once. The
+    real model's unseen astronaut story (923ef3b) wrote "You're the understudy," and "I'm the
+    astronaut," as action with their quotes gone, and the same lines came again as dialogue (the
+    model's, or the story's own added by `with_the_storys_own`), so the page said each twice. An
+    action line saying more than the dialogue ("I'm the astronaut, she said") stays. Returns the
+    scene and the lines taken out of the action."""
+    elements = list(draft.elements)
+    spoken = [(i, words_key(e.text)) for i, e in enumerate(elements) if isinstance(e, DialogueLine)]
+    moved: dict[int, int] = {}  # action index -> the dialogue index spoken there instead
+    taken: list[str] = []
+    for i, e in enumerate(elements):
+        if not isinstance(e, ActionLine):
+            continue
+        key = words_key(e.text)
+        j = next((j for j, k in spoken if k == key and len(key.split()) >= 2 and j not in moved.values()), None)
+        if j is not None:
+            moved[i] = j
+            taken.append(e.text.strip()[:40])
+    if not moved:
+        return draft, []
+    earlier = {j for i, j in moved.items() if j > i}  # said later: said instead where the action line stood
+    out: list[Any] = []
+    for i, e in enumerate(elements):
+        if i in moved:
+            if moved[i] > i:
+                out.append(elements[moved[i]])
+        elif i not in earlier:
+            out.append(e)
+    return SceneDraft.model_construct(elements=out), taken
+
+
 def story_passage(story_text: str, *about: str, max_words: int = 160) -> str:
     """The paragraphs of the story a scene comes from: those sharing the most content words with
     `about` (the scene's summary, place and cast), in story order, up to `max_words` words.
@@ -1972,6 +2005,10 @@ class Writer:
                                                teller)
             if added:
                 notes.append(f"Scene {number} as written left out {added}, so the story's own words were added.")
+            draft, doubled = speech_in_its_place(draft)
+            if doubled:
+                notes.append(f"Scene {number} gave lines as action that are its dialogue too (\"{doubled[0]}\"); "
+                             "they are spoken once, where the action had them.")
         except ValueError as e:  # a mending step's own fault must not cost the script its scene
             log.warning("scene %s: mending failed, kept as written", number, exc_info=True)
             draft = written

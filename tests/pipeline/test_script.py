@@ -599,6 +599,49 @@ def test_the_storys_narration_in_a_mouth_is_action_again(runner: Runner, engines
     assert "gave the story's narration as dialogue (OLU: Four minutes" in " ".join(t.note for t in result.takes)
 
 
+def test_a_line_written_as_action_and_as_dialogue_is_spoken_once_in_its_place(runner: Runner,
+                                                                             engines: FakeEngines) -> None:
+    """The unseen astronaut story at 923ef3b: the real model wrote "You're the understudy," and
+    "I'm the astronaut," as action with their quotes gone, then the same lines as dialogue (or code
+    added the story's own), so the page said each twice. Through the stage, the line is spoken
+    once, where the action had it; an action line that says more than a line ("I'm the astronaut,
+    Priya said, and laughed") stays, and so does a line nobody speaks."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        "Out on the launch pad the wind smelled of fuel. Hal was already strapped in.\n\n"
+        "\"You're the understudy,\" Hal said, without looking at her.\n\n"
+        "\"I'm the astronaut,\" Priya said. \"The understudy broke her wrist.\"\n\n"
+        "Hal laughed, and the countdown began."))]})
+    pid = _through_beats(runner, engines, story)
+    plan = {"title": "Understudy", "characters": [{"name": "Priya", "look": "a woman in a white suit"},
+                                                  {"name": "Hal", "look": "a man humming"}],
+            "scenes": [{"int_ext": "EXT", "location": "Launch pad", "time_of_day": "MORNING",
+                        "summary": "Hal calls Priya the understudy; she says she is the astronaut.",
+                        "cast": ["Priya", "Hal"]}]}
+    scene = {"elements": [
+        {"kind": "action", "text": "The wind smells of fuel on the launch pad."},
+        {"kind": "action", "text": "You're the understudy,"},
+        {"kind": "action", "text": "I'm the astronaut,"},
+        {"kind": "action", "text": "I'm the astronaut, Priya said, and laughed."},
+        {"kind": "action", "text": "The countdown began."},
+        {"kind": "dialogue", "speaker": "PRIYA", "text": "I'm the astronaut."}]}
+    silent = {"elements": [{"kind": "action", "text": "The wind drops."}]}
+    engines.scripted.enqueue(plan, scene, *[silent] * 4)  # code adds a scene at the beats' harbour wall
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    pad = next(s for s in script.scenes if s.location == "LAUNCH PAD")
+    got = [(e.kind.value, e.character or "", e.text) for e in pad.elements if e.kind.value in ("action", "dialogue")]
+    texts = [text for _, _, text in got]
+    assert not any(text.rstrip(",") in ("You're the understudy", "I'm the astronaut") for kind, _, text in got
+                   if kind == "action"), got
+    assert [who for kind, who, text in got if kind == "dialogue" and "astronaut" in text] == ["PRIYA"], got
+    assert ("dialogue", "HAL", "You're the understudy.") in got, got  # the story's own line, added by code
+    # Priya's line is said where the action had it: before the longer action line and the countdown.
+    assert texts.index("I'm the astronaut.") < texts.index("I'm the astronaut, Priya said, and laughed.")
+    assert texts.index("I'm the astronaut.") < texts.index("The countdown began.")
+    assert "that are its dialogue too" in " ".join(t.note for t in result.takes)
+
+
 def test_no_copyable_examples_in_writing_prompts_or_schema_descriptions() -> None:
     """An example in a prompt or a field description ends up in films (issue 13: a mall story got
     scenes at HARBOUR WALL and a character called Martha); formats are described, not shown."""
