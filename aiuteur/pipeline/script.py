@@ -1245,6 +1245,30 @@ def with_the_storys_own(draft: SceneDraft, passage: str, cast: list[str], talk_i
     return draft, ", ".join(added)
 
 
+_TAG = re.compile(r"^(?:he|she|they|i|we)\s+(?:said|says|asked|asks|replied|replies|whispered|whispers|shouted|"
+                  r"shouts|muttered|mutters)(?:[,;:]\s*(?P<how>[^.!?]{1,58}))?[.!?]?$")
+
+
+def speech_tags_in_their_line(draft: SceneDraft) -> tuple[SceneDraft, list[str]]:
+    """The scene with a speech tag left alone as action right after a line of dialogue ("he said,
+    without looking at her." once "You're the understudy," became dialogue: the unseen astronaut
+    at 489065b) made that line's parenthetical ("without looking at her"), or taken out when it
+    says only who spoke. A tag starts with a small letter and a pronoun: "They said you were in
+    the river." is a line of its own and stays. Returns the scene and the tags."""
+    out: list[Any] = []
+    tags: list[str] = []
+    for e in draft.elements:
+        m = _TAG.match(e.text.strip()) if isinstance(e, ActionLine) and e.text.strip()[:1].islower() else None
+        if m and out and isinstance(out[-1], DialogueLine):
+            how = (m.group("how") or "").strip()
+            if how and not out[-1].parenthetical:
+                out[-1] = out[-1].model_copy(update={"parenthetical": how})
+            tags.append(e.text.strip()[:40])
+            continue
+        out.append(e)
+    return (SceneDraft.model_construct(elements=out), tags) if tags else (draft, [])
+
+
 def speech_in_its_place(draft: SceneDraft) -> tuple[SceneDraft, list[str]]:
     """The scene without action lines that are only the words of one of its dialogue lines (what a
     quote says, its punctuation aside): the line is spoken where the action line stood, once. The
@@ -2009,6 +2033,10 @@ class Writer:
             if doubled:
                 notes.append(f"Scene {number} gave lines as action that are its dialogue too (\"{doubled[0]}\"); "
                              "they are spoken once, where the action had them.")
+            draft, tags = speech_tags_in_their_line(draft)
+            if tags:
+                notes.append(f"Scene {number} left speech tags as action (\"{tags[0]}\"); they are how the line "
+                             "before is said now.")
         except ValueError as e:  # a mending step's own fault must not cost the script its scene
             log.warning("scene %s: mending failed, kept as written", number, exc_info=True)
             draft = written

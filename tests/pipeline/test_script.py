@@ -984,3 +984,40 @@ def test_a_short_line_of_the_storys_own_is_said_in_one_scene_as_the_story_says_i
     twice = story + ' "Thursday rehearsals," she said again.'
     assert [e.text for e in not_said_before(later, [first], twice)] == [
         "Rain at the bus stop.", "Thursday rehearsals.", "Yes."]
+
+
+def test_a_speech_tag_left_as_action_is_how_the_line_before_it_is_said(runner: Runner, engines: FakeEngines) -> None:
+    """The unseen astronaut at 489065b: once "You're the understudy," was said as dialogue, the
+    story's tag after it ("he said, without looking at her.") stayed behind as an action line.
+    Through the stage, a tag after a line of dialogue is that line's parenthetical; a tag that says
+    only who spoke goes; a line that starts like a tag but is speech of its own stays."""
+    story = IDEA.model_copy(update={"sources": [SourceText(text=(
+        "Out on the launch pad the wind smelled of fuel. Hal was already strapped in.\n\n"
+        "\"You're the understudy,\" Hal said, without looking at her.\n\n"
+        "\"I'm the astronaut,\" Priya said. \"They said you were in the river.\""))]})
+    pid = _through_beats(runner, engines, story)
+    plan = {"title": "Understudy", "characters": [{"name": "Priya", "look": "a woman in a white suit"},
+                                                  {"name": "Hal", "look": "a man humming"}],
+            "scenes": [{"int_ext": "EXT", "location": "Launch pad", "time_of_day": "MORNING",
+                        "summary": "Hal calls Priya the understudy; she says she is the astronaut.",
+                        "cast": ["Priya", "Hal"]}]}
+    scene = {"elements": [
+        {"kind": "action", "text": "The wind smells of fuel on the launch pad."},
+        {"kind": "dialogue", "speaker": "HAL", "text": "You're the understudy."},
+        {"kind": "action", "text": "he said, without looking at her."},
+        {"kind": "dialogue", "speaker": "PRIYA", "text": "I'm the astronaut."},
+        {"kind": "action", "text": "she said."},
+        {"kind": "dialogue", "speaker": "PRIYA", "text": "The countdown is on."},
+        {"kind": "action", "text": "They said you were in the river."}]}
+    silent = {"elements": [{"kind": "action", "text": "The wind drops."}]}
+    engines.scripted.enqueue(plan, scene, *[silent] * 4)  # code adds a scene at the beats' harbour wall
+    result = runner.run(pid, Stage.SCRIPT)
+    assert result.ok, result.errors
+    script = Script.model_validate(runner.view(pid).data(Stage.SCRIPT))
+    pad = next(s for s in script.scenes if s.location == "LAUNCH PAD")
+    got = [(e.kind.value, e.text) for e in pad.elements]
+    assert ("parenthetical", "(without looking at her)") in got, got
+    assert got.index(("parenthetical", "(without looking at her)")) == got.index(("dialogue", "You're the understudy.")) - 1
+    assert not any(kind == "action" and text.lower().startswith(("he said", "she said")) for kind, text in got), got
+    assert ("action", "They said you were in the river.") in got, got
+    assert "left speech tags as action" in " ".join(t.note for t in result.takes)
